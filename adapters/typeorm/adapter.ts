@@ -1,0 +1,89 @@
+import { DataSource, EntityMetadata, In } from 'typeorm';
+import { ConfigurationError } from '../../lib/errors';
+import { consoleLogger, Logger } from '../../lib/logger';
+import type { CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
+import { CaptureSubscriber } from './capture-subscriber';
+import { PAYLOAD_ENTITY_NAME } from './payload-entity';
+import { TypeOrmPayloadStore } from './payload-store';
+
+const INTEGER_TYPES = new Set(['int', 'integer', 'int2', 'int4', 'smallint', 'tinyint', 'mediumint', 'smallserial', 'serial']);
+
+/** sync-machine on a TypeORM DataSource. */
+export class TypeOrmAdapter implements OrmAdapter {
+  readonly name = 'TypeORM';
+  readonly payloads: TypeOrmPayloadStore;
+
+  constructor(private readonly dataSource: DataSource, private readonly logger: Logger = consoleLogger) {
+    if (!dataSource.isInitialized) {
+      throw new ConfigurationError('orm: the TypeORM DataSource is not initialized: `await dataSource.initialize()` before SyncMachines.start.');
+    }
+    this.payloads = new TypeOrmPayloadStore(dataSource);
+  }
+
+  describe(entity: EntityClass): EntityInfo | undefined {
+    if (!this.dataSource.hasMetadata(entity)) return undefined;
+    const metadata = this.dataSource.getMetadata(entity);
+    if (metadata.primaryColumns.length !== 1) {
+      throw new ConfigurationError(
+        `${metadata.name} has ${metadata.primaryColumns.length === 0 ? 'no' : 'a composite'} primary key: sync-machine ` +
+        'tracks entities by a single-column primary key; listen to an entity that has one and map from there.');
+    }
+    return {
+      name: metadata.name,
+      primaryKey: metadata.primaryColumns[0].propertyName,
+      properties: [...new Set([...metadata.columns, ...metadata.relations].map((c) => c.propertyPath))],
+    };
+  }
+
+  payloadEntityMissing(): string | undefined {
+    if (this.dataSource.hasMetadata(PAYLOAD_ENTITY_NAME)) return undefined;
+    return "The DataSource does not know the SyncMachinePayload entity: import { SyncMachinePayload } from 'sync-machine/typeorm' " +
+      'and add it to `entities` (and CreateSyncMachinePayloads1764288000000 to `migrations`).';
+  }
+
+  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener): () => void {
+    const subscriber = new CaptureSubscriber(watched, listener, this.logger);
+    this.dataSource.subscribers.push(subscriber);
+    return () => {
+      const index = this.dataSource.subscribers.indexOf(subscriber);
+      if (index >= 0) this.dataSource.subscribers.splice(index, 1);
+    };
+  }
+
+  async load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>> {
+    const metadata = this.dataSource.getMetadata(entity);
+    const pk = metadata.primaryColumns[0];
+    const keys = ids.map((id) => toKey(metadata, id)).filter((key) => key !== undefined);
+    const found = new Map<string, object>();
+    if (keys.length === 0) return found;
+    const rows = await this.dataSource.getRepository(entity).find({
+      where: { [pk.propertyName]: keys.length === 1 ? keys[0] : In(keys) },
+      relations: relations as never,
+    });
+    for (const row of rows) found.set(String(pk.getEntityValue(row)), row);
+    return found;
+  }
+
+  async pageIds(entity: EntityClass, afterId: string | undefined, limit: number): Promise<string[]> {
+    const metadata = this.dataSource.getMetadata(entity);
+    const pk = metadata.primaryColumns[0].propertyName;
+    const query = this.dataSource.getRepository(entity).createQueryBuilder('e')
+      .select(`e.${pk}`, 'id').orderBy(`e.${pk}`, 'ASC').limit(limit);
+    if (afterId !== undefined) query.where(`e.${pk} > :after`, { after: toKey(metadata, afterId) });
+    const rows: Array<{ id: unknown }> = await query.getRawMany();
+    return rows.map((r) => String(r.id));
+  }
+
+  idOf(entity: EntityClass, row: object): string {
+    return String(this.dataSource.getMetadata(entity).primaryColumns[0].getEntityValue(row));
+  }
+}
+
+/** Subject ids travel as strings; integer keys go back to numbers. An id that cannot be one matches nothing. */
+function toKey(metadata: EntityMetadata, id: string): string | number | undefined {
+  const type = metadata.primaryColumns[0].type;
+  if (type === Number || (typeof type === 'string' && INTEGER_TYPES.has(type))) {
+    return /^-?\d+$/.test(id) && Number.isSafeInteger(Number(id)) ? Number(id) : undefined;
+  }
+  return id;
+}

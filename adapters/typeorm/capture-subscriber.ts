@@ -1,0 +1,131 @@
+import type {
+  EntityMetadata, EntitySubscriberInterface, InsertEvent, QueryRunner, RemoveEvent, SoftRemoveEvent,
+  TransactionCommitEvent, TransactionRollbackEvent, UpdateEvent,
+} from 'typeorm';
+import type { CapturedChange, ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
+import type { Logger } from '../../lib/logger';
+import { snapshotOf } from './snapshot';
+
+type Frame = Map<string, CapturedChange>;
+
+/**
+ * Collects changes of watched entities per transaction (per QueryRunner, one frame per savepoint) and hands
+ * them to the listener after the outermost commit; a rollback drops its frame. Writes outside a transaction
+ * are already committed when TypeORM reports them, so they go out at once. TypeORM awaits each hook, so a
+ * write call resolves only after its changes are enqueued.
+ */
+export class CaptureSubscriber implements EntitySubscriberInterface {
+  private readonly frames = new WeakMap<QueryRunner, Frame[]>();
+  private readonly warned = new Set<string>();
+
+  constructor(
+    private readonly watched: ReadonlySet<EntityClass>,
+    private readonly listener: CommitListener,
+    private readonly logger: Logger,
+  ) {}
+
+  afterInsert(event: InsertEvent<object>) {
+    return this.record(event.queryRunner, event.metadata, 'insert', event.entity, undefined, 'insert');
+  }
+
+  afterUpdate(event: UpdateEvent<object>) {
+    const keys = [...event.updatedColumns, ...event.updatedRelations].map((c) => c.propertyPath);
+    const row = event.databaseEntity ?? event.entity;
+    return this.record(event.queryRunner, event.metadata, 'update', row as object | undefined, keys, 'update()');
+  }
+
+  afterRemove(event: RemoveEvent<object>) {
+    return this.recordRemoval(event, 'delete()');
+  }
+
+  afterSoftRemove(event: SoftRemoveEvent<object>) {
+    return this.recordRemoval(event, 'softDelete()');
+  }
+
+  async afterTransactionCommit(event: TransactionCommitEvent) {
+    const qr = event.queryRunner;
+    const frames = this.frames.get(qr);
+    if (!frames || frames.length <= depthOf(qr)) return;
+    const frame = frames.pop()!;
+    if (frames.length > 0) {
+      for (const change of frame.values()) merge(frames[frames.length - 1], change);
+      return;
+    }
+    this.frames.delete(qr);
+    if (frame.size > 0) await this.listener([...frame.values()]);
+  }
+
+  afterTransactionRollback(event: TransactionRollbackEvent) {
+    const frames = this.frames.get(event.queryRunner);
+    if (frames && frames.length > depthOf(event.queryRunner)) frames.pop();
+    if (frames?.length === 0) this.frames.delete(event.queryRunner);
+  }
+
+  private recordRemoval(event: RemoveEvent<object> | SoftRemoveEvent<object>, path: string) {
+    // After remove(), event.entity has lost its id; databaseEntity (loaded before the delete) still has it.
+    const row = (event.databaseEntity ?? event.entity) as object | undefined;
+    if (row && event.entityId !== undefined && event.metadata.primaryColumns.length === 1) {
+      const pk = event.metadata.primaryColumns[0];
+      if (pk.getEntityValue(row) === undefined) pk.setEntityValue(row, event.entityId);
+    }
+    return this.record(event.queryRunner, event.metadata, 'remove', row, undefined, path);
+  }
+
+  private async record(
+    qr: QueryRunner | undefined, metadata: EntityMetadata, op: ChangeOp, row: object | undefined,
+    updatedKeys: string[] | undefined, path: string,
+  ): Promise<void> {
+    const entity = metadata.target;
+    if (typeof entity !== 'function' || !this.watched.has(entity)) return;
+    const pk = metadata.primaryColumns[0];
+    const id = row ? pk.getEntityValue(row) : undefined;
+    if (id === undefined || id === null) {
+      this.warnUncaptured(metadata.name, path);
+      return;
+    }
+    const change: CapturedChange = {
+      entity, id: String(id), op,
+      changedKeys: updatedKeys ?? allProperties(metadata),
+      snapshot: op === 'remove' ? snapshotOf(metadata, row!) : undefined,
+    };
+    if (!qr || !qr.isTransactionActive) {
+      await this.listener([change]);
+      return;
+    }
+    const frames = this.frames.get(qr) ?? [];
+    this.frames.set(qr, frames);
+    // Subscribed mid-transaction: open the frames we missed.
+    while (frames.length < depthOf(qr)) frames.push(new Map());
+    merge(frames[frames.length - 1], change);
+  }
+
+  private warnUncaptured(entity: string, path: string): void {
+    if (this.warned.has(`${entity} ${path}`)) return;
+    this.warned.add(`${entity} ${path}`);
+    this.logger.warn(
+      `${entity} was written through ${path}, for which TypeORM reports no ids: sync-machine cannot see which rows ` +
+      `changed. Use save()/remove(), or call notifyChanged(${entity}, ids) after such writes.`);
+  }
+}
+
+/** TypeORM keeps the savepoint depth on every query runner, outside the public interface. */
+function depthOf(qr: QueryRunner): number {
+  return (qr as QueryRunner & { transactionDepth?: number }).transactionDepth ?? (qr.isTransactionActive ? 1 : 0);
+}
+
+function allProperties(metadata: EntityMetadata): string[] {
+  return metadata.columns.map((c) => c.propertyPath);
+}
+
+/** Several writes of one row in one transaction become one change: keys united, the last op and snapshot win. */
+function merge(frame: Frame, change: CapturedChange): void {
+  const key = `${change.entity.name}\n${change.id}`;
+  const previous = frame.get(key);
+  if (!previous) {
+    frame.set(key, { ...change, changedKeys: [...change.changedKeys] });
+    return;
+  }
+  const keys = new Set([...previous.changedKeys, ...change.changedKeys]);
+  const op: ChangeOp = change.op === 'remove' ? 'remove' : previous.op === 'insert' ? 'insert' : change.op;
+  frame.set(key, { ...change, op, changedKeys: [...keys], snapshot: change.snapshot ?? previous.snapshot });
+}

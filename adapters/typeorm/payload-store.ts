@@ -1,0 +1,42 @@
+import type { DataSource, Repository } from 'typeorm';
+import { ConfigurationError, describeError } from '../../lib/errors';
+import type { PayloadStore, StoredPayload } from '../../lib/ports';
+import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
+
+/** The payload store on the app's own DataSource. */
+export class TypeOrmPayloadStore implements PayloadStore {
+  constructor(private readonly dataSource: DataSource) {}
+
+  private get repo(): Repository<SyncMachinePayloadRow> {
+    return this.dataSource.getRepository<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME);
+  }
+
+  async find(machine: string, subjectId: string): Promise<StoredPayload | undefined> {
+    const row = await this.repo.findOneBy({ machine, subjectId });
+    return row ?? undefined;
+  }
+
+  async savePublished(machine: string, subjectId: string, body: string, digest: string, generatedAt: Date): Promise<void> {
+    await this.repo.upsert({ machine, subjectId, body, digest, generatedAt, publishedAt: new Date() },
+      ['machine', 'subjectId']);
+  }
+
+  async markGenerated(machine: string, subjectId: string, generatedAt: Date): Promise<void> {
+    await this.repo.update({ machine, subjectId }, { generatedAt });
+  }
+
+  async remove(machine: string, subjectId: string): Promise<void> {
+    await this.repo.delete({ machine, subjectId });
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.repo.createQueryBuilder('p').select('p.machine').limit(1).getRawMany();
+    } catch (error) {
+      throw new ConfigurationError(
+        `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): add CreateSyncMachinePayloads1764288000000 ` +
+        "from 'sync-machine/typeorm' to your DataSource's migrations and run them (or use synchronize in development).",
+        { cause: error });
+    }
+  }
+}

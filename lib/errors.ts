@@ -1,0 +1,27 @@
+/** The one base error: every error sync-machine throws or records is one of these. */
+export class SyncMachineError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Misuse found at start: names the class and says the fix. */
+export class ConfigurationError extends SyncMachineError {}
+
+/** A job that cannot run as written (malformed or unknown data); retrying will not help. */
+export class InvalidJobError extends SyncMachineError {}
+
+/** A user hook threw or returned something unusable; names machine, step, entity and id. */
+export class HookError extends SyncMachineError {}
+
+/** The subject lock expired before publishing: the run stops so that it cannot publish stale data. */
+export class LockLostError extends SyncMachineError {}
+
+/** `drain()` gave up waiting. */
+export class DrainTimeoutError extends SyncMachineError {}
+
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

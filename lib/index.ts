@@ -1,0 +1,13 @@
+export {
+  SyncMachine, ListenTo, SubjectIdsFrom, CheckPublishable, Build, Publish, AfterPublish, Unpublish,
+} from '../decorators';
+export type { MachineOptions, ListenToOptions, EntityClass } from '../decorators';
+export { SyncMachines } from './runtime/sync-machines';
+export type { ResyncOptions, DrainOptions } from './runtime/sync-machines';
+export type { StartOptions, WorkerOptions } from './runtime/options';
+export type { Change, ChangeOp, CapturedChange, EntityInfo, OrmAdapter, PayloadStore, StoredPayload } from './ports';
+export type { Logger } from './logger';
+export {
+  SyncMachineError, ConfigurationError, InvalidJobError, HookError, LockLostError, DrainTimeoutError,
+} from './errors';
+export { canonicalJson, digestOf } from './store/canonical-json';

@@ -1,0 +1,183 @@
+import 'reflect-metadata';
+import {
+  HOOKS_KEY, HookRecord, HookRole, LISTEN_TO_KEY, ListenToRecord, MACHINE_KEY, MachineOptions,
+  SUBJECT_IDS_FROM_KEY, SubjectIdsFromRecord,
+} from '../../decorators/metadata-keys';
+import { ConfigurationError } from '../errors';
+import type { EntityClass, OrmAdapter } from '../ports';
+import type { Hooks, Listener, MachineDefinition } from './machine-definition';
+
+type MachineClass = new (...args: never[]) => object;
+
+const HOOK_HINTS: Record<HookRole, string> = {
+  build: 'add one method decorated with @Build() that returns the payload for a subject',
+  publish: 'add one method decorated with @Publish() that sends (subject, payload) to the API',
+  checkPublishable: 'keep one @CheckPublishable() method',
+  afterPublish: 'keep one @AfterPublish() method',
+  unpublish: 'keep one @Unpublish() method',
+};
+
+/** Reads what the decorators recorded on each machine and checks it against the ORM, once, at start. */
+export function discoverMachines(machines: unknown[], adapter: OrmAdapter): MachineDefinition[] {
+  if (!Array.isArray(machines) || machines.length === 0) {
+    throw new ConfigurationError(
+      'SyncMachines.start needs `machines`: pass instances (or zero-argument classes) decorated with @SyncMachine.');
+  }
+  const missingPayload = adapter.payloadEntityMissing();
+  if (missingPayload) throw new ConfigurationError(missingPayload);
+
+  const definitions = machines.map((machine) => discoverMachine(machine, adapter));
+  const seen = new Map<string, string>();
+  for (const def of definitions) {
+    const other = seen.get(def.name);
+    if (other !== undefined) {
+      throw new ConfigurationError(
+        `${def.className} and ${other} are both named "${def.name}": give one a unique name with @SyncMachine({ name }).`);
+    }
+    seen.set(def.name, def.className);
+  }
+  return definitions;
+}
+
+function instantiate(machine: unknown): { cls: MachineClass; instance: object } {
+  if (typeof machine === 'function') {
+    const cls = machine as MachineClass;
+    if (cls.length > 0) {
+      throw new ConfigurationError(
+        `${cls.name} takes constructor arguments: pass an instance (machines: [new ${cls.name}(...)]) instead of the class.`);
+    }
+    return { cls, instance: new (cls as unknown as new () => object)() };
+  }
+  if (machine && typeof machine === 'object') {
+    return { cls: (machine as object).constructor as MachineClass, instance: machine as object };
+  }
+  throw new ConfigurationError(
+    `machines contains ${String(machine)}: pass instances or classes decorated with @SyncMachine.`);
+}
+
+function discoverMachine(machine: unknown, adapter: OrmAdapter): MachineDefinition {
+  const { cls, instance } = instantiate(machine);
+  const className = cls.name;
+  const options: MachineOptions | undefined = Reflect.getMetadata(MACHINE_KEY, cls);
+  if (!options) {
+    throw new ConfigurationError(
+      `${className} is not a sync machine: decorate it with @SyncMachine({ subject: YourEntity }).`);
+  }
+  if (typeof options.subject !== 'function') {
+    throw new ConfigurationError(
+      `${className}: @SyncMachine needs \`subject\`, the entity class the API knows, e.g. @SyncMachine({ subject: Order }).`);
+  }
+  const name = options.name ?? className;
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
+    throw new ConfigurationError(
+      `${className}: the machine name "${name}" may only use letters, digits, "_", "." and "-": set @SyncMachine({ name }).`);
+  }
+  const subjectInfo = describeOrFail(adapter, options.subject, className, `its subject`);
+  const hooks = readHooks(cls, className, instance);
+  const listeners = readListeners(cls, className, instance, options.subject, adapter);
+  return {
+    name, className, subject: options.subject, subjectInfo, relations: options.relations,
+    instance: instance as MachineDefinition['instance'], listeners, hooks,
+  };
+}
+
+function describeOrFail(adapter: OrmAdapter, entity: EntityClass, className: string, role: string) {
+  const info = adapter.describe(entity);
+  if (!info) {
+    throw new ConfigurationError(
+      `${className}: ${role} ${entity.name || String(entity)} is not an entity of this ${adapter.name} setup: ` +
+      `add it to the ORM's entities (or fix the import).`);
+  }
+  return info;
+}
+
+function readHooks(cls: MachineClass, className: string, instance: object): Hooks {
+  const records: HookRecord[] = Reflect.getMetadata(HOOKS_KEY, cls) ?? [];
+  const byRole = new Map<HookRole, string>();
+  for (const { role, method } of records) {
+    const previous = byRole.get(role);
+    if (previous !== undefined && previous !== method) {
+      throw new ConfigurationError(
+        `${className} has two @${decoratorName(role)} methods (${previous} and ${method}): ${HOOK_HINTS[role]}.`);
+    }
+    if (typeof (instance as Record<string, unknown>)[method] !== 'function') {
+      throw new ConfigurationError(`${className}.${method} is decorated with @${decoratorName(role)} but is not a method.`);
+    }
+    byRole.set(role, method);
+  }
+  for (const role of ['build', 'publish'] as const) {
+    if (!byRole.has(role)) throw new ConfigurationError(`${className} has no @${decoratorName(role)} method: ${HOOK_HINTS[role]}.`);
+  }
+  return {
+    build: byRole.get('build')!, publish: byRole.get('publish')!,
+    checkPublishable: byRole.get('checkPublishable'), afterPublish: byRole.get('afterPublish'),
+    unpublish: byRole.get('unpublish'),
+  };
+}
+
+function decoratorName(role: HookRole): string {
+  return role[0].toUpperCase() + role.slice(1);
+}
+
+function readListeners(
+  cls: MachineClass, className: string, instance: object, subject: EntityClass, adapter: OrmAdapter,
+): Listener[] {
+  const listens: ListenToRecord[] = Reflect.getMetadata(LISTEN_TO_KEY, cls) ?? [];
+  const mappers: SubjectIdsFromRecord[] = Reflect.getMetadata(SUBJECT_IDS_FROM_KEY, cls) ?? [];
+  const subjectName = subject.name;
+
+  for (const mapper of mappers) {
+    if (typeof mapper.entity !== 'function') {
+      throw new ConfigurationError(`${className}.${mapper.method}: @SubjectIdsFrom needs an entity class, e.g. @SubjectIdsFrom(Customer).`);
+    }
+    if (!listens.some((l) => l.entity === mapper.entity)) {
+      throw new ConfigurationError(
+        `${className}.${mapper.method} maps ${mapper.entity.name} to subjects, but ${className} does not listen to ` +
+        `${mapper.entity.name}: add @ListenTo(${mapper.entity.name}) to the class.`);
+    }
+  }
+
+  const seen = new Set<EntityClass>();
+  return listens.map((listen) => {
+    if (typeof listen.entity !== 'function') {
+      throw new ConfigurationError(`${className}: @ListenTo needs an entity class, e.g. @ListenTo(Customer).`);
+    }
+    const entityName = listen.entity.name;
+    if (seen.has(listen.entity)) {
+      throw new ConfigurationError(`${className} has @ListenTo(${entityName}) twice: merge them into one.`);
+    }
+    seen.add(listen.entity);
+    const info = describeOrFail(adapter, listen.entity, className, '@ListenTo entity');
+    if (listen.fields !== undefined) checkFields(listen.fields, info.properties, className, entityName);
+
+    const ownMappers = mappers.filter((m) => m.entity === listen.entity);
+    if (ownMappers.length > 1) {
+      throw new ConfigurationError(
+        `${className} has two @SubjectIdsFrom(${entityName}) methods (${ownMappers.map((m) => m.method).join(', ')}): keep one.`);
+    }
+    const mapper = ownMappers[0]?.method;
+    if (mapper !== undefined && typeof (instance as Record<string, unknown>)[mapper] !== 'function') {
+      throw new ConfigurationError(`${className}.${mapper} is decorated with @SubjectIdsFrom but is not a method.`);
+    }
+    if (mapper === undefined && listen.entity !== subject) {
+      throw new ConfigurationError(
+        `${className} listens to ${entityName} but has no @SubjectIdsFrom(${entityName}) method: ` +
+        `add one that returns the ${subjectName} ids for a ${entityName}.`);
+    }
+    return { entity: listen.entity, info, fields: listen.fields, mapper };
+  });
+}
+
+function checkFields(fields: unknown, properties: string[], className: string, entityName: string): void {
+  if (!Array.isArray(fields) || fields.length === 0) {
+    throw new ConfigurationError(
+      `${className}: @ListenTo(${entityName}, { fields }) needs a non-empty array of property names; omit \`fields\` to listen to every change.`);
+  }
+  for (const field of fields) {
+    if (!properties.includes(field)) {
+      throw new ConfigurationError(
+        `${className}: @ListenTo(${entityName}) names the field "${field}", which ${entityName} does not have: ` +
+        `use one of ${properties.join(', ')}.`);
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import type { EntityClass, EntityInfo } from '../ports';
+
+/** A listened entity and how its changes reach subjects. */
+export interface Listener {
+  entity: EntityClass;
+  info: EntityInfo;
+  fields?: string[];
+  /** The `@SubjectIdsFrom` method; undefined for the subject itself (identity mapping). */
+  mapper?: string;
+}
+
+export interface Hooks {
+  build: string;
+  publish: string;
+  checkPublishable?: string;
+  afterPublish?: string;
+  unpublish?: string;
+}
+
+/** A validated machine: what start() discovered, used by every step. */
+export interface MachineDefinition {
+  name: string;
+  className: string;
+  instance: Record<string, (...args: unknown[]) => unknown>;
+  subject: EntityClass;
+  subjectInfo: EntityInfo;
+  relations?: string[];
+  listeners: Listener[];
+  hooks: Hooks;
+}

@@ -1,0 +1,77 @@
+import type Redis from 'ioredis';
+import type BeeQueue from 'bee-queue';
+import { SyncMachineError } from '../errors';
+import { KeySpace, Step } from '../redis/keys';
+import { Coalescer, jobIdFor, MarkRequest } from './coalescer';
+import type { EnsurePublicationJob, FindSubjectsJob } from './job-data';
+import type { QueueSet } from './queues';
+
+export interface FindSubjectsRequest {
+  entity: string;
+  id: string;
+  fields: Record<string, string>;
+}
+
+export interface PublicationRequest {
+  subjectId: string;
+  force?: boolean;
+}
+
+/** Marks requests for coalescing, then saves at most one job per item and generation. */
+export class Enqueuer {
+  private readonly coalescers = new Map<string, Coalescer>();
+
+  constructor(private readonly redis: Redis, private readonly keys: KeySpace, private readonly queues: QueueSet) {}
+
+  coalescer(machine: string, step: Step): Coalescer {
+    const key = `${machine}\n${step}`;
+    let coalescer = this.coalescers.get(key);
+    if (!coalescer) {
+      coalescer = new Coalescer(this.redis, this.keys.coalescing(machine, step));
+      this.coalescers.set(key, coalescer);
+    }
+    return coalescer;
+  }
+
+  async findSubjects(machine: string, requests: FindSubjectsRequest[]): Promise<void> {
+    await this.enqueue(machine, 'find-subjects',
+      requests.map((r) => ({ item: `${r.entity}:${r.id}`, fields: r.fields })),
+      (i, gen): FindSubjectsJob => ({ v: 1, machine, entity: requests[i].entity, id: requests[i].id, gen }));
+  }
+
+  async ensurePublication(machine: string, requests: PublicationRequest[]): Promise<void> {
+    await this.enqueue(machine, 'ensure-publication',
+      requests.map((r) => ({ item: r.subjectId, fields: r.force ? { force: '1' } : undefined })),
+      (i, gen): EnsurePublicationJob => ({ v: 1, machine, subjectId: requests[i].subjectId, gen }));
+  }
+
+  /** Re-delays a job that found its subject locked; same generation, so it still covers its requests. */
+  async reschedule(job: EnsurePublicationJob, delayMs: number): Promise<void> {
+    const reschedules = (job.reschedules ?? 0) + 1;
+    const queue = this.queues.get(job.machine, 'ensure-publication');
+    await queue.createJob({ ...job, reschedules })
+      .setId(`${jobIdFor(job.subjectId, job.gen)}~${reschedules}`)
+      .delayUntil(Date.now() + delayMs)
+      .save();
+  }
+
+  private async enqueue(machine: string, step: Step, requests: MarkRequest[], dataFor: (i: number, gen: string) => object) {
+    if (requests.length === 0) return;
+    const { gens } = await this.coalescer(machine, step).mark(requests);
+    const queue: BeeQueue = this.queues.get(machine, step);
+    const seen = new Set<string>();
+    const jobs: BeeQueue.Job<object>[] = [];
+    requests.forEach((request, i) => {
+      const id = jobIdFor(request.item, gens[i]);
+      if (seen.has(id)) return; // same item twice in one batch: one job covers both
+      seen.add(id);
+      jobs.push(queue.createJob(dataFor(i, gens[i])).setId(id));
+    });
+    const errors = await queue.saveAll(jobs);
+    if (errors.size > 0) {
+      const [first] = errors.values();
+      throw new SyncMachineError(`${errors.size} of ${jobs.length} ${step} jobs of ${machine} were not saved: ${first.message}`,
+        { cause: first });
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import Redlock, { ExecutionError, ResourceLockedError, RedlockAbortSignal } from 'redlock';
+import { HookError, LockLostError } from '../errors';
+import type { Logger } from '../logger';
+import type { MachineDefinition } from '../metadata/machine-definition';
+import type { OrmAdapter, StoredPayload } from '../ports';
+import type { KeySpace } from '../redis/keys';
+import { canonicalJson, digestOf, NotJsonError } from '../store/canonical-json';
+import { callHook } from './call-hook';
+import type { Enqueuer } from './enqueuer';
+import { EnsurePublicationJob, parseEnsurePublicationJob } from './job-data';
+
+export type PublicationOutcome =
+  'published' | 'unchanged' | 'not_publishable' | 'superseded' | 'rescheduled' | 'unpublished';
+
+export interface EnsurePublicationDeps {
+  adapter: OrmAdapter;
+  enqueuer: Enqueuer;
+  redlock: Redlock;
+  keys: KeySpace;
+  logger: Logger;
+  lockTtlMs: number;
+}
+
+/** One run for one subject, under its lock: load, build, compare, publish, store. */
+export async function ensurePublication(
+  deps: EnsurePublicationDeps, machine: MachineDefinition, jobId: string, data: unknown, queue: string,
+): Promise<PublicationOutcome> {
+  const job = parseEnsurePublicationJob(data, queue, machine.name);
+  let locked = false;
+  try {
+    return await deps.redlock.using([deps.keys.lock(machine.name, job.subjectId)], deps.lockTtlMs,
+      { retryCount: 0, automaticExtensionThreshold: Math.min(1000, deps.lockTtlMs / 3) },
+      async (signal) => {
+        locked = true;
+        return run(deps, machine, job, jobId, signal);
+      });
+  } catch (error) {
+    if (locked || !(await isHeldElsewhere(error))) throw error;
+    const coalescer = deps.enqueuer.coalescer(machine.name, 'ensure-publication');
+    if (await coalescer.isSuperseded(job.subjectId, job.gen, jobId)) return 'superseded';
+    await deps.enqueuer.reschedule(job, rescheduleDelay(job.reschedules ?? 0));
+    return 'rescheduled';
+  }
+}
+
+/** Jittered, growing with each re-delay, capped at 5 s. */
+function rescheduleDelay(reschedules: number): number {
+  const base = Math.min(5000, 50 * 2 ** reschedules);
+  return Math.round(base * (0.5 + Math.random()));
+}
+
+async function isHeldElsewhere(error: unknown): Promise<boolean> {
+  if (!(error instanceof ExecutionError)) return false;
+  const stats = await Promise.all(error.attempts);
+  return stats.some((s) => [...s.votesAgainst.values()].some((e) => e instanceof ResourceLockedError));
+}
+
+async function run(
+  deps: EnsurePublicationDeps, machine: MachineDefinition, job: EnsurePublicationJob, jobId: string,
+  signal: RedlockAbortSignal,
+): Promise<PublicationOutcome> {
+  const coalescer = deps.enqueuer.coalescer(machine.name, 'ensure-publication');
+  // Claimed after the lock, before reading: a change committed after this point makes a new job.
+  const claim = await coalescer.claim(job.subjectId, job.gen, jobId);
+  if (claim.superseded) return 'superseded';
+  const readAt = new Date(claim.now);
+  const id = job.subjectId;
+  const where = { entity: machine.subjectInfo.name, id };
+
+  const row = (await deps.adapter.load(machine.subject, [id], machine.relations)).get(id);
+  const stored = await deps.adapter.payloads.find(machine.name, id);
+  let outcome: PublicationOutcome;
+  if (!row) {
+    outcome = await withdraw(deps, machine, id, stored, signal, 'is gone');
+  } else if (machine.hooks.checkPublishable &&
+      !(await callHook(machine, machine.hooks.checkPublishable, 'check_publishable', [row], where))) {
+    outcome = await withdraw(deps, machine, id, stored, signal, 'is not publishable');
+  } else {
+    const payload = await callHook(machine, machine.hooks.build, 'build', [row], where);
+    const body = canonical(payload, machine, id);
+    const digest = digestOf(body);
+    if (stored && stored.digest === digest && claim.data.force !== '1') {
+      await deps.adapter.payloads.markGenerated(machine.name, id, readAt);
+      outcome = 'unchanged';
+    } else {
+      assertLockHeld(signal, machine, id);
+      await callHook(machine, machine.hooks.publish, 'publish', [row, payload], where);
+      assertLockHeld(signal, machine, id);
+      await deps.adapter.payloads.savePublished(machine.name, id, body, digest, readAt);
+      if (machine.hooks.afterPublish) {
+        await callHook(machine, machine.hooks.afterPublish, 'after_publish', [row, payload], where);
+      }
+      outcome = 'published';
+    }
+  }
+  await coalescer.release(jobId);
+  return outcome;
+}
+
+async function withdraw(
+  deps: EnsurePublicationDeps, machine: MachineDefinition, id: string, stored: StoredPayload | undefined,
+  signal: RedlockAbortSignal, why: string,
+): Promise<PublicationOutcome> {
+  if (!stored) {
+    if (why === 'is gone') {
+      deps.logger.warn(`${machine.className}: ${machine.subjectInfo.name} ${id} ${why} and was never published: nothing to do.`);
+    }
+    return 'not_publishable';
+  }
+  if (machine.hooks.unpublish) {
+    assertLockHeld(signal, machine, id);
+    await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, JSON.parse(stored.body)],
+      { entity: machine.subjectInfo.name, id });
+  }
+  await deps.adapter.payloads.remove(machine.name, id);
+  return 'unpublished';
+}
+
+function canonical(payload: unknown, machine: MachineDefinition, id: string): string {
+  try {
+    return canonicalJson(payload);
+  } catch (error) {
+    if (!(error instanceof NotJsonError)) throw error;
+    throw new HookError(
+      `${machine.className}.${machine.hooks.build} returned a payload for ${machine.subjectInfo.name} ${id} that is not ` +
+      `JSON-serialisable: ${error.message}; convert it (e.g. BigInt to string) in @Build.`, { cause: error });
+  }
+}
+
+function assertLockHeld(signal: RedlockAbortSignal, machine: MachineDefinition, id: string): void {
+  if (signal.aborted) {
+    throw new LockLostError(
+      `${machine.className}: the lock on ${machine.subjectInfo.name} ${id} could not be extended; stopped before publishing ` +
+      `(${signal.error?.message ?? 'lock expired'}). The job is retried; raise lockTtlMs if hooks are slow.`);
+  }
+}

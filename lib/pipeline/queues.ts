@@ -1,0 +1,47 @@
+import BeeQueue from 'bee-queue';
+import type { RedisSettings } from '../redis/connection';
+import { KeySpace, Step } from '../redis/keys';
+
+/** Upstream first: drain reads queues in this order so work moving downstream is never missed. */
+export const STEPS: readonly Step[] = ['find-subjects', 'ensure-publication'];
+
+/** The Bee-Queue queues of every machine, two per machine. */
+export class QueueSet {
+  private readonly queues = new Map<string, BeeQueue>();
+
+  constructor(redis: RedisSettings, keys: KeySpace, machines: string[], isWorker: boolean) {
+    for (const machine of machines) {
+      for (const step of STEPS) {
+        const queue = new BeeQueue(keys.queueName(machine, step), {
+          prefix: keys.prefix,
+          redis: redis.beeQueue as BeeQueue.QueueSettings['redis'],
+          isWorker,
+          // Our own coalescing replaces job events; delayed jobs (retries, lock re-delays) need a worker to raise them.
+          getEvents: false,
+          sendEvents: false,
+          activateDelayedJobs: isWorker,
+          delayedDebounce: 25,
+          removeOnSuccess: true,
+          removeOnFailure: false,
+          storeJobs: false,
+        });
+        this.queues.set(`${machine}\n${step}`, queue);
+      }
+    }
+  }
+
+  get(machine: string, step: Step): BeeQueue {
+    const queue = this.queues.get(`${machine}\n${step}`);
+    if (!queue) throw new Error(`no ${step} queue for machine ${machine}`);
+    return queue;
+  }
+
+  async ready(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.ready()));
+  }
+
+  /** Waits for running jobs up to `timeoutMs`, then gives up on them (Bee-Queue re-runs stalled jobs). */
+  async close(timeoutMs: number): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close(timeoutMs).catch(() => undefined)));
+  }
+}

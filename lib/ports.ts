@@ -1,0 +1,66 @@
+import type { EntityClass } from '../decorators/metadata-keys';
+
+export type { EntityClass };
+
+export type ChangeOp = 'insert' | 'update' | 'remove';
+
+/** What a `@SubjectIdsFrom` method receives besides the entity. */
+export interface Change {
+  op: ChangeOp;
+  changedKeys: string[];
+}
+
+/** One committed write of one row, as an adapter reports it. */
+export interface CapturedChange {
+  entity: EntityClass;
+  id: string;
+  op: ChangeOp;
+  changedKeys: string[];
+  /** Column values before a removal, JSON-safe. */
+  snapshot?: Record<string, unknown>;
+}
+
+/** What the core needs to know of an entity. */
+export interface EntityInfo {
+  name: string;
+  primaryKey: string;
+  /** Columns and relations, by property name: what `fields` may name. */
+  properties: string[];
+}
+
+export interface StoredPayload {
+  body: string;
+  digest: string;
+  generatedAt: Date;
+  publishedAt: Date | null;
+}
+
+/** The `sync_machine_payloads` table, through the application's ORM. */
+export interface PayloadStore {
+  find(machine: string, subjectId: string): Promise<StoredPayload | undefined>;
+  savePublished(machine: string, subjectId: string, body: string, digest: string, generatedAt: Date): Promise<void>;
+  markGenerated(machine: string, subjectId: string, generatedAt: Date): Promise<void>;
+  remove(machine: string, subjectId: string): Promise<void>;
+  /** Throws a ConfigurationError with the fix when the table is missing. */
+  check(): Promise<void>;
+}
+
+export type CommitListener = (changes: CapturedChange[]) => Promise<void>;
+
+/** Everything the pipeline asks of an ORM; one implementation per ORM in `adapters/`. */
+export interface OrmAdapter {
+  readonly name: string;
+  /** Undefined when the ORM does not know the class. */
+  describe(entity: EntityClass): EntityInfo | undefined;
+  /** How to register the payload entity, or undefined when it is registered. */
+  payloadEntityMissing(): string | undefined;
+  /** Calls `listener` after each commit with the changes to `watched` entities; returns the unsubscribe. */
+  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener): () => void;
+  /** Loads fresh rows by id (string ids converted to the key's type); missing ids are absent. */
+  load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>>;
+  /** Primary keys in key order, after `afterId`, for backfills. */
+  pageIds(entity: EntityClass, afterId: string | undefined, limit: number): Promise<string[]>;
+  /** The id of a loaded entity, as a string. */
+  idOf(entity: EntityClass, row: object): string;
+  readonly payloads: PayloadStore;
+}

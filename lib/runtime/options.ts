@@ -1,0 +1,71 @@
+import { ConfigurationError } from '../errors';
+import { consoleLogger, Logger } from '../logger';
+import type { RedisInput } from '../redis/connection';
+import type { RetryPolicy } from '../pipeline/worker';
+
+export interface WorkerOptions {
+  /** Jobs run at once, per queue. Default 10. */
+  concurrency?: number;
+  /** Exponential backoff for failed runs. Default 8 attempts from 1000 ms. */
+  retry?: Partial<RetryPolicy>;
+  /** Subject lock time-to-live, extended while a run goes on. Default 30 s. */
+  lockTtlMs?: number;
+  /** How long close() waits for running jobs. Default 30 s. */
+  closeTimeoutMs?: number;
+}
+
+export interface StartOptions {
+  /** An initialized TypeORM DataSource (the adapter is picked from it). */
+  orm: unknown;
+  redis: RedisInput;
+  /** Instances, or classes with a zero-argument constructor, decorated with @SyncMachine. */
+  machines: unknown[];
+  /** Omit or false in processes that only capture changes. */
+  worker?: WorkerOptions | false;
+  /** Redis key prefix, so several apps or test runs share one Redis. Default 'sync-machine'. */
+  prefix?: string;
+  logger?: Logger;
+}
+
+export interface ResolvedWorker {
+  concurrency: number;
+  retry: RetryPolicy;
+  lockTtlMs: number;
+  closeTimeoutMs: number;
+}
+
+export function resolveWorker(worker: StartOptions['worker']): ResolvedWorker | undefined {
+  if (worker === undefined || worker === false) return undefined;
+  if (typeof worker !== 'object' || worker === null) {
+    throw new ConfigurationError('worker must be an object such as { concurrency: 20 }, or false.');
+  }
+  const resolved = {
+    concurrency: worker.concurrency ?? 10,
+    retry: { attempts: worker.retry?.attempts ?? 8, initialDelayMs: worker.retry?.initialDelayMs ?? 1000 },
+    lockTtlMs: worker.lockTtlMs ?? 30_000,
+    closeTimeoutMs: worker.closeTimeoutMs ?? 30_000,
+  };
+  const positive: Array<[string, number]> = [
+    ['worker.concurrency', resolved.concurrency], ['worker.retry.attempts', resolved.retry.attempts],
+    ['worker.lockTtlMs', resolved.lockTtlMs],
+  ];
+  for (const [name, value] of positive) {
+    if (!Number.isInteger(value) || value < 1) throw new ConfigurationError(`${name} must be a whole number of at least 1, got ${value}.`);
+  }
+  if (!(resolved.retry.initialDelayMs >= 0)) {
+    throw new ConfigurationError(`worker.retry.initialDelayMs must be 0 or more, got ${resolved.retry.initialDelayMs}.`);
+  }
+  return resolved;
+}
+
+export function resolvePrefix(prefix: string | undefined): string {
+  const value = prefix ?? 'sync-machine';
+  if (typeof value !== 'string' || !/^[A-Za-z0-9_.:-]+$/.test(value)) {
+    throw new ConfigurationError(`prefix "${String(value)}" may only use letters, digits and "_", ".", ":", "-".`);
+  }
+  return value;
+}
+
+export function resolveLogger(logger: Logger | undefined): Logger {
+  return logger ?? consoleLogger;
+}

@@ -1,0 +1,35 @@
+import { ConfigurationError } from '../errors';
+import type { Logger } from '../logger';
+import type { OrmAdapter } from '../ports';
+
+function isOrmAdapter(orm: unknown): orm is OrmAdapter {
+  const o = orm as Partial<OrmAdapter>;
+  return !!o && typeof o.onCommitted === 'function' && typeof o.load === 'function' && typeof o.describe === 'function';
+}
+
+/** TypeORM marks its classes with a registered symbol, which works across copies of the package. */
+function isTypeOrmDataSource(orm: unknown): boolean {
+  return !!orm && (orm as Record<string, unknown>)['@instanceof'] === Symbol.for('DataSource');
+}
+
+function isMikroOrm(orm: unknown): boolean {
+  const o = orm as Record<string, unknown>;
+  return !!o && typeof o.em === 'object' && typeof o.getMetadata === 'function' && typeof o.config === 'object';
+}
+
+/** Chooses the adapter from what `orm` is; the core never imports an ORM itself. */
+export function pickAdapter(orm: unknown, logger: Logger): OrmAdapter {
+  if (isOrmAdapter(orm)) return orm;
+  if (isTypeOrmDataSource(orm)) {
+    // Loaded lazily so that an app without TypeORM never requires it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { TypeOrmAdapter } = require('../../adapters/typeorm/adapter') as typeof import('../../adapters/typeorm/adapter');
+    return new TypeOrmAdapter(orm as never, logger);
+  }
+  if (isMikroOrm(orm)) {
+    throw new ConfigurationError('orm: MikroORM is not supported yet by this version of sync-machine; use a TypeORM DataSource.');
+  }
+  throw new ConfigurationError(
+    `orm: expected an initialized TypeORM DataSource, got ${orm === null ? 'null' : typeof orm}: ` +
+    'pass SyncMachines.start({ orm: dataSource, ... }) after `await dataSource.initialize()`.');
+}

@@ -1,0 +1,214 @@
+import type Redis from 'ioredis';
+import Redlock from 'redlock';
+import { ConfigurationError, describeError, DrainTimeoutError } from '../errors';
+import type { Logger } from '../logger';
+import { discoverMachines } from '../metadata/discover';
+import type { MachineDefinition } from '../metadata/machine-definition';
+import { defineCoalescingCommands } from '../pipeline/coalescer';
+import { Enqueuer } from '../pipeline/enqueuer';
+import { ensurePublication } from '../pipeline/ensure-publication';
+import { findSubjects } from '../pipeline/find-subjects';
+import { QueueSet, STEPS } from '../pipeline/queues';
+import { ChangeRouter } from '../pipeline/router';
+import { startWorkers } from '../pipeline/worker';
+import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
+import { resolveRedis } from '../redis/connection';
+import { KeySpace } from '../redis/keys';
+import { pickAdapter } from './pick-adapter';
+import { resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
+
+export interface ResyncOptions {
+  /** Only these subjects; default: every row of the subject entity. */
+  ids?: Array<string | number>;
+  /** Publish even when the payload equals the stored one. */
+  force?: boolean;
+  /** Ids read and enqueued per batch. Default 500. */
+  batchSize?: number;
+  /** Called after each batch with the running total. */
+  onProgress?: (enqueued: number) => void;
+}
+
+export interface DrainOptions {
+  /** Reject with DrainTimeoutError after this long. Default: wait as long as it takes. */
+  timeoutMs?: number;
+}
+
+type MachineRef = string | (abstract new (...args: never[]) => object);
+
+/** A started sync-machine runtime: captures changes, and runs workers when asked to. */
+export class SyncMachines {
+  private readonly pending = new Set<Promise<void>>();
+  private unsubscribe?: () => void;
+  private closing?: Promise<void>;
+
+  private constructor(
+    private readonly adapter: OrmAdapter,
+    private readonly machines: MachineDefinition[],
+    private readonly redis: Redis,
+    private readonly queues: QueueSet,
+    private readonly enqueuer: Enqueuer,
+    private readonly router: ChangeRouter,
+    private readonly logger: Logger,
+    private readonly worker: ResolvedWorker | undefined,
+  ) {}
+
+  /** Discovers and validates the machines, connects, subscribes to commits and (with `worker`) starts workers. */
+  static async start(options: StartOptions): Promise<SyncMachines> {
+    if (!options || typeof options !== 'object') {
+      throw new ConfigurationError('SyncMachines.start needs options: { orm, redis, machines }.');
+    }
+    const logger = resolveLogger(options.logger);
+    const adapter = pickAdapter(options.orm, logger);
+    const machines = discoverMachines(options.machines, adapter);
+    const worker = resolveWorker(options.worker);
+    const keys = new KeySpace(resolvePrefix(options.prefix));
+    const redisSettings = resolveRedis(options.redis);
+    if (worker) await adapter.payloads.check();
+
+    const redis = redisSettings.createClient();
+    const queues = new QueueSet(redisSettings, keys, machines.map((m) => m.name), worker !== undefined);
+    try {
+      await Promise.all([redis.ping(), queues.ready()]);
+    } catch (error) {
+      redis.disconnect();
+      await queues.close(0);
+      throw new ConfigurationError(`Cannot reach Redis at ${redisSettings.describe}: ${describeError(error)}. ` +
+        'Start Redis or fix the `redis` option.', { cause: error });
+    }
+    defineCoalescingCommands(redis);
+    const enqueuer = new Enqueuer(redis, keys, queues);
+    const router = new ChangeRouter(machines, enqueuer);
+    const runtime = new SyncMachines(adapter, machines, redis, queues, enqueuer, router, logger, worker);
+    runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
+
+    if (worker) {
+      const redlock = new Redlock([redis], { retryCount: 0 });
+      redlock.on('error', () => undefined); // lock contention is expected; real failures surface in the run
+      const deps = { adapter, enqueuer, redlock, keys, logger, lockTtlMs: worker.lockTtlMs };
+      startWorkers({ queues, keys, redis, logger, concurrency: worker.concurrency, retry: worker.retry }, machines, {
+        'find-subjects': (machine, jobId, data, queue) => findSubjects(deps, machine, jobId, data, queue),
+        'ensure-publication': (machine, jobId, data, queue) => ensurePublication(deps, machine, jobId, data, queue),
+      });
+    }
+    return runtime;
+  }
+
+  /** For writes the ORM never saw (raw SQL, bulk updates): treats each id as updated. */
+  async notifyChanged(entity: EntityClass, ids: string | number | Array<string | number>, changedKeys?: string[]): Promise<void> {
+    const listener = this.machines.flatMap((m) => m.listeners).find((l) => l.entity === entity);
+    if (!listener) {
+      throw new ConfigurationError(
+        `notifyChanged(${entity?.name ?? String(entity)}): no machine listens to it; add @ListenTo(${entity?.name}) to a machine, or drop the call.`);
+    }
+    const list = Array.isArray(ids) ? ids : [ids];
+    const changes: CapturedChange[] = list.map((id) => ({
+      entity, id: String(id), op: 'update', changedKeys: changedKeys ?? listener.info.properties,
+    }));
+    await this.track(this.router.route(changes));
+  }
+
+  /** Backfill: enqueues an EnsurePublication for every subject (or `ids`); `force` publishes unchanged payloads too. */
+  async resync(machine: MachineRef, options: ResyncOptions = {}): Promise<{ enqueued: number }> {
+    const def = this.machineFor(machine);
+    const batchSize = options.batchSize ?? 500;
+    const push = async (ids: string[]) => {
+      await this.enqueuer.ensurePublication(def.name, ids.map((subjectId) => ({ subjectId, force: options.force })));
+    };
+    let enqueued = 0;
+    if (options.ids) {
+      const ids = options.ids.map(String);
+      for (let i = 0; i < ids.length; i += batchSize) {
+        await push(ids.slice(i, i + batchSize));
+        enqueued = Math.min(ids.length, i + batchSize);
+        options.onProgress?.(enqueued);
+      }
+      return { enqueued };
+    }
+    let after: string | undefined;
+    for (;;) {
+      const ids = await this.adapter.pageIds(def.subject, after, batchSize);
+      if (ids.length === 0) break;
+      await push(ids);
+      enqueued += ids.length;
+      options.onProgress?.(enqueued);
+      after = ids[ids.length - 1];
+    }
+    return { enqueued };
+  }
+
+  /**
+   * Resolves once the changes captured here are enqueued and every queue of these machines is empty with no job
+   * running; delayed and retrying jobs count, failed ones do not.
+   */
+  async drain(options: DrainOptions = {}): Promise<void> {
+    const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    for (;;) {
+      const busy: string[] = [];
+      // Upstream first: a job moving downstream after its queue was read is seen in the next one.
+      for (const step of STEPS) {
+        for (const machine of this.machines) {
+          const h = await this.queues.get(machine.name, step).checkHealth();
+          const count = h.waiting + h.active + h.delayed;
+          if (count > 0) busy.push(`${machine.name} ${step}: ${h.waiting} waiting, ${h.active} active, ${h.delayed} delayed`);
+        }
+      }
+      if (busy.length === 0) return;
+      if (Date.now() > deadline) {
+        throw new DrainTimeoutError(`drain() timed out after ${options.timeoutMs} ms; still busy: ${busy.join('; ')}. ` +
+          (this.worker ? '' : 'This runtime runs no worker: is a worker process running with the same prefix?'));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Stops capturing and taking jobs, lets running jobs finish, closes every connection. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.unsubscribe?.();
+      await Promise.allSettled([...this.pending]);
+      await this.queues.close(this.worker?.closeTimeoutMs ?? 5000);
+      await this.redis.quit().catch(() => this.redis.disconnect());
+    })();
+    return this.closing;
+  }
+
+  /** Capture never fails the committed write: a failed enqueue is logged with every change it dropped. */
+  private async capture(changes: CapturedChange[]): Promise<void> {
+    if (this.closing) {
+      this.logDropped(changes, 'the runtime is closed');
+      return;
+    }
+    try {
+      await this.track(this.router.route(changes));
+    } catch (error) {
+      this.logDropped(changes, describeError(error));
+    }
+  }
+
+  private logDropped(changes: CapturedChange[], why: string): void {
+    const list = changes.map((c) => `${c.op} ${c.entity.name} ${c.id}`).join(', ');
+    this.logger.error(`Could not enqueue ${changes.length} committed change(s) (${why}); dropped: ${list}. ` +
+      'Call notifyChanged() or resync() for them once Redis is back.');
+  }
+
+  private async track(work: Promise<void>): Promise<void> {
+    this.pending.add(work);
+    try {
+      await work;
+    } finally {
+      this.pending.delete(work);
+    }
+  }
+
+  private machineFor(machine: MachineRef): MachineDefinition {
+    const def = this.machines.find((m) => m.name === machine || m.instance.constructor === machine);
+    if (!def) {
+      const name = typeof machine === 'string' ? machine : machine?.name;
+      throw new ConfigurationError(
+        `${name} is not one of the started machines (${this.machines.map((m) => m.className).join(', ')}): ` +
+        'pass it in SyncMachines.start({ machines }).');
+    }
+    return def;
+  }
+}

@@ -1,0 +1,89 @@
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Received {
+  method: string;
+  id: string;
+  body: Record<string, unknown> | null;
+  at: number;
+}
+
+/**
+ * The "external API": a real HTTP server on loopback. It records every request, can fail or be slow on
+ * demand, and tracks requests in flight per order, so tests can see overlapping publishes.
+ */
+export class PartnerApi {
+  readonly received: Received[] = [];
+  /** Latest document per order id, as the partner would hold it. */
+  readonly documents = new Map<string, Record<string, unknown>>();
+  maxInFlightPerId = 0;
+  failNext = 0;
+  delayMs = 0;
+  private inFlight = new Map<string, number>();
+  private server?: Server;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+
+  publishes(id?: string): Received[] {
+    return this.received.filter((r) => r.method === 'PUT' && (id === undefined || r.id === id));
+  }
+
+  deletes(id?: string): Received[] {
+    return this.received.filter((r) => r.method === 'DELETE' && (id === undefined || r.id === id));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const id = decodeURIComponent((req.url ?? '').replace(/^\/orders\//, ''));
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString();
+    const now = (this.inFlight.get(id) ?? 0) + 1;
+    this.inFlight.set(id, now);
+    this.maxInFlightPerId = Math.max(this.maxInFlightPerId, now);
+    try {
+      if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+      if (this.failNext > 0) {
+        this.failNext -= 1;
+        res.writeHead(503).end('partner API unavailable');
+        return;
+      }
+      const body = text ? JSON.parse(text) : null;
+      this.received.push({ method: req.method ?? '', id, body, at: Date.now() });
+      if (req.method === 'PUT') this.documents.set(id, body);
+      if (req.method === 'DELETE') this.documents.delete(id);
+      res.writeHead(204).end();
+    } finally {
+      this.inFlight.set(id, this.inFlight.get(id)! - 1);
+    }
+  }
+}
+
+/** What an app's API client looks like: throws on a non-2xx answer. */
+export class ApiClient {
+  constructor(private readonly baseUrl: string) {}
+
+  async putOrder(id: string, payload: unknown): Promise<void> {
+    await this.send('PUT', id, JSON.stringify(payload));
+  }
+
+  async deleteOrder(id: string): Promise<void> {
+    await this.send('DELETE', id);
+  }
+
+  private async send(method: string, id: string, body?: string): Promise<void> {
+    const res = await fetch(`${this.baseUrl}/orders/${encodeURIComponent(id)}`, {
+      method, body, headers: { 'content-type': 'application/json' },
+    });
+    if (!res.ok) throw new Error(`partner API answered ${res.status} to ${method} /orders/${id}`);
+  }
+}
