@@ -33,6 +33,16 @@ export interface DrainOptions {
   timeoutMs?: number;
 }
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 type MachineRef = string | (abstract new (...args: never[]) => object);
 
 /** A started sync-machine runtime: captures changes, and runs workers when asked to. */
@@ -66,9 +76,16 @@ export class SyncMachines {
     if (worker) await adapter.payloads.check();
 
     const redis = redisSettings.createClient();
+    let lastLogged = 0;
+    redis.on('error', (error) => {
+      // ioredis reconnects by itself; say so once in a while rather than on every attempt.
+      if (Date.now() - lastLogged < 10_000) return;
+      lastLogged = Date.now();
+      logger.error(`Redis at ${redisSettings.describe}: ${describeError(error)} (reconnecting)`);
+    });
     const queues = new QueueSet(redisSettings, keys, machines.map((m) => m.name), worker !== undefined);
     try {
-      await Promise.all([redis.ping(), queues.ready()]);
+      await withTimeout(Promise.all([redis.ping(), queues.ready()]), CONNECT_TIMEOUT_MS);
     } catch (error) {
       redis.disconnect();
       await queues.close(0);

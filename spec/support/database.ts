@@ -28,7 +28,10 @@ export class TestDatabase {
     const admin = new DataSource({ type: 'postgres', url: POSTGRES_URL });
     await admin.initialize();
     await admin.query(`CREATE SCHEMA "${schema}"`);
-    const options = { ...base, type: 'postgres', url: POSTGRES_URL, schema } as DataSourceOptions;
+    // search_path too, so that the tests' raw SQL finds the suite's tables.
+    const options = {
+      ...base, type: 'postgres', url: POSTGRES_URL, schema, extra: { options: `-c search_path=${schema}` },
+    } as DataSourceOptions;
     return new TestDatabase(kind, options, async () => {
       await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
       await admin.destroy();

@@ -1,0 +1,289 @@
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { DATABASES } from '../support/database';
+import { Harness } from '../support/harness';
+import { OrderToApiSync } from '../support/order-sync';
+import { ApiClient } from '../support/partner-api';
+import { REDIS_URL } from '../support/redis';
+import { Customer, Order } from '../support/shop';
+
+const DRAIN = { timeoutMs: 20_000 };
+
+/** SPEC §2's guarantees, each against real Redis, a real database and a real HTTP API. */
+for (const kind of DATABASES) {
+  describe(`pipeline guarantees on TypeORM + ${kind}`, () => {
+    let h: Harness;
+    let redis: Redis;
+
+    beforeEach(async () => {
+      h = await new Harness(kind, 'guarantees').setUp();
+      redis = new Redis(REDIS_URL);
+    });
+
+    afterEach(async () => {
+      redis.disconnect();
+      await h.tearDown();
+    });
+
+    const machine = () => new OrderToApiSync(new ApiClient(''));
+    const currentPayload = async (id: number) =>
+      machine().build(await h.ds.getRepository(Order).findOneByOrFail({ id }));
+
+    it('converges: once drained, the API holds build(current data) for every order', async () => {
+      const sync = await h.startWorker();
+      const customers = await Promise.all([h.customer('Ann', 'A'), h.customer('Bob', 'B'), h.customer('Cy', 'C')]);
+      const orders: Order[] = [];
+      for (let i = 0; i < 12; i++) orders.push(await h.order(customers[i % 3]));
+      // Four writers interleave order and customer writes while the worker runs.
+      await Promise.all([0, 1, 2, 3].map(async (w) => {
+        for (let i = 0; i < 25; i++) {
+          const order = orders[(w * 7 + i * 5) % orders.length];
+          if (i % 5 === 4) {
+            const customer = customers[(w + i) % 3];
+            customer.firstName = `${customer.firstName.split('-')[0]}-${w}${i}`;
+            await h.ds.getRepository(Customer).save(customer);
+          } else {
+            await h.update(order, { status: ['purchased', 'shipped', 'received'][(w + i) % 3], version: w * 100 + i });
+          }
+        }
+      }));
+      await sync.drain(DRAIN);
+      for (const order of orders) {
+        expect(h.api.documents.get(String(order.id)), `order ${order.id}`).to.deep.equal(await currentPayload(order.id));
+      }
+      expect(h.logger.errors()).to.deep.equal([]);
+    });
+
+    it('a change committed while a publish is in flight causes one more run', async () => {
+      const sync = await h.startWorker();
+      const order = await h.order(await h.customer());
+      await sync.drain(DRAIN);
+      h.api.delayMs = 300;
+      await h.update(order, { status: 'shipped', version: 1 });
+      while (h.api.maxInFlightPerId === 0 || h.api.publishes().length > 1) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 50)); // the PUT of version 1 is now in flight
+      await h.update(order, { status: 'received', version: 2 });
+      await sync.drain(DRAIN);
+      expect(h.api.publishes(String(order.id)).map((r) => r.body!.version)).to.deep.equal([0, 1, 2]);
+    });
+
+    it('never sends an older payload after a newer one, with two workers racing', async () => {
+      const workers = [await h.startWorker(), await h.startWorker()];
+      h.api.delayMs = 5;
+      const customer = await h.customer();
+      const orders = await Promise.all([1, 2, 3].map(() => h.order(customer)));
+      let version = 0;
+      await Promise.all(orders.map(async (order) => {
+        for (let i = 0; i < 15; i++) {
+          await h.update(order, { version: ++version, status: i % 2 ? 'shipped' : 'purchased' });
+          if (i % 4 === 0) await new Promise((r) => setTimeout(r, 10));
+        }
+      }));
+      await workers[0].drain(DRAIN);
+      for (const order of orders) {
+        const versions = h.api.publishes(String(order.id)).map((r) => r.body!.version as number);
+        expect(versions.length, `publishes of ${order.id}`).to.be.greaterThan(1);
+        expect(versions, `versions sent for order ${order.id}`).to.deep.equal([...versions].sort((a, b) => a - b));
+        expect(h.api.documents.get(String(order.id))).to.deep.equal(await currentPayload(order.id));
+      }
+    });
+
+    it('holds one publish in flight per subject across two worker runtimes with separate connections', async () => {
+      const second = await h.db.connect(); // its own connection pool, as another process would have
+      const counts = [0, 0];
+      const counting = (i: number) => {
+        const m = new OrderToApiSync(new ApiClient(h.api.url));
+        const publish = m.publish.bind(m);
+        m.publish = async (order, payload) => { counts[i] += 1; await publish(order, payload); };
+        return m;
+      };
+      const a = await h.startWorker({ machines: [counting(0)] });
+      await h.startWorker({ orm: second, machines: [counting(1)] });
+      h.api.delayMs = 25;
+      const customer = await h.customer();
+      const orders = await Promise.all([1, 2, 3, 4].map(() => h.order(customer)));
+      for (let round = 1; round <= 6; round++) {
+        await Promise.all(orders.map((o) => h.update(o, { version: round })));
+        await new Promise((r) => setTimeout(r, 15));
+      }
+      await a.drain(DRAIN);
+      expect(h.api.maxInFlightPerId).to.equal(1);
+      expect(counts[0], 'publishes by worker A').to.be.greaterThan(0);
+      expect(counts[1], 'publishes by worker B').to.be.greaterThan(0);
+      for (const order of orders) expect(h.api.documents.get(String(order.id))!.version).to.equal(6);
+    });
+
+    it('coalesces: hundreds of writes while no worker runs end in one job and one publish per subject', async () => {
+      const capture = await h.start();
+      const customer = await h.customer();
+      const order = await h.order(customer);
+      for (let i = 1; i <= 200; i++) await h.update(order, { version: i, warehouseCode: `W${i}` });
+      for (let i = 1; i <= 100; i++) {
+        customer.lastName = `Yang${i}`;
+        await h.ds.getRepository(Customer).save(customer);
+      }
+      await capture.drain({ timeoutMs: 1 }).catch(() => undefined);
+      expect(await redis.llen(h.queueKey('ensure-publication', 'waiting'))).to.equal(1);
+      expect(await redis.llen(h.queueKey('find-subjects', 'waiting'))).to.equal(1);
+      const worker = await h.startWorker();
+      await worker.drain(DRAIN);
+      expect(h.api.publishes(String(order.id)).map((r) => r.body)).to.deep.equal([await currentPayload(order.id)]);
+      const stats = await redis.hgetall(`${h.prefix}:OrderToApiSync:stats`);
+      expect(stats['find-subjects:mapped']).to.equal('1');
+      expect(stats['ensure-publication:published']).to.equal('1');
+      // The customer's lookup may add one more run for the order, which then finds nothing new.
+      expect(Number(stats['ensure-publication:unchanged'] ?? 0) + Number(stats['ensure-publication:superseded'] ?? 0))
+        .to.be.at.most(1);
+    });
+
+    it('a burst over many orders publishes once per order whose final payload differs', async () => {
+      const worker = await h.startWorker();
+      const customer = await h.customer();
+      const orders: Order[] = [];
+      for (let i = 0; i < 40; i++) orders.push(await h.order(customer));
+      await worker.drain(DRAIN);
+      const before = h.api.publishes().length;
+      await worker.close(); // the burst lands while no worker runs, as in a migration
+      const capture = await h.start();
+      await h.ds.transaction(async (em) => {
+        for (let round = 0; round < 10; round++) {
+          for (const [i, order] of orders.entries()) {
+            order.warehouseCode = `W${round}`;
+            // Orders 0..14 end shipped; the others flip and end where they started.
+            order.status = round === 9 ? (i < 15 ? 'shipped' : 'purchased') : (round % 2 ? 'shipped' : 'purchased');
+            await em.getRepository(Order).save(order);
+          }
+        }
+      });
+      const after = await h.startWorker();
+      await after.drain(DRAIN);
+      await capture.close();
+      expect(h.api.publishes().length - before).to.equal(15);
+    });
+
+    it('a rolled-back transaction enqueues nothing and publishes nothing', async () => {
+      const worker = await h.startWorker();
+      const order = await h.order(await h.customer());
+      await worker.drain(DRAIN);
+      const before = h.api.received.length;
+      await h.ds.transaction(async (em) => {
+        await em.getRepository(Order).save({ ...order, status: 'shipped' });
+        throw new Error('rollback');
+      }).catch(() => undefined);
+      await worker.drain(DRAIN);
+      expect(h.api.received.length).to.equal(before);
+      expect(await redis.hget(`${h.prefix}:OrderToApiSync:stats`, 'ensure-publication:published')).to.equal('1');
+    });
+
+    it('applies the field filter: irrelevant columns enqueue nothing, relevant ones publish', async () => {
+      const worker = await h.startWorker();
+      const customer = await h.customer();
+      const order = await h.order(customer);
+      await worker.drain(DRAIN);
+      const statsBefore = await redis.hgetall(`${h.prefix}:OrderToApiSync:stats`);
+      customer.email = 'jane@example.com';
+      await h.ds.getRepository(Customer).save(customer);
+      await worker.drain(DRAIN);
+      expect(await redis.hgetall(`${h.prefix}:OrderToApiSync:stats`)).to.deep.equal(statsBefore);
+      customer.lastName = 'Young';
+      await h.ds.getRepository(Customer).save(customer);
+      await worker.drain(DRAIN);
+      expect(h.api.documents.get(String(order.id))!.customer_full_name).to.equal('Jane Young');
+      expect(h.api.publishes().length).to.equal(2);
+    });
+
+    it('an unchanged payload is not sent again (warehouse_code is not in the payload)', async () => {
+      const worker = await h.startWorker();
+      const order = await h.order(await h.customer());
+      await worker.drain(DRAIN);
+      const unchanged = async () => Number(await redis.hget(`${h.prefix}:OrderToApiSync:stats`, 'ensure-publication:unchanged'));
+      const before = await unchanged();
+      await h.update(order, { warehouseCode: 'W9' });
+      await worker.drain(DRAIN);
+      expect(h.api.publishes().length).to.equal(1);
+      expect(await unchanged()).to.equal(before + 1);
+    });
+
+    it('unpublishes a removed subject and one that stops being publishable, and forgets its payload', async () => {
+      const worker = await h.startWorker();
+      const customer = await h.customer();
+      const [gone, draft, neverPublished] = [await h.order(customer), await h.order(customer), await h.order(customer, { status: 'draft' })];
+      await worker.drain(DRAIN);
+      const stored = () => h.ds.query(`SELECT subject_id FROM sync_machine_payloads ORDER BY subject_id`);
+      expect((await stored()).map((r: { subject_id: string }) => r.subject_id)).to.deep.equal([String(gone.id), String(draft.id)]);
+
+      await h.ds.getRepository(Order).remove(await h.ds.getRepository(Order).findOneByOrFail({ id: gone.id }));
+      await h.update(draft, { status: 'draft' });
+      await h.update(neverPublished, { warehouseCode: 'W7' });
+      await worker.drain(DRAIN);
+      expect(h.api.deletes().map((r) => r.id).sort()).to.deep.equal([String(gone.id), String(draft.id)].sort());
+      expect(await stored()).to.deep.equal([]);
+      expect(h.api.documents.size).to.equal(0);
+    });
+
+    it('retries a failed publish with backoff, then stores; a publish that keeps failing stores nothing and stays failed', async () => {
+      const worker = await h.startWorker({ worker: { concurrency: 5, retry: { attempts: 3, initialDelayMs: 20 } } });
+      const customer = await h.customer();
+      h.api.failNext = 2;
+      const flaky = await h.order(customer);
+      await worker.drain(DRAIN);
+      expect(h.api.publishes(String(flaky.id)).length).to.equal(1);
+      const [row] = await h.ds.query(`SELECT digest FROM sync_machine_payloads WHERE subject_id = '${flaky.id}'`);
+      expect(row.digest).to.match(/^[0-9a-f]{64}$/);
+
+      h.api.failNext = 3;
+      const doomed = await h.order(customer);
+      await worker.drain(DRAIN);
+      expect(await h.ds.query(`SELECT * FROM sync_machine_payloads WHERE subject_id = '${doomed.id}'`)).to.deep.equal([]);
+      expect(await redis.smembers(h.queueKey('ensure-publication', 'failed'))).to.deep.equal([`${doomed.id}@0`]);
+      expect(h.logger.errors().filter((e) => e.includes('no retries left'))).to.have.length(1);
+      expect(h.logger.errors()[0]).to.match(/OrderToApiSync\.publish threw for Order \d+: partner API answered 503/);
+
+      // The failed job does not block the subject: the next change publishes current data.
+      await h.update(doomed, { status: 'shipped' });
+      await worker.drain(DRAIN);
+      expect(h.api.documents.get(String(doomed.id))).to.deep.equal(await currentPayload(doomed.id));
+    });
+
+    it('resync publishes what is missing, skips what is unchanged, and force re-sends', async () => {
+      const capture = await h.start();
+      const worker = await h.startWorker();
+      const customer = await h.customer();
+      const orders = [await h.order(customer), await h.order(customer), await h.order(customer)];
+      await worker.drain(DRAIN);
+      await h.ds.query(`UPDATE orders SET status = 'shipped'`); // raw SQL: nothing captured
+      await worker.drain(DRAIN);
+      expect(h.api.documents.get(String(orders[0].id))!.order_status).to.equal('purchased');
+
+      const progress: number[] = [];
+      expect(await capture.resync(OrderToApiSync, { batchSize: 2, onProgress: (n) => progress.push(n) })).to.deep.equal({ enqueued: 3 });
+      await worker.drain(DRAIN);
+      expect(progress).to.deep.equal([2, 3]);
+      expect([...h.api.documents.values()].map((d) => d.order_status)).to.deep.equal(['shipped', 'shipped', 'shipped']);
+      const sent = h.api.publishes().length;
+
+      await capture.resync(OrderToApiSync);
+      await worker.drain(DRAIN);
+      expect(h.api.publishes().length).to.equal(sent);
+
+      await capture.resync('OrderToApiSync', { ids: [orders[1].id], force: true });
+      await worker.drain(DRAIN);
+      expect(h.api.publishes().length).to.equal(sent + 1);
+      expect(h.api.publishes().at(-1)!.id).to.equal(String(orders[1].id));
+    });
+
+    it('notifyChanged feeds in writes the ORM never saw', async () => {
+      const worker = await h.startWorker();
+      const customer = await h.customer();
+      const order = await h.order(customer);
+      await worker.drain(DRAIN);
+      await h.ds.query(`UPDATE customers SET first_name = 'Janet' WHERE id = ${customer.id}`);
+      await worker.notifyChanged(Customer, customer.id, ['firstName']);
+      await worker.drain(DRAIN);
+      expect(h.api.documents.get(String(order.id))!.customer_full_name).to.equal('Janet Yang');
+      await worker.notifyChanged(Customer, [customer.id], ['email']); // filtered out by `fields`
+      await worker.drain(DRAIN);
+      expect(h.api.publishes().length).to.equal(2);
+    });
+  });
+}

@@ -1,0 +1,121 @@
+import { expect } from 'chai';
+import { DataSource } from 'typeorm';
+import {
+  AfterPublish, Build, ConfigurationError, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines,
+} from '../../lib';
+import { Harness } from '../support/harness';
+import { REDIS_URL } from '../support/redis';
+import { Customer, Order } from '../support/shop';
+
+/** An entity the DataSource does not know. */
+class Invoice { id!: number; }
+
+describe('SyncMachines.start refuses misuse with the class and the fix', () => {
+  let h: Harness;
+  before(async () => { h = await new Harness('sqlite', 'validation').setUp(); });
+  after(async () => h.tearDown());
+
+  async function refusal(machines: unknown[], extra: Record<string, unknown> = {}): Promise<string> {
+    try {
+      const sync = await SyncMachines.start({ orm: h.ds, redis: REDIS_URL, prefix: h.prefix, machines, ...extra });
+      await sync.close();
+    } catch (error) {
+      expect(error).to.be.instanceOf(ConfigurationError);
+      return (error as Error).message;
+    }
+    throw new Error('start() accepted a misconfigured machine');
+  }
+
+  it('a machine without @Build or @Publish', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Order)
+    class NoBuild { @Publish() publish() {} }
+    @SyncMachine({ subject: Order }) @ListenTo(Order)
+    class NoPublish { @Build() build() { return {}; } }
+    expect(await refusal([NoBuild])).to.equal(
+      'NoBuild has no @Build method: add one method decorated with @Build() that returns the payload for a subject.');
+    expect(await refusal([NoPublish])).to.equal(
+      'NoPublish has no @Publish method: add one method decorated with @Publish() that sends (subject, payload) to the API.');
+  });
+
+  it('two @Build methods', async () => {
+    @SyncMachine({ subject: Order })
+    class TwoBuilds { @Build() a() { return {}; } @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([TwoBuilds])).to.match(/^TwoBuilds has two @Build methods \(a and b\): add one method/);
+  });
+
+  it('@ListenTo an entity the ORM does not know', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Invoice)
+    class Unknown { @Build() b() { return {}; } @Publish() p() {} @SubjectIdsFrom(Invoice) m() { return []; } }
+    expect(await refusal([Unknown])).to.equal(
+      "Unknown: @ListenTo entity Invoice is not an entity of this TypeORM setup: add it to the ORM's entities (or fix the import).");
+  });
+
+  it('a subject the ORM does not know', async () => {
+    @SyncMachine({ subject: Invoice })
+    class UnknownSubject { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([UnknownSubject])).to.match(/^UnknownSubject: its subject Invoice is not an entity of this TypeORM setup/);
+  });
+
+  it('a listened non-subject entity without @SubjectIdsFrom', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Order) @ListenTo(Customer)
+    class NoMapper { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([NoMapper])).to.equal(
+      'NoMapper listens to Customer but has no @SubjectIdsFrom(Customer) method: add one that returns the Order ids for a Customer.');
+  });
+
+  it('@SubjectIdsFrom an entity it does not listen to', async () => {
+    @SyncMachine({ subject: Order })
+    class Unheard { @Build() b() { return {}; } @Publish() p() {} @SubjectIdsFrom(Customer) m() { return []; } }
+    expect(await refusal([Unheard])).to.match(/does not listen to Customer: add @ListenTo\(Customer\) to the class\.$/);
+  });
+
+  it('an unknown field in `fields`', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Customer, { fields: ['firstName', 'nickname'] })
+    class BadField { @Build() b() { return {}; } @Publish() p() {} @SubjectIdsFrom(Customer) m() { return []; } }
+    const message = await refusal([BadField]);
+    expect(message).to.match(/^BadField: @ListenTo\(Customer\) names the field "nickname", which Customer does not have: use one of /);
+    expect(message).to.include('firstName, lastName, email');
+  });
+
+  it('a class that is not a sync machine, duplicate names, and a class that needs constructor arguments', async () => {
+    class Plain {}
+    @SyncMachine({ subject: Order, name: 'Same' }) class A { @Build() b() { return {}; } @Publish() p() {} }
+    @SyncMachine({ subject: Order, name: 'Same' }) class B { @Build() b() { return {}; } @Publish() p() {} }
+    @SyncMachine({ subject: Order }) class NeedsApi { constructor(readonly api: string) {} @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Plain])).to.equal('Plain is not a sync machine: decorate it with @SyncMachine({ subject: YourEntity }).');
+    expect(await refusal([A, B])).to.equal('B and A are both named "Same": give one a unique name with @SyncMachine({ name }).');
+    expect(await refusal([NeedsApi])).to.match(/^NeedsApi takes constructor arguments: pass an instance \(machines: \[new NeedsApi\(\.\.\.\)\]\)/);
+  });
+
+  it('an ORM that does not know SyncMachinePayload, and one whose table is missing', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Order)
+    class Fine { @Build() b() { return {}; } @Publish() p() {} @AfterPublish() a() {} }
+    const bare = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [Customer, Order], synchronize: true });
+    await bare.initialize();
+    expect(await refusal([Fine], { orm: bare })).to.equal(
+      "The DataSource does not know the SyncMachinePayload entity: import { SyncMachinePayload } from 'sync-machine/typeorm' " +
+      'and add it to `entities` (and CreateSyncMachinePayloads1764288000000 to `migrations`).');
+    await bare.destroy();
+
+    await h.ds.query('ALTER TABLE sync_machine_payloads RENAME TO elsewhere');
+    try {
+      expect(await refusal([Fine], { worker: { concurrency: 1 } })).to.match(
+        /^The payload table sync_machine_payloads cannot be read \(.*\): add CreateSyncMachinePayloads1764288000000 from 'sync-machine\/typeorm' to your DataSource's migrations and run them/);
+    } finally {
+      await h.ds.query('ALTER TABLE elsewhere RENAME TO sync_machine_payloads');
+    }
+  });
+
+  it('bad options: no orm, an uninitialized DataSource, a bad redis URL, an unreachable Redis, a bad worker', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Order)
+    class Fine { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Fine], { orm: {} })).to.match(/^orm: expected an initialized TypeORM DataSource, got object/);
+    const idle = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [Order] });
+    expect(await refusal([Fine], { orm: idle })).to.match(/not initialized: `await dataSource.initialize\(\)`/);
+    expect(await refusal([Fine], { redis: 'http://localhost' })).to.match(/^redis: "http:\/\/localhost" is not a redis:\/\/ or rediss:\/\/ URL/);
+    const unreachable = await refusal([Fine], { redis: 'redis://127.0.0.1:1' });
+    expect(unreachable, unreachable).to.match(/^Cannot reach Redis at redis:\/\/127\.0\.0\.1:1: [\s\S]*Start Redis or fix the `redis` option\.$/);
+    expect(await refusal([Fine], { worker: { concurrency: 0 } })).to.equal('worker.concurrency must be a whole number of at least 1, got 0.');
+    expect(await refusal([])).to.match(/^SyncMachines.start needs `machines`/);
+  });
+});
