@@ -1,0 +1,132 @@
+import 'reflect-metadata';
+import { ChildProcess, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import type { DataSource } from 'typeorm';
+import { SyncMachines } from 'sync-machine';
+import { ApiClient } from './api-client';
+import { connect, createTables, freshDatabase } from './data-source';
+import { OrderToApiSync } from './order-to-api-sync';
+import { PartnerApi } from './partner-api';
+import { deleteKeys, readStats, resolveRedis } from './redis';
+import { ok, outcomesBetween, printStepLine, printTable, StepResult } from './report';
+import { Order } from './shop';
+import { shopSteps } from './steps';
+
+const MACHINE = 'OrderToApiSync';
+
+/** What the API must hear about: the orders whose payload, built from the database now, differs from before. */
+async function payloads(dataSource: DataSource, machine: OrderToApiSync): Promise<Map<number, string>> {
+  const orders = await dataSource.getRepository(Order).find();
+  return new Map(orders.map((o) => [o.id, JSON.stringify(machine.build(o))]));
+}
+
+function changedCount(before: Map<number, string>, after: Map<number, string>): number {
+  const ids = new Set([...before.keys(), ...after.keys()]);
+  return [...ids].filter((id) => before.get(id) !== after.get(id)).length;
+}
+
+/** The worker runs in its own process, as in production; resolves once it is consuming jobs. */
+async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
+  const child = fork(join(__dirname, 'worker.js'), { env: { ...process.env, ...env } });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the worker did not report ready within 30 s')), 30_000);
+    child.once('message', () => { clearTimeout(timer); resolve(); });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the worker exited (code ${code}) before it was ready`)); });
+  });
+  return child;
+}
+
+/** SIGTERM and wait: the worker finishes running jobs and exits 0. Resolves to its exit code. */
+async function stopWorker(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}
+
+async function main(): Promise<boolean> {
+  const started = Date.now();
+  const redisInfo = await resolveRedis();
+  if (!redisInfo) {
+    console.log('The demo needs Redis. Start one and run `npm run demo` again, e.g.:\n' +
+      '  redis-server --port 6379 --save "" --appendonly no\n' +
+      '  docker run --rm -p 6379:6379 redis:7\n' +
+      'or point the demo at one: REDIS_URL=redis://host:port npm run demo');
+    return false;
+  }
+  const cleanups: Array<[string, () => Promise<unknown>]> = [['private redis', () => redisInfo.stop()]];
+  const prefix = `sync-machine-demo-${randomBytes(4).toString('hex')}`; // runs sharing a Redis never mix
+  const results: StepResult[] = [];
+  let workerExit: number | null = 0;
+  let stepCount = Infinity;
+  try {
+    const redis = new Redis(redisInfo.url);
+    cleanups.push(['redis keys', async () => { await deleteKeys(redis, prefix); await redis.quit(); }]);
+    const api = await new PartnerApi().start();
+    cleanups.push(['partner API', () => api.stop()]);
+    const db = await freshDatabase(process.env.DATABASE_URL);
+    cleanups.push(['database', () => db.dispose()]);
+    const dataSource = await connect(db.url);
+    cleanups.push(['connection', () => dataSource.destroy()]);
+    await createTables(dataSource);
+    console.log(`database     ${db.describe}\nredis        ${redisInfo.url}, prefix ${prefix}\npartner API  ${api.url}`);
+
+    // Started after the tables exist: the worker checks the payload table at start.
+    const worker = await startWorker({ REDIS_URL: redisInfo.url, DATABASE_URL: db.url, PARTNER_API_URL: api.url, SYNC_PREFIX: prefix });
+    cleanups.push(['worker', async () => { workerExit = await stopWorker(worker); }]);
+    console.log(`worker       pid ${worker.pid}, concurrency 20`);
+
+    // This process plays the web app: it captures changes and enqueues, and runs no jobs itself.
+    const machine = new OrderToApiSync(new ApiClient(api.url));
+    const sync = await SyncMachines.start({ orm: dataSource, redis: redisInfo.url, machines: [machine], prefix });
+    cleanups.push(['runtime', () => sync.close()]);
+
+    const steps = shopSteps(dataSource);
+    stepCount = steps.length;
+    for (const step of steps) {
+      console.log(`\n${step.label}`);
+      const [statsBefore, before] = [await readStats(redis, prefix, MACHINE), await payloads(dataSource, machine)];
+      api.beginStep(step.printLimit);
+      const t0 = Date.now();
+      const writes = await step.run();
+      await sync.drain({ timeoutMs: 60_000 }); // the step's changes are in Redis once save() resolved
+      const ms = Date.now() - t0;
+      const calls = api.endStep();
+      // Jobs run: every finished job bumps one outcome counter, so the counters' growth is the step's queue work.
+      const outcomes = outcomesBetween(statsBefore, await readStats(redis, prefix, MACHINE));
+      const result: StepResult = { label: step.label, writes, ms, calls, outcomes,
+        jobs: [...outcomes.values()].reduce((sum, n) => sum + n, 0),
+        expected: changedCount(before, await payloads(dataSource, machine)) };
+      results.push(result);
+      printStepLine(result);
+    }
+  } catch (error) {
+    console.error(`\nThe demo stopped: ${error instanceof Error ? error.stack : String(error)}`);
+  } finally {
+    for (const [what, cleanup] of cleanups.reverse()) {
+      await cleanup().catch((error) => console.error(`closing the ${what} failed: ${String(error)}`));
+    }
+  }
+
+  console.log('');
+  printTable(results);
+  const allOk = results.length === stepCount && results.every(ok) && workerExit === 0;
+  const burst = results[results.length - 1];
+  console.log(`\n${allOk
+    ? `OK: every step made exactly the API calls its data change called for; ${burst.writes.toLocaleString('en-US')} burst ` +
+      `writes cost ${burst.jobs.toLocaleString('en-US')} jobs and ${burst.calls} API calls.`
+    : `FAILED: ${workerExit !== 0 ? `the worker exited with ${workerExit}; ` : ''}` +
+      `${results.filter((r) => !ok(r)).map((r) => r.label).join(', ') || 'not every step ran'}.`} ` +
+    `(${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  return allOk;
+}
+
+main().then((allOk) => { process.exitCode = allOk ? 0 : 1; }, (error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
