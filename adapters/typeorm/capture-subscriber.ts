@@ -1,5 +1,5 @@
 import type {
-  EntityMetadata, EntitySubscriberInterface, InsertEvent, QueryRunner, RemoveEvent, SoftRemoveEvent,
+  EntityMetadata, EntitySubscriberInterface, InsertEvent, QueryRunner, RecoverEvent, RemoveEvent, SoftRemoveEvent,
   TransactionCommitEvent, TransactionRollbackEvent, UpdateEvent,
 } from 'typeorm';
 import type { CapturedChange, ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
@@ -31,15 +31,21 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   afterUpdate(event: UpdateEvent<object>) {
     const keys = [...event.updatedColumns, ...event.updatedRelations].map((c) => c.propertyPath);
     const row = event.databaseEntity ?? event.entity;
-    return this.record(event.queryRunner, event.metadata, 'update', row as object | undefined, keys, 'update()');
+    return this.record(event.queryRunner, event.metadata, 'update', row as object | undefined, keys,
+      'update() (or a QueryBuilder update, increment(), decrement())');
   }
 
   afterRemove(event: RemoveEvent<object>) {
-    return this.recordRemoval(event, 'delete()');
+    return this.recordIdentified(event, 'remove', 'delete() (or a QueryBuilder delete)');
   }
 
   afterSoftRemove(event: SoftRemoveEvent<object>) {
-    return this.recordRemoval(event, 'softDelete()');
+    return this.recordIdentified(event, 'remove', 'softDelete() (or a QueryBuilder softDelete)');
+  }
+
+  /** recover() brings a soft-removed row back: for the pipeline it is a new row (all keys, passes every field filter). */
+  afterRecover(event: RecoverEvent<object>) {
+    return this.recordIdentified(event, 'insert', 'restore() (or a QueryBuilder restore)');
   }
 
   async afterTransactionCommit(event: TransactionCommitEvent) {
@@ -61,14 +67,15 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     if (frames?.length === 0) this.frames.delete(event.queryRunner);
   }
 
-  private recordRemoval(event: RemoveEvent<object> | SoftRemoveEvent<object>, path: string) {
-    // After remove(), event.entity has lost its id; databaseEntity (loaded before the delete) still has it.
+  private recordIdentified(event: RemoveEvent<object> | SoftRemoveEvent<object> | RecoverEvent<object>, op: ChangeOp, path: string) {
+    // remove(), softRemove(), recover(). After remove(), event.entity has lost its id; databaseEntity (loaded
+    // before the delete) and entityId still have it.
     const row = (event.databaseEntity ?? event.entity) as object | undefined;
     if (row && event.entityId !== undefined && event.metadata.primaryColumns.length === 1) {
       const pk = event.metadata.primaryColumns[0];
       if (pk.getEntityValue(row) === undefined) pk.setEntityValue(row, event.entityId);
     }
-    return this.record(event.queryRunner, event.metadata, 'remove', row, undefined, path);
+    return this.record(event.queryRunner, event.metadata, op, row, undefined, path);
   }
 
   private async record(

@@ -1,0 +1,547 @@
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { Column, DataSource, Entity, PrimaryGeneratedColumn, Repository } from 'typeorm';
+import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
+import { DATABASES, TestDatabase } from '../support/database';
+import { MemoryLogger } from '../support/logger';
+import { OrderToApiSync } from '../support/order-sync';
+import { ApiClient } from '../support/partner-api';
+import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
+import { Customer, Order } from '../support/shop';
+
+/*
+ * Which TypeORM 1.1.1 write paths sync-machine captures, observed without a worker: every job a write
+ * enqueues stays in Bee-Queue's Redis keys, where these tests read it right after the write resolved.
+ *
+ * OrderToApiSync (spec/support/order-sync.ts) listens to its subject Order (→ EnsurePublication jobs
+ * `<orderId>@<gen>`, whose pending data holds no op) and to Customer with fields firstName/lastName
+ * (→ FindSubjects jobs `Customer:<id>@<gen>`). CustomerCardSync below listens to Order through a mapper, so
+ * that an Order write also shows up as a FindSubjects job whose pending data names the op, changed keys
+ * and removal snapshot.
+ */
+
+@SyncMachine({ subject: Customer })
+@ListenTo(Order)
+class CustomerCardSync {
+  @SubjectIdsFrom(Order)
+  customerOf(order: Order) { return order.customerId; }
+
+  @Build()
+  build(customer: Customer) { return { id: String(customer.id), name: customer.fullName }; }
+
+  @Publish()
+  publish() { /* never runs: these tests start no worker */ }
+}
+
+/** A row with a natural key, for upsert(). */
+@Entity('skus')
+class Sku {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ unique: true }) code!: string;
+  @Column() name!: string;
+}
+
+@SyncMachine({ subject: Sku })
+@ListenTo(Sku)
+class SkuSync {
+  @Build()
+  build(sku: Sku) { return { code: sku.code, name: sku.name }; }
+
+  @Publish()
+  publish() { /* never runs */ }
+}
+
+type Step = 'find-subjects' | 'ensure-publication';
+const ORDER_SYNC = 'OrderToApiSync';
+const CARD_SYNC = 'CustomerCardSync';
+const SKU_SYNC = 'SkuSync';
+const ALL_CUSTOMER_KEYS = ['k:email', 'k:firstName', 'k:id', 'k:lastName'];
+
+for (const kind of DATABASES) {
+  describe(`TypeORM write paths (${kind})`, function () {
+    this.timeout(10_000);
+    const prefix = freshPrefix(`write-paths-${kind}`);
+    let db: TestDatabase;
+    let ds: DataSource;
+    let redis: Redis;
+    let sync: SyncMachines;
+    let logger: MemoryLogger;
+    let customers: Repository<Customer>;
+    let orders: Repository<Order>;
+
+    /** Job ids waiting in one queue, oldest first. */
+    async function waiting(step: Step, machine = ORDER_SYNC): Promise<string[]> {
+      return (await redis.lrange(`${prefix}:${machine}:${step}:waiting`, 0, -1)).reverse();
+    }
+
+    async function jobData(step: Step, id: string, machine = ORDER_SYNC): Promise<Record<string, unknown> | undefined> {
+      const raw = await redis.hget(`${prefix}:${machine}:${step}:jobs`, id);
+      return raw === null ? undefined : JSON.parse(raw).data;
+    }
+
+    /** The merged, not yet claimed request data of one item's generation, without its timestamp. */
+    async function pending(step: Step, item: string, gen = '0', machine = ORDER_SYNC): Promise<Record<string, string>> {
+      const { at, ...fields } = await redis.hgetall(`${prefix}:${machine}:${step}:co:p:${item}:${gen}`);
+      void at;
+      return fields;
+    }
+
+    function flags(fields: Record<string, string>, kindOf: 'k:' | 'op:'): string[] {
+      return Object.keys(fields).filter((f) => f.startsWith(kindOf)).sort();
+    }
+
+    async function everythingWaiting(): Promise<string[]> {
+      const all: string[] = [];
+      for (const machine of [ORDER_SYNC, CARD_SYNC, SKU_SYNC]) {
+        for (const step of ['find-subjects', 'ensure-publication'] as const) {
+          all.push(...(await waiting(step, machine)).map((id) => `${machine} ${step} ${id}`));
+        }
+      }
+      return all;
+    }
+
+    /** Forgets every job and coalescing key, so that the next assertion sees only what follows. */
+    async function resetQueues(): Promise<void> {
+      await deleteKeys(prefix);
+    }
+
+    async function newCustomer(firstName = 'Jane', lastName = 'Yang'): Promise<Customer> {
+      return customers.save(customers.create({ firstName, lastName }));
+    }
+
+    async function newOrder(customer: Customer): Promise<Order> {
+      return orders.save(orders.create({ customerId: customer.id, status: 'purchased' }));
+    }
+
+    function table(name: string): string {
+      const schema = (ds.options as { schema?: string }).schema;
+      return schema ? `"${schema}"."${name}"` : `"${name}"`;
+    }
+
+    function warningsAbout(entity: string): string[] {
+      return logger.warnings().filter((w) => w.startsWith(`${entity} was written through`));
+    }
+
+    before(async () => {
+      db = await TestDatabase.create(kind, [Customer, Order, Sku]);
+      ds = await db.connect();
+      redis = new Redis(REDIS_URL);
+      customers = ds.getRepository(Customer);
+      orders = ds.getRepository(Order);
+    });
+
+    beforeEach(async () => {
+      await resetQueues();
+      logger = new MemoryLogger();
+      // No `worker`: a capture-only runtime, as in a web process. Jobs stay in Redis for us to read.
+      sync = await SyncMachines.start({
+        orm: ds, redis: REDIS_URL, prefix, logger,
+        machines: [new OrderToApiSync(new ApiClient('http://127.0.0.1:9')), new CustomerCardSync(), new SkuSync()],
+      });
+    });
+
+    afterEach(async () => {
+      await sync.close();
+    });
+
+    after(async () => {
+      redis?.disconnect();
+      await db?.destroy();
+      await deleteKeys(prefix);
+    });
+
+    describe('repository.save()', () => {
+      it('captures inserts: one job per new row, with every column as changed key', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        expect(await jobData('ensure-publication', `${order.id}@0`))
+          .to.deep.equal({ v: 1, machine: ORDER_SYNC, subjectId: String(order.id), gen: '0' });
+        expect(await jobData('find-subjects', `Customer:${customer.id}@0`))
+          .to.deep.equal({ v: 1, machine: ORDER_SYNC, entity: 'Customer', id: String(customer.id), gen: '0' });
+        const data = await pending('find-subjects', `Customer:${customer.id}`);
+        expect(flags(data, 'op:')).to.deep.equal(['op:insert']);
+        expect(flags(data, 'k:')).to.deep.equal(ALL_CUSTOMER_KEYS);
+        expect(data).not.to.have.property('snapshot');
+      });
+
+      it('captures updates with the changed keys; a subject update enqueues its EnsurePublication', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        await resetQueues();
+
+        order.status = 'shipped';
+        await orders.save(order);
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
+        expect(flags(card, 'op:')).to.deep.equal(['op:update']);
+        expect(flags(card, 'k:')).to.deep.equal(['k:status']);
+      });
+
+      it('enqueues nothing for an update that touches only a field outside `fields` (Customer.email)', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        customer.email = 'jane@example.com';
+        await customers.save(customer);
+
+        expect(await everythingWaiting()).to.deep.equal([]);
+        expect((await customers.findOneByOrFail({ id: customer.id })).email).to.equal('jane@example.com');
+      });
+
+      it('enqueues FindSubjects for a listed field, merging the keys of later updates into the same job', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        customer.firstName = 'Janet';
+        await customers.save(customer);
+        customer.lastName = 'Young';
+        customer.email = 'janet@example.com';
+        await customers.save(customer);
+
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        const data = await pending('find-subjects', `Customer:${customer.id}`);
+        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
+        expect(flags(data, 'k:')).to.deep.equal(['k:email', 'k:firstName', 'k:lastName']);
+      });
+    });
+
+    describe('repository.remove() and softRemove()', () => {
+      it('captures remove() of a Customer as op remove, with a snapshot of the row as it was', async () => {
+        const customer = await newCustomer('Ann', 'Lee');
+        const id = customer.id;
+        await resetQueues();
+
+        await customers.remove(customer);
+
+        expect(customer.id).to.equal(undefined); // TypeORM strips the id: the adapter takes it from the event
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${id}@0`]);
+        const data = await pending('find-subjects', `Customer:${id}`);
+        expect(flags(data, 'op:')).to.deep.equal(['op:remove']);
+        expect(JSON.parse(data.snapshot)).to.deep.equal({ id, firstName: 'Ann', lastName: 'Lee', email: '' });
+      });
+
+      it('does not see rows the database deletes by itself (ON DELETE CASCADE): only the removed Customer', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        const id = customer.id;
+        await resetQueues();
+
+        await customers.remove(customer);
+
+        expect(await orders.findOneBy({ id: order.id })).to.equal(null); // the database removed it
+        expect(await everythingWaiting()).to.deep.equal([`${ORDER_SYNC} find-subjects Customer:${id}@0`]);
+        // The snapshot holds columns only, no `orderIds`: the mapper cannot name the vanished orders.
+        expect(JSON.parse((await pending('find-subjects', `Customer:${id}`)).snapshot)).not.to.have.property('orderIds');
+      });
+
+      it('captures softRemove() of an Order as op remove', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        await resetQueues();
+
+        await orders.softRemove(order);
+
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}@0`]);
+        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
+        expect(flags(card, 'op:')).to.deep.equal(['op:remove']);
+        expect(JSON.parse(card.snapshot)).to.include({ id: order.id, customerId: customer.id, status: 'purchased' });
+      });
+
+      it('captures recover() of a soft-removed Order as op insert (the row is back)', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        await orders.softRemove(order);
+        await resetQueues();
+
+        await orders.recover(order);
+
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
+        expect(flags(card, 'op:')).to.deep.equal(['op:insert']);
+        expect(card).not.to.have.property('snapshot');
+      });
+    });
+
+    describe('repository.insert()', () => {
+      it('is captured: TypeORM merges the generated id into the entity before afterInsert', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        const plain = { firstName: 'Ins', lastName: 'Erted' };
+        const result = await customers.insert(plain);
+        const orderResult = await orders.insert([
+          { customerId: customer.id, status: 'purchased' }, { customerId: customer.id, status: 'draft' },
+        ]);
+
+        const customerId = result.identifiers[0].id as number;
+        const orderIds = orderResult.identifiers.map((i) => i.id as number);
+        expect(customerId).to.be.a('number');
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customerId}@0`]);
+        expect(flags(await pending('find-subjects', `Customer:${customerId}`), 'op:')).to.deep.equal(['op:insert']);
+        expect((await waiting('ensure-publication')).sort()).to.deep.equal(orderIds.map((id) => `${id}@0`).sort());
+      });
+    });
+
+    describe('repository.upsert()', () => {
+      it('captures a new row as insert with its id', async () => {
+        const skus = ds.getRepository(Sku);
+        const sku = { code: `new-${kind}`, name: 'New' };
+        await skus.upsert(sku, ['code']);
+
+        const row = await skus.findOneByOrFail({ code: sku.code });
+        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${row.id}@0`]);
+      });
+
+      it(kind === 'postgres'
+        ? 'captures a conflicting upsert under the id of the row it updated (RETURNING)'
+        : 'MISATTRIBUTES a conflicting upsert: TypeORM reports the last inserted rowid, not the updated row', async () => {
+        const skus = ds.getRepository(Sku);
+        const a = await skus.save({ code: `a-${kind}`, name: 'A' });
+        const b = await skus.save({ code: `b-${kind}`, name: 'B' });
+        await resetQueues();
+
+        const sku = { code: a.code, name: 'A2' };
+        await skus.upsert(sku, ['code']);
+
+        expect((await skus.findOneByOrFail({ id: a.id })).name).to.equal('A2'); // row a was updated
+        const reported = kind === 'postgres' ? a.id : b.id;
+        expect(sku).to.include({ id: reported }); // TypeORM merged this id into the caller's object too
+        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${reported}@0`]);
+      });
+    });
+
+    describe('dataSource.transaction()', () => {
+      it('enqueues nothing before the commit and everything after it', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+        let insideTransaction: string[] | undefined;
+        let orderId = 0;
+
+        await ds.transaction(async (manager) => {
+          const order = await manager.save(manager.create(Order, { customerId: customer.id }));
+          orderId = order.id;
+          customer.firstName = 'Tx';
+          await manager.save(customer);
+          insideTransaction = await everythingWaiting();
+        });
+
+        expect(insideTransaction).to.deep.equal([]);
+        expect(await waiting('ensure-publication')).to.deep.equal([`${orderId}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(flags(await pending('find-subjects', `Customer:${customer.id}`), 'k:')).to.deep.equal(['k:firstName']);
+      });
+
+      it('enqueues nothing when the transaction rolls back', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+        let orderId = 0;
+
+        const failed = await ds.transaction(async (manager) => {
+          orderId = (await manager.save(manager.create(Order, { customerId: customer.id }))).id;
+          await manager.save(Customer, { ...customer, firstName: 'Never' });
+          throw new Error('changed my mind');
+        }).catch((error: Error) => error.message);
+
+        expect(failed).to.equal('changed my mind');
+        expect(await orders.findOneBy({ id: orderId })).to.equal(null);
+        expect(await everythingWaiting()).to.deep.equal([]);
+      });
+
+      it('keeps only the outer changes when an inner savepoint rolls back (queryRunner)', async () => {
+        const customer = await newCustomer();
+        const kept = await newOrder(customer);
+        const dropped = await newOrder(customer);
+        await resetQueues();
+
+        const qr = ds.createQueryRunner();
+        try {
+          await qr.startTransaction();
+          await qr.manager.save(Order, { ...kept, status: 'outer' });
+          await qr.startTransaction(); // savepoint
+          await qr.manager.save(Order, { ...dropped, status: 'inner' });
+          await qr.manager.save(Customer, { ...customer, firstName: 'Inner' });
+          await qr.rollbackTransaction(); // back to the savepoint
+          expect(await everythingWaiting()).to.deep.equal([]);
+          await qr.commitTransaction();
+        } finally {
+          await qr.release();
+        }
+
+        expect(await waiting('ensure-publication')).to.deep.equal([`${kept.id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([]);
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${kept.id}@0`]);
+        expect((await orders.findOneByOrFail({ id: dropped.id })).status).to.equal('purchased');
+      });
+
+      it('merges an inner savepoint that commits into the outer transaction', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        await resetQueues();
+
+        const qr = ds.createQueryRunner();
+        try {
+          await qr.startTransaction();
+          await qr.startTransaction();
+          await qr.manager.save(Order, { ...order, status: 'inner' });
+          await qr.commitTransaction(); // releases the savepoint; the outer transaction is still open
+          expect(await everythingWaiting()).to.deep.equal([]);
+          await qr.commitTransaction();
+        } finally {
+          await qr.release();
+        }
+
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+      });
+
+      it('makes ONE job of many writes to one row in one transaction, with the keys united', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        await resetQueues();
+
+        await ds.transaction(async (manager) => {
+          for (let version = 1; version <= 5; version++) await manager.save(Order, { ...order, version });
+          await manager.save(Customer, { ...customer, firstName: 'One' });
+          await manager.save(Customer, { ...customer, firstName: 'One', lastName: 'Two' });
+          await manager.save(Customer, { ...customer, firstName: 'One', lastName: 'Two', email: 'x@example.com' });
+        });
+
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}@0`]);
+        const data = await pending('find-subjects', `Customer:${customer.id}`);
+        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
+        expect(flags(data, 'k:')).to.deep.equal(['k:email', 'k:firstName', 'k:lastName']);
+      });
+    });
+
+    describe('writes TypeORM reports without ids: not captured, warned once, notifyChanged() instead', () => {
+      it('repository.update(id, {...}): nothing enqueued, one warning; notifyChanged enqueues', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        await customers.update(customer.id, { firstName: 'Bulk' });
+        await customers.update(customer.id, { firstName: 'Bulk again' });
+
+        expect(await everythingWaiting()).to.deep.equal([]);
+        expect((await customers.findOneByOrFail({ id: customer.id })).firstName).to.equal('Bulk again');
+        const warnings = warningsAbout('Customer');
+        expect(warnings).to.have.length(1);
+        expect(warnings[0]).to.include('update()').and.include('notifyChanged(Customer, ids)');
+
+        await sync.notifyChanged(Customer, customer.id, ['firstName']);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        const data = await pending('find-subjects', `Customer:${customer.id}`);
+        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
+        expect(flags(data, 'k:')).to.deep.equal(['k:firstName']);
+      });
+
+      it('repository.delete(): nothing enqueued, one warning', async () => {
+        const a = await newCustomer();
+        const b = await newCustomer();
+        await resetQueues();
+
+        await customers.delete(a.id);
+        await customers.delete({ id: b.id });
+
+        expect(await customers.countBy({ id: a.id })).to.equal(0);
+        expect(await everythingWaiting()).to.deep.equal([]);
+        const warnings = warningsAbout('Customer');
+        expect(warnings).to.have.length(1);
+        expect(warnings[0]).to.include('delete()').and.include('notifyChanged(Customer, ids)');
+      });
+
+      it('repository.softDelete() and restore(): nothing enqueued, one warning each', async () => {
+        const order = await newOrder(await newCustomer());
+        await resetQueues();
+
+        await orders.softDelete(order.id);
+        await orders.softDelete({ id: order.id });
+        await orders.restore(order.id);
+
+        expect(await everythingWaiting()).to.deep.equal([]);
+        const warnings = warningsAbout('Order');
+        expect(warnings).to.have.length(2);
+        expect(warnings[0]).to.include('softDelete()').and.include('notifyChanged(Order, ids)');
+        expect(warnings[1]).to.include('restore()').and.include('notifyChanged(Order, ids)');
+      });
+
+      it('QueryBuilder update and increment(): nothing enqueued, one warning for the entity', async () => {
+        const order = await newOrder(await newCustomer());
+        await resetQueues();
+
+        await ds.createQueryBuilder().update(Order).set({ status: 'qb' }).where('id = :id', { id: order.id }).execute();
+        await orders.increment({ id: order.id }, 'version', 1);
+
+        const row = await orders.findOneByOrFail({ id: order.id });
+        expect([row.status, row.version]).to.deep.equal(['qb', 1]);
+        expect(await everythingWaiting()).to.deep.equal([]);
+        const warnings = warningsAbout('Order');
+        expect(warnings).to.have.length(1);
+        expect(warnings[0]).to.include('QueryBuilder update').and.include('notifyChanged(Order, ids)');
+
+        await sync.notifyChanged(Order, order.id);
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+      });
+
+      it('raw SQL (dataSource.query UPDATE): nothing enqueued and nothing logged, TypeORM never sees it', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        await ds.query(`UPDATE ${table('customers')} SET first_name = 'Raw' WHERE id = ${Number(customer.id)}`);
+
+        expect((await customers.findOneByOrFail({ id: customer.id })).firstName).to.equal('Raw');
+        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(logger.lines).to.deep.equal([]);
+      });
+    });
+
+    describe('guarantees of the capture itself', () => {
+      it('resolves the write call only after its job is in Redis', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        const order = await orders.save(orders.create({ customerId: customer.id }));
+        // No drain, no wait: read Redis right away.
+        expect(await jobData('ensure-publication', `${order.id}@0`)).to.include({ subjectId: String(order.id) });
+
+        await ds.transaction((manager) => manager.save(Order, { ...order, status: 'shipped' }));
+        expect(await jobData('find-subjects', `Order:${order.id}@0`, CARD_SYNC)).to.include({ entity: 'Order' });
+        expect(flags(await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC), 'k:')).to.include('k:status');
+      });
+
+      it('never fails the write when the enqueue fails; logs each dropped change', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        await resetQueues();
+        // A real Redis error for every enqueue of OrderToApiSync: its generation hash is now a string.
+        await redis.set(`${prefix}:${ORDER_SYNC}:ensure-publication:co:gen`, 'not a hash');
+
+        const saved = await orders.save(orders.create({ customerId: customer.id }));
+        await orders.save({ ...order, status: 'shipped' });
+
+        expect(await orders.countBy({ id: saved.id })).to.equal(1);
+        expect((await orders.findOneByOrFail({ id: order.id })).status).to.equal('shipped');
+        const errors = logger.errors();
+        expect(errors).to.have.length(2);
+        expect(errors[0]).to.include(`dropped: insert Order ${saved.id}`).and.include('WRONGTYPE');
+        expect(errors[1]).to.include(`dropped: update Order ${order.id}`);
+        expect(await waiting('ensure-publication')).to.deep.equal([]);
+      });
+
+      it('after sync.close(), writes still succeed and are no longer captured', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+        await sync.close();
+
+        const order = await orders.save(orders.create({ customerId: customer.id }));
+
+        expect(await orders.countBy({ id: order.id })).to.equal(1);
+        expect(await everythingWaiting()).to.deep.equal([]);
+      });
+    });
+  });
+}
