@@ -1,4 +1,4 @@
-import Redlock, { ExecutionError, ResourceLockedError, RedlockAbortSignal } from 'redlock';
+import type Redlock from 'redlock';
 import { HookError, LockLostError } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
@@ -8,6 +8,7 @@ import { canonicalJson, digestOf, NotJsonError } from '../store/canonical-json';
 import { callHook } from './call-hook';
 import type { Enqueuer } from './enqueuer';
 import { EnsurePublicationJob, parseEnsurePublicationJob } from './job-data';
+import { LockState, withSubjectLock } from './subject-lock';
 
 export type PublicationOutcome =
   'published' | 'unchanged' | 'not_publishable' | 'superseded' | 'rescheduled' | 'unpublished';
@@ -26,21 +27,13 @@ export async function ensurePublication(
   deps: EnsurePublicationDeps, machine: MachineDefinition, jobId: string, data: unknown, queue: string,
 ): Promise<PublicationOutcome> {
   const job = parseEnsurePublicationJob(data, queue, machine.name);
-  let locked = false;
-  try {
-    return await deps.redlock.using([deps.keys.lock(machine.name, job.subjectId)], deps.lockTtlMs,
-      { retryCount: 0, automaticExtensionThreshold: Math.min(1000, deps.lockTtlMs / 3) },
-      async (signal) => {
-        locked = true;
-        return run(deps, machine, job, jobId, signal);
-      });
-  } catch (error) {
-    if (locked || !(await isHeldElsewhere(error))) throw error;
-    const coalescer = deps.enqueuer.coalescer(machine.name, 'ensure-publication');
-    if (await coalescer.isSuperseded(job.subjectId, job.gen, jobId)) return 'superseded';
-    await deps.enqueuer.reschedule(job, rescheduleDelay(job.reschedules ?? 0));
-    return 'rescheduled';
-  }
+  const run = await withSubjectLock(deps.redlock, deps.keys.lock(machine.name, job.subjectId), deps.lockTtlMs,
+    (lock) => runLocked(deps, machine, job, jobId, lock));
+  if (run.held) return run.value;
+  const coalescer = deps.enqueuer.coalescer(machine.name, 'ensure-publication');
+  if (await coalescer.isSuperseded(job.subjectId, job.gen, jobId)) return 'superseded';
+  await deps.enqueuer.reschedule(job, rescheduleDelay(job.reschedules ?? 0));
+  return 'rescheduled';
 }
 
 /** Jittered, growing with each re-delay, capped at 5 s. */
@@ -49,15 +42,9 @@ function rescheduleDelay(reschedules: number): number {
   return Math.round(base * (0.5 + Math.random()));
 }
 
-async function isHeldElsewhere(error: unknown): Promise<boolean> {
-  if (!(error instanceof ExecutionError)) return false;
-  const stats = await Promise.all(error.attempts);
-  return stats.some((s) => [...s.votesAgainst.values()].some((e) => e instanceof ResourceLockedError));
-}
-
-async function run(
+async function runLocked(
   deps: EnsurePublicationDeps, machine: MachineDefinition, job: EnsurePublicationJob, jobId: string,
-  signal: RedlockAbortSignal,
+  lock: LockState,
 ): Promise<PublicationOutcome> {
   const coalescer = deps.enqueuer.coalescer(machine.name, 'ensure-publication');
   // Claimed after the lock, before reading: a change committed after this point makes a new job.
@@ -71,10 +58,10 @@ async function run(
   const stored = await deps.adapter.payloads.find(machine.name, id);
   let outcome: PublicationOutcome;
   if (!row) {
-    outcome = await withdraw(deps, machine, id, stored, signal, 'is gone');
+    outcome = await withdraw(deps, machine, id, stored, lock, 'is gone');
   } else if (machine.hooks.checkPublishable &&
       !(await callHook(machine, machine.hooks.checkPublishable, 'check_publishable', [row], where))) {
-    outcome = await withdraw(deps, machine, id, stored, signal, 'is not publishable');
+    outcome = await withdraw(deps, machine, id, stored, lock, 'is not publishable');
   } else {
     const payload = await callHook(machine, machine.hooks.build, 'build', [row], where);
     const body = canonical(payload, machine, id);
@@ -83,9 +70,9 @@ async function run(
       await deps.adapter.payloads.markGenerated(machine.name, id, readAt);
       outcome = 'unchanged';
     } else {
-      assertLockHeld(signal, machine, id);
+      assertLockHeld(lock, machine, id);
       await callHook(machine, machine.hooks.publish, 'publish', [row, payload], where);
-      assertLockHeld(signal, machine, id);
+      assertLockHeld(lock, machine, id);
       await deps.adapter.payloads.savePublished(machine.name, id, body, digest, readAt);
       if (machine.hooks.afterPublish) {
         await callHook(machine, machine.hooks.afterPublish, 'after_publish', [row, payload], where);
@@ -99,7 +86,7 @@ async function run(
 
 async function withdraw(
   deps: EnsurePublicationDeps, machine: MachineDefinition, id: string, stored: StoredPayload | undefined,
-  signal: RedlockAbortSignal, why: string,
+  lock: LockState, why: string,
 ): Promise<PublicationOutcome> {
   if (!stored) {
     if (why === 'is gone') {
@@ -108,7 +95,7 @@ async function withdraw(
     return 'not_publishable';
   }
   if (machine.hooks.unpublish) {
-    assertLockHeld(signal, machine, id);
+    assertLockHeld(lock, machine, id);
     await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, JSON.parse(stored.body)],
       { entity: machine.subjectInfo.name, id });
   }
@@ -127,10 +114,10 @@ function canonical(payload: unknown, machine: MachineDefinition, id: string): st
   }
 }
 
-function assertLockHeld(signal: RedlockAbortSignal, machine: MachineDefinition, id: string): void {
-  if (signal.aborted) {
+function assertLockHeld(lock: LockState, machine: MachineDefinition, id: string): void {
+  if (lock.lost) {
     throw new LockLostError(
       `${machine.className}: the lock on ${machine.subjectInfo.name} ${id} could not be extended; stopped before publishing ` +
-      `(${signal.error?.message ?? 'lock expired'}). The job is retried; raise lockTtlMs if hooks are slow.`);
+      `(${lock.lost.message}). The job is retried; raise lockTtlMs if hooks are slow.`);
   }
 }

@@ -1,4 +1,6 @@
 import BeeQueue from 'bee-queue';
+import { describeError } from '../errors';
+import type { Logger } from '../logger';
 import type { RedisSettings } from '../redis/connection';
 import { KeySpace, Step } from '../redis/keys';
 
@@ -9,7 +11,7 @@ export const STEPS: readonly Step[] = ['find-subjects', 'ensure-publication'];
 export class QueueSet {
   private readonly queues = new Map<string, BeeQueue>();
 
-  constructor(redis: RedisSettings, keys: KeySpace, machines: string[], isWorker: boolean) {
+  constructor(redis: RedisSettings, keys: KeySpace, machines: string[], isWorker: boolean, logger: Logger) {
     for (const machine of machines) {
       for (const step of STEPS) {
         const queue = new BeeQueue(keys.queueName(machine, step), {
@@ -25,6 +27,8 @@ export class QueueSet {
           removeOnFailure: false,
           storeJobs: false,
         });
+        // Without a listener, a lost connection would be an uncaught exception in a capture-only process.
+        queue.on('error', (error) => logger.error(`${keys.prefix}:${queue.name}: Redis error: ${describeError(error)}`));
         this.queues.set(`${machine}\n${step}`, queue);
       }
     }

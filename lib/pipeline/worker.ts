@@ -33,7 +33,6 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
       const queueName = `${deps.keys.prefix}:${deps.keys.queueName(machine.name, step)}`;
       queue.process(deps.concurrency, (job: BeeQueue.Job<unknown>) =>
         runJob(deps, machine, step, queueName, job, handlers[step]));
-      queue.on('error', (error) => deps.logger.error(`${queueName}: Redis error: ${describeError(error)}`));
     }
   }
 }

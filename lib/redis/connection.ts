@@ -32,7 +32,7 @@ export function resolveRedis(input: RedisInput | undefined): RedisSettings {
         `redis: "${input}" is not a redis:// or rediss:// URL: write it as redis://[user:password@]host:port[/db].`);
     }
     return {
-      createClient: () => new Redis(input, { maxRetriesPerRequest: null }),
+      createClient: () => new Redis(input),
       beeQueue: { url: input },
       describe: `${url.protocol}//${url.host}${url.pathname}`,
     };
@@ -49,7 +49,7 @@ export function resolveRedis(input: RedisInput | undefined): RedisSettings {
     ? `${encodeURIComponent(options.username ?? '')}:${encodeURIComponent(options.password)}@`
     : '';
   return {
-    createClient: () => new Redis({ ...options, maxRetriesPerRequest: null }),
+    createClient: () => new Redis({ ...options }),
     beeQueue: { url: `${tls}://${auth}${host}:${port}/${db}`, ...(options.tls ? { tls: options.tls } : {}) },
     describe: `${tls}://${host}:${port}/${db}`,
   };

@@ -34,6 +34,7 @@ export interface DrainOptions {
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
+const CAPTURE_TIMEOUT_MS = 10_000;
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -83,7 +84,7 @@ export class SyncMachines {
       lastLogged = Date.now();
       logger.error(`Redis at ${redisSettings.describe}: ${describeError(error)} (reconnecting)`);
     });
-    const queues = new QueueSet(redisSettings, keys, machines.map((m) => m.name), worker !== undefined);
+    const queues = new QueueSet(redisSettings, keys, machines.map((m) => m.name), worker !== undefined, logger);
     try {
       await withTimeout(Promise.all([redis.ping(), queues.ready()]), CONNECT_TIMEOUT_MS);
     } catch (error) {
@@ -182,9 +183,10 @@ export class SyncMachines {
   /** Stops capturing and taking jobs, lets running jobs finish, closes every connection. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.unsubscribe?.();
+      // Still subscribed while closing: a transaction committing now is logged as dropped, not lost silently.
       await Promise.allSettled([...this.pending]);
       await this.queues.close(this.worker?.closeTimeoutMs ?? 5000);
+      this.unsubscribe?.();
       await this.redis.quit().catch(() => this.redis.disconnect());
     })();
     return this.closing;
@@ -197,7 +199,8 @@ export class SyncMachines {
       return;
     }
     try {
-      await this.track(this.router.route(changes));
+      // Bounded: with Redis unreachable the write call must still return.
+      await this.track(withTimeout(this.router.route(changes), CAPTURE_TIMEOUT_MS));
     } catch (error) {
       this.logDropped(changes, describeError(error));
     }
