@@ -1,4 +1,4 @@
-import { HookError } from '../errors';
+import { HookError, InvalidJobError } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { Change, OrmAdapter } from '../ports';
@@ -6,7 +6,6 @@ import { callHook } from './call-hook';
 import type { Enqueuer } from './enqueuer';
 import { parseFindSubjectsJob } from './job-data';
 import { KEY_FIELD, OP_FIELD, SNAPSHOT_FIELD } from './router';
-import { InvalidJobError } from '../errors';
 
 export type FindSubjectsOutcome = 'mapped' | 'superseded' | 'vanished';
 

@@ -38,13 +38,16 @@ export class TestDatabase {
     });
   }
 
-  /** A new connection (pool) to this database, with the payload migration run and the shop tables synchronized. */
-  async connect(): Promise<DataSource> {
+  /**
+   * A new connection (pool) to this database. The first one runs the payload migration and, unless told
+   * not to, synchronizes the shop tables.
+   */
+  async connect({ synchronize = true } = {}): Promise<DataSource> {
     const dataSource = new DataSource(this.options);
     await dataSource.initialize();
     if (this.dataSources.length === 0) {
       await dataSource.runMigrations();
-      await dataSource.synchronize();
+      if (synchronize) await dataSource.synchronize();
     }
     this.dataSources.push(dataSource);
     return dataSource;
