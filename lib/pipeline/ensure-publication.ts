@@ -58,10 +58,10 @@ async function runLocked(
   const stored = await deps.adapter.payloads.find(machine.name, id);
   let outcome: PublicationOutcome;
   if (!row) {
-    outcome = await withdraw(deps, machine, id, stored, lock, 'is gone');
+    outcome = await withdraw(deps, machine, id, stored, lock, { gone: true });
   } else if (machine.hooks.checkPublishable &&
       !(await callHook(machine, machine.hooks.checkPublishable, 'check_publishable', [row], where))) {
-    outcome = await withdraw(deps, machine, id, stored, lock, 'is not publishable');
+    outcome = await withdraw(deps, machine, id, stored, lock, { gone: false });
   } else {
     const payload = await callHook(machine, machine.hooks.build, 'build', [row], where);
     const body = canonical(payload, machine, id);
@@ -86,11 +86,11 @@ async function runLocked(
 
 async function withdraw(
   deps: EnsurePublicationDeps, machine: MachineDefinition, id: string, stored: StoredPayload | undefined,
-  lock: LockState, why: string,
+  lock: LockState, subject: { gone: boolean },
 ): Promise<PublicationOutcome> {
   if (!stored) {
-    if (why === 'is gone') {
-      deps.logger.warn(`${machine.className}: ${machine.subjectInfo.name} ${id} ${why} and was never published: nothing to do.`);
+    if (subject.gone) {
+      deps.logger.warn(`${machine.className}: ${machine.subjectInfo.name} ${id} is gone and was never published: nothing to do.`);
     }
     return 'not_publishable';
   }

@@ -26,7 +26,8 @@ export async function findSubjects(
       `${queue}: ${machine.className} has no @SubjectIdsFrom(${job.entity}) (job ${jobId}); the job was written by ` +
       'a different version of the app, or by hand.');
   }
-  const claim = await deps.enqueuer.coalescer(machine.name, 'find-subjects').claim(`${job.entity}:${job.id}`, job.gen, jobId);
+  const coalescer = deps.enqueuer.coalescer(machine.name, 'find-subjects');
+  const claim = await coalescer.claim(`${job.entity}:${job.id}`, job.gen, jobId);
   if (claim.superseded) return 'superseded';
 
   const changedKeys = Object.keys(claim.data).filter((f) => f.startsWith(KEY_FIELD)).map((f) => f.slice(KEY_FIELD.length));
@@ -43,7 +44,7 @@ export async function findSubjects(
     deps.logger.warn(
       `${machine.className}: ${job.entity} ${job.id} is gone and no snapshot of it was captured, so its subjects ` +
       `cannot be found; resync(${machine.className}) if its subjects changed.`);
-    await deps.enqueuer.coalescer(machine.name, 'find-subjects').release(jobId);
+    await coalescer.release(jobId);
     return 'vanished';
   }
 
@@ -51,7 +52,7 @@ export async function findSubjects(
     { entity: job.entity, id: job.id });
   const subjectIds = normalizeIds(result, machine, listener.mapper!, job.entity, job.id);
   await deps.enqueuer.ensurePublication(machine.name, subjectIds.map((subjectId) => ({ subjectId })));
-  await deps.enqueuer.coalescer(machine.name, 'find-subjects').release(jobId);
+  await coalescer.release(jobId);
   return 'mapped';
 }
 
