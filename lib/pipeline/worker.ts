@@ -5,14 +5,9 @@ import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { KeySpace, Step } from '../redis/keys';
 import { ATTR, traced } from '../tracing';
+import type { RetryPolicy } from '../runtime/options';
 import type { QueueSet } from './queues';
 
-export interface RetryPolicy {
-  /** Runs in all, the first included. */
-  attempts: number;
-  /** Delay before the first retry; doubles each time. */
-  initialDelayMs: number;
-}
 
 export type StepHandler = (machine: MachineDefinition, jobId: string, data: unknown, queue: string) => Promise<string>;
 

@@ -1,7 +1,13 @@
 import { ConfigurationError } from '../errors';
 import { consoleLogger, Logger } from '../logger';
 import type { RedisInput } from '../redis/connection';
-import type { RetryPolicy } from '../pipeline/worker';
+
+export interface RetryPolicy {
+  /** Runs in all, the first included. */
+  attempts: number;
+  /** Delay before the first retry; doubles each time. */
+  initialDelayMs: number;
+}
 
 export interface WorkerOptions {
   /** Jobs run at once, per queue. Default 10. */
