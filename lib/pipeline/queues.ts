@@ -11,7 +11,10 @@ export const STEPS: readonly Step[] = ['find-subjects', 'ensure-publication'];
 export class QueueSet {
   private readonly queues = new Map<string, BeeQueue>();
 
-  constructor(redis: RedisSettings, keys: KeySpace, machines: string[], isWorker: boolean, logger: Logger) {
+  constructor(
+    redis: RedisSettings, keys: KeySpace, machines: string[], worker: { stallIntervalMs: number } | undefined, logger: Logger,
+  ) {
+    const isWorker = worker !== undefined;
     for (const machine of machines) {
       for (const step of STEPS) {
         const queue = new BeeQueue(keys.queueName(machine, step), {
@@ -22,6 +25,7 @@ export class QueueSet {
           getEvents: false,
           sendEvents: false,
           activateDelayedJobs: isWorker,
+          stallInterval: worker?.stallIntervalMs,
           delayedDebounce: 25,
           removeOnSuccess: true,
           removeOnFailure: false,

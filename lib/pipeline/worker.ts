@@ -18,6 +18,7 @@ export interface WorkerDeps {
   logger: Logger;
   concurrency: number;
   retry: RetryPolicy;
+  stallIntervalMs: number;
 }
 
 /** Starts processing both steps of every machine; a failing job is logged and never stops the worker. */
@@ -28,6 +29,8 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
       const queueName = `${deps.keys.prefix}:${deps.keys.queueName(machine.name, step)}`;
       queue.process(deps.concurrency, (job: BeeQueue.Job<unknown>) =>
         runJob(deps, machine, step, queueName, job, handlers[step]));
+      // Bee-Queue re-runs the jobs of a dead worker only when some worker looks for them.
+      queue.checkStalledJobs(deps.stallIntervalMs);
     }
   }
 }

@@ -18,6 +18,8 @@ export interface WorkerOptions {
   lockTtlMs?: number;
   /** How long close() waits for running jobs. Default 30 s. */
   closeTimeoutMs?: number;
+  /** A job whose worker stops renewing it for this long (the process died) is run again. Default 5 s. */
+  stallIntervalMs?: number;
 }
 
 export interface StartOptions {
@@ -38,6 +40,7 @@ export interface ResolvedWorker {
   retry: RetryPolicy;
   lockTtlMs: number;
   closeTimeoutMs: number;
+  stallIntervalMs: number;
 }
 
 export function resolveWorker(worker: StartOptions['worker']): ResolvedWorker | undefined {
@@ -50,10 +53,11 @@ export function resolveWorker(worker: StartOptions['worker']): ResolvedWorker | 
     retry: { attempts: worker.retry?.attempts ?? 8, initialDelayMs: worker.retry?.initialDelayMs ?? 1000 },
     lockTtlMs: worker.lockTtlMs ?? 30_000,
     closeTimeoutMs: worker.closeTimeoutMs ?? 30_000,
+    stallIntervalMs: worker.stallIntervalMs ?? 5_000,
   };
   const positive: Array<[string, number]> = [
     ['worker.concurrency', resolved.concurrency], ['worker.retry.attempts', resolved.retry.attempts],
-    ['worker.lockTtlMs', resolved.lockTtlMs],
+    ['worker.lockTtlMs', resolved.lockTtlMs], ['worker.stallIntervalMs', resolved.stallIntervalMs],
   ];
   for (const [name, value] of positive) {
     if (!Number.isInteger(value) || value < 1) throw new ConfigurationError(`${name} must be a whole number of at least 1, got ${value}.`);

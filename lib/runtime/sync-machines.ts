@@ -84,7 +84,7 @@ export class SyncMachines {
       lastLogged = Date.now();
       logger.error(`Redis at ${redisSettings.describe}: ${describeError(error)} (reconnecting)`);
     });
-    const queues = new QueueSet(redisSettings, keys, machines.map((m) => m.name), worker !== undefined, logger);
+    const queues = new QueueSet(redisSettings, keys, machines.map((m) => m.name), worker, logger);
     try {
       await withTimeout(Promise.all([redis.ping(), queues.ready()]), CONNECT_TIMEOUT_MS);
     } catch (error) {
@@ -103,7 +103,7 @@ export class SyncMachines {
       const redlock = new Redlock([redis], { retryCount: 0 });
       redlock.on('error', () => undefined); // lock contention is expected; real failures surface in the run
       const deps = { adapter, enqueuer, redlock, keys, logger, lockTtlMs: worker.lockTtlMs };
-      startWorkers({ queues, keys, redis, logger, concurrency: worker.concurrency, retry: worker.retry }, machines, {
+      startWorkers({ queues, keys, redis, logger, ...worker }, machines, {
         'find-subjects': (machine, jobId, data, queue) => findSubjects(deps, machine, jobId, data, queue),
         'ensure-publication': (machine, jobId, data, queue) => ensurePublication(deps, machine, jobId, data, queue),
       });

@@ -54,6 +54,17 @@ describe('runtime lifecycle', () => {
     expect(h.api.publishes().map((r) => r.body)).to.deep.equal([{ id: String(order.id), order_status: 'shipped' }]);
   });
 
+  it('re-runs a job whose worker died mid-run', async () => {
+    const capture = await h.start();
+    const order = await h.order(await h.customer());
+    // What a worker does when it takes a job, and then the process is killed before it finishes.
+    const taken = await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active'));
+    expect(taken).to.equal(`${order.id}@0`);
+    await h.startWorker({ worker: { concurrency: 2, stallIntervalMs: 100 } });
+    await capture.drain(DRAIN);
+    expect(h.api.publishes(String(order.id))).to.have.length(1);
+  });
+
   it('drain() waits for delayed retries and reports what is still busy when it times out', async () => {
     const worker = await h.startWorker({ worker: { concurrency: 2, retry: { attempts: 2, initialDelayMs: 400 } } });
     h.api.failNext = 1;
