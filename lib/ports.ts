@@ -60,7 +60,5 @@ export interface OrmAdapter {
   load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>>;
   /** Primary keys in key order, after `afterId`, for backfills. */
   pageIds(entity: EntityClass, afterId: string | undefined, limit: number): Promise<string[]>;
-  /** The id of a loaded entity, as a string. */
-  idOf(entity: EntityClass, row: object): string;
   readonly payloads: PayloadStore;
 }

@@ -73,10 +73,6 @@ export class TypeOrmAdapter implements OrmAdapter {
     const rows: Array<{ id: unknown }> = await query.getRawMany();
     return rows.map((r) => String(r.id));
   }
-
-  idOf(entity: EntityClass, row: object): string {
-    return String(this.dataSource.getMetadata(entity).primaryColumns[0].getEntityValue(row));
-  }
 }
 
 /** Subject ids travel as strings; integer keys go back to numbers. An id that cannot be one matches nothing. */
