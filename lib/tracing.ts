@@ -1,23 +1,57 @@
-import { Attributes, Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  Attributes, Context, context, INVALID_SPAN_CONTEXT, Link, propagation, ProxyTracerProvider, ROOT_CONTEXT, Span,
+  SpanKind, SpanStatusCode, trace, Tracer,
+} from '@opentelemetry/api';
 
-const tracer = trace.getTracer('sync-machine', '0.1.0');
+const NAME = 'sync-machine';
+const VERSION = '0.1.0';
 
-/** Attribute keys, in one place. */
+/** Attribute keys, in one place. Messaging keys are incubating semantic conventions, copied as constants. */
 export const ATTR = {
   machine: 'sync_machine.machine',
   subjectId: 'sync_machine.subject_id',
   entity: 'sync_machine.entity',
   entityId: 'sync_machine.entity_id',
+  changedKeys: 'sync_machine.changed_keys',
   outcome: 'sync_machine.outcome',
   attempt: 'sync_machine.job.attempt',
+  messagingSystem: 'messaging.system.name',
+  messagingOperation: 'messaging.operation.type',
+  messagingDestination: 'messaging.destination.name',
+  messagingMessageId: 'messaging.message.id',
+  messagingBatchCount: 'messaging.batch.message_count',
 } as const;
 
+/** W3C trace context as it travels in job data: `{ traceparent, tracestate? }`, or `{}` with no SDK. */
+export type Carrier = Record<string, string>;
+
+const NOOP_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** The SDK's tracer, or undefined when the application registered none: the fast path. */
+function activeTracer(): Tracer | undefined {
+  const provider = trace.getTracerProvider();
+  if (provider instanceof ProxyTracerProvider) return provider.getDelegateTracer(NAME, VERSION);
+  return provider.getTracer(NAME, VERSION);
+}
+
+export interface SpanSettings {
+  kind?: SpanKind;
+  /** Parent context; default: the active one. */
+  parent?: Context;
+  links?: Link[];
+}
+
 /**
- * Runs `fn` inside a span named `name`; records a thrown error and rethrows it.
- * With no SDK registered the tracer is the API's no-op one: no span is recorded.
+ * Runs `fn` inside a span named `name`; records a thrown error (status ERROR) and rethrows it.
+ * With no SDK registered, `fn` runs directly with a no-op span.
  */
-export async function traced<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+export async function traced<T>(
+  name: string, attributes: Attributes, fn: (span: Span) => Promise<T>, settings: SpanSettings = {},
+): Promise<T> {
+  const tracer = activeTracer();
+  if (!tracer) return fn(NOOP_SPAN);
+  const parent = settings.parent ?? context.active();
+  return tracer.startActiveSpan(name, { attributes, kind: settings.kind, links: settings.links }, parent, async (span) => {
     try {
       return await fn(span);
     } catch (error) {
@@ -28,4 +62,41 @@ export async function traced<T>(name: string, attributes: Attributes, fn: (span:
       span.end();
     }
   });
+}
+
+/** The active context as a carrier for job data. */
+export function currentCarrier(): Carrier {
+  const carrier: Carrier = {};
+  propagation.inject(context.active(), carrier);
+  return carrier;
+}
+
+/** The context a job's carrier names; tolerant of junk, since job data is input. */
+export function contextFrom(carrier: unknown): Context {
+  if (!carrier || typeof carrier !== 'object') return ROOT_CONTEXT;
+  const clean: Carrier = {};
+  for (const [key, value] of Object.entries(carrier)) if (typeof value === 'string') clean[key] = value;
+  return propagation.extract(ROOT_CONTEXT, clean);
+}
+
+/**
+ * Links the active span to the origins of the requests that coalesced into its run (pending-hash fields
+ * `tp:<traceparent>`), other than the one it already has as parent.
+ */
+export function linkOrigins(fields: Record<string, string>, parentCarrier: unknown): void {
+  const span = trace.getActiveSpan();
+  if (!span?.isRecording()) return;
+  const parentSpanId = trace.getSpanContext(contextFrom(parentCarrier))?.spanId;
+  const links: Link[] = [];
+  for (const field of Object.keys(fields)) {
+    if (!field.startsWith('tp:')) continue;
+    const origin = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent: field.slice(3) }));
+    if (origin && origin.spanId !== parentSpanId) links.push({ context: origin });
+  }
+  if (links.length > 0) span.addLinks(links);
+}
+
+/** Sets attributes on the active span, if one records. */
+export function annotate(attributes: Attributes): void {
+  trace.getActiveSpan()?.setAttributes(attributes);
 }

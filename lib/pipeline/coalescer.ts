@@ -17,6 +17,11 @@ import type Redis from 'ioredis';
  * The generation is a logical clock on Redis alone, so skewed host clocks cannot lose an update.
  */
 
+/** Trace origins kept per generation; the run links to each (span links). */
+export const MAX_ORIGINS = 32;
+/** Pending-hash field prefix of a trace origin: `tp:<traceparent>`. */
+export const ORIGIN_FIELD = 'tp:';
+
 const MARK = `
 local ns = ARGV[1]
 local items = cjson.decode(ARGV[2])
@@ -28,7 +33,16 @@ for i, item in ipairs(items) do
   local pending = ns .. ':p:' .. item[1] .. ':' .. g
   redis.call('HSETNX', pending, 'at', now)
   local fields = item[2]
-  for j = 1, #fields, 2 do redis.call('HSET', pending, fields[j], fields[j + 1]) end
+  for j = 1, #fields, 2 do
+    local field = fields[j]
+    if string.sub(field, 1, 3) ~= 'tp:' then
+      redis.call('HSET', pending, field, fields[j + 1])
+    elseif redis.call('HEXISTS', pending, field) == 0 and tonumber(redis.call('HGET', pending, 'tpn') or '0') < ${MAX_ORIGINS} then
+      -- trace origins are capped: a burst of writes must not grow one hash without bound
+      redis.call('HSET', pending, field, fields[j + 1])
+      redis.call('HINCRBY', pending, 'tpn', 1)
+    end
+  end
   gens[i] = g
 end
 return {now, gens}

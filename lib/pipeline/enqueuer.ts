@@ -2,7 +2,9 @@ import type Redis from 'ioredis';
 import type BeeQueue from 'bee-queue';
 import { SyncMachineError } from '../errors';
 import { KeySpace, Step } from '../redis/keys';
-import { Coalescer, jobIdFor, MarkRequest } from './coalescer';
+import { SpanKind } from '@opentelemetry/api';
+import { ATTR, currentCarrier, traced } from '../tracing';
+import { Coalescer, jobIdFor, MarkRequest, ORIGIN_FIELD } from './coalescer';
 import type { EnsurePublicationJob, FindSubjectsJob } from './job-data';
 import type { QueueSet } from './queues';
 
@@ -36,13 +38,13 @@ export class Enqueuer {
   async findSubjects(machine: string, requests: FindSubjectsRequest[]): Promise<void> {
     await this.enqueue(machine, 'find-subjects',
       requests.map((r) => ({ item: `${r.entity}:${r.id}`, fields: r.fields })),
-      (i, gen): FindSubjectsJob => ({ v: 1, machine, entity: requests[i].entity, id: requests[i].id, gen }));
+      (i, gen, trace): FindSubjectsJob => ({ v: 1, machine, entity: requests[i].entity, id: requests[i].id, gen, trace }));
   }
 
   async ensurePublication(machine: string, requests: PublicationRequest[]): Promise<void> {
     await this.enqueue(machine, 'ensure-publication',
       requests.map((r) => ({ item: r.subjectId, fields: r.force ? { force: '1' } : undefined })),
-      (i, gen): EnsurePublicationJob => ({ v: 1, machine, subjectId: requests[i].subjectId, gen }));
+      (i, gen, trace): EnsurePublicationJob => ({ v: 1, machine, subjectId: requests[i].subjectId, gen, trace }));
   }
 
   /** Re-delays a job that found its subject locked; same generation, so it still covers its requests. */
@@ -55,23 +57,37 @@ export class Enqueuer {
       .save();
   }
 
-  private async enqueue(machine: string, step: Step, requests: MarkRequest[], dataFor: (i: number, gen: string) => object) {
+  private async enqueue(
+    machine: string, step: Step, requests: MarkRequest[],
+    dataFor: (i: number, gen: string, trace: Record<string, string> | undefined) => object,
+  ) {
     if (requests.length === 0) return;
-    const { gens } = await this.coalescer(machine, step).mark(requests);
     const queue: BeeQueue = this.queues.get(machine, step);
-    const seen = new Set<string>();
-    const jobs: BeeQueue.Job<object>[] = [];
-    requests.forEach((request, i) => {
-      const id = jobIdFor(request.item, gens[i]);
-      if (seen.has(id)) return; // same item twice in one batch: one job covers both
-      seen.add(id);
-      jobs.push(queue.createJob(dataFor(i, gens[i])).setId(id));
-    });
-    const errors = await queue.saveAll(jobs);
-    if (errors.size > 0) {
-      const [first] = errors.values();
-      throw new SyncMachineError(`${errors.size} of ${jobs.length} ${step} jobs of ${machine} were not saved: ${first.message}`,
-        { cause: first });
-    }
+    const destination = `${this.keys.prefix}:${queue.name}`;
+    await traced(`send ${destination}`, {
+      [ATTR.machine]: machine, [ATTR.messagingSystem]: 'bee-queue', [ATTR.messagingOperation]: 'send',
+      [ATTR.messagingDestination]: destination, [ATTR.messagingBatchCount]: requests.length,
+    }, async () => {
+      // The producer span's context travels in the job data, and in the pending hash for requests that coalesce.
+      const carrier = currentCarrier();
+      const origin = carrier.traceparent ? { [`${ORIGIN_FIELD}${carrier.traceparent}`]: '1' } : undefined;
+      const marked = origin ? requests.map((r) => ({ ...r, fields: { ...r.fields, ...origin } })) : requests;
+      const { gens } = await this.coalescer(machine, step).mark(marked);
+      const trace = origin ? carrier : undefined;
+      const seen = new Set<string>();
+      const jobs: BeeQueue.Job<object>[] = [];
+      requests.forEach((request, i) => {
+        const id = jobIdFor(request.item, gens[i]);
+        if (seen.has(id)) return; // same item twice in one batch: one job covers both
+        seen.add(id);
+        jobs.push(queue.createJob(dataFor(i, gens[i], trace)).setId(id));
+      });
+      const errors = await queue.saveAll(jobs);
+      if (errors.size > 0) {
+        const [first] = errors.values();
+        throw new SyncMachineError(`${errors.size} of ${jobs.length} ${step} jobs of ${machine} were not saved: ${first.message}`,
+          { cause: first });
+      }
+    }, { kind: SpanKind.PRODUCER });
   }
 }

@@ -9,6 +9,8 @@ import { callHook } from './call-hook';
 import type { Enqueuer } from './enqueuer';
 import { EnsurePublicationJob, parseEnsurePublicationJob } from './job-data';
 import { LockState, withSubjectLock } from './subject-lock';
+import { recordPublishLatency } from '../metrics';
+import { annotate, ATTR, linkOrigins } from '../tracing';
 
 export type PublicationOutcome =
   'published' | 'unchanged' | 'not_publishable' | 'superseded' | 'rescheduled' | 'unpublished';
@@ -27,6 +29,7 @@ export async function ensurePublication(
   deps: EnsurePublicationDeps, machine: MachineDefinition, jobId: string, data: unknown, queue: string,
 ): Promise<PublicationOutcome> {
   const job = parseEnsurePublicationJob(data, queue, machine.name);
+  annotate({ [ATTR.subjectId]: job.subjectId, [ATTR.entity]: machine.subjectInfo.name });
   const run = await withSubjectLock(deps.redlock, deps.keys.lock(machine.name, job.subjectId), deps.lockTtlMs,
     (lock) => runLocked(deps, machine, job, jobId, lock));
   if (run.held) return run.value;
@@ -50,6 +53,8 @@ async function runLocked(
   // Claimed after the lock, before reading: a change committed after this point makes a new job.
   const claim = await coalescer.claim(job.subjectId, job.gen, jobId);
   if (claim.superseded) return 'superseded';
+  linkOrigins(claim.data, job.trace);
+  const claimedLocally = Date.now();
   const readAt = new Date(claim.now);
   const id = job.subjectId;
   const where = { entity: machine.subjectInfo.name, id };
@@ -78,6 +83,8 @@ async function runLocked(
         await callHook(machine, machine.hooks.afterPublish, 'after_publish', [row, payload], where);
       }
       outcome = 'published';
+      // Both ends on Redis' clock: the first commit's mark, and the claim plus the time since.
+      if (claim.data.at) recordPublishLatency(machine.name, claim.now + (Date.now() - claimedLocally) - Number(claim.data.at));
     }
   }
   await coalescer.release(jobId);

@@ -5,6 +5,7 @@ import type { Change, OrmAdapter } from '../ports';
 import { callHook } from './call-hook';
 import type { Enqueuer } from './enqueuer';
 import { parseFindSubjectsJob } from './job-data';
+import { annotate, ATTR, linkOrigins } from '../tracing';
 import { KEY_FIELD, OP_FIELD, SNAPSHOT_FIELD } from './router';
 
 export type FindSubjectsOutcome = 'mapped' | 'superseded' | 'vanished';
@@ -28,9 +29,12 @@ export async function findSubjects(
   }
   const coalescer = deps.enqueuer.coalescer(machine.name, 'find-subjects');
   const claim = await coalescer.claim(`${job.entity}:${job.id}`, job.gen, jobId);
+  annotate({ [ATTR.entity]: job.entity, [ATTR.entityId]: job.id });
   if (claim.superseded) return 'superseded';
+  linkOrigins(claim.data, job.trace);
 
   const changedKeys = Object.keys(claim.data).filter((f) => f.startsWith(KEY_FIELD)).map((f) => f.slice(KEY_FIELD.length));
+  annotate({ [ATTR.changedKeys]: changedKeys });
   const row = (await deps.adapter.load(listener.entity, [job.id])).get(job.id);
   let entity: object;
   let change: Change;

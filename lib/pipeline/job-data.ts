@@ -7,6 +7,8 @@ export interface FindSubjectsJob {
   entity: string;
   id: string;
   gen: string;
+  /** W3C trace context of the request that created the job. */
+  trace?: Record<string, string>;
 }
 
 /** EnsurePublication: one subject. `reschedules` counts lock-held re-delays. */
@@ -16,6 +18,7 @@ export interface EnsurePublicationJob {
   subjectId: string;
   gen: string;
   reschedules?: number;
+  trace?: Record<string, string>;
 }
 
 const GEN = /^\d+$/;

@@ -4,7 +4,9 @@ import { describeError, InvalidJobError } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { KeySpace, Step } from '../redis/keys';
-import { ATTR, traced } from '../tracing';
+import { SpanKind } from '@opentelemetry/api';
+import { countRun } from '../metrics';
+import { ATTR, contextFrom, traced } from '../tracing';
 import type { RetryPolicy } from '../runtime/options';
 import type { QueueSet } from './queues';
 
@@ -42,16 +44,18 @@ async function runJob(
   const attempt = applyRetryPolicy(job, deps.retry);
   return traced(`process ${queueName}`, {
     [ATTR.machine]: machine.name, [ATTR.attempt]: attempt,
-    'messaging.system.name': 'bee-queue', 'messaging.operation.type': 'process',
-    'messaging.destination.name': queueName, 'messaging.message.id': String(job.id),
+    [ATTR.messagingSystem]: 'bee-queue', [ATTR.messagingOperation]: 'process',
+    [ATTR.messagingDestination]: queueName, [ATTR.messagingMessageId]: String(job.id),
   }, async (span) => {
     try {
       const outcome = await handler(machine, String(job.id), job.data, queueName);
       span.setAttribute(ATTR.outcome, outcome);
+      countRun(machine.name, step, outcome);
       await deps.redis.hincrby(deps.keys.stats(machine.name), `${step}:${outcome}`, 1);
       return outcome;
     } catch (error) {
       span.setAttribute(ATTR.outcome, 'failed');
+      countRun(machine.name, step, 'failed');
       if (error instanceof InvalidJobError) job.options.retries = 0; // the same data fails the same way
       const retrying = (job.options.retries ?? 0) > 0;
       deps.logger.error(`${step} job ${job.id} of ${machine.className} failed (attempt ${attempt}` +
@@ -59,7 +63,7 @@ async function runJob(
       await deps.redis.hincrby(deps.keys.stats(machine.name), `${step}:failed`, 1).catch(() => undefined);
       throw error;
     }
-  });
+  }, { kind: SpanKind.CONSUMER, parent: contextFrom((job.data as { trace?: unknown } | null)?.trace) });
 }
 
 /**
