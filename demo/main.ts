@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { trace } from '@opentelemetry/api';
 import Redis from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { SyncMachines } from 'sync-machine';
@@ -13,6 +14,7 @@ import { deleteKeys, readStats, resolveRedis } from './redis';
 import { ok, outcomesBetween, printStepLine, printTable, StepResult } from './report';
 import { Order } from './shop';
 import { shopSteps } from './steps';
+import { startTelemetry, telemetryFromEnvironment } from './telemetry';
 
 const MACHINE = 'OrderToApiSync';
 
@@ -60,6 +62,10 @@ async function main(): Promise<boolean> {
     return false;
   }
   const cleanups: Array<[string, () => Promise<unknown>]> = [['private redis', () => redisInfo.stop()]];
+  // With OTEL_EXPORTER_OTLP_ENDPOINT (Jaeger: http://127.0.0.1:4318) or --trace console; shut down last, to flush.
+  const telemetryOptions = telemetryFromEnvironment();
+  const telemetry = startTelemetry('shop-web', telemetryOptions);
+  if (telemetry) cleanups.push(['telemetry', () => telemetry.shutdown()]);
   const prefix = `sync-machine-demo-${randomBytes(4).toString('hex')}`; // runs sharing a Redis never mix
   const results: StepResult[] = [];
   let workerExit: number | null = 0;
@@ -77,7 +83,8 @@ async function main(): Promise<boolean> {
     console.log(`database     ${db.describe}\nredis        ${redisInfo.url}, prefix ${prefix}\npartner API  ${api.url}`);
 
     // Started after the tables exist: the worker checks the payload table at start.
-    const worker = await startWorker({ REDIS_URL: redisInfo.url, DATABASE_URL: db.url, PARTNER_API_URL: api.url, SYNC_PREFIX: prefix });
+    const worker = await startWorker({ REDIS_URL: redisInfo.url, DATABASE_URL: db.url, PARTNER_API_URL: api.url, SYNC_PREFIX: prefix,
+      ...(telemetryOptions.console ? { SYNC_DEMO_TRACE: 'console' } : {}) });
     cleanups.push(['worker', async () => { workerExit = await stopWorker(worker); }]);
     console.log(`worker       pid ${worker.pid}, concurrency 20`);
 
@@ -93,7 +100,10 @@ async function main(): Promise<boolean> {
       const [statsBefore, before] = [await readStats(redis, prefix, MACHINE), await payloads(dataSource, machine)];
       api.beginStep(step.printLimit);
       const t0 = Date.now();
-      const writes = await step.run();
+      // Each step plays one request of the web app: its span is the root of the step's trace.
+      const writes = await trace.getTracer('shop-web').startActiveSpan(step.label, async (span) => {
+        try { return await step.run(); } finally { span.end(); }
+      });
       await sync.drain({ timeoutMs: 60_000 }); // the step's changes are in Redis once save() resolved
       const ms = Date.now() - t0;
       const calls = api.endStep();

@@ -3,6 +3,7 @@ import { SyncMachines } from 'sync-machine';
 import { ApiClient } from './api-client';
 import { connect } from './data-source';
 import { OrderToApiSync } from './order-to-api-sync';
+import { startTelemetry, telemetryFromEnvironment } from './telemetry';
 
 /**
  * The worker process: runs FindSubjects and EnsurePublication jobs. main.ts starts it as its own process
@@ -15,6 +16,7 @@ function env(name: string): string {
 }
 
 async function main(): Promise<void> {
+  const telemetry = startTelemetry('shop-worker', telemetryFromEnvironment());
   const orm = await connect(env('DATABASE_URL'));
   const sync = await SyncMachines.start({
     orm,
@@ -32,6 +34,7 @@ async function main(): Promise<void> {
     // Graceful: running jobs finish and release their locks, so nothing is left for a stall check to redo.
     await sync.close();
     await orm.destroy();
+    await telemetry?.shutdown(); // flushes the last spans
     process.exit(0);
   };
   process.on('SIGTERM', stop);
