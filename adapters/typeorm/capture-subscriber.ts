@@ -2,11 +2,10 @@ import type {
   EntityMetadata, EntitySubscriberInterface, InsertEvent, QueryRunner, RecoverEvent, RemoveEvent, SoftRemoveEvent,
   TransactionCommitEvent, TransactionRollbackEvent, UpdateEvent,
 } from 'typeorm';
+import { ChangeFrame, mergeChange } from '../../lib/changes';
 import type { CapturedChange, ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
 import type { Logger } from '../../lib/logger';
 import { snapshotOf } from './snapshot';
-
-type Frame = Map<string, CapturedChange>;
 
 /**
  * Collects changes of watched entities per transaction (per QueryRunner, one frame per savepoint) and hands
@@ -15,7 +14,7 @@ type Frame = Map<string, CapturedChange>;
  * write call resolves only after its changes are enqueued.
  */
 export class CaptureSubscriber implements EntitySubscriberInterface {
-  private readonly frames = new WeakMap<QueryRunner, Frame[]>();
+  private readonly frames = new WeakMap<QueryRunner, ChangeFrame[]>();
   private readonly warned = new Set<string>();
 
   constructor(
@@ -54,7 +53,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     if (!frames || frames.length <= depthOf(qr)) return;
     const frame = frames.pop()!;
     if (frames.length > 0) {
-      for (const change of frame.values()) merge(frames[frames.length - 1], change);
+      for (const change of frame.values()) mergeChange(frames[frames.length - 1], change);
       return;
     }
     this.frames.delete(qr);
@@ -103,7 +102,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     this.frames.set(qr, frames);
     // Subscribed mid-transaction: open the frames we missed.
     while (frames.length < depthOf(qr)) frames.push(new Map());
-    merge(frames[frames.length - 1], change);
+    mergeChange(frames[frames.length - 1], change);
   }
 
   private warnUncaptured(entity: string, path: string): void {
@@ -122,17 +121,4 @@ function depthOf(qr: QueryRunner): number {
 
 function allProperties(metadata: EntityMetadata): string[] {
   return metadata.columns.map((c) => c.propertyPath);
-}
-
-/** Several writes of one row in one transaction become one change: keys united, the last op and snapshot win. */
-function merge(frame: Frame, change: CapturedChange): void {
-  const key = `${change.entity.name}\n${change.id}`;
-  const previous = frame.get(key);
-  if (!previous) {
-    frame.set(key, { ...change, changedKeys: [...change.changedKeys] });
-    return;
-  }
-  const keys = new Set([...previous.changedKeys, ...change.changedKeys]);
-  const op: ChangeOp = change.op === 'remove' ? 'remove' : previous.op === 'insert' ? 'insert' : change.op;
-  frame.set(key, { ...change, op, changedKeys: [...keys], snapshot: change.snapshot ?? previous.snapshot });
 }

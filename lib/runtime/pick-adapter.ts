@@ -27,9 +27,12 @@ export function pickAdapter(orm: unknown, logger: Logger): OrmAdapter {
     return new TypeOrmAdapter(orm as never, logger);
   }
   if (isMikroOrm(orm)) {
-    throw new ConfigurationError('orm: MikroORM is not supported yet by this version of sync-machine; use a TypeORM DataSource.');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { MikroOrmAdapter } = require('../../adapters/mikro-orm/adapter') as typeof import('../../adapters/mikro-orm/adapter');
+    return new MikroOrmAdapter(orm as never);
   }
   throw new ConfigurationError(
     `orm: expected an initialized TypeORM DataSource, got ${orm === null ? 'null' : typeof orm}: ` +
-    'pass SyncMachines.start({ orm: dataSource, ... }) after `await dataSource.initialize()`.');
+    'pass SyncMachines.start({ orm: dataSource, ... }) after `await dataSource.initialize()`, ' +
+    'or the MikroORM instance from `await MikroORM.init(...)`.');
 }

@@ -1,0 +1,92 @@
+import type { EntityMetadata, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
+import { ConfigurationError } from '../../lib/errors';
+import type { CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
+import { CaptureSubscriber } from './capture-subscriber';
+import { PAYLOAD_ENTITY_NAME } from './payload-entity';
+import { MikroOrmPayloadStore } from './payload-store';
+
+/** sync-machine on a MikroORM instance. Every read runs in a fresh fork of the EntityManager. */
+export class MikroOrmAdapter implements OrmAdapter {
+  readonly name = 'MikroORM';
+  readonly payloads: MikroOrmPayloadStore;
+
+  constructor(private readonly orm: MikroORM) {
+    this.payloads = new MikroOrmPayloadStore(orm);
+  }
+
+  describe(entity: EntityClass): EntityInfo | undefined {
+    const meta = this.metadataOf(entity);
+    if (!meta) return undefined;
+    if (meta.primaryKeys.length !== 1) {
+      throw new ConfigurationError(
+        `${meta.className} has ${meta.primaryKeys.length === 0 ? 'no' : 'a composite'} primary key: sync-machine ` +
+        'tracks entities by a single-column primary key; listen to an entity that has one and map from there.');
+    }
+    return { name: meta.className, primaryKey: meta.primaryKeys[0], properties: meta.props.map((p) => p.name) };
+  }
+
+  payloadEntityMissing(): string | undefined {
+    if (this.orm.getMetadata().has(PAYLOAD_ENTITY_NAME)) return undefined;
+    return "The MikroORM config does not know the SyncMachinePayload entity: import { SyncMachinePayload } from " +
+      "'sync-machine/mikro-orm', add it to `entities`, and create its table with createPayloadTable(orm) (or payloadTableSql() in a migration).";
+  }
+
+  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener): () => void {
+    const subscriber = new CaptureSubscriber(watched, listener);
+    // Forks share this event manager (unless made with cloneEventManager/freshEventManager), request contexts too.
+    const events = this.orm.em.getEventManager();
+    events.registerSubscriber(subscriber);
+    return () => {
+      subscriber.deactivate();
+      unregister(events, subscriber);
+    };
+  }
+
+  async load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>> {
+    const meta = this.metadataOf(entity)!;
+    const pk = meta.primaryKeys[0];
+    const keys = ids.map((id) => toKey(meta, id)).filter((key) => key !== undefined);
+    const found = new Map<string, object>();
+    if (keys.length === 0) return found;
+    // A fresh fork per load: nothing cached from an earlier job, eager relations loaded, the app's filters applied.
+    const rows = await this.orm.em.fork().find(meta.class, { [pk]: { $in: keys } } as never, { populate: relations as never });
+    for (const row of rows) found.set(String((row as Record<string, unknown>)[pk]), row as object);
+    return found;
+  }
+
+  async pageIds(entity: EntityClass, afterId: string | undefined, limit: number): Promise<string[]> {
+    const meta = this.metadataOf(entity)!;
+    const pk = meta.primaryKeys[0];
+    const where = afterId === undefined ? {} : { [pk]: { $gt: toKey(meta, afterId) } };
+    // The driver returns plain rows: no entities to hydrate, no eager relations to load for a list of keys.
+    const rows = await this.orm.em.fork().getDriver().find(meta.className, where as never,
+      { fields: [pk] as never, orderBy: { [pk]: 'asc' } as never, limit });
+    return rows.map((row) => String((row as Record<string, unknown>)[pk]));
+  }
+
+  private metadataOf(entity: EntityClass): EntityMetadata | undefined {
+    const meta = typeof entity === 'function' ? this.orm.getMetadata().find(entity.name) : undefined;
+    // Same name is not enough: it must be this very class (a TypeORM Order is not the MikroORM Order).
+    return meta && meta.class === entity && !meta.embeddable && !meta.virtual ? meta : undefined;
+  }
+}
+
+/** MikroORM 6 has no unregisterSubscriber: take it out of the manager's listener sets by hand. */
+function unregister(events: EventManager, subscriber: EventSubscriber): void {
+  const internals = events as unknown as {
+    subscribers?: Set<EventSubscriber>; listeners?: Record<string, Set<EventSubscriber>>; entities?: Map<EventSubscriber, unknown>;
+    cache?: Map<unknown, unknown>;
+  };
+  internals.subscribers?.delete(subscriber);
+  for (const listeners of Object.values(internals.listeners ?? {})) listeners.delete(subscriber);
+  internals.entities?.delete(subscriber);
+  internals.cache?.clear();
+}
+
+/** Subject ids travel as strings; numeric keys go back to numbers. An id that cannot be one matches nothing. */
+function toKey(meta: EntityMetadata, id: string): string | number | undefined {
+  if (meta.properties[meta.primaryKeys[0] as never]?.runtimeType === 'number') {
+    return /^-?\d+$/.test(id) && Number.isSafeInteger(Number(id)) ? Number(id) : undefined;
+  }
+  return id;
+}

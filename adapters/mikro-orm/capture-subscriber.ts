@@ -1,0 +1,170 @@
+import {
+  ChangeSetType, type ChangeSet, type EntityMetadata, type EventArgs, type EventSubscriber, type FlushEventArgs,
+  type TransactionEventArgs, type UnitOfWork,
+} from '@mikro-orm/core';
+import { ChangeFrame, mergeChange } from '../../lib/changes';
+import type { CapturedChange, ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
+import { columnProperties, keyOf, snapshotOf } from './snapshot';
+
+/** A knex transaction as MikroORM hands it out; savepoints point to the transaction they live in. */
+interface Transaction {
+  parentTransaction?: Transaction;
+  rollback(...args: unknown[]): unknown;
+}
+
+/** Changes of one transaction or savepoint, in the order they were flushed. */
+interface Segment {
+  trx: Transaction;
+  frame: ChangeFrame;
+}
+
+const OPS: Partial<Record<ChangeSetType, ChangeOp>> = {
+  [ChangeSetType.CREATE]: 'insert',
+  [ChangeSetType.UPDATE]: 'update',
+  [ChangeSetType.UPDATE_EARLY]: 'update',
+  [ChangeSetType.DELETE]: 'remove',
+  [ChangeSetType.DELETE_EARLY]: 'remove',
+};
+
+/**
+ * Collects the change sets of watched entities and hands them to the listener once they are committed:
+ * - `em.flush()` outside a transaction runs in MikroORM's own transaction, which reports its unit of work on
+ *   `afterTransactionCommit`: the changes go out there (before `flush()` resolves), and nothing on rollback;
+ * - flushes inside `em.transactional()` / `em.begin()` are buffered per root transaction (they fire
+ *   `afterFlush` before the commit) and go out on its `afterTransactionCommit`; a rollback drops them;
+ * - savepoints (nested transactions) fire no events: their changes join the root's buffer, and a savepoint
+ *   that rolls back drops its own;
+ * - a flush with no transaction at all (`implicitTransactions: false`) is committed when `afterFlush` fires.
+ * MikroORM awaits each listener, so the write call resolves only after its changes are enqueued.
+ */
+export class CaptureSubscriber implements EventSubscriber {
+  private active = true;
+  /** Removed entities' rows as they were loaded, taken before the delete runs. */
+  private readonly removed = new WeakMap<object, Record<string, unknown>>();
+  /** Flushes whose own transaction already reported (or dropped) them. */
+  private readonly settled = new WeakSet<UnitOfWork>();
+  private readonly buffers = new WeakMap<Transaction, Segment[]>();
+  private readonly rolledBack = new WeakSet<Transaction>();
+  private readonly watchedSavepoints = new WeakSet<Transaction>();
+
+  constructor(private readonly watched: ReadonlySet<EntityClass>, private readonly listener: CommitListener) {}
+
+  /** Stops for good; event managers cloned by open transactions keep the subscriber, so it must go quiet itself. */
+  deactivate(): void {
+    this.active = false;
+  }
+
+  onFlush({ uow }: FlushEventArgs): void {
+    this.settled.delete(uow);
+    if (!this.active) return;
+    for (const cs of uow.getChangeSets()) {
+      if (OPS[cs.type] === 'remove' && this.isWatched(cs.meta)) {
+        this.removed.set(cs.entity, snapshotOf(cs.meta, uow.getOriginalEntityData(cs.entity) ?? cs.entity));
+      }
+    }
+  }
+
+  async afterFlush({ em, uow }: FlushEventArgs): Promise<void> {
+    if (this.settled.has(uow)) {
+      this.settled.delete(uow);
+      return;
+    }
+    const changes = this.changesOf(uow.getChangeSets());
+    if (changes.length === 0) return;
+    const trx = em.getTransactionContext<Transaction>();
+    if (trx) this.buffer(trx, changes);
+    else await this.emit(changes);
+  }
+
+  async afterTransactionCommit({ uow, transaction }: TransactionEventArgs): Promise<void> {
+    if (uow) {
+      // The transaction em.flush() opened for itself: its unit of work is done.
+      this.settled.add(uow);
+      await this.emit(this.changesOf(uow.getChangeSets()));
+      return;
+    }
+    const segments = transaction && this.buffers.get(transaction as Transaction);
+    if (!segments) return;
+    this.buffers.delete(transaction as Transaction);
+    const frame: ChangeFrame = new Map();
+    for (const segment of segments) {
+      if (this.isRolledBack(segment.trx)) continue;
+      for (const change of segment.frame.values()) mergeChange(frame, change);
+    }
+    await this.emit([...frame.values()]);
+  }
+
+  afterTransactionRollback({ uow, transaction }: TransactionEventArgs): void {
+    if (uow) this.settled.add(uow);
+    else if (transaction) this.buffers.delete(transaction as Transaction);
+  }
+
+  /** em.upsert() reports only this: an insert or an update, which one is unknown, of every column. */
+  async afterUpsert({ em, entity, meta }: EventArgs<object>): Promise<void> {
+    if (!meta || !this.isWatched(meta)) return;
+    const id = keyOf(meta, entity);
+    if (id === undefined) return;
+    const changes = [{ entity: meta.class, id, op: 'update' as const, changedKeys: columnProperties(meta).map((p) => p.name) }];
+    const trx = em.getTransactionContext<Transaction>();
+    if (trx) this.buffer(trx, changes);
+    else await this.emit(changes);
+  }
+
+  private changesOf(changeSets: ChangeSet<object>[]): CapturedChange[] {
+    const changes: CapturedChange[] = [];
+    if (!this.active) return changes;
+    for (const cs of changeSets) {
+      const op = OPS[cs.type];
+      if (!op || !this.isWatched(cs.meta)) continue;
+      const snapshot = op === 'remove' ? this.removed.get(cs.entity) ?? snapshotOf(cs.meta, cs.entity) : undefined;
+      const id = keyOf(cs.meta, cs.entity) ?? (snapshot && keyOf(cs.meta, snapshot));
+      if (id === undefined) continue;
+      changes.push({
+        entity: cs.meta.class, id, op, snapshot,
+        changedKeys: op === 'update' ? Object.keys(cs.payload) : columnProperties(cs.meta).map((p) => p.name),
+      });
+    }
+    return changes;
+  }
+
+  private buffer(trx: Transaction, changes: CapturedChange[]): void {
+    let root = trx;
+    while (root.parentTransaction) root = root.parentTransaction;
+    if (trx !== root) this.watchSavepoint(trx);
+    const segments = this.buffers.get(root) ?? [];
+    this.buffers.set(root, segments);
+    let last = segments[segments.length - 1];
+    if (last?.trx !== trx) {
+      last = { trx, frame: new Map() };
+      segments.push(last);
+    }
+    for (const change of changes) mergeChange(last.frame, change);
+  }
+
+  /**
+   * MikroORM rolls a savepoint back through its knex transaction and reports nothing: wrap that transaction's
+   * rollback() to learn of it. The wrapper only takes note, then does what the original does.
+   */
+  private watchSavepoint(trx: Transaction): void {
+    if (this.watchedSavepoints.has(trx)) return;
+    this.watchedSavepoints.add(trx);
+    const rollback = trx.rollback;
+    trx.rollback = (...args: unknown[]) => {
+      this.rolledBack.add(trx);
+      return rollback.apply(trx, args);
+    };
+  }
+
+  private isRolledBack(trx: Transaction | undefined): boolean {
+    for (let t = trx; t; t = t.parentTransaction) if (this.rolledBack.has(t)) return true;
+    return false;
+  }
+
+  private isWatched(meta: EntityMetadata): boolean {
+    return this.watched.has(meta.class);
+  }
+
+  private async emit(changes: CapturedChange[]): Promise<void> {
+    if (changes.length > 0 && this.active) await this.listener(changes);
+  }
+}

@@ -1,0 +1,43 @@
+import type { MikroORM } from '@mikro-orm/core';
+import { ConfigurationError, describeError } from '../../lib/errors';
+import type { PayloadStore, StoredPayload } from '../../lib/ports';
+import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
+
+/** The payload store on the app's own MikroORM instance, one fresh fork per call. */
+export class MikroOrmPayloadStore implements PayloadStore {
+  constructor(private readonly orm: MikroORM) {}
+
+  private fork() {
+    return this.orm.em.fork();
+  }
+
+  async find(machine: string, subjectId: string): Promise<StoredPayload | undefined> {
+    const row = await this.fork().findOne<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId });
+    if (!row) return undefined;
+    return { body: row.body, digest: row.digest, generatedAt: row.generatedAt, publishedAt: row.publishedAt ?? null };
+  }
+
+  async savePublished(machine: string, subjectId: string, body: string, digest: string, generatedAt: Date): Promise<void> {
+    await this.fork().upsert<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME,
+      { machine, subjectId, body, digest, generatedAt, publishedAt: new Date() });
+  }
+
+  async markGenerated(machine: string, subjectId: string, generatedAt: Date): Promise<void> {
+    await this.fork().nativeUpdate<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId }, { generatedAt });
+  }
+
+  async remove(machine: string, subjectId: string): Promise<void> {
+    await this.fork().nativeDelete<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId });
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, {}, { limit: 1 });
+    } catch (error) {
+      throw new ConfigurationError(
+        `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): create it with ` +
+        "`await createPayloadTable(orm)` from 'sync-machine/mikro-orm' (or payloadTableSql() in your migration, " +
+        'or orm.schema.updateSchema() in development).', { cause: error });
+    }
+  }
+}
