@@ -1,42 +1,41 @@
 import { expect } from 'chai';
 import BeeQueue from 'bee-queue';
 import { Build, ListenTo, Publish, SyncMachine } from '../../lib';
-import { DATABASES } from '../support/database';
 import { Harness } from '../support/harness';
-import { OrderToApiSync } from '../support/order-sync';
+import { ShopOrder, WORLDS } from '../support/orms';
+import type { Shop } from '../support/orms/world';
 import { ApiClient, PartnerApi } from '../support/partner-api';
 import { REDIS_URL } from '../support/redis';
-import { Order } from '../support/shop';
 
 const DRAIN = { timeoutMs: 20_000 };
 
 /** A machine whose hooks misbehave on demand, keyed by the order's status. */
-function troubledMachine(api: PartnerApi) {
+function troubledMachine(api: PartnerApi, { Order }: Shop) {
   @SyncMachine({ subject: Order, name: 'Troubled' })
   @ListenTo(Order)
   class TroubledSync {
     client = new ApiClient(api.url);
 
     @Build()
-    build(order: Order) {
+    build(order: ShopOrder) {
       if (order.status === 'explode') throw new Error('cannot build an exploding order');
       if (order.status === 'bigint') return { id: String(order.id), total: BigInt(12) };
       return { id: String(order.id), order_status: order.status };
     }
 
     @Publish()
-    async publish(order: Order, payload: unknown) {
+    async publish(order: ShopOrder, payload: unknown) {
       await this.client.putOrder(String(order.id), payload);
     }
   }
   return new TroubledSync();
 }
 
-for (const kind of DATABASES) {
-  describe(`bad input never kills a worker, on TypeORM + ${kind}`, () => {
+for (const world of WORLDS) {
+  describe(`bad input never kills a worker, on ${world.orm} + ${world.kind}`, () => {
     let h: Harness;
 
-    beforeEach(async () => { h = await new Harness(kind, 'bad-input').setUp(); });
+    beforeEach(async () => { h = await new Harness(world, 'bad-input').setUp(); });
     afterEach(async () => h.tearDown());
 
     it('fails malformed and unknown job data with a clear error, and keeps working', async () => {
@@ -73,7 +72,7 @@ for (const kind of DATABASES) {
 
     it('treats a subject that vanished as nothing to publish, with a warning', async () => {
       const worker = await h.startWorker();
-      await worker.resync(OrderToApiSync, { ids: [999, 'not-a-number'] });
+      await worker.resync(h.shop.OrderToApiSync, { ids: [999, 'not-a-number'] });
       await worker.drain(DRAIN);
       expect(h.api.received).to.deep.equal([]);
       expect(h.logger.warnings().filter((w) => /OrderToApiSync: Order (999|not-a-number) is gone and was never published/.test(w)))
@@ -82,7 +81,7 @@ for (const kind of DATABASES) {
     });
 
     it('fails a throwing hook and a BigInt payload with errors naming machine, method, entity and id', async () => {
-      const worker = await h.startWorker({ machines: [troubledMachine(h.api)] });
+      const worker = await h.startWorker({ machines: [troubledMachine(h.api, h.shop)] });
       const customer = await h.customer();
       const exploding = await h.order(customer, { status: 'explode' });
       const big = await h.order(customer, { status: 'bigint' });
@@ -93,7 +92,7 @@ for (const kind of DATABASES) {
       expect(errors.some((e) => e.includes(`TroubledSync.build returned a payload for Order ${big.id} that is not JSON-serialisable: the BigInt 12n at $.total`))).to.equal(true);
       expect(errors.filter((e) => e.includes('no retries left'))).to.have.length(2);
       expect(h.api.publishes().map((r) => r.id)).to.deep.equal([String(fine.id)]);
-      expect(await h.ds.query('SELECT subject_id FROM sync_machine_payloads')).to.deep.equal([{ subject_id: String(fine.id) }]);
+      expect(await h.w.sql('SELECT subject_id FROM sync_machine_payloads')).to.deep.equal([{ subject_id: String(fine.id) }]);
 
       // Once fixed in the data, the same subjects publish: nothing stays stuck.
       await h.update(exploding, { status: 'shipped' });
@@ -103,7 +102,7 @@ for (const kind of DATABASES) {
     });
 
     it('a @SubjectIdsFrom method returning garbage fails that lookup only', async () => {
-      const machine = new OrderToApiSync(new ApiClient(h.api.url));
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
       machine.ordersOf = () => [{ not: 'an id' }] as never;
       const worker = await h.startWorker({ machines: [machine] });
       const customer = await h.customer();

@@ -4,7 +4,7 @@ import { Column, DataSource, Entity, PrimaryGeneratedColumn, Repository } from '
 import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
 import { DATABASES, TestDatabase } from '../support/database';
 import { MemoryLogger } from '../support/logger';
-import { OrderToApiSync } from '../support/order-sync';
+import { typeOrmShop } from '../support/orms/typeorm';
 import { ApiClient } from '../support/partner-api';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
 import { Customer, Order } from '../support/shop';
@@ -136,7 +136,7 @@ for (const kind of DATABASES) {
       // No `worker`: a capture-only runtime, as in a web process. Jobs stay in Redis for us to read.
       sync = await SyncMachines.start({
         orm: ds, redis: REDIS_URL, prefix, logger,
-        machines: [new OrderToApiSync(new ApiClient('http://127.0.0.1:9')), new CustomerCardSync(), new SkuSync()],
+        machines: [new typeOrmShop.OrderToApiSync(new ApiClient('http://127.0.0.1:9')), new CustomerCardSync(), new SkuSync()],
       });
     });
 

@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MikroORM, Options } from '@mikro-orm/core';
+import { MikroORM as PostgresOrm } from '@mikro-orm/postgresql';
+import { MikroORM as SqliteOrm } from '@mikro-orm/sqlite';
+import { createPayloadTable, SyncMachinePayload } from '../../../adapters/mikro-orm';
+import { DatabaseKind, POSTGRES_URL } from '../database';
+import { Customer, Order } from './mikro-orm-shop';
+
+type Entities = NonNullable<Options['entities']>;
+
+/** sqlite3 connections: WAL so that a second process reads while one writes, and a busy wait instead of SQLITE_BUSY. */
+const SQLITE_POOL = {
+  afterCreate(conn: { run(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, conn: unknown) => void) {
+    conn.run('PRAGMA journal_mode = WAL', (error) => {
+      if (error) return done(error, conn);
+      conn.run('PRAGMA busy_timeout = 10000', (err) => done(err, conn));
+    });
+  },
+};
+
+/** One database per suite for MikroORM: a fresh SQLite file, or a fresh PostgreSQL schema. */
+export class MikroOrmTestDatabase {
+  private orms: MikroORM[] = [];
+
+  private constructor(readonly kind: DatabaseKind, private readonly options: Options, private readonly cleanup: () => Promise<void>) {}
+
+  static async create(kind: DatabaseKind, entities: Entities = [Customer, Order]): Promise<MikroOrmTestDatabase> {
+    const base = { entities: [...entities, SyncMachinePayload], allowGlobalContext: false, debug: false };
+    if (kind === 'sqlite') {
+      const dir = mkdtempSync(join(tmpdir(), 'sync-machine-mikro-'));
+      const options = { ...base, dbName: join(dir, 'test.sqlite'), pool: SQLITE_POOL } as Options;
+      return new MikroOrmTestDatabase(kind, options, async () => rmSync(dir, { recursive: true, force: true }));
+    }
+    const schema = `smm_${randomBytes(6).toString('hex')}`;
+    const admin = await PostgresOrm.init({ clientUrl: POSTGRES_URL, entities: [], discovery: { warnWhenNoEntities: false } });
+    await admin.em.getConnection().execute(`CREATE SCHEMA "${schema}"`);
+    // search_path too, so that the tests' raw SQL finds the suite's tables.
+    const options = {
+      ...base, clientUrl: POSTGRES_URL, schema, driverOptions: { connection: { options: `-c search_path=${schema}` } },
+    } as Options;
+    return new MikroOrmTestDatabase(kind, options, async () => {
+      await admin.em.getConnection().execute(`DROP SCHEMA "${schema}" CASCADE`);
+      await admin.close(true);
+    });
+  }
+
+  /**
+   * A new ORM instance (connection pool) on this database. The first one creates the payload table with the
+   * library's createPayloadTable(), as an app's migration would, and, unless told not to, the shop's tables.
+   */
+  async connect({ createTables = true } = {}): Promise<MikroORM> {
+    const orm: MikroORM = this.kind === 'sqlite'
+      ? await SqliteOrm.init(this.options as never)
+      : await PostgresOrm.init(this.options as never);
+    if (this.orms.length === 0) {
+      await createPayloadTable(orm);
+      if (createTables) await orm.schema.updateSchema();
+    }
+    this.orms.push(orm);
+    return orm;
+  }
+
+  async destroy(): Promise<void> {
+    for (const orm of this.orms) await orm.close(true);
+    await this.cleanup();
+  }
+}
