@@ -3,9 +3,15 @@ export {
 } from '../decorators';
 export type { MachineOptions, ListenToOptions, EntityClass } from '../decorators';
 export { SyncMachines } from './runtime/sync-machines';
-export type { ResyncOptions, DrainOptions } from './runtime/sync-machines';
+export type { ResyncOptions, DrainOptions, StatusOptions } from './runtime/sync-machines';
+export type { MachineStatus, QueueCounts } from './runtime/status';
+export type { FailedJob } from './runtime/failed-jobs';
+export type { RecentPublish } from './redis/recent-publishes';
+export type { Step } from './redis/keys';
 export type { StartOptions, WorkerOptions } from './runtime/options';
-export type { Change, ChangeOp, CapturedChange, EntityInfo, OrmAdapter, PayloadStore, StoredPayload } from './ports';
+export type {
+  Change, ChangeOp, CapturedChange, ColumnFilter, EntityInfo, OrmAdapter, PayloadStore, StoredPayload,
+} from './ports';
 export type { Logger } from './logger';
 export {
   SyncMachineError, ConfigurationError, InvalidJobError, HookError, LockLostError, DrainTimeoutError,

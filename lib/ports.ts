@@ -45,6 +45,9 @@ export interface PayloadStore {
   check(): Promise<void>;
 }
 
+/** Column equality for backfills: `{ status: 'shipped', customerId: 3 }`, by property name. */
+export type ColumnFilter = Record<string, string | number | boolean | null>;
+
 export type CommitListener = (changes: CapturedChange[]) => Promise<void>;
 
 /** Everything the pipeline asks of an ORM; one implementation per ORM in `adapters/`. */
@@ -60,5 +63,9 @@ export interface OrmAdapter {
   load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>>;
   /** Primary keys in key order, after `afterId`, for backfills. */
   pageIds(entity: EntityClass, afterId: string | undefined, limit: number): Promise<string[]>;
+  /** Optional (`resync({ where })`): like pageIds, only rows whose columns equal `where`'s values. */
+  pageIdsWhere?(entity: EntityClass, where: ColumnFilter, afterId: string | undefined, limit: number): Promise<string[]>;
+  /** Optional: how many rows (matching `where`) a backfill goes through, for its progress total. */
+  countRows?(entity: EntityClass, where?: ColumnFilter): Promise<number>;
   readonly payloads: PayloadStore;
 }

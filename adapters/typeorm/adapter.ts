@@ -1,7 +1,7 @@
 import { DataSource, EntityMetadata, In } from 'typeorm';
 import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
-import type { CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
+import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
 import { TypeOrmPayloadStore } from './payload-store';
@@ -65,13 +65,34 @@ export class TypeOrmAdapter implements OrmAdapter {
   }
 
   async pageIds(entity: EntityClass, afterId: string | undefined, limit: number): Promise<string[]> {
+    return this.pageIdsWhere(entity, {}, afterId, limit);
+  }
+
+  async pageIdsWhere(entity: EntityClass, where: ColumnFilter, afterId: string | undefined, limit: number): Promise<string[]> {
     const metadata = this.dataSource.getMetadata(entity);
     const pk = metadata.primaryColumns[0].propertyName;
-    const query = this.dataSource.getRepository(entity).createQueryBuilder('e')
-      .select(`e.${pk}`, 'id').orderBy(`e.${pk}`, 'ASC').limit(limit);
-    if (afterId !== undefined) query.where(`e.${pk} > :after`, { after: toKey(metadata, afterId) });
+    const query = this.filtered(metadata, where).select(`e.${pk}`, 'id').orderBy(`e.${pk}`, 'ASC').limit(limit);
+    if (afterId !== undefined) query.andWhere(`e.${pk} > :after`, { after: toKey(metadata, afterId) });
     const rows: Array<{ id: unknown }> = await query.getRawMany();
     return rows.map((r) => String(r.id));
+  }
+
+  async countRows(entity: EntityClass, where: ColumnFilter = {}): Promise<number> {
+    return this.filtered(this.dataSource.getMetadata(entity), where).getCount();
+  }
+
+  /** Column equality as bound parameters; names are checked against the entity's columns, never spliced in blind. */
+  private filtered(metadata: EntityMetadata, where: ColumnFilter) {
+    const query = this.dataSource.getRepository(metadata.target).createQueryBuilder('e');
+    Object.entries(where).forEach(([property, value], i) => {
+      const column = metadata.columns.find((c) => c.propertyPath === property);
+      if (!column) {
+        throw new ConfigurationError(`${metadata.name} has no column "${property}" to filter on: use one of ` +
+          `${metadata.columns.map((c) => c.propertyPath).join(', ')}.`);
+      }
+      query.andWhere(value === null ? `e.${property} IS NULL` : `e.${property} = :w${i}`, { [`w${i}`]: value });
+    });
+    return query;
   }
 }
 

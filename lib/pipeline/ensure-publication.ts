@@ -1,9 +1,11 @@
+import type Redis from 'ioredis';
 import type Redlock from 'redlock';
 import { HookError, LockLostError } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { OrmAdapter, StoredPayload } from '../ports';
 import type { KeySpace } from '../redis/keys';
+import { recordPublish } from '../redis/recent-publishes';
 import { canonicalJson, digestOf, NotJsonError } from '../store/canonical-json';
 import { callHook } from './call-hook';
 import type { Enqueuer } from './enqueuer';
@@ -18,6 +20,7 @@ export type PublicationOutcome =
 export interface EnsurePublicationDeps {
   adapter: OrmAdapter;
   enqueuer: Enqueuer;
+  redis: Redis;
   redlock: Redlock;
   keys: KeySpace;
   logger: Logger;
@@ -79,6 +82,8 @@ async function runLocked(
       await callHook(machine, machine.hooks.publish, 'publish', [row, payload], where);
       assertLockHeld(lock, machine, id);
       await deps.adapter.payloads.savePublished(machine.name, id, body, digest, readAt);
+      // For `status` only: losing an entry must not fail a run whose publish is already stored.
+      await recordPublish(deps.redis, deps.keys, machine.name, id).catch(() => undefined);
       if (machine.hooks.afterPublish) {
         await callHook(machine, machine.hooks.afterPublish, 'after_publish', [row, payload], where);
       }

@@ -23,4 +23,14 @@ export class KeySpace {
   stats(machine: string): string {
     return `${this.prefix}:${machine}:stats`;
   }
+
+  /** A key Bee-Queue keeps for one queue: `waiting`, `active`, `delayed`, `failed`, `jobs`, ... */
+  queueKey(machine: string, step: Step, suffix: string): string {
+    return `${this.prefix}:${this.queueName(machine, step)}:${suffix}`;
+  }
+
+  /** Capped list of the latest publishes (`<ms> <subject id>`, newest first), read by `status`. */
+  recentPublishes(machine: string): string {
+    return `${this.prefix}:${machine}:published`;
+  }
 }

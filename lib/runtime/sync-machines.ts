@@ -11,21 +11,32 @@ import { findSubjects } from '../pipeline/find-subjects';
 import { QueueSet, STEPS } from '../pipeline/queues';
 import { ChangeRouter } from '../pipeline/router';
 import { startWorkers } from '../pipeline/worker';
-import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
+import type { CapturedChange, ColumnFilter, EntityClass, OrmAdapter } from '../ports';
 import { resolveRedis } from '../redis/connection';
-import { KeySpace } from '../redis/keys';
+import { KeySpace, Step } from '../redis/keys';
+import { retryFailedJobs } from './failed-jobs';
 import { pickAdapter } from './pick-adapter';
+import { MachineStatus, readMachineStatus } from './status';
 import { resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
 
 export interface ResyncOptions {
   /** Only these subjects; default: every row of the subject entity. */
   ids?: Array<string | number>;
+  /** Only subjects whose columns equal these values (TypeORM); not with `ids`. */
+  where?: ColumnFilter;
   /** Publish even when the payload equals the stored one. */
   force?: boolean;
   /** Ids read and enqueued per batch. Default 500. */
   batchSize?: number;
-  /** Called after each batch with the running total. */
-  onProgress?: (enqueued: number) => void;
+  /** Called after each batch with the running total, and the number of subjects when it is known. */
+  onProgress?: (enqueued: number, total?: number) => void;
+}
+
+export interface StatusOptions {
+  /** Only these machines; default: all. */
+  machines?: MachineRef[];
+  /** Latest publishes and failures shown per machine. Default 5. */
+  limit?: number;
 }
 
 export interface DrainOptions {
@@ -56,6 +67,7 @@ export class SyncMachines {
     private readonly adapter: OrmAdapter,
     private readonly machines: MachineDefinition[],
     private readonly redis: Redis,
+    private readonly keys: KeySpace,
     private readonly queues: QueueSet,
     private readonly enqueuer: Enqueuer,
     private readonly router: ChangeRouter,
@@ -96,19 +108,24 @@ export class SyncMachines {
     defineCoalescingCommands(redis);
     const enqueuer = new Enqueuer(redis, keys, queues);
     const router = new ChangeRouter(machines, enqueuer);
-    const runtime = new SyncMachines(adapter, machines, redis, queues, enqueuer, router, logger, worker);
+    const runtime = new SyncMachines(adapter, machines, redis, keys, queues, enqueuer, router, logger, worker);
     runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
 
     if (worker) {
       const redlock = new Redlock([redis], { retryCount: 0 });
       redlock.on('error', () => undefined); // lock contention is expected; real failures surface in the run
-      const deps = { adapter, enqueuer, redlock, keys, logger, lockTtlMs: worker.lockTtlMs };
+      const deps = { adapter, enqueuer, redis, redlock, keys, logger, lockTtlMs: worker.lockTtlMs };
       startWorkers({ queues, keys, redis, logger, ...worker }, machines, {
         'find-subjects': (machine, jobId, data, queue) => findSubjects(deps, machine, jobId, data, queue),
         'ensure-publication': (machine, jobId, data, queue) => ensurePublication(deps, machine, jobId, data, queue),
       });
     }
     return runtime;
+  }
+
+  /** The names of the started machines (queues, Redis keys and payload rows go by them). */
+  get machineNames(): string[] {
+    return this.machines.map((m) => m.name);
   }
 
   /** For writes the ORM never saw (raw SQL, bulk updates): treats each id as updated. */
@@ -134,24 +151,54 @@ export class SyncMachines {
     };
     let enqueued = 0;
     if (options.ids) {
+      if (options.where) throw new ConfigurationError('resync: pass `ids` or `where`, not both.');
       const ids = options.ids.map(String);
       for (let i = 0; i < ids.length; i += batchSize) {
         await push(ids.slice(i, i + batchSize));
         enqueued = Math.min(ids.length, i + batchSize);
-        options.onProgress?.(enqueued);
+        options.onProgress?.(enqueued, ids.length);
       }
       return { enqueued };
     }
+    const { where } = options;
+    const adapter = this.adapter;
+    if (where && !adapter.pageIdsWhere) {
+      throw new ConfigurationError(`resync({ where }) is not available with ${adapter.name} in this version: ` +
+        'pass the subject ids instead (`ids`, or --ids on the command line).');
+    }
+    const page = (after: string | undefined) => (where
+      ? adapter.pageIdsWhere!(def.subject, where, after, batchSize)
+      : adapter.pageIds(def.subject, after, batchSize));
+    const total = await adapter.countRows?.(def.subject, where);
     let after: string | undefined;
     for (;;) {
-      const ids = await this.adapter.pageIds(def.subject, after, batchSize);
+      const ids = await page(after);
       if (ids.length === 0) break;
       await push(ids);
       enqueued += ids.length;
-      options.onProgress?.(enqueued);
+      options.onProgress?.(enqueued, total === undefined ? undefined : Math.max(total, enqueued));
       after = ids[ids.length - 1];
     }
     return { enqueued };
+  }
+
+  /** Per machine: queue depths, outcome counters, the latest publishes and the latest failures with their errors. */
+  async status(options: StatusOptions = {}): Promise<MachineStatus[]> {
+    const defs = options.machines?.map((m) => this.machineFor(m)) ?? this.machines;
+    return Promise.all(defs.map((def) =>
+      readMachineStatus(this.redis, this.keys, { name: def.name, subject: def.subjectInfo.name }, options.limit ?? 5)));
+  }
+
+  /**
+   * Puts a machine's failed jobs (of one `step`, or both) back in their queues with fresh retries; each run
+   * loads and builds from current data. Resolves how many went back per step.
+   */
+  async retryFailed(machine: MachineRef, options: { step?: Step } = {}): Promise<Partial<Record<Step, number>>> {
+    const def = this.machineFor(machine);
+    if (options.step !== undefined && !STEPS.includes(options.step)) {
+      throw new ConfigurationError(`retryFailed: step "${String(options.step)}" is not one of ${STEPS.join(', ')}.`);
+    }
+    return retryFailedJobs(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS);
   }
 
   /**
