@@ -48,13 +48,12 @@ export class MikroOrmTestDatabase {
   }
 
   /**
-   * A new ORM instance (connection pool) on this database. The first one creates the payload table with the
+   * A new ORM instance (connection pool) on this database, with `options` over the suite's. The first one creates the payload table with the
    * library's createPayloadTable(), as an app's migration would, and, unless told not to, the shop's tables.
    */
-  async connect({ createTables = true } = {}): Promise<MikroORM> {
-    const orm: MikroORM = this.kind === 'sqlite'
-      ? await SqliteOrm.init(this.options as never)
-      : await PostgresOrm.init(this.options as never);
+  async connect({ createTables = true, options = {} as Options } = {}): Promise<MikroORM> {
+    const merged = { ...this.options, ...options };
+    const orm: MikroORM = this.kind === 'sqlite' ? await SqliteOrm.init(merged as never) : await PostgresOrm.init(merged as never);
     if (this.orms.length === 0) {
       await createPayloadTable(orm);
       if (createTables) await orm.schema.updateSchema();

@@ -1,0 +1,65 @@
+import { expect } from 'chai';
+import { MikroORM } from '@mikro-orm/sqlite';
+import { Build, ConfigurationError, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
+import { MikroOrmTestDatabase } from '../support/orms/mikro-orm-database';
+import { Customer, Order } from '../support/orms/mikro-orm-shop';
+import { freshPrefix, REDIS_URL } from '../support/redis';
+import { Order as TypeOrmOrder } from '../support/shop';
+
+/** What start() says about a MikroORM setup: the adapter's part of the misuse messages. */
+describe('SyncMachines.start on MikroORM refuses misuse with the class and the fix', () => {
+  const prefix = freshPrefix('mikro-validation');
+  let db: MikroOrmTestDatabase;
+  let orm: MikroORM;
+  before(async () => {
+    db = await MikroOrmTestDatabase.create('sqlite');
+    orm = await db.connect() as MikroORM;
+  });
+  after(async () => db.destroy());
+
+  async function refusal(machines: unknown[], extra: Record<string, unknown> = {}): Promise<string> {
+    try {
+      const sync = await SyncMachines.start({ orm, redis: REDIS_URL, prefix, machines, ...extra });
+      await sync.close();
+    } catch (error) {
+      expect(error).to.be.instanceOf(ConfigurationError);
+      return (error as Error).message;
+    }
+    throw new Error('start() accepted a misconfigured machine');
+  }
+
+  it('an entity class of another ORM with the same name is not this setup\'s entity', async () => {
+    @SyncMachine({ subject: TypeOrmOrder })
+    class WrongOrm { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([WrongOrm])).to.equal(
+      "WrongOrm: its subject Order is not an entity of this MikroORM setup: add it to the ORM's entities (or fix the import).");
+  });
+
+  it('an unknown field names the MikroORM properties', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Customer, { fields: ['firstName', 'nickname'] })
+    class BadField { @Build() b() { return {}; } @Publish() p() {} @SubjectIdsFrom(Customer) m() { return []; } }
+    expect(await refusal([BadField])).to.equal('BadField: @ListenTo(Customer) names the field "nickname", which Customer ' +
+      'does not have: use one of id, firstName, lastName, email, orders.');
+  });
+
+  it('an ORM that does not know SyncMachinePayload, and one whose table is missing', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Order)
+    class Fine { @Build() b() { return {}; } @Publish() p() {} }
+    const bare = await MikroORM.init({ dbName: ':memory:', entities: [Customer, Order] });
+    try {
+      expect(await refusal([Fine], { orm: bare })).to.equal(
+        "The MikroORM config does not know the SyncMachinePayload entity: import { SyncMachinePayload } from 'sync-machine/mikro-orm', " +
+        'add it to `entities`, and create its table with createPayloadTable(orm) (or payloadTableSql() in a migration).');
+    } finally {
+      await bare.close(true);
+    }
+
+    await orm.em.getConnection().execute('ALTER TABLE sync_machine_payloads RENAME TO elsewhere');
+    try {
+      expect(await refusal([Fine], { worker: { concurrency: 1 } })).to.match(
+        /^The payload table sync_machine_payloads cannot be read \(.*\): create it with `await createPayloadTable\(orm\)` from 'sync-machine\/mikro-orm'/);
+    } finally {
+      await orm.em.getConnection().execute('ALTER TABLE elsewhere RENAME TO sync_machine_payloads');
+    }
+  });
+});

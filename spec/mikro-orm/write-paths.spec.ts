@@ -1,0 +1,626 @@
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { Entity, MikroORM, PrimaryKey, Property, RequestContext } from '@mikro-orm/core';
+import type { EntityManager as SqlEntityManager } from '@mikro-orm/knex';
+import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
+import { DATABASES } from '../support/database';
+import { MemoryLogger } from '../support/logger';
+import { mikroOrmShop } from '../support/orms/mikro-orm';
+import { MikroOrmTestDatabase } from '../support/orms/mikro-orm-database';
+import { Customer, Order } from '../support/orms/mikro-orm-shop';
+import { ApiClient } from '../support/partner-api';
+import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
+
+/*
+ * Which MikroORM 6.6.16 write paths sync-machine captures, observed without a worker: every job a write
+ * enqueues stays in Bee-Queue's Redis keys, where these tests read it right after the write resolved.
+ *
+ * OrderToApiSync (spec/support/order-sync.ts) listens to its subject Order (→ EnsurePublication jobs
+ * `<orderId>@<gen>`) and to Customer with fields firstName/lastName (→ FindSubjects jobs `Customer:<id>@<gen>`).
+ * CustomerCardSync below listens to Order through a mapper, so that an Order write also shows up as a
+ * FindSubjects job whose pending data names the op, changed keys and removal snapshot.
+ */
+
+@SyncMachine({ subject: Customer })
+@ListenTo(Order)
+class CustomerCardSync {
+  @SubjectIdsFrom(Order)
+  customerOf(order: Order | { customer: number }) { return typeof order.customer === 'number' ? order.customer : order.customer.id; }
+
+  @Build()
+  build(customer: Customer) { return { id: String(customer.id), name: customer.fullName }; }
+
+  @Publish()
+  publish() { /* never runs: these tests start no worker */ }
+}
+
+/** A row with a natural key, for upsert(). */
+@Entity({ tableName: 'skus' })
+class Sku {
+  @PrimaryKey({ type: 'integer' }) id!: number;
+  @Property({ type: 'string', unique: true }) code!: string;
+  @Property({ type: 'string' }) name!: string;
+}
+
+@SyncMachine({ subject: Sku })
+@ListenTo(Sku)
+class SkuSync {
+  @Build()
+  build(sku: Sku) { return { code: sku.code, name: sku.name }; }
+
+  @Publish()
+  publish() { /* never runs */ }
+}
+
+type Step = 'find-subjects' | 'ensure-publication';
+const ORDER_SYNC = 'OrderToApiSync';
+const CARD_SYNC = 'CustomerCardSync';
+const SKU_SYNC = 'SkuSync';
+const ALL_CUSTOMER_KEYS = ['k:email', 'k:firstName', 'k:id', 'k:lastName'];
+
+for (const kind of DATABASES) {
+  describe(`MikroORM write paths (${kind})`, function () {
+    this.timeout(10_000);
+    const prefix = freshPrefix(`mikro-write-paths-${kind}`);
+    let db: MikroOrmTestDatabase;
+    let orm: MikroORM;
+    let redis: Redis;
+    let sync: SyncMachines;
+    let logger: MemoryLogger;
+
+    /** Job ids waiting in one queue, oldest first. */
+    async function waiting(step: Step, machine = ORDER_SYNC): Promise<string[]> {
+      return (await redis.lrange(`${prefix}:${machine}:${step}:waiting`, 0, -1)).reverse();
+    }
+
+    async function jobData(step: Step, id: string, machine = ORDER_SYNC): Promise<Record<string, unknown> | undefined> {
+      const raw = await redis.hget(`${prefix}:${machine}:${step}:jobs`, id);
+      return raw === null ? undefined : JSON.parse(raw).data;
+    }
+
+    /** The merged, not yet claimed request data of one item's generation, without its timestamp. */
+    async function pending(step: Step, item: string, gen = '0', machine = ORDER_SYNC): Promise<Record<string, string>> {
+      const { at, ...fields } = await redis.hgetall(`${prefix}:${machine}:${step}:co:p:${item}:${gen}`);
+      void at;
+      return fields;
+    }
+
+    function flags(fields: Record<string, string>, kindOf: 'k:' | 'op:'): string[] {
+      return Object.keys(fields).filter((f) => f.startsWith(kindOf)).sort();
+    }
+
+    async function everythingWaiting(): Promise<string[]> {
+      const all: string[] = [];
+      for (const machine of [ORDER_SYNC, CARD_SYNC, SKU_SYNC]) {
+        for (const step of ['find-subjects', 'ensure-publication'] as const) {
+          all.push(...(await waiting(step, machine)).map((id) => `${machine} ${step} ${id}`));
+        }
+      }
+      return all;
+    }
+
+    /** Forgets every job and coalescing key, so that the next assertion sees only what follows. */
+    async function resetQueues(): Promise<void> {
+      await deleteKeys(prefix);
+    }
+
+    /** A fork, as a request handler gets one. */
+    function em(): SqlEntityManager {
+      return orm.em.fork() as SqlEntityManager;
+    }
+
+    async function newCustomer(firstName = 'Jane', lastName = 'Yang'): Promise<Customer> {
+      const fork = em();
+      const customer = fork.create(Customer, { firstName, lastName });
+      await fork.flush();
+      return customer;
+    }
+
+    async function newOrder(customer: Customer): Promise<Order> {
+      const fork = em();
+      const order = fork.create(Order, { customer: fork.getReference(Customer, customer.id) });
+      await fork.flush();
+      return order;
+    }
+
+    before(async () => {
+      db = await MikroOrmTestDatabase.create(kind, [Customer, Order, Sku]);
+      orm = await db.connect();
+      redis = new Redis(REDIS_URL);
+    });
+
+    beforeEach(async () => {
+      await resetQueues();
+      logger = new MemoryLogger();
+      // No `worker`: a capture-only runtime, as in a web process. Jobs stay in Redis for us to read.
+      sync = await SyncMachines.start({
+        orm, redis: REDIS_URL, prefix, logger,
+        machines: [new mikroOrmShop.OrderToApiSync(new ApiClient('http://127.0.0.1:9')), new CustomerCardSync(), new SkuSync()],
+      });
+    });
+
+    afterEach(async () => {
+      await sync.close();
+    });
+
+    after(async () => {
+      redis?.disconnect();
+      await db?.destroy();
+      await deleteKeys(prefix);
+    });
+
+    describe('em.persist() + em.flush()', () => {
+      it('captures creates: one job per new row, with every column as changed key', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        expect(await jobData('ensure-publication', `${order.id}@0`))
+          .to.deep.equal({ v: 1, machine: ORDER_SYNC, subjectId: String(order.id), gen: '0' });
+        const data = await pending('find-subjects', `Customer:${customer.id}`);
+        expect(flags(data, 'op:')).to.deep.equal(['op:insert']);
+        expect(flags(data, 'k:')).to.deep.equal(ALL_CUSTOMER_KEYS);
+        expect(data).not.to.have.property('snapshot');
+      });
+
+      it('captures updates with the changed properties; a subject update enqueues its EnsurePublication', async () => {
+        const order = await newOrder(await newCustomer());
+        await resetQueues();
+
+        const fork = em();
+        (await fork.findOneOrFail(Order, order.id)).status = 'shipped';
+        await fork.flush();
+
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
+        expect(flags(card, 'op:')).to.deep.equal(['op:update']);
+        expect(flags(card, 'k:')).to.deep.equal(['k:status']);
+      });
+
+      it('enqueues nothing for an update that touches only a field outside `fields` (Customer.email)', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        const fork = em();
+        (await fork.findOneOrFail(Customer, customer.id)).email = 'jane@example.com';
+        await fork.flush();
+
+        expect(await everythingWaiting()).to.deep.equal([]);
+        expect((await em().findOneOrFail(Customer, customer.id)).email).to.equal('jane@example.com');
+      });
+
+      it('enqueues FindSubjects for a listed field, merging the keys of later flushes into the same job', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        const fork = em();
+        const loaded = await fork.findOneOrFail(Customer, customer.id);
+        loaded.firstName = 'Janet';
+        await fork.flush();
+        loaded.lastName = 'Young';
+        loaded.email = 'janet@example.com';
+        await fork.flush();
+
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        const data = await pending('find-subjects', `Customer:${customer.id}`);
+        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
+        expect(flags(data, 'k:')).to.deep.equal(['k:email', 'k:firstName', 'k:lastName']);
+      });
+
+      it('a flush that changes nothing enqueues nothing', async () => {
+        const order = await newOrder(await newCustomer());
+        await resetQueues();
+
+        const fork = em();
+        (await fork.findOneOrFail(Order, order.id)).status = 'purchased'; // the value it has
+        await fork.flush();
+
+        expect(await everythingWaiting()).to.deep.equal([]);
+      });
+    });
+
+    describe('em.flush() without a transaction (implicitTransactions: false)', () => {
+      it('captures the flush once it is done: every statement has committed by then', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+        const plain = await db.connect({ options: { implicitTransactions: false } });
+        const other = await SyncMachines.start({ orm: plain, redis: REDIS_URL, prefix, logger, machines: [new CustomerCardSync()] });
+        try {
+          const fork = plain.em.fork();
+          const order = fork.create(Order, { customer: fork.getReference(Customer, customer.id) });
+          await fork.flush();
+
+          expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}@0`]);
+          expect(flags(await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC), 'op:')).to.deep.equal(['op:insert']);
+        } finally {
+          await other.close();
+        }
+      });
+    });
+
+    describe('em.remove() + em.flush()', () => {
+      it('captures removing a Customer as op remove, with a snapshot of the row as it was loaded', async () => {
+        const customer = await newCustomer('Ann', 'Lee');
+        const id = customer.id;
+        await resetQueues();
+
+        const fork = em();
+        const loaded = await fork.findOneOrFail(Customer, id);
+        loaded.firstName = 'Changed before removal'; // not in the database: the snapshot has the loaded row
+        fork.remove(loaded);
+        await fork.flush();
+
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${id}@0`]);
+        const data = await pending('find-subjects', `Customer:${id}`);
+        expect(flags(data, 'op:')).to.deep.equal(['op:remove']);
+        expect(JSON.parse(data.snapshot)).to.deep.equal({ id, firstName: 'Ann', lastName: 'Lee', email: '' });
+      });
+
+      it('does not see rows the database deletes by itself (ON DELETE CASCADE): only the removed Customer', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        const id = customer.id;
+        await resetQueues();
+
+        const fork = em();
+        fork.remove(await fork.findOneOrFail(Customer, id));
+        await fork.flush();
+
+        expect(await em().findOne(Order, order.id)).to.equal(null); // the database removed it
+        expect(await everythingWaiting()).to.deep.equal([`${ORDER_SYNC} find-subjects Customer:${id}@0`]);
+        expect(JSON.parse((await pending('find-subjects', `Customer:${id}`)).snapshot)).not.to.have.property('orderIds');
+      });
+
+      it('captures removing an Order as op remove; its snapshot names the customer by key', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        await resetQueues();
+
+        const fork = em();
+        fork.remove(await fork.findOneOrFail(Order, order.id));
+        await fork.flush();
+
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
+        expect(flags(card, 'op:')).to.deep.equal(['op:remove']);
+        expect(JSON.parse(card.snapshot)).to.deep.equal(
+          { id: order.id, customer: customer.id, status: 'purchased', warehouseCode: 'W1', version: 0 });
+      });
+
+      it('captures removing a reference that was never loaded, by its key', async () => {
+        const order = await newOrder(await newCustomer());
+        await resetQueues();
+
+        const fork = em();
+        fork.remove(fork.getReference(Order, order.id));
+        await fork.flush();
+
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
+        expect(JSON.parse(card.snapshot)).to.deep.equal({ id: order.id });
+      });
+    });
+
+    describe('em.upsert()', () => {
+      it('captures a new row under its id, as an update of every column (MikroORM does not say which it was)', async () => {
+        const sku = await em().upsert(Sku, { code: `new-${kind}`, name: 'New' });
+
+        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${sku.id}@0`]);
+      });
+
+      it('captures a conflicting upsert under the id of the row it updated', async () => {
+        const fork = em();
+        const [a, b] = [fork.create(Sku, { code: `a-${kind}`, name: 'A' }), fork.create(Sku, { code: `b-${kind}`, name: 'B' })];
+        await fork.flush();
+        await resetQueues();
+
+        const upserted = await em().upsert(Sku, { code: a.code, name: 'A2' });
+
+        expect(upserted.id).to.equal(a.id);
+        expect((await em().findOneOrFail(Sku, a.id)).name).to.equal('A2');
+        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${a.id}@0`]);
+        expect(b.id).not.to.equal(a.id);
+      });
+
+      it('inside em.transactional(): enqueued at the commit', async () => {
+        let inside: string[] = [];
+        const sku = await em().transactional(async (tx) => {
+          const row = await tx.upsert(Sku, { code: `tx-${kind}`, name: 'Tx' });
+          inside = await everythingWaiting();
+          return row;
+        });
+
+        expect(inside).to.deep.equal([]);
+        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${sku.id}@0`]);
+      });
+    });
+
+    describe('transactions', () => {
+      it('em.transactional(): nothing enqueued before the commit, everything after it', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+        let insideTransaction: string[] | undefined;
+        let orderId = 0;
+
+        await em().transactional(async (tx) => {
+          const order = tx.create(Order, { customer: tx.getReference(Customer, customer.id) });
+          await tx.flush();
+          orderId = order.id;
+          (await tx.findOneOrFail(Customer, customer.id)).firstName = 'Tx';
+          await tx.flush();
+          insideTransaction = await everythingWaiting();
+        });
+
+        expect(insideTransaction).to.deep.equal([]);
+        expect(await waiting('ensure-publication')).to.deep.equal([`${orderId}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(flags(await pending('find-subjects', `Customer:${customer.id}`), 'k:')).to.deep.equal(['k:firstName']);
+      });
+
+      it('em.transactional() that rolls back enqueues nothing, though its flushes ran', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+        let orderId = 0;
+
+        const failed = await em().transactional(async (tx) => {
+          const order = tx.create(Order, { customer: tx.getReference(Customer, customer.id) });
+          await tx.flush();
+          orderId = order.id;
+          (await tx.findOneOrFail(Customer, customer.id)).firstName = 'Never';
+          await tx.flush();
+          throw new Error('changed my mind');
+        }).catch((error: Error) => error.message);
+
+        expect(failed).to.equal('changed my mind');
+        expect(await em().findOne(Order, orderId)).to.equal(null);
+        expect(await everythingWaiting()).to.deep.equal([]);
+      });
+
+      it('em.begin() / em.commit() and em.rollback(): captured at the commit, nothing on rollback', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        const fork = em();
+        await fork.begin();
+        (await fork.findOneOrFail(Customer, customer.id)).lastName = 'Begun';
+        await fork.flush();
+        expect(await everythingWaiting()).to.deep.equal([]);
+        await fork.commit();
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+
+        await resetQueues();
+        const other = em();
+        await other.begin();
+        (await other.findOneOrFail(Customer, customer.id)).lastName = 'Rolled back';
+        await other.flush();
+        await other.rollback();
+        expect(await everythingWaiting()).to.deep.equal([]);
+      });
+
+      it('keeps only the outer changes when a nested transaction (savepoint) rolls back', async () => {
+        const customer = await newCustomer();
+        const kept = await newOrder(customer);
+        const dropped = await newOrder(customer);
+        await resetQueues();
+
+        await em().transactional(async (tx) => {
+          (await tx.findOneOrFail(Order, kept.id)).status = 'outer';
+          await tx.flush();
+          await tx.transactional(async (inner) => {
+            (await inner.findOneOrFail(Order, dropped.id)).status = 'inner';
+            (await inner.findOneOrFail(Customer, customer.id)).firstName = 'Inner';
+            await inner.flush();
+            throw new Error('back to the savepoint');
+          }).catch(() => undefined);
+          expect(await everythingWaiting()).to.deep.equal([]);
+        });
+
+        expect(await waiting('ensure-publication')).to.deep.equal([`${kept.id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([]);
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${kept.id}@0`]);
+        expect((await em().findOneOrFail(Order, dropped.id)).status).to.equal('purchased');
+      });
+
+      it('merges a nested transaction that commits into the outer one, and sends it at the outer commit', async () => {
+        const order = await newOrder(await newCustomer());
+        await resetQueues();
+
+        await em().transactional(async (tx) => {
+          await tx.transactional(async (inner) => {
+            (await inner.findOneOrFail(Order, order.id)).status = 'inner';
+          });
+          expect(await everythingWaiting()).to.deep.equal([]);
+        });
+
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        expect(flags(await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC), 'k:')).to.deep.equal(['k:status']);
+      });
+
+      it('makes ONE job of many flushes of one row in one transaction, with the keys united', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        await resetQueues();
+
+        await em().transactional(async (tx) => {
+          const loaded = await tx.findOneOrFail(Order, order.id);
+          for (let version = 1; version <= 5; version++) {
+            loaded.version = version;
+            await tx.flush();
+          }
+          const c = await tx.findOneOrFail(Customer, customer.id);
+          c.firstName = 'One';
+          await tx.flush();
+          c.lastName = 'Two';
+          await tx.flush();
+          c.email = 'x@example.com';
+          await tx.flush();
+        });
+
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}@0`]);
+        const data = await pending('find-subjects', `Customer:${customer.id}`);
+        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
+        expect(flags(data, 'k:')).to.deep.equal(['k:email', 'k:firstName', 'k:lastName']);
+      });
+    });
+
+    describe('forks and request contexts', () => {
+      it('captures flushes of the global EntityManager inside RequestContext.create()', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        await RequestContext.create(orm.em, async () => {
+          // orm.em resolves to this request's own fork here.
+          (await orm.em.findOneOrFail(Customer, customer.id)).lastName = 'In a request';
+          await orm.em.flush();
+        });
+
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+      });
+
+      it('captures two forks that flush at the same time, each with its own changes', async () => {
+        const customer = await newCustomer();
+        const [a, b] = [await newOrder(customer), await newOrder(customer)];
+        await resetQueues();
+
+        await Promise.all([[a, 'shipped'], [b, 'received']].map(async ([order, status]) => {
+          const fork = em();
+          (await fork.findOneOrFail(Order, (order as Order).id)).status = status as string;
+          await fork.flush();
+        }));
+
+        expect((await waiting('ensure-publication')).sort()).to.deep.equal([`${a.id}@0`, `${b.id}@0`].sort());
+      });
+
+      it('does not see a fork made with freshEventManager: true (it has no subscribers at all)', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        const fork = orm.em.fork({ freshEventManager: true });
+        (await fork.findOneOrFail(Customer, customer.id)).lastName = 'Unseen';
+        await fork.flush();
+
+        expect(await everythingWaiting()).to.deep.equal([]);
+      });
+    });
+
+    describe('writes MikroORM reports nothing about: not captured, notifyChanged() instead', () => {
+      it('em.insert() and em.insertMany(): nothing enqueued', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        const id = await em().insert(Customer, { firstName: 'Ins', lastName: 'Erted' });
+        await em().insertMany(Order, [{ customer: customer.id }, { customer: customer.id }]);
+
+        expect(await em().findOneOrFail(Customer, id)).to.include({ firstName: 'Ins' });
+        expect(await everythingWaiting()).to.deep.equal([]);
+      });
+
+      it('em.nativeUpdate(): nothing enqueued; notifyChanged enqueues', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        await em().nativeUpdate(Customer, { id: customer.id }, { firstName: 'Bulk' });
+
+        expect((await em().findOneOrFail(Customer, customer.id)).firstName).to.equal('Bulk');
+        expect(await everythingWaiting()).to.deep.equal([]);
+
+        await sync.notifyChanged(Customer, customer.id, ['firstName']);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        const data = await pending('find-subjects', `Customer:${customer.id}`);
+        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
+        expect(flags(data, 'k:')).to.deep.equal(['k:firstName']);
+      });
+
+      it('em.nativeDelete(): nothing enqueued', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        await em().nativeDelete(Customer, { id: customer.id });
+
+        expect(await em().count(Customer, { id: customer.id })).to.equal(0);
+        expect(await everythingWaiting()).to.deep.equal([]);
+      });
+
+      it('QueryBuilder update and delete: nothing enqueued', async () => {
+        const [a, b] = [await newOrder(await newCustomer()), await newOrder(await newCustomer())];
+        await resetQueues();
+
+        await em().createQueryBuilder(Order).update({ status: 'qb' }).where({ id: a.id }).execute();
+        await em().createQueryBuilder(Order).delete().where({ id: b.id }).execute();
+
+        expect((await em().findOneOrFail(Order, a.id)).status).to.equal('qb');
+        expect(await everythingWaiting()).to.deep.equal([]);
+
+        await sync.notifyChanged(Order, a.id);
+        expect(await waiting('ensure-publication')).to.deep.equal([`${a.id}@0`]);
+      });
+
+      it('raw SQL (connection.execute UPDATE): nothing enqueued and nothing logged', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        await em().getConnection().execute(`UPDATE customers SET first_name = 'Raw' WHERE id = ${Number(customer.id)}`);
+
+        expect((await em().findOneOrFail(Customer, customer.id)).firstName).to.equal('Raw');
+        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(logger.lines).to.deep.equal([]);
+      });
+    });
+
+    describe('guarantees of the capture itself', () => {
+      it('resolves the write call only after its job is in Redis', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+
+        const order = await newOrder(customer);
+        // No drain, no wait: read Redis right away.
+        expect(await jobData('ensure-publication', `${order.id}@0`)).to.include({ subjectId: String(order.id) });
+
+        await em().transactional(async (tx) => { (await tx.findOneOrFail(Order, order.id)).status = 'shipped'; });
+        expect(await jobData('find-subjects', `Order:${order.id}@0`, CARD_SYNC)).to.include({ entity: 'Order' });
+        expect(flags(await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC), 'k:')).to.include('k:status');
+      });
+
+      it('never fails the write when the enqueue fails; logs each dropped change', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        await resetQueues();
+        // A real Redis error for every enqueue of OrderToApiSync: its generation hash is now a string.
+        await redis.set(`${prefix}:${ORDER_SYNC}:ensure-publication:co:gen`, 'not a hash');
+
+        const saved = await newOrder(customer);
+        const fork = em();
+        (await fork.findOneOrFail(Order, order.id)).status = 'shipped';
+        await fork.flush();
+
+        expect(await em().count(Order, { id: saved.id })).to.equal(1);
+        expect((await em().findOneOrFail(Order, order.id)).status).to.equal('shipped');
+        const errors = logger.errors();
+        expect(errors).to.have.length(2);
+        expect(errors[0]).to.include(`dropped: insert Order ${saved.id}`).and.include('WRONGTYPE');
+        expect(errors[1]).to.include(`dropped: update Order ${order.id}`);
+        expect(await waiting('ensure-publication')).to.deep.equal([]);
+      });
+
+      it('after sync.close(), writes still succeed and are no longer captured, in open transactions too', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+        let order: Order | undefined;
+        // A transaction that began before close(): its EntityManager cloned the event manager, subscriber included.
+        await em().transactional(async (tx) => {
+          await sync.close();
+          order = tx.create(Order, { customer: tx.getReference(Customer, customer.id) });
+        });
+
+        await newOrder(customer);
+
+        expect(await em().count(Order, { id: order!.id })).to.equal(1);
+        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(orm.em.getEventManager().getSubscribers().size).to.equal(0);
+      });
+    });
+  });
+}
