@@ -1,9 +1,10 @@
 import type { EntityMetadata, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../../lib/errors';
-import type { CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
+import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
 import { MikroOrmPayloadStore } from './payload-store';
+import { columnProperties } from './snapshot';
 
 /** sync-machine on a MikroORM instance. Every read runs in a fresh fork of the EntityManager. */
 export class MikroOrmAdapter implements OrmAdapter {
@@ -55,13 +56,22 @@ export class MikroOrmAdapter implements OrmAdapter {
   }
 
   async pageIds(entity: EntityClass, afterId: string | undefined, limit: number): Promise<string[]> {
+    return this.pageIdsWhere(entity, {}, afterId, limit);
+  }
+
+  async pageIdsWhere(entity: EntityClass, where: ColumnFilter, afterId: string | undefined, limit: number): Promise<string[]> {
     const meta = this.metadataOf(entity)!;
     const pk = meta.primaryKeys[0];
-    const where = afterId === undefined ? {} : { [pk]: { $gt: toKey(meta, afterId) } };
+    const filter = { ...checkedFilter(meta, where), ...(afterId === undefined ? {} : { [pk]: { $gt: toKey(meta, afterId) } }) };
     // The driver returns plain rows: no entities to hydrate, no eager relations to load for a list of keys.
-    const rows = await this.orm.em.fork().getDriver().find(meta.className, where as never,
+    const rows = await this.orm.em.fork().getDriver().find(meta.className, filter as never,
       { fields: [pk] as never, orderBy: { [pk]: 'asc' } as never, limit });
     return rows.map((row) => String((row as Record<string, unknown>)[pk]));
+  }
+
+  async countRows(entity: EntityClass, where: ColumnFilter = {}): Promise<number> {
+    const meta = this.metadataOf(entity)!;
+    return this.orm.em.fork().getDriver().count(meta.className, checkedFilter(meta, where) as never);
   }
 
   private metadataOf(entity: EntityClass): EntityMetadata | undefined {
@@ -81,6 +91,17 @@ function unregister(events: EventManager, subscriber: EventSubscriber): void {
   for (const listeners of Object.values(internals.listeners ?? {})) listeners.delete(subscriber);
   internals.entities?.delete(subscriber);
   internals.cache?.clear();
+}
+
+/** Column equality, by property name; names are checked against the entity's columns, values bound by MikroORM. */
+function checkedFilter(meta: EntityMetadata, where: ColumnFilter): Record<string, unknown> {
+  const columns = columnProperties(meta).map((p) => p.name);
+  for (const property of Object.keys(where)) {
+    if (!columns.includes(property)) {
+      throw new ConfigurationError(`${meta.className} has no column "${property}" to filter on: use one of ${columns.join(', ')}.`);
+    }
+  }
+  return { ...where };
 }
 
 /** Subject ids travel as strings; numeric keys go back to numbers. An id that cannot be one matches nothing. */

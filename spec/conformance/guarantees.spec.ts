@@ -270,6 +270,25 @@ for (const world of WORLDS) {
       expect(h.api.publishes().at(-1)!.id).to.equal(String(orders[1].id));
     });
 
+    it('resync({ where }) goes through the matching subjects only, and reports the total', async () => {
+      const worker = await h.startWorker();
+      const customer = await h.customer();
+      const [first, ...rest] = [await h.order(customer), await h.order(customer), await h.order(customer)];
+      await worker.drain(DRAIN);
+      await h.w.sql(`UPDATE orders SET status = 'shipped' WHERE id <> ${first.id}`); // raw SQL: nothing captured
+
+      const progress: Array<[number, number | undefined]> = [];
+      const result = await worker.resync(h.shop.OrderToApiSync, { where: { status: 'shipped' }, batchSize: 1, onProgress: (n, total) => progress.push([n, total]) });
+      await worker.drain(DRAIN);
+
+      expect(result).to.deep.equal({ enqueued: 2 });
+      expect(progress).to.deep.equal([[1, 2], [2, 2]]);
+      expect(h.api.documents.get(String(first.id))!.order_status).to.equal('purchased');
+      for (const order of rest) expect(h.api.documents.get(String(order.id))!.order_status).to.equal('shipped');
+      const refused = await worker.resync(h.shop.OrderToApiSync, { where: { nickname: 'x' } }).catch((e: Error) => e.message);
+      expect(refused).to.match(/^Order has no column "nickname" to filter on: use one of /);
+    });
+
     it('notifyChanged feeds in writes the ORM never saw', async () => {
       const worker = await h.startWorker();
       const customer = await h.customer();
