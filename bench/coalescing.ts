@@ -6,11 +6,13 @@ import BeeQueue from 'bee-queue';
 import Redis from 'ioredis';
 import { SyncMachines } from 'sync-machine';
 import { ApiClient } from '../demo/api-client';
-import { planBurst, runBurst } from '../demo/burst';
-import { connect, createTables, freshDatabase } from '../demo/data-source';
-import { OrderToApiSync } from '../demo/order-to-api-sync';
+import { planBurst } from '../demo/burst';
+import { freshDatabase } from '../demo/database';
 import { deleteKeys } from '../demo/redis';
-import { Customer, Order } from '../demo/shop';
+import { runBurst, typeOrm } from '../demo/typeorm';
+import { connect, createTables } from '../demo/typeorm/data-source';
+import { OrderToApiSync } from '../demo/typeorm/order-to-api-sync';
+import { Customer, Order } from '../demo/typeorm/shop';
 
 /*
  * A migration-style burst (the demo's: 5,000 saves over 200 orders, 60 of which end with a different payload),
@@ -33,7 +35,7 @@ const seconds = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
 
 /** A fresh shop with ORDERS orders, each published once; the burst is planned against them. */
 async function shop(apiUrl: string, prefix: string) {
-  const db = await freshDatabase(undefined);
+  const db = await freshDatabase(undefined, typeOrm);
   const dataSource = await connect(db.url);
   await createTables(dataSource);
   const machine = new OrderToApiSync(new ApiClient(apiUrl));

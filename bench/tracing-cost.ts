@@ -9,9 +9,11 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import Redis from 'ioredis';
 import { SyncMachines } from 'sync-machine';
 import { ApiClient } from '../demo/api-client';
-import { connect, createTables, freshDatabase } from '../demo/data-source';
-import { OrderToApiSync } from '../demo/order-to-api-sync';
-import { Customer, Order } from '../demo/shop';
+import { freshDatabase } from '../demo/database';
+import { typeOrm } from '../demo/typeorm';
+import { connect, createTables } from '../demo/typeorm/data-source';
+import { OrderToApiSync } from '../demo/typeorm/order-to-api-sync';
+import { Customer, Order } from '../demo/typeorm/shop';
 import { deleteKeys } from '../demo/redis';
 
 /*
@@ -42,7 +44,7 @@ function disableSdk(): void {
 async function run(withSdk: boolean, apiUrl: string): Promise<{ jobsPerSecond: number; spans: number }> {
   const exporter = new InMemorySpanExporter();
   if (withSdk) enableSdk(exporter);
-  const db = await freshDatabase(undefined);
+  const db = await freshDatabase(undefined, typeOrm);
   const dataSource = await connect(db.url);
   await createTables(dataSource);
   const prefix = `sync-machine-bench-${randomBytes(4).toString('hex')}`;

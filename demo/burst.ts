@@ -1,6 +1,4 @@
-import type { DataSource } from 'typeorm';
-import { lockForWrites } from './data-source';
-import type { Order, OrderStatus } from './shop';
+import type { OrderStatus } from './shop-port';
 
 /** One save() of the burst: an order (by index) and the field it changes. */
 export interface BurstWrite {
@@ -75,22 +73,4 @@ export function planBurst(orderCount: number, shape: BurstShape): BurstWrite[][]
     transactions.push(writes);
   }
   return transactions;
-}
-
-/** Plays the burst the way application code would: save() per change, in transactions. Returns the writes made. */
-export async function runBurst(dataSource: DataSource, orders: Order[], transactions: BurstWrite[][]): Promise<number> {
-  let writes = 0;
-  for (const transaction of transactions) {
-    await dataSource.transaction(async (manager) => {
-      await lockForWrites(manager);
-      for (const write of transaction) {
-        const order = orders[write.order];
-        if (write.status) order.status = write.status;
-        if (write.warehouseCode) order.warehouseCode = write.warehouseCode;
-        await manager.save(order);
-        writes += 1;
-      }
-    });
-  }
-  return writes;
 }

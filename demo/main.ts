@@ -4,26 +4,19 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { trace } from '@opentelemetry/api';
 import Redis from 'ioredis';
-import type { DataSource } from 'typeorm';
 import { SyncMachines } from 'sync-machine';
 import { ApiClient } from './api-client';
-import { connect, createTables, freshDatabase } from './data-source';
-import { OrderToApiSync } from './order-to-api-sync';
+import { freshDatabase } from './database';
+import { loadOrm, ormFromArguments } from './orm';
 import { PartnerApi } from './partner-api';
 import { deleteKeys, readStats, resolveRedis } from './redis';
 import { ok, outcomesBetween, printStepLine, printTable, StepResult } from './report';
-import { Order } from './shop';
 import { shopSteps } from './steps';
 import { startTelemetry, telemetryFromEnvironment } from './telemetry';
 
 const MACHINE = 'OrderToApiSync';
 
 /** What the API must hear about: the orders whose payload, built from the database now, differs from before. */
-async function payloads(dataSource: DataSource, machine: OrderToApiSync): Promise<Map<number, string>> {
-  const orders = await dataSource.getRepository(Order).find();
-  return new Map(orders.map((o) => [o.id, JSON.stringify(machine.build(o))]));
-}
-
 function changedCount(before: Map<number, string>, after: Map<number, string>): number {
   const ids = new Set([...before.keys(), ...after.keys()]);
   return [...ids].filter((id) => before.get(id) !== after.get(id)).length;
@@ -53,6 +46,8 @@ async function stopWorker(child: ChildProcess): Promise<number | null> {
 
 async function main(): Promise<boolean> {
   const started = Date.now();
+  const ormName = ormFromArguments();
+  const orm = loadOrm(ormName);
   const redisInfo = await resolveRedis();
   if (!redisInfo) {
     console.log('The demo needs Redis. Start one and run `npm run demo` again, e.g.:\n' +
@@ -75,29 +70,29 @@ async function main(): Promise<boolean> {
     cleanups.push(['redis keys', async () => { await deleteKeys(redis, prefix); await redis.quit(); }]);
     const api = await new PartnerApi().start();
     cleanups.push(['partner API', () => api.stop()]);
-    const db = await freshDatabase(process.env.DATABASE_URL);
+    const db = await freshDatabase(process.env.DATABASE_URL, orm);
     cleanups.push(['database', () => db.dispose()]);
-    const dataSource = await connect(db.url);
-    cleanups.push(['connection', () => dataSource.destroy()]);
-    await createTables(dataSource);
-    console.log(`database     ${db.describe}\nredis        ${redisInfo.url}, prefix ${prefix}\npartner API  ${api.url}`);
+    const shop = await orm.connect(db.url);
+    cleanups.push(['connection', () => shop.close()]);
+    await shop.createTables();
+    console.log(`orm          ${ormName}\ndatabase     ${db.describe}\nredis        ${redisInfo.url}, prefix ${prefix}\npartner API  ${api.url}`);
 
     // Started after the tables exist: the worker checks the payload table at start.
-    const worker = await startWorker({ REDIS_URL: redisInfo.url, DATABASE_URL: db.url, PARTNER_API_URL: api.url, SYNC_PREFIX: prefix,
+    const worker = await startWorker({ SYNC_DEMO_ORM: ormName, REDIS_URL: redisInfo.url, DATABASE_URL: db.url, PARTNER_API_URL: api.url, SYNC_PREFIX: prefix,
       ...(telemetryOptions.console ? { SYNC_DEMO_TRACE: 'console' } : {}) });
     cleanups.push(['worker', async () => { workerExit = await stopWorker(worker); }]);
     console.log(`worker       pid ${worker.pid}, concurrency 20`);
 
     // This process plays the web app: it captures changes and enqueues, and runs no jobs itself.
-    const machine = new OrderToApiSync(new ApiClient(api.url));
-    const sync = await SyncMachines.start({ orm: dataSource, redis: redisInfo.url, machines: [machine], prefix });
+    const machine = shop.machine(new ApiClient(api.url));
+    const sync = await SyncMachines.start({ orm: shop.orm, redis: redisInfo.url, machines: [machine], prefix });
     cleanups.push(['runtime', () => sync.close()]);
 
-    const steps = shopSteps(dataSource);
+    const steps = shopSteps(shop.writes);
     stepCount = steps.length;
     for (const step of steps) {
       console.log(`\n${step.label}`);
-      const [statsBefore, before] = [await readStats(redis, prefix, MACHINE), await payloads(dataSource, machine)];
+      const [statsBefore, before] = [await readStats(redis, prefix, MACHINE), await shop.currentPayloads()];
       api.beginStep(step.printLimit);
       const t0 = Date.now();
       // Each step plays one request of the web app: its span is the root of the step's trace.
@@ -111,7 +106,7 @@ async function main(): Promise<boolean> {
       const outcomes = outcomesBetween(statsBefore, await readStats(redis, prefix, MACHINE));
       const result: StepResult = { label: step.label, writes, ms, calls, outcomes,
         jobs: [...outcomes.values()].reduce((sum, n) => sum + n, 0),
-        expected: changedCount(before, await payloads(dataSource, machine)) };
+        expected: changedCount(before, await shop.currentPayloads()) };
       results.push(result);
       printStepLine(result);
     }

@@ -1,8 +1,7 @@
 import 'reflect-metadata';
 import { SyncMachines } from 'sync-machine';
 import { ApiClient } from './api-client';
-import { connect } from './data-source';
-import { OrderToApiSync } from './order-to-api-sync';
+import { loadOrm, ormFromArguments } from './orm';
 import { startTelemetry, telemetryFromEnvironment } from './telemetry';
 
 /**
@@ -11,17 +10,18 @@ import { startTelemetry, telemetryFromEnvironment } from './telemetry';
  */
 function env(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`worker: ${name} is not set (main.ts passes REDIS_URL, DATABASE_URL, PARTNER_API_URL, SYNC_PREFIX)`);
+  if (!value) throw new Error(`worker: ${name} is not set (main.ts passes SYNC_DEMO_ORM, REDIS_URL, DATABASE_URL, PARTNER_API_URL, SYNC_PREFIX)`);
   return value;
 }
 
 async function main(): Promise<void> {
   const telemetry = startTelemetry('shop-worker', telemetryFromEnvironment());
-  const orm = await connect(env('DATABASE_URL'));
+  // The ORM comes from SYNC_DEMO_ORM (or --orm), as main.ts chose it.
+  const shop = await loadOrm(ormFromArguments()).connect(env('DATABASE_URL'));
   const sync = await SyncMachines.start({
-    orm,
+    orm: shop.orm,
     redis: env('REDIS_URL'),
-    machines: [new OrderToApiSync(new ApiClient(env('PARTNER_API_URL')))],
+    machines: [shop.machine(new ApiClient(env('PARTNER_API_URL')))],
     // A short retry delay: a demo should show a failed publish retried within seconds, not minutes.
     worker: { concurrency: 20, retry: { attempts: 3, initialDelayMs: 200 } },
     prefix: env('SYNC_PREFIX'),
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     stopping = true;
     // Graceful: running jobs finish and release their locks, so nothing is left for a stall check to redo.
     await sync.close();
-    await orm.destroy();
+    await shop.close();
     await telemetry?.shutdown(); // flushes the last spans
     process.exit(0);
   };

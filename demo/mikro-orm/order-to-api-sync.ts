@@ -1,15 +1,10 @@
 import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, Unpublish } from 'sync-machine';
 import type { Change } from 'sync-machine';
-import type { ApiClient } from './api-client';
-import { Customer, Order, OrderStatus } from './shop';
+import type { ApiClient } from '../api-client';
+import type { OrderPayload } from '../shop-port';
+import { Customer, Order } from './shop';
 
-export interface OrderPayload {
-  id: string;
-  customer_full_name: string;
-  order_status: OrderStatus;
-}
-
-/** SPEC §1's machine: keeps the partner API's copy of every Order in step with the shop. */
+/** SPEC §1's machine on MikroORM: the TypeORM one, but for the way a Customer reaches its Orders. */
 @SyncMachine({ subject: Order })
 @ListenTo(Order)
 // Only a name change can alter an order's payload; an email change must not cost a job.
@@ -17,9 +12,10 @@ export interface OrderPayload {
 export class OrderToApiSync {
   constructor(private readonly api: ApiClient) {}
 
+  // The customer arrives in the worker's own fork, so her orders load on demand.
   @SubjectIdsFrom(Customer)
-  ordersOf(customer: Customer, _change: Change): number[] {
-    return customer.orderIds;
+  async ordersOf(customer: Customer, _change: Change): Promise<number[]> {
+    return (await customer.orders.loadItems()).map((order) => order.id);
   }
 
   @Build()

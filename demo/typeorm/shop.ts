@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { Column, Entity, JoinColumn, ManyToOne, OneToMany, PrimaryGeneratedColumn, RelationId } from 'typeorm';
+import type { OrderStatus } from '../shop-port';
 
-/** The seed's shop: a Customer has zero or more Orders; the partner API only knows Orders. */
-export type OrderStatus = 'purchased' | 'shipped' | 'received';
+/** The seed's shop on TypeORM: a Customer has zero or more Orders; the partner API only knows Orders. */
 
 @Entity('customers')
 export class Customer {

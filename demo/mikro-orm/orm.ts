@@ -1,0 +1,36 @@
+import { MikroORM, type Options } from '@mikro-orm/core';
+import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { SqliteDriver } from '@mikro-orm/sqlite';
+import { createPayloadTable, SyncMachinePayload } from 'sync-machine/mikro-orm';
+import { parsePostgresUrl } from '../database';
+import { Customer, Order } from './shop';
+
+/** The MikroORM config for a demo database URL (`sqlite:<file>` or `postgres://...?schema=<name>`, see ../database.ts). */
+export function configFor(url: string): Options {
+  const base = { entities: [Customer, Order, SyncMachinePayload] };
+  if (url.startsWith('sqlite:')) {
+    return {
+      ...base, driver: SqliteDriver, dbName: url.slice('sqlite:'.length),
+      // WAL: the worker process reads while this process writes; a busy wait instead of failing on a held lock.
+      pool: { afterCreate: (conn: SqliteConnection, done: (error: Error | null, conn: unknown) => void) => {
+        conn.run('PRAGMA journal_mode = WAL', (error) => (error ? done(error, conn) : conn.run('PRAGMA busy_timeout = 10000', (e) => done(e, conn))));
+      } },
+    } as Options;
+  }
+  const { url: clientUrl, schema } = parsePostgresUrl(url);
+  return { ...base, driver: PostgreSqlDriver, clientUrl, schema } as Options;
+}
+
+interface SqliteConnection {
+  run(sql: string, done: (error: Error | null) => void): void;
+}
+
+export function connect(url: string): Promise<MikroORM> {
+  return MikroORM.init(configFor(url));
+}
+
+/** Payload table through the library's createPayloadTable(), as an app's migration would; the shop's own by the schema generator. */
+export async function createTables(orm: MikroORM): Promise<void> {
+  await createPayloadTable(orm);
+  await orm.schema.updateSchema();
+}
