@@ -303,10 +303,23 @@ for (const kind of DATABASES) {
     });
 
     describe('em.upsert()', () => {
-      it('captures a new row under its id, as an update of every column (MikroORM does not say which it was)', async () => {
+      it('captures a new row under its id', async () => {
         const sku = await em().upsert(Sku, { code: `new-${kind}`, name: 'New' });
 
         expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${sku.id}@0`]);
+      });
+
+      it('reports an upsert as an update of every column: MikroORM does not say whether it inserted', async () => {
+        const customer = await newCustomer();
+        const order = await newOrder(customer);
+        await resetQueues();
+
+        await em().upsert(Order, { id: order.id, customer: customer.id, status: 'upserted', warehouseCode: 'W1', version: 0 });
+
+        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
+        expect(flags(card, 'op:')).to.deep.equal(['op:update']);
+        expect(flags(card, 'k:')).to.deep.equal(['k:customer', 'k:id', 'k:status', 'k:version', 'k:warehouseCode']);
+        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
       });
 
       it('captures a conflicting upsert under the id of the row it updated', async () => {
@@ -321,6 +334,13 @@ for (const kind of DATABASES) {
         expect((await em().findOneOrFail(Sku, a.id)).name).to.equal('A2');
         expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${a.id}@0`]);
         expect(b.id).not.to.equal(a.id);
+      });
+
+      it('em.upsertMany(): each row under its id', async () => {
+        const skus = await em().upsertMany(Sku, [{ code: `m1-${kind}`, name: 'M1' }, { code: `m2-${kind}`, name: 'M2' }]);
+
+        expect((await waiting('ensure-publication', SKU_SYNC)).sort()).to.deep.equal(skus.map((s) => `${s.id}@0`).sort());
+        expect(skus).to.have.length(2);
       });
 
       it('inside em.transactional(): enqueued at the commit', async () => {
