@@ -8,6 +8,8 @@ export type { MachineStatus, QueueCounts } from './runtime/status';
 export type { FailedJob } from './runtime/failed-jobs';
 export type { RecentPublish } from './redis/recent-publishes';
 export type { Step } from './redis/keys';
+export { runCli } from './cli/run';
+export type { SyncMachineConfig } from './cli/config';
 export type { StartOptions, WorkerOptions } from './runtime/options';
 export type {
   Change, ChangeOp, CapturedChange, ColumnFilter, EntityInfo, OrmAdapter, PayloadStore, StoredPayload,

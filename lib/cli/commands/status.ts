@@ -1,0 +1,79 @@
+import { Command } from 'commander';
+import { STEPS } from '../../pipeline/queues';
+import { resolvePrefix } from '../../runtime/options';
+import type { MachineStatus } from '../../runtime/status';
+import { CliIO, line } from '../io';
+import { GlobalOptions, withRuntime } from '../session';
+import { checkMachine } from './machine-name';
+import { nonNegativeInteger } from './parse';
+
+interface StatusFlags {
+  json?: boolean;
+  limit: number;
+}
+
+function ago(at: Date, now: number): string {
+  const s = Math.max(0, Math.round((now - at.getTime()) / 1000));
+  if (s < 120) return `${s} s ago`;
+  if (s < 7200) return `${Math.round(s / 60)} min ago`;
+  if (s < 172_800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86_400)} days ago`;
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd());
+}
+
+/** The text form: one block per machine. */
+export function formatStatus(statuses: MachineStatus[], prefix: string, now = Date.now()): string[] {
+  const out = [`prefix ${prefix}`];
+  for (const s of statuses) {
+    out.push('', `${s.machine} (subject ${s.subject})`);
+    const rows = [['  queue', 'waiting', 'active', 'delayed', 'failed']];
+    for (const step of STEPS) {
+      const q = s.queues[step];
+      rows.push([`  ${step}`, String(q.waiting), String(q.active), String(q.delayed), String(q.failed)]);
+    }
+    out.push(...table(rows));
+    const outcomes = Object.entries(s.outcomes);
+    out.push(`  outcomes: ${outcomes.length === 0 ? 'none yet' : outcomes.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    out.push(s.lastPublishes.length === 0 ? '  last publishes: none recorded' : '  last publishes:');
+    for (const p of s.lastPublishes) out.push(`    ${s.subject} ${p.subjectId}  ${p.at.toISOString()}  (${ago(p.at, now)})`);
+    const failed = STEPS.reduce((n, step) => n + s.queues[step].failed, 0);
+    if (failed === 0) {
+      out.push('  failures: none');
+      continue;
+    }
+    out.push(`  failures: ${failed} in the failed set${s.failures.length < failed ? `, newest ${s.failures.length}` : ''}` +
+      ` (sync-machine retry-failed ${s.machine} puts them back):`);
+    for (const f of s.failures) {
+      const about = f.entity && f.id ? `${f.entity} ${f.id}` : 'malformed job';
+      out.push(`    ${f.step} ${about}  job ${f.jobId}  ${f.attempts} attempt${f.attempts === 1 ? '' : 's'}, ` +
+        `enqueued ${f.enqueuedAt.toISOString()}`);
+      for (const errorLine of f.error.split('\n')) out.push(`      ${errorLine}`);
+    }
+  }
+  return out;
+}
+
+export async function status(io: CliIO, globals: GlobalOptions, machines: string[], flags: StatusFlags): Promise<void> {
+  await withRuntime(io, globals, undefined, async (sync, { config }) => {
+    for (const machine of machines) checkMachine(sync, machine);
+    const statuses = await sync.status({ machines: machines.length > 0 ? machines : undefined, limit: flags.limit });
+    const prefix = resolvePrefix(config.prefix);
+    if (flags.json) line(io.stdout, JSON.stringify({ prefix, machines: statuses }, null, 2));
+    else for (const text of formatStatus(statuses, prefix)) line(io.stdout, text);
+  });
+}
+
+export function statusCommand(program: Command, io: CliIO, globals: () => GlobalOptions): Command {
+  return program.command('status')
+    .summary('queue depths, outcome counters, last publishes and failures, per machine')
+    .description('Per machine (all, or those named): waiting/active/delayed/failed jobs of both steps, the outcome ' +
+      'counters, the latest publishes (subject id, when) and the newest failed jobs with their errors.')
+    .argument('[machines...]', 'only these machines')
+    .option('--json', 'print JSON, for scripts')
+    .option('--limit <n>', 'latest publishes and failures shown per machine', nonNegativeInteger, 5)
+    .action((machines: string[], flags: StatusFlags) => status(io, globals(), machines, flags));
+}

@@ -1,0 +1,72 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describeError, SyncMachineError } from '../errors';
+import type { StartOptions } from '../runtime/options';
+import { CliError } from './io';
+
+/**
+ * What `sync-machine.config.js` exports (as `module.exports`, or `export default`): these options, or a
+ * function (possibly async) that returns them. Every command starts its runtime from them; `worker` is
+ * used by `sync-machine worker` only.
+ */
+export interface SyncMachineConfig extends StartOptions {
+  /** Called once the command is done and the runtime closed: close what the config opened (the DataSource). */
+  close?: () => unknown;
+}
+
+export const DEFAULT_CONFIG_FILES = ['sync-machine.config.js', 'sync-machine.config.cjs'];
+
+export interface LoadedConfig {
+  file: string;
+  config: SyncMachineConfig;
+}
+
+/** Finds the config file: `--config`, else SYNC_MACHINE_CONFIG, else sync-machine.config.js in `cwd`. */
+export function findConfigFile(cwd: string, given: string | undefined): string {
+  if (given) {
+    const file = resolve(cwd, given);
+    if (!existsSync(file)) throw new CliError(`--config ${given}: no such file (looked for ${file}).`);
+    return file;
+  }
+  for (const name of DEFAULT_CONFIG_FILES) {
+    const file = resolve(cwd, name);
+    if (existsSync(file)) return file;
+  }
+  throw new CliError(`No ${DEFAULT_CONFIG_FILES[0]} in ${cwd}: create one that exports the options of SyncMachines.start ` +
+    '({ orm, redis, machines, ... }, or a function returning them), or pass --config <file>. See the README, "Configuration".');
+}
+
+/** Loads and evaluates the config; its errors (a database that is down, a typo) come back as CliErrors naming the file. */
+export async function loadConfig(cwd: string, given: string | undefined): Promise<LoadedConfig> {
+  const file = findConfigFile(cwd, given);
+  let exported: unknown;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    exported = require(file);
+  } catch (error) {
+    throw new CliError(`Cannot load ${file}: ${describeError(error)}`, { cause: error });
+  }
+  const value = unwrapDefault(exported);
+  let config: unknown;
+  try {
+    config = typeof value === 'function' ? await (value as () => unknown)() : value;
+  } catch (error) {
+    if (error instanceof SyncMachineError) throw error;
+    throw new CliError(`${file} failed: ${describeError(error)}`, { cause: error });
+  }
+  config = unwrapDefault(config);
+  if (!config || typeof config !== 'object') {
+    throw new CliError(`${file} must export the options of SyncMachines.start ({ orm, redis, machines, ... }) or a function ` +
+      `returning them; it exports ${config === null ? 'null' : typeof config}.`);
+  }
+  const close = (config as SyncMachineConfig).close;
+  if (close !== undefined && typeof close !== 'function') throw new CliError(`${file}: \`close\` must be a function.`);
+  return { file, config: config as SyncMachineConfig };
+}
+
+/** `export default` compiled to CommonJS, or an ES module loaded through require(). */
+function unwrapDefault(value: unknown): unknown {
+  const v = value as { __esModule?: boolean; default?: unknown } | null;
+  if (v && typeof v === 'object' && 'default' in v && (v.__esModule || Object.keys(v).length === 1)) return v.default;
+  return value;
+}
