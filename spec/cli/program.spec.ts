@@ -1,0 +1,58 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runInProcess } from './support/cli-world';
+
+/** The command line itself: help for every command, exit codes, and errors without stack traces. */
+describe('sync-machine command line', () => {
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'sync-machine-cli-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('has --help for every command, with exit code 0', async () => {
+    const top = await runInProcess(['--help']);
+    expect(top.code).to.equal(0);
+    for (const command of ['generate', 'worker', 'resync', 'status', 'retry-failed']) {
+      expect(top.stdout).to.match(new RegExp(`\\n  ${command} `));
+      const help = await runInProcess([command, '--help']);
+      expect(help.code, command).to.equal(0);
+      expect(help.stdout, command).to.match(new RegExp(`^Usage: sync-machine ${command} `));
+    }
+  });
+
+  it('exits 2 on a wrong command line and says so', async () => {
+    const unknown = await runInProcess(['publish']);
+    expect(unknown.code).to.equal(2);
+    expect(unknown.stderr).to.equal("error: unknown command 'publish'\n(run with --help for usage)\n");
+    const missing = await runInProcess(['resync']);
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.include("error: missing required argument 'machine'");
+    const badNumber = await runInProcess(['status', '--limit', 'many']);
+    expect(badNumber.code).to.equal(2);
+    expect(badNumber.stderr).to.include("error: option '--limit <n>' argument 'many' is invalid. expected a whole number (0 or more).");
+  });
+
+  it('exits 1 without a stack trace when the config is missing or fails, naming the file', async () => {
+    const none = await runInProcess(['status'], dir);
+    expect(none.code).to.equal(1);
+    expect(none.stderr).to.equal(`sync-machine: No sync-machine.config.js in ${dir}: create one that exports the options of ` +
+      'SyncMachines.start ({ orm, redis, machines, ... }, or a function returning them), or pass --config <file>. ' +
+      'See the README, "Configuration".\n');
+
+    const file = join(dir, 'sync-machine.config.js');
+    writeFileSync(file, "module.exports = async () => { throw new Error('connect ECONNREFUSED 127.0.0.1:5999'); };\n");
+    const failing = await runInProcess(['status'], dir);
+    expect([failing.code, failing.stderr]).to.deep.equal([1, `sync-machine: ${file} failed: connect ECONNREFUSED 127.0.0.1:5999\n`]);
+    const debug = await runInProcess(['status', '--debug'], dir);
+    expect(debug.stderr).to.match(/connect ECONNREFUSED 127\.0\.0\.1:5999\n\s+at /); // the stack, when asked for
+
+    const missing = await runInProcess(['status', '--config', 'nope.js'], dir);
+    expect([missing.code, missing.stderr]).to.deep.equal([1, `sync-machine: --config nope.js: no such file (looked for ${join(dir, 'nope.js')}).\n`]);
+
+    writeFileSync(join(dir, 'plain.config.js'), "module.exports = { orm: {}, redis: 'redis://127.0.0.1:6379', machines: [] };\n");
+    const invalid = await runInProcess(['status', '--config', 'plain.config.js'], dir);
+    expect(invalid.code).to.equal(1);
+    expect(invalid.stderr).to.match(/^sync-machine: orm: expected an initialized TypeORM DataSource, got object/);
+  });
+});

@@ -1,0 +1,148 @@
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { SyncMachines } from '../../lib';
+import { MemoryLogger } from '../support/logger';
+import { ApiClient } from '../support/partner-api';
+import { typeOrmShop } from '../support/orms/typeorm';
+import { REDIS_URL } from '../support/redis';
+import { CliWorld, runInProcess, SHOP_CONFIG } from './support/cli-world';
+
+/** The CLI against PostgreSQL and Redis: resync, status and retry-failed, each as a user types it. */
+describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => {
+  let w: CliWorld;
+  let redis: Redis;
+  const cli = (...argv: string[]) => runInProcess(['--config', SHOP_CONFIG, ...argv]);
+  const waiting = () => redis.llen(`${w.prefix}:OrderToApiSync:ensure-publication:waiting`);
+
+  /** A worker in this process, with the machine of the config; fast retries so a failure ends in seconds. */
+  const startWorker = () => SyncMachines.start({
+    orm: w.dataSource, redis: REDIS_URL, prefix: w.prefix, logger: new MemoryLogger(),
+    machines: [new typeOrmShop.OrderToApiSync(new ApiClient(w.api.url))],
+    worker: { concurrency: 4, retry: { attempts: 2, initialDelayMs: 10 } },
+  });
+
+  beforeEach(async () => {
+    w = await new CliWorld().setUp();
+    w.exportEnv();
+    redis = new Redis(REDIS_URL);
+  });
+  afterEach(async () => {
+    redis.disconnect();
+    await w.tearDown();
+  });
+
+  it('resync enqueues every subject in batches, with plain progress lines when not on a terminal, and prints the count', async () => {
+    await w.orders(5);
+    const run = await cli('resync', 'OrderToApiSync', '--batch-size', '2');
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stderr).to.include('OrderToApiSync: enqueued 2/5\n'); // the first batch, at once
+    expect(run.stderr).to.match(/OrderToApiSync: enqueued 5\/5\n$/); // the last one, always
+    expect(run.stdout).to.match(/^Enqueued 5 OrderToApiSync subjects for publication\. A worker publishes them/);
+    expect(await waiting()).to.equal(5);
+
+    const worker = await startWorker();
+    await worker.drain({ timeoutMs: 20_000 });
+    await worker.close();
+    expect(w.api.publishes().map((r) => r.id).sort()).to.deep.equal(['1', '2', '3', '4', '5']);
+  });
+
+  it('resync --ids and --where pick the subjects; --force republishes unchanged payloads', async () => {
+    await w.orders(3);
+    await w.orders(2, { status: 'shipped' });
+    const shipped = await cli('resync', 'OrderToApiSync', '--where', '{"status":"shipped"}');
+    expect(shipped.stderr).to.include('OrderToApiSync: enqueued 2/2');
+    expect(shipped.stdout).to.match(/^Enqueued 2 OrderToApiSync subjects/);
+    const some = await cli('resync', 'OrderToApiSync', '--ids', '1, 3');
+    expect(some.stdout).to.match(/^Enqueued 2 OrderToApiSync subjects/);
+    expect(await waiting()).to.equal(4);
+
+    const worker = await startWorker();
+    await worker.drain({ timeoutMs: 20_000 });
+    expect(w.api.publishes().map((r) => r.id).sort()).to.deep.equal(['1', '3', '4', '5']);
+
+    expect((await cli('resync', 'OrderToApiSync', '--ids', '1')).code).to.equal(0);
+    await worker.drain({ timeoutMs: 20_000 });
+    expect(w.api.publishes('1')).to.have.length(1); // unchanged: not sent again
+    const forced = await cli('resync', 'OrderToApiSync', '--ids', '1', '--force');
+    expect(forced.stdout).to.include('Enqueued 1 OrderToApiSync subject for publication (forced');
+    await worker.drain({ timeoutMs: 20_000 });
+    expect(w.api.publishes('1')).to.have.length(2);
+    await worker.close();
+  });
+
+  it('resync refuses a wrong command line with exit code 2, and a wrong column with 1, without a stack trace', async () => {
+    const both = await cli('resync', 'OrderToApiSync', '--ids', '1', '--where', '{"status":"shipped"}');
+    expect([both.code, both.stderr]).to.deep.equal([2, 'sync-machine: --ids and --where exclude each other: pick the subjects one way.\n']);
+    const unknown = await cli('resync', 'CustomerSync');
+    expect([unknown.code, unknown.stderr]).to.deep.equal([2, 'sync-machine: Unknown machine "CustomerSync": the config starts OrderToApiSync.\n']);
+    const json = await cli('resync', 'OrderToApiSync', '--where', 'status=shipped');
+    expect(json.code).to.equal(2);
+    expect(json.stderr).to.include('expected a JSON object of column values');
+    const column = await cli('resync', 'OrderToApiSync', '--where', '{"colour":"red"}');
+    expect(column.code).to.equal(1);
+    expect(column.stderr).to.match(/^sync-machine: Order has no column "colour" to filter on: use one of id, customerId, .*status/);
+    for (const run of [both, unknown, json, column]) expect(run.stderr).to.not.match(/\n\s+at /);
+  });
+
+  it('status shows queues, outcome counters, last publishes and failures with their errors; retry-failed puts failures back to run on current data', async () => {
+    const [first, second] = await w.orders(2);
+    const worker = await startWorker(); // captures too: the updates below enqueue
+    await worker.resync('OrderToApiSync');
+    await worker.drain({ timeoutMs: 20_000 });
+    w.api.failNext = 2; // both attempts of the next run
+    await w.dataSource.getRepository(typeOrmShop.Order).save({ ...first, status: 'received' });
+    await worker.drain({ timeoutMs: 20_000 });
+
+    const json = await cli('status', '--json');
+    expect(json.code, json.stderr).to.equal(0);
+    const report = JSON.parse(json.stdout);
+    expect(report.prefix).to.equal(w.prefix);
+    const [status] = report.machines;
+    expect(status.machine).to.equal('OrderToApiSync');
+    expect(status.queues).to.deep.equal({
+      'find-subjects': { waiting: 0, active: 0, delayed: 0, failed: 0 },
+      'ensure-publication': { waiting: 0, active: 0, delayed: 0, failed: 1 },
+    });
+    expect(status.outcomes).to.deep.equal({ 'ensure-publication:failed': 2, 'ensure-publication:published': 2 });
+    expect(status.lastPublishes.map((p: { subjectId: string }) => p.subjectId)).to.have.members([String(first.id), String(second.id)]);
+    expect(status.failures).to.have.length(1);
+    expect(status.failures[0]).to.include({ step: 'ensure-publication', entity: 'Order', id: String(first.id), attempts: 2 });
+    expect(status.failures[0].error).to.equal(
+      `HookError: OrderToApiSync.publish threw for Order ${first.id}: partner API answered 503 to PUT /orders/${first.id}`);
+
+    const text = await cli('status');
+    expect(text.code).to.equal(0);
+    expect(text.stdout).to.include([
+      'OrderToApiSync (subject Order)',
+      '  queue               waiting  active  delayed  failed',
+      '  find-subjects             0       0        0       0',
+      '  ensure-publication        0       0        0       1',
+      '  outcomes: ensure-publication:failed 2, ensure-publication:published 2',
+      '  last publishes:',
+    ].join('\n'));
+    expect(text.stdout).to.match(new RegExp(`    Order ${second.id}  \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  \\(\\d+ s ago\\)`));
+    expect(text.stdout).to.include('  failures: 1 in the failed set (sync-machine retry-failed OrderToApiSync puts them back):\n' +
+      `    ensure-publication Order ${first.id}  job ${first.id}@1  2 attempts, enqueued `);
+    expect(text.stdout).to.include(`      HookError: OrderToApiSync.publish threw for Order ${first.id}: partner API answered 503`);
+
+    // Changed behind the ORM's back while the job sat failed: the retried run must read it.
+    await w.dataSource.query(`UPDATE orders SET status = 'cancelled' WHERE id = ${first.id}`);
+    const none = await cli('retry-failed', 'OrderToApiSync', '--step', 'find-subjects');
+    expect(none.stdout).to.equal('No failed find-subjects jobs of OrderToApiSync to put back.\n');
+    const retried = await cli('retry-failed', 'OrderToApiSync');
+    expect(retried.code, retried.stderr).to.equal(0);
+    expect(retried.stdout).to.equal('Put back 1 failed job of OrderToApiSync (find-subjects 0, ensure-publication 1), ' +
+      'with fresh retries. A worker runs them from current data.\n');
+    await worker.drain({ timeoutMs: 20_000 });
+    await worker.close();
+    const last = w.api.publishes(String(first.id)).at(-1);
+    expect(last?.body).to.include({ order_status: 'cancelled' });
+    const after = JSON.parse((await cli('status', 'OrderToApiSync', '--json')).stdout).machines[0];
+    expect(after.queues['ensure-publication'].failed).to.equal(0);
+    expect(after.lastPublishes[0].subjectId).to.equal(String(first.id));
+
+    const bad = await cli('retry-failed', 'OrderToApiSync', '--step', 'publish');
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.include("argument 'publish' is invalid. Allowed choices are find-subjects, ensure-publication.");
+  });
+});
