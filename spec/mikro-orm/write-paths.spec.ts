@@ -514,6 +514,24 @@ for (const kind of DATABASES) {
         expect((await waiting('ensure-publication')).sort()).to.deep.equal([`${a.id}@0`, `${b.id}@0`].sort());
       });
 
+      it('an EntityManager with a cloned event manager sees what was subscribed when it was cloned', async () => {
+        const customer = await newCustomer();
+        await sync.close();
+        const before = orm.em.fork({ cloneEventManager: true }); // cloned with no sync-machine subscriber in it
+        sync = await SyncMachines.start({ orm, redis: REDIS_URL, prefix, logger, machines: [new CustomerCardSync()] });
+        const after = orm.em.fork({ cloneEventManager: true });
+        await resetQueues();
+
+        const ids: number[] = [];
+        for (const fork of [before, after]) {
+          const order = fork.create(Order, { customer: fork.getReference(Customer, customer.id) });
+          await fork.flush();
+          ids.push(order.id);
+        }
+
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${ids[1]}@0`]);
+      });
+
       it('does not see a fork made with freshEventManager: true (it has no subscribers at all)', async () => {
         const customer = await newCustomer();
         await resetQueues();
