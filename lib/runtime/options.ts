@@ -23,7 +23,7 @@ export interface WorkerOptions {
 }
 
 export interface StartOptions {
-  /** An initialized TypeORM DataSource (the adapter is picked from it). */
+  /** An initialized TypeORM DataSource or a MikroORM instance (the adapter is picked from it). */
   orm: unknown;
   redis: RedisInput;
   /** Instances, or classes with a zero-argument constructor, decorated with @SyncMachine. */
