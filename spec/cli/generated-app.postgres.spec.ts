@@ -9,6 +9,7 @@ import { DataSource } from 'typeorm';
 import { POSTGRES_URL } from '../support/database';
 import { PartnerApi } from '../support/partner-api';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
+import { until } from './support/cli-world';
 
 const ROOT = join(__dirname, '..', '..');
 const run = promisify(execFile);
@@ -178,17 +179,12 @@ describe('a generated app (tsc, TypeORM migration, PostgreSQL, Redis, worker pro
     worker.stdout!.on('data', (chunk) => { output += chunk; });
     worker.stderr!.on('data', (chunk) => { output += chunk; });
     const exited = new Promise<number | null>((resolve) => worker!.on('exit', resolve));
-    for (const deadline = Date.now() + 15_000; !output.includes('sync-machine worker: running OrderToApiSync');) {
-      if (Date.now() > deadline || worker.exitCode !== null) throw new Error(`the worker did not start:\n${output}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await until(() => output.includes('sync-machine worker: running OrderToApiSync') || worker!.exitCode !== null, () => `the worker:\n${output}`);
+    expect(worker.exitCode, output).to.equal(null);
 
     const placed = await run(process.execPath, ['dist/app.js', 'shipped'], { cwd: app, env });
     expect(placed.stdout).to.equal('placed order 1\n');
-    for (const deadline = Date.now() + 15_000; api.publishes().length === 0;) {
-      if (Date.now() > deadline) throw new Error(`nothing was published:\n${output}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await until(() => api.publishes().length > 0, () => `a publish; the worker said:\n${output}`);
     expect(api.publishes().map((r) => [r.id, r.body])).to.deep.equal([['1', { id: '1', order_status: 'shipped' }]]);
 
     const status = JSON.parse((await sm('status', '--json')).stdout);

@@ -7,17 +7,9 @@ import { MemoryLogger } from '../support/logger';
 import { ApiClient } from '../support/partner-api';
 import { typeOrmShop } from '../support/orms/typeorm';
 import { REDIS_URL } from '../support/redis';
-import { CliWorld, SHOP_CONFIG } from './support/cli-world';
+import { CliWorld, SHOP_CONFIG, until } from './support/cli-world';
 
 const ROOT = join(__dirname, '..', '..');
-
-async function until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** `sync-machine worker` as its own process, from the sources (ts-node, no type check: start-up in about a second). */
 function startWorkerProcess(env: Record<string, string>): { child: ChildProcess; output: { stdout: string; stderr: string } } {

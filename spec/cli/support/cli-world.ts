@@ -12,6 +12,15 @@ import { shopDataSource } from '../fixtures/shop-data-source';
 
 export const SHOP_CONFIG = join(__dirname, '..', 'fixtures', 'shop.config.ts');
 
+/** Polls `condition` until it holds; fails naming `what` (read when it fails) after `timeoutMs`. */
+export async function until(condition: () => boolean, what: string | (() => string), timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 export interface CliRun {
   code: number;
   stdout: string;
