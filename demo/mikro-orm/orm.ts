@@ -32,5 +32,7 @@ export function connect(url: string): Promise<MikroORM> {
 /** Payload table through the library's createPayloadTable(), as an app's migration would; the shop's own by the schema generator. */
 export async function createTables(orm: MikroORM): Promise<void> {
   await createPayloadTable(orm);
-  await orm.schema.updateSchema();
+  // Limited to the run's schema: without it MikroORM compares against (and drops) the tables of every schema in the database.
+  const schema = orm.config.get('schema');
+  await orm.schema.updateSchema(schema ? { schema } : {});
 }

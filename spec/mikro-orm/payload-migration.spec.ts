@@ -16,7 +16,7 @@ for (const kind of DATABASES) {
     });
     after(async () => db.destroy());
 
-    const pendingSchemaChanges = async () => (await orm.schema.getUpdateSchemaSQL({ wrap: false })).trim();
+    const pendingSchemaChanges = async () => (await orm.schema.getUpdateSchemaSQL({ wrap: false, ...db.schemaOptions() })).trim();
 
     it('createPayloadTable() makes what SyncMachinePayload describes; it is idempotent and dropPayloadTable() reverts it', async () => {
       expect(await pendingSchemaChanges()).to.equal('');

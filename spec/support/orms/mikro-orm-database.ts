@@ -25,7 +25,11 @@ const SQLITE_POOL = {
 export class MikroOrmTestDatabase {
   private orms: MikroORM[] = [];
 
-  private constructor(readonly kind: DatabaseKind, private readonly options: Options, private readonly cleanup: () => Promise<void>) {}
+  private constructor(
+    readonly kind: DatabaseKind, private readonly options: Options, private readonly cleanup: () => Promise<void>,
+    /** The suite's PostgreSQL schema. */
+    readonly schema?: string,
+  ) {}
 
   static async create(kind: DatabaseKind, entities: Entities = [Customer, Order]): Promise<MikroOrmTestDatabase> {
     const base = { entities: [...entities, SyncMachinePayload], allowGlobalContext: false, debug: false };
@@ -44,7 +48,7 @@ export class MikroOrmTestDatabase {
     return new MikroOrmTestDatabase(kind, options, async () => {
       await admin.em.getConnection().execute(`DROP SCHEMA "${schema}" CASCADE`);
       await admin.close(true);
-    });
+    }, schema);
   }
 
   /**
@@ -56,10 +60,18 @@ export class MikroOrmTestDatabase {
     const orm: MikroORM = this.kind === 'sqlite' ? await SqliteOrm.init(merged as never) : await PostgresOrm.init(merged as never);
     if (this.orms.length === 0) {
       await createPayloadTable(orm);
-      if (createTables) await orm.schema.updateSchema();
+      if (createTables) await orm.schema.updateSchema(this.schemaOptions());
     }
     this.orms.push(orm);
     return orm;
+  }
+
+  /**
+   * For MikroORM's schema generator: without `schema` it compares against the tables of every schema in the
+   * database, so it would match (and drop) other suites' tables running at the same time.
+   */
+  schemaOptions(): { schema?: string } {
+    return this.schema ? { schema: this.schema } : {};
   }
 
   async destroy(): Promise<void> {
