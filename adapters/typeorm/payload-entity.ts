@@ -1,20 +1,8 @@
 import { EntitySchema } from 'typeorm';
+import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from '../../lib/store/payload-row';
 
-/** A row of `sync_machine_payloads`: the last payload published for one subject of one machine. */
-export interface SyncMachinePayloadRow {
-  machine: string;
-  subjectId: string;
-  /** Canonical JSON of the payload. */
-  body: string;
-  /** sha256 of `body`. */
-  digest: string;
-  /** When the run that produced `body` (or found it unchanged) started reading. */
-  generatedAt: Date;
-  publishedAt: Date | null;
-}
-
-export const PAYLOAD_ENTITY_NAME = 'SyncMachinePayload';
-export const PAYLOAD_TABLE = 'sync_machine_payloads';
+export { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE };
+export type { SyncMachinePayloadRow };
 
 /**
  * The payload store. An EntitySchema, so the app needs no decorator settings of ours and TypeORM

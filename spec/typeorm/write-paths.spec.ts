@@ -6,6 +6,7 @@ import { DATABASES, TestDatabase } from '../support/database';
 import { MemoryLogger } from '../support/logger';
 import { typeOrmShop } from '../support/orms/typeorm';
 import { ApiClient } from '../support/partner-api';
+import { flags, queueInspector } from '../support/queue-inspector';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
 import { Customer, Order } from '../support/shop';
 
@@ -51,7 +52,6 @@ class SkuSync {
   publish() { /* never runs */ }
 }
 
-type Step = 'find-subjects' | 'ensure-publication';
 const ORDER_SYNC = 'OrderToApiSync';
 const CARD_SYNC = 'CustomerCardSync';
 const SKU_SYNC = 'SkuSync';
@@ -69,36 +69,7 @@ for (const kind of DATABASES) {
     let customers: Repository<Customer>;
     let orders: Repository<Order>;
 
-    /** Job ids waiting in one queue, oldest first. */
-    async function waiting(step: Step, machine = ORDER_SYNC): Promise<string[]> {
-      return (await redis.lrange(`${prefix}:${machine}:${step}:waiting`, 0, -1)).reverse();
-    }
-
-    async function jobData(step: Step, id: string, machine = ORDER_SYNC): Promise<Record<string, unknown> | undefined> {
-      const raw = await redis.hget(`${prefix}:${machine}:${step}:jobs`, id);
-      return raw === null ? undefined : JSON.parse(raw).data;
-    }
-
-    /** The merged, not yet claimed request data of one item's generation, without its timestamp. */
-    async function pending(step: Step, item: string, gen = '0', machine = ORDER_SYNC): Promise<Record<string, string>> {
-      const { at, ...fields } = await redis.hgetall(`${prefix}:${machine}:${step}:co:p:${item}:${gen}`);
-      void at;
-      return fields;
-    }
-
-    function flags(fields: Record<string, string>, kindOf: 'k:' | 'op:'): string[] {
-      return Object.keys(fields).filter((f) => f.startsWith(kindOf)).sort();
-    }
-
-    async function everythingWaiting(): Promise<string[]> {
-      const all: string[] = [];
-      for (const machine of [ORDER_SYNC, CARD_SYNC, SKU_SYNC]) {
-        for (const step of ['find-subjects', 'ensure-publication'] as const) {
-          all.push(...(await waiting(step, machine)).map((id) => `${machine} ${step} ${id}`));
-        }
-      }
-      return all;
-    }
+    const { waiting, jobData, pending, everythingWaiting } = queueInspector(() => redis, prefix, [ORDER_SYNC, CARD_SYNC, SKU_SYNC]);
 
     /** Forgets every job and coalescing key, so that the next assertion sees only what follows. */
     async function resetQueues(): Promise<void> {

@@ -1,0 +1,16 @@
+/** A row of `sync_machine_payloads`: the last payload published for one subject of one machine. */
+export interface SyncMachinePayloadRow {
+  machine: string;
+  subjectId: string;
+  /** Canonical JSON of the payload. */
+  body: string;
+  /** sha256 of `body`. */
+  digest: string;
+  /** When the run that produced `body` (or found it unchanged) started reading. */
+  generatedAt: Date;
+  publishedAt: Date | null;
+}
+
+/** The one table every adapter maps, under one entity name. */
+export const PAYLOAD_ENTITY_NAME = 'SyncMachinePayload';
+export const PAYLOAD_TABLE = 'sync_machine_payloads';
