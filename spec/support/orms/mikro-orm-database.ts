@@ -52,15 +52,18 @@ export class MikroOrmTestDatabase {
   }
 
   /**
-   * A new ORM instance (connection pool) on this database, with `options` over the suite's. The first one creates the payload table with the
-   * library's createPayloadTable(), as an app's migration would, and, unless told not to, the shop's tables.
+   * A new ORM instance (connection pool) on this database, with `options` over the suite's. The first one creates,
+   * unless told not to, the tables of its entities, then runs the library's createPayloadTable(), as an app's
+   * migration would (it keeps a payload table that is already there).
    */
   async connect({ createTables = true, options = {} as Options } = {}): Promise<MikroORM> {
     const merged = { ...this.options, ...options };
     const orm: MikroORM = this.kind === 'sqlite' ? await SqliteOrm.init(merged as never) : await PostgresOrm.init(merged as never);
     if (this.orms.length === 0) {
+      // createSchema, not updateSchema: it builds from metadata alone, while updateSchema reads the whole
+      // catalog, which fails when another run drops its schema at that moment.
+      if (createTables) await orm.schema.createSchema(this.schemaOptions());
       await createPayloadTable(orm);
-      if (createTables) await orm.schema.updateSchema(this.schemaOptions());
     }
     this.orms.push(orm);
     return orm;
