@@ -137,8 +137,10 @@ describe('OpenTelemetry: one trace from the write to the partner API call', () =
     await capture.close();
     const run = processSpans('ensure-publication').find((s) => s.attributes['sync_machine.outcome'] === 'published')!;
     const origins = [parentOf(run)!, ...run.links.map((l) => byId(l.context.spanId)!)];
-    // The job was made by the order's insert; the three updates coalesced into it.
-    expect(origins.map((send) => parentOf(send)?.name ?? '(insert)').sort()).to.deep.equal(['(insert)', ...requests]);
+    // The job was made by the order's insert; the three updates coalesced into it. The customer's lookup
+    // may coalesce into it too, or come after the claim, depending on timing: it is left out of the count.
+    const fromApp = origins.map((send) => parentOf(send)?.name ?? '(insert)').filter((name) => !name.startsWith('process '));
+    expect(fromApp.sort()).to.deep.equal(['(insert)', ...requests]);
   });
 
   it('marks a throwing hook span ERROR with the exception', async () => {
