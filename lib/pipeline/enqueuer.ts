@@ -74,20 +74,31 @@ export class Enqueuer {
       const marked = origin ? requests.map((r) => ({ ...r, fields: { ...r.fields, ...origin } })) : requests;
       const { gens } = await this.coalescer(machine, step).mark(marked);
       const trace = origin ? carrier : undefined;
-      const seen = new Set<string>();
-      const jobs: BeeQueue.Job<object>[] = [];
+      const byId = new Map<string, object>();
       requests.forEach((request, i) => {
         const id = jobIdFor(request.item, gens[i]);
-        if (seen.has(id)) return; // same item twice in one batch: one job covers both
-        seen.add(id);
-        jobs.push(queue.createJob(dataFor(i, gens[i], trace)).setId(id));
+        if (!byId.has(id)) byId.set(id, dataFor(i, gens[i], trace)); // same item twice in one batch: one job
       });
-      const errors = await queue.saveAll(jobs);
-      if (errors.size > 0) {
-        const [first] = errors.values();
-        throw new SyncMachineError(`${errors.size} of ${jobs.length} ${step} jobs of ${machine} were not saved: ${first.message}`,
-          { cause: first });
-      }
+      const refused = await this.save(queue, machine, step, byId);
+      if (refused.length === 0) return;
+      // Refused ids belong to jobs that will run, except one that failed for good before it claimed its
+      // generation: requests must not wait on it, so they get a stand-in job (one per minute at most).
+      const failed = await this.redis.smismember(this.keys.queueKey(machine, step, 'failed'), ...refused);
+      const minute = Math.floor(Date.now() / 60_000);
+      const standIns = new Map(refused.filter((_, i) => failed[i] === 1).map((id) => [`${id}+${minute}`, byId.get(id)!]));
+      if (standIns.size > 0) await this.save(queue, machine, step, standIns);
     }, { kind: SpanKind.PRODUCER });
+  }
+
+  /** Saves the jobs; resolves the ids Bee-Queue refused because a job with that id exists. */
+  private async save(queue: BeeQueue, machine: string, step: Step, byId: Map<string, object>): Promise<string[]> {
+    const jobs = [...byId].map(([id, data]) => ({ id, job: queue.createJob(data).setId(id) }));
+    const errors = await queue.saveAll(jobs.map((j) => j.job));
+    if (errors.size > 0) {
+      const [first] = errors.values();
+      throw new SyncMachineError(`${errors.size} of ${jobs.length} ${step} jobs of ${machine} were not saved: ${first.message}`,
+        { cause: first });
+    }
+    return jobs.filter((j) => j.job.id === null).map((j) => j.id); // Bee-Queue sets a refused job's id to null
   }
 }

@@ -65,6 +65,22 @@ describe('runtime lifecycle', () => {
     expect(h.api.publishes(String(order.id))).to.have.length(1);
   });
 
+  it('a job that failed for good before it claimed does not hold back later changes of its subject', async () => {
+    const capture = await h.start();
+    const order = await h.order(await h.customer());
+    // What a run leaves when Redis failed while it took the lock, on its last attempt: failed, never claimed.
+    const jobId = `${order.id}@0`;
+    await redis.lrem(h.queueKey('ensure-publication', 'waiting'), 0, jobId);
+    await redis.sadd(h.queueKey('ensure-publication', 'failed'), jobId);
+    await h.update(order, { status: 'shipped' });
+    const worker = await h.startWorker();
+    await worker.drain(DRAIN);
+    await capture.drain(DRAIN);
+    expect(h.api.publishes(String(order.id)).map((r) => r.body!.order_status)).to.deep.equal(['shipped']);
+    // The failed job stays visible, and a retry of it finds its requests covered.
+    expect(await redis.smembers(h.queueKey('ensure-publication', 'failed'))).to.deep.equal([jobId]);
+  });
+
   it('drain() waits for delayed retries and reports what is still busy when it times out', async () => {
     const worker = await h.startWorker({ worker: { concurrency: 2, retry: { attempts: 2, initialDelayMs: 400 } } });
     h.api.failNext = 1;
