@@ -83,9 +83,12 @@ export class Enqueuer {
       if (refused.length === 0) return;
       // Refused ids belong to jobs that will run, except one that failed for good before it claimed its
       // generation: requests must not wait on it, so they get a stand-in job (one per minute at most).
-      const failed = await this.redis.smismember(this.keys.queueKey(machine, step, 'failed'), ...refused);
+      const failedKey = this.keys.queueKey(machine, step, 'failed');
+      const pipeline = this.redis.pipeline(); // SISMEMBER each, not SMISMEMBER: that needs Redis 6.2
+      for (const id of refused) pipeline.sismember(failedKey, id);
+      const failed = (await pipeline.exec()) ?? [];
       const minute = Math.floor(Date.now() / 60_000);
-      const standIns = new Map(refused.filter((_, i) => failed[i] === 1).map((id) => [`${id}+${minute}`, byId.get(id)!]));
+      const standIns = new Map(refused.filter((_, i) => failed[i]?.[1] === 1).map((id) => [`${id}+${minute}`, byId.get(id)!]));
       if (standIns.size > 0) await this.save(queue, machine, step, standIns);
     }, { kind: SpanKind.PRODUCER });
   }
