@@ -62,8 +62,11 @@ async function runLocked(
   const id = job.subjectId;
   const where = { entity: machine.subjectInfo.name, id };
 
-  const row = (await deps.adapter.load(machine.subject, [id], machine.relations)).get(id);
-  const stored = await deps.adapter.payloads.find(machine.name, id);
+  // Independent reads, both after the claim: made together.
+  const [rows, stored] = await Promise.all([
+    deps.adapter.load(machine.subject, [id], machine.relations), deps.adapter.payloads.find(machine.name, id),
+  ]);
+  const row = rows.get(id);
   let outcome: PublicationOutcome;
   if (!row) {
     outcome = await withdraw(deps, machine, id, stored, lock, { gone: true });
