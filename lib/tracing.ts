@@ -38,7 +38,6 @@ export interface SpanSettings {
   kind?: SpanKind;
   /** Parent context; default: the active one. */
   parent?: Context;
-  links?: Link[];
 }
 
 /**
@@ -51,7 +50,7 @@ export async function traced<T>(
   const tracer = activeTracer();
   if (!tracer) return fn(NOOP_SPAN);
   const parent = settings.parent ?? context.active();
-  return tracer.startActiveSpan(name, { attributes, kind: settings.kind, links: settings.links }, parent, async (span) => {
+  return tracer.startActiveSpan(name, { attributes, kind: settings.kind }, parent, async (span) => {
     try {
       return await fn(span);
     } catch (error) {
@@ -79,18 +78,14 @@ export function contextFrom(carrier: unknown): Context {
   return propagation.extract(ROOT_CONTEXT, clean);
 }
 
-/**
- * Links the active span to the origins of the requests that coalesced into its run (pending-hash fields
- * `tp:<traceparent>`), other than the one it already has as parent.
- */
-export function linkOrigins(fields: Record<string, string>, parentCarrier: unknown): void {
+/** Links the active span to the origins (traceparents) of the requests that coalesced into its run, but its parent. */
+export function linkOrigins(traceparents: string[], parentCarrier: unknown): void {
   const span = trace.getActiveSpan();
   if (!span?.isRecording()) return;
   const parentSpanId = trace.getSpanContext(contextFrom(parentCarrier))?.spanId;
   const links: Link[] = [];
-  for (const field of Object.keys(fields)) {
-    if (!field.startsWith('tp:')) continue;
-    const origin = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent: field.slice(3) }));
+  for (const traceparent of traceparents) {
+    const origin = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent }));
     if (origin && origin.spanId !== parentSpanId) links.push({ context: origin });
   }
   if (links.length > 0) span.addLinks(links);

@@ -22,6 +22,11 @@ export const MAX_ORIGINS = 32;
 /** Pending-hash field prefix of a trace origin: `tp:<traceparent>`. */
 export const ORIGIN_FIELD = 'tp:';
 
+/** The trace origins recorded in claimed data. */
+export function originsOf(data: Record<string, string>): string[] {
+  return Object.keys(data).filter((f) => f.startsWith(ORIGIN_FIELD)).map((f) => f.slice(ORIGIN_FIELD.length));
+}
+
 const MARK = `
 local ns = ARGV[1]
 local items = cjson.decode(ARGV[2])

@@ -9,6 +9,7 @@ import { recordPublish } from '../redis/recent-publishes';
 import { canonicalJson, digestOf, NotJsonError } from '../store/canonical-json';
 import { callHook } from './call-hook';
 import type { Enqueuer } from './enqueuer';
+import { originsOf } from './coalescer';
 import { EnsurePublicationJob, parseEnsurePublicationJob } from './job-data';
 import { LockState, withSubjectLock } from './subject-lock';
 import { recordPublishLatency } from '../metrics';
@@ -56,7 +57,7 @@ async function runLocked(
   // Claimed after the lock, before reading: a change committed after this point makes a new job.
   const claim = await coalescer.claim(job.subjectId, job.gen, jobId);
   if (claim.superseded) return 'superseded';
-  linkOrigins(claim.data, job.trace);
+  linkOrigins(originsOf(claim.data), job.trace);
   const claimedLocally = Date.now();
   const readAt = new Date(claim.now);
   const id = job.subjectId;

@@ -4,6 +4,7 @@ import type { MachineDefinition } from '../metadata/machine-definition';
 import type { Change, OrmAdapter } from '../ports';
 import { callHook } from './call-hook';
 import type { Enqueuer } from './enqueuer';
+import { originsOf } from './coalescer';
 import { parseFindSubjectsJob } from './job-data';
 import { annotate, ATTR, linkOrigins } from '../tracing';
 import { KEY_FIELD, OP_FIELD, SNAPSHOT_FIELD } from './router';
@@ -31,7 +32,7 @@ export async function findSubjects(
   const claim = await coalescer.claim(`${job.entity}:${job.id}`, job.gen, jobId);
   annotate({ [ATTR.entity]: job.entity, [ATTR.entityId]: job.id });
   if (claim.superseded) return 'superseded';
-  linkOrigins(claim.data, job.trace);
+  linkOrigins(originsOf(claim.data), job.trace);
 
   const changedKeys = Object.keys(claim.data).filter((f) => f.startsWith(KEY_FIELD)).map((f) => f.slice(KEY_FIELD.length));
   annotate({ [ATTR.changedKeys]: changedKeys });
