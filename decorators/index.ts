@@ -2,4 +2,4 @@ export { SyncMachine } from './sync-machine';
 export { ListenTo } from './listen-to';
 export { SubjectIdsFrom } from './subject-ids-from';
 export { Build, Publish, CheckPublishable, AfterPublish, Unpublish } from './hooks';
-export type { MachineOptions, ListenToOptions, EntityClass } from './metadata-keys';
+export type { MachineOptions, ListenToOptions, EntityClass, RelationSpec } from './metadata-keys';

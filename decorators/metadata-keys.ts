@@ -13,9 +13,20 @@ export interface MachineOptions {
   subject: EntityClass;
   /** Defaults to the class name; it names queues, Redis keys and payload rows. */
   name?: string;
-  /** Relations to load with the subject before `@Build` (eager relations load anyway). */
-  relations?: string[];
+  /**
+   * Relations to load with the subject before `@Build` (eager relations load anyway), in the ORM's own shape:
+   * TypeORM's `FindOptionsRelations` (`{ customer: { address: true } }`) or MikroORM's populate
+   * (`['customer.address']`). Either form works on either ORM; names are checked at start.
+   */
+  relations?: RelationSpec;
+  /** Subjects (or changed rows) one run takes at once. Default 100. */
+  batchSize?: number;
+  /** Wait this long after a subject's first pending change before running it, so bursts coalesce. Default 0. */
+  debounceMs?: number;
 }
+
+/** Relation paths as an object tree (`{ customer: true }`) or a list of dotted paths (`['customer.address']`). */
+export type RelationSpec = readonly string[] | { readonly [relation: string]: boolean | RelationSpec | undefined };
 
 export interface ListenToOptions {
   /** Only updates that touch one of these properties enqueue work. */

@@ -1,12 +1,11 @@
 export {
   SyncMachine, ListenTo, SubjectIdsFrom, CheckPublishable, Build, Publish, AfterPublish, Unpublish,
 } from '../decorators';
-export type { MachineOptions, ListenToOptions, EntityClass } from '../decorators';
+export type { MachineOptions, ListenToOptions, EntityClass, RelationSpec } from '../decorators';
 export { SyncMachines } from './runtime/sync-machines';
 export type { ResyncOptions, DrainOptions, StatusOptions } from './runtime/sync-machines';
-export type { MachineStatus, QueueCounts } from './runtime/status';
-export type { FailedJob } from './runtime/failed-jobs';
-export type { RecentPublish } from './redis/recent-publishes';
+export type { MachineStatus, QueueCounts, RecentPublish } from './runtime/status';
+export type { FailedItem } from './runtime/failures';
 export type { Step } from './redis/keys';
 export { runCli } from './cli/run';
 export type { SyncMachineConfig } from './cli/config';

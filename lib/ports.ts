@@ -37,9 +37,9 @@ export interface StoredPayload {
 
 /** The `sync_machine_payloads` table, through the application's ORM. */
 export interface PayloadStore {
-  find(machine: string, subjectId: string): Promise<StoredPayload | undefined>;
+  /** The stored payloads of these subjects, with one query; subjects never published are absent. */
+  findMany(machine: string, subjectIds: string[]): Promise<Map<string, StoredPayload>>;
   savePublished(machine: string, subjectId: string, body: string, digest: string, generatedAt: Date): Promise<void>;
-  markGenerated(machine: string, subjectId: string, generatedAt: Date): Promise<void>;
   remove(machine: string, subjectId: string): Promise<void>;
   /** Throws a ConfigurationError with the fix when the table is missing. */
   check(): Promise<void>;
@@ -59,7 +59,9 @@ export interface OrmAdapter {
   payloadEntityMissing(): string | undefined;
   /** Calls `listener` after each commit with the changes to `watched` entities; returns the unsubscribe. */
   onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener): () => void;
-  /** Loads fresh rows by id (string ids converted to the key's type); missing ids are absent. */
+  /** Why a dotted relation path does not work from `entity` ("Order has no relation x; it has customer"), if not. */
+  relationProblem(entity: EntityClass, path: string): string | undefined;
+  /** Loads fresh rows by id with one query (string ids converted to the key's type); missing ids are absent. */
   load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>>;
   /** Primary keys in key order, after `afterId`, for backfills. */
   pageIds(entity: EntityClass, afterId: string | undefined, limit: number): Promise<string[]>;

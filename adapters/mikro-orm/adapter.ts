@@ -1,3 +1,4 @@
+import { ReferenceKind } from '@mikro-orm/core';
 import type { EntityMetadata, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../../lib/errors';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
@@ -41,6 +42,20 @@ export class MikroOrmAdapter implements OrmAdapter {
       subscriber.deactivate();
       unregister(events, subscriber);
     };
+  }
+
+  relationProblem(entity: EntityClass, path: string): string | undefined {
+    let meta = this.metadataOf(entity)!;
+    for (const name of path.split('.')) {
+      const relations = meta.props.filter((p) => p.kind !== ReferenceKind.SCALAR && p.kind !== ReferenceKind.EMBEDDED);
+      const relation = relations.find((p) => p.name === name);
+      if (!relation) {
+        return `${meta.className} has no relation "${name}" (${relations.length
+          ? `its relations: ${relations.map((p) => p.name).join(', ')}` : 'it has no relations'})`;
+      }
+      meta = relation.targetMeta ?? this.orm.getMetadata().find(relation.type)!;
+    }
+    return undefined;
   }
 
   async load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>> {

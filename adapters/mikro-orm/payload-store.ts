@@ -11,19 +11,19 @@ export class MikroOrmPayloadStore implements PayloadStore {
     return this.orm.em.fork();
   }
 
-  async find(machine: string, subjectId: string): Promise<StoredPayload | undefined> {
-    const row = await this.fork().findOne<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId });
-    if (!row) return undefined;
-    return { body: row.body, digest: row.digest, generatedAt: row.generatedAt, publishedAt: row.publishedAt ?? null };
+  async findMany(machine: string, subjectIds: string[]): Promise<Map<string, StoredPayload>> {
+    const found = new Map<string, StoredPayload>();
+    if (subjectIds.length === 0) return found;
+    const rows = await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId: { $in: subjectIds } });
+    for (const row of rows) {
+      found.set(row.subjectId, { body: row.body, digest: row.digest, generatedAt: row.generatedAt, publishedAt: row.publishedAt ?? null });
+    }
+    return found;
   }
 
   async savePublished(machine: string, subjectId: string, body: string, digest: string, generatedAt: Date): Promise<void> {
     await this.fork().upsert<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME,
       { machine, subjectId, body, digest, generatedAt, publishedAt: new Date() });
-  }
-
-  async markGenerated(machine: string, subjectId: string, generatedAt: Date): Promise<void> {
-    await this.fork().nativeUpdate<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId }, { generatedAt });
   }
 
   async remove(machine: string, subjectId: string): Promise<void> {

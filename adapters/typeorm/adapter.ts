@@ -1,4 +1,4 @@
-import { DataSource, EntityMetadata, In } from 'typeorm';
+import { DataSource, EntityMetadata, FindOptionsRelations, In } from 'typeorm';
 import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
@@ -50,6 +50,19 @@ export class TypeOrmAdapter implements OrmAdapter {
     };
   }
 
+  relationProblem(entity: EntityClass, path: string): string | undefined {
+    let metadata = this.dataSource.getMetadata(entity);
+    for (const name of path.split('.')) {
+      const relation = metadata.relations.find((r) => r.propertyName === name);
+      if (!relation) {
+        const known = metadata.relations.map((r) => r.propertyName);
+        return `${metadata.name} has no relation "${name}" (${known.length ? `its relations: ${known.join(', ')}` : 'it has no relations'})`;
+      }
+      metadata = relation.inverseEntityMetadata;
+    }
+    return undefined;
+  }
+
   async load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>> {
     const metadata = this.dataSource.getMetadata(entity);
     const pk = metadata.primaryColumns[0];
@@ -58,7 +71,7 @@ export class TypeOrmAdapter implements OrmAdapter {
     if (keys.length === 0) return found;
     const rows = await this.dataSource.getRepository(entity).find({
       where: { [pk.propertyName]: keys.length === 1 ? keys[0] : In(keys) },
-      relations: relations as never,
+      relations: relations && relationTree(relations),
     });
     for (const row of rows) found.set(String(pk.getEntityValue(row)), row);
     return found;
@@ -94,6 +107,24 @@ export class TypeOrmAdapter implements OrmAdapter {
     });
     return query;
   }
+}
+
+/** Dotted paths in TypeORM's object form, which 0.3 and 1.x both take (1.x refuses string arrays). */
+function relationTree(paths: string[]): FindOptionsRelations<object> {
+  const tree: Record<string, unknown> = {};
+  for (const path of paths) {
+    let node = tree;
+    for (const name of path.split('.')) {
+      node[name] = node[name] === undefined || node[name] === true ? {} : node[name];
+      node = node[name] as Record<string, unknown>;
+    }
+  }
+  const close = (node: Record<string, unknown>): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(node).map(([k, v]) => {
+      const child = v as Record<string, unknown>;
+      return [k, Object.keys(child).length === 0 ? true : close(child)];
+    }));
+  return close(tree) as FindOptionsRelations<object>;
 }
 
 /** Subject ids travel as strings; integer keys go back to numbers. An id that cannot be one matches nothing. */

@@ -1,4 +1,4 @@
-import type { DataSource, Repository } from 'typeorm';
+import { DataSource, In, Repository } from 'typeorm';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, StoredPayload } from '../../lib/ports';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
@@ -11,18 +11,17 @@ export class TypeOrmPayloadStore implements PayloadStore {
     return this.dataSource.getRepository<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME);
   }
 
-  async find(machine: string, subjectId: string): Promise<StoredPayload | undefined> {
-    const row = await this.repo.findOneBy({ machine, subjectId });
-    return row ?? undefined;
+  async findMany(machine: string, subjectIds: string[]): Promise<Map<string, StoredPayload>> {
+    const found = new Map<string, StoredPayload>();
+    if (subjectIds.length === 0) return found;
+    const rows = await this.repo.findBy({ machine, subjectId: subjectIds.length === 1 ? subjectIds[0] : In(subjectIds) });
+    for (const row of rows) found.set(row.subjectId, row);
+    return found;
   }
 
   async savePublished(machine: string, subjectId: string, body: string, digest: string, generatedAt: Date): Promise<void> {
     await this.repo.upsert({ machine, subjectId, body, digest, generatedAt, publishedAt: new Date() },
       ['machine', 'subjectId']);
-  }
-
-  async markGenerated(machine: string, subjectId: string, generatedAt: Date): Promise<void> {
-    await this.repo.update({ machine, subjectId }, { generatedAt });
   }
 
   async remove(machine: string, subjectId: string): Promise<void> {

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import {
-  HOOKS_KEY, HookRecord, HookRole, LISTEN_TO_KEY, ListenToRecord, MACHINE_KEY, MachineOptions,
+  HOOKS_KEY, HookRecord, HookRole, LISTEN_TO_KEY, ListenToRecord, MACHINE_KEY, MachineOptions, RelationSpec,
   SUBJECT_IDS_FROM_KEY, SubjectIdsFromRecord,
 } from '../../decorators/metadata-keys';
 import { ConfigurationError } from '../errors';
@@ -75,10 +75,62 @@ function discoverMachine(machine: unknown, adapter: OrmAdapter): MachineDefiniti
   const subjectInfo = describeOrFail(adapter, options.subject, className, `its subject`);
   const hooks = readHooks(cls, className, instance);
   const listeners = readListeners(cls, className, instance, options.subject, adapter);
+  const relations = options.relations === undefined ? undefined : relationPaths(options.relations, className);
+  for (const path of relations ?? []) {
+    const problem = adapter.relationProblem(options.subject, path);
+    if (problem) {
+      throw new ConfigurationError(`${className}: @SyncMachine({ relations }) names "${path}", but ${problem}: ` +
+        'fix the name, or drop it from `relations`.');
+    }
+  }
   return {
-    name, className, subject: options.subject, subjectInfo, relations: options.relations,
+    name, className, subject: options.subject, subjectInfo, relations,
+    batching: { batchSize: count(options.batchSize, 100, 1, 'batchSize', className), debounceMs: count(options.debounceMs, 0, 0, 'debounceMs', className) },
     instance: instance as MachineDefinition['instance'], listeners, hooks,
   };
+}
+
+function count(value: unknown, fallback: number, min: number, option: string, className: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 100_000) {
+    throw new ConfigurationError(`${className}: @SyncMachine({ ${option} }) must be a whole number from ${min} to 100000, ` +
+      `got ${String(value)}.`);
+  }
+  return value;
+}
+
+/**
+ * Relations as dotted paths, from either ORM's shape: `['customer.address']` (MikroORM populate) or
+ * `{ customer: { address: true } }` (TypeORM FindOptionsRelations). Every prefix of a path is a path too.
+ */
+export function relationPaths(spec: RelationSpec, className: string): string[] {
+  const paths = new Set<string>();
+  const refuse = (what: string): never => {
+    throw new ConfigurationError(`${className}: @SyncMachine({ relations }) ${what}: write relations as ` +
+      "{ customer: true, lines: { product: true } } or as ['customer', 'lines.product'].");
+  };
+  const add = (path: string) => {
+    const parts = path.split('.');
+    if (parts.some((p) => p.length === 0)) refuse(`has the malformed path "${path}"`);
+    parts.forEach((_, i) => paths.add(parts.slice(0, i + 1).join('.')));
+  };
+  const walk = (node: unknown, prefix: string): void => {
+    if (Array.isArray(node)) {
+      for (const path of node) {
+        if (typeof path !== 'string') refuse(`lists ${JSON.stringify(path)}, which is not a relation path`);
+        add(prefix + path);
+      }
+      return;
+    }
+    if (!node || typeof node !== 'object') refuse(`is ${JSON.stringify(node)}`);
+    for (const [name, value] of Object.entries(node as Record<string, unknown>)) {
+      if (value === false || value === undefined) continue;
+      add(prefix + name);
+      if (value !== true) walk(value, `${prefix}${name}.`);
+    }
+  };
+  walk(spec, '');
+  return [...paths];
 }
 
 function describeOrFail(adapter: OrmAdapter, entity: EntityClass, className: string, role: string) {

@@ -1,3 +1,4 @@
+import type { BatchSettings } from '../pipeline/work-queue';
 import type { EntityClass, EntityInfo } from '../ports';
 
 /** A listened entity and how its changes reach subjects. */
@@ -24,7 +25,9 @@ export interface MachineDefinition {
   instance: Record<string, (...args: unknown[]) => unknown>;
   subject: EntityClass;
   subjectInfo: EntityInfo;
+  /** Dotted relation paths to load with the subject, checked against the ORM at start. */
   relations?: string[];
+  batching: BatchSettings;
   listeners: Listener[];
   hooks: Hooks;
 }

@@ -1,107 +1,46 @@
-import type Redis from 'ioredis';
-import type BeeQueue from 'bee-queue';
-import { SyncMachineError } from '../errors';
-import { KeySpace, Step } from '../redis/keys';
 import { SpanKind } from '@opentelemetry/api';
+import type Redis from 'ioredis';
+import type { MachineDefinition } from '../metadata/machine-definition';
+import type { KeySpace, Step } from '../redis/keys';
 import { ATTR, currentCarrier, traced } from '../tracing';
-import { Coalescer, jobIdFor, MarkRequest, ORIGIN_FIELD } from './coalescer';
-import type { EnsurePublicationJob, FindSubjectsJob } from './job-data';
-import type { QueueSet } from './queues';
+import type { EncodedRequest } from './requests';
+import { WorkQueue } from './work-queue';
 
-export interface FindSubjectsRequest {
-  entity: string;
-  id: string;
-  fields: Record<string, string>;
-}
-
-export interface PublicationRequest {
-  subjectId: string;
-  force?: boolean;
-}
-
-/** Marks requests for coalescing, then saves at most one job per item and generation. */
+/** Records requests in the work sets of every machine's steps: one script call per machine and step. */
 export class Enqueuer {
-  private readonly coalescers = new Map<string, Coalescer>();
+  private readonly queues = new Map<string, WorkQueue>();
 
-  constructor(private readonly redis: Redis, private readonly keys: KeySpace, private readonly queues: QueueSet) {}
-
-  coalescer(machine: string, step: Step): Coalescer {
-    const key = `${machine}\n${step}`;
-    let coalescer = this.coalescers.get(key);
-    if (!coalescer) {
-      coalescer = new Coalescer(this.redis, this.keys.coalescing(machine, step));
-      this.coalescers.set(key, coalescer);
+  constructor(redis: Redis, private readonly keys: KeySpace, machines: MachineDefinition[]) {
+    for (const machine of machines) {
+      for (const step of ['find-subjects', 'ensure-publication'] as const) {
+        this.queues.set(`${machine.name}\n${step}`, new WorkQueue(redis, keys, machine.name, step, machine.batching));
+      }
     }
-    return coalescer;
   }
 
-  async findSubjects(machine: string, requests: FindSubjectsRequest[]): Promise<void> {
-    await this.enqueue(machine, 'find-subjects',
-      requests.map((r) => ({ item: `${r.entity}:${r.id}`, fields: r.fields })),
-      (i, gen, trace): FindSubjectsJob => ({ v: 1, machine, entity: requests[i].entity, id: requests[i].id, gen, trace }));
+  work(machine: string, step: Step): WorkQueue {
+    const queue = this.queues.get(`${machine}\n${step}`);
+    if (!queue) throw new Error(`no ${step} work queue for machine ${machine}`);
+    return queue;
   }
 
-  async ensurePublication(machine: string, requests: PublicationRequest[]): Promise<void> {
-    await this.enqueue(machine, 'ensure-publication',
-      requests.map((r) => ({ item: r.subjectId, fields: r.force ? { force: '1' } : undefined })),
-      (i, gen, trace): EnsurePublicationJob => ({ v: 1, machine, subjectId: requests[i].subjectId, gen, trace }));
-  }
-
-  /** Re-delays a job that found its subject locked; same generation, so it still covers its requests. */
-  async reschedule(job: EnsurePublicationJob, delayMs: number): Promise<void> {
-    const reschedules = (job.reschedules ?? 0) + 1;
-    const queue = this.queues.get(job.machine, 'ensure-publication');
-    await queue.createJob({ ...job, reschedules })
-      .setId(`${jobIdFor(job.subjectId, job.gen)}~${reschedules}`)
-      .delayUntil(Date.now() + delayMs)
-      .save();
-  }
-
-  private async enqueue(
-    machine: string, step: Step, requests: MarkRequest[],
-    dataFor: (i: number, gen: string, trace: Record<string, string> | undefined) => object,
-  ) {
+  /**
+   * Records the requests inside a producer span; a request that names no origin gets this span's context, which
+   * the run's span then continues (W3C traceparent).
+   */
+  async request(machine: string, step: Step, requests: Array<[item: string, request: EncodedRequest]>): Promise<void> {
     if (requests.length === 0) return;
-    const queue: BeeQueue = this.queues.get(machine, step);
-    const destination = `${this.keys.prefix}:${queue.name}`;
+    const destination = `${this.keys.prefix}:${this.keys.queueName(machine, step)}`;
     await traced(`send ${destination}`, {
       [ATTR.machine]: machine, [ATTR.messagingSystem]: 'bee-queue', [ATTR.messagingOperation]: 'send',
       [ATTR.messagingDestination]: destination, [ATTR.messagingBatchCount]: requests.length,
     }, async () => {
-      // The producer span's context travels in the job data, and in the pending hash for requests that coalesce.
-      const carrier = currentCarrier();
-      const origin = carrier.traceparent ? { [`${ORIGIN_FIELD}${carrier.traceparent}`]: '1' } : undefined;
-      const marked = origin ? requests.map((r) => ({ ...r, fields: { ...r.fields, ...origin } })) : requests;
-      const { gens } = await this.coalescer(machine, step).mark(marked);
-      const trace = origin ? carrier : undefined;
-      const byId = new Map<string, object>();
-      requests.forEach((request, i) => {
-        const id = jobIdFor(request.item, gens[i]);
-        if (!byId.has(id)) byId.set(id, dataFor(i, gens[i], trace)); // same item twice in one batch: one job
-      });
-      const refused = await this.save(queue, machine, step, byId);
-      if (refused.length === 0) return;
-      // Refused ids belong to jobs that will run, except one that failed for good before it claimed its
-      // generation: requests must not wait on it, so they get a stand-in job (one per minute at most).
-      const failedKey = this.keys.queueKey(machine, step, 'failed');
-      const pipeline = this.redis.pipeline(); // SISMEMBER each, not SMISMEMBER: that needs Redis 6.2
-      for (const id of refused) pipeline.sismember(failedKey, id);
-      const failed = (await pipeline.exec()) ?? [];
-      const minute = Math.floor(Date.now() / 60_000);
-      const standIns = new Map(refused.filter((_, i) => failed[i]?.[1] === 1).map((id) => [`${id}+${minute}`, byId.get(id)!]));
-      if (standIns.size > 0) await this.save(queue, machine, step, standIns);
+      const { traceparent } = currentCarrier();
+      const traced = traceparent
+        ? requests.map(([item, r]): [string, EncodedRequest] =>
+          [item, r.parent ? r : { ...r, parent: traceparent, [`tp:${traceparent}`]: '1' }])
+        : requests;
+      await this.work(machine, step).mark(traced);
     }, { kind: SpanKind.PRODUCER });
-  }
-
-  /** Saves the jobs; resolves the ids Bee-Queue refused because a job with that id exists. */
-  private async save(queue: BeeQueue, machine: string, step: Step, byId: Map<string, object>): Promise<string[]> {
-    const jobs = [...byId].map(([id, data]) => ({ id, job: queue.createJob(data).setId(id) }));
-    const errors = await queue.saveAll(jobs.map((j) => j.job));
-    if (errors.size > 0) {
-      const [first] = errors.values();
-      throw new SyncMachineError(`${errors.size} of ${jobs.length} ${step} jobs of ${machine} were not saved: ${first.message}`,
-        { cause: first });
-    }
-    return jobs.filter((j) => j.job.id === null).map((j) => j.id); // Bee-Queue sets a refused job's id to null
   }
 }

@@ -1,64 +1,88 @@
 import { HookError, InvalidJobError } from '../errors';
 import type { Logger } from '../logger';
-import type { MachineDefinition } from '../metadata/machine-definition';
-import type { Change, OrmAdapter } from '../ports';
+import type { Listener, MachineDefinition } from '../metadata/machine-definition';
+import type { OrmAdapter } from '../ports';
+import { annotate, ATTR, currentCarrier } from '../tracing';
 import { callHook } from './call-hook';
-import type { Enqueuer } from './enqueuer';
-import { originsOf } from './coalescer';
-import { parseFindSubjectsJob } from './job-data';
-import { annotate, ATTR, linkOrigins } from '../tracing';
-import { KEY_FIELD, OP_FIELD, SNAPSHOT_FIELD } from './router';
+import { runItem, ItemRunSettings } from './item-run';
+import { changeFor, encodeRequest, EncodedRequest } from './requests';
+import type { ItemResult, TakenBatch } from './work-queue';
 
-export type FindSubjectsOutcome = 'mapped' | 'superseded' | 'vanished';
+export type FindSubjectsOutcome = 'mapped' | 'vanished';
 
 export interface FindSubjectsDeps {
   adapter: OrmAdapter;
-  enqueuer: Enqueuer;
   logger: Logger;
+  /** Records EnsurePublication requests for the subjects found. */
+  requestPublications(machine: string, requests: Array<[subjectId: string, request: EncodedRequest]>): Promise<void>;
+  /** Machines, entities and mappers already warned about a removal that mapped to nothing. */
+  warnedEmptyRemovals: Set<string>;
 }
 
-/** Loads one changed row fresh, asks the machine which subjects it affects, and enqueues each. */
-export async function findSubjects(
-  deps: FindSubjectsDeps, machine: MachineDefinition, jobId: string, data: unknown, queue: string,
-): Promise<FindSubjectsOutcome> {
-  const job = parseFindSubjectsJob(data, queue, machine.name);
-  const listener = machine.listeners.find((l) => l.info.name === job.entity && l.mapper !== undefined);
-  if (!listener) {
-    throw new InvalidJobError(
-      `${queue}: ${machine.className} has no @SubjectIdsFrom(${job.entity}) (job ${jobId}); the job was written by ` +
-      'a different version of the app, or by hand.');
-  }
-  const coalescer = deps.enqueuer.coalescer(machine.name, 'find-subjects');
-  const claim = await coalescer.claim(`${job.entity}:${job.id}`, job.gen, jobId);
-  annotate({ [ATTR.entity]: job.entity, [ATTR.entityId]: job.id });
-  if (claim.superseded) return 'superseded';
-  linkOrigins(originsOf(claim.data), job.trace);
+/** Items of this step are `<Entity>:<id>`. */
+export function lookupItem(entity: string, id: string): string {
+  return `${entity}:${id}`;
+}
 
-  const changedKeys = Object.keys(claim.data).filter((f) => f.startsWith(KEY_FIELD)).map((f) => f.slice(KEY_FIELD.length));
-  annotate({ [ATTR.changedKeys]: changedKeys });
-  const row = (await deps.adapter.load(listener.entity, [job.id])).get(job.id);
-  let entity: object;
-  let change: Change;
-  if (row) {
-    entity = row;
-    change = { op: claim.data[`${OP_FIELD}insert`] ? 'insert' : 'update', changedKeys };
-  } else if (claim.data[SNAPSHOT_FIELD]) {
-    entity = JSON.parse(claim.data[SNAPSHOT_FIELD]);
-    change = { op: 'remove', changedKeys };
-  } else {
-    deps.logger.warn(
-      `${machine.className}: ${job.entity} ${job.id} is gone and no snapshot of it was captured, so its subjects ` +
-      `cannot be found; resync(${machine.className}) if its subjects changed.`);
-    await coalescer.release(jobId);
-    return 'vanished';
-  }
+function splitItem(item: string): { entity: string; id: string } {
+  const colon = item.indexOf(':');
+  return { entity: item.slice(0, colon), id: item.slice(colon + 1) };
+}
 
-  const result = await callHook(machine, listener.mapper!, `subject_ids_from ${job.entity}`, [entity, change],
-    { entity: job.entity, id: job.id });
-  const subjectIds = normalizeIds(result, machine, listener.mapper!, job.entity, job.id);
-  await deps.enqueuer.ensurePublication(machine.name, subjectIds.map((subjectId) => ({ subjectId })));
-  await coalescer.release(jobId);
-  return 'mapped';
+/**
+ * One run over a batch of changed rows: loads the rows of each entity with one query, calls every
+ * `@SubjectIdsFrom` method concurrently, and requests one EnsurePublication per subject found, all in one call.
+ */
+export async function findSubjectsBatch(deps: FindSubjectsDeps, settings: ItemRunSettings, batch: TakenBatch): Promise<ItemResult[]> {
+  const { machine } = settings;
+  const byEntity = new Map<Listener | undefined, string[]>();
+  for (const { item } of batch.items) {
+    const { entity, id } = splitItem(item);
+    const listener = machine.listeners.find((l) => l.info.name === entity && l.mapper !== undefined);
+    byEntity.set(listener, [...(byEntity.get(listener) ?? []), id]);
+  }
+  const rows = new Map<string, object>();
+  await Promise.all([...byEntity].map(async ([listener, ids]) => {
+    if (!listener) return;
+    for (const [id, row] of await deps.adapter.load(listener.entity, ids)) rows.set(lookupItem(listener.info.name, id), row);
+  }));
+
+  const found: Array<[string, EncodedRequest]> = [];
+  const results = await Promise.all(batch.items.map((taken) => runItem(settings, taken, async (request) => {
+    const { entity, id } = splitItem(taken.item);
+    annotate({ [ATTR.entity]: entity, [ATTR.entityId]: id, [ATTR.changedKeys]: request.changedKeys });
+    const listener = machine.listeners.find((l) => l.info.name === entity && l.mapper !== undefined);
+    if (!listener) {
+      throw new InvalidJobError(`${machine.className} has no @SubjectIdsFrom(${entity}) (item ${taken.item}); it was ` +
+        'written by a different version of the app, or by hand.');
+    }
+    const row = rows.get(taken.item) ?? request.snapshot;
+    if (!row) {
+      deps.logger.warn(
+        `${machine.className}: ${entity} ${id} is gone and no snapshot of it was captured, so its subjects ` +
+        `cannot be found; resync(${machine.className}) if its subjects changed.`);
+      return 'vanished';
+    }
+    const change = changeFor(request, rows.has(taken.item));
+    const result = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [row, change], { entity, id });
+    const subjectIds = normalizeIds(result, machine, listener.mapper!, entity, id);
+    if (subjectIds.length === 0 && change.op === 'remove') warnEmptyRemoval(deps, machine, listener, id);
+    // Each subject's request names this span, so its run joins the trace of the change that caused it.
+    const { traceparent } = currentCarrier();
+    for (const subjectId of subjectIds) found.push([subjectId, encodeRequest({ traceparent })]);
+    return 'mapped';
+  })));
+  await deps.requestPublications(machine.name, found);
+  return results;
+}
+
+function warnEmptyRemoval(deps: FindSubjectsDeps, machine: MachineDefinition, listener: Listener, id: string): void {
+  const key = `${machine.name}\n${listener.info.name}\n${listener.mapper}`;
+  if (deps.warnedEmptyRemovals.has(key)) return;
+  deps.warnedEmptyRemovals.add(key);
+  deps.logger.warn(`${machine.className}.${listener.mapper} returned no ${machine.subjectInfo.name} ids for the removed ` +
+    `${listener.info.name} ${id}: for a removal it gets a snapshot of the row (columns, and each to-one relation as ` +
+    `{ <key>: value }), not a loaded entity; map from those values. (Said once per mapper.)`);
 }
 
 function normalizeIds(result: unknown, machine: MachineDefinition, method: string, entity: string, id: string): string[] {

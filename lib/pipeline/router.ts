@@ -1,11 +1,8 @@
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { CapturedChange, EntityClass } from '../ports';
-import type { Enqueuer, FindSubjectsRequest, PublicationRequest } from './enqueuer';
-
-/** Pending-hash fields of a FindSubjects request: changed keys and ops as flags, so merges are unions. */
-export const KEY_FIELD = 'k:';
-export const OP_FIELD = 'op:';
-export const SNAPSHOT_FIELD = 'snapshot';
+import type { Enqueuer } from './enqueuer';
+import { lookupItem } from './find-subjects';
+import { encodeRequest, EncodedRequest } from './requests';
 
 /** Turns committed changes into FindSubjects or (for a machine's own subject) EnsurePublication requests. */
 export class ChangeRouter {
@@ -20,8 +17,8 @@ export class ChangeRouter {
   }
 
   private async routeFor(machine: MachineDefinition, changes: CapturedChange[]): Promise<void> {
-    const publications: PublicationRequest[] = [];
-    const lookups: FindSubjectsRequest[] = [];
+    const publications: Array<[string, EncodedRequest]> = [];
+    const lookups: Array<[string, EncodedRequest]> = [];
     for (const change of changes) {
       const listener = machine.listeners.find((l) => l.entity === change.entity);
       if (!listener) continue;
@@ -29,17 +26,15 @@ export class ChangeRouter {
         continue;
       }
       if (listener.mapper === undefined) {
-        publications.push({ subjectId: change.id });
+        publications.push([change.id, encodeRequest({})]);
         continue;
       }
-      const fields: Record<string, string> = { [`${OP_FIELD}${change.op}`]: '1' };
-      for (const key of change.changedKeys) fields[`${KEY_FIELD}${key}`] = '1';
-      if (change.snapshot) fields[SNAPSHOT_FIELD] = JSON.stringify(change.snapshot);
-      lookups.push({ entity: listener.info.name, id: change.id, fields });
+      lookups.push([lookupItem(listener.info.name, change.id),
+        encodeRequest({ op: change.op, changedKeys: change.changedKeys, snapshot: change.snapshot })]);
     }
     await Promise.all([
-      this.enqueuer.ensurePublication(machine.name, publications),
-      this.enqueuer.findSubjects(machine.name, lookups),
+      this.enqueuer.request(machine.name, 'ensure-publication', publications),
+      this.enqueuer.request(machine.name, 'find-subjects', lookups),
     ]);
   }
 }

@@ -1,78 +1,92 @@
-import type Redis from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type BeeQueue from 'bee-queue';
-import { describeError, InvalidJobError } from '../errors';
+import { describeError } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
+import { parseTicket } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
-import { SpanKind } from '@opentelemetry/api';
-import { countRun } from '../metrics';
-import { ATTR, contextFrom, traced } from '../tracing';
 import type { RetryPolicy } from '../runtime/options';
+import { BatchLocks } from './batch-locks';
+import type { Enqueuer } from './enqueuer';
+import type { ItemRunSettings } from './item-run';
 import type { QueueSet } from './queues';
+import type { ItemResult, TakenBatch, WorkQueue } from './work-queue';
 
+/** A ticket takes batch after batch while work is ready, for this long at most, then makes way. */
+const TICKET_BUDGET_MS = 5_000;
 
-export type StepHandler = (machine: MachineDefinition, jobId: string, data: unknown, queue: string) => Promise<string>;
+export type BatchHandler = (settings: ItemRunSettings, batch: TakenBatch, locks: BatchLocks | undefined) => Promise<ItemResult[]>;
 
 export interface WorkerDeps {
   queues: QueueSet;
+  enqueuer: Enqueuer;
   keys: KeySpace;
-  redis: Redis;
   logger: Logger;
   concurrency: number;
   retry: RetryPolicy;
+  lockTtlMs: number;
   stallIntervalMs: number;
+  /** Set when the runtime closes: a ticket finishes its batch and takes no other. */
+  stopping: { now: boolean };
 }
 
-/** Starts processing both steps of every machine; a failing job is logged and never stops the worker. */
-export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], handlers: Record<Step, StepHandler>): void {
+/** Starts processing both steps of every machine; a failing item is retried alone and never stops the worker. */
+export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], handlers: Record<Step, BatchHandler>): void {
   for (const machine of machines) {
     for (const step of Object.keys(handlers) as Step[]) {
       const queue = deps.queues.get(machine.name, step);
       const queueName = `${deps.keys.prefix}:${deps.keys.queueName(machine.name, step)}`;
+      const settings: ItemRunSettings = {
+        machine, step, queue: queueName, logger: deps.logger, retry: deps.retry,
+        describe: step === 'ensure-publication' ? (id) => `${machine.subjectInfo.name} ${id}` : (item) => item.replace(':', ' '),
+      };
       queue.process(deps.concurrency, (job: BeeQueue.Job<unknown>) =>
-        runJob(deps, machine, step, queueName, job, handlers[step]));
-      // Bee-Queue re-runs the jobs of a dead worker only when some worker looks for them.
+        runTicket(deps, settings, deps.enqueuer.work(machine.name, step), job, handlers[step]));
+      // Bee-Queue re-runs the tickets of a dead worker only when some worker looks for them.
       queue.checkStalledJobs(deps.stallIntervalMs);
     }
   }
 }
 
-async function runJob(
-  deps: WorkerDeps, machine: MachineDefinition, step: Step, queueName: string, job: BeeQueue.Job<unknown>,
-  handler: StepHandler,
+/** One ticket: take a batch, run it, finish it; again while work is ready and the budget lasts. */
+async function runTicket(
+  deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue, job: BeeQueue.Job<unknown>, handler: BatchHandler,
 ): Promise<string> {
-  const attempt = applyRetryPolicy(job, deps.retry);
-  return traced(`process ${queueName}`, {
-    [ATTR.machine]: machine.name, [ATTR.attempt]: attempt,
-    [ATTR.messagingSystem]: 'bee-queue', [ATTR.messagingOperation]: 'process',
-    [ATTR.messagingDestination]: queueName, [ATTR.messagingMessageId]: String(job.id),
-  }, async (span) => {
+  const ticket = String(job.id);
+  try {
+    parseTicket(job.data, settings.queue, ticket, settings.machine.name, settings.step);
+  } catch (error) {
+    job.options.retries = 0; // the same data fails the same way
+    deps.logger.error(`${describeError(error)} It was not run and stays in the failed set.`);
+    throw error;
+  }
+  const locking = settings.step === 'ensure-publication';
+  // The ticket id leads the token, so a re-run of this ticket (its worker died) may take over its own locks.
+  const token = locking ? `${ticket}:${randomBytes(6).toString('hex')}` : '';
+  const deadline = performance.now() + TICKET_BUDGET_MS;
+  let first = true;
+  let items = 0;
+  for (;;) {
+    const since = performance.now();
+    const batch = await work.take(ticket, first, locking ? { token, ttlMs: deps.lockTtlMs } : undefined);
+    first = false;
+    if (batch.items.length === 0) break;
+    items += batch.items.length;
+    const locks = locking ? new BatchLocks(work, token, deps.lockTtlMs, batch.items.map((i) => i.item), since) : undefined;
+    let results: ItemResult[];
     try {
-      const outcome = await handler(machine, String(job.id), job.data, queueName);
-      span.setAttribute(ATTR.outcome, outcome);
-      countRun(machine.name, step, outcome);
-      await deps.redis.hincrby(deps.keys.stats(machine.name), `${step}:${outcome}`, 1);
-      return outcome;
+      results = await handler(settings, batch, locks);
     } catch (error) {
-      span.setAttribute(ATTR.outcome, 'failed');
-      countRun(machine.name, step, 'failed');
-      if (error instanceof InvalidJobError) job.options.retries = 0; // the same data fails the same way
-      const retrying = (job.options.retries ?? 0) > 0;
-      deps.logger.error(`${step} job ${job.id} of ${machine.className} failed (attempt ${attempt}` +
-        `${retrying ? ', will retry' : ', no retries left: kept in the failed set'}): ${describeError(error)}`);
-      await deps.redis.hincrby(deps.keys.stats(machine.name), `${step}:failed`, 1).catch(() => undefined);
-      throw error;
+      // The batch's own reads failed (the database is down, say): each item is retried alone, with backoff.
+      deps.logger.error(`${settings.step} of ${settings.machine.className}: a batch of ${batch.items.length} failed before ` +
+        `its items ran (each is retried with backoff): ${describeError(error)}`);
+      results = batch.items.map(({ item }) => [item, 'failed', describeError(error)]);
+    } finally {
+      locks?.stop();
     }
-  }, { kind: SpanKind.CONSUMER, parent: contextFrom((job.data as { trace?: unknown } | null)?.trace) });
+    if (!(await work.finish(ticket, token, results, deps.retry, !deps.stopping.now && performance.now() < deadline))) break;
+  }
+  return `${items} items`;
 }
 
-/**
- * The worker's retry policy wins over whatever the enqueuing process set: a job's first run sets its
- * retries and backoff (Bee-Queue reads them from the job when it fails). Returns the attempt number.
- */
-function applyRetryPolicy(job: BeeQueue.Job<unknown>, retry: RetryPolicy): number {
-  const options = job.options as { retries?: number; stacktraces?: string[] };
-  const attempt = (options.stacktraces?.length ?? 0) + 1;
-  if (attempt === 1) job.retries(Math.max(0, retry.attempts - 1)).backoff('exponential', retry.initialDelayMs);
-  return attempt;
-}

@@ -1,7 +1,19 @@
-/** The two pipeline steps; each has its own Bee-Queue queue per machine. */
+/** The two pipeline steps; each has its own Bee-Queue queue and work set per machine. */
 export type Step = 'find-subjects' | 'ensure-publication';
 
-/** Every Redis key and queue name, in one place, under the runtime's prefix. */
+/** Bee-Queue's own keys of one queue (its storage is read and written in lib/queue/bee-queue-storage.ts only). */
+export type BeeQueueKey = 'id' | 'jobs' | 'waiting' | 'active' | 'delayed' | 'failed' | 'stalling' | 'earlierDelayed';
+
+/** The keys of one machine's step, in the order the work scripts declare them. */
+export interface StepKeys {
+  pending: string;
+  requests: string;
+  claims: string;
+  runs: string;
+  failed: string;
+}
+
+/** Every Redis key and queue name, in one place, under the runtime's prefix. Tests, demo and bench use it too. */
 export class KeySpace {
   constructor(readonly prefix: string) {}
 
@@ -10,27 +22,42 @@ export class KeySpace {
     return `${machine}:${step}`;
   }
 
-  /** Namespace of the coalescing state of one step. */
-  coalescing(machine: string, step: Step): string {
-    return `${this.prefix}:${machine}:${step}:co`;
+  /** A key Bee-Queue keeps for one queue. */
+  queueKey(machine: string, step: Step, suffix: BeeQueueKey): string {
+    return `${this.prefix}:${this.queueName(machine, step)}:${suffix}`;
   }
 
-  lock(machine: string, subjectId: string): string {
-    return `${this.prefix}:${machine}:lock:${subjectId}`;
+  /** Bee-Queue's keys that the work scripts touch, in the order they declare them. */
+  ticketKeys(machine: string, step: Step): string[] {
+    return (['id', 'jobs', 'waiting', 'delayed', 'earlierDelayed'] as const).map((s) => this.queueKey(machine, step, s));
   }
 
-  /** Hash of outcome counters, read by the demo and `status`. */
+  /** Pending items, their requests, claims of running batches, running tickets, failure records of one step. */
+  step(machine: string, step: Step): StepKeys {
+    const base = `${this.prefix}:${machine}:${step}`;
+    return {
+      pending: `${base}:pending`, requests: `${base}:requests`, claims: `${base}:claims`, runs: `${base}:runs`,
+      failed: `${base}:failed`,
+    };
+  }
+
+  /** The machine's subject locks: one hash, subject id -> `<token>|<expires-at>`. */
+  locks(machine: string): string {
+    return `${this.prefix}:${machine}:locks`;
+  }
+
+  /** Hash of counters, `<step>:<outcome>` and `<step>:jobs`, read by `status` and the demo. */
   stats(machine: string): string {
     return `${this.prefix}:${machine}:stats`;
-  }
-
-  /** A key Bee-Queue keeps for one queue: `waiting`, `active`, `delayed`, `failed`, `jobs`, ... */
-  queueKey(machine: string, step: Step, suffix: string): string {
-    return `${this.prefix}:${this.queueName(machine, step)}:${suffix}`;
   }
 
   /** Capped list of the latest publishes (`<ms> <subject id>`, newest first), read by `status`. */
   recentPublishes(machine: string): string {
     return `${this.prefix}:${machine}:published`;
+  }
+
+  /** Every key of this prefix, for clean-up in tests, demo and bench. */
+  pattern(): string {
+    return `${this.prefix}:*`;
   }
 }

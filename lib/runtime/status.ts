@@ -1,15 +1,25 @@
 import type Redis from 'ioredis';
 import { STEPS } from '../pipeline/queues';
 import type { KeySpace, Step } from '../redis/keys';
-import { readRecentPublishes, RecentPublish } from '../redis/recent-publishes';
-import { FailedJob, readFailedJobs } from './failed-jobs';
+import { FailedItem, readFailures } from './failures';
 
+/** Items of one step by state. */
 export interface QueueCounts {
+  /** Pending and ready to run. */
   waiting: number;
+  /** Taken by a run that is working on them. */
   active: number;
-  /** Retries waiting out their backoff, and runs re-delayed because the subject was locked. */
+  /** Pending but not ready yet: debounce, a retry's backoff, or a re-delay because the subject was locked. */
   delayed: number;
+  /** Recorded as failed after their last attempt. */
   failed: number;
+}
+
+/** A publish, as `status` lists it. */
+export interface RecentPublish {
+  subjectId: string;
+  /** When it was stored, on Redis' clock. */
+  at: Date;
 }
 
 /** What `SyncMachines.status()` reports for one machine. */
@@ -18,42 +28,65 @@ export interface MachineStatus {
   /** The subject entity's name. */
   subject: string;
   queues: Record<Step, QueueCounts>;
-  /** Run outcomes counted since the prefix was first used, by `<step>:<outcome>`. */
+  /** Counters since the prefix was first used: `<step>:<outcome>` per item, `<step>:jobs` per run ticket. */
   outcomes: Record<string, number>;
   /** Newest first. */
   lastPublishes: RecentPublish[];
   /** Newest first, at most the limit asked for; `queues[step].failed` has the full counts. */
-  failures: FailedJob[];
+  failures: FailedItem[];
 }
 
 /** Reads one machine's status from Redis: one pipelined round trip for the counts, then the lists. */
 export async function readMachineStatus(
   redis: Redis, keys: KeySpace, machine: { name: string; subject: string }, limit: number,
 ): Promise<MachineStatus> {
+  const now = Date.now();
   const pipeline = redis.pipeline();
   for (const step of STEPS) {
-    pipeline.llen(keys.queueKey(machine.name, step, 'waiting'))
-      .llen(keys.queueKey(machine.name, step, 'active'))
-      .zcard(keys.queueKey(machine.name, step, 'delayed'))
-      .scard(keys.queueKey(machine.name, step, 'failed'));
+    const k = keys.step(machine.name, step);
+    pipeline.zcount(k.pending, '-inf', now).zcard(k.pending).hlen(k.claims).hlen(k.failed);
   }
   pipeline.hgetall(keys.stats(machine.name));
+  pipeline.lrange(keys.recentPublishes(machine.name), 0, Math.max(0, limit - 1));
   const results = (await pipeline.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
   const values = results.map(([, value]) => value);
 
   const queues = {} as Record<Step, QueueCounts>;
   STEPS.forEach((step, i) => {
-    const [waiting, active, delayed, failed] = values.slice(i * 4, i * 4 + 4).map(Number);
-    queues[step] = { waiting, active, delayed, failed };
+    const [ready, pending, active, failed] = values.slice(i * 4, i * 4 + 4).map(Number);
+    queues[step] = { waiting: ready, active, delayed: pending - ready, failed };
   });
   const outcomes: Record<string, number> = {};
   for (const [field, count] of Object.entries((values[STEPS.length * 4] ?? {}) as Record<string, string>).sort()) {
     outcomes[field] = Number(count);
   }
-  const [lastPublishes, failures] = await Promise.all([
-    readRecentPublishes(redis, keys, machine.name, limit),
-    readFailedJobs(redis, keys, machine.name, machine.subject, limit),
-  ]);
+  const lastPublishes = limit <= 0 ? [] : (values[STEPS.length * 4 + 1] as string[]).map((entry) => {
+    const space = entry.indexOf(' ');
+    return { subjectId: entry.slice(space + 1), at: new Date(Number(entry.slice(0, space))) };
+  });
+  const failures = await readFailures(redis, keys, machine.name, machine.subject, STEPS, limit);
   return { machine: machine.name, subject: machine.subject, queues, outcomes, lastPublishes, failures };
+}
+
+/** Items pending or being worked on, per machine and step, for drain(): one round trip. */
+export async function readBusy(redis: Redis, keys: KeySpace, machines: string[]): Promise<string[]> {
+  const pipeline = redis.pipeline();
+  const order: Array<[string, Step]> = [];
+  // Upstream first: an item moving downstream after its step was read is seen in the next one.
+  for (const step of STEPS) {
+    for (const machine of machines) {
+      const k = keys.step(machine, step);
+      pipeline.zcard(k.pending).hlen(k.claims);
+      order.push([machine, step]);
+    }
+  }
+  const results = (await pipeline.exec()) ?? [];
+  for (const [error] of results) if (error) throw error;
+  const busy: string[] = [];
+  order.forEach(([machine, step], i) => {
+    const [pending, active] = [Number(results[i * 2][1]), Number(results[i * 2 + 1][1])];
+    if (pending + active > 0) busy.push(`${machine} ${step}: ${pending} pending, ${active} in runs`);
+  });
+  return busy;
 }

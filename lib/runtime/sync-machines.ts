@@ -1,22 +1,21 @@
 import type Redis from 'ioredis';
-import Redlock from 'redlock';
 import { ConfigurationError, describeError, DrainTimeoutError } from '../errors';
 import type { Logger } from '../logger';
 import { discoverMachines } from '../metadata/discover';
 import type { MachineDefinition } from '../metadata/machine-definition';
-import { defineCoalescingCommands } from '../pipeline/coalescer';
 import { Enqueuer } from '../pipeline/enqueuer';
-import { ensurePublication } from '../pipeline/ensure-publication';
-import { findSubjects } from '../pipeline/find-subjects';
+import { ensurePublications } from '../pipeline/ensure-publication';
+import { findSubjectsBatch } from '../pipeline/find-subjects';
 import { QueueSet, STEPS } from '../pipeline/queues';
+import { encodeRequest } from '../pipeline/requests';
 import { ChangeRouter } from '../pipeline/router';
 import { startWorkers } from '../pipeline/worker';
 import type { CapturedChange, ColumnFilter, EntityClass, OrmAdapter } from '../ports';
 import { resolveRedis } from '../redis/connection';
 import { KeySpace, Step } from '../redis/keys';
-import { retryFailedJobs } from './failed-jobs';
+import { takeFailures } from './failures';
 import { pickAdapter } from './pick-adapter';
-import { MachineStatus, readMachineStatus } from './status';
+import { MachineStatus, readBusy, readMachineStatus } from './status';
 import { resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
 
 export interface ResyncOptions {
@@ -26,7 +25,7 @@ export interface ResyncOptions {
   where?: ColumnFilter;
   /** Publish even when the payload equals the stored one. */
   force?: boolean;
-  /** Ids read and enqueued per batch. Default 500. */
+  /** Ids read and requested per page. Default 500. */
   batchSize?: number;
   /** Called after each batch with the running total, and the number of subjects when it is known. */
   onProgress?: (enqueued: number, total?: number) => void;
@@ -60,6 +59,8 @@ type MachineRef = string | (abstract new (...args: never[]) => object);
 /** A started sync-machine runtime: captures changes, and runs workers when asked to. */
 export class SyncMachines {
   private readonly pending = new Set<Promise<void>>();
+  /** Set by close(): running tickets finish their batch and take no other. */
+  private readonly stopping = { now: false };
   private unsubscribe?: () => void;
   private closing?: Promise<void>;
 
@@ -105,19 +106,20 @@ export class SyncMachines {
       throw new ConfigurationError(`Cannot reach Redis at ${redisSettings.describe}: ${describeError(error)}. ` +
         'Start Redis or fix the `redis` option.', { cause: error });
     }
-    defineCoalescingCommands(redis);
-    const enqueuer = new Enqueuer(redis, keys, queues);
+    const enqueuer = new Enqueuer(redis, keys, machines);
     const router = new ChangeRouter(machines, enqueuer);
     const runtime = new SyncMachines(adapter, machines, redis, keys, queues, enqueuer, router, logger, worker);
     runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
 
     if (worker) {
-      const redlock = new Redlock([redis], { retryCount: 0 });
-      redlock.on('error', () => undefined); // lock contention is expected; real failures surface in the run
-      const deps = { adapter, enqueuer, redis, redlock, keys, logger, lockTtlMs: worker.lockTtlMs };
-      startWorkers({ queues, keys, redis, logger, ...worker }, machines, {
-        'find-subjects': (machine, jobId, data, queue) => findSubjects(deps, machine, jobId, data, queue),
-        'ensure-publication': (machine, jobId, data, queue) => ensurePublication(deps, machine, jobId, data, queue),
+      const lookups = {
+        adapter, logger, warnedEmptyRemovals: new Set<string>(),
+        requestPublications: (machine: string, requests: Array<[string, Record<string, string>]>) =>
+          enqueuer.request(machine, 'ensure-publication', requests),
+      };
+      startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping }, machines, {
+        'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
+        'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger }, settings, batch, locks!),
       });
     }
     return runtime;
@@ -146,8 +148,9 @@ export class SyncMachines {
   async resync(machine: MachineRef, options: ResyncOptions = {}): Promise<{ enqueued: number }> {
     const def = this.machineFor(machine);
     const batchSize = options.batchSize ?? 500;
+    const request = encodeRequest({ force: options.force });
     const push = async (ids: string[]) => {
-      await this.enqueuer.ensurePublication(def.name, ids.map((subjectId) => ({ subjectId, force: options.force })));
+      await this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request]));
     };
     let enqueued = 0;
     if (options.ids) {
@@ -190,7 +193,7 @@ export class SyncMachines {
   }
 
   /**
-   * Puts a machine's failed jobs (of one `step`, or both) back in their queues with fresh retries; each run
+   * Runs a machine's failed subjects (and changed rows, of one `step` or both) again with fresh attempts; each run
    * loads and builds from current data. Resolves how many went back per step.
    */
   async retryFailed(machine: MachineRef, options: { step?: Step } = {}): Promise<Partial<Record<Step, number>>> {
@@ -198,26 +201,19 @@ export class SyncMachines {
     if (options.step !== undefined && !STEPS.includes(options.step)) {
       throw new ConfigurationError(`retryFailed: step "${String(options.step)}" is not one of ${STEPS.join(', ')}.`);
     }
-    return retryFailedJobs(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS);
+    return takeFailures(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS,
+      (step, items) => this.enqueuer.request(def.name, step, items.map((item) => [item, {}])));
   }
 
   /**
-   * Resolves once the changes captured here are enqueued and every queue of these machines is empty with no job
-   * running; delayed and retrying jobs count, failed ones do not.
+   * Resolves once the changes captured here are recorded and no subject or changed row of these machines is pending
+   * or in a run; those waiting for a retry count, failed ones do not.
    */
   async drain(options: DrainOptions = {}): Promise<void> {
     const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     for (;;) {
-      const busy: string[] = [];
-      // Upstream first: a job moving downstream after its queue was read is seen in the next one.
-      for (const step of STEPS) {
-        for (const machine of this.machines) {
-          const h = await this.queues.get(machine.name, step).checkHealth();
-          const count = h.waiting + h.active + h.delayed;
-          if (count > 0) busy.push(`${machine.name} ${step}: ${h.waiting} waiting, ${h.active} active, ${h.delayed} delayed`);
-        }
-      }
+      const busy = await readBusy(this.redis, this.keys, this.machines.map((m) => m.name));
       if (busy.length === 0) return;
       if (Date.now() > deadline) {
         throw new DrainTimeoutError(`drain() timed out after ${options.timeoutMs} ms; still busy: ${busy.join('; ')}. ` +
@@ -232,6 +228,7 @@ export class SyncMachines {
     this.closing ??= (async () => {
       // Still subscribed while closing: a transaction committing now is logged as dropped, not lost silently.
       await Promise.allSettled([...this.pending]);
+      this.stopping.now = true;
       await this.queues.close(this.worker?.closeTimeoutMs ?? 5000);
       this.unsubscribe?.();
       await this.redis.quit().catch(() => this.redis.disconnect());

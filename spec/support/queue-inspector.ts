@@ -1,41 +1,38 @@
 import type Redis from 'ioredis';
-import type { Step } from '../../lib/redis/keys';
+import { decodeRequest, PendingRequest } from '../../lib/pipeline/requests';
+import { KeySpace, Step } from '../../lib/redis/keys';
 
 /** Reading what capture left in Redis, the same way for every ORM's write-path spec. */
 export function queueInspector(redis: () => Redis, prefix: string, machines: string[]) {
   const [defaultMachine] = machines;
+  const keys = new KeySpace(prefix);
 
-  /** Job ids waiting in one queue, oldest first. */
+  /** Items pending in one step (`<Entity>:<id>` for find-subjects, subject ids for ensure-publication), oldest first. */
   async function waiting(step: Step, machine = defaultMachine): Promise<string[]> {
-    return (await redis().lrange(`${prefix}:${machine}:${step}:waiting`, 0, -1)).reverse();
+    return redis().zrange(keys.step(machine, step).pending, 0, -1);
   }
 
-  async function jobData(step: Step, id: string, machine = defaultMachine): Promise<Record<string, unknown> | undefined> {
-    const raw = await redis().hget(`${prefix}:${machine}:${step}:jobs`, id);
-    return raw === null ? undefined : JSON.parse(raw).data;
+  /** Run tickets (Bee-Queue jobs) waiting in one step's queue. */
+  async function tickets(step: Step, machine = defaultMachine): Promise<number> {
+    return redis().llen(keys.queueKey(machine, step, 'waiting'));
   }
 
-  /** The merged, not yet claimed request data of one item's generation, without its timestamp. */
-  async function pending(step: Step, item: string, gen = '0', machine = defaultMachine): Promise<Record<string, string>> {
-    const { at, ...fields } = await redis().hgetall(`${prefix}:${machine}:${step}:co:p:${item}:${gen}`);
-    void at;
-    return fields;
+  /** The merged, not yet taken request of one item, decoded. */
+  async function pending(step: Step, item: string, machine = defaultMachine): Promise<PendingRequest> {
+    const raw = await redis().hget(keys.step(machine, step).requests, item);
+    if (raw === null) throw new Error(`no pending request for ${item} in ${machine} ${step}`);
+    return decodeRequest(raw, item);
   }
 
   async function everythingWaiting(): Promise<string[]> {
     const all: string[] = [];
     for (const machine of machines) {
       for (const step of ['find-subjects', 'ensure-publication'] as const) {
-        all.push(...(await waiting(step, machine)).map((id) => `${machine} ${step} ${id}`));
+        all.push(...(await waiting(step, machine)).map((item) => `${machine} ${step} ${item}`));
       }
     }
     return all;
   }
 
-  return { waiting, jobData, pending, everythingWaiting };
-}
-
-/** The changed-key (`k:`) or op (`op:`) flags of a pending hash, sorted. */
-export function flags(fields: Record<string, string>, kindOf: 'k:' | 'op:'): string[] {
-  return Object.keys(fields).filter((f) => f.startsWith(kindOf)).sort();
+  return { waiting, tickets, pending, everythingWaiting };
 }

@@ -45,12 +45,11 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
       out.push('  failures: none');
       continue;
     }
-    out.push(`  failures: ${failed} in the failed set${s.failures.length < failed ? `, newest ${s.failures.length}` : ''}` +
-      ` (sync-machine retry-failed ${s.machine} puts them back):`);
+    out.push(`  failures: ${failed} recorded as failed${s.failures.length < failed ? `, newest ${s.failures.length}` : ''}` +
+      ` (sync-machine retry-failed ${s.machine} runs them again):`);
     for (const f of s.failures) {
-      const about = f.entity && f.id ? `${f.entity} ${f.id}` : 'malformed job';
-      out.push(`    ${f.step} ${about}  job ${f.jobId}  ${f.attempts} attempt${f.attempts === 1 ? '' : 's'}, ` +
-        `enqueued ${f.enqueuedAt.toISOString()}`);
+      out.push(`    ${f.step} ${f.entity} ${f.id}  ${f.attempts} attempt${f.attempts === 1 ? '' : 's'}, ` +
+        `last failed ${f.at.toISOString()}`);
       for (const errorLine of f.error.split('\n')) out.push(`      ${errorLine}`);
     }
   }

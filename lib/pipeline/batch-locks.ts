@@ -1,0 +1,55 @@
+import { performance } from 'node:perf_hooks';
+import { LockLostError } from '../errors';
+import type { WorkQueue } from './work-queue';
+
+/**
+ * The subject locks one run holds for its batch (taken with the batch, in one script). A timer extends them all
+ * at once; and since a timer cannot run while a hook blocks the event loop, `ensure` checks a lock's validity
+ * on the monotonic clock right before a publish, and asks Redis when that is not certain.
+ */
+export class BatchLocks {
+  private readonly validUntil = new Map<string, number>();
+  private readonly lost = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  /** `since`: performance.now() before the take was sent, so validity is never overestimated. */
+  constructor(private readonly work: WorkQueue, readonly token: string, private readonly ttlMs: number, items: string[], since: number) {
+    for (const item of items) this.validUntil.set(item, since + ttlMs);
+    this.arm();
+  }
+
+  /** Throws LockLostError unless the lock on `item` is provably still this run's. */
+  async ensure(item: string): Promise<void> {
+    if (!this.lost.has(item) && performance.now() < (this.validUntil.get(item) ?? 0) - this.margin()) return;
+    if (!this.lost.has(item)) await this.extend([item]);
+    if (this.lost.has(item)) throw new LockLostError(`the lock on ${item} was taken over after it expired`);
+  }
+
+  /** Stops extending; FINISH releases the locks. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private margin(): number {
+    return Math.min(1000, this.ttlMs / 5);
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(() => {
+      const held = [...this.validUntil.keys()].filter((item) => !this.lost.has(item));
+      this.extend(held).catch(() => undefined).finally(() => { if (!this.stopped) this.arm(); });
+    }, Math.max(10, this.ttlMs / 3));
+    this.timer.unref();
+  }
+
+  private async extend(items: string[]): Promise<void> {
+    const since = performance.now();
+    const lost = new Set(await this.work.extend(this.token, this.ttlMs, items));
+    for (const item of items) {
+      if (lost.has(item)) this.lost.add(item);
+      else this.validUntil.set(item, since + this.ttlMs);
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { describeError, InvalidJobError, LockLostError } from '../errors';
+import type { Logger } from '../logger';
+import type { MachineDefinition } from '../metadata/machine-definition';
+import { countRun } from '../metrics';
+import type { Step } from '../redis/keys';
+import { ATTR, contextFrom, linkOrigins, traced } from '../tracing';
+import { decodeRequest, PendingRequest } from './requests';
+import type { ItemResult, RetrySettings, TakenItem } from './work-queue';
+
+export interface ItemRunSettings {
+  machine: MachineDefinition;
+  step: Step;
+  /** `<prefix>:<queue name>`, the span's destination. */
+  queue: string;
+  logger: Logger;
+  retry: RetrySettings;
+  /** How log lines name the item: "Order 42", "Customer 7". */
+  describe(item: string): string;
+}
+
+/**
+ * Runs one item of a batch in its own span, a child of the request that first asked for it (linked to the
+ * others), and turns whatever happens into that item's result: an outcome, or a failure that is retried alone.
+ */
+export async function runItem(
+  s: ItemRunSettings, taken: TakenItem, work: (request: PendingRequest) => Promise<string>,
+): Promise<ItemResult> {
+  let request: PendingRequest;
+  try {
+    request = decodeRequest(taken.raw, `${s.step} ${s.describe(taken.item)} of ${s.machine.className}`);
+  } catch (error) {
+    return fail(s, taken.item, 0, error);
+  }
+  return traced(`process ${s.queue}`, {
+    [ATTR.machine]: s.machine.name, [ATTR.attempt]: request.attempt + 1,
+    [ATTR.messagingSystem]: 'bee-queue', [ATTR.messagingOperation]: 'process', [ATTR.messagingDestination]: s.queue,
+  }, async (span) => {
+    linkOrigins(request.origins, { traceparent: request.parent });
+    try {
+      const outcome = await work(request);
+      span.setAttribute(ATTR.outcome, outcome);
+      countRun(s.machine.name, s.step, outcome);
+      return [taken.item, outcome, null] as ItemResult;
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+      span.setAttribute(ATTR.outcome, 'failed');
+      countRun(s.machine.name, s.step, 'failed');
+      return fail(s, taken.item, request.attempt, error);
+    }
+  }, { kind: SpanKind.CONSUMER, parent: contextFrom(request.parent ? { traceparent: request.parent } : undefined) });
+}
+
+function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown): ItemResult {
+  const what = `${s.step} of ${s.machine.className} for ${s.describe(item)}`;
+  if (error instanceof LockLostError) {
+    s.logger.warn(`${what} stopped before publishing: ${describeError(error)}; it runs again from current data. ` +
+      'Raise worker.lockTtlMs if hooks are slow.');
+    return [item, 'requeue', describeError(error)];
+  }
+  if (error instanceof InvalidJobError) {
+    s.logger.error(`${what} failed and will not be retried (recorded as failed): ${describeError(error)}`);
+    return [item, 'invalid', describeError(error)];
+  }
+  const made = attempt + 1;
+  const left = s.retry.attempts - made;
+  s.logger.error(`${what} failed (attempt ${made} of ${s.retry.attempts}${left > 0
+    ? ', will retry' : ', no retries left: recorded as failed, see status() and retryFailed()'}): ${describeError(error)}`);
+  return [item, 'failed', describeError(error)];
+}

@@ -1,0 +1,112 @@
+import { InvalidJobError } from '../errors';
+import type { Change, ChangeOp } from '../ports';
+
+/*
+ * The one format of a pending request: what capture, notifyChanged and resync ask of an item, kept in Redis while
+ * the item waits and merged there (lib/redis/scripts/schedule.lua, `merge`). A flat object of strings, so that a
+ * merge is a union of fields:
+ *   at          Redis time (ms) of the first request since the item was last taken
+ *   parent      W3C traceparent of the first request; tp:<traceparent> each further origin (capped)
+ *   op:<op>     the ops seen (insert, update, remove); k:<key> the changed keys
+ *   snapshot    JSON of the row before its removal (the latest one wins)
+ *   force       publish even when the payload is unchanged
+ *   attempt     failed runs so far; held: re-delays because the subject was locked elsewhere
+ */
+const KEY = 'k:';
+const OP = 'op:';
+const ORIGIN = 'tp:';
+const OPS: readonly ChangeOp[] = ['insert', 'update', 'remove'];
+
+export type EncodedRequest = Record<string, string>;
+
+/** What one request says, before merging. */
+export interface RequestInput {
+  op?: ChangeOp;
+  changedKeys?: string[];
+  snapshot?: Record<string, unknown>;
+  force?: boolean;
+  /** The W3C traceparent of the span that made the request. */
+  traceparent?: string;
+}
+
+/** A request as a run reads it, after any number of merges. */
+export interface PendingRequest {
+  /** Redis time (ms) of the first request the run covers. */
+  firstAt?: number;
+  parent?: string;
+  origins: string[];
+  ops: ChangeOp[];
+  changedKeys: string[];
+  snapshot?: Record<string, unknown>;
+  force: boolean;
+  /** Failed runs before this one. */
+  attempt: number;
+}
+
+export function encodeRequest(input: RequestInput): EncodedRequest {
+  const fields: EncodedRequest = {};
+  if (input.op) fields[`${OP}${input.op}`] = '1';
+  for (const key of input.changedKeys ?? []) fields[`${KEY}${key}`] = '1';
+  if (input.snapshot) fields.snapshot = JSON.stringify(input.snapshot);
+  if (input.force) fields.force = '1';
+  if (input.traceparent) {
+    fields.parent = input.traceparent;
+    fields[`${ORIGIN}${input.traceparent}`] = '1';
+  }
+  return fields;
+}
+
+/** Parses a stored request; anything but the format above is refused with what was wrong. */
+export function decodeRequest(raw: string, where: string): PendingRequest {
+  let fields: unknown;
+  try {
+    fields = JSON.parse(raw);
+  } catch {
+    throw malformed(where, raw, 'not JSON');
+  }
+  if (!fields || typeof fields !== 'object' || Array.isArray(fields)) throw malformed(where, raw, 'not an object');
+  const f = fields as Record<string, unknown>;
+  for (const [field, value] of Object.entries(f)) {
+    if (typeof value !== 'string') throw malformed(where, raw, `field "${field}" is not a string`);
+  }
+  const s = f as Record<string, string>;
+  let snapshot: Record<string, unknown> | undefined;
+  if (s.snapshot !== undefined) {
+    try {
+      snapshot = JSON.parse(s.snapshot);
+    } catch {
+      throw malformed(where, raw, 'snapshot is not JSON');
+    }
+    if (!snapshot || typeof snapshot !== 'object') throw malformed(where, raw, 'snapshot is not an object');
+  }
+  const count = (field: string) => {
+    const n = s[field] === undefined ? 0 : Number(s[field]);
+    if (!Number.isInteger(n) || n < 0) throw malformed(where, raw, `${field} is not a count`);
+    return n;
+  };
+  const keys = Object.keys(s);
+  return {
+    firstAt: s.at === undefined ? undefined : Number(s.at),
+    parent: s.parent,
+    origins: keys.filter((k) => k.startsWith(ORIGIN)).map((k) => k.slice(ORIGIN.length)),
+    ops: OPS.filter((op) => s[`${OP}${op}`] !== undefined),
+    changedKeys: keys.filter((k) => k.startsWith(KEY)).map((k) => k.slice(KEY.length)).sort(),
+    snapshot,
+    force: s.force === '1',
+    attempt: count('attempt'),
+  };
+}
+
+/**
+ * The change a `@SubjectIdsFrom` method sees for merged requests: a row that exists now was inserted (if any
+ * request inserted it since the last run) or updated; a row that is gone was removed.
+ */
+export function changeFor(request: PendingRequest, rowExists: boolean): Change {
+  if (!rowExists) return { op: 'remove', changedKeys: request.changedKeys };
+  return { op: request.ops.includes('insert') ? 'insert' : 'update', changedKeys: request.changedKeys };
+}
+
+function malformed(where: string, raw: string, problem: string): InvalidJobError {
+  return new InvalidJobError(`The pending request of ${where} is malformed (${problem}): ${raw.slice(0, 200)}. ` +
+    'Requests are written by sync-machine itself; enqueue work with notifyChanged() or resync() instead of writing to its keys.');
+}

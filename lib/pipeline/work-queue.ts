@@ -1,0 +1,96 @@
+import type Redis from 'ioredis';
+import { ticketJson } from '../queue/bee-queue-storage';
+import type { KeySpace, Step, StepKeys } from '../redis/keys';
+import { ScriptCommands, withScripts } from '../redis/scripts';
+import type { EncodedRequest } from './requests';
+
+/** Tickets (Bee-Queue jobs) waiting or running per machine and step, at most; each carries a batch at a time. */
+export const MAX_TICKETS = 32;
+/** Latest publishes kept per machine for `status`. */
+export const RECENT_PUBLISHES_KEPT = 100;
+
+/** How a machine's step batches its work. */
+export interface BatchSettings {
+  batchSize: number;
+  debounceMs: number;
+}
+
+/** One item a run took, with its (still encoded) merged request. */
+export interface TakenItem {
+  item: string;
+  raw: string;
+}
+
+export interface TakenBatch {
+  /** Redis' time (ms) when the batch was taken: every request it covers was made before. */
+  now: number;
+  items: TakenItem[];
+  /** Items left pending because another run holds their lock. */
+  held: number;
+}
+
+/** How one item of a batch ended; `failed` retries with backoff, `requeue` runs it again soon, uncharged. */
+export type ItemOutcome = string;
+export type ItemResult = [item: string, outcome: ItemOutcome, error: string | null];
+
+export interface RetrySettings {
+  attempts: number;
+  initialDelayMs: number;
+}
+
+/**
+ * The work set of one machine's step in Redis: pending items and their merged requests, claims of running
+ * batches, and the tickets that run them. Every operation is one script call (lib/redis/scripts/).
+ */
+export class WorkQueue {
+  private readonly redis: Redis & ScriptCommands;
+  private readonly k: StepKeys;
+  private readonly tickets: string[];
+  private readonly stats: string;
+  private readonly locksKey: string;
+  private readonly recent: string;
+
+  constructor(redis: Redis, keys: KeySpace, readonly machine: string, readonly step: Step, readonly settings: BatchSettings) {
+    this.redis = withScripts(redis);
+    this.k = keys.step(machine, step);
+    this.tickets = keys.ticketKeys(machine, step);
+    this.stats = keys.stats(machine);
+    this.locksKey = keys.locks(machine);
+    this.recent = keys.recentPublishes(machine);
+  }
+
+  /** Records requests (merged with any pending for the same item); resolves Redis' time (ms). */
+  async mark(requests: Array<[item: string, request: EncodedRequest]>): Promise<number> {
+    if (requests.length === 0) return 0;
+    const now = await this.redis.smMark(this.k.pending, this.k.requests, this.k.runs, ...this.tickets,
+      this.settings.debounceMs, this.settings.batchSize, MAX_TICKETS, ticketJson(this.machine, this.step),
+      JSON.stringify(requests));
+    return Number(now);
+  }
+
+  /** Takes the next batch for `ticket`; `lock` is the run's lock token and TTL when the step locks its items. */
+  async take(ticket: string, first: boolean, lock?: { token: string; ttlMs: number }): Promise<TakenBatch> {
+    const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
+      ...this.tickets, this.stats,
+      ticket, lock?.token ?? '', this.settings.batchSize, lock?.ttlMs ?? 0, MAX_TICKETS, ticketJson(this.machine, this.step),
+      first ? '1' : '0', this.step);
+    const items: TakenItem[] = [];
+    for (let i = 3; i < reply.length; i += 2) items.push({ item: String(reply[i]), raw: String(reply[i + 1]) });
+    return { now: Number(reply[0]), held: Number(reply[1]), items };
+  }
+
+  /** Ends a batch; resolves whether the ticket should take another one. */
+  async finish(ticket: string, token: string, results: ItemResult[], retry: RetrySettings, goOn: boolean): Promise<boolean> {
+    const again = await this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
+      this.k.failed, this.stats, this.recent, ...this.tickets,
+      ticket, token, JSON.stringify(results), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
+      ticketJson(this.machine, this.step), goOn ? '1' : '0', this.step, RECENT_PUBLISHES_KEPT);
+    return again === 1;
+  }
+
+  /** Extends a run's locks; resolves the items whose lock was lost. */
+  async extend(token: string, ttlMs: number, items: string[]): Promise<string[]> {
+    if (items.length === 0) return [];
+    return this.redis.smExtend(this.locksKey, token, ttlMs, ...items);
+  }
+}

@@ -1,0 +1,112 @@
+import type Redis from 'ioredis';
+import { InvalidJobError } from '../errors';
+import type { KeySpace, Step } from '../redis/keys';
+
+/*
+ * The only code that knows how Bee-Queue 2 stores jobs: a hash `jobs` of id -> JSON {data, options, status,
+ * progress}, lists `waiting` and `active`, zset `delayed` (score: when to run), set `failed`, a counter `id`.
+ * Our jobs are run tickets: "run machine M's step S"; what to run is in the work set (lib/pipeline/work-queue.ts).
+ * The work scripts create tickets inside Redis, in the same format Bee-Queue's own addJob script writes.
+ */
+
+/** A ticket's data. */
+export interface TicketData {
+  v: 2;
+  machine: string;
+  step: Step;
+}
+
+/** A ticket whose run fails (Redis gone mid-run) is run again by Bee-Queue: its claims are recovered then. */
+const TICKET_RETRIES = 1000;
+const TICKET_RETRY_DELAY_MS = 1000;
+
+/** A new ticket as Bee-Queue's Job#toData would write it. */
+export function ticketJson(machine: string, step: Step): string {
+  const data: TicketData = { v: 2, machine, step };
+  return JSON.stringify({
+    data,
+    options: {
+      timestamp: Date.now(), stacktraces: [], retries: TICKET_RETRIES,
+      backoff: { strategy: 'fixed', delay: TICKET_RETRY_DELAY_MS },
+    },
+    status: 'created', progress: 0,
+  });
+}
+
+/** Checks a ticket Bee-Queue handed to a worker; anything else in the queue is refused with what was wrong. */
+export function parseTicket(data: unknown, queue: string, jobId: string, machine: string, step: Step): TicketData {
+  const problem = ticketProblem(data, machine, step);
+  if (problem) {
+    let shown: string;
+    try { shown = JSON.stringify(data) ?? String(data); } catch { shown = String(data); }
+    throw new InvalidJobError(`Job ${jobId} in ${queue} is malformed (${problem}): ${shown.slice(0, 200)}. ` +
+      'Jobs are written by sync-machine itself; enqueue work with notifyChanged() or resync() instead of writing to its queues.');
+  }
+  return data as TicketData;
+}
+
+function ticketProblem(data: unknown, machine: string, step: Step): string | undefined {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return 'not an object';
+  const d = data as Partial<TicketData>;
+  if (d.v !== 2) return 'unknown version';
+  if (d.machine !== machine) return `machine is not "${machine}"`;
+  if (d.step !== step) return `step is not "${step}"`;
+  return undefined;
+}
+
+/** Tickets of one queue by state. */
+export interface TicketCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+}
+
+/** Reads the ticket counts of several queues in one round trip. */
+export async function readTicketCounts(
+  redis: Redis, keys: KeySpace, queues: Array<{ machine: string; step: Step }>,
+): Promise<TicketCounts[]> {
+  const pipeline = redis.pipeline();
+  for (const { machine, step } of queues) {
+    pipeline.llen(keys.queueKey(machine, step, 'waiting')).llen(keys.queueKey(machine, step, 'active'))
+      .zcard(keys.queueKey(machine, step, 'delayed')).scard(keys.queueKey(machine, step, 'failed'));
+  }
+  const values = await execAll(pipeline);
+  return queues.map((_, i) => {
+    const [waiting, active, delayed, failed] = values.slice(i * 4, i * 4 + 4).map(Number);
+    return { waiting, active, delayed, failed };
+  });
+}
+
+/**
+ * Puts failed tickets back in their queue with fresh retries (a ticket fails for good only when Redis failed it
+ * a thousand times, or its data is not a ticket: those are dropped, having nothing to run). Returns how many.
+ */
+export async function requeueFailedTickets(redis: Redis, keys: KeySpace, machine: string, step: Step): Promise<number> {
+  const failed = keys.queueKey(machine, step, 'failed');
+  const jobs = keys.queueKey(machine, step, 'jobs');
+  const ids = await redis.smembers(failed);
+  if (ids.length === 0) return 0;
+  const raws = await redis.hmget(jobs, ...ids);
+  const pipeline = redis.pipeline();
+  let moved = 0;
+  ids.forEach((id, i) => {
+    pipeline.srem(failed, id);
+    let data: unknown;
+    try { data = JSON.parse(raws[i] ?? 'null')?.data; } catch { data = undefined; }
+    if (ticketProblem(data, machine, step)) {
+      pipeline.hdel(jobs, id);
+      return;
+    }
+    pipeline.hset(jobs, id, ticketJson(machine, step)).lpush(keys.queueKey(machine, step, 'waiting'), id);
+    moved += 1;
+  });
+  await execAll(pipeline);
+  return moved;
+}
+
+async function execAll(pipeline: ReturnType<Redis['pipeline']>): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? [];
+  for (const [error] of results) if (error) throw error;
+  return results.map(([, value]) => value);
+}

@@ -1,0 +1,48 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type Redis from 'ioredis';
+
+/*
+ * Our Lua scripts live in lib/redis/scripts/<name>-<key count>.lua, each with a header that documents every KEYS[i]
+ * and ARGV[i]. They touch only the keys they are given. `--!include <file>` splices a shared snippet in.
+ * ioredis' defineCommand runs them with EVALSHA and falls back to EVAL after a Redis restart (NOSCRIPT).
+ */
+const SCRIPT_NAMES = ['mark-8', 'take-11', 'finish-13', 'extend-1'] as const;
+type ScriptName = typeof SCRIPT_NAMES[number];
+
+/** The scripts folder next to this module: lib/redis/scripts under ts-node, dist/lib/redis/scripts when built. */
+function scriptsDir(): string {
+  const here = join(__dirname, 'scripts');
+  if (existsSync(here)) return here;
+  throw new Error(`sync-machine: its Lua scripts are missing from ${here}: reinstall the package (the build copies them).`);
+}
+
+let sources: Map<ScriptName, string> | undefined;
+
+function load(): Map<ScriptName, string> {
+  if (sources) return sources;
+  const dir = scriptsDir();
+  const read = (file: string) => readFileSync(join(dir, file), 'utf8');
+  sources = new Map(SCRIPT_NAMES.map((name) => [name,
+    read(`${name}.lua`).replace(/^--!include (\S+)$/m, (_, file: string) => read(file))]));
+  return sources;
+}
+
+/** The commands the scripts become on an ioredis client: `sm<Name>(...keys, ...args)`. */
+export interface ScriptCommands {
+  smMark(...keysAndArgs: Array<string | number>): Promise<string>;
+  smTake(...keysAndArgs: Array<string | number>): Promise<Array<string | number>>;
+  smFinish(...keysAndArgs: Array<string | number>): Promise<number>;
+  smExtend(...keysAndArgs: Array<string | number>): Promise<string[]>;
+}
+
+/** Defines every script on `redis` (idempotent) and returns it typed with the commands. */
+export function withScripts(redis: Redis): Redis & ScriptCommands {
+  const defined = redis as Redis & ScriptCommands;
+  if (typeof defined.smMark === 'function') return defined;
+  for (const [name, lua] of load()) {
+    const [base, keys] = name.split('-');
+    redis.defineCommand(`sm${base[0].toUpperCase()}${base.slice(1)}`, { numberOfKeys: Number(keys), lua });
+  }
+  return defined;
+}

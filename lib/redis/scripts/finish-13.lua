@@ -1,0 +1,70 @@
+--[[
+Ends a batch: releases its locks and claims, counts outcomes, and puts each failed item back in `pending`
+with exponential backoff (the rest of the batch is not held back), or records it as failed after its last
+attempt. A success clears an item's failure record.
+KEYS[1] pending   zset  item -> ready-at
+KEYS[2] requests  hash  item -> request
+KEYS[3] claims    hash  "<ticket>\n<item>" -> request
+KEYS[4] runs      set   tickets that have started and not ended
+KEYS[5] locks     hash  item -> "<token>|<expires-at ms>"
+KEYS[6] failed    hash  item -> failure record (JSON: error, attempts, at)
+KEYS[7] stats     hash  "<step>:<outcome>" -> count
+KEYS[8] recent    list  "<ms> <item>" of the latest publishes, newest first
+KEYS[9..13]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
+ARGV[1] ticket id
+ARGV[2] lock token ("" when the step does not lock)
+ARGV[3] JSON array of [item, outcome, error or null]; "failed" retries with backoff, "requeue" runs again at once
+        uncharged, "invalid" (its request cannot be read) is recorded as failed at once
+ARGV[4] attempts in all
+ARGV[5] initial retry delay (ms)
+ARGV[6] batch size
+ARGV[7] max tickets
+ARGV[8] ticket (Bee-Queue job JSON)
+ARGV[9] "1" when the ticket wants to take another batch
+ARGV[10] step name, for the stats fields
+ARGV[11] how many recent publishes to keep
+Returns 1 when the ticket should take another batch, 0 when it ended.
+]]
+--!include schedule.lua
+local now = ms_now()
+local ticket, token, step = ARGV[1], ARGV[2], ARGV[10]
+local attempts_max, initial_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
+local published = 0
+for _, result in ipairs(cjson.decode(ARGV[3])) do
+  local item, outcome, err = result[1], result[2], result[3]
+  if token ~= '' then
+    local current = redis.call('HGET', KEYS[5], item)
+    if current and string.sub(current, 1, #token + 1) == token .. '|' then redis.call('HDEL', KEYS[5], item) end
+  end
+  local claim = ticket .. '\n' .. item
+  local raw = redis.call('HGET', KEYS[3], claim)
+  redis.call('HDEL', KEYS[3], claim)
+  if outcome == 'failed' or outcome == 'requeue' or outcome == 'invalid' then
+    local ok, decoded = pcall(cjson.decode, raw or '{}')
+    local request = (ok and type(decoded) == 'table') and decoded or {}
+    local attempt = (tonumber(request.attempt) or 0) + (outcome == 'requeue' and 0 or 1)
+    request.attempt = tostring(attempt)
+    request.held = nil
+    if outcome == 'invalid' or (outcome == 'failed' and attempt >= attempts_max) then
+      redis.call('HSET', KEYS[6], item, cjson.encode({ error = err or '(no error recorded)', attempts = attempt, at = now, step = step }))
+      -- a request that arrived during the run stays pending: a later change runs the subject again
+    else
+      merge_into(KEYS[2], item, request)
+      local delay = outcome == 'failed' and initial_delay * 2 ^ (attempt - 1) or 0
+      redis.call('ZADD', KEYS[1], 'LT', now + delay, item)
+    end
+    redis.call('HINCRBY', KEYS[7], step .. ':' .. (outcome == 'requeue' and 'rescheduled' or 'failed'), 1)
+  else
+    redis.call('HDEL', KEYS[6], item)
+    redis.call('HINCRBY', KEYS[7], step .. ':' .. outcome, 1)
+    if outcome == 'published' then
+      redis.call('LPUSH', KEYS[8], now .. ' ' .. item)
+      published = published + 1
+    end
+  end
+end
+if published > 0 then redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[11]) - 1) end
+local go_on = ARGV[9] == '1' and redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0
+if not go_on then redis.call('SREM', KEYS[4], ticket) end
+schedule(KEYS[1], KEYS[4], bee_queue_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
+return go_on and 1 or 0

@@ -1,0 +1,25 @@
+--[[
+Records requests for items of one machine's step and makes sure run tickets exist for them.
+KEYS[1] pending   zset  item -> ready-at (ms, Redis clock)
+KEYS[2] requests  hash  item -> request (flat JSON object of strings), merged while the item waits
+KEYS[3] runs      set   tickets that have started and not ended
+KEYS[4..8]        Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
+ARGV[1] debounce (ms): an item becomes ready this long after its first pending request
+ARGV[2] batch size
+ARGV[3] max tickets
+ARGV[4] ticket (Bee-Queue job JSON)
+ARGV[5] JSON array of [item, request] pairs
+Returns Redis' time (ms).
+]]
+--!include schedule.lua
+local now = ms_now()
+local debounce = tonumber(ARGV[1])
+for _, pair in ipairs(cjson.decode(ARGV[5])) do
+  local item, request = pair[1], pair[2]
+  if request.at == nil then request.at = tostring(now) end
+  merge_into(KEYS[2], item, request)
+  -- NX: the first pending request sets when the item is ready; later ones coalesce into it.
+  redis.call('ZADD', KEYS[1], 'NX', now + debounce, item)
+end
+schedule(KEYS[1], KEYS[3], bee_queue_keys(4), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+return tostring(now)

@@ -1,0 +1,68 @@
+-- Shared by mark, take and finish (spliced in by lib/redis/scripts.ts where a script says `--!include schedule.lua`).
+-- Makes sure enough run tickets (Bee-Queue jobs) exist for what is pending: one per `batch` ready items, at most
+-- `maxTickets` waiting or running, and one delayed ticket due when the next not-yet-ready item becomes ready.
+-- Running tickets are counted from `runs`, not from Bee-Queue's active list: a ticket leaves `runs` in the same
+-- script that decides it ends, while it stays in the active list until its handler has returned.
+local function ms_now()
+  local t = redis.call('TIME')
+  return t[1] * 1000 + math.floor(t[2] / 1000), t[2]
+end
+
+local function new_ticket(Q, ticket)
+  local id = tostring(redis.call('INCR', Q.id))
+  redis.call('HSET', Q.jobs, id, ticket)
+  return id
+end
+
+local function schedule(pending, runs, Q, now, batch, max_tickets, ticket)
+  local ready = redis.call('ZCOUNT', pending, '-inf', now)
+  local want = math.min(max_tickets, math.ceil(ready / batch))
+  local have = redis.call('LLEN', Q.waiting) + redis.call('SCARD', runs)
+  while have < want do
+    redis.call('LPUSH', Q.waiting, new_ticket(Q, ticket))
+    have = have + 1
+  end
+  local next_item = redis.call('ZRANGEBYSCORE', pending, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if next_item[2] then
+    local at = tonumber(next_item[2])
+    local head = redis.call('ZRANGE', Q.delayed, 0, 0, 'WITHSCORES')
+    if not head[2] or tonumber(head[2]) > at then
+      redis.call('ZADD', Q.delayed, at, new_ticket(Q, ticket))
+      -- Bee-Queue's own protocol: workers re-arm their delayed-job timer on this channel.
+      redis.call('PUBLISH', Q.earlier, at)
+    end
+  end
+  return ready
+end
+
+-- Requests are flat JSON objects of strings; merging keeps the first `at` and `parent`, caps trace origins,
+-- keeps the higher attempt count and lets every other field of the newer request win.
+local MAX_ORIGINS = 32
+local function merge(old, new)
+  for field, value in pairs(new) do
+    if field == 'at' or field == 'parent' then
+      if old[field] == nil then old[field] = value end
+    elseif field == 'attempt' then
+      if tonumber(value) > tonumber(old[field] or '0') then old[field] = value end
+    elseif string.sub(field, 1, 3) == 'tp:' then
+      if old[field] == nil and tonumber(old.tpn or '0') < MAX_ORIGINS then
+        old[field] = value
+        old.tpn = tostring(tonumber(old.tpn or '0') + 1)
+      end
+    elseif field ~= 'tpn' then
+      old[field] = value
+    end
+  end
+  return old
+end
+
+local function merge_into(requests, item, new)
+  local raw = redis.call('HGET', requests, item)
+  local merged = raw and merge(cjson.decode(raw), new) or merge({}, new)
+  redis.call('HSET', requests, item, cjson.encode(merged))
+end
+
+local function bee_queue_keys(first)
+  return { id = KEYS[first], jobs = KEYS[first + 1], waiting = KEYS[first + 2], delayed = KEYS[first + 3],
+           earlier = KEYS[first + 4] }
+end

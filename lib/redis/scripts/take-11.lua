@@ -1,0 +1,95 @@
+--[[
+A run ticket takes up to `batch` ready items: removes them from `pending`, locks each (when locking), and moves
+their requests into `claims`. An item locked by another run goes back to `pending` after a growing, jittered
+delay: never dropped. A ticket that runs again (its worker died, or it failed) first takes back its own claims.
+KEYS[1] pending   zset  item -> ready-at
+KEYS[2] requests  hash  item -> request
+KEYS[3] claims    hash  "<ticket>\n<item>" -> request, while a run works on it
+KEYS[4] runs      set   tickets that have started and not ended
+KEYS[5] locks     hash  item -> "<token>|<expires-at ms>" (the machine's subject locks)
+KEYS[6..10]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
+KEYS[11] stats    hash  "<step>:<outcome>" -> count ("<step>:jobs" counts tickets run)
+ARGV[1] ticket id
+ARGV[2] lock token of this run ("" when the step does not lock)
+ARGV[3] batch size
+ARGV[4] lock ttl (ms)
+ARGV[5] max tickets
+ARGV[6] ticket (Bee-Queue job JSON), for scheduling when this ticket ends
+ARGV[7] "1" on the ticket's first take
+ARGV[8] step name, for the stats fields
+Returns { now, held count, recovered count, item1, request1, item2, request2, ... }; no items means the
+ticket ends (it was removed from `runs` and tickets were scheduled for what is not ready yet).
+]]
+--!include schedule.lua
+local now, micros = ms_now()
+local ticket, token, batch, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local locking = token ~= ''
+local out = {}
+local held, recovered = 0, 0
+
+local function lock(item, take_over_prefix)
+  if not locking then return true end
+  local current = redis.call('HGET', KEYS[5], item)
+  if current then
+    local bar = string.find(current, '|', 1, true)
+    local owner, expires = string.sub(current, 1, bar - 1), tonumber(string.sub(current, bar + 1))
+    local ours = take_over_prefix and string.sub(owner, 1, #take_over_prefix) == take_over_prefix
+    if expires > now and not ours then return false end
+  end
+  redis.call('HSET', KEYS[5], item, token .. '|' .. (now + ttl))
+  return true
+end
+
+if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[11], ARGV[8] .. ':jobs', 1) end
+if ARGV[7] == '1' and redis.call('SADD', KEYS[4], ticket) == 0 then
+  -- Started before and never ended: its claims were taken before this run began reading, so they are ours.
+  local prefix = ticket .. '\n'
+  local fields = redis.call('HGETALL', KEYS[3])
+  for i = 1, #fields, 2 do
+    if #out < 2 * batch and string.sub(fields[i], 1, #prefix) == prefix then
+      local item = string.sub(fields[i], #prefix + 1)
+      if lock(item, ticket .. ':') then
+        out[#out + 1] = item
+        out[#out + 1] = fields[i + 1]
+        recovered = recovered + 1
+      else
+        redis.call('HDEL', KEYS[3], fields[i])
+        merge_into(KEYS[2], item, cjson.decode(fields[i + 1]))
+        redis.call('ZADD', KEYS[1], 'LT', now + 200, item) -- LT adds it, or brings a later ready-at forward
+        held = held + 1
+      end
+    end
+  end
+end
+
+if #out < 2 * batch then
+  local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, batch - #out / 2)
+  for _, item in ipairs(items) do
+    local raw = redis.call('HGET', KEYS[2], item) or '{}'
+    if lock(item, nil) then
+      redis.call('ZREM', KEYS[1], item)
+      redis.call('HDEL', KEYS[2], item)
+      redis.call('HSET', KEYS[3], ticket .. '\n' .. item, raw)
+      out[#out + 1] = item
+      out[#out + 1] = raw
+    else
+      -- Locked by a run elsewhere: stays pending, tried again after 50 ms doubling per try (5 s at most), jittered.
+      local request = cjson.decode(raw)
+      local tries = tonumber(request.held or '0') + 1
+      request.held = tostring(tries)
+      redis.call('HSET', KEYS[2], item, cjson.encode(request))
+      local delay = math.min(5000, 50 * 2 ^ tries) * (0.5 + (micros % 1000) / 1000)
+      redis.call('ZADD', KEYS[1], now + math.floor(delay), item)
+      held = held + 1
+    end
+  end
+end
+
+if held > 0 then redis.call('HINCRBY', KEYS[11], ARGV[8] .. ':rescheduled', held) end
+if #out == 0 then
+  redis.call('SREM', KEYS[4], ticket)
+  schedule(KEYS[1], KEYS[4], bee_queue_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
+end
+local result = { tostring(now), held, recovered }
+for _, v in ipairs(out) do result[#result + 1] = v end
+return result

@@ -1,0 +1,79 @@
+import type Redis from 'ioredis';
+import { requeueFailedTickets } from '../queue/bee-queue-storage';
+import type { KeySpace, Step } from '../redis/keys';
+
+/** A subject (or changed row) whose runs used up their attempts; a later change or retryFailed runs it again. */
+export interface FailedItem {
+  step: Step;
+  /** The subject entity (ensure-publication) or the changed row's entity (find-subjects). */
+  entity: string;
+  id: string;
+  /** Runs made, the first included. */
+  attempts: number;
+  /** When the last attempt failed. */
+  at: Date;
+  /** The last attempt's error. */
+  error: string;
+}
+
+/** Items recorded as failed, read per step to pick the newest from. */
+const FAILED_SCAN_CAP = 1000;
+
+/** The newest `limit` failures of both steps of a machine. */
+export async function readFailures(
+  redis: Redis, keys: KeySpace, machine: string, subjectEntity: string, steps: readonly Step[], limit: number,
+): Promise<FailedItem[]> {
+  if (limit <= 0) return [];
+  const found: FailedItem[] = [];
+  for (const step of steps) {
+    const entries = await scanHash(redis, keys.step(machine, step).failed, FAILED_SCAN_CAP);
+    for (const [item, raw] of entries) {
+      let record: { error?: unknown; attempts?: unknown; at?: unknown } = {};
+      try { record = JSON.parse(raw) ?? {}; } catch { /* shown with what can be read */ }
+      const colon = item.indexOf(':');
+      const about = step === 'ensure-publication'
+        ? { entity: subjectEntity, id: item } : { entity: item.slice(0, colon), id: item.slice(colon + 1) };
+      found.push({
+        step, ...about, attempts: Number(record.attempts) || 1, at: new Date(Number(record.at) || 0),
+        error: typeof record.error === 'string' ? record.error : '(no error recorded)',
+      });
+    }
+  }
+  return found.sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, limit);
+}
+
+async function scanHash(redis: Redis, key: string, cap: number): Promise<Array<[string, string]>> {
+  const out: Array<[string, string]> = [];
+  let cursor = '0';
+  do {
+    const [next, flat] = await redis.hscan(key, cursor, 'COUNT', 500);
+    cursor = next;
+    for (let i = 0; i < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
+  } while (cursor !== '0' && out.length < cap);
+  return out.slice(0, cap);
+}
+
+/**
+ * Takes every failure record of `steps` and hands its items to `request`, which makes them pending again with
+ * fresh attempts (each run loads and builds from current data). Returns how many went back per step.
+ */
+export async function takeFailures(
+  redis: Redis, keys: KeySpace, machine: string, steps: readonly Step[],
+  request: (step: Step, items: string[]) => Promise<void>,
+): Promise<Partial<Record<Step, number>>> {
+  const counts: Partial<Record<Step, number>> = {};
+  for (const step of steps) {
+    const key = keys.step(machine, step).failed;
+    let count = 0;
+    for (;;) {
+      const items = (await scanHash(redis, key, 500)).map(([item]) => item);
+      if (items.length === 0) break;
+      await request(step, items); // made pending first: a crash between the two loses no failure
+      await redis.hdel(key, ...items);
+      count += items.length;
+    }
+    await requeueFailedTickets(redis, keys, machine, step);
+    counts[step] = count;
+  }
+  return counts;
+}
