@@ -3,23 +3,25 @@ import Redis from 'ioredis';
 import { Entity, MikroORM, PrimaryKey, Property, RequestContext } from '@mikro-orm/core';
 import type { EntityManager as SqlEntityManager } from '@mikro-orm/knex';
 import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
+import { KeySpace } from '../../lib/redis/keys';
 import { DATABASES } from '../support/database';
 import { MemoryLogger } from '../support/logger';
 import { mikroOrmShop } from '../support/orms/mikro-orm';
 import { MikroOrmTestDatabase } from '../support/orms/mikro-orm-database';
 import { Customer, Order } from '../support/orms/mikro-orm-shop';
 import { ApiClient } from '../support/partner-api';
-import { flags, queueInspector } from '../support/queue-inspector';
+import { queueInspector } from '../support/queue-inspector';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
 
 /*
- * Which MikroORM 6.6.16 write paths sync-machine captures, observed without a worker: every job a write
- * enqueues stays in Bee-Queue's Redis keys, where these tests read it right after the write resolved.
+ * Which MikroORM 6.6.16 write paths sync-machine captures, observed without a worker: every request a write
+ * makes stays pending in its machine step's work set in Redis (with the run tickets it made), where these tests
+ * read it right after the write resolved.
  *
- * OrderToApiSync (spec/support/order-sync.ts) listens to its subject Order (→ EnsurePublication jobs
- * `<orderId>@<gen>`) and to Customer with fields firstName/lastName (→ FindSubjects jobs `Customer:<id>@<gen>`).
+ * OrderToApiSync (spec/support/order-sync.ts) listens to its subject Order (→ EnsurePublication items
+ * `<orderId>`) and to Customer with fields firstName/lastName (→ FindSubjects items `Customer:<id>`).
  * CustomerCardSync below listens to Order through a mapper, so that an Order write also shows up as a
- * FindSubjects job whose pending data names the op, changed keys and removal snapshot.
+ * FindSubjects item whose pending request names the op, changed keys and removal snapshot.
  */
 
 @SyncMachine({ subject: Customer })
@@ -56,7 +58,7 @@ class SkuSync {
 const ORDER_SYNC = 'OrderToApiSync';
 const CARD_SYNC = 'CustomerCardSync';
 const SKU_SYNC = 'SkuSync';
-const ALL_CUSTOMER_KEYS = ['k:email', 'k:firstName', 'k:id', 'k:lastName'];
+const ALL_CUSTOMER_KEYS = ['email', 'firstName', 'id', 'lastName'];
 
 for (const kind of DATABASES) {
   describe(`MikroORM write paths (${kind})`, function () {
@@ -68,9 +70,24 @@ for (const kind of DATABASES) {
     let sync: SyncMachines;
     let logger: MemoryLogger;
 
-    const { waiting, jobData, pending, everythingWaiting } = queueInspector(() => redis, prefix, [ORDER_SYNC, CARD_SYNC, SKU_SYNC]);
+    const { waiting, tickets, pending, everythingWaiting } = queueInspector(() => redis, prefix, [ORDER_SYNC, CARD_SYNC, SKU_SYNC]);
 
-    /** Forgets every job and coalescing key, so that the next assertion sees only what follows. */
+    /**
+     * Every pending item and every waiting run ticket of every machine's steps: `<machine> <step> <item>`, then
+     * `<machine> <step> tickets: <n>` where a step has tickets. Nothing enqueued means neither.
+     */
+    async function everythingQueued(): Promise<string[]> {
+      const all = await everythingWaiting();
+      for (const machine of [ORDER_SYNC, CARD_SYNC, SKU_SYNC]) {
+        for (const step of ['find-subjects', 'ensure-publication'] as const) {
+          const n = await tickets(step, machine);
+          if (n > 0) all.push(`${machine} ${step} tickets: ${n}`);
+        }
+      }
+      return all;
+    }
+
+    /** Forgets every pending request and ticket, so that the next assertion sees only what follows. */
     async function resetQueues(): Promise<void> {
       await deleteKeys(prefix);
     }
@@ -103,7 +120,7 @@ for (const kind of DATABASES) {
     beforeEach(async () => {
       await resetQueues();
       logger = new MemoryLogger();
-      // No `worker`: a capture-only runtime, as in a web process. Jobs stay in Redis for us to read.
+      // No `worker`: a capture-only runtime, as in a web process. Requests stay in Redis for us to read.
       sync = await SyncMachines.start({
         orm, redis: REDIS_URL, prefix, logger,
         machines: [new mikroOrmShop.OrderToApiSync(new ApiClient('http://127.0.0.1:9')), new CustomerCardSync(), new SkuSync()],
@@ -121,18 +138,20 @@ for (const kind of DATABASES) {
     });
 
     describe('em.persist() + em.flush()', () => {
-      it('captures creates: one job per new row, with every column as changed key', async () => {
+      it('captures creates: one pending item per new row, with every column as changed key', async () => {
         const customer = await newCustomer();
         const order = await newOrder(customer);
 
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
-        expect(await jobData('ensure-publication', `${order.id}@0`))
-          .to.deep.equal({ v: 1, machine: ORDER_SYNC, subjectId: String(order.id), gen: '0' });
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        expect(await tickets('ensure-publication')).to.equal(1);
+        expect(await tickets('find-subjects')).to.equal(1);
+        const publication = await pending('ensure-publication', String(order.id));
+        expect([publication.ops, publication.changedKeys, publication.snapshot]).to.deep.equal([[], [], undefined]);
         const data = await pending('find-subjects', `Customer:${customer.id}`);
-        expect(flags(data, 'op:')).to.deep.equal(['op:insert']);
-        expect(flags(data, 'k:')).to.deep.equal(ALL_CUSTOMER_KEYS);
-        expect(data).not.to.have.property('snapshot');
+        expect(data.ops).to.deep.equal(['insert']);
+        expect(data.changedKeys).to.deep.equal(ALL_CUSTOMER_KEYS);
+        expect(data.snapshot).to.equal(undefined);
       });
 
       it('captures updates with the changed properties; a subject update enqueues its EnsurePublication', async () => {
@@ -143,10 +162,10 @@ for (const kind of DATABASES) {
         (await fork.findOneOrFail(Order, order.id)).status = 'shipped';
         await fork.flush();
 
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
-        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
-        expect(flags(card, 'op:')).to.deep.equal(['op:update']);
-        expect(flags(card, 'k:')).to.deep.equal(['k:status']);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        const card = await pending('find-subjects', `Order:${order.id}`, CARD_SYNC);
+        expect(card.ops).to.deep.equal(['update']);
+        expect(card.changedKeys).to.deep.equal(['status']);
       });
 
       it('enqueues nothing for an update that touches only a field outside `fields` (Customer.email)', async () => {
@@ -157,11 +176,11 @@ for (const kind of DATABASES) {
         (await fork.findOneOrFail(Customer, customer.id)).email = 'jane@example.com';
         await fork.flush();
 
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
         expect((await em().findOneOrFail(Customer, customer.id)).email).to.equal('jane@example.com');
       });
 
-      it('enqueues FindSubjects for a listed field, merging the keys of later flushes into the same job', async () => {
+      it('enqueues FindSubjects for a listed field, merging the keys of later flushes into the same pending request', async () => {
         const customer = await newCustomer();
         await resetQueues();
 
@@ -173,10 +192,11 @@ for (const kind of DATABASES) {
         loaded.email = 'janet@example.com';
         await fork.flush();
 
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
         const data = await pending('find-subjects', `Customer:${customer.id}`);
-        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
-        expect(flags(data, 'k:')).to.deep.equal(['k:email', 'k:firstName', 'k:lastName']);
+        expect(data.ops).to.deep.equal(['update']);
+        expect(data.changedKeys).to.deep.equal(['email', 'firstName', 'lastName']);
+        expect(await tickets('find-subjects')).to.equal(1); // the later update merged: no second ticket
       });
 
       it('a flush that changes nothing enqueues nothing', async () => {
@@ -187,7 +207,7 @@ for (const kind of DATABASES) {
         (await fork.findOneOrFail(Order, order.id)).status = 'purchased'; // the value it has
         await fork.flush();
 
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
       });
     });
 
@@ -202,8 +222,8 @@ for (const kind of DATABASES) {
           const order = fork.create(Order, { customer: fork.getReference(Customer, customer.id) });
           await fork.flush();
 
-          expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}@0`]);
-          expect(flags(await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC), 'op:')).to.deep.equal(['op:insert']);
+          expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}`]);
+          expect((await pending('find-subjects', `Order:${order.id}`, CARD_SYNC)).ops).to.deep.equal(['insert']);
         } finally {
           await other.close();
         }
@@ -222,10 +242,10 @@ for (const kind of DATABASES) {
         fork.remove(loaded);
         await fork.flush();
 
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${id}`]);
         const data = await pending('find-subjects', `Customer:${id}`);
-        expect(flags(data, 'op:')).to.deep.equal(['op:remove']);
-        expect(JSON.parse(data.snapshot)).to.deep.equal({ id, firstName: 'Ann', lastName: 'Lee', email: '' });
+        expect(data.ops).to.deep.equal(['remove']);
+        expect(data.snapshot).to.deep.equal({ id, firstName: 'Ann', lastName: 'Lee', email: '' });
       });
 
       it('does not see rows the database deletes by itself (ON DELETE CASCADE): only the removed Customer', async () => {
@@ -239,8 +259,9 @@ for (const kind of DATABASES) {
         await fork.flush();
 
         expect(await em().findOne(Order, order.id)).to.equal(null); // the database removed it
-        expect(await everythingWaiting()).to.deep.equal([`${ORDER_SYNC} find-subjects Customer:${id}@0`]);
-        expect(JSON.parse((await pending('find-subjects', `Customer:${id}`)).snapshot)).not.to.have.property('orderIds');
+        expect(await everythingQueued())
+          .to.deep.equal([`${ORDER_SYNC} find-subjects Customer:${id}`, `${ORDER_SYNC} find-subjects tickets: 1`]);
+        expect((await pending('find-subjects', `Customer:${id}`)).snapshot).not.to.have.property('orderIds');
       });
 
       it('captures removing an Order as op remove; its snapshot names the customer by key', async () => {
@@ -252,10 +273,10 @@ for (const kind of DATABASES) {
         fork.remove(await fork.findOneOrFail(Order, order.id));
         await fork.flush();
 
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
-        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
-        expect(flags(card, 'op:')).to.deep.equal(['op:remove']);
-        expect(JSON.parse(card.snapshot)).to.deep.equal(
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        const card = await pending('find-subjects', `Order:${order.id}`, CARD_SYNC);
+        expect(card.ops).to.deep.equal(['remove']);
+        expect(card.snapshot).to.deep.equal(
           { id: order.id, customer: customer.id, status: 'purchased', warehouseCode: 'W1', version: 0 });
       });
 
@@ -267,9 +288,9 @@ for (const kind of DATABASES) {
         fork.remove(fork.getReference(Order, order.id));
         await fork.flush();
 
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
-        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
-        expect(JSON.parse(card.snapshot)).to.deep.equal({ id: order.id });
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        const card = await pending('find-subjects', `Order:${order.id}`, CARD_SYNC);
+        expect(card.snapshot).to.deep.equal({ id: order.id });
       });
     });
 
@@ -277,7 +298,7 @@ for (const kind of DATABASES) {
       it('captures a new row under its id', async () => {
         const sku = await em().upsert(Sku, { code: `new-${kind}`, name: 'New' });
 
-        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${sku.id}@0`]);
+        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([String(sku.id)]);
       });
 
       it('reports an upsert as an update of every column: MikroORM does not say whether it inserted', async () => {
@@ -287,10 +308,10 @@ for (const kind of DATABASES) {
 
         await em().upsert(Order, { id: order.id, customer: customer.id, status: 'upserted', warehouseCode: 'W1', version: 0 });
 
-        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
-        expect(flags(card, 'op:')).to.deep.equal(['op:update']);
-        expect(flags(card, 'k:')).to.deep.equal(['k:customer', 'k:id', 'k:status', 'k:version', 'k:warehouseCode']);
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        const card = await pending('find-subjects', `Order:${order.id}`, CARD_SYNC);
+        expect(card.ops).to.deep.equal(['update']);
+        expect(card.changedKeys).to.deep.equal(['customer', 'id', 'status', 'version', 'warehouseCode']);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
       });
 
       it('captures a conflicting upsert under the id of the row it updated', async () => {
@@ -303,14 +324,14 @@ for (const kind of DATABASES) {
 
         expect(upserted.id).to.equal(a.id);
         expect((await em().findOneOrFail(Sku, a.id)).name).to.equal('A2');
-        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${a.id}@0`]);
+        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([String(a.id)]);
         expect(b.id).not.to.equal(a.id);
       });
 
       it('em.upsertMany(): each row under its id', async () => {
         const skus = await em().upsertMany(Sku, [{ code: `m1-${kind}`, name: 'M1' }, { code: `m2-${kind}`, name: 'M2' }]);
 
-        expect((await waiting('ensure-publication', SKU_SYNC)).sort()).to.deep.equal(skus.map((s) => `${s.id}@0`).sort());
+        expect((await waiting('ensure-publication', SKU_SYNC)).sort()).to.deep.equal(skus.map((s) => String(s.id)).sort());
         expect(skus).to.have.length(2);
       });
 
@@ -318,12 +339,12 @@ for (const kind of DATABASES) {
         let inside: string[] = [];
         const sku = await em().transactional(async (tx) => {
           const row = await tx.upsert(Sku, { code: `tx-${kind}`, name: 'Tx' });
-          inside = await everythingWaiting();
+          inside = await everythingQueued();
           return row;
         });
 
         expect(inside).to.deep.equal([]);
-        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${sku.id}@0`]);
+        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([String(sku.id)]);
       });
     });
 
@@ -340,13 +361,13 @@ for (const kind of DATABASES) {
           orderId = order.id;
           (await tx.findOneOrFail(Customer, customer.id)).firstName = 'Tx';
           await tx.flush();
-          insideTransaction = await everythingWaiting();
+          insideTransaction = await everythingQueued();
         });
 
         expect(insideTransaction).to.deep.equal([]);
-        expect(await waiting('ensure-publication')).to.deep.equal([`${orderId}@0`]);
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
-        expect(flags(await pending('find-subjects', `Customer:${customer.id}`), 'k:')).to.deep.equal(['k:firstName']);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(orderId)]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
+        expect((await pending('find-subjects', `Customer:${customer.id}`)).changedKeys).to.deep.equal(['firstName']);
       });
 
       it('em.transactional() that rolls back enqueues nothing, though its flushes ran', async () => {
@@ -365,7 +386,7 @@ for (const kind of DATABASES) {
 
         expect(failed).to.equal('changed my mind');
         expect(await em().findOne(Order, orderId)).to.equal(null);
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
       });
 
       it('em.begin() / em.commit() and em.rollback(): captured at the commit, nothing on rollback', async () => {
@@ -376,9 +397,9 @@ for (const kind of DATABASES) {
         await fork.begin();
         (await fork.findOneOrFail(Customer, customer.id)).lastName = 'Begun';
         await fork.flush();
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
         await fork.commit();
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
 
         await resetQueues();
         const other = em();
@@ -386,7 +407,7 @@ for (const kind of DATABASES) {
         (await other.findOneOrFail(Customer, customer.id)).lastName = 'Rolled back';
         await other.flush();
         await other.rollback();
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
       });
 
       it('keeps only the outer changes when a nested transaction (savepoint) rolls back', async () => {
@@ -404,12 +425,12 @@ for (const kind of DATABASES) {
             await inner.flush();
             throw new Error('back to the savepoint');
           }).catch(() => undefined);
-          expect(await everythingWaiting()).to.deep.equal([]);
+          expect(await everythingQueued()).to.deep.equal([]);
         });
 
-        expect(await waiting('ensure-publication')).to.deep.equal([`${kept.id}@0`]);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(kept.id)]);
         expect(await waiting('find-subjects')).to.deep.equal([]);
-        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${kept.id}@0`]);
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${kept.id}`]);
         expect((await em().findOneOrFail(Order, dropped.id)).status).to.equal('purchased');
       });
 
@@ -421,14 +442,14 @@ for (const kind of DATABASES) {
           await tx.transactional(async (inner) => {
             (await inner.findOneOrFail(Order, order.id)).status = 'inner';
           });
-          expect(await everythingWaiting()).to.deep.equal([]);
+          expect(await everythingQueued()).to.deep.equal([]);
         });
 
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
-        expect(flags(await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC), 'k:')).to.deep.equal(['k:status']);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        expect((await pending('find-subjects', `Order:${order.id}`, CARD_SYNC)).changedKeys).to.deep.equal(['status']);
       });
 
-      it('makes ONE job of many flushes of one row in one transaction, with the keys united', async () => {
+      it('makes ONE pending item (one ticket) of many flushes of one row in one transaction, with the keys united', async () => {
         const customer = await newCustomer();
         const order = await newOrder(customer);
         await resetQueues();
@@ -448,12 +469,15 @@ for (const kind of DATABASES) {
           await tx.flush();
         });
 
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
-        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}@0`]);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}`]);
         const data = await pending('find-subjects', `Customer:${customer.id}`);
-        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
-        expect(flags(data, 'k:')).to.deep.equal(['k:email', 'k:firstName', 'k:lastName']);
+        expect(data.ops).to.deep.equal(['update']);
+        expect(data.changedKeys).to.deep.equal(['email', 'firstName', 'lastName']);
+        expect(await tickets('ensure-publication')).to.equal(1);
+        expect(await tickets('find-subjects')).to.equal(1);
+        expect(await tickets('find-subjects', CARD_SYNC)).to.equal(1);
       });
     });
 
@@ -468,7 +492,7 @@ for (const kind of DATABASES) {
           await orm.em.flush();
         });
 
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
       });
 
       it('captures two forks that flush at the same time, each with its own changes', async () => {
@@ -482,7 +506,7 @@ for (const kind of DATABASES) {
           await fork.flush();
         }));
 
-        expect((await waiting('ensure-publication')).sort()).to.deep.equal([`${a.id}@0`, `${b.id}@0`].sort());
+        expect((await waiting('ensure-publication')).sort()).to.deep.equal([String(a.id), String(b.id)].sort());
       });
 
       it('an EntityManager with a cloned event manager sees what was subscribed when it was cloned', async () => {
@@ -500,7 +524,7 @@ for (const kind of DATABASES) {
           ids.push(order.id);
         }
 
-        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${ids[1]}@0`]);
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${ids[1]}`]);
       });
 
       it('does not see a fork made with freshEventManager: true (it has no subscribers at all)', async () => {
@@ -511,7 +535,7 @@ for (const kind of DATABASES) {
         (await fork.findOneOrFail(Customer, customer.id)).lastName = 'Unseen';
         await fork.flush();
 
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
       });
     });
 
@@ -524,7 +548,7 @@ for (const kind of DATABASES) {
         await em().insertMany(Order, [{ customer: customer.id }, { customer: customer.id }]);
 
         expect(await em().findOneOrFail(Customer, id)).to.include({ firstName: 'Ins' });
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
       });
 
       it('em.nativeUpdate(): nothing enqueued; notifyChanged enqueues', async () => {
@@ -534,13 +558,13 @@ for (const kind of DATABASES) {
         await em().nativeUpdate(Customer, { id: customer.id }, { firstName: 'Bulk' });
 
         expect((await em().findOneOrFail(Customer, customer.id)).firstName).to.equal('Bulk');
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
 
         await sync.notifyChanged(Customer, customer.id, ['firstName']);
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
         const data = await pending('find-subjects', `Customer:${customer.id}`);
-        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
-        expect(flags(data, 'k:')).to.deep.equal(['k:firstName']);
+        expect(data.ops).to.deep.equal(['update']);
+        expect(data.changedKeys).to.deep.equal(['firstName']);
       });
 
       it('em.nativeDelete(): nothing enqueued', async () => {
@@ -550,7 +574,7 @@ for (const kind of DATABASES) {
         await em().nativeDelete(Customer, { id: customer.id });
 
         expect(await em().count(Customer, { id: customer.id })).to.equal(0);
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
       });
 
       it('QueryBuilder update and delete: nothing enqueued', async () => {
@@ -561,10 +585,10 @@ for (const kind of DATABASES) {
         await em().createQueryBuilder(Order).delete().where({ id: b.id }).execute();
 
         expect((await em().findOneOrFail(Order, a.id)).status).to.equal('qb');
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
 
         await sync.notifyChanged(Order, a.id);
-        expect(await waiting('ensure-publication')).to.deep.equal([`${a.id}@0`]);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(a.id)]);
       });
 
       it('raw SQL (connection.execute UPDATE): nothing enqueued and nothing logged', async () => {
@@ -574,31 +598,34 @@ for (const kind of DATABASES) {
         await em().getConnection().execute(`UPDATE customers SET first_name = 'Raw' WHERE id = ${Number(customer.id)}`);
 
         expect((await em().findOneOrFail(Customer, customer.id)).firstName).to.equal('Raw');
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
         expect(logger.lines).to.deep.equal([]);
       });
     });
 
     describe('guarantees of the capture itself', () => {
-      it('resolves the write call only after its job is in Redis', async () => {
+      it('resolves the write call only after its request and ticket are in Redis', async () => {
         const customer = await newCustomer();
         await resetQueues();
 
         const order = await newOrder(customer);
         // No drain, no wait: read Redis right away.
-        expect(await jobData('ensure-publication', `${order.id}@0`)).to.include({ subjectId: String(order.id) });
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        expect(await tickets('ensure-publication')).to.equal(1);
 
         await em().transactional(async (tx) => { (await tx.findOneOrFail(Order, order.id)).status = 'shipped'; });
-        expect(await jobData('find-subjects', `Order:${order.id}@0`, CARD_SYNC)).to.include({ entity: 'Order' });
-        expect(flags(await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC), 'k:')).to.include('k:status');
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}`]);
+        const card = await pending('find-subjects', `Order:${order.id}`, CARD_SYNC);
+        expect(card.ops).to.deep.equal(['insert', 'update']); // the update merged into the insert still pending
+        expect(card.changedKeys).to.include('status');
       });
 
       it('never fails the write when the enqueue fails; logs each dropped change', async () => {
         const customer = await newCustomer();
         const order = await newOrder(customer);
         await resetQueues();
-        // A real Redis error for every enqueue of OrderToApiSync: its generation hash is now a string.
-        await redis.set(`${prefix}:${ORDER_SYNC}:ensure-publication:co:gen`, 'not a hash');
+        // A real Redis error for every enqueue of OrderToApiSync's subject: its requests hash is now a string.
+        await redis.set(new KeySpace(prefix).step(ORDER_SYNC, 'ensure-publication').requests, 'not a hash');
 
         const saved = await newOrder(customer);
         const fork = em();
@@ -612,6 +639,7 @@ for (const kind of DATABASES) {
         expect(errors[0]).to.include(`dropped: insert Order ${saved.id}`).and.include('WRONGTYPE');
         expect(errors[1]).to.include(`dropped: update Order ${order.id}`);
         expect(await waiting('ensure-publication')).to.deep.equal([]);
+        expect(await tickets('ensure-publication')).to.equal(0);
       });
 
       it('after sync.close(), writes still succeed and are no longer captured, in open transactions too', async () => {
@@ -627,7 +655,7 @@ for (const kind of DATABASES) {
         await newOrder(customer);
 
         expect(await em().count(Order, { id: order!.id })).to.equal(1);
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
         expect(orm.em.getEventManager().getSubscribers().size).to.equal(0);
       });
     });

@@ -2,22 +2,24 @@ import { expect } from 'chai';
 import Redis from 'ioredis';
 import { Column, DataSource, Entity, PrimaryGeneratedColumn, Repository } from 'typeorm';
 import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
+import { KeySpace } from '../../lib/redis/keys';
 import { DATABASES, TestDatabase } from '../support/database';
 import { MemoryLogger } from '../support/logger';
 import { typeOrmShop } from '../support/orms/typeorm';
 import { ApiClient } from '../support/partner-api';
-import { flags, queueInspector } from '../support/queue-inspector';
+import { queueInspector } from '../support/queue-inspector';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
 import { Customer, Order } from '../support/shop';
 
 /*
- * Which TypeORM 1.1.1 write paths sync-machine captures, observed without a worker: every job a write
- * enqueues stays in Bee-Queue's Redis keys, where these tests read it right after the write resolved.
+ * Which TypeORM 1.1.1 write paths sync-machine captures, observed without a worker: every request a write
+ * makes stays pending in its machine step's work set in Redis (with the run tickets it made), where these tests
+ * read it right after the write resolved.
  *
- * OrderToApiSync (spec/support/order-sync.ts) listens to its subject Order (→ EnsurePublication jobs
- * `<orderId>@<gen>`, whose pending data holds no op) and to Customer with fields firstName/lastName
- * (→ FindSubjects jobs `Customer:<id>@<gen>`). CustomerCardSync below listens to Order through a mapper, so
- * that an Order write also shows up as a FindSubjects job whose pending data names the op, changed keys
+ * OrderToApiSync (spec/support/order-sync.ts) listens to its subject Order (→ EnsurePublication items
+ * `<orderId>`, whose pending request holds no op) and to Customer with fields firstName/lastName
+ * (→ FindSubjects items `Customer:<id>`). CustomerCardSync below listens to Order through a mapper, so
+ * that an Order write also shows up as a FindSubjects item whose pending request names the op, changed keys
  * and removal snapshot.
  */
 
@@ -55,7 +57,7 @@ class SkuSync {
 const ORDER_SYNC = 'OrderToApiSync';
 const CARD_SYNC = 'CustomerCardSync';
 const SKU_SYNC = 'SkuSync';
-const ALL_CUSTOMER_KEYS = ['k:email', 'k:firstName', 'k:id', 'k:lastName'];
+const ALL_CUSTOMER_KEYS = ['email', 'firstName', 'id', 'lastName'];
 
 for (const kind of DATABASES) {
   describe(`TypeORM write paths (${kind})`, function () {
@@ -69,9 +71,24 @@ for (const kind of DATABASES) {
     let customers: Repository<Customer>;
     let orders: Repository<Order>;
 
-    const { waiting, jobData, pending, everythingWaiting } = queueInspector(() => redis, prefix, [ORDER_SYNC, CARD_SYNC, SKU_SYNC]);
+    const { waiting, tickets, pending, everythingWaiting } = queueInspector(() => redis, prefix, [ORDER_SYNC, CARD_SYNC, SKU_SYNC]);
 
-    /** Forgets every job and coalescing key, so that the next assertion sees only what follows. */
+    /**
+     * Every pending item and every waiting run ticket of every machine's steps: `<machine> <step> <item>`, then
+     * `<machine> <step> tickets: <n>` where a step has tickets. Nothing enqueued means neither.
+     */
+    async function everythingQueued(): Promise<string[]> {
+      const all = await everythingWaiting();
+      for (const machine of [ORDER_SYNC, CARD_SYNC, SKU_SYNC]) {
+        for (const step of ['find-subjects', 'ensure-publication'] as const) {
+          const n = await tickets(step, machine);
+          if (n > 0) all.push(`${machine} ${step} tickets: ${n}`);
+        }
+      }
+      return all;
+    }
+
+    /** Forgets every pending request and ticket, so that the next assertion sees only what follows. */
     async function resetQueues(): Promise<void> {
       await deleteKeys(prefix);
     }
@@ -104,7 +121,7 @@ for (const kind of DATABASES) {
     beforeEach(async () => {
       await resetQueues();
       logger = new MemoryLogger();
-      // No `worker`: a capture-only runtime, as in a web process. Jobs stay in Redis for us to read.
+      // No `worker`: a capture-only runtime, as in a web process. Requests stay in Redis for us to read.
       sync = await SyncMachines.start({
         orm: ds, redis: REDIS_URL, prefix, logger,
         machines: [new typeOrmShop.OrderToApiSync(new ApiClient('http://127.0.0.1:9')), new CustomerCardSync(), new SkuSync()],
@@ -122,20 +139,20 @@ for (const kind of DATABASES) {
     });
 
     describe('repository.save()', () => {
-      it('captures inserts: one job per new row, with every column as changed key', async () => {
+      it('captures inserts: one pending item per new row, with every column as changed key', async () => {
         const customer = await newCustomer();
         const order = await newOrder(customer);
 
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
-        expect(await jobData('ensure-publication', `${order.id}@0`))
-          .to.deep.equal({ v: 1, machine: ORDER_SYNC, subjectId: String(order.id), gen: '0' });
-        expect(await jobData('find-subjects', `Customer:${customer.id}@0`))
-          .to.deep.equal({ v: 1, machine: ORDER_SYNC, entity: 'Customer', id: String(customer.id), gen: '0' });
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        expect(await tickets('ensure-publication')).to.equal(1);
+        expect(await tickets('find-subjects')).to.equal(1);
+        const publication = await pending('ensure-publication', String(order.id));
+        expect([publication.ops, publication.changedKeys, publication.snapshot]).to.deep.equal([[], [], undefined]);
         const data = await pending('find-subjects', `Customer:${customer.id}`);
-        expect(flags(data, 'op:')).to.deep.equal(['op:insert']);
-        expect(flags(data, 'k:')).to.deep.equal(ALL_CUSTOMER_KEYS);
-        expect(data).not.to.have.property('snapshot');
+        expect(data.ops).to.deep.equal(['insert']);
+        expect(data.changedKeys).to.deep.equal(ALL_CUSTOMER_KEYS);
+        expect(data.snapshot).to.equal(undefined);
       });
 
       it('captures updates with the changed keys; a subject update enqueues its EnsurePublication', async () => {
@@ -145,10 +162,10 @@ for (const kind of DATABASES) {
 
         order.status = 'shipped';
         await orders.save(order);
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
-        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
-        expect(flags(card, 'op:')).to.deep.equal(['op:update']);
-        expect(flags(card, 'k:')).to.deep.equal(['k:status']);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        const card = await pending('find-subjects', `Order:${order.id}`, CARD_SYNC);
+        expect(card.ops).to.deep.equal(['update']);
+        expect(card.changedKeys).to.deep.equal(['status']);
       });
 
       it('enqueues nothing for an update that touches only a field outside `fields` (Customer.email)', async () => {
@@ -158,11 +175,11 @@ for (const kind of DATABASES) {
         customer.email = 'jane@example.com';
         await customers.save(customer);
 
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
         expect((await customers.findOneByOrFail({ id: customer.id })).email).to.equal('jane@example.com');
       });
 
-      it('enqueues FindSubjects for a listed field, merging the keys of later updates into the same job', async () => {
+      it('enqueues FindSubjects for a listed field, merging the keys of later updates into the same pending request', async () => {
         const customer = await newCustomer();
         await resetQueues();
 
@@ -172,10 +189,11 @@ for (const kind of DATABASES) {
         customer.email = 'janet@example.com';
         await customers.save(customer);
 
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
         const data = await pending('find-subjects', `Customer:${customer.id}`);
-        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
-        expect(flags(data, 'k:')).to.deep.equal(['k:email', 'k:firstName', 'k:lastName']);
+        expect(data.ops).to.deep.equal(['update']);
+        expect(data.changedKeys).to.deep.equal(['email', 'firstName', 'lastName']);
+        expect(await tickets('find-subjects')).to.equal(1); // the later update merged: no second ticket
       });
     });
 
@@ -188,10 +206,10 @@ for (const kind of DATABASES) {
         await customers.remove(customer);
 
         expect(customer.id).to.equal(undefined); // TypeORM strips the id: the adapter takes it from the event
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${id}`]);
         const data = await pending('find-subjects', `Customer:${id}`);
-        expect(flags(data, 'op:')).to.deep.equal(['op:remove']);
-        expect(JSON.parse(data.snapshot)).to.deep.equal({ id, firstName: 'Ann', lastName: 'Lee', email: '' });
+        expect(data.ops).to.deep.equal(['remove']);
+        expect(data.snapshot).to.deep.equal({ id, firstName: 'Ann', lastName: 'Lee', email: '' });
       });
 
       it('does not see rows the database deletes by itself (ON DELETE CASCADE): only the removed Customer', async () => {
@@ -203,9 +221,10 @@ for (const kind of DATABASES) {
         await customers.remove(customer);
 
         expect(await orders.findOneBy({ id: order.id })).to.equal(null); // the database removed it
-        expect(await everythingWaiting()).to.deep.equal([`${ORDER_SYNC} find-subjects Customer:${id}@0`]);
+        expect(await everythingQueued())
+          .to.deep.equal([`${ORDER_SYNC} find-subjects Customer:${id}`, `${ORDER_SYNC} find-subjects tickets: 1`]);
         // The snapshot holds columns only, no `orderIds`: the mapper cannot name the vanished orders.
-        expect(JSON.parse((await pending('find-subjects', `Customer:${id}`)).snapshot)).not.to.have.property('orderIds');
+        expect((await pending('find-subjects', `Customer:${id}`)).snapshot).not.to.have.property('orderIds');
       });
 
       it('captures softRemove() of an Order as op remove', async () => {
@@ -215,11 +234,11 @@ for (const kind of DATABASES) {
 
         await orders.softRemove(order);
 
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
-        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}@0`]);
-        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
-        expect(flags(card, 'op:')).to.deep.equal(['op:remove']);
-        expect(JSON.parse(card.snapshot)).to.include({ id: order.id, customerId: customer.id, status: 'purchased' });
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}`]);
+        const card = await pending('find-subjects', `Order:${order.id}`, CARD_SYNC);
+        expect(card.ops).to.deep.equal(['remove']);
+        expect(card.snapshot).to.include({ id: order.id, customerId: customer.id, status: 'purchased' });
       });
 
       it('captures recover() of a soft-removed Order as op insert (the row is back)', async () => {
@@ -230,10 +249,10 @@ for (const kind of DATABASES) {
 
         await orders.recover(order);
 
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
-        const card = await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC);
-        expect(flags(card, 'op:')).to.deep.equal(['op:insert']);
-        expect(card).not.to.have.property('snapshot');
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        const card = await pending('find-subjects', `Order:${order.id}`, CARD_SYNC);
+        expect(card.ops).to.deep.equal(['insert']);
+        expect(card.snapshot).to.equal(undefined);
       });
     });
 
@@ -251,9 +270,9 @@ for (const kind of DATABASES) {
         const customerId = result.identifiers[0].id as number;
         const orderIds = orderResult.identifiers.map((i) => i.id as number);
         expect(customerId).to.be.a('number');
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customerId}@0`]);
-        expect(flags(await pending('find-subjects', `Customer:${customerId}`), 'op:')).to.deep.equal(['op:insert']);
-        expect((await waiting('ensure-publication')).sort()).to.deep.equal(orderIds.map((id) => `${id}@0`).sort());
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customerId}`]);
+        expect((await pending('find-subjects', `Customer:${customerId}`)).ops).to.deep.equal(['insert']);
+        expect((await waiting('ensure-publication')).sort()).to.deep.equal(orderIds.map(String).sort());
       });
     });
 
@@ -264,7 +283,7 @@ for (const kind of DATABASES) {
         await skus.upsert(sku, ['code']);
 
         const row = await skus.findOneByOrFail({ code: sku.code });
-        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${row.id}@0`]);
+        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([String(row.id)]);
       });
 
       it(kind === 'postgres'
@@ -281,7 +300,7 @@ for (const kind of DATABASES) {
         expect((await skus.findOneByOrFail({ id: a.id })).name).to.equal('A2'); // row a was updated
         const reported = kind === 'postgres' ? a.id : b.id;
         expect(sku).to.include({ id: reported }); // TypeORM merged this id into the caller's object too
-        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([`${reported}@0`]);
+        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([String(reported)]);
       });
     });
 
@@ -297,13 +316,13 @@ for (const kind of DATABASES) {
           orderId = order.id;
           customer.firstName = 'Tx';
           await manager.save(customer);
-          insideTransaction = await everythingWaiting();
+          insideTransaction = await everythingQueued();
         });
 
         expect(insideTransaction).to.deep.equal([]);
-        expect(await waiting('ensure-publication')).to.deep.equal([`${orderId}@0`]);
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
-        expect(flags(await pending('find-subjects', `Customer:${customer.id}`), 'k:')).to.deep.equal(['k:firstName']);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(orderId)]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
+        expect((await pending('find-subjects', `Customer:${customer.id}`)).changedKeys).to.deep.equal(['firstName']);
       });
 
       it('enqueues nothing when the transaction rolls back', async () => {
@@ -319,7 +338,7 @@ for (const kind of DATABASES) {
 
         expect(failed).to.equal('changed my mind');
         expect(await orders.findOneBy({ id: orderId })).to.equal(null);
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
       });
 
       it('keeps only the outer changes when an inner savepoint rolls back (queryRunner)', async () => {
@@ -336,15 +355,15 @@ for (const kind of DATABASES) {
           await qr.manager.save(Order, { ...dropped, status: 'inner' });
           await qr.manager.save(Customer, { ...customer, firstName: 'Inner' });
           await qr.rollbackTransaction(); // back to the savepoint
-          expect(await everythingWaiting()).to.deep.equal([]);
+          expect(await everythingQueued()).to.deep.equal([]);
           await qr.commitTransaction();
         } finally {
           await qr.release();
         }
 
-        expect(await waiting('ensure-publication')).to.deep.equal([`${kept.id}@0`]);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(kept.id)]);
         expect(await waiting('find-subjects')).to.deep.equal([]);
-        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${kept.id}@0`]);
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${kept.id}`]);
         expect((await orders.findOneByOrFail({ id: dropped.id })).status).to.equal('purchased');
       });
 
@@ -359,16 +378,16 @@ for (const kind of DATABASES) {
           await qr.startTransaction();
           await qr.manager.save(Order, { ...order, status: 'inner' });
           await qr.commitTransaction(); // releases the savepoint; the outer transaction is still open
-          expect(await everythingWaiting()).to.deep.equal([]);
+          expect(await everythingQueued()).to.deep.equal([]);
           await qr.commitTransaction();
         } finally {
           await qr.release();
         }
 
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
       });
 
-      it('makes ONE job of many writes to one row in one transaction, with the keys united', async () => {
+      it('makes ONE pending item (one ticket) of many writes to one row in one transaction, with the keys united', async () => {
         const customer = await newCustomer();
         const order = await newOrder(customer);
         await resetQueues();
@@ -380,12 +399,15 @@ for (const kind of DATABASES) {
           await manager.save(Customer, { ...customer, firstName: 'One', lastName: 'Two', email: 'x@example.com' });
         });
 
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
-        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}@0`]);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}`]);
         const data = await pending('find-subjects', `Customer:${customer.id}`);
-        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
-        expect(flags(data, 'k:')).to.deep.equal(['k:email', 'k:firstName', 'k:lastName']);
+        expect(data.ops).to.deep.equal(['update']);
+        expect(data.changedKeys).to.deep.equal(['email', 'firstName', 'lastName']);
+        expect(await tickets('ensure-publication')).to.equal(1);
+        expect(await tickets('find-subjects')).to.equal(1);
+        expect(await tickets('find-subjects', CARD_SYNC)).to.equal(1);
       });
     });
 
@@ -397,17 +419,17 @@ for (const kind of DATABASES) {
         await customers.update(customer.id, { firstName: 'Bulk' });
         await customers.update(customer.id, { firstName: 'Bulk again' });
 
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
         expect((await customers.findOneByOrFail({ id: customer.id })).firstName).to.equal('Bulk again');
         const warnings = warningsAbout('Customer');
         expect(warnings).to.have.length(1);
         expect(warnings[0]).to.include('update()').and.include('notifyChanged(Customer, ids)');
 
         await sync.notifyChanged(Customer, customer.id, ['firstName']);
-        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}@0`]);
+        expect(await waiting('find-subjects')).to.deep.equal([`Customer:${customer.id}`]);
         const data = await pending('find-subjects', `Customer:${customer.id}`);
-        expect(flags(data, 'op:')).to.deep.equal(['op:update']);
-        expect(flags(data, 'k:')).to.deep.equal(['k:firstName']);
+        expect(data.ops).to.deep.equal(['update']);
+        expect(data.changedKeys).to.deep.equal(['firstName']);
       });
 
       it('repository.delete(): nothing enqueued, one warning', async () => {
@@ -419,7 +441,7 @@ for (const kind of DATABASES) {
         await customers.delete({ id: b.id });
 
         expect(await customers.countBy({ id: a.id })).to.equal(0);
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
         const warnings = warningsAbout('Customer');
         expect(warnings).to.have.length(1);
         expect(warnings[0]).to.include('delete()').and.include('notifyChanged(Customer, ids)');
@@ -433,7 +455,7 @@ for (const kind of DATABASES) {
         await orders.softDelete({ id: order.id });
         await orders.restore(order.id);
 
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
         const warnings = warningsAbout('Order');
         expect(warnings).to.have.length(2);
         expect(warnings[0]).to.include('softDelete()').and.include('notifyChanged(Order, ids)');
@@ -449,13 +471,13 @@ for (const kind of DATABASES) {
 
         const row = await orders.findOneByOrFail({ id: order.id });
         expect([row.status, row.version]).to.deep.equal(['qb', 1]);
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
         const warnings = warningsAbout('Order');
         expect(warnings).to.have.length(1);
         expect(warnings[0]).to.include('QueryBuilder update').and.include('notifyChanged(Order, ids)');
 
         await sync.notifyChanged(Order, order.id);
-        expect(await waiting('ensure-publication')).to.deep.equal([`${order.id}@0`]);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
       });
 
       it('raw SQL (dataSource.query UPDATE): nothing enqueued and nothing logged, TypeORM never sees it', async () => {
@@ -465,31 +487,34 @@ for (const kind of DATABASES) {
         await ds.query(`UPDATE ${table('customers')} SET first_name = 'Raw' WHERE id = ${Number(customer.id)}`);
 
         expect((await customers.findOneByOrFail({ id: customer.id })).firstName).to.equal('Raw');
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
         expect(logger.lines).to.deep.equal([]);
       });
     });
 
     describe('guarantees of the capture itself', () => {
-      it('resolves the write call only after its job is in Redis', async () => {
+      it('resolves the write call only after its request and ticket are in Redis', async () => {
         const customer = await newCustomer();
         await resetQueues();
 
         const order = await orders.save(orders.create({ customerId: customer.id }));
         // No drain, no wait: read Redis right away.
-        expect(await jobData('ensure-publication', `${order.id}@0`)).to.include({ subjectId: String(order.id) });
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+        expect(await tickets('ensure-publication')).to.equal(1);
 
         await ds.transaction((manager) => manager.save(Order, { ...order, status: 'shipped' }));
-        expect(await jobData('find-subjects', `Order:${order.id}@0`, CARD_SYNC)).to.include({ entity: 'Order' });
-        expect(flags(await pending('find-subjects', `Order:${order.id}`, '0', CARD_SYNC), 'k:')).to.include('k:status');
+        expect(await waiting('find-subjects', CARD_SYNC)).to.deep.equal([`Order:${order.id}`]);
+        const card = await pending('find-subjects', `Order:${order.id}`, CARD_SYNC);
+        expect(card.ops).to.deep.equal(['insert', 'update']); // the update merged into the insert still pending
+        expect(card.changedKeys).to.include('status');
       });
 
       it('never fails the write when the enqueue fails; logs each dropped change', async () => {
         const customer = await newCustomer();
         const order = await newOrder(customer);
         await resetQueues();
-        // A real Redis error for every enqueue of OrderToApiSync: its generation hash is now a string.
-        await redis.set(`${prefix}:${ORDER_SYNC}:ensure-publication:co:gen`, 'not a hash');
+        // A real Redis error for every enqueue of OrderToApiSync's subject: its requests hash is now a string.
+        await redis.set(new KeySpace(prefix).step(ORDER_SYNC, 'ensure-publication').requests, 'not a hash');
 
         const saved = await orders.save(orders.create({ customerId: customer.id }));
         await orders.save({ ...order, status: 'shipped' });
@@ -501,6 +526,7 @@ for (const kind of DATABASES) {
         expect(errors[0]).to.include(`dropped: insert Order ${saved.id}`).and.include('WRONGTYPE');
         expect(errors[1]).to.include(`dropped: update Order ${order.id}`);
         expect(await waiting('ensure-publication')).to.deep.equal([]);
+        expect(await tickets('ensure-publication')).to.equal(0);
       });
 
       it('after sync.close(), writes still succeed and are no longer captured', async () => {
@@ -511,7 +537,7 @@ for (const kind of DATABASES) {
         const order = await orders.save(orders.create({ customerId: customer.id }));
 
         expect(await orders.countBy({ id: order.id })).to.equal(1);
-        expect(await everythingWaiting()).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
       });
     });
   });
