@@ -2,7 +2,8 @@ import { HookError, InvalidJobError } from '../errors';
 import type { Logger } from '../logger';
 import type { Listener, MachineDefinition } from '../metadata/machine-definition';
 import type { OrmAdapter } from '../ports';
-import { annotate, ATTR, currentCarrier } from '../tracing';
+import { SpanKind } from '@opentelemetry/api';
+import { annotate, ATTR, currentCarrier, traced } from '../tracing';
 import { callHook } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
 import { changeFor, encodeRequest, EncodedRequest } from './requests';
@@ -15,6 +16,8 @@ export interface FindSubjectsDeps {
   logger: Logger;
   /** Records EnsurePublication requests for the subjects found. */
   requestPublications(machine: string, requests: Array<[subjectId: string, request: EncodedRequest]>): Promise<void>;
+  /** `<prefix>:<queue>` of a machine's EnsurePublication step, for the producer spans. */
+  publicationDestination(machine: string): string;
   /** Machines, entities and mappers already warned about a removal that mapped to nothing. */
   warnedEmptyRemovals: Set<string>;
 }
@@ -67,8 +70,13 @@ export async function findSubjectsBatch(deps: FindSubjectsDeps, settings: ItemRu
     const result = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [row, change], { entity, id });
     const subjectIds = normalizeIds(result, machine, listener.mapper!, entity, id);
     if (subjectIds.length === 0 && change.op === 'remove') warnEmptyRemoval(deps, machine, listener, id);
-    // Each subject's request names this span, so its run joins the trace of the change that caused it.
-    const { traceparent } = currentCarrier();
+    // The requests are recorded for the whole batch at once, below; each names a producer span made here, under
+    // this row's span, so that its subjects' runs join the trace of the change that caused them.
+    const destination = deps.publicationDestination(machine.name);
+    const traceparent = await traced(`send ${destination}`, {
+      [ATTR.machine]: machine.name, [ATTR.messagingSystem]: 'bee-queue', [ATTR.messagingOperation]: 'send',
+      [ATTR.messagingDestination]: destination, [ATTR.messagingBatchCount]: subjectIds.length,
+    }, async () => currentCarrier().traceparent, { kind: SpanKind.PRODUCER });
     for (const subjectId of subjectIds) found.push([subjectId, encodeRequest({ traceparent })]);
     return 'mapped';
   })));

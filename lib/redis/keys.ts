@@ -37,7 +37,7 @@ export class KeySpace {
     const base = `${this.prefix}:${machine}:${step}`;
     return {
       pending: `${base}:pending`, requests: `${base}:requests`, claims: `${base}:claims`, runs: `${base}:runs`,
-      failed: `${base}:failed`,
+      failed: `${base}:failures`,
     };
   }
 

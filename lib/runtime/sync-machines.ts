@@ -116,6 +116,7 @@ export class SyncMachines {
         adapter, logger, warnedEmptyRemovals: new Set<string>(),
         requestPublications: (machine: string, requests: Array<[string, Record<string, string>]>) =>
           enqueuer.request(machine, 'ensure-publication', requests),
+        publicationDestination: (machine: string) => `${keys.prefix}:${keys.queueName(machine, 'ensure-publication')}`,
       };
       startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,6 +28,8 @@ async function buildPackage(into: string): Promise<void> {
     include: ['lib', 'adapters', 'decorators', 'bin'].map((dir) => join(ROOT, dir)),
   }));
   await tsc(tsconfig, 'the package');
+  // What the package's postbuild step copies: the Lua scripts are not TypeScript.
+  cpSync(join(ROOT, 'lib', 'redis', 'scripts'), join(into, 'dist', 'lib', 'redis', 'scripts'), { recursive: true });
 }
 
 async function tsc(project: string, what: string): Promise<void> {

@@ -7,6 +7,7 @@ import { MemoryLogger } from '../support/logger';
 import { ApiClient } from '../support/partner-api';
 import { typeOrmShop } from '../support/orms/typeorm';
 import { REDIS_URL } from '../support/redis';
+import { KeySpace } from '../../lib/redis/keys';
 import { CliWorld, SHOP_CONFIG, until } from './support/cli-world';
 
 const ROOT = join(__dirname, '..', '..');
@@ -52,18 +53,21 @@ describe('sync-machine worker (a process, PostgreSQL, Redis)', () => {
       machines: [new typeOrmShop.OrderToApiSync(new ApiClient(w.api.url))],
     });
     w.api.delayMs = 1500;
-    const [first, second] = await w.orders(2);
+    const [first] = await w.orders(1);
     await until(() => w.api.maxInFlightPerId > 0, 'the first publish to reach the API');
+    const [second] = await w.orders(1); // pending while the first publishes: the run would take it next
     child.kill('SIGTERM');
 
     expect(await exited, worker.output.stderr).to.equal(0);
     expect(w.api.publishes().map((r) => r.id)).to.deep.equal([String(first.id)]); // finished, and the only one
     const stored = await w.dataSource.query('SELECT subject_id FROM sync_machine_payloads');
     expect(stored).to.deep.equal([{ subject_id: String(first.id) }]);
-    expect(await redis.keys(`${w.prefix}:OrderToApiSync:lock:*`)).to.deep.equal([]);
-    const queue = (suffix: string) => `${w.prefix}:OrderToApiSync:ensure-publication:${suffix}`;
-    expect(await redis.llen(queue('active'))).to.equal(0);
-    expect(await redis.lrange(queue('waiting'), 0, -1)).to.deep.equal([`${second.id}@0`]); // left for the next worker
+    const keys = new KeySpace(w.prefix);
+    expect(await redis.hlen(keys.locks('OrderToApiSync'))).to.equal(0);
+    expect(await redis.llen(keys.queueKey('OrderToApiSync', 'ensure-publication', 'active'))).to.equal(0);
+    // Left for the next worker: the subject pending, and a ticket to run it.
+    expect(await redis.zrange(keys.step('OrderToApiSync', 'ensure-publication').pending, 0, -1)).to.deep.equal([String(second.id)]);
+    expect(await redis.llen(keys.queueKey('OrderToApiSync', 'ensure-publication', 'waiting'))).to.equal(1);
     expect(worker.output.stdout).to.match(
       /SIGTERM: taking no new jobs, waiting up to 10000 ms for running ones\.\nsync-machine worker: stopped\.\n$/);
   });

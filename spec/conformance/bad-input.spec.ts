@@ -6,6 +6,16 @@ import { ShopOrder, WORLDS } from '../support/orms';
 import type { Shop } from '../support/orms/world';
 import { ApiClient, PartnerApi } from '../support/partner-api';
 import { REDIS_URL } from '../support/redis';
+import Redis from 'ioredis';
+import { KeySpace } from '../../lib/redis/keys';
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 const DRAIN = { timeoutMs: 20_000 };
 
@@ -38,36 +48,59 @@ for (const world of WORLDS) {
     beforeEach(async () => { h = await new Harness(world, 'bad-input').setUp(); });
     afterEach(async () => h.tearDown());
 
-    it('fails malformed and unknown job data with a clear error, and keeps working', async () => {
+    it('fails malformed queue jobs with a clear error, and keeps working', async () => {
       const worker = await h.startWorker();
       const raw = (step: string) => new BeeQueue(`OrderToApiSync:${step}`, { prefix: h.prefix, redis: { url: REDIS_URL }, isWorker: false, getEvents: false });
       const [lookups, publications] = [raw('find-subjects'), raw('ensure-publication')];
       const junk: Array<[BeeQueue, unknown]> = [
         [publications, 'garbage'],
-        [publications, { v: 1, machine: 'OrderToApiSync' }],
-        [publications, { v: 2, machine: 'OrderToApiSync', subjectId: '1', gen: '0' }],
-        [publications, { v: 1, machine: 'SomeoneElse', subjectId: '1', gen: '0' }],
-        [publications, { v: 1, machine: 'OrderToApiSync', subjectId: '1', gen: 'require("fs")' }],
-        [lookups, { v: 1, machine: 'OrderToApiSync', entity: 'NoSuchEntity', id: '1', gen: '0' }],
-        [lookups, { v: 1, machine: 'OrderToApiSync', entity: 'Customer', id: '' , gen: '0' }],
+        [publications, { v: 1, machine: 'OrderToApiSync', subjectId: '1', gen: '0' }],
+        [publications, { v: 2, machine: 'SomeoneElse', step: 'ensure-publication' }],
+        [publications, { v: 2, machine: 'OrderToApiSync', step: 'find-subjects' }],
+        [lookups, { v: 2, machine: 'OrderToApiSync', step: 'find-subjects', extra: 'require("fs")' }],
         [lookups, null],
       ];
       for (const [queue, data] of junk) await queue.createJob(data as object).save();
       await worker.drain(DRAIN);
+      await until(async () => (await publications.checkHealth()).failed + (await lookups.checkHealth()).failed === junk.length - 1);
 
       const errors = h.logger.errors();
-      expect(errors).to.have.length(junk.length);
-      for (const line of errors) expect(line).to.match(/failed \(attempt 1, no retries left: kept in the failed set\)/);
-      expect(errors.filter((e) => e.includes('is malformed'))).to.have.length(7);
-      expect(errors.some((e) => e.includes('has no @SubjectIdsFrom(NoSuchEntity)'))).to.equal(true);
-      expect(errors.some((e) => e.includes('enqueue work with notifyChanged() or resync()'))).to.equal(true);
-      const failed = (await publications.checkHealth()).failed + (await lookups.checkHealth()).failed;
-      expect(failed).to.equal(junk.length);
+      // The ticket with an extra field is a ticket: it runs, finds nothing to do and is no error.
+      expect(errors).to.have.length(junk.length - 1);
+      for (const line of errors) expect(line).to.match(/^Job \d+ in \S+ is malformed \(.+\): .* It was not run and stays in the failed set\.$/);
+      expect(errors.some((e) => e.includes('(machine is not "OrderToApiSync")'))).to.equal(true);
+      expect(errors.some((e) => e.includes('(step is not "ensure-publication")'))).to.equal(true);
 
       const order = await h.order(await h.customer());
       await worker.drain(DRAIN);
       expect(h.api.publishes(String(order.id))).to.have.length(1);
       await Promise.all([lookups.close(), publications.close()]);
+    });
+
+    it('records a corrupt pending request as failed at once, naming the item, and runs the rest of its batch', async () => {
+      const worker = await h.startWorker();
+      const customer = await h.customer();
+      const orders = [await h.order(customer), await h.order(customer)];
+      await worker.drain(DRAIN);
+      const keys = new KeySpace(h.prefix).step('OrderToApiSync', 'ensure-publication');
+      const redis = new Redis(REDIS_URL);
+      await redis.hset(keys.requests, String(orders[0].id), '{"k:status": 7}');
+      await redis.zadd(keys.pending, 0, String(orders[0].id));
+      redis.disconnect();
+      await h.update(orders[1], { status: 'shipped' });
+      await worker.drain(DRAIN);
+
+      expect(h.api.publishes().map((r) => r.id)).to.deep.equal([String(orders[0].id), String(orders[1].id), String(orders[1].id)]);
+      const [status] = await worker.status();
+      expect(status.failures.map((f) => [f.id, f.attempts])).to.deep.equal([[String(orders[0].id), 1]]);
+      expect(status.failures[0].error).to.equal(`The pending request of ensure-publication Order ${orders[0].id} of OrderToApiSync ` +
+        'is malformed (field "k:status" is not a string): {"k:status": 7}. Requests are written by sync-machine itself; ' +
+        'enqueue work with notifyChanged() or resync() instead of writing to its keys.');
+      // A later change runs it again from current data.
+      await h.update(orders[0], { status: 'received' });
+      await worker.drain(DRAIN);
+      expect(h.api.documents.get(String(orders[0].id))).to.include({ order_status: 'received' });
+      expect((await worker.status())[0].failures).to.deep.equal([]);
     });
 
     it('treats a subject that vanished as nothing to publish, with a warning', async () => {
@@ -90,7 +123,7 @@ for (const world of WORLDS) {
       const errors = h.logger.errors();
       expect(errors.some((e) => e.includes(`TroubledSync.build threw for Order ${exploding.id}: cannot build an exploding order`))).to.equal(true);
       expect(errors.some((e) => e.includes(`TroubledSync.build returned a payload for Order ${big.id} that is not JSON-serialisable: the BigInt 12n at $.total`))).to.equal(true);
-      expect(errors.filter((e) => e.includes('no retries left'))).to.have.length(2);
+      expect(errors.filter((e) => e.includes('no retries left: recorded as failed'))).to.have.length(2);
       expect(h.api.publishes().map((r) => r.id)).to.deep.equal([String(fine.id)]);
       expect(await h.w.sql('SELECT subject_id FROM sync_machine_payloads')).to.deep.equal([{ subject_id: String(fine.id) }]);
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { SyncMachine } from '../../lib';
 import Redis from 'ioredis';
 import { Harness } from '../support/harness';
 import { ShopOrder, WORLDS } from '../support/orms';
@@ -91,8 +92,11 @@ for (const world of WORLDS) {
     it('holds one publish in flight per subject across two worker runtimes with separate connections', async () => {
       const second = await h.w.connect(); // its own connection pool, as another process would have
       const counts = [0, 0];
+      // One subject per run, so that both workers get runs and contend for the same subjects' locks.
+      @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', batchSize: 1 })
+      class OneAtATime extends h.shop.OrderToApiSync {}
       const counting = (i: number) => {
-        const m = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+        const m = new OneAtATime(new ApiClient(h.api.url));
         const publish = m.publish.bind(m);
         m.publish = async (order, payload) => { counts[i] += 1; await publish(order, payload); };
         return m;
@@ -233,14 +237,19 @@ for (const world of WORLDS) {
       const doomed = await h.order(customer);
       await worker.drain(DRAIN);
       expect(await h.w.sql(`SELECT * FROM sync_machine_payloads WHERE subject_id = '${doomed.id}'`)).to.deep.equal([]);
-      expect(await redis.smembers(h.queueKey('ensure-publication', 'failed'))).to.deep.equal([`${doomed.id}@0`]);
+      const [status] = await worker.status();
+      expect(status.queues['ensure-publication'].failed).to.equal(1);
+      expect(status.failures.map(({ step, entity, id, attempts }) => ({ step, entity, id, attempts })))
+        .to.deep.equal([{ step: 'ensure-publication', entity: 'Order', id: String(doomed.id), attempts: 3 }]);
+      expect(status.failures[0].error).to.match(/OrderToApiSync\.publish threw for Order \d+: partner API answered 503/);
       expect(h.logger.errors().filter((e) => e.includes('no retries left'))).to.have.length(1);
       expect(h.logger.errors()[0]).to.match(/OrderToApiSync\.publish threw for Order \d+: partner API answered 503/);
 
-      // The failed job does not block the subject: the next change publishes current data.
+      // The failure record does not block the subject: the next change publishes current data and clears it.
       await h.update(doomed, { status: 'shipped' });
       await worker.drain(DRAIN);
       expect(h.api.documents.get(String(doomed.id))).to.deep.equal(await currentPayload(doomed.id));
+      expect((await worker.status())[0].queues['ensure-publication'].failed).to.equal(0);
     });
 
     it('resync publishes what is missing, skips what is unchanged, and force re-sends', async () => {

@@ -4,6 +4,8 @@ import { Build, DrainTimeoutError, ListenTo, Publish, SyncMachine } from '../../
 import { Harness } from '../support/harness';
 import { ApiClient, PartnerApi } from '../support/partner-api';
 import { REDIS_URL } from '../support/redis';
+import { KeySpace } from '../../lib/redis/keys';
+import { WorkQueue } from '../../lib/pipeline/work-queue';
 import { Order } from '../support/shop';
 
 const DRAIN = { timeoutMs: 20_000 };
@@ -38,54 +40,64 @@ describe('runtime lifecycle', () => {
   let redis: Redis;
   beforeEach(async () => { h = await new Harness('sqlite', 'lifecycle').setUp(); redis = new Redis(REDIS_URL); });
   afterEach(async () => { redis.disconnect(); await h.tearDown(); });
+  const keys = () => new KeySpace(h.prefix);
 
-  it('stops before publishing when the subject lock cannot be extended, then retries from fresh data', async () => {
+  it('stops before publishing when the subject lock was lost, then runs again from fresh data', async () => {
     const { machine, gate } = gatedMachine(h.api);
     const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 2, lockTtlMs: 300, retry: { attempts: 3, initialDelayMs: 20 } } });
     const order = await h.order(await h.customer());
     await until(() => gate.entered);
-    await redis.del(`${h.prefix}:Gated:lock:${order.id}`); // someone else's expiry, simulated
+    // Another run took the lock over after it expired (simulated), for the next 600 ms.
+    const now = Number((await redis.time())[0]) * 1000;
+    await redis.hset(keys().locks('Gated'), String(order.id), `elsewhere:x|${now + 600}`);
     await new Promise((r) => setTimeout(r, 400)); // past the next extension
     await h.update(order, { status: 'shipped' });
     gate.release();
     await worker.drain(DRAIN);
-    expect(h.logger.errors().join('\n')).to.match(
-      new RegExp(`GatedSync: the lock on Order ${order.id} could not be extended; stopped before publishing`));
+    expect(h.logger.warnings().join('\n')).to.include(`ensure-publication of GatedSync for Order ${order.id} stopped before ` +
+      `publishing: the lock on ${order.id} was taken over after it expired; it runs again from current data.`);
+    expect(h.logger.errors()).to.deep.equal([]);
     expect(h.api.publishes().map((r) => r.body)).to.deep.equal([{ id: String(order.id), order_status: 'shipped' }]);
   });
 
-  it('re-runs a job whose worker died mid-run', async () => {
+  it('re-runs a ticket whose worker died mid-run, with the batch it had taken', async () => {
     const capture = await h.start();
     const order = await h.order(await h.customer());
-    // What a worker does when it takes a job, and then the process is killed before it finishes.
-    const taken = await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active'));
-    expect(taken).to.equal(`${order.id}@0`);
+    // What a worker does when it takes a ticket and its batch, and then the process is killed before it finishes.
+    const ticket = await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active'));
+    const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
+    const batch = await work.take(ticket!, true, { token: `${ticket}:dead`, ttlMs: 30_000 });
+    expect(batch.items.map((i) => i.item)).to.deep.equal([String(order.id)]);
+    expect(await redis.zcard(keys().step('OrderToApiSync', 'ensure-publication').pending)).to.equal(0);
     await h.startWorker({ worker: { concurrency: 2, stallIntervalMs: 100 } });
     await capture.drain(DRAIN);
     expect(h.api.publishes(String(order.id))).to.have.length(1);
   });
 
-  it('a job that failed for good before it claimed does not hold back later changes of its subject', async () => {
+  it('a ticket in the failed set holds back nothing: the next change makes a new one; retryFailed puts it back', async () => {
     const capture = await h.start();
     const order = await h.order(await h.customer());
-    // What a run leaves when Redis failed while it took the lock, on its last attempt: failed, never claimed.
-    const jobId = `${order.id}@0`;
-    await redis.lrem(h.queueKey('ensure-publication', 'waiting'), 0, jobId);
-    await redis.sadd(h.queueKey('ensure-publication', 'failed'), jobId);
+    // What Bee-Queue leaves when a ticket failed for good (Redis failed it again and again): failed, never run.
+    const ticket = await redis.rpop(h.queueKey('ensure-publication', 'waiting'));
+    await redis.sadd(h.queueKey('ensure-publication', 'failed'), ticket!);
     await h.update(order, { status: 'shipped' });
     const worker = await h.startWorker();
     await worker.drain(DRAIN);
-    await capture.drain(DRAIN);
     expect(h.api.publishes(String(order.id)).map((r) => r.body!.order_status)).to.deep.equal(['shipped']);
-    // The failed job stays visible, and a retry of it finds its requests covered.
-    expect(await redis.smembers(h.queueKey('ensure-publication', 'failed'))).to.deep.equal([jobId]);
+    expect(await redis.smembers(h.queueKey('ensure-publication', 'failed'))).to.deep.equal([ticket]);
+    expect(await capture.retryFailed('OrderToApiSync')).to.deep.equal({ 'find-subjects': 0, 'ensure-publication': 0 });
+    expect(await redis.smembers(h.queueKey('ensure-publication', 'failed'))).to.deep.equal([]);
+    await worker.drain(DRAIN);
+    expect(h.api.publishes(String(order.id))).to.have.length(1);
   });
 
   it('drain() waits for delayed retries and reports what is still busy when it times out', async () => {
     const worker = await h.startWorker({ worker: { concurrency: 2, retry: { attempts: 2, initialDelayMs: 400 } } });
+    const customer = await h.customer();
+    await worker.drain(DRAIN); // its lookup done: nothing but the retry can run the order again
     h.api.failNext = 1;
-    const order = await h.order(await h.customer());
     const started = Date.now();
+    const order = await h.order(customer);
     await worker.drain(DRAIN);
     expect(Date.now() - started).to.be.at.least(350); // the retry waited out its backoff inside drain
     expect(h.api.publishes(String(order.id))).to.have.length(1);
@@ -95,7 +107,7 @@ describe('runtime lifecycle', () => {
     await h.update(order, { status: 'shipped' });
     const error = await capture.drain({ timeoutMs: 100 }).catch((e) => e);
     expect(error).to.be.instanceOf(DrainTimeoutError);
-    expect(error.message).to.match(/still busy: OrderToApiSync ensure-publication: 1 waiting, 0 active, 0 delayed/);
+    expect(error.message).to.match(/still busy: OrderToApiSync ensure-publication: 1 pending, 0 in runs/);
     expect(error.message).to.include('This runtime runs no worker');
   });
 
@@ -106,7 +118,7 @@ describe('runtime lifecycle', () => {
     await until(() => h.api.maxInFlightPerId > 0);
     await Promise.all([worker.close(), worker.close()]);
     expect(h.api.publishes(String(order.id))).to.have.length(1);
-    expect(await redis.keys(`${h.prefix}:OrderToApiSync:lock:*`)).to.deep.equal([]);
+    expect(await redis.hlen(keys().locks('OrderToApiSync'))).to.equal(0);
 
     // Closed: no longer subscribed, and the app's writes go on.
     const saved = await h.update(order, { status: 'received' });

@@ -69,8 +69,8 @@ export async function status(io: CliIO, globals: GlobalOptions, machines: string
 export function statusCommand(program: Command, io: CliIO, globals: () => GlobalOptions): Command {
   return program.command('status')
     .summary('queue depths, outcome counters, last publishes and failures, per machine')
-    .description('Per machine (all, or those named): waiting/active/delayed/failed jobs of both steps, the outcome ' +
-      'counters, the latest publishes (subject id, when) and the newest failed jobs with their errors.')
+    .description('Per machine (all, or those named): waiting/active/delayed/failed items of both steps, the outcome ' +
+      'counters, the latest publishes (subject id, when) and the newest failed subjects with their errors.')
     .argument('[machines...]', 'only these machines')
     .option('--json', 'print JSON, for scripts')
     .option('--limit <n>', 'latest publishes and failures shown per machine', nonNegativeInteger, 5)

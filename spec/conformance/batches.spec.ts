@@ -1,0 +1,135 @@
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { Build, ConfigurationError, ListenTo, Publish, SyncMachine } from '../../lib';
+import { KeySpace } from '../../lib/redis/keys';
+import { Harness } from '../support/harness';
+import { ShopOrder, WORLDS } from '../support/orms';
+import { ApiClient } from '../support/partner-api';
+import { REDIS_URL } from '../support/redis';
+
+const DRAIN = { timeoutMs: 20_000 };
+
+/** SPEC §6.1: runs that carry batches, on every ORM and database. */
+for (const world of WORLDS) {
+  describe(`runs carry batches on ${world.orm} + ${world.kind}`, () => {
+    let h: Harness;
+    let redis: Redis;
+    beforeEach(async () => { h = await new Harness(world, 'batches').setUp(); redis = new Redis(REDIS_URL); });
+    afterEach(async () => { redis.disconnect(); await h.tearDown(); });
+
+    const stats = async () => redis.hgetall(new KeySpace(h.prefix).stats('OrderToApiSync'));
+    /** Five orders written while no worker runs, so that one run takes them all. */
+    async function fiveOrders(): Promise<ShopOrder[]> {
+      const capture = await h.start();
+      const customer = await h.customer();
+      const orders: ShopOrder[] = [];
+      for (let i = 0; i < 5; i++) orders.push(await h.order(customer));
+      await capture.close();
+      return orders;
+    }
+
+    it('one failing subject of a batch retries alone and ends in the failed record; the others publish at once', async () => {
+      const orders = await fiveOrders();
+      const doomed = String(orders[2].id);
+      const attempts = new Map<string, number>();
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const publish = machine.publish.bind(machine);
+      machine.publish = async (order, payload) => {
+        attempts.set(String(order.id), (attempts.get(String(order.id)) ?? 0) + 1);
+        if (String(order.id) === doomed) throw new Error('the partner API refuses this one');
+        await publish(order, payload);
+      };
+      const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 2, retry: { attempts: 3, initialDelayMs: 150 } } });
+      const started = Date.now();
+      while (h.api.publishes().length < 4) await new Promise((r) => setTimeout(r, 5));
+      // Not held back by the failing one's retries (150 + 300 ms of backoff).
+      expect(Date.now() - started).to.be.below(1000);
+      await worker.drain(DRAIN);
+      expect(h.api.publishes().map((r) => r.id).sort()).to.deep.equal(orders.map((o) => String(o.id)).filter((id) => id !== doomed).sort());
+      expect(Object.fromEntries(attempts)).to.deep.equal(Object.fromEntries(orders.map((o) => [String(o.id), String(o.id) === doomed ? 3 : 1])));
+      const [status] = await worker.status();
+      expect(status.failures.map((f) => [f.id, f.attempts])).to.deep.equal([[doomed, 3]]);
+      expect(status.failures[0].error).to.equal(`OrderToApiSync.publish threw for Order ${doomed}: the partner API refuses this one`);
+      expect((await stats())['ensure-publication:failed']).to.equal('3');
+
+      // retryFailed runs it again from current data, with fresh attempts.
+      machine.publish = publish;
+      expect(await worker.retryFailed('OrderToApiSync')).to.deep.equal({ 'find-subjects': 0, 'ensure-publication': 1 });
+      await worker.drain(DRAIN);
+      expect(h.api.publishes(doomed)).to.have.length(1);
+      expect((await worker.status())[0].failures).to.deep.equal([]);
+    });
+
+    it('subjects of a batch locked elsewhere stay pending and publish once the lock is gone; the rest go on', async () => {
+      const orders = await fiveOrders();
+      const locked = [String(orders[0].id), String(orders[3].id)];
+      const now = Number((await redis.time())[0]) * 1000;
+      for (const id of locked) await redis.hset(new KeySpace(h.prefix).locks('OrderToApiSync'), id, `elsewhere:x|${now + 1500}`);
+      const worker = await h.startWorker();
+      while (h.api.publishes().length < 3) await new Promise((r) => setTimeout(r, 5));
+      expect(h.api.publishes().map((r) => r.id).sort()).to.deep.equal(orders.map((o) => String(o.id)).filter((id) => !locked.includes(id)).sort());
+      await worker.drain(DRAIN);
+      for (const order of orders) expect(h.api.publishes(String(order.id)), `order ${order.id}`).to.have.length(1);
+      expect(Number((await stats())['ensure-publication:rescheduled'])).to.be.at.least(2);
+      expect(h.logger.errors()).to.deep.equal([]);
+    });
+
+    it('debounceMs coalesces a burst of single-write transactions while a worker is idle', async () => {
+      @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', debounceMs: 1000 })
+      class Debounced extends h.shop.OrderToApiSync {}
+      const worker = await h.startWorker({ machines: [new Debounced(new ApiClient(h.api.url))] });
+      const order = await h.order(await h.customer());
+      await worker.drain(DRAIN);
+      const before = h.api.publishes(String(order.id)).length;
+      const burst = Date.now();
+      for (let i = 1; i <= 30; i++) await h.update(order, { version: i, status: i % 2 ? 'shipped' : 'received' });
+      const windows = Math.ceil((Date.now() - burst) / 1000); // a run at most once per window the burst spans
+      await worker.drain(DRAIN);
+      const sent = h.api.publishes(String(order.id)).slice(before).map((r) => r.body!.version);
+      expect(sent.length, `publishes ${sent} for a burst over ${windows} windows`).to.be.within(1, windows);
+      expect(sent[sent.length - 1]).to.equal(30);
+    });
+
+    it('relations in the object form load with the subject; nested paths too', async () => {
+      @SyncMachine({ subject: h.shop.Customer, name: 'CustomerOrders', relations: { orders: { customer: true } } })
+      @ListenTo(h.shop.Customer)
+      class CustomerOrders {
+        @Build() build(customer: { id: number; orders: Iterable<{ id: number; customer: { id: number } }> }) {
+          return { id: customer.id, orders: [...customer.orders].map((o) => `${o.id}/${o.customer.id}`).sort() };
+        }
+        @Publish() async publish(customer: { id: number }, payload: unknown) {
+          await new ApiClient(h.api.url).putOrder(`c${customer.id}`, payload);
+        }
+      }
+      const capture = await h.start();
+      const customer = await h.customer();
+      const orders = [await h.order(customer), await h.order(customer)];
+      await capture.close();
+      const worker = await h.start({ machines: [new CustomerOrders()], worker: { concurrency: 2 } });
+      await worker.resync(CustomerOrders);
+      await worker.drain(DRAIN);
+      expect(h.api.documents.get(`c${customer.id}`)).to.deep.equal({ id: customer.id, orders: orders.map((o) => `${o.id}/${customer.id}`).sort() });
+    });
+
+    it('refuses relations that name nothing at start, saying which relations exist', async () => {
+      @SyncMachine({ subject: h.shop.Order, name: 'Misnamed', relations: { customer: { oders: true } } })
+      @ListenTo(h.shop.Order)
+      class Misnamed {
+        @Build() build() { return {}; }
+        @Publish() publish() {}
+      }
+      const error = await h.start({ machines: [new Misnamed()] }).catch((e) => e);
+      expect(error).to.be.instanceOf(ConfigurationError);
+      expect(error.message).to.equal('Misnamed: @SyncMachine({ relations }) names "customer.oders", but Customer has no ' +
+        'relation "oders" (its relations: orders): fix the name, or drop it from `relations`.');
+      @SyncMachine({ subject: h.shop.Order, name: 'Listed', relations: ['customer', 7] as never })
+      @ListenTo(h.shop.Order)
+      class Listed {
+        @Build() build() { return {}; }
+        @Publish() publish() {}
+      }
+      const listed = await h.start({ machines: [new Listed()] }).catch((e) => e);
+      expect(listed.message).to.match(/^Listed: @SyncMachine\(\{ relations \}\) lists 7, which is not a relation path: write relations as/);
+    });
+  });
+}
