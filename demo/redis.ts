@@ -1,3 +1,4 @@
+import { KeySpace } from 'sync-machine';
 import { ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { createServer } from 'node:net';
@@ -84,8 +85,8 @@ export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   } while (cursor !== '0');
 }
 
-/** The machine's outcome counters, e.g. 'find-subjects:mapped' or 'ensure-publication:unchanged': one count per finished job. */
+/** The machine's counters: `<step>:jobs` per run ticket, `<step>:<outcome>` per subject or changed row. */
 export async function readStats(redis: Redis, prefix: string, machine: string): Promise<Map<string, number>> {
-  const stats = await redis.hgetall(`${prefix}:${machine}:stats`);
+  const stats = await redis.hgetall(new KeySpace(prefix).stats(machine));
   return new Map(Object.entries(stats).map(([field, n]) => [field, Number(n)]));
 }

@@ -4,7 +4,7 @@ export interface StepResult {
   jobs: number;
   calls: number;
   expected: number;
-  /** Jobs run in the step, by step and outcome. */
+  /** Counters of the step: run tickets (`<step>:jobs`) and subjects or changed rows by outcome. */
   outcomes: Map<string, number>;
   ms: number;
 }

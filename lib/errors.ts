@@ -21,7 +21,11 @@ export class LockLostError extends SyncMachineError {}
 /** `drain()` gave up waiting. */
 export class DrainTimeoutError extends SyncMachineError {}
 
+/** An error's message; with its cause's where the message alone says little (fetch's "fetch failed"). */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause;
+  if (error instanceof SyncMachineError || !(cause instanceof Error) || error.message.includes(cause.message)) return error.message;
+  const code = (cause as { code?: unknown }).code;
+  return `${error.message} (${typeof code === 'string' && !cause.message.includes(code) ? `${code}: ` : ''}${cause.message})`;
 }
