@@ -1,0 +1,52 @@
+import { expect } from 'chai';
+import { InvalidJobError } from '../../lib/errors';
+import { changeFor, decodeRequest, encodeRequest } from '../../lib/pipeline/requests';
+
+/** The pending-request format (lib/pipeline/requests.ts): pure, no services. Merging itself is Lua, tested end to end. */
+describe('pending requests: encode, decode, and the change a mapper sees', () => {
+  const TP = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+  it('round-trips a change: op, sorted changed keys, snapshot, force, origin', () => {
+    const raw = JSON.stringify({ ...encodeRequest({
+      op: 'remove', changedKeys: ['lastName', 'firstName'], snapshot: { id: 5, customer: { id: 2 } }, force: true, traceparent: TP,
+    }), at: '1700000000000' });
+    expect(decodeRequest(raw, 'x')).to.deep.equal({
+      firstAt: 1700000000000, parent: TP, origins: [TP], ops: ['remove'], changedKeys: ['firstName', 'lastName'],
+      snapshot: { id: 5, customer: { id: 2 } }, force: true, attempt: 0,
+    });
+  });
+
+  it('decodes what merges leave: several ops, keys united, attempts counted', () => {
+    const merged = { ...encodeRequest({ op: 'insert', changedKeys: ['a'] }), ...encodeRequest({ op: 'update', changedKeys: ['b'] }), attempt: '2' };
+    const request = decodeRequest(JSON.stringify(merged), 'x');
+    expect(request.ops).to.deep.equal(['insert', 'update']);
+    expect(request.changedKeys).to.deep.equal(['a', 'b']);
+    expect(request.attempt).to.equal(2);
+    expect(request.force).to.equal(false);
+    expect(decodeRequest('{}', 'x')).to.deep.equal({
+      firstAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, force: false, attempt: 0,
+    });
+  });
+
+  it('a row inserted since the last run is an insert even after later updates; a row that exists otherwise an update', () => {
+    const insertThenUpdate = decodeRequest(JSON.stringify({ 'op:insert': '1', 'op:update': '1', 'k:status': '1' }), 'x');
+    expect(changeFor(insertThenUpdate, true)).to.deep.equal({ op: 'insert', changedKeys: ['status'] });
+    const updates = decodeRequest(JSON.stringify({ 'op:update': '1', 'k:status': '1' }), 'x');
+    expect(changeFor(updates, true)).to.deep.equal({ op: 'update', changedKeys: ['status'] });
+    // Gone now: a removal, whatever came before.
+    expect(changeFor(insertThenUpdate, false)).to.deep.equal({ op: 'remove', changedKeys: ['status'] });
+  });
+
+  it('refuses anything but the format, saying what was wrong and where', () => {
+    const cases: Array<[string, string]> = [
+      ['not json', 'not JSON'], ['[1]', 'not an object'], ['null', 'not an object'], ['"s"', 'not an object'],
+      ['{"k:a": 1}', 'field "k:a" is not a string'], ['{"snapshot": "{"}', 'snapshot is not JSON'],
+      ['{"snapshot": "3"}', 'snapshot is not an object'], ['{"attempt": "-1"}', 'attempt is not a count'],
+      ['{"attempt": "x"}', 'attempt is not a count'],
+    ];
+    for (const [raw, problem] of cases) {
+      expect(() => decodeRequest(raw, 'ensure-publication Order 7 of OrderSync'), raw).to.throw(InvalidJobError,
+        `The pending request of ensure-publication Order 7 of OrderSync is malformed (${problem}): ${raw}.`);
+    }
+  });
+});
