@@ -24,6 +24,14 @@ export interface BenchConfig {
 export type DatabaseKind = 'postgres' | 'sqlite';
 
 export const BATCH_SIZE = 100;
+
+/**
+ * Upper bound for waiting on `work` subjects (drain, a worker's calls): generous (50 ms a subject, 20 per second,
+ * slower than anything measured on a loaded machine) but finite, so a stuck run fails instead of hanging CI.
+ */
+export function boundMs(work: number): number {
+  return 60_000 + work * 50;
+}
 export const JOB_SLACK = 10;
 
 export function parseArgs(argv: string[]): BenchConfig {

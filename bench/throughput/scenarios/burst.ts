@@ -1,5 +1,6 @@
 import BeeQueue from 'bee-queue';
 import { DataSource, In } from 'typeorm';
+import type { SyncMachines } from 'sync-machine';
 import { ApiClient } from '../../../demo/api-client';
 import { planBurst } from '../../../demo/burst';
 import { runBurst } from '../../../demo/typeorm';
@@ -7,7 +8,7 @@ import { lockForWrites } from '../../../demo/typeorm/data-source';
 import { OrderToApiSync } from '../../../demo/typeorm/order-to-api-sync';
 import { Order } from '../../../demo/typeorm/shop';
 import type { CountingApi } from '../api';
-import type { BenchConfig, DatabaseKind } from '../config';
+import { BenchConfig, boundMs, DatabaseKind } from '../config';
 import { connectShop, freshDatabase, seedShop } from '../database';
 import { now, percentile, until } from '../measure';
 import { jobsBetween, outcomesOf, Prefixes, startSync } from '../runtime';
@@ -51,7 +52,7 @@ export async function measureBurst(
     const capture = await startSync(shop, machine, config.redisUrl, prefix);
     stops.push(() => capture.close());
     await capture.resync(OrderToApiSync);
-    await capture.drain();
+    await capture.drain({ timeoutMs: boundMs(ids.length) });
 
     const latency = await measureLatency(shop, api, capture, ids, config.latencySamples);
     log(`  ${kind}: latency commit -> API p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms (${latency.samples} samples)`);
@@ -63,7 +64,7 @@ export async function measureBurst(
     const calls = api.calls;
     const started = now();
     await runBurst(shop, await loadInOrder(shop, ids), plan);
-    await capture.drain();
+    await capture.drain({ timeoutMs: boundMs(writes) });
     const seconds = (now() - started) / 1000;
     clearInterval(sampler);
     const syncMachine = {
@@ -103,7 +104,7 @@ async function payloads(shop: DataSource, machine: OrderToApiSync, ids: number[]
  * order ends as it began; drain() between samples keeps the worker idle.
  */
 async function measureLatency(
-  shop: DataSource, api: CountingApi, capture: { drain(): Promise<unknown> }, ids: number[], samples: number,
+  shop: DataSource, api: CountingApi, capture: SyncMachines, ids: number[], samples: number,
 ): Promise<{ p50: number; p99: number; samples: number }> {
   let committedAt = 0;
   const clock = { afterTransactionCommit: () => { committedAt = performance.now(); } };
@@ -120,7 +121,7 @@ async function measureLatency(
         await manager.save(order);
       });
       latencies.push((await heard) - committedAt);
-      await capture.drain();
+      await capture.drain({ timeoutMs: boundMs(1) });
     }
   } finally {
     shop.subscribers.splice(shop.subscribers.indexOf(clock as never), 1);
@@ -153,7 +154,7 @@ async function naiveBurst(
       const errors = await queue.saveAll(transaction.map((w) => queue.createJob({ id: loaded[w.order].id })));
       if (errors.size > 0) throw new Error(`bench: naive enqueue failed for ${errors.size} jobs: ${[...errors.values()][0]}`);
     }
-    await until(`the naive worker's ${writes} API calls`, () => api.calls - calls >= writes, 600_000);
+    await until(`the naive worker's ${writes} API calls`, () => api.calls - calls >= writes, boundMs(writes));
     const seconds = (now() - started) / 1000;
     return { calls: api.calls - calls, jobs: writes, seconds, rssStart, rssEnd: await worker.rss() };
   } finally {

@@ -4,7 +4,7 @@ import { ApiClient } from '../../../demo/api-client';
 import { OrderToApiSync } from '../../../demo/typeorm/order-to-api-sync';
 import { Order } from '../../../demo/typeorm/shop';
 import { BatchedOrderSync } from '../batched-machine';
-import type { BenchConfig, DatabaseKind } from '../config';
+import { BenchConfig, boundMs, DatabaseKind } from '../config';
 import { customerLoader } from '../customer-loader';
 import { connectLean, connectShop, freshDatabase, seedShop } from '../database';
 import type { CountingApi } from '../api';
@@ -71,7 +71,7 @@ export async function measureSubjectRates(
       const sync = await startSync(c.orm, c.machine, config.redisUrl, c.prefix, config.concurrency);
       workers.push(sync);
       await sync.resync(c.machineClass);
-      await sync.drain();
+      await sync.drain({ timeoutMs: boundMs(n) });
       return sync;
     };
 
@@ -103,7 +103,7 @@ export async function measureSubjectRates(
       const sync = await startSync(c.orm, c.machine, config.redisUrl, c.prefix, config.concurrency);
       workers.push(sync);
       running.set(c, sync);
-      await sync.drain();
+      await sync.drain({ timeoutMs: boundMs(n) });
     };
     const changed = {
       syncMachine: await timed('changed, sync-machine (worker start -> drain)', n, () => workOff(plain)),
@@ -115,7 +115,7 @@ export async function measureSubjectRates(
     const resync = async (c: Contender) => {
       const sync = running.get(c)!;
       await sync.resync(c.machineClass);
-      await sync.drain();
+      await sync.drain({ timeoutMs: boundMs(n) });
     };
     const unchanged = {
       syncMachine: await timed('unchanged, sync-machine resync -> drain', 0, () => resync(plain)),
