@@ -4,7 +4,7 @@ import { OrderToApiSync } from '../../../demo/typeorm/order-to-api-sync';
 import { Order } from '../../../demo/typeorm/shop';
 import type { BenchConfig, DatabaseKind } from '../config';
 import { connectShop, freshDatabase, seedShop } from '../database';
-import { median, now } from '../measure';
+import { median, now, sleep } from '../measure';
 import { Prefixes, startSync } from '../runtime';
 
 export interface CaptureCost {
@@ -37,25 +37,31 @@ export async function measureCaptureCost(config: BenchConfig, kind: DatabaseKind
       });
       return now() - started;
     };
-    const captured = async () => {
+    // Both kinds of round start and close a runtime, so connection set-up, teardown and the garbage they leave
+    // fall on both alike; only the captured round keeps it running through its transaction.
+    const round = async (capturing: boolean) => {
       const sync = await startSync(shop, machine, config.redisUrl, prefixes.fresh('capture'));
       try {
+        if (!capturing) await sync.close();
+        await sleep(100);
         return await transaction();
       } finally {
         await sync.close();
       }
     };
-    await transaction(); // warm-up
+    const captured = () => round(true);
+    const plainRound = () => round(false);
+    await plainRound(); // warm-up
     await captured();
     const plain: number[] = [];
     const withCapture: number[] = [];
-    for (let round = 0; round < config.captureRounds; round++) {
-      if (round % 2 === 0) {
-        plain.push(await transaction());
+    for (let i = 0; i < config.captureRounds; i++) {
+      if (i % 2 === 0) {
+        plain.push(await plainRound());
         withCapture.push(await captured());
       } else {
         withCapture.push(await captured());
-        plain.push(await transaction());
+        plain.push(await plainRound());
       }
     }
     return { plainMs: median(plain), capturedMs: median(withCapture) };

@@ -42,18 +42,19 @@ export async function measureSubjectRates(
   try {
     const ids = await seedShop(shop, config.orders, config.ordersPerCustomer);
     const client = new ApiClient(api.url);
-    const plain: Contender = { machine: new OrderToApiSync(client), machineClass: OrderToApiSync, orm: shop, prefix: prefixes.fresh('subjects') };
-    const batched: Contender = {
-      machine: new BatchedOrderSync(customerLoader(lean), client), machineClass: BatchedOrderSync, orm: lean, prefix: prefixes.fresh('batched'),
-    };
+    const demoMachine = new OrderToApiSync(client);
+    const batchedMachine = new BatchedOrderSync(customerLoader(lean), client);
+    const plain: Contender = { machine: demoMachine, machineClass: OrderToApiSync, orm: shop, prefix: prefixes.fresh('subjects') };
+    const batched: Contender = { machine: batchedMachine, machineClass: BatchedOrderSync, orm: lean, prefix: prefixes.fresh('batched') };
+    const publish = (row: { id: number }, payload: unknown) => client.putOrder(String(row.id), payload);
     const loop: HandLoop<Order> = {
-      name: 'loop', dataSource: shop, entity: Order, build: (row) => (plain.machine as OrderToApiSync).build(row),
-      publish: (row, payload) => client.putOrder(String(row.id), payload), pageSize: config.pageSize, concurrency: config.concurrency,
+      name: 'loop', dataSource: shop, entity: Order, build: (row) => demoMachine.build(row), publish,
+      pageSize: config.pageSize, concurrency: config.concurrency,
     };
     const batchedLoop: HandLoop<LeanOrder> = {
-      ...loop, name: 'batched-loop', dataSource: lean, entity: LeanOrder,
-      build: (row) => (batched.machine as BatchedOrderSync).build(row),
-    } as HandLoop<LeanOrder>;
+      name: 'batched-loop', dataSource: lean, entity: LeanOrder, build: (row) => batchedMachine.build(row), publish,
+      pageSize: config.pageSize, concurrency: config.concurrency,
+    };
 
     const n = ids.length;
     const rate = (ms: number) => n / (ms / 1000);
