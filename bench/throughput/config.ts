@@ -1,0 +1,66 @@
+import type { BurstShape } from '../../demo/burst';
+
+/** Which databases and how much work: `--quick` is the CI size (< 2 minutes on 2 cores), the default the issue's. */
+export interface BenchConfig {
+  quick: boolean;
+  /** Fail when burst queue jobs exceed ceil(distinct subjects / BATCH_SIZE) + JOB_SLACK (turned on after the batch rewrite). */
+  checkJobs: boolean;
+  databases: DatabaseKind[];
+  redisUrl: string;
+  postgresUrl: string;
+  /** Orders changed once and worked off; also resynced unchanged; raw no-op jobs moved. */
+  orders: number;
+  /** Orders per customer: the DataLoader has rows to share. */
+  ordersPerCustomer: number;
+  pageSize: number;
+  concurrency: number;
+  burstOrders: number;
+  burst: BurstShape;
+  captureRows: number;
+  captureRounds: number;
+  latencySamples: number;
+}
+
+export type DatabaseKind = 'postgres' | 'sqlite';
+
+export const BATCH_SIZE = 100;
+
+/**
+ * Upper bound for waiting on `work` subjects (drain, a worker's calls): generous (50 ms a subject, 20 per second,
+ * slower than anything measured on a loaded machine) but finite, so a stuck run fails instead of hanging CI.
+ */
+export function boundMs(work: number): number {
+  return 60_000 + work * 50;
+}
+export const JOB_SLACK = 10;
+
+export function parseArgs(argv: string[]): BenchConfig {
+  const known = new Set(['--quick', '--check-jobs', '--db']);
+  for (const arg of argv) {
+    const name = arg.split('=')[0];
+    if (arg.startsWith('--') && !known.has(name)) {
+      throw new Error(`bench: unknown option ${arg}; use --quick, --check-jobs, --db=postgres|sqlite`);
+    }
+  }
+  const quick = argv.includes('--quick');
+  const db = argv.find((a) => a.startsWith('--db='))?.slice('--db='.length);
+  if (db !== undefined && db !== 'postgres' && db !== 'sqlite') throw new Error(`bench: --db must be postgres or sqlite, got ${db}`);
+  return {
+    quick,
+    checkJobs: argv.includes('--check-jobs'),
+    databases: db ? [db] : ['postgres', 'sqlite'],
+    redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    postgresUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    orders: quick ? 500 : 5000,
+    ordersPerCustomer: 5,
+    pageSize: 500,
+    concurrency: 50,
+    burstOrders: quick ? 100 : 1000,
+    burst: quick
+      ? { writes: 2000, perTransaction: 200, changed: 10, flippedBack: 10, seed: 8 }
+      : { writes: 100_000, perTransaction: 500, changed: 100, flippedBack: 100, seed: 8 },
+    captureRows: 1000,
+    captureRounds: quick ? 3 : 7,
+    latencySamples: quick ? 30 : 200,
+  };
+}

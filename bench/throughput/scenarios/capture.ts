@@ -1,0 +1,72 @@
+import { In } from 'typeorm';
+import { ApiClient } from '../../../demo/api-client';
+import { OrderToApiSync } from '../../../demo/typeorm/order-to-api-sync';
+import { Order } from '../../../demo/typeorm/shop';
+import type { BenchConfig, DatabaseKind } from '../config';
+import { connectShop, freshDatabase, seedShop } from '../database';
+import { median, now, sleep } from '../measure';
+import { Prefixes, startSync } from '../runtime';
+
+export interface CaptureCost {
+  plainMs: number;
+  capturedMs: number;
+}
+
+/**
+ * One transaction saving `rows` loaded orders (status flipped), with no runtime vs. with a capture-only runtime
+ * started (its subscriber collects, then enqueues after commit; the write call resolves once the changes are in
+ * Redis). Alternating, each round in a fresh prefix so every captured round enqueues new jobs rather than
+ * coalescing into the last round's; medians of the rounds.
+ */
+export async function measureCaptureCost(config: BenchConfig, kind: DatabaseKind, prefixes: Prefixes): Promise<CaptureCost> {
+  const db = await freshDatabase(kind, config.postgresUrl);
+  const shop = await connectShop(db);
+  try {
+    const ids = await seedShop(shop, config.captureRows, config.ordersPerCustomer);
+    const orders = await shop.getRepository(Order).findBy({ id: In(ids) });
+    const machine = new OrderToApiSync(new ApiClient('http://127.0.0.1:9')); // captures only: never publishes
+    let flip = 0;
+    const transaction = async () => {
+      flip += 1;
+      const started = now();
+      await shop.transaction(async (manager) => {
+        for (const order of orders) {
+          order.status = flip % 2 === 0 ? 'purchased' : 'shipped';
+          await manager.save(order);
+        }
+      });
+      return now() - started;
+    };
+    // Both kinds of round start and close a runtime, so connection set-up, teardown and the garbage they leave
+    // fall on both alike; only the captured round keeps it running through its transaction.
+    const round = async (capturing: boolean) => {
+      const sync = await startSync(shop, machine, config.redisUrl, prefixes.fresh('capture'));
+      try {
+        if (!capturing) await sync.close();
+        await sleep(100);
+        return await transaction();
+      } finally {
+        await sync.close();
+      }
+    };
+    const captured = () => round(true);
+    const plainRound = () => round(false);
+    await plainRound(); // warm-up
+    await captured();
+    const plain: number[] = [];
+    const withCapture: number[] = [];
+    for (let i = 0; i < config.captureRounds; i++) {
+      if (i % 2 === 0) {
+        plain.push(await plainRound());
+        withCapture.push(await captured());
+      } else {
+        withCapture.push(await captured());
+        plain.push(await plainRound());
+      }
+    }
+    return { plainMs: median(plain), capturedMs: median(withCapture) };
+  } finally {
+    await shop.destroy();
+    await db.dispose();
+  }
+}

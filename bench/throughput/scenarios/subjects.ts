@@ -1,0 +1,134 @@
+import { DataSource, In } from 'typeorm';
+import type { SyncMachines } from 'sync-machine';
+import { ApiClient } from '../../../demo/api-client';
+import { OrderToApiSync } from '../../../demo/typeorm/order-to-api-sync';
+import { Order } from '../../../demo/typeorm/shop';
+import { BatchedOrderSync } from '../batched-machine';
+import { BenchConfig, boundMs, DatabaseKind } from '../config';
+import { customerLoader } from '../customer-loader';
+import { connectLean, connectShop, freshDatabase, seedShop } from '../database';
+import type { CountingApi } from '../api';
+import { LeanOrder } from '../entities';
+import { HandLoop, runHandLoop } from '../hand-loop';
+import { now } from '../measure';
+import { Prefixes, startSync } from '../runtime';
+
+/** Subjects per second of each contender, every order changed once, then resynced with nothing changed. */
+export interface SubjectRates {
+  changed: { syncMachine: number; loop: number; batchedLoop: number; batchedSyncMachine: number };
+  unchanged: { syncMachine: number; loop: number; batchedLoop: number; batchedSyncMachine: number };
+}
+
+/** A contender that sync-machine runs: the machine, its DataSource, its own prefix. */
+interface Contender {
+  machine: object;
+  machineClass: new (...args: never[]) => object;
+  orm: DataSource;
+  prefix: string;
+}
+
+/**
+ * Per database: N orders; each contender publishes them all once (priming, also the warm-up), then every order's
+ * status flips (captured, or told by notifyChanged) and each contender works the changes off; then each checks
+ * everything again with nothing changed. All in one run, same rows, same loopback API.
+ */
+export async function measureSubjectRates(
+  config: BenchConfig, kind: DatabaseKind, api: CountingApi, prefixes: Prefixes, log: (line: string) => void,
+): Promise<SubjectRates> {
+  const db = await freshDatabase(kind, config.postgresUrl);
+  const shop = await connectShop(db);
+  const lean = await connectLean(db);
+  const workers: SyncMachines[] = [];
+  try {
+    const ids = await seedShop(shop, config.orders, config.ordersPerCustomer);
+    const client = new ApiClient(api.url);
+    const demoMachine = new OrderToApiSync(client);
+    const batchedMachine = new BatchedOrderSync(customerLoader(lean), client);
+    const plain: Contender = { machine: demoMachine, machineClass: OrderToApiSync, orm: shop, prefix: prefixes.fresh('subjects') };
+    const batched: Contender = { machine: batchedMachine, machineClass: BatchedOrderSync, orm: lean, prefix: prefixes.fresh('batched') };
+    const publish = (row: { id: number }, payload: unknown) => client.putOrder(String(row.id), payload);
+    const loop: HandLoop<Order> = {
+      name: 'loop', dataSource: shop, entity: Order, build: (row) => demoMachine.build(row), publish,
+      pageSize: config.pageSize, concurrency: config.concurrency,
+    };
+    const batchedLoop: HandLoop<LeanOrder> = {
+      name: 'batched-loop', dataSource: lean, entity: LeanOrder, build: (row) => batchedMachine.build(row), publish,
+      pageSize: config.pageSize, concurrency: config.concurrency,
+    };
+
+    const n = ids.length;
+    const rate = (ms: number) => n / (ms / 1000);
+    const timed = async (what: string, expectPosted: number, work: () => Promise<unknown>) => {
+      const calls = api.calls;
+      const started = now();
+      await work();
+      const ms = now() - started;
+      const posted = api.calls - calls;
+      if (posted !== expectPosted) throw new Error(`bench: ${what} made ${posted} API calls, expected ${expectPosted}`);
+      log(`  ${kind}: ${what}: ${n} subjects in ${(ms / 1000).toFixed(2)} s (${rate(ms).toFixed(0)}/s)`);
+      return rate(ms);
+    };
+    const resyncAll = async (c: Contender) => {
+      const sync = await startSync(c.orm, c.machine, config.redisUrl, c.prefix, config.concurrency);
+      workers.push(sync);
+      await sync.resync(c.machineClass);
+      await sync.drain({ timeoutMs: boundMs(n) });
+      return sync;
+    };
+
+    // Priming: every contender publishes every order once (first publishes; JIT and caches warm up too).
+    await timed('prime sync-machine', n, async () => (await resyncAll(plain)).close());
+    await timed('prime sync-machine + DataLoader', n, async () => (await resyncAll(batched)).close());
+    await timed('prime loop', n, () => runHandLoop(loop, n));
+    await timed('prime batched loop', n, () => runHandLoop(batchedLoop, n));
+
+    // Every order changes once: status flips in transactions of 500 through save(), captured by a
+    // capture-only runtime (the app's web process); the batched machine is told by notifyChanged.
+    const capture = await startSync(shop, plain.machine, config.redisUrl, plain.prefix);
+    for (let i = 0; i < n; i += 500) {
+      await shop.transaction(async (manager) => {
+        for (const order of await manager.getRepository(Order).findBy({ id: In(ids.slice(i, i + 500)) })) {
+          order.status = 'shipped';
+          await manager.save(order);
+        }
+      });
+    }
+    await capture.close();
+    const notify = await startSync(lean, batched.machine, config.redisUrl, batched.prefix);
+    for (let i = 0; i < n; i += 500) await notify.notifyChanged(LeanOrder, ids.slice(i, i + 500), ['status']);
+    await notify.close();
+
+    // The workers stay up for the resync below, as in an app.
+    const running = new Map<Contender, SyncMachines>();
+    const workOff = async (c: Contender) => {
+      const sync = await startSync(c.orm, c.machine, config.redisUrl, c.prefix, config.concurrency);
+      workers.push(sync);
+      running.set(c, sync);
+      await sync.drain({ timeoutMs: boundMs(n) });
+    };
+    const changed = {
+      syncMachine: await timed('changed, sync-machine (worker start -> drain)', n, () => workOff(plain)),
+      loop: await timed('changed, hand-written loop', n, () => runHandLoop(loop, n)),
+      batchedLoop: await timed('changed, hand-written loop + DataLoader', n, () => runHandLoop(batchedLoop, n)),
+      batchedSyncMachine: await timed('changed, sync-machine + DataLoader machine', n, () => workOff(batched)),
+    };
+
+    const resync = async (c: Contender) => {
+      const sync = running.get(c)!;
+      await sync.resync(c.machineClass);
+      await sync.drain({ timeoutMs: boundMs(n) });
+    };
+    const unchanged = {
+      syncMachine: await timed('unchanged, sync-machine resync -> drain', 0, () => resync(plain)),
+      loop: await timed('unchanged, hand-written loop', 0, () => runHandLoop(loop, n)),
+      batchedLoop: await timed('unchanged, hand-written loop + DataLoader', 0, () => runHandLoop(batchedLoop, n)),
+      batchedSyncMachine: await timed('unchanged, sync-machine + DataLoader resync -> drain', 0, () => resync(batched)),
+    };
+    return { changed, unchanged };
+  } finally {
+    for (const sync of workers) await sync.close();
+    await lean.destroy();
+    await shop.destroy();
+    await db.dispose();
+  }
+}

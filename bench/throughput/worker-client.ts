@@ -1,0 +1,47 @@
+import { ChildProcess, fork } from 'node:child_process';
+import { join } from 'node:path';
+import type { WorkerSettings } from './worker-settings';
+
+/** The bench's handle on a worker process: wait until ready, ask its RSS, stop it (bounded waits everywhere). */
+export class WorkerProcess {
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async start(settings: WorkerSettings): Promise<WorkerProcess> {
+    // Compiled next to this file (npm run bench builds first); ts-node users get the .ts through execArgv.
+    const script = join(__dirname, `worker-process${__filename.endsWith('.ts') ? '.ts' : '.js'}`);
+    const child = fork(script, [], { env: { ...process.env, BENCH_WORKER: JSON.stringify(settings) }, stdio: 'inherit' });
+    const worker = new WorkerProcess(child);
+    await worker.reply((m) => m.ready === true, 30_000, 'start');
+    return worker;
+  }
+
+  async rss(): Promise<number> {
+    this.child.send('rss');
+    return (await this.reply((m) => typeof m.rss === 'number', 5_000, 'report its RSS')).rss as number;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.send('stop');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private reply(match: (m: Record<string, unknown>) => boolean, timeoutMs: number, what: string): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const done = (error?: Error, message?: Record<string, unknown>) => {
+        clearTimeout(timer);
+        this.child.off('message', onMessage);
+        this.child.off('exit', onExit);
+        if (error) reject(error); else resolve(message!);
+      };
+      const onMessage = (m: unknown) => { if (m && typeof m === 'object' && match(m as Record<string, unknown>)) done(undefined, m as Record<string, unknown>); };
+      const onExit = (code: number | null) => done(new Error(`bench: the worker process exited (code ${code}) before it could ${what}`));
+      const timer = setTimeout(() => done(new Error(`bench: the worker process did not ${what} within ${timeoutMs} ms`)), timeoutMs);
+      this.child.on('message', onMessage);
+      this.child.once('exit', onExit);
+    });
+  }
+}
