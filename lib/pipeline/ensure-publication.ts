@@ -10,14 +10,11 @@ import type { BatchLocks } from './batch-locks';
 import { callHook } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
 import type { PendingRequest } from './requests';
-import { Semaphore } from './semaphore';
+import type { Semaphore } from './semaphore';
 import type { ItemResult, TakenBatch } from './work-queue';
 
 export type PublicationOutcome =
   'published' | 'unchanged' | 'not_publishable' | 'superseded' | 'rescheduled' | 'unpublished';
-
-/** Publishes in flight per run at most; the hooks before them run for the whole batch at once. */
-export const PUBLISHES_PER_RUN = 25;
 
 export interface EnsurePublicationDeps {
   adapter: OrmAdapter;
@@ -26,7 +23,8 @@ export interface EnsurePublicationDeps {
 
 /**
  * One run over a batch of subjects, each locked by the take: loads every row with one query and every stored
- * digest with another, builds all payloads concurrently, publishes the changed ones (bounded), and stores each
+ * digest with another, builds all payloads concurrently, publishes the changed ones (at most `worker.concurrency`
+ * at once per machine and process, across its runs), and stores each
  * publish once it succeeded. Each subject ends on its own; a failure holds back none of the others.
  */
 export async function ensurePublications(
@@ -37,7 +35,7 @@ export async function ensurePublications(
   const [rows, stored] = await Promise.all([
     deps.adapter.load(machine.subject, ids, machine.relations), deps.adapter.payloads.findMany(machine.name, ids),
   ]);
-  const slots = new Semaphore(PUBLISHES_PER_RUN);
+  const slots = settings.publishing;
   const claimedAt = performance.now();
   return Promise.all(batch.items.map((taken) => runItem(settings, taken, (request) => ensureOne({
     deps, machine, id: taken.item, row: rows.get(taken.item), stored: stored.get(taken.item), request, locks, slots,

@@ -6,6 +6,7 @@ import { countRun } from '../metrics';
 import type { Step } from '../redis/keys';
 import { ATTR, contextFrom, linkOrigins, traced } from '../tracing';
 import { decodeRequest, PendingRequest } from './requests';
+import type { Semaphore } from './semaphore';
 import type { ItemResult, RetrySettings, TakenItem } from './work-queue';
 
 export interface ItemRunSettings {
@@ -17,6 +18,8 @@ export interface ItemRunSettings {
   retry: RetrySettings;
   /** How log lines name the item: "Order 42", "Customer 7". */
   describe(item: string): string;
+  /** Publishes (and unpublishes) in flight for this machine in this process, across all its runs. */
+  publishing: Semaphore;
 }
 
 /**

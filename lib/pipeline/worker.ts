@@ -11,6 +11,7 @@ import { BatchLocks } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
 import type { ItemRunSettings } from './item-run';
 import type { QueueSet } from './queues';
+import { Semaphore } from './semaphore';
 import type { ItemResult, TakenBatch, WorkQueue } from './work-queue';
 
 /** A ticket takes batch after batch while work is ready, for this long at most, then makes way. */
@@ -34,14 +35,17 @@ export interface WorkerDeps {
 /** Starts processing both steps of every machine; a failing item is retried alone and never stops the worker. */
 export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], handlers: Record<Step, BatchHandler>): void {
   for (const machine of machines) {
+    const publishing = new Semaphore(deps.concurrency);
+    // Enough runs at once to keep `concurrency` subjects going, and one more to load while another publishes.
+    const runs = Math.ceil(deps.concurrency / machine.batching.batchSize) + 1;
     for (const step of Object.keys(handlers) as Step[]) {
       const queue = deps.queues.get(machine.name, step);
       const queueName = `${deps.keys.prefix}:${deps.keys.queueName(machine.name, step)}`;
       const settings: ItemRunSettings = {
-        machine, step, queue: queueName, logger: deps.logger, retry: deps.retry,
+        machine, step, queue: queueName, logger: deps.logger, retry: deps.retry, publishing,
         describe: step === 'ensure-publication' ? (id) => `${machine.subjectInfo.name} ${id}` : (item) => item.replace(':', ' '),
       };
-      queue.process(deps.concurrency, (job: BeeQueue.Job<unknown>) =>
+      queue.process(runs, (job: BeeQueue.Job<unknown>) =>
         runTicket(deps, settings, deps.enqueuer.work(machine.name, step), job, handlers[step]));
       // Bee-Queue re-runs the tickets of a dead worker only when some worker looks for them.
       queue.checkStalledJobs(deps.stallIntervalMs);

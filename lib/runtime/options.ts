@@ -10,7 +10,10 @@ export interface RetryPolicy {
 }
 
 export interface WorkerOptions {
-  /** Jobs run at once, per queue. Default 10. */
+  /**
+   * Subjects worked on at once per machine in this process: publishes in flight at most, across its runs (each
+   * run carries a batch; ceil(concurrency / batchSize) + 1 runs go at once per step). Default 10.
+   */
   concurrency?: number;
   /** Exponential backoff for failed runs. Default 8 attempts from 1000 ms. */
   retry?: Partial<RetryPolicy>;
