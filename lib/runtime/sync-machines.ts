@@ -12,6 +12,7 @@ import { QueueSet, STEPS } from '../pipeline/queues';
 import { ChangeRouter } from '../pipeline/router';
 import { startWorkers } from '../pipeline/worker';
 import type { CapturedChange, ColumnFilter, EntityClass, OrmAdapter } from '../ports';
+import { RedisAvailability, RedisUnavailableError } from '../redis/availability';
 import { resolveRedis } from '../redis/connection';
 import { KeySpace, Step } from '../redis/keys';
 import { retryFailedJobs } from './failed-jobs';
@@ -61,6 +62,8 @@ type MachineRef = string | (abstract new (...args: never[]) => object);
 export class SyncMachines {
   private readonly pending = new Set<Promise<void>>();
   private unsubscribe?: () => void;
+  /** Capture fails fast while Redis is down (SPEC §6.3); set in start(). */
+  private availability?: RedisAvailability;
   private closing?: Promise<void>;
 
   private constructor(
@@ -109,6 +112,7 @@ export class SyncMachines {
     const enqueuer = new Enqueuer(redis, keys, queues);
     const router = new ChangeRouter(machines, enqueuer);
     const runtime = new SyncMachines(adapter, machines, redis, keys, queues, enqueuer, router, logger, worker);
+    runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe);
     runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
 
     if (worker) {
@@ -234,6 +238,7 @@ export class SyncMachines {
       await Promise.allSettled([...this.pending]);
       await this.queues.close(this.worker?.closeTimeoutMs ?? 5000);
       this.unsubscribe?.();
+      this.availability?.close(); // before quitting: our own quit is no outage
       await this.redis.quit().catch(() => this.redis.disconnect());
     })();
     return this.closing;
@@ -246,10 +251,12 @@ export class SyncMachines {
       return;
     }
     try {
-      // Bounded: with Redis unreachable the write call must still return.
-      await this.track(withTimeout(this.router.route(changes), CAPTURE_TIMEOUT_MS));
+      // Refused at once while Redis is down, cut short if it goes down meanwhile; the timeout covers a Redis that hangs.
+      await this.track(withTimeout(this.availability!.guard(() => this.router.route(changes)), CAPTURE_TIMEOUT_MS));
     } catch (error) {
-      this.logDropped(changes, describeError(error));
+      // Down: listed once, when Redis is back, instead of one log line per write.
+      if (error instanceof RedisUnavailableError) this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })));
+      else this.logDropped(changes, describeError(error));
     }
   }
 
