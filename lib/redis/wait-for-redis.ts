@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { describeError, SyncMachineError } from '../errors';
+import { ConfigurationError, describeError, SyncMachineError } from '../errors';
 import type { RedisSettings } from './connection';
 
 /** The wait was called off (a stop signal) before Redis answered. */
@@ -39,6 +39,20 @@ export async function pingOnce(settings: RedisSettings, timeoutMs = 2000): Promi
     throw cause ?? error; // ioredis rejects with "Connection is closed."; the socket's error says why
   } finally {
     client.disconnect();
+  }
+}
+
+/**
+ * Start-up check on a connection of its own, before Bee-Queue opens any: a wrong password or an unverifiable
+ * certificate then fails start() with this error instead of crashing the process (Bee-Queue's node_redis
+ * client emits a second, unhandled error on a failed AUTH).
+ */
+export async function checkRedis(settings: RedisSettings): Promise<void> {
+  try {
+    await pingOnce(settings, 10_000);
+  } catch (error) {
+    throw new ConfigurationError(`Cannot reach Redis at ${settings.describe}: ${describeError(error)}. ` +
+      'Start Redis or fix the `redis` option (address, password, tls).', { cause: error });
   }
 }
 

@@ -14,6 +14,7 @@ import { startWorkers } from '../pipeline/worker';
 import type { CapturedChange, ColumnFilter, EntityClass, OrmAdapter } from '../ports';
 import { RedisAvailability, RedisUnavailableError } from '../redis/availability';
 import { resolveRedis } from '../redis/connection';
+import { checkRedis } from '../redis/wait-for-redis';
 import { KeySpace, Step } from '../redis/keys';
 import { retryFailedJobs } from './failed-jobs';
 import { pickAdapter } from './pick-adapter';
@@ -90,6 +91,7 @@ export class SyncMachines {
     const keys = new KeySpace(resolvePrefix(options.prefix));
     const redisSettings = resolveRedis(options.redis);
     if (worker) await adapter.payloads.check();
+    await checkRedis(redisSettings); // before Bee-Queue connects: a wrong password must not crash the process
 
     const redis = redisSettings.createClient();
     let lastLogged = 0;

@@ -1,32 +1,17 @@
 import { expect } from 'chai';
-import { ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { SyncMachines } from '../../lib';
-import { CliWorld, SHOP_CONFIG, until } from '../cli/support/cli-world';
+import { CliWorld, until } from '../cli/support/cli-world';
 import { MemoryLogger } from '../support/logger';
 import { typeOrmShop } from '../support/orms/typeorm';
 import { ApiClient } from '../support/partner-api';
 import { PrivateRedis } from './support/private-redis';
-
-const ROOT = join(__dirname, '..', '..');
-
-/** `sync-machine worker` as its own process (ts-node, no type check), its Redis being `redisUrl`. */
-function startWorkerProcess(env: Record<string, string>) {
-  const child = spawn(process.execPath, [
-    '-r', 'ts-node/register/transpile-only', join(ROOT, 'bin', 'sync-machine.ts'), 'worker', '--config', SHOP_CONFIG,
-  ], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = { stdout: '', stderr: '' };
-  child.stdout!.on('data', (chunk) => { output.stdout += chunk; });
-  child.stderr!.on('data', (chunk) => { output.stderr += chunk; });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output, exited };
-}
+import { BOOT_MS, startWorkerProcess } from './support/worker-process';
 
 const waitLines = (stderr: string) => stderr.split('\n').filter((l) => /does not answer/.test(l));
 
 describe('sync-machine worker started before Redis (a process, PostgreSQL, a private Redis)', function () {
   this.timeout(120_000);
-  const BOOT_MS = 45_000; // a ts-node process on a busy 2-core machine
   let w: CliWorld;
   let redis: PrivateRedis;
   let child: ChildProcess | undefined;

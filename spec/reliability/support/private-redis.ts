@@ -48,6 +48,11 @@ export class PrivateRedis {
     return redis;
   }
 
+  /** The certificate's file, for NODE_EXTRA_CA_CERTS (how a process trusts it with the URL form). */
+  get caFile(): string {
+    return join(this.dir, 'cert.pem');
+  }
+
   /** The URL form, password included. */
   get url(): string {
     const auth = this.options.password ? `:${encodeURIComponent(this.options.password)}@` : '';
