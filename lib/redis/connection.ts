@@ -14,13 +14,29 @@ export interface RedisSettings {
   describe: string;
 }
 
-/** node_redis v3 backs off by 1.7x per attempt with no ceiling: after a minute's outage it would wait ~20 s more. */
-export const BEE_QUEUE_MAX_RECONNECT_DELAY_MS = 1000;
+/**
+ * How far apart reconnection attempts may be. Capture refuses changes while our client is not connected, so
+ * after an outage this is how long changes may still be dropped once Redis answers again (ioredis' default
+ * is 2 s); node_redis v3 backs off by 1.7x per attempt with no ceiling (after a minute's outage, ~20 s more).
+ */
+export const MAX_RECONNECT_DELAY_MS = 250;
 
-/** Bee-Queue's clients reconnect forever, at most a second apart, like ioredis does by default. */
-function beeQueueRetryStrategy({ attempt }: { attempt: number }): number {
-  return Math.min(100 * attempt, BEE_QUEUE_MAX_RECONNECT_DELAY_MS);
+/** ioredis: 50, 100, ... then every 250 ms, forever; unless the user's options say otherwise. */
+function ioredisRetryStrategy(times: number): number {
+  return Math.min(times * 50, MAX_RECONNECT_DELAY_MS);
 }
+
+/** Bee-Queue's node_redis clients: the same. */
+function beeQueueRetryStrategy({ attempt }: { attempt: number }): number {
+  return Math.min(attempt * 50, MAX_RECONNECT_DELAY_MS);
+}
+
+/**
+ * node_redis gives up for good once its reconnection attempts add up to `connect_timeout` (default one hour),
+ * so a longer outage would leave Bee-Queue without a client until the process restarts. The largest timer
+ * Node accepts: about 24.8 days.
+ */
+const BEE_QUEUE_RECONNECT = { retry_strategy: beeQueueRetryStrategy, connect_timeout: 2 ** 31 - 1 };
 
 function isIoredis(value: unknown): value is Redis {
   return !!value && typeof value === 'object' && typeof (value as Redis).duplicate === 'function'
@@ -56,9 +72,9 @@ export function resolveRedis(input: RedisInput | undefined): RedisSettings {
     ...(options.password ? { password: options.password } : {}),
     ...(options.username ? { user: options.username } : {}),
     ...(options.tls ? { tls: { ...options.tls } } : {}),
-    retry_strategy: beeQueueRetryStrategy,
+    ...BEE_QUEUE_RECONNECT,
   };
-  return { createClient: (overrides) => new Redis({ ...options, ...overrides }), beeQueue, describe };
+  return { createClient: (overrides) => new Redis({ retryStrategy: ioredisRetryStrategy, ...options, ...overrides }), beeQueue, describe };
 }
 
 function fromUrl(input: string): RedisSettings {
@@ -70,8 +86,8 @@ function fromUrl(input: string): RedisSettings {
   }
   refuseKeyPrefix(url.searchParams.get('keyPrefix') ?? undefined, 'the URL');
   return {
-    createClient: (overrides) => (overrides ? new Redis(input, overrides) : new Redis(input)),
-    beeQueue: { url: input, retry_strategy: beeQueueRetryStrategy },
+    createClient: (overrides) => new Redis(input, { retryStrategy: ioredisRetryStrategy, ...overrides }),
+    beeQueue: { url: input, ...BEE_QUEUE_RECONNECT },
     describe: `${url.protocol}//${url.host}${url.pathname}`,
   };
 }
