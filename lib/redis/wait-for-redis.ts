@@ -52,7 +52,7 @@ export async function checkRedis(settings: RedisSettings): Promise<void> {
     await pingOnce(settings, 10_000);
   } catch (error) {
     throw new ConfigurationError(`Cannot reach Redis at ${settings.describe}: ${describeError(error)}. ` +
-      'Start Redis or fix the `redis` option (address, password, tls).', { cause: error });
+      'Start Redis or fix the `redis` option.', { cause: error });
   }
 }
 
