@@ -3,6 +3,9 @@ import { describeError } from '../errors';
 import type { Logger } from '../logger';
 import type { RedisSettings } from '../redis/connection';
 import { KeySpace, Step } from '../redis/keys';
+import { installScriptRecovery } from '../queue/script-recovery';
+
+installScriptRecovery(); // Bee-Queue recovers from Redis restarts (NOSCRIPT): once per process
 
 /** Upstream first: drain reads queues in this order so work moving downstream is never missed. */
 export const STEPS: readonly Step[] = ['find-subjects', 'ensure-publication'];

@@ -6,51 +6,93 @@ export type RedisInput = string | RedisOptions | Redis;
 
 /** One Redis setting, handed to the two client libraries that need it. */
 export interface RedisSettings {
-  /** A new ioredis client, owned (and closed) by the caller: Redlock and our own keys. */
-  createClient(): Redis;
+  /** A new ioredis client, owned (and closed) by the caller: Redlock and our own keys. `overrides` win. */
+  createClient(overrides?: RedisOptions): Redis;
   /** Options for Bee-Queue, which brings its own node_redis v3 and cannot use ioredis. */
   beeQueue: Record<string, unknown>;
   /** For messages: the address without the password. */
   describe: string;
 }
 
+/**
+ * How far apart reconnection attempts may be. Capture refuses changes while our client is not connected, so
+ * after an outage this is how long changes may still be dropped once Redis answers again (ioredis' default
+ * is 2 s); node_redis v3 backs off by 1.7x per attempt with no ceiling (after a minute's outage, ~20 s more).
+ */
+export const MAX_RECONNECT_DELAY_MS = 250;
+
+/** ioredis: 50, 100, ... then every 250 ms, forever; unless the user's options say otherwise. */
+function ioredisRetryStrategy(times: number): number {
+  return Math.min(times * 50, MAX_RECONNECT_DELAY_MS);
+}
+
+/** Bee-Queue's node_redis clients: the same. */
+function beeQueueRetryStrategy({ attempt }: { attempt: number }): number {
+  return Math.min(attempt * 50, MAX_RECONNECT_DELAY_MS);
+}
+
+/**
+ * node_redis gives up for good once its reconnection attempts add up to `connect_timeout` (default one hour),
+ * so a longer outage would leave Bee-Queue without a client until the process restarts. The largest timer
+ * Node accepts: about 24.8 days.
+ */
+const BEE_QUEUE_RECONNECT = { retry_strategy: beeQueueRetryStrategy, connect_timeout: 2 ** 31 - 1 };
+
 function isIoredis(value: unknown): value is Redis {
   return !!value && typeof value === 'object' && typeof (value as Redis).duplicate === 'function'
     && typeof (value as Redis).options === 'object';
 }
 
+function refuseKeyPrefix(keyPrefix: unknown, form: string): void {
+  if (keyPrefix === undefined || keyPrefix === null || keyPrefix === '') return;
+  // Bee-Queue's client would not apply it, and Lua scripts get keys without it: the two would not meet.
+  throw new ConfigurationError(`redis: ${form} sets keyPrefix "${String(keyPrefix)}", which sync-machine cannot use: ` +
+    `use the \`prefix\` option instead (SyncMachines.start({ prefix: '${String(keyPrefix).replace(/:$/, '')}' })) and drop keyPrefix.`);
+}
+
 export function resolveRedis(input: RedisInput | undefined): RedisSettings {
-  if (input === undefined) {
+  if (input === undefined || input === null) {
     throw new ConfigurationError(
       "SyncMachines.start needs `redis`: a URL such as 'redis://127.0.0.1:6379', ioredis options, or an ioredis instance.");
   }
-  if (typeof input === 'string') {
-    let url: URL;
-    try { url = new URL(input); } catch { url = new URL('invalid://'); }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-      throw new ConfigurationError(
-        `redis: "${input}" is not a redis:// or rediss:// URL: write it as redis://[user:password@]host:port[/db].`);
-    }
-    return {
-      createClient: () => new Redis(input),
-      beeQueue: { url: input },
-      describe: `${url.protocol}//${url.host}${url.pathname}`,
-    };
+  if (typeof input === 'string') return fromUrl(input);
+  if (typeof input !== 'object') {
+    throw new ConfigurationError(`redis must be a URL string, ioredis options or an ioredis instance, not ${typeof input}.`);
   }
-  const options: RedisOptions = isIoredis(input) ? { ...input.options } : { ...input };
-  if (typeof options !== 'object') {
-    throw new ConfigurationError('redis must be a URL string, ioredis options or an ioredis instance.');
-  }
-  const host = options.host ?? '127.0.0.1';
-  const port = options.port ?? 6379;
+  const instance = isIoredis(input);
+  const options: RedisOptions = instance ? { ...input.options } : { ...input };
+  refuseKeyPrefix(options.keyPrefix, instance ? 'the ioredis instance' : 'the ioredis options');
   const db = options.db ?? 0;
   const tls = options.tls ? 'rediss' : 'redis';
-  const auth = options.password
-    ? `${encodeURIComponent(options.username ?? '')}:${encodeURIComponent(options.password)}@`
-    : '';
-  return {
-    createClient: () => new Redis({ ...options }),
-    beeQueue: { url: `${tls}://${auth}${host}:${port}/${db}`, ...(options.tls ? { tls: options.tls } : {}) },
-    describe: `${tls}://${host}:${port}/${db}`,
+  const describe = options.path ? `${options.path} (db ${db})` : `${tls}://${options.host ?? '127.0.0.1'}:${options.port ?? 6379}/${db}`;
+  // node_redis takes the same names for these; tls options (a CA, a client certificate) reach Bee-Queue as given.
+  const beeQueue: Record<string, unknown> = {
+    ...(options.path ? { path: options.path } : { host: options.host ?? '127.0.0.1', port: options.port ?? 6379 }),
+    db,
+    ...(options.password ? { password: options.password } : {}),
+    ...(options.username ? { user: options.username } : {}),
+    ...(options.tls ? { tls: { ...options.tls } } : {}),
+    ...BEE_QUEUE_RECONNECT,
   };
+  return { createClient: (overrides) => new Redis({ retryStrategy: ioredisRetryStrategy, ...options, ...overrides }), beeQueue, describe };
+}
+
+function fromUrl(input: string): RedisSettings {
+  let url: URL;
+  try { url = new URL(input); } catch { url = new URL('invalid://'); }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigurationError(
+      `redis: "${redact(input)}" is not a redis:// or rediss:// URL: write it as redis://[user:password@]host:port[/db].`);
+  }
+  refuseKeyPrefix(url.searchParams.get('keyPrefix') ?? undefined, 'the URL');
+  return {
+    createClient: (overrides) => new Redis(input, { retryStrategy: ioredisRetryStrategy, ...overrides }),
+    beeQueue: { url: input, ...BEE_QUEUE_RECONNECT },
+    describe: `${url.protocol}//${url.host}${url.pathname}`,
+  };
+}
+
+/** A URL for messages: the password replaced. */
+function redact(input: string): string {
+  return input.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }

@@ -11,7 +11,9 @@ import { encodeRequest } from '../pipeline/requests';
 import { ChangeRouter } from '../pipeline/router';
 import { startWorkers } from '../pipeline/worker';
 import type { CapturedChange, ColumnFilter, EntityClass, OrmAdapter } from '../ports';
+import { RedisAvailability, RedisUnavailableError } from '../redis/availability';
 import { resolveRedis } from '../redis/connection';
+import { checkRedis } from '../redis/wait-for-redis';
 import { KeySpace, Step } from '../redis/keys';
 import { takeFailures } from './failures';
 import { pickAdapter } from './pick-adapter';
@@ -62,6 +64,8 @@ export class SyncMachines {
   /** Set by close(): running tickets finish their batch and take no other. */
   private readonly stopping = { now: false };
   private unsubscribe?: () => void;
+  /** Capture fails fast while Redis is down (SPEC §6.3); set in start(). */
+  private availability?: RedisAvailability;
   private closing?: Promise<void>;
 
   private constructor(
@@ -88,6 +92,7 @@ export class SyncMachines {
     const keys = new KeySpace(resolvePrefix(options.prefix));
     const redisSettings = resolveRedis(options.redis);
     if (worker) await adapter.payloads.check();
+    await checkRedis(redisSettings); // before Bee-Queue connects: a wrong password must not crash the process
 
     const redis = redisSettings.createClient();
     let lastLogged = 0;
@@ -109,6 +114,7 @@ export class SyncMachines {
     const enqueuer = new Enqueuer(redis, keys, machines);
     const router = new ChangeRouter(machines, enqueuer);
     const runtime = new SyncMachines(adapter, machines, redis, keys, queues, enqueuer, router, logger, worker);
+    runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe);
     runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
 
     if (worker) {
@@ -232,6 +238,7 @@ export class SyncMachines {
       this.stopping.now = true;
       await this.queues.close(this.worker?.closeTimeoutMs ?? 5000);
       this.unsubscribe?.();
+      this.availability?.close(); // before quitting: our own quit is no outage
       await this.redis.quit().catch(() => this.redis.disconnect());
     })();
     return this.closing;
@@ -244,10 +251,12 @@ export class SyncMachines {
       return;
     }
     try {
-      // Bounded: with Redis unreachable the write call must still return.
-      await this.track(withTimeout(this.router.route(changes), CAPTURE_TIMEOUT_MS));
+      // Refused at once while Redis is down, cut short if it goes down meanwhile; the timeout covers a Redis that hangs.
+      await this.track(withTimeout(this.availability!.guard(() => this.router.route(changes)), CAPTURE_TIMEOUT_MS));
     } catch (error) {
-      this.logDropped(changes, describeError(error));
+      // Down: listed once, when Redis is back, instead of one log line per write.
+      if (error instanceof RedisUnavailableError) this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })));
+      else this.logDropped(changes, describeError(error));
     }
   }
 

@@ -1,0 +1,120 @@
+import type Redis from 'ioredis';
+import { SyncMachineError } from '../errors';
+import type { Logger } from '../logger';
+
+/** Redis is down (or went down while the work ran): the work was not confirmed done. */
+export class RedisUnavailableError extends SyncMachineError {}
+
+/** Names kept per outage for the "back" summary; beyond this only the count grows (a long outage must not eat memory). */
+export const MAX_DROPPED_NAMES = 10_000;
+
+interface Outage {
+  since: number;
+  /** Entity name to ids, in the order they were first dropped. */
+  dropped: Map<string, Set<string>>;
+  names: number;
+  /** Changes dropped, repeats of one entity included. */
+  total: number;
+  /** Changes of entities not named because the list was full. */
+  unnamed: number;
+}
+
+/**
+ * Knows whether Redis answers, from one ioredis client's connection state, so that capture can fail fast:
+ * while it is down a write waits for nothing, and the changes it drops are collected and logged by name once
+ * per outage, when Redis is back (or at close). One line says it went down, one says it is back.
+ *
+ * It reads `status` and the `close`/`ready` events of the client it is given; it never sends a command.
+ */
+export class RedisAvailability {
+  private outage?: Outage;
+  private readonly inFlight = new Set<(error: Error) => void>();
+  private closed = false;
+  private readonly onClose = () => this.wentDown();
+  private readonly onReady = () => this.cameBack();
+
+  constructor(private readonly client: Redis, private readonly logger: Logger, private readonly describe: string) {
+    client.on('close', this.onClose);
+    client.on('ready', this.onReady);
+    if (client.status !== 'ready') this.wentDown();
+  }
+
+  /** True while the connection is up and has answered since it last (re)connected. */
+  get available(): boolean {
+    return !this.closed && this.client.status === 'ready';
+  }
+
+  /**
+   * Runs `work` when Redis is available. Rejects with RedisUnavailableError at once when it is not, and as
+   * soon as the connection drops while `work` runs (its commands may still complete after a reconnect: the
+   * outcome is unknown, which the caller reports as not enqueued).
+   */
+  guard<T>(work: () => Promise<T>): Promise<T> {
+    if (!this.available) return Promise.reject(new RedisUnavailableError(`Redis at ${this.describe} is unreachable`));
+    let reject!: (error: Error) => void;
+    const lost = new Promise<never>((_, r) => { reject = r; });
+    this.inFlight.add(reject);
+    return Promise.race([work(), lost]).finally(() => this.inFlight.delete(reject));
+  }
+
+  /** Records changes (`"<Entity> <id>"`) that could not be enqueued; they are logged when the outage ends. */
+  recordDropped(changes: Array<{ entity: string; id: string }>): void {
+    const outage = this.outage ?? this.startOutage();
+    for (const { entity, id } of changes) {
+      outage.total += 1;
+      let ids = outage.dropped.get(entity);
+      if (ids?.has(id)) continue;
+      if (outage.names >= MAX_DROPPED_NAMES) { outage.unnamed += 1; continue; }
+      if (!ids) outage.dropped.set(entity, (ids = new Set()));
+      ids.add(id);
+      outage.names += 1;
+    }
+  }
+
+  /** Stops listening; an outage still going on is summed up now, so its dropped changes are not lost from the log. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.off('close', this.onClose);
+    this.client.off('ready', this.onReady);
+    if (this.outage && this.outage.total > 0) {
+      this.logger.error(`Redis at ${this.describe} was still unreachable at close, after ${this.elapsed()}; ${this.summary()}`);
+    }
+    this.outage = undefined;
+  }
+
+  private startOutage(): Outage {
+    this.outage = { since: Date.now(), dropped: new Map(), names: 0, total: 0, unnamed: 0 };
+    return this.outage;
+  }
+
+  private wentDown(): void {
+    if (this.closed) return;
+    const error = new RedisUnavailableError(`the connection to Redis at ${this.describe} was lost`);
+    for (const reject of this.inFlight) reject(error);
+    if (this.outage) return;
+    this.startOutage();
+    this.logger.error(`Redis at ${this.describe} is unreachable: committed changes cannot be enqueued and are dropped ` +
+      'until it answers again (they are listed by name when it is back).');
+  }
+
+  private cameBack(): void {
+    if (this.closed || !this.outage) return;
+    const line = `Redis at ${this.describe} is back after ${this.elapsed()}; `;
+    if (this.outage.total === 0) this.logger.info(`${line}no committed change was dropped meanwhile.`);
+    else this.logger.error(line + this.summary());
+    this.outage = undefined;
+  }
+
+  private elapsed(): string {
+    return `${((Date.now() - this.outage!.since) / 1000).toFixed(1)} s`;
+  }
+
+  private summary(): string {
+    const { dropped, total, unnamed } = this.outage!;
+    const list = [...dropped].map(([entity, ids]) => `${entity} ${[...ids].join(', ')}`).join('; ');
+    const more = unnamed > 0 ? ` and ${unnamed} more changes (only the first ${MAX_DROPPED_NAMES} entities are named)` : '';
+    return `${total} committed change(s) were dropped while it was down: ${list}${more}. ` +
+      'Call notifyChanged() or resync() for them (capture: \'outbox\' keeps them instead).';
+  }
+}

@@ -1,0 +1,96 @@
+import type Redis from 'ioredis';
+import { ConfigurationError, describeError, SyncMachineError } from '../errors';
+import type { RedisSettings } from './connection';
+
+/** The wait was called off (a stop signal) before Redis answered. */
+export class RedisWaitAbortedError extends SyncMachineError {}
+
+export interface WaitForRedisOptions {
+  /** Aborting it ends the wait at once with RedisWaitAbortedError. */
+  signal?: AbortSignal;
+  /** Called after each failed try, before the pause: say so, once per try. */
+  onWait?: (info: { attempt: number; delayMs: number; error: unknown }) => void;
+  /** First pause; doubles up to `maxDelayMs`. Defaults 250 ms and 5 s. */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/** Errors that mean "not answering yet" (down, restarting, loading its data), as opposed to a wrong setting. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'EAI_AGAIN']);
+
+export function isUnreachable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: string; message?: string };
+  if (code && UNREACHABLE_CODES.has(code)) return true;
+  return /^(LOADING|MASTERDOWN|TRYAGAIN)\b|Connection is closed|connect ETIMEDOUT|Socket closed unexpectedly/.test(message ?? '');
+}
+
+/** One PING on a connection of its own that neither retries nor queues: resolves, or rejects with why not. */
+export async function pingOnce(settings: RedisSettings, timeoutMs = 2000): Promise<void> {
+  const client: Redis = settings.createClient({
+    lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null,
+    connectTimeout: timeoutMs, commandTimeout: timeoutMs, enableReadyCheck: true,
+  });
+  let cause: unknown;
+  client.on('error', (error) => { cause ??= error; });
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (error) {
+    throw cause ?? error; // ioredis rejects with "Connection is closed."; the socket's error says why
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Start-up check on a connection of its own, before Bee-Queue opens any: a wrong password or an unverifiable
+ * certificate then fails start() with this error instead of crashing the process (Bee-Queue's node_redis
+ * client emits a second, unhandled error on a failed AUTH).
+ */
+export async function checkRedis(settings: RedisSettings): Promise<void> {
+  try {
+    await pingOnce(settings, 10_000);
+  } catch (error) {
+    throw new ConfigurationError(`Cannot reach Redis at ${settings.describe}: ${describeError(error)}. ` +
+      'Start Redis or fix the `redis` option.', { cause: error });
+  }
+}
+
+/**
+ * Resolves once Redis answers, trying again with backoff while it does not (a worker booting before Redis).
+ * Rejects at once on an error that waiting will not fix (a wrong password, a certificate it cannot verify).
+ */
+export async function waitForRedis(settings: RedisSettings, options: WaitForRedisOptions = {}): Promise<void> {
+  const maxDelayMs = options.maxDelayMs ?? 5000;
+  let delayMs = options.initialDelayMs ?? 250;
+  for (let attempt = 1; ; attempt += 1) {
+    if (options.signal?.aborted) throw new RedisWaitAbortedError(`stopped while waiting for Redis at ${settings.describe}`);
+    try {
+      await pingOnce(settings);
+      return;
+    } catch (error) {
+      if (!isUnreachable(error)) throw error;
+      options.onWait?.({ attempt, delayMs, error });
+    }
+    await pause(delayMs, options.signal);
+    delayMs = Math.min(delayMs * 2, maxDelayMs);
+  }
+}
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** For messages: what the last try said. */
+export function describeWait(settings: RedisSettings, info: { attempt: number; delayMs: number; error: unknown }): string {
+  return `Redis at ${settings.describe} does not answer (${describeError(info.error)}); ` +
+    `trying again in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}).`;
+}

@@ -1,0 +1,86 @@
+import { expect } from 'chai';
+import type { DataSource } from 'typeorm';
+import { Harness } from '../support/harness';
+import type { ShopOrder } from '../support/orms';
+import type { TypeOrmWorld } from '../support/orms/typeorm';
+import { Order } from '../support/shop';
+import { PrivateRedis } from './support/private-redis';
+
+const DRAIN = { timeoutMs: 20_000 };
+const WRITES = 200;
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.ceil(sorted.length * p) - 1];
+}
+
+/** One save() of an order, timed: load, change, save, as an app writes (and as the subscriber sees it). */
+async function timedSave(ds: DataSource, id: number, status: string): Promise<number> {
+  const started = performance.now();
+  const repo = ds.getRepository(Order);
+  const order = await repo.findOneByOrFail({ id });
+  order.status = status;
+  await repo.save(order);
+  return performance.now() - started;
+}
+
+describe('direct capture with Redis down (PostgreSQL)', function () {
+  this.timeout(90_000);
+  let redis: PrivateRedis;
+  let h: Harness;
+  beforeEach(async () => {
+    redis = await PrivateRedis.create();
+    h = await new Harness('postgres', 'redis-down').setUp();
+  });
+  afterEach(async () => {
+    await h.tearDown();
+    await redis.destroy();
+  });
+
+  it('adds at most 50 ms (p99) to a write, logs the dropped changes by name once, says when Redis is back', async () => {
+    await h.start({ redis: redis.url });
+    const customer = await h.customer();
+    const orders: ShopOrder[] = [];
+    for (let i = 0; i < 10; i += 1) orders.push(await h.order(customer));
+    // The same writes through a second DataSource that no runtime listens to, interleaved one for one, so the
+    // load of this shared machine weighs on both alike: the difference is what capture adds with Redis down.
+    const plain = await (h.w as TypeOrmWorld).connect();
+    await redis.stop();
+    await until(() => h.logger.errors().some((e) => /is unreachable/.test(e)));
+    const captured: number[] = [];
+    const uncaptured: number[] = [];
+    for (let i = 0; i < WRITES; i += 1) {
+      const id = orders[i % orders.length].id;
+      captured.push(await timedSave(h.ds, id, `down-${i}`));
+      uncaptured.push(await timedSave(plain, id, `plain-${i}`));
+    }
+    const added = percentile(captured, 0.99) - percentile(uncaptured, 0.99);
+    const ms = (n: number) => `${n.toFixed(1)} ms`;
+    console.log(`      ${WRITES} writes each, Redis down: p50 ${ms(percentile(captured, 0.5))} captured vs ` +
+      `${ms(percentile(uncaptured, 0.5))} not; p99 ${ms(percentile(captured, 0.99))} vs ${ms(percentile(uncaptured, 0.99))} ` +
+      `(added ${ms(added)}); max captured ${ms(Math.max(...captured))}`);
+    expect(added).to.be.at.most(50);
+    expect(h.logger.errors().filter((e) => /unreachable/.test(e))).to.have.length(1); // not once per write
+    expect(h.logger.errors().join('\n')).not.to.match(/Could not enqueue/);
+
+    await redis.start();
+    await until(() => h.logger.lines.some((l) => /is back after/.test(l.message)));
+    const back = h.logger.errors().find((e) => /is back after/.test(e))!;
+    const ids = orders.map((o) => o.id).join(', ');
+    expect(back).to.contain(`${WRITES} committed change(s) were dropped while it was down: Order ${ids}.`);
+
+    // Once it is back, capture enqueues again: a worker publishes what is written now.
+    const worker = await h.startWorker({ redis: redis.url });
+    await h.update(orders[0], { status: 'shipped' });
+    await worker.drain(DRAIN);
+    expect(h.api.documents.get(String(orders[0].id))?.order_status).to.equal('shipped');
+  });
+});

@@ -1,0 +1,101 @@
+import { expect } from 'chai';
+import BeeQueue from 'bee-queue';
+import Redis from 'ioredis';
+import { installScriptRecovery } from '../../lib/queue/script-recovery';
+import { FAST_WORKER, Harness } from '../support/harness';
+import type { ShopOrder } from '../support/orms';
+import { PrivateRedis } from './support/private-redis';
+
+const DRAIN = { timeoutMs: 20_000 };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('Redis restart with running processes (PostgreSQL)', function () {
+  this.timeout(60_000);
+  let redis: PrivateRedis;
+  let h: Harness;
+  beforeEach(async () => {
+    redis = await PrivateRedis.create();
+    h = await new Harness('postgres', 'restart').setUp();
+  });
+  afterEach(async () => {
+    await h.tearDown();
+    await redis.destroy();
+  });
+
+  it('publishes every change committed 1 s after a restart, retries and delayed jobs included, no process restarted', async () => {
+    const worker = await h.startWorker({ redis: redis.url, worker: { ...FAST_WORKER, stallIntervalMs: 500 } });
+    const capture = await h.start({ redis: redis.url });
+    const customer = await h.customer();
+    const orders: ShopOrder[] = [];
+    for (let i = 0; i < 20; i += 1) orders.push(await h.order(customer));
+    await capture.drain(DRAIN);
+    expect(h.api.publishes()).to.have.length(20);
+
+    await redis.restart(); // resolves once it answers again, its script cache empty
+    await sleep(1000);
+    h.api.failNext = 5; // the first publishes after the restart fail: their retries wait in the delayed set
+    for (const order of orders) await h.update(order, { status: 'shipped' });
+    await capture.drain(DRAIN);
+    await worker.drain(DRAIN);
+
+    const lastStatus = orders.map((o) => h.api.documents.get(String(o.id))?.order_status);
+    expect(lastStatus).to.deep.equal(orders.map(() => 'shipped'));
+    expect(h.api.publishes()).to.have.length(40);
+    const errors = h.logger.errors().join('\n');
+    expect(errors).not.to.match(/NOSCRIPT/);
+    expect(errors).not.to.match(/Could not enqueue/);
+    expect(errors).to.match(/partner API answered 503/); // the retries did run
+  });
+});
+
+describe('Bee-Queue script recovery after SCRIPT FLUSH', function () {
+  this.timeout(30_000);
+  let redis: PrivateRedis;
+  let admin: Redis;
+  let queue: BeeQueue;
+  beforeEach(async () => {
+    installScriptRecovery(); // what lib/pipeline/queues.ts does when it loads; idempotent
+    redis = await PrivateRedis.create();
+    admin = new Redis(redis.url);
+    queue = new BeeQueue('recovery', {
+      redis: { url: redis.url }, prefix: 'sm-recovery', getEvents: false, sendEvents: false,
+      activateDelayedJobs: true, delayedDebounce: 10, removeOnSuccess: true, storeJobs: false, stallInterval: 200,
+    });
+    queue.on('error', () => undefined);
+    await queue.ready();
+  });
+  afterEach(async () => {
+    await queue.close(1000).catch(() => undefined);
+    admin.disconnect();
+    await redis.destroy();
+  });
+
+  it('saves, saves in batches, activates delayed jobs, checks stalls and removes jobs once the script cache is empty', async () => {
+    const done: string[] = [];
+    queue.process(4, async (job: BeeQueue.Job<{ n: string }>) => { done.push(job.data.n); });
+    await admin.script('FLUSH');
+    const single = await queue.createJob({ n: 'single' }).setId('single').save();
+    expect(single.id).to.equal('single');
+
+    await admin.script('FLUSH');
+    const batch = [1, 2, 3].map((n) => queue.createJob({ n: `batch-${n}` }).setId(`batch-${n}`));
+    const errors = await queue.saveAll(batch);
+    expect([...errors.values()].map((e) => e.message)).to.deep.equal([]);
+    expect(batch.map((j) => j.id)).to.deep.equal(['batch-1', 'batch-2', 'batch-3']);
+
+    await admin.script('FLUSH');
+    await queue.createJob({ n: 'delayed' }).setId('delayed').delayUntil(Date.now() + 300).save();
+    await admin.script('FLUSH'); // activation runs later, after this flush
+    const deadline = Date.now() + 5000;
+    while (done.length < 5 && Date.now() < deadline) await sleep(20);
+    expect([...done].sort()).to.deep.equal(['batch-1', 'batch-2', 'batch-3', 'delayed', 'single']);
+
+    await admin.script('FLUSH');
+    expect(await queue.checkStalledJobs()).to.equal(0);
+    await admin.script('FLUSH');
+    await queue.createJob({ n: 'gone' }).setId('gone').delayUntil(Date.now() + 60_000).save();
+    await admin.script('FLUSH');
+    await queue.removeJob('gone');
+    expect(await admin.zcard('sm-recovery:recovery:delayed')).to.equal(0);
+  });
+});
