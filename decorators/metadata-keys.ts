@@ -23,6 +23,13 @@ export interface MachineOptions {
   batchSize?: number;
   /** Wait this long after a subject's first pending change before running it, so bursts coalesce. Default 0. */
   debounceMs?: number;
+  /**
+   * 'body' (default) keeps the last published payload; 'digest' keeps only its sha256, no payload at rest
+   * (`ctx.previous` and `@Unpublish`'s last payload are then undefined).
+   */
+  store?: 'body' | 'digest';
+  /** At most `max` publishes (and unpublishes) per `perMs`, across all workers. */
+  rateLimit?: { max: number; perMs: number };
 }
 
 /** Relation paths as an object tree (`{ customer: true }`) or a list of dotted paths (`['customer.address']`). */

@@ -18,6 +18,34 @@ export class HookError extends SyncMachineError {}
 /** The subject lock expired before publishing: the run stops so that it cannot publish stale data. */
 export class LockLostError extends SyncMachineError {}
 
+/**
+ * Thrown by `@Publish` or `@Unpublish` when the partner API asks to slow down (a 429 with Retry-After): the machine's
+ * publishing pauses on every worker for `delayMs`, its subjects stay pending (changes keep coalescing), no attempt
+ * is charged and nothing is failed.
+ */
+export class RetryAfter extends SyncMachineError {
+  readonly delayMs: number;
+
+  constructor(delayMs: number, reason = 'the partner API asked to retry later') {
+    super(`${reason} (retry after ${delayMs} ms)`);
+    if (!Number.isFinite(delayMs) || delayMs < 0) {
+      throw new ConfigurationError(`new RetryAfter(${delayMs}): the delay must be a number of milliseconds, 0 or more.`);
+    }
+    this.delayMs = Math.min(Math.round(delayMs), MAX_RETRY_AFTER_MS);
+  }
+
+  /** The RetryAfter a hook threw, if that is why `error` (a HookError wrapping it, say) happened. */
+  static in(error: unknown): RetryAfter | undefined {
+    for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth += 1) {
+      if (e instanceof RetryAfter) return e;
+    }
+    return undefined;
+  }
+}
+
+/** A pause longer than a day is taken as a day: a misread header must not stop a machine for good. */
+const MAX_RETRY_AFTER_MS = 24 * 3600 * 1000;
+
 /** `drain()` gave up waiting. */
 export class DrainTimeoutError extends SyncMachineError {}
 

@@ -16,6 +16,6 @@ export type {
 } from './ports';
 export type { Logger } from './logger';
 export {
-  SyncMachineError, ConfigurationError, InvalidJobError, HookError, LockLostError, DrainTimeoutError,
+  SyncMachineError, ConfigurationError, InvalidJobError, HookError, LockLostError, DrainTimeoutError, RetryAfter,
 } from './errors';
 export { canonicalJson, digestOf } from './store/canonical-json';

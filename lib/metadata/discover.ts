@@ -86,8 +86,26 @@ function discoverMachine(machine: unknown, adapter: OrmAdapter): MachineDefiniti
   return {
     name, className, subject: options.subject, subjectInfo, relations,
     batching: { batchSize: count(options.batchSize, 100, 1, 'batchSize', className), debounceMs: count(options.debounceMs, 0, 0, 'debounceMs', className) },
+    store: storeMode(options.store, className), rateLimit: rateLimit(options.rateLimit, className),
     instance: instance as MachineDefinition['instance'], listeners, hooks,
   };
+}
+
+function storeMode(value: unknown, className: string): 'body' | 'digest' {
+  if (value === undefined || value === 'body' || value === 'digest') return value ?? 'body';
+  throw new ConfigurationError(`${className}: @SyncMachine({ store }) is 'body' (keep the last payload) or 'digest' ` +
+    `(keep only its digest), got ${JSON.stringify(value)}.`);
+}
+
+function rateLimit(value: unknown, className: string): { max: number; perMs: number } | undefined {
+  if (value === undefined) return undefined;
+  const v = value as { max?: unknown; perMs?: unknown } | null;
+  if (!v || typeof v !== 'object' || !Number.isInteger(v.max) || (v.max as number) < 1 ||
+      !Number.isInteger(v.perMs) || (v.perMs as number) < 1) {
+    throw new ConfigurationError(`${className}: @SyncMachine({ rateLimit }) needs whole numbers of at least 1, ` +
+      `e.g. { max: 100, perMs: 1000 } for 100 publishes a second across all workers; got ${JSON.stringify(value)}.`);
+  }
+  return { max: v.max as number, perMs: v.perMs as number };
 }
 
 function count(value: unknown, fallback: number, min: number, option: string, className: string): number {

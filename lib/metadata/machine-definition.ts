@@ -1,3 +1,4 @@
+import type { RateLimit } from '../pipeline/publish-gate';
 import type { BatchSettings } from '../pipeline/work-queue';
 import type { EntityClass, EntityInfo } from '../ports';
 
@@ -28,6 +29,9 @@ export interface MachineDefinition {
   /** Dotted relation paths to load with the subject, checked against the ORM at start. */
   relations?: string[];
   batching: BatchSettings;
+  /** 'digest': only digests at rest, no payload bodies. */
+  store: 'body' | 'digest';
+  rateLimit?: RateLimit;
   listeners: Listener[];
   hooks: Hooks;
 }

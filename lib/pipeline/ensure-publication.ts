@@ -10,7 +10,7 @@ import type { BatchLocks } from './batch-locks';
 import { callHook } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
 import type { PendingRequest } from './requests';
-import type { Semaphore } from './semaphore';
+import type { PublishGate } from './publish-gate';
 import type { ItemResult, TakenBatch } from './work-queue';
 
 export type PublicationOutcome =
@@ -35,10 +35,10 @@ export async function ensurePublications(
   const [rows, stored] = await Promise.all([
     deps.adapter.load(machine.subject, ids, machine.relations), deps.adapter.payloads.findMany(machine.name, ids),
   ]);
-  const slots = settings.publishing;
+  const gate = settings.gate;
   const claimedAt = performance.now();
   return Promise.all(batch.items.map((taken) => runItem(settings, taken, (request) => ensureOne({
-    deps, machine, id: taken.item, row: rows.get(taken.item), stored: stored.get(taken.item), request, locks, slots,
+    deps, machine, id: taken.item, row: rows.get(taken.item), stored: stored.get(taken.item), request, locks, gate,
     readAt: new Date(batch.now), latencyFrom: () => batch.now + (performance.now() - claimedAt),
   }))));
 }
@@ -51,7 +51,7 @@ interface Subject {
   stored: StoredPayload | undefined;
   request: PendingRequest;
   locks: BatchLocks;
-  slots: Semaphore;
+  gate: PublishGate;
   /** When the batch was taken, on Redis' clock: every request it covers came before. */
   readAt: Date;
   /** Now, on Redis' clock. */
@@ -72,7 +72,7 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const digest = digestOf(body);
   // Unchanged: nothing to send and nothing to write.
   if (stored && stored.digest === digest && !s.request.force) return 'unchanged';
-  await s.slots.run(async () => {
+  await s.gate.run(async () => {
     await s.locks.ensure(id);
     await callHook(machine, machine.hooks.publish, 'publish', [row, payload], where);
     await s.deps.adapter.payloads.savePublished(machine.name, id, body, digest, s.readAt);
@@ -90,7 +90,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
     }
     return 'not_publishable';
   }
-  await s.slots.run(async () => {
+  await s.gate.run(async () => {
     if (machine.hooks.unpublish) {
       await s.locks.ensure(id);
       await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, JSON.parse(stored.body)],

@@ -1,12 +1,12 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { describeError, InvalidJobError, LockLostError } from '../errors';
+import { describeError, InvalidJobError, LockLostError, RetryAfter } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { countRun } from '../metrics';
 import type { Step } from '../redis/keys';
 import { ATTR, contextFrom, linkOrigins, traced } from '../tracing';
 import { decodeRequest, PendingRequest } from './requests';
-import type { Semaphore } from './semaphore';
+import { PausedHere, PublishGate } from './publish-gate';
 import type { ItemResult, RetrySettings, TakenItem } from './work-queue';
 
 export interface ItemRunSettings {
@@ -18,8 +18,8 @@ export interface ItemRunSettings {
   retry: RetrySettings;
   /** How log lines name the item: "Order 42", "Customer 7". */
   describe(item: string): string;
-  /** Publishes (and unpublishes) in flight for this machine in this process, across all its runs. */
-  publishing: Semaphore;
+  /** What publishes (and unpublishes) of this machine wait for in this process: slots, a pause, the rate limit. */
+  gate: PublishGate;
 }
 
 /**
@@ -57,6 +57,15 @@ export async function runItem(
 
 function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown): ItemResult {
   const what = `${s.step} of ${s.machine.className} for ${s.describe(item)}`;
+  const retryAfter = RetryAfter.in(error);
+  if (retryAfter) {
+    s.gate.pause(retryAfter.delayMs);
+    if (!(retryAfter instanceof PausedHere)) {
+      s.logger.warn(`${what}: ${describeError(error)}; ${s.machine.className} pauses publishing on every worker for ` +
+        `${retryAfter.delayMs} ms. Its subjects stay pending; no attempt is charged.`);
+    }
+    return [item, 'paused', describeError(error), retryAfter.delayMs];
+  }
   if (error instanceof LockLostError) {
     s.logger.warn(`${what} stopped before publishing: ${describeError(error)}; it runs again from current data. ` +
       'Raise worker.lockTtlMs if hooks are slow.');

@@ -31,7 +31,7 @@ export interface TakenBatch {
 
 /** How one item of a batch ended; `failed` retries with backoff, `requeue` runs it again soon, uncharged. */
 export type ItemOutcome = string;
-export type ItemResult = [item: string, outcome: ItemOutcome, error: string | null];
+export type ItemResult = [item: string, outcome: ItemOutcome, error: string | null, pauseMs?: number];
 
 export interface RetrySettings {
   attempts: number;
@@ -49,6 +49,8 @@ export class WorkQueue {
   private readonly stats: string;
   private readonly locksKey: string;
   private readonly recent: string;
+  private readonly paused: string;
+  private readonly rate: string;
 
   constructor(redis: Redis, keys: KeySpace, readonly machine: string, readonly step: Step, readonly settings: BatchSettings) {
     this.redis = withScripts(redis);
@@ -57,12 +59,14 @@ export class WorkQueue {
     this.stats = keys.stats(machine);
     this.locksKey = keys.locks(machine);
     this.recent = keys.recentPublishes(machine);
+    this.paused = keys.paused(machine);
+    this.rate = keys.rate(machine);
   }
 
   /** Records requests (merged with any pending for the same item); resolves Redis' time (ms). */
   async mark(requests: Array<[item: string, request: EncodedRequest]>): Promise<number> {
     if (requests.length === 0) return 0;
-    const now = await this.redis.smMark(this.k.pending, this.k.requests, this.k.runs, ...this.tickets,
+    const now = await this.redis.smMark(this.k.pending, this.k.requests, this.k.runs, this.paused, ...this.tickets,
       this.settings.debounceMs, this.settings.batchSize, MAX_TICKETS, ticketJson(this.machine, this.step),
       JSON.stringify(requests));
     return Number(now);
@@ -71,7 +75,7 @@ export class WorkQueue {
   /** Takes the next batch for `ticket`; `lock` is the run's lock token and TTL when the step locks its items. */
   async take(ticket: string, first: boolean, lock?: { token: string; ttlMs: number }): Promise<TakenBatch> {
     const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
-      ...this.tickets, this.stats,
+      ...this.tickets, this.stats, this.paused,
       ticket, lock?.token ?? '', this.settings.batchSize, lock?.ttlMs ?? 0, MAX_TICKETS, ticketJson(this.machine, this.step),
       first ? '1' : '0', this.step);
     const items: TakenItem[] = [];
@@ -82,10 +86,19 @@ export class WorkQueue {
   /** Ends a batch; resolves whether the ticket should take another one. */
   async finish(ticket: string, token: string, results: ItemResult[], retry: RetrySettings, goOn: boolean): Promise<boolean> {
     const again = await this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
-      this.k.failed, this.stats, this.recent, ...this.tickets,
+      this.k.failed, this.stats, this.recent, ...this.tickets, this.paused,
       ticket, token, JSON.stringify(results), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
       ticketJson(this.machine, this.step), goOn ? '1' : '0', this.step, RECENT_PUBLISHES_KEPT);
     return again === 1;
+  }
+
+  /** Waits until the machine's shared rate limit lets one more publish through. */
+  async waitForRate(limit: { max: number; perMs: number }): Promise<void> {
+    for (;;) {
+      const waitMs = await this.redis.smRate(this.rate, limit.max, limit.perMs);
+      if (waitMs === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
   }
 
   /** Extends a run's locks; resolves the items whose lock was lost. */

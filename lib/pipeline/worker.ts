@@ -11,7 +11,7 @@ import { BatchLocks } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
 import type { ItemRunSettings } from './item-run';
 import type { QueueSet } from './queues';
-import { Semaphore } from './semaphore';
+import { PublishGate } from './publish-gate';
 import type { ItemResult, TakenBatch, WorkQueue } from './work-queue';
 
 /** A ticket takes batch after batch while work is ready, for this long at most, then makes way. */
@@ -35,14 +35,14 @@ export interface WorkerDeps {
 /** Starts processing both steps of every machine; a failing item is retried alone and never stops the worker. */
 export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], handlers: Record<Step, BatchHandler>): void {
   for (const machine of machines) {
-    const publishing = new Semaphore(deps.concurrency);
+    const gate = new PublishGate(deps.concurrency, deps.enqueuer.work(machine.name, 'ensure-publication'), machine.rateLimit);
     // Enough runs at once to keep `concurrency` subjects going, and one more to load while another publishes.
     const runs = Math.ceil(deps.concurrency / machine.batching.batchSize) + 1;
     for (const step of Object.keys(handlers) as Step[]) {
       const queue = deps.queues.get(machine.name, step);
       const queueName = `${deps.keys.prefix}:${deps.keys.queueName(machine.name, step)}`;
       const settings: ItemRunSettings = {
-        machine, step, queue: queueName, logger: deps.logger, retry: deps.retry, publishing,
+        machine, step, queue: queueName, logger: deps.logger, retry: deps.retry, gate,
         describe: step === 'ensure-publication' ? (id) => `${machine.subjectInfo.name} ${id}` : (item) => item.replace(':', ' '),
       };
       queue.process(runs, (job: BeeQueue.Job<unknown>) =>

@@ -46,6 +46,16 @@ export class KeySpace {
     return `${this.prefix}:${machine}:locks`;
   }
 
+  /** Until when (ms, Redis' clock) the machine's publishing is paused after a RetryAfter. */
+  paused(machine: string): string {
+    return `${this.prefix}:${machine}:paused-until`;
+  }
+
+  /** The machine's shared rate-limit window: a sorted set of recent publishes. */
+  rate(machine: string): string {
+    return `${this.prefix}:${machine}:rate`;
+  }
+
   /** Hash of counters, `<step>:<outcome>` and `<step>:jobs`, read by `status` and the demo. */
   stats(machine: string): string {
     return `${this.prefix}:${machine}:stats`;

@@ -14,7 +14,27 @@ local function new_ticket(Q, ticket)
   return id
 end
 
-local function schedule(pending, runs, Q, now, batch, max_tickets, ticket)
+local function delayed_ticket(Q, at, ticket)
+  local head = redis.call('ZRANGE', Q.delayed, 0, 0, 'WITHSCORES')
+  if not head[2] or tonumber(head[2]) > at then
+    redis.call('ZADD', Q.delayed, at, new_ticket(Q, ticket))
+    -- Bee-Queue's own protocol: workers re-arm their delayed-job timer on this channel.
+    redis.call('PUBLISH', Q.earlier, at)
+  end
+end
+
+-- While the machine is paused (RetryAfter), only a delayed ticket for the end of the pause.
+local function paused_until(pause, now)
+  local until_ms = tonumber(redis.call('GET', pause) or '0')
+  return until_ms > now and until_ms or nil
+end
+
+local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket)
+  local resume = paused_until(pause, now)
+  if resume then
+    if redis.call('ZCARD', pending) > 0 then delayed_ticket(Q, resume, ticket) end
+    return 0
+  end
   local ready = redis.call('ZCOUNT', pending, '-inf', now)
   local want = math.min(max_tickets, math.ceil(ready / batch))
   local have = redis.call('LLEN', Q.waiting) + redis.call('SCARD', runs)
@@ -23,15 +43,7 @@ local function schedule(pending, runs, Q, now, batch, max_tickets, ticket)
     have = have + 1
   end
   local next_item = redis.call('ZRANGEBYSCORE', pending, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-  if next_item[2] then
-    local at = tonumber(next_item[2])
-    local head = redis.call('ZRANGE', Q.delayed, 0, 0, 'WITHSCORES')
-    if not head[2] or tonumber(head[2]) > at then
-      redis.call('ZADD', Q.delayed, at, new_ticket(Q, ticket))
-      -- Bee-Queue's own protocol: workers re-arm their delayed-job timer on this channel.
-      redis.call('PUBLISH', Q.earlier, at)
-    end
-  end
+  if next_item[2] then delayed_ticket(Q, tonumber(next_item[2]), ticket) end
   return ready
 end
 

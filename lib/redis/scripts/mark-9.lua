@@ -3,7 +3,8 @@ Records requests for items of one machine's step and makes sure run tickets exis
 KEYS[1] pending   zset  item -> ready-at (ms, Redis clock)
 KEYS[2] requests  hash  item -> request (flat JSON object of strings), merged while the item waits
 KEYS[3] runs      set   tickets that have started and not ended
-KEYS[4..8]        Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
+KEYS[4] paused    string the machine's publishing is paused until then (ms), after a RetryAfter
+KEYS[5..9]        Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
 ARGV[1] debounce (ms): an item becomes ready this long after its first pending request
 ARGV[2] batch size
 ARGV[3] max tickets
@@ -21,5 +22,5 @@ for _, pair in ipairs(cjson.decode(ARGV[5])) do
   -- NX: the first pending request sets when the item is ready; later ones coalesce into it.
   redis.call('ZADD', KEYS[1], 'NX', now + debounce, item)
 end
-schedule(KEYS[1], KEYS[3], bee_queue_keys(4), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+schedule(KEYS[1], KEYS[3], KEYS[4], bee_queue_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 return tostring(now)

@@ -11,10 +11,12 @@ KEYS[6] failed    hash  item -> failure record (JSON: error, attempts, at)
 KEYS[7] stats     hash  "<step>:<outcome>" -> count
 KEYS[8] recent    list  "<ms> <item>" of the latest publishes, newest first
 KEYS[9..13]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
+KEYS[14] paused   string the machine's publishing is paused until then (ms)
 ARGV[1] ticket id
 ARGV[2] lock token ("" when the step does not lock)
-ARGV[3] JSON array of [item, outcome, error or null]; "failed" retries with backoff, "requeue" runs again at once
-        uncharged, "invalid" (its request cannot be read) is recorded as failed at once
+ARGV[3] JSON array of [item, outcome, error or null, pause ms or null]; "failed" retries with backoff, "requeue"
+        runs again at once uncharged, "invalid" (its request cannot be read) is recorded as failed at once,
+        "paused" (a RetryAfter) waits out the pause uncharged and pauses the machine for everyone
 ARGV[4] attempts in all
 ARGV[5] initial retry delay (ms)
 ARGV[6] batch size
@@ -31,7 +33,7 @@ local ticket, token, step = ARGV[1], ARGV[2], ARGV[10]
 local attempts_max, initial_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
 local published = 0
 for _, result in ipairs(cjson.decode(ARGV[3])) do
-  local item, outcome, err = result[1], result[2], result[3]
+  local item, outcome, err, pause_ms = result[1], result[2], result[3], result[4]
   if token ~= '' then
     local current = redis.call('HGET', KEYS[5], item)
     if current and string.sub(current, 1, #token + 1) == token .. '|' then redis.call('HDEL', KEYS[5], item) end
@@ -39,7 +41,16 @@ for _, result in ipairs(cjson.decode(ARGV[3])) do
   local claim = ticket .. '\n' .. item
   local raw = redis.call('HGET', KEYS[3], claim)
   redis.call('HDEL', KEYS[3], claim)
-  if outcome == 'failed' or outcome == 'requeue' or outcome == 'invalid' then
+  if outcome == 'paused' then
+    local resume = now + tonumber(pause_ms)
+    if resume > tonumber(redis.call('GET', KEYS[14]) or '0') then redis.call('SET', KEYS[14], resume, 'PX', tonumber(pause_ms) + 1000) end
+    local ok, decoded = pcall(cjson.decode, raw or '{}')
+    local request = (ok and type(decoded) == 'table') and decoded or {}
+    request.held = nil
+    merge_into(KEYS[2], item, request)
+    redis.call('ZADD', KEYS[1], 'LT', resume, item)
+    redis.call('HINCRBY', KEYS[7], step .. ':paused', 1)
+  elseif outcome == 'failed' or outcome == 'requeue' or outcome == 'invalid' then
     local ok, decoded = pcall(cjson.decode, raw or '{}')
     local request = (ok and type(decoded) == 'table') and decoded or {}
     local attempt = (tonumber(request.attempt) or 0) + (outcome == 'requeue' and 0 or 1)
@@ -64,7 +75,7 @@ for _, result in ipairs(cjson.decode(ARGV[3])) do
   end
 end
 if published > 0 then redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[11]) - 1) end
-local go_on = ARGV[9] == '1' and redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0
+local go_on = ARGV[9] == '1' and not paused_until(KEYS[14], now) and redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0
 if not go_on then redis.call('SREM', KEYS[4], ticket) end
-schedule(KEYS[1], KEYS[4], bee_queue_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
+schedule(KEYS[1], KEYS[4], KEYS[14], bee_queue_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
 return go_on and 1 or 0

@@ -9,6 +9,7 @@ KEYS[4] runs      set   tickets that have started and not ended
 KEYS[5] locks     hash  item -> "<token>|<expires-at ms>" (the machine's subject locks)
 KEYS[6..10]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
 KEYS[11] stats    hash  "<step>:<outcome>" -> count ("<step>:jobs" counts tickets run)
+KEYS[12] paused   string the machine's publishing is paused until then (ms): nothing is taken meanwhile
 ARGV[1] ticket id
 ARGV[2] lock token of this run ("" when the step does not lock)
 ARGV[3] batch size
@@ -26,6 +27,7 @@ local ticket, token, batch, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(
 local locking = token ~= ''
 local out = {}
 local held, recovered = 0, 0
+local resume = paused_until(KEYS[12], now)
 
 local function lock(item, take_over_prefix)
   if not locking then return true end
@@ -48,7 +50,7 @@ if ARGV[7] == '1' and redis.call('SADD', KEYS[4], ticket) == 0 then
   for i = 1, #fields, 2 do
     if #out < 2 * batch and string.sub(fields[i], 1, #prefix) == prefix then
       local item = string.sub(fields[i], #prefix + 1)
-      if lock(item, ticket .. ':') then
+      if not resume and lock(item, ticket .. ':') then
         out[#out + 1] = item
         out[#out + 1] = fields[i + 1]
         recovered = recovered + 1
@@ -62,7 +64,7 @@ if ARGV[7] == '1' and redis.call('SADD', KEYS[4], ticket) == 0 then
   end
 end
 
-if #out < 2 * batch then
+if not resume and #out < 2 * batch then
   local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, batch - #out / 2)
   for _, item in ipairs(items) do
     local raw = redis.call('HGET', KEYS[2], item) or '{}'
@@ -88,7 +90,7 @@ end
 if held > 0 then redis.call('HINCRBY', KEYS[11], ARGV[8] .. ':rescheduled', held) end
 if #out == 0 then
   redis.call('SREM', KEYS[4], ticket)
-  schedule(KEYS[1], KEYS[4], bee_queue_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
+  schedule(KEYS[1], KEYS[4], KEYS[12], bee_queue_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
 end
 local result = { tostring(now), held, recovered }
 for _, v in ipairs(out) do result[#result + 1] = v end

@@ -1,0 +1,45 @@
+import { RetryAfter } from '../errors';
+import type { WorkQueue } from './work-queue';
+import { Semaphore } from './semaphore';
+
+/** A publish that did not go because this process knows the machine is paused: nothing to log per subject. */
+export class PausedHere extends RetryAfter {
+  constructor(delayMs: number) {
+    super(delayMs, 'publishing is paused by an earlier RetryAfter');
+  }
+}
+
+/** `@SyncMachine({ rateLimit })`: publishes per window, across every worker. */
+export interface RateLimit {
+  max: number;
+  perMs: number;
+}
+
+/**
+ * What a publish (or unpublish) of one machine waits for in this process: a free slot (worker.concurrency at once),
+ * the end of a pause a RetryAfter started here (other workers learn of it from Redis at their next take), and the
+ * machine's shared rate limit.
+ */
+export class PublishGate {
+  private readonly slots: Semaphore;
+  private pausedUntil = 0;
+
+  constructor(concurrency: number, private readonly work: WorkQueue, private readonly rateLimit?: RateLimit) {
+    this.slots = new Semaphore(concurrency);
+  }
+
+  async run<T>(publish: () => Promise<T>): Promise<T> {
+    return this.slots.run(async () => {
+      const left = this.pausedUntil - Date.now();
+      // Thrown as the hook would have: the subject waits out the pause, uncharged.
+      if (left > 0) throw new PausedHere(left);
+      if (this.rateLimit) await this.work.waitForRate(this.rateLimit);
+      return publish();
+    });
+  }
+
+  /** A hook threw RetryAfter: later publishes of this process wait too, without asking the partner API. */
+  pause(delayMs: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delayMs);
+  }
+}
