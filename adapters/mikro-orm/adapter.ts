@@ -96,14 +96,22 @@ export class MikroOrmAdapter implements OrmAdapter {
   }
 }
 
-/** MikroORM 6 has no unregisterSubscriber: take it out of the manager's listener sets by hand. */
+/**
+ * MikroORM 6 has no unregisterSubscriber: take it out of the manager's listener collections by hand. They are
+ * Sets in later 6.x releases and arrays in earlier ones (6.0.x).
+ */
 function unregister(events: EventManager, subscriber: EventSubscriber): void {
+  type Listeners = Set<EventSubscriber> | EventSubscriber[];
   const internals = events as unknown as {
-    subscribers?: Set<EventSubscriber>; listeners?: Record<string, Set<EventSubscriber>>; entities?: Map<EventSubscriber, unknown>;
+    subscribers?: Listeners; listeners?: Record<string, Listeners>; entities?: Map<EventSubscriber, unknown>;
     cache?: Map<unknown, unknown>;
   };
-  internals.subscribers?.delete(subscriber);
-  for (const listeners of Object.values(internals.listeners ?? {})) listeners.delete(subscriber);
+  const remove = (from: Listeners | undefined) => {
+    if (from instanceof Set) from.delete(subscriber);
+    else if (Array.isArray(from) && from.includes(subscriber)) from.splice(from.indexOf(subscriber), 1);
+  };
+  remove(internals.subscribers);
+  for (const listeners of Object.values(internals.listeners ?? {})) remove(listeners);
   internals.entities?.delete(subscriber);
   internals.cache?.clear();
 }

@@ -2,7 +2,8 @@ import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../../lib/errors';
 import { PAYLOAD_TABLE } from './payload-entity';
 
-export type PayloadTableDialect = 'postgresql' | 'sqlite';
+/** 'mariadb' and 'mysql' give the same statements: MikroORM's MariaDB platform extends its MySQL one. */
+export type PayloadTableDialect = 'postgresql' | 'sqlite' | 'mysql' | 'mariadb';
 
 export interface PayloadTableSql {
   up: string[];
@@ -33,8 +34,18 @@ export function payloadTableSql(dialect: PayloadTableDialect, schema?: string): 
       down: [`drop table if exists \`${PAYLOAD_TABLE}\`;`],
     };
   }
+  if (dialect === 'mysql' || dialect === 'mariadb') {
+    // A schema on MySQL is a database.
+    const table = schema ? `\`${schema}\`.\`${PAYLOAD_TABLE}\`` : `\`${PAYLOAD_TABLE}\``;
+    return {
+      up: [`create table if not exists ${table} (\`machine\` varchar(200) not null, \`subject_id\` varchar(200) not null, ` +
+        '`body` text not null, `digest` varchar(64) not null, `generated_at` datetime not null, `published_at` datetime null, ' +
+        'primary key (`machine`, `subject_id`)) default character set utf8mb4 engine = InnoDB;'],
+      down: [`drop table if exists ${table};`],
+    };
+  }
   throw new ConfigurationError(
-    `payloadTableSql: no statements for "${String(dialect)}": sync-machine ships them for 'postgresql' and 'sqlite'; ` +
+    `payloadTableSql: no statements for "${String(dialect)}": sync-machine ships them for 'postgresql', 'sqlite', 'mysql' and 'mariadb'; ` +
     'on another database let MikroORM create the table from the SyncMachinePayload entity (orm.schema.updateSchema(), ' +
     'or `npx mikro-orm migration:create`).');
 }
@@ -49,7 +60,10 @@ export async function dropPayloadTable(orm: MikroORM): Promise<void> {
   for (const sql of payloadTableSql(dialectOf(orm), schemaOf(orm)).down) await orm.em.getConnection('write').execute(sql);
 }
 
-/** The platform class names the dialect (SqlitePlatform, BetterSqlitePlatform, LibSqlPlatform, PostgreSqlPlatform). */
+/**
+ * The platform class names the dialect (SqlitePlatform, BetterSqlitePlatform, LibSqlPlatform, PostgreSqlPlatform,
+ * MySqlPlatform, MariaDbPlatform).
+ */
 function dialectOf(orm: MikroORM): PayloadTableDialect {
   const names: string[] = [];
   for (let proto = Object.getPrototypeOf(orm.em.getPlatform()); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
@@ -57,6 +71,7 @@ function dialectOf(orm: MikroORM): PayloadTableDialect {
   }
   if (names.some((n) => /postgre/i.test(n))) return 'postgresql';
   if (names.some((n) => /sqlite/i.test(n))) return 'sqlite';
+  if (names.some((n) => /mysql|mariadb/i.test(n))) return 'mysql';
   return names[0] as PayloadTableDialect; // refused by payloadTableSql, with the fix
 }
 

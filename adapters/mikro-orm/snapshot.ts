@@ -37,7 +37,7 @@ function referencedKey(value: object): unknown {
 function jsonSafe(prop: EntityProperty, value: unknown): unknown {
   if (value === null) return null;
   if (prop.kind !== ReferenceKind.SCALAR && prop.kind !== ReferenceKind.EMBEDDED && typeof value === 'object') {
-    return jsonSafe({ ...prop, kind: ReferenceKind.SCALAR, runtimeType: 'any' } as EntityProperty, referencedKey(value));
+    return jsonSafe({ ...prop, kind: ReferenceKind.SCALAR, runtimeType: 'any' } as unknown as EntityProperty, referencedKey(value)); // via unknown: 6.0's runtimeType has no 'any'
   }
   if (value instanceof Date) return value.toISOString();
   // The original entity data keeps dates as numbers (or strings), to compare them.

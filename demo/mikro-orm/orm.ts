@@ -1,6 +1,6 @@
 import { MikroORM, type Options } from '@mikro-orm/core';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
-import { SqliteDriver } from '@mikro-orm/sqlite';
+import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import { createPayloadTable, SyncMachinePayload } from 'sync-machine/mikro-orm';
 import { parsePostgresUrl } from '../database';
 import { Customer, Order } from './shop';
@@ -10,10 +10,16 @@ export function configFor(url: string): Options {
   const base = { entities: [Customer, Order, SyncMachinePayload] };
   if (url.startsWith('sqlite:')) {
     return {
-      ...base, driver: SqliteDriver, dbName: url.slice('sqlite:'.length),
+      ...base, driver: BetterSqliteDriver, dbName: url.slice('sqlite:'.length),
       // WAL: the worker process reads while this process writes; a busy wait instead of failing on a held lock.
       pool: { afterCreate: (conn: SqliteConnection, done: (error: Error | null, conn: unknown) => void) => {
-        conn.run('PRAGMA journal_mode = WAL', (error) => (error ? done(error, conn) : conn.run('PRAGMA busy_timeout = 10000', (e) => done(e, conn))));
+        try {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('busy_timeout = 10000');
+          done(null, conn);
+        } catch (error) {
+          done(error as Error, conn);
+        }
       } },
     } as Options;
   }
@@ -21,8 +27,9 @@ export function configFor(url: string): Options {
   return { ...base, driver: PostgreSqlDriver, clientUrl, schema } as Options;
 }
 
+/** A better-sqlite3 Database, as the pool hands it over. */
 interface SqliteConnection {
-  run(sql: string, done: (error: Error | null) => void): void;
+  pragma(sql: string): unknown;
 }
 
 export function connect(url: string): Promise<MikroORM> {

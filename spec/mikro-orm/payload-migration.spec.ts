@@ -44,10 +44,13 @@ for (const kind of DATABASES) {
 }
 
 describe('payloadTableSql()', () => {
-  it('gives both directions for PostgreSQL (schema-qualified when asked) and SQLite, and refuses other databases with the fix', () => {
+  it('gives both directions for PostgreSQL (schema-qualified when asked), SQLite and MySQL/MariaDB, and refuses other databases with the fix', () => {
     expect(payloadTableSql('postgresql', 'shop').up[0]).to.match(/^create table if not exists "shop"\."sync_machine_payloads" /);
     expect(payloadTableSql('postgresql').down).to.deep.equal(['drop table if exists "sync_machine_payloads" cascade;']);
     expect(payloadTableSql('sqlite').down).to.deep.equal(['drop table if exists `sync_machine_payloads`;']);
-    expect(() => payloadTableSql('mysql' as never)).to.throw(ConfigurationError, /no statements for "mysql".*orm\.schema\.updateSchema\(\)/);
+    expect(payloadTableSql('mariadb')).to.deep.equal(payloadTableSql('mysql'));
+    expect(payloadTableSql('mysql', 'shop').up[0]).to.match(/^create table if not exists `shop`\.`sync_machine_payloads` /);
+    expect(payloadTableSql('mysql').down).to.deep.equal(['drop table if exists `sync_machine_payloads`;']);
+    expect(() => payloadTableSql('mssql' as never)).to.throw(ConfigurationError, /no statements for "mssql".*orm\.schema\.updateSchema\(\)/);
   });
 });

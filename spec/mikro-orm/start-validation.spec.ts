@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { MikroORM } from '@mikro-orm/sqlite';
+import { MikroORM } from '@mikro-orm/better-sqlite';
 import { Build, ConfigurationError, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
 import { MikroOrmTestDatabase } from '../support/orms/mikro-orm-database';
 import { Customer, Order } from '../support/orms/mikro-orm-shop';

@@ -6,12 +6,26 @@ import { DataSource, DataSourceOptions } from 'typeorm';
 import { CreateSyncMachinePayloads1764288000000, SyncMachinePayload } from '../../adapters/typeorm';
 import { Customer, Order } from './shop';
 
-export type DatabaseKind = 'sqlite' | 'postgres';
-export const DATABASES: DatabaseKind[] = ['sqlite', 'postgres'];
+export type DatabaseKind = 'sqlite' | 'postgres' | 'mariadb';
+export const DATABASES: DatabaseKind[] = ['sqlite', 'postgres', 'mariadb'];
 
 export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** A MariaDB (or MySQL) server; the suites create and drop their own databases on it, `test` is only the way in. */
+export const MARIADB_URL = process.env.TEST_MARIADB_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
-/** One database per suite: a fresh SQLite file, or a fresh PostgreSQL schema. */
+/** `mysql://user@host:port/db` with the database swapped: each suite gets its own. */
+export function mariadbUrl(database: string): string {
+  const url = new URL(MARIADB_URL);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** A fresh name for a suite's schema (PostgreSQL) or database (MariaDB). */
+export function suiteName(prefix: string): string {
+  return `${prefix}_${randomBytes(6).toString('hex')}`;
+}
+
+/** One database per suite: a fresh SQLite file, a fresh PostgreSQL schema, or a fresh MariaDB database. */
 export class TestDatabase {
   private dataSources: DataSource[] = [];
 
@@ -24,7 +38,8 @@ export class TestDatabase {
       const options = { ...base, type: 'better-sqlite3', database: join(dir, 'test.sqlite'), enableWAL: true } as DataSourceOptions;
       return new TestDatabase(kind, options, async () => rmSync(dir, { recursive: true, force: true }));
     }
-    const schema = `sm_${randomBytes(6).toString('hex')}`;
+    if (kind === 'mariadb') return TestDatabase.createMariaDb(base);
+    const schema = suiteName('sm');
     const admin = new DataSource({ type: 'postgres', url: POSTGRES_URL });
     await admin.initialize();
     await admin.query(`CREATE SCHEMA "${schema}"`);
@@ -34,6 +49,19 @@ export class TestDatabase {
     } as DataSourceOptions;
     return new TestDatabase(kind, options, async () => {
       await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
+      await admin.destroy();
+    });
+  }
+
+  private static async createMariaDb(base: Partial<DataSourceOptions>): Promise<TestDatabase> {
+    const database = suiteName('sm');
+    const admin = new DataSource({ type: 'mariadb', url: MARIADB_URL });
+    await admin.initialize();
+    await admin.query(`CREATE DATABASE \`${database}\``);
+    // mysql2 returns DATETIME as a local-time Date by default; UTC keeps the payload table's times exact.
+    const options = { ...base, type: 'mariadb', url: mariadbUrl(database), timezone: 'Z' } as DataSourceOptions;
+    return new TestDatabase('mariadb', options, async () => {
+      await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
       await admin.destroy();
     });
   }

@@ -1,27 +1,33 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MikroORM, Options } from '@mikro-orm/core';
+import { MikroORM as SqliteOrm } from '@mikro-orm/better-sqlite';
+import { MikroORM as MySqlOrm } from '@mikro-orm/mysql';
 import { MikroORM as PostgresOrm } from '@mikro-orm/postgresql';
-import { MikroORM as SqliteOrm } from '@mikro-orm/sqlite';
 import { createPayloadTable, SyncMachinePayload } from '../../../adapters/mikro-orm';
-import { DatabaseKind, POSTGRES_URL } from '../database';
+import { DatabaseKind, MARIADB_URL, mariadbUrl, POSTGRES_URL, suiteName } from '../database';
 import { Customer, Order } from './mikro-orm-shop';
 
 type Entities = NonNullable<Options['entities']>;
 
-/** sqlite3 connections: WAL so that a second process reads while one writes, and a busy wait instead of SQLITE_BUSY. */
+/** better-sqlite3 connections: WAL so that a second process reads while one writes, and a busy wait instead of SQLITE_BUSY. */
 const SQLITE_POOL = {
-  afterCreate(conn: { run(sql: string, done: (error: Error | null) => void): void }, done: (error: Error | null, conn: unknown) => void) {
-    conn.run('PRAGMA journal_mode = WAL', (error) => {
-      if (error) return done(error, conn);
-      conn.run('PRAGMA busy_timeout = 10000', (err) => done(err, conn));
-    });
+  afterCreate(conn: { pragma(sql: string): unknown }, done: (error: Error | null, conn: unknown) => void) {
+    try {
+      conn.pragma('journal_mode = WAL');
+      conn.pragma('busy_timeout = 10000');
+      done(null, conn);
+    } catch (error) {
+      done(error as Error, conn);
+    }
   },
 };
 
-/** One database per suite for MikroORM: a fresh SQLite file, or a fresh PostgreSQL schema. */
+/** The driver's MikroORM class: one per database, each with its own `init`. */
+const ORMS = { sqlite: SqliteOrm, postgres: PostgresOrm, mariadb: MySqlOrm } as const;
+
+/** One database per suite for MikroORM: a fresh SQLite file, a fresh PostgreSQL schema, or a fresh MariaDB database. */
 export class MikroOrmTestDatabase {
   private orms: MikroORM[] = [];
 
@@ -38,7 +44,17 @@ export class MikroOrmTestDatabase {
       const options = { ...base, dbName: join(dir, 'test.sqlite'), pool: SQLITE_POOL } as Options;
       return new MikroOrmTestDatabase(kind, options, async () => rmSync(dir, { recursive: true, force: true }));
     }
-    const schema = `smm_${randomBytes(6).toString('hex')}`;
+    if (kind === 'mariadb') {
+      const database = suiteName('smm');
+      const admin = await MySqlOrm.init({ clientUrl: MARIADB_URL, entities: [], discovery: { warnWhenNoEntities: false } });
+      await admin.em.getConnection().execute(`CREATE DATABASE \`${database}\``);
+      const options = { ...base, clientUrl: mariadbUrl(database), timezone: '+00:00' } as Options;
+      return new MikroOrmTestDatabase(kind, options, async () => {
+        await admin.em.getConnection().execute(`DROP DATABASE IF EXISTS \`${database}\``);
+        await admin.close(true);
+      });
+    }
+    const schema = suiteName('smm');
     const admin = await PostgresOrm.init({ clientUrl: POSTGRES_URL, entities: [], discovery: { warnWhenNoEntities: false } });
     await admin.em.getConnection().execute(`CREATE SCHEMA "${schema}"`);
     // search_path too, so that the tests' raw SQL finds the suite's tables.
@@ -58,11 +74,13 @@ export class MikroOrmTestDatabase {
    */
   async connect({ createTables = true, options = {} as Options } = {}): Promise<MikroORM> {
     const merged = { ...this.options, ...options };
-    const orm: MikroORM = this.kind === 'sqlite' ? await SqliteOrm.init(merged as never) : await PostgresOrm.init(merged as never);
+    const orm: MikroORM = await ORMS[this.kind].init(merged as never);
     if (this.orms.length === 0) {
       // createSchema, not updateSchema: it builds from metadata alone, while updateSchema reads the whole
-      // catalog, which fails when another run drops its schema at that moment.
-      if (createTables) await orm.schema.createSchema(this.schemaOptions());
+      // catalog, which fails when another run drops its schema at that moment. No `schema` option: the config's
+      // schema is the target anyway, and MikroORM before 6.x's later patches reads the option as a filter that
+      // matches no entity (without a schema of their own), creating nothing.
+      if (createTables) await orm.schema.createSchema();
       await createPayloadTable(orm);
     }
     this.orms.push(orm);

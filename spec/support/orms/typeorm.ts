@@ -35,24 +35,32 @@ export class TypeOrmWorld implements ShopWorld {
   }
 
   async updateOrder(id: number, fields: OrderFields): Promise<Order> {
-    const repo = this.dataSource.getRepository(Order);
-    const fresh = await repo.findOneByOrFail({ id });
+    const fresh = await this.one(Order, id);
     Object.assign(fresh, fields);
-    return repo.save(fresh);
+    return this.dataSource.getRepository(Order).save(fresh);
   }
 
   async updateCustomer(id: number, fields: CustomerFields): Promise<void> {
-    const repo = this.dataSource.getRepository(Customer);
-    await repo.save(Object.assign(await repo.findOneByOrFail({ id }), fields));
+    await this.dataSource.getRepository(Customer).save(Object.assign(await this.one(Customer, id), fields));
   }
 
   async removeOrder(id: number): Promise<void> {
-    const repo = this.dataSource.getRepository(Order);
-    await repo.remove(await repo.findOneByOrFail({ id }));
+    await this.dataSource.getRepository(Order).remove(await this.one(Order, id));
   }
 
   findOrder(id: number): Promise<ShopOrder> {
-    return this.dataSource.getRepository(Order).findOneByOrFail({ id });
+    return this.one(Order, id);
+  }
+
+  /**
+   * One row by id, with its eager relations. Through find(), not findOneBy(): TypeORM 0.3.x before some later
+   * patch wraps findOne with an eager join in a DISTINCT subquery whose aliases collide on MySQL/MariaDB
+   * (`Order.customer_id` and `Order.customer.id` both become `Order_customer_id`: "Duplicate column name").
+   */
+  private async one<E extends Customer | Order>(entity: new () => E, id: number): Promise<E> {
+    const [row] = await this.dataSource.getRepository(entity).find({ where: { id } as never });
+    if (!row) throw new Error(`TypeORM world: no ${entity.name} with id ${id}`);
+    return row;
   }
 
   async transaction(work: Parameters<ShopWorld['transaction']>[0]): Promise<void> {
