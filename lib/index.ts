@@ -3,6 +3,7 @@ export {
 } from '../decorators';
 export type { MachineOptions, ListenToOptions, EntityClass, RelationSpec } from '../decorators';
 export { SyncMachines } from './runtime/sync-machines';
+export type { PublishContext } from './pipeline/ensure-publication';
 export type { ResyncOptions, DrainOptions, StatusOptions } from './runtime/sync-machines';
 export type { MachineStatus, QueueCounts, RecentPublish } from './runtime/status';
 export type { FailedItem } from './runtime/failures';

@@ -29,17 +29,19 @@ export interface EntityInfo {
 }
 
 export interface StoredPayload {
+  /** Canonical JSON of the payload; '' with `store: 'digest'`. */
   body: string;
   digest: string;
   generatedAt: Date;
   publishedAt: Date | null;
+  version: number;
 }
 
 /** The `sync_machine_payloads` table, through the application's ORM. */
 export interface PayloadStore {
   /** The stored payloads of these subjects, with one query; subjects never published are absent. */
   findMany(machine: string, subjectIds: string[]): Promise<Map<string, StoredPayload>>;
-  savePublished(machine: string, subjectId: string, body: string, digest: string, generatedAt: Date): Promise<void>;
+  savePublished(machine: string, subjectId: string, payload: { body: string; digest: string; generatedAt: Date; version: number }): Promise<void>;
   remove(machine: string, subjectId: string): Promise<void>;
   /** Throws a ConfigurationError with the fix when the table is missing. */
   check(): Promise<void>;

@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../../lib/errors';
-import { PAYLOAD_TABLE } from './payload-entity';
+import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
 /** 'mariadb' and 'mysql' give the same statements: MikroORM's MariaDB platform extends its MySQL one. */
 export type PayloadTableDialect = 'postgresql' | 'sqlite' | 'mysql' | 'mariadb';
@@ -8,6 +8,8 @@ export type PayloadTableDialect = 'postgresql' | 'sqlite' | 'mysql' | 'mariadb';
 export interface PayloadTableSql {
   up: string[];
   down: string[];
+  /** For a table made before `version` existed (run once; `createPayloadTable` does it when needed). */
+  upgrade: string[];
 }
 
 /**
@@ -22,7 +24,8 @@ export function payloadTableSql(dialect: PayloadTableDialect, schema?: string): 
     return {
       up: [`create table if not exists ${table} ("machine" varchar(200) not null, "subject_id" varchar(200) not null, ` +
         '"body" text not null, "digest" varchar(64) not null, "generated_at" timestamptz not null, ' +
-        `"published_at" timestamptz null, constraint "${PAYLOAD_TABLE}_pkey" primary key ("machine", "subject_id"));`],
+        `"published_at" timestamptz null, "version" int not null default 0, constraint "${PAYLOAD_TABLE}_pkey" primary key ("machine", "subject_id"));`],
+      upgrade: [`alter table ${table} add column if not exists "version" int not null default 0;`],
       down: [`drop table if exists ${table} cascade;`],
     };
   }
@@ -30,7 +33,8 @@ export function payloadTableSql(dialect: PayloadTableDialect, schema?: string): 
     return {
       up: [`create table if not exists \`${PAYLOAD_TABLE}\` (\`machine\` text not null, \`subject_id\` text not null, ` +
         '`body` text not null, `digest` text not null, `generated_at` datetime not null, `published_at` datetime null, ' +
-        'primary key (`machine`, `subject_id`));'],
+        '`version` integer not null default 0, primary key (`machine`, `subject_id`));'],
+      upgrade: [`alter table \`${PAYLOAD_TABLE}\` add column \`version\` integer not null default 0;`],
       down: [`drop table if exists \`${PAYLOAD_TABLE}\`;`],
     };
   }
@@ -40,7 +44,8 @@ export function payloadTableSql(dialect: PayloadTableDialect, schema?: string): 
     return {
       up: [`create table if not exists ${table} (\`machine\` varchar(200) not null, \`subject_id\` varchar(200) not null, ` +
         '`body` text not null, `digest` varchar(64) not null, `generated_at` datetime not null, `published_at` datetime null, ' +
-        'primary key (`machine`, `subject_id`)) default character set utf8mb4 engine = InnoDB;'],
+        '`version` int not null default 0, primary key (`machine`, `subject_id`)) default character set utf8mb4 engine = InnoDB;'],
+      upgrade: [`alter table ${table} add column \`version\` int not null default 0;`],
       down: [`drop table if exists ${table};`],
     };
   }
@@ -50,9 +55,17 @@ export function payloadTableSql(dialect: PayloadTableDialect, schema?: string): 
     'or `npx mikro-orm migration:create`).');
 }
 
-/** Creates `sync_machine_payloads` on the ORM's database unless it exists: run it once at deploy, like a migration. */
+/**
+ * Creates `sync_machine_payloads` on the ORM's database unless it exists, and adds `version` to one made before it
+ * existed: run it once at deploy, like a migration.
+ */
 export async function createPayloadTable(orm: MikroORM): Promise<void> {
-  for (const sql of payloadTableSql(dialectOf(orm), schemaOf(orm)).up) await orm.em.getConnection('write').execute(sql);
+  const sql = payloadTableSql(dialectOf(orm), schemaOf(orm));
+  const connection = orm.em.getConnection('write');
+  for (const statement of sql.up) await connection.execute(statement);
+  const hasVersion = await orm.em.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, {}, { limit: 1, fields: ['version'] as never })
+    .then(() => true, () => false);
+  if (!hasVersion) for (const statement of sql.upgrade) await connection.execute(statement);
 }
 
 /** Drops `sync_machine_payloads`: the migration's `down`. */

@@ -18,5 +18,6 @@ export const SyncMachinePayload = new EntitySchema<SyncMachinePayloadRow>({
     digest: { type: 'string', length: 64 },
     generatedAt: { type: 'datetime', fieldName: 'generated_at' },
     publishedAt: { type: 'datetime', fieldName: 'published_at', nullable: true },
+    version: { type: 'integer', default: 0 },
   },
 });

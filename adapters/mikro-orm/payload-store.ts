@@ -16,14 +16,17 @@ export class MikroOrmPayloadStore implements PayloadStore {
     if (subjectIds.length === 0) return found;
     const rows = await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId: { $in: subjectIds } });
     for (const row of rows) {
-      found.set(row.subjectId, { body: row.body, digest: row.digest, generatedAt: row.generatedAt, publishedAt: row.publishedAt ?? null });
+      found.set(row.subjectId, {
+        body: row.body, digest: row.digest, generatedAt: row.generatedAt, publishedAt: row.publishedAt ?? null, version: row.version ?? 0,
+      });
     }
     return found;
   }
 
-  async savePublished(machine: string, subjectId: string, body: string, digest: string, generatedAt: Date): Promise<void> {
-    await this.fork().upsert<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME,
-      { machine, subjectId, body, digest, generatedAt, publishedAt: new Date() });
+  async savePublished(
+    machine: string, subjectId: string, payload: { body: string; digest: string; generatedAt: Date; version: number },
+  ): Promise<void> {
+    await this.fork().upsert<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId, ...payload, publishedAt: new Date() });
   }
 
   async remove(machine: string, subjectId: string): Promise<void> {
@@ -32,7 +35,7 @@ export class MikroOrmPayloadStore implements PayloadStore {
 
   async check(): Promise<void> {
     try {
-      await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, {}, { limit: 1 });
+      await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, {}, { limit: 1, fields: ['machine', 'version'] as never });
     } catch (error) {
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): create it with ` +

@@ -1,5 +1,7 @@
-import { MigrationInterface, QueryRunner, Table } from 'typeorm';
+import { MigrationInterface, QueryRunner, Table, TableColumn, TableColumnOptions } from 'typeorm';
 import { PAYLOAD_TABLE } from './payload-entity';
+
+const VERSION_COLUMN: TableColumnOptions = { name: 'version', type: 'integer', default: 0 };
 
 /** Creates `sync_machine_payloads`. Add it to your DataSource's `migrations` and run them. */
 export class CreateSyncMachinePayloads1764288000000 implements MigrationInterface {
@@ -16,11 +18,28 @@ export class CreateSyncMachinePayloads1764288000000 implements MigrationInterfac
         { name: 'digest', type: 'varchar', length: '64' },
         { name: 'generated_at', type: timestamp },
         { name: 'published_at', type: timestamp, isNullable: true },
+        VERSION_COLUMN,
       ],
     }), true);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.dropTable(PAYLOAD_TABLE, true);
+  }
+}
+
+/**
+ * Adds `version` (ctx.version of @Publish) to a `sync_machine_payloads` made before it existed; does nothing on a
+ * table that has it. Add it to `migrations` after CreateSyncMachinePayloads1764288000000.
+ */
+export class AddSyncMachinePayloadVersion1796083200000 implements MigrationInterface {
+  name = 'AddSyncMachinePayloadVersion1796083200000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    if (!(await queryRunner.hasColumn(PAYLOAD_TABLE, 'version'))) await queryRunner.addColumn(PAYLOAD_TABLE, new TableColumn(VERSION_COLUMN));
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    if (await queryRunner.hasColumn(PAYLOAD_TABLE, 'version')) await queryRunner.dropColumn(PAYLOAD_TABLE, 'version');
   }
 }

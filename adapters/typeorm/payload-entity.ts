@@ -19,5 +19,6 @@ export const SyncMachinePayload = new EntitySchema<SyncMachinePayloadRow>({
     digest: { type: 'varchar', length: 64 },
     generatedAt: { name: 'generated_at', type: Date },
     publishedAt: { name: 'published_at', type: Date, nullable: true },
+    version: { type: 'integer', default: 0 },
   },
 });

@@ -19,9 +19,10 @@ export class TypeOrmPayloadStore implements PayloadStore {
     return found;
   }
 
-  async savePublished(machine: string, subjectId: string, body: string, digest: string, generatedAt: Date): Promise<void> {
-    await this.repo.upsert({ machine, subjectId, body, digest, generatedAt, publishedAt: new Date() },
-      ['machine', 'subjectId']);
+  async savePublished(
+    machine: string, subjectId: string, payload: { body: string; digest: string; generatedAt: Date; version: number },
+  ): Promise<void> {
+    await this.repo.upsert({ machine, subjectId, ...payload, publishedAt: new Date() }, ['machine', 'subjectId']);
   }
 
   async remove(machine: string, subjectId: string): Promise<void> {
@@ -30,11 +31,12 @@ export class TypeOrmPayloadStore implements PayloadStore {
 
   async check(): Promise<void> {
     try {
-      await this.repo.createQueryBuilder('p').select('p.machine').limit(1).getRawMany();
+      await this.repo.createQueryBuilder('p').select(['p.machine', 'p.version']).limit(1).getRawMany();
     } catch (error) {
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): add CreateSyncMachinePayloads1764288000000 ` +
-        "from 'sync-machine/typeorm' to your DataSource's migrations and run them (or use synchronize in development).",
+        "and AddSyncMachinePayloadVersion1796083200000 from 'sync-machine/typeorm' to your DataSource's migrations and run " +
+        'them (or use synchronize in development).',
         { cause: error });
     }
   }

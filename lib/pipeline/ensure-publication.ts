@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { HookError } from '../errors';
 import type { Logger } from '../logger';
@@ -72,10 +73,12 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const digest = digestOf(body);
   // Unchanged: nothing to send and nothing to write.
   if (stored && stored.digest === digest && !s.request.force) return 'unchanged';
+  const context = publishContext(s, digest);
   await s.gate.run(async () => {
     await s.locks.ensure(id);
-    await callHook(machine, machine.hooks.publish, 'publish', [row, payload], where);
-    await s.deps.adapter.payloads.savePublished(machine.name, id, body, digest, s.readAt);
+    await callHook(machine, machine.hooks.publish, 'publish', [row, payload, context], where);
+    await s.deps.adapter.payloads.savePublished(machine.name, id,
+      { body: machine.store === 'digest' ? '' : body, digest, generatedAt: s.readAt, version: context.version });
   });
   if (machine.hooks.afterPublish) await callHook(machine, machine.hooks.afterPublish, 'after_publish', [row, payload], where);
   if (s.request.firstAt !== undefined) recordPublishLatency(machine.name, s.latencyFrom() - s.request.firstAt);
@@ -93,12 +96,37 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
   await s.gate.run(async () => {
     if (machine.hooks.unpublish) {
       await s.locks.ensure(id);
-      await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, JSON.parse(stored.body)],
+      const context = publishContext(s, stored.digest, 'unpublish');
+      await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, context.previous, context],
         { entity: machine.subjectInfo.name, id });
     }
     await s.deps.adapter.payloads.remove(machine.name, id);
   });
   return 'unpublished';
+}
+
+/** What `@Publish` (and `@Unpublish`) gets as its last argument. */
+export interface PublishContext<P = unknown> {
+  subjectId: string;
+  /** The payload last published for this subject; undefined if none, or with `store: 'digest'`. */
+  previous?: P;
+  /** 1, 2, 3 ...: +1 per successful publish of this subject; `@Unpublish` gets the last published one. */
+  version: number;
+  /** Stable for this machine, subject and payload (digest): a retry of the same payload reuses it. */
+  idempotencyKey: string;
+  /** 1 on the first try of this run's request, 2 on its first retry, ... */
+  attempt: number;
+}
+
+function publishContext(s: Subject, digest: string, action: 'publish' | 'unpublish' = 'publish'): PublishContext {
+  const { machine, id, stored } = s;
+  return {
+    subjectId: id,
+    previous: stored && stored.body !== '' ? JSON.parse(stored.body) : undefined,
+    version: action === 'publish' ? (stored?.version ?? 0) + 1 : stored?.version ?? 0,
+    idempotencyKey: createHash('sha256').update(`${machine.name}\n${id}\n${action}\n${digest}`).digest('hex').slice(0, 32),
+    attempt: s.request.attempt + 1,
+  };
 }
 
 function canonical(payload: unknown, machine: MachineDefinition, id: string): string {

@@ -9,6 +9,9 @@ export class PausedHere extends RetryAfter {
   }
 }
 
+/** How stale this process' knowledge of a pause started elsewhere may be. */
+const PAUSE_CHECK_MS = 100;
+
 /** `@SyncMachine({ rateLimit })`: publishes per window, across every worker. */
 export interface RateLimit {
   max: number;
@@ -23,6 +26,7 @@ export interface RateLimit {
 export class PublishGate {
   private readonly slots: Semaphore;
   private pausedUntil = 0;
+  private checkedAt = 0;
 
   constructor(concurrency: number, private readonly work: WorkQueue, private readonly rateLimit?: RateLimit) {
     this.slots = new Semaphore(concurrency);
@@ -30,6 +34,12 @@ export class PublishGate {
 
   async run<T>(publish: () => Promise<T>): Promise<T> {
     return this.slots.run(async () => {
+      // A pause another worker started is read from Redis, at most every PAUSE_CHECK_MS.
+      if (Date.now() - this.checkedAt > PAUSE_CHECK_MS) {
+        this.checkedAt = Date.now();
+        const left = await this.work.pausedFor();
+        if (left > 0) this.pause(left);
+      }
       const left = this.pausedUntil - Date.now();
       // Thrown as the hook would have: the subject waits out the pause, uncharged.
       if (left > 0) throw new PausedHere(left);

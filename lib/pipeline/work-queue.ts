@@ -92,6 +92,11 @@ export class WorkQueue {
     return again === 1;
   }
 
+  /** How long the machine's publishing stays paused (ms), by Redis' clock; 0 when it is not. */
+  async pausedFor(): Promise<number> {
+    return Math.max(0, await this.redis.pttl(this.paused));
+  }
+
   /** Waits until the machine's shared rate limit lets one more publish through. */
   async waitForRate(limit: { max: number; perMs: number }): Promise<void> {
     for (;;) {

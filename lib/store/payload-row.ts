@@ -9,6 +9,8 @@ export interface SyncMachinePayloadRow {
   /** When the run that produced `body` (or found it unchanged) started reading. */
   generatedAt: Date;
   publishedAt: Date | null;
+  /** 1, 2, 3 ...: +1 per successful publish of this subject (`ctx.version`); 0 for rows written before it existed. */
+  version: number;
 }
 
 /** The one table every adapter maps, under one entity name. */

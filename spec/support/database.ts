@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
-import { CreateSyncMachinePayloads1764288000000, SyncMachinePayload } from '../../adapters/typeorm';
+import { AddSyncMachinePayloadVersion1796083200000, CreateSyncMachinePayloads1764288000000, SyncMachinePayload } from '../../adapters/typeorm';
 import { Customer, Order } from './shop';
 
 export type DatabaseKind = 'sqlite' | 'postgres' | 'mariadb';
@@ -32,7 +32,7 @@ export class TestDatabase {
   private constructor(readonly kind: DatabaseKind, private readonly options: DataSourceOptions, private readonly cleanup: () => Promise<void>) {}
 
   static async create(kind: DatabaseKind, entities: DataSourceOptions['entities'] = [Customer, Order]): Promise<TestDatabase> {
-    const base = { entities: [...(entities as Function[]), SyncMachinePayload], migrations: [CreateSyncMachinePayloads1764288000000] };
+    const base = { entities: [...(entities as Function[]), SyncMachinePayload], migrations: [CreateSyncMachinePayloads1764288000000, AddSyncMachinePayloadVersion1796083200000] };
     if (kind === 'sqlite') {
       const dir = mkdtempSync(join(tmpdir(), 'sync-machine-'));
       const options = { ...base, type: 'better-sqlite3', database: join(dir, 'test.sqlite'), enableWAL: true } as DataSourceOptions;

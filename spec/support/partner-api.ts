@@ -1,10 +1,13 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { RetryAfter } from '../../lib';
 
 export interface Received {
   method: string;
   id: string;
   body: Record<string, unknown> | null;
+  /** When the request arrived, and when it was answered. */
+  startedAt: number;
   at: number;
 }
 
@@ -18,6 +21,13 @@ export class PartnerApi {
   readonly documents = new Map<string, Record<string, unknown>>();
   maxInFlightPerId = 0;
   failNext = 0;
+  /** Answer the next requests 429 with `Retry-After: retryAfterSeconds`. */
+  throttleNext = 0;
+  retryAfterSeconds = 1;
+  /** When each 429 was answered. */
+  readonly throttledAt: number[] = [];
+  /** When every request arrived, answered or not. */
+  readonly arrivals: number[] = [];
   delayMs = 0;
   private inFlight = new Map<string, number>();
   private server?: Server;
@@ -47,18 +57,26 @@ export class PartnerApi {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString();
+    const startedAt = Date.now();
+    this.arrivals.push(startedAt);
     const now = (this.inFlight.get(id) ?? 0) + 1;
     this.inFlight.set(id, now);
     this.maxInFlightPerId = Math.max(this.maxInFlightPerId, now);
     try {
       if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+      if (this.throttleNext > 0) {
+        this.throttleNext -= 1;
+        this.throttledAt.push(Date.now());
+        res.writeHead(429, { 'retry-after': String(this.retryAfterSeconds) }).end('slow down');
+        return;
+      }
       if (this.failNext > 0) {
         this.failNext -= 1;
         res.writeHead(503).end('partner API unavailable');
         return;
       }
       const body = text ? JSON.parse(text) : null;
-      this.received.push({ method: req.method ?? '', id, body, at: Date.now() });
+      this.received.push({ method: req.method ?? '', id, body, startedAt, at: Date.now() });
       if (req.method === 'PUT') this.documents.set(id, body);
       if (req.method === 'DELETE') this.documents.delete(id);
       res.writeHead(204).end();
@@ -68,7 +86,7 @@ export class PartnerApi {
   }
 }
 
-/** What an app's API client looks like: throws on a non-2xx answer. */
+/** What an app's API client looks like: throws on a non-2xx answer, and RetryAfter on a 429 (its Retry-After header). */
 export class ApiClient {
   constructor(private readonly baseUrl: string) {}
 
@@ -84,6 +102,9 @@ export class ApiClient {
     const res = await fetch(`${this.baseUrl}/orders/${encodeURIComponent(id)}`, {
       method, body, headers: { 'content-type': 'application/json' },
     });
+    if (res.status === 429) {
+      throw new RetryAfter(Number(res.headers.get('retry-after') ?? '1') * 1000, `partner API answered 429 to ${method} /orders/${id}`);
+    }
     if (!res.ok) throw new Error(`partner API answered ${res.status} to ${method} /orders/${id}`);
   }
 }

@@ -43,7 +43,8 @@ for _, result in ipairs(cjson.decode(ARGV[3])) do
   redis.call('HDEL', KEYS[3], claim)
   if outcome == 'paused' then
     local resume = now + tonumber(pause_ms)
-    if resume > tonumber(redis.call('GET', KEYS[14]) or '0') then redis.call('SET', KEYS[14], resume, 'PX', tonumber(pause_ms) + 1000) end
+    -- Expires when the pause ends, so a worker can ask how much of it is left (PTTL) whatever its clock.
+    if resume > tonumber(redis.call('GET', KEYS[14]) or '0') then redis.call('SET', KEYS[14], resume, 'PX', math.max(1, tonumber(pause_ms))) end
     local ok, decoded = pcall(cjson.decode, raw or '{}')
     local request = (ok and type(decoded) == 'table') and decoded or {}
     request.held = nil
