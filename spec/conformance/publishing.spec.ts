@@ -35,16 +35,27 @@ for (const world of WORLDS) {
       h.api.throttleNext = 1;
       h.api.retryAfterSeconds = 1;
       h.api.delayMs = 30;
+      // When each worker decided to publish, and when the 429 reached the worker that got it.
+      const calls: number[] = [];
+      let throttledSeenAt = 0;
+      const instrumented = () => {
+        const machine = new Machine(new ApiClient(h.api.url));
+        const publish = machine.publish.bind(machine);
+        machine.publish = async (order: ShopOrder, payload: OrderPayload) => {
+          calls.push(Date.now());
+          try { await publish(order, payload); } catch (error) { throttledSeenAt ||= Date.now(); throw error; }
+        };
+        return machine;
+      };
       const second = await h.w.connect();
-      const a = await h.startWorker({ machines: [new Machine(new ApiClient(h.api.url))], worker: { concurrency: 2, retry: { attempts: 1, initialDelayMs: 10 } } });
-      await h.startWorker({ orm: second, machines: [new Machine(new ApiClient(h.api.url))], worker: { concurrency: 2, retry: { attempts: 1, initialDelayMs: 10 } } });
+      const a = await h.startWorker({ machines: [instrumented()], worker: { concurrency: 2, retry: { attempts: 1, initialDelayMs: 10 } } });
+      await h.startWorker({ orm: second, machines: [instrumented()], worker: { concurrency: 2, retry: { attempts: 1, initialDelayMs: 10 } } });
       await a.drain(DRAIN);
 
       expect(h.api.throttledAt).to.have.length(1);
-      const [throttled] = h.api.throttledAt;
-      // Requests already on their way when the 429 came may still arrive; after that, none until the pause ends.
-      const during = h.api.arrivals.filter((t) => t > throttled + 150 && t < throttled + 950);
-      expect(during, 'requests that arrived during the pause').to.deep.equal([]);
+      // The other worker learns of the pause within 100 ms; after that, no publish until the pause ends.
+      const during = calls.filter((t) => t > throttledSeenAt + 150 && t < throttledSeenAt + 950);
+      expect(during, 'publishes begun during the pause').to.deep.equal([]);
       expect(h.api.publishes().map((r) => r.id).sort()).to.deep.equal(orders.map((o) => String(o.id)).sort());
       const [status] = await a.status();
       expect(status.failures).to.deep.equal([]);
