@@ -34,6 +34,8 @@ async function main(): Promise<void> {
       log(`  ${kind}: capture ${capture.capturedMs.toFixed(0)} ms vs plain ${capture.plainMs.toFixed(0)} ms`);
       const burst = await measureBurst(config, kind, api, prefixes, log);
       results.push({ kind, rates, rawJobsPerSecond, capture, burst });
+      // This database's column now, so a run stopped during the next database still leaves its figures.
+      log(`${kind} done:\n${markdownTable(config, results.slice(-1))}`);
     }
   } finally {
     await prefixes.cleanup();
