@@ -23,6 +23,11 @@ async function main(): Promise<void> {
     `load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, Node ${process.version}`);
   const api = await new CountingApi().start();
   const prefixes = new Prefixes(config.redisUrl);
+  // Stopped by hand (Ctrl-C, CI timeout): remove this run's Redis keys at least. A database being used at that
+  // moment stays: its name starts with sync_machine_bench_ (a schema in PostgreSQL, a file in the temp dir).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => { void prefixes.cleanup().finally(() => process.exit(130)); });
+  }
   const results: DatabaseResult[] = [];
   try {
     for (const kind of config.databases) {
@@ -34,6 +39,8 @@ async function main(): Promise<void> {
       log(`  ${kind}: capture ${capture.capturedMs.toFixed(0)} ms vs plain ${capture.plainMs.toFixed(0)} ms`);
       const burst = await measureBurst(config, kind, api, prefixes, log);
       results.push({ kind, rates, rawJobsPerSecond, capture, burst });
+      // This database's column now, so a run stopped during the next database still leaves its figures.
+      log(`${kind} done:\n${markdownTable(config, results.slice(-1))}`);
     }
   } finally {
     await prefixes.cleanup();

@@ -76,7 +76,8 @@ export async function measureBurst(
     if (finalChanged !== config.burst.changed) {
       throw new Error(`bench: the burst plan promised ${config.burst.changed} orders with a different final payload, found ${finalChanged}`);
     }
-    log(`  ${kind}: burst, sync-machine: ${writes} writes, ${syncMachine.calls} API calls, ${seconds.toFixed(1)} s`);
+    log(`  ${kind}: burst, sync-machine: ${writes} writes, ${syncMachine.calls} API calls, ${[...syncMachine.jobs.values()].reduce((a, b) => a + b, 0)} jobs, ` +
+      `${seconds.toFixed(1)} s, worker RSS ${syncMachine.rssStart} -> ${syncMachine.rssEnd} bytes`);
     for (const stop of stops.splice(0).reverse()) await stop();
 
     const naive = await naiveBurst(config, shop, db.url, api, prefixes, ids, plan);
