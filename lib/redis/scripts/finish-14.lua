@@ -32,6 +32,9 @@ local now = ms_now()
 local ticket, token, step = ARGV[1], ARGV[2], ARGV[10]
 local attempts_max, initial_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
 local published = 0
+local has_failures = redis.call('HLEN', KEYS[6]) > 0
+local counts = {}
+local function count(field) counts[field] = (counts[field] or 0) + 1 end
 for _, result in ipairs(cjson.decode(ARGV[3])) do
   local item, outcome, err, pause_ms = result[1], result[2], result[3], result[4]
   if token ~= '' then
@@ -50,7 +53,7 @@ for _, result in ipairs(cjson.decode(ARGV[3])) do
     request.held = nil
     merge_into(KEYS[2], item, request)
     redis.call('ZADD', KEYS[1], 'LT', resume, item)
-    redis.call('HINCRBY', KEYS[7], step .. ':paused', 1)
+    count(step .. ':paused')
   elseif outcome == 'failed' or outcome == 'requeue' or outcome == 'invalid' then
     local ok, decoded = pcall(cjson.decode, raw or '{}')
     local request = (ok and type(decoded) == 'table') and decoded or {}
@@ -65,16 +68,17 @@ for _, result in ipairs(cjson.decode(ARGV[3])) do
       local delay = outcome == 'failed' and initial_delay * 2 ^ (attempt - 1) or 0
       redis.call('ZADD', KEYS[1], 'LT', now + delay, item)
     end
-    redis.call('HINCRBY', KEYS[7], step .. ':' .. (outcome == 'requeue' and 'rescheduled' or 'failed'), 1)
+    count(step .. ':' .. (outcome == 'requeue' and 'rescheduled' or 'failed'))
   else
-    redis.call('HDEL', KEYS[6], item)
-    redis.call('HINCRBY', KEYS[7], step .. ':' .. outcome, 1)
+    if has_failures then redis.call('HDEL', KEYS[6], item) end
+    count(step .. ':' .. outcome)
     if outcome == 'published' then
       redis.call('LPUSH', KEYS[8], now .. ' ' .. item)
       published = published + 1
     end
   end
 end
+for field, n in pairs(counts) do redis.call('HINCRBY', KEYS[7], field, n) end
 if published > 0 then redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[11]) - 1) end
 local go_on = ARGV[9] == '1' and not paused_until(KEYS[14], now) and redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0
 if not go_on then redis.call('SREM', KEYS[4], ticket) end
