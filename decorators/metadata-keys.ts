@@ -17,13 +17,11 @@ export interface MachineOptions {
   relations?: string[];
 }
 
-export interface ListenToOptions {
+/** What `@ListenTo` records. */
+export interface ListenToRecord {
+  entity: EntityClass;
   /** Only updates that touch one of these properties enqueue work. */
   fields?: string[];
-}
-
-export interface ListenToRecord extends ListenToOptions {
-  entity: EntityClass;
 }
 
 export interface SubjectIdsFromRecord {

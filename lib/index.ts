@@ -1,7 +1,9 @@
 export {
   SyncMachine, ListenTo, SubjectIdsFrom, CheckPublishable, Build, Publish, AfterPublish, Unpublish,
 } from '../decorators';
-export type { MachineOptions, ListenToOptions, EntityClass } from '../decorators';
+export type {
+  MachineOptions, ListenToOptions, EntityClass, EntityConstructor, FieldOf, KeyOf, Snapshot, SubjectIds, SubjectIdsMapper,
+} from '../decorators';
 export { SyncMachines } from './runtime/sync-machines';
 export type { ResyncOptions, DrainOptions, StatusOptions } from './runtime/sync-machines';
 export type { MachineStatus, QueueCounts } from './runtime/status';
