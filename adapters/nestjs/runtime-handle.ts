@@ -20,15 +20,14 @@ export function runtimeHandle(slot: RuntimeSlot): SyncMachines {
       if (property === 'then') return undefined;
       const runtime = slot.runtime;
       if (!runtime) {
-        if (typeof property === 'string' && property in target) {
-          const member = Object.getOwnPropertyDescriptor(SyncMachines.prototype, property);
-          if (member && typeof member.value === 'function') return () => { throw new ConfigurationError(NOT_STARTED); };
-          throw new ConfigurationError(NOT_STARTED);
-        }
-        return undefined;
+        // Only the runtime's own members wait for the start; `constructor`, `toString` and the like answer as usual.
+        const member = property === 'constructor' ? undefined : Object.getOwnPropertyDescriptor(SyncMachines.prototype, property);
+        if (!member) return Reflect.get(target, property);
+        if (typeof member.value === 'function') return () => { throw new ConfigurationError(NOT_STARTED); };
+        throw new ConfigurationError(NOT_STARTED);
       }
       const value: unknown = Reflect.get(runtime, property, runtime);
-      return typeof value === 'function' ? value.bind(runtime) : value;
+      return typeof value === 'function' && property !== 'constructor' ? value.bind(runtime) : value;
     },
   });
 }
