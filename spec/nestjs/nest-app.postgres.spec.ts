@@ -139,11 +139,12 @@ describe('sync-machine/nestjs: the NestJS demo app (PostgreSQL, Redis)', functio
 
     const app = contexts[contexts.length - 1];
     const shop = app.get(demo.ShopService);
-    const jane = await shop.createCustomer('Jim', 'Ray');
+    const jim = await shop.createCustomer('Jim', 'Ray');
+    await app.get(demo.SyncMachines).drain({ timeoutMs: 20_000 }); // the worker process maps the new customer
     api.delayMs = 1500;
     api.maxInFlightPerId = 0;
     const before = api.publishes().length;
-    const order = await shop.placeOrder(jane.id);
+    const order = await shop.placeOrder(jim.id); // one job: the SIGTERM finds it running, nothing else queued
     await until(() => api.maxInFlightPerId > 0, 'the publish to reach the API');
     child.kill('SIGTERM');
 
