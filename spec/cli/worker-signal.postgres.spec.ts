@@ -44,7 +44,7 @@ describe('sync-machine worker (a process, PostgreSQL, Redis)', () => {
     const worker = startWorkerProcess({ ...w.env, SM_CLI_WORKER: JSON.stringify({ closeTimeoutMs: 10_000 }) });
     child = worker.child;
     const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
-    await until(() => worker.output.stdout.includes('sync-machine worker: running OrderToApiSync'), 'the worker to start');
+    await until(() => worker.output.stdout.includes('sync-machine worker: running OrderToApiSync'), 'the worker to start', 60_000);
 
     // The app: a capture-only runtime on its own connection; each save enqueues one publication.
     capture = await SyncMachines.start({
