@@ -1,9 +1,20 @@
 import 'reflect-metadata';
-import { appendMetadata, EntityClass, LISTEN_TO_KEY, ListenToOptions } from './metadata-keys';
+import { appendMetadata, EntityClass, LISTEN_TO_KEY, ListenToRecord } from './metadata-keys';
+import type { FieldOf, InstanceOf } from './types';
 
-/** Changes to `entity` (optionally only to `fields`) may change this machine's payloads. */
-export function ListenTo(entity: EntityClass, options: ListenToOptions = {}): ClassDecorator {
+/** `@ListenTo` options; `fields` must name properties of the entity (checked by the compiler, and again at start). */
+export interface ListenToOptions<E = unknown> {
+  /** Only updates that touch one of these properties enqueue work. */
+  fields?: ReadonlyArray<unknown extends E ? string : FieldOf<E>>;
+}
+
+/**
+ * Changes to `entity` (optionally only to `fields`) may change this machine's payloads. For an entity class, the
+ * compiler checks `fields` against its properties; an entity known only as `Function` is checked at start.
+ */
+export function ListenTo<C extends EntityClass>(entity: C, options: ListenToOptions<InstanceOf<C>> = {}): ClassDecorator {
   return (target) => {
-    appendMetadata(LISTEN_TO_KEY, target, { entity, ...options });
+    const record: ListenToRecord = { entity, ...(options.fields ? { fields: [...options.fields] as string[] } : {}) };
+    appendMetadata(LISTEN_TO_KEY, target, record);
   };
 }

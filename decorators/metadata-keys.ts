@@ -35,13 +35,12 @@ export interface MachineOptions {
 /** Relation paths as an object tree (`{ customer: true }`) or a list of dotted paths (`['customer.address']`). */
 export type RelationSpec = readonly string[] | { readonly [relation: string]: boolean | RelationSpec | undefined };
 
-export interface ListenToOptions {
+
+/** What `@ListenTo` records. */
+export interface ListenToRecord {
+  entity: EntityClass;
   /** Only updates that touch one of these properties enqueue work. */
   fields?: string[];
-}
-
-export interface ListenToRecord extends ListenToOptions {
-  entity: EntityClass;
 }
 
 export interface SubjectIdsFromRecord {

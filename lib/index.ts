@@ -1,7 +1,10 @@
 export {
   SyncMachine, ListenTo, SubjectIdsFrom, CheckPublishable, Build, Publish, AfterPublish, Unpublish,
 } from '../decorators';
-export type { MachineOptions, ListenToOptions, EntityClass, RelationSpec } from '../decorators';
+export type {
+  MachineOptions, ListenToOptions, EntityClass, EntityConstructor, FieldOf, KeyOf, RelationSpec, Snapshot, SubjectIds,
+  SubjectIdsMapper,
+} from '../decorators';
 export { SyncMachines } from './runtime/sync-machines';
 export type { PublishContext } from './pipeline/ensure-publication';
 export type { ResyncOptions, DrainOptions, StatusOptions } from './runtime/sync-machines';

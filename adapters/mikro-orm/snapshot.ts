@@ -8,9 +8,10 @@ export function columnProperties(meta: EntityMetadata): EntityProperty[] {
 }
 
 /**
- * Column values of a row as JSON-safe data: what a @SubjectIdsFrom method sees of a removed row. `data` is the
- * entity's state as last loaded (MikroORM's original entity data: relations as keys, dates as numbers) or the
- * entity itself.
+ * A removed row as a @SubjectIdsFrom method sees it (`Snapshot<E>`): column values as JSON-safe data, and each
+ * owned to-one relation as an object holding the related row's primary key (`{ product: { id: 2 } }`), the same
+ * shape as on TypeORM. `data` is the entity's state as last loaded (MikroORM's original entity data: relations as
+ * bare keys, dates as numbers) or the entity itself (relations as entities or references).
  */
 export function snapshotOf(meta: EntityMetadata, data: object): Record<string, unknown> {
   const snapshot: Record<string, unknown> = {};
@@ -21,10 +22,13 @@ export function snapshotOf(meta: EntityMetadata, data: object): Record<string, u
   return snapshot;
 }
 
-/** The primary key of an entity or of a reference to one, as the string that travels in job data. */
+/** The primary key of an entity (or of its snapshot), as the string that travels in job data. */
 export function keyOf(meta: EntityMetadata, entity: object): string | undefined {
   const value = (entity as Record<string, unknown>)[meta.primaryKeys[0]];
-  const key = value && typeof value === 'object' ? referencedKey(value) : value;
+  // A key that is itself a relation: an entity or reference, or in a snapshot the `{ <pk>: value }` object.
+  const key = value && typeof value === 'object'
+    ? (Utils.isEntity(value) || Reference.isReference(value) ? referencedKey(value) : Object.values(value)[0])
+    : value;
   return key === undefined || key === null ? undefined : String(key);
 }
 
@@ -34,11 +38,23 @@ function referencedKey(value: object): unknown {
   return Utils.isEntity(target) ? wrap(target, true).getPrimaryKey() : undefined;
 }
 
+/** A to-one relation's value (a bare key, a composite key as an array, an entity or a reference) as `{ <pk>: value }`. */
+function relationKey(prop: EntityProperty, value: unknown): Record<string, unknown> | undefined {
+  let key = value;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const parts = Object.values(value);
+    key = Utils.isEntity(value) || Reference.isReference(value) ? referencedKey(value) : parts.length === 1 ? parts[0] : parts;
+  }
+  if (key === undefined || key === null) return undefined;
+  const names = prop.targetMeta?.primaryKeys ?? prop.referencedPKs ?? ['id'];
+  const values = names.length > 1 && Array.isArray(key) ? key : [key];
+  const scalar = { ...prop, kind: ReferenceKind.SCALAR, runtimeType: 'any' } as unknown as EntityProperty; // via unknown: 6.0's runtimeType has no 'any'
+  return Object.fromEntries(names.map((name, i) => [name, jsonSafe(scalar, values[i])]));
+}
+
 function jsonSafe(prop: EntityProperty, value: unknown): unknown {
   if (value === null) return null;
-  if (prop.kind !== ReferenceKind.SCALAR && prop.kind !== ReferenceKind.EMBEDDED && typeof value === 'object') {
-    return jsonSafe({ ...prop, kind: ReferenceKind.SCALAR, runtimeType: 'any' } as unknown as EntityProperty, referencedKey(value)); // via unknown: 6.0's runtimeType has no 'any'
-  }
+  if (prop.kind === ReferenceKind.MANY_TO_ONE || prop.kind === ReferenceKind.ONE_TO_ONE) return relationKey(prop, value);
   if (value instanceof Date) return value.toISOString();
   // The original entity data keeps dates as numbers (or strings), to compare them.
   if (prop.runtimeType === 'Date' && (typeof value === 'number' || typeof value === 'string')) {

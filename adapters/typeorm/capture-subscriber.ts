@@ -5,7 +5,7 @@ import type {
 import { ChangeFrame, mergeChange } from '../../lib/changes';
 import type { CapturedChange, ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
 import type { Logger } from '../../lib/logger';
-import { snapshotOf } from './snapshot';
+import { relationsWithoutKey, snapshotOf, withRelationKeys } from './snapshot';
 
 /**
  * Collects changes of watched entities per transaction (per QueryRunner, one frame per savepoint) and hands
@@ -16,6 +16,8 @@ import { snapshotOf } from './snapshot';
 export class CaptureSubscriber implements EntitySubscriberInterface {
   private readonly frames = new WeakMap<QueryRunner, ChangeFrame[]>();
   private readonly warned = new Set<string>();
+  /** Rows about to be removed, with the relation keys their snapshot needs (see keepRelationKeys). */
+  private readonly keyed = new WeakMap<object, object>();
 
   constructor(
     private readonly watched: ReadonlySet<EntityClass>,
@@ -32,6 +34,14 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     const row = event.databaseEntity ?? event.entity;
     return this.record(event.queryRunner, event.metadata, 'update', row as object | undefined, keys,
       'update() (or a QueryBuilder update, increment(), decrement())');
+  }
+
+  beforeRemove(event: RemoveEvent<object>) {
+    return this.keepRelationKeys(event);
+  }
+
+  beforeSoftRemove(event: SoftRemoveEvent<object>) {
+    return this.keepRelationKeys(event);
   }
 
   afterRemove(event: RemoveEvent<object>) {
@@ -66,10 +76,26 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     if (frames?.length === 0) this.frames.delete(event.queryRunner);
   }
 
+  /**
+   * A removal's snapshot names each to-one relation by its key (`variant.product.id`). An entity loaded without
+   * its relations, and without a foreign-key property, does not hold that key, and after the DELETE it cannot be
+   * read: read it now, in the same transaction. Only for watched entities that lack a key: one query per removal.
+   */
+  private async keepRelationKeys(event: RemoveEvent<object> | SoftRemoveEvent<object>): Promise<void> {
+    const target = event.metadata.target;
+    const row = (event.databaseEntity ?? event.entity) as object | undefined;
+    if (typeof target !== 'function' || !this.watched.has(target) || !row) return;
+    const missing = relationsWithoutKey(event.metadata, row);
+    const id = event.entityId ?? event.metadata.primaryColumns[0]?.getEntityValue(row);
+    if (missing.length === 0 || id === undefined || id === null) return;
+    this.keyed.set(row, await withRelationKeys(event.manager, event.metadata, missing, row, id));
+  }
+
   private recordIdentified(event: RemoveEvent<object> | SoftRemoveEvent<object> | RecoverEvent<object>, op: ChangeOp, path: string) {
     // remove(), softRemove(), recover(). After remove(), event.entity has lost its id; databaseEntity (loaded
     // before the delete) and entityId still have it.
-    const row = (event.databaseEntity ?? event.entity) as object | undefined;
+    const loaded = (event.databaseEntity ?? event.entity) as object | undefined;
+    const row = (loaded && this.keyed.get(loaded)) ?? loaded;
     if (row && event.entityId !== undefined && event.metadata.primaryColumns.length === 1) {
       const pk = event.metadata.primaryColumns[0];
       if (pk.getEntityValue(row) === undefined) pk.setEntityValue(row, event.entityId);

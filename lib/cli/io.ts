@@ -22,7 +22,20 @@ export class UsageError extends SyncMachineError {}
 /** An expected failure of a command (exit code 1), reported without a stack trace. */
 export class CliError extends SyncMachineError {}
 
-export function line(stream: NodeJS.WritableStream, text = ''): void {
+/**
+ * `sync-machine status | head`: the reader may close the pipe while the command still writes. What is left to
+ * print has nobody to read it, so writes stop quietly (no EPIPE crash, no stack trace) and the command ends as it
+ * would have: a worker still stops gracefully, a status still closes its connections, and the exit code is its own.
+ */
+export function quietWhenReaderLeaves(stream: NodeJS.WritableStream & { destroyed?: boolean; destroy?: () => void }): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    stream.destroy?.();
+  });
+}
+
+export function line(stream: NodeJS.WritableStream & { destroyed?: boolean }, text = ''): void {
+  if (stream.destroyed) return; // the reader went away (see quietWhenReaderLeaves)
   stream.write(`${text}\n`);
 }
 

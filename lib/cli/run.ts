@@ -7,9 +7,11 @@ export function runCli(argv: string[] = process.argv.slice(2)): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { main } = require('./program') as typeof import('./program');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { processIO } = require('./io') as typeof import('./io');
+  const { processIO, quietWhenReaderLeaves } = require('./io') as typeof import('./io');
+  quietWhenReaderLeaves(process.stdout);
   void main(argv, processIO()).then((code) => {
     // Exit even when the app's config left handles open (a pool it never closes); flush stdout first.
+    if (process.stdout.destroyed) process.exit(code);
     process.stdout.write('', () => process.exit(code));
   });
 }

@@ -36,7 +36,7 @@ function beeQueueRetryStrategy({ attempt }: { attempt: number }): number {
  * so a longer outage would leave Bee-Queue without a client until the process restarts. The largest timer
  * Node accepts: about 24.8 days.
  */
-const BEE_QUEUE_RECONNECT = { retry_strategy: beeQueueRetryStrategy, connect_timeout: 2 ** 31 - 1 };
+const BEE_QUEUE_RECONNECT = { retry_strategy: beeQueueRetryStrategy, connect_timeout: 3600000 };
 
 function isIoredis(value: unknown): value is Redis {
   return !!value && typeof value === 'object' && typeof (value as Redis).duplicate === 'function'
@@ -50,24 +50,42 @@ function refuseKeyPrefix(keyPrefix: unknown, form: string): void {
     `use the \`prefix\` option instead (SyncMachines.start({ prefix: '${String(keyPrefix).replace(/:$/, '')}' })) and drop keyPrefix.`);
 }
 
+/**
+ * The TCP port, 6379 when not given. ioredis reads a string of digits as the number; anything else would give
+ * ioredis NaN and node_redis its default port, two different (or no) servers.
+ */
+function checkPort(port: unknown, form: string): number {
+  if (port === undefined || port === null) return 6379;
+  const value = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535) return value;
+  const shown = typeof port === 'string' ? `"${port}"` : String(port);
+  throw new ConfigurationError(`redis: ${form} set port ${shown}, which is not a TCP port: ` +
+    "write it as a whole number from 1 to 65535, such as { host: '127.0.0.1', port: 6379 }, or leave it out for 6379.");
+}
+
 export function resolveRedis(input: RedisInput | undefined): RedisSettings {
   if (input === undefined || input === null) {
     throw new ConfigurationError(
       "SyncMachines.start needs `redis`: a URL such as 'redis://127.0.0.1:6379', ioredis options, or an ioredis instance.");
   }
   if (typeof input === 'string') return fromUrl(input);
-  if (typeof input !== 'object') {
-    throw new ConfigurationError(`redis must be a URL string, ioredis options or an ioredis instance, not ${typeof input}.`);
+  // Checked on the input itself, before anything is copied: a spread of 42 or true is an empty object.
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    const what = Array.isArray(input) ? 'an array' : `a ${typeof input} (${String(input)})`;
+    throw new ConfigurationError(`redis is ${what}, which sync-machine cannot connect with: ` +
+      "write a URL such as 'redis://127.0.0.1:6379', ioredis options such as { host: '127.0.0.1', port: 6379 }, or an ioredis instance.");
   }
   const instance = isIoredis(input);
+  const form = instance ? 'the ioredis instance' : 'the ioredis options';
   const options: RedisOptions = instance ? { ...input.options } : { ...input };
-  refuseKeyPrefix(options.keyPrefix, instance ? 'the ioredis instance' : 'the ioredis options');
+  refuseKeyPrefix(options.keyPrefix, form);
+  const port = checkPort(options.port, form);
   const db = options.db ?? 0;
   const tls = options.tls ? 'rediss' : 'redis';
-  const describe = options.path ? `${options.path} (db ${db})` : `${tls}://${options.host ?? '127.0.0.1'}:${options.port ?? 6379}/${db}`;
+  const describe = options.path ? `${options.path} (db ${db})` : `${tls}://${options.host ?? '127.0.0.1'}:${port}/${db}`;
   // node_redis takes the same names for these; tls options (a CA, a client certificate) reach Bee-Queue as given.
   const beeQueue: Record<string, unknown> = {
-    ...(options.path ? { path: options.path } : { host: options.host ?? '127.0.0.1', port: options.port ?? 6379 }),
+    ...(options.path ? { path: options.path } : { host: options.host ?? '127.0.0.1', port }),
     db,
     ...(options.password ? { password: options.password } : {}),
     ...(options.username ? { user: options.username } : {}),

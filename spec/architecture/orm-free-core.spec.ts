@@ -62,3 +62,24 @@ describe('the ORM-agnostic core', () => {
     expect(specifiers(sample).find((s) => s.module === '../adapters/typeorm/x')).to.include({ lazy: false, typeOnly: false });
   });
 });
+
+/** sync-machine/nestjs works with either ORM, and only apps that use Nest load Nest. */
+describe('the NestJS adapter', () => {
+  const nest = sources(join(ROOT, 'adapters', 'nestjs'));
+  const core = [...sources(join(ROOT, 'lib')), ...sources(join(ROOT, 'decorators'))];
+
+  it('imports no ORM', () => {
+    expect(nest.length).to.be.greaterThan(2);
+    const offenders = nest.flatMap((file) => specifiers(readFileSync(file, 'utf8'))
+      .filter((s) => ORM_MODULE.test(s.module))
+      .map((s) => `${relative(ROOT, file)} imports ${s.module}`));
+    expect(offenders).to.deep.equal([]);
+  });
+
+  it('is the only place that imports @nestjs/*', () => {
+    const offenders = core.flatMap((file) => specifiers(readFileSync(file, 'utf8'))
+      .filter((s) => /^@nestjs\//.test(s.module))
+      .map((s) => `${relative(ROOT, file)} imports ${s.module}`));
+    expect(offenders).to.deep.equal([]);
+  });
+});

@@ -115,16 +115,57 @@ describe('sync-machine generate', () => {
     expect(readdirSync(join(app, 'src', 'migrations'))).to.have.length(1);
   });
 
-  it('writes a MikroORM migration with --orm mikro-orm (or when package.json has MikroORM only)', async () => {
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ dependencies: { '@mikro-orm/core': '6.6.16', '@mikro-orm/sqlite': '6.6.16' } }));
+  it('writes a MikroORM Migration class when the app has @mikro-orm/migrations (or package.json has MikroORM only)', async () => {
+    writeFileSync(join(app, 'package.json'), JSON.stringify({
+      dependencies: { '@mikro-orm/core': '6.6.16', '@mikro-orm/sqlite': '6.6.16', '@mikro-orm/migrations': '6.6.16' },
+    }));
     const run = await generate('OrderToApiSync', '--subject', 'order', '--dir', 'src');
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.include('Next (MikroORM):');
+    expect(run.stdout).to.include("with MikroORM's migrator (@mikro-orm/migrations)");
     const [migration] = readdirSync(join(app, 'src', 'migrations'));
     expect(migration).to.match(/^Migration\d{14}_CreateSyncMachinePayloads\.ts$/);
     const text = read(`src/migrations/${migration}`);
+    expect(text).to.include("import { Migration } from '@mikro-orm/migrations';");
     expect(text).to.include(`export class ${migration.replace('.ts', '')} extends Migration {`);
     expect(text).to.include("for (const sql of payloadTableSql('sqlite', this.config.get('schema')).up) this.addSql(sql);");
+  });
+
+  it('without @mikro-orm/migrations writes a function that creates the table through the ORM, importing nothing missing', async () => {
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ dependencies: { '@mikro-orm/core': '6.6.16', '@mikro-orm/postgresql': '6.6.16' } }));
+    const run = await generate('OrderToApiSync', '--subject', 'order');
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.include('create  src/migrations/create-sync-machine-payloads.ts\n');
+    expect(run.stdout).to.include('`await createSyncMachinePayloads(orm)` from src/migrations/create-sync-machine-payloads.ts');
+    const text = read('src/migrations/create-sync-machine-payloads.ts');
+    expect(text).to.not.include('@mikro-orm/migrations');
+    expect(text).to.include("import { createPayloadTable } from 'sync-machine/mikro-orm';");
+    expect(text).to.include('export async function createSyncMachinePayloads(orm: MikroORM): Promise<void> {');
+    // Found again on the next run: one payload table per app.
+    const again = await generate('OrderToApiSync', '--subject', 'order');
+    expect(again.stdout).to.include('exists  src/migrations/create-sync-machine-payloads.ts  (the payload table has its migration)');
+  });
+
+  for (const [what, files] of [
+    ['package.json "type": "module"', { 'package.json': JSON.stringify({ type: 'module', dependencies: { typeorm: '1.1.1' } }) }],
+    ['tsconfig "module": "NodeNext" (with comments)', { 'tsconfig.json': '{\n  // ESM output\n  "compilerOptions": { "module": "NodeNext", },\n}\n' }],
+    ['tsconfig "moduleResolution": "node16"', { 'tsconfig.json': '{ "compilerOptions": { "module": "node16", "moduleResolution": "node16" } }' }],
+  ] as Array<[string, Record<string, string>]>) {
+    it(`writes relative imports with .js in an ESM project (${what})`, async () => {
+      for (const [file, text] of Object.entries(files)) writeFileSync(join(app, file), text);
+      expect((await generate('OrderToApiSync', '--subject', 'order')).code).to.equal(0);
+      expect(read('src/sync-machines/order-to-api-sync.ts')).to.include("import { Order } from '../entities/order.js';");
+      expect(read('src/sync-machines/index.ts')).to.include("import { OrderToApiSync } from './order-to-api-sync.js';");
+      // A second machine is registered with .js too.
+      expect((await generate('OrderAuditSync', '--subject', 'order')).code).to.equal(0);
+      expect(read('src/sync-machines/index.ts')).to.include("import { OrderAuditSync } from './order-audit-sync.js';");
+    });
+  }
+
+  it('keeps CommonJS imports without an extension (tsconfig "module": "commonjs")', async () => {
+    writeFileSync(join(app, 'tsconfig.json'), '{ "compilerOptions": { "module": "commonjs", "moduleResolution": "node" } }');
+    expect((await generate('OrderToApiSync', '--subject', 'order')).code).to.equal(0);
+    expect(read('src/sync-machines/order-to-api-sync.ts')).to.include("import { Order } from '../entities/order';");
   });
 
   it('refuses bad names and missing options with exit code 2', async () => {

@@ -1,41 +1,15 @@
 import { expect } from 'chai';
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { DataSource } from 'typeorm';
 import { POSTGRES_URL } from '../support/database';
 import { PartnerApi } from '../support/partner-api';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
 import { until } from './support/cli-world';
-
-const ROOT = join(__dirname, '..', '..');
-const run = promisify(execFile);
-
-/**
- * The package as npm would install it: the shipped folders compiled to their own dist (not the repository's,
- * which other work may be rebuilding), package.json, and the repository's node_modules for its dependencies.
- */
-async function buildPackage(into: string): Promise<void> {
-  symlinkSync(join(ROOT, 'node_modules'), join(into, 'node_modules'));
-  copyFileSync(join(ROOT, 'package.json'), join(into, 'package.json'));
-  const tsconfig = join(into, 'tsconfig.build.json');
-  writeFileSync(tsconfig, JSON.stringify({
-    extends: join(ROOT, 'tsconfig.json'),
-    compilerOptions: { outDir: join(into, 'dist'), rootDir: ROOT, types: ['node'] },
-    include: ['lib', 'adapters', 'decorators', 'bin'].map((dir) => join(ROOT, dir)),
-  }));
-  await tsc(tsconfig, 'the package');
-  // What the package's postbuild step copies: the Lua scripts are not TypeScript.
-  cpSync(join(ROOT, 'lib', 'redis', 'scripts'), join(into, 'dist', 'lib', 'redis', 'scripts'), { recursive: true });
-}
-
-async function tsc(project: string, what: string): Promise<void> {
-  await run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project])
-    .catch((error) => { throw new Error(`${what} does not compile:\n${error.stdout}`); });
-}
+import { buildPackage, fillIn, installInto, run, tsc, writeFiles } from './support/installed-app';
 
 /** The app's own code: its entity, its DataSource, its boot (which places an order), and its sync-machine.config.js. */
 const APP_FILES: Record<string, string> = {
@@ -96,24 +70,6 @@ module.exports = async () => ({
 `,
 };
 
-/** What the app's developer writes into the generated machine: the payload's fields and the call to the API. */
-function fillIn(machine: string): string {
-  const edits: Array<[string, string]> = [
-    ['  // TODO: the fields the API expects\n', '  order_status: string;\n'],
-    ['      id: String(order.id),\n', '      id: String(order.id),\n      order_status: order.status,\n'],
-    [machine.slice(machine.indexOf('    // TODO: send the payload'), machine.indexOf('  }\n', machine.indexOf('    // TODO: send the payload'))),
-      `    const res = await fetch(\`\${process.env.PARTNER_API_URL}/orders/\${payload.id}\`, {
-      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload),
-    });
-    if (!res.ok) throw new Error(\`partner API answered \${res.status} for Order \${order.id}\`);
-`],
-  ];
-  return edits.reduce((text, [from, to]) => {
-    if (!text.includes(from)) throw new Error(`the generated machine no longer contains ${JSON.stringify(from)}`);
-    return text.replace(from, to);
-  }, machine);
-}
-
 describe('a generated app (tsc, TypeORM migration, PostgreSQL, Redis, worker process)', function () {
   this.timeout(60_000);
   let dir: string;
@@ -136,18 +92,8 @@ describe('a generated app (tsc, TypeORM migration, PostgreSQL, Redis, worker pro
     await admin.query(`CREATE TABLE "${schema}".orders (id serial PRIMARY KEY, status varchar NOT NULL)`);
     await Promise.all([buildPackage(pkg), api.start()]);
 
-    for (const [path, text] of Object.entries(APP_FILES)) {
-      mkdirSync(join(app, path, '..'), { recursive: true });
-      writeFileSync(join(app, path), text);
-    }
-    // What `npm install` would leave: the package, its bin linked and executable, and the app's other dependencies.
-    mkdirSync(join(app, 'node_modules', '.bin'), { recursive: true });
-    symlinkSync(pkg, join(app, 'node_modules', 'sync-machine'));
-    for (const name of ['typeorm', 'pg', 'reflect-metadata', '@types']) {
-      symlinkSync(join(ROOT, 'node_modules', name), join(app, 'node_modules', name));
-    }
-    chmodSync(join(pkg, 'dist', 'bin', 'sync-machine.js'), 0o755);
-    symlinkSync('../sync-machine/dist/bin/sync-machine.js', join(app, 'node_modules', '.bin', 'sync-machine'));
+    writeFiles(app, APP_FILES);
+    installInto(app, pkg, ['typeorm', 'pg', 'reflect-metadata', '@types']);
     env = { ...process.env, DATABASE_URL: POSTGRES_URL, DB_SCHEMA: schema, REDIS_URL, SYNC_PREFIX: prefix, PARTNER_API_URL: api.url };
   });
 
@@ -190,8 +136,8 @@ describe('a generated app (tsc, TypeORM migration, PostgreSQL, Redis, worker pro
     expect(api.publishes().map((r) => [r.id, r.body])).to.deep.equal([['1', { id: '1', order_status: 'shipped' }]]);
 
     const status = JSON.parse((await sm('status', '--json')).stdout);
-    expect(status.machines[0].lastPublishes.map((p: { subjectId: string }) => p.subjectId)).to.deep.equal(['1']);
-    expect(status.machines[0].outcomes).to.include({ 'ensure-publication:published': 1 });
+    expect(status[0].lastPublishes.map((p: { subjectId: string }) => p.subjectId)).to.deep.equal(['1']);
+    expect(status[0].outcomes).to.include({ 'ensure-publication:published': 1 });
 
     worker.kill('SIGTERM');
     expect(await exited, output).to.equal(0);

@@ -21,6 +21,12 @@ describe('sync-machine command line', () => {
     }
   });
 
+  it('says in resync --help that --where works on both ORMs (no stale "(TypeORM)")', async () => {
+    const help = await runInProcess(['resync', '--help']);
+    expect(help.stdout).to.match(/--where <json> +only subjects whose columns equal these values: --where/);
+    expect(help.stdout).to.not.include('TypeORM');
+  });
+
   it('exits 2 on a wrong command line and says so', async () => {
     const unknown = await runInProcess(['publish']);
     expect(unknown.code).to.equal(2);

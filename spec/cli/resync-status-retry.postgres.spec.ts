@@ -98,8 +98,9 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     const json = await cli('status', '--json');
     expect(json.code, json.stderr).to.equal(0);
     const report = JSON.parse(json.stdout);
-    expect(report.prefix).to.equal(w.prefix);
-    const [status] = report.machines;
+    // The same shape as SyncMachines.status(), serialised: one format for scripts and for code.
+    expect(report).to.deep.equal(JSON.parse(JSON.stringify(await worker.status())));
+    const [status] = report;
     expect(status.machine).to.equal('OrderToApiSync');
     expect(status.queues).to.deep.equal({
       'find-subjects': { waiting: 0, active: 0, delayed: 0, failed: 0 },
@@ -140,7 +141,7 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     await worker.close();
     const last = w.api.publishes(String(first.id)).at(-1);
     expect(last?.body).to.include({ order_status: 'cancelled' });
-    const after = JSON.parse((await cli('status', 'OrderToApiSync', '--json')).stdout).machines[0];
+    const after = JSON.parse((await cli('status', 'OrderToApiSync', '--json')).stdout)[0];
     expect(after.queues['ensure-publication'].failed).to.equal(0);
     expect(after.lastPublishes[0].subjectId).to.equal(String(first.id));
 

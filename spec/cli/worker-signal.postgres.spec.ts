@@ -46,7 +46,7 @@ describe('sync-machine worker (a process, PostgreSQL, Redis)', () => {
     child = worker.child;
     const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
     await until(() => worker.output.stdout.includes('sync-machine worker: running OrderToApiSync'),
-      () => `the worker to start; it said: ${worker.output.stdout}${worker.output.stderr}`, 40_000);
+      () => `the worker to start; it said: ${worker.output.stdout}${worker.output.stderr}`, 60_000);
 
     // The app: a capture-only runtime on its own connection; each save enqueues one publication.
     capture = await SyncMachines.start({

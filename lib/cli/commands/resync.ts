@@ -76,7 +76,7 @@ export function resyncCommand(program: Command, io: CliIO, globals: () => Global
       'Shows a progress bar on a terminal, plain lines otherwise, and prints how many were enqueued.')
     .argument('<machine>', 'machine name, e.g. OrderToApiSync')
     .option('--ids <ids>', 'only these subject ids, comma-separated: --ids 1,2,3', idList)
-    .option('--where <json>', 'only subjects whose columns equal these values (TypeORM): --where \'{"status":"shipped"}\'', columnFilter)
+    .option('--where <json>', 'only subjects whose columns equal these values: --where \'{"status":"shipped"}\'', columnFilter)
     .option('--force', 'publish even when the payload equals the last one published')
     .option('--batch-size <n>', 'ids read and enqueued per batch', positiveInteger, 500)
     .action((machine: string, flags: ResyncFlags) => resync(io, globals(), machine, flags));

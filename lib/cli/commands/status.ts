@@ -61,7 +61,8 @@ export async function status(io: CliIO, globals: GlobalOptions, machines: string
     for (const machine of machines) checkMachine(sync, machine);
     const statuses = await sync.status({ machines: machines.length > 0 ? machines : undefined, limit: flags.limit });
     const prefix = resolvePrefix(config.prefix);
-    if (flags.json) line(io.stdout, JSON.stringify({ prefix, machines: statuses }, null, 2));
+    // --json prints exactly what SyncMachines.status() resolves (dates as ISO strings): one shape for scripts and code.
+    if (flags.json) line(io.stdout, JSON.stringify(statuses, null, 2));
     else for (const text of formatStatus(statuses, prefix)) line(io.stdout, text);
   });
 }
@@ -72,7 +73,7 @@ export function statusCommand(program: Command, io: CliIO, globals: () => Global
     .description('Per machine (all, or those named): waiting/active/delayed/failed items of both steps, the outcome ' +
       'counters, the latest publishes (subject id, when) and the newest failed subjects with their errors.')
     .argument('[machines...]', 'only these machines')
-    .option('--json', 'print JSON, for scripts')
+    .option('--json', 'print JSON, for scripts: the array SyncMachines.status() resolves, one entry per machine')
     .option('--limit <n>', 'latest publishes and failures shown per machine', nonNegativeInteger, 5)
     .action((machines: string[], flags: StatusFlags) => status(io, globals(), machines, flags));
 }

@@ -2,9 +2,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, dirname, join, relative } from 'node:path';
 import { CliError, UsageError } from '../io';
 import { findEntity } from './find-entity';
+import { detectModuleSystem, ModuleSystem, specifier } from './module-system';
 import { camelCase, compactStamp, kebabCase, pascalCase } from './names';
 import { registerMachine } from './register';
-import { indexFile, machineFile, mikroOrmMigration, typeormMigration, workerFile } from './templates';
+import {
+  indexFile, machineFile, mikroOrmMigration, mikroOrmPayloadSetup, typeormMigration, workerFile,
+} from './templates';
 
 export type Orm = 'typeorm' | 'mikro-orm';
 
@@ -27,6 +30,8 @@ export interface FileAction {
 
 export interface GenerateResult {
   orm: Orm;
+  /** ESM apps get `.js` in relative imports. */
+  moduleSystem: ModuleSystem;
   files: FileAction[];
   warnings: string[];
   nextSteps: string[];
@@ -38,7 +43,7 @@ interface PlannedWrite extends FileAction {
 }
 
 /** Any migration this generator wrote before, whatever its timestamp: the payload table is created once per app. */
-const PAYLOAD_MIGRATION = /CreateSyncMachinePayloads|payloadTableSql/;
+const PAYLOAD_MIGRATION = /CreateSyncMachinePayloads|payloadTableSql|createPayloadTable/;
 
 function dependenciesOf(root: string): Record<string, string> {
   try {
@@ -61,9 +66,9 @@ function existingMigration(dir: string): string | undefined {
     .map((f) => join(dir, f)).find((f) => PAYLOAD_MIGRATION.test(readFileSync(f, 'utf8')));
 }
 
-function importPath(fromDir: string, file: string): string {
-  const path = relative(fromDir, file).replace(/\\/g, '/').replace(/\.ts$/, '');
-  return path.startsWith('.') ? path : `./${path}`;
+function importPath(fromDir: string, file: string, system: ModuleSystem): string {
+  const path = relative(fromDir, file).replace(/\\/g, '/').replace(/\.[cm]?ts$/, '');
+  return specifier(path.startsWith('.') ? path : `./${path}`, system);
 }
 
 /**
@@ -80,6 +85,7 @@ export function generate(root: string, request: GenerateRequest): GenerateResult
   }
   const deps = dependenciesOf(root);
   const orm = pickOrm(request.orm, deps);
+  const moduleSystem = detectModuleSystem(root);
   const now = request.now ?? new Date();
   const srcDir = join(root, request.dir ?? 'src');
   const machinesDir = join(srcDir, 'sync-machines');
@@ -100,7 +106,7 @@ export function generate(root: string, request: GenerateRequest): GenerateResult
   const machinePath = join(machinesDir, `${machineFileName}.ts`);
   const machineText = machineFile({
     machine: request.machine, subject, subjectVar: camelCase(request.subject), command,
-    subjectImport: entity ? importPath(machinesDir, entity.file) : `../entities/${kebabCase(subject)}`,
+    subjectImport: entity ? importPath(machinesDir, entity.file, moduleSystem) : specifier(`../entities/${kebabCase(subject)}`, moduleSystem),
     subjectIsDefault: entity?.isDefault ?? false, primaryKey: entity?.primaryKey ?? 'id',
   });
   if (!existsSync(machinePath)) plan.push({ action: 'create', path: rel(machinePath), absolute: machinePath, text: machineText });
@@ -113,11 +119,12 @@ export function generate(root: string, request: GenerateRequest): GenerateResult
 
   // The registry.
   const indexPath = join(machinesDir, 'index.ts');
+  const machineSpecifier = specifier(machineFileName, moduleSystem);
   if (!existsSync(indexPath)) {
-    plan.push({ action: 'create', path: rel(indexPath), absolute: indexPath, text: indexFile(request.machine, machineFileName) });
+    plan.push({ action: 'create', path: rel(indexPath), absolute: indexPath, text: indexFile(request.machine, machineSpecifier) });
   } else {
     const before = readFileSync(indexPath, 'utf8');
-    const after = registerMachine(before, rel(indexPath), request.machine, machineFileName);
+    const after = registerMachine(before, rel(indexPath), request.machine, machineSpecifier);
     plan.push(after === before
       ? { action: 'identical', path: rel(indexPath), absolute: indexPath, note: `${request.machine} is registered` }
       : { action: 'update', path: rel(indexPath), absolute: indexPath, text: after, note: `registered ${request.machine}` });
@@ -129,10 +136,15 @@ export function generate(root: string, request: GenerateRequest): GenerateResult
   const kept = existing ? /(\d{13,14})/.exec(basename(existing))?.[1] : undefined;
   let migrationText: string;
   let migrationPath: string;
+  // MikroORM: a Migration class needs @mikro-orm/migrations; without it, a function that runs the SQL itself.
+  const mikroMigrations = orm === 'mikro-orm' && Boolean(deps['@mikro-orm/migrations']);
   if (orm === 'typeorm') {
     const timestamp = kept?.length === 13 ? Number(kept) : now.getTime();
     migrationText = typeormMigration(timestamp);
     migrationPath = existing ?? join(migrationsDir, `${timestamp}-CreateSyncMachinePayloads.ts`);
+  } else if (!mikroMigrations) {
+    migrationText = mikroOrmPayloadSetup();
+    migrationPath = existing ?? join(migrationsDir, 'create-sync-machine-payloads.ts');
   } else {
     const sqlite = deps['@mikro-orm/sqlite'] || deps['@mikro-orm/better-sqlite'] || deps['@mikro-orm/libsql'];
     if (!sqlite && !deps['@mikro-orm/postgresql']) {
@@ -158,17 +170,24 @@ export function generate(root: string, request: GenerateRequest): GenerateResult
     writeFileSync(write.absolute, write.text);
   }
   return {
-    orm, warnings, nextSteps: nextSteps(orm, rel(machinePath), rel(indexPath), rel(migrationPath)),
+    orm, moduleSystem, warnings,
+    nextSteps: nextSteps(orm, mikroMigrations, rel(machinePath), rel(indexPath), rel(migrationPath)),
     files: plan.map(({ action, path, note }) => ({ action, path, ...(note ? { note } : {}) })),
   };
 }
 
-function nextSteps(orm: Orm, machine: string, index: string, migration: string): string[] {
+function nextSteps(orm: Orm, mikroMigrations: boolean, machine: string, index: string, migration: string): string[] {
   const pkg = orm === 'typeorm' ? 'sync-machine/typeorm' : 'sync-machine/mikro-orm';
+  let table: string;
+  if (orm === 'typeorm') table = `run the migration ${migration} (add it to the DataSource's migrations)`;
+  else if (mikroMigrations) table = `run the migration ${migration} with MikroORM's migrator (@mikro-orm/migrations)`;
+  else {
+    table = `create the payload table once at deploy: \`await createSyncMachinePayloads(orm)\` from ${migration} ` +
+      '(it skips a table that exists; with @mikro-orm/migrations installed, generate --force writes a Migration class instead)';
+  }
   return [
     `Write build() and publish() in ${machine}.`,
-    `Add SyncMachinePayload (from '${pkg}') to the ORM's entities, and run the migration ${migration}` +
-      `${orm === 'typeorm' ? ' (add it to the DataSource\'s migrations)' : ' (needs @mikro-orm/migrations)'}.`,
+    `Add SyncMachinePayload (from '${pkg}') to the ORM's entities, and ${table}.`,
     `Start the machines in the app: SyncMachines.start({ orm, redis, machines }) with \`machines\` from ${index}.`,
     'Run workers: sync-machine.config.js (see the README, "Configuration"), then `npx sync-machine worker` or `node dist/worker.js`.',
   ];

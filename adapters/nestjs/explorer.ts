@@ -1,0 +1,37 @@
+import { Injectable } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
+import { MACHINE_KEY } from '../../decorators/metadata-keys';
+import { ConfigurationError } from '../../lib/errors';
+
+/**
+ * Finds the app's sync machines among its providers, as @nestjs/bullmq finds its processors: every provider
+ * whose class is decorated with `@SyncMachine`, whatever module declares it.
+ */
+@Injectable()
+export class SyncMachineExplorer {
+  constructor(private readonly discovery: DiscoveryService) {}
+
+  /** The machine instances, each once (a provider exported to other modules is still one instance). */
+  machines(): object[] {
+    const found = new Set<object>();
+    for (const wrapper of this.discovery.getProviders()) {
+      const target = classOf(wrapper);
+      if (!target || !Reflect.getMetadata(MACHINE_KEY, target)) continue;
+      if (!wrapper.isDependencyTreeStatic()) {
+        throw new ConfigurationError(
+          `${target.name} is a request-scoped (or transient-dependent) provider: sync machines run in workers, outside ` +
+          'any request. Make it a singleton: drop `scope` from its @Injectable() and from the providers it injects.');
+      }
+      if (wrapper.instance) found.add(wrapper.instance as object);
+    }
+    return [...found];
+  }
+}
+
+/** A class provider's class; for a factory or value provider, the class of the instance it made. */
+function classOf(wrapper: InstanceWrapper): (new (...args: never[]) => object) | undefined {
+  if (wrapper.metatype && !wrapper.inject) return wrapper.metatype as new (...args: never[]) => object;
+  const instance = wrapper.instance as object | undefined;
+  return instance && typeof instance === 'object' ? instance.constructor as new (...args: never[]) => object : undefined;
+}

@@ -1,0 +1,3 @@
+export { SyncMachineModule } from './sync-machine.module';
+export { SYNC_MACHINE_OPTIONS } from './options';
+export type { SyncMachineModuleOptions, SyncMachineModuleAsyncOptions } from './options';

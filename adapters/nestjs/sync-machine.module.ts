@@ -1,0 +1,79 @@
+import {
+  BeforeApplicationShutdown, DynamicModule, Inject, Injectable, Logger, Module, OnModuleInit, Provider,
+} from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { ConfigurationError } from '../../lib/errors';
+import type { Logger as SyncLogger } from '../../lib/logger';
+import { SyncMachines } from '../../lib/runtime/sync-machines';
+import { SyncMachineExplorer } from './explorer';
+import { SYNC_MACHINE_OPTIONS, SyncMachineModuleAsyncOptions, SyncMachineModuleOptions } from './options';
+import { RuntimeSlot, runtimeHandle } from './runtime-handle';
+
+/** sync-machine's log lines through Nest's Logger, so they look like the app's own. */
+function nestLogger(): SyncLogger {
+  const logger = new Logger('SyncMachine');
+  return { info: (m) => logger.log(m), warn: (m) => logger.warn(m), error: (m) => logger.error(m) };
+}
+
+/**
+ * Starts the runtime once every provider exists (onModuleInit: the machines are providers), and closes it before
+ * the application's shutdown hooks run, so running jobs finish while the ORM's connection is still open
+ * (@nestjs/typeorm and @mikro-orm/nestjs close theirs in onApplicationShutdown).
+ */
+@Injectable()
+export class SyncMachinesLifecycle implements OnModuleInit, BeforeApplicationShutdown, RuntimeSlot {
+  runtime?: SyncMachines;
+
+  constructor(
+    @Inject(SYNC_MACHINE_OPTIONS) private readonly options: SyncMachineModuleOptions,
+    private readonly explorer: SyncMachineExplorer,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const { logger, ...options } = this.options;
+    const machines = this.explorer.machines();
+    if (machines.length === 0) {
+      throw new ConfigurationError('SyncMachineModule found no provider decorated with @SyncMachine: add your machine ' +
+        'class to the `providers` of a module this application imports (with @Injectable() if it has dependencies).');
+    }
+    this.runtime = await SyncMachines.start({ ...options, logger: logger ?? nestLogger(), machines });
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.runtime?.close();
+  }
+}
+
+/**
+ * `sync-machine/nestjs`: `SyncMachineModule.forRoot(options)` or `.forRootAsync({ imports, inject, useFactory })` in
+ * the app module. Machines are ordinary `@Injectable()` providers decorated with `@SyncMachine`, in any module; the
+ * started runtime is injectable as `SyncMachines`, everywhere (the module is global). A worker is the same module
+ * with `worker` set, in its own application context.
+ */
+@Module({})
+export class SyncMachineModule {
+  static forRoot(options: SyncMachineModuleOptions): DynamicModule {
+    return SyncMachineModule.build([], { provide: SYNC_MACHINE_OPTIONS, useValue: options });
+  }
+
+  static forRootAsync(options: SyncMachineModuleAsyncOptions): DynamicModule {
+    return SyncMachineModule.build(options.imports ?? [], {
+      provide: SYNC_MACHINE_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [],
+    });
+  }
+
+  private static build(imports: NonNullable<DynamicModule['imports']>, optionsProvider: Provider): DynamicModule {
+    return {
+      module: SyncMachineModule,
+      global: true,
+      imports: [DiscoveryModule, ...imports],
+      providers: [
+        optionsProvider,
+        SyncMachineExplorer,
+        SyncMachinesLifecycle,
+        { provide: SyncMachines, useFactory: (slot: SyncMachinesLifecycle) => runtimeHandle(slot), inject: [SyncMachinesLifecycle] },
+      ],
+      exports: [SyncMachines],
+    };
+  }
+}

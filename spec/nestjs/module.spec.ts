@@ -1,0 +1,114 @@
+import { expect } from 'chai';
+import { Injectable, Module, Scope } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { DataSource } from 'typeorm';
+import { SyncMachineModule } from '../../adapters/nestjs';
+import { Build, ConfigurationError, ListenTo, Publish, SyncMachine, SyncMachines } from '../../lib';
+import { TestDatabase } from '../support/database';
+import { MemoryLogger } from '../support/logger';
+import { Customer, Order } from '../support/shop';
+import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
+
+/** SyncMachineModule's own rules, in one process on SQLite and Redis: discovery, the injected runtime, refusals. */
+describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
+  this.timeout(20_000);
+  const prefix = freshPrefix('nest-module');
+  let db: TestDatabase;
+  let ds: DataSource;
+  const options = () => ({ orm: ds, redis: REDIS_URL, prefix, logger: new MemoryLogger() });
+
+  before(async () => {
+    db = await TestDatabase.create('sqlite', [Customer, Order]);
+    ds = await db.connect();
+  });
+  after(async () => {
+    await db?.destroy();
+    await deleteKeys(prefix);
+  });
+
+  @SyncMachine({ subject: Order })
+  @ListenTo(Order)
+  class OrderSync {
+    @Build() build(order: Order) { return { id: String(order.id) }; }
+    @Publish() publish() {}
+  }
+
+  it('finds a machine made by a factory provider in another module, and injects the runtime into services', async () => {
+    const calls: string[] = [];
+    @Injectable()
+    class Reporter {
+      constructor(readonly sync: SyncMachines) {
+        // Before the module starts: the runtime is not there yet, and says when it will be.
+        for (const call of [() => sync.machineNames, () => sync.notifyChanged(Order, 1)]) {
+          try {
+            void call();
+          } catch (error) {
+            calls.push(error instanceof ConfigurationError ? error.message : String(error));
+          }
+        }
+        calls.push(String(sync.constructor === SyncMachines)); // what Nest and loggers look at still answers
+      }
+    }
+    @Module({ providers: [{ provide: 'order-sync', useFactory: () => new OrderSync() }] })
+    class MachinesModule {}
+    @Module({ imports: [MachinesModule, SyncMachineModule.forRoot(options())], providers: [Reporter] })
+    class AppModule {}
+
+    const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+    try {
+      expect(calls).to.have.length(3);
+      for (const message of calls.slice(0, 2)) {
+        expect(message).to.match(/^SyncMachines is not started yet: SyncMachineModule starts it in its onModuleInit/);
+      }
+      expect(calls[2]).to.equal('true');
+      const { sync } = app.get(Reporter);
+      expect(sync).to.be.instanceOf(SyncMachines);
+      expect(sync.machineNames).to.deep.equal(['OrderSync']);
+      expect(app.get(SyncMachines)).to.equal(sync); // one runtime for every injection
+      await sync.drain({ timeoutMs: 5_000 });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('forRootAsync builds the options from injected providers', async () => {
+    @Module({ providers: [{ provide: 'DATA_SOURCE', useValue: ds }], exports: ['DATA_SOURCE'] })
+    class DatabaseModule {}
+    @Module({
+      imports: [SyncMachineModule.forRootAsync({
+        imports: [DatabaseModule], inject: ['DATA_SOURCE'],
+        useFactory: (dataSource: DataSource) => ({ ...options(), orm: dataSource }),
+      })],
+      providers: [OrderSync],
+    })
+    class AppModule {}
+    const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+    try {
+      expect(app.get(SyncMachines).machineNames).to.deep.equal(['OrderSync']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('refuses a request-scoped machine, and an app without machines, naming the fix', async () => {
+    @Injectable({ scope: Scope.REQUEST })
+    @SyncMachine({ subject: Order })
+    @ListenTo(Order)
+    class ScopedSync {
+      @Build() build(order: Order) { return { id: String(order.id) }; }
+      @Publish() publish() {}
+    }
+    @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [ScopedSync] })
+    class ScopedModule {}
+    const scoped = await NestFactory.createApplicationContext(ScopedModule, { logger: false, abortOnError: false }).then(
+      () => undefined, (error: Error) => error);
+    expect(scoped).to.be.instanceOf(ConfigurationError);
+    expect(scoped!.message).to.match(/^ScopedSync is a request-scoped \(or transient-dependent\) provider: sync machines run in workers/);
+
+    @Module({ imports: [SyncMachineModule.forRoot(options())] })
+    class EmptyModule {}
+    const empty = await NestFactory.createApplicationContext(EmptyModule, { logger: false, abortOnError: false }).then(
+      () => undefined, (error: Error) => error);
+    expect(empty?.message).to.match(/^SyncMachineModule found no provider decorated with @SyncMachine: add your machine class/);
+  });
+});
