@@ -10,10 +10,13 @@ import { REDIS_URL } from '../support/redis';
 
 const DRAIN = { timeoutMs: 20_000 };
 
-/** Every key of the prefix with its type and value: what reconcile must leave exactly as it was. */
+/**
+ * Every key of the prefix with its value: what reconcile must leave exactly as it was. Bee-Queue's stall-check
+ * marker is left out: a closed worker's expires on its own.
+ */
 async function redisSnapshot(redis: Redis, prefix: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const key of (await redis.keys(new KeySpace(prefix).pattern())).sort()) {
+  for (const key of (await redis.keys(new KeySpace(prefix).pattern())).filter((k) => !k.endsWith(':stallBlock')).sort()) {
     out[key] = (await redis.dumpBuffer(key))?.toString('base64') ?? '';
   }
   return out;
