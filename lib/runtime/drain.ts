@@ -91,7 +91,6 @@ class Timeout extends Error {
  */
 export async function drainMachines(scope: DrainScope, timeoutMs: number | undefined): Promise<DrainSummary> {
   const deadline = new Deadline(timeoutMs);
-  let lastProblem = 'nothing answered yet';
   const fail = (busy: string) => new DrainTimeoutError(`drain() timed out after ${timeoutMs} ms; ${busy}. ` +
     (scope.hasWorker ? '' : 'This runtime runs no worker: is a worker process running with the same prefix?'));
   /** Runs `read` until it answers; a failed or slow read is tried again until the deadline. */
@@ -100,8 +99,10 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
       try {
         return await deadline.bound(read());
       } catch (error) {
-        lastProblem = `Redis at ${scope.redisAt} did not answer (${describeError(error)}): is it running?`;
-        if (deadline.passed) throw fail(lastProblem);
+        if (deadline.passed) {
+          throw new DrainTimeoutError(`drain() timed out after ${timeoutMs} ms: Redis at ${scope.redisAt} did not answer ` +
+            `(${describeError(error)}). Is it running, and is the \`redis\` option right?`, { cause: error });
+        }
         await sleep(POLL_MS);
       }
     }

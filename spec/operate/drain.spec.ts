@@ -83,7 +83,7 @@ describe('drain() with Redis unreachable', function () {
   let h: Harness;
   beforeEach(async () => {
     redis = await PrivateRedis.create();
-    h = await new Harness('sqlite', 'drain-down').setUp();
+    h = await new Harness('postgres', 'drain-down').setUp();
   });
   afterEach(async () => {
     await h.tearDown();
@@ -97,7 +97,7 @@ describe('drain() with Redis unreachable', function () {
     const error = await sync.drain({ timeoutMs: 600 }).then(() => undefined, (e: unknown) => e);
     const took = Date.now() - started;
     expect(error).to.be.instanceOf(DrainTimeoutError);
-    expect((error as Error).message).to.match(/^drain\(\) timed out after 600 ms; Redis at redis:\/\/127\.0\.0\.1:\d+\/0 did not answer \(.+\): is it running\?/);
+    expect((error as Error).message, (error as Error).message).to.match(/^drain\(\) timed out after 600 ms: Redis at redis:\/\/127\.0\.0\.1:\d+ did not answer \(.+\)\. Is it running, and is the `redis` option right\?$/);
     expect(took).to.be.within(550, 1500);
   });
 });
