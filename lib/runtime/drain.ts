@@ -128,9 +128,9 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
   const summary: DrainSummary = { outcomes: diff(before, after), failed: [], failedChanges: [] };
   scope.machines.forEach((machine, i) => {
     for (const f of failures[i]) {
-      const common = { machine: machine.name, error: f.error, attempts: f.attempts, at: f.at };
-      if (f.step === 'ensure-publication') summary.failed.push({ ...common, subjectId: f.id });
-      else summary.failedChanges.push({ ...common, entity: f.entity, id: f.id });
+      const { error, attempts, at } = f;
+      if (f.step === 'ensure-publication') summary.failed.push({ machine: machine.name, subjectId: f.id, error, attempts, at });
+      else summary.failedChanges.push({ machine: machine.name, entity: f.entity, id: f.id, error, attempts, at });
     }
   });
   return summary;

@@ -130,12 +130,11 @@ async function judge(machine: MachineDefinition, id: string, row: object | undef
     const built = await callHook(machine, machine.hooks.build, 'build', [row], where);
     const builtDigest = digestOf(canonicalJson(built));
     if (stored && stored.digest === builtDigest) return { kind: 'unchanged' };
-    const entry: DifferingSubject = { subjectId: id, built, builtDigest };
-    if (stored) {
-      entry.storedDigest = stored.digest;
-      const body = storedBody(stored);
-      if (body !== undefined) entry.stored = body;
-    }
+    const body = storedBody(stored);
+    const entry: DifferingSubject = {
+      subjectId: id, ...(body === undefined ? {} : { stored: body }), ...(stored ? { storedDigest: stored.digest } : {}),
+      built, builtDigest,
+    };
     return { kind: 'differing', entry };
   } catch (error) {
     const message = error instanceof NotJsonError
