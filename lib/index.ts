@@ -10,6 +10,11 @@ export type { PublishContext } from './pipeline/ensure-publication';
 export type { ResyncOptions, DrainOptions, StatusOptions } from './runtime/sync-machines';
 export type { MachineStatus, QueueCounts, RecentPublish } from './runtime/status';
 export type { FailedItem } from './runtime/failures';
+export type { SubjectStatus } from './runtime/subject-status';
+export type {
+  ReconcileOptions, ReconcileReport, DifferingSubject, UnpublishableSubject,
+} from './runtime/reconcile';
+export type { DrainSummary, DrainFailure, DrainChangeFailure } from './runtime/drain';
 export { KeySpace } from './redis/keys';
 export type { Step, StepKeys, BeeQueueKey } from './redis/keys';
 export { runCli } from './cli/run';

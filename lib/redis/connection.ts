@@ -36,7 +36,7 @@ function beeQueueRetryStrategy({ attempt }: { attempt: number }): number {
  * so a longer outage would leave Bee-Queue without a client until the process restarts. The largest timer
  * Node accepts: about 24.8 days.
  */
-const BEE_QUEUE_RECONNECT = { retry_strategy: beeQueueRetryStrategy, connect_timeout: 3600000 };
+const BEE_QUEUE_RECONNECT = { retry_strategy: beeQueueRetryStrategy, connect_timeout: 2 ** 31 - 1 };
 
 function isIoredis(value: unknown): value is Redis {
   return !!value && typeof value === 'object' && typeof (value as Redis).duplicate === 'function'

@@ -27,19 +27,44 @@ export async function readFailures(
   const found: FailedItem[] = [];
   for (const step of steps) {
     const entries = await scanHash(redis, keys.step(machine, step).failed, FAILED_SCAN_CAP);
-    for (const [item, raw] of entries) {
-      let record: { error?: unknown; attempts?: unknown; at?: unknown } = {};
-      try { record = JSON.parse(raw) ?? {}; } catch { /* shown with what can be read */ }
-      const colon = item.indexOf(':');
-      const about = step === 'ensure-publication'
-        ? { entity: subjectEntity, id: item } : { entity: item.slice(0, colon), id: item.slice(colon + 1) };
-      found.push({
-        step, ...about, attempts: Number(record.attempts) || 1, at: new Date(Number(record.at) || 0),
-        error: typeof record.error === 'string' ? record.error : '(no error recorded)',
-      });
-    }
+    for (const [item, raw] of entries) found.push(parseFailure(step, subjectEntity, item, raw));
   }
   return found.sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, limit);
+}
+
+/** Every failure of `steps` recorded at or after `since` (ms on Redis' clock), oldest first; reads whole hashes. */
+export async function readFailuresSince(
+  redis: Redis, keys: KeySpace, machine: string, subjectEntity: string, steps: readonly Step[], since: number,
+): Promise<FailedItem[]> {
+  const found: FailedItem[] = [];
+  for (const step of steps) {
+    for (const [item, raw] of await scanHash(redis, keys.step(machine, step).failed, Infinity)) {
+      const failure = parseFailure(step, subjectEntity, item, raw);
+      if (failure.at.getTime() >= since) found.push(failure);
+    }
+  }
+  return found.sort((a, b) => a.at.getTime() - b.at.getTime());
+}
+
+/** The failure record of one subject, or undefined when it has none. */
+export async function readFailure(
+  redis: Redis, keys: KeySpace, machine: string, subjectEntity: string, subjectId: string,
+): Promise<FailedItem | undefined> {
+  const raw = await redis.hget(keys.step(machine, 'ensure-publication').failed, subjectId);
+  return raw === null ? undefined : parseFailure('ensure-publication', subjectEntity, subjectId, raw);
+}
+
+/** A failure record (JSON written by finish-13.lua: error, attempts, at), shown with what can be read. */
+function parseFailure(step: Step, subjectEntity: string, item: string, raw: string): FailedItem {
+  let record: { error?: unknown; attempts?: unknown; at?: unknown } = {};
+  try { record = JSON.parse(raw) ?? {}; } catch { /* shown with what can be read */ }
+  const colon = item.indexOf(':');
+  const about = step === 'ensure-publication'
+    ? { entity: subjectEntity, id: item } : { entity: item.slice(0, colon), id: item.slice(colon + 1) };
+  return {
+    step, ...about, attempts: Number(record.attempts) || 1, at: new Date(Number(record.at) || 0),
+    error: typeof record.error === 'string' ? record.error : '(no error recorded)',
+  };
 }
 
 async function scanHash(redis: Redis, key: string, cap: number): Promise<Array<[string, string]>> {

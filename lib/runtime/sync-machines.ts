@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { ConfigurationError, describeError, DrainTimeoutError } from '../errors';
+import { ConfigurationError, describeError } from '../errors';
 import type { Logger } from '../logger';
 import { discoverMachines } from '../metadata/discover';
 import type { MachineDefinition } from '../metadata/machine-definition';
@@ -15,8 +15,12 @@ import { RedisAvailability, RedisUnavailableError } from '../redis/availability'
 import { resolveRedis } from '../redis/connection';
 import { checkRedis } from '../redis/wait-for-redis';
 import { KeySpace, Step } from '../redis/keys';
+import { drainMachines, DrainSummary } from './drain';
 import { takeFailures } from './failures';
+import { notifiedChanges } from './notify';
 import { pickAdapter } from './pick-adapter';
+import { reconcileMachine, ReconcileOptions, ReconcileReport } from './reconcile';
+import { readSubjectStatus, SubjectStatus } from './subject-status';
 import { MachineStatus, readBusy, readMachineStatus } from './status';
 import { resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
 
@@ -67,6 +71,8 @@ export class SyncMachines {
   /** Capture fails fast while Redis is down (SPEC §6.3); set in start(). */
   private availability?: RedisAvailability;
   private closing?: Promise<void>;
+  /** Where Redis is, for messages. */
+  private redisAt = '';
 
   private constructor(
     private readonly adapter: OrmAdapter,
@@ -114,6 +120,7 @@ export class SyncMachines {
     const enqueuer = new Enqueuer(redis, keys, machines);
     const router = new ChangeRouter(machines, enqueuer);
     const runtime = new SyncMachines(adapter, machines, redis, keys, queues, enqueuer, router, logger, worker);
+    runtime.redisAt = redisSettings.describe;
     runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe);
     runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
 
@@ -137,18 +144,21 @@ export class SyncMachines {
     return this.machines.map((m) => m.name);
   }
 
-  /** For writes the ORM never saw (raw SQL, bulk updates): treats each id as updated. */
+  /**
+   * For writes the ORM never saw (raw SQL, bulk updates): treats each id as updated. `changedKeys` must include a
+   * field some machine watches (a ConfigurationError lists them otherwise); omit it to count every field as changed.
+   */
   async notifyChanged(entity: EntityClass, ids: string | number | Array<string | number>, changedKeys?: string[]): Promise<void> {
-    const listener = this.machines.flatMap((m) => m.listeners).find((l) => l.entity === entity);
-    if (!listener) {
-      throw new ConfigurationError(
-        `notifyChanged(${entity?.name ?? String(entity)}): no machine listens to it; add @ListenTo(${entity?.name}) to a machine, or drop the call.`);
-    }
-    const list = Array.isArray(ids) ? ids : [ids];
-    const changes: CapturedChange[] = list.map((id) => ({
-      entity, id: String(id), op: 'update', changedKeys: changedKeys ?? listener.info.properties,
-    }));
-    await this.track(this.router.route(changes));
+    const changes = notifiedChanges(this.machines, entity, ids, changedKeys);
+    if (changes.length > 0) await this.track(this.router.route(changes));
+  }
+
+  /**
+   * Dry run: builds the current payloads of a machine's subjects (all, `ids` or `where`; paged by primary key) and
+   * compares them with the payload store. Publishes nothing, writes nothing, touches no Redis key.
+   */
+  async reconcile(machine: MachineRef, options: ReconcileOptions = {}): Promise<ReconcileReport> {
+    return reconcileMachine(this.adapter, this.machineFor(machine), options);
   }
 
   /** Backfill: enqueues an EnsurePublication for every subject (or `ids`); `force` publishes unchanged payloads too. */
@@ -199,6 +209,15 @@ export class SyncMachines {
       readMachineStatus(this.redis, this.keys, { name: def.name, subject: def.subjectInfo.name }, options.limit ?? 5)));
   }
 
+  /** One subject's last publish (from the payload store), whether work for it is pending, and its failure if any. */
+  async subjectStatus(machine: MachineRef, subjectId: string | number): Promise<SubjectStatus> {
+    const def = this.machineFor(machine);
+    return readSubjectStatus({
+      redis: this.redis, keys: this.keys, payloads: this.adapter.payloads,
+      machine: { name: def.name, subject: def.subjectInfo.name },
+    }, String(subjectId));
+  }
+
   /**
    * Runs a machine's failed subjects (and changed rows, of one `step` or both) again with fresh attempts; each run
    * loads and builds from current data. Resolves how many went back per step.
@@ -214,20 +233,15 @@ export class SyncMachines {
 
   /**
    * Resolves once the changes captured here are recorded and no subject or changed row of these machines is pending
-   * or in a run; those waiting for a retry count, failed ones do not.
+   * or in a run (those waiting for a retry count, failed ones do not), with what the runs that ended meanwhile did,
+   * in any process. Rejects with DrainTimeoutError after `timeoutMs`, also while Redis does not answer.
    */
-  async drain(options: DrainOptions = {}): Promise<void> {
-    const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
-    for (;;) {
-      const busy = await readBusy(this.redis, this.keys, this.machines.map((m) => m.name));
-      if (busy.length === 0) return;
-      if (Date.now() > deadline) {
-        throw new DrainTimeoutError(`drain() timed out after ${options.timeoutMs} ms; still busy: ${busy.join('; ')}. ` +
-          (this.worker ? '' : 'This runtime runs no worker: is a worker process running with the same prefix?'));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+  async drain(options: DrainOptions = {}): Promise<DrainSummary> {
+    return drainMachines({
+      redis: this.redis, keys: this.keys, redisAt: this.redisAt, hasWorker: this.worker !== undefined,
+      machines: this.machines.map((m) => ({ name: m.name, subject: m.subjectInfo.name })),
+      captured: async () => { while (this.pending.size > 0) await Promise.allSettled([...this.pending]); },
+    }, options.timeoutMs);
   }
 
   /** Stops capturing and taking jobs, lets running jobs finish, closes every connection. Idempotent. */

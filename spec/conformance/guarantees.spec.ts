@@ -307,7 +307,10 @@ for (const world of WORLDS) {
       await worker.notifyChanged(h.shop.Customer, customer.id, ['firstName']);
       await worker.drain(DRAIN);
       expect(h.api.documents.get(String(order.id))!.customer_full_name).to.equal('Janet Yang');
-      await worker.notifyChanged(h.shop.Customer, [customer.id], ['email']); // filtered out by `fields`
+      // No machine watches `email`: the call would do nothing, so it says so instead (issue 10).
+      await worker.notifyChanged(h.shop.Customer, [customer.id], ['email']).then(
+        () => expect.fail('a key no machine watches must be refused'),
+        (error: Error) => expect(error.message).to.include('OrderToApiSync watches firstName, lastName'));
       await worker.drain(DRAIN);
       expect(h.api.publishes().length).to.equal(2);
     });

@@ -5,11 +5,13 @@ import type { MachineStatus } from '../../runtime/status';
 import { CliIO, line } from '../io';
 import { GlobalOptions, withRuntime } from '../session';
 import { checkMachine } from './machine-name';
+import { subjectStatus } from './subject-status';
 import { nonNegativeInteger } from './parse';
 
 interface StatusFlags {
   json?: boolean;
   limit: number;
+  subject?: string;
 }
 
 function ago(at: Date, now: number): string {
@@ -75,5 +77,7 @@ export function statusCommand(program: Command, io: CliIO, globals: () => Global
     .argument('[machines...]', 'only these machines')
     .option('--json', 'print JSON, for scripts: the array SyncMachines.status() resolves, one entry per machine')
     .option('--limit <n>', 'latest publishes and failures shown per machine', nonNegativeInteger, 5)
-    .action((machines: string[], flags: StatusFlags) => status(io, globals(), machines, flags));
+    .option('--subject <id>', 'one subject of one machine: last publish, pending or not, failure')
+    .action((machines: string[], flags: StatusFlags) => (flags.subject === undefined
+      ? status(io, globals(), machines, flags) : subjectStatus(io, globals(), machines, flags.subject, flags)));
 }

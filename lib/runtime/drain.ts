@@ -1,0 +1,175 @@
+import type Redis from 'ioredis';
+import { describeError, DrainTimeoutError } from '../errors';
+import { STEPS } from '../pipeline/queues';
+import type { KeySpace } from '../redis/keys';
+import { readFailuresSince } from './failures';
+import { readBusy } from './status';
+
+/** A subject whose runs used up their attempts during a drain. */
+export interface DrainFailure {
+  machine: string;
+  subjectId: string;
+  error: string;
+  attempts: number;
+  at: Date;
+}
+
+/** A changed row whose subjects could not be found (its `@SubjectIdsFrom` failed every attempt) during a drain. */
+export interface DrainChangeFailure {
+  machine: string;
+  entity: string;
+  id: string;
+  error: string;
+  attempts: number;
+  at: Date;
+}
+
+/** What `drain()` resolves: the runs that ended between the call and the moment nothing was left to do. */
+export interface DrainSummary {
+  /**
+   * Publication outcomes of all machines, summed: `published`, `unchanged`, `unpublished`, `not_publishable`,
+   * `superseded`, `rescheduled`, and `failed` (failed *attempts*: a subject retried twice counts twice).
+   * Read from Redis, so runs in other worker processes count too.
+   */
+  outcomes: Record<string, number>;
+  /** Subjects recorded as failed (attempts used up) since the call; `retryFailed` runs them again. */
+  failed: DrainFailure[];
+  /** Changed rows recorded as failed since the call (their subjects were never requested). */
+  failedChanges: DrainChangeFailure[];
+}
+
+export interface DrainScope {
+  redis: Redis;
+  keys: KeySpace;
+  machines: Array<{ name: string; subject: string }>;
+  /** Where Redis is, for the timeout's message. */
+  redisAt: string;
+  /** Whether this runtime runs workers (the timeout's message asks for one otherwise). */
+  hasWorker: boolean;
+  /** Resolves when the changes captured by this runtime so far have been recorded (or dropped). */
+  captured(): Promise<void>;
+}
+
+const POLL_MS = 20;
+/** Without a deadline a read still gives up after this long and is tried again: a dead socket cannot hang drain. */
+const READ_CAP_MS = 5_000;
+
+class Deadline {
+  private readonly at: number;
+  constructor(readonly timeoutMs: number | undefined) {
+    this.at = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+  }
+
+  get passed(): boolean {
+    return Date.now() >= this.at;
+  }
+
+  /** Races `work` against the deadline (and the per-read cap); rejects with `Timeout` when either passes first. */
+  async bound<T>(work: Promise<T>, cap = READ_CAP_MS): Promise<T> {
+    const ms = Math.max(0, Math.min(this.at - Date.now(), cap));
+    if (ms === Infinity) return work; // no deadline, no cap: as long as it takes
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Timeout(ms)), ms);
+    });
+    work.catch(() => undefined); // lost the race: its later rejection is not unhandled
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  }
+}
+
+class Timeout extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+  }
+}
+
+/**
+ * Waits until nothing of these machines is pending or in a run, then says what the runs that ended meanwhile
+ * did: the stats hashes are read at the call and at the end (the difference is what ended in between, in any
+ * process), and failure records carry the Redis time they were written at. Every Redis read is bounded, so an
+ * unreachable Redis rejects at the deadline instead of hanging.
+ */
+export async function drainMachines(scope: DrainScope, timeoutMs: number | undefined): Promise<DrainSummary> {
+  const deadline = new Deadline(timeoutMs);
+  const fail = (busy: string) => new DrainTimeoutError(`drain() timed out after ${timeoutMs} ms; ${busy}. ` +
+    (scope.hasWorker ? '' : 'This runtime runs no worker: is a worker process running with the same prefix?'));
+  /** Runs `read` until it answers; a failed or slow read is tried again until the deadline. */
+  const retrying = async <T>(read: () => Promise<T>): Promise<T> => {
+    for (;;) {
+      try {
+        return await deadline.bound(read());
+      } catch (error) {
+        if (deadline.passed) {
+          throw new DrainTimeoutError(`drain() timed out after ${timeoutMs} ms: Redis at ${scope.redisAt} did not answer ` +
+            `(${describeError(error)}). Is it running, and is the \`redis\` option right?`, { cause: error });
+        }
+        await sleep(POLL_MS);
+      }
+    }
+  };
+
+  const [since, before] = await retrying(() => Promise.all([redisNow(scope.redis), readStats(scope)]));
+  try {
+    await deadline.bound(scope.captured(), Infinity);
+  } catch (error) {
+    if (!(error instanceof Timeout)) throw error;
+    throw fail('changes captured by this runtime are still being recorded in Redis');
+  }
+  for (;;) {
+    const busy = await retrying(() => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name)));
+    if (busy.length === 0) break;
+    if (deadline.passed) throw fail(`still busy: ${busy.join('; ')}`);
+    await sleep(POLL_MS);
+  }
+  const [after, failures] = await retrying(() => Promise.all([
+    readStats(scope),
+    Promise.all(scope.machines.map((m) => readFailuresSince(scope.redis, scope.keys, m.name, m.subject, STEPS, since))),
+  ]));
+  const summary: DrainSummary = { outcomes: diff(before, after), failed: [], failedChanges: [] };
+  scope.machines.forEach((machine, i) => {
+    for (const f of failures[i]) {
+      const { error, attempts, at } = f;
+      if (f.step === 'ensure-publication') summary.failed.push({ machine: machine.name, subjectId: f.id, error, attempts, at });
+      else summary.failedChanges.push({ machine: machine.name, entity: f.entity, id: f.id, error, attempts, at });
+    }
+  });
+  return summary;
+}
+
+const PREFIX = 'ensure-publication:';
+
+/** The publication counters of every machine, summed, in one round trip. */
+async function readStats(scope: DrainScope): Promise<Record<string, number>> {
+  const pipeline = scope.redis.pipeline();
+  for (const m of scope.machines) pipeline.hgetall(scope.keys.stats(m.name));
+  const sums: Record<string, number> = {};
+  for (const [error, hash] of (await pipeline.exec()) ?? []) {
+    if (error) throw error;
+    for (const [field, count] of Object.entries(hash as Record<string, string>)) {
+      if (!field.startsWith(PREFIX)) continue;
+      const outcome = field.slice(PREFIX.length);
+      if (outcome === 'jobs') continue; // run tickets, not an outcome of a subject
+      sums[outcome] = (sums[outcome] ?? 0) + Number(count);
+    }
+  }
+  return sums;
+}
+
+function diff(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [outcome, count] of Object.entries(after).sort()) {
+    const n = count - (before[outcome] ?? 0);
+    if (n > 0) out[outcome] = n;
+  }
+  return out;
+}
+
+/** Milliseconds on Redis' clock, the one failure records are stamped with. */
+async function redisNow(redis: Redis): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,49 @@
+import { ConfigurationError } from '../errors';
+import type { MachineDefinition } from '../metadata/machine-definition';
+import type { CapturedChange, EntityClass } from '../ports';
+
+/**
+ * The changes `notifyChanged(entity, ids, changedKeys)` stands for, checked first: an entity no machine listens
+ * to, a key the entity does not have, or keys no listener watches would make the call do nothing, so each is an
+ * error that says what is watched. Without `changedKeys` every field counts as changed (the "all keys" form).
+ */
+export function notifiedChanges(
+  machines: MachineDefinition[], entity: EntityClass, ids: string | number | Array<string | number>, changedKeys?: string[],
+): CapturedChange[] {
+  const name = entity?.name ?? String(entity);
+  const listening = machines.flatMap((m) => m.listeners.filter((l) => l.entity === entity).map((l) => ({ machine: m, listener: l })));
+  if (listening.length === 0) {
+    throw new ConfigurationError(
+      `notifyChanged(${name}): no machine listens to it; add @ListenTo(${name}) to a machine, or drop the call.`);
+  }
+  const properties = listening[0].listener.info.properties;
+  const list = Array.isArray(ids) ? ids : [ids];
+  if (list.length === 0) return [];
+  const keys = changedKeys === undefined ? properties : checkKeys(name, changedKeys, properties, listening);
+  return list.map((id) => ({ entity, id: String(id), op: 'update', changedKeys: keys }));
+}
+
+function checkKeys(
+  name: string, changedKeys: unknown, properties: string[],
+  listening: Array<{ machine: MachineDefinition; listener: MachineDefinition['listeners'][number] }>,
+): string[] {
+  const allForm = `omit changedKeys to treat every field as changed: notifyChanged(${name}, ids)`;
+  if (!Array.isArray(changedKeys) || changedKeys.length === 0 || changedKeys.some((k) => typeof k !== 'string')) {
+    throw new ConfigurationError(`notifyChanged(${name}, ids, changedKeys): changedKeys must be a non-empty array of ` +
+      `property names (got ${JSON.stringify(changedKeys)}); ${allForm}.`);
+  }
+  const unknown = changedKeys.filter((k) => !properties.includes(k));
+  if (unknown.length > 0) {
+    throw new ConfigurationError(`notifyChanged(${name}, ids, [${changedKeys.join(', ')}]): ${name} has no ` +
+      `${unknown.length === 1 ? 'property' : 'properties'} ${unknown.join(', ')}; its properties are ${properties.join(', ')}. ` +
+      `Name properties, not columns, or ${allForm}.`);
+  }
+  const watches = (fields: string[] | undefined) => fields === undefined || changedKeys.some((k) => fields.includes(k));
+  if (!listening.some(({ listener }) => watches(listener.fields))) {
+    const watched = listening.map(({ machine, listener }) => `${machine.className} watches ${listener.fields!.join(', ')}`);
+    throw new ConfigurationError(`notifyChanged(${name}, ids, [${changedKeys.join(', ')}]) would do nothing: no machine ` +
+      `watches ${changedKeys.length === 1 ? 'that field' : 'those fields'} of ${name} (${watched.join('; ')}). ` +
+      `Pass a watched field, add it to @ListenTo(${name}, { fields }), or ${allForm}.`);
+  }
+  return changedKeys;
+}

@@ -1,0 +1,68 @@
+import type Redis from 'ioredis';
+import type { PayloadStore, StoredPayload } from '../ports';
+import type { KeySpace } from '../redis/keys';
+import { readFailure } from './failures';
+
+/** What `SyncMachines.subjectStatus()` reports for one subject of one machine. */
+export interface SubjectStatus {
+  machine: string;
+  /** The subject entity's name. */
+  subject: string;
+  subjectId: string;
+  /** The payload the API last accepted, from the payload store; absent when never published (or unpublished since). */
+  published?: {
+    /** When the publish was stored. */
+    at: Date;
+    /** SHA-256 of the canonical JSON sent. */
+    digest: string;
+    /** 1, 2, 3 ... per successful publish, where the payload store keeps versions. */
+    version?: number;
+  };
+  /** A change (or resync, or retry) is waiting for a run, or a run is working on the subject now. */
+  pending: boolean;
+  /** Its runs used up their attempts; a later change or `retryFailed` runs it again. */
+  failed?: { error: string; attempts: number; at: Date };
+}
+
+export interface SubjectStatusScope {
+  redis: Redis;
+  keys: KeySpace;
+  payloads: PayloadStore;
+  machine: { name: string; subject: string };
+}
+
+/** Reads one subject's state: the payload store for its last publish, Redis for its pending work and failure. */
+export async function readSubjectStatus(scope: SubjectStatusScope, subjectId: string): Promise<SubjectStatus> {
+  const { redis, keys, machine } = scope;
+  const step = keys.step(machine.name, 'ensure-publication');
+  const [stored, score, claimed, failure] = await Promise.all([
+    scope.payloads.findMany(machine.name, [subjectId]).then((found) => found.get(subjectId)),
+    redis.zscore(step.pending, subjectId),
+    isClaimed(redis, step.claims, subjectId),
+    readFailure(redis, keys, machine.name, machine.subject, subjectId),
+  ]);
+  const status: SubjectStatus = { machine: machine.name, subject: machine.subject, subjectId, pending: score !== null || claimed };
+  if (stored) status.published = published(stored);
+  if (failure) status.failed = { error: failure.error, attempts: failure.attempts, at: failure.at };
+  return status;
+}
+
+function published(stored: StoredPayload): NonNullable<SubjectStatus['published']> {
+  const out: NonNullable<SubjectStatus['published']> = { at: stored.publishedAt ?? stored.generatedAt, digest: stored.digest };
+  // Filled once the payload store keeps a version per publish (SPEC §6.2); stores without one leave it out.
+  const { version } = stored as StoredPayload & { version?: number | null };
+  if (typeof version === 'number') out.version = version;
+  return out;
+}
+
+/** Whether a run holds a claim on the subject: claims are `<ticket>\n<item>`, so the item is matched as a suffix. */
+async function isClaimed(redis: Redis, claims: string, subjectId: string): Promise<boolean> {
+  const pattern = `*\n${subjectId.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}`;
+  let cursor = '0';
+  do {
+    const [next, flat] = await redis.hscan(claims, cursor, 'MATCH', pattern, 'COUNT', 500);
+    for (let i = 0; i < flat.length; i += 2) if (flat[i].endsWith(`\n${subjectId}`)) return true;
+    cursor = next;
+  } while (cursor !== '0');
+  return false;
+}

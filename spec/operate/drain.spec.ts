@@ -1,0 +1,103 @@
+import { expect } from 'chai';
+import { DrainTimeoutError } from '../../lib';
+import { Harness } from '../support/harness';
+import { WORLDS } from '../support/orms';
+import { ApiClient } from '../support/partner-api';
+import { PrivateRedis } from '../reliability/support/private-redis';
+
+const DRAIN = { timeoutMs: 20_000 };
+
+/** SPEC §6.3: drain() resolves what the runs that ended since the call did, read from Redis. */
+for (const world of WORLDS) {
+  describe(`drain() summary on ${world.orm} + ${world.kind}`, () => {
+    let h: Harness;
+    beforeEach(async () => { h = await new Harness(world, 'drain').setUp(); });
+    afterEach(async () => { await h.tearDown(); });
+
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    it('counts the outcomes and lists the subjects that used up their attempts, with their errors', async () => {
+      // Written while no worker runs; the drain starts before the worker, so every run ends after the call.
+      const capture = await h.start();
+      const customer = await h.customer();
+      const [a, b, doomed] = [await h.order(customer), await h.order(customer), await h.order(customer)];
+      const draining = capture.drain(DRAIN);
+      await sleep(300);
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const publish = machine.publish.bind(machine);
+      machine.publish = async (order, payload) => {
+        if (order.id === doomed.id) throw new Error('the partner API refuses this one');
+        await publish(order, payload);
+      };
+      const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 2, retry: { attempts: 2, initialDelayMs: 20 } } });
+      const summary = await draining;
+
+      // `failed` counts attempts (2 for one subject); the Customer's insert may run an order again: unchanged, or
+      // rescheduled when it meets the order's own run.
+      const { unchanged = 0, rescheduled = 0, ...outcomes } = summary.outcomes;
+      expect(outcomes).to.deep.equal({ published: 2, failed: 2 });
+      expect(unchanged + rescheduled).to.be.at.most(6);
+      expect(summary.failed.map(({ machine: m, subjectId, error, attempts }) => ({ m, subjectId, error, attempts }))).to.deep.equal([{
+        m: 'OrderToApiSync', subjectId: String(doomed.id), attempts: 2,
+        error: `OrderToApiSync.publish threw for Order ${doomed.id}: the partner API refuses this one`,
+      }]);
+      expect(summary.failed[0].at).to.be.instanceOf(Date);
+      expect(summary.failedChanges).to.deep.equal([]);
+      expect(h.api.publishes().map((r) => r.id).sort()).to.deep.equal([String(a.id), String(b.id)].sort());
+
+      // Only runs that ended since the call: a second drain has nothing to report, the old failure included.
+      expect(await worker.drain(DRAIN)).to.deep.equal({ outcomes: {}, failed: [], failedChanges: [] });
+
+      // A run that finds the payload as published is counted as unchanged.
+      machine.publish = publish;
+      await worker.notifyChanged(h.shop.Order, a.id, ['status']);
+      expect((await worker.drain(DRAIN)).outcomes).to.deep.equal({ unchanged: 1 });
+    });
+
+    it('covers runs made by another runtime: a capture-only runtime sees what the worker published', async () => {
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => { open = resolve; });
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const publish = machine.publish.bind(machine);
+      machine.publish = async (order, payload) => { await gate; await publish(order, payload); };
+      const worker = await h.startWorker({ machines: [machine] });
+      const capture = await h.start();
+      const customer = await h.customer();
+      for (let i = 0; i < 4; i++) await h.order(customer);
+      const draining = capture.drain(DRAIN);
+      await sleep(300); // no run can end before the gate opens: the drain's snapshot comes first
+      open();
+      // A subject requested twice may meet its own lock (rescheduled) or its published payload (unchanged).
+      const { outcomes: { unchanged = 0, rescheduled = 0, ...outcomes }, failed, failedChanges } = await draining;
+      expect({ outcomes, failed, failedChanges }).to.deep.equal({ outcomes: { published: 4 }, failed: [], failedChanges: [] });
+      expect(unchanged + rescheduled).to.be.at.most(8);
+      expect(h.api.publishes()).to.have.length(4);
+      await worker.close();
+    });
+  });
+}
+
+describe('drain() with Redis unreachable', function () {
+  this.timeout(30_000);
+  let redis: PrivateRedis;
+  let h: Harness;
+  beforeEach(async () => {
+    redis = await PrivateRedis.create();
+    h = await new Harness('postgres', 'drain-down').setUp();
+  });
+  afterEach(async () => {
+    await h.tearDown();
+    await redis.destroy();
+  });
+
+  it('rejects with DrainTimeoutError naming Redis once timeoutMs has passed, instead of hanging', async () => {
+    const sync = await h.start({ redis: redis.url });
+    await redis.stop();
+    const started = Date.now();
+    const error = await sync.drain({ timeoutMs: 600 }).then(() => undefined, (e: unknown) => e);
+    const took = Date.now() - started;
+    expect(error).to.be.instanceOf(DrainTimeoutError);
+    expect((error as Error).message, (error as Error).message).to.match(/^drain\(\) timed out after 600 ms: Redis at redis:\/\/127\.0\.0\.1:\d+ did not answer \(.+\)\. Is it running, and is the `redis` option right\?$/);
+    expect(took).to.be.within(550, 1500);
+  });
+});
