@@ -120,7 +120,7 @@ describe('a generated app (tsc, TypeORM migration, PostgreSQL, Redis, worker pro
     const columns = await admin.query(
       `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'sync_machine_payloads' ORDER BY 1`, [schema]);
     expect(columns.map((c: { column_name: string }) => c.column_name))
-      .to.deep.equal(['body', 'digest', 'generated_at', 'machine', 'published_at', 'subject_id']);
+      .to.deep.equal(['body', 'digest', 'generated_at', 'machine', 'published_at', 'subject_id', 'version']);
 
     worker = spawn(process.execPath, ['dist/worker.js'], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
