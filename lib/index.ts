@@ -6,6 +6,7 @@ export { SyncMachines } from './runtime/sync-machines';
 export type { ResyncOptions, DrainOptions, StatusOptions } from './runtime/sync-machines';
 export type { MachineStatus, QueueCounts, RecentPublish } from './runtime/status';
 export type { FailedItem } from './runtime/failures';
+export type { FailedTicket } from './queue/bee-queue-storage';
 export { KeySpace } from './redis/keys';
 export type { Step, StepKeys, BeeQueueKey } from './redis/keys';
 export { runCli } from './cli/run';
