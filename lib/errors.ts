@@ -18,6 +18,13 @@ export class HookError extends SyncMachineError {}
 /** The subject lock expired before publishing: the run stops so that it cannot publish stale data. */
 export class LockLostError extends SyncMachineError {}
 
+/**
+ * The subject lock expired while its publish was in flight (found right after the call returned): the API may
+ * now hold this run's payload while another run published a newer one, so nothing is stored and the subject
+ * runs again, publishing even an unchanged payload.
+ */
+export class LockLostWhilePublishingError extends LockLostError {}
+
 /** `drain()` gave up waiting. */
 export class DrainTimeoutError extends SyncMachineError {}
 

@@ -75,6 +75,7 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   await s.slots.run(async () => {
     await s.locks.ensure(id);
     await callHook(machine, machine.hooks.publish, 'publish', [row, payload], where);
+    await s.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
     await s.deps.adapter.payloads.savePublished(machine.name, id, body, digest, s.readAt);
   });
   if (machine.hooks.afterPublish) await callHook(machine, machine.hooks.afterPublish, 'after_publish', [row, payload], where);
@@ -95,6 +96,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
       await s.locks.ensure(id);
       await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, JSON.parse(stored.body)],
         { entity: machine.subjectInfo.name, id });
+      await s.locks.confirm(id);
     }
     await s.deps.adapter.payloads.remove(machine.name, id);
   });

@@ -65,6 +65,13 @@ export function resolveWorker(worker: StartOptions['worker']): ResolvedWorker | 
   for (const [name, value] of positive) {
     if (!Number.isInteger(value) || value < 1) throw new ConfigurationError(`${name} must be a whole number of at least 1, got ${value}.`);
   }
+  if (resolved.lockTtlMs <= resolved.stallIntervalMs) {
+    // Bee-Queue hands a ticket whose worker looks stalled to another worker after stallIntervalMs: a lock that
+    // expires first lets the two runs overlap on the same subjects.
+    throw new ConfigurationError(`worker.lockTtlMs (${resolved.lockTtlMs}) must be greater than worker.stallIntervalMs ` +
+      `(${resolved.stallIntervalMs}): a subject lock must outlive the stall check that hands a blocked run to another ` +
+      `worker. Raise lockTtlMs (default 30000) or lower stallIntervalMs (default 5000).`);
+  }
   if (!(resolved.retry.initialDelayMs >= 0)) {
     throw new ConfigurationError(`worker.retry.initialDelayMs must be 0 or more, got ${resolved.retry.initialDelayMs}.`);
   }

@@ -63,6 +63,8 @@ export class SyncMachines {
   private readonly pending = new Set<Promise<void>>();
   /** Set by close(): running tickets finish their batch and take no other. */
   private readonly stopping = { now: false };
+  /** Runs (tickets) in flight in this process: drain() waits for them even when Redis shows no work left. */
+  private readonly running = new Set<Promise<unknown>>();
   private unsubscribe?: () => void;
   /** Capture fails fast while Redis is down (SPEC §6.3); set in start(). */
   private availability?: RedisAvailability;
@@ -124,7 +126,7 @@ export class SyncMachines {
           enqueuer.request(machine, 'ensure-publication', requests),
         publicationDestination: (machine: string) => `${keys.prefix}:${keys.queueName(machine, 'ensure-publication')}`,
       };
-      startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping }, machines, {
+      startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
         'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger }, settings, batch, locks!),
       });
@@ -221,6 +223,8 @@ export class SyncMachines {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     for (;;) {
       const busy = await readBusy(this.redis, this.keys, this.machines.map((m) => m.name));
+      // A run whose lock and claims another worker took over (it stalled) is still in flight here.
+      if (this.running.size > 0) busy.push(`${this.running.size} run(s) still in flight in this process`);
       if (busy.length === 0) return;
       if (Date.now() > deadline) {
         throw new DrainTimeoutError(`drain() timed out after ${options.timeoutMs} ms; still busy: ${busy.join('; ')}. ` +
