@@ -9,6 +9,7 @@ import { findSubjectsBatch } from '../pipeline/find-subjects';
 import { QueueSet, STEPS } from '../pipeline/queues';
 import { encodeRequest } from '../pipeline/requests';
 import { ChangeRouter } from '../pipeline/router';
+import { OutboxRelay } from '../pipeline/outbox-relay';
 import { startWorkers } from '../pipeline/worker';
 import type { CapturedChange, ColumnFilter, EntityClass, OrmAdapter } from '../ports';
 import { RedisAvailability, RedisUnavailableError } from '../redis/availability';
@@ -18,7 +19,7 @@ import { KeySpace, Step } from '../redis/keys';
 import { takeFailures } from './failures';
 import { pickAdapter } from './pick-adapter';
 import { MachineStatus, readBusy, readMachineStatus } from './status';
-import { resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
+import { resolveCapture, resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
 
 export interface ResyncOptions {
   /** Only these subjects; default: every row of the subject entity. */
@@ -69,6 +70,8 @@ export class SyncMachines {
   /** Capture fails fast while Redis is down (SPEC §6.3); set in start(). */
   private availability?: RedisAvailability;
   private closing?: Promise<void>;
+  /** capture: 'outbox': moves outbox rows to Redis; set in start(). */
+  private relay?: OutboxRelay;
 
   private constructor(
     private readonly adapter: OrmAdapter,
@@ -92,6 +95,8 @@ export class SyncMachines {
     const machines = discoverMachines(options.machines, adapter);
     const worker = resolveWorker(options.worker);
     const keys = new KeySpace(resolvePrefix(options.prefix));
+    const capture = resolveCapture(options.capture, options.outboxPollMs);
+    if (capture.mode === 'outbox') await adapter.outbox.check();
     const redisSettings = resolveRedis(options.redis);
     if (worker) await adapter.payloads.check();
     await checkRedis(redisSettings); // before Bee-Queue connects: a wrong password must not crash the process
@@ -116,8 +121,20 @@ export class SyncMachines {
     const enqueuer = new Enqueuer(redis, keys, machines);
     const router = new ChangeRouter(machines, enqueuer);
     const runtime = new SyncMachines(adapter, machines, redis, keys, queues, enqueuer, router, logger, worker);
-    runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe);
-    runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
+    runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe, capture.mode === 'outbox');
+    if (capture.mode === 'outbox') {
+      const relay = new OutboxRelay({
+        outbox: adapter.outbox, logger, pollMs: capture.pollMs,
+        entities: new Map([...router.watched].map((entity) => [entity.name, entity])),
+        route: (changes) => runtime.availability!.guard(() => router.route(changes)),
+      });
+      runtime.relay = relay;
+      // The changes are in the outbox, committed: the write need not wait for Redis, only wake the relay.
+      runtime.unsubscribe = adapter.onCommitted(router.watched, async () => relay.nudge(), { outbox: true });
+      relay.nudge(); // rows left by an outage before this process started
+    } else {
+      runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
+    }
 
     if (worker) {
       const lookups = {
@@ -222,7 +239,11 @@ export class SyncMachines {
     const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     for (;;) {
+      // The outbox first: a row moved to Redis after this count is seen by readBusy.
+      this.relay?.nudge();
+      const outboxRows = this.relay ? await this.adapter.outbox.count() : 0;
       const busy = await readBusy(this.redis, this.keys, this.machines.map((m) => m.name));
+      if (outboxRows > 0) busy.push(`${outboxRows} change(s) in sync_machine_outbox not yet moved to Redis`);
       // A run whose lock and claims another worker took over (it stalled) is still in flight here.
       if (this.running.size > 0) busy.push(`${this.running.size} run(s) still in flight in this process`);
       if (busy.length === 0) return;
@@ -239,6 +260,7 @@ export class SyncMachines {
     this.closing ??= (async () => {
       // Still subscribed while closing: a transaction committing now is logged as dropped, not lost silently.
       await Promise.allSettled([...this.pending]);
+      await this.relay?.close();
       this.stopping.now = true;
       await this.queues.close(this.worker?.closeTimeoutMs ?? 5000);
       this.unsubscribe?.();
