@@ -87,6 +87,7 @@ export function envelopeProblem(raw: string | null): string | undefined {
 }
 
 function kind(value: unknown): string {
+  if (value === undefined) return 'missing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : `${typeof value === 'string' ? 'the string' : 'the ' + typeof value} ${JSON.stringify(value)?.slice(0, 40)}`;
