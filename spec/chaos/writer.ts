@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   const env = (name: string) => process.env[name] as string;
   const dataSource = await chaosDataSource(env('CHAOS_SCHEMA')).initialize();
   const sync = await SyncMachines.start({
-    orm: dataSource, redis: env('CHAOS_REDIS_URL'), prefix: env('CHAOS_PREFIX'), capture: 'outbox',
+    orm: dataSource, redis: env('CHAOS_REDIS_URL'), prefix: env('CHAOS_PREFIX'), capture: env('CHAOS_CAPTURE') === 'direct' ? 'direct' : 'outbox',
     machines: [chaosMachine(env('CHAOS_API_URL'))],
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
   });
