@@ -46,6 +46,13 @@ export class RetryAfter extends SyncMachineError {
 /** A pause longer than a day is taken as a day: a misread header must not stop a machine for good. */
 const MAX_RETRY_AFTER_MS = 24 * 3600 * 1000;
 
+/**
+ * The subject lock expired while its publish was in flight (found right after the call returned): the API may
+ * now hold this run's payload while another run published a newer one, so nothing is stored and the subject
+ * runs again, publishing even an unchanged payload.
+ */
+export class LockLostWhilePublishingError extends LockLostError {}
+
 /** `drain()` gave up waiting. */
 export class DrainTimeoutError extends SyncMachineError {}
 

@@ -15,6 +15,7 @@ export type {
   ReconcileOptions, ReconcileReport, DifferingSubject, UnpublishableSubject,
 } from './runtime/reconcile';
 export type { DrainSummary, DrainFailure, DrainChangeFailure } from './runtime/drain';
+export type { FailedTicket } from './queue/bee-queue-storage';
 export { KeySpace } from './redis/keys';
 export type { Step, StepKeys, BeeQueueKey } from './redis/keys';
 export { runCli } from './cli/run';

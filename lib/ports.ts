@@ -52,6 +52,27 @@ export type ColumnFilter = Record<string, string | number | boolean | null>;
 
 export type CommitListener = (changes: CapturedChange[]) => Promise<void>;
 
+/** How captured changes leave the application's transaction (SPEC §6.3). */
+export type CaptureMode = 'direct' | 'outbox';
+
+/** A row of the outbox as the relay reads it. */
+export interface OutboxEntry {
+  id: string;
+  entry: string;
+}
+
+/** The `sync_machine_outbox` table, through the application's ORM (capture: 'outbox'). */
+export interface OutboxStore {
+  /** The oldest rows, at most `limit`, with one query. */
+  oldest(limit: number): Promise<OutboxEntry[]>;
+  /** Deletes these rows (their changes are recorded in Redis). */
+  remove(ids: string[]): Promise<void>;
+  /** Rows waiting, for drain(). */
+  count(): Promise<number>;
+  /** Throws a ConfigurationError with the fix when the entity or table is missing. */
+  check(): Promise<void>;
+}
+
 /** Everything the pipeline asks of an ORM; one implementation per ORM in `adapters/`. */
 export interface OrmAdapter {
   readonly name: string;
@@ -59,8 +80,11 @@ export interface OrmAdapter {
   describe(entity: EntityClass): EntityInfo | undefined;
   /** How to register the payload entity, or undefined when it is registered. */
   payloadEntityMissing(): string | undefined;
-  /** Calls `listener` after each commit with the changes to `watched` entities; returns the unsubscribe. */
-  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener): () => void;
+  /**
+   * Calls `listener` after each commit with the changes to `watched` entities; returns the unsubscribe. With
+   * `outbox`, each change is also written to the outbox inside the transaction, before it commits.
+   */
+  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options?: { outbox?: boolean }): () => void;
   /** Why a dotted relation path does not work from `entity` ("Order has no relation x; it has customer"), if not. */
   relationProblem(entity: EntityClass, path: string): string | undefined;
   /** Loads fresh rows by id with one query (string ids converted to the key's type); missing ids are absent. */
@@ -72,4 +96,5 @@ export interface OrmAdapter {
   /** Optional: how many rows (matching `where`) a backfill goes through, for its progress total. */
   countRows?(entity: EntityClass, where?: ColumnFilter): Promise<number>;
   readonly payloads: PayloadStore;
+  readonly outbox: OutboxStore;
 }

@@ -4,6 +4,7 @@ import { ConfigurationError } from '../../lib/errors';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
+import { MikroOrmOutboxStore } from './outbox-store';
 import { MikroOrmPayloadStore } from './payload-store';
 import { columnProperties } from './snapshot';
 
@@ -11,9 +12,11 @@ import { columnProperties } from './snapshot';
 export class MikroOrmAdapter implements OrmAdapter {
   readonly name = 'MikroORM';
   readonly payloads: MikroOrmPayloadStore;
+  readonly outbox: MikroOrmOutboxStore;
 
   constructor(private readonly orm: MikroORM) {
     this.payloads = new MikroOrmPayloadStore(orm);
+    this.outbox = new MikroOrmOutboxStore(orm);
   }
 
   describe(entity: EntityClass): EntityInfo | undefined {
@@ -33,8 +36,8 @@ export class MikroOrmAdapter implements OrmAdapter {
       "'sync-machine/mikro-orm', add it to `entities`, and create its table with createPayloadTable(orm) (or payloadTableSql() in a migration).";
   }
 
-  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener): () => void {
-    const subscriber = new CaptureSubscriber(watched, listener);
+  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options: { outbox?: boolean } = {}): () => void {
+    const subscriber = new CaptureSubscriber(watched, listener, options.outbox);
     // Forks share this event manager (unless made with cloneEventManager/freshEventManager), request contexts too.
     const events = this.orm.em.getEventManager();
     events.registerSubscriber(subscriber);

@@ -4,6 +4,7 @@ import {
 } from '@mikro-orm/core';
 import { ChangeFrame, mergeChange } from '../../lib/changes';
 import type { CapturedChange, ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
+import { MikroOrmOutboxStore } from './outbox-store';
 import { columnProperties, keyOf, snapshotOf } from './snapshot';
 
 /** A knex transaction as MikroORM hands it out; savepoints point to the transaction they live in. */
@@ -36,6 +37,8 @@ const OPS: Partial<Record<ChangeSetType, ChangeOp>> = {
  *   that rolls back drops its own;
  * - a flush with no transaction at all (`implicitTransactions: false`) is committed when `afterFlush` fires.
  * MikroORM awaits each listener, so the write call resolves only after its changes are enqueued.
+ * With `outbox`, each change is also inserted into `sync_machine_outbox` in the transaction (or savepoint) that
+ * flushed it, before the commit: `afterFlush` inside a transaction, `beforeTransactionCommit` for the flush's own.
  */
 export class CaptureSubscriber implements EventSubscriber {
   private active = true;
@@ -47,7 +50,9 @@ export class CaptureSubscriber implements EventSubscriber {
   private readonly rolledBack = new WeakSet<Transaction>();
   private readonly watchedSavepoints = new WeakSet<Transaction>();
 
-  constructor(private readonly watched: ReadonlySet<EntityClass>, private readonly listener: CommitListener) {}
+  constructor(
+    private readonly watched: ReadonlySet<EntityClass>, private readonly listener: CommitListener, private readonly outbox = false,
+  ) {}
 
   /** Stops for good; event managers cloned by open transactions keep the subscriber, so it must go quiet itself. */
   deactivate(): void {
@@ -72,8 +77,15 @@ export class CaptureSubscriber implements EventSubscriber {
     const changes = this.changesOf(uow.getChangeSets());
     if (changes.length === 0) return;
     const trx = em.getTransactionContext<Transaction>();
+    if (this.outbox) await MikroOrmOutboxStore.write(em, changes, trx as never);
     if (trx) this.buffer(trx, changes);
     else await this.emit(changes);
+  }
+
+  /** The transaction em.flush() opened for itself, about to commit: its changes join it in the outbox. */
+  async beforeTransactionCommit({ em, uow, transaction }: TransactionEventArgs): Promise<void> {
+    if (!this.outbox || !uow) return;
+    await MikroOrmOutboxStore.write(em, this.changesOf(uow.getChangeSets()), transaction);
   }
 
   async afterTransactionCommit({ uow, transaction }: TransactionEventArgs): Promise<void> {
@@ -106,6 +118,7 @@ export class CaptureSubscriber implements EventSubscriber {
     if (id === undefined) return;
     const changes = [{ entity: meta.class, id, op: 'update' as const, changedKeys: columnProperties(meta).map((p) => p.name) }];
     const trx = em.getTransactionContext<Transaction>();
+    if (this.outbox) await MikroOrmOutboxStore.write(em, changes, trx as never);
     if (trx) this.buffer(trx, changes);
     else await this.emit(changes);
   }

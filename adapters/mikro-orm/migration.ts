@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../../lib/errors';
+import { OUTBOX_TABLE } from './outbox-entity';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
 /** 'mariadb' and 'mysql' give the same statements: MikroORM's MariaDB platform extends its MySQL one. */
@@ -71,6 +72,40 @@ export async function createPayloadTable(orm: MikroORM): Promise<void> {
 /** Drops `sync_machine_payloads`: the migration's `down`. */
 export async function dropPayloadTable(orm: MikroORM): Promise<void> {
   for (const sql of payloadTableSql(dialectOf(orm), schemaOf(orm)).down) await orm.em.getConnection('write').execute(sql);
+}
+
+/**
+ * The statements that create and drop `sync_machine_outbox` (capture: 'outbox'), as MikroORM's schema generator
+ * writes them for SyncMachineOutbox. Plain SQL for any migration tool, like payloadTableSql().
+ */
+export function outboxTableSql(dialect: PayloadTableDialect, schema?: string): Omit<PayloadTableSql, 'upgrade'> {
+  if (dialect === 'postgresql') {
+    const table = schema ? `"${schema}"."${OUTBOX_TABLE}"` : `"${OUTBOX_TABLE}"`;
+    return {
+      up: [`create table if not exists ${table} ("id" serial primary key, "entry" text not null, "created_at" timestamptz not null);`],
+      down: [`drop table if exists ${table} cascade;`],
+    };
+  }
+  if (dialect === 'sqlite') {
+    return {
+      up: [`create table if not exists \`${OUTBOX_TABLE}\` (\`id\` integer not null primary key autoincrement, \`entry\` text not null, ` +
+        '`created_at` datetime not null);'],
+      down: [`drop table if exists \`${OUTBOX_TABLE}\`;`],
+    };
+  }
+  throw new ConfigurationError(
+    `outboxTableSql: no statements for "${String(dialect)}": sync-machine ships them for 'postgresql' and 'sqlite'; ` +
+    'on another database let MikroORM create the table from the SyncMachineOutbox entity.');
+}
+
+/** Creates `sync_machine_outbox` unless it exists: run it once at deploy, like a migration. */
+export async function createOutboxTable(orm: MikroORM): Promise<void> {
+  for (const sql of outboxTableSql(dialectOf(orm), schemaOf(orm)).up) await orm.em.getConnection('write').execute(sql);
+}
+
+/** Drops `sync_machine_outbox`: the migration's `down`. */
+export async function dropOutboxTable(orm: MikroORM): Promise<void> {
+  for (const sql of outboxTableSql(dialectOf(orm), schemaOf(orm)).down) await orm.em.getConnection('write').execute(sql);
 }
 
 /**

@@ -4,6 +4,7 @@ import { consoleLogger, Logger } from '../../lib/logger';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
+import { TypeOrmOutboxStore } from './outbox-store';
 import { TypeOrmPayloadStore } from './payload-store';
 
 const INTEGER_TYPES = new Set(['int', 'integer', 'int2', 'int4', 'smallint', 'tinyint', 'mediumint', 'smallserial', 'serial']);
@@ -12,12 +13,14 @@ const INTEGER_TYPES = new Set(['int', 'integer', 'int2', 'int4', 'smallint', 'ti
 export class TypeOrmAdapter implements OrmAdapter {
   readonly name = 'TypeORM';
   readonly payloads: TypeOrmPayloadStore;
+  readonly outbox: TypeOrmOutboxStore;
 
   constructor(private readonly dataSource: DataSource, private readonly logger: Logger = consoleLogger) {
     if (!dataSource.isInitialized) {
       throw new ConfigurationError('orm: the TypeORM DataSource is not initialized: `await dataSource.initialize()` before SyncMachines.start.');
     }
     this.payloads = new TypeOrmPayloadStore(dataSource);
+    this.outbox = new TypeOrmOutboxStore(dataSource);
   }
 
   describe(entity: EntityClass): EntityInfo | undefined {
@@ -41,8 +44,8 @@ export class TypeOrmAdapter implements OrmAdapter {
       'and add it to `entities` (and CreateSyncMachinePayloads1764288000000 to `migrations`).';
   }
 
-  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener): () => void {
-    const subscriber = new CaptureSubscriber(watched, listener, this.logger);
+  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options: { outbox?: boolean } = {}): () => void {
+    const subscriber = new CaptureSubscriber(watched, listener, this.logger, options.outbox);
     this.dataSource.subscribers.push(subscriber);
     return () => {
       const index = this.dataSource.subscribers.indexOf(subscriber);

@@ -5,13 +5,16 @@ import type {
 import { ChangeFrame, mergeChange } from '../../lib/changes';
 import type { CapturedChange, ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
 import type { Logger } from '../../lib/logger';
+import { TypeOrmOutboxStore } from './outbox-store';
 import { relationsWithoutKey, snapshotOf, withRelationKeys } from './snapshot';
 
 /**
  * Collects changes of watched entities per transaction (per QueryRunner, one frame per savepoint) and hands
  * them to the listener after the outermost commit; a rollback drops its frame. Writes outside a transaction
  * are already committed when TypeORM reports them, so they go out at once. TypeORM awaits each hook, so a
- * write call resolves only after its changes are enqueued.
+ * write call resolves only after its changes are enqueued. With `outbox`, each change is also inserted into
+ * `sync_machine_outbox` through the write's own query runner, so it commits (or rolls back, savepoints included)
+ * with the write; the listener then only has to wake the relay.
  */
 export class CaptureSubscriber implements EntitySubscriberInterface {
   private readonly frames = new WeakMap<QueryRunner, ChangeFrame[]>();
@@ -23,6 +26,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     private readonly watched: ReadonlySet<EntityClass>,
     private readonly listener: CommitListener,
     private readonly logger: Logger,
+    private readonly outbox = false,
   ) {}
 
   afterInsert(event: InsertEvent<object>) {
@@ -120,6 +124,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
       changedKeys: updatedKeys ?? allProperties(metadata),
       snapshot: op === 'remove' ? snapshotOf(metadata, row!) : undefined,
     };
+    if (this.outbox) await TypeOrmOutboxStore.write(qr?.manager ?? metadata.connection.manager, [change]);
     if (!qr || !qr.isTransactionActive) {
       await this.listener([change]);
       return;

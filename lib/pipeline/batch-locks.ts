@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { LockLostError } from '../errors';
+import { LockLostError, LockLostWhilePublishingError } from '../errors';
 import type { WorkQueue } from './work-queue';
 
 /**
@@ -24,6 +24,20 @@ export class BatchLocks {
     if (!this.lost.has(item) && performance.now() < (this.validUntil.get(item) ?? 0) - this.margin()) return;
     if (!this.lost.has(item)) await this.extend([item]);
     if (this.lost.has(item)) throw new LockLostError(`the lock on ${item} was taken over after it expired`);
+  }
+
+  /**
+   * Right after a publish returned: throws LockLostWhilePublishingError unless the lock on `item` was this run's
+   * all along. Validity on the monotonic clock proves it (nobody can take a lock before it expires); past that,
+   * extending with our token succeeds only if nobody took it meanwhile.
+   */
+  async confirm(item: string): Promise<void> {
+    try {
+      await this.ensure(item);
+    } catch (error) {
+      if (!(error instanceof LockLostError)) throw error;
+      throw new LockLostWhilePublishingError('the lock was lost while publishing', { cause: error });
+    }
   }
 
   /** Stops extending; FINISH releases the locks. */

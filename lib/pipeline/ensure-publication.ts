@@ -77,6 +77,7 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   await s.gate.run(async () => {
     await s.locks.ensure(id);
     await callHook(machine, machine.hooks.publish, 'publish', [row, payload, context], where);
+    await s.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
     await s.deps.adapter.payloads.savePublished(machine.name, id,
       { body: machine.store === 'digest' ? '' : body, digest, generatedAt: s.readAt, version: context.version });
   });
@@ -99,6 +100,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
       const context = publishContext(s, stored.digest, 'unpublish');
       await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, context.previous, context],
         { entity: machine.subjectInfo.name, id });
+      await s.locks.confirm(id);
     }
     await s.deps.adapter.payloads.remove(machine.name, id);
   });

@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { describeError, InvalidJobError, LockLostError, RetryAfter } from '../errors';
+import { describeError, InvalidJobError, LockLostError, LockLostWhilePublishingError, RetryAfter } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { countRun } from '../metrics';
@@ -20,6 +20,8 @@ export interface ItemRunSettings {
   describe(item: string): string;
   /** What publishes (and unpublishes) of this machine wait for in this process: slots, a pause, the rate limit. */
   gate: PublishGate;
+  /** Asks for a run of `item` that publishes even an unchanged payload (after a lock lost mid-publish). */
+  forceRerun?(item: string): Promise<void>;
 }
 
 /**
@@ -50,9 +52,30 @@ export async function runItem(
       span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
       span.setAttribute(ATTR.outcome, 'failed');
       countRun(s.machine.name, s.step, 'failed');
+      if (error instanceof LockLostWhilePublishingError) return lostWhilePublishing(s, taken.item, error);
       return fail(s, taken.item, request.attempt, error);
     }
   }, { kind: SpanKind.CONSUMER, parent: contextFrom(request.parent ? { traceparent: request.parent } : undefined) });
+}
+
+/**
+ * The API may hold this run's payload while another run (which took the expired lock) published a newer one and
+ * stored its digest: a plain re-run would find the store equal and leave the API behind. So nothing was stored,
+ * and the subject runs again with `force`, which publishes the current payload even when the store matches it.
+ */
+async function lostWhilePublishing(s: ItemRunSettings, item: string, error: LockLostWhilePublishingError): Promise<ItemResult> {
+  const what = s.describe(item);
+  let rerun = `${what} runs again and publishes its current payload even if unchanged, so the API and the store reconverge`;
+  try {
+    await s.forceRerun?.(item);
+  } catch (cause) {
+    rerun = `${what} runs again, but its forced re-run could not be recorded (${describeError(cause)}): ` +
+      `call resync(${s.machine.className}, { ids: ['${item}'], force: true })`;
+  }
+  s.logger.error(`${s.machine.className}: lock on ${what} was lost while publishing; another run may have published ` +
+    `a newer payload meanwhile, so nothing was stored and ${rerun}. Raise worker.lockTtlMs above the longest stall ` +
+    `of your hooks (the event loop was blocked for longer than the lock lasts).`);
+  return [item, 'requeue', describeError(error)];
 }
 
 function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown): ItemResult {

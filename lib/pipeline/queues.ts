@@ -3,9 +3,11 @@ import { describeError } from '../errors';
 import type { Logger } from '../logger';
 import type { RedisSettings } from '../redis/connection';
 import { KeySpace, Step } from '../redis/keys';
+import { CORRUPT_JOB_EVENT, installEnvelopeGuard } from '../queue/envelope-guard';
 import { installScriptRecovery } from '../queue/script-recovery';
 
 installScriptRecovery(); // Bee-Queue recovers from Redis restarts (NOSCRIPT): once per process
+installEnvelopeGuard(); // a corrupt job is failed once, not re-run every stall interval
 
 /** Upstream first: drain reads queues in this order so work moving downstream is never missed. */
 export const STEPS: readonly Step[] = ['find-subjects', 'ensure-publication'];
@@ -36,6 +38,7 @@ export class QueueSet {
         });
         // Without a listener, a lost connection would be an uncaught exception in a capture-only process.
         queue.on('error', (error) => logger.error(`${keys.prefix}:${queue.name}: Redis error: ${describeError(error)}`));
+        (queue as unknown as NodeJS.EventEmitter).on(CORRUPT_JOB_EVENT, (error: Error) => logger.error(error.message));
         this.queues.set(`${machine}\n${step}`, queue);
       }
     }

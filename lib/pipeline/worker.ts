@@ -12,6 +12,7 @@ import type { Enqueuer } from './enqueuer';
 import type { ItemRunSettings } from './item-run';
 import type { QueueSet } from './queues';
 import { PublishGate } from './publish-gate';
+import { encodeRequest } from './requests';
 import type { ItemResult, TakenBatch, WorkQueue } from './work-queue';
 
 /** A ticket takes batch after batch while work is ready, for this long at most, then makes way. */
@@ -30,6 +31,8 @@ export interface WorkerDeps {
   stallIntervalMs: number;
   /** Set when the runtime closes: a ticket finishes its batch and takes no other. */
   stopping: { now: boolean };
+  /** Tickets running in this process, so drain() waits for a run that another worker already took over. */
+  running: Set<Promise<unknown>>;
 }
 
 /** Starts processing both steps of every machine; a failing item is retried alone and never stops the worker. */
@@ -44,9 +47,13 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
       const settings: ItemRunSettings = {
         machine, step, queue: queueName, logger: deps.logger, retry: deps.retry, gate,
         describe: step === 'ensure-publication' ? (id) => `${machine.subjectInfo.name} ${id}` : (item) => item.replace(':', ' '),
+        forceRerun: (item) => deps.enqueuer.request(machine.name, step, [[item, encodeRequest({ force: true })]]),
       };
-      queue.process(runs, (job: BeeQueue.Job<unknown>) =>
-        runTicket(deps, settings, deps.enqueuer.work(machine.name, step), job, handlers[step]));
+      queue.process(runs, (job: BeeQueue.Job<unknown>) => {
+        const run = runTicket(deps, settings, deps.enqueuer.work(machine.name, step), job, handlers[step]);
+        deps.running.add(run);
+        return run.finally(() => deps.running.delete(run));
+      });
       // Bee-Queue re-runs the tickets of a dead worker only when some worker looks for them.
       queue.checkStalledJobs(deps.stallIntervalMs);
     }

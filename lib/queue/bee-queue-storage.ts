@@ -54,6 +54,86 @@ function ticketProblem(data: unknown, machine: string, step: Step): string | und
   return undefined;
 }
 
+/**
+ * What is wrong with a job's stored envelope (the `jobs` hash value), in terms Bee-Queue would trip over:
+ * `Job.fromData` parses it without a guard, `new Job` writes into `options`, `_finishJob` unshifts into
+ * `options.stacktraces` and schedules with `options.backoff`. Any of these failing leaves the id in `active`,
+ * where the stall check puts it back in `waiting`: it would be re-run forever. Undefined when it is sound.
+ */
+export function envelopeProblem(raw: string | null): string | undefined {
+  if (raw === null) return 'the id is queued but the job hash has no entry for it';
+  let envelope: unknown;
+  try { envelope = JSON.parse(raw); } catch { return 'the job hash value is not JSON'; }
+  if (!envelope || typeof envelope !== 'object' || Array.isArray(envelope)) return `the job hash value is ${kind(envelope)}, not an object`;
+  const options = (envelope as { options?: unknown }).options;
+  if (options === undefined || options === null) return undefined; // Bee-Queue fills in defaults
+  if (typeof options !== 'object' || Array.isArray(options)) return `options is ${kind(options)}, not an object`;
+  const o = options as Record<string, unknown>;
+  for (const field of ['timestamp', 'retries', 'timeout', 'delay'] as const) {
+    if (o[field] !== undefined && !(typeof o[field] === 'number' && Number.isFinite(o[field]))) {
+      return `options.${field} is ${kind(o[field])}, not a number`;
+    }
+  }
+  if (o.stacktraces !== undefined && !Array.isArray(o.stacktraces)) return `options.stacktraces is ${kind(o.stacktraces)}, not an array`;
+  const backoff = o.backoff as Record<string, unknown> | undefined | null;
+  if (backoff !== undefined && backoff !== null) {
+    if (typeof backoff !== 'object' || Array.isArray(backoff)) return `options.backoff is ${kind(backoff)}, not an object`;
+    if (typeof backoff.strategy !== 'string') return `options.backoff.strategy is ${kind(backoff.strategy)}, not a string`;
+    if (backoff.delay !== undefined && !(typeof backoff.delay === 'number' && Number.isFinite(backoff.delay))) {
+      return `options.backoff.delay is ${kind(backoff.delay)}, not a number`;
+    }
+  }
+  return undefined;
+}
+
+function kind(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `${typeof value === 'string' ? 'the string' : 'the ' + typeof value} ${JSON.stringify(value)?.slice(0, 40)}`;
+}
+
+/**
+ * The envelope a corrupt job is replaced with in the failed set: readable by Bee-Queue and by `status`, never
+ * run again (`retries` 0, its data is not a ticket, so `retryFailed` drops it), the original kept for inspection.
+ */
+export function failedEnvelopeJson(raw: string | null, error: string): string {
+  return JSON.stringify({
+    data: { corruptEnvelope: raw === null ? null : raw.slice(0, 2000) },
+    options: { timestamp: Date.now(), stacktraces: [error], retries: 0 },
+    status: 'failed', progress: 0,
+  });
+}
+
+/** A ticket Bee-Queue failed for good: malformed, or a corrupt envelope. */
+export interface FailedTicket {
+  /** The queue's full name, `<prefix>:<machine>:<step>`. */
+  queue: string;
+  jobId: string;
+  /** The last error, its first line. */
+  error: string;
+  /** When the job was written (Bee-Queue's timestamp). */
+  at: Date;
+}
+
+/** The failed tickets of one queue, at most `limit`, read from Bee-Queue's failed set. */
+export async function readFailedTickets(
+  redis: Redis, keys: KeySpace, machine: string, step: Step, limit: number,
+): Promise<FailedTicket[]> {
+  if (limit <= 0) return [];
+  const ids = (await redis.srandmember(keys.queueKey(machine, step, 'failed'), limit)) as string[];
+  if (ids.length === 0) return [];
+  const raws = await redis.hmget(keys.queueKey(machine, step, 'jobs'), ...ids);
+  const queue = `${keys.prefix}:${keys.queueName(machine, step)}`;
+  return ids.map((jobId, i) => {
+    let options: { stacktraces?: unknown; timestamp?: unknown } = {};
+    try { options = JSON.parse(raws[i] ?? 'null')?.options ?? {}; } catch { /* shown as unknown below */ }
+    const trace = Array.isArray(options.stacktraces) ? String(options.stacktraces[0] ?? '') : '';
+    const error = trace.split('\n')[0].replace(/^\w*Error: /, '') || '(no error recorded)';
+    return { queue, jobId, error, at: new Date(Number(options.timestamp) || 0) };
+  }).sort((a, b) => b.at.getTime() - a.at.getTime());
+}
+
 /** Tickets of one queue by state. */
 export interface TicketCounts {
   waiting: number;

@@ -33,7 +33,10 @@ export class RedisAvailability {
   private readonly onClose = () => this.wentDown();
   private readonly onReady = () => this.cameBack();
 
-  constructor(private readonly client: Redis, private readonly logger: Logger, private readonly describe: string) {
+  /** `outbox`: changes wait in the outbox while Redis is down (capture: 'outbox'), so the log says that. */
+  constructor(
+    private readonly client: Redis, private readonly logger: Logger, private readonly describe: string, private readonly outbox = false,
+  ) {
     client.on('close', this.onClose);
     client.on('ready', this.onReady);
     if (client.status !== 'ready') this.wentDown();
@@ -94,8 +97,11 @@ export class RedisAvailability {
     for (const reject of this.inFlight) reject(error);
     if (this.outage) return;
     this.startOutage();
-    this.logger.error(`Redis at ${this.describe} is unreachable: committed changes cannot be enqueued and are dropped ` +
-      'until it answers again (they are listed by name when it is back).');
+    this.logger.error(this.outbox
+      ? `Redis at ${this.describe} is unreachable: committed changes wait in sync_machine_outbox and are moved to Redis ` +
+        'when it answers again.'
+      : `Redis at ${this.describe} is unreachable: committed changes cannot be enqueued and are dropped ` +
+        'until it answers again (they are listed by name when it is back).');
   }
 
   private cameBack(): void {

@@ -48,6 +48,8 @@ export interface DrainScope {
   hasWorker: boolean;
   /** Resolves when the changes captured by this runtime so far have been recorded (or dropped). */
   captured(): Promise<void>;
+  /** What else keeps this runtime busy, outside the work sets: outbox rows, runs in flight in this process. */
+  alsoBusy?(): Promise<string[]>;
 }
 
 const POLL_MS = 20;
@@ -116,7 +118,9 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     throw fail('changes captured by this runtime are still being recorded in Redis');
   }
   for (;;) {
-    const busy = await retrying(() => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name)));
+    // The outbox first: a row moved to Redis after it is read is seen in the work sets.
+    const also = (await scope.alsoBusy?.()) ?? [];
+    const busy = [...also, ...await retrying(() => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name)))];
     if (busy.length === 0) break;
     if (deadline.passed) throw fail(`still busy: ${busy.join('; ')}`);
     await sleep(POLL_MS);

@@ -36,6 +36,14 @@ export interface StartOptions {
   /** Redis key prefix, so several apps or test runs share one Redis. Default 'sync-machine'. */
   prefix?: string;
   logger?: Logger;
+  /**
+   * 'direct' (default): changes go to Redis after commit; while Redis is down they are logged as dropped.
+   * 'outbox': each change is also written to `sync_machine_outbox` in the write's own transaction, and a relay in
+   * every runtime moves the rows to Redis (after each commit, and by polling): nothing is lost while Redis is down.
+   */
+  capture?: 'direct' | 'outbox';
+  /** capture 'outbox': how often the relay looks for rows left by an outage or another process. Default 1000 ms. */
+  outboxPollMs?: number;
 }
 
 export interface ResolvedWorker {
@@ -65,6 +73,13 @@ export function resolveWorker(worker: StartOptions['worker']): ResolvedWorker | 
   for (const [name, value] of positive) {
     if (!Number.isInteger(value) || value < 1) throw new ConfigurationError(`${name} must be a whole number of at least 1, got ${value}.`);
   }
+  if (resolved.lockTtlMs <= resolved.stallIntervalMs) {
+    // Bee-Queue hands a ticket whose worker looks stalled to another worker after stallIntervalMs: a lock that
+    // expires first lets the two runs overlap on the same subjects.
+    throw new ConfigurationError(`worker.lockTtlMs (${resolved.lockTtlMs}) must be greater than worker.stallIntervalMs ` +
+      `(${resolved.stallIntervalMs}): a subject lock must outlive the stall check that hands a blocked run to another ` +
+      `worker. Raise lockTtlMs (default 30000) or lower stallIntervalMs (default 5000).`);
+  }
   if (!(resolved.retry.initialDelayMs >= 0)) {
     throw new ConfigurationError(`worker.retry.initialDelayMs must be 0 or more, got ${resolved.retry.initialDelayMs}.`);
   }
@@ -81,4 +96,14 @@ export function resolvePrefix(prefix: string | undefined): string {
 
 export function resolveLogger(logger: Logger | undefined): Logger {
   return logger ?? consoleLogger;
+}
+
+export function resolveCapture(capture: StartOptions['capture'], pollMs: StartOptions['outboxPollMs']): { mode: 'direct' | 'outbox'; pollMs: number } {
+  const mode = capture ?? 'direct';
+  if (mode !== 'direct' && mode !== 'outbox') {
+    throw new ConfigurationError(`capture must be 'direct' or 'outbox', got ${JSON.stringify(capture)}.`);
+  }
+  const poll = pollMs ?? 1000;
+  if (!Number.isInteger(poll) || poll < 10) throw new ConfigurationError(`outboxPollMs must be a whole number of at least 10, got ${poll}.`);
+  return { mode, pollMs: poll };
 }

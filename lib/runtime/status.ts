@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { STEPS } from '../pipeline/queues';
+import { FailedTicket, readFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
 import { FailedItem, readFailures } from './failures';
 
@@ -34,6 +35,11 @@ export interface MachineStatus {
   lastPublishes: RecentPublish[];
   /** Newest first, at most the limit asked for; `queues[step].failed` has the full counts. */
   failures: FailedItem[];
+  /**
+   * Run tickets (Bee-Queue jobs) failed for good: malformed data or a corrupt envelope, each with the queue, job
+   * id and what was wrong; newest first, at most the limit. They hold no work (that is in the work sets).
+   */
+  failedJobs: FailedTicket[];
 }
 
 /** Reads one machine's status from Redis: one pipelined round trip for the counts, then the lists. */
@@ -66,7 +72,9 @@ export async function readMachineStatus(
     return { subjectId: entry.slice(space + 1), at: new Date(Number(entry.slice(0, space))) };
   });
   const failures = await readFailures(redis, keys, machine.name, machine.subject, STEPS, limit);
-  return { machine: machine.name, subject: machine.subject, queues, outcomes, lastPublishes, failures };
+  const failedJobs = (await Promise.all(STEPS.map((step) => readFailedTickets(redis, keys, machine.name, step, limit))))
+    .flat().sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, limit);
+  return { machine: machine.name, subject: machine.subject, queues, outcomes, lastPublishes, failures, failedJobs };
 }
 
 /** Items pending or being worked on, per machine and step, for drain(): one round trip. */

@@ -9,6 +9,7 @@ import { findSubjectsBatch } from '../pipeline/find-subjects';
 import { QueueSet, STEPS } from '../pipeline/queues';
 import { encodeRequest } from '../pipeline/requests';
 import { ChangeRouter } from '../pipeline/router';
+import { OutboxRelay } from '../pipeline/outbox-relay';
 import { startWorkers } from '../pipeline/worker';
 import type { CapturedChange, ColumnFilter, EntityClass, OrmAdapter } from '../ports';
 import { RedisAvailability, RedisUnavailableError } from '../redis/availability';
@@ -22,7 +23,7 @@ import { pickAdapter } from './pick-adapter';
 import { reconcileMachine, ReconcileOptions, ReconcileReport } from './reconcile';
 import { readSubjectStatus, SubjectStatus } from './subject-status';
 import { MachineStatus, readBusy, readMachineStatus } from './status';
-import { resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
+import { resolveCapture, resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
 
 export interface ResyncOptions {
   /** Only these subjects; default: every row of the subject entity. */
@@ -67,12 +68,16 @@ export class SyncMachines {
   private readonly pending = new Set<Promise<void>>();
   /** Set by close(): running tickets finish their batch and take no other. */
   private readonly stopping = { now: false };
+  /** Runs (tickets) in flight in this process: drain() waits for them even when Redis shows no work left. */
+  private readonly running = new Set<Promise<unknown>>();
   private unsubscribe?: () => void;
   /** Capture fails fast while Redis is down (SPEC §6.3); set in start(). */
   private availability?: RedisAvailability;
   private closing?: Promise<void>;
   /** Where Redis is, for messages. */
   private redisAt = '';
+  /** capture: 'outbox': moves outbox rows to Redis; set in start(). */
+  private relay?: OutboxRelay;
 
   private constructor(
     private readonly adapter: OrmAdapter,
@@ -96,6 +101,8 @@ export class SyncMachines {
     const machines = discoverMachines(options.machines, adapter);
     const worker = resolveWorker(options.worker);
     const keys = new KeySpace(resolvePrefix(options.prefix));
+    const capture = resolveCapture(options.capture, options.outboxPollMs);
+    if (capture.mode === 'outbox') await adapter.outbox.check();
     const redisSettings = resolveRedis(options.redis);
     if (worker) await adapter.payloads.check();
     await checkRedis(redisSettings); // before Bee-Queue connects: a wrong password must not crash the process
@@ -121,8 +128,20 @@ export class SyncMachines {
     const router = new ChangeRouter(machines, enqueuer);
     const runtime = new SyncMachines(adapter, machines, redis, keys, queues, enqueuer, router, logger, worker);
     runtime.redisAt = redisSettings.describe;
-    runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe);
-    runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
+    runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe, capture.mode === 'outbox');
+    if (capture.mode === 'outbox') {
+      const relay = new OutboxRelay({
+        outbox: adapter.outbox, logger, pollMs: capture.pollMs,
+        entities: new Map([...router.watched].map((entity) => [entity.name, entity])),
+        route: (changes) => runtime.availability!.guard(() => router.route(changes)),
+      });
+      runtime.relay = relay;
+      // The changes are in the outbox, committed: the write need not wait for Redis, only wake the relay.
+      runtime.unsubscribe = adapter.onCommitted(router.watched, async () => relay.nudge(), { outbox: true });
+      relay.nudge(); // rows left by an outage before this process started
+    } else {
+      runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
+    }
 
     if (worker) {
       const lookups = {
@@ -131,7 +150,7 @@ export class SyncMachines {
           enqueuer.request(machine, 'ensure-publication', requests),
         publicationDestination: (machine: string) => `${keys.prefix}:${keys.queueName(machine, 'ensure-publication')}`,
       };
-      startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping }, machines, {
+      startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
         'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger }, settings, batch, locks!),
       });
@@ -241,6 +260,15 @@ export class SyncMachines {
       redis: this.redis, keys: this.keys, redisAt: this.redisAt, hasWorker: this.worker !== undefined,
       machines: this.machines.map((m) => ({ name: m.name, subject: m.subjectInfo.name })),
       captured: async () => { while (this.pending.size > 0) await Promise.allSettled([...this.pending]); },
+      alsoBusy: async () => {
+        const busy: string[] = [];
+        this.relay?.nudge();
+        const outboxRows = this.relay ? await this.adapter.outbox.count() : 0;
+        if (outboxRows > 0) busy.push(`${outboxRows} change(s) in sync_machine_outbox not yet moved to Redis`);
+        // A run whose lock and claims another worker took over (it stalled) is still in flight here.
+        if (this.running.size > 0) busy.push(`${this.running.size} run(s) still in flight in this process`);
+        return busy;
+      },
     }, options.timeoutMs);
   }
 
@@ -249,6 +277,7 @@ export class SyncMachines {
     this.closing ??= (async () => {
       // Still subscribed while closing: a transaction committing now is logged as dropped, not lost silently.
       await Promise.allSettled([...this.pending]);
+      await this.relay?.close();
       this.stopping.now = true;
       await this.queues.close(this.worker?.closeTimeoutMs ?? 5000);
       this.unsubscribe?.();

@@ -118,6 +118,9 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     const unreachable = await refusal([Fine], { redis: 'redis://127.0.0.1:1' });
     expect(unreachable, unreachable).to.match(/^Cannot reach Redis at redis:\/\/127\.0\.0\.1:1: [\s\S]*Start Redis or fix the `redis` option\.$/);
     expect(await refusal([Fine], { worker: { concurrency: 0 } })).to.equal('worker.concurrency must be a whole number of at least 1, got 0.');
+    expect(await refusal([Fine], { worker: { lockTtlMs: 3000, stallIntervalMs: 3000 } })).to.equal(
+      'worker.lockTtlMs (3000) must be greater than worker.stallIntervalMs (3000): a subject lock must outlive the stall ' +
+      'check that hands a blocked run to another worker. Raise lockTtlMs (default 30000) or lower stallIntervalMs (default 5000).');
     expect(await refusal([])).to.match(/^SyncMachines.start needs `machines`/);
   });
 });

@@ -44,7 +44,7 @@ describe('runtime lifecycle', () => {
 
   it('stops before publishing when the subject lock was lost, then runs again from fresh data', async () => {
     const { machine, gate } = gatedMachine(h.api);
-    const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 2, lockTtlMs: 300, retry: { attempts: 3, initialDelayMs: 20 } } });
+    const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 2, lockTtlMs: 300, stallIntervalMs: 200, retry: { attempts: 3, initialDelayMs: 20 } } });
     const order = await h.order(await h.customer());
     await until(() => gate.entered);
     // Another run took the lock over after it expired (simulated), for the next 600 ms.

@@ -1,0 +1,49 @@
+import { DataSource, EntityManager, In, Repository } from 'typeorm';
+import { ConfigurationError, describeError } from '../../lib/errors';
+import type { CapturedChange, OutboxEntry, OutboxStore } from '../../lib/ports';
+import { encodeOutboxEntry } from '../../lib/store/outbox-row';
+import { OUTBOX_ENTITY_NAME, OUTBOX_TABLE, SyncMachineOutboxRow } from './outbox-entity';
+
+/** The outbox on the app's own DataSource. */
+export class TypeOrmOutboxStore implements OutboxStore {
+  constructor(private readonly dataSource: DataSource) {}
+
+  private get repo(): Repository<SyncMachineOutboxRow> {
+    return this.dataSource.getRepository<SyncMachineOutboxRow>(OUTBOX_ENTITY_NAME);
+  }
+
+  /** Writes the changes through `manager`: the transaction's own, so they commit or roll back with the write. */
+  static async write(manager: EntityManager, changes: CapturedChange[]): Promise<void> {
+    const createdAt = new Date();
+    await manager.getRepository<SyncMachineOutboxRow>(OUTBOX_ENTITY_NAME)
+      .insert(changes.map((change) => ({ entry: encodeOutboxEntry(change), createdAt })));
+  }
+
+  async oldest(limit: number): Promise<OutboxEntry[]> {
+    const rows = await this.repo.find({ select: { id: true, entry: true }, order: { id: 'ASC' }, take: limit });
+    return rows.map((row) => ({ id: String(row.id), entry: row.entry }));
+  }
+
+  async remove(ids: string[]): Promise<void> {
+    if (ids.length > 0) await this.repo.delete({ id: In(ids.map(Number)) });
+  }
+
+  count(): Promise<number> {
+    return this.repo.count();
+  }
+
+  async check(): Promise<void> {
+    if (!this.dataSource.hasMetadata(OUTBOX_ENTITY_NAME)) {
+      throw new ConfigurationError("capture: 'outbox' needs the SyncMachineOutbox entity: import { SyncMachineOutbox } from " +
+        "'sync-machine/typeorm', add it to your DataSource's `entities` and CreateSyncMachineOutbox1764892800000 to `migrations`.");
+    }
+    try {
+      await this.repo.createQueryBuilder('o').select('o.id').limit(1).getRawMany();
+    } catch (error) {
+      throw new ConfigurationError(
+        `The outbox table ${OUTBOX_TABLE} cannot be read (${describeError(error)}): add CreateSyncMachineOutbox1764892800000 ` +
+        "from 'sync-machine/typeorm' to your DataSource's migrations and run them (or use synchronize in development).",
+        { cause: error });
+    }
+  }
+}

@@ -1,0 +1,200 @@
+import { performance } from 'node:perf_hooks';
+import { expect } from 'chai';
+import type { MikroORM } from '@mikro-orm/core';
+import { SyncMachines } from '../../lib';
+import { createOutboxTable, SyncMachineOutbox as MikroOutbox, SyncMachinePayload as MikroPayload } from '../../adapters/mikro-orm';
+import { CreateSyncMachineOutbox1764892800000, SyncMachineOutbox } from '../../adapters/typeorm';
+import { DATABASES, DatabaseKind, TestDatabase } from '../support/database';
+import { MemoryLogger } from '../support/logger';
+import { MikroOrmTestDatabase } from '../support/orms/mikro-orm-database';
+import { Customer as MikroCustomer, Order as MikroOrder } from '../support/orms/mikro-orm-shop';
+import { defineOrderSync } from '../support/order-sync';
+import { ApiClient, PartnerApi } from '../support/partner-api';
+import { deleteKeys, freshPrefix } from '../support/redis';
+import { Customer, Order } from '../support/shop';
+import { PrivateRedis } from './support/private-redis';
+
+/*
+ * capture: 'outbox' (SPEC §6.3) on both ORMs and both databases: with Redis (a private one) stopped, writes commit
+ * as fast as their outbox inserts allow and lose nothing; a rolled-back transaction leaves no row; once Redis is
+ * back, the relay moves every change and each order converges.
+ */
+
+/** What the spec does to the shop, per ORM: created with the outbox entity and its table from the library. */
+interface OutboxWorld {
+  handle: unknown;
+  /** Another connection to the database, for the worker runtime, as a worker process has its own. */
+  connect(): Promise<unknown>;
+  machine: object;
+  createOrder(customerId: number, status: string): Promise<number>;
+  updateOrder(id: number, status: string): Promise<void>;
+  /** Updates in a transaction that then rolls back. */
+  updateAndRollBack(id: number, status: string): Promise<void>;
+  /** Updates several orders in one transaction. */
+  updateInTransaction(ids: number[], status: string): Promise<void>;
+  createCustomer(): Promise<number>;
+  outboxRows(): Promise<number>;
+  destroy(): Promise<void>;
+}
+
+async function typeOrmWorld(kind: DatabaseKind, api: PartnerApi): Promise<OutboxWorld> {
+  const db = await TestDatabase.create(kind, [Customer, Order, SyncMachineOutbox]);
+  const ds = await db.connect({ synchronize: false });
+  // The library's migration makes the table; synchronize then only adds the shop's.
+  const qr = ds.createQueryRunner();
+  await new CreateSyncMachineOutbox1764892800000().up(qr);
+  await qr.release();
+  const pending = (await ds.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query);
+  expect(pending.filter((q) => q.includes('sync_machine_outbox')), 'migration differs from the entity').to.deep.equal([]);
+  await ds.synchronize();
+  const orders = ds.getRepository(Order);
+  return {
+    handle: ds,
+    connect: () => db.connect({ synchronize: false }),
+    machine: new (defineOrderSync(Customer, Order))(new ApiClient(api.url)),
+    createCustomer: async () => (await ds.getRepository(Customer).save({ firstName: 'Jane', lastName: 'Yang' })).id,
+    createOrder: async (customerId, status) => (await orders.save({ customerId, status, warehouseCode: 'A1' })).id,
+    updateOrder: async (id, status) => { await orders.save({ id, status }); },
+    updateAndRollBack: async (id, status) => {
+      await ds.transaction(async (m) => {
+        await m.getRepository(Order).save({ id, status });
+        throw new Error('roll back');
+      }).catch(() => undefined);
+    },
+    updateInTransaction: async (ids, status) => {
+      await ds.transaction(async (m) => { for (const id of ids) await m.getRepository(Order).save({ id, status }); });
+    },
+    outboxRows: () => ds.getRepository(SyncMachineOutbox).count(),
+    destroy: () => db.destroy(),
+  };
+}
+
+async function mikroOrmWorld(kind: DatabaseKind, api: PartnerApi): Promise<OutboxWorld> {
+  const db = await MikroOrmTestDatabase.create(kind);
+  await db.connect(); // the shop's tables and the payload table
+  const orm: MikroORM = await db.connect({ options: { entities: [MikroCustomer, MikroOrder, MikroPayload, MikroOutbox] } as never });
+  await createOutboxTable(orm);
+  if (kind === 'sqlite') {
+    // On PostgreSQL the diff reads every schema of the database, which other suites drop meanwhile.
+    const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
+    expect(diff, 'outboxTableSql differs from the entity').to.not.include('sync_machine_outbox');
+  }
+  return {
+    handle: orm,
+    connect: () => db.connect({ options: { entities: [MikroCustomer, MikroOrder, MikroPayload, MikroOutbox] } as never }),
+    machine: new (defineOrderSync(MikroCustomer, MikroOrder))(new ApiClient(api.url)),
+    createCustomer: async () => {
+      const em = orm.em.fork();
+      const customer = em.create(MikroCustomer, { firstName: 'Jane', lastName: 'Yang' } as never);
+      await em.flush();
+      return (customer as { id: number }).id;
+    },
+    createOrder: async (customerId, status) => {
+      const em = orm.em.fork();
+      const order = em.create(MikroOrder, { customer: em.getReference(MikroCustomer, customerId), status, warehouseCode: 'A1' } as never);
+      await em.flush();
+      return (order as { id: number }).id;
+    },
+    updateOrder: async (id, status) => {
+      const em = orm.em.fork();
+      em.assign(await em.findOneOrFail(MikroOrder, id), { status } as never);
+      await em.flush();
+    },
+    updateAndRollBack: async (id, status) => {
+      await orm.em.fork().transactional(async (em) => {
+        em.assign(await em.findOneOrFail(MikroOrder, id), { status } as never);
+        await em.flush();
+        throw new Error('roll back');
+      }).catch(() => undefined);
+    },
+    updateInTransaction: async (ids, status) => {
+      await orm.em.fork().transactional(async (em) => {
+        for (const id of ids) em.assign(await em.findOneOrFail(MikroOrder, id), { status } as never);
+        await em.flush();
+      });
+    },
+    outboxRows: () => orm.em.fork().count(MikroOutbox, {}),
+    destroy: () => db.destroy(),
+  };
+}
+
+const WORLDS = DATABASES.flatMap((kind) => [
+  { name: `TypeORM + ${kind}`, create: (api: PartnerApi) => typeOrmWorld(kind, api) },
+  { name: `MikroORM + ${kind}`, create: (api: PartnerApi) => mikroOrmWorld(kind, api) },
+]);
+
+for (const spec of WORLDS) {
+  describe(`capture: 'outbox' with Redis stopped and started, on ${spec.name}`, function () {
+    this.timeout(90_000);
+    let redis: PrivateRedis;
+    let api: PartnerApi;
+    let w: OutboxWorld;
+    let runtimes: SyncMachines[] = [];
+    const prefix = freshPrefix('outbox');
+    const logger = new MemoryLogger();
+
+    beforeEach(async () => {
+      redis = await PrivateRedis.create();
+      api = await new PartnerApi().start();
+      w = await spec.create(api);
+    });
+    afterEach(async () => {
+      await Promise.all(runtimes.map((r) => r.close()));
+      runtimes = [];
+      await api.stop();
+      await w.destroy();
+      await redis.destroy();
+      await deleteKeys(prefix);
+    });
+
+    const start = async (worker: boolean) => {
+      const sync = await SyncMachines.start({
+        orm: worker ? await w.connect() : w.handle, redis: redis.url, prefix, logger, machines: [w.machine], capture: 'outbox', outboxPollMs: 200,
+        worker: worker ? { concurrency: 10, retry: { attempts: 5, initialDelayMs: 50 }, stallIntervalMs: 1000, lockTtlMs: 5000 } : false,
+      });
+      runtimes.push(sync);
+      return sync;
+    };
+
+    it('loses no change committed while Redis is down, slows no write by more than its outbox insert, keeps rollbacks out', async () => {
+      const app = await start(false);
+      await start(true);
+      const customer = await w.createCustomer();
+      const ids: number[] = [];
+      for (let i = 0; i < 5; i += 1) ids.push(await w.createOrder(customer, 'purchased'));
+      await app.drain({ timeoutMs: 30_000 });
+      expect(api.publishes()).to.have.length(5);
+      expect(await w.outboxRows()).to.equal(0);
+
+      await redis.stop();
+      const waits: number[] = [];
+      const timed = async (write: () => Promise<unknown>) => {
+        const started = performance.now();
+        await write();
+        waits.push(performance.now() - started);
+      };
+      for (const id of ids.slice(0, 3)) await timed(() => w.updateOrder(id, 'shipped'));
+      await timed(() => w.updateInTransaction(ids.slice(3), 'packed'));
+      let late = 0;
+      await timed(async () => { late = await w.createOrder(customer, 'purchased'); });
+      await timed(() => w.updateAndRollBack(ids[0], 'rolled-back'));
+      expect(await w.outboxRows(), 'rows written with the changes; none for the rollback').to.equal(6);
+      // An insert into the outbox is all a write waits for; nothing waits for Redis.
+      expect(Math.max(...waits), `write ms: ${waits.map((t) => t.toFixed(0)).join(', ')}`).to.be.below(500);
+
+      await redis.start();
+      await app.drain({ timeoutMs: 30_000 });
+      expect(await w.outboxRows()).to.equal(0);
+      const expected: Record<string, string> = {};
+      for (const id of ids.slice(0, 3)) expected[id] = 'shipped';
+      for (const id of ids.slice(3)) expected[id] = 'packed';
+      expected[late] = 'purchased';
+      for (const [id, status] of Object.entries(expected)) {
+        expect(api.documents.get(id)?.order_status, `order ${id}`).to.equal(status);
+      }
+      expect(api.publishes().map((r) => r.body?.order_status)).to.not.include('rolled-back');
+      expect(logger.errors().filter((l) => /dropped/.test(l)), logger.errors().join('\n')).to.deep.equal([]);
+      expect(logger.errors().some((l) => /is unreachable: committed changes wait in sync_machine_outbox/.test(l))).to.equal(true);
+    });
+  });
+}

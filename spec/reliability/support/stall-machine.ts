@@ -1,0 +1,44 @@
+import { Build, ListenTo, Publish, SyncMachine } from '../../../lib';
+import { ApiClient } from '../../support/partner-api';
+import { Order } from '../../support/shop';
+
+/** Blocks the event loop, as a CPU-bound hook does: no timer, no socket, no lock extension runs meanwhile. */
+export function busyFor(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) { /* spin */ }
+}
+
+/**
+ * Orders whose status says so stall their process: `stall-build` in @Build (before publishing), `stall-publish`
+ * in @Publish right after the API answered (a lock lost *during* the publish). Every hook says what it does on
+ * stdout, so the spec can follow two worker processes.
+ */
+export function stallMachine(apiUrl: string, stallMs: number, say: (line: string) => void = () => undefined) {
+  @SyncMachine({ subject: Order, name: 'Stall' })
+  @ListenTo(Order)
+  class StallSync {
+    client = new ApiClient(apiUrl);
+
+    @Build()
+    build(order: Order) {
+      if (order.status === 'stall-build') {
+        say(`stalling in build ${order.id}`);
+        busyFor(stallMs);
+        say(`stall over ${order.id}`);
+      }
+      return { id: String(order.id), order_status: order.status };
+    }
+
+    @Publish()
+    async publish(order: Order, payload: { order_status: string }) {
+      await this.client.putOrder(String(order.id), payload);
+      say(`published ${order.id} ${payload.order_status}`);
+      if (payload.order_status === 'stall-publish') {
+        say(`stalling in publish ${order.id}`);
+        busyFor(stallMs);
+        say(`stall over ${order.id}`);
+      }
+    }
+  }
+  return new StallSync();
+}
