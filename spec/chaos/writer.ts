@@ -8,11 +8,19 @@ import { chaosDataSource, chaosMachine, Order } from './shared';
 async function main(): Promise<void> {
   const env = (name: string) => process.env[name] as string;
   const dataSource = await chaosDataSource(env('CHAOS_SCHEMA')).initialize();
-  const sync = await SyncMachines.start({
+  const start = () => SyncMachines.start({
     orm: dataSource, redis: env('CHAOS_REDIS_URL'), prefix: env('CHAOS_PREFIX'), capture: env('CHAOS_CAPTURE') === 'direct' ? 'direct' : 'outbox',
     machines: [chaosMachine(env('CHAOS_API_URL'))],
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
   });
+  // An app's boot that finds Redis restarting waits for it, as `sync-machine worker` does (bounded: 30 s).
+  let sync: SyncMachines | undefined;
+  for (const deadline = Date.now() + 30_000; !sync;) {
+    sync = await start().catch((error: Error) => {
+      if (!/Cannot reach Redis/.test(error.message) || Date.now() > deadline) throw error;
+      return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 250));
+    });
+  }
   const ids = env('CHAOS_IDS').split(',').map(Number);
   const versions = new Map(ids.map((id) => [id, 0]));
   const repo = dataSource.getRepository(Order);
