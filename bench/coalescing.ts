@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import BeeQueue from 'bee-queue';
 import Redis from 'ioredis';
-import { SyncMachines } from 'sync-machine';
+import { KeySpace, SyncMachines } from 'sync-machine';
 import { ApiClient } from '../demo/api-client';
 import { planBurst } from '../demo/burst';
 import { freshDatabase } from '../demo/database';
@@ -62,7 +62,9 @@ async function withSyncMachine(apiUrl: string, calls: () => number) {
   await runBurst(dataSource, orders, planBurst(ORDERS, SHAPE));
   const before = calls();
   const redis = new Redis(REDIS_URL);
-  const jobsOf = async () => Object.values(await redis.hgetall(`${prefix}:OrderToApiSync:stats`)).reduce((n, v) => n + Number(v), 0);
+  // Run tickets: `<step>:jobs`; the other counters count subjects and rows by outcome.
+  const jobsOf = async () => Object.entries(await redis.hgetall(new KeySpace(prefix).stats('OrderToApiSync')))
+    .filter(([field]) => field.endsWith(':jobs')).reduce((n, [, v]) => n + Number(v), 0);
   const jobsBefore = await jobsOf();
   const t = process.hrtime.bigint();
   const worker = await start(true);

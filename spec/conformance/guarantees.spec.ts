@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { SyncMachine } from '../../lib';
+import { KeySpace } from '../../lib/redis/keys';
 import Redis from 'ioredis';
 import { Harness } from '../support/harness';
 import { ShopOrder, WORLDS } from '../support/orms';
@@ -132,7 +133,7 @@ for (const world of WORLDS) {
       const worker = await h.startWorker();
       await worker.drain(DRAIN);
       expect(h.api.publishes(String(order.id)).map((r) => r.body)).to.deep.equal([await currentPayload(order.id)]);
-      const stats = await redis.hgetall(`${h.prefix}:OrderToApiSync:stats`);
+      const stats = await redis.hgetall(new KeySpace(h.prefix).stats('OrderToApiSync'));
       expect(stats['find-subjects:mapped']).to.equal('1');
       expect(stats['ensure-publication:published']).to.equal('1');
       // The customer's lookup may add one more run for the order, which then finds nothing new.
@@ -176,7 +177,7 @@ for (const world of WORLDS) {
       }).catch(() => undefined);
       await worker.drain(DRAIN);
       expect(h.api.received.length).to.equal(before);
-      expect(await redis.hget(`${h.prefix}:OrderToApiSync:stats`, 'ensure-publication:published')).to.equal('1');
+      expect(await redis.hget(new KeySpace(h.prefix).stats('OrderToApiSync'), 'ensure-publication:published')).to.equal('1');
     });
 
     it('applies the field filter: irrelevant columns enqueue nothing, relevant ones publish', async () => {
@@ -184,10 +185,10 @@ for (const world of WORLDS) {
       const customer = await h.customer();
       const order = await h.order(customer);
       await worker.drain(DRAIN);
-      const statsBefore = await redis.hgetall(`${h.prefix}:OrderToApiSync:stats`);
+      const statsBefore = await redis.hgetall(new KeySpace(h.prefix).stats('OrderToApiSync'));
       await h.w.updateCustomer(customer.id, { email: 'jane@example.com' });
       await worker.drain(DRAIN);
-      expect(await redis.hgetall(`${h.prefix}:OrderToApiSync:stats`)).to.deep.equal(statsBefore);
+      expect(await redis.hgetall(new KeySpace(h.prefix).stats('OrderToApiSync'))).to.deep.equal(statsBefore);
       await h.w.updateCustomer(customer.id, { lastName: 'Young' });
       await worker.drain(DRAIN);
       expect(h.api.documents.get(String(order.id))!.customer_full_name).to.equal('Jane Young');
@@ -198,7 +199,7 @@ for (const world of WORLDS) {
       const worker = await h.startWorker();
       const order = await h.order(await h.customer());
       await worker.drain(DRAIN);
-      const unchanged = async () => Number(await redis.hget(`${h.prefix}:OrderToApiSync:stats`, 'ensure-publication:unchanged'));
+      const unchanged = async () => Number(await redis.hget(new KeySpace(h.prefix).stats('OrderToApiSync'), 'ensure-publication:unchanged'));
       const before = await unchanged();
       await h.update(order, { warehouseCode: 'W9' });
       await worker.drain(DRAIN);

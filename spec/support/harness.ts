@@ -7,6 +7,7 @@ import { TypeOrmWorld, typeOrmWorld } from './orms/typeorm';
 import type { OrderFields } from './orms/world';
 import { ApiClient, PartnerApi } from './partner-api';
 import { deleteKeys, freshPrefix, REDIS_URL } from './redis';
+import { BeeQueueKey, KeySpace } from '../../lib/redis/keys';
 
 /** Fast retries so failure tests finish quickly. */
 export const FAST_WORKER: WorkerOptions = { concurrency: 10, retry: { attempts: 3, initialDelayMs: 20 } };
@@ -87,6 +88,6 @@ export class Harness<W extends ShopWorld = ShopWorld> {
 
   /** Bee-Queue's own keys for a machine's queue. */
   queueKey(step: 'find-subjects' | 'ensure-publication', suffix: string, machine = 'OrderToApiSync'): string {
-    return `${this.prefix}:${machine}:${step}:${suffix}`;
+    return new KeySpace(this.prefix).queueKey(machine, step, suffix as BeeQueueKey);
   }
 }

@@ -1,3 +1,4 @@
+import { KeySpace } from '../../lib/redis/keys';
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 
@@ -13,7 +14,7 @@ export async function deleteKeys(prefix: string): Promise<void> {
   try {
     let cursor = '0';
     do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      const [next, keys] = await redis.scan(cursor, 'MATCH', new KeySpace(prefix).pattern(), 'COUNT', 1000);
       cursor = next;
       if (keys.length > 0) await redis.del(...keys);
     } while (cursor !== '0');
