@@ -8,6 +8,8 @@ export interface Received {
   body: Record<string, unknown> | null;
   /** When the request arrived, and when it was answered. */
   startedAt: number;
+  /** Who sent it (the client's `x-sender` header), when it said. */
+  sender?: string;
   at: number;
 }
 
@@ -76,7 +78,8 @@ export class PartnerApi {
         return;
       }
       const body = text ? JSON.parse(text) : null;
-      this.received.push({ method: req.method ?? '', id, body, startedAt, at: Date.now() });
+      const sender = typeof req.headers['x-sender'] === 'string' ? req.headers['x-sender'] : undefined;
+      this.received.push({ method: req.method ?? '', id, body, startedAt, at: Date.now(), sender });
       if (req.method === 'PUT') this.documents.set(id, body);
       if (req.method === 'DELETE') this.documents.delete(id);
       res.writeHead(204).end();
@@ -88,7 +91,8 @@ export class PartnerApi {
 
 /** What an app's API client looks like: throws on a non-2xx answer, and RetryAfter on a 429 (its Retry-After header). */
 export class ApiClient {
-  constructor(private readonly baseUrl: string) {}
+  /** `sender` goes out as the `x-sender` header, so a test can tell which process sent what. */
+  constructor(private readonly baseUrl: string, private readonly sender?: string) {}
 
   async putOrder(id: string, payload: unknown): Promise<void> {
     await this.send('PUT', id, JSON.stringify(payload));
@@ -100,7 +104,7 @@ export class ApiClient {
 
   private async send(method: string, id: string, body?: string): Promise<void> {
     const res = await fetch(`${this.baseUrl}/orders/${encodeURIComponent(id)}`, {
-      method, body, headers: { 'content-type': 'application/json' },
+      method, body, headers: { 'content-type': 'application/json', ...(this.sender ? { 'x-sender': this.sender } : {}) },
     });
     if (res.status === 429) {
       throw new RetryAfter(Number(res.headers.get('retry-after') ?? '1') * 1000, `partner API answered 429 to ${method} /orders/${id}`);
