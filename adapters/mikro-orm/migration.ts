@@ -93,8 +93,16 @@ export function outboxTableSql(dialect: PayloadTableDialect, schema?: string): O
       down: [`drop table if exists \`${OUTBOX_TABLE}\`;`],
     };
   }
+  if (dialect === 'mysql' || dialect === 'mariadb') {
+    const table = schema ? `\`${schema}\`.\`${OUTBOX_TABLE}\`` : `\`${OUTBOX_TABLE}\``;
+    return {
+      up: [`create table if not exists ${table} (\`id\` int unsigned not null auto_increment primary key, \`entry\` text not null, ` +
+        '`created_at` datetime not null) default character set utf8mb4 engine = InnoDB;'],
+      down: [`drop table if exists ${table};`],
+    };
+  }
   throw new ConfigurationError(
-    `outboxTableSql: no statements for "${String(dialect)}": sync-machine ships them for 'postgresql' and 'sqlite'; ` +
+    `outboxTableSql: no statements for "${String(dialect)}": sync-machine ships them for 'postgresql', 'sqlite', 'mysql' and 'mariadb'; ` +
     'on another database let MikroORM create the table from the SyncMachineOutbox entity.');
 }
 

@@ -89,7 +89,7 @@ describe('sync-machine diff and status --subject (PostgreSQL, Redis)', () => {
     expect(published.code, published.stderr).to.equal(0);
     expect(published.stdout).to.match(new RegExp([
       `^OrderToApiSync: Order ${order.id}`,
-      '  published: \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, digest [0-9a-f]{64}',
+      '  published: \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, digest [0-9a-f]{64}, version 1',
       '  pending:   no',
       '  failed:    no\n$',
     ].join('\n')));
