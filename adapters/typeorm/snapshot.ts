@@ -1,4 +1,7 @@
-import type { EntityManager, EntityMetadata, RelationMetadata } from 'typeorm';
+import type { EntityManager, EntityMetadata } from 'typeorm';
+
+/** TypeORM 0.3 does not export RelationMetadata from its root (1.x does): derived, so both compile. */
+type RelationMetadata = EntityMetadata['relations'][number];
 
 /** The to-one relations whose key lives in this entity's row (many-to-one, owning one-to-one). */
 function ownedToOne(metadata: EntityMetadata): RelationMetadata[] {
