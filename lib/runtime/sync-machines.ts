@@ -22,7 +22,7 @@ import { notifiedChanges } from './notify';
 import { pickAdapter } from './pick-adapter';
 import { reconcileMachine, ReconcileOptions, ReconcileReport } from './reconcile';
 import { readSubjectStatus, SubjectStatus } from './subject-status';
-import { MachineStatus, readBusy, readMachineStatus } from './status';
+import { MachineStatus, readMachineStatus } from './status';
 import { resolveCapture, resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
 
 export interface ResyncOptions {
