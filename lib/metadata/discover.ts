@@ -92,7 +92,8 @@ function discoverMachine(machine: unknown, adapter: OrmAdapter): MachineDefiniti
 }
 
 function storeMode(value: unknown, className: string): 'body' | 'digest' {
-  if (value === undefined || value === 'body' || value === 'digest') return value ?? 'body';
+  if (value === undefined || value === 'body') return 'body';
+  if (value === 'digest') return 'digest';
   throw new ConfigurationError(`${className}: @SyncMachine({ store }) is 'body' (keep the last payload) or 'digest' ` +
     `(keep only its digest), got ${JSON.stringify(value)}.`);
 }

@@ -1,3 +1,4 @@
+import type { SyncMachines } from '../../lib';
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { Build, ListenTo, Publish, SyncMachine } from '../../lib';
@@ -39,6 +40,21 @@ export function chaosMachine(apiUrl: string) {
     }
   }
   return new ChaosSync();
+}
+
+/**
+ * Starts a runtime the way a process's boot would while Redis may be restarting (`sync-machine worker` waits the
+ * same way): tries again every 250 ms while Redis refuses connections, for 30 s at most.
+ */
+export async function startWhenRedisAnswers(start: () => Promise<SyncMachines>): Promise<SyncMachines> {
+  for (const deadline = Date.now() + 30_000; ;) {
+    try {
+      return await start();
+    } catch (error) {
+      if (!/Cannot reach Redis/.test((error as Error).message) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }
 
 export { Customer, Order };

@@ -1,5 +1,5 @@
 import { SyncMachines } from '../../lib';
-import { chaosDataSource, chaosMachine, Order } from './shared';
+import { chaosDataSource, chaosMachine, Order, startWhenRedisAnswers } from './shared';
 
 /**
  * A chaos writer process: `CHAOS_WRITES` saves spread over its orders (`CHAOS_IDS`, comma-separated), each bumping
@@ -13,14 +13,7 @@ async function main(): Promise<void> {
     machines: [chaosMachine(env('CHAOS_API_URL'))],
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
   });
-  // An app's boot that finds Redis restarting waits for it, as `sync-machine worker` does (bounded: 30 s).
-  let sync: SyncMachines | undefined;
-  for (const deadline = Date.now() + 30_000; !sync;) {
-    sync = await start().catch((error: Error) => {
-      if (!/Cannot reach Redis/.test(error.message) || Date.now() > deadline) throw error;
-      return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 250));
-    });
-  }
+  const sync = await startWhenRedisAnswers(start);
   const ids = env('CHAOS_IDS').split(',').map(Number);
   const versions = new Map(ids.map((id) => [id, 0]));
   const repo = dataSource.getRepository(Order);
