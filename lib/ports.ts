@@ -37,11 +37,26 @@ export interface StoredPayload {
   version: number;
 }
 
+/** What the store records of one successful publish. */
+export interface PublishedPayload {
+  subjectId: string;
+  body: string;
+  digest: string;
+  generatedAt: Date;
+  version: number;
+}
+
+/** What a run compares a built payload with: the stored payload without its timestamps. */
+export type StoredDigest = Pick<StoredPayload, 'body' | 'digest' | 'version'>;
+
 /** The `sync_machine_payloads` table, through the application's ORM. */
 export interface PayloadStore {
   /** The stored payloads of these subjects, with one query; subjects never published are absent. */
   findMany(machine: string, subjectIds: string[]): Promise<Map<string, StoredPayload>>;
-  savePublished(machine: string, subjectId: string, payload: { body: string; digest: string; generatedAt: Date; version: number }): Promise<void>;
+  /** findMany for runs: the same rows without the timestamps, read without entity hydration (most of a batch's reads). */
+  findDigests(machine: string, subjectIds: string[]): Promise<Map<string, StoredDigest>>;
+  /** Records successful publishes, with one statement (an upsert per subject would cost a round trip each). */
+  savePublished(machine: string, published: PublishedPayload[]): Promise<void>;
   remove(machine: string, subjectId: string): Promise<void>;
   /** Throws a ConfigurationError with the fix when the table is missing. */
   check(): Promise<void>;

@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../../lib/errors';
-import type { PayloadStore, StoredPayload } from '../../lib/ports';
+import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
 /** The payload store on the app's own MikroORM instance, one fresh fork per call. */
@@ -23,10 +23,19 @@ export class MikroOrmPayloadStore implements PayloadStore {
     return found;
   }
 
-  async savePublished(
-    machine: string, subjectId: string, payload: { body: string; digest: string; generatedAt: Date; version: number },
-  ): Promise<void> {
-    await this.fork().upsert<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId, ...payload, publishedAt: new Date() });
+  async findDigests(machine: string, subjectIds: string[]): Promise<Map<string, StoredDigest>> {
+    const found = new Map<string, StoredDigest>();
+    if (subjectIds.length === 0) return found;
+    const rows = await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId: { $in: subjectIds } },
+      { fields: ['subjectId', 'body', 'digest', 'version'] as never });
+    for (const row of rows) found.set(row.subjectId, { body: row.body, digest: row.digest, version: row.version ?? 0 });
+    return found;
+  }
+
+  async savePublished(machine: string, published: PublishedPayload[]): Promise<void> {
+    if (published.length === 0) return;
+    const publishedAt = new Date();
+    await this.fork().upsertMany<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, published.map((p) => ({ machine, ...p, publishedAt })));
   }
 
   async remove(machine: string, subjectId: string): Promise<void> {

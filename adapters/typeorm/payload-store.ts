@@ -1,6 +1,6 @@
 import { DataSource, In, Repository } from 'typeorm';
 import { ConfigurationError, describeError } from '../../lib/errors';
-import type { PayloadStore, StoredPayload } from '../../lib/ports';
+import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
 /** The payload store on the app's own DataSource. */
@@ -19,10 +19,22 @@ export class TypeOrmPayloadStore implements PayloadStore {
     return found;
   }
 
-  async savePublished(
-    machine: string, subjectId: string, payload: { body: string; digest: string; generatedAt: Date; version: number },
-  ): Promise<void> {
-    await this.repo.upsert({ machine, subjectId, ...payload, publishedAt: new Date() }, ['machine', 'subjectId']);
+  async findDigests(machine: string, subjectIds: string[]): Promise<Map<string, StoredDigest>> {
+    const found = new Map<string, StoredDigest>();
+    if (subjectIds.length === 0) return found;
+    const rows: Array<{ subjectId: unknown; body: string; digest: string; version: unknown }> = await this.repo
+      .createQueryBuilder('p')
+      .select('p.subjectId', 'subjectId').addSelect('p.body', 'body').addSelect('p.digest', 'digest').addSelect('p.version', 'version')
+      .where('p.machine = :machine', { machine }).andWhere('p.subjectId IN (:...ids)', { ids: subjectIds })
+      .getRawMany();
+    for (const row of rows) found.set(String(row.subjectId), { body: row.body, digest: row.digest, version: Number(row.version ?? 0) });
+    return found;
+  }
+
+  async savePublished(machine: string, published: PublishedPayload[]): Promise<void> {
+    if (published.length === 0) return;
+    const publishedAt = new Date();
+    await this.repo.upsert(published.map((p) => ({ machine, ...p, publishedAt })), ['machine', 'subjectId']);
   }
 
   async remove(machine: string, subjectId: string): Promise<void> {

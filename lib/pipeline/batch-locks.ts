@@ -21,7 +21,7 @@ export class BatchLocks {
 
   /** Throws LockLostError unless the lock on `item` is provably still this run's. */
   async ensure(item: string): Promise<void> {
-    if (!this.lost.has(item) && performance.now() < (this.validUntil.get(item) ?? 0) - this.margin()) return;
+    if (!this.lost.has(item) && this.validNow(item)) return;
     if (!this.lost.has(item)) await this.extend([item]);
     if (this.lost.has(item)) throw new LockLostError(`the lock on ${item} was taken over after it expired`);
   }
@@ -40,10 +40,24 @@ export class BatchLocks {
     }
   }
 
+  /**
+   * Of these items, the ones whose lock is no longer provably this run's (taken over after it expired), asking
+   * Redis once for all that the monotonic clock cannot vouch for. A lock still ours now was ours since the take.
+   */
+  async lostOf(items: string[]): Promise<Set<string>> {
+    const unsure = items.filter((item) => !this.lost.has(item) && !this.validNow(item));
+    if (unsure.length > 0) await this.extend(unsure);
+    return new Set(items.filter((item) => this.lost.has(item)));
+  }
+
   /** Stops extending; FINISH releases the locks. */
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+  }
+
+  private validNow(item: string): boolean {
+    return performance.now() < (this.validUntil.get(item) ?? 0) - this.margin();
   }
 
   private margin(): number {

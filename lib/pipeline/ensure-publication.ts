@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { HookError } from '../errors';
+import { HookError, LockLostWhilePublishingError } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { recordPublishLatency } from '../metrics';
-import type { OrmAdapter, StoredPayload } from '../ports';
+import type { OrmAdapter, PublishedPayload, StoredDigest } from '../ports';
 import { canonicalJson, digestOf, NotJsonError } from '../store/canonical-json';
 import { annotate, ATTR } from '../tracing';
 import type { BatchLocks } from './batch-locks';
@@ -12,6 +12,7 @@ import { callHook } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
 import type { PendingRequest } from './requests';
 import type { PublishGate } from './publish-gate';
+import { StoreBatch, StoreSlot } from './store-batch';
 import type { ItemResult, TakenBatch } from './work-queue';
 
 export type PublicationOutcome =
@@ -25,8 +26,8 @@ export interface EnsurePublicationDeps {
 /**
  * One run over a batch of subjects, each locked by the take: loads every row with one query and every stored
  * digest with another, builds all payloads concurrently, publishes the changed ones (at most `worker.concurrency`
- * at once per machine and process, across its runs), and stores each
- * publish once it succeeded. Each subject ends on its own; a failure holds back none of the others.
+ * at once per machine and process, across its runs), and stores the
+ * publishes that succeeded together (store-batch.ts). Each subject ends on its own; a failure holds back none of the others.
  */
 export async function ensurePublications(
   deps: EnsurePublicationDeps, settings: ItemRunSettings, batch: TakenBatch, locks: BatchLocks,
@@ -34,14 +35,36 @@ export async function ensurePublications(
   const { machine } = settings;
   const ids = batch.items.map((i) => i.item);
   const [rows, stored] = await Promise.all([
-    deps.adapter.load(machine.subject, ids, machine.relations), deps.adapter.payloads.findMany(machine.name, ids),
+    deps.adapter.load(machine.subject, ids, machine.relations), deps.adapter.payloads.findDigests(machine.name, ids),
   ]);
   const gate = settings.gate;
   const claimedAt = performance.now();
-  return Promise.all(batch.items.map((taken) => runItem(settings, taken, (request) => ensureOne({
-    deps, machine, id: taken.item, row: rows.get(taken.item), stored: stored.get(taken.item), request, locks, gate,
-    readAt: new Date(batch.now), latencyFrom: () => batch.now + (performance.now() - claimedAt),
-  }))));
+  const store = new StoreBatch(batch.items.length, (entries) => storePublished(deps, machine, locks, entries));
+  return Promise.all(batch.items.map(async (taken) => {
+    const slot = store.slot();
+    try {
+      return await runItem(settings, taken, (request) => ensureOne({
+        deps, machine, id: taken.item, row: rows.get(taken.item), stored: stored.get(taken.item), request, locks, gate, slot,
+        readAt: new Date(batch.now), latencyFrom: () => batch.now + (performance.now() - claimedAt),
+      }));
+    } finally {
+      slot.end();
+    }
+  }));
+}
+
+/**
+ * Writes the publishes of a batch with one statement, except those whose lock was lost since the take: another
+ * run may have published a newer payload meanwhile, so theirs is not stored and they run again (forced).
+ */
+async function storePublished(
+  deps: EnsurePublicationDeps, machine: MachineDefinition, locks: BatchLocks, entries: PublishedPayload[],
+): Promise<Map<string, Error>> {
+  const lost = await locks.lostOf(entries.map((e) => e.subjectId));
+  const refused = new Map<string, Error>();
+  for (const id of lost) refused.set(id, new LockLostWhilePublishingError('the lock was lost before the publish was stored'));
+  await deps.adapter.payloads.savePublished(machine.name, entries.filter((e) => !lost.has(e.subjectId)));
+  return refused;
 }
 
 interface Subject {
@@ -49,10 +72,11 @@ interface Subject {
   machine: MachineDefinition;
   id: string;
   row: object | undefined;
-  stored: StoredPayload | undefined;
+  stored: StoredDigest | undefined;
   request: PendingRequest;
   locks: BatchLocks;
   gate: PublishGate;
+  slot: StoreSlot;
   /** When the batch was taken, on Redis' clock: every request it covers came before. */
   readAt: Date;
   /** Now, on Redis' clock. */
@@ -78,9 +102,9 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
     await s.locks.ensure(id);
     await callHook(machine, machine.hooks.publish, 'publish', [row, payload, context], where);
     await s.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
-    await s.deps.adapter.payloads.savePublished(machine.name, id,
-      { body: machine.store === 'digest' ? '' : body, digest, generatedAt: s.readAt, version: context.version });
   });
+  // Stored with the rest of the batch, outside the gate so that the next publishes go on meanwhile.
+  await s.slot.save({ subjectId: id, body: machine.store === 'digest' ? '' : body, digest, generatedAt: s.readAt, version: context.version });
   if (machine.hooks.afterPublish) await callHook(machine, machine.hooks.afterPublish, 'after_publish', [row, payload], where);
   if (s.request.firstAt !== undefined) recordPublishLatency(machine.name, s.latencyFrom() - s.request.firstAt);
   return 'published';
