@@ -23,7 +23,8 @@ export interface BenchConfig {
 
 export type DatabaseKind = 'postgres' | 'sqlite';
 
-export const BATCH_SIZE = 100;
+/** sync-machine's default batchSize (lib/metadata/discover.ts), which the bench machines keep. */
+export const BATCH_SIZE = 500;
 
 /**
  * Upper bound for waiting on `work` subjects (drain, a worker's calls): generous (50 ms a subject, 20 per second,

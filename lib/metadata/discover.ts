@@ -9,6 +9,9 @@ import type { Hooks, Listener, MachineDefinition } from './machine-definition';
 
 type MachineClass = new (...args: never[]) => object;
 
+/** Subjects per run when @SyncMachine sets no batchSize (chosen by `npm run bench`, see BENCHMARKS.md). */
+export const DEFAULT_BATCH_SIZE = 500;
+
 const HOOK_HINTS: Record<HookRole, string> = {
   build: 'add one method decorated with @Build() that returns the payload for a subject',
   publish: 'add one method decorated with @Publish() that sends (subject, payload) to the API',
@@ -85,7 +88,11 @@ function discoverMachine(machine: unknown, adapter: OrmAdapter): MachineDefiniti
   }
   return {
     name, className, subject: options.subject, subjectInfo, relations,
-    batching: { batchSize: count(options.batchSize, 100, 1, 'batchSize', className), debounceMs: count(options.debounceMs, 0, 0, 'debounceMs', className) },
+    batching: {
+      // At most 1,000: a batch binds every id in one query, and its store 8 values per subject in one statement.
+      batchSize: count(options.batchSize, DEFAULT_BATCH_SIZE, 1, 1_000, 'batchSize', className),
+      debounceMs: count(options.debounceMs, 0, 0, 100_000, 'debounceMs', className),
+    },
     store: storeMode(options.store, className), rateLimit: rateLimit(options.rateLimit, className),
     instance: instance as MachineDefinition['instance'], listeners, hooks,
   };
@@ -109,10 +116,10 @@ function rateLimit(value: unknown, className: string): { max: number; perMs: num
   return { max: v.max as number, perMs: v.perMs as number };
 }
 
-function count(value: unknown, fallback: number, min: number, option: string, className: string): number {
+function count(value: unknown, fallback: number, min: number, max: number, option: string, className: string): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 100_000) {
-    throw new ConfigurationError(`${className}: @SyncMachine({ ${option} }) must be a whole number from ${min} to 100000, ` +
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigurationError(`${className}: @SyncMachine({ ${option} }) must be a whole number from ${min} to ${max}, ` +
       `got ${String(value)}.`);
   }
   return value;

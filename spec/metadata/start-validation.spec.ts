@@ -122,5 +122,12 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
       'worker.lockTtlMs (3000) must be greater than worker.stallIntervalMs (3000): a subject lock must outlive the stall ' +
       'check that hands a blocked run to another worker. Raise lockTtlMs (default 30000) or lower stallIntervalMs (default 5000).');
     expect(await refusal([])).to.match(/^SyncMachines.start needs `machines`/);
+    // A batch binds every id in one query: past 1,000 a database refuses the statement, so start() does.
+    @SyncMachine({ subject: Order, batchSize: 5000 }) @ListenTo(Order)
+    class Huge { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Huge])).to.equal('Huge: @SyncMachine({ batchSize }) must be a whole number from 1 to 1000, got 5000.');
+    @SyncMachine({ subject: Order, batchSize: 1000, debounceMs: 100_000 }) @ListenTo(Order)
+    class Largest { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Largest], { redis: 'http://localhost' })).to.match(/^redis: /); // the machine itself passed
   });
 });
