@@ -27,6 +27,8 @@ export interface TakenBatch {
   items: TakenItem[];
   /** Items left pending because another run holds their lock. */
   held: number;
+  /** For a lingering ticket that took nothing: in how long the next pending item is ready, if one is pending. */
+  nextInMs?: number;
 }
 
 /** How one item of a batch ended; `failed` retries with backoff, `requeue` runs it again soon, uncharged. */
@@ -51,6 +53,7 @@ export class WorkQueue {
   private readonly recent: string;
   private readonly paused: string;
   private readonly rate: string;
+  readonly wakeChannel: string;
 
   constructor(redis: Redis, keys: KeySpace, readonly machine: string, readonly step: Step, readonly settings: BatchSettings) {
     this.redis = withScripts(redis);
@@ -61,6 +64,7 @@ export class WorkQueue {
     this.recent = keys.recentPublishes(machine);
     this.paused = keys.paused(machine);
     this.rate = keys.rate(machine);
+    this.wakeChannel = keys.wakeChannel(machine, step);
   }
 
   /** Records requests (merged with any pending for the same item); resolves Redis' time (ms). */
@@ -68,27 +72,31 @@ export class WorkQueue {
     if (requests.length === 0) return 0;
     const now = await this.redis.smMark(this.k.pending, this.k.requests, this.k.runs, this.paused, ...this.tickets,
       this.settings.debounceMs, this.settings.batchSize, MAX_TICKETS, ticketJson(this.machine, this.step),
-      JSON.stringify(requests));
+      JSON.stringify(requests), this.wakeChannel);
     return Number(now);
   }
 
-  /** Takes the next batch for `ticket`; `lock` is the run's lock token and TTL when the step locks its items. */
-  async take(ticket: string, first: boolean, lock?: { token: string; ttlMs: number }): Promise<TakenBatch> {
+  /**
+   * Takes the next batch for `ticket`; `lock` is the run's lock token and TTL when the step locks its items. With
+   * nothing to take the ticket ends, unless it `lingers` (then it stays counted as running, to be woken).
+   */
+  async take(ticket: string, first: boolean, lock?: { token: string; ttlMs: number }, lingers = false): Promise<TakenBatch> {
     const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       ...this.tickets, this.stats, this.paused,
       ticket, lock?.token ?? '', this.settings.batchSize, lock?.ttlMs ?? 0, MAX_TICKETS, ticketJson(this.machine, this.step),
-      first ? '1' : '0', this.step);
+      first ? '1' : '0', this.step, lingers ? '1' : '0');
     const items: TakenItem[] = [];
-    for (let i = 3; i < reply.length; i += 2) items.push({ item: String(reply[i]), raw: String(reply[i + 1]) });
-    return { now: Number(reply[0]), held: Number(reply[1]), items };
+    for (let i = 4; i < reply.length; i += 2) items.push({ item: String(reply[i]), raw: String(reply[i + 1]) });
+    const nextAt = reply[3] === '' ? undefined : Number(reply[3]);
+    return { now: Number(reply[0]), held: Number(reply[1]), items, nextInMs: nextAt === undefined ? undefined : Math.max(0, nextAt - Number(reply[0])) };
   }
 
-  /** Ends a batch; resolves whether the ticket should take another one. */
-  async finish(ticket: string, token: string, results: ItemResult[], retry: RetrySettings, goOn: boolean): Promise<boolean> {
+  /** Ends a batch; resolves whether the ticket goes on: `more` when work is ready, `linger` even when none is. */
+  async finish(ticket: string, token: string, results: ItemResult[], retry: RetrySettings, goOn: 'end' | 'more' | 'linger'): Promise<boolean> {
     const again = await this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       this.k.failed, this.stats, this.recent, ...this.tickets, this.paused,
       ticket, token, JSON.stringify(results), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
-      ticketJson(this.machine, this.step), goOn ? '1' : '0', this.step, RECENT_PUBLISHES_KEPT);
+      ticketJson(this.machine, this.step), { end: '0', more: '1', linger: '2' }[goOn], this.step, RECENT_PUBLISHES_KEPT);
     return again === 1;
   }
 

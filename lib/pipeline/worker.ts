@@ -14,9 +14,15 @@ import type { QueueSet } from './queues';
 import { PublishGate } from './publish-gate';
 import { encodeRequest } from './requests';
 import type { ItemResult, TakenBatch, WorkQueue } from './work-queue';
+import type { Wakes } from './wakes';
 
-/** A ticket takes batch after batch while work is ready, for this long at most, then makes way. */
-const TICKET_BUDGET_MS = 5_000;
+/**
+ * A ticket takes batch after batch for this long at most, then ends, so that tickets spread over the worker
+ * processes there are now. Long enough that a long burst of commits costs a few tickets, not one per commit.
+ */
+const TICKET_BUDGET_MS = 30_000;
+/** How long a ticket that ran dry stays, to be woken by the next request instead of a new ticket being made. */
+export const LINGER_MS = 1_000;
 
 export type BatchHandler = (settings: ItemRunSettings, batch: TakenBatch, locks: BatchLocks | undefined) => Promise<ItemResult[]>;
 
@@ -31,8 +37,10 @@ export interface WorkerDeps {
   stallIntervalMs: number;
   /** Set when the runtime closes: a ticket finishes its batch and takes no other. */
   stopping: { now: boolean };
-  /** Tickets running in this process, so drain() waits for a run that another worker already took over. */
+  /** Batches in flight in this process, so drain() waits for a run that another worker already took over. */
   running: Set<Promise<unknown>>;
+  /** Wakes the tickets that linger in this process. */
+  wakes: Wakes;
 }
 
 /** Starts processing both steps of every machine; a failing item is retried alone and never stops the worker. */
@@ -49,18 +57,14 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
         describe: step === 'ensure-publication' ? (id) => `${machine.subjectInfo.name} ${id}` : (item) => item.replace(':', ' '),
         forceRerun: (item) => deps.enqueuer.request(machine.name, step, [[item, encodeRequest({ force: true })]]),
       };
-      queue.process(runs, (job: BeeQueue.Job<unknown>) => {
-        const run = runTicket(deps, settings, deps.enqueuer.work(machine.name, step), job, handlers[step]);
-        deps.running.add(run);
-        return run.finally(() => deps.running.delete(run));
-      });
+      queue.process(runs, (job: BeeQueue.Job<unknown>) => runTicket(deps, settings, deps.enqueuer.work(machine.name, step), job, handlers[step]));
       // Bee-Queue re-runs the tickets of a dead worker only when some worker looks for them.
       queue.checkStalledJobs(deps.stallIntervalMs);
     }
   }
 }
 
-/** One ticket: take a batch, run it, finish it; again while work is ready and the budget lasts. */
+/** One ticket: take a batch, run it, finish it; again while work comes (lingering between) and the budget lasts. */
 async function runTicket(
   deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue, job: BeeQueue.Job<unknown>, handler: BatchHandler,
 ): Promise<string> {
@@ -78,26 +82,47 @@ async function runTicket(
   const deadline = performance.now() + TICKET_BUDGET_MS;
   let first = true;
   let items = 0;
+  let lingerUntil = 0;
   for (;;) {
     const since = performance.now();
-    const batch = await work.take(ticket, first, locking ? { token, ttlMs: deps.lockTtlMs } : undefined);
+    // After a batch, a ticket that finds nothing stays a while (counted as running) and waits to be woken.
+    const lingers = !deps.stopping.now && since < deadline && since < lingerUntil;
+    const woken = deps.wakes.seen(work.wakeChannel);
+    const batch = await work.take(ticket, first, locking ? { token, ttlMs: deps.lockTtlMs } : undefined, lingers);
     first = false;
-    if (batch.items.length === 0) break;
-    items += batch.items.length;
-    const locks = locking ? new BatchLocks(work, token, deps.lockTtlMs, batch.items.map((i) => i.item), since) : undefined;
-    let results: ItemResult[];
-    try {
-      results = await handler(settings, batch, locks);
-    } catch (error) {
-      // The batch's own reads failed (the database is down, say): each item is retried alone, with backoff.
-      deps.logger.error(`${settings.step} of ${settings.machine.className}: a batch of ${batch.items.length} failed before ` +
-        `its items ran (each is retried with backoff): ${describeError(error)}`);
-      results = batch.items.map(({ item }) => [item, 'failed', describeError(error)]);
-    } finally {
-      locks?.stop();
+    if (batch.items.length === 0) {
+      if (!lingers) break; // the take ended the ticket
+      const waitMs = Math.min(lingerUntil, deadline) - performance.now();
+      await deps.wakes.wait(work.wakeChannel, woken, Math.min(waitMs, batch.nextInMs ?? waitMs));
+      continue;
     }
-    if (!(await work.finish(ticket, token, results, deps.retry, !deps.stopping.now && performance.now() < deadline))) break;
+    items += batch.items.length;
+    const run = runBatch(deps, settings, work, ticket, token, batch, since, handler, deadline);
+    deps.running.add(run);
+    const goOn = await run.finally(() => deps.running.delete(run));
+    if (!goOn) break;
+    lingerUntil = performance.now() + LINGER_MS;
   }
   return `${items} items`;
 }
 
+/** One batch of a ticket: its items run, then FINISH; resolves whether the ticket goes on. */
+async function runBatch(
+  deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue, ticket: string, token: string, batch: TakenBatch,
+  since: number, handler: BatchHandler, deadline: number,
+): Promise<boolean> {
+  const locks = token ? new BatchLocks(work, token, deps.lockTtlMs, batch.items.map((i) => i.item), since) : undefined;
+  let results: ItemResult[];
+  try {
+    results = await handler(settings, batch, locks);
+  } catch (error) {
+    // The batch's own reads failed (the database is down, say): each item is retried alone, with backoff.
+    deps.logger.error(`${settings.step} of ${settings.machine.className}: a batch of ${batch.items.length} failed before ` +
+      `its items ran (each is retried with backoff): ${describeError(error)}`);
+    results = batch.items.map(({ item }) => [item, 'failed', describeError(error)]);
+  } finally {
+    locks?.stop();
+  }
+  const goOn = deps.stopping.now || performance.now() >= deadline ? 'end' : 'linger';
+  return work.finish(ticket, token, results, deps.retry, goOn);
+}

@@ -32,6 +32,11 @@ export class KeySpace {
     return (['id', 'jobs', 'waiting', 'delayed', 'earlierDelayed'] as const).map((s) => this.queueKey(machine, step, s));
   }
 
+  /** Pub/sub channel (not a key) on which a MARK wakes the idle runs of a step (lib/pipeline/wakes.ts). */
+  wakeChannel(machine: string, step: Step): string {
+    return `${this.prefix}:${machine}:${step}:wake`;
+  }
+
   /** Pending items, their requests, claims of running batches, running tickets, failure records of one step. */
   step(machine: string, step: Step): StepKeys {
     const base = `${this.prefix}:${machine}:${step}`;

@@ -11,6 +11,7 @@ import { encodeRequest } from '../pipeline/requests';
 import { ChangeRouter } from '../pipeline/router';
 import { OutboxRelay } from '../pipeline/outbox-relay';
 import { startWorkers } from '../pipeline/worker';
+import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, ColumnFilter, EntityClass, OrmAdapter } from '../ports';
 import { RedisAvailability, RedisUnavailableError } from '../redis/availability';
 import { resolveRedis } from '../redis/connection';
@@ -68,8 +69,10 @@ export class SyncMachines {
   private readonly pending = new Set<Promise<void>>();
   /** Set by close(): running tickets finish their batch and take no other. */
   private readonly stopping = { now: false };
-  /** Runs (tickets) in flight in this process: drain() waits for them even when Redis shows no work left. */
+  /** Batches in flight in this process: drain() waits for them even when Redis shows no work left. */
   private readonly running = new Set<Promise<unknown>>();
+  /** Wakes this process' lingering tickets; set in start() when it runs workers. */
+  private wakes?: Wakes;
   private unsubscribe?: () => void;
   /** Capture fails fast while Redis is down (SPEC §6.3); set in start(). */
   private availability?: RedisAvailability;
@@ -150,7 +153,9 @@ export class SyncMachines {
           enqueuer.request(machine, 'ensure-publication', requests),
         publicationDestination: (machine: string) => `${keys.prefix}:${keys.queueName(machine, 'ensure-publication')}`,
       };
-      startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running }, machines, {
+      const channels = machines.flatMap((m) => STEPS.map((step) => keys.wakeChannel(m.name, step)));
+      const wakes = runtime.wakes = await Wakes.start(redis, channels);
+      startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
         'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger }, settings, batch, locks!),
       });
@@ -279,6 +284,7 @@ export class SyncMachines {
       await Promise.allSettled([...this.pending]);
       await this.relay?.close();
       this.stopping.now = true;
+      this.wakes?.stop(); // lingering tickets end now
       await this.queues.close(this.worker?.closeTimeoutMs ?? 5000);
       this.unsubscribe?.();
       this.availability?.close(); // before quitting: our own quit is no outage

@@ -90,6 +90,22 @@ for (const world of WORLDS) {
       expect(sent[sent.length - 1]).to.equal(30);
     });
 
+    it('single commits while a worker runs reuse its lingering run instead of making a ticket each', async () => {
+      const worker = await h.startWorker();
+      const order = await h.order(await h.customer());
+      await worker.drain(DRAIN);
+      const ticketsBefore = Number((await stats())['ensure-publication:jobs']);
+      // Each commit lands after the previous one was published: before, every one of them made a ticket.
+      for (let i = 1; i <= 12; i++) {
+        await h.update(order, { version: i, status: i % 2 ? 'shipped' : 'received' });
+        while (h.api.publishes(String(order.id)).length < i + 1) await new Promise((r) => setTimeout(r, 5));
+      }
+      await worker.drain(DRAIN);
+      expect(h.api.publishes(String(order.id)).map((r) => r.body!.version)).to.deep.equal([0, ...Array.from({ length: 12 }, (_, i) => i + 1)]);
+      expect(Number((await stats())['ensure-publication:jobs']) - ticketsBefore, 'tickets for 12 commits').to.be.at.most(2);
+      expect(h.logger.errors()).to.deep.equal([]);
+    });
+
     it('relations in the object form load with the subject; nested paths too', async () => {
       @SyncMachine({ subject: h.shop.Customer, name: 'CustomerOrders', relations: { orders: { customer: true } } })
       @ListenTo(h.shop.Customer)

@@ -22,7 +22,7 @@ ARGV[5] initial retry delay (ms)
 ARGV[6] batch size
 ARGV[7] max tickets
 ARGV[8] ticket (Bee-Queue job JSON)
-ARGV[9] "1" when the ticket wants to take another batch
+ARGV[9] "1" when the ticket wants to take another batch if one is ready, "2" also to linger when none is, "0" to end
 ARGV[10] step name, for the stats fields
 ARGV[11] how many recent publishes to keep
 Returns 1 when the ticket should take another batch, 0 when it ended.
@@ -80,7 +80,8 @@ for _, result in ipairs(cjson.decode(ARGV[3])) do
 end
 for field, n in pairs(counts) do redis.call('HINCRBY', KEYS[7], field, n) end
 if published > 0 then redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[11]) - 1) end
-local go_on = ARGV[9] == '1' and not paused_until(KEYS[14], now) and redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0
+local go_on = ARGV[9] ~= '0' and not paused_until(KEYS[14], now) and
+  (ARGV[9] == '2' or redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0)
 if not go_on then redis.call('SREM', KEYS[4], ticket) end
 schedule(KEYS[1], KEYS[4], KEYS[14], bee_queue_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
 return go_on and 1 or 0

@@ -10,6 +10,7 @@ ARGV[2] batch size
 ARGV[3] max tickets
 ARGV[4] ticket (Bee-Queue job JSON)
 ARGV[5] JSON array of [item, request] pairs
+ARGV[6] wake channel: published on when items are ready and runs exist (an idle one may be waiting for work)
 Returns Redis' time (ms).
 ]]
 --!include schedule.lua
@@ -22,5 +23,6 @@ for _, pair in ipairs(cjson.decode(ARGV[5])) do
   -- NX: the first pending request sets when the item is ready; later ones coalesce into it.
   redis.call('ZADD', KEYS[1], 'NX', now + debounce, item)
 end
-schedule(KEYS[1], KEYS[3], KEYS[4], bee_queue_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+local ready = schedule(KEYS[1], KEYS[3], KEYS[4], bee_queue_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+if ready > 0 and redis.call('SCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[6], '1') end
 return tostring(now)

@@ -18,8 +18,11 @@ ARGV[5] max tickets
 ARGV[6] ticket (Bee-Queue job JSON), for scheduling when this ticket ends
 ARGV[7] "1" on the ticket's first take
 ARGV[8] step name, for the stats fields
-Returns { now, held count, recovered count, item1, request1, item2, request2, ... }; no items means the
-ticket ends (it was removed from `runs` and tickets were scheduled for what is not ready yet).
+ARGV[9] "1" when the ticket lingers: with nothing to take it stays in `runs` (counted, so new requests wake it
+        instead of making tickets) unless the machine is paused
+Returns { now, held count, recovered count, next ready-at ('' unless lingering with items not ready yet), item1,
+request1, item2, request2, ... }; no items means the
+ticket ends (it was removed from `runs` and tickets were scheduled for what is not ready yet), unless it lingers.
 ]]
 --!include schedule.lua
 local now, micros = ms_now()
@@ -88,10 +91,17 @@ if not resume and #out < 2 * batch then
 end
 
 if held > 0 then redis.call('HINCRBY', KEYS[11], ARGV[8] .. ':rescheduled', held) end
+local next_at = ''
 if #out == 0 then
-  redis.call('SREM', KEYS[4], ticket)
+  if ARGV[9] ~= '1' or resume then
+    redis.call('SREM', KEYS[4], ticket)
+  else
+    -- A lingering ticket also wakes for an item that becomes ready (a retry's backoff, a debounce) meanwhile.
+    local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    if head[2] then next_at = head[2] end
+  end
   schedule(KEYS[1], KEYS[4], KEYS[12], bee_queue_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
 end
-local result = { tostring(now), held, recovered }
+local result = { tostring(now), held, recovered, next_at }
 for _, v in ipairs(out) do result[#result + 1] = v end
 return result

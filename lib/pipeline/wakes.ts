@@ -1,0 +1,56 @@
+import type Redis from 'ioredis';
+
+/**
+ * Wakes the idle runs of this process when work arrives. A run that ran dry lingers (stays counted as running,
+ * so a new commit makes no new ticket) and waits here; a MARK that finds runs publishes on its step's channel.
+ * A lost message (Redis restarting) costs at most the linger: the run then takes once more before it ends.
+ */
+export class Wakes {
+  private readonly counts = new Map<string, number>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private stopped = false;
+
+  private constructor(private readonly subscriber: Redis) {}
+
+  /** Subscribes a connection of its own (a subscribed ioredis connection runs no other command). */
+  static async start(redis: Redis, channels: string[]): Promise<Wakes> {
+    const wakes = new Wakes(redis.duplicate());
+    wakes.subscriber.on('error', () => undefined); // the runtime's own connection reports outages
+    wakes.subscriber.on('message', (channel: string) => wakes.wake(channel));
+    await wakes.subscriber.subscribe(...channels);
+    return wakes;
+  }
+
+  /** How many wakes `channel` had so far: pass it to wait() to miss none that come meanwhile. */
+  seen(channel: string): number {
+    return this.counts.get(channel) ?? 0;
+  }
+
+  /** Resolves at the first wake after `seen`, on stop(), or after `ms`. */
+  wait(channel: string, seen: number, ms: number): Promise<void> {
+    if (this.stopped || this.seen(channel) !== seen || ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const set = this.waiters.get(channel) ?? new Set();
+      this.waiters.set(channel, set);
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+    });
+  }
+
+  /** Ends every wait; the runs then end their tickets. */
+  stop(): void {
+    this.stopped = true;
+    for (const set of this.waiters.values()) for (const done of [...set]) done();
+    this.subscriber.disconnect();
+  }
+
+  private wake(channel: string): void {
+    this.counts.set(channel, this.seen(channel) + 1);
+    for (const done of [...this.waiters.get(channel) ?? []]) done();
+  }
+}
