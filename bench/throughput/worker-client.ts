@@ -9,14 +9,21 @@ export class WorkerProcess {
   static async start(settings: WorkerSettings): Promise<WorkerProcess> {
     // Compiled next to this file (npm run bench builds first); ts-node users get the .ts through execArgv.
     const script = join(__dirname, `worker-process${__filename.endsWith('.ts') ? '.ts' : '.js'}`);
-    const child = fork(script, [], { env: { ...process.env, BENCH_WORKER: JSON.stringify(settings) }, stdio: 'inherit' });
+    // --expose-gc: the start and end readings follow a full collection (see rss()).
+    const child = fork(script, [], {
+      env: { ...process.env, BENCH_WORKER: JSON.stringify(settings) }, stdio: 'inherit', execArgv: [...process.execArgv, '--expose-gc'],
+    });
     const worker = new WorkerProcess(child);
     await worker.reply((m) => m.ready === true, 30_000, 'start');
     return worker;
   }
 
-  async rss(): Promise<number> {
-    this.child.send('rss');
+  /**
+   * The worker's RSS; `settled` collects garbage first, so that the start and end of a burst compare memory kept,
+   * not garbage that happened to be uncollected at the moment (peaks are sampled without it).
+   */
+  async rss(settled = false): Promise<number> {
+    this.child.send(settled ? 'rss-settled' : 'rss');
     return (await this.reply((m) => typeof m.rss === 'number', 5_000, 'report its RSS')).rss as number;
   }
 

@@ -58,7 +58,7 @@ export async function measureBurst(
     log(`  ${kind}: latency commit -> API p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms (${latency.samples} samples)`);
 
     const outcomes = await outcomesOf(capture);
-    const rssStart = await worker.rss();
+    const rssStart = await worker.rss(true);
     let rssPeak = rssStart;
     const sampler = setInterval(() => { worker.rss().then((rss) => { rssPeak = Math.max(rssPeak, rss); }, () => undefined); }, 500);
     const calls = api.calls;
@@ -69,7 +69,7 @@ export async function measureBurst(
     clearInterval(sampler);
     const syncMachine = {
       calls: api.calls - calls, jobs: jobsBetween(outcomes, await outcomesOf(capture)), seconds,
-      rssStart, rssEnd: await worker.rss(), rssPeak,
+      rssStart, rssEnd: await worker.rss(true), rssPeak,
     };
     const after = await payloads(shop, machine, ids);
     const finalChanged = ids.filter((id) => before.get(id) !== after.get(id)).length;
@@ -146,7 +146,7 @@ async function naiveBurst(
   try {
     await queue.ready();
     const loaded = await loadInOrder(shop, ids);
-    const rssStart = await worker.rss();
+    const rssStart = await worker.rss(true);
     const writes = plan.flat().length;
     const calls = api.calls;
     const started = now();
@@ -157,7 +157,7 @@ async function naiveBurst(
     }
     await until(`the naive worker's ${writes} API calls`, () => api.calls - calls >= writes, boundMs(writes));
     const seconds = (now() - started) / 1000;
-    return { calls: api.calls - calls, jobs: writes, seconds, rssStart, rssEnd: await worker.rss() };
+    return { calls: api.calls - calls, jobs: writes, seconds, rssStart, rssEnd: await worker.rss(true) };
   } finally {
     await queue.close(5_000).catch(() => undefined);
     await worker.stop();
