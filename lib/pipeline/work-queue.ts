@@ -27,6 +27,8 @@ export interface TakenBatch {
   items: TakenItem[];
   /** Items left pending because another run holds their lock. */
   held: number;
+  /** The take found nothing and ended the ticket (a lingering one too, when the machine is paused). */
+  ended: boolean;
   /** For a lingering ticket that took nothing: in how long the next pending item is ready, if one is pending. */
   nextInMs?: number;
 }
@@ -87,8 +89,9 @@ export class WorkQueue {
       first ? '1' : '0', this.step, lingers ? '1' : '0');
     const items: TakenItem[] = [];
     for (let i = 4; i < reply.length; i += 2) items.push({ item: String(reply[i]), raw: String(reply[i + 1]) });
-    const nextAt = reply[3] === '' ? undefined : Number(reply[3]);
-    return { now: Number(reply[0]), held: Number(reply[1]), items, nextInMs: nextAt === undefined ? undefined : Math.max(0, nextAt - Number(reply[0])) };
+    const next = String(reply[3]);
+    const nextInMs = next === '' || next === 'ended' ? undefined : Math.max(0, Number(next) - Number(reply[0]));
+    return { now: Number(reply[0]), held: Number(reply[1]), items, ended: items.length === 0 && next === 'ended', nextInMs };
   }
 
   /** Ends a batch; resolves whether the ticket goes on: `more` when work is ready, `linger` even when none is. */

@@ -92,7 +92,7 @@ async function runTicket(
     const batch = await work.take(ticket, first, locking ? { token, ttlMs: deps.lockTtlMs } : undefined, lingers);
     first = false;
     if (batch.items.length === 0) {
-      if (!lingers) break; // the take ended the ticket
+      if (batch.ended) break; // without lingering, or paused: the take ended the ticket
       const waitMs = Math.min(lingerUntil, deadline) - performance.now();
       await deps.wakes.wait(work.wakeChannel, woken, Math.min(waitMs, batch.nextInMs ?? waitMs));
       continue;

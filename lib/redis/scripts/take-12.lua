@@ -20,9 +20,9 @@ ARGV[7] "1" on the ticket's first take
 ARGV[8] step name, for the stats fields
 ARGV[9] "1" when the ticket lingers: with nothing to take it stays in `runs` (counted, so new requests wake it
         instead of making tickets) unless the machine is paused
-Returns { now, held count, recovered count, next ready-at ('' unless lingering with items not ready yet), item1,
-request1, item2, request2, ... }; no items means the
-ticket ends (it was removed from `runs` and tickets were scheduled for what is not ready yet), unless it lingers.
+Returns { now, held count, recovered count, next, item1, request1, item2, request2, ... }. With no items, next is
+'ended' when the ticket ended (it was removed from `runs` and tickets were scheduled for what is not ready yet),
+else it lingers and next is when the next pending item is ready ('' when none is pending).
 ]]
 --!include schedule.lua
 local now, micros = ms_now()
@@ -95,6 +95,7 @@ local next_at = ''
 if #out == 0 then
   if ARGV[9] ~= '1' or resume then
     redis.call('SREM', KEYS[4], ticket)
+    next_at = 'ended'
   else
     -- A lingering ticket also wakes for an item that becomes ready (a retry's backoff, a debounce) meanwhile.
     local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
