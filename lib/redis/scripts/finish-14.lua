@@ -35,15 +35,25 @@ local published = 0
 local has_failures = redis.call('HLEN', KEYS[6]) > 0
 local counts = {}
 local function count(field) counts[field] = (counts[field] or 0) + 1 end
-for _, result in ipairs(cjson.decode(ARGV[3])) do
-  local item, outcome, err, pause_ms = result[1], result[2], result[3], result[4]
-  if token ~= '' then
-    local current = redis.call('HGET', KEYS[5], item)
-    if current and string.sub(current, 1, #token + 1) == token .. '|' then redis.call('HDEL', KEYS[5], item) end
+local results = cjson.decode(ARGV[3])
+local items, claims = {}, {}
+for i, result in ipairs(results) do
+  items[i] = result[1]
+  claims[i] = ticket .. '\n' .. result[1]
+end
+if token ~= '' and #items > 0 then
+  local current, ours = multi_get('HMGET', KEYS[5], items), {}
+  for i, item in ipairs(items) do
+    if current[i] and string.sub(current[i], 1, #token + 1) == token .. '|' then ours[#ours + 1] = item end
   end
-  local claim = ticket .. '\n' .. item
-  local raw = redis.call('HGET', KEYS[3], claim)
-  redis.call('HDEL', KEYS[3], claim)
+  variadic('HDEL', KEYS[5], nil, ours)
+end
+local raws = #claims > 0 and multi_get('HMGET', KEYS[3], claims) or {}
+variadic('HDEL', KEYS[3], nil, claims)
+local succeeded, latest = {}, {}
+for i, result in ipairs(results) do
+  local item, outcome, err, pause_ms = result[1], result[2], result[3], result[4]
+  local raw = raws[i] or nil
   if outcome == 'paused' then
     local resume = now + tonumber(pause_ms)
     -- Expires when the pause ends, so a worker can ask how much of it is left (PTTL) whatever its clock.
@@ -70,14 +80,14 @@ for _, result in ipairs(cjson.decode(ARGV[3])) do
     end
     count(step .. ':' .. (outcome == 'requeue' and 'rescheduled' or 'failed'))
   else
-    if has_failures then redis.call('HDEL', KEYS[6], item) end
+    succeeded[#succeeded + 1] = item
     count(step .. ':' .. outcome)
-    if outcome == 'published' then
-      redis.call('LPUSH', KEYS[8], now .. ' ' .. item)
-      published = published + 1
-    end
+    if outcome == 'published' then latest[#latest + 1] = now .. ' ' .. item end
   end
 end
+if has_failures then variadic('HDEL', KEYS[6], nil, succeeded) end
+variadic('LPUSH', KEYS[8], nil, latest)
+published = #latest
 for field, n in pairs(counts) do redis.call('HINCRBY', KEYS[7], field, n) end
 if published > 0 then redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[11]) - 1) end
 local go_on = ARGV[9] ~= '0' and not paused_until(KEYS[14], now) and

@@ -16,12 +16,34 @@ Returns Redis' time (ms).
 --!include schedule.lua
 local now = ms_now()
 local debounce = tonumber(ARGV[1])
+local only_at = cjson.encode({ at = tostring(now) })
+-- Requests with fields merge one by one; empty ones (a subject's own change, resync: most requests) need only
+-- the time of the first request, which a pending item already has, so they go in a few variadic calls.
+local plain = {}
 for _, pair in ipairs(cjson.decode(ARGV[5])) do
   local item, request = pair[1], pair[2]
-  if request.at == nil then request.at = tostring(now) end
-  merge_into(KEYS[2], item, request)
-  -- NX: the first pending request sets when the item is ready; later ones coalesce into it.
-  redis.call('ZADD', KEYS[1], 'NX', now + debounce, item)
+  if next(request) == nil then
+    plain[#plain + 1] = item
+  else
+    if request.at == nil then request.at = tostring(now) end
+    merge_into(KEYS[2], item, request)
+    -- NX: the first pending request sets when the item is ready; later ones coalesce into it.
+    redis.call('ZADD', KEYS[1], 'NX', now + debounce, item)
+  end
+end
+if #plain > 0 then
+  local scores = multi_get('ZMSCORE', KEYS[1], plain)
+  local requests, ready_at = {}, {}
+  for i, item in ipairs(plain) do
+    if not scores[i] then
+      requests[#requests + 1] = item
+      requests[#requests + 1] = only_at
+      ready_at[#ready_at + 1] = now + debounce
+      ready_at[#ready_at + 1] = item
+    end
+  end
+  variadic('HSET', KEYS[2], nil, requests)
+  variadic('ZADD', KEYS[1], 'NX', ready_at)
 end
 local ready = schedule(KEYS[1], KEYS[3], KEYS[4], bee_queue_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 if ready > 0 and redis.call('SCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[6], '1') end

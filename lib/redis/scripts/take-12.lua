@@ -69,24 +69,42 @@ end
 
 if not resume and #out < 2 * batch then
   local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, batch - #out / 2)
-  for _, item in ipairs(items) do
-    local raw = redis.call('HGET', KEYS[2], item) or '{}'
-    if lock(item, nil) then
-      redis.call('ZREM', KEYS[1], item)
-      redis.call('HDEL', KEYS[2], item)
-      redis.call('HSET', KEYS[3], ticket .. '\n' .. item, raw)
-      out[#out + 1] = item
-      out[#out + 1] = raw
-    else
-      -- Locked by a run elsewhere: stays pending, tried again after 50 ms doubling per try (5 s at most), jittered.
-      local request = cjson.decode(raw)
-      local tries = tonumber(request.held or '0') + 1
-      request.held = tostring(tries)
-      redis.call('HSET', KEYS[2], item, cjson.encode(request))
-      local delay = math.min(5000, 50 * 2 ^ tries) * (0.5 + (micros % 1000) / 1000)
-      redis.call('ZADD', KEYS[1], now + math.floor(delay), item)
-      held = held + 1
+  if #items > 0 then
+    local raws = multi_get('HMGET', KEYS[2], items)
+    local current = locking and multi_get('HMGET', KEYS[5], items) or {}
+    local taken, locks, claims = {}, {}, {}
+    for i, item in ipairs(items) do
+      local raw = raws[i] or '{}'
+      local free = true
+      if current[i] then
+        local c = current[i]
+        free = tonumber(string.sub(c, string.find(c, '|', 1, true) + 1)) <= now
+      end
+      if free then
+        taken[#taken + 1] = item
+        if locking then
+          locks[#locks + 1] = item
+          locks[#locks + 1] = token .. '|' .. (now + ttl)
+        end
+        claims[#claims + 1] = ticket .. '\n' .. item
+        claims[#claims + 1] = raw
+        out[#out + 1] = item
+        out[#out + 1] = raw
+      else
+        -- Locked by a run elsewhere: stays pending, tried again after 50 ms doubling per try (5 s at most), jittered.
+        local request = cjson.decode(raw)
+        local tries = tonumber(request.held or '0') + 1
+        request.held = tostring(tries)
+        redis.call('HSET', KEYS[2], item, cjson.encode(request))
+        local delay = math.min(5000, 50 * 2 ^ tries) * (0.5 + (micros % 1000) / 1000)
+        redis.call('ZADD', KEYS[1], now + math.floor(delay), item)
+        held = held + 1
+      end
     end
+    variadic('HSET', KEYS[5], nil, locks)
+    variadic('ZREM', KEYS[1], nil, taken)
+    variadic('HDEL', KEYS[2], nil, taken)
+    variadic('HSET', KEYS[3], nil, claims)
   end
 end
 
