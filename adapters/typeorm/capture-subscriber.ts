@@ -34,6 +34,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   }
 
   afterUpdate(event: UpdateEvent<object>) {
+    if (typeof event.metadata.target !== 'function' || !this.watched.has(event.metadata.target)) return;
     const keys = [...event.updatedColumns, ...event.updatedRelations].map((c) => c.propertyPath);
     const row = event.databaseEntity ?? event.entity;
     return this.record(event.queryRunner, event.metadata, 'update', row as object | undefined, keys,
@@ -107,10 +108,14 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     return this.record(event.queryRunner, event.metadata, op, row, undefined, path);
   }
 
-  private async record(
+  /**
+   * Synchronous unless it has to wait (an outbox row to insert, a write outside a transaction to enqueue): TypeORM
+   * awaits what every hook returns, and a promise per saved row was a measurable part of the capture overhead.
+   */
+  private record(
     qr: QueryRunner | undefined, metadata: EntityMetadata, op: ChangeOp, row: object | undefined,
     updatedKeys: string[] | undefined, path: string,
-  ): Promise<void> {
+  ): Promise<void> | void {
     const entity = metadata.target;
     if (typeof entity !== 'function' || !this.watched.has(entity)) return;
     const pk = metadata.primaryColumns[0];
@@ -124,11 +129,15 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
       changedKeys: updatedKeys ?? allProperties(metadata),
       snapshot: op === 'remove' ? snapshotOf(metadata, row!) : undefined,
     };
-    if (this.outbox) await TypeOrmOutboxStore.write(qr?.manager ?? metadata.connection.manager, [change]);
-    if (!qr || !qr.isTransactionActive) {
-      await this.listener([change]);
-      return;
+    if (this.outbox) {
+      return TypeOrmOutboxStore.write(qr?.manager ?? metadata.connection.manager, [change]).then(() => this.collect(qr, change));
     }
+    return this.collect(qr, change);
+  }
+
+  /** Into the transaction's open frame, or to the listener at once when there is no transaction. */
+  private collect(qr: QueryRunner | undefined, change: CapturedChange): Promise<void> | void {
+    if (!qr || !qr.isTransactionActive) return this.listener([change]);
     const frames = this.frames.get(qr) ?? [];
     this.frames.set(qr, frames);
     // Subscribed mid-transaction: open the frames we missed.
