@@ -10,7 +10,6 @@ async function main(): Promise<void> {
   const prefixes = new Prefixes(config.redisUrl);
   try {
     const cost = await measureCaptureCost(config, kind, prefixes);
-    const L = (global as any).__L ?? []; L.sort((a: number, b: number) => a - b); console.log("listener median ms", L[L.length >> 1]?.toFixed(1), "n", L.length);
     console.log(`${kind}: captured ${cost.capturedMs.toFixed(1)} ms vs plain ${cost.plainMs.toFixed(1)} ms: ${(cost.capturedMs / cost.plainMs).toFixed(2)}x`);
   } finally {
     await prefixes.cleanup();
