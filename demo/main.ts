@@ -106,6 +106,7 @@ async function main(): Promise<boolean> {
       const outcomes = outcomesBetween(statsBefore, await readStats(redis, prefix, MACHINE));
       const result: StepResult = { label: step.label, writes, ms, calls, outcomes,
         jobs: [...outcomes].filter(([field]) => field.endsWith(':jobs')).reduce((sum, [, n]) => sum + n, 0),
+        runs: [...outcomes].filter(([field]) => field.endsWith(':batches')).reduce((sum, [, n]) => sum + n, 0),
         expected: changedCount(before, await shop.currentPayloads()) };
       results.push(result);
       printStepLine(result);
@@ -124,7 +125,7 @@ async function main(): Promise<boolean> {
   const burst = results[results.length - 1];
   console.log(`\n${allOk
     ? `OK: every step made exactly the API calls its data change called for; ${burst.writes.toLocaleString('en-US')} burst ` +
-      `writes cost ${burst.jobs.toLocaleString('en-US')} jobs and ${burst.calls} API calls.`
+      `writes cost ${burst.runs.toLocaleString('en-US')} runs and ${burst.calls} API calls.`
     : `FAILED: ${workerExit !== 0 ? `the worker exited with ${workerExit}; ` : ''}` +
       `${results.filter((r) => !ok(r)).map((r) => r.label).join(', ') || 'not every step ran'}.`} ` +
     `(${((Date.now() - started) / 1000).toFixed(1)} s)`);

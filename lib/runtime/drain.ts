@@ -153,7 +153,7 @@ async function readStats(scope: DrainScope): Promise<Record<string, number>> {
     for (const [field, count] of Object.entries(hash as Record<string, string>)) {
       if (!field.startsWith(PREFIX)) continue;
       const outcome = field.slice(PREFIX.length);
-      if (outcome === 'jobs') continue; // run tickets, not an outcome of a subject
+      if (outcome === 'jobs' || outcome === 'batches') continue; // run tickets and their batches, not outcomes of a subject
       sums[outcome] = (sums[outcome] ?? 0) + Number(count);
     }
   }

@@ -106,9 +106,10 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
       'find-subjects': { waiting: 0, active: 0, delayed: 0, failed: 0 },
       'ensure-publication': { waiting: 0, active: 0, delayed: 0, failed: 1 },
     });
-    const { 'ensure-publication:jobs': jobs, ...outcomes } = status.outcomes;
+    const { 'ensure-publication:jobs': jobs, 'ensure-publication:batches': batches, ...outcomes } = status.outcomes;
     expect(outcomes).to.deep.equal({ 'ensure-publication:failed': 2, 'ensure-publication:published': 2 });
     expect(jobs).to.be.within(2, 4); // run tickets: the resync's, the update's, the retry's (it may share one)
+    expect(batches).to.be.at.least(2); // batches those tickets ran: the resync's, the retry's, the update's (some may share)
     expect(status.lastPublishes.map((p: { subjectId: string }) => p.subjectId)).to.have.members([String(first.id), String(second.id)]);
     expect(status.failures).to.have.length(1);
     expect(status.failures[0]).to.include({ step: 'ensure-publication', entity: 'Order', id: String(first.id), attempts: 2 });
@@ -123,7 +124,7 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
       '  find-subjects             0       0        0       0',
       '  ensure-publication        0       0        0       1',
     ].join('\n'));
-    expect(text.stdout).to.match(/\n  outcomes: ensure-publication:failed 2, ensure-publication:jobs \d, ensure-publication:published 2\n  last publishes:\n/);
+    expect(text.stdout).to.match(/\n  outcomes: ensure-publication:batches \d, ensure-publication:failed 2, ensure-publication:jobs \d, ensure-publication:published 2\n  last publishes:\n/);
     expect(text.stdout).to.match(new RegExp(`    Order ${second.id}  \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  \\(\\d+ s ago\\)`));
     expect(text.stdout).to.include('  failures: 1 recorded as failed (sync-machine retry-failed OrderToApiSync runs them again):\n' +
       `    ensure-publication Order ${first.id}  2 attempts, last failed `);

@@ -8,7 +8,7 @@ KEYS[3] claims    hash  "<ticket>\n<item>" -> request
 KEYS[4] runs      set   tickets that have started and not ended
 KEYS[5] locks     hash  item -> "<token>|<expires-at ms>"
 KEYS[6] failed    hash  item -> failure record (JSON: error, attempts, at)
-KEYS[7] stats     hash  "<step>:<outcome>" -> count
+KEYS[7] stats     hash  "<step>:<outcome>" -> count; "<step>:batches" counts batches run
 KEYS[8] recent    list  "<ms> <item>" of the latest publishes, newest first
 KEYS[9..13]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
 KEYS[14] paused   string the machine's publishing is paused until then (ms)
@@ -88,6 +88,7 @@ end
 if has_failures then variadic('HDEL', KEYS[6], nil, succeeded) end
 variadic('LPUSH', KEYS[8], nil, latest)
 published = #latest
+counts[step .. ':batches'] = 1
 for field, n in pairs(counts) do redis.call('HINCRBY', KEYS[7], field, n) end
 if published > 0 then redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[11]) - 1) end
 local go_on = ARGV[9] ~= '0' and not paused_until(KEYS[14], now) and
