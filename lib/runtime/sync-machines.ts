@@ -12,7 +12,7 @@ import { ChangeRouter } from '../pipeline/router';
 import { OutboxRelay } from '../pipeline/outbox-relay';
 import { startWorkers } from '../pipeline/worker';
 import { Wakes } from '../pipeline/wakes';
-import type { CapturedChange, ColumnFilter, EntityClass, OrmAdapter } from '../ports';
+import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
 import { RedisAvailability, RedisUnavailableError } from '../redis/availability';
 import { resolveRedis } from '../redis/connection';
 import { checkRedis } from '../redis/wait-for-redis';
@@ -22,22 +22,12 @@ import { takeFailures } from './failures';
 import { notifiedChanges } from './notify';
 import { pickAdapter } from './pick-adapter';
 import { reconcileMachine, ReconcileOptions, ReconcileReport } from './reconcile';
+import { resyncSubjects, ResyncOptions } from './resync';
+
+export type { ResyncOptions };
 import { readSubjectStatus, SubjectStatus } from './subject-status';
 import { MachineStatus, readMachineStatus } from './status';
 import { resolveCapture, resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
-
-export interface ResyncOptions {
-  /** Only these subjects; default: every row of the subject entity. */
-  ids?: Array<string | number>;
-  /** Only subjects whose columns equal these values (TypeORM); not with `ids`. */
-  where?: ColumnFilter;
-  /** Publish even when the payload equals the stored one. */
-  force?: boolean;
-  /** Ids read and requested per page. Default 500. */
-  batchSize?: number;
-  /** Called after each batch with the running total, and the number of subjects when it is known. */
-  onProgress?: (enqueued: number, total?: number) => void;
-}
 
 export interface StatusOptions {
   /** Only these machines; default: all. */
@@ -188,42 +178,9 @@ export class SyncMachines {
   /** Backfill: enqueues an EnsurePublication for every subject (or `ids`); `force` publishes unchanged payloads too. */
   async resync(machine: MachineRef, options: ResyncOptions = {}): Promise<{ enqueued: number }> {
     const def = this.machineFor(machine);
-    const batchSize = options.batchSize ?? 500;
     const request = encodeRequest({ force: options.force });
-    const push = async (ids: string[]) => {
-      await this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request]));
-    };
-    let enqueued = 0;
-    if (options.ids) {
-      if (options.where) throw new ConfigurationError('resync: pass `ids` or `where`, not both.');
-      const ids = options.ids.map(String);
-      for (let i = 0; i < ids.length; i += batchSize) {
-        await push(ids.slice(i, i + batchSize));
-        enqueued = Math.min(ids.length, i + batchSize);
-        options.onProgress?.(enqueued, ids.length);
-      }
-      return { enqueued };
-    }
-    const { where } = options;
-    const adapter = this.adapter;
-    if (where && !adapter.pageIdsWhere) {
-      throw new ConfigurationError(`resync({ where }) is not available with ${adapter.name} in this version: ` +
-        'pass the subject ids instead (`ids`, or --ids on the command line).');
-    }
-    const page = (after: string | undefined) => (where
-      ? adapter.pageIdsWhere!(def.subject, where, after, batchSize)
-      : adapter.pageIds(def.subject, after, batchSize));
-    const total = await adapter.countRows?.(def.subject, where);
-    let after: string | undefined;
-    for (;;) {
-      const ids = await page(after);
-      if (ids.length === 0) break;
-      await push(ids);
-      enqueued += ids.length;
-      options.onProgress?.(enqueued, total === undefined ? undefined : Math.max(total, enqueued));
-      after = ids[ids.length - 1];
-    }
-    return { enqueued };
+    return resyncSubjects(this.adapter, def, options, (ids) =>
+      this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request])));
   }
 
   /** Per machine: queue depths, outcome counters, the latest publishes and the latest failures with their errors. */

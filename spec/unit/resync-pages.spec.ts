@@ -1,0 +1,55 @@
+import { expect } from 'chai';
+import type { MachineDefinition } from '../../lib/metadata/machine-definition';
+import type { OrmAdapter } from '../../lib/ports';
+import { resyncSubjects } from '../../lib/runtime/resync';
+
+/** resync records pages while it reads the next ones: order of progress, and what a failing page does. */
+describe('resync pages', () => {
+  // With `ids`, resync reads nothing from the ORM: neither is touched.
+  const adapter = {} as OrmAdapter;
+  const machine = {} as MachineDefinition;
+  const ids = Array.from({ length: 10 }, (_, i) => i + 1);
+
+  it('records every page, several at once, and reports progress in order up to the total', async () => {
+    const sent: string[][] = [];
+    let inFlight = 0;
+    let most = 0;
+    const progress: Array<[number, number | undefined]> = [];
+    const result = await resyncSubjects(adapter, machine, { ids, batchSize: 2, onProgress: (n, total) => progress.push([n, total]) },
+      async (page) => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((r) => setTimeout(r, 5));
+        sent.push(page);
+        inFlight -= 1;
+      });
+    expect(result).to.deep.equal({ enqueued: 10 });
+    expect(sent.flat()).to.have.members(ids.map(String));
+    expect(most, 'pages recorded at once').to.be.within(2, 4);
+    expect(progress).to.deep.equal([[2, 10], [4, 10], [6, 10], [8, 10], [10, 10]]);
+  });
+
+  it('rejects with the first failure once the pages in flight settled, and sends no page after it', async () => {
+    const sent: string[] = [];
+    let settledAfterFailure = 0;
+    let failed = false;
+    const error = await resyncSubjects(adapter, machine, { ids, batchSize: 1 }, async (page) => {
+      if (page[0] === '3') {
+        failed = true;
+        throw new Error('Redis went away');
+      }
+      sent.push(page[0]);
+      await new Promise((r) => setTimeout(r, 10));
+      if (failed) settledAfterFailure += 1;
+    }).catch((e: Error) => e);
+    expect(error).to.be.instanceOf(Error).with.property('message', 'Redis went away');
+    // Pages 1-4 were in flight together; 3 failed, 4 settled before the rejection, nothing later went out.
+    expect(sent).to.deep.equal(['1', '2', '4']);
+    expect(settledAfterFailure).to.be.at.least(1);
+  });
+
+  it('refuses ids together with where', async () => {
+    const error = await resyncSubjects(adapter, machine, { ids, where: { status: 'x' } }, async () => undefined).catch((e: Error) => e);
+    expect(error).to.have.property('message', 'resync: pass `ids` or `where`, not both.');
+  });
+});
