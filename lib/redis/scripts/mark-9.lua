@@ -10,7 +10,7 @@ ARGV[2] batch size
 ARGV[3] max tickets
 ARGV[4] ticket (Bee-Queue job JSON)
 ARGV[5] JSON array of [item, request] pairs
-ARGV[6] wake channel: published on when items are ready and runs exist (an idle one may be waiting for work)
+ARGV[6] wake channel: published on when items are ready or new and runs exist (an idle one may be waiting)
 Returns Redis' time (ms).
 ]]
 --!include schedule.lua
@@ -20,6 +20,7 @@ local only_at = cjson.encode({ at = tostring(now) })
 -- Requests with fields merge one by one; empty ones (a subject's own change, resync: most requests) need only
 -- the time of the first request, which a pending item already has, so they go in a few variadic calls.
 local plain = {}
+local added = 0
 for _, pair in ipairs(cjson.decode(ARGV[5])) do
   local item, request = pair[1], pair[2]
   if next(request) == nil then
@@ -28,7 +29,7 @@ for _, pair in ipairs(cjson.decode(ARGV[5])) do
     if request.at == nil then request.at = tostring(now) end
     merge_into(KEYS[2], item, request)
     -- NX: the first pending request sets when the item is ready; later ones coalesce into it.
-    redis.call('ZADD', KEYS[1], 'NX', now + debounce, item)
+    added = added + redis.call('ZADD', KEYS[1], 'NX', now + debounce, item)
   end
 end
 if #plain > 0 then
@@ -44,7 +45,9 @@ if #plain > 0 then
   end
   variadic('HSET', KEYS[2], nil, requests)
   variadic('ZADD', KEYS[1], 'NX', ready_at)
+  added = added + #ready_at / 2
 end
 local ready = schedule(KEYS[1], KEYS[3], KEYS[4], bee_queue_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
-if ready > 0 and redis.call('SCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[6], '1') end
+-- Idle runs wake for ready items, and for new ones not ready yet (debounce), to wait for those instead of their linger.
+if (ready > 0 or added > 0) and redis.call('SCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[6], '1') end
 return tostring(now)
