@@ -72,9 +72,17 @@ export class WorkQueue {
   /** Records requests (merged with any pending for the same item); resolves Redis' time (ms). */
   async mark(requests: Array<[item: string, request: EncodedRequest]>): Promise<number> {
     if (requests.length === 0) return 0;
+    // Requests without fields (a subject's own change, a resync: most of them) travel as bare items, which the
+    // script records without decoding a JSON object for each.
+    const merged: Array<[string, EncodedRequest]> = [];
+    const plain: string[] = [];
+    for (const pair of requests) {
+      if (hasFields(pair[1])) merged.push(pair);
+      else plain.push(pair[0]);
+    }
     const now = await this.redis.smMark(this.k.pending, this.k.requests, this.k.runs, this.paused, ...this.tickets,
       this.settings.debounceMs, this.settings.batchSize, MAX_TICKETS, ticketJson(this.machine, this.step),
-      JSON.stringify(requests), this.wakeChannel);
+      JSON.stringify(merged), this.wakeChannel, ...plain);
     return Number(now);
   }
 
@@ -86,7 +94,7 @@ export class WorkQueue {
     const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       ...this.tickets, this.stats, this.paused,
       ticket, lock?.token ?? '', this.settings.batchSize, lock?.ttlMs ?? 0, MAX_TICKETS, ticketJson(this.machine, this.step),
-      first ? '1' : '0', this.step, lingers ? '1' : '0');
+      first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs);
     const items: TakenItem[] = [];
     for (let i = 4; i < reply.length; i += 2) items.push({ item: String(reply[i]), raw: String(reply[i + 1]) });
     const next = String(reply[3]);
@@ -122,4 +130,9 @@ export class WorkQueue {
     if (items.length === 0) return [];
     return this.redis.smExtend(this.locksKey, token, ttlMs, ...items);
   }
+}
+
+function hasFields(request: EncodedRequest): boolean {
+  for (const _ in request) return true;
+  return false;
 }

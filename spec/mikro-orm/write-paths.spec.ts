@@ -624,8 +624,9 @@ for (const kind of DATABASES) {
         const customer = await newCustomer();
         const order = await newOrder(customer);
         await resetQueues();
-        // A real Redis error for every enqueue of OrderToApiSync's subject: its requests hash is now a string.
-        await redis.set(new KeySpace(prefix).step(ORDER_SYNC, 'ensure-publication').requests, 'not a hash');
+        // A real Redis error for every enqueue of OrderToApiSync's subject: its pending set is now a string.
+        const pendingKey = new KeySpace(prefix).step(ORDER_SYNC, 'ensure-publication').pending;
+        await redis.set(pendingKey, 'not a sorted set');
 
         const saved = await newOrder(customer);
         const fork = em();
@@ -638,8 +639,9 @@ for (const kind of DATABASES) {
         expect(errors).to.have.length(2);
         expect(errors[0]).to.include(`dropped: insert Order ${saved.id}`).and.include('WRONGTYPE');
         expect(errors[1]).to.include(`dropped: update Order ${order.id}`);
-        expect(await waiting('ensure-publication')).to.deep.equal([]);
+        // The script stopped at its first command on that key: no ticket, and the key is as the test left it.
         expect(await tickets('ensure-publication')).to.equal(0);
+        expect(await redis.get(pendingKey)).to.equal('not a sorted set');
       });
 
       it('after sync.close(), writes still succeed and are no longer captured, in open transactions too', async () => {

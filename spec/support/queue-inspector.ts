@@ -19,9 +19,11 @@ export function queueInspector(redis: () => Redis, prefix: string, machines: str
 
   /** The merged, not yet taken request of one item, decoded. */
   async function pending(step: Step, item: string, machine = defaultMachine): Promise<PendingRequest> {
-    const raw = await redis().hget(keys.step(machine, step).requests, item);
-    if (raw === null) throw new Error(`no pending request for ${item} in ${machine} ${step}`);
-    return decodeRequest(raw, item);
+    const k = keys.step(machine, step);
+    const [raw, score] = await Promise.all([redis().hget(k.requests, item), redis().zscore(k.pending, item)]);
+    if (score === null) throw new Error(`${item} is not pending in ${machine} ${step}`);
+    // An item whose requests carried nothing keeps no request entry (the take makes one from its score).
+    return decodeRequest(raw ?? '{}', item);
   }
 
   async function everythingWaiting(): Promise<string[]> {

@@ -1,7 +1,8 @@
 --[[
 Records requests for items of one machine's step and makes sure run tickets exist for them.
 KEYS[1] pending   zset  item -> ready-at (ms, Redis clock)
-KEYS[2] requests  hash  item -> request (flat JSON object of strings), merged while the item waits
+KEYS[2] requests  hash  item -> request (flat JSON object of strings), merged while the item waits; none for
+                        an item whose requests carried nothing (its score gives the time of the first)
 KEYS[3] runs      set   tickets that have started and not ended
 KEYS[4] paused    string the machine's publishing is paused until then (ms), after a RetryAfter
 KEYS[5..9]        Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
@@ -9,41 +10,36 @@ ARGV[1] debounce (ms): an item becomes ready this long after its first pending r
 ARGV[2] batch size
 ARGV[3] max tickets
 ARGV[4] ticket (Bee-Queue job JSON)
-ARGV[5] JSON array of [item, request] pairs
+ARGV[5] JSON array of [item, request] pairs, for requests with fields
 ARGV[6] wake channel: published on when items are ready or new and runs exist (an idle one may be waiting)
+ARGV[7..] items whose request has no fields (a subject's own change, a resync: most requests)
 Returns Redis' time (ms).
 ]]
 --!include schedule.lua
 local now = ms_now()
 local debounce = tonumber(ARGV[1])
-local only_at = cjson.encode({ at = tostring(now) })
--- Requests with fields merge one by one; empty ones (a subject's own change, resync: most requests) need only
--- the time of the first request, which a pending item already has, so they go in a few variadic calls.
-local plain = {}
+-- Requests with fields merge one by one; bare items need only the time of the first request, which a pending
+-- one already has, so they go in two variadic calls.
 local added = 0
 for _, pair in ipairs(cjson.decode(ARGV[5])) do
   local item, request = pair[1], pair[2]
-  if next(request) == nil then
-    plain[#plain + 1] = item
-  else
-    if request.at == nil then request.at = tostring(now) end
-    merge_into(KEYS[2], item, request)
-    -- NX: the first pending request sets when the item is ready; later ones coalesce into it.
-    added = added + redis.call('ZADD', KEYS[1], 'NX', now + debounce, item)
-  end
+  if request.at == nil then request.at = tostring(now) end
+  merge_into(KEYS[2], item, request)
+  -- NX: the first pending request sets when the item is ready; later ones coalesce into it.
+  added = added + redis.call('ZADD', KEYS[1], 'NX', now + debounce, item)
 end
+local plain = {}
+for i = 7, #ARGV do plain[#plain + 1] = ARGV[i] end -- not unpack: a large commit has more items than it holds
 if #plain > 0 then
+  -- A bare item keeps no request: its score says when it was first requested (take puts that back as `at`).
   local scores = multi_get('ZMSCORE', KEYS[1], plain)
-  local requests, ready_at = {}, {}
+  local ready_at = {}
   for i, item in ipairs(plain) do
     if not scores[i] then
-      requests[#requests + 1] = item
-      requests[#requests + 1] = only_at
       ready_at[#ready_at + 1] = now + debounce
       ready_at[#ready_at + 1] = item
     end
   end
-  variadic('HSET', KEYS[2], nil, requests)
   variadic('ZADD', KEYS[1], 'NX', ready_at)
   added = added + #ready_at / 2
 end

@@ -20,6 +20,7 @@ ARGV[7] "1" on the ticket's first take
 ARGV[8] step name, for the stats fields
 ARGV[9] "1" when the ticket lingers: with nothing to take it stays in `runs` (counted, so new requests wake it
         instead of making tickets) unless the machine is paused
+ARGV[10] debounce (ms): an item's score minus it is when it was first requested
 Returns { now, held count, recovered count, next, item1, request1, item2, request2, ... }. With no items, next is
 'ended' when the ticket ended (it was removed from `runs` and tickets were scheduled for what is not ready yet),
 else it lingers and next is when the next pending item is ready ('' when none is pending).
@@ -27,6 +28,7 @@ else it lingers and next is when the next pending item is ready ('' when none is
 --!include schedule.lua
 local now, micros = ms_now()
 local ticket, token, batch, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local debounce = tonumber(ARGV[10])
 local locking = token ~= ''
 local out = {}
 local held, recovered = 0, 0
@@ -68,13 +70,19 @@ if ARGV[7] == '1' and redis.call('SADD', KEYS[4], ticket) == 0 then
 end
 
 if not resume and #out < 2 * batch then
-  local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, batch - #out / 2)
+  local scored = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, batch - #out / 2)
+  local items, first_at = {}, {}
+  for i = 1, #scored, 2 do
+    items[#items + 1] = scored[i]
+    first_at[#first_at + 1] = tonumber(scored[i + 1]) - debounce
+  end
   if #items > 0 then
     local raws = multi_get('HMGET', KEYS[2], items)
     local current = locking and multi_get('HMGET', KEYS[5], items) or {}
     local taken, locks, claims = {}, {}, {}
     for i, item in ipairs(items) do
-      local raw = raws[i] or '{}'
+      -- An item requested with nothing to merge has no request: when it was first requested is its score.
+      local raw = raws[i] or string.format('{"at":"%d"}', first_at[i])
       local free = true
       if current[i] then
         local c = current[i]
