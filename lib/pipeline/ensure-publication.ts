@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { HookError, LockLostWhilePublishingError } from '../errors';
+import { describeError, HookError, LockLostWhilePublishingError } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { recordPublishLatency } from '../metrics';
@@ -53,18 +53,31 @@ export async function ensurePublications(
   }));
 }
 
+/** Tries of a batch's store write: a store that fails after its publish succeeded costs a second publish. */
+const STORE_ATTEMPTS = 3;
+
 /**
  * Writes the publishes of a batch with one statement, except those whose lock was lost since the take: another
- * run may have published a newer payload meanwhile, so theirs is not stored and they run again (forced).
+ * run may have published a newer payload meanwhile, so theirs is not stored and they run again (forced). A failed
+ * write (a locked SQLite file, a dropped connection) is tried again before the subjects fail and publish again.
  */
 async function storePublished(
   deps: EnsurePublicationDeps, machine: MachineDefinition, locks: BatchLocks, entries: PublishedPayload[],
 ): Promise<Map<string, Error>> {
-  const lost = await locks.lostOf(entries.map((e) => e.subjectId));
-  const refused = new Map<string, Error>();
-  for (const id of lost) refused.set(id, new LockLostWhilePublishingError('the lock was lost before the publish was stored'));
-  await deps.adapter.payloads.savePublished(machine.name, entries.filter((e) => !lost.has(e.subjectId)));
-  return refused;
+  for (let attempt = 1; ; attempt++) {
+    const lost = await locks.lostOf(entries.map((e) => e.subjectId));
+    try {
+      await deps.adapter.payloads.savePublished(machine.name, entries.filter((e) => !lost.has(e.subjectId)));
+      const refused = new Map<string, Error>();
+      for (const id of lost) refused.set(id, new LockLostWhilePublishingError('the lock was lost before the publish was stored'));
+      return refused;
+    } catch (error) {
+      if (attempt >= STORE_ATTEMPTS) throw error;
+      deps.logger.warn(`${machine.className}: storing ${entries.length} published payload(s) failed (${describeError(error)}); ` +
+        `trying again (${attempt} of ${STORE_ATTEMPTS - 1}) rather than publishing them again.`);
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
 }
 
 interface Subject {

@@ -106,6 +106,28 @@ for (const world of WORLDS) {
       expect(h.logger.errors()).to.deep.equal([]);
     });
 
+    it('a store write that fails after its publish is tried again, not published again', async () => {
+      const orders = await fiveOrders();
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const publish = machine.publish.bind(machine);
+      let broken = false;
+      machine.publish = async (order, payload) => {
+        await publish(order, payload);
+        if (broken) return;
+        broken = true;
+        // The payload table goes away for 150 ms right after the first publish: the batch's store write fails.
+        await h.w.sql('ALTER TABLE sync_machine_payloads RENAME TO sync_machine_payloads_away');
+        setTimeout(() => { void h.w.sql('ALTER TABLE sync_machine_payloads_away RENAME TO sync_machine_payloads'); }, 150);
+      };
+      const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 1 } });
+      await worker.drain(DRAIN);
+      for (const order of orders) expect(h.api.publishes(String(order.id)), `order ${order.id}`).to.have.length(1);
+      expect((await h.w.sql('SELECT subject_id FROM sync_machine_payloads')).map((r) => String(r.subject_id)).sort())
+        .to.deep.equal(orders.map((o) => String(o.id)).sort());
+      expect(h.logger.warnings().some((w) => /storing \d+ published payload\(s\) failed .*trying again/.test(w)), h.logger.warnings().join('\n')).to.equal(true);
+      expect(h.logger.errors()).to.deep.equal([]);
+    });
+
     it('relations in the object form load with the subject; nested paths too', async () => {
       @SyncMachine({ subject: h.shop.Customer, name: 'CustomerOrders', relations: { orders: { customer: true } } })
       @ListenTo(h.shop.Customer)
