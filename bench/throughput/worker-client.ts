@@ -19,12 +19,15 @@ export class WorkerProcess {
   }
 
   /**
-   * The worker's RSS; `settled` collects garbage first, so that the start and end of a burst compare memory kept,
-   * not garbage that happened to be uncollected at the moment (peaks are sampled without it).
+   * The worker's RSS; `settled` reads it at rest (a GC, 3 s for V8 to give back what it no longer needs, a GC), so
+   * that the start and end of a burst compare memory kept, not heap grown by the work just before (peaks are
+   * sampled as they come).
    */
   async rss(settled = false): Promise<number> {
     this.child.send(settled ? 'rss-settled' : 'rss');
-    return (await this.reply((m) => typeof m.rss === 'number', 5_000, 'report its RSS')).rss as number;
+    // A peak sample answered late must not pass for the settled reading.
+    const match = (m: Record<string, unknown>) => typeof m.rss === 'number' && (m.settled === true) === settled;
+    return (await this.reply(match, 10_000, 'report its RSS')).rss as number;
   }
 
   async stop(): Promise<void> {

@@ -13,7 +13,7 @@ import { NAIVE_QUEUE, WorkerSettings } from './worker-settings';
  * connection, so an in-process worker would run inside the writer's transactions). Two modes:
  *   sync   sync-machine's worker for the demo's OrderToApiSync;
  *   naive  one Bee-Queue job per write: load the order, build, post, changed or not.
- * Settings come in BENCH_WORKER (JSON, see worker-settings.ts). It answers { rss } to 'rss' (and to 'rss-settled', after a full GC), closes and exits on 'stop'.
+ * Settings come in BENCH_WORKER (JSON, see worker-settings.ts). It answers { rss } to 'rss' (and { rss, settled } to 'rss-settled', read at rest), closes and exits on 'stop'.
  */
 async function main(): Promise<void> {
   const settings = JSON.parse(process.env.BENCH_WORKER ?? '') as WorkerSettings;
@@ -36,8 +36,8 @@ async function main(): Promise<void> {
     close = () => queue.close(10_000);
   }
   process.on('message', (message: string) => {
-    if (message === 'rss-settled') (globalThis as { gc?: () => void }).gc?.();
-    if (message === 'rss' || message === 'rss-settled') process.send!({ rss: process.memoryUsage().rss });
+    if (message === 'rss') process.send!({ rss: process.memoryUsage().rss });
+    if (message === 'rss-settled') void settledRss().then((rss) => process.send!({ rss, settled: true }));
     if (message === 'stop') {
       void close().finally(() => dataSource.destroy()).finally(() => process.exit(0));
     }
@@ -51,3 +51,12 @@ main().catch((error) => {
   console.error(`bench worker failed to start: ${error instanceof Error ? error.stack : String(error)}`);
   process.exit(1);
 });
+
+/** RSS at rest: a full GC, a pause in which V8 gives back what it no longer needs, another GC. */
+async function settledRss(): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  gc?.();
+  return process.memoryUsage().rss;
+}
