@@ -1,9 +1,6 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { SyncMachines } from '../../lib';
 import { KeySpace } from '../../lib/redis/keys';
-import { MemoryLogger } from '../support/logger';
-import { ApiClient } from '../support/partner-api';
 import { typeOrmShop } from '../support/orms/typeorm';
 import { REDIS_URL } from '../support/redis';
 import { CliWorld, runInProcess, SHOP_CONFIG } from './support/cli-world';
@@ -17,11 +14,6 @@ describe('sync-machine diff and status --subject (PostgreSQL, Redis)', () => {
   /** The prefix's keys, but Bee-Queue's stall-check marker, which the closed worker left to expire on its own. */
   const prefixKeys = async () => (await redis.keys(new KeySpace(w.prefix).pattern())).filter((k) => !k.endsWith(':stallBlock')).sort();
 
-  const startWorker = () => SyncMachines.start({
-    orm: w.dataSource, redis: REDIS_URL, prefix: w.prefix, logger: new MemoryLogger(),
-    machines: [new typeOrmShop.OrderToApiSync(new ApiClient(w.api.url))],
-    worker: { concurrency: 4, retry: { attempts: 2, initialDelayMs: 10 } },
-  });
 
   beforeEach(async () => {
     w = await new CliWorld().setUp();
@@ -35,7 +27,7 @@ describe('sync-machine diff and status --subject (PostgreSQL, Redis)', () => {
 
   it('diff prints what a run would change, field by field, and publishes and writes nothing', async () => {
     const [first, second, third] = await w.orders(3);
-    const worker = await startWorker();
+    const worker = await w.startWorker();
     await worker.resync('OrderToApiSync', { ids: [first.id, second.id] });
     await worker.drain({ timeoutMs: 20_000 });
     await worker.close();
@@ -81,7 +73,7 @@ describe('sync-machine diff and status --subject (PostgreSQL, Redis)', () => {
 
   it('status --subject prints the last publish, pending and the failure of one subject; --json too', async () => {
     const [order] = await w.orders(1);
-    const worker = await startWorker();
+    const worker = await w.startWorker();
     await worker.resync('OrderToApiSync', { ids: [order.id] });
     await worker.drain({ timeoutMs: 20_000 });
 

@@ -1,8 +1,5 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { SyncMachines } from '../../lib';
-import { MemoryLogger } from '../support/logger';
-import { ApiClient } from '../support/partner-api';
 import { typeOrmShop } from '../support/orms/typeorm';
 import { REDIS_URL } from '../support/redis';
 import { KeySpace } from '../../lib/redis/keys';
@@ -16,12 +13,6 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
   /** Subjects pending publication. */
   const waiting = () => redis.zcard(new KeySpace(w.prefix).step('OrderToApiSync', 'ensure-publication').pending);
 
-  /** A worker in this process, with the machine of the config; fast retries so a failure ends in seconds. */
-  const startWorker = () => SyncMachines.start({
-    orm: w.dataSource, redis: REDIS_URL, prefix: w.prefix, logger: new MemoryLogger(),
-    machines: [new typeOrmShop.OrderToApiSync(new ApiClient(w.api.url))],
-    worker: { concurrency: 4, retry: { attempts: 2, initialDelayMs: 10 } },
-  });
 
   beforeEach(async () => {
     w = await new CliWorld().setUp();
@@ -42,7 +33,7 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(run.stdout).to.match(/^Enqueued 5 OrderToApiSync subjects for publication\. A worker publishes them/);
     expect(await waiting()).to.equal(5);
 
-    const worker = await startWorker();
+    const worker = await w.startWorker();
     await worker.drain({ timeoutMs: 20_000 });
     await worker.close();
     expect(w.api.publishes().map((r) => r.id).sort()).to.deep.equal(['1', '2', '3', '4', '5']);
@@ -58,7 +49,7 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(some.stdout).to.match(/^Enqueued 2 OrderToApiSync subjects/);
     expect(await waiting()).to.equal(4);
 
-    const worker = await startWorker();
+    const worker = await w.startWorker();
     await worker.drain({ timeoutMs: 20_000 });
     expect(w.api.publishes().map((r) => r.id).sort()).to.deep.equal(['1', '3', '4', '5']);
 
@@ -88,7 +79,7 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
 
   it('status shows queues, outcome counters, last publishes and failures with their errors; retry-failed puts failures back to run on current data', async () => {
     const [first, second] = await w.orders(2);
-    const worker = await startWorker(); // captures too: the updates below enqueue
+    const worker = await w.startWorker(); // captures too: the updates below enqueue
     await worker.resync('OrderToApiSync');
     await worker.drain({ timeoutMs: 20_000 });
     w.api.failNext = 2; // both attempts of the next run

@@ -1,32 +1,9 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { Build, ListenTo, Publish, SyncMachine } from '../../lib';
 import { KeySpace } from '../../lib/redis/keys';
+import { gatedMachine } from '../support/gated-machine';
 import { Harness } from '../support/harness';
-import { ApiClient, PartnerApi } from '../support/partner-api';
 import { REDIS_URL } from '../support/redis';
-import { Order } from '../support/shop';
-
-/** Build waits until the test lets it go. */
-function gatedMachine(api: PartnerApi) {
-  const gate = { entered: false, release: () => {} };
-  @SyncMachine({ subject: Order, name: 'Gated' })
-  @ListenTo(Order)
-  class GatedSync {
-    client = new ApiClient(api.url);
-    @Build()
-    async build(order: Order) {
-      if (!gate.entered) {
-        gate.entered = true;
-        await new Promise<void>((resolve) => { gate.release = resolve; });
-      }
-      return { id: String(order.id), order_status: order.status };
-    }
-    @Publish()
-    async publish(order: Order, payload: unknown) { await this.client.putOrder(String(order.id), payload); }
-  }
-  return { machine: new GatedSync(), gate };
-}
 
 describe('drain() and runs in flight (SQLite, shared Redis)', () => {
   let h: Harness;

@@ -1,35 +1,13 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { Build, DrainTimeoutError, ListenTo, Publish, SyncMachine } from '../../lib';
+import { DrainTimeoutError } from '../../lib';
+import { gatedMachine } from '../support/gated-machine';
 import { Harness } from '../support/harness';
-import { ApiClient, PartnerApi } from '../support/partner-api';
 import { REDIS_URL } from '../support/redis';
 import { KeySpace } from '../../lib/redis/keys';
 import { WorkQueue } from '../../lib/pipeline/work-queue';
-import { Order } from '../support/shop';
 
 const DRAIN = { timeoutMs: 20_000 };
-
-/** Build waits until the test lets it go, so a test can act while a run holds the lock. */
-function gatedMachine(api: PartnerApi) {
-  const gate = { entered: false, release: () => {} };
-  @SyncMachine({ subject: Order, name: 'Gated' })
-  @ListenTo(Order)
-  class GatedSync {
-    client = new ApiClient(api.url);
-    @Build()
-    async build(order: Order) {
-      if (!gate.entered) {
-        gate.entered = true;
-        await new Promise<void>((resolve) => { gate.release = resolve; });
-      }
-      return { id: String(order.id), order_status: order.status };
-    }
-    @Publish()
-    async publish(order: Order, payload: unknown) { await this.client.putOrder(String(order.id), payload); }
-  }
-  return { machine: new GatedSync(), gate };
-}
 
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((r) => setTimeout(r, 5));

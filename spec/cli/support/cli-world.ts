@@ -5,9 +5,12 @@ import { Writable } from 'node:stream';
 import { DataSource } from 'typeorm';
 import { main } from '../../../lib/cli/program';
 import { POSTGRES_URL } from '../../support/database';
-import { PartnerApi } from '../../support/partner-api';
+import { SyncMachines } from '../../../lib';
+import { MemoryLogger } from '../../support/logger';
+import { typeOrmShop } from '../../support/orms/typeorm';
+import { ApiClient, PartnerApi } from '../../support/partner-api';
 import { Customer, Order } from '../../support/shop';
-import { deleteKeys, freshPrefix } from '../../support/redis';
+import { deleteKeys, freshPrefix, REDIS_URL } from '../../support/redis';
 import { shopDataSource } from '../fixtures/shop-data-source';
 
 export const SHOP_CONFIG = join(__dirname, '..', 'fixtures', 'shop.config.ts');
@@ -77,6 +80,15 @@ export class CliWorld {
   }
 
   /** Orders of the customer made at set-up (before any runtime could capture it). */
+  /** A worker in this process, with the machine of the config; fast retries so a failure ends in seconds. */
+  startWorker(): Promise<SyncMachines> {
+    return SyncMachines.start({
+      orm: this.dataSource, redis: REDIS_URL, prefix: this.prefix, logger: new MemoryLogger(),
+      machines: [new typeOrmShop.OrderToApiSync(new ApiClient(this.api.url))],
+      worker: { concurrency: 4, retry: { attempts: 2, initialDelayMs: 10 } },
+    });
+  }
+
   async orders(count: number, fields: Partial<Order> = {}): Promise<Order[]> {
     const rows = Array.from({ length: count }, () => ({ customerId: this.customer.id, status: 'purchased', ...fields }));
     return this.dataSource.getRepository(Order).save(rows);
