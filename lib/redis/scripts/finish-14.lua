@@ -48,7 +48,12 @@ if token ~= '' and #items > 0 then
   end
   variadic('HDEL', KEYS[5], nil, ours)
 end
-local raws = #claims > 0 and multi_get('HMGET', KEYS[3], claims) or {}
+-- Only an item that goes back to pending (or is recorded as failed) reads its claimed request: most succeed.
+local BACK = { paused = true, failed = true, requeue = true, invalid = true }
+local raws = {}
+for i, result in ipairs(results) do
+  if BACK[result[2]] then raws[i] = redis.call('HGET', KEYS[3], claims[i]) end
+end
 variadic('HDEL', KEYS[3], nil, claims)
 local succeeded, latest = {}, {}
 for i, result in ipairs(results) do

@@ -32,16 +32,16 @@ local plain = {}
 for i = 7, #ARGV do plain[#plain + 1] = ARGV[i] end -- not unpack: a large commit has more items than it holds
 if #plain > 0 then
   -- A bare item keeps no request: its score says when it was first requested (take puts that back as `at`).
-  local scores = multi_get('ZMSCORE', KEYS[1], plain)
-  local ready_at = {}
-  for i, item in ipairs(plain) do
-    if not scores[i] then
-      ready_at[#ready_at + 1] = now + debounce
-      ready_at[#ready_at + 1] = item
+  -- NX leaves a pending one as it is, and counts the new ones.
+  local score = now + debounce
+  for i = 1, #plain, CHUNK / 2 do
+    local pairs_ = {}
+    for k = i, math.min(i + CHUNK / 2 - 1, #plain) do
+      pairs_[#pairs_ + 1] = score
+      pairs_[#pairs_ + 1] = plain[k]
     end
+    added = added + redis.call('ZADD', KEYS[1], 'NX', unpack(pairs_))
   end
-  variadic('ZADD', KEYS[1], 'NX', ready_at)
-  added = added + #ready_at / 2
 end
 local ready = schedule(KEYS[1], KEYS[3], KEYS[4], bee_queue_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 -- Idle runs wake for ready items, and for new ones not ready yet (debounce), to wait for those instead of their linger.

@@ -79,7 +79,8 @@ if not resume and #out < 2 * batch then
   if #items > 0 then
     local raws = multi_get('HMGET', KEYS[2], items)
     local current = locking and multi_get('HMGET', KEYS[5], items) or {}
-    local taken, locks, claims = {}, {}, {}
+    local lock_value = token .. '|' .. (now + ttl)
+    local taken, with_request, locks, claims = {}, {}, {}, {}
     for i, item in ipairs(items) do
       -- An item requested with nothing to merge has no request: when it was first requested is its score.
       local raw = raws[i] or string.format('{"at":"%d"}', first_at[i])
@@ -90,9 +91,10 @@ if not resume and #out < 2 * batch then
       end
       if free then
         taken[#taken + 1] = item
+        if raws[i] then with_request[#with_request + 1] = item end
         if locking then
           locks[#locks + 1] = item
-          locks[#locks + 1] = token .. '|' .. (now + ttl)
+          locks[#locks + 1] = lock_value
         end
         claims[#claims + 1] = ticket .. '\n' .. item
         claims[#claims + 1] = raw
@@ -111,7 +113,7 @@ if not resume and #out < 2 * batch then
     end
     variadic('HSET', KEYS[5], nil, locks)
     variadic('ZREM', KEYS[1], nil, taken)
-    variadic('HDEL', KEYS[2], nil, taken)
+    variadic('HDEL', KEYS[2], nil, with_request)
     variadic('HSET', KEYS[3], nil, claims)
   end
 end
