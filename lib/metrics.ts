@@ -24,8 +24,17 @@ function current(): Instruments {
   return instruments;
 }
 
-export function countRun(machine: string, step: string, outcome: string): void {
-  current().runs.add(1, { 'sync_machine.machine': machine, 'sync_machine.step': step, 'sync_machine.outcome': outcome });
+/** Counts the item runs of a batch, one add per outcome: a run that failed counts as `failed`, whatever its result. */
+export function countRuns(machine: string, step: string, results: ReadonlyArray<readonly [string, string, string | null, ...unknown[]]>): void {
+  const counts = new Map<string, number>();
+  for (const [, outcome, error] of results) {
+    const counted = error === null ? outcome : 'failed';
+    counts.set(counted, (counts.get(counted) ?? 0) + 1);
+  }
+  const runs = current().runs;
+  for (const [outcome, n] of counts) {
+    runs.add(n, { 'sync_machine.machine': machine, 'sync_machine.step': step, 'sync_machine.outcome': outcome });
+  }
 }
 
 export function recordPublishLatency(machine: string, ms: number): void {

@@ -91,6 +91,8 @@ export interface OutboxStore {
 /** Everything the pipeline asks of an ORM; one implementation per ORM in `adapters/`. */
 export interface OrmAdapter {
   readonly name: string;
+  /** The driver's queries run on the event loop (better-sqlite3), not on their own I/O: runs then read in turns. */
+  readonly blocksEventLoop?: boolean;
   /** Undefined when the ORM does not know the class. */
   describe(entity: EntityClass): EntityInfo | undefined;
   /** How to register the payload entity, or undefined when it is registered. */

@@ -11,10 +11,13 @@ import { columnProperties } from './snapshot';
 /** sync-machine on a MikroORM instance. Every read runs in a fresh fork of the EntityManager. */
 export class MikroOrmAdapter implements OrmAdapter {
   readonly name = 'MikroORM';
+  readonly blocksEventLoop: boolean;
   readonly payloads: MikroOrmPayloadStore;
   readonly outbox: MikroOrmOutboxStore;
 
   constructor(private readonly orm: MikroORM) {
+    // @mikro-orm/better-sqlite runs its queries on the event loop (@mikro-orm/sqlite's sqlite3 has a thread).
+    this.blocksEventLoop = orm.em.getPlatform().constructor.name === 'BetterSqlitePlatform';
     this.payloads = new MikroOrmPayloadStore(orm);
     this.outbox = new MikroOrmOutboxStore(orm);
   }

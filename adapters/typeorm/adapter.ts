@@ -12,6 +12,7 @@ const INTEGER_TYPES = new Set(['int', 'integer', 'int2', 'int4', 'smallint', 'ti
 /** sync-machine on a TypeORM DataSource. */
 export class TypeOrmAdapter implements OrmAdapter {
   readonly name = 'TypeORM';
+  readonly blocksEventLoop: boolean;
   readonly payloads: TypeOrmPayloadStore;
   readonly outbox: TypeOrmOutboxStore;
 
@@ -19,6 +20,7 @@ export class TypeOrmAdapter implements OrmAdapter {
     if (!dataSource.isInitialized) {
       throw new ConfigurationError('orm: the TypeORM DataSource is not initialized: `await dataSource.initialize()` before SyncMachines.start.');
     }
+    this.blocksEventLoop = dataSource.options.type === 'better-sqlite3';
     this.payloads = new TypeOrmPayloadStore(dataSource);
     this.outbox = new TypeOrmOutboxStore(dataSource);
   }

@@ -10,6 +10,7 @@ import { annotate, ATTR } from '../tracing';
 import type { BatchLocks } from './batch-locks';
 import { callHook } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
+import type { ReadTurns } from './read-turns';
 import type { PendingRequest } from './requests';
 import type { PublishGate } from './publish-gate';
 import { StoreBatch, StoreSlot } from './store-batch';
@@ -21,6 +22,7 @@ export type PublicationOutcome =
 export interface EnsurePublicationDeps {
   adapter: OrmAdapter;
   logger: Logger;
+  reads: ReadTurns;
 }
 
 /**
@@ -34,18 +36,18 @@ export async function ensurePublications(
 ): Promise<ItemResult[]> {
   const { machine } = settings;
   const ids = batch.items.map((i) => i.item);
-  const [rows, stored] = await Promise.all([
+  const [rows, stored] = await deps.reads.run(() => Promise.all([
     deps.adapter.load(machine.subject, ids, machine.relations), deps.adapter.payloads.findDigests(machine.name, ids),
-  ]);
-  const gate = settings.gate;
-  const claimedAt = performance.now();
+  ]));
+  const run: BatchRun = {
+    deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(),
+  };
   const store = new StoreBatch(batch.items.length, (entries) => storePublished(deps, machine, locks, entries));
   return Promise.all(batch.items.map(async (taken) => {
     const slot = store.slot();
     try {
       return await runItem(settings, taken, (request) => ensureOne({
-        deps, machine, id: taken.item, row: rows.get(taken.item), stored: stored.get(taken.item), request, locks, gate, slot,
-        readAt: new Date(batch.now), latencyFrom: () => batch.now + (performance.now() - claimedAt),
+        run, id: taken.item, row: rows.get(taken.item), stored: stored.get(taken.item), request, slot,
       }));
     } finally {
       slot.end();
@@ -80,25 +82,32 @@ async function storePublished(
   }
 }
 
-interface Subject {
+/** What the subjects of one batch share. */
+interface BatchRun {
   deps: EnsurePublicationDeps;
   machine: MachineDefinition;
+  locks: BatchLocks;
+  gate: PublishGate;
+  /** When the batch was taken, on Redis' clock: every request it covers came before. */
+  readAt: Date;
+  /** The same, in ms, and performance.now() then: Redis' clock now is takenAt + (performance.now() - claimedAt). */
+  takenAt: number;
+  claimedAt: number;
+}
+
+interface Subject {
+  run: BatchRun;
   id: string;
   row: object | undefined;
   stored: StoredDigest | undefined;
   request: PendingRequest;
-  locks: BatchLocks;
-  gate: PublishGate;
   slot: StoreSlot;
-  /** When the batch was taken, on Redis' clock: every request it covers came before. */
-  readAt: Date;
-  /** Now, on Redis' clock. */
-  latencyFrom(): number;
 }
 
 async function ensureOne(s: Subject): Promise<PublicationOutcome> {
-  const { machine, id, row, stored } = s;
-  annotate({ [ATTR.subjectId]: id, [ATTR.entity]: machine.subjectInfo.name });
+  const { run, id, row, stored } = s;
+  const { machine } = run;
+  annotate(() => ({ [ATTR.subjectId]: id, [ATTR.entity]: machine.subjectInfo.name }));
   const where = { entity: machine.subjectInfo.name, id };
   if (!row) return withdraw(s, { gone: true });
   if (machine.hooks.checkPublishable &&
@@ -111,35 +120,38 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   // Unchanged: nothing to send and nothing to write.
   if (stored && stored.digest === digest && !s.request.force) return 'unchanged';
   const context = publishContext(s, digest);
-  await s.gate.run(async () => {
-    await s.locks.ensure(id);
+  await run.gate.run(async () => {
+    await run.locks.ensure(id);
     await callHook(machine, machine.hooks.publish, 'publish', [row, payload, context], where);
-    await s.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
+    await run.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
   });
   // Stored with the rest of the batch, outside the gate so that the next publishes go on meanwhile.
-  await s.slot.save({ subjectId: id, body: machine.store === 'digest' ? '' : body, digest, generatedAt: s.readAt, version: context.version });
+  await s.slot.save({ subjectId: id, body: machine.store === 'digest' ? '' : body, digest, generatedAt: run.readAt, version: context.version });
   if (machine.hooks.afterPublish) await callHook(machine, machine.hooks.afterPublish, 'after_publish', [row, payload], where);
-  if (s.request.firstAt !== undefined) recordPublishLatency(machine.name, s.latencyFrom() - s.request.firstAt);
+  if (s.request.firstAt !== undefined) {
+    recordPublishLatency(machine.name, run.takenAt + (performance.now() - run.claimedAt) - s.request.firstAt);
+  }
   return 'published';
 }
 
 async function withdraw(s: Subject, subject: { gone: boolean }): Promise<PublicationOutcome> {
-  const { machine, id, stored } = s;
+  const { run, id, stored } = s;
+  const { machine } = run;
   if (!stored) {
     if (subject.gone) {
-      s.deps.logger.warn(`${machine.className}: ${machine.subjectInfo.name} ${id} is gone and was never published: nothing to do.`);
+      run.deps.logger.warn(`${machine.className}: ${machine.subjectInfo.name} ${id} is gone and was never published: nothing to do.`);
     }
     return 'not_publishable';
   }
-  await s.gate.run(async () => {
+  await run.gate.run(async () => {
     if (machine.hooks.unpublish) {
-      await s.locks.ensure(id);
+      await run.locks.ensure(id);
       const context = publishContext(s, stored.digest, 'unpublish');
       await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, context.previous, context],
         { entity: machine.subjectInfo.name, id });
-      await s.locks.confirm(id);
+      await run.locks.confirm(id);
     }
-    await s.deps.adapter.payloads.remove(machine.name, id);
+    await run.deps.adapter.payloads.remove(machine.name, id);
   });
   return 'unpublished';
 }
@@ -158,7 +170,8 @@ export interface PublishContext<P = unknown> {
 }
 
 function publishContext(s: Subject, digest: string, action: 'publish' | 'unpublish' = 'publish'): PublishContext {
-  const { machine, id, stored } = s;
+  const { id, stored } = s;
+  const { machine } = s.run;
   return {
     subjectId: id,
     previous: stored && stored.body !== '' ? JSON.parse(stored.body) : undefined,

@@ -53,7 +53,7 @@ export async function findSubjectsBatch(deps: FindSubjectsDeps, settings: ItemRu
   const found: Array<[string, EncodedRequest]> = [];
   const results = await Promise.all(batch.items.map((taken) => runItem(settings, taken, async (request) => {
     const { entity, id } = splitItem(taken.item);
-    annotate({ [ATTR.entity]: entity, [ATTR.entityId]: id, [ATTR.changedKeys]: request.changedKeys });
+    annotate(() => ({ [ATTR.entity]: entity, [ATTR.entityId]: id, [ATTR.changedKeys]: request.changedKeys }));
     const listener = machine.listeners.find((l) => l.info.name === entity && l.mapper !== undefined);
     if (!listener) {
       throw new InvalidJobError(`${machine.className} has no @SubjectIdsFrom(${entity}) (item ${taken.item}); it was ` +

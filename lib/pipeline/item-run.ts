@@ -2,7 +2,6 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { describeError, InvalidJobError, LockLostError, LockLostWhilePublishingError, RetryAfter } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
-import { countRun } from '../metrics';
 import type { Step } from '../redis/keys';
 import { ATTR, contextFrom, linkOrigins, traced } from '../tracing';
 import { decodeRequest, PendingRequest } from './requests';
@@ -14,6 +13,8 @@ export interface ItemRunSettings {
   step: Step;
   /** `<prefix>:<queue name>`, the span's destination. */
   queue: string;
+  /** `process <queue>`: each item's span. */
+  spanName: string;
   logger: Logger;
   retry: RetrySettings;
   /** How log lines name the item: "Order 42", "Customer 7". */
@@ -37,21 +38,19 @@ export async function runItem(
   } catch (error) {
     return fail(s, taken.item, 0, error);
   }
-  return traced(`process ${s.queue}`, {
+  return traced(s.spanName, () => ({
     [ATTR.machine]: s.machine.name, [ATTR.attempt]: request.attempt + 1,
     [ATTR.messagingSystem]: 'bee-queue', [ATTR.messagingOperation]: 'process', [ATTR.messagingDestination]: s.queue,
-  }, async (span) => {
+  }), async (span) => {
     linkOrigins(request.origins, { traceparent: request.parent });
     try {
       const outcome = await work(request);
       span.setAttribute(ATTR.outcome, outcome);
-      countRun(s.machine.name, s.step, outcome);
       return [taken.item, outcome, null] as ItemResult;
     } catch (error) {
       span.recordException(error as Error);
       span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
       span.setAttribute(ATTR.outcome, 'failed');
-      countRun(s.machine.name, s.step, 'failed');
       if (error instanceof LockLostWhilePublishingError) return lostWhilePublishing(s, taken.item, error);
       return fail(s, taken.item, request.attempt, error);
     }

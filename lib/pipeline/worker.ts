@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type BeeQueue from 'bee-queue';
 import { describeError } from '../errors';
 import type { Logger } from '../logger';
+import { countRuns } from '../metrics';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { parseTicket } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
@@ -11,6 +12,7 @@ import { BatchLocks } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
 import type { ItemRunSettings } from './item-run';
 import type { QueueSet } from './queues';
+import type { RunsInFlight } from './runs-in-flight';
 import { PublishGate } from './publish-gate';
 import { encodeRequest } from './requests';
 import type { ItemResult, TakenBatch, WorkQueue } from './work-queue';
@@ -38,7 +40,7 @@ export interface WorkerDeps {
   /** Set when the runtime closes: a ticket finishes its batch and takes no other. */
   stopping: { now: boolean };
   /** Batches in flight in this process, so drain() waits for a run that another worker already took over. */
-  running: Set<Promise<unknown>>;
+  running: RunsInFlight;
   /** Wakes the tickets that linger in this process. */
   wakes: Wakes;
 }
@@ -54,7 +56,7 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
       const queue = deps.queues.get(machine.name, step);
       const queueName = `${deps.keys.prefix}:${deps.keys.queueName(machine.name, step)}`;
       const settings: ItemRunSettings = {
-        machine, step, queue: queueName, logger: deps.logger, retry: deps.retry, gate,
+        machine, step, queue: queueName, spanName: `process ${queueName}`, logger: deps.logger, retry: deps.retry, gate,
         describe: step === 'ensure-publication' ? (id) => `${machine.subjectInfo.name} ${id}` : (item) => item.replace(':', ' '),
         forceRerun: (item) => deps.enqueuer.request(machine.name, step, [[item, encodeRequest({ force: true })]]),
       };
@@ -99,8 +101,7 @@ async function runTicket(
     }
     items += batch.items.length;
     const run = runBatch(deps, settings, work, ticket, token, batch, since, handler, deadline);
-    deps.running.add(run);
-    const goOn = await run.finally(() => deps.running.delete(run));
+    const goOn = await deps.running.track(run);
     if (!goOn) break;
     lingerUntil = performance.now() + LINGER_MS;
   }
@@ -124,6 +125,7 @@ async function runBatch(
   } finally {
     locks?.stop();
   }
+  countRuns(settings.machine.name, settings.step, results);
   const goOn = deps.stopping.now || performance.now() >= deadline ? 'end' : 'linger';
   return work.finish(ticket, token, results, deps.retry, goOn);
 }

@@ -50,6 +50,11 @@ export interface DrainScope {
   captured(): Promise<void>;
   /** What else keeps this runtime busy, outside the work sets: outbox rows, runs in flight in this process. */
   alsoBusy?(): Promise<string[]>;
+  /**
+   * Called as a look at the work sets begins; what it returns waits before the next look: `ms`, or less when a run
+   * in this process ended since the look began. Default: `ms`.
+   */
+  pauser?(): (ms: number) => Promise<void>;
 }
 
 // One pipelined read of two counters per machine and step: cheap, and it is what drain() adds to the work it waits for.
@@ -119,12 +124,13 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     throw fail('changes captured by this runtime are still being recorded in Redis');
   }
   for (;;) {
+    const pause = scope.pauser?.() ?? sleep;
     // The outbox first: a row moved to Redis after it is read is seen in the work sets.
     const also = (await scope.alsoBusy?.()) ?? [];
     const busy = [...also, ...await retrying(() => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name)))];
     if (busy.length === 0) break;
     if (deadline.passed) throw fail(`still busy: ${busy.join('; ')}`);
-    await sleep(POLL_MS);
+    await pause(POLL_MS);
   }
   const [after, failures] = await retrying(() => Promise.all([
     readStats(scope),

@@ -21,6 +21,8 @@ import { drainMachines, DrainSummary } from './drain';
 import { takeFailures } from './failures';
 import { notifiedChanges } from './notify';
 import { pickAdapter } from './pick-adapter';
+import { ReadTurns } from '../pipeline/read-turns';
+import { RunsInFlight } from '../pipeline/runs-in-flight';
 import { reconcileMachine, ReconcileOptions, ReconcileReport } from './reconcile';
 import { resyncSubjects, ResyncOptions } from './resync';
 
@@ -60,7 +62,7 @@ export class SyncMachines {
   /** Set by close(): running tickets finish their batch and take no other. */
   private readonly stopping = { now: false };
   /** Batches in flight in this process: drain() waits for them even when Redis shows no work left. */
-  private readonly running = new Set<Promise<unknown>>();
+  private readonly running = new RunsInFlight();
   /** Wakes this process' lingering tickets; set in start() when it runs workers. */
   private wakes?: Wakes;
   private unsubscribe?: () => void;
@@ -145,9 +147,10 @@ export class SyncMachines {
       };
       const channels = machines.flatMap((m) => STEPS.map((step) => keys.wakeChannel(m.name, step)));
       const wakes = runtime.wakes = await Wakes.start(redis, channels);
+      const reads = new ReadTurns(adapter.blocksEventLoop === true);
       startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
-        'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger }, settings, batch, locks!),
+        'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger, reads }, settings, batch, locks!),
       });
     }
     return runtime;
@@ -230,6 +233,10 @@ export class SyncMachines {
         // A run whose lock and claims another worker took over (it stalled) is still in flight here.
         if (this.running.size > 0) busy.push(`${this.running.size} run(s) still in flight in this process`);
         return busy;
+      },
+      pauser: () => {
+        const seen = this.running.ended;
+        return (ms) => this.running.nextEnd(ms, seen);
       },
     }, options.timeoutMs);
   }

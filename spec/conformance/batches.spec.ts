@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import Redis from 'ioredis';
 import { Build, ConfigurationError, ListenTo, Publish, SyncMachine } from '../../lib';
 import { KeySpace } from '../../lib/redis/keys';
+import { pickAdapter } from '../../lib/runtime/pick-adapter';
 import { Harness } from '../support/harness';
 import { ShopOrder, WORLDS } from '../support/orms';
 import { ApiClient } from '../support/partner-api';
@@ -126,6 +127,11 @@ for (const world of WORLDS) {
         .to.deep.equal(orders.map((o) => String(o.id)).sort());
       expect(h.logger.warnings().some((w) => /storing \d+ published payload\(s\) failed .*trying again/.test(w)), h.logger.warnings().join('\n')).to.equal(true);
       expect(h.logger.errors()).to.deep.equal([]);
+    });
+
+    it('runs read one batch at a time exactly where the driver queries on the event loop (better-sqlite3)', () => {
+      // Interleaved there, the runs' reads held the loop together and Redis' answers to the other runs waited.
+      expect(pickAdapter(h.w.handle, h.logger).blocksEventLoop).to.equal(world.kind === 'sqlite');
     });
 
     it('relations in the object form load with the subject; nested paths too', async () => {
