@@ -7,6 +7,34 @@ import { CountingApi } from '../throughput/api';
 import { connectShop, freshDatabase, seedShop } from '../throughput/database';
 import { Prefixes, startSync } from '../throughput/runtime';
 import { HandLoop, runHandLoop } from '../throughput/hand-loop';
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
+
+/**
+ * With PROFILE=<file>, a CPU profile of sync-machine's unchanged rounds only (priming and the changed run left
+ * out); with PROFILE_LOOP=<file>, of the hand-written loop's.
+ */
+async function profiled<T>(file: string | undefined, work: () => Promise<T>): Promise<T> {
+  if (!file) return work();
+  const session = new Session();
+  session.connect();
+  // PROFILE_HEAP=1: where the memory is allocated (sampled) instead of where the time goes.
+  const heap = process.env.PROFILE_HEAP === '1';
+  if (heap) {
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+  } else {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    await session.post('Profiler.start');
+  }
+  try {
+    return await work();
+  } finally {
+    const { profile } = heap ? await session.post('HeapProfiler.stopSampling') : await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  }
+}
 
 /* node dist/bench/profile/changed.js postgres|sqlite [n]: the changed and unchanged sync-machine paths only, for --cpu-prof. */
 async function main(): Promise<void> {
@@ -39,27 +67,31 @@ async function main(): Promise<void> {
   const started = Date.now() - t;
   await worker.drain({ timeoutMs: 120_000 });
   console.log(`changed ${Date.now() - t} ms (start ${started} ms), ${Math.round(n / ((Date.now() - t) / 1000))}/s, calls ${api.calls}`);
-  for (let round = 0; round < Number(process.argv[4] ?? 1); round++) {
-    t = Date.now();
-    const cpu = process.cpuUsage();
-    await worker.resync(OrderToApiSync);
-    const enq = Date.now() - t;
-    await worker.drain({ timeoutMs: 120_000 });
-    const used = process.cpuUsage(cpu);
-    console.log(`unchanged ${Date.now() - t} ms (resync call ${enq} ms, cpu ${Math.round((used.user + used.system) / 1000)} ms), ${Math.round(n / ((Date.now() - t) / 1000))}/s`);
-  }
+  await profiled(process.env.PROFILE, async () => {
+    for (let round = 0; round < Number(process.argv[4] ?? 1); round++) {
+      t = Date.now();
+      const cpu = process.cpuUsage();
+      await worker.resync(OrderToApiSync);
+      const enq = Date.now() - t;
+      await worker.drain({ timeoutMs: 120_000 });
+      const used = process.cpuUsage(cpu);
+      console.log(`unchanged ${Date.now() - t} ms (resync call ${enq} ms, cpu ${Math.round((used.user + used.system) / 1000)} ms), ${Math.round(n / ((Date.now() - t) / 1000))}/s`);
+    }
+  });
   const loop: HandLoop<Order> = {
     name: 'loop', dataSource: shop, entity: Order, build: (row) => machine.build(row),
     publish: (row, payload) => new ApiClient(api.url).putOrder(String(row.id), payload), pageSize: 500, concurrency: 50,
   };
   await runHandLoop(loop, n);
-  for (let round = 0; round < 3; round++) {
-    t = Date.now();
-    const cpu = process.cpuUsage();
-    await runHandLoop(loop, n);
-    const used = process.cpuUsage(cpu);
-    console.log(`loop unchanged ${Date.now() - t} ms (cpu ${Math.round((used.user + used.system) / 1000)} ms)`);
-  }
+  await profiled(process.env.PROFILE_LOOP, async () => {
+    for (let round = 0; round < Number(process.argv[4] ?? 1); round++) {
+      t = Date.now();
+      const cpu = process.cpuUsage();
+      await runHandLoop(loop, n);
+      const used = process.cpuUsage(cpu);
+      console.log(`loop unchanged ${Date.now() - t} ms (cpu ${Math.round((used.user + used.system) / 1000)} ms)`);
+    }
+  });
   await worker.close();
   await shop.destroy();
   await db.dispose();
