@@ -28,6 +28,17 @@ describe('pending requests: encode, decode, and the change a mapper sees', () =>
     });
   });
 
+  it('a bare request (what a take gives an item requested without fields) decodes as the general form does', () => {
+    const expected = {
+      firstAt: 1700000000000, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, force: false, attempt: 0,
+    };
+    expect(decodeRequest('{"at":"1700000000000"}', 'x')).to.deep.equal(expected);
+    // Spaced, it is not the bare form: the general path reads it, to the same request.
+    expect(decodeRequest('{ "at": "1700000000000" }', 'x')).to.deep.equal(expected);
+    // More fields than `at`: not bare either.
+    expect(decodeRequest('{"at":"1700000000000","force":"1"}', 'x')).to.deep.equal({ ...expected, force: true });
+  });
+
   it('a row inserted since the last run is an insert even after later updates; a row that exists otherwise an update', () => {
     const insertThenUpdate = decodeRequest(JSON.stringify({ 'op:insert': '1', 'op:update': '1', 'k:status': '1' }), 'x');
     expect(changeFor(insertThenUpdate, true)).to.deep.equal({ op: 'insert', changedKeys: ['status'] });
