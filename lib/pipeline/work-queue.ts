@@ -27,6 +27,8 @@ export interface TakenBatch {
   items: TakenItem[];
   /** Items left pending because another run holds their lock. */
   held: number;
+  /** The stamp of the batch's claim in Redis, which FINISH releases ('' with no items). */
+  claim: string;
   /** The take found nothing and ended the ticket (a lingering one too, when the machine is paused). */
   ended: boolean;
   /** For a lingering ticket that took nothing: in how long the next pending item is ready, if one is pending. */
@@ -95,19 +97,25 @@ export class WorkQueue {
       ...this.tickets, this.stats, this.paused,
       ticket, lock?.token ?? '', this.settings.batchSize, lock?.ttlMs ?? 0, MAX_TICKETS, ticketJson(this.machine, this.step),
       first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs);
+    const claim = readClaim(String(reply[4]));
     const items: TakenItem[] = [];
-    for (let i = 4; i < reply.length; i += 2) items.push({ item: String(reply[i]), raw: String(reply[i + 1]) });
+    for (let i = 0; i < claim.flat.length; i += 2) items.push({ item: claim.flat[i], raw: claim.flat[i + 1] });
     const next = String(reply[3]);
     const nextInMs = next === '' || next === 'ended' ? undefined : Math.max(0, Number(next) - Number(reply[0]));
-    return { now: Number(reply[0]), held: Number(reply[1]), items, ended: items.length === 0 && next === 'ended', nextInMs };
+    return {
+      now: Number(reply[0]), held: Number(reply[1]), items, claim: claim.stamp,
+      ended: items.length === 0 && next === 'ended', nextInMs,
+    };
   }
 
   /** Ends a batch; resolves whether the ticket goes on: `more` when work is ready, `linger` even when none is. */
-  async finish(ticket: string, token: string, results: ItemResult[], retry: RetrySettings, goOn: 'end' | 'more' | 'linger'): Promise<boolean> {
+  async finish(
+    ticket: string, token: string, claim: string, results: ItemResult[], retry: RetrySettings, goOn: 'end' | 'more' | 'linger',
+  ): Promise<boolean> {
     const again = await this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       this.k.failed, this.stats, this.recent, ...this.tickets, this.paused,
       ticket, token, JSON.stringify(results), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
-      ticketJson(this.machine, this.step), { end: '0', more: '1', linger: '2' }[goOn], this.step, RECENT_PUBLISHES_KEPT);
+      ticketJson(this.machine, this.step), { end: '0', more: '1', linger: '2' }[goOn], this.step, RECENT_PUBLISHES_KEPT, claim);
     return again === 1;
   }
 
@@ -130,6 +138,21 @@ export class WorkQueue {
     if (items.length === 0) return [];
     return this.redis.smExtend(this.locksKey, token, ttlMs, ...items);
   }
+}
+
+/**
+ * A claim as the take script stores it (one field of `claims` per ticket): "<stamp>\n" and the batch as one JSON
+ * array, item, request, item, request...; '' reads as no items.
+ */
+function readClaim(stored: string): { stamp: string; flat: string[] } {
+  const newline = stored.indexOf('\n');
+  if (newline < 0) return { stamp: '', flat: [] };
+  return { stamp: stored.slice(0, newline), flat: JSON.parse(stored.slice(newline + 1)) as string[] };
+}
+
+/** The items of the claims (the `claims` hash's values) of a step: what its runs are working on. */
+export function claimedItems(claims: string[]): string[] {
+  return claims.flatMap((stored) => readClaim(stored).flat.filter((_, i) => i % 2 === 0));
 }
 
 function hasFields(request: EncodedRequest): boolean {

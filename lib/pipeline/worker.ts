@@ -127,5 +127,5 @@ async function runBatch(
   }
   countRuns(settings.machine.name, settings.step, results);
   const goOn = deps.stopping.now || performance.now() >= deadline ? 'end' : 'linger';
-  return work.finish(ticket, token, results, deps.retry, goOn);
+  return work.finish(ticket, token, batch.claim, results, deps.retry, goOn);
 }

@@ -3,6 +3,7 @@ import { STEPS } from '../pipeline/queues';
 import { FailedTicket, readFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
 import { FailedItem, readFailures } from './failures';
+import { claimedItems } from '../pipeline/work-queue';
 
 /** Items of one step by state. */
 export interface QueueCounts {
@@ -50,7 +51,7 @@ export async function readMachineStatus(
   const pipeline = redis.pipeline();
   for (const step of STEPS) {
     const k = keys.step(machine.name, step);
-    pipeline.zcount(k.pending, '-inf', now).zcard(k.pending).hlen(k.claims).hlen(k.failed);
+    pipeline.zcount(k.pending, '-inf', now).zcard(k.pending).hvals(k.claims).hlen(k.failed);
   }
   pipeline.hgetall(keys.stats(machine.name));
   pipeline.lrange(keys.recentPublishes(machine.name), 0, Math.max(0, limit - 1));
@@ -60,8 +61,10 @@ export async function readMachineStatus(
 
   const queues = {} as Record<Step, QueueCounts>;
   STEPS.forEach((step, i) => {
-    const [ready, pending, active, failed] = values.slice(i * 4, i * 4 + 4).map(Number);
-    queues[step] = { waiting: ready, active, delayed: pending - ready, failed };
+    const [ready, pending, claims, failed] = values.slice(i * 4, i * 4 + 4);
+    queues[step] = {
+      waiting: Number(ready), active: claimedItems(claims as string[]).length, delayed: Number(pending) - Number(ready), failed: Number(failed),
+    };
   });
   const outcomes: Record<string, number> = {};
   for (const [field, count] of Object.entries((values[STEPS.length * 4] ?? {}) as Record<string, string>).sort()) {
@@ -93,8 +96,9 @@ export async function readBusy(redis: Redis, keys: KeySpace, machines: string[])
   for (const [error] of results) if (error) throw error;
   const busy: string[] = [];
   order.forEach(([machine, step], i) => {
-    const [pending, active] = [Number(results[i * 2][1]), Number(results[i * 2 + 1][1])];
-    if (pending + active > 0) busy.push(`${machine} ${step}: ${pending} pending, ${active} in runs`);
+    // A claim per running batch: counted, not read, since drain() asks often.
+    const [pending, batches] = [Number(results[i * 2][1]), Number(results[i * 2 + 1][1])];
+    if (pending + batches > 0) busy.push(`${machine} ${step}: ${pending} pending, ${batches} batch(es) in runs`);
   });
   return busy;
 }

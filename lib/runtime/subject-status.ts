@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import type { PayloadStore, StoredPayload } from '../ports';
 import type { KeySpace } from '../redis/keys';
+import { claimedItems } from '../pipeline/work-queue';
 import { readFailure } from './failures';
 
 /** What `SyncMachines.subjectStatus()` reports for one subject of one machine. */
@@ -55,14 +56,7 @@ function published(stored: StoredPayload): NonNullable<SubjectStatus['published'
   return out;
 }
 
-/** Whether a run holds a claim on the subject: claims are `<ticket>\n<item>`, so the item is matched as a suffix. */
+/** Whether a run holds a claim on the subject: a claim per running batch (at most a few dozen), read whole. */
 async function isClaimed(redis: Redis, claims: string, subjectId: string): Promise<boolean> {
-  const pattern = `*\n${subjectId.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}`;
-  let cursor = '0';
-  do {
-    const [next, flat] = await redis.hscan(claims, cursor, 'MATCH', pattern, 'COUNT', 500);
-    for (let i = 0; i < flat.length; i += 2) if (flat[i].endsWith(`\n${subjectId}`)) return true;
-    cursor = next;
-  } while (cursor !== '0');
-  return false;
+  return claimedItems(await redis.hvals(claims)).includes(subjectId);
 }

@@ -38,6 +38,25 @@ describe('runtime lifecycle', () => {
     expect(h.api.publishes().map((r) => r.body)).to.deep.equal([{ id: String(order.id), order_status: 'shipped' }]);
   });
 
+  it('a subject in a run reads as pending and counts as active until its batch ends; then its claim is gone', async () => {
+    const { machine, gate } = gatedMachine(h.api);
+    const capture = await h.start({ machines: [machine] });
+    const customer = await h.customer();
+    const orders = [await h.order(customer), await h.order(customer)];
+    const worker = await h.startWorker({ machines: [machine] });
+    await until(() => gate.entered);
+    const [status] = await capture.status();
+    expect(status.queues['ensure-publication']).to.deep.include({ waiting: 0, active: 2 });
+    for (const order of orders) expect((await capture.subjectStatus('Gated', order.id)).pending, `Order ${order.id}`).to.equal(true);
+    expect((await capture.subjectStatus('Gated', 999_999)).pending).to.equal(false);
+    gate.release();
+    await worker.drain(DRAIN);
+    const [after] = await capture.status();
+    expect(after.queues['ensure-publication']).to.deep.include({ waiting: 0, active: 0 });
+    for (const order of orders) expect((await capture.subjectStatus('Gated', order.id)).pending).to.equal(false);
+    expect(await redis.hlen(keys().step('Gated', 'ensure-publication').claims)).to.equal(0);
+  });
+
   it('re-runs a ticket whose worker died mid-run, with the batch it had taken', async () => {
     const capture = await h.start();
     const order = await h.order(await h.customer());
@@ -50,6 +69,27 @@ describe('runtime lifecycle', () => {
     await h.startWorker({ worker: { concurrency: 2, stallIntervalMs: 100 } });
     await capture.drain(DRAIN);
     expect(h.api.publishes(String(order.id))).to.have.length(1);
+  });
+
+  it('a stalled run that finishes after its ticket was re-run elsewhere leaves the re-run\'s claim alone', async () => {
+    const capture = await h.start();
+    const order = await h.order(await h.customer());
+    const ticket = (await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active')))!;
+    const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
+    const claims = keys().step('OrderToApiSync', 'ensure-publication').claims;
+    const stalled = await work.take(ticket, true, { token: `${ticket}:stalled`, ttlMs: 30_000 });
+    // Bee-Queue re-ran the ticket in another worker (still in `runs`): its first take takes the claim back, as its own.
+    const rerun = await work.take(ticket, true, { token: `${ticket}:rerun`, ttlMs: 30_000 });
+    expect(rerun.items.map((i) => i.item)).to.deep.equal([String(order.id)]);
+    expect(rerun.claim).to.not.equal(stalled.claim);
+    const retry = { attempts: 3, initialDelayMs: 10 };
+    await work.finish(ticket, `${ticket}:stalled`, stalled.claim, [[String(order.id), 'unchanged', null]], retry, 'end');
+    expect(await redis.hlen(claims), 'the re-run still holds its batch').to.equal(1);
+    await work.finish(ticket, `${ticket}:rerun`, rerun.claim, [[String(order.id), 'failed', 'boom']], retry, 'end');
+    expect(await redis.hlen(claims)).to.equal(0);
+    // The re-run's failure put the subject back with its request, to be retried.
+    expect(await redis.zscore(keys().step('OrderToApiSync', 'ensure-publication').pending, String(order.id))).to.not.equal(null);
+    await capture.close();
   });
 
   it('a ticket in the failed set holds back nothing: the next change makes a new one; retryFailed puts it back', async () => {
@@ -85,7 +125,7 @@ describe('runtime lifecycle', () => {
     await h.update(order, { status: 'shipped' });
     const error = await capture.drain({ timeoutMs: 100 }).catch((e) => e);
     expect(error).to.be.instanceOf(DrainTimeoutError);
-    expect(error.message).to.match(/still busy: OrderToApiSync ensure-publication: 1 pending, 0 in runs/);
+    expect(error.message).to.match(/still busy: OrderToApiSync ensure-publication: 1 pending, 0 batch\(es\) in runs/);
     expect(error.message).to.include('This runtime runs no worker');
   });
 

@@ -4,7 +4,7 @@ with exponential backoff (the rest of the batch is not held back), or records it
 attempt. A success clears an item's failure record.
 KEYS[1] pending   zset  item -> ready-at
 KEYS[2] requests  hash  item -> request
-KEYS[3] claims    hash  "<ticket>\n<item>" -> request
+KEYS[3] claims    hash  ticket -> JSON ["item1", "request1", ...] of the batch it works on (see take)
 KEYS[4] runs      set   tickets that have started and not ended
 KEYS[5] locks     hash  item -> "<token>|<expires-at ms>"
 KEYS[6] failed    hash  item -> failure record (JSON: error, attempts, at)
@@ -25,6 +25,8 @@ ARGV[8] ticket (Bee-Queue job JSON)
 ARGV[9] "1" when the ticket wants to take another batch if one is ready, "2" also to linger when none is, "0" to end
 ARGV[10] step name, for the stats fields
 ARGV[11] how many recent publishes to keep
+ARGV[12] the stamp of the batch's claim (see take): the claim is released only while it is still this batch's (a
+         run that stalled past its locks may find its ticket re-run elsewhere, with a claim of its own)
 Returns 1 when the ticket should take another batch, 0 when it ended.
 ]]
 --!include schedule.lua
@@ -36,11 +38,8 @@ local has_failures = redis.call('HLEN', KEYS[6]) > 0
 local counts = {}
 local function count(field) counts[field] = (counts[field] or 0) + 1 end
 local results = cjson.decode(ARGV[3])
-local items, claims = {}, {}
-for i, result in ipairs(results) do
-  items[i] = result[1]
-  claims[i] = ticket .. '\n' .. result[1]
-end
+local items = {}
+for i, result in ipairs(results) do items[i] = result[1] end
 if token ~= '' and #items > 0 then
   local current, ours = multi_get('HMGET', KEYS[5], items), {}
   for i, item in ipairs(items) do
@@ -48,17 +47,24 @@ if token ~= '' and #items > 0 then
   end
   variadic('HDEL', KEYS[5], nil, ours)
 end
--- Only an item that goes back to pending (or is recorded as failed) reads its claimed request: most succeed.
+-- Only an item that goes back to pending (or is recorded as failed) needs its claimed request: most succeed.
 local BACK = { paused = true, failed = true, requeue = true, invalid = true }
 local raws = {}
-for i, result in ipairs(results) do
-  if BACK[result[2]] then raws[i] = redis.call('HGET', KEYS[3], claims[i]) end
+local claim = redis.call('HGET', KEYS[3], ticket)
+local stamp = ARGV[12] .. '\n'
+if claim and string.sub(claim, 1, #stamp) == stamp then
+  redis.call('HDEL', KEYS[3], ticket)
+  local back = {}
+  for _, result in ipairs(results) do if BACK[result[2]] then back[result[1]] = true end end
+  if next(back) then
+    local claimed = cjson.decode(string.sub(claim, #stamp + 1))
+    for i = 1, #claimed, 2 do if back[claimed[i]] then raws[claimed[i]] = claimed[i + 1] end end
+  end
 end
-variadic('HDEL', KEYS[3], nil, claims)
 local succeeded, latest = {}, {}
 for i, result in ipairs(results) do
   local item, outcome, err, pause_ms = result[1], result[2], result[3], result[4]
-  local raw = raws[i] or nil
+  local raw = raws[item]
   if outcome == 'paused' then
     local resume = now + tonumber(pause_ms)
     -- Expires when the pause ends, so a worker can ask how much of it is left (PTTL) whatever its clock.

@@ -1,10 +1,12 @@
 --[[
 A run ticket takes up to `batch` ready items: removes them from `pending`, locks each (when locking), and moves
-their requests into `claims`. An item locked by another run goes back to `pending` after a growing, jittered
-delay: never dropped. A ticket that runs again (its worker died, or it failed) first takes back its own claims.
+their requests into its claim. An item locked by another run goes back to `pending` after a growing, jittered
+delay: never dropped. A ticket that runs again (its worker died, or it failed) first takes back its own claim.
 KEYS[1] pending   zset  item -> ready-at
 KEYS[2] requests  hash  item -> request
-KEYS[3] claims    hash  "<ticket>\n<item>" -> request, while a run works on it
+KEYS[3] claims    hash  ticket -> the batch it works on, "<stamp>\n<JSON ["item1", "request1", "item2", ...]>"; the
+                  stamp (the take's time) tells finish whether the claim is still its own (one field per batch:
+                  a field per item cost a third of a take)
 KEYS[4] runs      set   tickets that have started and not ended
 KEYS[5] locks     hash  item -> "<token>|<expires-at ms>" (the machine's subject locks)
 KEYS[6..10]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
@@ -21,7 +23,7 @@ ARGV[8] step name, for the stats fields
 ARGV[9] "1" when the ticket lingers: with nothing to take it stays in `runs` (counted, so new requests wake it
         instead of making tickets) unless the machine is paused
 ARGV[10] debounce (ms): an item's score minus it is when it was first requested
-Returns { now, held count, recovered count, next, item1, request1, item2, request2, ... }. With no items, next is
+Returns { now, held count, recovered count, next, claim } with the claim as stored ('' with no items). With no items, next is
 'ended' when the ticket ended (it was removed from `runs` and tickets were scheduled for what is not ready yet),
 else it lingers and next is when the next pending item is ready ('' when none is pending).
 ]]
@@ -48,20 +50,21 @@ local function lock(item, take_over_prefix)
 end
 
 if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[11], ARGV[8] .. ':jobs', 1) end
+local claimed = false
 if ARGV[7] == '1' and redis.call('SADD', KEYS[4], ticket) == 0 then
-  -- Started before and never ended: its claims were taken before this run began reading, so they are ours.
-  local prefix = ticket .. '\n'
-  local fields = redis.call('HGETALL', KEYS[3])
-  for i = 1, #fields, 2 do
-    if #out < 2 * batch and string.sub(fields[i], 1, #prefix) == prefix then
-      local item = string.sub(fields[i], #prefix + 1)
-      if not resume and lock(item, ticket .. ':') then
+  -- Started before and never ended: its claim was taken before this run began reading, so it is ours.
+  local claim = redis.call('HGET', KEYS[3], ticket)
+  if claim then
+    claimed = true
+    local pairs_ = cjson.decode(string.sub(claim, string.find(claim, '\n', 1, true) + 1))
+    for i = 1, #pairs_, 2 do
+      local item, raw = pairs_[i], pairs_[i + 1]
+      if #out < 2 * batch and not resume and lock(item, ticket .. ':') then
         out[#out + 1] = item
-        out[#out + 1] = fields[i + 1]
+        out[#out + 1] = raw
         recovered = recovered + 1
       else
-        redis.call('HDEL', KEYS[3], fields[i])
-        merge_into(KEYS[2], item, cjson.decode(fields[i + 1]))
+        merge_into(KEYS[2], item, cjson.decode(raw))
         redis.call('ZADD', KEYS[1], 'LT', now + 200, item) -- LT adds it, or brings a later ready-at forward
         held = held + 1
       end
@@ -80,7 +83,7 @@ if not resume and #out < 2 * batch then
     local raws = multi_get('HMGET', KEYS[2], items)
     local current = locking and multi_get('HMGET', KEYS[5], items) or {}
     local lock_value = token .. '|' .. (now + ttl)
-    local taken, with_request, locks, claims = {}, {}, {}, {}
+    local taken, with_request, locks = {}, {}, {}
     for i, item in ipairs(items) do
       -- An item requested with nothing to merge has no request: when it was first requested is its score.
       local raw = raws[i] or string.format('{"at":"%d"}', first_at[i])
@@ -96,8 +99,6 @@ if not resume and #out < 2 * batch then
           locks[#locks + 1] = item
           locks[#locks + 1] = lock_value
         end
-        claims[#claims + 1] = ticket .. '\n' .. item
-        claims[#claims + 1] = raw
         out[#out + 1] = item
         out[#out + 1] = raw
       else
@@ -114,8 +115,15 @@ if not resume and #out < 2 * batch then
     variadic('HSET', KEYS[5], nil, locks)
     variadic('ZREM', KEYS[1], nil, taken)
     variadic('HDEL', KEYS[2], nil, with_request)
-    variadic('HSET', KEYS[3], nil, claims)
   end
+end
+
+local packed = ''
+if #out > 0 then
+  packed = now .. '.' .. micros .. '\n' .. cjson.encode(out)
+  redis.call('HSET', KEYS[3], ticket, packed)
+elseif claimed then
+  redis.call('HDEL', KEYS[3], ticket)
 end
 
 if held > 0 then redis.call('HINCRBY', KEYS[11], ARGV[8] .. ':rescheduled', held) end
@@ -131,6 +139,4 @@ if #out == 0 then
   end
   schedule(KEYS[1], KEYS[4], KEYS[12], bee_queue_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
 end
-local result = { tostring(now), held, recovered, next_at }
-for _, v in ipairs(out) do result[#result + 1] = v end
-return result
+return { tostring(now), held, recovered, next_at, packed }
