@@ -15,7 +15,11 @@ async function invoke(machine: MachineDefinition, method: string, args: unknown[
   try {
     return await machine.instance[method](...args);
   } catch (error) {
-    throw new HookError(
-      `${machine.className}.${method} threw for ${where.entity} ${where.id}: ${describeError(error)}`, { cause: error });
+    throw hookError(machine, method, where, error);
   }
+}
+
+/** What a hook's throw (or rejection) becomes: an error naming the class, method, entity and id. */
+export function hookError(machine: MachineDefinition, method: string, where: { entity: string; id: string }, error: unknown): HookError {
+  return new HookError(`${machine.className}.${method} threw for ${where.entity} ${where.id}: ${describeError(error)}`, { cause: error });
 }

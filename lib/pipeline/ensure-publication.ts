@@ -6,15 +6,15 @@ import type { MachineDefinition } from '../metadata/machine-definition';
 import { recordPublishLatency } from '../metrics';
 import type { OrmAdapter, PublishedPayload, StoredDigest } from '../ports';
 import { canonicalJson, digestOf, NotJsonError } from '../store/canonical-json';
-import { annotate, ATTR } from '../tracing';
+import { annotate, ATTR, tracing } from '../tracing';
 import type { BatchLocks } from './batch-locks';
-import { callHook } from './call-hook';
+import { callHook, hookError } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
 import type { ReadTurns } from './read-turns';
-import type { PendingRequest } from './requests';
+import { decodeRequest, PendingRequest } from './requests';
 import type { PublishGate } from './publish-gate';
 import { StoreBatch, StoreSlot } from './store-batch';
-import type { ItemResult, TakenBatch } from './work-queue';
+import type { ItemResult, TakenBatch, TakenItem } from './work-queue';
 
 export type PublicationOutcome =
   'published' | 'unchanged' | 'not_publishable' | 'superseded' | 'rescheduled' | 'unpublished';
@@ -43,16 +43,74 @@ export async function ensurePublications(
     deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(),
   };
   const store = new StoreBatch(batch.items.length, (entries) => storePublished(deps, machine, locks, entries));
-  return Promise.all(batch.items.map(async (taken) => {
-    const slot = store.slot();
-    try {
-      return await runItem(settings, taken, (request) => ensureOne({
-        run, id: taken.item, row: rows.get(taken.item), stored: stored.get(taken.item), request, slot,
-      }));
-    } finally {
-      slot.end();
-    }
+  const quick = !tracing();
+  return Promise.all(batch.items.map((taken): ItemResult | Promise<ItemResult> => {
+    const row = rows.get(taken.item);
+    const digest = stored.get(taken.item);
+    const early = quick ? buildAtOnce(machine, taken, row, digest) : undefined;
+    if (early !== UNCHANGED) return ensureInRun(settings, run, store, taken, row, digest, early);
+    store.skip();
+    return [taken.item, 'unchanged', null];
   }));
+}
+
+async function ensureInRun(
+  settings: ItemRunSettings, run: BatchRun, store: StoreBatch, taken: TakenItem,
+  row: object | undefined, stored: StoredDigest | undefined, early: Early | undefined,
+): Promise<ItemResult> {
+  const slot = store.slot();
+  try {
+    return await runItem(settings, taken, (request) => ensureOne({ run, id: taken.item, row, stored, request, slot, early }));
+  } finally {
+    slot.end();
+  }
+}
+
+const UNCHANGED = Symbol('unchanged');
+
+/**
+ * Without a tracer, an unchanged subject (most of a resync) ends here: its hooks called at once, its payload
+ * compared, and nothing else, with no span, promise or closure per subject (they were most of what a subject cost
+ * beside its @Build). Anything else goes on to ensureOne with what the hooks already gave, so each runs once.
+ */
+function buildAtOnce(
+  machine: MachineDefinition, taken: TakenItem, row: object | undefined, stored: StoredDigest | undefined,
+): Early | typeof UNCHANGED | undefined {
+  if (!row) return undefined;
+  const early: Early = {};
+  const { checkPublishable, build } = machine.hooks;
+  if (checkPublishable) {
+    early.publishable = call(machine, checkPublishable, row);
+    if (!('value' in early.publishable) || early.publishable.value !== true) return early;
+  }
+  early.payload = call(machine, build, row);
+  if (!stored || !('value' in early.payload) || isThenable(early.payload.value)) return early;
+  let body: string;
+  try {
+    body = canonicalJson(early.payload.value);
+  } catch {
+    return early; // ensureOne reports it
+  }
+  if (digestOf(body) !== stored.digest) return early;
+  try {
+    if (decodeRequest(taken.raw, '').force) return early;
+  } catch {
+    return early; // a request that cannot be read fails in runItem, with its own message
+  }
+  return UNCHANGED;
+}
+
+function call(machine: MachineDefinition, method: string, row: object): Settled {
+  try {
+    return { value: machine.instance[method](row) };
+  } catch (error) {
+    return { error };
+  }
+}
+
+function isThenable(value: unknown): boolean {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function';
 }
 
 /** Tries of a batch's store write: a store that fails after its publish succeeded costs a second publish. */
@@ -102,6 +160,16 @@ interface Subject {
   stored: StoredDigest | undefined;
   request: PendingRequest;
   slot: StoreSlot;
+  /** What the hooks gave when buildAtOnce called them already. */
+  early?: Early;
+}
+
+/** What a hook returned (maybe a promise), or what it threw. */
+type Settled = { value: unknown } | { error: unknown };
+/** The results of @CheckPublishable and @Build that buildAtOnce got, each only if it called that hook. */
+interface Early {
+  publishable?: Settled;
+  payload?: Settled;
 }
 
 async function ensureOne(s: Subject): Promise<PublicationOutcome> {
@@ -110,11 +178,15 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   annotate(() => ({ [ATTR.subjectId]: id, [ATTR.entity]: machine.subjectInfo.name }));
   const where = { entity: machine.subjectInfo.name, id };
   if (!row) return withdraw(s, { gone: true });
-  if (machine.hooks.checkPublishable &&
-      !(await callHook(machine, machine.hooks.checkPublishable, 'check_publishable', [row], where))) {
+  const { checkPublishable, build } = machine.hooks;
+  if (checkPublishable && !(s.early?.publishable
+    ? await settle(s.early.publishable, machine, checkPublishable, where)
+    : await callHook(machine, checkPublishable, 'check_publishable', [row], where))) {
     return withdraw(s, { gone: false });
   }
-  const payload = await callHook(machine, machine.hooks.build, 'build', [row], where);
+  const payload = s.early?.payload
+    ? await settle(s.early.payload, machine, build, where)
+    : await callHook(machine, build, 'build', [row], where);
   const body = canonical(payload, machine, id);
   const digest = digestOf(body);
   // Unchanged: nothing to send and nothing to write.
@@ -179,6 +251,16 @@ function publishContext(s: Subject, digest: string, action: 'publish' | 'unpubli
     idempotencyKey: createHash('sha256').update(`${machine.name}\n${id}\n${action}\n${digest}`).digest('hex').slice(0, 32),
     attempt: s.request.attempt + 1,
   };
+}
+
+/** What a hook that buildAtOnce called gave, or its throw (or rejection) as callHook would report it. */
+async function settle(settled: Settled, machine: MachineDefinition, method: string, where: { entity: string; id: string }): Promise<unknown> {
+  try {
+    if ('error' in settled) throw settled.error;
+    return await settled.value;
+  } catch (error) {
+    throw hookError(machine, method, where, error);
+  }
 }
 
 function canonical(payload: unknown, machine: MachineDefinition, id: string): string {

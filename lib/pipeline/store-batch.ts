@@ -24,6 +24,12 @@ export class StoreBatch {
     this.open = items;
   }
 
+  /** An item that ended without a slot (it had nothing to store). */
+  skip(): void {
+    this.open -= 1;
+    this.schedule();
+  }
+
   slot(): StoreSlot {
     let ended = false;
     const end = () => {

@@ -61,6 +61,50 @@ for (const world of WORLDS) {
       expect((await worker.status())[0].failures).to.deep.equal([]);
     });
 
+    it('@Build runs once per subject and run, sync or async, throwing or not; an unchanged one ends unless forced', async () => {
+      const orders = await fiveOrders();
+      const [plain, asynchronous, throwing, rejecting] = orders.map((o) => String(o.id));
+      let calls = 0;
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const build = machine.build.bind(machine);
+      machine.build = ((order: ShopOrder) => {
+        calls += 1;
+        const id = String(order.id);
+        if (id === throwing) throw new Error('no payload for this one');
+        if (id === rejecting) return Promise.reject(new Error('not yet'));
+        return id === asynchronous ? Promise.resolve(build(order)) : build(order);
+      }) as typeof machine.build;
+      /** Subject runs so far, from the counters: each calls @Build once (nothing is locked elsewhere here). */
+      const runs = async () => {
+        const s = await stats();
+        return ['published', 'unchanged', 'failed'].reduce((sum, o) => sum + Number(s[`ensure-publication:${o}`] ?? 0), 0);
+      };
+      const worker = await h.startWorker({ machines: [machine], worker: { retry: { attempts: 1, initialDelayMs: 10 } } });
+      await worker.drain(DRAIN);
+      const good = orders.map((o) => String(o.id)).filter((id) => id !== throwing && id !== rejecting);
+      expect(h.api.publishes().map((r) => r.id).sort()).to.deep.equal([...good].sort());
+      expect(calls).to.equal(await runs());
+      const failures = Object.fromEntries((await worker.status())[0].failures.map((f) => [f.id, f.error]));
+      expect(failures).to.deep.equal({
+        [throwing]: `OrderToApiSync.build threw for Order ${throwing}: no payload for this one`,
+        [rejecting]: `OrderToApiSync.build threw for Order ${rejecting}: not yet`,
+      });
+
+      const [callsBefore, before] = [calls, await stats()];
+      await worker.resync(h.shop.OrderToApiSync);
+      await worker.drain(DRAIN);
+      const after = await stats();
+      const added = (o: string) => Number(after[`ensure-publication:${o}`] ?? 0) - Number(before[`ensure-publication:${o}`] ?? 0);
+      expect([added('unchanged'), added('failed'), added('published')]).to.deep.equal([3, 2, 0]);
+      expect(calls - callsBefore).to.equal(5);
+      expect(h.api.publishes()).to.have.length(3);
+
+      await worker.resync(h.shop.OrderToApiSync, { ids: [plain], force: true });
+      await worker.drain(DRAIN);
+      expect(h.api.publishes(plain)).to.have.length(2);
+      expect(calls - callsBefore).to.equal(6);
+    });
+
     it('subjects of a batch locked elsewhere stay pending and publish once the lock is gone; the rest go on', async () => {
       const orders = await fiveOrders();
       const locked = [String(orders[0].id), String(orders[3].id)];
