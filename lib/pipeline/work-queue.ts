@@ -84,7 +84,7 @@ export class WorkQueue {
     }
     const now = await this.redis.smMark(this.k.pending, this.k.requests, this.k.runs, this.paused, ...this.tickets,
       this.settings.debounceMs, this.settings.batchSize, MAX_TICKETS, ticketJson(this.machine, this.step),
-      JSON.stringify(merged), this.wakeChannel, ...plain);
+      JSON.stringify(merged), this.wakeChannel, JSON.stringify(plain));
     return Number(now);
   }
 
