@@ -4,6 +4,7 @@
  * the runs in flight finished together and held the loop all that time, so Redis' answers to the other runs
  * (their take, their finish) waited behind them and the runs went in lockstep with idle gaps between. In turns,
  * one run's Redis calls go on while another reads. Reads over a driver with its own I/O run as they come.
+ * The takes of a step's runs go in turns the same way there (worker.ts).
  */
 export class ReadTurns {
   private last: Promise<unknown> = Promise.resolve();

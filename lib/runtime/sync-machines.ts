@@ -148,7 +148,8 @@ export class SyncMachines {
       const channels = machines.flatMap((m) => STEPS.map((step) => keys.wakeChannel(m.name, step)));
       const wakes = runtime.wakes = await Wakes.start(redis, channels);
       const reads = new ReadTurns(adapter.blocksEventLoop === true);
-      startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes }, machines, {
+      startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
+        takesInTurn: adapter.blocksEventLoop === true }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
         'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger, reads }, settings, batch, locks!),
       });
