@@ -102,7 +102,10 @@ function buildAtOnce(
 
 function call(machine: MachineDefinition, method: string, row: object): Settled {
   try {
-    return { value: machine.instance[method](row) };
+    const value: unknown = machine.instance[method](row);
+    // Awaited in ensureOne, unless the item fails before (its request unreadable): never an unhandled rejection.
+    if (isThenable(value)) (value as PromiseLike<unknown>).then(undefined, () => undefined);
+    return { value };
   } catch (error) {
     return { error };
   }

@@ -105,6 +105,33 @@ for (const world of WORLDS) {
       expect((await worker.status())[0].failures).to.deep.equal([]);
     });
 
+    it('a corrupt pending request of a subject whose async @Build rejects: recorded as failed, and the worker lives on', async () => {
+      const customer = await h.customer();
+      const order = await h.order(customer);
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      machine.build = (() => Promise.reject(new Error('no payload yet'))) as unknown as typeof machine.build;
+      const rejections: unknown[] = [];
+      const onRejection = (reason: unknown) => rejections.push(reason);
+      process.on('unhandledRejection', onRejection);
+      try {
+        const keys = new KeySpace(h.prefix).step('OrderToApiSync', 'ensure-publication');
+        const redis = new Redis(REDIS_URL);
+        await redis.hset(keys.requests, String(order.id), '{"k:status": 7}');
+        await redis.zadd(keys.pending, 0, String(order.id));
+        redis.disconnect();
+        const worker = await h.startWorker({ machines: [machine], worker: { retry: { attempts: 1, initialDelayMs: 10 } } });
+        await worker.resync(h.shop.OrderToApiSync, { ids: [order.id] }); // a bare request: the corrupt one stays
+        await worker.drain(DRAIN);
+        await new Promise((r) => setTimeout(r, 50)); // an unhandled rejection is reported on a later turn
+        const [status] = await worker.status();
+        expect(status.failures.map((f) => f.id)).to.deep.equal([String(order.id)]);
+        expect(status.failures[0].error).to.match(/^The pending request of ensure-publication Order \d+ of OrderToApiSync is malformed/);
+        expect(rejections).to.deep.equal([]);
+      } finally {
+        process.off('unhandledRejection', onRejection);
+      }
+    });
+
     it('treats a subject that vanished as nothing to publish, with a warning', async () => {
       const worker = await h.startWorker();
       await worker.resync(h.shop.OrderToApiSync, { ids: [999, 'not-a-number'] });
