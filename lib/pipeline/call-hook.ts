@@ -1,12 +1,11 @@
 import { describeError, HookError } from '../errors';
 import type { MachineDefinition } from '../metadata/machine-definition';
-import { traced, tracing, ATTR } from '../tracing';
+import { traced, ATTR } from '../tracing';
 
 /** Calls a user method (sync or async) in its own span; a throw becomes a HookError naming where it happened. */
 export function callHook(
   machine: MachineDefinition, method: string, spanName: string, args: unknown[], where: { entity: string; id: string },
 ): Promise<unknown> {
-  if (!tracing()) return invoke(machine, method, args, where); // called per subject: no span, no closures
   return traced(spanName, () => ({ [ATTR.machine]: machine.name, [ATTR.entity]: where.entity, [ATTR.entityId]: where.id }),
     () => invoke(machine, method, args, where));
 }

@@ -10,7 +10,7 @@ import { annotate, ATTR, tracing } from '../tracing';
 import type { BatchLocks } from './batch-locks';
 import { callHook, hookError } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
-import type { ReadTurns } from './read-turns';
+import type { Turns } from './turns';
 import { decodeRequest, PendingRequest } from './requests';
 import type { PublishGate } from './publish-gate';
 import { StoreBatch, StoreSlot } from './store-batch';
@@ -22,7 +22,7 @@ export type PublicationOutcome =
 export interface EnsurePublicationDeps {
   adapter: OrmAdapter;
   logger: Logger;
-  reads: ReadTurns;
+  reads: Turns;
 }
 
 /**

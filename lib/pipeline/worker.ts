@@ -12,7 +12,7 @@ import { BatchLocks } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
 import type { ItemRunSettings } from './item-run';
 import type { QueueSet } from './queues';
-import { ReadTurns } from './read-turns';
+import { Turns } from './turns';
 import type { RunsInFlight } from './runs-in-flight';
 import { PublishGate } from './publish-gate';
 import { encodeRequest } from './requests';
@@ -59,7 +59,7 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
     // (an unchanged resync on PostgreSQL: 10-20% faster with three more than with one).
     const runs = Math.ceil(deps.concurrency / machine.batching.batchSize) + 3;
     for (const step of Object.keys(handlers) as Step[]) {
-      const takes = new ReadTurns(deps.takesInTurn);
+      const takes = new Turns(deps.takesInTurn);
       const queue = deps.queues.get(machine.name, step);
       const queueName = `${deps.keys.prefix}:${deps.keys.queueName(machine.name, step)}`;
       const settings: ItemRunSettings = {
@@ -76,7 +76,7 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
 
 /** One ticket: take a batch, run it, finish it; again while work comes (lingering between) and the budget lasts. */
 async function runTicket(
-  deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue, takes: ReadTurns, job: BeeQueue.Job<unknown>, handler: BatchHandler,
+  deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue, takes: Turns, job: BeeQueue.Job<unknown>, handler: BatchHandler,
 ): Promise<string> {
   const ticket = String(job.id);
   try {

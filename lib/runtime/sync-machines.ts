@@ -21,7 +21,7 @@ import { drainMachines, DrainSummary } from './drain';
 import { takeFailures } from './failures';
 import { notifiedChanges } from './notify';
 import { pickAdapter } from './pick-adapter';
-import { ReadTurns } from '../pipeline/read-turns';
+import { Turns } from '../pipeline/turns';
 import { RunsInFlight } from '../pipeline/runs-in-flight';
 import { reconcileMachine, ReconcileOptions, ReconcileReport } from './reconcile';
 import { resyncSubjects, ResyncOptions } from './resync';
@@ -147,7 +147,7 @@ export class SyncMachines {
       };
       const channels = machines.flatMap((m) => STEPS.map((step) => keys.wakeChannel(m.name, step)));
       const wakes = runtime.wakes = await Wakes.start(redis, channels);
-      const reads = new ReadTurns(adapter.blocksEventLoop === true);
+      const reads = new Turns(adapter.blocksEventLoop === true);
       startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
         takesInTurn: adapter.blocksEventLoop === true }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),

@@ -33,15 +33,12 @@ local plain = cjson.decode(ARGV[7])
 if #plain > 0 then
   -- A bare item keeps no request: its score says when it was first requested (take puts that back as `at`).
   -- NX leaves a pending one as it is, and counts the new ones.
-  local score = now + debounce
-  for i = 1, #plain, CHUNK / 2 do
-    local pairs_ = {}
-    for k = i, math.min(i + CHUNK / 2 - 1, #plain) do
-      pairs_[#pairs_ + 1] = score
-      pairs_[#pairs_ + 1] = plain[k]
-    end
-    added = added + redis.call('ZADD', KEYS[1], 'NX', unpack(pairs_))
+  local score, ready_at = now + debounce, {}
+  for _, item in ipairs(plain) do
+    ready_at[#ready_at + 1] = score
+    ready_at[#ready_at + 1] = item
   end
+  added = added + variadic('ZADD', KEYS[1], 'NX', ready_at)
 end
 local ready = schedule(KEYS[1], KEYS[3], KEYS[4], bee_queue_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 -- Idle runs wake for ready items, and for new ones not ready yet (debounce), to wait for those instead of their linger.

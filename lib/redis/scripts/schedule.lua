@@ -9,13 +9,20 @@ local function ms_now()
 end
 
 -- A batch's items go to Redis in a few variadic calls, not a call per item: on a 500-item batch the calls alone
--- were most of a run's time in Redis. Chunked, since Lua's unpack holds at most 8000 values.
+-- were most of a run's time in Redis. Chunked, since Lua's unpack holds at most 8000 values (an even CHUNK keeps
+-- pairs together). Returns the sum of the replies: what ZADD, HSET or HDEL counted.
 local CHUNK = 2000
 local function variadic(cmd, key, option, args)
+  local sum = 0
   for i = 1, #args, CHUNK do
     local j = math.min(i + CHUNK - 1, #args)
-    if option then redis.call(cmd, key, option, unpack(args, i, j)) else redis.call(cmd, key, unpack(args, i, j)) end
+    if option then
+      sum = sum + redis.call(cmd, key, option, unpack(args, i, j))
+    else
+      sum = sum + redis.call(cmd, key, unpack(args, i, j))
+    end
   end
+  return sum
 end
 
 -- HMGET or ZMSCORE over any number of fields; the result lines up with `fields` (false where absent).

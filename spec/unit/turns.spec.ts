@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ReadTurns } from '../../lib/pipeline/read-turns';
+import { Turns } from '../../lib/pipeline/turns';
 import { RunsInFlight } from '../../lib/pipeline/runs-in-flight';
 
 /** A read that holds the event loop for `ms`, as a better-sqlite3 query does, and logs its start and end. */
@@ -17,7 +17,7 @@ function blockingRead(log: string[], name: string, ms: number, fail = false): ()
 
 describe('read turns of runs', () => {
   it('over a driver that blocks the loop: one read at a time, and what is queued for the loop runs between reads', async () => {
-    const turns = new ReadTurns(true);
+    const turns = new Turns(true);
     const log: string[] = [];
     // Stands for a Redis answer to another run, arriving while the first read holds the loop.
     const answered = new Promise<void>((resolve) => setImmediate(() => { log.push('redis answer'); resolve(); }));
@@ -32,7 +32,7 @@ describe('read turns of runs', () => {
   });
 
   it('a failed read rejects its own run only; the next turn still comes', async () => {
-    const turns = new ReadTurns(true);
+    const turns = new Turns(true);
     const log: string[] = [];
     const [first, second] = await Promise.allSettled([turns.run(blockingRead(log, 'a', 1, true)), turns.run(blockingRead(log, 'b', 1))]);
     expect(first).to.deep.include({ status: 'rejected' });
@@ -41,7 +41,7 @@ describe('read turns of runs', () => {
   });
 
   it('over a driver with its own I/O: reads run as they come, interleaved', async () => {
-    const turns = new ReadTurns(false);
+    const turns = new Turns(false);
     const log: string[] = [];
     const read = (name: string) => async () => {
       log.push(`${name} start`);
