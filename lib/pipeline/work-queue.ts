@@ -39,6 +39,23 @@ export interface TakenBatch {
 export type ItemOutcome = string;
 export type ItemResult = [item: string, outcome: ItemOutcome, error: string | null, pauseMs?: number];
 
+/** Outcomes that put an item back in pending (or record it as failed); FINISH needs their error and pause. */
+const BACK_OUTCOMES = new Set<ItemOutcome>(['failed', 'requeue', 'invalid', 'paused']);
+
+/**
+ * FINISH's form of a batch's results: the items that ended, one list per outcome (most of a batch ends alike, and
+ * a list of strings is what the script decodes fastest), and the full results of those that go back.
+ */
+function groupResults(results: ItemResult[]): { ended: Record<ItemOutcome, string[]>; back: ItemResult[] } {
+  const ended: Record<ItemOutcome, string[]> = {};
+  const back: ItemResult[] = [];
+  for (const result of results) {
+    if (BACK_OUTCOMES.has(result[1])) back.push(result);
+    else (ended[result[1]] ??= []).push(result[0]);
+  }
+  return { ended, back };
+}
+
 export interface RetrySettings {
   attempts: number;
   initialDelayMs: number;
@@ -112,10 +129,12 @@ export class WorkQueue {
   async finish(
     ticket: string, token: string, claim: string, results: ItemResult[], retry: RetrySettings, goOn: 'end' | 'more' | 'linger',
   ): Promise<boolean> {
+    const { ended, back } = groupResults(results);
     const again = await this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       this.k.failed, this.stats, this.recent, ...this.tickets, this.paused,
-      ticket, token, JSON.stringify(results), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
-      ticketJson(this.machine, this.step), { end: '0', more: '1', linger: '2' }[goOn], this.step, RECENT_PUBLISHES_KEPT, claim);
+      ticket, token, JSON.stringify(ended), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
+      ticketJson(this.machine, this.step), { end: '0', more: '1', linger: '2' }[goOn], this.step, RECENT_PUBLISHES_KEPT, claim,
+      JSON.stringify(back));
     return again === 1;
   }
 

@@ -14,9 +14,12 @@ KEYS[9..13]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed
 KEYS[14] paused   string the machine's publishing is paused until then (ms)
 ARGV[1] ticket id
 ARGV[2] lock token ("" when the step does not lock)
-ARGV[3] JSON array of [item, outcome, error or null, pause ms or null]; "failed" retries with backoff, "requeue"
-        runs again at once uncharged, "invalid" (its request cannot be read) is recorded as failed at once,
-        "paused" (a RetryAfter) waits out the pause uncharged and pauses the machine for everyone
+ARGV[3] JSON object: outcome -> array of the items that ended so, for outcomes that end an item (published,
+        unchanged, ...); one list per outcome, as most of a batch ends alike
+ARGV[13] JSON array of [item, outcome, error or null, pause ms or null] for the items that go back: "failed"
+        retries with backoff, "requeue" runs again at once uncharged, "invalid" (its request cannot be read) is
+        recorded as failed at once, "paused" (a RetryAfter) waits out the pause uncharged and pauses the machine
+        for everyone
 ARGV[4] attempts in all
 ARGV[5] initial retry delay (ms)
 ARGV[6] batch size
@@ -37,9 +40,12 @@ local published = 0
 local has_failures = redis.call('HLEN', KEYS[6]) > 0
 local counts = {}
 local function count(field) counts[field] = (counts[field] or 0) + 1 end
-local results = cjson.decode(ARGV[3])
+local ended, back_results = cjson.decode(ARGV[3]), cjson.decode(ARGV[13])
 local items = {}
-for i, result in ipairs(results) do items[i] = result[1] end
+for _, list in pairs(ended) do
+  for _, item in ipairs(list) do items[#items + 1] = item end
+end
+for _, result in ipairs(back_results) do items[#items + 1] = result[1] end
 if token ~= '' and #items > 0 then
   local current, ours = multi_get('HMGET', KEYS[5], items), {}
   for i, item in ipairs(items) do
@@ -48,21 +54,30 @@ if token ~= '' and #items > 0 then
   variadic('HDEL', KEYS[5], nil, ours)
 end
 -- Only an item that goes back to pending (or is recorded as failed) needs its claimed request: most succeed.
-local BACK = { paused = true, failed = true, requeue = true, invalid = true }
 local raws = {}
 local claim = redis.call('HGET', KEYS[3], ticket)
 local stamp = ARGV[12] .. '\n'
 if claim and string.sub(claim, 1, #stamp) == stamp then
   redis.call('HDEL', KEYS[3], ticket)
   local back = {}
-  for _, result in ipairs(results) do if BACK[result[2]] then back[result[1]] = true end end
+  for _, result in ipairs(back_results) do back[result[1]] = true end
   if next(back) then
     local claimed = cjson.decode(string.sub(claim, #stamp + 1))
     for i = 1, #claimed, 2 do if back[claimed[i]] then raws[claimed[i]] = claimed[i + 1] end end
   end
 end
 local succeeded, latest = {}, {}
-for i, result in ipairs(results) do
+for outcome, list in pairs(ended) do
+  if #list > 0 then
+    counts[step .. ':' .. outcome] = #list
+    for _, item in ipairs(list) do succeeded[#succeeded + 1] = item end
+    if outcome == 'published' then
+      local at = string.format('%d ', now)
+      for _, item in ipairs(list) do latest[#latest + 1] = at .. item end
+    end
+  end
+end
+for _, result in ipairs(back_results) do
   local item, outcome, err, pause_ms = result[1], result[2], result[3], result[4]
   local raw = raws[item]
   if outcome == 'paused' then
@@ -90,10 +105,6 @@ for i, result in ipairs(results) do
       redis.call('ZADD', KEYS[1], 'LT', now + delay, item)
     end
     count(step .. ':' .. (outcome == 'requeue' and 'rescheduled' or 'failed'))
-  else
-    succeeded[#succeeded + 1] = item
-    count(step .. ':' .. outcome)
-    if outcome == 'published' then latest[#latest + 1] = now .. ' ' .. item end
   end
 end
 if has_failures then variadic('HDEL', KEYS[6], nil, succeeded) end
