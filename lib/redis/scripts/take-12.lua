@@ -74,10 +74,10 @@ end
 
 if not resume and #out < 2 * batch then
   local scored = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, batch - #out / 2)
-  local items, first_at = {}, {}
+  local items, scores = {}, {}
   for i = 1, #scored, 2 do
     items[#items + 1] = scored[i]
-    first_at[#first_at + 1] = tonumber(scored[i + 1]) - debounce
+    scores[#scores + 1] = scored[i + 1]
   end
   if #items > 0 then
     local raws = multi_get('HMGET', KEYS[2], items)
@@ -86,7 +86,9 @@ if not resume and #out < 2 * batch then
     local taken, with_request, locks = {}, {}, {}
     for i, item in ipairs(items) do
       -- An item requested with nothing to merge has no request: when it was first requested is its score.
-      local raw = raws[i] or string.format('{"at":"%d"}', first_at[i])
+      -- Without a debounce that is the score as Redis wrote it (an integer): no number to format per item.
+      local raw = raws[i] or (debounce == 0 and '{"at":"' .. scores[i] .. '"}'
+        or string.format('{"at":"%d"}', tonumber(scores[i]) - debounce))
       local free = true
       if current[i] then
         local c = current[i]
