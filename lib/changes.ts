@@ -8,7 +8,8 @@ export function mergeChange(frame: ChangeFrame, change: CapturedChange): void {
   const key = `${change.entity.name}\n${change.id}`;
   const previous = frame.get(key);
   if (!previous) {
-    frame.set(key, { ...change, changedKeys: [...change.changedKeys] });
+    // Kept as given: a merge below builds a new change and never writes into this one (nor into its keys).
+    frame.set(key, change);
     return;
   }
   const keys = new Set([...previous.changedKeys, ...change.changedKeys]);

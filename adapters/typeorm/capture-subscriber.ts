@@ -138,8 +138,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   /** Into the transaction's open frame, or to the listener at once when there is no transaction. */
   private collect(qr: QueryRunner | undefined, change: CapturedChange): Promise<void> | void {
     if (!qr || !qr.isTransactionActive) return this.listener([change]);
-    const frames = this.frames.get(qr) ?? [];
-    this.frames.set(qr, frames);
+    let frames = this.frames.get(qr);
+    if (!frames) this.frames.set(qr, frames = []);
     // Subscribed mid-transaction: open the frames we missed.
     while (frames.length < depthOf(qr)) frames.push(new Map());
     mergeChange(frames[frames.length - 1], change);
