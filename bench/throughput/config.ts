@@ -18,6 +18,8 @@ export interface BenchConfig {
   burst: BurstShape;
   captureRows: number;
   captureRounds: number;
+  /** Alternating rounds of the unchanged resync and its loops; the table shows each contender's median. */
+  unchangedRounds: number;
   latencySamples: number;
 }
 
@@ -61,7 +63,8 @@ export function parseArgs(argv: string[]): BenchConfig {
       ? { writes: 2000, perTransaction: 200, changed: 10, flippedBack: 10, seed: 8 }
       : { writes: 100_000, perTransaction: 500, changed: 100, flippedBack: 100, seed: 8 },
     captureRows: 1000,
-    captureRounds: quick ? 3 : 7,
+    captureRounds: quick ? 3 : 15,
+    unchangedRounds: quick ? 1 : 5,
     latencySamples: quick ? 30 : 200,
   };
 }
