@@ -116,29 +116,41 @@ function isThenable(value: unknown): boolean {
     typeof (value as { then?: unknown }).then === 'function';
 }
 
-/** Tries of a batch's store write: a store that fails after its publish succeeded costs a second publish. */
-const STORE_ATTEMPTS = 3;
+/**
+ * How long a batch's store write is tried again before its subjects fail (and publish again when retried). The
+ * run keeps its locks meanwhile, so no other run publishes these subjects: a late store is safe, a second publish
+ * is what this avoids. SQLite under a steady writer can refuse for long: every try there waits out the busy
+ * timeout (5 s by default) and still loses the race for the write lock, and three tries were not always enough.
+ */
+const STORE_RETRY_MS = 60_000;
+const STORE_BACKOFF_MS = { first: 100, max: 2_000 };
 
 /**
  * Writes the publishes of a batch with one statement, except those whose lock was lost since the take: another
  * run may have published a newer payload meanwhile, so theirs is not stored and they run again (forced). A failed
- * write (a locked SQLite file, a dropped connection) is tried again before the subjects fail and publish again.
+ * write (a locked SQLite file, a dropped connection) is tried again, with backoff, before the subjects fail.
  */
 async function storePublished(
   deps: EnsurePublicationDeps, machine: MachineDefinition, locks: BatchLocks, entries: PublishedPayload[],
 ): Promise<Map<string, Error>> {
+  const deadline = performance.now() + STORE_RETRY_MS;
   for (let attempt = 1; ; attempt++) {
     const lost = await locks.lostOf(entries.map((e) => e.subjectId));
     try {
       await deps.adapter.payloads.savePublished(machine.name, entries.filter((e) => !lost.has(e.subjectId)));
+      if (attempt > 1) deps.logger.info(`${machine.className}: stored ${entries.length} published payload(s) at try ${attempt}.`);
       const refused = new Map<string, Error>();
       for (const id of lost) refused.set(id, new LockLostWhilePublishingError('the lock was lost before the publish was stored'));
       return refused;
     } catch (error) {
-      if (attempt >= STORE_ATTEMPTS) throw error;
-      deps.logger.warn(`${machine.className}: storing ${entries.length} published payload(s) failed (${describeError(error)}); ` +
-        `trying again (${attempt} of ${STORE_ATTEMPTS - 1}) rather than publishing them again.`);
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      const waitMs = Math.min(STORE_BACKOFF_MS.max, STORE_BACKOFF_MS.first * 2 ** (attempt - 1));
+      if (performance.now() + waitMs >= deadline) throw error;
+      // The first failure, then one warning in each doubling of tries: a long contention must not flood the log.
+      if ((attempt & (attempt - 1)) === 0) {
+        deps.logger.warn(`${machine.className}: storing ${entries.length} published payload(s) failed (${describeError(error)}); ` +
+          `trying again (try ${attempt + 1}, for up to ${STORE_RETRY_MS / 1000} s while the run holds their locks) rather than publishing them again.`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
     }
   }
 }

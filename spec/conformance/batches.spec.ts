@@ -160,9 +160,10 @@ for (const world of WORLDS) {
         await publish(order, payload);
         if (broken) return;
         broken = true;
-        // The payload table goes away for 150 ms right after the first publish: the batch's store write fails.
+        // The payload table goes away for 1.2 s right after the first publish: the batch's store write fails for
+        // longer than a few quick tries cover (SQLite under a steady writer refuses for seconds).
         await h.w.sql('ALTER TABLE sync_machine_payloads RENAME TO sync_machine_payloads_away');
-        setTimeout(() => { void h.w.sql('ALTER TABLE sync_machine_payloads_away RENAME TO sync_machine_payloads'); }, 150);
+        setTimeout(() => { void h.w.sql('ALTER TABLE sync_machine_payloads_away RENAME TO sync_machine_payloads'); }, 1_200);
       };
       const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 1 } });
       await worker.drain(DRAIN);
