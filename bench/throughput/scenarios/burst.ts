@@ -61,7 +61,13 @@ export async function measureBurst(
     const outcomes = await outcomesOf(capture);
     const rssStart = await worker.rss(true);
     let rssPeak = rssStart;
-    const sampler = setInterval(() => { worker.rss().then((rss) => { rssPeak = Math.max(rssPeak, rss); }, () => undefined); }, 500);
+    // One sample at a time: a worker busy for seconds would otherwise pile up waiting listeners on its channel.
+    let sampling = false;
+    const sampler = setInterval(() => {
+      if (sampling) return;
+      sampling = true;
+      worker.rss().then((rss) => { rssPeak = Math.max(rssPeak, rss); }, () => undefined).finally(() => { sampling = false; });
+    }, 500);
     const calls = api.calls;
     const started = now();
     await runBurst(shop, await loadInOrder(shop, ids), plan);
