@@ -20,8 +20,6 @@ export interface BenchConfig {
   captureRounds: number;
   /** Alternating rounds of the unchanged resync and its loops; the table shows each contender's median. */
   unchangedRounds: number;
-  /** A burst worker's rest before an at-rest RSS reading: long enough for V8's memory reducer in full mode. */
-  rssSettleMs: number;
   latencySamples: number;
 }
 
@@ -67,7 +65,6 @@ export function parseArgs(argv: string[]): BenchConfig {
     captureRows: 1000,
     captureRounds: quick ? 3 : 15,
     unchangedRounds: quick ? 1 : 5,
-    rssSettleMs: quick ? 3_000 : 12_000,
     latencySamples: quick ? 30 : 200,
   };
 }

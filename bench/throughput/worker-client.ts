@@ -4,7 +4,7 @@ import type { WorkerSettings } from './worker-settings';
 
 /** The bench's handle on a worker process: wait until ready, ask its RSS, stop it (bounded waits everywhere). */
 export class WorkerProcess {
-  private constructor(private readonly child: ChildProcess, private readonly settleMs: number) {}
+  private constructor(private readonly child: ChildProcess) {}
 
   static async start(settings: WorkerSettings): Promise<WorkerProcess> {
     // Compiled next to this file (npm run bench builds first); ts-node users get the .ts through execArgv.
@@ -13,13 +13,13 @@ export class WorkerProcess {
     const child = fork(script, [], {
       env: { ...process.env, BENCH_WORKER: JSON.stringify(settings) }, stdio: 'inherit', execArgv: [...process.execArgv, '--expose-gc'],
     });
-    const worker = new WorkerProcess(child, settings.settleMs);
+    const worker = new WorkerProcess(child);
     await worker.reply((m) => m.ready === true, 30_000, 'start');
     return worker;
   }
 
   /**
-   * The worker's RSS; `settled` reads it at rest (a GC, `settleMs` for V8 to give back what it no longer needs, a GC), so
+   * The worker's RSS; `settled` reads it at rest (a GC, 3 s for V8 to give back what it no longer needs, a GC), so
    * that the start and end of a burst compare memory kept, not heap grown by the work just before (peaks are
    * sampled as they come).
    */
@@ -27,7 +27,7 @@ export class WorkerProcess {
     this.child.send(settled ? 'rss-settled' : 'rss');
     // A peak sample answered late must not pass for the settled reading.
     const match = (m: Record<string, unknown>) => typeof m.rss === 'number' && (m.settled === true) === settled;
-    return (await this.reply(match, (settled ? this.settleMs : 0) + 10_000, 'report its RSS')).rss as number;
+    return (await this.reply(match, 10_000, 'report its RSS')).rss as number;
   }
 
   async stop(): Promise<void> {

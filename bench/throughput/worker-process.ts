@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   }
   process.on('message', (message: string) => {
     if (message === 'rss') process.send!({ rss: process.memoryUsage().rss });
-    if (message === 'rss-settled') void settledRss(settings.settleMs).then((rss) => process.send!({ rss, settled: true }));
+    if (message === 'rss-settled') void settledRss().then((rss) => process.send!({ rss, settled: true }));
     if (message === 'stop') {
       void close().finally(() => dataSource.destroy()).finally(() => process.exit(0));
     }
@@ -52,15 +52,11 @@ main().catch((error) => {
   process.exit(1);
 });
 
-/**
- * RSS at rest: a full GC, a pause in which V8 gives back what it no longer needs, another GC. V8's memory reducer
- * starts after some seconds of rest: read after 3 s, a worker fresh from the priming and latency phases still held
- * 15-20 MB that it gave back during the burst, so its RSS seemed to fall by 10-17% (12 s: within 3%).
- */
-async function settledRss(restMs: number): Promise<number> {
+/** RSS at rest: a full GC, a pause in which V8 gives back what it no longer needs, another GC. */
+async function settledRss(): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
-  await new Promise((resolve) => setTimeout(resolve, restMs));
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
   gc?.();
   return process.memoryUsage().rss;
 }

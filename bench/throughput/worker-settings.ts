@@ -7,8 +7,6 @@ export interface WorkerSettings {
   prefix: string;
   apiUrl: string;
   concurrency: number;
-  /** How long the worker rests between the two GCs of an at-rest RSS reading (see settledRss). */
-  settleMs: number;
 }
 
 /** The naive contender's Bee-Queue queue name (under its own prefix). */

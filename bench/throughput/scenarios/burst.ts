@@ -47,7 +47,6 @@ export async function measureBurst(
     const prefix = prefixes.fresh('burst');
     const worker = await WorkerProcess.start({
       mode: 'sync', databaseUrl: db.url, redisUrl: config.redisUrl, prefix, apiUrl: api.url, concurrency: config.concurrency,
-      settleMs: config.rssSettleMs,
     });
     stops.push(() => worker.stop());
     const capture = await startSync(shop, machine, config.redisUrl, prefix);
@@ -148,7 +147,6 @@ async function naiveBurst(
   const prefix = prefixes.fresh('naive');
   const worker = await WorkerProcess.start({
     mode: 'naive', databaseUrl, redisUrl: config.redisUrl, prefix, apiUrl: api.url, concurrency: config.concurrency,
-    settleMs: config.rssSettleMs,
   });
   const queue = new BeeQueue(NAIVE_QUEUE, { prefix, redis: { url: config.redisUrl }, isWorker: false, sendEvents: false, getEvents: false });
   try {
