@@ -63,7 +63,7 @@ export function parseArgs(argv: string[]): BenchConfig {
       ? { writes: 2000, perTransaction: 200, changed: 10, flippedBack: 10, seed: 8 }
       : { writes: 100_000, perTransaction: 500, changed: 100, flippedBack: 100, seed: 8 },
     captureRows: 1000,
-    captureRounds: quick ? 3 : 15,
+    captureRounds: quick ? 3 : 31,
     unchangedRounds: quick ? 1 : 5,
     latencySamples: quick ? 30 : 200,
   };
