@@ -15,11 +15,7 @@ KEYS[14] paused   string the machine's publishing is paused until then (ms)
 ARGV[1] ticket id
 ARGV[2] lock token ("" when the step does not lock)
 ARGV[3] JSON object: outcome -> array of the items that ended so, for outcomes that end an item (published,
-        unchanged, ...); one list per outcome, as most of a batch ends alike
-ARGV[13] JSON array of [item, outcome, error or null, pause ms or null] for the items that go back: "failed"
-        retries with backoff, "requeue" runs again at once uncharged, "invalid" (its request cannot be read) is
-        recorded as failed at once, "paused" (a RetryAfter) waits out the pause uncharged and pauses the machine
-        for everyone
+        unchanged, ...); one list per outcome, as most of a batch ends alike (the others are in ARGV[13])
 ARGV[4] attempts in all
 ARGV[5] initial retry delay (ms)
 ARGV[6] batch size
@@ -30,6 +26,10 @@ ARGV[10] step name, for the stats fields
 ARGV[11] how many recent publishes to keep
 ARGV[12] the stamp of the batch's claim (see take): the claim is released only while it is still this batch's (a
          run that stalled past its locks may find its ticket re-run elsewhere, with a claim of its own)
+ARGV[13] JSON array of [item, outcome, error or null, pause ms or null] for the items that go back: "failed"
+        retries with backoff, "requeue" runs again at once uncharged, "invalid" (its request cannot be read) is
+        recorded as failed at once, "paused" (a RetryAfter) waits out the pause uncharged and pauses the machine
+        for everyone
 Returns 1 when the ticket should take another batch, 0 when it ended.
 ]]
 --!include schedule.lua
