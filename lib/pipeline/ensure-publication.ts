@@ -194,14 +194,10 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const where = { entity: machine.subjectInfo.name, id };
   if (!row) return withdraw(s, { gone: true });
   const { checkPublishable, build } = machine.hooks;
-  if (checkPublishable && !(s.early?.publishable
-    ? await settle(s.early.publishable, machine, checkPublishable, where)
-    : await callHook(machine, checkPublishable, 'check_publishable', [row], where))) {
+  if (checkPublishable && !(await hookOnce(s, s.early?.publishable, checkPublishable, 'check_publishable', where))) {
     return withdraw(s, { gone: false });
   }
-  const payload = s.early?.payload
-    ? await settle(s.early.payload, machine, build, where)
-    : await callHook(machine, build, 'build', [row], where);
+  const payload = await hookOnce(s, s.early?.payload, build, 'build', where);
   const body = canonical(payload, machine, id);
   const digest = digestOf(body);
   // Unchanged: nothing to send and nothing to write.
@@ -268,11 +264,18 @@ function publishContext(s: Subject, digest: string, action: 'publish' | 'unpubli
   };
 }
 
-/** What a hook that buildAtOnce called gave, or its throw (or rejection) as callHook would report it. */
-async function settle(settled: Settled, machine: MachineDefinition, method: string, where: { entity: string; id: string }): Promise<unknown> {
+/**
+ * A hook's result on the subject's row: what buildAtOnce already got from it (its throw or rejection reported as
+ * callHook would), or a call now, in its span.
+ */
+async function hookOnce(
+  s: Subject, early: Settled | undefined, method: string, spanName: string, where: { entity: string; id: string },
+): Promise<unknown> {
+  const { machine } = s.run;
+  if (!early) return callHook(machine, method, spanName, [s.row], where);
   try {
-    if ('error' in settled) throw settled.error;
-    return await settled.value;
+    if ('error' in early) throw early.error;
+    return await early.value;
   } catch (error) {
     throw hookError(machine, method, where, error);
   }
