@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Column, Entity, JoinColumn, ManyToOne, OneToMany, PrimaryGeneratedColumn, RelationId } from 'typeorm';
+import { Column, Entity, Index, JoinColumn, ManyToOne, OneToMany, PrimaryGeneratedColumn, RelationId } from 'typeorm';
 import type { OrderStatus } from '../shop-port';
 
 /** The seed's shop on TypeORM: a Customer has zero or more Orders; the partner API only knows Orders. */
@@ -22,7 +22,8 @@ export class Customer {
 @Entity('orders')
 export class Order {
   @PrimaryGeneratedColumn() id!: number;
-  @Column({ name: 'customer_id' }) customerId!: number;
+  // Indexed: Customer.orderIds (and every lookup of a customer's orders) selects by it.
+  @Index() @Column({ name: 'customer_id' }) customerId!: number;
   // Eager: the payload needs the customer's name whenever an order is loaded.
   @ManyToOne(() => Customer, (customer) => customer.orders, { eager: true, onDelete: 'CASCADE' })
   @JoinColumn({ name: 'customer_id' })
