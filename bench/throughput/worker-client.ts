@@ -19,9 +19,9 @@ export class WorkerProcess {
   }
 
   /**
-   * The worker's RSS; `settled` reads it at rest (a GC, 3 s for V8 to give back what it no longer needs, a
-   * memory-reducing GC), so that the start and end of a burst compare memory kept, not heap grown by the work just
-   * before (peaks are sampled as they come).
+   * The worker's RSS; `settled` reads it at rest (a GC, 3 s for V8 to give back what it no longer needs, a GC), so
+   * that the start and end of a burst compare memory kept, not heap grown by the work just before (peaks are
+   * sampled as they come).
    */
   async rss(settled = false): Promise<number> {
     this.child.send(settled ? 'rss-settled' : 'rss');

@@ -52,16 +52,11 @@ main().catch((error) => {
   process.exit(1);
 });
 
-/**
- * RSS at rest: a full GC, a pause in which V8 gives back what it no longer needs, then V8's memory-reducing GC (the
- * one it runs before giving up on an allocation), so that spare capacity V8 keeps after busy work (new space grown,
- * pooled pages) is not read as memory kept: runs before it read 9-20% less after the burst than before it in some
- * runs, never more, with the peak sampled during the burst at or below the start.
- */
+/** RSS at rest: a full GC, a pause in which V8 gives back what it no longer needs, another GC. */
 async function settledRss(): Promise<number> {
-  const gc = (globalThis as { gc?: (options?: object) => void }).gc;
+  const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   await new Promise((resolve) => setTimeout(resolve, 3_000));
-  gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  gc?.();
   return process.memoryUsage().rss;
 }
