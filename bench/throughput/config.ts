@@ -18,6 +18,8 @@ export interface BenchConfig {
   burst: BurstShape;
   captureRows: number;
   captureRounds: number;
+  /** Alternating rounds of the changed run and its loops (every order flips each round); the table shows medians. */
+  changedRounds: number;
   /** Alternating rounds of the unchanged resync and its loops; the table shows each contender's median. */
   unchangedRounds: number;
   latencySamples: number;
@@ -64,6 +66,7 @@ export function parseArgs(argv: string[]): BenchConfig {
       : { writes: 100_000, perTransaction: 500, changed: 100, flippedBack: 100, seed: 8 },
     captureRows: 1000,
     captureRounds: quick ? 3 : 31,
+    changedRounds: quick ? 1 : 3,
     unchangedRounds: quick ? 1 : 5,
     latencySamples: quick ? 30 : 200,
   };

@@ -25,7 +25,7 @@ export function rows(config: BenchConfig, results: DatabaseResult[]): Array<[str
   const row = (label: string, cell: (r: DatabaseResult) => string): [string, ...string[]] => [label, ...results.map(cell)];
   const b = config.burst;
   return [
-    row(`changed subjects/s: sync-machine, ${int(config.orders)} orders changed once, worked off (concurrency ${config.concurrency})`, (r) => int(r.rates.changed.syncMachine)),
+    row(`changed subjects/s: sync-machine, ${int(config.orders)} orders changed once, worked off (concurrency ${config.concurrency}; median of ${config.changedRounds})`, (r) => int(r.rates.changed.syncMachine)),
     row('(a) hand-written loop: page 500 ids, load, `@Build` per row, compare sha256, post, remember', (r) => int(r.rates.changed.loop)),
     row('sync-machine ÷ (a) (goal ≥ 1.0×)', (r) => ratio(r.rates.changed.syncMachine / r.rates.changed.loop)),
     row('(b) the same loop, customers batched through a DataLoader', (r) => int(r.rates.changed.batchedLoop)),

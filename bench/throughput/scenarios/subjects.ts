@@ -29,8 +29,9 @@ interface Contender {
 
 /**
  * Per database: N orders; each contender publishes them all once (priming, also the warm-up), then every order's
- * status flips (captured, or told by notifyChanged) and each contender works the changes off; then each checks
- * everything again with nothing changed. All in one run, same rows, same loopback API.
+ * status flips (captured, or told by notifyChanged) and each contender works the changes off, in rounds that flip
+ * it back and forth; then each checks everything again with nothing changed. All in one run, same rows, same
+ * loopback API.
  */
 export async function measureSubjectRates(
   config: BenchConfig, kind: DatabaseKind, api: CountingApi, prefixes: Prefixes, log: (line: string) => void,
@@ -82,36 +83,58 @@ export async function measureSubjectRates(
     await timed('prime loop', n, () => runHandLoop(loop, n));
     await timed('prime batched loop', n, () => runHandLoop(batchedLoop, n));
 
-    // Every order changes once: status flips in transactions of 500 through save(), captured by a
-    // capture-only runtime (the app's web process); the batched machine is told by notifyChanged.
-    const capture = await startSync(shop, plain.machine, config.redisUrl, plain.prefix);
-    for (let i = 0; i < n; i += 500) {
-      await shop.transaction(async (manager) => {
-        for (const order of await manager.getRepository(Order).findBy({ id: In(ids.slice(i, i + 500)) })) {
-          order.status = 'shipped';
-          await manager.save(order);
-        }
-      });
-    }
-    await capture.close();
-    const notify = await startSync(lean, batched.machine, config.redisUrl, batched.prefix);
-    for (let i = 0; i < n; i += 500) await notify.notifyChanged(LeanOrder, ids.slice(i, i + 500), ['status']);
-    await notify.close();
-
-    // The workers stay up for the resync below, as in an app.
+    // Every order changes (its status flips, to `status`) in transactions of 500 through save(), captured by a
+    // capture-only runtime (the app's web process); the batched machine is told by notifyChanged. No worker may
+    // run meanwhile: the contenders' workers start only when timed.
     const running = new Map<Contender, SyncMachines>();
+    const flipAll = async (status: 'shipped' | 'purchased') => {
+      for (const sync of running.values()) {
+        await sync.close();
+        workers.splice(workers.indexOf(sync), 1);
+      }
+      running.clear();
+      const capture = await startSync(shop, plain.machine, config.redisUrl, plain.prefix);
+      for (let i = 0; i < n; i += 500) {
+        await shop.transaction(async (manager) => {
+          for (const order of await manager.getRepository(Order).findBy({ id: In(ids.slice(i, i + 500)) })) {
+            order.status = status;
+            await manager.save(order);
+          }
+        });
+      }
+      await capture.close();
+      const notify = await startSync(lean, batched.machine, config.redisUrl, batched.prefix);
+      for (let i = 0; i < n; i += 500) await notify.notifyChanged(LeanOrder, ids.slice(i, i + 500), ['status']);
+      await notify.close();
+    };
+    // The workers stay up for the resync below, as in an app.
     const workOff = async (c: Contender) => {
       const sync = await startSync(c.orm, c.machine, config.redisUrl, c.prefix, config.concurrency);
       workers.push(sync);
       running.set(c, sync);
       await sync.drain({ timeoutMs: boundMs(n) });
     };
-    const changed = {
-      syncMachine: await timed('changed, sync-machine (worker start -> drain)', n, () => workOff(plain)),
-      loop: await timed('changed, hand-written loop', n, () => runHandLoop(loop, n)),
-      batchedLoop: await timed('changed, hand-written loop + DataLoader', n, () => runHandLoop(batchedLoop, n)),
-      batchedSyncMachine: await timed('changed, sync-machine + DataLoader machine', n, () => workOff(batched)),
+    // Rounds alternate which of a pair goes first (one pass swung by a tenth on SQLite); each rate is a median.
+    const pairRates = async (
+      label: string, round: number, expectPosted: number,
+      first: [string, () => Promise<unknown>], second: [string, () => Promise<unknown>],
+    ): Promise<[number, number]> => {
+      const [a, b] = round % 2 === 0 ? [first, second] : [second, first];
+      const rateA = await timed(`${label}, ${a[0]} (round ${round + 1})`, expectPosted, a[1]);
+      const rateB = await timed(`${label}, ${b[0]} (round ${round + 1})`, expectPosted, b[1]);
+      return round % 2 === 0 ? [rateA, rateB] : [rateB, rateA];
     };
+    const changedRounds: Array<SubjectRates['changed']> = [];
+    for (let round = 0; round < config.changedRounds; round++) {
+      await flipAll(round % 2 === 0 ? 'shipped' : 'purchased');
+      const [syncMachine, loopRate] = await pairRates('changed', round, n,
+        ['sync-machine (worker start -> drain)', () => workOff(plain)], ['hand-written loop', () => runHandLoop(loop, n)]);
+      const [batchedSyncMachine, batchedLoopRate] = await pairRates('changed', round, n,
+        ['sync-machine + DataLoader machine', () => workOff(batched)],
+        ['hand-written loop + DataLoader', () => runHandLoop(batchedLoop, n)]);
+      changedRounds.push({ syncMachine, loop: loopRate, batchedLoop: batchedLoopRate, batchedSyncMachine });
+    }
+    const changed = medians(changedRounds);
 
     const resync = async (c: Contender) => {
       const sync = running.get(c)!;
@@ -119,27 +142,17 @@ export async function measureSubjectRates(
       await sync.drain({ timeoutMs: boundMs(n) });
     };
     // Nothing changed: cheap enough to repeat, and one pass of either contender swings by a quarter on a busy
-    // machine. Rounds alternate which of a pair goes first; each contender's rate is its median.
+    // machine.
     const rounds: Array<SubjectRates['unchanged']> = [];
     for (let round = 0; round < config.unchangedRounds; round++) {
-      const pair = async (first: [string, () => Promise<unknown>], second: [string, () => Promise<unknown>]) => {
-        const [a, b] = round % 2 === 0 ? [first, second] : [second, first];
-        const rateA = await timed(`unchanged, ${a[0]} (round ${round + 1})`, 0, a[1]);
-        const rateB = await timed(`unchanged, ${b[0]} (round ${round + 1})`, 0, b[1]);
-        return round % 2 === 0 ? [rateA, rateB] : [rateB, rateA];
-      };
-      const [syncMachine, loopRate] = await pair(
+      const [syncMachine, loopRate] = await pairRates('unchanged', round, 0,
         ['sync-machine resync -> drain', () => resync(plain)], ['hand-written loop', () => runHandLoop(loop, n)]);
-      const [batchedSyncMachine, batchedLoopRate] = await pair(
+      const [batchedSyncMachine, batchedLoopRate] = await pairRates('unchanged', round, 0,
         ['sync-machine + DataLoader resync -> drain', () => resync(batched)],
         ['hand-written loop + DataLoader', () => runHandLoop(batchedLoop, n)]);
       rounds.push({ syncMachine, loop: loopRate, batchedLoop: batchedLoopRate, batchedSyncMachine });
     }
-    const middle = (pick: (r: SubjectRates['unchanged']) => number) => median(rounds.map(pick));
-    const unchanged = {
-      syncMachine: middle((r) => r.syncMachine), loop: middle((r) => r.loop),
-      batchedLoop: middle((r) => r.batchedLoop), batchedSyncMachine: middle((r) => r.batchedSyncMachine),
-    };
+    const unchanged = medians(rounds);
     return { changed, unchanged };
   } finally {
     for (const sync of workers) await sync.close();
@@ -147,4 +160,13 @@ export async function measureSubjectRates(
     await shop.destroy();
     await db.dispose();
   }
+}
+
+/** Each contender's median over the rounds. */
+function medians(rounds: Array<SubjectRates['changed']>): SubjectRates['changed'] {
+  const middle = (pick: (r: SubjectRates['changed']) => number) => median(rounds.map(pick));
+  return {
+    syncMachine: middle((r) => r.syncMachine), loop: middle((r) => r.loop),
+    batchedLoop: middle((r) => r.batchedLoop), batchedSyncMachine: middle((r) => r.batchedSyncMachine),
+  };
 }
