@@ -9,18 +9,30 @@ import { TypeOrmPayloadStore } from './payload-store';
 
 const INTEGER_TYPES = new Set(['int', 'integer', 'int2', 'int4', 'smallint', 'tinyint', 'mediumint', 'smallserial', 'serial']);
 
+/** TypeORM's SQLite drivers: SQLite refuses an expression nested deeper than 1,000 (SQLITE_MAX_EXPR_DEPTH). */
+const SQLITE_TYPES = new Set(['better-sqlite3', 'sqlite', 'sqljs', 'capacitor', 'cordova', 'expo', 'react-native']);
+
+/**
+ * Rows loaded per query on SQLite. TypeORM reads a @RelationId of the loaded rows' relations with one `OR` term
+ * per related row, one level deeper each: a batch of 1,000 orders of 1,000 customers failed every time with
+ * "Expression tree is too large (maximum depth 1000)".
+ */
+const SQLITE_LOAD_CHUNK = 500;
+
 /** sync-machine on a TypeORM DataSource. */
 export class TypeOrmAdapter implements OrmAdapter {
   readonly name = 'TypeORM';
   readonly blocksEventLoop: boolean;
   readonly payloads: TypeOrmPayloadStore;
   readonly outbox: TypeOrmOutboxStore;
+  private readonly loadChunk: number;
 
   constructor(private readonly dataSource: DataSource, private readonly logger: Logger = consoleLogger) {
     if (!dataSource.isInitialized) {
       throw new ConfigurationError('orm: the TypeORM DataSource is not initialized: `await dataSource.initialize()` before SyncMachines.start.');
     }
     this.blocksEventLoop = dataSource.options.type === 'better-sqlite3';
+    this.loadChunk = SQLITE_TYPES.has(dataSource.options.type) ? SQLITE_LOAD_CHUNK : Infinity;
     this.payloads = new TypeOrmPayloadStore(dataSource);
     this.outbox = new TypeOrmOutboxStore(dataSource);
   }
@@ -73,12 +85,14 @@ export class TypeOrmAdapter implements OrmAdapter {
     const pk = metadata.primaryColumns[0];
     const keys = ids.map((id) => toKey(metadata, id)).filter((key) => key !== undefined);
     const found = new Map<string, object>();
-    if (keys.length === 0) return found;
-    const rows = await this.dataSource.getRepository(entity).find({
-      where: { [pk.propertyName]: keys.length === 1 ? keys[0] : In(keys) },
-      relations: relations && relationTree(relations),
-    });
-    for (const row of rows) found.set(String(pk.getEntityValue(row)), row);
+    for (let i = 0; i < keys.length; i += this.loadChunk) {
+      const chunk = keys.length <= this.loadChunk ? keys : keys.slice(i, i + this.loadChunk);
+      const rows = await this.dataSource.getRepository(entity).find({
+        where: { [pk.propertyName]: chunk.length === 1 ? chunk[0] : In(chunk) },
+        relations: relations && relationTree(relations),
+      });
+      for (const row of rows) found.set(String(pk.getEntityValue(row)), row);
+    }
     return found;
   }
 

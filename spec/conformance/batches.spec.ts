@@ -200,6 +200,24 @@ for (const world of WORLDS) {
       expect(h.api.documents.get(`c${customer.id}`)).to.deep.equal({ id: customer.id, orders: orders.map((o) => `${o.id}/${customer.id}`).sort() });
     });
 
+    it('a batch of 1,000 subjects with 1,000 different related rows loads and publishes (batchSize 1000)', async () => {
+      // One customer per order: TypeORM reads Customer.orderIds (@RelationId) with an OR term per customer, and
+      // SQLite refuses an expression deeper than 1,000, so the adapter loads big batches in parts there.
+      @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', batchSize: 1000 })
+      class Wide extends h.shop.OrderToApiSync {}
+      const values = Array.from({ length: 1000 }, (_, i) => `('First${i}', 'Last${i}', '')`).join(', ');
+      await h.w.sql(`INSERT INTO customers (first_name, last_name, email) VALUES ${values}`);
+      await h.w.sql('INSERT INTO orders (customer_id) SELECT id FROM customers');
+      const worker = await h.startWorker({ machines: [new Wide(new ApiClient(h.api.url))] });
+      await worker.resync(Wide);
+      await worker.drain({ timeoutMs: 60_000 });
+      const [status] = await worker.status();
+      expect(status.failures).to.deep.equal([]);
+      expect(h.api.publishes()).to.have.length(1000);
+      const [first] = await h.w.sql('SELECT MIN(id) AS id FROM orders');
+      expect(h.api.documents.get(String(first.id))).to.include({ customer_full_name: 'First0 Last0' });
+    });
+
     it('refuses relations that name nothing at start, saying which relations exist', async () => {
       @SyncMachine({ subject: h.shop.Order, name: 'Misnamed', relations: { customer: { oders: true } } })
       @ListenTo(h.shop.Order)
