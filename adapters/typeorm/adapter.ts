@@ -86,7 +86,7 @@ export class TypeOrmAdapter implements OrmAdapter {
     const keys = ids.map((id) => toKey(metadata, id)).filter((key) => key !== undefined);
     const found = new Map<string, object>();
     for (let i = 0; i < keys.length; i += this.loadChunk) {
-      const chunk = keys.length <= this.loadChunk ? keys : keys.slice(i, i + this.loadChunk);
+      const chunk = keys.slice(i, i + this.loadChunk);
       const rows = await this.dataSource.getRepository(entity).find({
         where: { [pk.propertyName]: chunk.length === 1 ? chunk[0] : In(chunk) },
         relations: relations && relationTree(relations),

@@ -88,10 +88,7 @@ export async function measureSubjectRates(
     // run meanwhile: the contenders' workers start only when timed.
     const running = new Map<Contender, SyncMachines>();
     const flipAll = async (status: 'shipped' | 'purchased') => {
-      for (const sync of running.values()) {
-        await sync.close();
-        workers.splice(workers.indexOf(sync), 1);
-      }
+      for (const sync of running.values()) await sync.close();
       running.clear();
       const capture = await startSync(shop, plain.machine, config.redisUrl, plain.prefix);
       for (let i = 0; i < n; i += 500) {
