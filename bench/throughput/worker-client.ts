@@ -2,6 +2,12 @@ import { ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import type { WorkerSettings } from './worker-settings';
 
+/** RSS, and the part of it that is V8's young generation (see settledMemory in worker-process.ts). */
+export interface SettledMemory {
+  rss: number;
+  young: number;
+}
+
 /** The bench's handle on a worker process: wait until ready, ask its RSS, stop it (bounded waits everywhere). */
 export class WorkerProcess {
   private constructor(private readonly child: ChildProcess) {}
@@ -18,16 +24,21 @@ export class WorkerProcess {
     return worker;
   }
 
+  /** The worker's RSS now (peaks are sampled as they come). */
+  async rss(): Promise<number> {
+    this.child.send('rss');
+    // A settled reading answered late must not pass for a sample, nor a sample for it.
+    return (await this.reply((m) => typeof m.rss === 'number' && m.settled !== true, 10_000, 'report its RSS')).rss as number;
+  }
+
   /**
-   * The worker's RSS; `settled` reads it at rest (a GC, 3 s for V8 to give back what it no longer needs, a GC), so
-   * that the start and end of a burst compare memory kept, not heap grown by the work just before (peaks are
-   * sampled as they come).
+   * The worker's memory at rest (see settledMemory in worker-process.ts), so that the start and end of a burst
+   * compare memory kept, not heap grown by the work just before.
    */
-  async rss(settled = false): Promise<number> {
-    this.child.send(settled ? 'rss-settled' : 'rss');
-    // A peak sample answered late must not pass for the settled reading.
-    const match = (m: Record<string, unknown>) => typeof m.rss === 'number' && (m.settled === true) === settled;
-    return (await this.reply(match, 10_000, 'report its RSS')).rss as number;
+  async settled(): Promise<SettledMemory> {
+    this.child.send('rss-settled');
+    const m = await this.reply((r) => typeof r.rss === 'number' && r.settled === true, 15_000, 'report its RSS at rest');
+    return { rss: m.rss as number, young: m.young as number };
   }
 
   async stop(): Promise<void> {

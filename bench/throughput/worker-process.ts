@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { getHeapSpaceStatistics } from 'node:v8';
 import BeeQueue from 'bee-queue';
 import { DataSource } from 'typeorm';
 import { ApiClient } from '../../demo/api-client';
@@ -13,7 +14,8 @@ import { NAIVE_QUEUE, WorkerSettings } from './worker-settings';
  * connection, so an in-process worker would run inside the writer's transactions). Two modes:
  *   sync   sync-machine's worker for the demo's OrderToApiSync;
  *   naive  one Bee-Queue job per write: load the order, build, post, changed or not.
- * Settings come in BENCH_WORKER (JSON, see worker-settings.ts). It answers { rss } to 'rss' (and { rss, settled } to 'rss-settled', read at rest), closes and exits on 'stop'.
+ * Settings come in BENCH_WORKER (JSON, see worker-settings.ts). It answers { rss } to 'rss' (and { rss, young, settled } to
+ * 'rss-settled', read at rest), closes and exits on 'stop'.
  */
 async function main(): Promise<void> {
   const settings = JSON.parse(process.env.BENCH_WORKER ?? '') as WorkerSettings;
@@ -37,7 +39,7 @@ async function main(): Promise<void> {
   }
   process.on('message', (message: string) => {
     if (message === 'rss') process.send!({ rss: process.memoryUsage().rss });
-    if (message === 'rss-settled') void settledRss().then((rss) => process.send!({ rss, settled: true }));
+    if (message === 'rss-settled') void settledMemory().then((memory) => process.send!({ ...memory, settled: true }));
     if (message === 'stop') {
       void close().finally(() => dataSource.destroy()).finally(() => process.exit(0));
     }
@@ -52,11 +54,19 @@ main().catch((error) => {
   process.exit(1);
 });
 
-/** RSS at rest: a full GC, a pause in which V8 gives back what it no longer needs, another GC. */
-async function settledRss(): Promise<number> {
+/**
+ * RSS at rest: a full GC, a pause in which V8 gives back what it no longer needs, another GC, and a short wait for
+ * V8's background thread to unmap the pages that GC freed (read at once, RSS sometimes still held 30 MB of them).
+ * With it, `young`: what V8's young generation holds in RAM. V8 commits its second semi-space and grows or shrinks
+ * both by its own schedule (0 to 32 MB here), so two readings at rest differ by that much with the same live data.
+ */
+async function settledMemory(): Promise<{ rss: number; young: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   await new Promise((resolve) => setTimeout(resolve, 3_000));
   gc?.();
-  return process.memoryUsage().rss;
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const young = getHeapSpaceStatistics().filter((s) => s.space_name === 'new_space' || s.space_name === 'new_large_object_space')
+    .reduce((sum, s) => sum + s.physical_space_size, 0);
+  return { rss: process.memoryUsage().rss, young };
 }
