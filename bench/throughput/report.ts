@@ -50,7 +50,7 @@ export function rows(config: BenchConfig, results: DatabaseResult[]): Array<[str
     ].map(ratio).join(' / ')),
     row(`capture overhead, ${int(config.captureRows)}-row transaction: captured ÷ plain (median of ${config.captureRounds}; goal ≤ 1.05×)`, (r) => `${ratio(r.capture.capturedMs / r.capture.plainMs)} (${int(r.capture.capturedMs)} vs ${int(r.capture.plainMs)} ms)`),
     row(`idle latency commit → API, p50 / p99 (${config.latencySamples} samples; goal ≤ 15 / 50 ms)`, (r) => `${r.burst.latency.p50.toFixed(1)} / ${r.burst.latency.p99.toFixed(1)} ms`),
-    row('worker RSS at rest, start → end of the burst (peak while it ran; after priming, before a warm-up burst)', (r) => {
+    row('worker RSS at rest, start → end of the burst (peak while it ran; after priming, before a warm-up burst of the same size)', (r) => {
       const s = r.burst.syncMachine;
       return `${mb(s.start.rss)} → ${mb(s.end.rss)} (${change(s.start.rss, s.end.rss)}; peak ${mb(s.rssPeak)}; primed ${mb(s.primed.rss)})`;
     }),
@@ -59,8 +59,9 @@ export function rows(config: BenchConfig, results: DatabaseResult[]): Array<[str
       return `${mb(s.start.young)} → ${mb(s.end.young)} (primed ${mb(s.primed.young)})`;
     }),
     row('worker RSS outside the young generation, start → end (goal ±10%)', (r) => {
-      const { start, end } = r.burst.syncMachine;
-      return `${mb(kept(start))} → ${mb(kept(end))} (${change(kept(start), kept(end))})`;
+      const { primed, start, end } = r.burst.syncMachine;
+      return `${mb(kept(start))} → ${mb(kept(end))} (${change(kept(start), kept(end))}; after priming ${mb(kept(primed))}, ` +
+        `${change(kept(primed), kept(end))} from there)`;
     }),
     row('(d) naive worker RSS, start → end (outside the young generation)', (r) => {
       const { start, end } = r.burst.naive;
