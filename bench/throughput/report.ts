@@ -63,7 +63,7 @@ export function rows(config: BenchConfig, results: DatabaseResult[]): Array<[str
       return `${mb(kept(start))} → ${mb(kept(end))} (${change(kept(start), kept(end))}; after priming ${mb(kept(primed))}, ` +
         `${change(kept(primed), kept(end))} from there)`;
     }),
-    row('(d) naive worker RSS, start → end (outside the young generation)', (r) => {
+    row('(d) naive worker RSS, start → end (change; change outside the young generation)', (r) => {
       const { start, end } = r.burst.naive;
       return `${mb(start.rss)} → ${mb(end.rss)} (${change(start.rss, end.rss)}; ${change(kept(start), kept(end))})`;
     }),
