@@ -87,10 +87,12 @@ export class TypeOrmAdapter implements OrmAdapter {
     const found = new Map<string, object>();
     for (let i = 0; i < keys.length; i += this.loadChunk) {
       const chunk = keys.slice(i, i + this.loadChunk);
-      const rows = await this.dataSource.getRepository(entity).find({
-        where: { [pk.propertyName]: chunk.length === 1 ? chunk[0] : In(chunk) },
-        relations: relations && relationTree(relations),
-      });
+      // find()'s own query (its alias, eager and named relations), with the keys bound as one list: find's
+      // `In(keys)` builds a parameter object per key, a twentieth of an unchanged resync's load of 500 rows.
+      const rows = await this.dataSource.getRepository(entity).createQueryBuilder(metadata.name)
+        .setFindOptions({ relations: relations && relationTree(relations) })
+        .andWhere(`${metadata.name}.${pk.propertyPath} IN (:...keys)`, { keys: chunk })
+        .getMany();
       for (const row of rows) found.set(String(pk.getEntityValue(row)), row);
     }
     return found;
