@@ -46,15 +46,20 @@ export interface PublishedPayload {
   version: number;
 }
 
-/** What a run compares a built payload with: the stored payload without its timestamps. */
-export type StoredDigest = Pick<StoredPayload, 'body' | 'digest' | 'version'>;
+/**
+ * What a run compares a built payload with: the stored digest and version. The body is read apart (findBodies),
+ * only for the subjects that publish or unpublish: most of a resync is unchanged and never needs it.
+ */
+export type StoredDigest = Pick<StoredPayload, 'digest' | 'version'>;
 
 /** The `sync_machine_payloads` table, through the application's ORM. */
 export interface PayloadStore {
   /** The stored payloads of these subjects, with one query; subjects never published are absent. */
   findMany(machine: string, subjectIds: string[]): Promise<Map<string, StoredPayload>>;
-  /** findMany for runs: the same rows without the timestamps, read without entity hydration (most of a batch's reads). */
+  /** findMany for runs: digests and versions only, read without entity hydration (most of a batch's reads). */
   findDigests(machine: string, subjectIds: string[]): Promise<Map<string, StoredDigest>>;
+  /** The stored bodies of these subjects ('' with `store: 'digest'`), with one query, read without entity hydration. */
+  findBodies(machine: string, subjectIds: string[]): Promise<Map<string, string>>;
   /** Records successful publishes, with one statement (an upsert per subject would cost a round trip each). */
   savePublished(machine: string, published: PublishedPayload[]): Promise<void>;
   remove(machine: string, subjectId: string): Promise<void>;

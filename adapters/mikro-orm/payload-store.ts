@@ -27,8 +27,17 @@ export class MikroOrmPayloadStore implements PayloadStore {
     const found = new Map<string, StoredDigest>();
     if (subjectIds.length === 0) return found;
     const rows = await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId: { $in: subjectIds } },
-      { fields: ['subjectId', 'body', 'digest', 'version'] as never });
-    for (const row of rows) found.set(row.subjectId, { body: row.body, digest: row.digest, version: row.version ?? 0 });
+      { fields: ['subjectId', 'digest', 'version'] as never });
+    for (const row of rows) found.set(row.subjectId, { digest: row.digest, version: row.version ?? 0 });
+    return found;
+  }
+
+  async findBodies(machine: string, subjectIds: string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    if (subjectIds.length === 0) return found;
+    const rows = await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId: { $in: subjectIds } },
+      { fields: ['subjectId', 'body'] as never });
+    for (const row of rows) found.set(row.subjectId, row.body);
     return found;
   }
 

@@ -22,13 +22,24 @@ export class TypeOrmPayloadStore implements PayloadStore {
   async findDigests(machine: string, subjectIds: string[]): Promise<Map<string, StoredDigest>> {
     const found = new Map<string, StoredDigest>();
     if (subjectIds.length === 0) return found;
-    const rows: Array<{ subjectId: unknown; body: string; digest: string; version: unknown }> = await this.repo
-      .createQueryBuilder('p')
-      .select('p.subjectId', 'subjectId').addSelect('p.body', 'body').addSelect('p.digest', 'digest').addSelect('p.version', 'version')
-      .where('p.machine = :machine', { machine }).andWhere('p.subjectId IN (:...ids)', { ids: subjectIds })
-      .getRawMany();
-    for (const row of rows) found.set(String(row.subjectId), { body: row.body, digest: row.digest, version: Number(row.version ?? 0) });
+    const rows: Array<{ subjectId: unknown; digest: string; version: unknown }> = await this.rawOf(machine, subjectIds)
+      .addSelect('p.digest', 'digest').addSelect('p.version', 'version').getRawMany();
+    for (const row of rows) found.set(String(row.subjectId), { digest: row.digest, version: Number(row.version ?? 0) });
     return found;
+  }
+
+  async findBodies(machine: string, subjectIds: string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    if (subjectIds.length === 0) return found;
+    const rows: Array<{ subjectId: unknown; body: string }> = await this.rawOf(machine, subjectIds).addSelect('p.body', 'body').getRawMany();
+    for (const row of rows) found.set(String(row.subjectId), row.body);
+    return found;
+  }
+
+  /** The rows of these subjects, their ids selected as `subjectId`, the rest to add. */
+  private rawOf(machine: string, subjectIds: string[]) {
+    return this.repo.createQueryBuilder('p').select('p.subjectId', 'subjectId')
+      .where('p.machine = :machine', { machine }).andWhere('p.subjectId IN (:...ids)', { ids: subjectIds });
   }
 
   async savePublished(machine: string, published: PublishedPayload[]): Promise<void> {

@@ -11,9 +11,10 @@ import type { BatchLocks } from './batch-locks';
 import { callHook, hookError } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
 import type { Turns } from './turns';
-import { decodeRequest, PendingRequest } from './requests';
+import { PendingRequest, requestForces } from './requests';
 import type { PublishGate } from './publish-gate';
 import { StoreBatch, StoreSlot } from './store-batch';
+import { StoredBodies } from './stored-bodies';
 import type { ItemResult, TakenBatch, TakenItem } from './work-queue';
 
 export type PublicationOutcome =
@@ -39,8 +40,9 @@ export async function ensurePublications(
   const [rows, stored] = await deps.reads.run(() => Promise.all([
     deps.adapter.load(machine.subject, ids, machine.relations), deps.adapter.payloads.findDigests(machine.name, ids),
   ]));
+  const bodies = new StoredBodies(deps.adapter.payloads, machine.name, stored.keys());
   const run: BatchRun = {
-    deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(),
+    deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
   };
   const store = new StoreBatch(batch.items.length, (entries) => storePublished(deps, machine, locks, entries));
   const quick = !tracing();
@@ -50,6 +52,7 @@ export async function ensurePublications(
     const early = quick ? buildAtOnce(machine, taken, row, digest) : undefined;
     if (early !== UNCHANGED) return ensureInRun(settings, run, store, taken, row, digest, early);
     store.skip();
+    bodies.skip(taken.item);
     return [taken.item, 'unchanged', null];
   }));
 }
@@ -93,7 +96,7 @@ function buildAtOnce(
   }
   if (digestOf(body) !== stored.digest) return early;
   try {
-    if (decodeRequest(taken.raw, '').force) return early;
+    if (requestForces(taken.raw, '')) return early;
   } catch {
     return early; // a request that cannot be read fails in runItem, with its own message
   }
@@ -166,6 +169,8 @@ interface BatchRun {
   /** The same, in ms, and performance.now() then: Redis' clock now is takenAt + (performance.now() - claimedAt). */
   takenAt: number;
   claimedAt: number;
+  /** The stored bodies, for `previous`: read once the first subject of the batch needs one. */
+  bodies: StoredBodies;
 }
 
 interface Subject {
@@ -202,7 +207,7 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const digest = digestOf(body);
   // Unchanged: nothing to send and nothing to write.
   if (stored && stored.digest === digest && !s.request.force) return 'unchanged';
-  const context = publishContext(s, digest);
+  const context = await publishContext(s, digest);
   await run.gate.run(async () => {
     await run.locks.ensure(id);
     await callHook(machine, machine.hooks.publish, 'publish', [row, payload, context], where);
@@ -229,7 +234,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
   await run.gate.run(async () => {
     if (machine.hooks.unpublish) {
       await run.locks.ensure(id);
-      const context = publishContext(s, stored.digest, 'unpublish');
+      const context = await publishContext(s, stored.digest, 'unpublish');
       await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, context.previous, context],
         { entity: machine.subjectInfo.name, id });
       await run.locks.confirm(id);
@@ -252,12 +257,13 @@ export interface PublishContext<P = unknown> {
   attempt: number;
 }
 
-function publishContext(s: Subject, digest: string, action: 'publish' | 'unpublish' = 'publish'): PublishContext {
+async function publishContext(s: Subject, digest: string, action: 'publish' | 'unpublish' = 'publish'): Promise<PublishContext> {
   const { id, stored } = s;
   const { machine } = s.run;
+  const body = stored && machine.store !== 'digest' ? await s.run.bodies.of(id) : undefined;
   return {
     subjectId: id,
-    previous: stored && stored.body !== '' ? JSON.parse(stored.body) : undefined,
+    previous: body ? JSON.parse(body) : undefined,
     version: action === 'publish' ? (stored?.version ?? 0) + 1 : stored?.version ?? 0,
     idempotencyKey: createHash('sha256').update(`${machine.name}\n${id}\n${action}\n${digest}`).digest('hex').slice(0, 32),
     attempt: s.request.attempt + 1,

@@ -59,6 +59,14 @@ export function encodeRequest(input: RequestInput): EncodedRequest {
 /** What a take gives an item requested with no fields (a resync, a change without keys): `{"at":"<ms>"}`. */
 const BARE = /^\{"at":"(\d{1,16})"\}$/;
 
+/**
+ * Whether a stored request asks to publish even an unchanged payload: a bare one never does, and is told without
+ * allocating (a resync's check of an unchanged subject makes this call and little else). Throws as decodeRequest.
+ */
+export function requestForces(raw: string, where: string): boolean {
+  return !BARE.test(raw) && decodeRequest(raw, where).force;
+}
+
 /** Parses a stored request; anything but the format above is refused with what was wrong. */
 export function decodeRequest(raw: string, where: string): PendingRequest {
   // Most of a backfill's requests are bare: read without JSON.parse and the pass over fields.

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { Build, ConfigurationError, ListenTo, Publish, SyncMachine } from '../../lib';
+import { Build, ConfigurationError, ListenTo, Publish, PublishContext, SyncMachine } from '../../lib';
 import { KeySpace } from '../../lib/redis/keys';
 import { pickAdapter } from '../../lib/runtime/pick-adapter';
 import { Harness } from '../support/harness';
+import type { OrderPayload } from '../support/order-sync';
 import { ShopOrder, WORLDS } from '../support/orms';
 import { ApiClient } from '../support/partner-api';
 import { REDIS_URL } from '../support/redis';
@@ -103,6 +104,45 @@ for (const world of WORLDS) {
       await worker.drain(DRAIN);
       expect(h.api.publishes(plain)).to.have.length(2);
       expect(calls - callsBefore).to.equal(6);
+    });
+
+    it('each subject of a batch gets its own previous payload; unchanged ones beside them; an unpublish gets its last', async () => {
+      const orders = await fiveOrders();
+      const [shipped, received, untouched, moved, removed] = orders;
+      const previous = new Map<string, unknown>();
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const publish = machine.publish.bind(machine);
+      machine.publish = async (order: ShopOrder, payload: OrderPayload, ctx?: PublishContext<OrderPayload>) => {
+        previous.set(String(order.id), ctx!.previous?.order_status);
+        await publish(order, payload);
+      };
+      machine.unpublish = async (id: string, last?: unknown) => {
+        previous.set(id, (last as OrderPayload | undefined)?.order_status);
+        await new ApiClient(h.api.url).deleteOrder(id);
+      };
+      const first = await h.startWorker({ machines: [machine] });
+      await first.drain(DRAIN);
+      expect([...previous.values()]).to.deep.equal([undefined, undefined, undefined, undefined, undefined]);
+      await h.update(received, { status: 'shipped' }); // its stored payload differs from the others'
+      await first.drain(DRAIN);
+      expect(previous.get(String(received.id))).to.equal('purchased');
+      await first.close();
+      previous.clear();
+
+      // Written while no worker runs: one run takes the four requests together.
+      const capture = await h.start();
+      await h.update(shipped, { status: 'shipped' });
+      await h.update(received, { status: 'received' });
+      await h.update(moved, { warehouseCode: 'W9' });
+      await h.w.removeOrder(removed.id);
+      await capture.close();
+      const worker = await h.startWorker({ machines: [machine] });
+      await worker.drain(DRAIN);
+      expect(Object.fromEntries(previous)).to.deep.equal({
+        [shipped.id]: 'purchased', [received.id]: 'shipped', [removed.id]: 'purchased',
+      });
+      expect(h.api.publishes(String(untouched.id))).to.have.length(1);
+      expect(h.api.publishes(String(moved.id))).to.have.length(1);
     });
 
     it('subjects of a batch locked elsewhere stay pending and publish once the lock is gone; the rest go on', async () => {
