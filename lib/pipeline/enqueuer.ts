@@ -9,6 +9,8 @@ import { WorkQueue } from './work-queue';
 /** Records requests in the work sets of every machine's steps: one script call per machine and step. */
 export class Enqueuer {
   private readonly queues = new Map<string, WorkQueue>();
+  /** Called once requests are recorded: this process' idle runs of that step take them at once (runtime wiring). */
+  onMarked?: (machine: string, step: Step) => void;
 
   constructor(redis: Redis, private readonly keys: KeySpace, machines: MachineDefinition[]) {
     for (const machine of machines) {
@@ -42,5 +44,6 @@ export class Enqueuer {
         : requests;
       await this.work(machine, step).mark(traced);
     }, { kind: SpanKind.PRODUCER });
+    this.onMarked?.(machine, step);
   }
 }

@@ -49,7 +49,12 @@ export class Wakes {
     this.subscriber.disconnect();
   }
 
-  private wake(channel: string): void {
+  /**
+   * Wakes the runs waiting on `channel`: on Redis' message, and when this process itself recorded requests. That
+   * message leaves Redis only once it has run every command queued after the mark (a resync's next pages), which
+   * held the first run of an unchanged resync of 5,000 back by 3 ms. A run woken twice takes once more, finding nothing.
+   */
+  wake(channel: string): void {
     this.counts.set(channel, this.seen(channel) + 1);
     for (const done of [...this.waiters.get(channel) ?? []]) done();
   }

@@ -147,6 +147,7 @@ export class SyncMachines {
       };
       const channels = machines.flatMap((m) => STEPS.map((step) => keys.wakeChannel(m.name, step)));
       const wakes = runtime.wakes = await Wakes.start(redis, channels);
+      enqueuer.onMarked = (machine, step) => wakes.wake(keys.wakeChannel(machine, step));
       const reads = new Turns(adapter.blocksEventLoop === true);
       startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
         takesInTurn: adapter.blocksEventLoop === true }, machines, {
