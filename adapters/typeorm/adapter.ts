@@ -1,4 +1,4 @@
-import { DataSource, EntityMetadata, FindOptionsRelations, In } from 'typeorm';
+import { DataSource, EntityMetadata, FindOptionsRelations } from 'typeorm';
 import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
@@ -88,7 +88,7 @@ export class TypeOrmAdapter implements OrmAdapter {
     for (let i = 0; i < keys.length; i += this.loadChunk) {
       const chunk = keys.slice(i, i + this.loadChunk);
       // find()'s own query (its alias, eager and named relations), with the keys bound as one list: find's
-      // `In(keys)` builds a parameter object per key, a twentieth of an unchanged resync's load of 500 rows.
+      // `In(keys)` builds a parameter object per key, 0.6-2 ms of the 10-12 ms that 500 rows took on SQLite.
       const rows = await this.dataSource.getRepository(entity).createQueryBuilder(metadata.name)
         .setFindOptions({ relations: relations && relationTree(relations) })
         .andWhere(`${metadata.name}.${pk.propertyPath} IN (:...keys)`, { keys: chunk })
