@@ -10,6 +10,8 @@ export interface StepKeys {
   requests: string;
   claims: string;
   runs: string;
+  /** Tickets made for ready items, not yet taken (schedule.lua). */
+  starting: string;
   failed: string;
 }
 
@@ -27,9 +29,15 @@ export class KeySpace {
     return `${this.prefix}:${this.queueName(machine, step)}:${suffix}`;
   }
 
-  /** Bee-Queue's keys that the work scripts touch, in the order they declare them. */
+  /**
+   * The keys the work scripts make tickets with, in the order they declare them: Bee-Queue's, then the set of
+   * tickets made for ready items and not yet taken (lib/redis/scripts/schedule.lua).
+   */
   ticketKeys(machine: string, step: Step): string[] {
-    return (['id', 'jobs', 'waiting', 'delayed', 'earlierDelayed'] as const).map((s) => this.queueKey(machine, step, s));
+    return [
+      ...(['id', 'jobs', 'waiting', 'delayed', 'earlierDelayed', 'active'] as const).map((s) => this.queueKey(machine, step, s)),
+      this.step(machine, step).starting,
+    ];
   }
 
   /** Pub/sub channel (not a key) on which a MARK wakes the idle runs of a step (lib/pipeline/wakes.ts). */
@@ -42,7 +50,7 @@ export class KeySpace {
     const base = `${this.prefix}:${machine}:${step}`;
     return {
       pending: `${base}:pending`, requests: `${base}:requests`, claims: `${base}:claims`, runs: `${base}:runs`,
-      failed: `${base}:failures`,
+      starting: `${base}:starting`, failed: `${base}:failures`,
     };
   }
 

@@ -109,6 +109,31 @@ describe('runtime lifecycle', () => {
     expect(h.api.publishes(String(order.id))).to.have.length(1);
   });
 
+  it('a ticket handed to a worker that has not taken yet counts: changes meanwhile make no other; once taken it runs them all', async () => {
+    const capture = await h.start();
+    const customer = await h.customer();
+    const first = await h.order(customer);
+    const idKey = h.queueKey('ensure-publication', 'id');
+    expect(await redis.get(idKey), 'one ticket for the first change').to.equal('1');
+    // What Bee-Queue does when a worker asks for a job; this worker's event loop is then held (a SQLite lock), so
+    // it has not taken anything yet.
+    const ticket = await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active'));
+    const more = [];
+    for (let i = 0; i < 3; i++) more.push(await h.order(customer));
+    expect(await redis.get(idKey), 'no ticket made while one is handed out').to.equal('1');
+    expect(await redis.llen(h.queueKey('ensure-publication', 'waiting'))).to.equal(0);
+
+    // Its first take: it counts as running from there, and takes every change made meanwhile.
+    const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 500, debounceMs: 0 });
+    const batch = await work.take(ticket!, true, { token: `${ticket}:t`, ttlMs: 30_000 });
+    expect(batch.items.map((i) => i.item).sort()).to.deep.equal([first, ...more].map((o) => String(o.id)).sort());
+    expect(await redis.smembers(keys().step('OrderToApiSync', 'ensure-publication').starting)).to.deep.equal([]);
+    await work.finish(ticket!, `${ticket}:t`, batch.claim, batch.items.map((i) => [i.item, 'unchanged', null]), { attempts: 3, initialDelayMs: 10 }, 'end');
+    await h.order(customer);
+    expect(await redis.get(idKey), 'a new ticket once the first has started and ended').to.equal('2');
+    await capture.close();
+  });
+
   it('drain() waits for delayed retries and reports what is still busy when it times out', async () => {
     const worker = await h.startWorker({ worker: { concurrency: 2, retry: { attempts: 2, initialDelayMs: 400 } } });
     const customer = await h.customer();

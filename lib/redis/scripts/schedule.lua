@@ -2,7 +2,9 @@
 -- Makes sure enough run tickets (Bee-Queue jobs) exist for what is pending: one per `batch` ready items, at most
 -- `maxTickets` waiting or running, and one delayed ticket due when the next not-yet-ready item becomes ready.
 -- Running tickets are counted from `runs`, not from Bee-Queue's active list: a ticket leaves `runs` in the same
--- script that decides it ends, while it stays in the active list until its handler has returned.
+-- script that decides it ends, while it stays in the active list until its handler has returned. Between the two,
+-- a ticket that Bee-Queue handed to a worker but that has not taken yet is counted from `starting` (see
+-- handed_out).
 local function ms_now()
   local t = redis.call('TIME')
   return t[1] * 1000 + math.floor(t[2] / 1000), t[2]
@@ -56,6 +58,22 @@ local function paused_until(pause, now)
   return until_ms > now and until_ms or nil
 end
 
+-- Tickets made for ready items that Bee-Queue handed to a worker (in `active`) and that have not taken yet. A
+-- worker whose event loop is held (better-sqlite3 waiting out a writer's lock) takes a second to start one, and
+-- every mark meanwhile made one more ticket: 12-13 tickets for 2 batches of work in a SQLite burst. A ticket in
+-- neither list failed without running, or is gone: it is forgotten, so it holds back nothing.
+local function handed_out(Q)
+  local n = 0
+  for _, id in ipairs(redis.call('SMEMBERS', Q.starting)) do
+    if redis.call('LPOS', Q.active, id) then
+      n = n + 1
+    elseif not redis.call('LPOS', Q.waiting, id) then
+      redis.call('SREM', Q.starting, id)
+    end
+  end
+  return n
+end
+
 local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket)
   local resume = paused_until(pause, now)
   if resume then
@@ -64,9 +82,12 @@ local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket
   end
   local ready = redis.call('ZCOUNT', pending, '-inf', now)
   local want = math.min(max_tickets, math.ceil(ready / batch))
-  local have = redis.call('LLEN', Q.waiting) + redis.call('SCARD', runs)
+  local have = redis.call('LLEN', Q.waiting) + redis.call('SCARD', runs) + handed_out(Q)
   while have < want do
-    redis.call('LPUSH', Q.waiting, new_ticket(Q, ticket))
+    local id = new_ticket(Q, ticket)
+    redis.call('LPUSH', Q.waiting, id)
+    -- A delayed ticket is not: it must never stand in for one that ready items need now.
+    redis.call('SADD', Q.starting, id)
     have = have + 1
   end
   local next_item = redis.call('ZRANGEBYSCORE', pending, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
@@ -101,7 +122,8 @@ local function merge_into(requests, item, new)
   redis.call('HSET', requests, item, cjson.encode(merged))
 end
 
-local function bee_queue_keys(first)
+-- The keys a script passes for making tickets: Bee-Queue's, then ours of tickets made and not yet taken.
+local function ticket_keys(first)
   return { id = KEYS[first], jobs = KEYS[first + 1], waiting = KEYS[first + 2], delayed = KEYS[first + 3],
-           earlier = KEYS[first + 4] }
+           earlier = KEYS[first + 4], active = KEYS[first + 5], starting = KEYS[first + 6] }
 end

@@ -5,7 +5,8 @@ KEYS[2] requests  hash  item -> request (flat JSON object of strings), merged wh
                         an item whose requests carried nothing (its score gives the time of the first)
 KEYS[3] runs      set   tickets that have started and not ended
 KEYS[4] paused    string the machine's publishing is paused until then (ms), after a RetryAfter
-KEYS[5..9]        Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
+KEYS[5..11]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
+                  then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
 ARGV[1] debounce (ms): an item becomes ready this long after its first pending request
 ARGV[2] batch size
 ARGV[3] max tickets
@@ -42,7 +43,7 @@ if #plain > 0 then
   end
   added = added + variadic('ZADD', KEYS[1], 'NX', ready_at)
 end
-local ready = schedule(KEYS[1], KEYS[3], KEYS[4], bee_queue_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+local ready = schedule(KEYS[1], KEYS[3], KEYS[4], ticket_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 -- Idle runs wake for ready items, and for new ones not ready yet (debounce), to wait for those instead of their linger.
 if (ready > 0 or added > 0) and redis.call('SCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[6], '1') end
 return tostring(now)

@@ -10,8 +10,9 @@ KEYS[5] locks     hash  item -> "<token>|<expires-at ms>"
 KEYS[6] failed    hash  item -> failure record (JSON: error, attempts, at)
 KEYS[7] stats     hash  "<step>:<outcome>" -> count; "<step>:batches" counts batches run
 KEYS[8] recent    list  "<ms> <item>" of the latest publishes, newest first
-KEYS[9..13]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
-KEYS[14] paused   string the machine's publishing is paused until then (ms)
+KEYS[9..15]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
+                  then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
+KEYS[16] paused   string the machine's publishing is paused until then (ms)
 ARGV[1] ticket id
 ARGV[2] lock token ("" when the step does not lock)
 ARGV[3] JSON object: outcome -> array of the items that ended so, for outcomes that end an item (published,
@@ -83,7 +84,7 @@ for _, result in ipairs(back_results) do
   if outcome == 'paused' then
     local resume = now + tonumber(pause_ms)
     -- Expires when the pause ends, so a worker can ask how much of it is left (PTTL) whatever its clock.
-    if resume > tonumber(redis.call('GET', KEYS[14]) or '0') then redis.call('SET', KEYS[14], resume, 'PX', math.max(1, tonumber(pause_ms))) end
+    if resume > tonumber(redis.call('GET', KEYS[16]) or '0') then redis.call('SET', KEYS[16], resume, 'PX', math.max(1, tonumber(pause_ms))) end
     local ok, decoded = pcall(cjson.decode, raw or '{}')
     local request = (ok and type(decoded) == 'table') and decoded or {}
     request.held = nil
@@ -113,8 +114,8 @@ published = #latest
 counts[step .. ':batches'] = 1
 for field, n in pairs(counts) do redis.call('HINCRBY', KEYS[7], field, n) end
 if published > 0 then redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[11]) - 1) end
-local go_on = ARGV[9] ~= '0' and not paused_until(KEYS[14], now) and
+local go_on = ARGV[9] ~= '0' and not paused_until(KEYS[16], now) and
   (ARGV[9] == '2' or redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0)
 if not go_on then redis.call('SREM', KEYS[4], ticket) end
-schedule(KEYS[1], KEYS[4], KEYS[14], bee_queue_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
+schedule(KEYS[1], KEYS[4], KEYS[16], ticket_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
 return go_on and 1 or 0

@@ -9,9 +9,10 @@ KEYS[3] claims    hash  ticket -> the batch it works on, "<stamp>\n<JSON ["item1
                   a field per item cost a third of a take)
 KEYS[4] runs      set   tickets that have started and not ended
 KEYS[5] locks     hash  item -> "<token>|<expires-at ms>" (the machine's subject locks)
-KEYS[6..10]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed
-KEYS[11] stats    hash  "<step>:<outcome>" -> count ("<step>:jobs" counts tickets run)
-KEYS[12] paused   string the machine's publishing is paused until then (ms): nothing is taken meanwhile
+KEYS[6..12]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
+                  then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
+KEYS[13] stats    hash  "<step>:<outcome>" -> count ("<step>:jobs" counts tickets run)
+KEYS[14] paused   string the machine's publishing is paused until then (ms): nothing is taken meanwhile
 ARGV[1] ticket id
 ARGV[2] lock token of this run ("" when the step does not lock)
 ARGV[3] batch size
@@ -34,7 +35,7 @@ local debounce = tonumber(ARGV[10])
 local locking = token ~= ''
 local out = {}
 local held, recovered = 0, 0
-local resume = paused_until(KEYS[12], now)
+local resume = paused_until(KEYS[14], now)
 
 local function lock(item, take_over_prefix)
   if not locking then return true end
@@ -49,7 +50,10 @@ local function lock(item, take_over_prefix)
   return true
 end
 
-if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[11], ARGV[8] .. ':jobs', 1) end
+if ARGV[7] == '1' then
+  redis.call('HINCRBY', KEYS[13], ARGV[8] .. ':jobs', 1)
+  redis.call('SREM', KEYS[12], ticket) -- started: `runs` counts it from here (schedule.lua)
+end
 local claimed = false
 if ARGV[7] == '1' and redis.call('SADD', KEYS[4], ticket) == 0 then
   -- Started before and never ended: its claim was taken before this run began reading, so it is ours.
@@ -128,7 +132,7 @@ elseif claimed then
   redis.call('HDEL', KEYS[3], ticket)
 end
 
-if held > 0 then redis.call('HINCRBY', KEYS[11], ARGV[8] .. ':rescheduled', held) end
+if held > 0 then redis.call('HINCRBY', KEYS[13], ARGV[8] .. ':rescheduled', held) end
 local next_at = ''
 if #out == 0 then
   if ARGV[9] ~= '1' or resume then
@@ -139,6 +143,6 @@ if #out == 0 then
     local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     if head[2] then next_at = head[2] end
   end
-  schedule(KEYS[1], KEYS[4], KEYS[12], bee_queue_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
+  schedule(KEYS[1], KEYS[4], KEYS[14], ticket_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
 end
 return { tostring(now), held, recovered, next_at, packed }
