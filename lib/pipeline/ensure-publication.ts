@@ -231,10 +231,11 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
     }
     return 'not_publishable';
   }
+  // Read before the gate, as for a publish: a permit is not held through the read of the stored body.
+  const context = machine.hooks.unpublish ? await publishContext(s, stored.digest, 'unpublish') : undefined;
   await run.gate.run(async () => {
-    if (machine.hooks.unpublish) {
+    if (machine.hooks.unpublish && context) {
       await run.locks.ensure(id);
-      const context = await publishContext(s, stored.digest, 'unpublish');
       await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, context.previous, context],
         { entity: machine.subjectInfo.name, id });
       await run.locks.confirm(id);
