@@ -50,14 +50,12 @@ local function lock(item, take_over_prefix)
   return true
 end
 
+local claimed = false
 if ARGV[7] == '1' then
   redis.call('HINCRBY', KEYS[13], ARGV[8] .. ':jobs', 1)
   redis.call('SREM', KEYS[12], ticket) -- started: `runs` counts it from here (schedule.lua)
-end
-local claimed = false
-if ARGV[7] == '1' and redis.call('SADD', KEYS[4], ticket) == 0 then
-  -- Started before and never ended: its claim was taken before this run began reading, so it is ours.
-  local claim = redis.call('HGET', KEYS[3], ticket)
+  -- Already in `runs`: started before and never ended. Its claim was taken before this run began reading, so it is ours.
+  local claim = redis.call('SADD', KEYS[4], ticket) == 0 and redis.call('HGET', KEYS[3], ticket)
   if claim then
     claimed = true
     local pairs_ = cjson.decode(string.sub(claim, string.find(claim, '\n', 1, true) + 1))
