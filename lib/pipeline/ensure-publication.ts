@@ -45,12 +45,13 @@ export async function ensurePublications(
     deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
   };
   const store = new StoreBatch(batch.items.length, (entries) => storePublished(deps, machine, locks, entries));
-  const quick = !tracing();
-  return Promise.all(batch.items.map((taken): ItemResult | Promise<ItemResult> => {
+  // Without a tracer, the hooks of the whole batch are called at once and unchanged subjects end here (callHooksAtOnce).
+  const earlies = tracing() ? undefined : await callHooksAtOnce(machine, batch.items.map((taken) => rows.get(taken.item)));
+  return Promise.all(batch.items.map((taken, i): ItemResult | Promise<ItemResult> => {
     const row = rows.get(taken.item);
     const digest = stored.get(taken.item);
-    const early = quick ? buildAtOnce(machine, taken, row, digest) : undefined;
-    if (early !== UNCHANGED) return ensureInRun(settings, run, store, taken, row, digest, early);
+    const early = earlies?.[i];
+    if (!early || !unchangedAtOnce(taken, early, digest)) return ensureInRun(settings, run, store, taken, row, digest, early);
     store.skip();
     bodies.skip(taken.item);
     return [taken.item, 'unchanged', null];
@@ -69,46 +70,69 @@ async function ensureInRun(
   }
 }
 
-const UNCHANGED = Symbol('unchanged');
-
 /**
- * Without a tracer, an unchanged subject (most of a resync) ends here: its hooks called at once, its payload
- * compared, and nothing else, with no span, promise or closure per subject (they were most of what a subject cost
- * beside its @Build). Anything else goes on to ensureOne with what the hooks already gave, so each runs once.
+ * Without a tracer, an unchanged subject (most of a resync) ends in ensurePublications: its hooks called with the
+ * rest of the batch, its payload compared, and nothing else, with no span, promise or closure per subject (they were
+ * most of what a subject cost beside its @Build). Async hooks are awaited together, once per batch: awaited one by
+ * one, inside each subject's run, an unchanged resync with an async @Build ran at 0.83-0.86x a hand-written loop.
+ * Anything else goes on to ensureOne with what the hooks already gave, so each runs once.
  */
-function buildAtOnce(
-  machine: MachineDefinition, taken: TakenItem, row: object | undefined, stored: StoredDigest | undefined,
-): Early | typeof UNCHANGED | undefined {
-  if (!row) return undefined;
-  const early: Early = {};
+async function callHooksAtOnce(machine: MachineDefinition, rows: Array<object | undefined>): Promise<Array<Early | undefined>> {
   const { checkPublishable, build } = machine.hooks;
+  const earlies = rows.map((row): Early | undefined => {
+    if (!row) return undefined;
+    if (!checkPublishable) return { payload: call(machine, build, row) };
+    return { publishable: call(machine, checkPublishable, row) };
+  });
   if (checkPublishable) {
-    early.publishable = call(machine, checkPublishable, row);
-    if (!('value' in early.publishable) || early.publishable.value !== true) return early;
+    await settle(earlies.map((early) => early?.publishable));
+    earlies.forEach((early, i) => {
+      if (early?.publishable && 'value' in early.publishable && early.publishable.value === true) {
+        early.payload = call(machine, build, rows[i]!);
+      }
+    });
   }
-  early.payload = call(machine, build, row);
-  if (!stored || !('value' in early.payload) || isThenable(early.payload.value)) return early;
+  await settle(earlies.map((early) => early?.payload));
+  return earlies;
+}
+
+/** Replaces each promise a hook returned by what it settled to; resolves once all have (at once when none is one). */
+async function settle(results: Array<Settled | undefined>): Promise<void> {
+  const pending: Array<PromiseLike<void>> = [];
+  for (const result of results) {
+    if (!result || !('value' in result) || !isThenable(result.value)) continue;
+    const settled = result as { value?: unknown; error?: unknown };
+    pending.push((result.value as PromiseLike<unknown>).then((value) => {
+      settled.value = value;
+    }, (error: unknown) => {
+      delete settled.value;
+      settled.error = error;
+    }));
+  }
+  if (pending.length > 0) await Promise.all(pending);
+}
+
+/** Whether the hooks' results show the subject unchanged: publishable, its payload's digest the stored one, not forced. */
+function unchangedAtOnce(taken: TakenItem, early: Early, stored: StoredDigest | undefined): boolean {
+  if (!stored || !early.payload || !('value' in early.payload)) return false;
   let body: string;
   try {
     body = canonicalJson(early.payload.value);
   } catch {
-    return early; // ensureOne reports it
+    return false; // ensureOne reports it
   }
-  if (digestOf(body) !== stored.digest) return early;
+  if (digestOf(body) !== stored.digest) return false;
   try {
-    if (requestForces(taken.raw, '')) return early;
+    return !requestForces(taken.raw, '');
   } catch {
-    return early; // a request that cannot be read fails in runItem, with its own message
+    return false; // a request that cannot be read fails in runItem, with its own message
   }
-  return UNCHANGED;
 }
 
 function call(machine: MachineDefinition, method: string, row: object): Settled {
   try {
-    const value: unknown = machine.instance[method](row);
-    // Awaited in ensureOne, unless the item fails before (its request unreadable): never an unhandled rejection.
-    if (isThenable(value)) (value as PromiseLike<unknown>).then(undefined, () => undefined);
-    return { value };
+    // A promise is settled (and its rejection handled) by `settle`, in the same turn.
+    return { value: machine.instance[method](row) };
   } catch (error) {
     return { error };
   }
@@ -180,13 +204,13 @@ interface Subject {
   stored: StoredDigest | undefined;
   request: PendingRequest;
   slot: StoreSlot;
-  /** What the hooks gave when buildAtOnce called them already. */
+  /** What the hooks gave when callHooksAtOnce called them already. */
   early?: Early;
 }
 
 /** What a hook returned (maybe a promise), or what it threw. */
 type Settled = { value: unknown } | { error: unknown };
-/** The results of @CheckPublishable and @Build that buildAtOnce got, each only if it called that hook. */
+/** The results of @CheckPublishable and @Build that callHooksAtOnce got, each only if it called that hook. */
 interface Early {
   publishable?: Settled;
   payload?: Settled;
@@ -272,7 +296,7 @@ async function publishContext(s: Subject, digest: string, action: 'publish' | 'u
 }
 
 /**
- * A hook's result on the subject's row: what buildAtOnce already got from it (its throw or rejection reported as
+ * A hook's result on the subject's row: what callHooksAtOnce already got from it (its throw or rejection reported as
  * callHook would), or a call now, in its span.
  */
 async function hookOnce(

@@ -106,6 +106,61 @@ for (const world of WORLDS) {
       expect(calls - callsBefore).to.equal(6);
     });
 
+    it('@CheckPublishable sync or async decides each subject once per run; @Build runs only for publishable ones', async () => {
+      const orders = await fiveOrders();
+      const [plain, later, refused, throwing, rejecting] = orders.map((o) => String(o.id));
+      const checks = new Map<string, number>();
+      const builds = new Map<string, number>();
+      const count = (calls: Map<string, number>, id: string) => calls.set(id, (calls.get(id) ?? 0) + 1);
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const build = machine.build.bind(machine);
+      let laterPublishable = true;
+      machine.isPublishable = ((order: ShopOrder) => {
+        const id = String(order.id);
+        count(checks, id);
+        if (id === later) return new Promise((resolve) => setTimeout(() => resolve(laterPublishable), 20));
+        if (id === refused) return Promise.resolve(false);
+        if (id === throwing) throw new Error('cannot tell');
+        if (id === rejecting) return Promise.reject(new Error('cannot tell yet'));
+        return true;
+      }) as typeof machine.isPublishable;
+      machine.build = ((order: ShopOrder) => {
+        count(builds, String(order.id));
+        return Promise.resolve(build(order));
+      }) as unknown as typeof machine.build;
+      const worker = await h.startWorker({ machines: [machine], worker: { retry: { attempts: 1, initialDelayMs: 10 } } });
+      await worker.drain(DRAIN);
+      expect(h.api.publishes().map((r) => r.id).sort()).to.deep.equal([plain, later].sort());
+      // Each subject ran as often as the others (its insert, then its customer's insert mapped to it): one check
+      // per run, and a build only where the check said yes.
+      const runs = checks.get(plain)!;
+      expect(Object.fromEntries(checks)).to.deep.equal(Object.fromEntries(orders.map((o) => [String(o.id), runs])));
+      expect(Object.fromEntries(builds)).to.deep.equal({ [plain]: runs, [later]: runs });
+      const failures = Object.fromEntries((await worker.status())[0].failures.map((f) => [f.id, f.error]));
+      expect(failures).to.deep.equal({
+        [throwing]: `OrderToApiSync.isPublishable threw for Order ${throwing}: cannot tell`,
+        [rejecting]: `OrderToApiSync.isPublishable threw for Order ${rejecting}: cannot tell yet`,
+      });
+
+      // Nothing changed: the two published ones end unchanged, the refused one stays unpublished.
+      const before = await stats();
+      await worker.resync(h.shop.OrderToApiSync);
+      await worker.drain(DRAIN);
+      const after = await stats();
+      const added = (o: string) => Number(after[`ensure-publication:${o}`] ?? 0) - Number(before[`ensure-publication:${o}`] ?? 0);
+      expect([added('unchanged'), added('not_publishable'), added('failed'), added('published')]).to.deep.equal([2, 1, 2, 0]);
+      expect(h.api.publishes()).to.have.length(2);
+      expect(Object.fromEntries(checks)).to.deep.equal(Object.fromEntries(orders.map((o) => [String(o.id), runs + 1])));
+      expect(Object.fromEntries(builds)).to.deep.equal({ [plain]: runs + 1, [later]: runs + 1 });
+
+      // An async "no" for a published subject unpublishes it, without a build.
+      laterPublishable = false;
+      await worker.resync(h.shop.OrderToApiSync, { ids: [later] });
+      await worker.drain(DRAIN);
+      expect(h.api.deletes().map((r) => r.id)).to.deep.equal([later]);
+      expect(builds.get(later)).to.equal(runs + 1);
+    });
+
     it('each subject of a batch gets its own previous payload; unchanged ones beside them; an unpublish gets its last', async () => {
       const orders = await fiveOrders();
       const [shipped, received, untouched, moved, removed] = orders;
