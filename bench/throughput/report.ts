@@ -38,6 +38,7 @@ export function rows(config: BenchConfig, results: DatabaseResult[]): Array<[str
     row('hand-written loop, nothing changed (pages, loads, builds, compares, posts nothing)', (r) => int(r.rates.unchanged.loop)),
     row('sync-machine ÷ loop, unchanged (goal ≥ 1.0×)', (r) => ratio(r.rates.unchanged.syncMachine / r.rates.unchanged.loop)),
     row('unchanged, DataLoader machine ÷ DataLoader loop', (r) => `${ratio(r.rates.unchanged.batchedSyncMachine / r.rates.unchanged.batchedLoop)} (${int(r.rates.unchanged.batchedSyncMachine)} vs ${int(r.rates.unchanged.batchedLoop)})`),
+    row('unchanged, a fresh app\'s machine (async `@Build`, the order\'s own columns) ÷ its loop', (r) => `${ratio(r.rates.leanUnchanged.syncMachine / r.rates.leanUnchanged.loop)} (${int(r.rates.leanUnchanged.syncMachine)} vs ${int(r.rates.leanUnchanged.loop)})`),
     row(`burst: ${int(b.writes)} writes over ${int(config.burstOrders)} orders, transactions of ${b.perTransaction}, worker running: orders whose final payload changed`, (r) => int(r.burst.finalChanged)),
     row('burst: API calls ÷ orders whose final payload changed (must be 1.00)', (r) => `${(r.burst.syncMachine.calls / Math.max(1, r.burst.finalChanged)).toFixed(2)} (${int(r.burst.syncMachine.calls)} calls)`),
     row('burst: queue jobs run (per step)', (r) => `${int(sum(r.burst.syncMachine.jobs))} (${[...r.burst.syncMachine.jobs].map(([s, n]) => `${s} ${int(n)}`).join(', ')})`),
