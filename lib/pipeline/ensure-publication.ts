@@ -45,16 +45,17 @@ export async function ensurePublications(
     deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
   };
   const store = new StoreBatch(batch.items.length, (entries) => storePublished(deps, machine, locks, entries));
-  // Without a tracer, the hooks of the whole batch are called at once and unchanged subjects end here (callHooksAtOnce).
-  const earlies = tracing() ? undefined : await callHooksAtOnce(machine, batch.items.map((taken) => rows.get(taken.item)));
-  return Promise.all(batch.items.map((taken, i): ItemResult | Promise<ItemResult> => {
+  const quick = !tracing();
+  return Promise.all(batch.items.map((taken): ItemResult | Promise<ItemResult> => {
     const row = rows.get(taken.item);
     const digest = stored.get(taken.item);
-    const early = earlies?.[i];
-    if (!early || !unchangedAtOnce(taken, early, digest)) return ensureInRun(settings, run, store, taken, row, digest, early);
-    store.skip();
-    bodies.skip(taken.item);
-    return [taken.item, 'unchanged', null];
+    if (!quick || !row) return ensureInRun(settings, run, store, taken, row, digest, undefined);
+    return withHooks<ItemResult>(machine, row, (early) => {
+      if (!unchangedAtOnce(taken, early, digest)) return ensureInRun(settings, run, store, taken, row, digest, early);
+      store.skip();
+      bodies.skip(taken.item);
+      return [taken.item, 'unchanged', null];
+    });
   }));
 }
 
@@ -71,45 +72,38 @@ async function ensureInRun(
 }
 
 /**
- * Without a tracer, an unchanged subject (most of a resync) ends in ensurePublications: its hooks called with the
- * rest of the batch, its payload compared, and nothing else, with no span, promise or closure per subject (they were
- * most of what a subject cost beside its @Build). Async hooks are awaited together, once per batch: awaited one by
- * one, inside each subject's run, an unchanged resync with an async @Build ran at 0.83-0.86x a hand-written loop.
- * Anything else goes on to ensureOne with what the hooks already gave, so each runs once.
+ * Without a tracer, an unchanged subject (most of a resync) ends in ensurePublications: its hooks called, its
+ * payload compared, and nothing else, with no span or run of its own (they were most of what a subject cost beside
+ * its @Build). Calls @CheckPublishable and (if it says true) @Build on the row and hands `decide` what they gave: at
+ * once when they return values, else when their promises settle, so a slow @Build holds back no other subject.
+ * Async hooks took the subject's full run, and an unchanged resync of such a machine ran at 0.83-0.86x a
+ * hand-written loop. Anything else goes on to ensureOne with what the hooks gave, so each runs once.
  */
-async function callHooksAtOnce(machine: MachineDefinition, rows: Array<object | undefined>): Promise<Array<Early | undefined>> {
+function withHooks<T>(machine: MachineDefinition, row: object, decide: (early: Early) => T | Promise<T>): T | Promise<T> {
   const { checkPublishable, build } = machine.hooks;
-  const earlies = rows.map((row): Early | undefined => {
-    if (!row) return undefined;
-    if (!checkPublishable) return { payload: call(machine, build, row) };
-    return { publishable: call(machine, checkPublishable, row) };
-  });
-  if (checkPublishable) {
-    await settle(earlies.map((early) => early?.publishable));
-    earlies.forEach((early, i) => {
-      if (early?.publishable && 'value' in early.publishable && early.publishable.value === true) {
-        early.payload = call(machine, build, rows[i]!);
-      }
-    });
-  }
-  await settle(earlies.map((early) => early?.payload));
-  return earlies;
+  const built = (early: Early): T | Promise<T> => {
+    const payload = early.payload = call(machine, build, row);
+    return whenSettled(payload, () => decide(early));
+  };
+  if (!checkPublishable) return built({});
+  const publishable = call(machine, checkPublishable, row);
+  const early: Early = { publishable };
+  return whenSettled(publishable, () => ('value' in publishable && publishable.value === true ? built(early) : decide(early)));
 }
 
-/** Replaces each promise a hook returned by what it settled to; resolves once all have (at once when none is one). */
-async function settle(results: Array<Settled | undefined>): Promise<void> {
-  const pending: Array<PromiseLike<void>> = [];
-  for (const result of results) {
-    if (!result || !('value' in result) || !isThenable(result.value)) continue;
-    const settled = result as { value?: unknown; error?: unknown };
-    pending.push((result.value as PromiseLike<unknown>).then((value) => {
-      settled.value = value;
-    }, (error: unknown) => {
-      delete settled.value;
-      settled.error = error;
-    }));
-  }
-  if (pending.length > 0) await Promise.all(pending);
+/** `next()` once `result` holds what its hook settled to: at once for a value or a throw, else after its promise. */
+function whenSettled<T>(result: Settled, next: () => T | Promise<T>): T | Promise<T> {
+  if (!('value' in result) || !isThenable(result.value)) return next();
+  const settled = result as { value?: unknown; error?: unknown };
+  // One promise per subject: a native promise is passed through as it is, and `next` runs in the same reaction.
+  return Promise.resolve(result.value).then((value) => {
+    settled.value = value;
+    return next();
+  }, (error: unknown) => {
+    delete settled.value;
+    settled.error = error;
+    return next();
+  });
 }
 
 /** Whether the hooks' results show the subject unchanged: publishable, its payload's digest the stored one, not forced. */
@@ -131,7 +125,7 @@ function unchangedAtOnce(taken: TakenItem, early: Early, stored: StoredDigest | 
 
 function call(machine: MachineDefinition, method: string, row: object): Settled {
   try {
-    // A promise is settled (and its rejection handled) by `settle`, in the same turn.
+    // A promise is settled (and its rejection handled) by whenSettled, in the same turn.
     return { value: machine.instance[method](row) };
   } catch (error) {
     return { error };
@@ -204,13 +198,13 @@ interface Subject {
   stored: StoredDigest | undefined;
   request: PendingRequest;
   slot: StoreSlot;
-  /** What the hooks gave when callHooksAtOnce called them already. */
+  /** What the hooks gave when withHooks called them already. */
   early?: Early;
 }
 
 /** What a hook returned (maybe a promise), or what it threw. */
 type Settled = { value: unknown } | { error: unknown };
-/** The results of @CheckPublishable and @Build that callHooksAtOnce got, each only if it called that hook. */
+/** The results of @CheckPublishable and @Build that withHooks got, each only if it called that hook. */
 interface Early {
   publishable?: Settled;
   payload?: Settled;
@@ -296,7 +290,7 @@ async function publishContext(s: Subject, digest: string, action: 'publish' | 'u
 }
 
 /**
- * A hook's result on the subject's row: what callHooksAtOnce already got from it (its throw or rejection reported as
+ * A hook's result on the subject's row: what withHooks already got from it (its throw or rejection reported as
  * callHook would), or a call now, in its span.
  */
 async function hookOnce(

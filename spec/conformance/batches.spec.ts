@@ -161,6 +161,23 @@ for (const world of WORLDS) {
       expect(builds.get(later)).to.equal(runs + 1);
     });
 
+    it('a slow async @Build holds back no other subject of its batch', async () => {
+      const orders = await fiveOrders();
+      const slow = String(orders[1].id);
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const build = machine.build.bind(machine);
+      machine.build = ((order: ShopOrder) => new Promise((resolve) => {
+        setTimeout(() => resolve(build(order)), String(order.id) === slow ? 1_200 : 0);
+      })) as unknown as typeof machine.build;
+      const worker = await h.startWorker({ machines: [machine] });
+      const started = Date.now();
+      while (h.api.publishes().length < 4) await new Promise((r) => setTimeout(r, 5));
+      expect(Date.now() - started).to.be.below(800);
+      expect(h.api.publishes(slow)).to.have.length(0);
+      await worker.drain(DRAIN);
+      expect(h.api.publishes(slow)).to.have.length(1);
+    });
+
     it('each subject of a batch gets its own previous payload; unchanged ones beside them; an unpublish gets its last', async () => {
       const orders = await fiveOrders();
       const [shipped, received, untouched, moved, removed] = orders;
