@@ -10,8 +10,8 @@ export interface LeanOrderPayload {
 
 /**
  * A fresh app's machine: the payload is the order's own columns (no relation loaded), and `@Build` is async, as a
- * build is once it awaits anything. The bench measures its unchanged resyncs: hooks that return promises took a
- * slower path than synchronous ones until runs awaited a batch's hooks together.
+ * build is once it awaits anything. The bench measures its unchanged resyncs: a subject whose hooks return promises
+ * went through a full run of its own to be found unchanged, until runs decided it when its promises settled.
  */
 @SyncMachine({ subject: LeanOrder, name: 'LeanOrderSync' })
 @ListenTo(LeanOrder)
