@@ -13,9 +13,7 @@ export class MikroOrmPayloadStore implements PayloadStore {
 
   async findMany(machine: string, subjectIds: string[]): Promise<Map<string, StoredPayload>> {
     const found = new Map<string, StoredPayload>();
-    if (subjectIds.length === 0) return found;
-    const rows = await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId: { $in: subjectIds } });
-    for (const row of rows) {
+    for (const row of await this.rowsOf(machine, subjectIds)) {
       found.set(row.subjectId, {
         body: row.body, digest: row.digest, generatedAt: row.generatedAt, publishedAt: row.publishedAt ?? null, version: row.version ?? 0,
       });
@@ -25,20 +23,23 @@ export class MikroOrmPayloadStore implements PayloadStore {
 
   async findDigests(machine: string, subjectIds: string[]): Promise<Map<string, StoredDigest>> {
     const found = new Map<string, StoredDigest>();
-    if (subjectIds.length === 0) return found;
-    const rows = await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId: { $in: subjectIds } },
-      { fields: ['subjectId', 'digest', 'version'] as never });
-    for (const row of rows) found.set(row.subjectId, { digest: row.digest, version: row.version ?? 0 });
+    for (const row of await this.rowsOf(machine, subjectIds, ['digest', 'version'])) {
+      found.set(row.subjectId, { digest: row.digest, version: row.version ?? 0 });
+    }
     return found;
   }
 
   async findBodies(machine: string, subjectIds: string[]): Promise<Map<string, string>> {
     const found = new Map<string, string>();
-    if (subjectIds.length === 0) return found;
-    const rows = await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId: { $in: subjectIds } },
-      { fields: ['subjectId', 'body'] as never });
-    for (const row of rows) found.set(row.subjectId, row.body);
+    for (const row of await this.rowsOf(machine, subjectIds, ['body'])) found.set(row.subjectId, row.body);
     return found;
+  }
+
+  /** The rows of these subjects with one query (none without subjects); only their id and `fields` when given. */
+  private async rowsOf(machine: string, subjectIds: string[], fields?: Array<keyof SyncMachinePayloadRow>): Promise<SyncMachinePayloadRow[]> {
+    if (subjectIds.length === 0) return [];
+    return this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId: { $in: subjectIds } },
+      fields ? { fields: ['subjectId', ...fields] as never } : {});
   }
 
   async savePublished(machine: string, published: PublishedPayload[]): Promise<void> {
