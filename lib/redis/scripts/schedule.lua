@@ -82,7 +82,9 @@ local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket
   end
   local ready = redis.call('ZCOUNT', pending, '-inf', now)
   local want = math.min(max_tickets, math.ceil(ready / batch))
-  local have = redis.call('LLEN', Q.waiting) + redis.call('SCARD', runs) + handed_out(Q)
+  local have = redis.call('LLEN', Q.waiting) + redis.call('SCARD', runs)
+  -- Only when a ticket may be needed: most marks (each commit's) find enough tickets waiting or running.
+  if have < want then have = have + handed_out(Q) end
   while have < want do
     local id = new_ticket(Q, ticket)
     redis.call('LPUSH', Q.waiting, id)
