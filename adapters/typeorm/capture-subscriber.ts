@@ -2,14 +2,14 @@ import type {
   EntityMetadata, EntitySubscriberInterface, InsertEvent, QueryRunner, RecoverEvent, RemoveEvent, SoftRemoveEvent,
   TransactionCommitEvent, TransactionRollbackEvent, UpdateEvent,
 } from 'typeorm';
-import { ChangeFrame, mergeChange } from '../../lib/changes';
-import type { CapturedChange, ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
+import type { ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
 import type { Logger } from '../../lib/logger';
+import { ChangedKey, ChangeLog, changeOf } from './change-log';
 import { TypeOrmOutboxStore } from './outbox-store';
 import { relationsWithoutKey, snapshotOf, withRelationKeys } from './snapshot';
 
 /**
- * Collects changes of watched entities per transaction (per QueryRunner, one frame per savepoint) and hands
+ * Collects changes of watched entities per transaction (per QueryRunner, one log per savepoint) and hands
  * them to the listener after the outermost commit; a rollback drops its frame. Writes outside a transaction
  * are already committed when TypeORM reports them, so they go out at once. TypeORM awaits each hook, so a
  * write call resolves only after its changes are enqueued. With `outbox`, each change is also inserted into
@@ -17,7 +17,7 @@ import { relationsWithoutKey, snapshotOf, withRelationKeys } from './snapshot';
  * with the write; the listener then only has to wake the relay.
  */
 export class CaptureSubscriber implements EntitySubscriberInterface {
-  private readonly frames = new WeakMap<QueryRunner, ChangeFrame[]>();
+  private readonly frames = new WeakMap<QueryRunner, ChangeLog[]>();
   private readonly warned = new Set<string>();
   /** Rows about to be removed, with the relation keys their snapshot needs (see keepRelationKeys). */
   private readonly keyed = new WeakMap<object, object>();
@@ -35,7 +35,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
 
   afterUpdate(event: UpdateEvent<object>) {
     if (typeof event.metadata.target !== 'function' || !this.watched.has(event.metadata.target)) return;
-    const keys = [...event.updatedColumns, ...event.updatedRelations].map((c) => c.propertyPath);
+    const keys: ChangedKey[] = event.updatedRelations.length === 0
+      ? event.updatedColumns : [...event.updatedColumns, ...event.updatedRelations];
     const row = event.databaseEntity ?? event.entity;
     return this.record(event.queryRunner, event.metadata, 'update', row as object | undefined, keys,
       'update() (or a QueryBuilder update, increment(), decrement())');
@@ -66,13 +67,14 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     const qr = event.queryRunner;
     const frames = this.frames.get(qr);
     if (!frames || frames.length <= depthOf(qr)) return;
-    const frame = frames.pop()!;
+    const log = frames.pop()!;
     if (frames.length > 0) {
-      for (const change of frame.values()) mergeChange(frames[frames.length - 1], change);
+      frames[frames.length - 1].append(log);
       return;
     }
     this.frames.delete(qr);
-    if (frame.size > 0) await this.listener([...frame.values()]);
+    const changes = log.changes();
+    if (changes.length > 0) await this.listener(changes);
   }
 
   afterTransactionRollback(event: TransactionRollbackEvent) {
@@ -114,35 +116,35 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
    */
   private record(
     qr: QueryRunner | undefined, metadata: EntityMetadata, op: ChangeOp, row: object | undefined,
-    updatedKeys: string[] | undefined, path: string,
+    updatedKeys: readonly ChangedKey[] | undefined, path: string,
   ): Promise<void> | void {
     const entity = metadata.target;
     if (typeof entity !== 'function' || !this.watched.has(entity)) return;
-    const pk = metadata.primaryColumns[0];
-    const id = row ? pk.getEntityValue(row) : undefined;
+    const id = row ? metadata.primaryColumns[0].getEntityValue(row) : undefined;
     if (id === undefined || id === null) {
       this.warnUncaptured(metadata.name, path);
       return;
     }
-    const change: CapturedChange = {
-      entity, id: String(id), op,
-      changedKeys: updatedKeys ?? allProperties(metadata),
-      snapshot: op === 'remove' ? snapshotOf(metadata, row!) : undefined,
-    };
+    const snapshot = op === 'remove' ? snapshotOf(metadata, row!) : undefined;
     if (this.outbox) {
-      return TypeOrmOutboxStore.write(qr?.manager ?? metadata.connection.manager, [change]).then(() => this.collect(qr, change));
+      const change = changeOf(metadata, id, op, updatedKeys, snapshot);
+      return TypeOrmOutboxStore.write(qr?.manager ?? metadata.connection.manager, [change])
+        .then(() => this.collect(qr, metadata, id, op, updatedKeys, snapshot));
     }
-    return this.collect(qr, change);
+    return this.collect(qr, metadata, id, op, updatedKeys, snapshot);
   }
 
-  /** Into the transaction's open frame, or to the listener at once when there is no transaction. */
-  private collect(qr: QueryRunner | undefined, change: CapturedChange): Promise<void> | void {
-    if (!qr || !qr.isTransactionActive) return this.listener([change]);
+  /** Into the transaction's open log, or to the listener at once when there is no transaction. */
+  private collect(
+    qr: QueryRunner | undefined, metadata: EntityMetadata, id: unknown, op: ChangeOp,
+    keys: readonly ChangedKey[] | undefined, snapshot: Record<string, unknown> | undefined,
+  ): Promise<void> | void {
+    if (!qr || !qr.isTransactionActive) return this.listener([changeOf(metadata, id, op, keys, snapshot)]);
     let frames = this.frames.get(qr);
     if (!frames) this.frames.set(qr, frames = []);
-    // Subscribed mid-transaction: open the frames we missed.
-    while (frames.length < depthOf(qr)) frames.push(new Map());
-    mergeChange(frames[frames.length - 1], change);
+    // Subscribed mid-transaction: open the logs we missed.
+    while (frames.length < depthOf(qr)) frames.push(new ChangeLog());
+    frames[frames.length - 1].add(metadata, id, op, keys, snapshot);
   }
 
   private warnUncaptured(entity: string, path: string): void {
@@ -157,8 +159,4 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
 /** TypeORM keeps the savepoint depth on every query runner, outside the public interface. */
 function depthOf(qr: QueryRunner): number {
   return (qr as QueryRunner & { transactionDepth?: number }).transactionDepth ?? (qr.isTransactionActive ? 1 : 0);
-}
-
-function allProperties(metadata: EntityMetadata): string[] {
-  return metadata.columns.map((c) => c.propertyPath);
 }
