@@ -1,5 +1,5 @@
 import type { EntityMetadata } from 'typeorm';
-import { ChangeFrame, mergeChange } from '../../lib/changes';
+import { mergedChange } from '../../lib/changes';
 import type { CapturedChange, ChangeOp, EntityClass } from '../../lib/ports';
 
 /** A changed column or relation as TypeORM reports it, or its property path. */
@@ -17,7 +17,8 @@ const MERGE_AT = 4096;
  */
 export class ChangeLog {
   private readonly entries: unknown[] = [];
-  private merged?: ChangeFrame;
+  /** Merged so far: per entity, per id. */
+  private readonly rows = new Map<EntityMetadata, Map<string, CapturedChange>>();
 
   /** `keys` undefined: every column (an insert, a removal). `snapshot`: a removal's, taken before the row went. */
   add(metadata: EntityMetadata, id: unknown, op: ChangeOp, keys?: readonly ChangedKey[], snapshot?: Record<string, unknown>): void {
@@ -27,24 +28,37 @@ export class ChangeLog {
 
   /** A savepoint was released: its changes join this level's, as later ones. */
   append(inner: ChangeLog): void {
-    const frame = this.merge();
-    for (const change of inner.merge().values()) mergeChange(frame, change);
+    this.merge();
+    for (const [metadata, byId] of inner.merge()) {
+      const mine = this.rowsOf(metadata);
+      for (const [id, change] of byId) mine.set(id, mergedChange(mine.get(id), change));
+    }
   }
 
   /** One change per row, writes of the same row merged (lib/changes). */
   changes(): CapturedChange[] {
-    return [...this.merge().values()];
+    const changes: CapturedChange[] = [];
+    for (const byId of this.merge().values()) for (const change of byId.values()) changes.push(change);
+    return changes;
   }
 
-  private merge(): ChangeFrame {
-    const frame = (this.merged ??= new Map());
+  private merge(): Map<EntityMetadata, Map<string, CapturedChange>> {
     const e = this.entries;
     for (let i = 0; i < e.length; i += SLOTS) {
-      mergeChange(frame, changeOf(e[i] as EntityMetadata, e[i + 1], e[i + 2] as ChangeOp,
-        e[i + 3] as ChangedKey[] | undefined, e[i + 4] as Record<string, unknown> | undefined));
+      const metadata = e[i] as EntityMetadata;
+      const change = changeOf(metadata, e[i + 1], e[i + 2] as ChangeOp, e[i + 3] as ChangedKey[] | undefined,
+        e[i + 4] as Record<string, unknown> | undefined);
+      const byId = this.rowsOf(metadata);
+      byId.set(change.id, mergedChange(byId.get(change.id), change));
     }
     e.length = 0;
-    return frame;
+    return this.rows;
+  }
+
+  private rowsOf(metadata: EntityMetadata): Map<string, CapturedChange> {
+    let byId = this.rows.get(metadata);
+    if (!byId) this.rows.set(metadata, byId = new Map());
+    return byId;
   }
 }
 
@@ -52,13 +66,18 @@ export class ChangeLog {
 export function changeOf(
   metadata: EntityMetadata, id: unknown, op: ChangeOp, keys?: readonly ChangedKey[], snapshot?: Record<string, unknown>,
 ): CapturedChange {
-  return {
-    entity: metadata.target as EntityClass, id: String(id), op,
-    changedKeys: keys ? keys.map((k) => typeof k === 'string' ? k : k.propertyPath) : allProperties(metadata),
-    snapshot,
-  };
+  return { entity: metadata.target as EntityClass, id: String(id), op, changedKeys: keys ? pathsOf(keys) : allProperties(metadata), snapshot };
 }
 
+/** The paths of changed keys; a single column's once per column (most updates change one), shared like allProperties'. */
+function pathsOf(keys: readonly ChangedKey[]): string[] {
+  if (keys.length !== 1 || typeof keys[0] === 'string') return keys.map((k) => typeof k === 'string' ? k : k.propertyPath);
+  let paths = single.get(keys[0]);
+  if (!paths) single.set(keys[0], paths = [keys[0].propertyPath]);
+  return paths;
+}
+
+const single = new WeakMap<object, string[]>();
 const properties = new WeakMap<EntityMetadata, string[]>();
 
 /** Every column's property path, once per entity: shared by its changes, which nothing writes into (lib/changes). */
