@@ -36,7 +36,7 @@ async function main(): Promise<void> {
       const rawJobsPerSecond = await rawQueueJobsPerSecond(config.redisUrl, prefixes.fresh('raw'), config.orders, config.concurrency);
       log(`  ${kind}: raw Bee-Queue ${Math.round(rawJobsPerSecond)} no-op jobs/s`);
       const capture = await measureCaptureCost(config, kind, prefixes);
-      log(`  ${kind}: capture ${capture.capturedMs.toFixed(0)} ms vs plain ${capture.plainMs.toFixed(0)} ms`);
+      log(`  ${kind}: capture ${capture.capturedMs.toFixed(0)} ms vs plain ${capture.plainMs.toFixed(0)} ms (medians); paired ratio ${capture.ratio.toFixed(3)}`);
       const burst = await measureBurst(config, kind, api, prefixes, log);
       results.push({ kind, rates, rawJobsPerSecond, capture, burst });
       // This database's column now, so a run stopped during the next database still leaves its figures.

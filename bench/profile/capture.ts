@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   const prefixes = new Prefixes(config.redisUrl);
   try {
     const cost = await measureCaptureCost(config, kind, prefixes);
-    console.log(`${kind}: captured ${cost.capturedMs.toFixed(1)} ms vs plain ${cost.plainMs.toFixed(1)} ms: ${(cost.capturedMs / cost.plainMs).toFixed(2)}x`);
+    console.log(`${kind}: captured ${cost.capturedMs.toFixed(1)} ms vs plain ${cost.plainMs.toFixed(1)} ms (medians): ${cost.ratio.toFixed(3)}x (median of paired rounds)`);
   } finally {
     await prefixes.cleanup();
   }
