@@ -10,7 +10,7 @@ import { relationsWithoutKey, snapshotOf, withRelationKeys } from './snapshot';
 
 /**
  * Collects changes of watched entities per transaction (per QueryRunner, one log per savepoint) and hands
- * them to the listener after the outermost commit; a rollback drops its frame. Writes outside a transaction
+ * them to the listener after the outermost commit; a rollback drops its log. Writes outside a transaction
  * are already committed when TypeORM reports them, so they go out at once. TypeORM awaits each hook, so a
  * write call resolves only after its changes are enqueued. With `outbox`, each change is also inserted into
  * `sync_machine_outbox` through the write's own query runner, so it commits (or rolls back, savepoints included)

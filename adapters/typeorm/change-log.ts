@@ -12,8 +12,9 @@ const MERGE_AT = 4096;
 
 /**
  * One transaction level's changes. A hook appends what TypeORM gave it, flat, and the changes are built and merged
- * per row only when the level ends: doing that at each save() cost a 1,000-row SQLite transaction 1.5-2 ms of its
- * ~100 ms (measured against a hook that only appends), as each save interleaved it with TypeORM's own work.
+ * per row only when the level ends. Built and merged in each hook, interleaved with TypeORM's own work, they cost a
+ * 1,000-row SQLite transaction of ~100 ms 2.5-3.2 ms over no subscriber; appended, 1.2-1.7 ms, and their merge at
+ * the commit takes about 0.3 ms.
  */
 export class ChangeLog {
   private readonly entries: unknown[] = [];
