@@ -28,9 +28,12 @@ export class Enqueuer {
 
   /**
    * Records the requests inside a producer span; a request that names no origin gets this span's context, which
-   * the run's span then continues (W3C traceparent).
+   * the run's span then continues (W3C traceparent). `commit`: they are a commit's, which waits for them (see
+   * WorkQueue.mark).
    */
-  async request(machine: string, step: Step, requests: Array<[item: string, request: EncodedRequest]>): Promise<void> {
+  async request(
+    machine: string, step: Step, requests: Array<[item: string, request: EncodedRequest]>, commit = false,
+  ): Promise<void> {
     if (requests.length === 0) return;
     const destination = `${this.keys.prefix}:${this.keys.queueName(machine, step)}`;
     await traced(`send ${destination}`, {
@@ -42,7 +45,7 @@ export class Enqueuer {
         ? requests.map(([item, r]): [string, EncodedRequest] =>
           [item, r.parent ? r : { ...r, parent: traceparent, [`tp:${traceparent}`]: '1' }])
         : requests;
-      await this.work(machine, step).mark(traced);
+      await this.work(machine, step).mark(traced, commit);
     }, { kind: SpanKind.PRODUCER });
     this.onMarked?.(machine, step);
   }

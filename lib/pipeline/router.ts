@@ -33,8 +33,8 @@ export class ChangeRouter {
         encodeRequest({ op: change.op, changedKeys: change.changedKeys, snapshot: change.snapshot })]);
     }
     await Promise.all([
-      this.enqueuer.request(machine.name, 'ensure-publication', publications),
-      this.enqueuer.request(machine.name, 'find-subjects', lookups),
+      this.enqueuer.request(machine.name, 'ensure-publication', publications, true),
+      this.enqueuer.request(machine.name, 'find-subjects', lookups, true),
     ]);
   }
 }

@@ -88,8 +88,11 @@ export class WorkQueue {
     this.wakeChannel = keys.wakeChannel(machine, step);
   }
 
-  /** Records requests (merged with any pending for the same item); resolves Redis' time (ms). */
-  async mark(requests: Array<[item: string, request: EncodedRequest]>): Promise<number> {
+  /**
+   * Records requests (merged with any pending for the same item); resolves Redis' time (ms). `inbox`: a commit's
+   * requests, which may wait in the inbox when they carry nothing and the step has no debounce (see mark.lua).
+   */
+  async mark(requests: Array<[item: string, request: EncodedRequest]>, inbox = false): Promise<number> {
     if (requests.length === 0) return 0;
     // Requests without fields (a subject's own change, a resync: most of them) travel as bare items, which the
     // script records without decoding a JSON object for each.
@@ -99,9 +102,11 @@ export class WorkQueue {
       if (hasFields(pair[1])) merged.push(pair);
       else plain.push(pair[0]);
     }
+    const toInbox = inbox && merged.length === 0 && this.settings.debounceMs === 0;
     const now = await this.redis.smMark(this.k.pending, this.k.requests, this.k.runs, this.paused, ...this.tickets,
+      this.k.inbox, this.k.inboxed,
       this.settings.debounceMs, this.settings.batchSize, MAX_TICKETS, ticketJson(this.machine, this.step),
-      JSON.stringify(merged), this.wakeChannel, JSON.stringify(plain));
+      JSON.stringify(merged), this.wakeChannel, JSON.stringify(plain), toInbox ? '1' : '0', plain.length);
     return Number(now);
   }
 
@@ -111,7 +116,7 @@ export class WorkQueue {
    */
   async take(ticket: string, first: boolean, lock?: { token: string; ttlMs: number }, lingers = false): Promise<TakenBatch> {
     const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
-      ...this.tickets, this.stats, this.paused,
+      ...this.tickets, this.stats, this.paused, this.k.inbox, this.k.inboxed,
       ticket, lock?.token ?? '', this.settings.batchSize, lock?.ttlMs ?? 0, MAX_TICKETS, ticketJson(this.machine, this.step),
       first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs);
     const claim = readClaim(String(reply[4]));
@@ -131,7 +136,7 @@ export class WorkQueue {
   ): Promise<boolean> {
     const { ended, back } = groupResults(results);
     const again = await this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
-      this.k.failed, this.stats, this.recent, ...this.tickets, this.paused,
+      this.k.failed, this.stats, this.recent, ...this.tickets, this.paused, this.k.inbox, this.k.inboxed,
       ticket, token, JSON.stringify(ended), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
       ticketJson(this.machine, this.step), { end: '0', more: '1', linger: '2' }[goOn], this.step, RECENT_PUBLISHES_KEPT, claim,
       JSON.stringify(back));
@@ -157,6 +162,11 @@ export class WorkQueue {
     if (items.length === 0) return [];
     return this.redis.smExtend(this.locksKey, token, ttlMs, ...items);
   }
+}
+
+/** Sorts a step's inbox into its pending set, for a reader that asks about one item (see ingest-3.lua). */
+export async function ingestInbox(redis: Redis, k: StepKeys): Promise<void> {
+  await withScripts(redis).smIngest(k.pending, k.inbox, k.inboxed);
 }
 
 /**

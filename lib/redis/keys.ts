@@ -7,6 +7,12 @@ export type BeeQueueKey = 'id' | 'jobs' | 'waiting' | 'active' | 'delayed' | 'fa
 /** The keys of one machine's step, in the order the work scripts declare them. */
 export interface StepKeys {
   pending: string;
+  /**
+   * Bare requests of commits, not yet sorted into `pending`: a list of `<ready-at>\n<JSON array of items>`, one
+   * entry per commit, and the count of items in it (mark.lua, `ingest` in schedule.lua).
+   */
+  inbox: string;
+  inboxed: string;
   requests: string;
   claims: string;
   runs: string;
@@ -49,7 +55,7 @@ export class KeySpace {
   step(machine: string, step: Step): StepKeys {
     const base = `${this.prefix}:${machine}:${step}`;
     return {
-      pending: `${base}:pending`, requests: `${base}:requests`, claims: `${base}:claims`, runs: `${base}:runs`,
+      pending: `${base}:pending`, inbox: `${base}:inbox`, inboxed: `${base}:inboxed`, requests: `${base}:requests`, claims: `${base}:claims`, runs: `${base}:runs`,
       starting: `${base}:starting`, failed: `${base}:failures`,
     };
   }

@@ -7,7 +7,7 @@ import type Redis from 'ioredis';
  * and ARGV[i]. They touch only the keys they are given. `--!include <file>` splices a shared snippet in.
  * ioredis' defineCommand runs them with EVALSHA and falls back to EVAL after a Redis restart (NOSCRIPT).
  */
-const SCRIPT_NAMES = ['mark-11', 'take-14', 'finish-16', 'extend-1', 'rate-1'] as const;
+const SCRIPT_NAMES = ['mark-13', 'take-16', 'finish-18', 'ingest-3', 'extend-1', 'rate-1'] as const;
 type ScriptName = typeof SCRIPT_NAMES[number];
 
 /** The scripts folder next to this module: lib/redis/scripts under ts-node, dist/lib/redis/scripts when built. */
@@ -33,6 +33,7 @@ export interface ScriptCommands {
   smMark(...keysAndArgs: Array<string | number>): Promise<string>;
   smTake(...keysAndArgs: Array<string | number>): Promise<Array<string | number>>;
   smFinish(...keysAndArgs: Array<string | number>): Promise<number>;
+  smIngest(...keysAndArgs: Array<string | number>): Promise<number>;
   smExtend(...keysAndArgs: Array<string | number>): Promise<string[]>;
   smRate(...keysAndArgs: Array<string | number>): Promise<number>;
 }

@@ -51,7 +51,7 @@ export async function readMachineStatus(
   const pipeline = redis.pipeline();
   for (const step of STEPS) {
     const k = keys.step(machine.name, step);
-    pipeline.zcount(k.pending, '-inf', now).zcard(k.pending).hvals(k.claims).hlen(k.failed);
+    pipeline.zcount(k.pending, '-inf', now).zcard(k.pending).hvals(k.claims).hlen(k.failed).get(k.inboxed);
   }
   pipeline.hgetall(keys.stats(machine.name));
   pipeline.lrange(keys.recentPublishes(machine.name), 0, Math.max(0, limit - 1));
@@ -60,17 +60,20 @@ export async function readMachineStatus(
   const values = results.map(([, value]) => value);
 
   const queues = {} as Record<Step, QueueCounts>;
+  const perStep = 5;
   STEPS.forEach((step, i) => {
-    const [ready, pending, claims, failed] = values.slice(i * 4, i * 4 + 4);
+    const [ready, pending, claims, failed, inboxed] = values.slice(i * perStep, (i + 1) * perStep);
+    // Items of commits still in the inbox are ready; one changed twice there counts twice until a take sorts it in.
     queues[step] = {
-      waiting: Number(ready), active: claimedItems(claims as string[]).length, delayed: Number(pending) - Number(ready), failed: Number(failed),
+      waiting: Number(ready) + Number(inboxed ?? 0), active: claimedItems(claims as string[]).length,
+      delayed: Number(pending) - Number(ready), failed: Number(failed),
     };
   });
   const outcomes: Record<string, number> = {};
-  for (const [field, count] of Object.entries((values[STEPS.length * 4] ?? {}) as Record<string, string>).sort()) {
+  for (const [field, count] of Object.entries((values[STEPS.length * perStep] ?? {}) as Record<string, string>).sort()) {
     outcomes[field] = Number(count);
   }
-  const lastPublishes = limit <= 0 ? [] : (values[STEPS.length * 4 + 1] as string[]).map((entry) => {
+  const lastPublishes = limit <= 0 ? [] : (values[STEPS.length * perStep + 1] as string[]).map((entry) => {
     const space = entry.indexOf(' ');
     return { subjectId: entry.slice(space + 1), at: new Date(Number(entry.slice(0, space))) };
   });
@@ -88,7 +91,7 @@ export async function readBusy(redis: Redis, keys: KeySpace, machines: string[])
   for (const step of STEPS) {
     for (const machine of machines) {
       const k = keys.step(machine, step);
-      pipeline.zcard(k.pending).hlen(k.claims);
+      pipeline.zcard(k.pending).get(k.inboxed).hlen(k.claims);
       order.push([machine, step]);
     }
   }
@@ -97,7 +100,7 @@ export async function readBusy(redis: Redis, keys: KeySpace, machines: string[])
   const busy: string[] = [];
   order.forEach(([machine, step], i) => {
     // A claim per running batch: counted, not read, since drain() asks often.
-    const [pending, batches] = [Number(results[i * 2][1]), Number(results[i * 2 + 1][1])];
+    const [pending, batches] = [Number(results[i * 3][1]) + Number(results[i * 3 + 1][1] ?? 0), Number(results[i * 3 + 2][1])];
     if (pending + batches > 0) busy.push(`${machine} ${step}: ${pending} pending, ${batches} batch(es) in runs`);
   });
   return busy;

@@ -1,7 +1,7 @@
 import type Redis from 'ioredis';
 import type { PayloadStore, StoredPayload } from '../ports';
 import type { KeySpace } from '../redis/keys';
-import { claimedItems } from '../pipeline/work-queue';
+import { claimedItems, ingestInbox } from '../pipeline/work-queue';
 import { readFailure } from './failures';
 
 /** What `SyncMachines.subjectStatus()` reports for one subject of one machine. */
@@ -38,7 +38,8 @@ export async function readSubjectStatus(scope: SubjectStatusScope, subjectId: st
   const step = keys.step(machine.name, 'ensure-publication');
   const [stored, score, claimed, failure] = await Promise.all([
     scope.payloads.findMany(machine.name, [subjectId]).then((found) => found.get(subjectId)),
-    redis.zscore(step.pending, subjectId),
+    // A commit's items may still be in the inbox, which cannot be asked about one item.
+    ingestInbox(redis, step).then(() => redis.zscore(step.pending, subjectId)),
     isClaimed(redis, step.claims, subjectId),
     readFailure(redis, keys, machine.name, machine.subject, subjectId),
   ]);

@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { decodeRequest, PendingRequest } from '../../lib/pipeline/requests';
+import { ingestInbox } from '../../lib/pipeline/work-queue';
 import { KeySpace, Step } from '../../lib/redis/keys';
 
 /** Reading what capture left in Redis, the same way for every ORM's write-path spec. */
@@ -9,6 +10,8 @@ export function queueInspector(redis: () => Redis, prefix: string, machines: str
 
   /** Items pending in one step (`<Entity>:<id>` for find-subjects, subject ids for ensure-publication), oldest first. */
   async function waiting(step: Step, machine = defaultMachine): Promise<string[]> {
+    // A commit's bare items wait in the inbox until a take (or this) sorts them in.
+    await ingestInbox(redis(), keys.step(machine, step));
     return redis().zrange(keys.step(machine, step).pending, 0, -1);
   }
 
@@ -20,6 +23,7 @@ export function queueInspector(redis: () => Redis, prefix: string, machines: str
   /** The merged, not yet taken request of one item, decoded. */
   async function pending(step: Step, item: string, machine = defaultMachine): Promise<PendingRequest> {
     const k = keys.step(machine, step);
+    await ingestInbox(redis(), k);
     const [raw, score] = await Promise.all([redis().hget(k.requests, item), redis().zscore(k.pending, item)]);
     if (score === null) throw new Error(`${item} is not pending in ${machine} ${step}`);
     // An item whose requests carried nothing keeps no request entry (the take makes one from its score).

@@ -74,13 +74,15 @@ local function handed_out(Q)
   return n
 end
 
-local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket)
+-- `inboxed`: items of commits in the inbox, not yet in `pending` (mark.lua); they are ready (no debounce).
+local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket, inboxed)
+  inboxed = inboxed or 0
   local resume = paused_until(pause, now)
   if resume then
-    if redis.call('ZCARD', pending) > 0 then delayed_ticket(Q, resume, ticket) end
+    if inboxed + redis.call('ZCARD', pending) > 0 then delayed_ticket(Q, resume, ticket) end
     return 0
   end
-  local ready = redis.call('ZCOUNT', pending, '-inf', now)
+  local ready = inboxed + redis.call('ZCOUNT', pending, '-inf', now)
   local want = math.min(max_tickets, math.ceil(ready / batch))
   local have = redis.call('LLEN', Q.waiting) + redis.call('SCARD', runs)
   -- Only when a ticket may be needed: most marks (each commit's) find enough tickets waiting or running.
@@ -95,6 +97,26 @@ local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket
   local next_item = redis.call('ZRANGEBYSCORE', pending, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if next_item[2] then delayed_ticket(Q, tonumber(next_item[2]), ticket) end
   return ready
+end
+
+-- Sorts the inbox (bare requests of commits, mark.lua) into `pending`, oldest first, as the marks that made
+-- them would have: NX, so an item already pending keeps when it was first requested. Every script that reads or
+-- writes `pending` calls this first, so none of them can tell that a commit's items waited in the inbox.
+-- Returns how many items were new in `pending`.
+local function ingest(pending, inbox, inboxed)
+  local entries = redis.call('LRANGE', inbox, 0, -1)
+  if #entries == 0 then return 0 end
+  redis.call('DEL', inbox, inboxed)
+  local args = {}
+  for _, entry in ipairs(entries) do
+    local cut = string.find(entry, '\n', 1, true)
+    local score = string.sub(entry, 1, cut - 1)
+    for _, item in ipairs(cjson.decode(string.sub(entry, cut + 1))) do
+      args[#args + 1] = score
+      args[#args + 1] = item
+    end
+  end
+  return variadic('ZADD', pending, 'NX', args)
 end
 
 -- Requests are flat JSON objects of strings; merging keeps the first `at` and `parent`, caps trace origins,

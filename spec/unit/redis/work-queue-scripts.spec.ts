@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { decodeRequest } from '../../../lib/pipeline/requests';
-import { WorkQueue } from '../../../lib/pipeline/work-queue';
+import { ingestInbox, MAX_TICKETS, WorkQueue } from '../../../lib/pipeline/work-queue';
 import { KeySpace } from '../../../lib/redis/keys';
+import { readBusy, readMachineStatus } from '../../../lib/runtime/status';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../../support/redis';
 
 /**
@@ -62,5 +63,81 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     const failed = JSON.parse((await redis.hget(step.failed, '6'))!);
     expect(failed).to.deep.include({ error: 'boom again', attempts: 2, step: 'ensure-publication' });
     expect(await redis.hexists(step.failed, '5')).to.equal(0);
+  });
+
+  describe('the inbox of commits', () => {
+    const step = () => keys().step('M', 'ensure-publication');
+    const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => String(from + i));
+    const bare = (items: string[]): Array<[string, Record<string, string>]> => items.map((id) => [id, {}]);
+    const itemsOf = (batch: { items: Array<{ item: string }> }) => batch.items.map((i) => i.item).sort((a, b) => Number(a) - Number(b));
+
+    it('holds a commit\'s bare items until a take sorts them in, each with the time of its first request', async () => {
+      const work = queue(0);
+      await work.mark([['1', {}]]); // not a commit's: straight into pending
+      const between = await redisMs();
+      await new Promise((r) => setTimeout(r, 5));
+      await work.mark(bare(['1', '2']), true);
+      const after = await redisMs();
+      expect(await redis.zrange(step().pending, 0, -1), 'only the first mark is in pending').to.deep.equal(['1']);
+      expect(await redis.llen(step().inbox)).to.equal(1);
+      expect(await redis.get(step().inboxed)).to.equal('2');
+
+      const batch = await work.take('T', true, { token: 'T:run', ttlMs: 10_000 });
+      expect(itemsOf(batch)).to.deep.equal(['1', '2']);
+      const at = new Map(batch.items.map((i) => [i.item, decodeRequest(i.raw, 'spec').firstAt!]));
+      expect(at.get('1'), 'a pending item keeps its first request\'s time').to.be.at.most(between);
+      expect(at.get('2')).to.be.within(between, after);
+      expect(await redis.exists(step().inbox, step().inboxed), 'the inbox is emptied').to.equal(0);
+    });
+
+    it('a mark past the inbox sorts it in first, so an item keeps the time of the commit that requested it first', async () => {
+      const work = queue(0);
+      await work.mark(bare(['1']), true);
+      const between = await redisMs();
+      await new Promise((r) => setTimeout(r, 5));
+      await work.mark(bare(['1'])); // a resync's, after the commit's
+      const batch = await work.take('T', true, { token: 'T:run', ttlMs: 10_000 });
+      expect(decodeRequest(batch.items[0].raw, 'spec').firstAt).to.be.at.most(between);
+    });
+
+    it('is not used for requests with fields, nor with a debounce', async () => {
+      await queue(0).mark([['1', { 'k:status': '1' }], ['2', {}]], true);
+      await queue(50).mark(bare(['3']), true);
+      expect((await redis.zrange(step().pending, 0, -1)).sort()).to.deep.equal(['1', '2', '3']);
+      expect(await redis.llen(step().inbox)).to.equal(0);
+    });
+
+    it('makes a ticket per batch of inboxed items, and status and drain count them as waiting', async () => {
+      const work = queue(0);
+      await work.mark(bare(ids(1, 25)), true);
+      await work.mark(bare(ids(26, 5)), true);
+      expect(await redis.llen(keys().queueKey('M', 'ensure-publication', 'waiting')), '30 items, batches of 10').to.equal(3);
+      const status = await readMachineStatus(redis, keys(), { name: 'M', subject: 'Order' }, 0);
+      expect(status.queues['ensure-publication']).to.deep.include({ waiting: 30, delayed: 0 });
+      expect(await readBusy(redis, keys(), ['M'])).to.deep.equal(['M ensure-publication: 30 pending, 0 batch(es) in runs']);
+      await ingestInbox(redis, step());
+      expect(await redis.zcard(step().pending)).to.equal(30);
+      expect(await redis.llen(keys().queueKey('M', 'ensure-publication', 'waiting'))).to.be.at.most(MAX_TICKETS);
+    });
+
+    it('a finish sorts in what commits inboxed during the run, and goes on with it', async () => {
+      const work = queue(0);
+      await work.mark(bare(['1']), true);
+      const batch = await work.take('T', true, { token: 'T:run', ttlMs: 10_000 });
+      expect(itemsOf(batch)).to.deep.equal(['1']);
+      await work.mark(bare(['1', '2']), true); // committed while the run works on 1
+      const again = await work.finish('T', 'T:run', batch.claim, [['1', 'published', null]], retry, 'more');
+      expect(again, 'more work is ready').to.equal(true);
+      expect((await redis.zrange(step().pending, 0, -1)).sort()).to.deep.equal(['1', '2']);
+    });
+
+    it('a writer with no worker keeps at most 10,000 items in it: past that a commit sorts them in', async () => {
+      const work = queue(0);
+      for (let i = 0; i < 4; i++) await work.mark(bare(ids(1, 3000)), true); // the same 3,000 rows, four commits
+      expect(await redis.llen(step().inbox), 'the fourth commit went past 10,000 items').to.equal(0);
+      expect(await redis.zcard(step().pending)).to.equal(3000);
+      await work.mark(bare(ids(1, 3000)), true);
+      expect(await redis.get(step().inboxed)).to.equal('3000');
+    });
   });
 });

@@ -7,6 +7,8 @@ KEYS[3] runs      set   tickets that have started and not ended
 KEYS[4] paused    string the machine's publishing is paused until then (ms), after a RetryAfter
 KEYS[5..11]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
                   then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
+KEYS[12] inbox    list  "<ready-at>\n<JSON array of items>": bare requests of commits, not yet in `pending`
+KEYS[13] inboxed  string how many items the inbox holds
 ARGV[1] debounce (ms): an item becomes ready this long after its first pending request
 ARGV[2] batch size
 ARGV[3] max tickets
@@ -15,11 +17,30 @@ ARGV[5] JSON array of [item, request] pairs, for requests with fields
 ARGV[6] wake channel: published on when items are ready or new and runs exist (an idle one may be waiting)
 ARGV[7] JSON array of the items whose request has no fields (a subject's own change, a resync: most requests);
         one argument, not one per item, which cost a commit of 1,000 rows a millisecond in transit
+ARGV[8] "1" to append the items of ARGV[7] to the inbox instead (only with no debounce and nothing in ARGV[5]):
+        the ZADD of 1,000 new members was half of a 1,000-row commit's wait; the next take sorts them in
+ARGV[9] how many items ARGV[7] holds
 Returns Redis' time (ms).
 ]]
 --!include schedule.lua
 local now = ms_now()
 local debounce = tonumber(ARGV[1])
+-- Beyond this many items a mark sorts the inbox in itself, so that a writer with no worker running keeps at most
+-- this many uncoalesced items in Redis.
+local INBOX_MAX = 10000
+if ARGV[8] == '1' then
+  redis.call('RPUSH', KEYS[12], string.format('%d', now) .. '\n' .. ARGV[7])
+  local inboxed = redis.call('INCRBY', KEYS[13], tonumber(ARGV[9]))
+  if inboxed > INBOX_MAX then
+    ingest(KEYS[1], KEYS[12], KEYS[13])
+    inboxed = 0
+  end
+  schedule(KEYS[1], KEYS[3], KEYS[4], ticket_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], inboxed)
+  if redis.call('SCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[6], '1') end
+  return tostring(now)
+end
+-- Earlier commits' items first: a pending item keeps the time of its first request.
+ingest(KEYS[1], KEYS[12], KEYS[13])
 -- Requests with fields merge one by one; bare items need only the time of the first request, which a pending
 -- one already has, so they go in two variadic calls.
 local added = 0

@@ -13,6 +13,8 @@ KEYS[8] recent    list  "<ms> <item>" of the latest publishes, newest first
 KEYS[9..15]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
                   then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
 KEYS[16] paused   string the machine's publishing is paused until then (ms)
+KEYS[17] inbox    list  bare requests of commits not yet in `pending`, sorted in first (mark.lua)
+KEYS[18] inboxed  string how many items the inbox holds
 ARGV[1] ticket id
 ARGV[2] lock token ("" when the step does not lock)
 ARGV[3] JSON object: outcome -> array of the items that ended so, for outcomes that end an item (published,
@@ -35,6 +37,7 @@ Returns 1 when the ticket should take another batch, 0 when it ended.
 ]]
 --!include schedule.lua
 local now = ms_now()
+ingest(KEYS[1], KEYS[17], KEYS[18])
 local ticket, token, step = ARGV[1], ARGV[2], ARGV[10]
 local attempts_max, initial_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
 local published = 0

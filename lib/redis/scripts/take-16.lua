@@ -13,6 +13,8 @@ KEYS[6..12]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed
                   then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
 KEYS[13] stats    hash  "<step>:<outcome>" -> count ("<step>:jobs" counts tickets run)
 KEYS[14] paused   string the machine's publishing is paused until then (ms): nothing is taken meanwhile
+KEYS[15] inbox    list  bare requests of commits not yet in `pending`, sorted in first (mark.lua)
+KEYS[16] inboxed  string how many items the inbox holds
 ARGV[1] ticket id
 ARGV[2] lock token of this run ("" when the step does not lock)
 ARGV[3] batch size
@@ -30,6 +32,7 @@ else it lingers and next is when the next pending item is ready ('' when none is
 ]]
 --!include schedule.lua
 local now, micros = ms_now()
+ingest(KEYS[1], KEYS[15], KEYS[16])
 local ticket, token, batch, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local debounce = tonumber(ARGV[10])
 local locking = token ~= ''
