@@ -32,7 +32,7 @@ else it lingers and next is when the next pending item is ready ('' when none is
 ]]
 --!include schedule.lua
 local now, micros = ms_now()
-ingest(KEYS[1], KEYS[15], KEYS[16])
+local ingested = ingest(KEYS[1], KEYS[15], KEYS[16])
 local ticket, token, batch, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local debounce = tonumber(ARGV[10])
 local locking = token ~= ''
@@ -144,6 +144,9 @@ if #out == 0 then
     local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     if head[2] then next_at = head[2] end
   end
+  schedule(KEYS[1], KEYS[4], KEYS[14], ticket_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
+elseif ingested > 0 then
+  -- Commits' items no mark made tickets for (mark.lua): tickets for what is ready beyond this batch.
   schedule(KEYS[1], KEYS[4], KEYS[14], ticket_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
 end
 return { tostring(now), held, recovered, next_at, packed }

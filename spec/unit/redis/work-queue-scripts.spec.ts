@@ -120,6 +120,20 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       expect(await redis.llen(keys().queueKey('M', 'ensure-publication', 'waiting'))).to.be.at.most(MAX_TICKETS);
     });
 
+    it('makes no tickets for items that repeat while one waits; the take that sorts them in makes what is needed', async () => {
+      const work = queue(0);
+      const waiting = () => redis.llen(keys().queueKey('M', 'ensure-publication', 'waiting'));
+      await work.mark(bare(ids(1, 30)), true);
+      expect(await waiting()).to.equal(3);
+      for (let i = 0; i < 20; i++) await work.mark(bare(ids(1, 30)), true); // the same rows, commit after commit
+      expect(await waiting(), '630 inboxed, 30 distinct').to.equal(3);
+      await redis.del(keys().queueKey('M', 'ensure-publication', 'waiting')); // as if one ran and the rest were lost
+      const batch = await work.take('T', true, { token: 'T:run', ttlMs: 10_000 });
+      expect(batch.items).to.have.length(10);
+      // 20 ready after this batch: this ticket's next one, and one more ticket.
+      expect(await waiting()).to.equal(1);
+    });
+
     it('a finish sorts in what commits inboxed during the run, and goes on with it', async () => {
       const work = queue(0);
       await work.mark(bare(['1']), true);
