@@ -5,7 +5,7 @@ import { parseArgs } from './throughput/config';
 import { markdownTable, regressions, DatabaseResult } from './throughput/report';
 import { Prefixes } from './throughput/runtime';
 import { measureBurst } from './throughput/scenarios/burst';
-import { measureCaptureCost } from './throughput/scenarios/capture';
+import { measureCaptureCost, measureMikroOrmCaptureCost } from './throughput/scenarios/capture';
 import { rawQueueJobsPerSecond } from './throughput/scenarios/raw-queue';
 import { measureSubjectRates } from './throughput/scenarios/subjects';
 
@@ -37,8 +37,10 @@ async function main(): Promise<void> {
       log(`  ${kind}: raw Bee-Queue ${Math.round(rawJobsPerSecond)} no-op jobs/s`);
       const capture = await measureCaptureCost(config, kind, prefixes);
       log(`  ${kind}: capture ${capture.capturedMs.toFixed(0)} ms vs plain ${capture.plainMs.toFixed(0)} ms (medians); paired ratio ${capture.ratio.toFixed(3)}`);
+      const mikroOrmCapture = await measureMikroOrmCaptureCost(config, kind, prefixes);
+      log(`  ${kind}: MikroORM capture ${mikroOrmCapture.capturedMs.toFixed(1)} ms vs plain ${mikroOrmCapture.plainMs.toFixed(1)} ms (medians); paired ratio ${mikroOrmCapture.ratio.toFixed(3)}`);
       const burst = await measureBurst(config, kind, api, prefixes, log);
-      results.push({ kind, rates, rawJobsPerSecond, capture, burst });
+      results.push({ kind, rates, rawJobsPerSecond, capture, mikroOrmCapture, burst });
       // This database's column now, so a run stopped during the next database still leaves its figures.
       log(`${kind} done:\n${markdownTable(config, results.slice(-1))}`);
     }
