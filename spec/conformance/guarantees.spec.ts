@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { SyncMachine } from '../../lib';
 import { KeySpace } from '../../lib/redis/keys';
 import Redis from 'ioredis';
-import { Harness } from '../support/harness';
+import { FAST_WORKER, Harness } from '../support/harness';
 import { ShopOrder, WORLDS } from '../support/orms';
 import { ApiClient } from '../support/partner-api';
 import { REDIS_URL } from '../support/redis';
@@ -102,7 +102,9 @@ for (const world of WORLDS) {
         m.publish = async (order, payload) => { counts[i] += 1; await publish(order, payload); };
         return m;
       };
-      const a = await h.startWorker({ machines: [counting(0)] });
+      // A runs one batch at a time: while it publishes one subject, the others' tickets can only go to B. With
+      // both at 10, A alone could take every subject, and under the parallel suite's load B once published nothing.
+      const a = await h.startWorker({ machines: [counting(0)], worker: { ...FAST_WORKER, concurrency: 1 } });
       await h.startWorker({ orm: second, machines: [counting(1)] });
       h.api.delayMs = 25;
       const customer = await h.customer();
