@@ -9,9 +9,10 @@ export interface StepKeys {
   pending: string;
   /**
    * Bare requests of commits, not yet sorted into `pending`: a list of `<ready-at>\n<JSON array of items>`, one
-   * entry per commit, and the count of items in it (mark.lua, `ingest` in schedule.lua).
+   * entry per commit (mark.lua, `ingest` in schedule.lua).
    */
   inbox: string;
+  /** How many items the inbox holds, repeats included. */
   inboxed: string;
   requests: string;
   claims: string;
@@ -55,8 +56,8 @@ export class KeySpace {
   step(machine: string, step: Step): StepKeys {
     const base = `${this.prefix}:${machine}:${step}`;
     return {
-      pending: `${base}:pending`, inbox: `${base}:inbox`, inboxed: `${base}:inboxed`, requests: `${base}:requests`, claims: `${base}:claims`, runs: `${base}:runs`,
-      starting: `${base}:starting`, failed: `${base}:failures`,
+      pending: `${base}:pending`, inbox: `${base}:inbox`, inboxed: `${base}:inboxed`, requests: `${base}:requests`,
+      claims: `${base}:claims`, runs: `${base}:runs`, starting: `${base}:starting`, failed: `${base}:failures`,
     };
   }
 
