@@ -35,11 +35,7 @@ if ARGV[8] == '1' then
     ingest(KEYS[1], KEYS[12], KEYS[13])
     inboxed = 0
   end
-  -- Inboxed items count as ready only while no ticket waits or runs: a commit's items may repeat an earlier
-  -- commit's, and the take that sorts them in makes tickets for what is really there.
-  local Q = ticket_keys(5)
-  if redis.call('LLEN', Q.waiting) + redis.call('SCARD', KEYS[3]) > 0 then inboxed = 0 end
-  schedule(KEYS[1], KEYS[3], KEYS[4], Q, now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], inboxed)
+  schedule(KEYS[1], KEYS[3], KEYS[4], ticket_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], inboxed)
   if redis.call('SCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[6], '1') end
   return tostring(now)
 end
