@@ -75,11 +75,16 @@ local function handed_out(Q)
 end
 
 -- `inboxed`: items of commits in the inbox, not yet in `pending` (mark.lua); they are ready (no debounce). They
--- count only while no ticket waits or runs: a commit's items may repeat an earlier commit's, and the take that
--- sorts them in makes tickets for what is really there.
+-- count only while no ticket waits, runs or has been handed out: a commit's items may repeat an earlier
+-- commit's, and the take that sorts them in makes tickets for what is really there.
 local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket, inboxed)
   local have = redis.call('LLEN', Q.waiting) + redis.call('SCARD', runs)
-  if not inboxed or have > 0 then inboxed = 0 end
+  local counted_handed_out = false
+  inboxed = inboxed or 0
+  if inboxed > 0 and have == 0 then
+    have, counted_handed_out = handed_out(Q), true
+  end
+  if have > 0 then inboxed = 0 end
   local resume = paused_until(pause, now)
   if resume then
     if inboxed + redis.call('ZCARD', pending) > 0 then delayed_ticket(Q, resume, ticket) end
@@ -88,7 +93,7 @@ local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket
   local ready = inboxed + redis.call('ZCOUNT', pending, '-inf', now)
   local want = math.min(max_tickets, math.ceil(ready / batch))
   -- Only when a ticket may be needed: most marks (each commit's) find enough tickets waiting or running.
-  if have < want then have = have + handed_out(Q) end
+  if have < want and not counted_handed_out then have = have + handed_out(Q) end
   while have < want do
     local id = new_ticket(Q, ticket)
     redis.call('LPUSH', Q.waiting, id)

@@ -134,6 +134,16 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       expect(await waiting()).to.equal(1);
     });
 
+    it('makes no tickets for repeats while tickets are handed out to workers and not yet taken', async () => {
+      const work = queue(0);
+      const q = (name: 'waiting' | 'active') => keys().queueKey('M', 'ensure-publication', name);
+      await work.mark(bare(ids(1, 30)), true);
+      // What Bee-Queue does when workers pick the tickets up; their takes have not run yet.
+      for (let i = 0; i < 3; i++) await redis.rpoplpush(q('waiting'), q('active'));
+      for (let i = 0; i < 5; i++) await work.mark(bare(ids(1, 30)), true);
+      expect(await redis.llen(q('waiting')), '180 inboxed, 30 distinct, 3 tickets on their way').to.equal(0);
+    });
+
     it('a finish sorts in what commits inboxed during the run, and goes on with it', async () => {
       const work = queue(0);
       await work.mark(bare(['1']), true);
