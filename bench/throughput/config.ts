@@ -18,6 +18,11 @@ export interface BenchConfig {
   burst: BurstShape;
   captureRows: number;
   captureRounds: number;
+  /**
+   * Pairs for MikroORM's capture: its transaction takes 40-60 ms, where the same milliseconds of a busy machine
+   * weigh ten times what they do beside TypeORM's; at 31 pairs its figure swung 0.96-1.14 between runs.
+   */
+  mikroOrmCaptureRounds: number;
   /** Alternating rounds of the changed run and its loops (every order flips each round); the table shows medians. */
   changedRounds: number;
   /** Alternating rounds of the unchanged resync and its loops; the table shows each contender's median. */
@@ -66,6 +71,7 @@ export function parseArgs(argv: string[]): BenchConfig {
       : { writes: 100_000, perTransaction: 500, changed: 100, flippedBack: 100, seed: 8 },
     captureRows: 1000,
     captureRounds: quick ? 3 : 31,
+    mikroOrmCaptureRounds: quick ? 3 : 81,
     changedRounds: quick ? 1 : 3,
     unchangedRounds: quick ? 1 : 5,
     latencySamples: quick ? 30 : 200,

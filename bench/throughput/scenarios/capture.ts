@@ -45,7 +45,7 @@ export async function measureCaptureCost(config: BenchConfig, kind: DatabaseKind
       });
       return now() - started;
     };
-    return await pairedRounds(config, prefixes, shop, machine, transaction);
+    return await pairedRounds(config, config.captureRounds, prefixes, shop, machine, transaction);
   } finally {
     await shop.destroy();
     await db.dispose();
@@ -81,16 +81,16 @@ export async function measureMikroOrmCaptureCost(config: BenchConfig, kind: Data
       });
       return now() - started;
     };
-    return await pairedRounds(config, prefixes, orm, machine, transaction);
+    return await pairedRounds(config, config.mikroOrmCaptureRounds, prefixes, orm, machine, transaction);
   } finally {
     await orm.close();
     await db.dispose();
   }
 }
 
-/** Alternating plain and captured rounds of `transaction` (see measureCaptureCost); the ORM is the runtime's `orm`. */
+/** `count` pairs of alternating plain and captured rounds of `transaction` (see measureCaptureCost); the ORM is the runtime's `orm`. */
 async function pairedRounds(
-  config: BenchConfig, prefixes: Prefixes, orm: unknown, machine: object, transaction: () => Promise<number>,
+  config: BenchConfig, count: number, prefixes: Prefixes, orm: unknown, machine: object, transaction: () => Promise<number>,
 ): Promise<CaptureCost> {
   // Both kinds of round start and close a runtime, so connection set-up, teardown and the garbage they leave
   // fall on both alike; only the captured round keeps it running through its transaction.
@@ -110,7 +110,7 @@ async function pairedRounds(
   await captured();
   const plain: number[] = [];
   const withCapture: number[] = [];
-  for (let i = 0; i < config.captureRounds; i++) {
+  for (let i = 0; i < count; i++) {
     if (i % 2 === 0) {
       plain.push(await plainRound());
       withCapture.push(await captured());
