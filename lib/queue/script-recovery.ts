@@ -1,4 +1,5 @@
 import BeeQueue from 'bee-queue';
+import { isNoScriptError } from '../redis/scripts';
 
 /**
  * Bee-Queue 2.0.0 loads its Lua scripts once, at `ready()`, and then only calls EVALSHA (upstream issue #489).
@@ -28,10 +29,6 @@ interface QueueInternals {
 export const DELAYED_ACTIVATION_RETRY_MS = 1000;
 
 const INSTALLED = Symbol.for('sync-machine:bee-queue-script-recovery');
-
-export function isNoScriptError(error: unknown): boolean {
-  return error instanceof Error && /^NOSCRIPT\b/.test(error.message);
-}
 
 function isAbortError(error: unknown): boolean {
   return error instanceof Error && error.name === 'AbortError';

@@ -48,12 +48,17 @@ interface Script {
   keys: number;
 }
 
+/** Redis' answer to EVALSHA of a script its cache does not hold (ours, or Bee-Queue's: lib/queue/script-recovery.ts). */
+export function isNoScriptError(error: unknown): boolean {
+  return error instanceof Error && /^NOSCRIPT\b/.test(error.message);
+}
+
 /** Runs `script`: EVALSHA, and EVAL (which caches it again) when Redis no longer has it. */
 async function run(redis: Redis, script: Script, args: Array<string | number>): Promise<unknown> {
   try {
     return await redis.evalsha(script.sha, script.keys, ...args);
   } catch (error) {
-    if (!(error instanceof Error && /^NOSCRIPT\b/.test(error.message))) throw error;
+    if (!isNoScriptError(error)) throw error;
     return redis.eval(script.lua, script.keys, ...args);
   }
 }
