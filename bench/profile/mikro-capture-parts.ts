@@ -1,0 +1,83 @@
+import 'reflect-metadata';
+import { connect, createTables } from '../../demo/mikro-orm/orm';
+import { Customer, Order } from '../../demo/mikro-orm/shop';
+import { OrderToApiSync } from '../../demo/mikro-orm/order-to-api-sync';
+import { ApiClient } from '../../demo/api-client';
+import { freshDatabase } from '../throughput/database';
+import { Prefixes, startSync } from '../throughput/runtime';
+import { CaptureSubscriber } from '../../adapters/mikro-orm/capture-subscriber';
+import { median, sleep } from '../throughput/measure';
+/*
+ * node --expose-gc dist/bench/profile/mikro-capture-parts.js postgres|sqlite [GCV=1]: where a captured 1,000-row
+ * MikroORM transaction's extra time goes. Variants, 41 rounds each, alternating order: no runtime (plain); the
+ * capture subscriber with a listener that does nothing (noopSub); the bench's captured round (full); the bench's
+ * plain round (startClose: a runtime started and closed first); a runtime whose subscriber is unregistered
+ * (runtimeNoSub). Prints each median, the median of its per-round ratio to plain and to startClose, the GC time that
+ * fell inside each variant's transactions (PerformanceObserver), and the subscriber's hook and mark times in place.
+ */
+const T: Record<string, number[]> = {};
+function wrap(C: any, m: string, label: string) { const o = C.prototype[m]; C.prototype[m] = async function (...a: any[]) { const t = performance.now(); try { return await o.apply(this, a); } finally { (T[label] ??= []).push(performance.now() - t); } }; }
+async function main() {
+  wrap(CaptureSubscriber, 'afterTransactionCommit', 'commitHook');
+  wrap(require('../../lib/pipeline/work-queue').WorkQueue, 'mark', 'mark');
+  wrap(CaptureSubscriber, 'afterFlush', 'afterFlush');
+  const kind = (process.argv[2] ?? 'postgres') as 'postgres' | 'sqlite';
+  const db = await freshDatabase(kind, 'postgres://postgres@127.0.0.1:5432/test');
+  const orm = await connect(db.url);
+  await createTables(orm);
+  const em0 = orm.em.fork();
+  const cs = Array.from({ length: 200 }, (_, i) => em0.create(Customer, { firstName: `F${i}`, lastName: `L${i}` }));
+  const os = Array.from({ length: 1000 }, (_, i) => em0.create(Order, { customer: cs[i % 200] }));
+  await em0.flush();
+  const ids = os.map((o) => o.id);
+  const prefixes = new Prefixes('redis://127.0.0.1:6379');
+  let flip = 0; let txStart = 0; let txEnd = 0; const gcIn: number[] = []; const gcEntries: any[] = [];
+  const { PerformanceObserver } = require('node:perf_hooks');
+  new PerformanceObserver((list: any) => gcEntries.push(...list.getEntries())).observe({ entryTypes: ['gc'] });
+  const tx = async () => {
+    flip++;
+    const em = orm.em.fork();
+    const orders = await em.find(Order, { id: { $in: ids } });
+    const t = performance.now(); txStart = t;
+    await em.transactional(async () => { for (const o of orders) o.status = flip % 2 ? 'shipped' : 'purchased'; });
+    const e = performance.now(); txEnd = e; await sleep(5); gcIn.push(gcEntries.filter((g) => g.startTime >= t && g.startTime < e).reduce((a, g) => a + g.duration, 0)); gcEntries.length = 0;
+    return e - t;
+  };
+  const machine = new OrderToApiSync(new ApiClient('http://127.0.0.1:9'));
+  const variants: Record<string, () => Promise<number>> = {
+    plain: async () => { await sleep(100); return tx(); },
+    noopSub: async () => {
+      const sub = new CaptureSubscriber(new Set([Order]), async () => {});
+      orm.em.getEventManager().registerSubscriber(sub);
+      try { await sleep(100); return await tx(); } finally { sub.deactivate(); (orm.em.getEventManager() as any).subscribers.delete(sub); for (const k of Object.keys((orm.em.getEventManager() as any).listeners)) (orm.em.getEventManager() as any).listeners[k].delete(sub); (orm.em.getEventManager() as any).cache.clear(); }
+    },
+    full: async () => {
+      const sync = await startSync(orm, machine, 'redis://127.0.0.1:6379', prefixes.fresh('mk'));
+      try { await sleep(100); return await tx(); } finally { await sync.close(); }
+    },
+  };
+  variants.startClose = async () => {
+      const sync = await startSync(orm, machine, 'redis://127.0.0.1:6379', prefixes.fresh('mk'));
+      await sync.close(); await sleep(100); return tx();
+  };
+  if (process.env.GCV) variants.fullGc = async () => {
+      const sync = await startSync(orm, machine, 'redis://127.0.0.1:6379', prefixes.fresh('mk'));
+      try { await sleep(100); (global as any).gc(); await sleep(20); return await tx(); } finally { await sync.close(); }
+  };
+  if (process.env.GCV) variants.plainGc = async () => { await sleep(100); (global as any).gc(); await sleep(20); return tx(); };
+  variants.runtimeNoSub = async () => {
+      const sync = await startSync(orm, machine, 'redis://127.0.0.1:6379', prefixes.fresh('mk'));
+      (sync as any).unsubscribe();
+      try { await sleep(100); return await tx(); } finally { await sync.close(); }
+  };
+  const gcOf: Record<string, number[]> = {};
+  const res: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (const v of Object.keys(variants)) await variants[v]();
+  for (let i = 0; i < 41; i++) for (const v of (i % 2 ? Object.keys(variants).reverse() : Object.keys(variants))) { res[v].push(await variants[v]()); (gcOf[v] ??= []).push(gcIn[gcIn.length - 1]); }
+  const pr = (a: string) => median(res[a].map((x, i) => x / res.plain[i])).toFixed(3);
+  for (const v of Object.keys(variants)) console.log(v, median(res[v]).toFixed(1), pr(v), 'vs startClose', median(res[v].map((x, i) => x / res.startClose[i])).toFixed(3));
+  for (const [k, v] of Object.entries(gcOf)) console.log('gc in tx', k, 'mean', (v.reduce((a, b) => a + b, 0) / v.length).toFixed(2), 'rounds with gc', v.filter((x) => x > 0).length);
+  for (const [k, v] of Object.entries(T)) console.log(k, v.length, median(v).toFixed(2));
+  await prefixes.cleanup(); await orm.close(); await db.dispose();
+}
+main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
