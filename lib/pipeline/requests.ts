@@ -43,6 +43,12 @@ export interface PendingRequest {
   attempt: number;
 }
 
+/**
+ * The request of a change that carries nothing (a subject's own change): one frozen object shared by all of them,
+ * since a 1,000-row commit made 1,000 empty ones, alive through its commit (see BENCHMARKS.md, fourteenth round).
+ */
+export const BARE_REQUEST: EncodedRequest = Object.freeze({});
+
 export function encodeRequest(input: RequestInput): EncodedRequest {
   const fields: EncodedRequest = {};
   if (input.op) fields[`${OP}${input.op}`] = '1';

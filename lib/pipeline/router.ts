@@ -1,32 +1,36 @@
-import type { MachineDefinition } from '../metadata/machine-definition';
+import type { Listener, MachineDefinition } from '../metadata/machine-definition';
 import type { CapturedChange, EntityClass } from '../ports';
 import type { Enqueuer } from './enqueuer';
 import { lookupItem } from './find-subjects';
-import { encodeRequest, EncodedRequest } from './requests';
+import { BARE_REQUEST, encodeRequest, EncodedRequest } from './requests';
 
 /** Turns committed changes into FindSubjects or (for a machine's own subject) EnsurePublication requests. */
 export class ChangeRouter {
   readonly watched: ReadonlySet<EntityClass>;
+  /** Per machine, its listener of each entity: looked up once per change, in the commit's wait. */
+  private readonly listenerOf: Array<Map<EntityClass, Listener>>;
 
   constructor(private readonly machines: MachineDefinition[], private readonly enqueuer: Enqueuer) {
     this.watched = new Set(machines.flatMap((m) => m.listeners.map((l) => l.entity)));
+    // One listener per entity and machine: start() refuses a second @ListenTo of it.
+    this.listenerOf = machines.map((m) => new Map(m.listeners.map((l) => [l.entity, l])));
   }
 
   async route(changes: CapturedChange[]): Promise<void> {
-    await Promise.all(this.machines.map((machine) => this.routeFor(machine, changes)));
+    await Promise.all(this.machines.map((machine, i) => this.routeFor(machine, this.listenerOf[i], changes)));
   }
 
-  private async routeFor(machine: MachineDefinition, changes: CapturedChange[]): Promise<void> {
+  private async routeFor(machine: MachineDefinition, listeners: Map<EntityClass, Listener>, changes: CapturedChange[]): Promise<void> {
     const publications: Array<[string, EncodedRequest]> = [];
     const lookups: Array<[string, EncodedRequest]> = [];
     for (const change of changes) {
-      const listener = machine.listeners.find((l) => l.entity === change.entity);
+      const listener = listeners.get(change.entity);
       if (!listener) continue;
       if (change.op === 'update' && listener.fields && !change.changedKeys.some((k) => listener.fields!.includes(k))) {
         continue;
       }
       if (listener.mapper === undefined) {
-        publications.push([change.id, encodeRequest({})]);
+        publications.push([change.id, BARE_REQUEST]);
         continue;
       }
       lookups.push([lookupItem(listener.info.name, change.id),
