@@ -119,7 +119,7 @@ export class CaptureSubscriber implements EventSubscriber {
     if (!meta || !this.isWatched(meta)) return;
     const id = keyOf(meta, entity);
     if (id === undefined) return;
-    const changes = [{ entity: meta.class, id, op: 'update' as const, changedKeys: columnProperties(meta).map((p) => p.name) }];
+    const changes = [{ entity: meta.class, id, op: 'update' as const, changedKeys: columnNames(meta) }];
     const trx = em.getTransactionContext<Transaction>();
     if (this.outbox) await MikroOrmOutboxStore.write(em, changes, trx as never);
     if (trx) this.buffer(trx, changes);
@@ -137,7 +137,7 @@ export class CaptureSubscriber implements EventSubscriber {
       if (id === undefined) continue;
       changes.push({
         entity: cs.meta.class, id, op, snapshot,
-        changedKeys: op === 'update' ? Object.keys(cs.payload) : columnProperties(cs.meta).map((p) => p.name),
+        changedKeys: op === 'update' ? changedKeysOf(cs.payload) : columnNames(cs.meta),
       });
     }
     return changes;
@@ -183,4 +183,32 @@ export class CaptureSubscriber implements EventSubscriber {
   private async emit(changes: CapturedChange[]): Promise<void> {
     if (changes.length > 0 && this.active) await this.listener(changes);
   }
+}
+
+const columnNamesOf = new WeakMap<EntityMetadata, string[]>();
+
+/** Every column's property name (the keys of an insert, a removal, an upsert), once per entity and shared. */
+function columnNames(meta: EntityMetadata): string[] {
+  let names = columnNamesOf.get(meta);
+  if (!names) columnNamesOf.set(meta, names = columnProperties(meta).map((p) => p.name));
+  return names;
+}
+
+/** Key lists of one changed property, made once per property and shared: most updates change one column. */
+const singleKeys = new Map<string, string[]>();
+
+/**
+ * The properties an update's payload changes. The pipeline never writes into a change's keys (lib/changes), so the
+ * one-property list is shared, where `Object.keys` made a new array per changed row.
+ */
+function changedKeysOf(payload: object): string[] {
+  let only: string | undefined;
+  for (const key in payload) {
+    if (only !== undefined) return Object.keys(payload);
+    only = key;
+  }
+  if (only === undefined) return [];
+  let keys = singleKeys.get(only);
+  if (!keys) singleKeys.set(only, keys = [only]);
+  return keys;
 }
