@@ -11,7 +11,10 @@ export interface ResyncOptions {
   force?: boolean;
   /** Ids read and requested per page. Default 500. */
   batchSize?: number;
-  /** Called after each batch with the running total, and the number of subjects when it is known. */
+  /**
+   * Called after each batch with the running total, and the number of subjects when it is known. The rows are
+   * counted (one COUNT query) only for it.
+   */
   onProgress?: (enqueued: number, total?: number) => void;
 }
 
@@ -41,7 +44,8 @@ export async function resyncSubjects(
     for (let i = 0; i < ids.length; i += batchSize) await pages.send(ids.slice(i, i + batchSize), ids.length);
     return pages.done();
   }
-  const total = await adapter.countRows?.(machine.subject, where);
+  // Only progress shows the total: without it a COUNT would delay the first page (a full scan on a large table).
+  const total = options.onProgress ? await adapter.countRows?.(machine.subject, where) : undefined;
   let after: string | undefined;
   for (;;) {
     const ids = await (where

@@ -48,6 +48,25 @@ describe('resync pages', () => {
     expect(settledAfterFailure).to.be.at.least(1);
   });
 
+  it('counts the rows only when progress asks for the total', async () => {
+    const counted: string[] = [];
+    const pages = [['1', '2'], ['3'], []];
+    const paging = {
+      countRows: async () => { counted.push('count'); return 3; },
+      pageIds: async () => pages.shift() ?? [],
+    } as unknown as OrmAdapter;
+    const subject = { subject: class Order {} } as unknown as MachineDefinition;
+    const sent: string[][] = [];
+    expect(await resyncSubjects(paging, subject, { batchSize: 2 }, async (page) => { sent.push(page); })).to.deep.equal({ enqueued: 3 });
+    expect(counted, 'no COUNT without onProgress').to.deep.equal([]);
+    pages.push(['1', '2'], ['3'], []);
+    const progress: Array<[number, number | undefined]> = [];
+    await resyncSubjects(paging, subject, { batchSize: 2, onProgress: (n, total) => progress.push([n, total]) }, async () => undefined);
+    expect(counted).to.deep.equal(['count']);
+    expect(progress).to.deep.equal([[2, 3], [3, 3]]);
+    expect(sent).to.deep.equal([['1', '2'], ['3']]);
+  });
+
   it('refuses ids together with where', async () => {
     const error = await resyncSubjects(adapter, machine, { ids, where: { status: 'x' } }, async () => undefined).catch((e: Error) => e);
     expect(error).to.have.property('message', 'resync: pass `ids` or `where`, not both.');
