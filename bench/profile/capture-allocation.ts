@@ -9,7 +9,8 @@ import { median, sleep } from '../throughput/measure';
 import { Prefixes, startSync } from '../throughput/runtime';
 
 /*
- * node --expose-gc --max-semi-space-size=256 dist/bench/profile/capture-allocation.js postgres|sqlite [rounds]
+ * node --expose-gc --max-semi-space-size=256 --min-semi-space-size=256 dist/bench/profile/capture-allocation.js
+ *   postgres|sqlite [rounds]
  * What a captured 1,000-row MikroORM transaction allocates beyond a plain one, in bytes: deterministic where its
  * time is not (the bench's capture rows swing by more than the goal's margin between runs). With a young generation
  * this large no scavenge falls inside a transaction, so the heap's growth across it is what it allocated. Plain
@@ -18,7 +19,7 @@ import { Prefixes, startSync } from '../throughput/runtime';
  */
 async function main(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with node --expose-gc --max-semi-space-size=256');
+  if (!gc) throw new Error('capture-allocation.js: run it with node --expose-gc --max-semi-space-size=256 --min-semi-space-size=256');
   const kind = (process.argv[2] ?? 'postgres') as 'postgres' | 'sqlite';
   const rounds = Number(process.argv[3] ?? 21);
   const rows = 1000;
