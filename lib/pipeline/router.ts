@@ -7,17 +7,17 @@ import { BARE_REQUEST, encodeRequest, EncodedRequest } from './requests';
 /** Turns committed changes into FindSubjects or (for a machine's own subject) EnsurePublication requests. */
 export class ChangeRouter {
   readonly watched: ReadonlySet<EntityClass>;
-  /** Per machine, its listener of each entity: looked up once per change, in the commit's wait. */
-  private readonly listenerOf: Array<Map<EntityClass, Listener>>;
+  /** Each machine with its listener of each entity: looked up once per change, in the commit's wait. */
+  private readonly routes: Array<{ machine: MachineDefinition; listeners: Map<EntityClass, Listener> }>;
 
-  constructor(private readonly machines: MachineDefinition[], private readonly enqueuer: Enqueuer) {
+  constructor(machines: MachineDefinition[], private readonly enqueuer: Enqueuer) {
     this.watched = new Set(machines.flatMap((m) => m.listeners.map((l) => l.entity)));
     // One listener per entity and machine: start() refuses a second @ListenTo of it.
-    this.listenerOf = machines.map((m) => new Map(m.listeners.map((l) => [l.entity, l])));
+    this.routes = machines.map((machine) => ({ machine, listeners: new Map(machine.listeners.map((l) => [l.entity, l])) }));
   }
 
   async route(changes: CapturedChange[]): Promise<void> {
-    await Promise.all(this.machines.map((machine, i) => this.routeFor(machine, this.listenerOf[i], changes)));
+    await Promise.all(this.routes.map(({ machine, listeners }) => this.routeFor(machine, listeners, changes)));
   }
 
   private async routeFor(machine: MachineDefinition, listeners: Map<EntityClass, Listener>, changes: CapturedChange[]): Promise<void> {
