@@ -36,7 +36,7 @@ export function rows(config: BenchConfig, results: DatabaseResult[]): Array<[str
     row('sync-machine (DataLoader) ÷ (b) (goal ≥ 0.7×)', (r) => ratio(r.rates.changed.batchedSyncMachine / r.rates.changed.batchedLoop)),
     row('(c) raw Bee-Queue no-op jobs/s, same concurrency', (r) => int(r.rawJobsPerSecond)),
     row('sync-machine ÷ (c)', (r) => ratio(r.rates.changed.syncMachine / r.rawJobsPerSecond)),
-    row(`unchanged resync subjects/s: sync-machine \`resync\` → \`drain\` (median of ${config.unchangedRounds})`, (r) => int(r.rates.unchanged.syncMachine)),
+    row(`unchanged resync subjects/s: sync-machine \`resync\` → \`drain\` (median of ${config.unchangedRounds}${config.unchangedWarmUpRounds ? `, after ${config.unchangedWarmUpRounds} warm-up rounds` : ''})`, (r) => int(r.rates.unchanged.syncMachine)),
     row('hand-written loop, nothing changed (pages, loads, builds, compares, posts nothing)', (r) => int(r.rates.unchanged.loop)),
     row('sync-machine ÷ loop, unchanged (goal ≥ 1.0×)', (r) => ratio(r.rates.unchanged.syncMachine / r.rates.unchanged.loop)),
     row('unchanged, DataLoader machine ÷ DataLoader loop', (r) => `${ratio(r.rates.unchanged.batchedSyncMachine / r.rates.unchanged.batchedLoop)} (${int(r.rates.unchanged.batchedSyncMachine)} vs ${int(r.rates.unchanged.batchedLoop)})`),

@@ -153,19 +153,22 @@ export async function measureSubjectRates(
     await timed('prime loop, async @Build on own columns', n, () => runHandLoop(leanLoop, n));
 
     // Nothing changed: cheap enough to repeat, and one pass of either contender swings by a quarter on a busy
-    // machine.
+    // machine. The warm-up rounds run the same pairs and are left out of the medians (see unchangedWarmUpRounds).
     const rounds: Array<SubjectRates['unchanged']> = [];
     const leanRounds: Array<SubjectRates['leanUnchanged']> = [];
-    for (let round = 0; round < config.unchangedRounds; round++) {
-      const [syncMachine, loopRate] = await pairRates('unchanged', round, 0,
+    const warmUp = config.unchangedWarmUpRounds;
+    for (let round = 0; round < warmUp + config.unchangedRounds; round++) {
+      const label = round < warmUp ? 'unchanged, warm-up' : 'unchanged';
+      const [syncMachine, loopRate] = await pairRates(label, round, 0,
         ['sync-machine resync -> drain', () => resync(plain)], ['hand-written loop', () => runHandLoop(loop, n)]);
-      const [batchedSyncMachine, batchedLoopRate] = await pairRates('unchanged', round, 0,
+      const [batchedSyncMachine, batchedLoopRate] = await pairRates(label, round, 0,
         ['sync-machine + DataLoader resync -> drain', () => resync(batched)],
         ['hand-written loop + DataLoader', () => runHandLoop(batchedLoop, n)]);
-      rounds.push({ syncMachine, loop: loopRate, batchedLoop: batchedLoopRate, batchedSyncMachine });
-      const [leanSyncMachine, leanLoopRate] = await pairRates('unchanged', round, 0,
+      const [leanSyncMachine, leanLoopRate] = await pairRates(label, round, 0,
         ['sync-machine, async @Build on own columns, resync -> drain', () => resync(leanAsync)],
         ['hand-written loop, async @Build on own columns', () => runHandLoop(leanLoop, n)]);
+      if (round < warmUp) continue;
+      rounds.push({ syncMachine, loop: loopRate, batchedLoop: batchedLoopRate, batchedSyncMachine });
       leanRounds.push({ syncMachine: leanSyncMachine, loop: leanLoopRate });
     }
     const unchanged = medians(rounds);
