@@ -3,7 +3,7 @@ import type Redis from 'ioredis';
 /**
  * Wakes the idle runs of this process when work arrives. A run that ran dry lingers (stays counted as running,
  * so a new commit makes no new ticket) and waits here; a MARK that finds runs publishes on its step's channel.
- * A lost message (Redis restarting) costs at most the linger: the run then takes once more before it ends.
+ * A lost message (Redis restarting) costs at most a second: a lingering run takes again that often (worker.ts).
  */
 export class Wakes {
   private readonly counts = new Map<string, number>();

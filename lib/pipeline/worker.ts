@@ -24,8 +24,20 @@ import type { Wakes } from './wakes';
  * processes there are now. Long enough that a long burst of commits costs a few tickets, not one per commit.
  */
 const TICKET_BUDGET_MS = 30_000;
-/** How long a ticket that ran dry stays, to be woken by the next request instead of a new ticket being made. */
+/**
+ * How long a ticket that ran dry stays, to be woken by the next request instead of a new ticket being made; one
+ * ticket per step and process (the keeper) stays until its budget ends. A ticket that stays takes again at least
+ * this often, so a wake that was lost (Redis restarting) costs no more than this.
+ */
 export const LINGER_MS = 1_000;
+
+/**
+ * Per step's work set, the ticket of this process that stays until its budget ends when it runs dry. With every
+ * ticket gone after a second of quiet, a burst whose commits came further apart (a slow database: 100,000 writes
+ * over 150 s on PostgreSQL) made a ticket per gap, 17 where the same burst took 3 over 70 s; the keeper makes that
+ * a ticket per budget. The others still end after LINGER_MS, so an idle process polls once a second per step at most.
+ */
+const keepers = new WeakMap<WorkQueue, string>();
 
 export type BatchHandler = (settings: ItemRunSettings, batch: TakenBatch, locks: BatchLocks | undefined) => Promise<ItemResult[]>;
 
@@ -93,26 +105,38 @@ async function runTicket(
   let first = true;
   let items = 0;
   let lingerUntil = 0;
-  for (;;) {
-    const since = performance.now();
-    // After a batch, a ticket that finds nothing stays a while (counted as running) and waits to be woken.
-    const lingers = !deps.stopping.now && since < deadline && since < lingerUntil;
-    const woken = deps.wakes.seen(work.wakeChannel);
-    const batch = await takes.run(() => work.take(ticket, first, locking ? { token, ttlMs: deps.lockTtlMs } : undefined, lingers));
-    first = false;
-    if (batch.items.length === 0) {
-      if (batch.ended) break; // without lingering, or paused: the take ended the ticket
-      const waitMs = Math.min(lingerUntil, deadline) - performance.now();
-      await deps.wakes.wait(work.wakeChannel, woken, Math.min(waitMs, batch.nextInMs ?? waitMs));
-      continue;
+  try {
+    for (;;) {
+      const since = performance.now();
+      // After a batch, a ticket that finds nothing stays a while (counted as running) and waits to be woken.
+      const lingers = !deps.stopping.now && since < deadline && since < lingerUntil;
+      const woken = deps.wakes.seen(work.wakeChannel);
+      const batch = await takes.run(() => work.take(ticket, first, locking ? { token, ttlMs: deps.lockTtlMs } : undefined, lingers));
+      first = false;
+      if (batch.items.length === 0) {
+        if (batch.ended) break; // without lingering, or paused: the take ended the ticket
+        const waitMs = Math.min(lingerUntil, deadline, performance.now() + LINGER_MS) - performance.now();
+        await deps.wakes.wait(work.wakeChannel, woken, Math.min(waitMs, batch.nextInMs ?? waitMs));
+        continue;
+      }
+      items += batch.items.length;
+      const run = runBatch(deps, settings, work, ticket, token, batch, since, handler, deadline);
+      const goOn = await deps.running.track(run);
+      if (!goOn) break;
+      lingerUntil = keeps(work, ticket) ? deadline : performance.now() + LINGER_MS;
     }
-    items += batch.items.length;
-    const run = runBatch(deps, settings, work, ticket, token, batch, since, handler, deadline);
-    const goOn = await deps.running.track(run);
-    if (!goOn) break;
-    lingerUntil = performance.now() + LINGER_MS;
+  } finally {
+    if (keepers.get(work) === ticket) keepers.delete(work);
   }
   return `${items} items`;
+}
+
+/** Whether `ticket` is (or now becomes) the one of its step in this process that stays until its budget ends. */
+function keeps(work: WorkQueue, ticket: string): boolean {
+  const keeper = keepers.get(work);
+  if (keeper !== undefined && keeper !== ticket) return false;
+  keepers.set(work, ticket);
+  return true;
 }
 
 /** One batch of a ticket: its items run, then FINISH; resolves whether the ticket goes on. */
