@@ -23,7 +23,9 @@ export class ChangeRouter {
   private async routeFor(machine: MachineDefinition, listeners: Map<EntityClass, Listener>, changes: CapturedChange[]): Promise<void> {
     const publications: Array<[string, EncodedRequest]> = [];
     const lookups: Array<[string, EncodedRequest]> = [];
-    for (const change of changes) {
+    // Indexed: once per commit, mostly unoptimized, where `for...of` made an iterator result per change.
+    for (let i = 0; i < changes.length; i++) {
+      const change = changes[i];
       const listener = listeners.get(change.entity);
       if (!listener) continue;
       if (change.op === 'update' && listener.fields && !change.changedKeys.some((k) => listener.fields!.includes(k))) {
