@@ -123,13 +123,24 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     if (!(error instanceof Timeout)) throw error;
     throw fail('changes captured by this runtime are still being recorded in Redis');
   }
+  let answered: string[] | undefined;
   for (;;) {
     const pause = scope.pauser?.() ?? sleep;
     // The outbox first: a row moved to Redis after it is read is seen in the work sets.
     const also = (await scope.alsoBusy?.()) ?? [];
-    const busy = [...also, ...await retrying(() => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name)))];
+    let busy: string[];
+    try {
+      busy = [...also, ...await retrying(() => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name)))];
+    } catch (error) {
+      // A look begun just before the deadline is cut off by it: what the last look saw is the answer, and
+      // "Redis did not answer" would send the user to a Redis that answered 10 ms earlier.
+      if (answered === undefined || !(error instanceof DrainTimeoutError)) throw error;
+      throw fail(`still busy: ${answered.join('; ')} (at the last look; Redis at ${scope.redisAt} did not answer ` +
+        `the next one: ${describeError(error.cause)})`);
+    }
     if (busy.length === 0) break;
     if (deadline.passed) throw fail(`still busy: ${busy.join('; ')}`);
+    answered = busy;
     await pause(POLL_MS);
   }
   const [after, failures] = await retrying(() => Promise.all([

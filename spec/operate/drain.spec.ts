@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import IORedis from 'ioredis';
 import { DrainTimeoutError } from '../../lib';
 import { Harness } from '../support/harness';
 import { WORLDS } from '../support/orms';
@@ -99,5 +100,22 @@ describe('drain() with Redis unreachable', function () {
     expect(error).to.be.instanceOf(DrainTimeoutError);
     expect((error as Error).message, (error as Error).message).to.match(/^drain\(\) timed out after 600 ms: Redis at redis:\/\/127\.0\.0\.1:\d+ did not answer \(.+\)\. Is it running, and is the `redis` option right\?$/);
     expect(took).to.be.within(550, 1500);
+  });
+
+  it('when Redis stops answering after a look saw work, says what that look saw and that Redis then went quiet', async () => {
+    const capture = await h.start({ redis: redis.url });
+    await h.order(await h.customer()); // the customer's lookup and the order pending; no worker runs
+    const draining = capture.drain({ timeoutMs: 800 }).then(() => undefined, (e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const admin = new IORedis(redis.url);
+    await admin.call('CLIENT', 'PAUSE', '1500', 'ALL'); // every client's commands wait, as on a stalled server
+    admin.disconnect();
+    const error = await draining;
+    expect(error).to.be.instanceOf(DrainTimeoutError);
+    expect((error as Error).message, (error as Error).message).to.match(new RegExp(
+      '^drain\\(\\) timed out after 800 ms; still busy: OrderToApiSync find-subjects: 1 pending, 0 batch\\(es\\) in runs; ' +
+      'OrderToApiSync ensure-publication: 1 pending, 0 batch\\(es\\) in runs ' +
+      `\\(at the last look; Redis at redis://127\\.0\\.0\\.1:${redis.port} did not answer the next one: no answer within \\d+ ms\\)\\. ` +
+      'This runtime runs no worker'));
   });
 });
