@@ -1,0 +1,49 @@
+import Redis from 'ioredis';
+import { performance } from 'node:perf_hooks';
+import { BARE_REQUEST, EncodedRequest } from '../../lib/pipeline/requests';
+import { WorkQueue } from '../../lib/pipeline/work-queue';
+import { KeySpace } from '../../lib/redis/keys';
+import { deleteKeys } from '../../demo/redis';
+import { median, sleep } from '../throughput/measure';
+
+/*
+ * node dist/bench/profile/redis-wake.js [rounds]: what one round trip to Redis costs right after the process (and
+ * Redis) sat idle, as a commit's mark does, against back to back. On a VM an idle vCPU is woken for each message,
+ * and a commit's single mark pays that: it is the floor of the capture-overhead rows, whatever the mark carries.
+ * Prints medians of PING and of a 1,000-item mark (commit mode, no debounce), back to back and after 20 ms idle.
+ */
+async function main(): Promise<void> {
+  const rounds = Number(process.argv[2] ?? 200);
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const prefix = `sync-machine-wake-${process.pid}`;
+  const items: Array<[string, EncodedRequest]> = Array.from({ length: 1000 }, (_, i) => [String(100_000 + i), BARE_REQUEST]);
+  const timed = async (work: () => Promise<unknown>): Promise<number> => {
+    const started = performance.now();
+    await work();
+    return performance.now() - started;
+  };
+  const queue = new WorkQueue(redis, new KeySpace(prefix), 'OrderToApiSync', 'ensure-publication', { batchSize: 500, debounceMs: 0 });
+  // Each mark into empty keys, as a commit's with a worker keeping up: the keys go after each, untimed.
+  const mark = async () => {
+    const ms = await timed(() => queue.mark(items, true));
+    await deleteKeys(redis, prefix);
+    return ms;
+  };
+  try {
+    await redis.ping();
+    const figures: Record<string, number[]> = { 'PING, back to back': [], 'PING, after 20 ms idle': [], 'mark, back to back': [], 'mark, after 20 ms idle': [] };
+    for (let i = 0; i < rounds; i++) {
+      figures['PING, back to back'].push(await timed(() => redis.ping()));
+      figures['mark, back to back'].push(await mark());
+      await sleep(20);
+      figures['PING, after 20 ms idle'].push(await timed(() => redis.ping()));
+      await sleep(20);
+      figures['mark, after 20 ms idle'].push(await mark());
+    }
+    for (const [what, ms] of Object.entries(figures)) console.log(`${what.padEnd(24)} ${median(ms.slice(10)).toFixed(3)} ms (median of ${ms.length - 10})`);
+  } finally {
+    await deleteKeys(redis, prefix);
+    await redis.quit();
+  }
+}
+main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
