@@ -1,10 +1,9 @@
 import Redis from 'ioredis';
-import { performance } from 'node:perf_hooks';
 import { BARE_REQUEST, EncodedRequest } from '../../lib/pipeline/requests';
 import { WorkQueue } from '../../lib/pipeline/work-queue';
 import { KeySpace } from '../../lib/redis/keys';
 import { deleteKeys } from '../../demo/redis';
-import { median, sleep } from '../throughput/measure';
+import { median, now, sleep } from '../throughput/measure';
 
 /*
  * node dist/bench/profile/redis-wake.js [rounds]: what one round trip to Redis costs right after the process (and
@@ -12,15 +11,21 @@ import { median, sleep } from '../throughput/measure';
  * and a commit's single mark pays that: it is the floor of the capture-overhead rows, whatever the mark carries.
  * Prints medians of PING and of a 1,000-item mark (commit mode, no debounce), back to back and after 20 ms idle.
  */
+/** Rounds left out of each median: the connection and the scripts warming up. */
+const WARM_UP = 10;
+
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 200);
+  if (!Number.isInteger(rounds) || rounds <= WARM_UP) {
+    throw new Error(`redis-wake: rounds must be an integer above ${WARM_UP} (the first ${WARM_UP} are warm-up), got "${process.argv[2]}"`);
+  }
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   const prefix = `sync-machine-wake-${process.pid}`;
   const items: Array<[string, EncodedRequest]> = Array.from({ length: 1000 }, (_, i) => [String(100_000 + i), BARE_REQUEST]);
   const timed = async (work: () => Promise<unknown>): Promise<number> => {
-    const started = performance.now();
+    const started = now();
     await work();
-    return performance.now() - started;
+    return now() - started;
   };
   const queue = new WorkQueue(redis, new KeySpace(prefix), 'OrderToApiSync', 'ensure-publication', { batchSize: 500, debounceMs: 0 });
   // Each mark into empty keys, as a commit's with a worker keeping up: the keys go after each, untimed.
@@ -40,7 +45,7 @@ async function main(): Promise<void> {
       await sleep(20);
       figures['mark, after 20 ms idle'].push(await mark());
     }
-    for (const [what, ms] of Object.entries(figures)) console.log(`${what.padEnd(24)} ${median(ms.slice(10)).toFixed(3)} ms (median of ${ms.length - 10})`);
+    for (const [what, ms] of Object.entries(figures)) console.log(`${what.padEnd(24)} ${median(ms.slice(WARM_UP)).toFixed(3)} ms (median of ${ms.length - WARM_UP})`);
   } finally {
     await deleteKeys(redis, prefix);
     await redis.quit();
