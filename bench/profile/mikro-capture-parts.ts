@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import Redis from 'ioredis';
 import { connect, createTables } from '../../demo/mikro-orm/orm';
 import { Customer, Order } from '../../demo/mikro-orm/shop';
 import { OrderToApiSync } from '../../demo/mikro-orm/order-to-api-sync';
@@ -9,20 +10,33 @@ import { CaptureSubscriber } from '../../adapters/mikro-orm/capture-subscriber';
 import { MikroOrmAdapter } from '../../adapters/mikro-orm/adapter';
 import { median, sleep } from '../throughput/measure';
 /*
- * node --expose-gc dist/bench/profile/mikro-capture-parts.js postgres|sqlite [GCV=1]: where a captured 1,000-row
- * MikroORM transaction's extra time goes. Variants, 41 rounds each, alternating order: no runtime (plain); the
- * capture subscriber with a listener that does nothing (noopSub); the bench's captured round (full); the bench's
- * plain round (startClose: a runtime started and closed first); a runtime whose subscriber is unregistered
- * (runtimeNoSub). Prints each median, the median of its per-round ratio to plain and to startClose, the GC time that
- * fell inside each variant's transactions (PerformanceObserver), and the subscriber's hook and mark times in place.
+ * node --expose-gc dist/bench/profile/mikro-capture-parts.js postgres|sqlite [rounds] [GCV=1]: where a captured
+ * 1,000-row MikroORM transaction's extra time goes. Variants, `rounds` (default 41) each, alternating order:
+ * - plain: no runtime;
+ * - noopSub: the capture subscriber with a listener that does nothing;
+ * - pingSub: the subscriber with a listener that awaits one Redis PING: the least that SPEC §2.1 allows (the write
+ *   call resolves only once its changes are in Redis, so one round trip after the commit is always paid);
+ * - full: the bench's captured round; fullNoMark: the same with the mark replaced by nothing (the runtime's own
+ *   path, no Redis); fullPing: with the mark replaced by a PING (what the mark costs beyond any round trip);
+ * - startClose: the bench's plain round (a runtime started and closed first); runtimeNoSub: a runtime whose
+ *   subscriber is unregistered.
+ * Prints each median, the median of its per-round ratio to plain and to startClose and of its difference to plain
+ * (ms), the GC time that fell inside each variant's transactions (PerformanceObserver), and each variant's hook
+ * times in place (the commit hook includes the listener, so the mark).
  */
 const T: Record<string, number[]> = {};
-function wrap(C: any, m: string, label: string) { const o = C.prototype[m]; C.prototype[m] = async function (...a: any[]) { const t = performance.now(); try { return await o.apply(this, a); } finally { (T[label] ??= []).push(performance.now() - t); } }; }
+/** The variant whose round runs now: hook times are kept per variant. */
+let current = '';
+function wrap(C: any, m: string, label: string) { const o = C.prototype[m]; C.prototype[m] = async function (...a: any[]) { const t = performance.now(); try { return await o.apply(this, a); } finally { (T[`${current} ${label}`] ??= []).push(performance.now() - t); } }; }
 async function main() {
+  const { WorkQueue } = require('../../lib/pipeline/work-queue');
   wrap(CaptureSubscriber, 'afterTransactionCommit', 'commitHook');
-  wrap(require('../../lib/pipeline/work-queue').WorkQueue, 'mark', 'mark');
+  wrap(WorkQueue, 'mark', 'mark');
   wrap(CaptureSubscriber, 'afterFlush', 'afterFlush');
+  wrap(CaptureSubscriber, 'onFlush', 'onFlush');
   const kind = (process.argv[2] ?? 'postgres') as 'postgres' | 'sqlite';
+  const rounds = Number(process.argv[3] ?? 41);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`mikro-capture-parts: rounds must be a whole number above 0, not ${process.argv[3]}`);
   const db = await freshDatabase(kind, 'postgres://postgres@127.0.0.1:5432/test');
   const orm = await connect(db.url);
   await createTables(orm);
@@ -46,6 +60,15 @@ async function main() {
   };
   const adapter = new MikroOrmAdapter(orm);
   const machine = new OrderToApiSync(new ApiClient('http://127.0.0.1:9'));
+  const redis = new Redis('redis://127.0.0.1:6379');
+  await redis.ping();
+  const mark = WorkQueue.prototype.mark;
+  /** A captured round whose mark is replaced by `instead` (the runtime's path without the mark's own cost). */
+  const fullWith = (instead: (this: { redis: Redis }) => Promise<number>) => async () => {
+    const sync = await startSync(orm, machine, 'redis://127.0.0.1:6379', prefixes.fresh('mk'));
+    WorkQueue.prototype.mark = instead;
+    try { await sleep(100); return await tx(); } finally { WorkQueue.prototype.mark = mark; await sync.close(); }
+  };
   const variants: Record<string, () => Promise<number>> = {
     plain: async () => { await sleep(100); return tx(); },
     // The runtime's own subscriber, registered as the runtime does, with a listener that does nothing.
@@ -53,6 +76,12 @@ async function main() {
       const unsubscribe = adapter.onCommitted(new Set([Order]), async () => {});
       try { await sleep(100); return await tx(); } finally { unsubscribe(); }
     },
+    pingSub: async () => {
+      const unsubscribe = adapter.onCommitted(new Set([Order]), async () => { await redis.ping(); });
+      try { await sleep(100); return await tx(); } finally { unsubscribe(); }
+    },
+    fullNoMark: fullWith(async () => 0),
+    fullPing: fullWith(async function () { await this.redis.ping(); return 0; }),
     full: async () => {
       const sync = await startSync(orm, machine, 'redis://127.0.0.1:6379', prefixes.fresh('mk'));
       try { await sleep(100); return await tx(); } finally { await sync.close(); }
@@ -75,11 +104,21 @@ async function main() {
   const gcOf: Record<string, number[]> = {};
   const res: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
   for (const v of Object.keys(variants)) await variants[v]();
-  for (let i = 0; i < 41; i++) for (const v of (i % 2 ? Object.keys(variants).reverse() : Object.keys(variants))) { res[v].push(await variants[v]()); (gcOf[v] ??= []).push(gcIn[gcIn.length - 1]); }
+  for (let i = 0; i < rounds; i++) {
+    for (const v of (i % 2 ? Object.keys(variants).reverse() : Object.keys(variants))) {
+      current = v;
+      res[v].push(await variants[v]());
+      (gcOf[v] ??= []).push(gcIn[gcIn.length - 1]);
+    }
+  }
   const pr = (a: string) => median(res[a].map((x, i) => x / res.plain[i])).toFixed(3);
-  for (const v of Object.keys(variants)) console.log(v, median(res[v]).toFixed(1), pr(v), 'vs startClose', median(res[v].map((x, i) => x / res.startClose[i])).toFixed(3));
+  for (const v of Object.keys(variants)) {
+    console.log(v, median(res[v]).toFixed(1), pr(v), 'vs startClose', median(res[v].map((x, i) => x / res.startClose[i])).toFixed(3),
+      'ms over plain', median(res[v].map((x, i) => x - res.plain[i])).toFixed(2));
+  }
   for (const [k, v] of Object.entries(gcOf)) console.log('gc in tx', k, 'mean', (v.reduce((a, b) => a + b, 0) / v.length).toFixed(2), 'rounds with gc', v.filter((x) => x > 0).length);
-  for (const [k, v] of Object.entries(T)) console.log(k, v.length, median(v).toFixed(2));
+  for (const [k, v] of Object.entries(T)) console.log(k, v.length, median(v).toFixed(3));
+  await redis.quit();
   await prefixes.cleanup(); await orm.close(); await db.dispose();
 }
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

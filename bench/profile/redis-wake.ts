@@ -9,7 +9,9 @@ import { median, now, sleep } from '../throughput/measure';
  * node dist/bench/profile/redis-wake.js [rounds]: what one round trip to Redis costs right after the process (and
  * Redis) sat idle, as a commit's mark does, against back to back. On a VM an idle vCPU is woken for each message,
  * and a commit's single mark pays that: it is the floor of the capture-overhead rows, whatever the mark carries.
- * Prints medians of PING and of a 1,000-item mark (commit mode, no debounce), back to back and after 20 ms idle.
+ * Prints medians of PING and of a 1,000-item mark (commit mode, no debounce), back to back and after 20 ms idle; and,
+ * after idle, a SET of the 1,000 items' JSON (what carrying them costs without the script) and a 1-item mark (what
+ * the script costs without them).
  */
 /** Rounds left out of each median: the connection and the scripts warming up. */
 const WARM_UP = 10;
@@ -29,14 +31,18 @@ async function main(): Promise<void> {
   };
   const queue = new WorkQueue(redis, new KeySpace(prefix), 'OrderToApiSync', 'ensure-publication', { batchSize: 500, debounceMs: 0 });
   // Each mark into empty keys, as a commit's with a worker keeping up: the keys go after each, untimed.
-  const mark = async () => {
-    const ms = await timed(() => queue.mark(items, true));
+  const ids = JSON.stringify(items.map(([id]) => id));
+  const mark = async (requests = items) => {
+    const ms = await timed(() => queue.mark(requests, true));
     await deleteKeys(redis, prefix);
     return ms;
   };
   try {
     await redis.ping();
-    const figures: Record<string, number[]> = { 'PING, back to back': [], 'PING, after 20 ms idle': [], 'mark, back to back': [], 'mark, after 20 ms idle': [] };
+    const figures: Record<string, number[]> = {
+      'PING, back to back': [], 'PING, after 20 ms idle': [], 'mark, back to back': [], 'mark, after 20 ms idle': [],
+      'SET of the items, after 20 ms idle': [], '1-item mark, after 20 ms idle': [],
+    };
     for (let i = 0; i < rounds; i++) {
       figures['PING, back to back'].push(await timed(() => redis.ping()));
       figures['mark, back to back'].push(await mark());
@@ -44,8 +50,12 @@ async function main(): Promise<void> {
       figures['PING, after 20 ms idle'].push(await timed(() => redis.ping()));
       await sleep(20);
       figures['mark, after 20 ms idle'].push(await mark());
+      await sleep(20);
+      figures['SET of the items, after 20 ms idle'].push(await timed(() => redis.set(`${prefix}:set`, ids)));
+      await sleep(20);
+      figures['1-item mark, after 20 ms idle'].push(await mark(items.slice(0, 1)));
     }
-    for (const [what, ms] of Object.entries(figures)) console.log(`${what.padEnd(24)} ${median(ms.slice(WARM_UP)).toFixed(3)} ms (median of ${ms.length - WARM_UP})`);
+    for (const [what, ms] of Object.entries(figures)) console.log(`${what.padEnd(36)} ${median(ms.slice(WARM_UP)).toFixed(3)} ms (median of ${ms.length - WARM_UP})`);
   } finally {
     await deleteKeys(redis, prefix);
     await redis.quit();
