@@ -46,7 +46,8 @@ function isIoredis(value: unknown): value is Redis {
 function refuseKeyPrefix(keyPrefix: unknown, form: string): void {
   if (keyPrefix === undefined || keyPrefix === null || keyPrefix === '') return;
   // Bee-Queue's client would not apply it, and Lua scripts get keys without it: the two would not meet.
-  throw new ConfigurationError(`redis: ${form} sets keyPrefix "${String(keyPrefix)}", which sync-machine cannot use: ` +
+  const sets = form.endsWith('options') ? 'set' : 'sets'; // "the ioredis options set", "the URL sets"
+  throw new ConfigurationError(`redis: ${form} ${sets} keyPrefix "${String(keyPrefix)}", which sync-machine cannot use: ` +
     `use the \`prefix\` option instead (SyncMachines.start({ prefix: '${String(keyPrefix).replace(/:$/, '')}' })) and drop keyPrefix.`);
 }
 

@@ -39,7 +39,7 @@ describe('resolveRedis (no services)', () => {
 
   it('refuses keyPrefix, saying to use `prefix`; refuses other URLs without printing the password', () => {
     expect(() => resolveRedis({ keyPrefix: 'app:' })).to.throw(ConfigurationError,
-      'the ioredis options sets keyPrefix "app:", which sync-machine cannot use: use the `prefix` option instead ' +
+      'the ioredis options set keyPrefix "app:", which sync-machine cannot use: use the `prefix` option instead ' +
       "(SyncMachines.start({ prefix: 'app' })) and drop keyPrefix.");
     expect(() => resolveRedis({ keyPrefix: '' })).not.to.throw();
     expect(() => resolveRedis('http://user:hunter2@host:6379')).to.throw(ConfigurationError, '"http://user:***@host:6379" is not a redis://');
