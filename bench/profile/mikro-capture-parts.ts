@@ -113,7 +113,10 @@ async function main() {
   const gcOf: Record<string, number[]> = {};
   const gcAfterOf: Record<string, number[]> = {};
   const res: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-  for (const v of Object.keys(variants)) await variants[v]();
+  for (const v of Object.keys(variants)) {
+    current = `${v} (warm-up)`;
+    await variants[v]();
+  }
   for (let i = 0; i < rounds; i++) {
     for (const v of (i % 2 ? Object.keys(variants).reverse() : Object.keys(variants))) {
       current = v;
