@@ -19,7 +19,7 @@ export interface MachineOptions {
    * (`['customer.address']`). Either form works on either ORM; names are checked at start.
    */
   relations?: RelationSpec;
-  /** Subjects (or changed rows) one run takes at once. Default 100. */
+  /** Subjects (or changed rows) one run takes at once. Default 500, at most 1,000. */
   batchSize?: number;
   /** Wait this long after a subject's first pending change before running it, so bursts coalesce. Default 0. */
   debounceMs?: number;

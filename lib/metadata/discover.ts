@@ -119,8 +119,10 @@ function rateLimit(value: unknown, className: string): { max: number; perMs: num
 function count(value: unknown, fallback: number, min: number, max: number, option: string, className: string): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    // A string shows its quotes: "got 100" for '100' would hide what is wrong.
+    const got = typeof value === 'string' ? `the string ${JSON.stringify(value)}` : String(value);
     throw new ConfigurationError(`${className}: @SyncMachine({ ${option} }) must be a whole number from ${min} to ${max}, ` +
-      `got ${String(value)}.`);
+      `got ${got}.`);
   }
   return value;
 }
@@ -240,7 +242,7 @@ function readListeners(
     if (mapper === undefined && listen.entity !== subject) {
       throw new ConfigurationError(
         `${className} listens to ${entityName} but has no @SubjectIdsFrom(${entityName}) method: ` +
-        `add one that returns the ${subjectName} ids for a ${entityName}.`);
+        `add one that, given a changed ${entityName}, returns the ${subjectName} ids it affects.`);
     }
     return { entity: listen.entity, info, fields: listen.fields, mapper };
   });

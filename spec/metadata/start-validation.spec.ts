@@ -60,7 +60,7 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     @SyncMachine({ subject: Order }) @ListenTo(Order) @ListenTo(Customer)
     class NoMapper { @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([NoMapper])).to.equal(
-      'NoMapper listens to Customer but has no @SubjectIdsFrom(Customer) method: add one that returns the Order ids for a Customer.');
+      'NoMapper listens to Customer but has no @SubjectIdsFrom(Customer) method: add one that, given a changed Customer, returns the Order ids it affects.');
   });
 
   it('@SubjectIdsFrom an entity it does not listen to', async () => {
@@ -126,6 +126,10 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     @SyncMachine({ subject: Order, batchSize: 5000 }) @ListenTo(Order)
     class Huge { @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([Huge])).to.equal('Huge: @SyncMachine({ batchSize }) must be a whole number from 1 to 1000, got 5000.');
+    // From a JavaScript config a number may come as a string: the message shows it is one.
+    @SyncMachine({ subject: Order, batchSize: '100' as never }) @ListenTo(Order)
+    class Quoted { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Quoted])).to.equal('Quoted: @SyncMachine({ batchSize }) must be a whole number from 1 to 1000, got the string "100".');
     @SyncMachine({ subject: Order, batchSize: 1000, debounceMs: 100_000 }) @ListenTo(Order)
     class Largest { @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([Largest], { redis: 'http://localhost' })).to.match(/^redis: /); // the machine itself passed
