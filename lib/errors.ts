@@ -56,6 +56,14 @@ export class LockLostWhilePublishingError extends LockLostError {}
 /** `drain()` gave up waiting. */
 export class DrainTimeoutError extends SyncMachineError {}
 
+/**
+ * An option's value as a message shows it: a string in quotes, so that '100' where a number belongs does not read as
+ * the number 100.
+ */
+export function shownValue(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
 /** An error's message; with its cause's where the message alone says little (fetch's "fetch failed"). */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);

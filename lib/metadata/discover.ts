@@ -3,7 +3,7 @@ import {
   HOOKS_KEY, HookRecord, HookRole, LISTEN_TO_KEY, ListenToRecord, MACHINE_KEY, MachineOptions, RelationSpec,
   SUBJECT_IDS_FROM_KEY, SubjectIdsFromRecord,
 } from '../../decorators/metadata-keys';
-import { ConfigurationError } from '../errors';
+import { ConfigurationError, shownValue } from '../errors';
 import type { EntityClass, OrmAdapter } from '../ports';
 import type { Hooks, Listener, MachineDefinition } from './machine-definition';
 
@@ -119,10 +119,8 @@ function rateLimit(value: unknown, className: string): { max: number; perMs: num
 function count(value: unknown, fallback: number, min: number, max: number, option: string, className: string): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    // A string shows its quotes: "got 100" for '100' would hide what is wrong.
-    const got = typeof value === 'string' ? `the string ${JSON.stringify(value)}` : String(value);
     throw new ConfigurationError(`${className}: @SyncMachine({ ${option} }) must be a whole number from ${min} to ${max}, ` +
-      `got ${got}.`);
+      `got ${shownValue(value)}.`);
   }
   return value;
 }

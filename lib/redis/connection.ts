@@ -1,5 +1,5 @@
 import Redis, { RedisOptions } from 'ioredis';
-import { ConfigurationError } from '../errors';
+import { ConfigurationError, shownValue } from '../errors';
 
 /** What `SyncMachines.start({ redis })` accepts. */
 export type RedisInput = string | RedisOptions | Redis;
@@ -46,8 +46,7 @@ function isIoredis(value: unknown): value is Redis {
 function refuseKeyPrefix(keyPrefix: unknown, form: string): void {
   if (keyPrefix === undefined || keyPrefix === null || keyPrefix === '') return;
   // Bee-Queue's client would not apply it, and Lua scripts get keys without it: the two would not meet.
-  const sets = form.endsWith('options') ? 'set' : 'sets'; // "the ioredis options set", "the URL sets"
-  throw new ConfigurationError(`redis: ${form} ${sets} keyPrefix "${String(keyPrefix)}", which sync-machine cannot use: ` +
+  throw new ConfigurationError(`redis: ${form} set keyPrefix "${String(keyPrefix)}", which sync-machine cannot use: ` +
     `use the \`prefix\` option instead (SyncMachines.start({ prefix: '${String(keyPrefix).replace(/:$/, '')}' })) and drop keyPrefix.`);
 }
 
@@ -59,8 +58,7 @@ function checkPort(port: unknown, form: string): number {
   if (port === undefined || port === null) return 6379;
   const value = typeof port === 'string' && /^\d+$/.test(port) ? Number(port) : port;
   if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535) return value;
-  const shown = typeof port === 'string' ? `"${port}"` : String(port);
-  throw new ConfigurationError(`redis: ${form} set port ${shown}, which is not a TCP port: ` +
+  throw new ConfigurationError(`redis: ${form} set port ${shownValue(port)}, which is not a TCP port: ` +
     "write it as a whole number from 1 to 65535, such as { host: '127.0.0.1', port: 6379 }, or leave it out for 6379.");
 }
 

@@ -1,4 +1,4 @@
-import { ConfigurationError } from '../errors';
+import { ConfigurationError, shownValue } from '../errors';
 import { consoleLogger, Logger } from '../logger';
 import type { RedisInput } from '../redis/connection';
 
@@ -71,7 +71,7 @@ export function resolveWorker(worker: StartOptions['worker']): ResolvedWorker | 
     ['worker.lockTtlMs', resolved.lockTtlMs], ['worker.stallIntervalMs', resolved.stallIntervalMs],
   ];
   for (const [name, value] of positive) {
-    if (!Number.isInteger(value) || value < 1) throw new ConfigurationError(`${name} must be a whole number of at least 1, got ${value}.`);
+    if (!Number.isInteger(value) || value < 1) throw new ConfigurationError(`${name} must be a whole number of at least 1, got ${shownValue(value)}.`);
   }
   if (resolved.lockTtlMs <= resolved.stallIntervalMs) {
     // Bee-Queue hands a ticket whose worker looks stalled to another worker after stallIntervalMs: a lock that
@@ -81,7 +81,7 @@ export function resolveWorker(worker: StartOptions['worker']): ResolvedWorker | 
       `worker. Raise lockTtlMs (default 30000) or lower stallIntervalMs (default 5000).`);
   }
   if (!(resolved.retry.initialDelayMs >= 0)) {
-    throw new ConfigurationError(`worker.retry.initialDelayMs must be 0 or more, got ${resolved.retry.initialDelayMs}.`);
+    throw new ConfigurationError(`worker.retry.initialDelayMs must be 0 or more, got ${shownValue(resolved.retry.initialDelayMs)}.`);
   }
   return resolved;
 }
@@ -104,6 +104,6 @@ export function resolveCapture(capture: StartOptions['capture'], pollMs: StartOp
     throw new ConfigurationError(`capture must be 'direct' or 'outbox', got ${JSON.stringify(capture)}.`);
   }
   const poll = pollMs ?? 1000;
-  if (!Number.isInteger(poll) || poll < 10) throw new ConfigurationError(`outboxPollMs must be a whole number of at least 10, got ${poll}.`);
+  if (!Number.isInteger(poll) || poll < 10) throw new ConfigurationError(`outboxPollMs must be a whole number of at least 10, got ${shownValue(poll)}.`);
   return { mode, pollMs: poll };
 }

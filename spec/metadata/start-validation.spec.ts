@@ -118,6 +118,7 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     const unreachable = await refusal([Fine], { redis: 'redis://127.0.0.1:1' });
     expect(unreachable, unreachable).to.match(/^Cannot reach Redis at redis:\/\/127\.0\.0\.1:1: [\s\S]*Start Redis or fix the `redis` option\.$/);
     expect(await refusal([Fine], { worker: { concurrency: 0 } })).to.equal('worker.concurrency must be a whole number of at least 1, got 0.');
+    expect(await refusal([Fine], { worker: { concurrency: '5' as never } })).to.equal('worker.concurrency must be a whole number of at least 1, got "5".');
     expect(await refusal([Fine], { worker: { lockTtlMs: 3000, stallIntervalMs: 3000 } })).to.equal(
       'worker.lockTtlMs (3000) must be greater than worker.stallIntervalMs (3000): a subject lock must outlive the stall ' +
       'check that hands a blocked run to another worker. Raise lockTtlMs (default 30000) or lower stallIntervalMs (default 5000).');
@@ -129,7 +130,7 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     // From a JavaScript config a number may come as a string: the message shows it is one.
     @SyncMachine({ subject: Order, batchSize: '100' as never }) @ListenTo(Order)
     class Quoted { @Build() b() { return {}; } @Publish() p() {} }
-    expect(await refusal([Quoted])).to.equal('Quoted: @SyncMachine({ batchSize }) must be a whole number from 1 to 1000, got the string "100".');
+    expect(await refusal([Quoted])).to.equal('Quoted: @SyncMachine({ batchSize }) must be a whole number from 1 to 1000, got "100".');
     @SyncMachine({ subject: Order, batchSize: 1000, debounceMs: 100_000 }) @ListenTo(Order)
     class Largest { @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([Largest], { redis: 'http://localhost' })).to.match(/^redis: /); // the machine itself passed

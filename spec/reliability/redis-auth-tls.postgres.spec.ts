@@ -108,9 +108,9 @@ describe('Redis with a password and over TLS (PostgreSQL)', function () {
     it('is refused at start on an ioredis instance, and in a URL query', async () => {
       const instance = new Redis({ port: 6379, keyPrefix: 'app:', lazyConnect: true });
       const fromInstance = await h.start({ redis: instance }).then(() => null, (e: Error) => e);
-      expect(fromInstance!.message).to.match(fix).and.to.contain('the ioredis instance sets keyPrefix');
+      expect(fromInstance!.message).to.match(fix).and.to.contain('the ioredis instance set keyPrefix');
       const fromUrl = await h.start({ redis: 'redis://127.0.0.1:6379/0?keyPrefix=app:' }).then(() => null, (e: Error) => e);
-      expect(fromUrl!.message).to.match(fix).and.to.contain('the URL sets keyPrefix');
+      expect(fromUrl!.message).to.match(fix).and.to.contain('the URL set keyPrefix');
     });
   });
 });
