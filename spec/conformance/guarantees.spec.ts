@@ -93,17 +93,25 @@ for (const world of WORLDS) {
     it('holds one publish in flight per subject across two worker runtimes with separate connections', async () => {
       const second = await h.w.connect(); // its own connection pool, as another process would have
       const counts = [0, 0];
+      let bPublished!: () => void;
+      const bFirst = new Promise<void>((resolve) => { bPublished = resolve; });
       // One subject per run, so that both workers get runs and contend for the same subjects' locks.
       @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', batchSize: 1 })
       class OneAtATime extends h.shop.OrderToApiSync {}
       const counting = (i: number) => {
         const m = new OneAtATime(new ApiClient(h.api.url));
         const publish = m.publish.bind(m);
-        m.publish = async (order, payload) => { counts[i] += 1; await publish(order, payload); };
+        m.publish = async (order, payload) => {
+          counts[i] += 1;
+          // A holds its subject's lock until B has published too (5 s at most), so B gets runs however the
+          // machine is loaded: under the parallel suite, A once took every subject before B took a ticket.
+          if (i === 0) await Promise.race([bFirst, new Promise((r) => setTimeout(r, 5_000))]);
+          else bPublished();
+          await publish(order, payload);
+        };
         return m;
       };
-      // A runs one batch at a time: while it publishes one subject, the others' tickets can only go to B. With
-      // both at 10, A alone could take every subject, and under the parallel suite's load B once published nothing.
+      // A runs one batch at a time: while it holds one subject, the others' tickets can only go to B.
       const a = await h.startWorker({ machines: [counting(0)], worker: { ...FAST_WORKER, concurrency: 1 } });
       await h.startWorker({ orm: second, machines: [counting(1)] });
       h.api.delayMs = 25;
