@@ -14,7 +14,8 @@ export interface ListenToOptions<E = unknown> {
  */
 export function ListenTo<C extends EntityClass>(entity: C, options: ListenToOptions<InstanceOf<C>> = {}): ClassDecorator {
   return (target) => {
-    const record: ListenToRecord = { entity, ...(options.fields ? { fields: [...options.fields] as string[] } : {}) };
+    const fields = Array.isArray(options?.fields) ? { fields: [...options.fields] as string[] } : {};
+    const record: ListenToRecord = { entity, ...fields, options: { ...options } };
     appendMetadata(LISTEN_TO_KEY, target, record);
   };
 }

@@ -41,6 +41,8 @@ export interface ListenToRecord {
   entity: EntityClass;
   /** Only updates that touch one of these properties enqueue work. */
   fields?: string[];
+  /** The options as given, checked at start (an unknown key, `fields` that is not a list). */
+  options?: Readonly<Record<string, unknown>>;
 }
 
 export interface SubjectIdsFromRecord {

@@ -24,6 +24,8 @@ export interface CapturedChange {
 export interface EntityInfo {
   name: string;
   primaryKey: string;
+  /** The primary key holds whole numbers: an id given as a string must read as one ('42', not '4x'). */
+  integerKey: boolean;
   /** Columns and relations, by property name: what `fields` may name. */
   properties: string[];
 }

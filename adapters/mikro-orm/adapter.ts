@@ -30,7 +30,9 @@ export class MikroOrmAdapter implements OrmAdapter {
         `${meta.className} has ${meta.primaryKeys.length === 0 ? 'no' : 'a composite'} primary key: sync-machine ` +
         'tracks entities by a single-column primary key; listen to an entity that has one and map from there.');
     }
-    return { name: meta.className, primaryKey: meta.primaryKeys[0], properties: meta.props.map((p) => p.name) };
+    return {
+      name: meta.className, primaryKey: meta.primaryKeys[0], integerKey: hasIntegerKey(meta), properties: meta.props.map((p) => p.name),
+    };
   }
 
   payloadEntityMissing(): string | undefined {
@@ -133,9 +135,13 @@ function checkedFilter(meta: EntityMetadata, where: ColumnFilter): Record<string
   return { ...where };
 }
 
+function hasIntegerKey(meta: EntityMetadata): boolean {
+  return meta.properties[meta.primaryKeys[0] as never]?.runtimeType === 'number';
+}
+
 /** Subject ids travel as strings; numeric keys go back to numbers. An id that cannot be one matches nothing. */
 function toKey(meta: EntityMetadata, id: string): string | number | undefined {
-  if (meta.properties[meta.primaryKeys[0] as never]?.runtimeType === 'number') {
+  if (hasIntegerKey(meta)) {
     return /^-?\d+$/.test(id) && Number.isSafeInteger(Number(id)) ? Number(id) : undefined;
   }
   return id;

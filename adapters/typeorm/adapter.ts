@@ -48,6 +48,7 @@ export class TypeOrmAdapter implements OrmAdapter {
     return {
       name: metadata.name,
       primaryKey: metadata.primaryColumns[0].propertyName,
+      integerKey: hasIntegerKey(metadata),
       properties: [...new Set([...metadata.columns, ...metadata.relations].map((c) => c.propertyPath))],
     };
   }
@@ -148,10 +149,14 @@ function relationTree(paths: string[]): FindOptionsRelations<object> {
   return close(tree) as FindOptionsRelations<object>;
 }
 
+function hasIntegerKey(metadata: EntityMetadata): boolean {
+  const type = metadata.primaryColumns[0].type;
+  return type === Number || (typeof type === 'string' && INTEGER_TYPES.has(type));
+}
+
 /** Subject ids travel as strings; integer keys go back to numbers. An id that cannot be one matches nothing. */
 function toKey(metadata: EntityMetadata, id: string): string | number | undefined {
-  const type = metadata.primaryColumns[0].type;
-  if (type === Number || (typeof type === 'string' && INTEGER_TYPES.has(type))) {
+  if (hasIntegerKey(metadata)) {
     return /^-?\d+$/.test(id) && Number.isSafeInteger(Number(id)) ? Number(id) : undefined;
   }
   return id;

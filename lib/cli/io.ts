@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { SyncMachineError } from '../errors';
+import { ConfigurationError, SyncMachineError } from '../errors';
 import type { Logger } from '../logger';
 
 /** Where a command reads and writes: the process, or a test's buffers. */
@@ -18,6 +18,19 @@ export function processIO(): CliIO {
 
 /** The command line is wrong (exit code 2); the message says how to fix it. */
 export class UsageError extends SyncMachineError {}
+
+/**
+ * A call made from command-line arguments (`--ids 1,x`, a `--where` column the entity lacks): the runtime refuses
+ * it with a ConfigurationError, which here means the command line is wrong.
+ */
+export async function asUsage<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw new UsageError(error.message, { cause: error });
+    throw error;
+  }
+}
 
 /** An expected failure of a command (exit code 1), reported without a stack trace. */
 export class CliError extends SyncMachineError {}

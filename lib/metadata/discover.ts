@@ -4,10 +4,13 @@ import {
   SUBJECT_IDS_FROM_KEY, SubjectIdsFromRecord,
 } from '../../decorators/metadata-keys';
 import { ConfigurationError, shownValue } from '../errors';
+import { refuseUnknownOptions } from '../known-options';
 import type { EntityClass, OrmAdapter } from '../ports';
 import type { Hooks, Listener, MachineDefinition } from './machine-definition';
 
 type MachineClass = new (...args: never[]) => object;
+
+const MACHINE_OPTIONS: ReadonlyArray<keyof MachineOptions> = ['subject', 'name', 'relations', 'batchSize', 'debounceMs', 'store', 'rateLimit'];
 
 /** Subjects per run when @SyncMachine sets no batchSize (chosen by `npm run bench`, see BENCHMARKS.md). */
 export const DEFAULT_BATCH_SIZE = 500;
@@ -66,6 +69,7 @@ function discoverMachine(machine: unknown, adapter: OrmAdapter): MachineDefiniti
     throw new ConfigurationError(
       `${className} is not a sync machine: decorate it with @SyncMachine({ subject: YourEntity }).`);
   }
+  refuseUnknownOptions(options, MACHINE_OPTIONS, `${className}: @SyncMachine`);
   if (typeof options.subject !== 'function') {
     throw new ConfigurationError(
       `${className}: @SyncMachine needs \`subject\`, the entity class the API knows, e.g. @SyncMachine({ subject: Order }).`);
@@ -108,6 +112,7 @@ function storeMode(value: unknown, className: string): 'body' | 'digest' {
 function rateLimit(value: unknown, className: string): { max: number; perMs: number } | undefined {
   if (value === undefined) return undefined;
   const v = value as { max?: unknown; perMs?: unknown } | null;
+  if (v && typeof v === 'object') refuseUnknownOptions(v, ['max', 'perMs'], `${className}: @SyncMachine({ rateLimit })`);
   if (!v || typeof v !== 'object' || !Number.isInteger(v.max) || (v.max as number) < 1 ||
       !Number.isInteger(v.perMs) || (v.perMs as number) < 1) {
     throw new ConfigurationError(`${className}: @SyncMachine({ rateLimit }) needs whole numbers of at least 1, ` +
@@ -225,8 +230,10 @@ function readListeners(
       throw new ConfigurationError(`${className} has @ListenTo(${entityName}) twice: merge them into one.`);
     }
     seen.add(listen.entity);
+    const given = listen.options ?? { fields: listen.fields };
+    refuseUnknownOptions(given, ['fields'], `${className}: @ListenTo(${entityName}, options)`);
     const info = describeOrFail(adapter, listen.entity, className, '@ListenTo entity');
-    if (listen.fields !== undefined) checkFields(listen.fields, info.properties, className, entityName);
+    if (given.fields !== undefined) checkFields(given.fields, info.properties, className, entityName);
 
     const ownMappers = mappers.filter((m) => m.entity === listen.entity);
     if (ownMappers.length > 1) {
@@ -249,7 +256,8 @@ function readListeners(
 function checkFields(fields: unknown, properties: string[], className: string, entityName: string): void {
   if (!Array.isArray(fields) || fields.length === 0) {
     throw new ConfigurationError(
-      `${className}: @ListenTo(${entityName}, { fields }) needs a non-empty array of property names; omit \`fields\` to listen to every change.`);
+      `${className}: @ListenTo(${entityName}, { fields }) needs a non-empty array of property names, e.g. { fields: ['status'] }, ` +
+      `got ${Array.isArray(fields) ? '[]' : shownValue(fields)}; omit \`fields\` to listen to every change.`);
   }
   for (const field of fields) {
     if (!properties.includes(field)) {

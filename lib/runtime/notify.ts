@@ -1,6 +1,7 @@
 import { ConfigurationError } from '../errors';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { CapturedChange, EntityClass } from '../ports';
+import { checkedIds } from './subject-ids';
 
 /**
  * The changes `notifyChanged(entity, ids, changedKeys)` stands for, checked first: an entity no machine listens
@@ -16,11 +17,11 @@ export function notifiedChanges(
     throw new ConfigurationError(
       `notifyChanged(${name}): no machine listens to it; add @ListenTo(${name}) to a machine, or drop the call.`);
   }
-  const properties = listening[0].listener.info.properties;
-  const list = Array.isArray(ids) ? ids : [ids];
+  const { info } = listening[0].listener;
+  const list = checkedIds(Array.isArray(ids) ? ids : [ids], info, `notifyChanged(${name}, ids)`);
   if (list.length === 0) return [];
-  const keys = changedKeys === undefined ? properties : checkKeys(name, changedKeys, properties, listening);
-  return list.map((id) => ({ entity, id: String(id), op: 'update', changedKeys: keys }));
+  const keys = changedKeys === undefined ? info.properties : checkKeys(name, changedKeys, info.properties, listening);
+  return list.map((id) => ({ entity, id, op: 'update', changedKeys: keys }));
 }
 
 function checkKeys(

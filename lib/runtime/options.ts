@@ -1,4 +1,5 @@
 import { ConfigurationError, shownValue } from '../errors';
+import { refuseUnknownOptions } from '../known-options';
 import { consoleLogger, Logger } from '../logger';
 import type { RedisInput } from '../redis/connection';
 
@@ -46,6 +47,16 @@ export interface StartOptions {
   outboxPollMs?: number;
 }
 
+/** Every key StartOptions has: an unknown one is refused at start (see refuseUnknownOptions). */
+const START_OPTIONS: ReadonlyArray<keyof StartOptions> = ['orm', 'redis', 'machines', 'worker', 'prefix', 'logger', 'capture', 'outboxPollMs'];
+const WORKER_OPTIONS: ReadonlyArray<keyof WorkerOptions> = ['concurrency', 'retry', 'lockTtlMs', 'closeTimeoutMs', 'stallIntervalMs'];
+const RETRY_OPTIONS: ReadonlyArray<keyof RetryPolicy> = ['attempts', 'initialDelayMs'];
+
+/** The start options' own keys, before anything reads them. */
+export function checkStartOptions(options: object): void {
+  refuseUnknownOptions(options, START_OPTIONS, 'SyncMachines.start');
+}
+
 export interface ResolvedWorker {
   concurrency: number;
   retry: RetryPolicy;
@@ -58,6 +69,13 @@ export function resolveWorker(worker: StartOptions['worker']): ResolvedWorker | 
   if (worker === undefined || worker === false) return undefined;
   if (typeof worker !== 'object' || worker === null) {
     throw new ConfigurationError('worker must be an object such as { concurrency: 20 }, or false.');
+  }
+  refuseUnknownOptions(worker, WORKER_OPTIONS, 'SyncMachines.start({ worker })');
+  if (worker.retry !== undefined) {
+    if (typeof worker.retry !== 'object' || worker.retry === null) {
+      throw new ConfigurationError(`worker.retry must be an object such as { attempts: 8, initialDelayMs: 1000 }, got ${shownValue(worker.retry)}.`);
+    }
+    refuseUnknownOptions(worker.retry, RETRY_OPTIONS, 'SyncMachines.start({ worker: { retry } })');
   }
   const resolved = {
     concurrency: worker.concurrency ?? 10,
@@ -80,8 +98,12 @@ export function resolveWorker(worker: StartOptions['worker']): ResolvedWorker | 
       `(${resolved.stallIntervalMs}): a subject lock must outlive the stall check that hands a blocked run to another ` +
       `worker. Raise lockTtlMs (default 30000) or lower stallIntervalMs (default 5000).`);
   }
-  if (!(resolved.retry.initialDelayMs >= 0)) {
-    throw new ConfigurationError(`worker.retry.initialDelayMs must be 0 or more, got ${shownValue(resolved.retry.initialDelayMs)}.`);
+  if (!Number.isInteger(resolved.closeTimeoutMs) || resolved.closeTimeoutMs < 0) {
+    throw new ConfigurationError(`worker.closeTimeoutMs must be a whole number of milliseconds, 0 or more, got ${shownValue(resolved.closeTimeoutMs)}.`);
+  }
+  const delay: unknown = resolved.retry.initialDelayMs;
+  if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
+    throw new ConfigurationError(`worker.retry.initialDelayMs must be a number of milliseconds, 0 or more, got ${shownValue(resolved.retry.initialDelayMs)}.`);
   }
   return resolved;
 }

@@ -1,8 +1,10 @@
 import { ConfigurationError, describeError } from '../errors';
+import { refuseUnknownOptions } from '../known-options';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { callHook } from '../pipeline/call-hook';
 import type { ColumnFilter, OrmAdapter, StoredPayload } from '../ports';
 import { canonicalJson, digestOf, NotJsonError } from '../store/canonical-json';
+import { checkedIds } from './subject-ids';
 
 export interface ReconcileOptions {
   /** Only these subjects; default: every row of the subject entity, paged by primary key. */
@@ -65,6 +67,7 @@ type Verdict =
 export async function reconcileMachine(
   adapter: OrmAdapter, machine: MachineDefinition, options: ReconcileOptions = {},
 ): Promise<ReconcileReport> {
+  refuseUnknownOptions(options, ['ids', 'where', 'limit', 'batchSize'], `reconcile(${machine.className}, options)`);
   const { ids, where } = options;
   if (ids && where) throw new ConfigurationError('reconcile: pass `ids` or `where`, not both.');
   if (where && !adapter.pageIdsWhere) {
@@ -80,7 +83,7 @@ export async function reconcileMachine(
   const report: ReconcileReport = {
     machine: machine.name, subject: machine.subjectInfo.name, checked: 0, unchanged: 0, differing: [], unpublishable: [], errors: [], limited: false,
   };
-  const given = ids?.map(String);
+  const given = ids === undefined ? undefined : checkedIds(ids, machine.subjectInfo, `reconcile(${machine.className}, { ids })`);
   let after: string | undefined;
   for (;;) {
     const size = Math.min(batchSize, limit - report.checked);

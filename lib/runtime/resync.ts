@@ -1,6 +1,8 @@
-import { ConfigurationError } from '../errors';
+import { ConfigurationError, shownValue } from '../errors';
+import { refuseUnknownOptions } from '../known-options';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { ColumnFilter, OrmAdapter } from '../ports';
+import { checkedIds } from './subject-ids';
 
 export interface ResyncOptions {
   /** Only these subjects; default: every row of the subject entity. */
@@ -31,7 +33,11 @@ const PAGES_IN_FLIGHT = 4;
 export async function resyncSubjects(
   adapter: OrmAdapter, machine: MachineDefinition, options: ResyncOptions, request: (ids: string[]) => Promise<void>,
 ): Promise<{ enqueued: number }> {
+  refuseUnknownOptions(options, ['ids', 'where', 'force', 'batchSize', 'onProgress'], `resync(${machine.className}, options)`);
   const batchSize = options.batchSize ?? 500;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new ConfigurationError(`resync(${machine.className}): batchSize must be a whole number of at least 1, got ${shownValue(batchSize)}.`);
+  }
   if (options.ids && options.where) throw new ConfigurationError('resync: pass `ids` or `where`, not both.');
   const { where } = options;
   if (where && !adapter.pageIdsWhere) {
@@ -40,7 +46,7 @@ export async function resyncSubjects(
   }
   const pages = new PageWindow(request, options.onProgress);
   if (options.ids) {
-    const ids = options.ids.map(String);
+    const ids = checkedIds(options.ids, machine.subjectInfo, `resync(${machine.className}, { ids })`);
     for (let i = 0; i < ids.length; i += batchSize) await pages.send(ids.slice(i, i + batchSize), ids.length);
     return pages.done();
   }

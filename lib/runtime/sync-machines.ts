@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { ConfigurationError, describeError } from '../errors';
+import { ConfigurationError, describeError, shownValue } from '../errors';
 import type { Logger } from '../logger';
 import { discoverMachines } from '../metadata/discover';
 import type { MachineDefinition } from '../metadata/machine-definition';
@@ -29,7 +29,8 @@ import { resyncSubjects, ResyncOptions } from './resync';
 export type { ResyncOptions };
 import { readSubjectStatus, SubjectStatus } from './subject-status';
 import { MachineStatus, readMachineStatus } from './status';
-import { resolveCapture, resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
+import { refuseUnknownOptions } from '../known-options';
+import { checkStartOptions, resolveCapture, resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
 
 export interface StatusOptions {
   /** Only these machines; default: all. */
@@ -91,6 +92,7 @@ export class SyncMachines {
     if (!options || typeof options !== 'object') {
       throw new ConfigurationError('SyncMachines.start needs options: { orm, redis, machines }.');
     }
+    checkStartOptions(options);
     const logger = resolveLogger(options.logger);
     const adapter = pickAdapter(options.orm, logger);
     const machines = discoverMachines(options.machines, adapter);
@@ -190,6 +192,7 @@ export class SyncMachines {
 
   /** Per machine: queue depths, outcome counters, the latest publishes and the latest failures with their errors. */
   async status(options: StatusOptions = {}): Promise<MachineStatus[]> {
+    refuseUnknownOptions(options, ['machines', 'limit'], 'status(options)');
     const defs = options.machines?.map((m) => this.machineFor(m)) ?? this.machines;
     return Promise.all(defs.map((def) =>
       readMachineStatus(this.redis, this.keys, { name: def.name, subject: def.subjectInfo.name }, options.limit ?? 5)));
@@ -210,6 +213,7 @@ export class SyncMachines {
    */
   async retryFailed(machine: MachineRef, options: { step?: Step } = {}): Promise<Partial<Record<Step, number>>> {
     const def = this.machineFor(machine);
+    refuseUnknownOptions(options, ['step'], `retryFailed(${def.className}, options)`);
     if (options.step !== undefined && !STEPS.includes(options.step)) {
       throw new ConfigurationError(`retryFailed: step "${String(options.step)}" is not one of ${STEPS.join(', ')}.`);
     }
@@ -223,6 +227,12 @@ export class SyncMachines {
    * in any process. Rejects with DrainTimeoutError after `timeoutMs`, also while Redis does not answer.
    */
   async drain(options: DrainOptions = {}): Promise<DrainSummary> {
+    refuseUnknownOptions(options, ['timeoutMs'], 'drain(options)');
+    const { timeoutMs } = options;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))) {
+      throw new ConfigurationError(`drain({ timeoutMs }) must be a number of milliseconds, 0 or more, got ${shownValue(timeoutMs)}; ` +
+        'omit it to wait as long as it takes.');
+    }
     return drainMachines({
       redis: this.redis, keys: this.keys, redisAt: this.redisAt, hasWorker: this.worker !== undefined,
       machines: this.machines.map((m) => ({ name: m.name, subject: m.subjectInfo.name })),

@@ -63,7 +63,7 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     await worker.close();
   });
 
-  it('resync refuses a wrong command line with exit code 2, and a wrong column with 1, without a stack trace', async () => {
+  it('resync refuses a wrong command line with exit code 2 (a column or id the subject cannot have too), without a stack trace', async () => {
     const both = await cli('resync', 'OrderToApiSync', '--ids', '1', '--where', '{"status":"shipped"}');
     expect([both.code, both.stderr]).to.deep.equal([2, 'sync-machine: --ids and --where exclude each other: pick the subjects one way.\n']);
     const unknown = await cli('resync', 'CustomerSync');
@@ -72,9 +72,12 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(json.code).to.equal(2);
     expect(json.stderr).to.include('expected a JSON object of column values');
     const column = await cli('resync', 'OrderToApiSync', '--where', '{"colour":"red"}');
-    expect(column.code).to.equal(1);
+    expect(column.code).to.equal(2);
     expect(column.stderr).to.match(/^sync-machine: Order has no column "colour" to filter on: use one of id, customerId, .*status/);
-    for (const run of [both, unknown, json, column]) expect(run.stderr).to.not.match(/\n\s+at /);
+    const id = await cli('resync', 'OrderToApiSync', '--ids', '1,x');
+    expect([id.code, id.stderr]).to.deep.equal([2, 'sync-machine: resync(OrderToApiSync, { ids }): Order.id is an integer key, so ids must be ' +
+      'whole numbers; "x" is not one. Nothing was done: fix it and call again.\n']);
+    for (const run of [both, unknown, json, column, id]) expect(run.stderr).to.not.match(/\n\s+at /);
   });
 
   it('status shows queues, outcome counters, last publishes and failures with their errors; retry-failed puts failures back to run on current data', async () => {

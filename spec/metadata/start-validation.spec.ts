@@ -135,4 +135,40 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     class Largest { @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([Largest], { redis: 'http://localhost' })).to.match(/^redis: /); // the machine itself passed
   });
+
+  it('a misspelled option, at any level, instead of starting with its default', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Order)
+    class Fine { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Fine], { prefx: 'x' })).to.equal('SyncMachines.start: unknown option "prefx"; did you mean "prefix"? ' +
+      'It takes `orm`, `redis`, `machines`, `worker`, `prefix`, `logger`, `capture`, `outboxPollMs`.');
+    expect(await refusal([Fine], { worker: { concurency: 5 } })).to.equal('SyncMachines.start({ worker }): unknown option ' +
+      '"concurency"; did you mean "concurrency"? It takes `concurrency`, `retry`, `lockTtlMs`, `closeTimeoutMs`, `stallIntervalMs`.');
+    expect(await refusal([Fine], { worker: { retry: { attempt: 3 } } })).to.equal('SyncMachines.start({ worker: { retry } }): ' +
+      'unknown option "attempt"; did you mean "attempts"? It takes `attempts`, `initialDelayMs`.');
+    expect(await refusal([Fine], { worker: { lockTTL: 60_000 } })).to.match(/^SyncMachines.start\(\{ worker \}\): unknown option "lockTTL"; did you mean "lockTtlMs"\? /);
+    expect(await refusal([Fine], { worker: { threads: 4 } })).to.match(/^SyncMachines.start\(\{ worker \}\): unknown option "threads"\. It takes `concurrency`, /);
+    expect(await refusal([Fine], { worker: { retry: { initialDelayMs: '50' } } })).to.equal(
+      'worker.retry.initialDelayMs must be a number of milliseconds, 0 or more, got "50".');
+    expect(await refusal([Fine], { worker: { closeTimeoutMs: -1 } })).to.equal(
+      'worker.closeTimeoutMs must be a whole number of milliseconds, 0 or more, got -1.');
+
+    @SyncMachine({ subject: Order, batchsize: 50 } as never) @ListenTo(Order)
+    class Lower { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Lower])).to.equal('Lower: @SyncMachine: unknown option "batchsize"; did you mean "batchSize"? ' +
+      'It takes `subject`, `name`, `relations`, `batchSize`, `debounceMs`, `store`, `rateLimit`.');
+    @SyncMachine({ subject: Order, rateLimit: { max: 5, per: 1000 } } as never) @ListenTo(Order)
+    class Rate { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Rate])).to.equal('Rate: @SyncMachine({ rateLimit }): unknown option "per"; did you mean "perMs"? ' +
+      'It takes `max`, `perMs`.');
+    @SyncMachine({ subject: Order }) @ListenTo(Order, { field: ['status'] } as never)
+    class Listen { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Listen])).to.equal('Listen: @ListenTo(Order, options): unknown option "field"; did you mean "fields"? ' +
+      'It takes `fields`.');
+    @SyncMachine({ subject: Order }) @ListenTo(Order, { fields: 'status' } as never)
+    class OneField { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([OneField])).to.equal('OneField: @ListenTo(Order, { fields }) needs a non-empty array of property names, ' +
+      'e.g. { fields: [\'status\'] }, got "status"; omit `fields` to listen to every change.');
+    // A key set to undefined changes nothing, as from a spread of optional settings.
+    expect(await refusal([Fine], { redis: 'http://localhost', extra: undefined, worker: { retry: undefined } })).to.match(/^redis: /);
+  });
 });

@@ -68,6 +68,23 @@ for (const world of WORLDS) {
       expect((error as Error).message).to.match(/^notifyChanged\(Customer, ids, \[nickname\]\): Customer has no property nickname; its properties are .*firstName/);
       error = await worker.notifyChanged(Customer, customer.id, []).then(() => undefined, (e: unknown) => e);
       expect((error as Error).message).to.match(/changedKeys must be a non-empty array of property names \(got \[\]\)/);
+      error = await worker.notifyChanged(h.shop.Order, [order.id, `${order.id}x`]).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(ConfigurationError);
+      expect((error as Error).message).to.equal(`notifyChanged(Order, ids): Order.id is an integer key, so ids must be whole ` +
+        `numbers; "${order.id}x" is not one. Nothing was done: fix it and call again.`);
+      expect(await worker.subjectStatus('OrderToApiSync', order.id)).to.have.property('pending', false);
+
+      // A misspelled option of a call is refused, not ignored: `timeout` would wait forever, `id` reconcile every row.
+      const refused = (call: Promise<unknown>) => call.then(() => 'accepted', (e: Error) => e.message);
+      expect(await refused(worker.drain({ timeout: 5 } as never))).to.equal(
+        'drain(options): unknown option "timeout"; did you mean "timeoutMs"? It takes `timeoutMs`.');
+      expect(await refused(worker.drain({ timeoutMs: '5' } as never))).to.equal(
+        'drain({ timeoutMs }) must be a number of milliseconds, 0 or more, got "5"; omit it to wait as long as it takes.');
+      expect(await refused(worker.reconcile('OrderToApiSync', { id: [order.id] } as never))).to.match(
+        /^reconcile\(OrderToApiSync, options\): unknown option "id"; did you mean "ids"\?/);
+      expect(await refused(worker.status({ limits: 3 } as never))).to.match(/^status\(options\): unknown option "limits"; did you mean "limit"\?/);
+      expect(await refused(worker.retryFailed('OrderToApiSync', { steps: 'find-subjects' } as never))).to.match(
+        /^retryFailed\(OrderToApiSync, options\): unknown option "steps"; did you mean "step"\?/);
 
       // A raw SQL rename the ORM never saw: the all-keys form and a watched key both reach the order.
       await h.w.sql(`UPDATE customers SET first_name = 'Janet' WHERE id = ${customer.id}`);

@@ -7,7 +7,9 @@ import { resyncSubjects } from '../../lib/runtime/resync';
 describe('resync pages', () => {
   // With `ids`, resync reads nothing from the ORM: neither is touched.
   const adapter = {} as OrmAdapter;
-  const machine = {} as MachineDefinition;
+  const machine = {
+    className: 'OrderSync', subjectInfo: { name: 'Order', primaryKey: 'id', integerKey: true, properties: ['id'] },
+  } as MachineDefinition;
   const ids = Array.from({ length: 10 }, (_, i) => i + 1);
 
   it('records every page, several at once, and reports progress in order up to the total', async () => {
@@ -65,6 +67,25 @@ describe('resync pages', () => {
     expect(counted).to.deep.equal(['count']);
     expect(progress).to.deep.equal([[2, 3], [3, 3]]);
     expect(sent).to.deep.equal([['1', '2'], ['3']]);
+  });
+
+  it('refuses ids an integer key cannot hold, a misspelled option and a batchSize of 0, before recording any page', async () => {
+    const sent: string[][] = [];
+    const record = async (page: string[]) => { sent.push(page); };
+    const refusal = (options: object) => resyncSubjects(adapter, machine, options, record).then(() => 'accepted', (e: Error) => e.message);
+    expect(await refusal({ ids: ['1', 'x', 2, '3.5'] })).to.equal('resync(OrderSync, { ids }): Order.id is an integer key, so ids ' +
+      'must be whole numbers; "x", "3.5" are not. Nothing was done: fix them and call again.');
+    expect(await refusal({ ids: [{ id: 1, status: 'new' }] })).to.equal('resync(OrderSync, { ids }): ids must be strings or ' +
+      'numbers, the values of Order.id, not entities; {"id":1,"status":"new"} is not one. Nothing was done: fix it and call again.');
+    expect(await refusal({ ids: '1,2' })).to.equal('resync(OrderSync, { ids }): ids must be an array of Order ids, e.g. [1, 2, 3]; got "1,2".');
+    // `id` for `ids` would otherwise request every subject.
+    expect(await refusal({ id: [5] })).to.equal('resync(OrderSync, options): unknown option "id"; did you mean "ids"? ' +
+      'It takes `ids`, `where`, `force`, `batchSize`, `onProgress`.');
+    expect(await refusal({ ids, batchSize: 0 })).to.equal('resync(OrderSync): batchSize must be a whole number of at least 1, got 0.');
+    expect(sent).to.deep.equal([]);
+    // A string key takes any string.
+    const named = { ...machine, subjectInfo: { ...machine.subjectInfo, integerKey: false } } as MachineDefinition;
+    expect(await resyncSubjects(adapter, named, { ids: ['a-1', 'x'] }, record)).to.deep.equal({ enqueued: 2 });
   });
 
   it('refuses ids together with where', async () => {

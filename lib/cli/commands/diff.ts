@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { ColumnFilter } from '../../ports';
 import type { DifferingSubject, ReconcileReport, UnpublishableSubject } from '../../runtime/reconcile';
 import { canonicalJson } from '../../store/canonical-json';
-import { CliIO, line, UsageError } from '../io';
+import { asUsage, CliIO, line, UsageError } from '../io';
 import { GlobalOptions, withRuntime } from '../session';
 import { checkMachine } from './machine-name';
 import { columnFilter, idList, nonNegativeInteger } from './parse';
@@ -69,7 +69,7 @@ export async function diff(io: CliIO, globals: GlobalOptions, machine: string, f
   if (flags.ids && flags.where) throw new UsageError('--ids and --where exclude each other: pick the subjects one way.');
   await withRuntime(io, globals, undefined, async (sync) => {
     checkMachine(sync, machine);
-    const report = await sync.reconcile(machine, { ids: flags.ids, where: flags.where, limit: flags.limit });
+    const report = await asUsage(sync.reconcile(machine, { ids: flags.ids, where: flags.where, limit: flags.limit }));
     if (flags.json) line(io.stdout, JSON.stringify(report, null, 2));
     else for (const text of formatDiff(report)) line(io.stdout, text);
   });

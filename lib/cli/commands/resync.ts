@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import type { ColumnFilter } from '../../ports';
-import { CliIO, line, UsageError } from '../io';
+import { asUsage, CliIO, line, UsageError } from '../io';
 import { GlobalOptions, withRuntime } from '../session';
 import { checkMachine } from './machine-name';
 import { columnFilter, idList, positiveInteger } from './parse';
@@ -56,9 +56,9 @@ export async function resync(io: CliIO, globals: GlobalOptions, machine: string,
     const progress = progressReporter(io, machine);
     let enqueued: number;
     try {
-      ({ enqueued } = await sync.resync(machine, {
+      ({ enqueued } = await asUsage(sync.resync(machine, {
         ids: flags.ids, where: flags.where, force: flags.force, batchSize: flags.batchSize, onProgress: progress.update,
-      }));
+      })));
     } finally {
       progress.stop();
     }
