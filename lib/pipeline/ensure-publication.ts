@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { describeError, HookError, LockLostWhilePublishingError } from '../errors';
+import { describeError, HookError, LockLostWhilePublishingError, SyncMachineError } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { recordPublishLatency } from '../metrics';
@@ -10,6 +10,7 @@ import { annotate, ATTR, tracing } from '../tracing';
 import type { BatchLocks } from './batch-locks';
 import { callHook, hookError } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
+import { loadApart, LoadedParts } from './load-apart';
 import type { Turns } from './turns';
 import { PendingRequest, requestForces } from './requests';
 import type { PublishGate } from './publish-gate';
@@ -37,12 +38,20 @@ export async function ensurePublications(
 ): Promise<ItemResult[]> {
   const { machine } = settings;
   const ids = batch.items.map((i) => i.item);
-  const [rows, stored] = await deps.reads.run(() => Promise.all([
-    deps.adapter.load(machine.subject, ids, machine.relations), deps.adapter.payloads.findDigests(machine.name, ids),
+  const load = (part: string[]) => deps.adapter.load(machine.subject, part, machine.relations);
+  const [loaded, stored] = await deps.reads.run(() => Promise.all([
+    load(ids).then((rows) => ({ rows, unloadable: new Map<string, unknown>() }), (error: unknown) => ({ error })),
+    deps.adapter.payloads.findDigests(machine.name, ids),
   ]));
+  // The digests read, so the database answers: a failed load is about some of the rows, and is tried in parts.
+  // (Both failing is the database, and the whole batch fails, as it does when findDigests alone fails.)
+  const { rows, unloadable } = 'error' in loaded
+    ? await loadApartLogged(deps, machine, ids, (part) => deps.reads.run(() => load(part)), loaded.error)
+    : loaded;
   const bodies = new StoredBodies(deps.adapter.payloads, machine.name, stored.keys());
   const run: BatchRun = {
     deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
+    unloadable,
   };
   const store = new StoreBatch(batch.items.length, (entries) => storePublished(deps, machine, locks, entries));
   const quick = !tracing();
@@ -57,6 +66,17 @@ export async function ensurePublications(
       return [taken.item, 'unchanged', null];
     });
   }));
+}
+
+/** loadApart, and one line for the batch: each subject that could not be loaded is logged as it fails. */
+async function loadApartLogged(
+  deps: EnsurePublicationDeps, machine: MachineDefinition, ids: string[],
+  load: (part: string[]) => Promise<Map<string, object>>, error: unknown,
+): Promise<LoadedParts> {
+  const parts = await loadApart(load, ids, error);
+  deps.logger.warn(`${machine.className}: loading a batch of ${ids.length} ${machine.subjectInfo.name} rows failed ` +
+    `(${describeError(error)}); loaded in parts, ${parts.unloadable.size} of them could not be loaded and fail alone.`);
+  return parts;
 }
 
 async function ensureInRun(
@@ -189,6 +209,8 @@ interface BatchRun {
   claimedAt: number;
   /** The stored bodies, for `previous`: read once the first subject of the batch needs one. */
   bodies: StoredBodies;
+  /** Subjects whose rows the ORM could not load, with its error (see loadApart); the rest of the batch goes on. */
+  unloadable: Map<string, unknown>;
 }
 
 interface Subject {
@@ -215,6 +237,10 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const { machine } = run;
   annotate(() => ({ [ATTR.subjectId]: id, [ATTR.entity]: machine.subjectInfo.name }));
   const where = { entity: machine.subjectInfo.name, id };
+  if (run.unloadable.has(id)) {
+    throw new SyncMachineError(`the ORM could not load its row (the rest of its batch loaded): ${describeError(run.unloadable.get(id))}`,
+      { cause: run.unloadable.get(id) });
+  }
   if (!row) return withdraw(s, { gone: true });
   const { checkPublishable, build } = machine.hooks;
   if (checkPublishable && !(await hookOnce(s, s.early?.publishable, checkPublishable, 'check_publishable', where))) {

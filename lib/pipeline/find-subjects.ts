@@ -1,4 +1,4 @@
-import { HookError, InvalidJobError } from '../errors';
+import { describeError, HookError, InvalidJobError, SyncMachineError } from '../errors';
 import type { Logger } from '../logger';
 import type { Listener, MachineDefinition } from '../metadata/machine-definition';
 import type { OrmAdapter } from '../ports';
@@ -6,6 +6,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { annotate, ATTR, currentCarrier, traced } from '../tracing';
 import { callHook } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
+import { loadApart, LoadedParts } from './load-apart';
 import { changeFor, encodeRequest, EncodedRequest } from './requests';
 import type { ItemResult, TakenBatch } from './work-queue';
 
@@ -45,9 +46,21 @@ export async function findSubjectsBatch(deps: FindSubjectsDeps, settings: ItemRu
     byEntity.set(listener, [...(byEntity.get(listener) ?? []), id]);
   }
   const rows = new Map<string, object>();
+  const unloadable = new Map<string, unknown>();
   await Promise.all([...byEntity].map(async ([listener, ids]) => {
     if (!listener) return;
-    for (const [id, row] of await deps.adapter.load(listener.entity, ids)) rows.set(lookupItem(listener.info.name, id), row);
+    const load = (part: string[]) => deps.adapter.load(listener.entity, part);
+    let parts: LoadedParts;
+    try {
+      parts = { rows: await load(ids), unloadable: new Map() };
+    } catch (error) {
+      // A row the ORM cannot load fails its own change only (see loadApart); the other entities' rows go on.
+      parts = await loadApart(load, ids, error);
+      if (ids.length > 1) deps.logger.warn(`${machine.className}: loading ${ids.length} changed ${listener.info.name} rows failed ` +
+        `(${describeError(error)}); loaded in parts, ${parts.unloadable.size} of them could not be loaded and fail alone.`);
+    }
+    for (const [id, row] of parts.rows) rows.set(lookupItem(listener.info.name, id), row);
+    for (const [id, error] of parts.unloadable) unloadable.set(lookupItem(listener.info.name, id), error);
   }));
 
   const found: Array<[string, EncodedRequest]> = [];
@@ -58,6 +71,10 @@ export async function findSubjectsBatch(deps: FindSubjectsDeps, settings: ItemRu
     if (!listener) {
       throw new InvalidJobError(`${machine.className} has no @SubjectIdsFrom(${entity}) (item ${taken.item}); it was ` +
         'written by a different version of the app, or by hand.');
+    }
+    if (unloadable.has(taken.item)) {
+      throw new SyncMachineError(`the ORM could not load its row (the rest of its batch loaded): ${describeError(unloadable.get(taken.item))}`,
+        { cause: unloadable.get(taken.item) });
     }
     const row = rows.get(taken.item) ?? request.snapshot;
     if (!row) {
