@@ -1,4 +1,5 @@
 import type { EntityClass } from '../decorators/metadata-keys';
+import type { KeyKind } from './key-kinds';
 
 export type { EntityClass };
 
@@ -24,8 +25,8 @@ export interface CapturedChange {
 export interface EntityInfo {
   name: string;
   primaryKey: string;
-  /** The primary key holds whole numbers: an id given as a string must read as one ('42', not '4x'). */
-  integerKey: boolean;
+  /** What ids the primary key can hold: an id given as a string must read as one ('42', not '4x'). */
+  keyKind: KeyKind;
   /** Columns and relations, by property name: what `fields` may name. */
   properties: string[];
 }

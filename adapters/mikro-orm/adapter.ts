@@ -1,6 +1,7 @@
 import { ReferenceKind } from '@mikro-orm/core';
 import type { EntityMetadata, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../../lib/errors';
+import { KeyKind, keyValue } from '../../lib/key-kinds';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
@@ -14,10 +15,13 @@ export class MikroOrmAdapter implements OrmAdapter {
   readonly blocksEventLoop: boolean;
   readonly payloads: MikroOrmPayloadStore;
   readonly outbox: MikroOrmOutboxStore;
+  /** PostgreSQL: a uuid key is a uuid column, which refuses a query for an id that is not one. */
+  private readonly uuidCasts: boolean;
 
   constructor(private readonly orm: MikroORM) {
     // @mikro-orm/better-sqlite runs its queries on the event loop (@mikro-orm/sqlite's sqlite3 has a thread).
     this.blocksEventLoop = orm.em.getPlatform().constructor.name === 'BetterSqlitePlatform';
+    this.uuidCasts = isPostgres(orm);
     this.payloads = new MikroOrmPayloadStore(orm);
     this.outbox = new MikroOrmOutboxStore(orm);
   }
@@ -31,7 +35,7 @@ export class MikroOrmAdapter implements OrmAdapter {
         'tracks entities by a single-column primary key; listen to an entity that has one and map from there.');
     }
     return {
-      name: meta.className, primaryKey: meta.primaryKeys[0], integerKey: hasIntegerKey(meta), properties: meta.props.map((p) => p.name),
+      name: meta.className, primaryKey: meta.primaryKeys[0], keyKind: keyKindOf(meta, this.uuidCasts), properties: meta.props.map((p) => p.name),
     };
   }
 
@@ -69,7 +73,7 @@ export class MikroOrmAdapter implements OrmAdapter {
   async load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>> {
     const meta = this.metadataOf(entity)!;
     const pk = meta.primaryKeys[0];
-    const keys = ids.map((id) => toKey(meta, id)).filter((key) => key !== undefined);
+    const keys = ids.map((id) => toKey(meta, id, this.uuidCasts)).filter((key) => key !== undefined);
     const found = new Map<string, object>();
     if (keys.length === 0) return found;
     // A fresh fork per load: nothing cached from an earlier job, eager relations loaded, the app's filters applied.
@@ -85,7 +89,7 @@ export class MikroOrmAdapter implements OrmAdapter {
   async pageIdsWhere(entity: EntityClass, where: ColumnFilter, afterId: string | undefined, limit: number): Promise<string[]> {
     const meta = this.metadataOf(entity)!;
     const pk = meta.primaryKeys[0];
-    const filter = { ...checkedFilter(meta, where), ...(afterId === undefined ? {} : { [pk]: { $gt: toKey(meta, afterId) } }) };
+    const filter = { ...checkedFilter(meta, where), ...(afterId === undefined ? {} : { [pk]: { $gt: toKey(meta, afterId, this.uuidCasts) } }) };
     // The driver returns plain rows: no entities to hydrate, no eager relations to load for a list of keys.
     const rows = await this.orm.em.fork().getDriver().find(meta.className, filter as never,
       { fields: [pk] as never, orderBy: { [pk]: 'asc' } as never, limit });
@@ -135,14 +139,23 @@ function checkedFilter(meta: EntityMetadata, where: ColumnFilter): Record<string
   return { ...where };
 }
 
-function hasIntegerKey(meta: EntityMetadata): boolean {
-  return meta.properties[meta.primaryKeys[0] as never]?.runtimeType === 'number';
+/** The platform's class (or a parent's) names PostgreSQL: PostgreSqlPlatform. */
+function isPostgres(orm: MikroORM): boolean {
+  for (let proto = Object.getPrototypeOf(orm.em.getPlatform()); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    if (/postgre/i.test(proto.constructor.name)) return true;
+  }
+  return false;
 }
 
-/** Subject ids travel as strings; numeric keys go back to numbers. An id that cannot be one matches nothing. */
-function toKey(meta: EntityMetadata, id: string): string | number | undefined {
-  if (hasIntegerKey(meta)) {
-    return /^-?\d+$/.test(id) && Number.isSafeInteger(Number(id)) ? Number(id) : undefined;
-  }
-  return id;
+function keyKindOf(meta: EntityMetadata, uuidCasts: boolean): KeyKind {
+  const key = meta.properties[meta.primaryKeys[0] as never];
+  if (key?.runtimeType === 'number') return 'integer';
+  // Only PostgreSQL's uuid column casts (and refuses a query for one id that is not a uuid); elsewhere it is text.
+  if (uuidCasts && key?.columnTypes?.[0]?.toLowerCase() === 'uuid') return 'uuid';
+  return 'text';
+}
+
+/** Subject ids travel as strings; numeric keys go back to numbers. An id no row can have matches nothing. */
+function toKey(meta: EntityMetadata, id: string, uuidCasts: boolean): string | number | undefined {
+  return keyValue(keyKindOf(meta, uuidCasts), id);
 }

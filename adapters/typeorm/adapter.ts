@@ -1,12 +1,14 @@
 import { DataSource, EntityMetadata, FindOptionsRelations } from 'typeorm';
 import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
+import { KeyKind, keyValue } from '../../lib/key-kinds';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
 import { TypeOrmOutboxStore } from './outbox-store';
 import { TypeOrmPayloadStore } from './payload-store';
 
+const POSTGRES_TYPES = new Set<string>(['postgres', 'cockroachdb', 'aurora-postgres']);
 const INTEGER_TYPES = new Set(['int', 'integer', 'int2', 'int4', 'smallint', 'tinyint', 'mediumint', 'smallserial', 'serial']);
 
 /** TypeORM's SQLite drivers: SQLite refuses an expression nested deeper than 1,000 (SQLITE_MAX_EXPR_DEPTH). */
@@ -48,7 +50,7 @@ export class TypeOrmAdapter implements OrmAdapter {
     return {
       name: metadata.name,
       primaryKey: metadata.primaryColumns[0].propertyName,
-      integerKey: hasIntegerKey(metadata),
+      keyKind: keyKindOf(metadata),
       properties: [...new Set([...metadata.columns, ...metadata.relations].map((c) => c.propertyPath))],
     };
   }
@@ -149,15 +151,15 @@ function relationTree(paths: string[]): FindOptionsRelations<object> {
   return close(tree) as FindOptionsRelations<object>;
 }
 
-function hasIntegerKey(metadata: EntityMetadata): boolean {
+function keyKindOf(metadata: EntityMetadata): KeyKind {
   const type = metadata.primaryColumns[0].type;
-  return type === Number || (typeof type === 'string' && INTEGER_TYPES.has(type));
+  if (type === Number || (typeof type === 'string' && INTEGER_TYPES.has(type))) return 'integer';
+  // Only PostgreSQL's uuid column casts: elsewhere TypeORM keeps a 'uuid' key as a string column.
+  if (type === 'uuid' && POSTGRES_TYPES.has(metadata.connection.options.type)) return 'uuid';
+  return 'text';
 }
 
-/** Subject ids travel as strings; integer keys go back to numbers. An id that cannot be one matches nothing. */
+/** Subject ids travel as strings; integer keys go back to numbers. An id no row can have matches nothing. */
 function toKey(metadata: EntityMetadata, id: string): string | number | undefined {
-  if (hasIntegerKey(metadata)) {
-    return /^-?\d+$/.test(id) && Number.isSafeInteger(Number(id)) ? Number(id) : undefined;
-  }
-  return id;
+  return keyValue(keyKindOf(metadata), id);
 }

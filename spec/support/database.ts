@@ -46,6 +46,8 @@ export class TestDatabase {
     // search_path too, so that the tests' raw SQL finds the suite's tables.
     const options = {
       ...base, type: 'postgres', url: POSTGRES_URL, schema, extra: { options: `-c search_path=${schema}` },
+      // gen_random_uuid() is in PostgreSQL's core (13+), so a uuid key needs no extension on the suite's search_path.
+      uuidExtension: 'pgcrypto',
     } as DataSourceOptions;
     return new TestDatabase(kind, options, async () => {
       await admin.query(`DROP SCHEMA "${schema}" CASCADE`);

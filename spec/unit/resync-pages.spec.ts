@@ -8,7 +8,7 @@ describe('resync pages', () => {
   // With `ids`, resync reads nothing from the ORM: neither is touched.
   const adapter = {} as OrmAdapter;
   const machine = {
-    className: 'OrderSync', subjectInfo: { name: 'Order', primaryKey: 'id', integerKey: true, properties: ['id'] },
+    className: 'OrderSync', subjectInfo: { name: 'Order', primaryKey: 'id', keyKind: 'integer', properties: ['id'] },
   } as MachineDefinition;
   const ids = Array.from({ length: 10 }, (_, i) => i + 1);
 
@@ -84,7 +84,7 @@ describe('resync pages', () => {
     expect(await refusal({ ids, batchSize: 0 })).to.equal('resync(OrderSync): batchSize must be a whole number of at least 1, got 0.');
     expect(sent).to.deep.equal([]);
     // A string key takes any string.
-    const named = { ...machine, subjectInfo: { ...machine.subjectInfo, integerKey: false } } as MachineDefinition;
+    const named = { ...machine, subjectInfo: { ...machine.subjectInfo, keyKind: 'text' } } as MachineDefinition;
     expect(await resyncSubjects(adapter, named, { ids: ['a-1', 'x'] }, record)).to.deep.equal({ enqueued: 2 });
   });
 
