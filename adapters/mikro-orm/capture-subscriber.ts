@@ -1,6 +1,6 @@
 import {
-  ChangeSetType, type ChangeSet, type EntityMetadata, type EventArgs, type EventSubscriber, type FlushEventArgs,
-  type TransactionEventArgs, type UnitOfWork,
+  ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityMetadata, type EventArgs,
+  type EventSubscriber, type FlushEventArgs, type TransactionEventArgs, type UnitOfWork,
 } from '@mikro-orm/core';
 import { ChangeFrame, mergeChange } from '../../lib/changes';
 import type { CapturedChange, ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
@@ -49,6 +49,8 @@ export class CaptureSubscriber implements EventSubscriber {
   private readonly buffers = new WeakMap<Transaction, Segment[]>();
   private readonly rolledBack = new WeakSet<Transaction>();
   private readonly watchedSavepoints = new WeakSet<Transaction>();
+  /** Many-to-many links a flush adds or removes, read in onFlush (before the flush retakes the snapshots). */
+  private readonly links = new WeakMap<UnitOfWork, CapturedChange[]>();
 
   constructor(
     private readonly watched: ReadonlySet<EntityClass>, private readonly listener: CommitListener, private readonly outbox = false,
@@ -61,7 +63,10 @@ export class CaptureSubscriber implements EventSubscriber {
 
   onFlush({ uow }: FlushEventArgs): void {
     this.settled.delete(uow);
+    this.links.delete(uow);
     if (!this.active) return;
+    const collections = uow.getCollectionUpdates();
+    if (collections.length > 0) this.links.set(uow, this.linksOf(collections));
     const changeSets = uow.getChangeSets();
     // Indexed: these loops run once per flush, mostly before V8 optimizes them, where `for...of` made an iterator
     // result per change set.
@@ -78,7 +83,7 @@ export class CaptureSubscriber implements EventSubscriber {
       this.settled.delete(uow);
       return;
     }
-    const changes = this.changesOf(uow.getChangeSets());
+    const changes = this.changesOf(uow);
     if (changes.length === 0) return;
     const trx = em.getTransactionContext<Transaction>();
     if (this.outbox) await MikroOrmOutboxStore.write(em, changes, trx as never);
@@ -89,14 +94,14 @@ export class CaptureSubscriber implements EventSubscriber {
   /** The transaction em.flush() opened for itself, about to commit: its changes join it in the outbox. */
   async beforeTransactionCommit({ em, uow, transaction }: TransactionEventArgs): Promise<void> {
     if (!this.outbox || !uow) return;
-    await MikroOrmOutboxStore.write(em, this.changesOf(uow.getChangeSets()), transaction);
+    await MikroOrmOutboxStore.write(em, this.changesOf(uow), transaction);
   }
 
   async afterTransactionCommit({ uow, transaction }: TransactionEventArgs): Promise<void> {
     if (uow) {
       // The transaction em.flush() opened for itself: its unit of work is done.
       this.settled.add(uow);
-      await this.emit(this.changesOf(uow.getChangeSets()));
+      await this.emit(this.changesOf(uow));
       return;
     }
     const segments = transaction ? this.buffers.get(transaction as Transaction) : undefined;
@@ -130,7 +135,44 @@ export class CaptureSubscriber implements EventSubscriber {
     else await this.emit(changes);
   }
 
-  private changesOf(changeSets: ChangeSet<object>[]): CapturedChange[] {
+  /** The flush's change sets of watched entities, and the links it changed (see linksOf). */
+  private changesOf(uow: UnitOfWork): CapturedChange[] {
+    const changes = this.changeSetsOf(uow.getChangeSets());
+    const links = this.links.get(uow);
+    return links && this.active ? changes.concat(links) : changes;
+  }
+
+  /**
+   * A many-to-many collection changed (`tags.add(tag)`, on either side): MikroORM writes the pivot table and
+   * makes no change set for either entity, as their own rows did not change. Each watched entity on either
+   * end becomes an update of its collection property (`tags`), which `fields` can name: the collection's owner,
+   * and each item added or removed (by the inverse property). Entities new in the flush have no key yet; their
+   * insert is the change.
+   */
+  private linksOf(collections: Array<Collection<object>>): CapturedChange[] {
+    const links: CapturedChange[] = [];
+    for (const coll of collections) {
+      const property = coll.property;
+      if (property.kind !== ReferenceKind.MANY_TO_MANY) continue;
+      this.addLink(links, coll.owner, property.name);
+      const inverse = property.inversedBy ?? property.mappedBy;
+      if (!inverse) continue;
+      const before = coll.getSnapshot() ?? [];
+      const after = coll.getItems(false);
+      for (const item of after) if (!before.includes(item)) this.addLink(links, item, inverse);
+      for (const item of before) if (!after.includes(item)) this.addLink(links, item, inverse);
+    }
+    return links;
+  }
+
+  private addLink(links: CapturedChange[], entity: object, property: string): void {
+    const meta = helper(entity).__meta as EntityMetadata;
+    if (!this.isWatched(meta)) return;
+    const id = keyOf(meta, entity);
+    if (id !== undefined) links.push({ entity: meta.class, id, op: 'update', changedKeys: [property] });
+  }
+
+  private changeSetsOf(changeSets: ChangeSet<object>[]): CapturedChange[] {
     const changes: CapturedChange[] = [];
     if (!this.active) return changes;
     for (let i = 0; i < changeSets.length; i++) {
@@ -142,7 +184,7 @@ export class CaptureSubscriber implements EventSubscriber {
       if (id === undefined) continue;
       changes.push({
         entity: cs.meta.class, id, op, snapshot,
-        changedKeys: op === 'update' ? changedKeysOf(cs.payload) : columnNames(cs.meta),
+        changedKeys: op === 'update' ? changedKeysOf(cs.meta, cs.payload) : columnNames(cs.meta),
       });
     }
     return changes;
@@ -206,14 +248,44 @@ const singleKeys = new Map<string, string[]>();
  * The properties an update's payload changes. The pipeline never writes into a change's keys (lib/changes), so the
  * one-property list is shared, where `Object.keys` made a new array per changed row.
  */
-function changedKeysOf(payload: object): string[] {
+function changedKeysOf(meta: EntityMetadata, payload: object): string[] {
+  const embedded = embeddedRootsOf(meta);
   let only: string | undefined;
   for (const key in payload) {
-    if (only !== undefined) return Object.keys(payload);
+    if (only !== undefined) return embedded ? withRoots(Object.keys(payload), embedded) : Object.keys(payload);
     only = key;
   }
   if (only === undefined) return [];
+  if (embedded?.has(only)) return withRoots([only], embedded);
   let keys = singleKeys.get(only);
   if (!keys) singleKeys.set(only, keys = [only]);
   return keys;
+}
+
+/**
+ * An inline embeddable's change names its flattened property (`address_city`); `fields: ['address']` names the
+ * embedded one, so the change names that too. Per entity: flattened property -> the embedded properties it is
+ * part of (nested ones included), or undefined for an entity without inline embeddables (most).
+ */
+const embeddedRoots = new WeakMap<EntityMetadata, Map<string, string[]> | null>();
+
+function embeddedRootsOf(meta: EntityMetadata): Map<string, string[]> | undefined {
+  let roots = embeddedRoots.get(meta);
+  if (roots === undefined) {
+    roots = new Map();
+    for (const prop of meta.props) {
+      const chain: string[] = [];
+      for (let p = prop; p.embedded; p = meta.properties[p.embedded[0] as never]) chain.push(p.embedded[0]);
+      if (chain.length > 0) roots.set(prop.name, chain);
+    }
+    if (roots.size === 0) roots = null;
+    embeddedRoots.set(meta, roots);
+  }
+  return roots ?? undefined;
+}
+
+function withRoots(keys: string[], roots: Map<string, string[]>): string[] {
+  const all = new Set(keys);
+  for (const key of keys) for (const root of roots.get(key) ?? []) all.add(root);
+  return [...all];
 }

@@ -51,7 +51,7 @@ export class TypeOrmAdapter implements OrmAdapter {
       name: metadata.name,
       primaryKey: metadata.primaryColumns[0].propertyName,
       keyKind: keyKindOf(metadata),
-      properties: [...new Set([...metadata.columns, ...metadata.relations].map((c) => c.propertyPath))],
+      properties: [...new Set([...metadata.columns, ...metadata.relations, ...metadata.allEmbeddeds].map((c) => c.propertyPath))],
     };
   }
 

@@ -30,6 +30,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   ) {}
 
   afterInsert(event: InsertEvent<object>) {
+    if (event.metadata.isJunction) return this.recordLink(event.queryRunner, event.metadata, event.entityId ?? event.entity);
     return this.record(event.queryRunner, event.metadata, 'insert', event.entity, undefined, 'insert');
   }
 
@@ -51,6 +52,9 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   }
 
   afterRemove(event: RemoveEvent<object>) {
+    if (event.metadata.isJunction) {
+      return this.recordLink(event.queryRunner, event.metadata, event.entityId ?? event.databaseEntity ?? event.entity);
+    }
     return this.recordIdentified(event, 'remove', 'delete() (or a QueryBuilder delete)');
   }
 
@@ -108,6 +112,33 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
       if (pk.getEntityValue(row) === undefined) pk.setEntityValue(row, event.entityId);
     }
     return this.record(event.queryRunner, event.metadata, op, row, undefined, path);
+  }
+
+  /**
+   * A many-to-many link added or removed: save() of either side with a changed collection, or a QueryBuilder
+   * relation().add()/remove(). TypeORM reports only the junction row (the entities' own rows did not change), so
+   * each side it links that is watched becomes an update of its relation property (`tags`), which `fields` can name.
+   */
+  private recordLink(qr: QueryRunner | undefined, junction: EntityMetadata, link: unknown): Promise<void> | void {
+    const waits: Array<Promise<void>> = [];
+    for (const columns of [junction.ownerColumns, junction.inverseColumns]) {
+      const side = columns[0]?.referencedColumn?.entityMetadata;
+      if (!side || typeof side.target !== 'function' || !this.watched.has(side.target)) continue;
+      const relation = side.relations.find((r) => r.isManyToMany && r.junctionEntityMetadata === junction);
+      if (relation && (!link || typeof link !== 'object')) {
+        // relation().remove() deletes junction rows through a QueryBuilder, which reports none of them.
+        this.warnUncaptured(side.name, `a QueryBuilder relation('${relation.propertyPath}').remove()`);
+        continue;
+      }
+      const id = (link as Record<string, unknown>)[columns[0].propertyName];
+      // A side without the property (a one-way relation's inverse) has nothing of the link in its rows.
+      if (!relation || columns.length !== 1 || !columns[0].referencedColumn!.isPrimary || id === undefined || id === null) continue;
+      const row = {};
+      side.primaryColumns[0].setEntityValue(row, id);
+      const wait = this.record(qr, side, 'update', row, [relation], `a link of ${side.name}.${relation.propertyPath}`);
+      if (wait) waits.push(wait);
+    }
+    if (waits.length > 0) return Promise.all(waits).then(() => undefined);
   }
 
   /**

@@ -72,10 +72,21 @@ export function changeOf(
 
 /** The paths of changed keys; a single column's once per column (most updates change one), shared like allProperties'. */
 function pathsOf(keys: readonly ChangedKey[]): string[] {
-  if (keys.length !== 1 || typeof keys[0] === 'string') return keys.map((k) => typeof k === 'string' ? k : k.propertyPath);
+  if (keys.length !== 1 || typeof keys[0] === 'string') return withEmbeddedRoots(keys.map((k) => typeof k === 'string' ? k : k.propertyPath));
   let paths = single.get(keys[0]);
-  if (!paths) single.set(keys[0], paths = [keys[0].propertyPath]);
+  if (!paths) single.set(keys[0], paths = withEmbeddedRoots([keys[0].propertyPath]));
   return paths;
+}
+
+/**
+ * A column of an embedded (`@Column(() => Address)`) changes as `address.city`; `fields: ['address']` names the
+ * embedded, so the change names it too (and each level of a nested one).
+ */
+function withEmbeddedRoots(paths: string[]): string[] {
+  if (!paths.some((p) => p.includes('.'))) return paths;
+  const all = new Set(paths);
+  for (const path of paths) for (let dot = path.indexOf('.'); dot > 0; dot = path.indexOf('.', dot + 1)) all.add(path.slice(0, dot));
+  return [...all];
 }
 
 const single = new WeakMap<object, string[]>();
@@ -84,6 +95,6 @@ const properties = new WeakMap<EntityMetadata, string[]>();
 /** Every column's property path, once per entity: shared by its changes, which nothing writes into (lib/changes). */
 function allProperties(metadata: EntityMetadata): string[] {
   let paths = properties.get(metadata);
-  if (!paths) properties.set(metadata, paths = metadata.columns.map((c) => c.propertyPath));
+  if (!paths) properties.set(metadata, paths = withEmbeddedRoots(metadata.columns.map((c) => c.propertyPath)));
   return paths;
 }
