@@ -39,8 +39,10 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     const keys: ChangedKey[] = event.updatedRelations.length === 0
       ? event.updatedColumns : [...event.updatedColumns, ...event.updatedRelations];
     const row = event.databaseEntity ?? event.entity;
-    return this.record(event.queryRunner, event.metadata, 'update', row as object | undefined, keys,
-      'update() (or a QueryBuilder update, increment(), decrement())');
+    // No entity at all: a save() of another entity's one-to-many collection moved this row (TypeORM builds that
+    // update from the parent and reports neither the row nor what changed). update() reports the values it set.
+    return this.record(event.queryRunner, event.metadata, 'update', row as object | undefined, keys, row === undefined
+      ? ONE_TO_MANY_PATH : 'update() (or a QueryBuilder update, increment(), decrement())');
   }
 
   beforeRemove(event: RemoveEvent<object>) {
@@ -181,11 +183,16 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   private warnUncaptured(entity: string, path: string): void {
     if (this.warned.has(`${entity} ${path}`)) return;
     this.warned.add(`${entity} ${path}`);
+    const instead = path === ONE_TO_MANY_PATH
+      ? `Set the relation on the ${entity} itself and save() it`
+      : 'Use save()/remove()';
     this.logger.warn(
       `${entity} was written through ${path}, for which TypeORM reports no ids: sync-machine cannot see which rows ` +
-      `changed. Use save()/remove(), or call notifyChanged(${entity}, ids) after such writes.`);
+      `changed. ${instead}, or call notifyChanged(${entity}, ids) after such writes.`);
   }
 }
+
+const ONE_TO_MANY_PATH = "a save() of another entity's one-to-many collection (such as customer.orders = [...])";
 
 /** TypeORM keeps the savepoint depth on every query runner, outside the public interface. */
 function depthOf(qr: QueryRunner): number {

@@ -483,6 +483,29 @@ for (const kind of DATABASES) {
         expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
       });
 
+      it("save() of a Customer's one-to-many collection moving an Order: nothing enqueued, one warning naming that path", async () => {
+        const [jane, bob] = [await newCustomer(), await newCustomer()];
+        const order = await newOrder(jane);
+        await resetQueues();
+
+        // TypeORM updates the order's foreign key from the parent and reports neither the row nor what changed.
+        const parent = await customers.findOneOrFail({ where: { id: bob.id }, relations: { orders: true } });
+        parent.orders = [await orders.findOneByOrFail({ id: order.id })];
+        await customers.save(parent);
+
+        expect((await orders.findOneByOrFail({ id: order.id })).customerId).to.equal(bob.id);
+        expect(await everythingQueued()).to.deep.equal([]);
+        expect(warningsAbout('Order')).to.deep.equal(["Order was written through a save() of another entity's one-to-many " +
+          'collection (such as customer.orders = [...]), for which TypeORM reports no ids: sync-machine cannot see which ' +
+          'rows changed. Set the relation on the Order itself and save() it, or call notifyChanged(Order, ids) after such writes.']);
+
+        // The way the warning gives: the order's own relation, saved.
+        const moved = await orders.findOneByOrFail({ id: order.id });
+        moved.customer = jane;
+        await orders.save(moved);
+        expect(await waiting('ensure-publication')).to.deep.equal([String(order.id)]);
+      });
+
       it('raw SQL (dataSource.query UPDATE): nothing enqueued and nothing logged, TypeORM never sees it', async () => {
         const customer = await newCustomer();
         await resetQueues();
