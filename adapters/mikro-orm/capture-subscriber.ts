@@ -51,6 +51,8 @@ export class CaptureSubscriber implements EventSubscriber {
   private readonly watchedSavepoints = new WeakSet<Transaction>();
   /** Many-to-many links a flush adds or removes, read in onFlush (before the flush retakes the snapshots). */
   private readonly links = new WeakMap<UnitOfWork, CapturedChange[]>();
+  /** Per entity, the watched entities its changes are changes of (see watchedAs). */
+  private readonly inherited = new WeakMap<EntityMetadata, EntityClass[]>();
 
   constructor(
     private readonly watched: ReadonlySet<EntityClass>, private readonly listener: CommitListener, private readonly outbox = false,
@@ -128,7 +130,7 @@ export class CaptureSubscriber implements EventSubscriber {
     if (!meta || !this.isWatched(meta)) return;
     const id = keyOf(meta, entity);
     if (id === undefined) return;
-    const changes = [{ entity: meta.class, id, op: 'update' as const, changedKeys: columnNames(meta) }];
+    const changes = this.watchedAs(meta).map((cls) => ({ entity: cls, id, op: 'update' as const, changedKeys: columnNames(meta) }));
     const trx = em.getTransactionContext<Transaction>();
     if (this.outbox) await MikroOrmOutboxStore.write(em, changes, trx as never);
     if (trx) this.buffer(trx, changes);
@@ -169,7 +171,8 @@ export class CaptureSubscriber implements EventSubscriber {
     const meta = helper(entity).__meta as EntityMetadata;
     if (!this.isWatched(meta)) return;
     const id = keyOf(meta, entity);
-    if (id !== undefined) links.push({ entity: meta.class, id, op: 'update', changedKeys: [property] });
+    if (id === undefined) return;
+    for (const cls of this.watchedAs(meta)) links.push({ entity: cls, id, op: 'update', changedKeys: [property] });
   }
 
   private changeSetsOf(changeSets: ChangeSet<object>[]): CapturedChange[] {
@@ -178,14 +181,14 @@ export class CaptureSubscriber implements EventSubscriber {
     for (let i = 0; i < changeSets.length; i++) {
       const cs = changeSets[i];
       const op = OPS[cs.type];
-      if (!op || !this.isWatched(cs.meta)) continue;
+      if (!op) continue;
+      const as = this.watchedAs(cs.meta);
+      if (as.length === 0) continue;
       const snapshot = op === 'remove' ? this.removed.get(cs.entity) ?? snapshotOf(cs.meta, cs.entity) : undefined;
       const id = keyOf(cs.meta, cs.entity) ?? (snapshot && keyOf(cs.meta, snapshot));
       if (id === undefined) continue;
-      changes.push({
-        entity: cs.meta.class, id, op, snapshot,
-        changedKeys: op === 'update' ? changedKeysOf(cs.meta, cs.payload) : columnNames(cs.meta),
-      });
+      const changedKeys = op === 'update' ? changedKeysOf(cs.meta, cs.payload) : columnNames(cs.meta);
+      for (let j = 0; j < as.length; j++) changes.push({ entity: as[j], id, op, snapshot, changedKeys });
     }
     return changes;
   }
@@ -224,7 +227,24 @@ export class CaptureSubscriber implements EventSubscriber {
   }
 
   private isWatched(meta: EntityMetadata): boolean {
-    return this.watched.has(meta.class);
+    return this.watchedAs(meta).length > 0;
+  }
+
+  /**
+   * The watched entities a change of this entity is a change of: itself when watched, and each entity it
+   * inherits from that is (a single-table child, `Post extends Content`, for a machine that listens to Content).
+   * MikroORM reports the child's metadata, which a check of the class alone missed. Cached: this runs per change.
+   */
+  private watchedAs(meta: EntityMetadata): EntityClass[] {
+    let as = this.inherited.get(meta);
+    if (!as) {
+      as = [];
+      for (let cls = meta.class as unknown; typeof cls === 'function' && cls !== Function.prototype; cls = Object.getPrototypeOf(cls)) {
+        if (this.watched.has(cls as EntityClass)) as.push(cls as EntityClass);
+      }
+      this.inherited.set(meta, as);
+    }
+    return as;
   }
 
   private async emit(changes: CapturedChange[]): Promise<void> {

@@ -21,6 +21,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   private readonly warned = new Set<string>();
   /** Rows about to be removed, with the relation keys their snapshot needs (see keepRelationKeys). */
   private readonly keyed = new WeakMap<object, object>();
+  /** Per entity, the watched entities its writes are changes of (see watchedAs). */
+  private readonly inherited = new WeakMap<EntityMetadata, EntityMetadata[]>();
 
   constructor(
     private readonly watched: ReadonlySet<EntityClass>,
@@ -35,7 +37,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   }
 
   afterUpdate(event: UpdateEvent<object>) {
-    if (typeof event.metadata.target !== 'function' || !this.watched.has(event.metadata.target)) return;
+    if (this.watchedAs(event.metadata).length === 0) return;
     const keys: ChangedKey[] = event.updatedRelations.length === 0
       ? event.updatedColumns : [...event.updatedColumns, ...event.updatedRelations];
     const row = event.databaseEntity ?? event.entity;
@@ -95,9 +97,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
    * read: read it now, in the same transaction. Only for watched entities that lack a key: one query per removal.
    */
   private async keepRelationKeys(event: RemoveEvent<object> | SoftRemoveEvent<object>): Promise<void> {
-    const target = event.metadata.target;
     const row = (event.databaseEntity ?? event.entity) as object | undefined;
-    if (typeof target !== 'function' || !this.watched.has(target) || !row) return;
+    if (this.watchedAs(event.metadata).length === 0 || !row) return;
     const missing = relationsWithoutKey(event.metadata, row);
     const id = event.entityId ?? event.metadata.primaryColumns[0]?.getEntityValue(row);
     if (missing.length === 0 || id === undefined || id === null) return;
@@ -151,8 +152,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     qr: QueryRunner | undefined, metadata: EntityMetadata, op: ChangeOp, row: object | undefined,
     updatedKeys: readonly ChangedKey[] | undefined, path: string,
   ): Promise<void> | void {
-    const entity = metadata.target;
-    if (typeof entity !== 'function' || !this.watched.has(entity)) return;
+    const as = this.watchedAs(metadata);
+    if (as.length === 0) return;
     const id = row ? metadata.primaryColumns[0].getEntityValue(row) : undefined;
     if (id === undefined || id === null) {
       this.warnUncaptured(metadata.name, path);
@@ -160,11 +161,35 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     }
     const snapshot = op === 'remove' ? snapshotOf(metadata, row!) : undefined;
     if (this.outbox) {
-      const change = changeOf(metadata, id, op, updatedKeys, snapshot);
-      return TypeOrmOutboxStore.write(qr?.manager ?? metadata.connection.manager, [change])
-        .then(() => this.collect(qr, metadata, id, op, updatedKeys, snapshot));
+      const changes = as.map((watched) => changeOf(watched, id, op, updatedKeys, snapshot));
+      return TypeOrmOutboxStore.write(qr?.manager ?? metadata.connection.manager, changes)
+        .then(() => this.collectAs(as, qr, id, op, updatedKeys, snapshot));
     }
-    return this.collect(qr, metadata, id, op, updatedKeys, snapshot);
+    return this.collectAs(as, qr, id, op, updatedKeys, snapshot);
+  }
+
+  private collectAs(
+    as: EntityMetadata[], qr: QueryRunner | undefined, id: unknown, op: ChangeOp,
+    keys: readonly ChangedKey[] | undefined, snapshot: Record<string, unknown> | undefined,
+  ): Promise<void> | void {
+    if (as.length === 1) return this.collect(qr, as[0], id, op, keys, snapshot);
+    return Promise.all(as.map((watched) => this.collect(qr, watched, id, op, keys, snapshot))).then(() => undefined);
+  }
+
+  /**
+   * The watched entities a write of this entity's rows is a change of: itself when watched, and each entity it
+   * inherits from that is (a single-table child, `Post extends Content`, for a machine that listens to Content).
+   * TypeORM reports the child's metadata, which a check of the class alone missed. Cached: this runs per write.
+   */
+  private watchedAs(metadata: EntityMetadata): EntityMetadata[] {
+    let as = this.inherited.get(metadata);
+    if (!as) {
+      as = metadata.inheritanceTree
+        .filter((cls) => this.watched.has(cls))
+        .map((cls) => (cls === metadata.target ? metadata : metadata.connection.getMetadata(cls)));
+      this.inherited.set(metadata, as);
+    }
+    return as;
   }
 
   /** Into the transaction's open log, or to the listener at once when there is no transaction. */
