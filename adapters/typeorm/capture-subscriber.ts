@@ -41,8 +41,9 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     const keys: ChangedKey[] = event.updatedRelations.length === 0
       ? event.updatedColumns : [...event.updatedColumns, ...event.updatedRelations];
     const row = event.databaseEntity ?? event.entity;
-    // No entity at all: a save() of another entity's one-to-many collection moved this row (TypeORM builds that
-    // update from the parent and reports neither the row nor what changed). update() reports the values it set.
+    // No entity at all: a save() of the other side of a relation moved this row (a one-to-many collection, an
+    // inverse one-to-one: TypeORM builds that update from the parent and reports neither the row nor what
+    // changed). update() reports the values it set.
     return this.record(event.queryRunner, event.metadata, 'update', row as object | undefined, keys, row === undefined
       ? ONE_TO_MANY_PATH : 'update() (or a QueryBuilder update, increment(), decrement())');
   }
@@ -217,7 +218,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   }
 }
 
-const ONE_TO_MANY_PATH = "a save() of another entity's one-to-many collection (such as customer.orders = [...])";
+const ONE_TO_MANY_PATH = "a save() of the other side of its relation (a one-to-many collection such as " +
+  'customer.orders = [...], or the inverse side of a one-to-one)';
 
 /** TypeORM keeps the savepoint depth on every query runner, outside the public interface. */
 function depthOf(qr: QueryRunner): number {

@@ -495,9 +495,10 @@ for (const kind of DATABASES) {
 
         expect((await orders.findOneByOrFail({ id: order.id })).customerId).to.equal(bob.id);
         expect(await everythingQueued()).to.deep.equal([]);
-        expect(warningsAbout('Order')).to.deep.equal(["Order was written through a save() of another entity's one-to-many " +
-          'collection (such as customer.orders = [...]), for which TypeORM reports no ids: sync-machine cannot see which ' +
-          'rows changed. Set the relation on the Order itself and save() it, or call notifyChanged(Order, ids) after such writes.']);
+        expect(warningsAbout('Order')).to.deep.equal(['Order was written through a save() of the other side of its relation ' +
+          '(a one-to-many collection such as customer.orders = [...], or the inverse side of a one-to-one), for which ' +
+          'TypeORM reports no ids: sync-machine cannot see which rows changed. Set the relation on the Order itself and ' +
+          'save() it, or call notifyChanged(Order, ids) after such writes.']);
 
         // The way the warning gives: the order's own relation, saved.
         const moved = await orders.findOneByOrFail({ id: order.id });
