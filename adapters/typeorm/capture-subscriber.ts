@@ -32,7 +32,10 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   ) {}
 
   afterInsert(event: InsertEvent<object>) {
-    if (event.metadata.isJunction) return this.recordLink(event.queryRunner, event.metadata, event.entityId ?? event.entity);
+    if (event.metadata.isJunction) {
+      // entityId: TypeORM 0.3.18 and later; relation().add() gives the row as the entity.
+      return this.recordLink(event.queryRunner, event.metadata, (event as { entityId?: unknown }).entityId ?? event.entity, LINK_ADDED_PATH);
+    }
     return this.record(event.queryRunner, event.metadata, 'insert', event.entity, undefined, 'insert');
   }
 
@@ -58,7 +61,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
 
   afterRemove(event: RemoveEvent<object>) {
     if (event.metadata.isJunction) {
-      return this.recordLink(event.queryRunner, event.metadata, event.entityId ?? event.databaseEntity ?? event.entity);
+      return this.recordLink(event.queryRunner, event.metadata, event.entityId ?? event.databaseEntity ?? event.entity, LINK_REMOVED_PATH);
     }
     return this.recordIdentified(event, 'remove', 'delete() (or a QueryBuilder delete)');
   }
@@ -122,16 +125,20 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
    * A many-to-many link added or removed: save() of either side with a changed collection, or a QueryBuilder
    * relation().add()/remove(). TypeORM reports only the junction row (the entities' own rows did not change), so
    * each side it links that is watched becomes an update of its relation property (`tags`), which `fields` can name.
+   * Where TypeORM does not name the row (links a save() adds, before 0.3.18; relation().remove()), it is warned.
    */
-  private recordLink(qr: QueryRunner | undefined, junction: EntityMetadata, link: unknown): Promise<void> | void {
+  private recordLink(qr: QueryRunner | undefined, junction: EntityMetadata, link: unknown, path: string): Promise<void> | void {
     const waits: Array<Promise<void>> = [];
     for (const columns of [junction.ownerColumns, junction.inverseColumns]) {
       const side = columns[0]?.referencedColumn?.entityMetadata;
       if (!side || typeof side.target !== 'function' || !this.watched.has(side.target)) continue;
       const relation = side.relations.find((r) => r.isManyToMany && r.junctionEntityMetadata === junction);
-      if (relation && (!link || typeof link !== 'object')) {
-        // relation().remove() deletes junction rows through a QueryBuilder, which reports none of them.
-        this.warnUncaptured(side.name, `a QueryBuilder relation('${relation.propertyPath}').remove()`);
+      if (!link || typeof link !== 'object') {
+        if (relation) {
+          this.warnUncaptured(side.name, path.replace('<relation>', relation.propertyPath), path === LINK_ADDED_PATH
+            ? 'Upgrade TypeORM to 0.3.18 or later (it names them)'
+            : 'Change links with save() in TypeORM 0.3.18 or later (it names them)');
+        }
         continue;
       }
       const id = (link as Record<string, unknown>)[columns[0].propertyName];
@@ -206,17 +213,22 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     frames[frames.length - 1].add(metadata, id, op, keys, snapshot);
   }
 
-  private warnUncaptured(entity: string, path: string): void {
+  private warnUncaptured(entity: string, path: string, instead?: string): void {
     if (this.warned.has(`${entity} ${path}`)) return;
     this.warned.add(`${entity} ${path}`);
-    const instead = path === ONE_TO_MANY_PATH
-      ? `Set the relation on the ${entity} itself and save() it`
-      : 'Use save()/remove()';
+    instead ??= path === ONE_TO_MANY_PATH ? `Set the relation on the ${entity} itself and save() it` : 'Use save()/remove()';
     this.logger.warn(
       `${entity} was written through ${path}, for which TypeORM reports no ids: sync-machine cannot see which rows ` +
       `changed. ${instead}, or call notifyChanged(${entity}, ids) after such writes.`);
   }
 }
+
+/**
+ * Many-to-many links whose rows TypeORM does not name: those a save() adds before 0.3.18, and those removed by a
+ * QueryBuilder's relation().remove() (or, in older releases, by a save()).
+ */
+const LINK_ADDED_PATH = 'a save() adding a many-to-many link (<relation>) in a TypeORM before 0.3.18';
+const LINK_REMOVED_PATH = "a QueryBuilder relation('<relation>').remove() (or a save() removing a link, before TypeORM 0.3.18)";
 
 const ONE_TO_MANY_PATH = "a save() of the other side of its relation (a one-to-many collection such as " +
   'customer.orders = [...], or the inverse side of a one-to-one)';

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { expect } from 'chai';
 import { Column, DataSource, Entity, JoinTable, ManyToMany, PrimaryGeneratedColumn } from 'typeorm';
 import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
@@ -6,6 +8,10 @@ import { FAST_WORKER } from '../support/harness';
 import { MemoryLogger } from '../support/logger';
 import { ApiClient, PartnerApi } from '../support/partner-api';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
+
+/** Zero-padded, so that versions compare as strings: '0.3.7' -> '000.003.007'. */
+const TYPEORM_VERSION = (JSON.parse(readFileSync(join(dirname(require.resolve('typeorm')), 'package.json'), 'utf8')) as { version: string })
+  .version.split('.').map((part) => part.padStart(3, '0')).join('.');
 
 class Address {
   @Column({ type: 'varchar', default: '' }) city!: string;
@@ -81,22 +87,35 @@ for (const kind of DATABASES) {
       };
       expect(await published()).to.deep.equal({ title: 'T', city: 'Paris', tags: ['a'] });
 
+      // Before 0.3.18 TypeORM names no row of a link a save() adds or removes (the CI runs this suite on 0.3.7
+      // too): each is warned, once, and the app calls notifyChanged(). From 0.3.18 on, a save() is captured.
+      const namesSavedLinks = TYPEORM_VERSION >= '000.003.018';
+      const linkChanged = async () => {
+        if (namesSavedLinks) return;
+        expect(logger.warnings().filter((w) => w.startsWith('Article was written through') && w.includes('many-to-many link'))).to.not.be.empty;
+        await sync.notifyChanged(Article, article.id, ['tags']);
+      };
       article.tags.push(b);
       await articles.save(article);
+      await linkChanged();
       expect(await published()).to.deep.include({ tags: ['a', 'b'] });
       article.tags = [b];
       await articles.save(article);
+      await linkChanged();
       expect(await published()).to.deep.include({ tags: ['b'] });
 
       // From the inverse side (the article's collection never changed in memory), and through a QueryBuilder.
       await ds.getRepository(Tag).save({ ...c, articles: [{ id: article.id } as Article] });
+      await linkChanged();
       expect(await published()).to.deep.include({ tags: ['b', 'c'] });
       // A QueryBuilder's relation().remove() reports no junction rows: warned, and notifyChanged() tells.
       await ds.createQueryBuilder().relation(Article, 'tags').of(article.id).remove(c.id);
-      const warning = (entity: string, relation: string) => `${entity} was written through a QueryBuilder ` +
-        `relation('${relation}').remove(), for which TypeORM reports no ids: sync-machine cannot see which rows changed. ` +
-        `Use save()/remove(), or call notifyChanged(${entity}, ids) after such writes.`;
-      expect(logger.warnings()).to.deep.equal([warning('Article', 'tags'), warning('Tag', 'articles')]);
+      const removed = (entity: string, relation: string) => `${entity} was written through a QueryBuilder ` +
+        `relation('${relation}').remove() (or a save() removing a link, before TypeORM 0.3.18), for which TypeORM ` +
+        'reports no ids: sync-machine cannot see which rows changed. Change links with save() in TypeORM 0.3.18 or ' +
+        `later (it names them), or call notifyChanged(${entity}, ids) after such writes.`;
+      expect(logger.warnings()).to.include.members([removed('Article', 'tags'), removed('Tag', 'articles')]);
+      if (namesSavedLinks) expect(logger.warnings()).to.have.length(2);
       await sync.notifyChanged(Article, article.id, ['tags']);
       expect(await published()).to.deep.include({ tags: ['b'] });
       await ds.createQueryBuilder().relation(Article, 'tags').of(article.id).add(c.id);
@@ -107,6 +126,7 @@ for (const kind of DATABASES) {
       await articles.save(article);
       expect(await published()).to.deep.equal({ title: 'T', city: 'Lyon', tags: ['b'] });
       expect(api.publishes(String(article.id))).to.have.length(7);
+      if (namesSavedLinks) expect(logger.warnings()).to.have.length(2);
     });
   });
 }
