@@ -230,7 +230,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
 const LINK_ADDED_PATH = 'a save() adding a many-to-many link (<relation>) in a TypeORM before 0.3.18';
 const LINK_REMOVED_PATH = "a QueryBuilder relation('<relation>').remove() (or a save() removing a link, before TypeORM 0.3.18)";
 
-const ONE_TO_MANY_PATH = "a save() of the other side of its relation (a one-to-many collection such as " +
+const ONE_TO_MANY_PATH = 'a save() of the other side of its relation (a one-to-many collection such as ' +
   'customer.orders = [...], or the inverse side of a one-to-one)';
 
 /** TypeORM keeps the savepoint depth on every query runner, outside the public interface. */
