@@ -1,13 +1,10 @@
 import 'reflect-metadata';
 import { expect } from 'chai';
-import { Entity, MikroORM, PrimaryKey, Property } from '@mikro-orm/core';
-import { Build, ListenTo, Publish, SyncMachine, SyncMachines, Unpublish } from '../../lib';
+import { Entity, PrimaryKey, Property } from '@mikro-orm/core';
 import { DATABASES } from '../support/database';
-import { FAST_WORKER } from '../support/harness';
-import { MemoryLogger } from '../support/logger';
-import { MikroOrmTestDatabase } from '../support/orms/mikro-orm-database';
-import { ApiClient, PartnerApi } from '../support/partner-api';
-import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
+import { contentMachines } from '../support/own-machines';
+import { ApiClient } from '../support/partner-api';
+import { mikroOrmOn, suiteRuntime } from '../support/suite-runtime';
 
 @Entity({ tableName: 'inherit_content', discriminatorColumn: 'type', discriminatorValue: 'content' })
 class Content {
@@ -28,43 +25,10 @@ class Video extends Content {
 /** The TypeORM suite of the same name (spec/typeorm/inheritance.spec.ts), on MikroORM. */
 for (const kind of DATABASES) {
   describe(`single-table inheritance on MikroORM + ${kind}`, () => {
-    let db: MikroOrmTestDatabase;
-    let orm: MikroORM;
-    let api: PartnerApi;
-    let sync: SyncMachines;
-    const prefix = freshPrefix(`inherit-mikro-${kind}`);
-
-    before(async () => {
-      db = await MikroOrmTestDatabase.create(kind, [Content, Post, Video]);
-      orm = await db.connect();
-      api = await new PartnerApi().start();
-      const client = new ApiClient(api.url);
-      @SyncMachine({ subject: Content })
-      @ListenTo(Content)
-      class ContentFeed {
-        @Build() build(c: Content) { return { title: c.title, kind: c.constructor.name }; }
-        @Publish() async publish(c: Content, payload: unknown) { await client.putOrder(`content-${c.id}`, payload); }
-        @Unpublish() async unpublish(id: string) { await client.deleteOrder(`content-${id}`); }
-      }
-      @SyncMachine({ subject: Post })
-      @ListenTo(Post, { fields: ['body'] })
-      class PostBodies {
-        @Build() build(p: Post) { return { body: p.body }; }
-        @Publish() async publish(p: Post, payload: unknown) { await client.putOrder(`post-${p.id}`, payload); }
-      }
-      sync = await SyncMachines.start({
-        orm, redis: REDIS_URL, prefix, logger: new MemoryLogger(), worker: FAST_WORKER, machines: [new ContentFeed(), new PostBodies()],
-      });
-    });
-
-    after(async () => {
-      await sync?.close();
-      await api?.stop();
-      await db?.destroy();
-      await deleteKeys(prefix);
-    });
+    const s = suiteRuntime(`inherit-mikro-${kind}`, () => mikroOrmOn(kind, [Content, Post, Video]), (api) => contentMachines(Content, Post, new ApiClient(api.url), new ApiClient(api.url)));
 
     it('publishes the inserts, updates and removals of every child through a machine on the parent', async () => {
+      const { orm, api, sync } = s;
       const em = orm.em.fork();
       const post = em.create(Post, { title: 'A post', body: 'Hello' });
       const video = em.create(Video, { title: 'A video', seconds: 30 });

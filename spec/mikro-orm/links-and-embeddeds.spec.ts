@@ -1,13 +1,10 @@
 import 'reflect-metadata';
 import { expect } from 'chai';
 import { Collection, Embeddable, Embedded, Entity, ManyToMany, MikroORM, PrimaryKey, Property } from '@mikro-orm/core';
-import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
+import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine } from '../../lib';
 import { DATABASES } from '../support/database';
-import { FAST_WORKER } from '../support/harness';
-import { MemoryLogger } from '../support/logger';
-import { MikroOrmTestDatabase } from '../support/orms/mikro-orm-database';
-import { ApiClient, PartnerApi } from '../support/partner-api';
-import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
+import { ApiClient } from '../support/partner-api';
+import { mikroOrmOn, suiteRuntime } from '../support/suite-runtime';
 
 @Embeddable()
 class Address {
@@ -30,45 +27,29 @@ class Article {
   @ManyToMany(() => Tag, (t) => t.articles, { owner: true }) tags = new Collection<Tag>(this);
 }
 
+function articleMachine(client: ApiClient, orm: MikroORM) {
+  @SyncMachine({ subject: Article, relations: ['tags'] })
+  @ListenTo(Article, { fields: ['title', 'tags', 'address'] })
+  @ListenTo(Tag, { fields: ['name'] })
+  class ArticleSync {
+    @Build() build(a: Article) {
+      return { title: a.title, city: a.address.city, tags: a.tags.getItems().map((t) => t.name).sort() };
+    }
+
+    @Publish() async publish(a: Article, payload: unknown) { await client.putOrder(String(a.id), payload); }
+    @SubjectIdsFrom(Tag) async articles(t: Tag) { return (await orm.em.fork().find(Article, { tags: t.id })).map((a) => a.id); }
+  }
+  return new ArticleSync();
+}
+
 /** The TypeORM suite of the same name (spec/typeorm/links-and-embeddeds.spec.ts), on MikroORM. */
 for (const kind of DATABASES) {
   describe(`many-to-many links and embedded columns on MikroORM + ${kind}`, () => {
-    let db: MikroOrmTestDatabase;
-    let orm: MikroORM;
-    let api: PartnerApi;
-    let sync: SyncMachines;
-    const prefix = freshPrefix(`links-mikro-${kind}`);
-    const drain = () => sync.drain({ timeoutMs: 20_000 });
-
-    before(async () => {
-      db = await MikroOrmTestDatabase.create(kind, [Tag, Article]);
-      orm = await db.connect();
-      api = await new PartnerApi().start();
-      const client = new ApiClient(api.url);
-      @SyncMachine({ subject: Article, relations: ['tags'] })
-      @ListenTo(Article, { fields: ['title', 'tags', 'address'] })
-      @ListenTo(Tag, { fields: ['name'] })
-      class ArticleSync {
-        @Build() build(a: Article) {
-          return { title: a.title, city: a.address.city, tags: a.tags.getItems().map((t) => t.name).sort() };
-        }
-
-        @Publish() async publish(a: Article, payload: unknown) { await client.putOrder(String(a.id), payload); }
-        @SubjectIdsFrom(Tag) async articles(t: Tag) { return (await orm.em.fork().find(Article, { tags: t.id })).map((a) => a.id); }
-      }
-      sync = await SyncMachines.start({
-        orm, redis: REDIS_URL, prefix, logger: new MemoryLogger(), worker: FAST_WORKER, machines: [new ArticleSync()],
-      });
-    });
-
-    after(async () => {
-      await sync?.close();
-      await api?.stop();
-      await db?.destroy();
-      await deleteKeys(prefix);
-    });
+    const s = suiteRuntime(`links-mikro-${kind}`, () => mikroOrmOn(kind, [Tag, Article]), (api, orm) => [articleMachine(new ApiClient(api.url), orm)]);
+    const drain = () => s.drain();
 
     it('republishes when a link is added or removed, from either side, and when an embedded property changes', async () => {
+      const { orm, api } = s;
       const em = orm.em.fork();
       const [a, b] = [em.create(Tag, { name: 'a' }), em.create(Tag, { name: 'b' })];
       await em.flush();

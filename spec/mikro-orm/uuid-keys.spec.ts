@@ -1,16 +1,14 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { Entity, ManyToOne, MikroORM, OptionalProps, PrimaryKey, Property, Type } from '@mikro-orm/core';
+import { Entity, ManyToOne, OptionalProps, PrimaryKey, Property, Type } from '@mikro-orm/core';
 import Redis from 'ioredis';
-import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines, Unpublish } from '../../lib';
 import { KeySpace } from '../../lib/redis/keys';
 import { DATABASES } from '../support/database';
-import { FAST_WORKER } from '../support/harness';
-import { MemoryLogger } from '../support/logger';
-import { MikroOrmTestDatabase } from '../support/orms/mikro-orm-database';
-import { ApiClient, PartnerApi } from '../support/partner-api';
-import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
+import { invoiceMachine } from '../support/own-machines';
+import { ApiClient } from '../support/partner-api';
+import { REDIS_URL } from '../support/redis';
+import { mikroOrmOn, suiteRuntime } from '../support/suite-runtime';
 
 /** A value this app's type cannot read: MikroORM throws while it loads the row. */
 class MemoType extends Type<string, string> {
@@ -39,59 +37,16 @@ class Invoice {
   @Property({ type: MemoType, default: '' }) memo: string = '';
 }
 
-function invoiceMachine(api: ApiClient, orm: () => MikroORM) {
-  @SyncMachine({ subject: Invoice, name: 'InvoiceSync', batchSize: 7 })
-  @ListenTo(Invoice)
-  @ListenTo(Account, { fields: ['name'] })
-  class InvoiceSync {
-    @Build() build(invoice: Invoice) {
-      return { id: invoice.id, account: invoice.account.name, cents: invoice.cents };
-    }
-
-    @Publish() async publish(invoice: Invoice, payload: unknown) {
-      await api.putOrder(invoice.id, payload);
-    }
-
-    @Unpublish() async unpublish(id: string) {
-      await api.deleteOrder(id);
-    }
-
-    @SubjectIdsFrom(Account) async invoices(account: { id: string }) {
-      const rows = await orm().em.fork().find(Invoice, { account: account.id }, { fields: ['id'] });
-      return rows.map((r) => r.id);
-    }
-  }
-  return new InvoiceSync();
-}
-
 /** The TypeORM suite of the same name (spec/typeorm/uuid-keys.spec.ts), on MikroORM. */
 for (const kind of DATABASES) {
   describe(`uuid primary keys on MikroORM + ${kind}`, () => {
-    let db: MikroOrmTestDatabase;
-    let orm: MikroORM;
-    let api: PartnerApi;
-    let sync: SyncMachines;
-    const prefix = freshPrefix(`uuid-mikro-${kind}`);
-    const drain = () => sync.drain({ timeoutMs: 20_000 });
-
-    before(async () => {
-      db = await MikroOrmTestDatabase.create(kind, [Account, Invoice]);
-      orm = await db.connect();
-      api = await new PartnerApi().start();
-      sync = await SyncMachines.start({
-        orm, redis: REDIS_URL, prefix, logger: new MemoryLogger(), worker: FAST_WORKER,
-        machines: [invoiceMachine(new ApiClient(api.url), () => orm)],
-      });
-    });
-
-    after(async () => {
-      await sync?.close();
-      await api?.stop();
-      await db?.destroy();
-      await deleteKeys(prefix);
-    });
+    const s = suiteRuntime(`uuid-mikro-${kind}`, () => mikroOrmOn(kind, [Account, Invoice]),
+      (api, orm) => [invoiceMachine(Account, Invoice, new ApiClient(api.url), async (accountId) =>
+        (await orm.em.fork().find(Invoice, { account: accountId }, { fields: ['id'] })).map((r) => r.id))]);
+    const drain = () => s.drain();
 
     it('publishes, maps, resyncs, unpublishes and reports subjects by their uuid', async () => {
+      const { orm, api, sync, prefix } = s;
       const em = orm.em.fork();
       const acme = em.create(Account, { name: 'Acme' });
       await em.flush();
@@ -134,6 +89,7 @@ for (const kind of DATABASES) {
     });
 
     it('a row the ORM cannot load fails alone; the rest of its batch publishes', async () => {
+      const { orm, api, sync } = s;
       const em = orm.em.fork();
       const account = em.create(Account, { name: 'Poisoned' });
       await em.flush();

@@ -1,11 +1,9 @@
 import { expect } from 'chai';
-import { ChildEntity, Column, DataSource, Entity, PrimaryGeneratedColumn, TableInheritance } from 'typeorm';
-import { Build, ListenTo, Publish, SyncMachine, SyncMachines, Unpublish } from '../../lib';
-import { DATABASES, TestDatabase } from '../support/database';
-import { FAST_WORKER } from '../support/harness';
-import { MemoryLogger } from '../support/logger';
-import { ApiClient, PartnerApi } from '../support/partner-api';
-import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
+import { ChildEntity, Column, Entity, PrimaryGeneratedColumn, TableInheritance } from 'typeorm';
+import { DATABASES } from '../support/database';
+import { contentMachines } from '../support/own-machines';
+import { ApiClient } from '../support/partner-api';
+import { suiteRuntime, typeOrmOn } from '../support/suite-runtime';
 
 @Entity('inherit_content')
 @TableInheritance({ column: { type: 'varchar', name: 'type' } })
@@ -30,44 +28,11 @@ class Video extends Content {
  */
 for (const kind of DATABASES) {
   describe(`single-table inheritance on TypeORM + ${kind}`, () => {
-    let db: TestDatabase;
-    let ds: DataSource;
-    let api: PartnerApi;
-    let sync: SyncMachines;
-    const prefix = freshPrefix(`inherit-${kind}`);
-
-    before(async () => {
-      db = await TestDatabase.create(kind, [Content, Post, Video]);
-      ds = await db.connect();
-      api = await new PartnerApi().start();
-      const feed = new ApiClient(api.url, 'feed');
-      const posts = new ApiClient(api.url, 'posts');
-      @SyncMachine({ subject: Content })
-      @ListenTo(Content)
-      class ContentFeed {
-        @Build() build(c: Content) { return { title: c.title, kind: c.constructor.name }; }
-        @Publish() async publish(c: Content, payload: unknown) { await feed.putOrder(`content-${c.id}`, payload); }
-        @Unpublish() async unpublish(id: string) { await feed.deleteOrder(`content-${id}`); }
-      }
-      @SyncMachine({ subject: Post })
-      @ListenTo(Post, { fields: ['body'] })
-      class PostBodies {
-        @Build() build(p: Post) { return { body: p.body }; }
-        @Publish() async publish(p: Post, payload: unknown) { await posts.putOrder(`post-${p.id}`, payload); }
-      }
-      sync = await SyncMachines.start({
-        orm: ds, redis: REDIS_URL, prefix, logger: new MemoryLogger(), worker: FAST_WORKER, machines: [new ContentFeed(), new PostBodies()],
-      });
-    });
-
-    after(async () => {
-      await sync?.close();
-      await api?.stop();
-      await db?.destroy();
-      await deleteKeys(prefix);
-    });
+    const s = suiteRuntime(`inherit-${kind}`, () => typeOrmOn(kind, [Content, Post, Video]),
+      (api) => contentMachines(Content, Post, new ApiClient(api.url, 'feed'), new ApiClient(api.url, 'posts')));
 
     it('publishes the inserts, updates and removals of every child through a machine on the parent', async () => {
+      const { orm: ds, api, sync } = s;
       const post = await ds.getRepository(Post).save({ title: 'A post', body: 'Hello' });
       const video = await ds.getRepository(Video).save({ title: 'A video', seconds: 30 });
       const plain = await ds.getRepository(Content).save({ title: 'Plain' });

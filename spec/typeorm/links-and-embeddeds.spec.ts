@@ -2,12 +2,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { expect } from 'chai';
 import { Column, DataSource, Entity, JoinTable, ManyToMany, PrimaryGeneratedColumn } from 'typeorm';
-import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
-import { DATABASES, TestDatabase } from '../support/database';
-import { FAST_WORKER } from '../support/harness';
-import { MemoryLogger } from '../support/logger';
-import { ApiClient, PartnerApi } from '../support/partner-api';
-import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
+import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine } from '../../lib';
+import { DATABASES } from '../support/database';
+import { ApiClient } from '../support/partner-api';
+import { suiteRuntime, typeOrmOn } from '../support/suite-runtime';
 
 /** Zero-padded, so that versions compare as strings: '0.3.7' -> '000.003.007'. */
 const TYPEORM_VERSION = (JSON.parse(readFileSync(join(dirname(require.resolve('typeorm')), 'package.json'), 'utf8')) as { version: string })
@@ -37,45 +35,28 @@ class Article {
  * Links of a many-to-many relation and columns of an embedded are written without an update of the entity's own
  * row, or under another name (`address.city`): a machine whose payload holds them must still see them change.
  */
+/** `fields` names the relation and the embedded as the entity class has them. */
+function articleMachine(client: ApiClient, ds: DataSource) {
+  @SyncMachine({ subject: Article })
+  @ListenTo(Article, { fields: ['title', 'tags', 'address'] })
+  @ListenTo(Tag, { fields: ['name'] })
+  class ArticleSync {
+    @Build() build(a: Article) { return { title: a.title, city: a.address.city, tags: a.tags.map((t) => t.name).sort() }; }
+    @Publish() async publish(a: Article, payload: unknown) { await client.putOrder(String(a.id), payload); }
+    @SubjectIdsFrom(Tag) async articles(t: Tag) {
+      return (await ds.getRepository(Article).find({ where: { tags: { id: t.id } } })).map((a) => a.id);
+    }
+  }
+  return new ArticleSync();
+}
+
 for (const kind of DATABASES) {
   describe(`many-to-many links and embedded columns on TypeORM + ${kind}`, () => {
-    let db: TestDatabase;
-    let ds: DataSource;
-    let api: PartnerApi;
-    let sync: SyncMachines;
-    const logger = new MemoryLogger();
-    const prefix = freshPrefix(`links-${kind}`);
-    const drain = async () => (await sync.drain({ timeoutMs: 20_000 })).outcomes;
-
-    before(async () => {
-      db = await TestDatabase.create(kind, [Tag, Article]);
-      ds = await db.connect();
-      api = await new PartnerApi().start();
-      const client = new ApiClient(api.url);
-      // `fields` names the relation and the embedded as the entity class has them.
-      @SyncMachine({ subject: Article })
-      @ListenTo(Article, { fields: ['title', 'tags', 'address'] })
-      @ListenTo(Tag, { fields: ['name'] })
-      class ArticleSync {
-        @Build() build(a: Article) { return { title: a.title, city: a.address.city, tags: a.tags.map((t) => t.name).sort() }; }
-        @Publish() async publish(a: Article, payload: unknown) { await client.putOrder(String(a.id), payload); }
-        @SubjectIdsFrom(Tag) async articles(t: Tag) {
-          return (await ds.getRepository(Article).find({ where: { tags: { id: t.id } } })).map((a) => a.id);
-        }
-      }
-      sync = await SyncMachines.start({
-        orm: ds, redis: REDIS_URL, prefix, logger, worker: FAST_WORKER, machines: [new ArticleSync()],
-      });
-    });
-
-    after(async () => {
-      await sync?.close();
-      await api?.stop();
-      await db?.destroy();
-      await deleteKeys(prefix);
-    });
+    const s = suiteRuntime(`links-${kind}`, () => typeOrmOn(kind, [Tag, Article]), (api, ds) => [articleMachine(new ApiClient(api.url), ds)]);
+    const drain = async () => (await s.drain()).outcomes;
 
     it('republishes when a link is added or removed, from either side or a QueryBuilder, and when an embedded column changes', async () => {
+      const { orm: ds, api, sync, logger } = s;
       const articles = ds.getRepository(Article);
       const [a, b, c] = await ds.getRepository(Tag).save([{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
       await drain();

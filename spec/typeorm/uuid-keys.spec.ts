@@ -1,13 +1,12 @@
 import { expect } from 'chai';
 import {
-  Column, DataSource, Entity, ManyToOne, PrimaryGeneratedColumn, RelationId,
+  Column, Entity, ManyToOne, PrimaryGeneratedColumn, RelationId,
 } from 'typeorm';
-import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines, Unpublish } from '../../lib';
-import { DATABASES, TestDatabase } from '../support/database';
-import { FAST_WORKER } from '../support/harness';
-import { MemoryLogger } from '../support/logger';
-import { ApiClient, PartnerApi } from '../support/partner-api';
-import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
+import { DATABASES } from '../support/database';
+import { invoiceMachine } from '../support/own-machines';
+import { ApiClient } from '../support/partner-api';
+import { REDIS_URL } from '../support/redis';
+import { suiteRuntime, typeOrmOn } from '../support/suite-runtime';
 import { KeySpace } from '../../lib/redis/keys';
 import Redis from 'ioredis';
 
@@ -31,60 +30,16 @@ class Invoice {
   }) memo!: string;
 }
 
-/** A machine whose subject and mapped entity both have uuid keys: ids travel as the strings they are. */
-function invoiceMachine(api: ApiClient, dataSource: () => DataSource) {
-  @SyncMachine({ subject: Invoice, name: 'InvoiceSync', batchSize: 7 })
-  @ListenTo(Invoice)
-  @ListenTo(Account, { fields: ['name'] })
-  class InvoiceSync {
-    @Build() build(invoice: Invoice) {
-      return { id: invoice.id, account: invoice.account.name, cents: invoice.cents };
-    }
-
-    @Publish() async publish(invoice: Invoice, payload: unknown) {
-      await api.putOrder(invoice.id, payload);
-    }
-
-    @Unpublish() async unpublish(id: string) {
-      await api.deleteOrder(id);
-    }
-
-    @SubjectIdsFrom(Account) async invoices(account: Account | { id: string }) {
-      const rows = await dataSource().getRepository(Invoice).find({ where: { account: { id: account.id } }, loadEagerRelations: false });
-      return rows.map((r) => r.id);
-    }
-  }
-  return new InvoiceSync();
-}
-
 /** A fresh app's keys are often uuids: the pipeline, resync, notifyChanged and subjectStatus take them as they are. */
 for (const kind of DATABASES) {
   describe(`uuid primary keys on TypeORM + ${kind}`, () => {
-    let db: TestDatabase;
-    let ds: DataSource;
-    let api: PartnerApi;
-    let sync: SyncMachines;
-    const prefix = freshPrefix(`uuid-${kind}`);
-    const drain = () => sync.drain({ timeoutMs: 20_000 });
-
-    before(async () => {
-      db = await TestDatabase.create(kind, [Account, Invoice]);
-      ds = await db.connect();
-      api = await new PartnerApi().start();
-      sync = await SyncMachines.start({
-        orm: ds, redis: REDIS_URL, prefix, logger: new MemoryLogger(), worker: FAST_WORKER,
-        machines: [invoiceMachine(new ApiClient(api.url), () => ds)],
-      });
-    });
-
-    after(async () => {
-      await sync?.close();
-      await api?.stop();
-      await db?.destroy();
-      await deleteKeys(prefix);
-    });
+    const s = suiteRuntime(`uuid-${kind}`, () => typeOrmOn(kind, [Account, Invoice]),
+      (api, ds) => [invoiceMachine(Account, Invoice, new ApiClient(api.url), async (accountId) =>
+        (await ds.getRepository(Invoice).find({ where: { account: { id: accountId } }, loadEagerRelations: false })).map((r) => r.id))]);
+    const drain = () => s.drain();
 
     it('publishes, maps, resyncs, unpublishes and reports subjects by their uuid', async () => {
+      const { orm: ds, api, sync, prefix } = s;
       const accounts = ds.getRepository(Account);
       const invoices = ds.getRepository(Invoice);
       const acme = await accounts.save({ name: 'Acme' });
@@ -136,6 +91,7 @@ for (const kind of DATABASES) {
     });
 
     it('a row the ORM cannot load fails alone; the rest of its batch publishes', async () => {
+      const { orm: ds, api, sync } = s;
       const accounts = ds.getRepository(Account);
       const invoices = ds.getRepository(Invoice);
       const account = await accounts.save({ name: 'Poisoned' });
