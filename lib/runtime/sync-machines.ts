@@ -30,6 +30,7 @@ export type { ResyncOptions };
 import { readSubjectStatus, SubjectStatus } from './subject-status';
 import { MachineStatus, readMachineStatus } from './status';
 import { refuseUnknownOptions } from '../known-options';
+import { checkedIds } from './subject-ids';
 import { checkStartOptions, resolveCapture, resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
 
 export interface StatusOptions {
@@ -201,10 +202,12 @@ export class SyncMachines {
   /** One subject's last publish (from the payload store), whether work for it is pending, and its failure if any. */
   async subjectStatus(machine: MachineRef, subjectId: string | number): Promise<SubjectStatus> {
     const def = this.machineFor(machine);
+    // '4x' for an integer key would read as a subject never published: refused, as resync() refuses it.
+    const [id] = checkedIds([subjectId], def.subjectInfo, `subjectStatus(${def.className}, id)`);
     return readSubjectStatus({
       redis: this.redis, keys: this.keys, payloads: this.adapter.payloads,
       machine: { name: def.name, subject: def.subjectInfo.name },
-    }, String(subjectId));
+    }, id);
   }
 
   /**

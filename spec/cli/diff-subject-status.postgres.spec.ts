@@ -105,6 +105,9 @@ describe('sync-machine diff and status --subject (PostgreSQL, Redis)', () => {
     await cli('resync', 'OrderToApiSync', '--ids', String(order.id));
     expect((await cli('status', 'OrderToApiSync', '--subject', String(order.id))).stdout).to.include('\n  pending:   yes');
 
+    const malformed = await cli('status', 'OrderToApiSync', '--subject', '4x');
+    expect([malformed.code, malformed.stderr]).to.deep.equal([2, 'sync-machine: subjectStatus(OrderToApiSync, id): Order.id is an ' +
+      'integer key, so ids must be whole numbers; "4x" is not one. Nothing was done: fix it and call again.\n']);
     const none = await cli('status', '--subject', '1');
     expect([none.code, none.stderr]).to.deep.equal([2, 'sync-machine: --subject needs exactly one machine: sync-machine status <machine> --subject 1.\n']);
   });

@@ -47,6 +47,10 @@ for (const world of WORLDS) {
 
       const never = await capture.subjectStatus(h.shop.OrderToApiSync, 999_999);
       expect(never).to.deep.equal({ machine: 'OrderToApiSync', subject: 'Order', subjectId: '999999', pending: false });
+      // An id the integer key cannot hold would read as a subject never published: refused instead.
+      const malformed = await capture.subjectStatus(h.shop.OrderToApiSync, '4x').then(() => 'accepted', (e: Error) => e.message);
+      expect(malformed).to.equal('subjectStatus(OrderToApiSync, id): Order.id is an integer key, so ids must be whole numbers; ' +
+        '"4x" is not one. Nothing was done: fix it and call again.');
       const unknown = await capture.subjectStatus('CustomerSync', 1).then(() => undefined, (e: unknown) => e);
       expect(unknown).to.be.instanceOf(ConfigurationError);
       expect((unknown as Error).message).to.match(/^CustomerSync is not one of the started machines \(OrderToApiSync\)/);

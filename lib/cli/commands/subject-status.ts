@@ -1,5 +1,5 @@
 import type { SubjectStatus } from '../../runtime/subject-status';
-import { CliIO, line, UsageError } from '../io';
+import { asUsage, CliIO, line, UsageError } from '../io';
 import { GlobalOptions, withRuntime } from '../session';
 import { checkMachine } from './machine-name';
 
@@ -32,7 +32,7 @@ export async function subjectStatus(
   const [machine] = machines;
   await withRuntime(io, globals, undefined, async (sync) => {
     checkMachine(sync, machine);
-    const status = await sync.subjectStatus(machine, subjectId);
+    const status = await asUsage(sync.subjectStatus(machine, subjectId));
     if (flags.json) line(io.stdout, JSON.stringify(status, null, 2));
     else for (const text of formatSubjectStatus(status)) line(io.stdout, text);
   });
