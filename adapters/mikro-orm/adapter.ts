@@ -7,6 +7,7 @@ import { CaptureSubscriber } from './capture-subscriber';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
 import { MikroOrmOutboxStore } from './outbox-store';
 import { MikroOrmPayloadStore } from './payload-store';
+import { dialectOf } from './migration';
 import { columnProperties } from './snapshot';
 
 /** sync-machine on a MikroORM instance. Every read runs in a fresh fork of the EntityManager. */
@@ -21,7 +22,7 @@ export class MikroOrmAdapter implements OrmAdapter {
   constructor(private readonly orm: MikroORM) {
     // @mikro-orm/better-sqlite runs its queries on the event loop (@mikro-orm/sqlite's sqlite3 has a thread).
     this.blocksEventLoop = orm.em.getPlatform().constructor.name === 'BetterSqlitePlatform';
-    this.uuidCasts = isPostgres(orm);
+    this.uuidCasts = dialectOf(orm) === 'postgresql';
     this.payloads = new MikroOrmPayloadStore(orm);
     this.outbox = new MikroOrmOutboxStore(orm);
   }
@@ -73,7 +74,8 @@ export class MikroOrmAdapter implements OrmAdapter {
   async load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>> {
     const meta = this.metadataOf(entity)!;
     const pk = meta.primaryKeys[0];
-    const keys = ids.map((id) => toKey(meta, id, this.uuidCasts)).filter((key) => key !== undefined);
+    const kind = keyKindOf(meta, this.uuidCasts);
+    const keys = ids.map((id) => keyValue(kind, id)).filter((key) => key !== undefined);
     const found = new Map<string, object>();
     if (keys.length === 0) return found;
     // A fresh fork per load: nothing cached from an earlier job, eager relations loaded, the app's filters applied.
@@ -89,7 +91,7 @@ export class MikroOrmAdapter implements OrmAdapter {
   async pageIdsWhere(entity: EntityClass, where: ColumnFilter, afterId: string | undefined, limit: number): Promise<string[]> {
     const meta = this.metadataOf(entity)!;
     const pk = meta.primaryKeys[0];
-    const filter = { ...checkedFilter(meta, where), ...(afterId === undefined ? {} : { [pk]: { $gt: toKey(meta, afterId, this.uuidCasts) } }) };
+    const filter = { ...checkedFilter(meta, where), ...(afterId === undefined ? {} : { [pk]: { $gt: keyValue(keyKindOf(meta, this.uuidCasts), afterId) } }) };
     // The driver returns plain rows: no entities to hydrate, no eager relations to load for a list of keys.
     const rows = await this.orm.em.fork().getDriver().find(meta.className, filter as never,
       { fields: [pk] as never, orderBy: { [pk]: 'asc' } as never, limit });
@@ -139,14 +141,7 @@ function checkedFilter(meta: EntityMetadata, where: ColumnFilter): Record<string
   return { ...where };
 }
 
-/** The platform's class (or a parent's) names PostgreSQL: PostgreSqlPlatform. */
-function isPostgres(orm: MikroORM): boolean {
-  for (let proto = Object.getPrototypeOf(orm.em.getPlatform()); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
-    if (/postgre/i.test(proto.constructor.name)) return true;
-  }
-  return false;
-}
-
+/** What ids the key holds: subject ids travel as strings, and keyValue() turns them back (an id no row can have matches nothing). */
 function keyKindOf(meta: EntityMetadata, uuidCasts: boolean): KeyKind {
   const key = meta.properties[meta.primaryKeys[0] as never];
   if (key?.runtimeType === 'number') return 'integer';
@@ -155,7 +150,3 @@ function keyKindOf(meta: EntityMetadata, uuidCasts: boolean): KeyKind {
   return 'text';
 }
 
-/** Subject ids travel as strings; numeric keys go back to numbers. An id no row can have matches nothing. */
-function toKey(meta: EntityMetadata, id: string, uuidCasts: boolean): string | number | undefined {
-  return keyValue(keyKindOf(meta, uuidCasts), id);
-}

@@ -120,7 +120,7 @@ export async function dropOutboxTable(orm: MikroORM): Promise<void> {
  * The platform class names the dialect (SqlitePlatform, BetterSqlitePlatform, LibSqlPlatform, PostgreSqlPlatform,
  * MySqlPlatform, MariaDbPlatform).
  */
-function dialectOf(orm: MikroORM): PayloadTableDialect {
+export function dialectOf(orm: MikroORM): PayloadTableDialect {
   const names: string[] = [];
   for (let proto = Object.getPrototypeOf(orm.em.getPlatform()); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
     names.push(proto.constructor.name);

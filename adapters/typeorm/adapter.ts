@@ -86,7 +86,8 @@ export class TypeOrmAdapter implements OrmAdapter {
   async load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>> {
     const metadata = this.dataSource.getMetadata(entity);
     const pk = metadata.primaryColumns[0];
-    const keys = ids.map((id) => toKey(metadata, id)).filter((key) => key !== undefined);
+    const kind = keyKindOf(metadata);
+    const keys = ids.map((id) => keyValue(kind, id)).filter((key) => key !== undefined);
     const found = new Map<string, object>();
     for (let i = 0; i < keys.length; i += this.loadChunk) {
       const chunk = keys.slice(i, i + this.loadChunk);
@@ -109,7 +110,7 @@ export class TypeOrmAdapter implements OrmAdapter {
     const metadata = this.dataSource.getMetadata(entity);
     const pk = metadata.primaryColumns[0].propertyName;
     const query = this.filtered(metadata, where).select(`e.${pk}`, 'id').orderBy(`e.${pk}`, 'ASC').limit(limit);
-    if (afterId !== undefined) query.andWhere(`e.${pk} > :after`, { after: toKey(metadata, afterId) });
+    if (afterId !== undefined) query.andWhere(`e.${pk} > :after`, { after: keyValue(keyKindOf(metadata), afterId) });
     const rows: Array<{ id: unknown }> = await query.getRawMany();
     return rows.map((r) => String(r.id));
   }
@@ -151,6 +152,7 @@ function relationTree(paths: string[]): FindOptionsRelations<object> {
   return close(tree) as FindOptionsRelations<object>;
 }
 
+/** What ids the key holds: subject ids travel as strings, and keyValue() turns them back (an id no row can have matches nothing). */
 function keyKindOf(metadata: EntityMetadata): KeyKind {
   const type = metadata.primaryColumns[0].type;
   if (type === Number || (typeof type === 'string' && INTEGER_TYPES.has(type))) return 'integer';
@@ -159,7 +161,3 @@ function keyKindOf(metadata: EntityMetadata): KeyKind {
   return 'text';
 }
 
-/** Subject ids travel as strings; integer keys go back to numbers. An id no row can have matches nothing. */
-function toKey(metadata: EntityMetadata, id: string): string | number | undefined {
-  return keyValue(keyKindOf(metadata), id);
-}
