@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { describeError, HookError, LockLostWhilePublishingError, SyncMachineError } from '../errors';
+import { describeError, HookError, LockLostWhilePublishingError } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { recordPublishLatency } from '../metrics';
@@ -10,7 +10,7 @@ import { annotate, ATTR, tracing } from '../tracing';
 import type { BatchLocks } from './batch-locks';
 import { callHook, hookError } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
-import { loadApart, LoadedParts } from './load-apart';
+import { loadApart, unloadableError } from './load-apart';
 import type { Turns } from './turns';
 import { PendingRequest, requestForces } from './requests';
 import type { PublishGate } from './publish-gate';
@@ -46,7 +46,8 @@ export async function ensurePublications(
   // The digests read, so the database answers: a failed load is about some of the rows, and is tried in parts.
   // (Both failing is the database, and the whole batch fails, as it does when findDigests alone fails.)
   const { rows, unloadable } = 'error' in loaded
-    ? await loadApartLogged(deps, machine, ids, (part) => deps.reads.run(() => load(part)), loaded.error)
+    ? await loadApart((part) => deps.reads.run(() => load(part)), ids, loaded.error, deps.logger,
+      `${machine.className}: loading a batch of ${ids.length} ${machine.subjectInfo.name} rows`)
     : loaded;
   const bodies = new StoredBodies(deps.adapter.payloads, machine.name, stored.keys());
   const run: BatchRun = {
@@ -66,17 +67,6 @@ export async function ensurePublications(
       return [taken.item, 'unchanged', null];
     });
   }));
-}
-
-/** loadApart, and one line for the batch: each subject that could not be loaded is logged as it fails. */
-async function loadApartLogged(
-  deps: EnsurePublicationDeps, machine: MachineDefinition, ids: string[],
-  load: (part: string[]) => Promise<Map<string, object>>, error: unknown,
-): Promise<LoadedParts> {
-  const parts = await loadApart(load, ids, error);
-  deps.logger.warn(`${machine.className}: loading a batch of ${ids.length} ${machine.subjectInfo.name} rows failed ` +
-    `(${describeError(error)}); loaded in parts, ${parts.unloadable.size} of them could not be loaded and fail alone.`);
-  return parts;
 }
 
 async function ensureInRun(
@@ -237,10 +227,7 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const { machine } = run;
   annotate(() => ({ [ATTR.subjectId]: id, [ATTR.entity]: machine.subjectInfo.name }));
   const where = { entity: machine.subjectInfo.name, id };
-  if (run.unloadable.has(id)) {
-    throw new SyncMachineError(`the ORM could not load its row (the rest of its batch loaded): ${describeError(run.unloadable.get(id))}`,
-      { cause: run.unloadable.get(id) });
-  }
+  if (run.unloadable.has(id)) throw unloadableError(run.unloadable.get(id));
   if (!row) return withdraw(s, { gone: true });
   const { checkPublishable, build } = machine.hooks;
   if (checkPublishable && !(await hookOnce(s, s.early?.publishable, checkPublishable, 'check_publishable', where))) {

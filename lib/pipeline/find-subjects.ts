@@ -1,4 +1,4 @@
-import { describeError, HookError, InvalidJobError, SyncMachineError } from '../errors';
+import { HookError, InvalidJobError } from '../errors';
 import type { Logger } from '../logger';
 import type { Listener, MachineDefinition } from '../metadata/machine-definition';
 import type { OrmAdapter } from '../ports';
@@ -6,7 +6,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { annotate, ATTR, currentCarrier, traced } from '../tracing';
 import { callHook } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
-import { loadApart, LoadedParts } from './load-apart';
+import { loadApart, LoadedParts, unloadableError } from './load-apart';
 import { changeFor, encodeRequest, EncodedRequest } from './requests';
 import type { ItemResult, TakenBatch } from './work-queue';
 
@@ -55,9 +55,7 @@ export async function findSubjectsBatch(deps: FindSubjectsDeps, settings: ItemRu
       parts = { rows: await load(ids), unloadable: new Map() };
     } catch (error) {
       // A row the ORM cannot load fails its own change only (see loadApart); the other entities' rows go on.
-      parts = await loadApart(load, ids, error);
-      if (ids.length > 1) deps.logger.warn(`${machine.className}: loading ${ids.length} changed ${listener.info.name} rows failed ` +
-        `(${describeError(error)}); loaded in parts, ${parts.unloadable.size} of them could not be loaded and fail alone.`);
+      parts = await loadApart(load, ids, error, deps.logger, `${machine.className}: loading ${ids.length} changed ${listener.info.name} rows`);
     }
     for (const [id, row] of parts.rows) rows.set(lookupItem(listener.info.name, id), row);
     for (const [id, error] of parts.unloadable) unloadable.set(lookupItem(listener.info.name, id), error);
@@ -72,10 +70,7 @@ export async function findSubjectsBatch(deps: FindSubjectsDeps, settings: ItemRu
       throw new InvalidJobError(`${machine.className} has no @SubjectIdsFrom(${entity}) (item ${taken.item}); it was ` +
         'written by a different version of the app, or by hand.');
     }
-    if (unloadable.has(taken.item)) {
-      throw new SyncMachineError(`the ORM could not load its row (the rest of its batch loaded): ${describeError(unloadable.get(taken.item))}`,
-        { cause: unloadable.get(taken.item) });
-    }
+    if (unloadable.has(taken.item)) throw unloadableError(unloadable.get(taken.item));
     const row = rows.get(taken.item) ?? request.snapshot;
     if (!row) {
       deps.logger.warn(

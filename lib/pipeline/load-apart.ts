@@ -1,3 +1,6 @@
+import { describeError, SyncMachineError } from '../errors';
+import type { Logger } from '../logger';
+
 /** The rows a batch's load gave, and the ids whose rows could not be loaded, each with its error. */
 export interface LoadedParts {
   rows: Map<string, object>;
@@ -9,9 +12,10 @@ export interface LoadedParts {
  * the ORM cannot load (a value its transformer refuses, an id PostgreSQL cannot cast to the key's type) fails its
  * own subject only. Every failed try was retried together before, and the one row held back the whole batch on
  * every attempt. A load that fails for every row costs at most 2n - 1 queries, each failing as fast as the first.
+ * Says once (`loading`: what was being loaded) how many rows could not be; each fails with unloadableError().
  */
 export async function loadApart(
-  load: (ids: string[]) => Promise<Map<string, object>>, ids: string[], error: unknown,
+  load: (ids: string[]) => Promise<Map<string, object>>, ids: string[], error: unknown, logger: Logger, loading: string,
 ): Promise<LoadedParts> {
   const parts: LoadedParts = { rows: new Map(), unloadable: new Map() };
   const split = async (part: string[], failure: unknown): Promise<void> => {
@@ -31,5 +35,14 @@ export async function loadApart(
     }));
   };
   await split(ids, error);
+  if (ids.length > 1) {
+    logger.warn(`${loading} failed (${describeError(error)}); loaded in parts, ` +
+      `${parts.unloadable.size} of them could not be loaded and fail alone.`);
+  }
   return parts;
+}
+
+/** What a subject (or changed row) whose row loadApart could not load fails with: the ORM's own error, as its cause. */
+export function unloadableError(cause: unknown): SyncMachineError {
+  return new SyncMachineError(`the ORM could not load its row (the rest of its batch loaded): ${describeError(cause)}`, { cause });
 }
