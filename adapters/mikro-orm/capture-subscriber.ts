@@ -169,10 +169,10 @@ export class CaptureSubscriber implements EventSubscriber {
 
   private addLink(links: CapturedChange[], entity: object, property: string): void {
     const meta = helper(entity).__meta as EntityMetadata;
-    if (!this.isWatched(meta)) return;
-    const id = keyOf(meta, entity);
+    const as = this.watchedAs(meta);
+    const id = as.length > 0 ? keyOf(meta, entity) : undefined;
     if (id === undefined) return;
-    for (const cls of this.watchedAs(meta)) links.push({ entity: cls, id, op: 'update', changedKeys: [property] });
+    for (const cls of as) links.push({ entity: cls, id, op: 'update', changedKeys: [property] });
   }
 
   private changeSetsOf(changeSets: ChangeSet<object>[]): CapturedChange[] {

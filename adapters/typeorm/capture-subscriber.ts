@@ -34,7 +34,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   afterInsert(event: InsertEvent<object>) {
     if (event.metadata.isJunction) {
       // entityId: TypeORM 0.3.18 and later; relation().add() gives the row as the entity.
-      return this.recordLink(event.queryRunner, event.metadata, (event as { entityId?: unknown }).entityId ?? event.entity, LINK_ADDED_PATH);
+      return this.recordLink(event.queryRunner, event.metadata, (event as { entityId?: unknown }).entityId ?? event.entity, UNNAMED_LINKS.added);
     }
     return this.record(event.queryRunner, event.metadata, 'insert', event.entity, undefined, 'insert');
   }
@@ -61,7 +61,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
 
   afterRemove(event: RemoveEvent<object>) {
     if (event.metadata.isJunction) {
-      return this.recordLink(event.queryRunner, event.metadata, event.entityId ?? event.databaseEntity ?? event.entity, LINK_REMOVED_PATH);
+      return this.recordLink(event.queryRunner, event.metadata, event.entityId ?? event.databaseEntity ?? event.entity, UNNAMED_LINKS.removed);
     }
     return this.recordIdentified(event, 'remove', 'delete() (or a QueryBuilder delete)');
   }
@@ -127,18 +127,14 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
    * each side it links that is watched becomes an update of its relation property (`tags`), which `fields` can name.
    * Where TypeORM does not name the row (links a save() adds, before 0.3.18; relation().remove()), it is warned.
    */
-  private recordLink(qr: QueryRunner | undefined, junction: EntityMetadata, link: unknown, path: string): Promise<void> | void {
+  private recordLink(qr: QueryRunner | undefined, junction: EntityMetadata, link: unknown, unnamed: UnnamedLinks): Promise<void> | void {
     const waits: Array<Promise<void>> = [];
     for (const columns of [junction.ownerColumns, junction.inverseColumns]) {
       const side = columns[0]?.referencedColumn?.entityMetadata;
       if (!side || typeof side.target !== 'function' || !this.watched.has(side.target)) continue;
       const relation = side.relations.find((r) => r.isManyToMany && r.junctionEntityMetadata === junction);
       if (!link || typeof link !== 'object') {
-        if (relation) {
-          this.warnUncaptured(side.name, path.replace('<relation>', relation.propertyPath), path === LINK_ADDED_PATH
-            ? 'Upgrade TypeORM to 0.3.18 or later (it names them)'
-            : 'Change links with save() in TypeORM 0.3.18 or later (it names them)');
-        }
+        if (relation) this.warnUncaptured(side.name, unnamed.path(relation.propertyPath), unnamed.instead);
         continue;
       }
       const id = (link as Record<string, unknown>)[columns[0].propertyName];
@@ -224,11 +220,25 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
 }
 
 /**
- * Many-to-many links whose rows TypeORM does not name: those a save() adds before 0.3.18, and those removed by a
- * QueryBuilder's relation().remove() (or, in older releases, by a save()).
+ * Many-to-many links whose rows TypeORM does not name, as the warning says them and the way to have them captured:
+ * those a save() adds before 0.3.18, and those removed by a QueryBuilder's relation().remove() (or, in older
+ * releases, by a save()).
  */
-const LINK_ADDED_PATH = 'a save() adding a many-to-many link (<relation>) in a TypeORM before 0.3.18';
-const LINK_REMOVED_PATH = "a QueryBuilder relation('<relation>').remove() (or a save() removing a link, before TypeORM 0.3.18)";
+interface UnnamedLinks {
+  path(relation: string): string;
+  instead: string;
+}
+
+const UNNAMED_LINKS: Record<'added' | 'removed', UnnamedLinks> = {
+  added: {
+    path: (relation) => `a save() adding a many-to-many link (${relation}) in a TypeORM before 0.3.18`,
+    instead: 'Upgrade TypeORM to 0.3.18 or later (it names them)',
+  },
+  removed: {
+    path: (relation) => `a QueryBuilder relation('${relation}').remove() (or a save() removing a link, before TypeORM 0.3.18)`,
+    instead: 'Change links with save() in TypeORM 0.3.18 or later (it names them)',
+  },
+};
 
 const ONE_TO_MANY_PATH = 'a save() of the other side of its relation (a one-to-many collection such as ' +
   'customer.orders = [...], or the inverse side of a one-to-one)';
