@@ -2,12 +2,9 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { Entity, ManyToOne, OptionalProps, PrimaryKey, Property, Type } from '@mikro-orm/core';
-import Redis from 'ioredis';
-import { KeySpace } from '../../lib/redis/keys';
 import { DATABASES } from '../support/database';
-import { invoiceMachine } from '../support/own-machines';
+import { expectNoUuidGone, expectUuidResyncs, invoiceMachine } from '../support/own-machines';
 import { ApiClient } from '../support/partner-api';
-import { REDIS_URL } from '../support/redis';
 import { mikroOrmOn, suiteRuntime } from '../support/suite-runtime';
 
 /** A value this app's type cannot read: MikroORM throws while it loads the row. */
@@ -46,7 +43,7 @@ for (const kind of DATABASES) {
     const drain = () => s.drain();
 
     it('publishes, maps, resyncs, unpublishes and reports subjects by their uuid', async () => {
-      const { orm, api, sync, prefix } = s;
+      const { orm, api, sync } = s;
       const em = orm.em.fork();
       const acme = em.create(Account, { name: 'Acme' });
       await em.flush();
@@ -62,11 +59,7 @@ for (const kind of DATABASES) {
       expect((await drain()).outcomes).to.deep.equal({ published: 10 });
       expect(api.documents.get(ids[3])).to.include({ account: 'Acme Ltd' });
 
-      expect(await sync.resync('InvoiceSync', { ids: [ids[0], ids[1]], force: true })).to.deep.equal({ enqueued: 2 });
-      expect((await drain()).outcomes).to.deep.equal({ published: 2 });
-      expect(await sync.resync('InvoiceSync')).to.deep.equal({ enqueued: 10 });
-      expect((await drain()).outcomes).to.deep.equal({ unchanged: 10 });
-      expect((await sync.subjectStatus('InvoiceSync', ids[0])).published?.version).to.equal(3);
+      await expectUuidResyncs(s, ids);
 
       em.remove(created.find((i) => i.id === ids[9])!);
       await em.flush();
@@ -74,18 +67,7 @@ for (const kind of DATABASES) {
       expect((await drain()).outcomes).to.deep.equal({ unpublished: 1, not_publishable: 1 });
       expect(api.deletes().map((r) => r.id)).to.deep.equal([ids[9]]);
 
-      // An id that is no uuid reaching a run matches no row, and the rest of its batch goes on.
-      const redis = new Redis(REDIS_URL);
-      await redis.zadd(new KeySpace(prefix).step('InvoiceSync', 'ensure-publication').pending, 0, 'not-a-uuid');
-      redis.disconnect();
-      await sync.notifyChanged(Invoice, [ids[0]]);
-      expect((await drain()).outcomes).to.deep.equal({ not_publishable: 1, unchanged: 1 });
-      const refused = await sync.resync('InvoiceSync', { ids: [ids[0], 'not-a-uuid'] }).then(() => 'accepted', (e: Error) => e.message);
-      expect(refused).to.equal(kind === 'postgres'
-        ? 'resync(InvoiceSync, { ids }): Invoice.id is a uuid key, so ids must be uuids; "not-a-uuid" is not one. ' +
-          'Nothing was done: fix it and call again.'
-        : 'accepted');
-      await drain();
+      await expectNoUuidGone(s, Invoice, ids[0], kind);
     });
 
     it('a row the ORM cannot load fails alone; the rest of its batch publishes', async () => {

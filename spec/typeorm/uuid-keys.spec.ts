@@ -3,12 +3,9 @@ import {
   Column, Entity, ManyToOne, PrimaryGeneratedColumn, RelationId,
 } from 'typeorm';
 import { DATABASES } from '../support/database';
-import { invoiceMachine } from '../support/own-machines';
+import { expectNoUuidGone, expectUuidResyncs, invoiceMachine } from '../support/own-machines';
 import { ApiClient } from '../support/partner-api';
-import { REDIS_URL } from '../support/redis';
 import { suiteRuntime, typeOrmOn } from '../support/suite-runtime';
-import { KeySpace } from '../../lib/redis/keys';
-import Redis from 'ioredis';
 
 @Entity('uuid_accounts')
 class Account {
@@ -39,7 +36,7 @@ for (const kind of DATABASES) {
     const drain = () => s.drain();
 
     it('publishes, maps, resyncs, unpublishes and reports subjects by their uuid', async () => {
-      const { orm: ds, api, sync, prefix } = s;
+      const { orm: ds, api, sync } = s;
       const accounts = ds.getRepository(Account);
       const invoices = ds.getRepository(Invoice);
       const acme = await accounts.save({ name: 'Acme' });
@@ -57,15 +54,7 @@ for (const kind of DATABASES) {
       expect((await drain()).outcomes).to.deep.equal({ published: 10 });
       expect(api.documents.get(ids[3])).to.include({ account: 'Acme Ltd' });
 
-      // Ids given as the uuids they are: no integer rule applies, a resync of two is two runs.
-      expect(await sync.resync('InvoiceSync', { ids: [ids[0], ids[1]], force: true })).to.deep.equal({ enqueued: 2 });
-      expect((await drain()).outcomes).to.deep.equal({ published: 2 });
-      expect(await sync.resync('InvoiceSync')).to.deep.equal({ enqueued: 10 });
-      expect((await drain()).outcomes).to.deep.equal({ unchanged: 10 });
-
-      const status = await sync.subjectStatus('InvoiceSync', ids[0]);
-      expect(status.published?.version).to.equal(3);
-      expect(status.pending).to.equal(false);
+      await expectUuidResyncs(s, ids);
 
       // A removal unpublishes by uuid; an unknown uuid is gone, not an error.
       await invoices.remove(await invoices.findOneByOrFail({ id: ids[9] }));
@@ -74,20 +63,7 @@ for (const kind of DATABASES) {
       expect(api.deletes().map((r) => r.id)).to.deep.equal([ids[9]]);
       expect(await sync.subjectStatus('InvoiceSync', ids[9])).to.deep.include({ pending: false });
 
-      // An id that is no uuid reaching a run (a mapper's mistake, a request written by hand) matches no row: it is
-      // gone, and the rest of its batch goes on (PostgreSQL would refuse the batch's whole query for it).
-      const redis = new Redis(REDIS_URL);
-      await redis.zadd(new KeySpace(prefix).step('InvoiceSync', 'ensure-publication').pending, 0, 'not-a-uuid');
-      redis.disconnect();
-      await sync.notifyChanged(Invoice, [ids[0]]);
-      expect((await drain()).outcomes).to.deep.equal({ not_publishable: 1, unchanged: 1 });
-      // Where the key is a uuid column, the calls that take ids refuse one up front.
-      const refused = await sync.resync('InvoiceSync', { ids: [ids[0], 'not-a-uuid'] }).then(() => 'accepted', (e: Error) => e.message);
-      expect(refused).to.equal(kind === 'postgres'
-        ? 'resync(InvoiceSync, { ids }): Invoice.id is a uuid key, so ids must be uuids; "not-a-uuid" is not one. ' +
-          'Nothing was done: fix it and call again.'
-        : 'accepted');
-      await drain();
+      await expectNoUuidGone(s, Invoice, ids[0], kind);
     });
 
     it('a row the ORM cannot load fails alone; the rest of its batch publishes', async () => {
