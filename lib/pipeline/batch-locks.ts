@@ -50,6 +50,11 @@ export class BatchLocks {
     return new Set(items.filter((item) => this.lost.has(item)));
   }
 
+  /** Stops extending these items' locks: a release of part of the batch let them go (work-queue.ts). */
+  release(items: string[]): void {
+    for (const item of items) this.validUntil.delete(item);
+  }
+
   /** Stops extending; FINISH releases the locks. */
   stop(): void {
     this.stopped = true;

@@ -35,7 +35,7 @@ export interface EnsurePublicationDeps {
  */
 export async function ensurePublications(
   deps: EnsurePublicationDeps, settings: ItemRunSettings, batch: TakenBatch, locks: BatchLocks,
-): Promise<ItemResult[]> {
+): Promise<Array<ItemResult | Promise<ItemResult>>> {
   const { machine } = settings;
   const ids = batch.items.map((i) => i.item);
   const load = (part: string[]) => deps.adapter.load(machine.subject, part, machine.relations);
@@ -56,7 +56,7 @@ export async function ensurePublications(
   };
   const store = new StoreBatch(batch.items.length, (entries) => storePublished(deps, machine, locks, entries));
   const quick = !tracing();
-  return Promise.all(batch.items.map((taken): ItemResult | Promise<ItemResult> => {
+  return batch.items.map((taken): ItemResult | Promise<ItemResult> => {
     const row = rows.get(taken.item);
     const digest = stored.get(taken.item);
     if (!quick || !row) return ensureInRun(settings, run, store, taken, row, digest, undefined);
@@ -66,7 +66,7 @@ export async function ensurePublications(
       bodies.skip(taken.item);
       return [taken.item, 'unchanged', null];
     });
-  }));
+  });
 }
 
 async function ensureInRun(

@@ -117,7 +117,7 @@ export class WorkQueue {
    */
   async take(ticket: string, first: boolean, lock?: { token: string; ttlMs: number }, lingers = false): Promise<TakenBatch> {
     const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
-      ...this.tickets, this.stats, this.paused, this.k.inbox, this.k.inboxed,
+      ...this.tickets, this.stats, this.paused, this.k.inbox, this.k.inboxed, this.k.busy,
       ticket, lock?.token ?? '', this.settings.batchSize, lock?.ttlMs ?? 0, MAX_TICKETS, ticketJson(this.machine, this.step),
       first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs);
     const claim = readClaim(String(reply[4]));
@@ -135,13 +135,25 @@ export class WorkQueue {
   async finish(
     ticket: string, token: string, claim: string, results: ItemResult[], retry: RetrySettings, goOn: 'end' | 'more' | 'linger',
   ): Promise<boolean> {
+    return await this.end(ticket, token, claim, results, retry, { end: '0', more: '1', linger: '2' }[goOn], '0') === 1;
+  }
+
+  /**
+   * Ends these items of a batch that still runs: their outcomes are counted, their locks and claimed requests let
+   * go; the ticket counts as busy (not as a run that can take new work) until its batch finishes.
+   */
+  async release(ticket: string, token: string, claim: string, results: ItemResult[], retry: RetrySettings): Promise<void> {
+    await this.end(ticket, token, claim, results, retry, '0', '1');
+  }
+
+  private end(
+    ticket: string, token: string, claim: string, results: ItemResult[], retry: RetrySettings, goOn: string, part: '0' | '1',
+  ): Promise<number> {
     const { ended, back } = groupResults(results);
-    const again = await this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
-      this.k.failed, this.stats, this.recent, ...this.tickets, this.paused, this.k.inbox, this.k.inboxed,
+    return this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
+      this.k.failed, this.stats, this.recent, ...this.tickets, this.paused, this.k.inbox, this.k.inboxed, this.k.busy,
       ticket, token, JSON.stringify(ended), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
-      ticketJson(this.machine, this.step), { end: '0', more: '1', linger: '2' }[goOn], this.step, RECENT_PUBLISHES_KEPT, claim,
-      JSON.stringify(back));
-    return again === 1;
+      ticketJson(this.machine, this.step), goOn, this.step, RECENT_PUBLISHES_KEPT, claim, JSON.stringify(back), part);
   }
 
   /** How long the machine's publishing stays paused (ms), by Redis' clock; 0 when it is not. */

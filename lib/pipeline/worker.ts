@@ -8,6 +8,7 @@ import type { MachineDefinition } from '../metadata/machine-definition';
 import { parseTicket } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
 import type { RetryPolicy } from '../runtime/options';
+import { BatchEnds } from './batch-ends';
 import { BatchLocks } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
 import type { ItemRunSettings } from './item-run';
@@ -39,7 +40,10 @@ export const LINGER_MS = 1_000;
  */
 const keepers = new WeakMap<WorkQueue, string>();
 
-export type BatchHandler = (settings: ItemRunSettings, batch: TakenBatch, locks: BatchLocks | undefined) => Promise<ItemResult[]>;
+/** Runs a batch's items; resolves once they run, with each item's result or the promise of it. */
+export type BatchHandler = (
+  settings: ItemRunSettings, batch: TakenBatch, locks: BatchLocks | undefined,
+) => Promise<Array<ItemResult | Promise<ItemResult>>>;
 
 export interface WorkerDeps {
   queues: QueueSet;
@@ -139,17 +143,26 @@ function keeps(work: WorkQueue, ticket: string): boolean {
   return true;
 }
 
-/** One batch of a ticket: its items run, then FINISH; resolves whether the ticket goes on. */
+/**
+ * One batch of a ticket: its items run, those that ended are let go while others still run (batch-ends.ts),
+ * then FINISH; resolves whether the ticket goes on.
+ */
 async function runBatch(
   deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue, ticket: string, token: string, batch: TakenBatch,
   since: number, handler: BatchHandler, deadline: number,
 ): Promise<boolean> {
   const locks = token ? new BatchLocks(work, token, deps.lockTtlMs, batch.items.map((i) => i.item), since) : undefined;
+  const ends = new BatchEnds(async (ended) => {
+    await work.release(ticket, token, batch.claim, ended, deps.retry);
+    locks?.release(ended.map(([item]) => item));
+    countRuns(settings.machine.name, settings.step, ended);
+  });
   let results: ItemResult[];
   try {
-    results = await handler(settings, batch, locks);
+    results = await ends.rest(batch.items, await handler(settings, batch, locks));
   } catch (error) {
     // The batch's own reads failed (the database is down, say): each item is retried alone, with backoff.
+    await ends.stop();
     deps.logger.error(`${settings.step} of ${settings.machine.className}: a batch of ${batch.items.length} failed before ` +
       `its items ran (each is retried with backoff): ${describeError(error)}`);
     results = batch.items.map(({ item }) => [item, 'failed', describeError(error)]);

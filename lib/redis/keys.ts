@@ -17,6 +17,11 @@ export interface StepKeys {
   requests: string;
   claims: string;
   runs: string;
+  /**
+   * Tickets whose batch has run for a while (finish.lua's release of part of a batch): out of `runs`, so that
+   * they stand in for no ticket that new work needs.
+   */
+  busy: string;
   /** Tickets made for ready items, not yet taken (schedule.lua). */
   starting: string;
   failed: string;
@@ -57,7 +62,7 @@ export class KeySpace {
     const base = `${this.prefix}:${machine}:${step}`;
     return {
       pending: `${base}:pending`, inbox: `${base}:inbox`, inboxed: `${base}:inboxed`, requests: `${base}:requests`,
-      claims: `${base}:claims`, runs: `${base}:runs`, starting: `${base}:starting`, failed: `${base}:failures`,
+      claims: `${base}:claims`, runs: `${base}:runs`, busy: `${base}:busy`, starting: `${base}:starting`, failed: `${base}:failures`,
     };
   }
 

@@ -184,6 +184,44 @@ for (const world of WORLDS) {
       expect(h.api.publishes()).to.have.length(5);
     });
 
+    it('a publish that hangs holds back no later change to the other subjects of its batch', async () => {
+      const orders = await fiveOrders();
+      const hung = String(orders[2].id);
+      const [changed] = orders;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => { release = resolve; });
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const publish = machine.publish.bind(machine);
+      machine.publish = async (order, payload) => {
+        // The partner API never answers this one (a socket without a timeout), until the test lets it.
+        if (String(order.id) === hung) await released;
+        await publish(order, payload);
+      };
+      const worker = await h.startWorker({ machines: [machine] });
+      try {
+        while (h.api.publishes().length < 4) await new Promise((r) => setTimeout(r, 5));
+        // The batch still runs (its hung publish); a later change to another of its subjects must not wait for it.
+        await h.update(changed, { status: 'shipped' });
+        const added = await h.order(await h.customer('Ann', 'Lee'));
+        const until = Date.now() + 8_000;
+        while ((h.api.publishes(String(changed.id)).length < 2 || h.api.publishes(String(added.id)).length < 1) && Date.now() < until) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        expect(h.api.publishes(String(added.id)), 'an order written during the hang').to.have.length(1);
+        expect(h.api.publishes(String(changed.id)).map((r) => (r.body as unknown as OrderPayload).order_status)).to.deep.equal(['purchased', 'shipped']);
+        expect(h.api.publishes(hung)).to.deep.equal([]);
+        // Its run ends (and stops counting as pending) right after the API got its payload.
+        const pending = async () => (await worker.subjectStatus(h.shop.OrderToApiSync, changed.id)).pending;
+        for (const settledBy = Date.now() + 3_000; await pending() && Date.now() < settledBy;) await new Promise((r) => setTimeout(r, 10));
+        expect(await pending()).to.equal(false);
+      } finally {
+        release();
+      }
+      await worker.drain(DRAIN);
+      for (const order of orders) expect(h.api.publishes(String(order.id)), `order ${order.id}`).to.have.length(order === changed ? 2 : 1);
+      expect(h.logger.errors()).to.deep.equal([]);
+    });
+
     it('each subject of a batch gets its own previous payload; unchanged ones beside them; an unpublish gets its last', async () => {
       const orders = await fiveOrders();
       const [shipped, received, untouched, moved, removed] = orders;

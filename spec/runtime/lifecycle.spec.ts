@@ -71,6 +71,35 @@ describe('runtime lifecycle', () => {
     expect(h.api.publishes(String(order.id))).to.have.length(1);
   });
 
+  it('a busy ticket whose worker died is re-run with the part of its batch it had not released', async () => {
+    const customer = await h.customer(); // before capture starts: no worker maps it to the orders below
+    const capture = await h.start();
+    const [done, left] = [await h.order(customer), await h.order(customer)];
+    const ticket = (await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active')))!;
+    const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
+    const k = keys().step('OrderToApiSync', 'ensure-publication');
+    const batch = await work.take(ticket, true, { token: `${ticket}:dead`, ttlMs: 30_000 });
+    expect(batch.items.map((i) => i.item).sort()).to.deep.equal([String(done.id), String(left.id)].sort());
+    // The batch ran a while: one item ended and was released, then the process was killed.
+    await work.release(ticket, `${ticket}:dead`, batch.claim, [[String(done.id), 'unchanged', null]], { attempts: 3, initialDelayMs: 10 });
+    expect(await redis.smembers(k.runs)).to.deep.equal([]);
+    expect(await redis.smembers(k.busy)).to.deep.equal([ticket]);
+    expect(Object.keys(await redis.hgetall(keys().locks('OrderToApiSync')))).to.deep.equal([String(left.id)]);
+    expect((await capture.subjectStatus('OrderToApiSync', done.id)).pending).to.equal(false);
+    expect((await capture.subjectStatus('OrderToApiSync', left.id)).pending).to.equal(true);
+    // Its lock expires in 30 s, but the re-run of the same ticket takes its own locks over.
+    await h.startWorker({ worker: { concurrency: 2, stallIntervalMs: 100 } });
+    await capture.drain(DRAIN);
+    expect(h.api.publishes().map((r) => r.id)).to.deep.equal([String(left.id)]);
+    expect(await redis.smembers(k.busy)).to.deep.equal([]);
+    expect(await redis.hlen(k.claims)).to.equal(0);
+    // The release counted its item; the batch is counted once, by the re-run's FINISH.
+    expect((await capture.status())[0].outcomes).to.deep.include({
+      'ensure-publication:unchanged': 1, 'ensure-publication:published': 1, 'ensure-publication:batches': 1,
+    });
+    await capture.close();
+  });
+
   it('a stalled run that finishes after its ticket was re-run elsewhere leaves the re-run\'s claim alone', async () => {
     const capture = await h.start();
     const order = await h.order(await h.customer());

@@ -1,7 +1,8 @@
 --[[
 Ends a batch: releases its locks and claims, counts outcomes, and puts each failed item back in `pending`
 with exponential backoff (the rest of the batch is not held back), or records it as failed after its last
-attempt. A success clears an item's failure record.
+attempt. A success clears an item's failure record. With ARGV[14], ends only the items given, while the rest of
+the batch still runs.
 KEYS[1] pending   zset  item -> ready-at
 KEYS[2] requests  hash  item -> request
 KEYS[3] claims    hash  ticket -> JSON ["item1", "request1", ...] of the batch it works on (see take)
@@ -15,6 +16,8 @@ KEYS[9..15]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed
 KEYS[16] paused   string the machine's publishing is paused until then (ms)
 KEYS[17] inbox    list  bare requests of commits not yet in `pending`, sorted in first (mark.lua)
 KEYS[18] inboxed  string how many items the inbox holds
+KEYS[19] busy     set   tickets whose batch has run for a while: out of `runs`, so they stand in for no ticket
+                        that new work needs (schedule counts `runs`); back in `runs` when the batch ends
 ARGV[1] ticket id
 ARGV[2] lock token ("" when the step does not lock)
 ARGV[3] JSON object: outcome -> array of the items that ended so, for outcomes that end an item (published,
@@ -33,12 +36,17 @@ ARGV[13] JSON array of [item, outcome, error or null, pause ms or null] for the 
         retries with backoff, "requeue" runs again at once uncharged, "invalid" (its request cannot be read) is
         recorded as failed at once, "paused" (a RetryAfter) waits out the pause uncharged and pauses the machine
         for everyone
+ARGV[14] "1" when the batch still runs (it has run for a while): the items of ARGV[3] and ARGV[13] end as above
+        and leave the claim, which keeps the rest; a request that waited for one of their locks is ready at once;
+        the ticket moves from `runs` to `busy`. ARGV[9] is not read, nor is the batch counted. Returns 1.
 Returns 1 when the ticket should take another batch, 0 when it ended.
 ]]
 --!include schedule.lua
 local now = ms_now()
 ingest(KEYS[1], KEYS[17], KEYS[18])
 local ticket, token, step = ARGV[1], ARGV[2], ARGV[10]
+local part = ARGV[14] == '1'
+if not part and redis.call('SREM', KEYS[19], ticket) == 1 then redis.call('SADD', KEYS[4], ticket) end
 local attempts_max, initial_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
 local published = 0
 local has_failures = redis.call('HLEN', KEYS[6]) > 0
@@ -62,12 +70,29 @@ local raws = {}
 local claim = redis.call('HGET', KEYS[3], ticket)
 local stamp = ARGV[12] .. '\n'
 if claim and string.sub(claim, 1, #stamp) == stamp then
-  redis.call('HDEL', KEYS[3], ticket)
   local back = {}
   for _, result in ipairs(back_results) do back[result[1]] = true end
-  if next(back) then
+  if part then
+    local gone, rest = {}, {}
+    for _, item in ipairs(items) do gone[item] = true end
     local claimed = cjson.decode(string.sub(claim, #stamp + 1))
-    for i = 1, #claimed, 2 do if back[claimed[i]] then raws[claimed[i]] = claimed[i + 1] end end
+    for i = 1, #claimed, 2 do
+      local item = claimed[i]
+      if not gone[item] then
+        rest[#rest + 1] = item
+        rest[#rest + 1] = claimed[i + 1]
+      elseif back[item] then
+        raws[item] = claimed[i + 1]
+      end
+    end
+    -- cjson writes an empty table as {}
+    redis.call('HSET', KEYS[3], ticket, stamp .. (#rest == 0 and '[]' or cjson.encode(rest)))
+  else
+    redis.call('HDEL', KEYS[3], ticket)
+    if next(back) then
+      local claimed = cjson.decode(string.sub(claim, #stamp + 1))
+      for i = 1, #claimed, 2 do if back[claimed[i]] then raws[claimed[i]] = claimed[i + 1] end end
+    end
   end
 end
 local succeeded, latest = {}, {}
@@ -114,9 +139,21 @@ end
 if has_failures then variadic('HDEL', KEYS[6], nil, succeeded) end
 variadic('LPUSH', KEYS[8], nil, latest)
 published = #latest
-counts[step .. ':batches'] = 1
+if not part then counts[step .. ':batches'] = 1 end
 for field, n in pairs(counts) do redis.call('HINCRBY', KEYS[7], field, n) end
 if published > 0 then redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[11]) - 1) end
+if part then
+  -- A change to one of these items while this run held its lock waited (take.lua's backoff, up to 5 s): it runs now.
+  if #succeeded > 0 then
+    local raws_now = multi_get('HMGET', KEYS[2], succeeded)
+    for i, item in ipairs(succeeded) do
+      if raws_now[i] and string.find(raws_now[i], '"held"', 1, true) then redis.call('ZADD', KEYS[1], 'XX', 'LT', now, item) end
+    end
+  end
+  if redis.call('SREM', KEYS[4], ticket) == 1 then redis.call('SADD', KEYS[19], ticket) end
+  schedule(KEYS[1], KEYS[4], KEYS[16], ticket_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
+  return 1
+end
 local go_on = ARGV[9] ~= '0' and not paused_until(KEYS[16], now) and
   (ARGV[9] == '2' or redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0)
 if not go_on then redis.call('SREM', KEYS[4], ticket) end

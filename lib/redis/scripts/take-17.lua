@@ -15,6 +15,7 @@ KEYS[13] stats    hash  "<step>:<outcome>" -> count ("<step>:jobs" counts ticket
 KEYS[14] paused   string the machine's publishing is paused until then (ms): nothing is taken meanwhile
 KEYS[15] inbox    list  bare requests of commits not yet in `pending`, sorted in first (mark.lua)
 KEYS[16] inboxed  string how many items the inbox holds
+KEYS[17] busy     set   tickets whose batch has run for a while, out of `runs` (see finish.lua)
 ARGV[1] ticket id
 ARGV[2] lock token of this run ("" when the step does not lock)
 ARGV[3] batch size
@@ -57,8 +58,11 @@ local claimed = false
 if ARGV[7] == '1' then
   redis.call('HINCRBY', KEYS[13], ARGV[8] .. ':jobs', 1)
   redis.call('SREM', KEYS[12], ticket) -- started: `runs` counts it from here (schedule.lua)
-  -- Already in `runs`: started before and never ended. Its claim was taken before this run began reading, so it is ours.
-  local claim = redis.call('SADD', KEYS[4], ticket) == 0 and redis.call('HGET', KEYS[3], ticket)
+  -- Already in `runs` (or `busy`): started before and never ended. Its claim was taken before this run began
+  -- reading, so it is ours.
+  local rerun = redis.call('SADD', KEYS[4], ticket) == 0
+  rerun = redis.call('SREM', KEYS[17], ticket) == 1 or rerun
+  local claim = rerun and redis.call('HGET', KEYS[3], ticket)
   if claim then
     claimed = true
     local pairs_ = cjson.decode(string.sub(claim, string.find(claim, '\n', 1, true) + 1))

@@ -1,0 +1,60 @@
+import { describeError } from '../errors';
+import type { ItemResult, TakenItem } from './work-queue';
+
+/**
+ * How long a batch runs before it lets go of the items that ended, and how often it does again after. FINISH
+ * lets go of a whole batch at its end, and a running ticket stands in for the tickets that new work needs: so one
+ * publish that never returned (a partner API that does not answer, on a socket without a timeout) held every
+ * other subject of its batch locked, and, with no other ticket running, every later change of the machine on
+ * every worker.
+ */
+export const RELEASE_EVERY_MS = 1_000;
+
+/**
+ * The results of one batch as its items end. Every RELEASE_EVERY_MS while the batch runs, `release` gets those
+ * that ended since; its first call, even with none, tells Redis that the ticket is busy (finish.lua). A release
+ * that fails leaves its results to FINISH.
+ */
+export class BatchEnds {
+  private readonly ended: ItemResult[] = [];
+  private releasing?: Promise<void>;
+  private busy = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly release: (ended: ItemResult[]) => Promise<void>, everyMs = RELEASE_EVERY_MS) {
+    this.timer = setInterval(() => this.tick(), everyMs);
+    this.timer.unref();
+  }
+
+  /** Once every item has ended: the results that no release took (in any order), for FINISH. */
+  async rest(items: TakenItem[], results: Array<ItemResult | Promise<ItemResult>>): Promise<ItemResult[]> {
+    const waits: Array<Promise<void>> = [];
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i];
+      if (Array.isArray(result)) {
+        this.ended.push(result);
+        continue;
+      }
+      // An item's run turns its failures into its result; a rejection here is a defect, and fails that item alone.
+      waits.push(result.then((r) => { this.ended.push(r); }, (error: unknown) => {
+        this.ended.push([items[i].item, 'failed', describeError(error)]);
+      }));
+    }
+    if (waits.length > 0) await Promise.all(waits);
+    await this.stop();
+    return this.ended;
+  }
+
+  /** No more releases; resolves once one under way has ended. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.releasing;
+  }
+
+  private tick(): void {
+    if (this.releasing || (this.busy && this.ended.length === 0)) return;
+    const part = this.ended.splice(0);
+    this.releasing = this.release(part).then(() => { this.busy = true; }, () => { this.ended.push(...part); })
+      .finally(() => { this.releasing = undefined; });
+  }
+}
