@@ -66,8 +66,11 @@ export interface PayloadStore {
   /** Records successful publishes, with one statement (an upsert per subject would cost a round trip each). */
   savePublished(machine: string, published: PublishedPayload[]): Promise<void>;
   remove(machine: string, subjectId: string): Promise<void>;
-  /** Throws a ConfigurationError with the fix when the table is missing. */
-  check(): Promise<void>;
+  /**
+   * Throws a ConfigurationError with the fix when the table is missing. Resolves the most bytes the body column
+   * holds when a payload may well need more (MySQL and MariaDB's TEXT: 65,535), else undefined.
+   */
+  check(): Promise<number | undefined>;
 }
 
 /** Column equality for backfills: `{ status: 'shipped', customerId: 3 }`, by property name. */

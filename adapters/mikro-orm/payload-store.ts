@@ -1,6 +1,8 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
+import { BODY_COLUMN_SQL, bodyColumnBytes } from '../../lib/store/payload-row';
+import { dialectOf } from './migration';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
 /** The payload store on the app's own MikroORM instance, one fresh fork per call. */
@@ -52,9 +54,11 @@ export class MikroOrmPayloadStore implements PayloadStore {
     await this.fork().nativeDelete<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId });
   }
 
-  async check(): Promise<void> {
+  async check(): Promise<number | undefined> {
     try {
       await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, {}, { limit: 1, fields: ['machine', 'version'] as never });
+      if (dialectOf(this.orm) !== 'mysql') return undefined;
+      return bodyColumnBytes(await this.fork().getConnection().execute(BODY_COLUMN_SQL, [null, PAYLOAD_TABLE]));
     } catch (error) {
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): create it with ` +

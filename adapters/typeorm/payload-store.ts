@@ -1,6 +1,7 @@
 import { DataSource, In, Repository } from 'typeorm';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
+import { BODY_COLUMN_SQL, bodyColumnBytes } from '../../lib/store/payload-row';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
 /** The payload store on the app's own DataSource. */
@@ -52,9 +53,13 @@ export class TypeOrmPayloadStore implements PayloadStore {
     await this.repo.delete({ machine, subjectId });
   }
 
-  async check(): Promise<void> {
+  async check(): Promise<number | undefined> {
     try {
       await this.repo.createQueryBuilder('p').select(['p.machine', 'p.version']).limit(1).getRawMany();
+      const type = this.dataSource.options.type;
+      if (type !== 'mysql' && type !== 'mariadb' && type !== 'aurora-mysql') return undefined;
+      const table = this.repo.metadata;
+      return bodyColumnBytes(await this.dataSource.query(BODY_COLUMN_SQL, [table.database ?? null, table.tableName]));
     } catch (error) {
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): add CreateSyncMachinePayloads1764288000000 ` +

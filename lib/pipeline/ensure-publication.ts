@@ -6,6 +6,7 @@ import type { MachineDefinition } from '../metadata/machine-definition';
 import { recordPublishLatency } from '../metrics';
 import type { OrmAdapter, PublishedPayload, StoredDigest } from '../ports';
 import { canonicalJson, digestOf, NotJsonError } from '../store/canonical-json';
+import { PAYLOAD_TABLE } from '../store/payload-row';
 import { annotate, ATTR, tracing } from '../tracing';
 import type { BatchLocks } from './batch-locks';
 import { callHook, hookError } from './call-hook';
@@ -25,6 +26,8 @@ export interface EnsurePublicationDeps {
   adapter: OrmAdapter;
   logger: Logger;
   reads: Turns;
+  /** The most bytes a stored body may have, when the payload table says (PayloadStore.check). */
+  bodyLimit?: number;
 }
 
 /**
@@ -245,12 +248,39 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
     await run.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
   });
   // Stored with the rest of the batch, outside the gate so that the next publishes go on meanwhile.
-  await s.slot.save({ subjectId: id, body: machine.store === 'digest' ? '' : body, digest, generatedAt: run.readAt, version: context.version });
+  await s.slot.save({ subjectId: id, body: storedBody(run, id, body), digest, generatedAt: run.readAt, version: context.version });
   if (machine.hooks.afterPublish) await callHook(machine, machine.hooks.afterPublish, 'after_publish', [row, payload], where);
   if (s.request.firstAt !== undefined) {
     recordPublishLatency(machine.name, run.takenAt + (performance.now() - run.claimedAt) - s.request.firstAt);
   }
   return 'published';
+}
+
+/** Machines already told that a body was too long for the payload table, in this process: said once each. */
+const toldTooLong = new WeakSet<MachineDefinition>();
+
+/**
+ * What is stored as the body of a publish: '' with `store: 'digest'`, and when it is longer than the body column
+ * holds (MySQL's TEXT), which made every store of it fail after its publish, so the subject published again on
+ * each retry and ended failed. Kept without its body, the subject keeps its digest and version; only its next
+ * ctx.previous is undefined.
+ */
+function storedBody(run: BatchRun, id: string, body: string): string {
+  const { machine, deps: { bodyLimit, logger } } = run;
+  if (machine.store === 'digest') return '';
+  // UTF-8 takes at least one byte per UTF-16 unit and at most three: count the bytes only when in between.
+  if (bodyLimit === undefined || body.length * 3 <= bodyLimit) return body;
+  const bytes = Buffer.byteLength(body);
+  if (bytes <= bodyLimit) return body;
+  if (!toldTooLong.has(machine)) {
+    toldTooLong.add(machine);
+    logger.warn(`${machine.className}: the payload of ${machine.subjectInfo.name} ${id} is ${bytes} bytes, longer ` +
+      `than the payload table's body column holds (${bodyLimit} bytes); it is stored without its body, so its next ` +
+      'publish gets ctx.previous undefined (its digest and version are kept: it is not published again). Payloads ' +
+      `this long are stored so from now on, and said only this once. To keep them, widen the column: ALTER TABLE ${PAYLOAD_TABLE} ` +
+      "MODIFY body LONGTEXT NOT NULL (out of the ORM's schema sync, which would narrow it again); or set store: 'digest'.");
+  }
+  return '';
 }
 
 async function withdraw(s: Subject, subject: { gone: boolean }): Promise<PublicationOutcome> {

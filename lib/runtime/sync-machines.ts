@@ -102,7 +102,7 @@ export class SyncMachines {
     const capture = resolveCapture(options.capture, options.outboxPollMs);
     if (capture.mode === 'outbox') await adapter.outbox.check();
     const redisSettings = resolveRedis(options.redis);
-    if (worker) await adapter.payloads.check();
+    const bodyLimit = worker ? await adapter.payloads.check() : undefined;
     await checkRedis(redisSettings); // before Bee-Queue connects: a wrong password must not crash the process
 
     const redis = redisSettings.createClient();
@@ -155,7 +155,7 @@ export class SyncMachines {
       startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
         takesInTurn: adapter.blocksEventLoop === true }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
-        'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger, reads }, settings, batch, locks!),
+        'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger, reads, bodyLimit }, settings, batch, locks!),
       });
     }
     return runtime;
