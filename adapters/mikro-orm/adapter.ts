@@ -1,6 +1,7 @@
 import { ReferenceKind } from '@mikro-orm/core';
 import type { EntityMetadata, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../../lib/errors';
+import { consoleLogger, Logger } from '../../lib/logger';
 import { KeyKind, keyValue } from '../../lib/key-kinds';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
@@ -19,12 +20,12 @@ export class MikroOrmAdapter implements OrmAdapter {
   /** PostgreSQL: a uuid key is a uuid column, which refuses a query for an id that is not one. */
   private readonly uuidCasts: boolean;
 
-  constructor(private readonly orm: MikroORM) {
+  constructor(private readonly orm: MikroORM, logger: Logger = consoleLogger) {
     // @mikro-orm/better-sqlite runs its queries on the event loop (@mikro-orm/sqlite's sqlite3 has a thread).
     this.blocksEventLoop = orm.em.getPlatform().constructor.name === 'BetterSqlitePlatform';
     this.uuidCasts = dialectOf(orm) === 'postgresql';
     this.payloads = new MikroOrmPayloadStore(orm);
-    this.outbox = new MikroOrmOutboxStore(orm);
+    this.outbox = new MikroOrmOutboxStore(orm, logger);
   }
 
   describe(entity: EntityClass): EntityInfo | undefined {
@@ -47,7 +48,7 @@ export class MikroOrmAdapter implements OrmAdapter {
   }
 
   onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options: { outbox?: boolean } = {}): () => void {
-    const subscriber = new CaptureSubscriber(watched, listener, options.outbox);
+    const subscriber = new CaptureSubscriber(watched, listener, options.outbox ? this.outbox : undefined);
     // Forks share this event manager (unless made with cloneEventManager/freshEventManager), request contexts too.
     const events = this.orm.em.getEventManager();
     events.registerSubscriber(subscriber);

@@ -4,7 +4,7 @@ import {
 } from '@mikro-orm/core';
 import { ChangeFrame, mergeChange } from '../../lib/changes';
 import type { CapturedChange, ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
-import { MikroOrmOutboxStore } from './outbox-store';
+import type { MikroOrmOutboxStore } from './outbox-store';
 import { columnProperties, keyOf, snapshotOf } from './snapshot';
 
 /** A knex transaction as MikroORM hands it out; savepoints point to the transaction they live in. */
@@ -55,7 +55,7 @@ export class CaptureSubscriber implements EventSubscriber {
   private readonly inherited = new WeakMap<EntityMetadata, EntityClass[]>();
 
   constructor(
-    private readonly watched: ReadonlySet<EntityClass>, private readonly listener: CommitListener, private readonly outbox = false,
+    private readonly watched: ReadonlySet<EntityClass>, private readonly listener: CommitListener, private readonly outbox?: MikroOrmOutboxStore,
   ) {}
 
   /** Stops for good; event managers cloned by open transactions keep the subscriber, so it must go quiet itself. */
@@ -88,7 +88,7 @@ export class CaptureSubscriber implements EventSubscriber {
     const changes = this.changesOf(uow);
     if (changes.length === 0) return;
     const trx = em.getTransactionContext<Transaction>();
-    if (this.outbox) await MikroOrmOutboxStore.write(em, changes, trx as never);
+    if (this.outbox) await this.outbox.write(em, changes, trx as never);
     if (trx) this.buffer(trx, changes);
     else await this.emit(changes);
   }
@@ -96,7 +96,7 @@ export class CaptureSubscriber implements EventSubscriber {
   /** The transaction em.flush() opened for itself, about to commit: its changes join it in the outbox. */
   async beforeTransactionCommit({ em, uow, transaction }: TransactionEventArgs): Promise<void> {
     if (!this.outbox || !uow) return;
-    await MikroOrmOutboxStore.write(em, this.changesOf(uow), transaction);
+    await this.outbox.write(em, this.changesOf(uow), transaction);
   }
 
   async afterTransactionCommit({ uow, transaction }: TransactionEventArgs): Promise<void> {
@@ -132,7 +132,7 @@ export class CaptureSubscriber implements EventSubscriber {
     if (id === undefined) return;
     const changes = this.watchedAs(meta).map((cls) => ({ entity: cls, id, op: 'update' as const, changedKeys: columnNames(meta) }));
     const trx = em.getTransactionContext<Transaction>();
-    if (this.outbox) await MikroOrmOutboxStore.write(em, changes, trx as never);
+    if (this.outbox) await this.outbox.write(em, changes, trx as never);
     if (trx) this.buffer(trx, changes);
     else await this.emit(changes);
   }

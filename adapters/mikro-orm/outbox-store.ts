@@ -1,20 +1,27 @@
 import type { EntityManager, MikroORM, Transaction } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { CapturedChange, OutboxEntry, OutboxStore } from '../../lib/ports';
-import { encodeOutboxEntry } from '../../lib/store/outbox-row';
+import type { Logger } from '../../lib/logger';
+import { COLUMN_BYTES_SQL, columnBytes } from '../../lib/store/column-bytes';
+import { OutboxEntries } from '../../lib/store/outbox-row';
+import { dialectOf } from './migration';
 import { OUTBOX_ENTITY_NAME, OUTBOX_TABLE, SyncMachineOutboxRow } from './outbox-entity';
 
 /** The outbox on the app's own MikroORM instance, one fresh fork per call. */
 export class MikroOrmOutboxStore implements OutboxStore {
-  constructor(private readonly orm: MikroORM) {}
+  private readonly entries: OutboxEntries;
+
+  constructor(private readonly orm: MikroORM, logger: Logger) {
+    this.entries = new OutboxEntries(logger);
+  }
 
   /** Inserts the changes in `ctx`, the write's own transaction (or savepoint), so they commit or roll back with it. */
-  static async write(em: EntityManager, changes: CapturedChange[], ctx: Transaction | undefined): Promise<void> {
+  async write(em: EntityManager, changes: CapturedChange[], ctx: Transaction | undefined): Promise<void> {
     if (changes.length === 0) return;
     const createdAt = new Date();
     // A native insert: it fires no events, so the subscriber does not see its own rows.
     await em.insertMany<SyncMachineOutboxRow>(OUTBOX_ENTITY_NAME,
-      changes.map((change) => ({ entry: encodeOutboxEntry(change), createdAt })) as SyncMachineOutboxRow[], { ctx });
+      changes.map((change) => ({ entry: this.entries.entryOf(change), createdAt })) as SyncMachineOutboxRow[], { ctx });
   }
 
   async oldest(limit: number): Promise<OutboxEntry[]> {
@@ -38,6 +45,9 @@ export class MikroOrmOutboxStore implements OutboxStore {
     }
     try {
       await this.orm.em.fork().find<SyncMachineOutboxRow>(OUTBOX_ENTITY_NAME, {}, { limit: 1 });
+      if (dialectOf(this.orm) === 'mysql') {
+        this.entries.limit = columnBytes(await this.orm.em.fork().getConnection().execute(COLUMN_BYTES_SQL, [null, OUTBOX_TABLE, 'entry']));
+      }
     } catch (error) {
       throw new ConfigurationError(`The outbox table ${OUTBOX_TABLE} cannot be read (${describeError(error)}): create it with ` +
         "`await createOutboxTable(orm)` from 'sync-machine/mikro-orm' (or outboxTableSql() in your migration).", { cause: error });

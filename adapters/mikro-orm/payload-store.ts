@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
-import { BODY_COLUMN_SQL, bodyColumnBytes } from '../../lib/store/payload-row';
+import { COLUMN_BYTES_SQL, columnBytes } from '../../lib/store/column-bytes';
 import { dialectOf } from './migration';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
@@ -58,7 +58,7 @@ export class MikroOrmPayloadStore implements PayloadStore {
     try {
       await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, {}, { limit: 1, fields: ['machine', 'version'] as never });
       if (dialectOf(this.orm) !== 'mysql') return undefined;
-      return bodyColumnBytes(await this.fork().getConnection().execute(BODY_COLUMN_SQL, [null, PAYLOAD_TABLE]));
+      return columnBytes(await this.fork().getConnection().execute(COLUMN_BYTES_SQL, [null, PAYLOAD_TABLE, 'body']));
     } catch (error) {
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): create it with ` +

@@ -36,7 +36,7 @@ export class TypeOrmAdapter implements OrmAdapter {
     this.blocksEventLoop = dataSource.options.type === 'better-sqlite3';
     this.loadChunk = SQLITE_TYPES.has(dataSource.options.type) ? SQLITE_LOAD_CHUNK : Infinity;
     this.payloads = new TypeOrmPayloadStore(dataSource);
-    this.outbox = new TypeOrmOutboxStore(dataSource);
+    this.outbox = new TypeOrmOutboxStore(dataSource, logger);
   }
 
   describe(entity: EntityClass): EntityInfo | undefined {
@@ -62,7 +62,7 @@ export class TypeOrmAdapter implements OrmAdapter {
   }
 
   onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options: { outbox?: boolean } = {}): () => void {
-    const subscriber = new CaptureSubscriber(watched, listener, this.logger, options.outbox);
+    const subscriber = new CaptureSubscriber(watched, listener, this.logger, options.outbox ? this.outbox : undefined);
     this.dataSource.subscribers.push(subscriber);
     return () => {
       const index = this.dataSource.subscribers.indexOf(subscriber);

@@ -5,7 +5,7 @@ import type {
 import type { ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
 import type { Logger } from '../../lib/logger';
 import { ChangedKey, ChangeLog, changeOf } from './change-log';
-import { TypeOrmOutboxStore } from './outbox-store';
+import type { TypeOrmOutboxStore } from './outbox-store';
 import { relationsWithoutKey, snapshotOf, withRelationKeys } from './snapshot';
 
 /**
@@ -28,7 +28,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     private readonly watched: ReadonlySet<EntityClass>,
     private readonly listener: CommitListener,
     private readonly logger: Logger,
-    private readonly outbox = false,
+    private readonly outbox?: TypeOrmOutboxStore,
   ) {}
 
   afterInsert(event: InsertEvent<object>) {
@@ -166,7 +166,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     const snapshot = op === 'remove' ? snapshotOf(metadata, row!) : undefined;
     if (this.outbox) {
       const changes = as.map((watched) => changeOf(watched, id, op, updatedKeys, snapshot));
-      return TypeOrmOutboxStore.write(qr?.manager ?? metadata.connection.manager, changes)
+      return this.outbox.write(qr?.manager ?? metadata.connection.manager, changes)
         .then(() => this.collectAs(as, qr, id, op, updatedKeys, snapshot));
     }
     return this.collectAs(as, qr, id, op, updatedKeys, snapshot);

@@ -1,22 +1,28 @@
 import { DataSource, EntityManager, In, Repository } from 'typeorm';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { CapturedChange, OutboxEntry, OutboxStore } from '../../lib/ports';
-import { encodeOutboxEntry } from '../../lib/store/outbox-row';
+import type { Logger } from '../../lib/logger';
+import { COLUMN_BYTES_SQL, columnBytes } from '../../lib/store/column-bytes';
+import { OutboxEntries } from '../../lib/store/outbox-row';
 import { OUTBOX_ENTITY_NAME, OUTBOX_TABLE, SyncMachineOutboxRow } from './outbox-entity';
 
 /** The outbox on the app's own DataSource. */
 export class TypeOrmOutboxStore implements OutboxStore {
-  constructor(private readonly dataSource: DataSource) {}
+  private readonly entries: OutboxEntries;
+
+  constructor(private readonly dataSource: DataSource, logger: Logger) {
+    this.entries = new OutboxEntries(logger);
+  }
 
   private get repo(): Repository<SyncMachineOutboxRow> {
     return this.dataSource.getRepository<SyncMachineOutboxRow>(OUTBOX_ENTITY_NAME);
   }
 
   /** Writes the changes through `manager`: the transaction's own, so they commit or roll back with the write. */
-  static async write(manager: EntityManager, changes: CapturedChange[]): Promise<void> {
+  async write(manager: EntityManager, changes: CapturedChange[]): Promise<void> {
     const createdAt = new Date();
     await manager.getRepository<SyncMachineOutboxRow>(OUTBOX_ENTITY_NAME)
-      .insert(changes.map((change) => ({ entry: encodeOutboxEntry(change), createdAt })));
+      .insert(changes.map((change) => ({ entry: this.entries.entryOf(change), createdAt })));
   }
 
   async oldest(limit: number): Promise<OutboxEntry[]> {
@@ -39,6 +45,11 @@ export class TypeOrmOutboxStore implements OutboxStore {
     }
     try {
       await this.repo.createQueryBuilder('o').select('o.id').limit(1).getRawMany();
+      const type = this.dataSource.options.type;
+      if (type === 'mysql' || type === 'mariadb' || type === 'aurora-mysql') {
+        const table = this.repo.metadata;
+        this.entries.limit = columnBytes(await this.dataSource.query(COLUMN_BYTES_SQL, [table.database ?? null, table.tableName, 'entry']));
+      }
     } catch (error) {
       throw new ConfigurationError(
         `The outbox table ${OUTBOX_TABLE} cannot be read (${describeError(error)}): add CreateSyncMachineOutbox1764892800000 ` +

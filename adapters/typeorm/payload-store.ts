@@ -1,7 +1,7 @@
 import { DataSource, In, Repository } from 'typeorm';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
-import { BODY_COLUMN_SQL, bodyColumnBytes } from '../../lib/store/payload-row';
+import { COLUMN_BYTES_SQL, columnBytes } from '../../lib/store/column-bytes';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
 /** The payload store on the app's own DataSource. */
@@ -59,7 +59,7 @@ export class TypeOrmPayloadStore implements PayloadStore {
       const type = this.dataSource.options.type;
       if (type !== 'mysql' && type !== 'mariadb' && type !== 'aurora-mysql') return undefined;
       const table = this.repo.metadata;
-      return bodyColumnBytes(await this.dataSource.query(BODY_COLUMN_SQL, [table.database ?? null, table.tableName]));
+      return columnBytes(await this.dataSource.query(COLUMN_BYTES_SQL, [table.database ?? null, table.tableName, 'body']));
     } catch (error) {
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): add CreateSyncMachinePayloads1764288000000 ` +

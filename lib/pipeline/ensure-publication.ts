@@ -6,6 +6,7 @@ import type { MachineDefinition } from '../metadata/machine-definition';
 import { recordPublishLatency } from '../metrics';
 import type { OrmAdapter, PublishedPayload, StoredDigest } from '../ports';
 import { canonicalJson, digestOf, NotJsonError } from '../store/canonical-json';
+import { longerThan } from '../store/column-bytes';
 import { PAYLOAD_TABLE } from '../store/payload-row';
 import { annotate, ATTR, tracing } from '../tracing';
 import type { BatchLocks } from './batch-locks';
@@ -268,10 +269,8 @@ const toldTooLong = new WeakSet<MachineDefinition>();
 function storedBody(run: BatchRun, id: string, body: string): string {
   const { machine, deps: { bodyLimit, logger } } = run;
   if (machine.store === 'digest') return '';
-  // UTF-8 takes at least one byte per UTF-16 unit and at most three: count the bytes only when in between.
-  if (bodyLimit === undefined || body.length * 3 <= bodyLimit) return body;
+  if (!longerThan(body, bodyLimit)) return body;
   const bytes = Buffer.byteLength(body);
-  if (bytes <= bodyLimit) return body;
   if (!toldTooLong.has(machine)) {
     toldTooLong.add(machine);
     logger.warn(`${machine.className}: the payload of ${machine.subjectInfo.name} ${id} is ${bytes} bytes, longer ` +

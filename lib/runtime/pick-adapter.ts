@@ -29,7 +29,7 @@ export function pickAdapter(orm: unknown, logger: Logger): OrmAdapter {
   if (isMikroOrm(orm)) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { MikroOrmAdapter } = require('../../adapters/mikro-orm/adapter') as typeof import('../../adapters/mikro-orm/adapter');
-    return new MikroOrmAdapter(orm as never);
+    return new MikroOrmAdapter(orm as never, logger);
   }
   throw new ConfigurationError(
     `orm: expected an initialized TypeORM DataSource, got ${orm === null ? 'null' : typeof orm}: ` +

@@ -1,4 +1,6 @@
+import type { Logger } from '../logger';
 import type { CapturedChange, EntityClass } from '../ports';
+import { longerThan } from './column-bytes';
 
 /*
  * The one format of the outbox (SPEC §6.3, `capture: 'outbox'`): each captured change is a row of
@@ -20,6 +22,54 @@ export const OUTBOX_TABLE = 'sync_machine_outbox';
 /** The `entry` of a captured change. */
 export function encodeOutboxEntry(change: CapturedChange): string {
   return JSON.stringify({ e: change.entity.name, id: change.id, op: change.op, k: change.changedKeys, s: change.snapshot });
+}
+
+/**
+ * The `entry` of a captured change, in at most `limit` bytes when the column has one (MySQL's TEXT): a removal's
+ * snapshot loses its longest values first until it fits (a row with a long text column made the entry too long,
+ * and the insert failed the application's own write). `dropped` names the snapshot's keys left out.
+ */
+export function fitOutboxEntry(change: CapturedChange, limit: number | undefined): { entry: string; dropped: string[] } {
+  const entry = encodeOutboxEntry(change);
+  if (!longerThan(entry, limit) || !change.snapshot) return { entry, dropped: [] };
+  const snapshot = { ...change.snapshot };
+  const longestFirst = Object.keys(snapshot)
+    .map((key) => ({ key, bytes: Buffer.byteLength(JSON.stringify(snapshot[key]) ?? '') }))
+    .sort((a, b) => b.bytes - a.bytes);
+  const dropped: string[] = [];
+  for (const { key } of longestFirst) {
+    delete snapshot[key];
+    dropped.push(key);
+    if (dropped.length === longestFirst.length) break;
+    const smaller = encodeOutboxEntry({ ...change, snapshot });
+    if (!longerThan(smaller, limit)) return { entry: smaller, dropped };
+  }
+  return { entry: encodeOutboxEntry({ ...change, snapshot: undefined }), dropped };
+}
+
+/** The entries of one outbox table: fitted to its `entry` column (read at start), each shortening said once. */
+export class OutboxEntries {
+  /** The most bytes the `entry` column holds, when a snapshot may outgrow it (MySQL's TEXT). */
+  limit?: number;
+  private readonly told = new Set<string>();
+
+  constructor(private readonly logger: Logger) {}
+
+  entryOf(change: CapturedChange): string {
+    const { entry, dropped } = fitOutboxEntry(change, this.limit);
+    const key = `${change.entity.name}\n${dropped.join('\n')}`;
+    if (dropped.length > 0 && !this.told.has(key)) {
+      this.told.add(key);
+      const whole = dropped.length === Object.keys(change.snapshot ?? {}).length;
+      const left = whole ? 'its snapshot' : `its snapshot's ${dropped.join(', ')}`;
+      this.logger.warn(`sync-machine: the removal of ${change.entity.name} ${change.id} went into ${OUTBOX_TABLE} without ` +
+        `${left}: with them the entry was longer than the entry column holds (${this.limit} bytes), and its insert would have failed your write. ` +
+        `A @SubjectIdsFrom(${change.entity.name}) gets the snapshot without them (said once per entity and columns). To keep ` +
+        `them, widen the column: ALTER TABLE ${OUTBOX_TABLE} MODIFY entry LONGTEXT NOT NULL (out of the ORM's schema sync, ` +
+        'which would narrow it again).');
+    }
+    return entry;
+  }
 }
 
 /** A stored entry back as a change; undefined (with why) when it names no watched entity or is not ours. */

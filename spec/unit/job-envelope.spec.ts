@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { envelopeProblem } from '../../lib/queue/bee-queue-storage';
-import { decodeOutboxEntry, encodeOutboxEntry } from '../../lib/store/outbox-row';
+import { decodeOutboxEntry, encodeOutboxEntry, fitOutboxEntry } from '../../lib/store/outbox-row';
 
 /** Pure formats: Bee-Queue job envelopes as the guard checks them, and outbox entries. No services. */
 describe('job envelopes and outbox entries', () => {
@@ -42,5 +42,25 @@ describe('job envelopes and outbox entries', () => {
     expect(decodeOutboxEntry(encodeOutboxEntry(change), new Map())).to.deep.equal({ problem: 'entity "Order" is not listened to by any started machine' });
     expect(decodeOutboxEntry('{', entities)).to.deep.equal({ problem: 'not JSON' });
     expect(decodeOutboxEntry('{"e":"Order","id":5,"op":"update","k":[]}', entities)).to.deep.equal({ problem: 'id, op or changed keys missing' });
+  });
+
+  it('fits an entry to a column of limited bytes: the longest values of the snapshot go first, then the whole snapshot', () => {
+    class Article {}
+    const snapshot = { id: 5, title: 'é'.repeat(300), text: 'x'.repeat(500) };
+    const change = { entity: Article, id: '5', op: 'remove' as const, changedKeys: ['id', 'title', 'text'], snapshot };
+    const entities = new Map([['Article', Article]]);
+    const whole = encodeOutboxEntry(change);
+    expect(fitOutboxEntry(change, undefined)).to.deep.equal({ entry: whole, dropped: [] });
+    expect(fitOutboxEntry(change, Buffer.byteLength(whole))).to.deep.equal({ entry: whole, dropped: [] });
+    // 'é' is two bytes: the title (602) is longer than the text (502) in bytes, though not in characters.
+    const lessTitle = fitOutboxEntry(change, Buffer.byteLength(whole) - 1);
+    expect(lessTitle.dropped).to.deep.equal(['title']);
+    expect(decodeOutboxEntry(lessTitle.entry, entities)).to.deep.equal({ change: { ...change, snapshot: { id: 5, text: snapshot.text } } });
+    const idOnly = fitOutboxEntry(change, 120);
+    expect(idOnly.dropped).to.deep.equal(['title', 'text']);
+    expect(decodeOutboxEntry(idOnly.entry, entities)).to.deep.equal({ change: { ...change, snapshot: { id: 5 } } });
+    const none = fitOutboxEntry(change, 60);
+    expect(none.dropped).to.deep.equal(['title', 'text', 'id']);
+    expect(decodeOutboxEntry(none.entry, entities)).to.deep.equal({ change: { ...change, snapshot: undefined } });
   });
 });
