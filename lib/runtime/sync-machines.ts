@@ -15,6 +15,7 @@ import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
 import { RedisAvailability, RedisUnavailableError } from '../redis/availability';
 import { resolveRedis } from '../redis/connection';
+import { warnIfEvicting } from '../redis/eviction';
 import { checkRedis } from '../redis/wait-for-redis';
 import { KeySpace, Step } from '../redis/keys';
 import { drainMachines, DrainSummary } from './drain';
@@ -122,6 +123,7 @@ export class SyncMachines {
       throw new ConfigurationError(`Cannot reach Redis at ${redisSettings.describe}: ${describeError(error)}. ` +
         'Start Redis or fix the `redis` option.', { cause: error });
     }
+    await warnIfEvicting(redis, redisSettings.describe, logger);
     const enqueuer = new Enqueuer(redis, keys, machines);
     const router = new ChangeRouter(machines, enqueuer);
     const runtime = new SyncMachines(adapter, machines, redis, keys, queues, enqueuer, router, logger, worker);

@@ -1,0 +1,25 @@
+import type Redis from 'ioredis';
+import type { Logger } from '../logger';
+
+/**
+ * Warns when Redis may evict keys: with a memory limit and a policy other than noeviction, a full Redis drops
+ * keys to make room, and sync-machine's (pending changes, subject locks, run tickets) would go without a word:
+ * updates lost, or two runs publishing one subject. With noeviction a full Redis refuses writes, which capture and
+ * the workers report. Read from INFO, which managed Redis services answer where they refuse CONFIG.
+ */
+export async function warnIfEvicting(redis: Redis, describe: string, logger: Logger): Promise<void> {
+  let info: string;
+  try {
+    info = await redis.info('memory');
+  } catch {
+    return; // INFO refused (a proxy, an ACL): nothing to tell
+  }
+  const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+  const limit = Number(field('maxmemory') ?? '0');
+  const policy = field('maxmemory_policy');
+  if (!limit || !policy || policy === 'noeviction') return;
+  const which = policy.startsWith('volatile') ? 'keys that have an expiry (a RetryAfter pause)' : 'any key';
+  logger.warn(`Redis at ${describe} has maxmemory ${limit} bytes with maxmemory-policy ${policy}: when full it evicts ${which}, ` +
+    "and sync-machine's keys go with no error (pending changes lost, a lock gone while its run publishes). " +
+    'Set maxmemory-policy noeviction (a full Redis then refuses writes, and they are reported), or give sync-machine a Redis of its own.');
+}
