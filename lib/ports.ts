@@ -63,6 +63,8 @@ export interface PayloadStore {
   findDigests(machine: string, subjectIds: string[]): Promise<Map<string, StoredDigest>>;
   /** The stored bodies of these subjects ('' with `store: 'digest'`), with one query, read without entity hydration. */
   findBodies(machine: string, subjectIds: string[]): Promise<Map<string, string>>;
+  /** The machine's stored subject ids in their (string) order, after `afterId`: what a full resync checks for rows gone. */
+  pageSubjectIds(machine: string, afterId: string | undefined, limit: number): Promise<string[]>;
   /** Records successful publishes, with one statement (an upsert per subject would cost a round trip each). */
   savePublished(machine: string, published: PublishedPayload[]): Promise<void>;
   remove(machine: string, subjectId: string): Promise<void>;
@@ -123,6 +125,11 @@ export interface OrmAdapter {
   pageIdsWhere?(entity: EntityClass, where: ColumnFilter, afterId: string | undefined, limit: number): Promise<string[]>;
   /** Optional: how many rows (matching `where`) a backfill goes through, for its progress total. */
   countRows?(entity: EntityClass, where?: ColumnFilter): Promise<number>;
+  /**
+   * Optional (a full resync's stored subjects whose rows are gone): which of these ids have a row, read without
+   * hydration; an id that cannot be a key has none.
+   */
+  presentIds?(entity: EntityClass, ids: string[]): Promise<Set<string>>;
   readonly payloads: PayloadStore;
   readonly outbox: OutboxStore;
 }

@@ -99,6 +99,16 @@ export class MikroOrmAdapter implements OrmAdapter {
     return rows.map((row) => String((row as Record<string, unknown>)[pk]));
   }
 
+  async presentIds(entity: EntityClass, ids: string[]): Promise<Set<string>> {
+    const meta = this.metadataOf(entity)!;
+    const pk = meta.primaryKeys[0];
+    const kind = keyKindOf(meta, this.uuidCasts);
+    const keys = ids.map((id) => keyValue(kind, id)).filter((key) => key !== undefined);
+    if (keys.length === 0) return new Set();
+    const rows = await this.orm.em.fork().getDriver().find(meta.className, { [pk]: { $in: keys } } as never, { fields: [pk] as never });
+    return new Set(rows.map((row) => String((row as Record<string, unknown>)[pk])));
+  }
+
   async countRows(entity: EntityClass, where: ColumnFilter = {}): Promise<number> {
     const meta = this.metadataOf(entity)!;
     return this.orm.em.fork().getDriver().count(meta.className, checkedFilter(meta, where) as never);

@@ -44,6 +44,13 @@ export class MikroOrmPayloadStore implements PayloadStore {
       fields ? { fields: ['subjectId', ...fields] as never } : {});
   }
 
+  async pageSubjectIds(machine: string, afterId: string | undefined, limit: number): Promise<string[]> {
+    const filter = { machine, ...(afterId === undefined ? {} : { subjectId: { $gt: afterId } }) };
+    const rows = await this.fork().getDriver().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, filter as never,
+      { fields: ['subjectId'] as never, orderBy: { subjectId: 'asc' } as never, limit });
+    return rows.map((row) => String(row.subjectId));
+  }
+
   async savePublished(machine: string, published: PublishedPayload[]): Promise<void> {
     if (published.length === 0) return;
     const publishedAt = new Date();

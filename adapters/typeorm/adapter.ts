@@ -119,6 +119,20 @@ export class TypeOrmAdapter implements OrmAdapter {
     return this.filtered(this.dataSource.getMetadata(entity), where).getCount();
   }
 
+  async presentIds(entity: EntityClass, ids: string[]): Promise<Set<string>> {
+    const metadata = this.dataSource.getMetadata(entity);
+    const pk = metadata.primaryColumns[0].propertyPath;
+    const kind = keyKindOf(metadata);
+    const keys = ids.map((id) => keyValue(kind, id)).filter((key) => key !== undefined);
+    const present = new Set<string>();
+    for (let i = 0; i < keys.length; i += this.loadChunk) {
+      const rows: Array<{ id: unknown }> = await this.dataSource.getRepository(entity).createQueryBuilder('e')
+        .select(`e.${pk}`, 'id').where(`e.${pk} IN (:...keys)`, { keys: keys.slice(i, i + this.loadChunk) }).getRawMany();
+      for (const row of rows) present.add(String(row.id));
+    }
+    return present;
+  }
+
   /** Column equality as bound parameters; names are checked against the entity's columns, never spliced in blind. */
   private filtered(metadata: EntityMetadata, where: ColumnFilter) {
     const query = this.dataSource.getRepository(metadata.target).createQueryBuilder('e');

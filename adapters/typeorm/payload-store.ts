@@ -43,6 +43,14 @@ export class TypeOrmPayloadStore implements PayloadStore {
       .where('p.machine = :machine', { machine }).andWhere('p.subjectId IN (:...ids)', { ids: subjectIds });
   }
 
+  async pageSubjectIds(machine: string, afterId: string | undefined, limit: number): Promise<string[]> {
+    const query = this.repo.createQueryBuilder('p').select('p.subjectId', 'id').where('p.machine = :machine', { machine })
+      .orderBy('p.subjectId', 'ASC').limit(limit);
+    if (afterId !== undefined) query.andWhere('p.subjectId > :after', { after: afterId });
+    const rows: Array<{ id: unknown }> = await query.getRawMany();
+    return rows.map((row) => String(row.id));
+  }
+
   async savePublished(machine: string, published: PublishedPayload[]): Promise<void> {
     if (published.length === 0) return;
     const publishedAt = new Date();

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { SyncMachine } from '../../lib';
 import { KeySpace } from '../../lib/redis/keys';
+import { pickAdapter } from '../../lib/runtime/pick-adapter';
 import Redis from 'ioredis';
 import { FAST_WORKER, Harness } from '../support/harness';
 import { ShopOrder, WORLDS } from '../support/orms';
@@ -288,6 +289,35 @@ for (const world of WORLDS) {
       await worker.drain(DRAIN);
       expect(h.api.publishes().length).to.equal(sent + 1);
       expect(h.api.publishes().at(-1)!.id).to.equal(String(orders[1].id));
+    });
+
+    it('resync unpublishes subjects whose rows were removed where no capture saw it (raw SQL, a cascade)', async () => {
+      const worker = await h.startWorker();
+      const customer = await h.customer();
+      const other = await h.customer('Ann', 'Lee');
+      const [kept, deleted, cascaded] = [await h.order(customer), await h.order(customer), await h.order(other)];
+      await worker.drain(DRAIN);
+      // Raw SQL, nothing captured: one order deleted, and a customer whose removal the database cascades to hers.
+      await h.w.sql(`DELETE FROM orders WHERE id = ${deleted.id}`);
+      await h.w.sql(`DELETE FROM customers WHERE id = ${other.id}`);
+      expect(await h.w.sql(`SELECT id FROM orders WHERE id = ${cascaded.id}`), 'the cascade').to.deep.equal([]);
+      await worker.drain(DRAIN);
+      expect(h.api.deletes()).to.deep.equal([]);
+
+      // Its pages of rows cannot find them; its pages of stored subjects do. A single page of both here, and many.
+      expect(await worker.resync(h.shop.OrderToApiSync)).to.deep.equal({ enqueued: 3 });
+      await worker.drain(DRAIN);
+      expect(h.api.deletes().map((r) => r.id).sort()).to.deep.equal([String(deleted.id), String(cascaded.id)].sort());
+      expect([...h.api.documents.keys()]).to.deep.equal([String(kept.id)]);
+      expect(h.api.publishes()).to.have.length(3);
+      // On a table too large to keep its ids in memory, resync asks the adapter which stored subjects have a row.
+      const adapter = pickAdapter(h.w.handle, h.logger);
+      expect(await adapter.presentIds!(h.shop.Order, [String(kept.id), String(deleted.id), 'x', '-1'])).to.deep.equal(new Set([String(kept.id)]));
+      // Unpublished, they are forgotten: the next resync finds nothing to do.
+      expect(await worker.resync(h.shop.OrderToApiSync, { batchSize: 1 })).to.deep.equal({ enqueued: 1 });
+      await worker.drain(DRAIN);
+      expect(h.api.deletes()).to.have.length(2);
+      expect(h.logger.errors()).to.deep.equal([]);
     });
 
     it('resync({ where }) goes through the matching subjects only, and reports the total', async () => {
