@@ -4,6 +4,7 @@ import type { MachineDefinition } from '../metadata/machine-definition';
 import { callHook } from '../pipeline/call-hook';
 import type { ColumnFilter, OrmAdapter, StoredPayload } from '../ports';
 import { canonicalJson, digestOf, NotJsonError } from '../store/canonical-json';
+import { goneSubjects, SeenIds } from './gone-subjects';
 import { checkedIds } from './subject-ids';
 
 export interface ReconcileOptions {
@@ -84,6 +85,7 @@ export async function reconcileMachine(
     machine: machine.name, subject: machine.subjectInfo.name, checked: 0, unchanged: 0, differing: [], unpublishable: [], errors: [], limited: false,
   };
   const given = ids === undefined ? undefined : checkedIds(ids, machine.subjectInfo, `reconcile(${machine.className}, { ids })`);
+  const seen = new SeenIds();
   let after: string | undefined;
   for (;;) {
     const size = Math.min(batchSize, limit - report.checked);
@@ -105,8 +107,27 @@ export async function reconcileMachine(
     }
     report.checked += page.length;
     after = page[page.length - 1];
+    seen.add(page);
   }
+  if (!given && !where && !report.limited) await judgeGone(adapter, machine, seen, limit, report);
   return report;
+}
+
+/** The stored subjects whose rows are gone (gone-subjects.ts): a run would unpublish each. */
+async function judgeGone(adapter: OrmAdapter, machine: MachineDefinition, seen: SeenIds, limit: number, report: ReconcileReport): Promise<void> {
+  for await (const gone of goneSubjects(adapter, machine, seen)) {
+    const page = gone.slice(0, limit - report.checked);
+    const stored = await adapter.payloads.findMany(machine.name, page);
+    for (const id of page) {
+      const verdict = await judge(machine, id, undefined, stored.get(id));
+      if (verdict.kind === 'unpublishable') report.unpublishable.push(verdict.entry);
+    }
+    report.checked += page.length;
+    if (page.length < gone.length) {
+      report.limited = true;
+      return;
+    }
+  }
 }
 
 function nextPage(

@@ -2,6 +2,7 @@ import { ConfigurationError, shownValue } from '../errors';
 import { refuseUnknownOptions } from '../known-options';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { ColumnFilter, OrmAdapter } from '../ports';
+import { goneSubjects, SeenIds } from './gone-subjects';
 import { checkedIds } from './subject-ids';
 
 export interface ResyncOptions {
@@ -53,8 +54,7 @@ export async function resyncSubjects(
   // Only progress shows the total: without it a COUNT would delay the first page (a full scan on a large table).
   const total = options.onProgress ? await adapter.countRows?.(machine.subject, where) : undefined;
   let after: string | undefined;
-  // The ids paged, while few enough to keep: the stored subjects are checked against them, not queried.
-  let seen: Set<string> | undefined = where ? undefined : new Set();
+  const seen = new SeenIds();
   for (;;) {
     const ids = await (where
       ? adapter.pageIdsWhere!(machine.subject, where, after, batchSize)
@@ -62,38 +62,11 @@ export async function resyncSubjects(
     if (ids.length === 0) break;
     await pages.send(ids, total);
     after = ids[ids.length - 1];
-    if (seen) for (const id of ids) seen.add(id);
-    if (seen && seen.size > SEEN_KEPT) seen = undefined;
+    seen.add(ids);
   }
-  if (!where) await requestGone(adapter, machine, seen, pages);
+  // Stored subjects whose rows went where no capture saw (gone-subjects.ts): their runs unpublish them.
+  if (!where) for await (const gone of goneSubjects(adapter, machine, seen)) await pages.send(gone, undefined);
   return pages.done();
-}
-
-/** Ids a full resync keeps in memory (a few MB) to tell the stored subjects whose rows are gone without a query. */
-const SEEN_KEPT = 100_000;
-/** Stored subject ids read per page (ids only, no hydration). */
-const STORED_PAGE = 5_000;
-
-/**
- * A row removed where no capture saw it (raw SQL, a database cascade) left its subject published, and paging the
- * rows cannot find it: the stored subjects are paged too, and those without a row are requested, so that each
- * run finds its row gone and unpublishes it. Ids only: checked against the rows paged (`seen`), or, on a table
- * too large to keep them, with a read of which have a row. One that got its row since is requested, and found
- * unchanged.
- */
-async function requestGone(
-  adapter: OrmAdapter, machine: MachineDefinition, seen: Set<string> | undefined, pages: PageWindow,
-): Promise<void> {
-  if (!seen && !adapter.presentIds) return;
-  let after: string | undefined;
-  for (;;) {
-    const stored = await adapter.payloads.pageSubjectIds(machine.name, after, STORED_PAGE);
-    if (stored.length === 0) return;
-    after = stored[stored.length - 1];
-    const present = seen ?? await adapter.presentIds!(machine.subject, stored);
-    const gone = stored.filter((id) => !present.has(id));
-    if (gone.length > 0) await pages.send(gone, undefined);
-  }
 }
 
 /** Up to PAGES_IN_FLIGHT pages being recorded; the first failure stops the paging and is thrown once all settled. */

@@ -304,7 +304,13 @@ for (const world of WORLDS) {
       await worker.drain(DRAIN);
       expect(h.api.deletes()).to.deep.equal([]);
 
-      // Its pages of rows cannot find them; its pages of stored subjects do. A single page of both here, and many.
+      // reconcile (the dry run) and resync walk the rows, then the stored subjects without one.
+      const report = await worker.reconcile(h.shop.OrderToApiSync);
+      expect(report.unpublishable.map((u) => [u.subjectId, u.reason, u.wouldUnpublish, (u.stored as { order_status?: string }).order_status]))
+        .to.have.deep.members([[String(deleted.id), 'gone', true, 'purchased'], [String(cascaded.id), 'gone', true, 'purchased']]);
+      expect([report.checked, report.unchanged, report.limited]).to.deep.equal([3, 1, false]);
+      const limited = await worker.reconcile(h.shop.OrderToApiSync, { limit: 2 });
+      expect([limited.checked, limited.unpublishable.length, limited.limited]).to.deep.equal([2, 1, true]);
       expect(await worker.resync(h.shop.OrderToApiSync)).to.deep.equal({ enqueued: 3 });
       await worker.drain(DRAIN);
       expect(h.api.deletes().map((r) => r.id).sort()).to.deep.equal([String(deleted.id), String(cascaded.id)].sort());
