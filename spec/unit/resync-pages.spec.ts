@@ -56,6 +56,7 @@ describe('resync pages', () => {
     const paging = {
       countRows: async () => { counted.push('count'); return 3; },
       pageIds: async () => pages.shift() ?? [],
+      payloads: { pageSubjectIds: async () => [] }, // nothing stored: no subject whose row is gone
     } as unknown as OrmAdapter;
     const subject = { subject: class Order {} } as unknown as MachineDefinition;
     const sent: string[][] = [];
