@@ -58,7 +58,10 @@ export async function ensurePublications(
     deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
     unloadable,
   };
-  const store = new StoreBatch(batch.items.length, (entries) => storePublished(deps, machine, locks, entries));
+  const store = new StoreBatch<PublishedPayload>(batch.items.length, async (entries) => {
+    const refused = await storePublished(deps, machine, locks, entries);
+    return new Map(entries.filter((e) => refused.has(e.subjectId)).map((e) => [e, refused.get(e.subjectId)!]));
+  });
   const quick = !tracing();
   return batch.items.map((taken): ItemResult | Promise<ItemResult> => {
     const row = rows.get(taken.item);
@@ -74,7 +77,7 @@ export async function ensurePublications(
 }
 
 async function ensureInRun(
-  settings: ItemRunSettings, run: BatchRun, store: StoreBatch, taken: TakenItem,
+  settings: ItemRunSettings, run: BatchRun, store: StoreBatch<PublishedPayload>, taken: TakenItem,
   row: object | undefined, stored: StoredDigest | undefined, early: Early | undefined,
 ): Promise<ItemResult> {
   const slot = store.slot();
@@ -213,7 +216,7 @@ interface Subject {
   row: object | undefined;
   stored: StoredDigest | undefined;
   request: PendingRequest;
-  slot: StoreSlot;
+  slot: StoreSlot<PublishedPayload>;
   /** What the hooks gave when withHooks called them already. */
   early?: Early;
 }

@@ -6,6 +6,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { annotate, ATTR, currentCarrier, traced } from '../tracing';
 import { callHook } from './call-hook';
 import { runItem, ItemRunSettings } from './item-run';
+import { StoreBatch } from './store-batch';
 import { loadApart, LoadedParts, unloadableError } from './load-apart';
 import { changeFor, encodeRequest, EncodedRequest } from './requests';
 import type { ItemResult, TakenBatch } from './work-queue';
@@ -35,9 +36,12 @@ function splitItem(item: string): { entity: string; id: string } {
 
 /**
  * One run over a batch of changed rows: loads the rows of each entity with one query, calls every
- * `@SubjectIdsFrom` method concurrently, and requests one EnsurePublication per subject found, all in one call.
+ * `@SubjectIdsFrom` method concurrently, and requests one EnsurePublication per subject found, in one call for
+ * the rows mapped together (a mapper that takes long holds the others' requests back STORE_WAIT_MS at most).
  */
-export async function findSubjectsBatch(deps: FindSubjectsDeps, settings: ItemRunSettings, batch: TakenBatch): Promise<ItemResult[]> {
+export async function findSubjectsBatch(
+  deps: FindSubjectsDeps, settings: ItemRunSettings, batch: TakenBatch,
+): Promise<Array<ItemResult | Promise<ItemResult>>> {
   const { machine } = settings;
   const byEntity = new Map<Listener | undefined, string[]>();
   for (const { item } of batch.items) {
@@ -61,39 +65,43 @@ export async function findSubjectsBatch(deps: FindSubjectsDeps, settings: ItemRu
     for (const [id, error] of parts.unloadable) unloadable.set(lookupItem(listener.info.name, id), error);
   }));
 
-  const found: Array<[string, EncodedRequest]> = [];
-  const results = await Promise.all(batch.items.map((taken) => runItem(settings, taken, async (request) => {
-    const { entity, id } = splitItem(taken.item);
-    annotate(() => ({ [ATTR.entity]: entity, [ATTR.entityId]: id, [ATTR.changedKeys]: request.changedKeys }));
-    const listener = machine.listeners.find((l) => l.info.name === entity && l.mapper !== undefined);
-    if (!listener) {
-      throw new InvalidJobError(`${machine.className} has no @SubjectIdsFrom(${entity}) (item ${taken.item}); it was ` +
-        'written by a different version of the app, or by hand.');
-    }
-    if (unloadable.has(taken.item)) throw unloadableError(unloadable.get(taken.item));
-    const row = rows.get(taken.item) ?? request.snapshot;
-    if (!row) {
-      deps.logger.warn(
-        `${machine.className}: ${entity} ${id} is gone and no snapshot of it was captured, so its subjects ` +
-        `cannot be found; resync(${machine.className}) if its subjects changed.`);
-      return 'vanished';
-    }
-    const change = changeFor(request, rows.has(taken.item));
-    const result = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [row, change], { entity, id });
-    const subjectIds = normalizeIds(result, machine, listener.mapper!, entity, id);
-    if (subjectIds.length === 0 && change.op === 'remove') warnEmptyRemoval(deps, machine, listener, id);
-    // The requests are recorded for the whole batch at once, below; each names a producer span made here, under
-    // this row's span, so that its subjects' runs join the trace of the change that caused them.
-    const destination = deps.publicationDestination(machine.name);
-    const traceparent = await traced(`send ${destination}`, {
-      [ATTR.machine]: machine.name, [ATTR.messagingSystem]: 'bee-queue', [ATTR.messagingOperation]: 'send',
-      [ATTR.messagingDestination]: destination, [ATTR.messagingBatchCount]: subjectIds.length,
-    }, async () => currentCarrier().traceparent, { kind: SpanKind.PRODUCER });
-    for (const subjectId of subjectIds) found.push([subjectId, encodeRequest({ traceparent })]);
-    return 'mapped';
-  })));
-  await deps.requestPublications(machine.name, found);
-  return results;
+  const requests = new StoreBatch<Array<[string, EncodedRequest]>>(batch.items.length, async (found) => {
+    await deps.requestPublications(machine.name, found.flat());
+    return new Map();
+  });
+  return batch.items.map((taken) => {
+    const slot = requests.slot();
+    return runItem(settings, taken, async (request) => {
+      const { entity, id } = splitItem(taken.item);
+      annotate(() => ({ [ATTR.entity]: entity, [ATTR.entityId]: id, [ATTR.changedKeys]: request.changedKeys }));
+      const listener = machine.listeners.find((l) => l.info.name === entity && l.mapper !== undefined);
+      if (!listener) {
+        throw new InvalidJobError(`${machine.className} has no @SubjectIdsFrom(${entity}) (item ${taken.item}); it was ` +
+          'written by a different version of the app, or by hand.');
+      }
+      if (unloadable.has(taken.item)) throw unloadableError(unloadable.get(taken.item));
+      const row = rows.get(taken.item) ?? request.snapshot;
+      if (!row) {
+        deps.logger.warn(
+          `${machine.className}: ${entity} ${id} is gone and no snapshot of it was captured, so its subjects ` +
+          `cannot be found; resync(${machine.className}) if its subjects changed.`);
+        return 'vanished';
+      }
+      const change = changeFor(request, rows.has(taken.item));
+      const result = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [row, change], { entity, id });
+      const subjectIds = normalizeIds(result, machine, listener.mapper!, entity, id);
+      if (subjectIds.length === 0 && change.op === 'remove') warnEmptyRemoval(deps, machine, listener, id);
+      // The requests are recorded for the rows mapped together (StoreBatch); each names a producer span made here,
+      // under this row's span, so that its subjects' runs join the trace of the change that caused them.
+      const destination = deps.publicationDestination(machine.name);
+      const traceparent = await traced(`send ${destination}`, {
+        [ATTR.machine]: machine.name, [ATTR.messagingSystem]: 'bee-queue', [ATTR.messagingOperation]: 'send',
+        [ATTR.messagingDestination]: destination, [ATTR.messagingBatchCount]: subjectIds.length,
+      }, async () => currentCarrier().traceparent, { kind: SpanKind.PRODUCER });
+      if (subjectIds.length > 0) await slot.save(subjectIds.map((subjectId) => [subjectId, encodeRequest({ traceparent })]));
+      return 'mapped';
+    }).finally(() => slot.end());
+  });
 }
 
 function warnEmptyRemoval(deps: FindSubjectsDeps, machine: MachineDefinition, listener: Listener, id: string): void {

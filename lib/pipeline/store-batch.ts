@@ -1,26 +1,25 @@
-import type { PublishedPayload } from '../ports';
-
-/** How long a publish of a batch waits at most for the others before its store is written anyway. */
+/** How long an item of a batch waits at most for the others before its entry is written anyway. */
 export const STORE_WAIT_MS = 100;
 
 /** One item's part in a StoreBatch: `save` at most once, `end` when the item ends (also after a save). */
-export interface StoreSlot {
-  save(entry: PublishedPayload): Promise<void>;
+export interface StoreSlot<E> {
+  save(entry: E): Promise<void>;
   end(): void;
 }
 
 /**
- * The stores of one batch's publishes, written together: an upsert per subject cost a database round trip each,
- * most of a changed subject's time beside its publish. A saved publish waits until every other item of the
- * batch has saved or ended, or STORE_WAIT_MS passed, so a slow publish delays the others' stores only briefly.
- * `write` stores the entries it keeps and returns an error for each entry it refused.
+ * The writes of one batch's items, made together: the stores of its publishes (an upsert per subject cost a
+ * database round trip each, most of a changed subject's time beside its publish), the requests its changed rows
+ * map to. A saved entry waits until every other item of the batch has saved or ended, or STORE_WAIT_MS passed, so
+ * a slow item (a publish, a lookup that hangs) delays the others' writes only briefly. `write` writes the entries
+ * it keeps and returns an error for each entry it refused.
  */
-export class StoreBatch {
+export class StoreBatch<E> {
   private open: number;
-  private waiting: Array<{ entry: PublishedPayload; resolve(): void; reject(error: unknown): void }> = [];
+  private waiting: Array<{ entry: E; resolve(): void; reject(error: unknown): void }> = [];
   private timer?: NodeJS.Timeout;
 
-  constructor(items: number, private readonly write: (entries: PublishedPayload[]) => Promise<Map<string, Error>>) {
+  constructor(items: number, private readonly write: (entries: E[]) => Promise<Map<E, Error>>) {
     this.open = items;
   }
 
@@ -30,7 +29,7 @@ export class StoreBatch {
     this.schedule();
   }
 
-  slot(): StoreSlot {
+  slot(): StoreSlot<E> {
     let ended = false;
     const end = () => {
       if (ended) return false;
@@ -40,7 +39,7 @@ export class StoreBatch {
     };
     return {
       save: (entry) => {
-        if (!end()) throw new Error(`StoreBatch: a save for ${entry.subjectId} after its item ended`);
+        if (!end()) throw new Error('StoreBatch: a save after its item ended');
         const stored = new Promise<void>((resolve, reject) => this.waiting.push({ entry, resolve, reject }));
         this.schedule();
         return stored;
@@ -64,7 +63,7 @@ export class StoreBatch {
     if (batch.length === 0) return;
     this.write(batch.map((w) => w.entry)).then((refused) => {
       for (const w of batch) {
-        const error = refused.get(w.entry.subjectId);
+        const error = refused.get(w.entry);
         if (error) w.reject(error);
         else w.resolve();
       }

@@ -222,6 +222,39 @@ for (const world of WORLDS) {
       expect(h.logger.errors()).to.deep.equal([]);
     });
 
+    it('a @SubjectIdsFrom that hangs holds back no other changed row of its batch', async () => {
+      const first = await h.startWorker();
+      const [stuck, other] = [await h.customer('Stu', 'Ck'), await h.customer('Oth', 'Er')];
+      const [stuckOrder, otherOrder] = [await h.order(stuck), await h.order(other)];
+      await first.drain(DRAIN);
+      await first.close();
+      // Both renames wait in one batch of changed customers for the worker below.
+      const capture = await h.start();
+      await h.w.updateCustomer(stuck.id, { firstName: 'Stuart' });
+      await h.w.updateCustomer(other.id, { firstName: 'Otto' });
+      await capture.close();
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => { release = resolve; });
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const ordersOf = machine.ordersOf.bind(machine);
+      machine.ordersOf = (async (customer: { id: number }) => {
+        if (customer.id === stuck.id) await released; // a lookup that never answers, until the test lets it
+        return ordersOf(customer as never);
+      }) as unknown as typeof machine.ordersOf;
+      const worker = await h.startWorker({ machines: [machine] });
+      try {
+        const until = Date.now() + 8_000;
+        while (h.api.publishes(String(otherOrder.id)).length < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+        expect(h.api.publishes(String(otherOrder.id)).map((r) => r.body?.customer_full_name)).to.deep.equal(['Oth Er', 'Otto Er']);
+        expect(h.api.publishes(String(stuckOrder.id))).to.have.length(1);
+      } finally {
+        release();
+      }
+      await worker.drain(DRAIN);
+      expect(h.api.publishes(String(stuckOrder.id)).map((r) => r.body?.customer_full_name)).to.deep.equal(['Stu Ck', 'Stuart Ck']);
+      expect(h.logger.errors()).to.deep.equal([]);
+    });
+
     it('each subject of a batch gets its own previous payload; unchanged ones beside them; an unpublish gets its last', async () => {
       const orders = await fiveOrders();
       const [shipped, received, untouched, moved, removed] = orders;
