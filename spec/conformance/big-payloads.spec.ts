@@ -14,17 +14,23 @@ for (const world of WORLDS) {
     beforeEach(async () => { h = await new Harness(world, 'big').setUp(); });
     afterEach(async () => { await h.tearDown(); });
 
-    it('a 200 KB payload is published once per change and keeps its digest; its body where the column holds it', async () => {
-      let notes = 'é'.repeat(30_000); // 60,000 bytes in UTF-8: fits MySQL's TEXT, although 30,000 x 3 would not
+    /** The shop's machine with `notes()` in every payload, noting the order_status of each publish's ctx.previous. */
+    function notingMachine(notes: () => string) {
       const previous: Array<string | undefined> = [];
       const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
       const build = machine.build.bind(machine);
-      machine.build = ((order: ShopOrder) => ({ ...build(order), notes })) as unknown as typeof machine.build;
+      machine.build = ((order: ShopOrder) => ({ ...build(order), notes: notes() })) as unknown as typeof machine.build;
       const publish = machine.publish.bind(machine);
       machine.publish = async (order: ShopOrder, payload: OrderPayload, ctx?: { previous?: unknown }) => {
         previous.push((ctx?.previous as OrderPayload | undefined)?.order_status);
         await publish(order, payload);
       };
+      return { machine, previous };
+    }
+
+    it('a 200 KB payload is published once per change and keeps its digest; its body where the column holds it', async () => {
+      let notes = 'é'.repeat(30_000); // 60,000 bytes in UTF-8: fits MySQL's TEXT, although 30,000 x 3 would not
+      const { machine, previous } = notingMachine(() => notes);
       const worker = await h.startWorker({ machines: [machine] });
       const order = await h.order(await h.customer());
       await worker.drain(DRAIN);
@@ -55,15 +61,7 @@ for (const world of WORLDS) {
     if (world.kind === 'mariadb') {
       it('a body column widened to LONGTEXT keeps a 200 KB body: the size is read at start', async () => {
         await h.w.sql('ALTER TABLE sync_machine_payloads MODIFY body LONGTEXT NOT NULL');
-        const previous: unknown[] = [];
-        const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
-        const build = machine.build.bind(machine);
-        machine.build = ((order: ShopOrder) => ({ ...build(order), notes: 'x'.repeat(200_000) })) as unknown as typeof machine.build;
-        const publish = machine.publish.bind(machine);
-        machine.publish = async (order: ShopOrder, payload: OrderPayload, ctx?: { previous?: unknown }) => {
-          previous.push((ctx?.previous as OrderPayload | undefined)?.order_status);
-          await publish(order, payload);
-        };
+        const { machine, previous } = notingMachine(() => 'x'.repeat(200_000));
         const worker = await h.startWorker({ machines: [machine] });
         const order = await h.order(await h.customer());
         await worker.drain(DRAIN);
