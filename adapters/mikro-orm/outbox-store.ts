@@ -46,7 +46,7 @@ export class MikroOrmOutboxStore implements OutboxStore {
     try {
       await this.orm.em.fork().find<SyncMachineOutboxRow>(OUTBOX_ENTITY_NAME, {}, { limit: 1 });
       if (dialectOf(this.orm) === 'mysql') {
-        this.entries.limit = columnBytes(await this.orm.em.fork().getConnection().execute(COLUMN_BYTES_SQL, [null, OUTBOX_TABLE, 'entry']));
+        this.entries.limit = await columnBytes(this.orm.em.fork().getConnection().execute(COLUMN_BYTES_SQL, [null, OUTBOX_TABLE, 'entry']));
       }
     } catch (error) {
       throw new ConfigurationError(`The outbox table ${OUTBOX_TABLE} cannot be read (${describeError(error)}): create it with ` +

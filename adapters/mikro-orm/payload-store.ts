@@ -65,7 +65,7 @@ export class MikroOrmPayloadStore implements PayloadStore {
     try {
       await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, {}, { limit: 1, fields: ['machine', 'version'] as never });
       if (dialectOf(this.orm) !== 'mysql') return undefined;
-      return columnBytes(await this.fork().getConnection().execute(COLUMN_BYTES_SQL, [null, PAYLOAD_TABLE, 'body']));
+      return await columnBytes(this.fork().getConnection().execute(COLUMN_BYTES_SQL, [null, PAYLOAD_TABLE, 'body']));
     } catch (error) {
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): create it with ` +

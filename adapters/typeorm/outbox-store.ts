@@ -48,7 +48,7 @@ export class TypeOrmOutboxStore implements OutboxStore {
       const type = this.dataSource.options.type;
       if (type === 'mysql' || type === 'mariadb' || type === 'aurora-mysql') {
         const table = this.repo.metadata;
-        this.entries.limit = columnBytes(await this.dataSource.query(COLUMN_BYTES_SQL, [table.database ?? null, table.tableName, 'entry']));
+        this.entries.limit = await columnBytes(this.dataSource.query(COLUMN_BYTES_SQL, [table.database ?? null, table.tableName, 'entry']));
       }
     } catch (error) {
       throw new ConfigurationError(

@@ -67,7 +67,7 @@ export class TypeOrmPayloadStore implements PayloadStore {
       const type = this.dataSource.options.type;
       if (type !== 'mysql' && type !== 'mariadb' && type !== 'aurora-mysql') return undefined;
       const table = this.repo.metadata;
-      return columnBytes(await this.dataSource.query(COLUMN_BYTES_SQL, [table.database ?? null, table.tableName, 'body']));
+      return await columnBytes(this.dataSource.query(COLUMN_BYTES_SQL, [table.database ?? null, table.tableName, 'body']));
     } catch (error) {
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): add CreateSyncMachinePayloads1764288000000 ` +

@@ -8,8 +8,17 @@
 export const COLUMN_BYTES_SQL = 'SELECT CHARACTER_OCTET_LENGTH AS bytes FROM information_schema.COLUMNS ' +
   'WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?';
 
-/** COLUMN_BYTES_SQL's answer, when it is small enough to outgrow (a LONGTEXT's 4 GB is not); else undefined. */
-export function columnBytes(rows: Array<{ bytes?: unknown }>): number | undefined {
+/**
+ * COLUMN_BYTES_SQL's answer, when it is small enough to outgrow (a LONGTEXT's 4 GB is not); else undefined, also
+ * when the query fails (the tables were read, so the app starts: only this guard is missing then).
+ */
+export async function columnBytes(query: Promise<Array<{ bytes?: unknown }>>): Promise<number | undefined> {
+  let rows: Array<{ bytes?: unknown }>;
+  try {
+    rows = await query;
+  } catch {
+    return undefined;
+  }
   const bytes = Number(rows[0]?.bytes);
   return Number.isFinite(bytes) && bytes > 0 && bytes < 2 ** 31 ? bytes : undefined;
 }
