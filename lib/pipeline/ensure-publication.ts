@@ -58,10 +58,7 @@ export async function ensurePublications(
     deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
     unloadable,
   };
-  const store = new StoreBatch<PublishedPayload>(batch.items.length, async (entries) => {
-    const refused = await storePublished(deps, machine, locks, entries);
-    return new Map(entries.filter((e) => refused.has(e.subjectId)).map((e) => [e, refused.get(e.subjectId)!]));
-  });
+  const store = new StoreBatch<PublishedPayload>(batch.items.length, (entries) => storePublished(deps, machine, locks, entries));
   const quick = !tracing();
   return batch.items.map((taken): ItemResult | Promise<ItemResult> => {
     const row = rows.get(taken.item);
@@ -170,15 +167,17 @@ const STORE_BACKOFF_MS = { first: 100, max: 2_000 };
  */
 async function storePublished(
   deps: EnsurePublicationDeps, machine: MachineDefinition, locks: BatchLocks, entries: PublishedPayload[],
-): Promise<Map<string, Error>> {
+): Promise<Map<PublishedPayload, Error>> {
   const deadline = performance.now() + STORE_RETRY_MS;
   for (let attempt = 1; ; attempt++) {
     const lost = await locks.lostOf(entries.map((e) => e.subjectId));
     try {
       await deps.adapter.payloads.savePublished(machine.name, entries.filter((e) => !lost.has(e.subjectId)));
       if (attempt > 1) deps.logger.info(`${machine.className}: stored ${entries.length} published payload(s) at try ${attempt}.`);
-      const refused = new Map<string, Error>();
-      for (const id of lost) refused.set(id, new LockLostWhilePublishingError('the lock was lost before the publish was stored'));
+      const refused = new Map<PublishedPayload, Error>();
+      for (const entry of entries) {
+        if (lost.has(entry.subjectId)) refused.set(entry, new LockLostWhilePublishingError('the lock was lost before the publish was stored'));
+      }
       return refused;
     } catch (error) {
       const waitMs = Math.min(STORE_BACKOFF_MS.max, STORE_BACKOFF_MS.first * 2 ** (attempt - 1));
