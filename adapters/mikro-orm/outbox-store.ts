@@ -2,9 +2,8 @@ import type { EntityManager, MikroORM, Transaction } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { CapturedChange, OutboxEntry, OutboxStore } from '../../lib/ports';
 import type { Logger } from '../../lib/logger';
-import { COLUMN_BYTES_SQL, columnBytes } from '../../lib/store/column-bytes';
 import { OutboxEntries } from '../../lib/store/outbox-row';
-import { dialectOf } from './migration';
+import { textColumnBytes } from './column-bytes';
 import { OUTBOX_ENTITY_NAME, OUTBOX_TABLE, SyncMachineOutboxRow } from './outbox-entity';
 
 /** The outbox on the app's own MikroORM instance, one fresh fork per call. */
@@ -45,9 +44,7 @@ export class MikroOrmOutboxStore implements OutboxStore {
     }
     try {
       await this.orm.em.fork().find<SyncMachineOutboxRow>(OUTBOX_ENTITY_NAME, {}, { limit: 1 });
-      if (dialectOf(this.orm) === 'mysql') {
-        this.entries.limit = await columnBytes(this.orm.em.fork().getConnection().execute(COLUMN_BYTES_SQL, [null, OUTBOX_TABLE, 'entry']));
-      }
+      this.entries.limit = await textColumnBytes(this.orm, OUTBOX_TABLE, 'entry');
     } catch (error) {
       throw new ConfigurationError(`The outbox table ${OUTBOX_TABLE} cannot be read (${describeError(error)}): create it with ` +
         "`await createOutboxTable(orm)` from 'sync-machine/mikro-orm' (or outboxTableSql() in your migration).", { cause: error });

@@ -1,8 +1,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
-import { COLUMN_BYTES_SQL, columnBytes } from '../../lib/store/column-bytes';
-import { dialectOf } from './migration';
+import { textColumnBytes } from './column-bytes';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
 /** The payload store on the app's own MikroORM instance, one fresh fork per call. */
@@ -64,8 +63,7 @@ export class MikroOrmPayloadStore implements PayloadStore {
   async check(): Promise<number | undefined> {
     try {
       await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, {}, { limit: 1, fields: ['machine', 'version'] as never });
-      if (dialectOf(this.orm) !== 'mysql') return undefined;
-      return await columnBytes(this.fork().getConnection().execute(COLUMN_BYTES_SQL, [null, PAYLOAD_TABLE, 'body']));
+      return await textColumnBytes(this.orm, PAYLOAD_TABLE, 'body');
     } catch (error) {
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): create it with ` +

@@ -2,8 +2,8 @@ import { DataSource, EntityManager, In, Repository } from 'typeorm';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { CapturedChange, OutboxEntry, OutboxStore } from '../../lib/ports';
 import type { Logger } from '../../lib/logger';
-import { COLUMN_BYTES_SQL, columnBytes } from '../../lib/store/column-bytes';
 import { OutboxEntries } from '../../lib/store/outbox-row';
+import { textColumnBytes } from './column-bytes';
 import { OUTBOX_ENTITY_NAME, OUTBOX_TABLE, SyncMachineOutboxRow } from './outbox-entity';
 
 /** The outbox on the app's own DataSource. */
@@ -45,11 +45,7 @@ export class TypeOrmOutboxStore implements OutboxStore {
     }
     try {
       await this.repo.createQueryBuilder('o').select('o.id').limit(1).getRawMany();
-      const type = this.dataSource.options.type;
-      if (type === 'mysql' || type === 'mariadb' || type === 'aurora-mysql') {
-        const table = this.repo.metadata;
-        this.entries.limit = await columnBytes(this.dataSource.query(COLUMN_BYTES_SQL, [table.database ?? null, table.tableName, 'entry']));
-      }
+      this.entries.limit = await textColumnBytes(this.dataSource, this.repo.metadata, 'entry');
     } catch (error) {
       throw new ConfigurationError(
         `The outbox table ${OUTBOX_TABLE} cannot be read (${describeError(error)}): add CreateSyncMachineOutbox1764892800000 ` +

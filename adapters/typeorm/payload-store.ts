@@ -1,7 +1,7 @@
 import { DataSource, In, Repository } from 'typeorm';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
-import { COLUMN_BYTES_SQL, columnBytes } from '../../lib/store/column-bytes';
+import { textColumnBytes } from './column-bytes';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
 /** The payload store on the app's own DataSource. */
@@ -64,10 +64,7 @@ export class TypeOrmPayloadStore implements PayloadStore {
   async check(): Promise<number | undefined> {
     try {
       await this.repo.createQueryBuilder('p').select(['p.machine', 'p.version']).limit(1).getRawMany();
-      const type = this.dataSource.options.type;
-      if (type !== 'mysql' && type !== 'mariadb' && type !== 'aurora-mysql') return undefined;
-      const table = this.repo.metadata;
-      return await columnBytes(this.dataSource.query(COLUMN_BYTES_SQL, [table.database ?? null, table.tableName, 'body']));
+      return await textColumnBytes(this.dataSource, this.repo.metadata, 'body');
     } catch (error) {
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): add CreateSyncMachinePayloads1764288000000 ` +
