@@ -85,7 +85,8 @@ export async function reconcileMachine(
     machine: machine.name, subject: machine.subjectInfo.name, checked: 0, unchanged: 0, differing: [], unpublishable: [], errors: [], limited: false,
   };
   const given = ids === undefined ? undefined : checkedIds(ids, machine.subjectInfo, `reconcile(${machine.className}, { ids })`);
-  const seen = new SeenIds();
+  // Only a full reconcile walks the stored subjects after the rows (gone-subjects.ts).
+  const seen = given || where ? undefined : new SeenIds();
   let after: string | undefined;
   for (;;) {
     const size = Math.min(batchSize, limit - report.checked);
@@ -107,9 +108,9 @@ export async function reconcileMachine(
     }
     report.checked += page.length;
     after = page[page.length - 1];
-    seen.add(page);
+    seen?.add(page);
   }
-  if (!given && !where && !report.limited) await judgeGone(adapter, machine, seen, limit, report);
+  if (seen && !report.limited) await judgeGone(adapter, machine, seen, limit, report);
   return report;
 }
 

@@ -54,7 +54,8 @@ export async function resyncSubjects(
   // Only progress shows the total: without it a COUNT would delay the first page (a full scan on a large table).
   const total = options.onProgress ? await adapter.countRows?.(machine.subject, where) : undefined;
   let after: string | undefined;
-  const seen = new SeenIds();
+  // Only a full resync walks the stored subjects after the rows (gone-subjects.ts).
+  const seen = where ? undefined : new SeenIds();
   for (;;) {
     const ids = await (where
       ? adapter.pageIdsWhere!(machine.subject, where, after, batchSize)
@@ -62,10 +63,10 @@ export async function resyncSubjects(
     if (ids.length === 0) break;
     await pages.send(ids, total);
     after = ids[ids.length - 1];
-    seen.add(ids);
+    seen?.add(ids);
   }
   // Stored subjects whose rows went where no capture saw (gone-subjects.ts): their runs unpublish them.
-  if (!where) for await (const gone of goneSubjects(adapter, machine, seen)) await pages.send(gone, undefined);
+  if (seen) for await (const gone of goneSubjects(adapter, machine, seen)) await pages.send(gone, undefined);
   return pages.done();
 }
 
