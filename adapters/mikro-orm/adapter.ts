@@ -75,8 +75,7 @@ export class MikroOrmAdapter implements OrmAdapter {
   async load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>> {
     const meta = this.metadataOf(entity)!;
     const pk = meta.primaryKeys[0];
-    const kind = keyKindOf(meta, this.uuidCasts);
-    const keys = ids.map((id) => keyValue(kind, id)).filter((key) => key !== undefined);
+    const keys = this.keysOf(meta, ids);
     const found = new Map<string, object>();
     if (keys.length === 0) return found;
     // A fresh fork per load: nothing cached from an earlier job, eager relations loaded, the app's filters applied.
@@ -102,11 +101,16 @@ export class MikroOrmAdapter implements OrmAdapter {
   async presentIds(entity: EntityClass, ids: string[]): Promise<Set<string>> {
     const meta = this.metadataOf(entity)!;
     const pk = meta.primaryKeys[0];
-    const kind = keyKindOf(meta, this.uuidCasts);
-    const keys = ids.map((id) => keyValue(kind, id)).filter((key) => key !== undefined);
+    const keys = this.keysOf(meta, ids);
     if (keys.length === 0) return new Set();
     const rows = await this.orm.em.fork().getDriver().find(meta.className, { [pk]: { $in: keys } } as never, { fields: [pk] as never });
     return new Set(rows.map((row) => String((row as Record<string, unknown>)[pk])));
+  }
+
+  /** The ids as the key compares them; those no row can have are left out. */
+  private keysOf(meta: EntityMetadata, ids: string[]): Array<string | number> {
+    const kind = keyKindOf(meta, this.uuidCasts);
+    return ids.map((id) => keyValue(kind, id)).filter((key) => key !== undefined);
   }
 
   async countRows(entity: EntityClass, where: ColumnFilter = {}): Promise<number> {
