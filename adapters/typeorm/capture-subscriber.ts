@@ -1,5 +1,5 @@
 import type {
-  EntityMetadata, EntitySubscriberInterface, InsertEvent, QueryRunner, RecoverEvent, RemoveEvent, SoftRemoveEvent,
+  EntityManager, EntityMetadata, EntitySubscriberInterface, InsertEvent, QueryRunner, RecoverEvent, RemoveEvent, SoftRemoveEvent,
   TransactionCommitEvent, TransactionRollbackEvent, UpdateEvent,
 } from 'typeorm';
 import type { ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
@@ -23,6 +23,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   private readonly keyed = new WeakMap<object, object>();
   /** Per entity, the watched entities its writes are changes of (see watchedAs). */
   private readonly inherited = new WeakMap<EntityMetadata, EntityMetadata[]>();
+  /** Changes of writes outside a transaction reported in this turn, enqueued together (see collectLoose). */
+  private loose?: { log: ChangeLog; done: Promise<void> };
 
   constructor(
     private readonly watched: ReadonlySet<EntityClass>,
@@ -164,20 +166,19 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
       return;
     }
     const snapshot = op === 'remove' ? snapshotOf(metadata, row!) : undefined;
+    if (!qr || !qr.isTransactionActive) return this.collectLoose(as, id, op, updatedKeys, snapshot);
     if (this.outbox) {
       const changes = as.map((watched) => changeOf(watched, id, op, updatedKeys, snapshot));
-      return this.outbox.write(qr?.manager ?? metadata.connection.manager, changes)
-        .then(() => this.collectAs(as, qr, id, op, updatedKeys, snapshot));
+      return this.outbox.write(qr.manager, changes).then(() => this.collectAs(as, qr, id, op, updatedKeys, snapshot));
     }
-    return this.collectAs(as, qr, id, op, updatedKeys, snapshot);
+    this.collectAs(as, qr, id, op, updatedKeys, snapshot);
   }
 
   private collectAs(
-    as: EntityMetadata[], qr: QueryRunner | undefined, id: unknown, op: ChangeOp,
+    as: EntityMetadata[], qr: QueryRunner, id: unknown, op: ChangeOp,
     keys: readonly ChangedKey[] | undefined, snapshot: Record<string, unknown> | undefined,
-  ): Promise<void> | void {
-    if (as.length === 1) return this.collect(qr, as[0], id, op, keys, snapshot);
-    return Promise.all(as.map((watched) => this.collect(qr, watched, id, op, keys, snapshot))).then(() => undefined);
+  ): void {
+    for (const watched of as) this.collect(qr, watched, id, op, keys, snapshot);
   }
 
   /**
@@ -196,12 +197,40 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     return as;
   }
 
-  /** Into the transaction's open log, or to the listener at once when there is no transaction. */
+  /**
+   * A write outside a transaction is committed when TypeORM reports it, but insert() (or update(), delete()) of
+   * many rows reports them one hook each, in one synchronous loop, and awaits them together: enqueued one by one,
+   * a 1,000-row insert() on PostgreSQL took 54 ms instead of 18. They go out together on the next microtask, after
+   * the loop, and every hook resolves once they are in Redis (or in the outbox and Redis).
+   */
+  private collectLoose(
+    as: EntityMetadata[], id: unknown, op: ChangeOp, keys: readonly ChangedKey[] | undefined,
+    snapshot: Record<string, unknown> | undefined,
+  ): Promise<void> {
+    let loose = this.loose;
+    if (!loose) {
+      const log = new ChangeLog();
+      const done = Promise.resolve().then(() => {
+        this.loose = undefined;
+        return this.enqueueLoose(log, as[0].connection.manager);
+      });
+      this.loose = loose = { log, done };
+    }
+    for (const watched of as) loose.log.add(watched, id, op, keys, snapshot);
+    return loose.done;
+  }
+
+  private async enqueueLoose(log: ChangeLog, manager: EntityManager): Promise<void> {
+    const changes = log.changes();
+    if (this.outbox) await this.outbox.write(manager, changes);
+    await this.listener(changes);
+  }
+
+  /** Into the transaction's open log. */
   private collect(
-    qr: QueryRunner | undefined, metadata: EntityMetadata, id: unknown, op: ChangeOp,
+    qr: QueryRunner, metadata: EntityMetadata, id: unknown, op: ChangeOp,
     keys: readonly ChangedKey[] | undefined, snapshot: Record<string, unknown> | undefined,
-  ): Promise<void> | void {
-    if (!qr || !qr.isTransactionActive) return this.listener([changeOf(metadata, id, op, keys, snapshot)]);
+  ): void {
     let frames = this.frames.get(qr);
     if (!frames) this.frames.set(qr, frames = []);
     // Subscribed mid-transaction: open the logs we missed.
