@@ -6,6 +6,16 @@ import { OutboxEntries } from '../../lib/store/outbox-row';
 import { textColumnBytes } from './column-bytes';
 import { OUTBOX_ENTITY_NAME, OUTBOX_TABLE, SyncMachineOutboxRow } from './outbox-entity';
 
+/** Outbox rows per INSERT: 1,000 bound values, and within SQLite's 1,000-term limit where TypeORM would reload them. */
+const ROWS_PER_INSERT = 500;
+/** Characters of entries per INSERT: at up to 3 bytes each, within MariaDB's default 16 MB max_allowed_packet. */
+const CHARS_PER_INSERT = 4 * 1024 * 1024;
+
+/** Inserts outbox rows without reading their ids back and without calling entity subscribers (ours among them). */
+function insertRows(manager: EntityManager, rows: Array<{ entry: string; createdAt: Date }>): Promise<unknown> {
+  return manager.createQueryBuilder().insert().into(OUTBOX_ENTITY_NAME).values(rows).updateEntity(false).callListeners(false).execute();
+}
+
 /** The outbox on the app's own DataSource. */
 export class TypeOrmOutboxStore implements OutboxStore {
   private readonly entries: OutboxEntries;
@@ -18,11 +28,26 @@ export class TypeOrmOutboxStore implements OutboxStore {
     return this.dataSource.getRepository<SyncMachineOutboxRow>(OUTBOX_ENTITY_NAME);
   }
 
-  /** Writes the changes through `manager`: the transaction's own, so they commit or roll back with the write. */
+  /**
+   * Writes the changes through `manager`: the transaction's own, so they commit or roll back with the write. A
+   * transaction's changes go in together, a few hundred rows per INSERT: one statement for all of a 100,000-row
+   * transaction would pass the databases' limits on bound parameters and on a statement's size.
+   */
   async write(manager: EntityManager, changes: CapturedChange[]): Promise<void> {
     const createdAt = new Date();
-    await manager.getRepository<SyncMachineOutboxRow>(OUTBOX_ENTITY_NAME)
-      .insert(changes.map((change) => ({ entry: this.entries.entryOf(change), createdAt })));
+    let rows: Array<{ entry: string; createdAt: Date }> = [];
+    let chars = 0;
+    for (const change of changes) {
+      const entry = this.entries.entryOf(change);
+      if (rows.length === ROWS_PER_INSERT || (rows.length > 0 && chars + entry.length > CHARS_PER_INSERT)) {
+        await insertRows(manager, rows);
+        rows = [];
+        chars = 0;
+      }
+      rows.push({ entry, createdAt });
+      chars += entry.length;
+    }
+    if (rows.length > 0) await insertRows(manager, rows);
   }
 
   async oldest(limit: number): Promise<OutboxEntry[]> {
