@@ -6,7 +6,7 @@ import type { ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
 import type { Logger } from '../../lib/logger';
 import { ChangedKey, ChangeLog } from './change-log';
 import type { TypeOrmOutboxStore } from './outbox-store';
-import { relationsWithoutKey, snapshotOf, withRelationKeys } from './snapshot';
+import { KeyRead, relationsWithoutKey, snapshotOf, withRelationKeys } from './snapshot';
 
 /**
  * Collects changes of watched entities per transaction (per QueryRunner, one log per savepoint) and hands
@@ -22,6 +22,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   private readonly warned = new Set<string>();
   /** Rows about to be removed, with the relation keys their snapshot needs (see keepRelationKeys). */
   private readonly keyed = new WeakMap<object, object>();
+  /** Per transaction (its manager), the rows about to be removed whose relation keys are read together (see keepRelationKeys). */
+  private readonly keyReads = new Map<EntityManager, { byEntity: Map<EntityMetadata, KeyRead[]>; done: Promise<void> }>();
   /** Per entity, the watched entities its writes are changes of (see watchedAs). */
   private readonly inherited = new WeakMap<EntityMetadata, EntityMetadata[]>();
   /** Changes of writes outside a transaction reported in this turn, enqueued together (see collectLoose). */
@@ -112,15 +114,33 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   /**
    * A removal's snapshot names each to-one relation by its key (`variant.product.id`). An entity loaded without
    * its relations, and without a foreign-key property, does not hold that key, and after the DELETE it cannot be
-   * read: read it now, in the same transaction. Only for watched entities that lack a key: one query per removal.
+   * read: read it now, in the same transaction. Only for watched entities that lack a key. remove() of many rows
+   * calls this hook for each in one synchronous loop and awaits them together: their keys are read together, on
+   * the next microtask, a query per entity and 500 rows. A query per row made a 1,000-row remove() 4 (PostgreSQL) to
+   * 8 (SQLite) times as slow, and ran them all at once on the transaction's one connection.
    */
-  private async keepRelationKeys(event: RemoveEvent<object> | SoftRemoveEvent<object>): Promise<void> {
+  private keepRelationKeys(event: RemoveEvent<object> | SoftRemoveEvent<object>): Promise<void> | void {
     const row = (event.databaseEntity ?? event.entity) as object | undefined;
     if (this.watchedAs(event.metadata).length === 0 || !row) return;
     const missing = relationsWithoutKey(event.metadata, row);
     const id = event.entityId ?? event.metadata.primaryColumns[0]?.getEntityValue(row);
     if (missing.length === 0 || id === undefined || id === null) return;
-    this.keyed.set(row, await withRelationKeys(event.manager, event.metadata, missing, row, id));
+    let reads = this.keyReads.get(event.manager);
+    if (!reads) {
+      const byEntity = new Map<EntityMetadata, KeyRead[]>();
+      const manager = event.manager;
+      const done = Promise.resolve().then(async () => {
+        this.keyReads.delete(manager);
+        for (const [metadata, rows] of byEntity) {
+          for (const [removed, copy] of await withRelationKeys(manager, metadata, rows)) this.keyed.set(removed, copy);
+        }
+      });
+      this.keyReads.set(manager, reads = { byEntity, done });
+    }
+    let rows = reads.byEntity.get(event.metadata);
+    if (!rows) reads.byEntity.set(event.metadata, rows = []);
+    rows.push({ row, id, missing });
+    return reads.done;
   }
 
   private recordIdentified(event: RemoveEvent<object> | SoftRemoveEvent<object> | RecoverEvent<object>, op: ChangeOp, path: string) {

@@ -13,22 +13,55 @@ export function relationsWithoutKey(metadata: EntityMetadata, row: object): Rela
   return ownedToOne(metadata).filter((r) => r.joinColumns.every((join) => join.getEntityValue(row) === undefined));
 }
 
+/** A row about to be removed whose snapshot needs the keys of `missing`, which it does not hold. */
+export interface KeyRead {
+  row: object;
+  id: unknown;
+  missing: RelationMetadata[];
+}
+
+/** Rows read per query: within SQLite's 1,000-term expressions and every driver's bound-parameter limit. */
+const ROWS_PER_KEY_READ = 500;
+
 /**
- * Reads the keys of `relations` for the row `id`, before it is deleted (in the same transaction), and returns a
- * copy of `row` that holds them, so that its snapshot can name the related rows.
+ * Reads the missing relation keys of rows of one entity, before they are deleted (in the same transaction), a few
+ * hundred rows per query, and returns for each row a copy that holds them, so that its snapshot can name the
+ * related rows. A row no longer there keeps no copy.
  */
-export async function withRelationKeys(
-  manager: EntityManager, metadata: EntityMetadata, relations: RelationMetadata[], row: object, id: unknown,
-): Promise<object> {
+export async function withRelationKeys(manager: EntityManager, metadata: EntityMetadata, reads: KeyRead[]): Promise<Map<object, object>> {
   const pk = metadata.primaryColumns[0];
-  const loaded = await manager.getRepository(metadata.target).findOne({
-    where: { [pk.propertyName]: id }, withDeleted: true,
-    loadRelationIds: { relations: relations.map((r) => r.propertyPath), disableMixedMap: false },
-  });
-  if (!loaded) return row;
-  const copy = Object.assign(Object.create(Object.getPrototypeOf(row)), row);
-  for (const relation of relations) copy[relation.propertyName] = relation.getEntityValue(loaded);
-  return copy;
+  const relations = [...new Set(reads.flatMap((read) => read.missing))];
+  // The join columns' raw values, not entities: hydrating the rows took most of the read.
+  const joins = relations.flatMap((relation) => relation.joinColumns);
+  const loaded = new Map<string, Record<string, unknown>>();
+  for (let i = 0; i < reads.length; i += ROWS_PER_KEY_READ) {
+    const query = manager.createQueryBuilder(metadata.target, 'e').withDeleted();
+    query.select(`e.${pk.propertyPath}`, 'pk');
+    joins.forEach((join, j) => query.addSelect(`${query.escape('e')}.${query.escape(join.databaseName)}`, `k${j}`));
+    const rows: Array<Record<string, unknown>> = await query
+      .where(`e.${pk.propertyPath} IN (:...ids)`, { ids: reads.slice(i, i + ROWS_PER_KEY_READ).map((read) => read.id) })
+      .getRawMany();
+    for (const row of rows) loaded.set(String(manager.connection.driver.prepareHydratedValue(row.pk, pk)), row);
+  }
+  const copies = new Map<object, object>();
+  for (const { row, id, missing } of reads) {
+    const found = loaded.get(String(id));
+    if (!found) continue;
+    const copy = Object.assign(Object.create(Object.getPrototypeOf(row)), row);
+    for (const relation of missing) {
+      // As loadRelationIds gives it: the related row as an object of its key, `{ id: 2 }`, or null for none.
+      const key: Record<string, unknown> = {};
+      let isNull = true;
+      for (const join of relation.joinColumns) {
+        const value = found[`k${joins.indexOf(join)}`];
+        if (value !== null && value !== undefined) isNull = false;
+        key[join.referencedColumn?.propertyName ?? join.propertyName] = manager.connection.driver.prepareHydratedValue(value, join);
+      }
+      copy[relation.propertyName] = isNull ? null : key;
+    }
+    copies.set(row, copy);
+  }
+  return copies;
 }
 
 /**

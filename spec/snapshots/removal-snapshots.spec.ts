@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { MikroORM } from '@mikro-orm/core';
-import type { DataSource } from 'typeorm';
+import { In, type DataSource } from 'typeorm';
 import { SyncMachines } from '../../lib';
 import { DATABASES, TestDatabase } from '../support/database';
 import { MikroOrmTestDatabase } from '../support/orms/mikro-orm-database';
@@ -14,6 +14,8 @@ interface CatalogDb {
   createProduct(name: string, skus: string[]): Promise<{ productId: number; variantIds: number[] }>;
   /** `bare`: loaded without its relations first (TypeORM), as a script might. */
   removeVariant(id: number, bare: boolean): Promise<void>;
+  /** TypeORM: these variants loaded without their relations, removed in one remove(). */
+  removeVariantsBare?(ids: number[]): Promise<void>;
   skusOf(productId: number): Promise<string[]>;
   destroy(): Promise<void>;
 }
@@ -35,6 +37,10 @@ async function typeOrmCatalog(kind: (typeof DATABASES)[number]): Promise<Catalog
     async removeVariant(id, bare) {
       const repo = ds.getRepository(Variant);
       await repo.remove(await repo.findOneOrFail({ where: { id }, loadEagerRelations: !bare }));
+    },
+    async removeVariantsBare(ids) {
+      const repo = ds.getRepository(Variant);
+      await repo.remove(await repo.find({ where: { id: In(ids) }, loadEagerRelations: false }));
     },
     async skusOf(productId) {
       const variants = await ds.getRepository(Variant).find({ where: { product: { id: productId } }, order: { id: 'ASC' } });
@@ -119,6 +125,29 @@ for (const { name, open, catalog } of ORMS) {
           }]);
           // Exactly one publish more, and it lacks the removed variant.
           expect(bodies().slice(published)).to.deep.equal([{ id: String(productId), name: `Lamp ${bare}`, skus: ['LAMP-S'] }]);
+        });
+      }
+
+      if (name === 'TypeORM') {
+        it('gives each of many variants removed in one remove(), loaded without relations, its own product', async () => {
+          // Their keys are read together before the DELETE (a query per entity and 500 rows), and each snapshot
+          // must get its own row's key back.
+          const lamp = await db.createProduct('Lamp', ['LAMP-1', 'LAMP-2', 'LAMP-3']);
+          const desk = await db.createProduct('Desk', ['DESK-1', 'DESK-2']);
+          await sync.drain({ timeoutMs: 10_000 });
+          seen.length = 0;
+
+          await db.removeVariantsBare!([...lamp.variantIds, desk.variantIds[0]]);
+          await sync.drain({ timeoutMs: 10_000 });
+
+          const productOf = (variant: unknown) => (variant as { id: number; product: unknown });
+          expect(seen.map((s) => [s.op, productOf(s.variant).id, productOf(s.variant).product])
+            .sort((a, b) => Number(a[1]) - Number(b[1]))).to.deep.equal([
+            ...lamp.variantIds.map((id) => ['remove', id, { id: lamp.productId }]),
+            ['remove', desk.variantIds[0], { id: desk.productId }],
+          ].sort((a, b) => Number(a[1]) - Number(b[1])));
+          expect(api.publishes(String(lamp.productId)).at(-1)?.body).to.deep.equal({ id: String(lamp.productId), name: 'Lamp', skus: [] });
+          expect(api.publishes(String(desk.productId)).at(-1)?.body).to.deep.equal({ id: String(desk.productId), name: 'Desk', skus: ['DESK-2'] });
         });
       }
     });
