@@ -41,23 +41,46 @@ if ARGV[8] == '1' then
 end
 -- Earlier commits' items first: a pending item keeps the time of its first request.
 ingest(KEYS[1], KEYS[12], KEYS[13])
--- Requests with fields merge one by one; bare items need only the time of the first request, which a pending
--- one already has, so they go in two variadic calls.
+-- Requests with fields merge into those pending, read and written in a few variadic calls: three calls per item
+-- (HGET, HSET, ZADD) made a mark of 1,000 requests with fields take 7.6 ms in Redis. Bare items need only the time
+-- of the first request, which a pending one already has, so they go in two variadic calls.
 local added = 0
-for _, pair in ipairs(cjson.decode(ARGV[5])) do
-  local item, request = pair[1], pair[2]
-  if request.at == nil then request.at = tostring(now) end
-  merge_into(KEYS[2], item, request)
-  -- NX: the first pending request sets when the item is ready; later ones coalesce into it.
-  added = added + redis.call('ZADD', KEYS[1], 'NX', now + debounce, item)
+-- The score as one string: Redis turns a Lua number into a string per argument (%.17g), which was 40% of a
+-- 1,000-item mark.
+local score = string.format('%d', now + debounce)
+local with_fields = cjson.decode(ARGV[5])
+if #with_fields > 0 then
+  local items = {}
+  for i, pair in ipairs(with_fields) do items[i] = pair[1] end
+  local stored = multi_get('HMGET', KEYS[2], items)
+  -- An item twice in one mark merges its later request into the earlier, as it would over two marks.
+  local merged, order = {}, {}
+  for i, pair in ipairs(with_fields) do
+    local item, request = pair[1], pair[2]
+    if request.at == nil then request.at = tostring(now) end
+    local base = merged[item]
+    if base == nil then
+      base = stored[i] and cjson.decode(stored[i]) or {}
+      order[#order + 1] = item
+    end
+    merged[item] = merge(base, request)
+  end
+  local writes, ready_at = {}, {}
+  for _, item in ipairs(order) do
+    writes[#writes + 1] = item
+    writes[#writes + 1] = cjson.encode(merged[item])
+    -- NX: the first pending request sets when the item is ready; later ones coalesce into it.
+    ready_at[#ready_at + 1] = score
+    ready_at[#ready_at + 1] = item
+  end
+  variadic('HSET', KEYS[2], nil, writes)
+  added = added + variadic('ZADD', KEYS[1], 'NX', ready_at)
 end
 local plain = cjson.decode(ARGV[7])
 if #plain > 0 then
   -- A bare item keeps no request: its score says when it was first requested (take puts that back as `at`).
   -- NX leaves a pending one as it is, and counts the new ones.
-  -- The score as one string: Redis turns a Lua number into a string per argument (%.17g), which was 40% of a
-  -- 1,000-item mark.
-  local score, ready_at = string.format('%d', now + debounce), {}
+  local ready_at = {}
   for _, item in ipairs(plain) do
     ready_at[#ready_at + 1] = score
     ready_at[#ready_at + 1] = item

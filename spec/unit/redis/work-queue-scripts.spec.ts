@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { decodeRequest } from '../../../lib/pipeline/requests';
+import { decodeRequest, encodeRequest } from '../../../lib/pipeline/requests';
 import { ingestInbox, MAX_TICKETS, WorkQueue } from '../../../lib/pipeline/work-queue';
 import { KeySpace } from '../../../lib/redis/keys';
 import { readBusy, readMachineStatus } from '../../../lib/runtime/status';
@@ -35,6 +35,30 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       expect(firstAt).to.be.within(before, after - 5);
     });
   }
+
+  it('merges requests with fields into those pending, within one mark and across marks', async () => {
+    const work = new WorkQueue(redis, keys(), 'M', 'find-subjects', { batchSize: 10, debounceMs: 0 });
+    const before = await redisMs();
+    await work.mark([['Customer:1', encodeRequest({ op: 'update', changedKeys: ['firstName'] })]]);
+    await new Promise((r) => setTimeout(r, 5));
+    // A row written twice in one flush (MikroORM sends both), and a new one.
+    await work.mark([
+      ['Customer:1', encodeRequest({ op: 'update', changedKeys: ['lastName'] })],
+      ['Customer:2', encodeRequest({ op: 'insert', changedKeys: ['id'] })],
+      ['Customer:1', encodeRequest({ op: 'remove', changedKeys: ['email'], snapshot: { id: 1, email: 'a@b' } })],
+    ]);
+    const afterFirst = await redisMs();
+
+    const batch = await work.take('T', true, { token: 'T:run', ttlMs: 10_000 });
+    const taken = Object.fromEntries(batch.items.map((i) => [i.item, decodeRequest(i.raw, 'spec')]));
+    expect(Object.keys(taken).sort()).to.deep.equal(['Customer:1', 'Customer:2']);
+    expect(taken['Customer:1'].ops.sort()).to.deep.equal(['remove', 'update']);
+    expect(taken['Customer:1'].changedKeys.sort()).to.deep.equal(['email', 'firstName', 'lastName']);
+    expect(taken['Customer:1'].snapshot).to.deep.equal({ id: 1, email: 'a@b' });
+    // The time of the first request stays, for the item pending before the second mark.
+    expect(taken['Customer:1'].firstAt).to.be.within(before, afterFirst - 5);
+    expect(taken['Customer:2'].ops).to.deep.equal(['insert']);
+  });
 
   it('finish counts each outcome, lists publishes in order, releases the locks, and puts failures back or records them', async () => {
     const work = queue(0);
