@@ -1,6 +1,9 @@
 import 'reflect-metadata';
 import { MikroORM } from '@mikro-orm/core';
-import { DataSource } from 'typeorm';
+import { Column, DataSource, Entity, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine } from 'sync-machine';
+import { SyncMachinePayload } from 'sync-machine/typeorm';
+import { optionsFor } from '../../demo/typeorm/data-source';
 import { ApiClient } from '../../demo/api-client';
 import { connect as connectMikroOrm, createTables as createMikroOrmTables } from '../../demo/mikro-orm/orm';
 import { OrderToApiSync as MikroOrderToApiSync } from '../../demo/mikro-orm/order-to-api-sync';
@@ -18,6 +21,33 @@ import { Prefixes, startSync } from '../throughput/runtime';
  * MikroORM flushes that create or remove many rows. 1,000 rows, 500 for TypeORM on SQLite, where TypeORM's own
  * reload of the inserted rows fails beyond that ("Expression tree is too large").
  */
+/** A review names its product only through the relation (no foreign-key property), as many TypeORM entities do. */
+@Entity('shape_products')
+class Product {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() name!: string;
+}
+
+@Entity('shape_reviews')
+class Review {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() stars!: number;
+  @ManyToOne(() => Product) product!: Product;
+}
+
+@SyncMachine({ subject: Product })
+@ListenTo(Review)
+class ProductSync {
+  @SubjectIdsFrom(Review)
+  productOf(review: Review) { return review.product?.id; }
+
+  @Build()
+  build(product: Product) { return { name: product.name }; }
+
+  @Publish()
+  async publish() { /* captures only: never runs */ }
+}
+
 type Shape = { name: string; prepare(): Promise<unknown>; write(prepared: unknown): Promise<unknown> };
 
 async function overhead(prefixes: Prefixes, orm: unknown, machine: object, shape: Shape, rounds: number): Promise<void> {
@@ -57,11 +87,38 @@ function typeOrmShapes(shop: DataSource, customers: Customer[], rows: number, po
   return shapes;
 }
 
+/** remove() of reviews loaded without their relations: their product keys are read before the DELETE. */
+function reviewShapes(reviews: DataSource, products: Product[], rows: number): Shape[] {
+  const repo = reviews.getRepository(Review);
+  return [{
+    name: `TypeORM remove() of ${rows} rows loaded bare (4 calls)`,
+    prepare: async () => {
+      const made = [];
+      for (let i = 0; i < rows; i += 250) made.push(...await repo.save(Array.from({ length: 250 }, (_, j) => ({ stars: 3, product: products[(i + j) % products.length] }))));
+      return repo.createQueryBuilder('r').whereInIds(made.map((r) => r.id)).getMany();
+    },
+    write: async (loaded) => {
+      const all = loaded as Review[];
+      for (let i = 0; i < all.length; i += 250) await repo.remove(all.slice(i, i + 250));
+    },
+  }];
+}
+
 function mikroOrmShapes(orm: MikroORM, customerIds: number[], rows: number): Shape[] {
   const create = (em: ReturnType<MikroORM['em']['fork']>) =>
     Array.from({ length: rows }, (_, i) => em.create(MikroOrder, { customer: em.getReference(MikroCustomer, customerIds[i % customerIds.length]) }));
   return [
     { name: `MikroORM flush creating ${rows} rows`, prepare: async () => { const em = orm.em.fork(); create(em); return em; }, write: (em) => (em as typeof orm.em).flush() },
+    {
+      // Customer is listened to through a mapper: each change is a FindSubjects request with its op and keys.
+      name: `MikroORM flush renaming ${customerIds.length} customers`,
+      prepare: async () => {
+        const em = orm.em.fork();
+        for (const customer of await em.find(MikroCustomer, { id: { $in: customerIds } })) customer.lastName = `${customer.lastName}'`;
+        return em;
+      },
+      write: (em) => (em as typeof orm.em).flush(),
+    },
     {
       name: `MikroORM flush removing ${rows} rows`,
       prepare: async () => {
@@ -97,12 +154,23 @@ async function main(): Promise<void> {
       await shop.destroy();
       await db.dispose();
     }
+    const reviewDb = await freshDatabase(kind, 'postgres://postgres@127.0.0.1:5432/test');
+    const base = optionsFor(reviewDb.url);
+    const reviews = await new DataSource({ ...base, entities: [Product, Review, SyncMachinePayload], synchronize: true } as typeof base).initialize();
+    try {
+      await reviews.runMigrations();
+      const products = await reviews.getRepository(Product).save(Array.from({ length: 100 }, (_, i) => ({ name: `P${i}` })));
+      for (const shape of reviewShapes(reviews, products, 1000)) await overhead(prefixes, reviews, new ProductSync(), shape, rounds);
+    } finally {
+      await reviews.destroy();
+      await reviewDb.dispose();
+    }
     const mikroDb = await freshDatabase(kind, 'postgres://postgres@127.0.0.1:5432/test');
     const orm = await connectMikroOrm(mikroDb.url);
     try {
       await createMikroOrmTables(orm);
       const seeding = orm.em.fork();
-      const customers = Array.from({ length: 200 }, (_, i) => seeding.create(MikroCustomer, { firstName: `F${i}`, lastName: `L${i}` }));
+      const customers = Array.from({ length: 1000 }, (_, i) => seeding.create(MikroCustomer, { firstName: `F${i}`, lastName: `L${i}` }));
       await seeding.flush();
       const machine = new MikroOrderToApiSync(new ApiClient('http://127.0.0.1:9'));
       for (const shape of mikroOrmShapes(orm, customers.map((c) => c.id), 1000)) await overhead(prefixes, orm, machine, shape, rounds);
