@@ -90,7 +90,7 @@ export class WorkQueue {
 
   /**
    * Records requests (merged with any pending for the same item); resolves Redis' time (ms). `inbox`: a commit's
-   * requests, which may wait in the inbox when they carry nothing and the step has no debounce (see mark.lua).
+   * requests, which wait in the inbox, for the next take to sort in, when the step has no debounce (see mark.lua).
    */
   async mark(requests: Array<[item: string, request: EncodedRequest]>, inbox = false): Promise<number> {
     if (requests.length === 0) return 0;
@@ -103,11 +103,11 @@ export class WorkQueue {
       if (hasFields(pair[1])) merged.push(pair);
       else plain.push(pair[0]);
     }
-    const toInbox = inbox && merged.length === 0 && this.settings.debounceMs === 0;
+    const toInbox = inbox && this.settings.debounceMs === 0;
     const now = await this.redis.smMark(this.k.pending, this.k.requests, this.k.runs, this.paused, ...this.tickets,
       this.k.inbox, this.k.inboxed,
       this.settings.debounceMs, this.settings.batchSize, MAX_TICKETS, ticketJson(this.machine, this.step),
-      JSON.stringify(merged), this.wakeChannel, JSON.stringify(plain), toInbox ? '1' : '0', plain.length);
+      JSON.stringify(merged), this.wakeChannel, JSON.stringify(plain), toInbox ? '1' : '0', plain.length + merged.length);
     return Number(now);
   }
 
@@ -177,9 +177,9 @@ export class WorkQueue {
   }
 }
 
-/** Sorts a step's inbox into its pending set, for a reader that asks about one item (see ingest-3.lua). */
+/** Sorts a step's inbox into its pending set and requests, for a reader that asks about one item (see ingest-4.lua). */
 export async function ingestInbox(redis: Redis, k: StepKeys): Promise<void> {
-  await withScripts(redis).smIngest(k.pending, k.inbox, k.inboxed);
+  await withScripts(redis).smIngest(k.pending, k.requests, k.inbox, k.inboxed);
 }
 
 /**

@@ -8,8 +8,9 @@ export type BeeQueueKey = 'id' | 'jobs' | 'waiting' | 'active' | 'delayed' | 'fa
 export interface StepKeys {
   pending: string;
   /**
-   * Bare requests of commits, not yet sorted into `pending`: a list of `<ready-at>\n<JSON array of items>`, one
-   * entry per commit (mark.lua, `ingest` in schedule.lua).
+   * Requests of commits, not yet sorted into `pending` and `requests`: a list of `<ready-at>\n<JSON array of bare
+   * items>`, followed by `\n<JSON array of [item, request] pairs>` for requests with fields, one entry per commit
+   * (mark.lua, `ingest` in schedule.lua).
    */
   inbox: string;
   /** How many items the inbox holds, repeats included. */

@@ -14,7 +14,7 @@ KEYS[8] recent    list  "<ms> <item>" of the latest publishes, newest first
 KEYS[9..15]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
                   then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
 KEYS[16] paused   string the machine's publishing is paused until then (ms)
-KEYS[17] inbox    list  bare requests of commits not yet in `pending`, sorted in first (mark.lua)
+KEYS[17] inbox    list  requests of commits not yet in `pending`, sorted in first (mark.lua)
 KEYS[18] inboxed  string how many items the inbox holds
 KEYS[19] busy     set   tickets whose batch has run for a while: out of `runs`, so they stand in for no ticket
                         that new work needs (schedule counts `runs`); back in `runs` when the batch ends
@@ -43,7 +43,7 @@ Returns 1 when the ticket should take another batch, 0 when it ended.
 ]]
 --!include schedule.lua
 local now = ms_now()
-ingest(KEYS[1], KEYS[17], KEYS[18])
+ingest(KEYS[1], KEYS[2], KEYS[17], KEYS[18])
 local ticket, token, step = ARGV[1], ARGV[2], ARGV[10]
 local part = ARGV[14] == '1'
 if not part and redis.call('SREM', KEYS[19], ticket) == 1 then redis.call('SADD', KEYS[4], ticket) end

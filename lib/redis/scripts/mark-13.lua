@@ -7,7 +7,8 @@ KEYS[3] runs      set   tickets that have started and not ended
 KEYS[4] paused    string the machine's publishing is paused until then (ms), after a RetryAfter
 KEYS[5..11]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
                   then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
-KEYS[12] inbox    list  "<ready-at>\n<JSON array of items>": bare requests of commits, not yet in `pending`
+KEYS[12] inbox    list  "<ready-at>\n<JSON array of bare items>[\n<JSON array of [item, request] pairs>]": requests
+                        of commits, not yet in `pending` and `requests` (`ingest` in schedule.lua)
 KEYS[13] inboxed  string how many items the inbox holds
 ARGV[1] debounce (ms): an item becomes ready this long after its first pending request
 ARGV[2] batch size
@@ -17,9 +18,10 @@ ARGV[5] JSON array of [item, request] pairs, for requests with fields
 ARGV[6] wake channel: published on when items are ready or new and runs exist (an idle one may be waiting)
 ARGV[7] JSON array of the items whose request has no fields (a subject's own change, a resync: most requests);
         one argument, not one per item, which cost a commit of 1,000 rows a millisecond in transit
-ARGV[8] "1" to append the items of ARGV[7] to the inbox instead (only with no debounce and nothing in ARGV[5]):
-        the ZADD of 1,000 new members was half of a 1,000-row commit's wait; the next take sorts them in
-ARGV[9] how many items ARGV[7] holds
+ARGV[8] "1" to append the requests of ARGV[7] and ARGV[5] to the inbox instead (only with no debounce): the ZADD of
+        1,000 new members was half of a 1,000-row commit's wait, and merging 1,000 requests with fields 5 ms of
+        it; the next take sorts them in
+ARGV[9] how many items ARGV[7] and ARGV[5] hold
 Returns Redis' time (ms).
 ]]
 --!include schedule.lua
@@ -29,10 +31,12 @@ local debounce = tonumber(ARGV[1])
 -- this many uncoalesced items in Redis.
 local INBOX_MAX = 10000
 if ARGV[8] == '1' then
-  redis.call('RPUSH', KEYS[12], string.format('%d', now) .. '\n' .. ARGV[7])
+  local entry = string.format('%d', now) .. '\n' .. ARGV[7]
+  if ARGV[5] ~= '[]' then entry = entry .. '\n' .. ARGV[5] end
+  redis.call('RPUSH', KEYS[12], entry)
   local inboxed = redis.call('INCRBY', KEYS[13], tonumber(ARGV[9]))
   if inboxed > INBOX_MAX then
-    ingest(KEYS[1], KEYS[12], KEYS[13])
+    ingest(KEYS[1], KEYS[2], KEYS[12], KEYS[13])
     inboxed = 0
   end
   schedule(KEYS[1], KEYS[3], KEYS[4], ticket_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], inboxed)
@@ -40,53 +44,26 @@ if ARGV[8] == '1' then
   return tostring(now)
 end
 -- Earlier commits' items first: a pending item keeps the time of its first request.
-ingest(KEYS[1], KEYS[12], KEYS[13])
--- Requests with fields merge into those pending, read and written in a few variadic calls: three calls per item
--- (HGET, HSET, ZADD) made a mark of 1,000 requests with fields take 7.6 ms in Redis. Bare items need only the time
--- of the first request, which a pending one already has, so they go in two variadic calls.
-local added = 0
+ingest(KEYS[1], KEYS[2], KEYS[12], KEYS[13])
+-- Requests with fields merge into those pending; bare items need only the time of the first request, which a
+-- pending one already has. NX: the first pending request sets when the item is ready; later ones coalesce into it.
 -- The score as one string: Redis turns a Lua number into a string per argument (%.17g), which was 40% of a
 -- 1,000-item mark.
 local score = string.format('%d', now + debounce)
+local ready_at = {}
 local with_fields = cjson.decode(ARGV[5])
-if #with_fields > 0 then
-  local items = {}
-  for i, pair in ipairs(with_fields) do items[i] = pair[1] end
-  local stored = multi_get('HMGET', KEYS[2], items)
-  -- An item twice in one mark merges its later request into the earlier, as it would over two marks.
-  local merged, order = {}, {}
-  for i, pair in ipairs(with_fields) do
-    local item, request = pair[1], pair[2]
-    if request.at == nil then request.at = tostring(now) end
-    local base = merged[item]
-    if base == nil then
-      base = stored[i] and cjson.decode(stored[i]) or {}
-      order[#order + 1] = item
-    end
-    merged[item] = merge(base, request)
-  end
-  local writes, ready_at = {}, {}
-  for _, item in ipairs(order) do
-    writes[#writes + 1] = item
-    writes[#writes + 1] = cjson.encode(merged[item])
-    -- NX: the first pending request sets when the item is ready; later ones coalesce into it.
-    ready_at[#ready_at + 1] = score
-    ready_at[#ready_at + 1] = item
-  end
-  variadic('HSET', KEYS[2], nil, writes)
-  added = added + variadic('ZADD', KEYS[1], 'NX', ready_at)
+for _, pair in ipairs(with_fields) do
+  if pair[2].at == nil then pair[2].at = tostring(now) end
+  ready_at[#ready_at + 1] = score
+  ready_at[#ready_at + 1] = pair[1]
 end
-local plain = cjson.decode(ARGV[7])
-if #plain > 0 then
-  -- A bare item keeps no request: its score says when it was first requested (take puts that back as `at`).
-  -- NX leaves a pending one as it is, and counts the new ones.
-  local ready_at = {}
-  for _, item in ipairs(plain) do
-    ready_at[#ready_at + 1] = score
-    ready_at[#ready_at + 1] = item
-  end
-  added = added + variadic('ZADD', KEYS[1], 'NX', ready_at)
+merge_all_into(KEYS[2], with_fields)
+-- A bare item keeps no request: its score says when it was first requested (take puts that back as `at`).
+for _, item in ipairs(cjson.decode(ARGV[7])) do
+  ready_at[#ready_at + 1] = score
+  ready_at[#ready_at + 1] = item
 end
+local added = variadic('ZADD', KEYS[1], 'NX', ready_at)
 local ready = schedule(KEYS[1], KEYS[3], KEYS[4], ticket_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 -- Idle runs wake for ready items, and for new ones not ready yet (debounce), to wait for those instead of their linger.
 if (ready > 0 or added > 0) and redis.call('SCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[6], '1') end

@@ -106,26 +106,6 @@ local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket
   return ready
 end
 
--- Sorts the inbox (bare requests of commits, mark.lua) into `pending`, oldest first, as the marks that made
--- them would have: NX, so an item already pending keeps when it was first requested. Every script that reads or
--- writes `pending` calls this first, so none of them can tell that a commit's items waited in the inbox.
--- Returns how many items were new in `pending`.
-local function ingest(pending, inbox, inboxed)
-  local entries = redis.call('LRANGE', inbox, 0, -1)
-  if #entries == 0 then return 0 end
-  redis.call('DEL', inbox, inboxed)
-  local args = {}
-  for _, entry in ipairs(entries) do
-    local cut = string.find(entry, '\n', 1, true)
-    local score = string.sub(entry, 1, cut - 1)
-    for _, item in ipairs(cjson.decode(string.sub(entry, cut + 1))) do
-      args[#args + 1] = score
-      args[#args + 1] = item
-    end
-  end
-  return variadic('ZADD', pending, 'NX', args)
-end
-
 -- Requests are flat JSON objects of strings; merging keeps the first `at` and `parent`, caps trace origins,
 -- keeps the higher attempt count and lets every other field of the newer request win.
 local MAX_ORIGINS = 32
@@ -151,6 +131,63 @@ local function merge_into(requests, item, new)
   local raw = redis.call('HGET', requests, item)
   local merged = raw and merge(cjson.decode(raw), new) or merge({}, new)
   redis.call('HSET', requests, item, cjson.encode(merged))
+end
+
+-- merge_into for many [item, request] pairs, in order, in a few variadic calls: an HGET, HSET and ZADD per item
+-- made a mark of 1,000 requests with fields take 7.6 ms in Redis. An item twice merges the later into the earlier.
+local function merge_all_into(requests, pairs_)
+  if #pairs_ == 0 then return end
+  local items = {}
+  for i, pair in ipairs(pairs_) do items[i] = pair[1] end
+  local stored = multi_get('HMGET', requests, items)
+  local merged, order = {}, {}
+  for i, pair in ipairs(pairs_) do
+    local item = pair[1]
+    local base = merged[item]
+    if base == nil then
+      base = stored[i] and cjson.decode(stored[i]) or {}
+      order[#order + 1] = item
+    end
+    merged[item] = merge(base, pair[2])
+  end
+  local writes = {}
+  for _, item in ipairs(order) do
+    writes[#writes + 1] = item
+    writes[#writes + 1] = cjson.encode(merged[item])
+  end
+  variadic('HSET', requests, nil, writes)
+end
+
+-- Sorts the inbox (the requests of commits, mark.lua) into `pending` and `requests`, oldest first, as the marks
+-- that made them would have: NX, so an item already pending keeps when it was first requested, and requests with
+-- fields merged in commit order. An entry is "<ready-at>\n<JSON array of bare items>", followed, when the commit
+-- made requests with fields, by "\n<JSON array of [item, request] pairs>" (JSON has no raw newlines). Every script
+-- that reads or writes `pending` calls this first, so none of them can tell that a commit's items waited in the
+-- inbox. Returns how many items were new in `pending`.
+local function ingest(pending, requests, inbox, inboxed)
+  local entries = redis.call('LRANGE', inbox, 0, -1)
+  if #entries == 0 then return 0 end
+  redis.call('DEL', inbox, inboxed)
+  local args, with_fields = {}, {}
+  for _, entry in ipairs(entries) do
+    local cut = string.find(entry, '\n', 1, true)
+    local score = string.sub(entry, 1, cut - 1)
+    local fields_at = string.find(entry, '\n', cut + 1, true)
+    for _, item in ipairs(cjson.decode(string.sub(entry, cut + 1, (fields_at or 0) - 1))) do
+      args[#args + 1] = score
+      args[#args + 1] = item
+    end
+    if fields_at then
+      for _, pair in ipairs(cjson.decode(string.sub(entry, fields_at + 1))) do
+        if pair[2].at == nil then pair[2].at = score end
+        with_fields[#with_fields + 1] = pair
+        args[#args + 1] = score
+        args[#args + 1] = pair[1]
+      end
+    end
+  end
+  merge_all_into(requests, with_fields)
+  return variadic('ZADD', pending, 'NX', args)
 end
 
 -- The keys a script passes for making tickets: Bee-Queue's, then ours of tickets made and not yet taken.

@@ -13,7 +13,7 @@ KEYS[6..12]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed
                   then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
 KEYS[13] stats    hash  "<step>:<outcome>" -> count ("<step>:jobs" counts tickets run)
 KEYS[14] paused   string the machine's publishing is paused until then (ms): nothing is taken meanwhile
-KEYS[15] inbox    list  bare requests of commits not yet in `pending`, sorted in first (mark.lua)
+KEYS[15] inbox    list  requests of commits not yet in `pending`, sorted in first (mark.lua)
 KEYS[16] inboxed  string how many items the inbox holds
 KEYS[17] busy     set   tickets whose batch has run for a while, out of `runs` (see finish.lua)
 ARGV[1] ticket id
@@ -33,7 +33,7 @@ else it lingers and next is when the next pending item is ready ('' when none is
 ]]
 --!include schedule.lua
 local now, micros = ms_now()
-local ingested = ingest(KEYS[1], KEYS[15], KEYS[16])
+local ingested = ingest(KEYS[1], KEYS[2], KEYS[15], KEYS[16])
 local ticket, token, batch, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local debounce = tonumber(ARGV[10])
 local locking = token ~= ''

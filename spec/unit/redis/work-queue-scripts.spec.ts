@@ -124,11 +124,40 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       expect(decodeRequest(batch.items[0].raw, 'spec').firstAt).to.be.at.most(between);
     });
 
-    it('is not used for requests with fields, nor with a debounce', async () => {
-      await queue(0).mark([['1', { 'k:status': '1' }], ['2', {}]], true);
-      await queue(50).mark(bare(['3']), true);
-      expect((await redis.zrange(step().pending, 0, -1)).sort()).to.deep.equal(['1', '2', '3']);
+    it('is not used with a debounce', async () => {
+      await queue(50).mark([['1', { 'k:status': '1' }], ['2', {}]], true);
+      expect((await redis.zrange(step().pending, 0, -1)).sort()).to.deep.equal(['1', '2']);
       expect(await redis.llen(step().inbox)).to.equal(0);
+    });
+
+    it('holds a commit\'s requests with fields too, merged in commit order into what was pending when sorted in', async () => {
+      const work = queue(0);
+      await work.mark([['1', encodeRequest({ op: 'update', changedKeys: ['status'] })]]); // not a commit's: pending now
+      const between = await redisMs();
+      await new Promise((r) => setTimeout(r, 5));
+      await work.mark([['1', encodeRequest({ op: 'update', changedKeys: ['name'] })], ['2', {}]], true);
+      await work.mark([
+        ['1', encodeRequest({ op: 'remove', changedKeys: ['name'], snapshot: { id: 1, name: 'last' } })],
+        ['3', encodeRequest({ op: 'insert', changedKeys: ['id'] })],
+      ], true);
+      const after = await redisMs();
+      expect(await redis.hkeys(step().requests), 'commits wait in the inbox').to.deep.equal(['1']);
+      expect(await redis.llen(step().inbox)).to.equal(2);
+      expect(await redis.get(step().inboxed), 'items of both commits, with fields or not').to.equal('4');
+      const status = await readMachineStatus(redis, keys(), { name: 'M', subject: 'Order' }, 0);
+      // 1 pending, and 4 inboxed (1 twice): an item changed twice there counts twice until a take sorts it in.
+      expect(status.queues['ensure-publication'].waiting, 'status counts what waits in the inbox').to.equal(5);
+
+      const batch = await work.take('T', true, { token: 'T:run', ttlMs: 10_000 });
+      expect(itemsOf(batch)).to.deep.equal(['1', '2', '3']);
+      const taken = new Map(batch.items.map((i) => [i.item, decodeRequest(i.raw, 'spec')]));
+      expect(taken.get('1')!.ops.sort()).to.deep.equal(['remove', 'update']);
+      expect(taken.get('1')!.changedKeys.sort()).to.deep.equal(['name', 'status']);
+      expect(taken.get('1')!.snapshot, 'the later commit\'s snapshot').to.deep.equal({ id: 1, name: 'last' });
+      expect(taken.get('1')!.firstAt, 'a pending item keeps its first request\'s time').to.be.at.most(between);
+      expect(taken.get('3')!.ops).to.deep.equal(['insert']);
+      expect(taken.get('3')!.firstAt, 'the time of the commit that requested it').to.be.within(between, after);
+      expect(await redis.exists(step().inbox, step().inboxed), 'the inbox is emptied').to.equal(0);
     });
 
     it('makes a ticket per batch of inboxed items, and status and drain count them as waiting', async () => {
