@@ -11,7 +11,8 @@ import { KeyRead, relationsWithoutKey, snapshotOf, withRelationKeys } from './sn
 /**
  * Collects changes of watched entities per transaction (per QueryRunner, one log per savepoint) and hands
  * them to the listener after the outermost commit; a rollback drops its log. Writes outside a transaction
- * are already committed when TypeORM reports them, so they go out at once. TypeORM awaits each hook, so a
+ * are already committed when TypeORM reports them, so they go out at once (those one call reports together, on
+ * the next microtask: see collectLoose). TypeORM awaits each hook, so a
  * write call resolves only after its changes are enqueued. With `outbox`, the changes are also inserted into
  * `sync_machine_outbox` through the write's own query runner just before its outermost commit (those of savepoints
  * rolled back are dropped with their logs), so they commit with the write; the listener then only has to wake

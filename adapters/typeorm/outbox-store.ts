@@ -6,9 +6,9 @@ import { OutboxEntries } from '../../lib/store/outbox-row';
 import { textColumnBytes } from './column-bytes';
 import { OUTBOX_ENTITY_NAME, OUTBOX_TABLE, SyncMachineOutboxRow } from './outbox-entity';
 
-/** Outbox rows per INSERT: 1,000 bound values, and within SQLite's 1,000-term limit where TypeORM would reload them. */
+/** Outbox rows per INSERT: 1,000 bound values, far within every driver's limit (SQLite's is 32,766). */
 const ROWS_PER_INSERT = 500;
-/** Characters of entries per INSERT: at up to 3 bytes each, within MariaDB's default 16 MB max_allowed_packet. */
+/** UTF-16 units of entries per INSERT: at most 3 bytes each in UTF-8, within MariaDB's default 16 MB max_allowed_packet. */
 const CHARS_PER_INSERT = 4 * 1024 * 1024;
 
 /** Inserts outbox rows without reading their ids back and without calling entity subscribers (ours among them). */
