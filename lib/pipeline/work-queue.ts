@@ -6,6 +6,11 @@ import type { EncodedRequest } from './requests';
 
 /** Tickets (Bee-Queue jobs) waiting or running per machine and step, at most; each carries a batch at a time. */
 export const MAX_TICKETS = 32;
+/**
+ * Requests per mark script. Redis runs nothing else while a script runs: one mark of a 100,000-row commit (or
+ * notifyChanged of 100,000 ids) kept every other client waiting 0.23 s (bare requests) to 1.1 s (with fields).
+ */
+const MARK_CHUNK = 5_000;
 /** Latest publishes kept per machine for `status`. */
 export const RECENT_PUBLISHES_KEPT = 100;
 
@@ -93,6 +98,13 @@ export class WorkQueue {
    * requests, which wait in the inbox, for the next take to sort in, when the step has no debounce (see mark.lua).
    */
   async mark(requests: Array<[item: string, request: EncodedRequest]>, inbox = false): Promise<number> {
+    if (requests.length <= MARK_CHUNK) return this.markChunk(requests, inbox);
+    let now = 0;
+    for (let i = 0; i < requests.length; i += MARK_CHUNK) now = await this.markChunk(requests.slice(i, i + MARK_CHUNK), inbox);
+    return now;
+  }
+
+  private async markChunk(requests: Array<[item: string, request: EncodedRequest]>, inbox: boolean): Promise<number> {
     if (requests.length === 0) return 0;
     // Requests without fields (a subject's own change, a resync: most of them) travel as bare items, which the
     // script records without decoding a JSON object for each.

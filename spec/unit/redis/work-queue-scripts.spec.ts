@@ -60,6 +60,28 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     expect(taken['Customer:2'].ops).to.deep.equal(['insert']);
   });
 
+  for (const inbox of [false, true]) {
+    it(`records a mark of 12,000 requests (sent in scripts of 5,000) as one would be${inbox ? ', through the inbox' : ''}`, async () => {
+      const work = new WorkQueue(redis, keys(), 'M', 'find-subjects', { batchSize: 500, debounceMs: 0 });
+      const requests: Array<[string, Record<string, string>]> = [];
+      for (let i = 0; i < 12_000; i++) {
+        requests.push([`Customer:${i}`, i % 2 ? encodeRequest({ op: 'update', changedKeys: ['lastName'] }) : {}]);
+      }
+      // The same row again in a later script of the same mark: its requests merge.
+      requests.push(['Customer:1', encodeRequest({ op: 'remove', changedKeys: ['email'], snapshot: { id: 1 } })]);
+      await work.mark(requests, inbox);
+
+      await ingestInbox(redis, keys().step('M', 'find-subjects'));
+      const step = keys().step('M', 'find-subjects');
+      expect(await redis.zcard(step.pending)).to.equal(12_000);
+      expect(await redis.hlen(step.requests), 'a request kept for each item with fields').to.equal(6_000);
+      const merged = decodeRequest((await redis.hget(step.requests, 'Customer:1'))!, 'spec');
+      expect(merged.ops.sort()).to.deep.equal(['remove', 'update']);
+      expect(merged.changedKeys.sort()).to.deep.equal(['email', 'lastName']);
+      expect(merged.snapshot).to.deep.equal({ id: 1 });
+    });
+  }
+
   it('finish counts each outcome, lists publishes in order, releases the locks, and puts failures back or records them', async () => {
     const work = queue(0);
     await work.mark(['1', '2', '3', '4', '5', '6'].map((id) => [id, {}]));
