@@ -7,6 +7,7 @@ import type { Logger } from '../../lib/logger';
 import { ChangedKey, ChangeLog } from './change-log';
 import type { TypeOrmOutboxStore } from './outbox-store';
 import { KeyRead, relationsWithoutKey, snapshotOf, withRelationKeys } from './snapshot';
+import { TurnBatches } from './turn-batches';
 
 /**
  * Collects changes of watched entities per transaction (per QueryRunner, one log per savepoint) and hands
@@ -24,11 +25,19 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   /** Rows about to be removed, with the relation keys their snapshot needs (see keepRelationKeys). */
   private readonly keyed = new WeakMap<object, object>();
   /** Per transaction (its manager), the rows about to be removed whose relation keys are read together (see keepRelationKeys). */
-  private readonly keyReads = new Map<EntityManager, { byEntity: Map<EntityMetadata, KeyRead[]>; done: Promise<void> }>();
+  private readonly keyReads = new TurnBatches<EntityManager, Map<EntityMetadata, KeyRead[]>>(() => new Map(), async (manager, byEntity) => {
+    for (const [metadata, rows] of byEntity) {
+      for (const [removed, copy] of await withRelationKeys(manager, metadata, rows)) this.keyed.set(removed, copy);
+    }
+  });
   /** Per entity, the watched entities its writes are changes of (see watchedAs). */
   private readonly inherited = new WeakMap<EntityMetadata, EntityMetadata[]>();
-  /** Changes of writes outside a transaction reported in this turn, enqueued together (see collectLoose). */
-  private loose?: { log: ChangeLog; done: Promise<void> };
+  /** Changes of writes outside a transaction reported in this turn, per DataSource, enqueued together (see collectLoose). */
+  private readonly loose = new TurnBatches<EntityManager, ChangeLog>(() => new ChangeLog(), async (manager, log) => {
+    const changes = log.changes();
+    if (this.outbox) await this.outbox.write(manager, changes);
+    await this.listener(changes);
+  });
 
   constructor(
     private readonly watched: ReadonlySet<EntityClass>,
@@ -126,22 +135,11 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     const missing = relationsWithoutKey(event.metadata, row);
     const id = event.entityId ?? event.metadata.primaryColumns[0]?.getEntityValue(row);
     if (missing.length === 0 || id === undefined || id === null) return;
-    let reads = this.keyReads.get(event.manager);
-    if (!reads) {
-      const byEntity = new Map<EntityMetadata, KeyRead[]>();
-      const manager = event.manager;
-      const done = Promise.resolve().then(async () => {
-        this.keyReads.delete(manager);
-        for (const [metadata, rows] of byEntity) {
-          for (const [removed, copy] of await withRelationKeys(manager, metadata, rows)) this.keyed.set(removed, copy);
-        }
-      });
-      this.keyReads.set(manager, reads = { byEntity, done });
-    }
-    let rows = reads.byEntity.get(event.metadata);
-    if (!rows) reads.byEntity.set(event.metadata, rows = []);
+    const { batch: byEntity, done } = this.keyReads.join(event.manager);
+    let rows = byEntity.get(event.metadata);
+    if (!rows) byEntity.set(event.metadata, rows = []);
     rows.push({ row, id, missing });
-    return reads.done;
+    return done;
   }
 
   private recordIdentified(event: RemoveEvent<object> | SoftRemoveEvent<object> | RecoverEvent<object>, op: ChangeOp, path: string) {
@@ -229,23 +227,9 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     as: EntityMetadata[], id: unknown, op: ChangeOp, keys: readonly ChangedKey[] | undefined,
     snapshot: Record<string, unknown> | undefined,
   ): Promise<void> {
-    let loose = this.loose;
-    if (!loose) {
-      const log = new ChangeLog();
-      const done = Promise.resolve().then(() => {
-        this.loose = undefined;
-        return this.enqueueLoose(log, as[0].connection.manager);
-      });
-      this.loose = loose = { log, done };
-    }
-    for (const watched of as) loose.log.add(watched, id, op, keys, snapshot);
-    return loose.done;
-  }
-
-  private async enqueueLoose(log: ChangeLog, manager: EntityManager): Promise<void> {
-    const changes = log.changes();
-    if (this.outbox) await this.outbox.write(manager, changes);
-    await this.listener(changes);
+    const { batch: log, done } = this.loose.join(as[0].connection.manager);
+    for (const watched of as) log.add(watched, id, op, keys, snapshot);
+    return done;
   }
 
   /** Into the transaction's open log. */
