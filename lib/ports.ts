@@ -78,6 +78,8 @@ export interface PayloadStore {
 /** Column equality for backfills: `{ status: 'shipped', customerId: 3 }`, by property name. */
 export type ColumnFilter = Record<string, string | number | boolean | null>;
 
+export type StoredWithoutRow = (afterId: string | undefined, limit: number) => Promise<string[]>;
+
 export type CommitListener = (changes: CapturedChange[]) => Promise<void>;
 
 /** How captured changes leave the application's transaction (SPEC §6.3). */
@@ -130,6 +132,12 @@ export interface OrmAdapter {
    * hydration; an id that cannot be a key has none.
    */
   presentIds?(entity: EntityClass, ids: string[]): Promise<Set<string>>;
+  /**
+   * Optional (the end of a full resync's or reconcile's walk): a query of the stored subjects of `machine` that have
+   * no row of `entity`, after `afterId` in subject id order, at most `limit`, one query a page. Undefined when this
+   * database or key type cannot: the walk then compares the stored ids with the rows it went through.
+   */
+  storedWithoutRow?(entity: EntityClass, machine: string): StoredWithoutRow | undefined;
   readonly payloads: PayloadStore;
   readonly outbox: OutboxStore;
 }

@@ -3,7 +3,8 @@ import type { EntityMetadata, EventManager, EventSubscriber, MikroORM } from '@m
 import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
 import { KeyKind, keyValue } from '../../lib/key-kinds';
-import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
+import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
+import { keyOfStoredId } from '../../lib/store/stored-key-sql';
 import { CaptureSubscriber } from './capture-subscriber';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
 import { MikroOrmOutboxStore } from './outbox-store';
@@ -105,6 +106,40 @@ export class MikroOrmAdapter implements OrmAdapter {
     if (keys.length === 0) return new Set();
     const rows = await this.orm.em.fork().getDriver().find(meta.className, { [pk]: { $in: keys } } as never, { fields: [pk] as never });
     return new Set(rows.map((row) => String((row as Record<string, unknown>)[pk])));
+  }
+
+  /**
+   * Stored subjects of `machine` whose row is gone, after `afterId` in subject id order: one anti-join, which sends
+   * back only those (see the TypeORM adapter's). Undefined for a database or key type it cannot compare
+   * (stored-key-sql.ts), and for a single-table child, whose rows pageIds tells apart by a condition this would lack.
+   */
+  storedWithoutRow(entity: EntityClass, machine: string): StoredWithoutRow | undefined {
+    const meta = this.metadataOf(entity)!;
+    const dialect = dialectOf(this.orm);
+    const key = meta.properties[meta.primaryKeys[0] as never];
+    const payloads = this.orm.getMetadata().find(PAYLOAD_ENTITY_NAME);
+    if (meta.discriminatorValue !== undefined || !payloads || (dialect !== 'postgresql' && dialect !== 'sqlite' && dialect !== 'mysql' && dialect !== 'mariadb')) {
+      return undefined;
+    }
+    const platform = this.orm.em.getPlatform();
+    const q = (name: string) => platform.quoteIdentifier(name);
+    const column = (meta: EntityMetadata, property: string) => meta.properties[property as never].fieldNames[0];
+    const stored = `${q('p')}.${q(column(payloads, 'subjectId'))}`;
+    const keySql = keyOfStoredId(dialect === 'mariadb' ? 'mysql' : dialect, key.columnTypes?.[0] ?? '', stored);
+    if (keySql === undefined) return undefined;
+    const table = (meta: EntityMetadata) => {
+      const schema = meta.schema && meta.schema !== '*' ? meta.schema : this.orm.config.get('schema');
+      return q(schema ? `${schema}.${meta.tableName}` : meta.tableName);
+    };
+    const sql = (after: boolean, limit: number) => `SELECT ${stored} AS id FROM ${table(payloads)} ${q('p')} ` +
+      `WHERE ${q('p')}.${q(column(payloads, 'machine'))} = ?${after ? ` AND ${stored} > ?` : ''} ` +
+      `AND NOT EXISTS (SELECT 1 FROM ${table(meta)} ${q('e')} WHERE ${q('e')}.${q(key.fieldNames[0])} = ${keySql}) ` +
+      `ORDER BY ${stored} LIMIT ${Math.floor(limit)}`;
+    return async (afterId, limit) => {
+      const rows: Array<{ id: unknown }> = await this.orm.em.fork().getConnection()
+        .execute(sql(afterId !== undefined, limit), afterId === undefined ? [machine] : [machine, afterId]);
+      return rows.map((row) => String(row.id));
+    };
   }
 
   /** The ids as the key compares them; those no row can have are left out. */

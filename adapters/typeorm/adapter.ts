@@ -2,8 +2,10 @@ import { DataSource, EntityMetadata, FindOptionsRelations } from 'typeorm';
 import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
 import { KeyKind, keyValue } from '../../lib/key-kinds';
-import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter } from '../../lib/ports';
+import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
+import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
+import { MYSQL_TYPES } from './column-bytes';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
 import { TypeOrmOutboxStore } from './outbox-store';
 import { TypeOrmPayloadStore } from './payload-store';
@@ -128,6 +130,36 @@ export class TypeOrmAdapter implements OrmAdapter {
     return present;
   }
 
+  /**
+   * Stored subjects of `machine` whose row is gone, after `afterId` in subject id order: one anti-join, in which the
+   * database probes the key per stored subject and sends back only those without a row (usually none). Reading
+   * every stored id and looking each up among the walk's ids in memory was about 5 ms of a fresh app's 60 ms
+   * unchanged resync of 5,000 orders on SQLite. Undefined for a database or key type it cannot compare (stored-key-sql.ts).
+   */
+  storedWithoutRow(entity: EntityClass, machine: string): StoredWithoutRow | undefined {
+    const metadata = this.dataSource.getMetadata(entity);
+    const pk = metadata.primaryColumns[0];
+    const payloads = this.payloads.repo;
+    const driver = this.dataSource.driver;
+    const stored = `${driver.escape('p')}.${driver.escape(payloads.metadata.findColumnWithPropertyName('subjectId')!.databaseName)}`;
+    const dialect = dialectOf(this.dataSource.options.type);
+    const key = dialect && keyOfStoredId(dialect, driver.normalizeType(pk), stored);
+    if (key === undefined) return undefined;
+    // The row's own query builder, so that what pageIds does not see (a soft-deleted row, another single-table
+    // child) counts as gone here too; its conditions may bring parameters (the discriminator's values).
+    const rowQuery = this.dataSource.getRepository(entity).createQueryBuilder('e').select('1')
+      .where(`${driver.escape('e')}.${driver.escape(pk.databaseName)} = ${key}`);
+    const row = rowQuery.getQuery();
+    const rowParameters = rowQuery.getParameters();
+    return async (afterId, limit) => {
+      const query = payloads.createQueryBuilder('p').select('p.subjectId', 'id').where('p.machine = :machine', { machine })
+        .andWhere(`NOT EXISTS (${row})`).setParameters(rowParameters).orderBy('p.subjectId', 'ASC').limit(limit);
+      if (afterId !== undefined) query.andWhere('p.subjectId > :after', { after: afterId });
+      const rows: Array<{ id: unknown }> = await query.getRawMany();
+      return rows.map((r) => String(r.id));
+    };
+  }
+
   /** The ids as the key compares them (those no row can have left out), in lists the driver takes in one query. */
   private keyChunks(metadata: EntityMetadata, ids: string[]): Array<Array<string | number>> {
     const kind = keyKindOf(metadata);
@@ -168,6 +200,13 @@ function relationTree(paths: string[]): FindOptionsRelations<object> {
       return [k, Object.keys(child).length === 0 ? true : close(child)];
     }));
   return close(tree) as FindOptionsRelations<object>;
+}
+
+/** The dialect of stored-key-sql.ts, or undefined for a database it does not know. */
+function dialectOf(type: string): SqlDialect | undefined {
+  if (SQLITE_TYPES.has(type)) return 'sqlite';
+  if (POSTGRES_TYPES.has(type)) return 'postgresql';
+  return MYSQL_TYPES.has(type) ? 'mysql' : undefined;
 }
 
 /** What ids the key holds: subject ids travel as strings, and keyValue() turns them back (an id no row can have matches nothing). */

@@ -8,7 +8,8 @@ import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './pay
 export class TypeOrmPayloadStore implements PayloadStore {
   constructor(private readonly dataSource: DataSource) {}
 
-  private get repo(): Repository<SyncMachinePayloadRow> {
+  /** The payload table's repository (the adapter's query that joins it with a subject's table uses it too). */
+  get repo(): Repository<SyncMachinePayloadRow> {
     return this.dataSource.getRepository<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME);
   }
 

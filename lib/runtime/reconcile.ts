@@ -86,7 +86,7 @@ export async function reconcileMachine(
   };
   const given = ids === undefined ? undefined : checkedIds(ids, machine.subjectInfo, `reconcile(${machine.className}, { ids })`);
   // Only a full reconcile walks the stored subjects after the rows (gone-subjects.ts).
-  const seen = given || where ? undefined : new SeenIds();
+  const seen = given || where ? undefined : new SeenIds(adapter, machine);
   let after: string | undefined;
   for (;;) {
     const size = Math.min(batchSize, limit - report.checked);

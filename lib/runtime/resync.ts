@@ -55,7 +55,7 @@ export async function resyncSubjects(
   const total = options.onProgress ? await adapter.countRows?.(machine.subject, where) : undefined;
   let after: string | undefined;
   // Only a full resync walks the stored subjects after the rows (gone-subjects.ts).
-  const seen = where ? undefined : new SeenIds();
+  const seen = where ? undefined : new SeenIds(adapter, machine);
   for (;;) {
     const ids = await (where
       ? adapter.pageIdsWhere!(machine.subject, where, after, batchSize)

@@ -303,6 +303,15 @@ for (const world of WORLDS) {
       expect(await h.w.sql(`SELECT id FROM orders WHERE id = ${cascaded.id}`), 'the cascade').to.deep.equal([]);
       await worker.drain(DRAIN);
       expect(h.api.deletes()).to.deep.equal([]);
+      // The database finds the stored subjects without a row itself, paged in subject id order.
+      const adapter = pickAdapter(h.w.handle, h.logger);
+      const storedWithoutRow = adapter.storedWithoutRow!(h.shop.Order, 'OrderToApiSync')!;
+      const goneIds = [String(deleted.id), String(cascaded.id)].sort();
+      expect(await storedWithoutRow(undefined, 10)).to.deep.equal(goneIds);
+      expect(await storedWithoutRow(undefined, 1)).to.deep.equal([goneIds[0]]);
+      expect(await storedWithoutRow(goneIds[0], 1)).to.deep.equal([goneIds[1]]);
+      expect(await storedWithoutRow(goneIds[1], 1)).to.deep.equal([]);
+      expect(await adapter.storedWithoutRow!(h.shop.Order, 'NoSuchMachine')!(undefined, 10)).to.deep.equal([]);
 
       // reconcile (the dry run) and resync walk the rows, then the stored subjects without one.
       const report = await worker.reconcile(h.shop.OrderToApiSync);
@@ -316,13 +325,30 @@ for (const world of WORLDS) {
       expect(h.api.deletes().map((r) => r.id).sort()).to.deep.equal([String(deleted.id), String(cascaded.id)].sort());
       expect([...h.api.documents.keys()]).to.deep.equal([String(kept.id)]);
       expect(h.api.publishes()).to.have.length(3);
-      // On a table too large to keep its ids in memory, resync asks the adapter which stored subjects have a row.
-      const adapter = pickAdapter(h.w.handle, h.logger);
+      // Where the database cannot find them (another database or key type), and the walk's ids are too many to
+      // keep in memory, resync asks the adapter which stored subjects have a row.
       expect(await adapter.presentIds!(h.shop.Order, [String(kept.id), String(deleted.id), 'x', '-1'])).to.deep.equal(new Set([String(kept.id)]));
       // Unpublished, they are forgotten: the next resync finds nothing to do.
       expect(await worker.resync(h.shop.OrderToApiSync, { batchSize: 1 })).to.deep.equal({ enqueued: 1 });
       await worker.drain(DRAIN);
       expect(h.api.deletes()).to.have.length(2);
+      expect(h.logger.errors()).to.deep.equal([]);
+    });
+
+    it('a stored subject id that no row can have is gone, not a failed query', async () => {
+      const worker = await h.startWorker();
+      const order = await h.order(await h.customer());
+      await worker.drain(DRAIN);
+      const adapter = pickAdapter(h.w.handle, h.logger);
+      const stored = { body: '{}', digest: 'd', generatedAt: new Date(), version: 1 };
+      // Not numbers, past any key (PostgreSQL would refuse to cast them to the key's type), or the row's id
+      // written otherwise (SQLite's type affinity would read them as it). Not with a trailing space: MariaDB's
+      // collation pads, so that is the row's own stored subject.
+      const strays = ['x', '-', '1.5', '99999999999999999999', ` ${order.id}`, `${order.id}.0`];
+      await adapter.payloads.savePublished('OrderToApiSync', strays.map((subjectId) => ({ subjectId, ...stored })));
+      expect(await adapter.storedWithoutRow!(h.shop.Order, 'OrderToApiSync')!(undefined, 10)).to.have.members(strays);
+      expect(await worker.reconcile(h.shop.OrderToApiSync)).to.include({ checked: 1 + strays.length, unchanged: 1 });
+      expect(String(order.id)).to.not.be.oneOf(strays);
       expect(h.logger.errors()).to.deep.equal([]);
     });
 

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { ChildEntity, Column, Entity, PrimaryGeneratedColumn, TableInheritance } from 'typeorm';
+import { consoleLogger } from '../../lib/logger';
+import { pickAdapter } from '../../lib/runtime/pick-adapter';
 import { DATABASES } from '../support/database';
 import { contentMachines, firstContentDocuments } from '../support/own-machines';
 import { ApiClient } from '../support/partner-api';
@@ -54,6 +56,20 @@ for (const kind of DATABASES) {
       expect(api.deletes().map((r) => r.id)).to.deep.equal([`content-${videoId}`]);
       // The post machine listens to its body only: the title change reached the feed, not it.
       expect(api.publishes(`post-${post.id}`)).to.have.length(2);
+    });
+
+    it("finds a child's stored subjects whose row is no longer that child as gone, as its paging would", async () => {
+      const { orm: ds, sync } = s;
+      const post = await ds.getRepository(Post).save({ title: 'Turns', body: 'into a video' });
+      await sync.drain({ timeoutMs: 20_000 });
+      const adapter = pickAdapter(ds, consoleLogger);
+      // The query carries the child's discriminator condition, with its parameters.
+      const gone = adapter.storedWithoutRow!(Post, 'PostBodies')!;
+      expect(await gone(undefined, 100)).to.not.include(String(post.id));
+      await ds.query(`UPDATE inherit_content SET type = 'Video' WHERE id = ${post.id}`);
+      expect(await adapter.pageIds(Post, String(post.id - 1), 1)).to.not.include(String(post.id));
+      expect(await gone(undefined, 100)).to.include(String(post.id));
+      expect(await adapter.storedWithoutRow!(Content, 'ContentFeed')!(undefined, 100)).to.not.include(String(post.id));
     });
   });
 }
