@@ -21,15 +21,17 @@ const INTEGER_TEXT = "'^-{0,1}[0-9]{1,18}$'";
 export function keyOfStoredId(dialect: SqlDialect, sqlType: string, stored: string): string | undefined {
   const type = sqlType.toLowerCase().replace(/\(.*$/, '').trim();
   const integer = INTEGER_SQL.test(type);
+  const text = TEXT_SQL.test(type) || type === 'uuid';
   if (dialect === 'sqlite') {
     // Only the canonical text of a number: type affinity would also take ' 7' or '7.0' for the row 7.
-    return integer ? `CASE WHEN CAST(CAST(${stored} AS INTEGER) AS TEXT) = ${stored} THEN CAST(${stored} AS INTEGER) END` : stored;
+    if (integer) return `CASE WHEN CAST(CAST(${stored} AS INTEGER) AS TEXT) = ${stored} THEN CAST(${stored} AS INTEGER) END`;
+    return text ? stored : undefined;
   }
   if (dialect === 'postgresql') {
     if (integer) return `CASE WHEN ${stored} ~ ${INTEGER_TEXT} THEN CAST(${stored} AS bigint) END`;
     if (type === 'uuid') return `CASE WHEN ${stored} ~ ${UUID_SQL} THEN CAST(${stored} AS uuid) END`;
-    return TEXT_SQL.test(type) ? stored : undefined;
+    return TEXT_SQL.test(type) ? stored : undefined; // a uuid key is a uuid column here, cast above
   }
   if (integer) return `CASE WHEN ${stored} REGEXP ${INTEGER_TEXT} THEN CAST(${stored} AS SIGNED) END`;
-  return TEXT_SQL.test(type) || type === 'uuid' ? stored : undefined;
+  return text ? stored : undefined;
 }
