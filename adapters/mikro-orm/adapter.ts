@@ -4,13 +4,16 @@ import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
 import { KeyKind, keyValue } from '../../lib/key-kinds';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
-import { keyOfStoredId } from '../../lib/store/stored-key-sql';
+import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
 import { CaptureSubscriber } from './capture-subscriber';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
 import { MikroOrmOutboxStore } from './outbox-store';
 import { MikroOrmPayloadStore } from './payload-store';
 import { dialectOf } from './migration';
 import { columnProperties } from './snapshot';
+
+/** The dialect of stored-key-sql.ts for each of dialectOf's; absent for a database it does not know. */
+const SQL_DIALECTS: Partial<Record<string, SqlDialect>> = { postgresql: 'postgresql', sqlite: 'sqlite', mysql: 'mysql', mariadb: 'mysql' };
 
 /** sync-machine on a MikroORM instance. Every read runs in a fresh fork of the EntityManager. */
 export class MikroOrmAdapter implements OrmAdapter {
@@ -115,17 +118,15 @@ export class MikroOrmAdapter implements OrmAdapter {
    */
   storedWithoutRow(entity: EntityClass, machine: string): StoredWithoutRow | undefined {
     const meta = this.metadataOf(entity)!;
-    const dialect = dialectOf(this.orm);
+    const dialect = SQL_DIALECTS[dialectOf(this.orm)];
     const key = meta.properties[meta.primaryKeys[0] as never];
     const payloads = this.orm.getMetadata().find(PAYLOAD_ENTITY_NAME);
-    if (meta.discriminatorValue !== undefined || !payloads || (dialect !== 'postgresql' && dialect !== 'sqlite' && dialect !== 'mysql' && dialect !== 'mariadb')) {
-      return undefined;
-    }
+    if (meta.discriminatorValue !== undefined || !payloads || !dialect) return undefined;
     const platform = this.orm.em.getPlatform();
     const q = (name: string) => platform.quoteIdentifier(name);
     const column = (meta: EntityMetadata, property: string) => meta.properties[property as never].fieldNames[0];
     const stored = `${q('p')}.${q(column(payloads, 'subjectId'))}`;
-    const keySql = keyOfStoredId(dialect === 'mariadb' ? 'mysql' : dialect, key.columnTypes?.[0] ?? '', stored);
+    const keySql = keyOfStoredId(dialect, key.columnTypes?.[0] ?? '', stored);
     if (keySql === undefined) return undefined;
     const table = (meta: EntityMetadata) => {
       const schema = meta.schema && meta.schema !== '*' ? meta.schema : this.orm.config.get('schema');
