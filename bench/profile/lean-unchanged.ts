@@ -7,13 +7,16 @@ import { connectLean, connectShop, freshDatabase, seedShop } from '../throughput
 import { LeanOrder } from '../throughput/entities';
 import { HandLoop, runHandLoop } from '../throughput/hand-loop';
 import { LeanOrderSync } from '../throughput/lean-machine';
+import { OrderToApiSync } from '../../demo/typeorm/order-to-api-sync';
+import { Order } from '../../demo/typeorm/shop';
 import { median } from '../throughput/measure';
 import { Prefixes, startSync } from '../throughput/runtime';
 
 /*
- * node dist/bench/profile/lean-unchanged.js postgres|sqlite [orders] [rounds]: the bench's fresh-app unchanged row
- * alone (LeanOrderSync, own columns, async @Build, against its hand-written loop), alternating rounds, with each
- * round's wall and CPU time. PROFILE=<file> / PROFILE_LOOP=<file>: a CPU profile of the machine's / the loop's rounds.
+ * node dist/bench/profile/lean-unchanged.js postgres|sqlite [orders] [rounds] [lean|demo]: the bench's fresh-app
+ * unchanged row alone (LeanOrderSync, own columns, async @Build, against its hand-written loop), alternating rounds,
+ * with each round's wall and CPU time; `demo`: the unchanged resync row instead (the demo's OrderToApiSync, which
+ * loads each order's customer, against its loop). PROFILE=<file> / PROFILE_LOOP=<file>: a CPU profile of the machine's / the loop's rounds.
  */
 async function main(): Promise<void> {
   const kind = (process.argv[2] ?? 'sqlite') as 'postgres' | 'sqlite';
@@ -26,15 +29,18 @@ async function main(): Promise<void> {
   await seedShop(shop, n, 5);
   const lean = await connectLean(db);
   const client = new ApiClient(api.url);
-  const machine = new LeanOrderSync(client);
-  const loop: HandLoop<LeanOrder> = {
-    name: 'lean-loop', dataSource: lean, entity: LeanOrder, build: (row) => machine.build(row),
-    publish: (row, payload) => client.putOrder(String(row.id), payload), pageSize: 500, concurrency: 50,
-  };
-  const sync = await startSync(lean, machine, 'redis://127.0.0.1:6379', prefixes.fresh('lean-profile'), 50);
-  await sync.resync(LeanOrderSync);
+  const demo = process.argv[5] === 'demo';
+  if (process.argv[5] !== undefined && !demo && process.argv[5] !== 'lean') throw new Error(`lean-unchanged: the machine is lean or demo, not ${process.argv[5]}`);
+  const machine = demo ? new OrderToApiSync(client) : new LeanOrderSync(client);
+  const machineClass = demo ? OrderToApiSync : LeanOrderSync;
+  const publish = (row: { id: number }, payload: unknown) => client.putOrder(String(row.id), payload);
+  const loop: HandLoop<LeanOrder> | HandLoop<Order> = demo
+    ? { name: 'loop', dataSource: shop, entity: Order, build: (row: Order) => (machine as OrderToApiSync).build(row), publish, pageSize: 500, concurrency: 50 }
+    : { name: 'lean-loop', dataSource: lean, entity: LeanOrder, build: (row: LeanOrder) => (machine as LeanOrderSync).build(row), publish, pageSize: 500, concurrency: 50 };
+  const sync = await startSync(demo ? shop : lean, machine, 'redis://127.0.0.1:6379', prefixes.fresh('lean-profile'), 50);
+  await sync.resync(machineClass);
   await sync.drain({ timeoutMs: 120_000 });
-  await runHandLoop(loop, n);
+  await runHandLoop(loop as HandLoop<LeanOrder>, n);
   const session = new Session();
   session.connect();
   const profiles: Record<string, unknown[]> = { machine: [], loop: [] };
@@ -50,10 +56,10 @@ async function main(): Promise<void> {
     const t = performance.now();
     const cpu = process.cpuUsage();
     if (who === 'machine') {
-      await sync.resync(LeanOrderSync);
+      await sync.resync(machineClass);
       await sync.drain({ timeoutMs: 120_000 });
     } else {
-      await runHandLoop(loop, n);
+      await runHandLoop(loop as HandLoop<LeanOrder>, n);
     }
     const used = process.cpuUsage(cpu);
     times[who].push(performance.now() - t);
