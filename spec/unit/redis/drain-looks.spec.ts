@@ -1,0 +1,64 @@
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { KeySpace } from '../../../lib/redis/keys';
+import { drainMachines, DrainScope } from '../../../lib/runtime/drain';
+import { deleteKeys, freshPrefix, REDIS_URL } from '../../support/redis';
+
+/** drain() against a real Redis, with this process' own runs played by `alsoBusy`. */
+describe('drain() looks at the work sets in Redis only once this process has nothing in flight', () => {
+  const prefix = freshPrefix('drain-looks');
+  const keys = new KeySpace(prefix);
+  let redis: Redis;
+  /** Work-set reads sent to Redis (readBusy's pipelines of ZCARD, GET and HLEN). */
+  let looks: number;
+  beforeEach(() => {
+    redis = new Redis(REDIS_URL);
+    looks = 0;
+    const pipeline = redis.pipeline.bind(redis);
+    redis.pipeline = ((...args: Parameters<Redis['pipeline']>) => {
+      const p = pipeline(...args);
+      const zcard = p.zcard.bind(p);
+      p.zcard = ((...a: Parameters<typeof p.zcard>) => {
+        if (String(a[0]).endsWith(':pending')) looks += 1;
+        return zcard(...a);
+      }) as typeof p.zcard;
+      return p;
+    }) as Redis['pipeline'];
+  });
+  afterEach(async () => {
+    redis.disconnect();
+    await deleteKeys(prefix);
+  });
+
+  const scope = (inFlight: () => number): DrainScope => ({
+    redis, keys, machines: [{ name: 'M', subject: 'Order' }], redisAt: REDIS_URL, hasWorker: true,
+    captured: async () => undefined,
+    alsoBusy: async () => (inFlight() > 0 ? [`${inFlight()} run(s) still in flight in this process`] : []),
+    pauser: () => (ms) => new Promise((r) => setTimeout(r, ms)),
+  });
+
+  it('waits out local runs without reading Redis, then reads it (and still waits for what is pending there)', async () => {
+    let runs = 3;
+    const pending = keys.step('M', 'ensure-publication').pending;
+    await redis.zadd(pending, 0, '7');
+    const drained = drainMachines(scope(() => runs), 5_000);
+    await new Promise((r) => setTimeout(r, 100));
+    // Looking every 10 ms, as it did, drain() would have read them about ten times by now.
+    expect(looks, 'work-set reads while runs were in flight here').to.equal(0);
+    runs = 0;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(looks, 'reads once nothing is in flight here').to.be.greaterThan(0);
+    let resolved = false;
+    void drained.then(() => { resolved = true; });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(resolved, 'drain() resolved while an item was pending in Redis').to.equal(false);
+    await redis.zrem(pending, '7');
+    await drained;
+  });
+
+  it('times out naming the runs in flight here', async () => {
+    const error = await drainMachines(scope(() => 2), 100).then(() => undefined, (e: Error) => e);
+    expect(error?.message).to.match(/^drain\(\) timed out after 100 ms; still busy: 2 run\(s\) still in flight in this process/);
+    expect(looks).to.equal(0);
+  });
+});
