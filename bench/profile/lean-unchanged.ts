@@ -16,7 +16,8 @@ import { Prefixes, startSync } from '../throughput/runtime';
  * node dist/bench/profile/lean-unchanged.js postgres|sqlite [orders] [rounds] [lean|demo]: the bench's fresh-app
  * unchanged row alone (LeanOrderSync, own columns, async @Build, against its hand-written loop), alternating rounds,
  * with each round's wall and CPU time; `demo`: the unchanged resync row instead (the demo's OrderToApiSync, which
- * loads each order's customer, against its loop). PROFILE=<file> / PROFILE_LOOP=<file>: a CPU profile of the machine's / the loop's rounds.
+ * loads each order's customer, against its loop). PROFILE=<file> / PROFILE_LOOP=<file>: a CPU profile of the
+ * machine's / the loop's rounds.
  */
 async function main(): Promise<void> {
   const kind = (process.argv[2] ?? 'sqlite') as 'postgres' | 'sqlite';
@@ -30,13 +31,19 @@ async function main(): Promise<void> {
   const lean = await connectLean(db);
   const client = new ApiClient(api.url);
   const demo = process.argv[5] === 'demo';
-  if (process.argv[5] !== undefined && !demo && process.argv[5] !== 'lean') throw new Error(`lean-unchanged: the machine is lean or demo, not ${process.argv[5]}`);
+  if (process.argv[5] !== undefined && !demo && process.argv[5] !== 'lean') {
+    throw new Error(`lean-unchanged: the machine is lean or demo, not ${process.argv[5]}`);
+  }
   const machine = demo ? new OrderToApiSync(client) : new LeanOrderSync(client);
   const machineClass = demo ? OrderToApiSync : LeanOrderSync;
   const publish = (row: { id: number }, payload: unknown) => client.putOrder(String(row.id), payload);
+  const shape = { publish, pageSize: 500, concurrency: 50 };
   const loop: HandLoop<LeanOrder> | HandLoop<Order> = demo
-    ? { name: 'loop', dataSource: shop, entity: Order, build: (row: Order) => (machine as OrderToApiSync).build(row), publish, pageSize: 500, concurrency: 50 }
-    : { name: 'lean-loop', dataSource: lean, entity: LeanOrder, build: (row: LeanOrder) => (machine as LeanOrderSync).build(row), publish, pageSize: 500, concurrency: 50 };
+    ? { ...shape, name: 'loop', dataSource: shop, entity: Order, build: (row: Order) => (machine as OrderToApiSync).build(row) }
+    : {
+      ...shape, name: 'lean-loop', dataSource: lean, entity: LeanOrder,
+      build: (row: LeanOrder) => (machine as LeanOrderSync).build(row),
+    };
   const sync = await startSync(demo ? shop : lean, machine, 'redis://127.0.0.1:6379', prefixes.fresh('lean-profile'), 50);
   await sync.resync(machineClass);
   await sync.drain({ timeoutMs: 120_000 });
