@@ -64,6 +64,8 @@ export interface DrainScope {
 const POLL_MS = 10;
 /** Without a deadline a read still gives up after this long and is tried again: a dead socket cannot hang drain. */
 const READ_CAP_MS = 5_000;
+/** The look that a timeout makes for its message when runs in flight here spared the others. */
+const LAST_LOOK_MS = 1_000;
 
 class Deadline {
   private readonly at: number;
@@ -126,6 +128,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     if (!(error instanceof Timeout)) throw error;
     throw fail('changes captured by this runtime are still being recorded in Redis');
   }
+  const readWorkSets = () => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name));
   let answered: string[] | undefined;
   for (;;) {
     const pause = scope.pauser?.() ?? sleep;
@@ -136,9 +139,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
       // Busy here already: the work sets are read once this process has nothing in flight. Each read is a round trip
       // that Redis and this process pay for during the runs drain() waits for: a drain of an unchanged resync of 5,000
       // subjects on SQLite read them about 27 times, and skipping those reads made it 3-4% faster.
-      busy = also.length > 0
-        ? also
-        : [...also, ...await retrying(() => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name)))];
+      busy = also.length > 0 ? also : await retrying(readWorkSets);
     } catch (error) {
       // A look begun just before the deadline is cut off by it: what the last look saw is the answer, and
       // "Redis did not answer" would send the user to a Redis that answered 10 ms earlier.
@@ -147,7 +148,11 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
         `the next one: ${describeError(error.cause)})`);
     }
     if (busy.length === 0) break;
-    if (deadline.passed) throw fail(`still busy: ${busy.join('; ')}`);
+    if (deadline.passed) {
+      // Runs in flight here spared the looks: one more, brief, says what else waits in Redis.
+      const there = busy === also ? await new Deadline(LAST_LOOK_MS).bound(readWorkSets()).catch(() => []) : [];
+      throw fail(`still busy: ${[...busy, ...there].join('; ')}`);
+    }
     answered = busy;
     await pause(POLL_MS);
   }

@@ -56,9 +56,11 @@ describe('drain() looks at the work sets in Redis only once this process has not
     await drained;
   });
 
-  it('times out naming the runs in flight here', async () => {
+  it('times out naming the runs in flight here, and what waits in Redis from one look at the end', async () => {
+    await redis.zadd(keys.step('M', 'ensure-publication').pending, 0, '7', 0, '8');
     const error = await drainMachines(scope(() => 2), 100).then(() => undefined, (e: Error) => e);
-    expect(error?.message).to.match(/^drain\(\) timed out after 100 ms; still busy: 2 run\(s\) still in flight in this process/);
-    expect(looks).to.equal(0);
+    expect(error?.message).to.match(new RegExp('^drain\\(\\) timed out after 100 ms; still busy: 2 run\\(s\\) still in flight ' +
+      'in this process; M ensure-publication: 2 pending, 0 batch\\(es\\) in runs'));
+    expect(looks, 'one look, for the message').to.equal(2);
   });
 });
