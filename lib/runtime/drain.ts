@@ -121,7 +121,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     }
   };
 
-  const [since, before] = await retrying(() => Promise.all([redisNow(scope.redis), readStats(scope)]));
+  const [since, before] = await retrying(() => readStart(scope));
   try {
     await deadline.bound(scope.captured(), Infinity);
   } catch (error) {
@@ -173,13 +173,32 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
 
 const PREFIX = 'ensure-publication:';
 
+/**
+ * Redis' time in µs (exact as a number until the year 2255) and the stats, read in one MULTI: a run that ends about
+ * then is counted either in these stats and before this time, or in neither (see readFailuresSince).
+ */
+async function readStart(scope: DrainScope): Promise<[number, Record<string, number>]> {
+  const multi = scope.redis.multi().time();
+  for (const m of scope.machines) multi.hgetall(scope.keys.stats(m.name));
+  const results = (await multi.exec()) ?? [];
+  for (const [error] of results) if (error) throw error;
+  const [seconds, micros] = results[0][1] as [string, string];
+  return [Number(seconds) * 1_000_000 + Number(micros), sumStats(results.slice(1).map(([, hash]) => hash))];
+}
+
 /** The publication counters of every machine, summed, in one round trip. */
 async function readStats(scope: DrainScope): Promise<Record<string, number>> {
   const pipeline = scope.redis.pipeline();
   for (const m of scope.machines) pipeline.hgetall(scope.keys.stats(m.name));
+  const results = (await pipeline.exec()) ?? [];
+  for (const [error] of results) if (error) throw error;
+  return sumStats(results.map(([, hash]) => hash));
+}
+
+/** Outcome counts of the machines' stats hashes, summed. */
+function sumStats(hashes: unknown[]): Record<string, number> {
   const sums: Record<string, number> = {};
-  for (const [error, hash] of (await pipeline.exec()) ?? []) {
-    if (error) throw error;
+  for (const hash of hashes) {
     for (const [field, count] of Object.entries(hash as Record<string, string>)) {
       if (!field.startsWith(PREFIX)) continue;
       const outcome = field.slice(PREFIX.length);
@@ -197,12 +216,6 @@ function diff(before: Record<string, number>, after: Record<string, number>): Re
     if (n > 0) out[outcome] = n;
   }
   return out;
-}
-
-/** Milliseconds on Redis' clock, the one failure records are stamped with. */
-async function redisNow(redis: Redis): Promise<number> {
-  const [seconds, micros] = await redis.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
 function sleep(ms: number): Promise<void> {

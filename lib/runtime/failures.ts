@@ -27,20 +27,26 @@ export async function readFailures(
   const found: FailedItem[] = [];
   for (const step of steps) {
     const entries = await scanHash(redis, keys.step(machine, step).failed, FAILED_SCAN_CAP);
-    for (const [item, raw] of entries) found.push(parseFailure(step, subjectEntity, item, raw));
+    for (const [item, raw] of entries) found.push(parseFailure(step, subjectEntity, item, parseRecord(raw)));
   }
   return found.sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, limit);
 }
 
-/** Every failure of `steps` recorded at or after `since` (ms on Redis' clock), oldest first; reads whole hashes. */
+/**
+ * Every failure of `steps` recorded at or after `sinceUs` (µs on Redis' clock), oldest first; reads whole hashes.
+ * Compared in µs: in ms, a failure recorded in the millisecond of a drain's call, just before it, counted as after.
+ * A record without `us` (written by an earlier version) is compared in ms.
+ */
 export async function readFailuresSince(
-  redis: Redis, keys: KeySpace, machine: string, subjectEntity: string, steps: readonly Step[], since: number,
+  redis: Redis, keys: KeySpace, machine: string, subjectEntity: string, steps: readonly Step[], sinceUs: number,
 ): Promise<FailedItem[]> {
   const found: FailedItem[] = [];
   for (const step of steps) {
     for (const [item, raw] of await scanHash(redis, keys.step(machine, step).failed, Infinity)) {
-      const failure = parseFailure(step, subjectEntity, item, raw);
-      if (failure.at.getTime() >= since) found.push(failure);
+      const record = parseRecord(raw);
+      const failure = parseFailure(step, subjectEntity, item, record);
+      const us = Number(record.us);
+      if (Number.isFinite(us) && us > 0 ? us >= sinceUs : failure.at.getTime() >= Math.floor(sinceUs / 1000)) found.push(failure);
     }
   }
   return found.sort((a, b) => a.at.getTime() - b.at.getTime());
@@ -51,13 +57,28 @@ export async function readFailure(
   redis: Redis, keys: KeySpace, machine: string, subjectEntity: string, subjectId: string,
 ): Promise<FailedItem | undefined> {
   const raw = await redis.hget(keys.step(machine, 'ensure-publication').failed, subjectId);
-  return raw === null ? undefined : parseFailure('ensure-publication', subjectEntity, subjectId, raw);
+  return raw === null ? undefined : parseFailure('ensure-publication', subjectEntity, subjectId, parseRecord(raw));
 }
 
-/** A failure record (JSON written by finish-13.lua: error, attempts, at), shown with what can be read. */
-function parseFailure(step: Step, subjectEntity: string, item: string, raw: string): FailedItem {
-  let record: { error?: unknown; attempts?: unknown; at?: unknown } = {};
-  try { record = JSON.parse(raw) ?? {}; } catch { /* shown with what can be read */ }
+/** A failure record as finish-19.lua writes it (JSON); what cannot be read is left out. */
+interface FailureRecord {
+  error?: unknown;
+  attempts?: unknown;
+  at?: unknown;
+  us?: unknown;
+}
+
+function parseRecord(raw: string): FailureRecord {
+  try {
+    const record: unknown = JSON.parse(raw);
+    return record !== null && typeof record === 'object' ? record as FailureRecord : {};
+  } catch {
+    return {}; // shown with what can be read
+  }
+}
+
+/** A failure record, shown with what can be read. */
+function parseFailure(step: Step, subjectEntity: string, item: string, record: FailureRecord): FailedItem {
   const colon = item.indexOf(':');
   const about = step === 'ensure-publication'
     ? { entity: subjectEntity, id: item } : { entity: item.slice(0, colon), id: item.slice(colon + 1) };

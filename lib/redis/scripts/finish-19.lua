@@ -8,7 +8,8 @@ KEYS[2] requests  hash  item -> request
 KEYS[3] claims    hash  ticket -> JSON ["item1", "request1", ...] of the batch it works on (see take)
 KEYS[4] runs      set   tickets that have started and not ended
 KEYS[5] locks     hash  item -> "<token>|<expires-at ms>"
-KEYS[6] failed    hash  item -> failure record (JSON: error, attempts, at)
+KEYS[6] failed    hash  item -> failure record (JSON: error, attempts, at (ms), us (Redis' time in µs, a string: a
+                        drain tells a failure recorded just before its call from one just after, in the same ms), step)
 KEYS[7] stats     hash  "<step>:<outcome>" -> count; "<step>:batches" counts batches run
 KEYS[8] recent    list  "<ms> <item>" of the latest publishes, newest first
 KEYS[9..15]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
@@ -42,7 +43,7 @@ ARGV[14] "1" when the batch still runs (it has run for a while): the items of AR
 Returns 1 when the ticket should take another batch, 0 when it ended.
 ]]
 --!include schedule.lua
-local now = ms_now()
+local now, micros = ms_now()
 ingest(KEYS[1], KEYS[2], KEYS[17], KEYS[18])
 local ticket, token, step = ARGV[1], ARGV[2], ARGV[10]
 local part = ARGV[14] == '1'
@@ -126,7 +127,9 @@ for _, result in ipairs(back_results) do
     request.attempt = tostring(attempt)
     request.held = nil
     if outcome == 'invalid' or (outcome == 'failed' and attempt >= attempts_max) then
-      redis.call('HSET', KEYS[6], item, cjson.encode({ error = err or '(no error recorded)', attempts = attempt, at = now, step = step }))
+      redis.call('HSET', KEYS[6], item, cjson.encode({
+        error = err or '(no error recorded)', attempts = attempt, at = now, us = string.format('%d%03d', now, micros % 1000), step = step,
+      }))
       -- a request that arrived during the run stays pending: a later change runs the subject again
     else
       merge_into(KEYS[2], item, request)

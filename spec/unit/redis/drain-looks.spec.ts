@@ -64,3 +64,28 @@ describe('drain() looks at the work sets in Redis only once this process has not
     expect(looks, 'one look, for the message').to.equal(2);
   });
 });
+
+describe('drain() reports the failures recorded after its call, told apart to the microsecond', () => {
+  const prefix = freshPrefix('drain-since');
+  const keys = new KeySpace(prefix);
+  let redis: Redis;
+  beforeEach(() => { redis = new Redis(REDIS_URL); });
+  afterEach(async () => {
+    redis.disconnect();
+    await deleteKeys(prefix);
+  });
+
+  it('leaves out a failure recorded before the call even within its millisecond; a record without µs is compared in ms', async () => {
+    const [seconds, micros] = await redis.time();
+    const before = Number(seconds) * 1_000_000 + Number(micros);
+    // Each record's `at` is a minute ahead, so a comparison in ms takes all three; only `us` tells them apart.
+    const at = Math.floor(before / 1000) + 60_000;
+    const record = (us?: number) => JSON.stringify({ error: 'boom', attempts: 2, at, ...(us ? { us: String(us) } : {}), step: 'ensure-publication' });
+    await redis.hset(keys.step('M', 'ensure-publication').failed,
+      'before-the-call', record(before), 'after-the-call', record(before + 60_000_000), 'older-version', record());
+    const summary = await drainMachines({
+      redis, keys, machines: [{ name: 'M', subject: 'Order' }], redisAt: REDIS_URL, hasWorker: true, captured: async () => undefined,
+    }, 5_000);
+    expect(summary.failed.map((f) => f.subjectId).sort()).to.deep.equal(['after-the-call', 'older-version']);
+  });
+});

@@ -108,6 +108,9 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     expect(decodeRequest((await redis.hget(step.requests, '5'))!, 'spec').attempt).to.equal(1);
     const failed = JSON.parse((await redis.hget(step.failed, '6'))!);
     expect(failed).to.deep.include({ error: 'boom again', attempts: 2, step: 'ensure-publication' });
+    // Redis' time in µs as well, as a string of digits: `at` (ms) could not tell a drain's call from a failure in its ms.
+    expect(failed.us).to.match(/^\d{16}$/);
+    expect(Math.floor(Number(failed.us) / 1000)).to.equal(failed.at);
     expect(await redis.hexists(step.failed, '5')).to.equal(0);
   });
 
