@@ -46,7 +46,8 @@ export async function readFailuresSince(
       const record = parseRecord(raw);
       const failure = parseFailure(step, subjectEntity, item, record);
       const us = Number(record.us);
-      if (Number.isFinite(us) && us > 0 ? us >= sinceUs : failure.at.getTime() >= Math.floor(sinceUs / 1000)) found.push(failure);
+      const after = Number.isFinite(us) && us > 0 ? us >= sinceUs : failure.at.getTime() >= Math.floor(sinceUs / 1000);
+      if (after) found.push(failure);
     }
   }
   return found.sort((a, b) => a.at.getTime() - b.at.getTime());
