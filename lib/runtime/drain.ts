@@ -121,7 +121,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     }
   };
 
-  const [since, before] = await retrying(() => readStart(scope));
+  const [since, before] = await retrying(() => readStats(scope));
   try {
     await deadline.bound(scope.captured(), Infinity);
   } catch (error) {
@@ -156,7 +156,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     answered = busy;
     await pause(POLL_MS);
   }
-  const [after, failures] = await retrying(() => Promise.all([
+  const [[, after], failures] = await retrying(() => Promise.all([
     readStats(scope),
     Promise.all(scope.machines.map((m) => readFailuresSince(scope.redis, scope.keys, m.name, m.subject, STEPS, since))),
   ]));
@@ -174,31 +174,18 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
 const PREFIX = 'ensure-publication:';
 
 /**
- * Redis' time in µs (exact as a number until the year 2255) and the stats, read in one MULTI: a run that ends about
- * then is counted either in these stats and before this time, or in neither (see readFailuresSince).
+ * The publication counters of every machine, summed, with Redis' time in µs (exact as a number until the year
+ * 2255), in one MULTI: a run that ends about then is counted either in these counters and before this time, or in
+ * neither (see readFailuresSince).
  */
-async function readStart(scope: DrainScope): Promise<[number, Record<string, number>]> {
+async function readStats(scope: DrainScope): Promise<[number, Record<string, number>]> {
   const multi = scope.redis.multi().time();
   for (const m of scope.machines) multi.hgetall(scope.keys.stats(m.name));
   const results = (await multi.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
   const [seconds, micros] = results[0][1] as [string, string];
-  return [Number(seconds) * 1_000_000 + Number(micros), sumStats(results.slice(1).map(([, hash]) => hash))];
-}
-
-/** The publication counters of every machine, summed, in one round trip. */
-async function readStats(scope: DrainScope): Promise<Record<string, number>> {
-  const pipeline = scope.redis.pipeline();
-  for (const m of scope.machines) pipeline.hgetall(scope.keys.stats(m.name));
-  const results = (await pipeline.exec()) ?? [];
-  for (const [error] of results) if (error) throw error;
-  return sumStats(results.map(([, hash]) => hash));
-}
-
-/** Outcome counts of the machines' stats hashes, summed. */
-function sumStats(hashes: unknown[]): Record<string, number> {
   const sums: Record<string, number> = {};
-  for (const hash of hashes) {
+  for (const [, hash] of results.slice(1)) {
     for (const [field, count] of Object.entries(hash as Record<string, string>)) {
       if (!field.startsWith(PREFIX)) continue;
       const outcome = field.slice(PREFIX.length);
@@ -206,7 +193,7 @@ function sumStats(hashes: unknown[]): Record<string, number> {
       sums[outcome] = (sums[outcome] ?? 0) + Number(count);
     }
   }
-  return sums;
+  return [Number(seconds) * 1_000_000 + Number(micros), sums];
 }
 
 function diff(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
