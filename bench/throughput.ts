@@ -36,9 +36,9 @@ async function main(): Promise<void> {
       const rawJobsPerSecond = await rawQueueJobsPerSecond(config.redisUrl, prefixes.fresh('raw'), config.orders, config.concurrency);
       log(`  ${kind}: raw Bee-Queue ${Math.round(rawJobsPerSecond)} no-op jobs/s`);
       const capture = await measureCaptureCost(config, kind, prefixes);
-      log(`  ${kind}: capture ${capture.capturedMs.toFixed(0)} ms vs plain ${capture.plainMs.toFixed(0)} ms (medians); paired ratio ${capture.ratio.toFixed(3)}`);
+      log(`  ${kind}: capture ${capture.capturedMs.toFixed(0)} ms vs plain ${capture.plainMs.toFixed(0)} ms (medians); paired ratio ${capture.ratio.toFixed(3)}, floor ${capture.floorRatio.toFixed(3)}`);
       const mikroOrmCapture = await measureMikroOrmCaptureCost(config, kind, prefixes);
-      log(`  ${kind}: MikroORM capture ${mikroOrmCapture.capturedMs.toFixed(1)} ms vs plain ${mikroOrmCapture.plainMs.toFixed(1)} ms (medians); paired ratio ${mikroOrmCapture.ratio.toFixed(3)}`);
+      log(`  ${kind}: MikroORM capture ${mikroOrmCapture.capturedMs.toFixed(1)} ms vs plain ${mikroOrmCapture.plainMs.toFixed(1)} ms (medians); paired ratio ${mikroOrmCapture.ratio.toFixed(3)}, floor ${mikroOrmCapture.floorRatio.toFixed(3)}`);
       const burst = await measureBurst(config, kind, api, prefixes, log);
       results.push({ kind, rates, rawJobsPerSecond, capture, mikroOrmCapture, burst });
       // This database's column now, so a run stopped during the next database still leaves its figures.

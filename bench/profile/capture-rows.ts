@@ -16,7 +16,7 @@ async function main() {
     for (const kind of kinds) {
       if (kind !== 'postgres' && kind !== 'sqlite') throw new Error(`capture-rows: databases are postgres and sqlite, not ${kind}`);
       const cost = orm === 'typeorm' ? await measureCaptureCost(config, kind, prefixes) : await measureMikroOrmCaptureCost(config, kind, prefixes);
-      console.log(`${orm} ${kind}: ${cost.ratio.toFixed(3)}x (medians ${cost.capturedMs.toFixed(1)} vs ${cost.plainMs.toFixed(1)} ms)`);
+      console.log(`${orm} ${kind}: ${cost.ratio.toFixed(3)}x (medians ${cost.capturedMs.toFixed(1)} vs ${cost.plainMs.toFixed(1)} ms); floor ${cost.floorRatio.toFixed(3)}x`);
     }
   } finally {
     await prefixes.cleanup();

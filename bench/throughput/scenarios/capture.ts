@@ -1,3 +1,4 @@
+import Redis from 'ioredis';
 import { In } from 'typeorm';
 import { ApiClient } from '../../../demo/api-client';
 import { connect as connectMikroOrm, createTables as createMikroOrmTables } from '../../../demo/mikro-orm/orm';
@@ -5,6 +6,9 @@ import { OrderToApiSync as MikroOrderToApiSync } from '../../../demo/mikro-orm/o
 import { Customer as MikroCustomer, Order as MikroOrder } from '../../../demo/mikro-orm/shop';
 import { OrderToApiSync } from '../../../demo/typeorm/order-to-api-sync';
 import { Order } from '../../../demo/typeorm/shop';
+import { consoleLogger } from '../../../lib/logger';
+import type { EntityClass } from '../../../lib/ports';
+import { pickAdapter } from '../../../lib/runtime/pick-adapter';
 import type { BenchConfig, DatabaseKind } from '../config';
 import { connectShop, freshDatabase, seedShop } from '../database';
 import { median, now, sleep } from '../measure';
@@ -16,13 +20,20 @@ export interface CaptureCost {
   capturedMs: number;
   /** Median over the pairs of adjacent rounds of captured ÷ plain: the figure the goal is checked against. */
   ratio: number;
+  /**
+   * The same for a round whose only subscriber awaits one Redis PING per commit: the least that SPEC §2.1 allows
+   * (the write call resolves once its changes are in Redis, so one round trip after the commit is always paid).
+   * Not a goal: it says how much of `ratio` that round trip is, on this machine, in this run.
+   */
+  floorRatio: number;
 }
 
 /**
  * One transaction saving `rows` loaded orders (status flipped), with no runtime vs. with a capture-only runtime
  * started (its subscriber collects, then enqueues after commit; the write call resolves once the changes are in
- * Redis). Alternating, each round in a fresh prefix so every captured round enqueues new jobs rather than
- * coalescing into the last round's. The ratio is the median over pairs of adjacent rounds, which cancels the
+ * Redis), and with only a subscriber that awaits one PING (the floor, see CaptureCost.floorRatio). Alternating,
+ * each round in a fresh prefix so every captured round enqueues new jobs rather than coalescing into the last
+ * round's. The ratio is the median over pairs of adjacent rounds, which cancels the
  * machine's slow drifts: in five runs of 31 pairs on SQLite it spread 1.043-1.052, where the ratio of the two
  * medians spread 1.037-1.064 over the same rounds.
  */
@@ -45,7 +56,7 @@ export async function measureCaptureCost(config: BenchConfig, kind: DatabaseKind
       });
       return now() - started;
     };
-    return await pairedRounds(config, config.captureRounds, prefixes, shop, machine, transaction);
+    return await pairedRounds(config, config.captureRounds, prefixes, shop, Order, machine, transaction);
   } finally {
     await shop.destroy();
     await db.dispose();
@@ -81,44 +92,64 @@ export async function measureMikroOrmCaptureCost(config: BenchConfig, kind: Data
       });
       return now() - started;
     };
-    return await pairedRounds(config, config.mikroOrmCaptureRounds, prefixes, orm, machine, transaction);
+    return await pairedRounds(config, config.mikroOrmCaptureRounds, prefixes, orm, MikroOrder, machine, transaction);
   } finally {
     await orm.close();
     await db.dispose();
   }
 }
 
-/** `count` pairs of alternating plain and captured rounds of `transaction` (see measureCaptureCost); the ORM is the runtime's `orm`. */
+/**
+ * `count` rounds each of plain, captured and floor (see CaptureCost.floorRatio), the captured one between the other
+ * two and their order flipped each time (see measureCaptureCost); the ORM is the runtime's `orm`, whose `watched`
+ * entity the floor's subscriber listens to.
+ */
 async function pairedRounds(
-  config: BenchConfig, count: number, prefixes: Prefixes, orm: unknown, machine: object, transaction: () => Promise<number>,
+  config: BenchConfig, count: number, prefixes: Prefixes, orm: unknown, watched: EntityClass, machine: object,
+  transaction: () => Promise<number>,
 ): Promise<CaptureCost> {
-  // Both kinds of round start and close a runtime, so connection set-up, teardown and the garbage they leave
-  // fall on both alike; only the captured round keeps it running through its transaction.
-  const round = async (capturing: boolean) => {
+  // Every kind of round starts and closes a runtime, so connection set-up, teardown and the garbage they leave
+  // fall on all alike; only the captured round keeps it running through its transaction.
+  const round = async (kind: 'plain' | 'captured' | 'floor') => {
     const sync = await startSync(orm, machine, config.redisUrl, prefixes.fresh('capture'));
+    let unsubscribe = () => {};
     try {
-      if (!capturing) await sync.close();
+      if (kind !== 'captured') await sync.close();
+      if (kind === 'floor') {
+        // The ORM adapter's own subscriber, through the port the runtime uses, with a listener that only pings.
+        unsubscribe = pickAdapter(orm, consoleLogger).onCommitted(new Set([watched]), async () => {
+          await floorRedis.ping();
+        });
+      }
       await sleep(100);
       return await transaction();
     } finally {
+      unsubscribe();
       await sync.close();
     }
   };
-  const captured = () => round(true);
-  const plainRound = () => round(false);
-  await plainRound(); // warm-up
-  await captured();
-  const plain: number[] = [];
-  const withCapture: number[] = [];
-  for (let i = 0; i < count; i++) {
-    if (i % 2 === 0) {
-      plain.push(await plainRound());
-      withCapture.push(await captured());
-    } else {
-      withCapture.push(await captured());
-      plain.push(await plainRound());
+  const floorRedis = new Redis(config.redisUrl);
+  try {
+    await floorRedis.ping();
+    await round('plain'); // warm-up
+    await round('captured');
+    await round('floor');
+    const plain: number[] = [];
+    const withCapture: number[] = [];
+    const floor: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const first = i % 2 === 0 ? plain : floor;
+      const last = i % 2 === 0 ? floor : plain;
+      first.push(await round(first === plain ? 'plain' : 'floor'));
+      withCapture.push(await round('captured'));
+      last.push(await round(last === plain ? 'plain' : 'floor'));
     }
+    return {
+      plainMs: median(plain), capturedMs: median(withCapture),
+      ratio: median(plain.map((ms, i) => withCapture[i] / ms)),
+      floorRatio: median(plain.map((ms, i) => floor[i] / ms)),
+    };
+  } finally {
+    await floorRedis.quit();
   }
-  const pairs = plain.map((ms, i) => withCapture[i] / ms);
-  return { plainMs: median(plain), capturedMs: median(withCapture), ratio: median(pairs) };
 }
