@@ -21,7 +21,10 @@ export class BatchEnds {
   private busy = false;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly release: (ended: ItemResult[]) => Promise<void>, everyMs = RELEASE_EVERY_MS) {
+  /** `closed`: the runtime's connections are gone (close() abandoned the batch), so releases stop. */
+  constructor(
+    private readonly release: (ended: ItemResult[]) => Promise<void>, private readonly closed: () => boolean, everyMs = RELEASE_EVERY_MS,
+  ) {
     this.timer = setInterval(() => this.tick(), everyMs);
     this.timer.unref();
   }
@@ -52,6 +55,10 @@ export class BatchEnds {
   }
 
   private tick(): void {
+    if (this.closed()) {
+      clearInterval(this.timer);
+      return;
+    }
     if (this.releasing || (this.busy && this.ended.length === 0)) return;
     const part = this.ended.splice(0);
     this.releasing = this.release(part).then(() => { this.busy = true; }, () => { this.ended.push(...part); })

@@ -13,8 +13,14 @@ export class BatchLocks {
   private timer?: NodeJS.Timeout;
   private stopped = false;
 
-  /** `since`: performance.now() before the take was sent, so validity is never overestimated. */
-  constructor(private readonly work: WorkQueue, readonly token: string, private readonly ttlMs: number, items: string[], since: number) {
+  /**
+   * `since`: performance.now() before the take was sent, so validity is never overestimated. `closed`: the
+   * runtime's connections are gone (close() abandoned the batch), so the timer stops extending.
+   */
+  constructor(
+    private readonly work: WorkQueue, readonly token: string, private readonly ttlMs: number, items: string[], since: number,
+    private readonly closed: () => boolean = () => false,
+  ) {
     for (const item of items) this.validUntil.set(item, since + ttlMs);
     this.arm();
   }
@@ -71,6 +77,7 @@ export class BatchLocks {
 
   private arm(): void {
     this.timer = setTimeout(() => {
+      if (this.closed()) return;
       const held = [...this.validUntil.keys()].filter((item) => !this.lost.has(item));
       this.extend(held).catch(() => undefined).finally(() => { if (!this.stopped) this.arm(); });
     }, Math.max(10, this.ttlMs / 3));

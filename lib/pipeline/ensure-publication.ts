@@ -29,6 +29,8 @@ export interface EnsurePublicationDeps {
   reads: Turns;
   /** The most bytes a stored body may have, when the payload table says (PayloadStore.check). */
   bodyLimit?: number;
+  /** close() abandoned the runs still in flight: a store that fails is not tried again (see storePublished). */
+  closed?: () => boolean;
 }
 
 /**
@@ -181,7 +183,8 @@ async function storePublished(
       return refused;
     } catch (error) {
       const waitMs = Math.min(STORE_BACKOFF_MS.max, STORE_BACKOFF_MS.first * 2 ** (attempt - 1));
-      if (performance.now() + waitMs >= deadline) throw error;
+      // After close() the app may have closed its database too: the subjects run again once their locks expire.
+      if (performance.now() + waitMs >= deadline || deps.closed?.()) throw error;
       // The first failure, then one warning in each doubling of tries: a long contention must not flood the log.
       if ((attempt & (attempt - 1)) === 0) {
         deps.logger.warn(`${machine.className}: storing ${entries.length} published payload(s) failed (${describeError(error)}); ` +

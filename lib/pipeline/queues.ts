@@ -15,6 +15,8 @@ export const STEPS: readonly Step[] = ['find-subjects', 'ensure-publication'];
 /** The Bee-Queue queues of every machine, two per machine. */
 export class QueueSet {
   private readonly queues = new Map<string, BeeQueue>();
+  /** close() gave up on jobs still running: Bee-Queue's word when one of them ends is expected, and not an error. */
+  private abandoned = false;
 
   constructor(
     redis: RedisSettings, keys: KeySpace, machines: string[], worker: { stallIntervalMs: number } | undefined, logger: Logger,
@@ -37,7 +39,11 @@ export class QueueSet {
           storeJobs: false,
         });
         // Without a listener, a lost connection would be an uncaught exception in a capture-only process.
-        queue.on('error', (error) => logger.error(`${keys.prefix}:${queue.name}: Redis error: ${describeError(error)}`));
+        queue.on('error', (error) => {
+          // A ticket that close() abandoned ended after all: close() said so already (SyncMachines.close).
+          if (this.abandoned && /^unable to update the status of \w+ job /.test(error?.message)) return;
+          logger.error(`${keys.prefix}:${queue.name}: Redis error: ${describeError(error)}`);
+        });
         (queue as unknown as NodeJS.EventEmitter).on(CORRUPT_JOB_EVENT, (error: Error) => logger.error(error.message));
         this.queues.set(`${machine}\n${step}`, queue);
       }
@@ -54,8 +60,13 @@ export class QueueSet {
     await Promise.all([...this.queues.values()].map((q) => q.ready()));
   }
 
-  /** Waits for running jobs up to `timeoutMs`, then gives up on them (Bee-Queue re-runs stalled jobs). */
-  async close(timeoutMs: number): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close(timeoutMs).catch(() => undefined)));
+  /**
+   * Waits for running jobs up to `timeoutMs`, then gives up on them (Bee-Queue re-runs stalled jobs); resolves
+   * whether it gave up on any.
+   */
+  async close(timeoutMs: number): Promise<boolean> {
+    const closed = await Promise.all([...this.queues.values()].map((q) => q.close(timeoutMs).then(() => true, () => false)));
+    this.abandoned = closed.includes(false);
+    return this.abandoned;
   }
 }

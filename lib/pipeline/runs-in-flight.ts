@@ -3,7 +3,8 @@
  * as still in flight, and looks again as soon as any run here ends instead of on its next poll.
  */
 export class RunsInFlight {
-  private readonly runs = new Set<Promise<unknown>>();
+  /** Each run, with what it is (machine, step, items) for close()'s word on runs it abandons. */
+  private readonly runs = new Map<Promise<unknown>, string>();
   private waiters: Array<() => void> = [];
   /** Runs ended here so far. */
   private ends = 0;
@@ -16,9 +17,14 @@ export class RunsInFlight {
     return this.ends;
   }
 
+  /** What the runs in flight now are. */
+  get described(): string[] {
+    return [...this.runs.values()];
+  }
+
   /** Counts `run` until it settles; resolves (or rejects) as it does. */
-  track<T>(run: Promise<T>): Promise<T> {
-    this.runs.add(run);
+  track<T>(run: Promise<T>, what = 'a run'): Promise<T> {
+    this.runs.set(run, what);
     return run.finally(() => {
       this.runs.delete(run);
       this.ends += 1;

@@ -40,6 +40,12 @@ export const LINGER_MS = 1_000;
  */
 const keepers = new WeakMap<WorkQueue, string>();
 
+/** How far the runtime's close() has come (WorkerDeps.stopping). */
+export interface Stopping {
+  now: boolean;
+  closed: boolean;
+}
+
 /** Runs a batch's items; resolves once they run, with each item's result or the promise of it. */
 export type BatchHandler = (
   settings: ItemRunSettings, batch: TakenBatch, locks: BatchLocks | undefined,
@@ -54,8 +60,11 @@ export interface WorkerDeps {
   retry: RetryPolicy;
   lockTtlMs: number;
   stallIntervalMs: number;
-  /** Set when the runtime closes: a ticket finishes its batch and takes no other. */
-  stopping: { now: boolean };
+  /**
+   * `now`: the runtime closes, a ticket finishes its batch and takes no other. `closed`: close() gave up waiting
+   * for the runs still in flight and closed the connections; such a run ends without Redis (see runBatch).
+   */
+  stopping: Stopping;
   /** Batches in flight in this process, so drain() waits for a run that another worker already took over. */
   running: RunsInFlight;
   /** Wakes the tickets that linger in this process. */
@@ -82,6 +91,7 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
         machine, step, queue: queueName, spanName: `process ${queueName}`, logger: deps.logger, retry: deps.retry, gate,
         describe: step === 'ensure-publication' ? (id) => `${machine.subjectInfo.name} ${id}` : (item) => item.replace(':', ' '),
         forceRerun: (item) => deps.enqueuer.request(machine.name, step, [[item, encodeRequest({ force: true })]]),
+        closed: () => deps.stopping.closed,
       };
       queue.process(runs, (job: BeeQueue.Job<unknown>) => runTicket(deps, settings, deps.enqueuer.work(machine.name, step), takes, job, handlers[step]));
       // Bee-Queue re-runs the tickets of a dead worker only when some worker looks for them.
@@ -125,7 +135,8 @@ async function runTicket(
       }
       items += batch.items.length;
       const run = runBatch(deps, settings, work, ticket, token, batch, since, handler, deadline);
-      const goOn = await deps.running.track(run);
+      const goOn = await deps.running.track(run,
+        `${settings.machine.className} ${settings.step}, a batch of ${batch.items.length}`);
       if (!goOn) break;
       lingerUntil = keeps(work, ticket) ? deadline : performance.now() + LINGER_MS;
     }
@@ -151,12 +162,13 @@ async function runBatch(
   deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue, ticket: string, token: string, batch: TakenBatch,
   since: number, handler: BatchHandler, deadline: number,
 ): Promise<boolean> {
-  const locks = token ? new BatchLocks(work, token, deps.lockTtlMs, batch.items.map((i) => i.item), since) : undefined;
+  const closed = () => deps.stopping.closed;
+  const locks = token ? new BatchLocks(work, token, deps.lockTtlMs, batch.items.map((i) => i.item), since, closed) : undefined;
   const ends = new BatchEnds(async (ended) => {
     await work.release(ticket, token, batch.claim, ended, deps.retry);
     locks?.release(ended.map(([item]) => item));
     countRuns(settings.machine.name, settings.step, ended);
-  });
+  }, closed);
   let results: ItemResult[];
   try {
     results = await ends.rest(batch.items, await handler(settings, batch, locks));
@@ -169,6 +181,9 @@ async function runBatch(
   } finally {
     locks?.stop();
   }
+  // Abandoned by close() (its connections are gone): its locks and claims run out, and another worker runs what
+  // it had not finished; close() said so.
+  if (closed()) return false;
   countRuns(settings.machine.name, settings.step, results);
   const goOn = deps.stopping.now || performance.now() >= deadline ? 'end' : 'linger';
   return work.finish(ticket, token, batch.claim, results, deps.retry, goOn);

@@ -10,7 +10,7 @@ import { QueueSet, STEPS } from '../pipeline/queues';
 import { encodeRequest } from '../pipeline/requests';
 import { ChangeRouter } from '../pipeline/router';
 import { OutboxRelay } from '../pipeline/outbox-relay';
-import { startWorkers } from '../pipeline/worker';
+import { startWorkers, type Stopping } from '../pipeline/worker';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
 import { RedisAvailability, RedisUnavailableError } from '../redis/availability';
@@ -63,7 +63,7 @@ type MachineRef = string | (abstract new (...args: never[]) => object);
 export class SyncMachines {
   private readonly pending = new Set<Promise<void>>();
   /** Set by close(): running tickets finish their batch and take no other. */
-  private readonly stopping = { now: false };
+  private readonly stopping: Stopping = { now: false, closed: false };
   /** Batches in flight in this process: drain() waits for them even when Redis shows no work left. */
   private readonly running = new RunsInFlight();
   /** Wakes this process' lingering tickets; set in start() when it runs workers. */
@@ -157,7 +157,9 @@ export class SyncMachines {
       startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
         takesInTurn: adapter.blocksEventLoop === true }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
-        'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger, reads, bodyLimit }, settings, batch, locks!),
+        'ensure-publication': (settings, batch, locks) => ensurePublications({
+          adapter, logger, reads, bodyLimit, closed: () => runtime.stopping.closed,
+        }, settings, batch, locks!),
       });
     }
     return runtime;
@@ -266,7 +268,18 @@ export class SyncMachines {
       await this.relay?.close();
       this.stopping.now = true;
       this.wakes?.stop(); // lingering tickets end now
-      await this.queues.close(this.worker?.closeTimeoutMs ?? 5000);
+      const closeTimeoutMs = this.worker?.closeTimeoutMs ?? 5000;
+      if (await this.queues.close(closeTimeoutMs)) {
+        // Runs still in flight (a hook or publish that has not returned) go on without Redis, and end quietly.
+        this.stopping.closed = true;
+        const runs = this.running.described;
+        if (runs.length > 0) {
+          this.logger.warn(`close(): ${runs.length} run(s) still in flight after worker.closeTimeoutMs (${closeTimeoutMs} ms): ` +
+            `${runs.join(', ')}. A hook or publish of theirs has not returned; they end without Redis. Their subjects stay ` +
+            `locked for up to worker.lockTtlMs (${this.worker!.lockTtlMs} ms), then a worker runs them again (one whose payload ` +
+            'was stored meanwhile is found unchanged). Give @Publish a timeout, or raise worker.closeTimeoutMs.');
+        }
+      }
       this.unsubscribe?.();
       this.availability?.close(); // before quitting: our own quit is no outage
       await this.redis.quit().catch(() => this.redis.disconnect());

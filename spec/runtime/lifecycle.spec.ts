@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { DrainTimeoutError } from '../../lib';
 import { gatedMachine } from '../support/gated-machine';
 import { Harness } from '../support/harness';
+import { ApiClient } from '../support/partner-api';
 import { REDIS_URL } from '../support/redis';
 import { KeySpace } from '../../lib/redis/keys';
 import { WorkQueue } from '../../lib/pipeline/work-queue';
@@ -197,5 +198,45 @@ describe('runtime lifecycle', () => {
     const saved = await h.update(order, { status: 'received' });
     expect(saved.status).to.equal('received');
     expect(h.ds.subscribers.map((s) => s.constructor.name)).to.not.include('CaptureSubscriber');
+  });
+
+  it('close() that gives up on a hung publish says so once; the run ends quietly, and the next worker finds it stored', async () => {
+    const capture = await h.start();
+    const customer = await h.customer();
+    const orders = [await h.order(customer), await h.order(customer), await h.order(customer)];
+    await capture.close();
+    const hung = String(orders[1].id);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+    const publish = machine.publish.bind(machine);
+    // The partner API does not answer this one (a socket without a timeout) until after close() gave up on it.
+    machine.publish = async (order, payload) => {
+      if (String(order.id) === hung) await released;
+      await publish(order, payload);
+    };
+    const settings = { concurrency: 10, closeTimeoutMs: 300, lockTtlMs: 5_000, stallIntervalMs: 1_000, retry: { attempts: 3, initialDelayMs: 20 } };
+    const worker = await h.startWorker({ machines: [machine], worker: settings });
+    await until(() => h.api.publishes().length === 2);
+    await worker.close();
+    expect(h.logger.warnings()).to.deep.equal([`close(): 1 run(s) still in flight after worker.closeTimeoutMs (300 ms): ` +
+      'OrderToApiSync ensure-publication, a batch of 3. A hook or publish of theirs has not returned; they end without Redis. ' +
+      'Their subjects stay locked for up to worker.lockTtlMs (5000 ms), then a worker runs them again (one whose payload was ' +
+      'stored meanwhile is found unchanged). Give @Publish a timeout, or raise worker.closeTimeoutMs.']);
+
+    // Past two of its release ticks; then the publish returns, and the abandoned run stores it without Redis.
+    await new Promise((r) => setTimeout(r, 2_200));
+    release();
+    await until(() => h.api.publishes(hung).length === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.logger.errors(), 'the abandoned run ending').to.deep.equal([]);
+
+    // The next worker takes the abandoned batch over once its locks expired: all three were stored, none goes out again.
+    const next = await h.startWorker({ worker: settings });
+    const { outcomes } = await next.drain(DRAIN);
+    expect(outcomes.unchanged, 'the three, run again by the next worker').to.be.at.least(3);
+    expect(orders.map((o) => h.api.publishes(String(o.id)).length)).to.deep.equal([1, 1, 1]);
+    expect(h.logger.errors()).to.deep.equal([]);
+    expect(h.logger.warnings()).to.have.length(1);
   });
 });
