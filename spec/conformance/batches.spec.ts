@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { Build, ConfigurationError, ListenTo, Publish, PublishContext, SyncMachine } from '../../lib';
 import { KeySpace } from '../../lib/redis/keys';
 import { pickAdapter } from '../../lib/runtime/pick-adapter';
+import { hungPublishMachine } from '../support/gated-machine';
 import { Harness } from '../support/harness';
 import type { OrderPayload } from '../support/order-sync';
 import { ShopOrder, WORLDS } from '../support/orms';
@@ -188,15 +189,8 @@ for (const world of WORLDS) {
       const orders = await fiveOrders();
       const hung = String(orders[2].id);
       const [changed] = orders;
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => { release = resolve; });
-      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
-      const publish = machine.publish.bind(machine);
-      machine.publish = async (order, payload) => {
-        // The partner API never answers this one (a socket without a timeout), until the test lets it.
-        if (String(order.id) === hung) await released;
-        await publish(order, payload);
-      };
+      // The partner API never answers this one, until the test lets it.
+      const { machine, release } = hungPublishMachine(h.shop, h.api, hung);
       const worker = await h.startWorker({ machines: [machine] });
       try {
         while (h.api.publishes().length < 4) await new Promise((r) => setTimeout(r, 5));

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { DrainTimeoutError } from '../../lib';
-import { gatedMachine } from '../support/gated-machine';
+import { gatedMachine, hungPublishMachine } from '../support/gated-machine';
 import { Harness } from '../support/harness';
-import { ApiClient } from '../support/partner-api';
 import { REDIS_URL } from '../support/redis';
 import { KeySpace } from '../../lib/redis/keys';
 import { WorkQueue } from '../../lib/pipeline/work-queue';
@@ -206,15 +205,8 @@ describe('runtime lifecycle', () => {
     const orders = [await h.order(customer), await h.order(customer), await h.order(customer)];
     await capture.close();
     const hung = String(orders[1].id);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => { release = resolve; });
-    const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
-    const publish = machine.publish.bind(machine);
-    // The partner API does not answer this one (a socket without a timeout) until after close() gave up on it.
-    machine.publish = async (order, payload) => {
-      if (String(order.id) === hung) await released;
-      await publish(order, payload);
-    };
+    // The partner API does not answer this one until after close() gave up on it.
+    const { machine, release } = hungPublishMachine(h.shop, h.api, hung);
     const settings = { concurrency: 10, closeTimeoutMs: 300, lockTtlMs: 5_000, stallIntervalMs: 1_000, retry: { attempts: 3, initialDelayMs: 20 } };
     const worker = await h.startWorker({ machines: [machine], worker: settings });
     await until(() => h.api.publishes().length === 2);
