@@ -19,7 +19,7 @@ export class BatchLocks {
    */
   constructor(
     private readonly work: WorkQueue, readonly token: string, private readonly ttlMs: number, items: string[], since: number,
-    private readonly closed: () => boolean = () => false,
+    private readonly closed: () => boolean,
   ) {
     for (const item of items) this.validUntil.set(item, since + ttlMs);
     this.arm();

@@ -29,8 +29,6 @@ export interface EnsurePublicationDeps {
   reads: Turns;
   /** The most bytes a stored body may have, when the payload table says (PayloadStore.check). */
   bodyLimit?: number;
-  /** close() abandoned the runs still in flight: a store that fails is not tried again (see storePublished). */
-  closed?: () => boolean;
 }
 
 /**
@@ -60,7 +58,7 @@ export async function ensurePublications(
     deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
     unloadable,
   };
-  const store = new StoreBatch<PublishedPayload>(batch.items.length, (entries) => storePublished(deps, machine, locks, entries));
+  const store = new StoreBatch<PublishedPayload>(batch.items.length, (entries) => storePublished(deps, settings, locks, entries));
   const quick = !tracing();
   return batch.items.map((taken): ItemResult | Promise<ItemResult> => {
     const row = rows.get(taken.item);
@@ -168,8 +166,9 @@ const STORE_BACKOFF_MS = { first: 100, max: 2_000 };
  * write (a locked SQLite file, a dropped connection) is tried again, with backoff, before the subjects fail.
  */
 async function storePublished(
-  deps: EnsurePublicationDeps, machine: MachineDefinition, locks: BatchLocks, entries: PublishedPayload[],
+  deps: EnsurePublicationDeps, settings: ItemRunSettings, locks: BatchLocks, entries: PublishedPayload[],
 ): Promise<Map<PublishedPayload, Error>> {
+  const { machine } = settings;
   const deadline = performance.now() + STORE_RETRY_MS;
   for (let attempt = 1; ; attempt++) {
     const lost = await locks.lostOf(entries.map((e) => e.subjectId));
@@ -184,7 +183,7 @@ async function storePublished(
     } catch (error) {
       const waitMs = Math.min(STORE_BACKOFF_MS.max, STORE_BACKOFF_MS.first * 2 ** (attempt - 1));
       // After close() the app may have closed its database too: the subjects run again once their locks expire.
-      if (performance.now() + waitMs >= deadline || deps.closed?.()) throw error;
+      if (performance.now() + waitMs >= deadline || settings.closed()) throw error;
       // The first failure, then one warning in each doubling of tries: a long contention must not flood the log.
       if ((attempt & (attempt - 1)) === 0) {
         deps.logger.warn(`${machine.className}: storing ${entries.length} published payload(s) failed (${describeError(error)}); ` +

@@ -23,8 +23,8 @@ export interface ItemRunSettings {
   gate: PublishGate;
   /** Asks for a run of `item` that publishes even an unchanged payload (after a lock lost mid-publish). */
   forceRerun?(item: string): Promise<void>;
-  /** close() abandoned the runs still in flight: their failures are recorded nowhere (see fail). */
-  closed?(): boolean;
+  /** close() abandoned the runs still in flight: their failures are recorded nowhere (see fail), stores not retried. */
+  closed(): boolean;
 }
 
 /**
@@ -99,7 +99,7 @@ function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown)
     s.logger.error(`${what} failed and will not be retried (recorded as failed): ${describeError(error)}`);
     return [item, 'invalid', describeError(error)];
   }
-  if (s.closed?.()) {
+  if (s.closed()) {
     // Its connections are gone: nothing is retried or recorded from here; the next worker runs it (close() said so).
     s.logger.warn(`${what} ended after close() had given up on its run: ${describeError(error)}. ` +
       'It runs again once its lock expires.');

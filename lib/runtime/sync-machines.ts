@@ -157,9 +157,7 @@ export class SyncMachines {
       startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
         takesInTurn: adapter.blocksEventLoop === true }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
-        'ensure-publication': (settings, batch, locks) => ensurePublications({
-          adapter, logger, reads, bodyLimit, closed: () => runtime.stopping.closed,
-        }, settings, batch, locks!),
+        'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger, reads, bodyLimit }, settings, batch, locks!),
       });
     }
     return runtime;
