@@ -1,6 +1,21 @@
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { LockLostError, LockLostWhilePublishingError } from '../errors';
 import type { WorkQueue } from './work-queue';
+
+/**
+ * Random bytes of a lock token: enough that a lock (`<token>|<expires-at>`, lib/redis/keys.ts) is longer than 64
+ * bytes, Redis' default hash-max-listpack-value, so the locks hash is a hash table from its first lock. With 6
+ * bytes Redis kept a machine's locks as a listpack while they were 512 or fewer (one worker's batches), where it
+ * finds each field by a linear scan: the take that locked a batch of 500 and its finish cost 1.6 and 1.2 ms of
+ * Redis time, against 0.9 and 0.5 ms as a hash table (dist/bench/profile/lock-encoding.js).
+ */
+const LOCK_TOKEN_BYTES = 27;
+
+/** A run's lock token. The ticket id leads it, so a re-run of the ticket (its worker died) may take over its own locks. */
+export function lockToken(ticket: string): string {
+  return `${ticket}:${randomBytes(LOCK_TOKEN_BYTES).toString('hex')}`;
+}
 
 /**
  * The subject locks one run holds for its batch (taken with the batch, in one script). A timer extends them all

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type BeeQueue from 'bee-queue';
 import { describeError } from '../errors';
@@ -9,7 +8,7 @@ import { parseTicket } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
 import type { RetryPolicy } from '../runtime/options';
 import { BatchEnds } from './batch-ends';
-import { BatchLocks } from './batch-locks';
+import { BatchLocks, lockToken } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
 import type { ItemRunSettings } from './item-run';
 import type { QueueSet } from './queues';
@@ -113,8 +112,7 @@ async function runTicket(
     throw error;
   }
   const locking = settings.step === 'ensure-publication';
-  // The ticket id leads the token, so a re-run of this ticket (its worker died) may take over its own locks.
-  const token = locking ? `${ticket}:${randomBytes(6).toString('hex')}` : '';
+  const token = locking ? lockToken(ticket) : '';
   const deadline = performance.now() + TICKET_BUDGET_MS;
   let first = true;
   let items = 0;

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
+import { lockToken } from '../../../lib/pipeline/batch-locks';
 import { decodeRequest, encodeRequest } from '../../../lib/pipeline/requests';
 import { ingestInbox, MAX_TICKETS, WorkQueue } from '../../../lib/pipeline/work-queue';
 import { KeySpace } from '../../../lib/redis/keys';
@@ -112,6 +113,23 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     expect(failed.us).to.match(/^\d{16}$/);
     expect(Math.floor(Number(failed.us) / 1000)).to.equal(failed.at);
     expect(await redis.hexists(step.failed, '5')).to.equal(0);
+  });
+
+  it("a run's locks make a hash table from the first: Redis finds a listpack's fields by a linear scan", async () => {
+    // On Redis' defaults (hash-max-listpack-value 64): a 500-item batch's locks in a listpack cost its take and finish
+    // O(n²). The spec's own token, as short as the runs' used to be, shows the check can fail.
+    const work = queue(0);
+    await work.mark([['1', {}], ['2', {}]]);
+    const [, maxValue] = await redis.config('GET', 'hash-max-listpack-value') as [string, string];
+    const encodingWith = async (token: string) => {
+      const batch = await work.take('T', true, { token, ttlMs: 10_000 });
+      expect(batch.items).to.have.length(2);
+      const encoding = await redis.object('ENCODING', keys().locks('M'));
+      await work.finish('T', token, batch.claim, batch.items.map(({ item }) => [item, 'requeue', null]), retry, 'end');
+      return encoding;
+    };
+    expect(await encodingWith(`T:${'0'.repeat(12)}`), `short locks, hash-max-listpack-value ${maxValue}`).to.equal('listpack');
+    expect(await encodingWith(lockToken('T'))).to.equal('hashtable');
   });
 
   describe('the inbox of commits', () => {
