@@ -9,7 +9,11 @@ import { WorkQueue } from './work-queue';
 /** Records requests in the work sets of every machine's steps: one script call per machine and step. */
 export class Enqueuer {
   private readonly queues = new Map<string, WorkQueue>();
-  /** Called once requests are recorded: this process' idle runs of that step take them at once (runtime wiring). */
+  /**
+   * Called as requests go out to Redis: this process' idle runs of that step take them at once (runtime wiring).
+   * Their take follows the mark on the same connection, so it finds them; woken on Redis' answer instead, the first
+   * take of an unchanged resync went out a round trip later, behind the marks of the pages read meanwhile.
+   */
   onMarked?: (machine: string, step: Step) => void;
 
   constructor(redis: Redis, private readonly keys: KeySpace, machines: MachineDefinition[]) {
@@ -45,8 +49,7 @@ export class Enqueuer {
         ? requests.map(([item, r]): [string, EncodedRequest] =>
           [item, r.parent ? r : { ...r, parent: traceparent, [`tp:${traceparent}`]: '1' }])
         : requests;
-      await this.work(machine, step).mark(traced, commit);
+      await this.work(machine, step).mark(traced, commit, () => this.onMarked?.(machine, step));
     }, { kind: SpanKind.PRODUCER });
-    this.onMarked?.(machine, step);
   }
 }

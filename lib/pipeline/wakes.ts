@@ -50,9 +50,10 @@ export class Wakes {
   }
 
   /**
-   * Wakes the runs waiting on `channel`: on Redis' message, and when this process itself recorded requests. That
-   * message leaves Redis only once it has run every command queued after the mark (a resync's next pages), which
-   * held the first run of an unchanged resync of 5,000 back by 3 ms. A run woken twice takes once more, finding nothing.
+   * Wakes the runs waiting on `channel`: on Redis' message, and as this process itself sends requests (their take
+   * follows the mark on the same connection). That message leaves Redis only once it has run every command queued
+   * after the mark (a resync's next pages), which held the first run of an unchanged resync of 5,000 back by 3 ms.
+   * A run woken twice takes once more, finding nothing.
    */
   wake(channel: string): void {
     this.counts.set(channel, this.seen(channel) + 1);

@@ -96,15 +96,17 @@ export class WorkQueue {
   /**
    * Records requests (merged with any pending for the same item); resolves Redis' time (ms). `inbox`: a commit's
    * requests, which wait in the inbox, for the next take to sort in, when the step has no debounce (see mark.lua).
+   * `sent`: called as each script call of the mark goes out, before Redis answers; a take sent on this queue's
+   * connection after that finds its requests, since Redis runs one connection's commands in order.
    */
-  async mark(requests: Array<[item: string, request: EncodedRequest]>, inbox = false): Promise<number> {
-    if (requests.length <= MARK_CHUNK) return this.markChunk(requests, inbox);
+  async mark(requests: Array<[item: string, request: EncodedRequest]>, inbox = false, sent?: () => void): Promise<number> {
+    if (requests.length <= MARK_CHUNK) return this.markChunk(requests, inbox, sent);
     let now = 0;
-    for (let i = 0; i < requests.length; i += MARK_CHUNK) now = await this.markChunk(requests.slice(i, i + MARK_CHUNK), inbox);
+    for (let i = 0; i < requests.length; i += MARK_CHUNK) now = await this.markChunk(requests.slice(i, i + MARK_CHUNK), inbox, sent);
     return now;
   }
 
-  private async markChunk(requests: Array<[item: string, request: EncodedRequest]>, inbox: boolean): Promise<number> {
+  private async markChunk(requests: Array<[item: string, request: EncodedRequest]>, inbox: boolean, sent?: () => void): Promise<number> {
     if (requests.length === 0) return 0;
     // Requests without fields (a subject's own change, a resync: most of them) travel as bare items, which the
     // script records without decoding a JSON object for each.
@@ -116,11 +118,13 @@ export class WorkQueue {
       else plain.push(pair[0]);
     }
     const toInbox = inbox && this.settings.debounceMs === 0;
-    const now = await this.redis.smMark(this.k.pending, this.k.requests, this.k.runs, this.paused, ...this.tickets,
+    // ioredis writes the call (or queues it, in order, while it reconnects) before smMark returns.
+    const marked = this.redis.smMark(this.k.pending, this.k.requests, this.k.runs, this.paused, ...this.tickets,
       this.k.inbox, this.k.inboxed,
       this.settings.debounceMs, this.settings.batchSize, MAX_TICKETS, ticketJson(this.machine, this.step),
       JSON.stringify(merged), this.wakeChannel, JSON.stringify(plain), toInbox ? '1' : '0', plain.length + merged.length);
-    return Number(now);
+    sent?.();
+    return Number(await marked);
   }
 
   /**

@@ -74,6 +74,7 @@ export async function resyncSubjects(
 class PageWindow {
   private readonly inFlight: Array<Promise<void>> = [];
   private enqueued = 0;
+  private sent = 0;
   private failure?: { error: unknown };
 
   constructor(
@@ -82,10 +83,15 @@ class PageWindow {
   ) {}
 
   async send(ids: string[], total: number | undefined): Promise<void> {
+    const first = this.sent++ === 0;
     this.inFlight.push(this.request(ids).then(() => {
       this.enqueued += ids.length;
       this.onProgress?.(this.enqueued, total === undefined ? undefined : Math.max(total, this.enqueued));
     }, (error: unknown) => { this.failure ??= { error }; }));
+    // The first page alone: while its mark is answered, this process' idle runs (woken as it went out) send their
+    // take right behind it. Paging on at once put the next pages' marks between the two (with better-sqlite3 the
+    // pages are read on the event loop), and the first batch of an unchanged resync of 5,000 was taken 2-3 ms later.
+    if (first) await this.inFlight.shift();
     while (this.inFlight.length >= PAGES_IN_FLIGHT) await this.inFlight.shift();
     if (this.failure) await this.rethrow();
   }

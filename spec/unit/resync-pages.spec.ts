@@ -31,6 +31,16 @@ describe('resync pages', () => {
     expect(progress).to.deep.equal([[2, 10], [4, 10], [6, 10], [8, 10], [10, 10]]);
   });
 
+  it('records the first page alone: runs woken as its mark goes out take before the next pages are marked', async () => {
+    const events: string[] = [];
+    await resyncSubjects(adapter, machine, { ids, batchSize: 2 }, async (page) => {
+      events.push(`send ${page[0]}`);
+      await new Promise((r) => setTimeout(r, 5));
+      events.push(`done ${page[0]}`);
+    });
+    expect(events.slice(0, 4)).to.deep.equal(['send 1', 'done 1', 'send 3', 'send 5']);
+  });
+
   it('rejects with the first failure once the pages in flight settled, and sends no page after it', async () => {
     const sent: string[] = [];
     let settledAfterFailure = 0;
@@ -45,7 +55,7 @@ describe('resync pages', () => {
       if (failed) settledAfterFailure += 1;
     }).catch((e: Error) => e);
     expect(error).to.be.instanceOf(Error).with.property('message', 'Redis went away');
-    // Pages 1-4 were in flight together; 3 failed, 4 settled before the rejection, nothing later went out.
+    // Page 1 went alone, then 2-4 were in flight together; 3 failed, 4 settled before the rejection, nothing later went out.
     expect(sent).to.deep.equal(['1', '2', '4']);
     expect(settledAfterFailure).to.be.at.least(1);
   });

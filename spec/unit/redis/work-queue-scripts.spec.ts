@@ -115,6 +115,17 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     expect(await redis.hexists(step.failed, '5')).to.equal(0);
   });
 
+  it('says when a mark went out, before Redis answers it: a take sent then, on the same connection, finds its items', async () => {
+    const work = queue(0);
+    let take: ReturnType<WorkQueue['take']> | undefined;
+    const marked = work.mark([['1', {}], ['2', {}]], true, () => {
+      take = work.take('T', true, { token: lockToken('T'), ttlMs: 10_000 });
+    });
+    expect(take, 'told before the mark resolved').to.not.equal(undefined);
+    await marked;
+    expect((await take!).items.map((i) => i.item).sort()).to.deep.equal(['1', '2']);
+  });
+
   it("a run's locks make a hash table from the first: Redis finds a listpack's fields by a linear scan", async () => {
     // On Redis' defaults (hash-max-listpack-value 64): a 500-item batch's locks in a listpack cost its take and finish
     // O(n²). The spec's own token, as short as the runs' used to be, shows the check can fail.
