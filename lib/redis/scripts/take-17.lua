@@ -89,8 +89,10 @@ if not resume and #out < 2 * batch then
     scores[#scores + 1] = scored[i + 1]
   end
   if #items > 0 then
-    local raws = multi_get('HMGET', KEYS[2], items)
-    local current = locking and multi_get('HMGET', KEYS[5], items) or {}
+    -- No HMGET of a batch's worth of fields where the hash is gone: an unchanged resync's requests are bare (no
+    -- request kept), and a worker that let go of all its locks left none (a seventh of such a take's time).
+    local raws = redis.call('EXISTS', KEYS[2]) == 1 and multi_get('HMGET', KEYS[2], items) or {}
+    local current = locking and redis.call('EXISTS', KEYS[5]) == 1 and multi_get('HMGET', KEYS[5], items) or {}
     local lock_value = token .. '|' .. (now + ttl)
     local taken, with_request, locks = {}, {}, {}
     for i, item in ipairs(items) do
