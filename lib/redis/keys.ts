@@ -69,7 +69,7 @@ export class KeySpace {
 
   /**
    * The machine's subject locks: one hash, subject id -> `<token>|<expires-at>`, each over 64 bytes so that Redis keeps
-   * the hash as a hash table (LOCK_TOKEN_BYTES in lib/pipeline/worker.ts).
+   * the hash as a hash table (lockToken in lib/pipeline/batch-locks.ts).
    */
   locks(machine: string): string {
     return `${this.prefix}:${machine}:locks`;
