@@ -160,7 +160,7 @@ async function runBatch(
   deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue, ticket: string, token: string, batch: TakenBatch,
   since: number, handler: BatchHandler, deadline: number,
 ): Promise<boolean> {
-  const closed = () => deps.stopping.closed;
+  const closed = () => settings.closed();
   const locks = token ? new BatchLocks(work, token, deps.lockTtlMs, batch.items.map((i) => i.item), since, closed) : undefined;
   const ends = new BatchEnds(async (ended) => {
     await work.release(ticket, token, batch.claim, ended, deps.retry);
