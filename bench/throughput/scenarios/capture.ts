@@ -134,20 +134,15 @@ async function pairedRounds(
     await round('plain'); // warm-up
     await round('captured');
     await round('floor');
-    const plain: number[] = [];
-    const withCapture: number[] = [];
-    const floor: number[] = [];
+    const ms = { plain: [] as number[], captured: [] as number[], floor: [] as number[] };
     for (let i = 0; i < count; i++) {
-      const first = i % 2 === 0 ? plain : floor;
-      const last = i % 2 === 0 ? floor : plain;
-      first.push(await round(first === plain ? 'plain' : 'floor'));
-      withCapture.push(await round('captured'));
-      last.push(await round(last === plain ? 'plain' : 'floor'));
+      const order = i % 2 === 0 ? ['plain', 'captured', 'floor'] as const : ['floor', 'captured', 'plain'] as const;
+      for (const kind of order) ms[kind].push(await round(kind));
     }
     return {
-      plainMs: median(plain), capturedMs: median(withCapture),
-      ratio: median(plain.map((ms, i) => withCapture[i] / ms)),
-      floorRatio: median(plain.map((ms, i) => floor[i] / ms)),
+      plainMs: median(ms.plain), capturedMs: median(ms.captured),
+      ratio: median(ms.plain.map((plain, i) => ms.captured[i] / plain)),
+      floorRatio: median(ms.plain.map((plain, i) => ms.floor[i] / plain)),
     };
   } finally {
     await floorRedis.quit();
