@@ -24,7 +24,10 @@ export interface DrainChangeFailure {
   at: Date;
 }
 
-/** What `drain()` resolves: the runs that ended between the call and the moment nothing was left to do. */
+/**
+ * What `drain()` resolves: the runs that ended between the call (or, when earlier, the runtime's first request since
+ * its last drain) and the moment nothing was left to do.
+ */
 export interface DrainSummary {
   /**
    * Publication outcomes of all machines, summed: `published`, `unchanged`, `unpublished`, `not_publishable`,
@@ -32,9 +35,9 @@ export interface DrainSummary {
    * Read from Redis, so runs in other worker processes count too.
    */
   outcomes: Record<string, number>;
-  /** Subjects recorded as failed (attempts used up) since the call; `retryFailed` runs them again. */
+  /** Subjects recorded as failed (attempts used up) in that time; `retryFailed` runs them again. */
   failed: DrainFailure[];
-  /** Changed rows recorded as failed since the call (their subjects were never requested). */
+  /** Changed rows recorded as failed in that time (their subjects were never requested). */
   failedChanges: DrainChangeFailure[];
 }
 
@@ -48,6 +51,13 @@ export interface DrainScope {
   hasWorker: boolean;
   /** Resolves when the changes captured by this runtime so far have been recorded (or dropped). */
   captured(): Promise<void>;
+  /**
+   * The counters as read before this runtime recorded its first request since its last drain: reported from there
+   * when earlier than the call. Undefined (or a failed read): from the call.
+   */
+  opened?: Promise<CounterReading | undefined>;
+  /** Receives the counters as read at the end, which a later drain may report from. */
+  ended?(reading: CounterReading): void;
   /**
    * What else keeps this runtime busy, outside the work sets: outbox rows, runs in flight in this process. While it
    * names anything, the work sets are not read.
@@ -98,9 +108,9 @@ class Timeout extends Error {
 
 /**
  * Waits until nothing of these machines is pending or in a run, then says what the runs that ended meanwhile
- * did: the stats hashes are read at the call and at the end (the difference is what ended in between, in any
- * process), and failure records carry the Redis time they were written at. Every Redis read is bounded, so an
- * unreachable Redis rejects at the deadline instead of hanging.
+ * did: the stats hashes are read at the call (or taken from `opened`) and at the end (the difference is what ended
+ * in between, in any process), and failure records carry the Redis time they were written at. Every Redis read is
+ * bounded, so an unreachable Redis rejects at the deadline instead of hanging.
  */
 export async function drainMachines(scope: DrainScope, timeoutMs: number | undefined): Promise<DrainSummary> {
   const deadline = new Deadline(timeoutMs);
@@ -121,7 +131,9 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     }
   };
 
-  const [since, before] = await retrying(() => readStats(scope));
+  // A reading that does not answer in time is no reason to wait: the call's own reading is the next best.
+  const opened = scope.opened && await deadline.bound(scope.opened).catch(() => undefined);
+  const [since, before] = opened ?? await retrying(() => readCounters(scope));
   try {
     await deadline.bound(scope.captured(), Infinity);
   } catch (error) {
@@ -156,11 +168,12 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     answered = busy;
     await pause(POLL_MS);
   }
-  const [[, after], failures] = await retrying(() => Promise.all([
-    readStats(scope),
+  const [end, failures] = await retrying(() => Promise.all([
+    readCounters(scope),
     Promise.all(scope.machines.map((m) => readFailuresSince(scope.redis, scope.keys, m.name, m.subject, STEPS, since))),
   ]));
-  const summary: DrainSummary = { outcomes: diff(before, after), failed: [], failedChanges: [] };
+  scope.ended?.(end);
+  const summary: DrainSummary = { outcomes: diff(before, end[1]), failed: [], failedChanges: [] };
   scope.machines.forEach((machine, i) => {
     for (const f of failures[i]) {
       const { error, attempts, at } = f;
@@ -173,12 +186,15 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
 
 const PREFIX = 'ensure-publication:';
 
+/** Redis' time in µs, and the publication counters of all machines, summed. */
+export type CounterReading = [micros: number, outcomes: Record<string, number>];
+
 /**
  * The publication counters of every machine, summed, with Redis' time in µs (exact as a number until the year
  * 2255), in one MULTI: a run that ends about then is counted either in these counters and before this time, or in
  * neither (see readFailuresSince).
  */
-async function readStats(scope: DrainScope): Promise<[number, Record<string, number>]> {
+export async function readCounters(scope: Pick<DrainScope, 'redis' | 'keys' | 'machines'>): Promise<CounterReading> {
   const multi = scope.redis.multi().time();
   for (const m of scope.machines) multi.hgetall(scope.keys.stats(m.name));
   const results = (await multi.exec()) ?? [];

@@ -18,7 +18,7 @@ import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
 import { checkRedis } from '../redis/wait-for-redis';
 import { KeySpace, Step } from '../redis/keys';
-import { drainMachines, DrainSummary } from './drain';
+import { CounterReading, drainMachines, DrainSummary, readCounters } from './drain';
 import { takeFailures } from './failures';
 import { notifiedChanges } from './notify';
 import { pickAdapter } from './pick-adapter';
@@ -76,6 +76,8 @@ export class SyncMachines {
   private redisAt = '';
   /** capture: 'outbox': moves outbox rows to Redis; set in start(). */
   private relay?: OutboxRelay;
+  /** The counters as read before this runtime's first request since its last drain: that drain reports from there. */
+  private unreported?: Promise<CounterReading | undefined>;
 
   private constructor(
     private readonly adapter: OrmAdapter,
@@ -137,7 +139,10 @@ export class SyncMachines {
       });
       runtime.relay = relay;
       // The changes are in the outbox, committed: the write need not wait for Redis, only wake the relay.
-      runtime.unsubscribe = adapter.onCommitted(router.watched, async () => relay.nudge(), { outbox: true });
+      runtime.unsubscribe = adapter.onCommitted(router.watched, async () => {
+        runtime.willRequest();
+        relay.nudge();
+      }, { outbox: true });
       relay.nudge(); // rows left by an outage before this process started
     } else {
       runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
@@ -174,7 +179,9 @@ export class SyncMachines {
    */
   async notifyChanged(entity: EntityClass, ids: string | number | Array<string | number>, changedKeys?: string[]): Promise<void> {
     const changes = notifiedChanges(this.machines, entity, ids, changedKeys);
-    if (changes.length > 0) await this.track(this.router.route(changes));
+    if (changes.length === 0) return;
+    this.willRequest();
+    await this.track(this.router.route(changes));
   }
 
   /**
@@ -189,8 +196,10 @@ export class SyncMachines {
   async resync(machine: MachineRef, options: ResyncOptions = {}): Promise<{ enqueued: number }> {
     const def = this.machineFor(machine);
     const request = encodeRequest({ force: options.force });
-    return resyncSubjects(this.adapter, def, options, (ids) =>
-      this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request])));
+    return resyncSubjects(this.adapter, def, options, (ids) => {
+      this.willRequest();
+      return this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request]));
+    });
   }
 
   /** Per machine: queue depths, outcome counters, the latest publishes and the latest failures with their errors. */
@@ -223,13 +232,17 @@ export class SyncMachines {
       throw new ConfigurationError(`retryFailed: step "${String(options.step)}" is not one of ${STEPS.join(', ')}.`);
     }
     return takeFailures(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS,
-      (step, items) => this.enqueuer.request(def.name, step, items.map((item) => [item, {}])));
+      (step, items) => {
+        this.willRequest();
+        return this.enqueuer.request(def.name, step, items.map((item) => [item, {}]));
+      });
   }
 
   /**
    * Resolves once the changes captured here are recorded and no subject or changed row of these machines is pending
    * or in a run (those waiting for a retry count, failed ones do not), with what the runs that ended meanwhile did,
-   * in any process. Rejects with DrainTimeoutError after `timeoutMs`, also while Redis does not answer.
+   * in any process: since the call, or since this runtime's first request after its last drain when that is earlier.
+   * Rejects with DrainTimeoutError after `timeoutMs`, also while Redis does not answer.
    */
   async drain(options: DrainOptions = {}): Promise<DrainSummary> {
     refuseUnknownOptions(options, ['timeoutMs'], 'drain(options)');
@@ -238,10 +251,15 @@ export class SyncMachines {
       throw new ConfigurationError(`drain({ timeoutMs }) must be a number of milliseconds, 0 or more, got ${shownValue(timeoutMs)}; ` +
         'omit it to wait as long as it takes.');
     }
+    const opened = this.unreported;
+    this.unreported = undefined;
     return drainMachines({
       redis: this.redis, keys: this.keys, redisAt: this.redisAt, hasWorker: this.worker !== undefined,
-      machines: this.machines.map((m) => ({ name: m.name, subject: m.subjectInfo.name })),
+      machines: this.machineScope,
       captured: async () => { while (this.pending.size > 0) await Promise.allSettled([...this.pending]); },
+      opened,
+      // A request made during this drain had its runs reported here: the next drain reports from this reading.
+      ended: (reading) => { if (this.unreported) this.unreported = Promise.resolve(reading); },
       alsoBusy: async () => {
         const busy: string[] = [];
         this.relay?.nudge();
@@ -291,6 +309,7 @@ export class SyncMachines {
       this.logDropped(changes, 'the runtime is closed');
       return;
     }
+    this.willRequest();
     try {
       // Refused at once while Redis is down, cut short if it goes down meanwhile; the timeout covers a Redis that hangs.
       await this.track(withTimeout(this.availability!.guard(() => this.router.route(changes)), CAPTURE_TIMEOUT_MS));
@@ -299,6 +318,21 @@ export class SyncMachines {
       if (error instanceof RedisUnavailableError) this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })));
       else this.logDropped(changes, describeError(error));
     }
+  }
+
+  /**
+   * Before this runtime's first request since its last drain, reads the counters that drain() reports from: a run
+   * that a commit, notifyChanged or resync caused may end before drain() is called (a resync of thousands publishes
+   * its first batches while it still pages), and `await sync.resync(...); await sync.drain()` counts it too. Sent on
+   * the connection the requests go on, before them, so Redis reads the counters before any of their runs ends.
+   */
+  private willRequest(): void {
+    if (this.unreported) return;
+    this.unreported = readCounters({ redis: this.redis, keys: this.keys, machines: this.machineScope }).catch(() => undefined);
+  }
+
+  private get machineScope(): Array<{ name: string; subject: string }> {
+    return this.machines.map((m) => ({ name: m.name, subject: m.subjectInfo.name }));
   }
 
   private logDropped(changes: CapturedChange[], why: string): void {

@@ -8,7 +8,10 @@ import { PrivateRedis } from '../reliability/support/private-redis';
 
 const DRAIN = { timeoutMs: 20_000 };
 
-/** SPEC §6.3: drain() resolves what the runs that ended since the call did, read from Redis. */
+/**
+ * SPEC §6.3: drain() resolves what the runs that ended since the call did (or since this runtime's first request
+ * after its last drain), read from Redis.
+ */
 for (const world of WORLDS) {
   describe(`drain() summary on ${world.orm} + ${world.kind}`, () => {
     let h: Harness;
@@ -55,6 +58,31 @@ for (const world of WORLDS) {
       machine.publish = publish;
       await worker.notifyChanged(h.shop.Order, a.id, ['status']);
       expect((await worker.drain(DRAIN)).outcomes).to.deep.equal({ unchanged: 1 });
+    });
+
+    it('counts the runs its own requests caused that ended before the call, and each run in one drain only', async () => {
+      const worker = await h.startWorker();
+      const customer = await h.customer();
+      const orders = [await h.order(customer), await h.order(customer), await h.order(customer)];
+      // An order requested twice (its insert, its customer's mapping) may run twice: unchanged or rescheduled.
+      expect((await worker.drain(DRAIN)).outcomes).to.include({ published: 3 });
+
+      // Every run of a forced resync ends before drain() is called: drain still reports them, as the resync's.
+      expect(await worker.resync('OrderToApiSync', { force: true })).to.deep.equal({ enqueued: 3 });
+      for (let waited = 0; h.api.publishes().length < 6; waited += 10) {
+        if (waited > 10_000) throw new Error(`the resync's runs did not end: ${h.api.publishes().length} publishes`);
+        await sleep(10);
+      }
+      await sleep(50); // their counters are written after the publish
+      expect((await worker.drain(DRAIN)).outcomes).to.deep.equal({ published: 3 });
+      expect((await worker.drain(DRAIN)).outcomes).to.deep.equal({});
+
+      // Requested while a drain runs: reported by that drain or by the next, never by both.
+      const first = worker.drain(DRAIN);
+      await worker.notifyChanged(h.shop.Order, orders[0].id, ['status']);
+      const [{ outcomes: during }, { outcomes: after }] = [await first, await worker.drain(DRAIN)];
+      expect({ ...during, ...after }).to.deep.equal({ unchanged: 1 });
+      expect(Object.keys(during).length + Object.keys(after).length).to.equal(1);
     });
 
     it('covers runs made by another runtime: a capture-only runtime sees what the worker published', async () => {

@@ -60,27 +60,12 @@ export async function expectUuidResyncs(suite: SuiteRuntime<unknown>, ids: strin
 }
 
 /**
- * The outcomes of the runs `work` causes, from the machine's counters in Redis: drain() counts only the runs that
- * end after it is called, and the suite's worker may end some while `work` still pages.
+ * The outcomes of the runs `work` causes, as drain() reports them: also the runs that end while `work` still pages,
+ * before drain() is called.
  */
 async function outcomesOf(suite: SuiteRuntime<unknown>, work: () => Promise<void>): Promise<Record<string, number>> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    const stats = async () => redis.hgetall(new KeySpace(suite.prefix).stats('InvoiceSync'));
-    const before = await stats();
-    await work();
-    await suite.drain();
-    const after = await stats();
-    const outcomes: Record<string, number> = {};
-    for (const [field, count] of Object.entries(after)) {
-      const outcome = /^ensure-publication:(published|unchanged|unpublished|not_publishable|failed)$/.exec(field)?.[1];
-      const added = Number(count) - Number(before[field] ?? 0);
-      if (outcome && added > 0) outcomes[outcome] = added;
-    }
-    return outcomes;
-  } finally {
-    redis.disconnect();
-  }
+  await work();
+  return (await suite.drain()).outcomes;
 }
 
 /**
