@@ -96,6 +96,7 @@ for (const world of WORLDS) {
       const counts = [0, 0];
       let bPublished!: () => void;
       const bFirst = new Promise<void>((resolve) => { bPublished = resolve; });
+      let held: Promise<unknown> | undefined;
       // One subject per run, so that both workers get runs and contend for the same subjects' locks.
       @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', batchSize: 1 })
       class OneAtATime extends h.shop.OrderToApiSync {}
@@ -104,20 +105,21 @@ for (const world of WORLDS) {
         const publish = m.publish.bind(m);
         m.publish = async (order, payload) => {
           counts[i] += 1;
-          // A holds its subject's lock until B has published too (5 s at most), so B gets runs however the
-          // machine is loaded: under the parallel suite, A once took every subject before B took a ticket.
-          if (i === 0) await Promise.race([bFirst, new Promise((r) => setTimeout(r, 5_000))]);
+          // A holds its subjects' locks until B has published too (5 s at most, once), so B gets runs however the
+          // machine is loaded: A captures the writes and wakes its own runs first, and may take a subject of each.
+          if (i === 0) await (held ??= Promise.race([bFirst, new Promise((r) => setTimeout(r, 5_000))]));
           else bPublished();
           await publish(order, payload);
         };
         return m;
       };
-      // A runs one batch at a time: while it holds one subject, the others' tickets can only go to B.
+      // A publishes one at a time, but runs 4 batches of 1 (concurrency / batchSize + 3): with 8 orders, some are
+      // free for B while A holds its 4.
       const a = await h.startWorker({ machines: [counting(0)], worker: { ...FAST_WORKER, concurrency: 1 } });
       await h.startWorker({ orm: second, machines: [counting(1)] });
       h.api.delayMs = 25;
       const customer = await h.customer();
-      const orders = await Promise.all([1, 2, 3, 4].map(() => h.order(customer)));
+      const orders = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map(() => h.order(customer)));
       for (let round = 1; round <= 6; round++) {
         await Promise.all(orders.map((o) => h.update(o, { version: round })));
         await new Promise((r) => setTimeout(r, 15));
