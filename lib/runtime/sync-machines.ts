@@ -180,8 +180,9 @@ export class SyncMachines {
   async notifyChanged(entity: EntityClass, ids: string | number | Array<string | number>, changedKeys?: string[]): Promise<void> {
     const changes = notifiedChanges(this.machines, entity, ids, changedKeys);
     if (changes.length === 0) return;
+    const routed = this.router.route(changes);
     this.willRequest();
-    await this.track(this.router.route(changes));
+    await this.track(routed);
   }
 
   /**
@@ -197,8 +198,9 @@ export class SyncMachines {
     const def = this.machineFor(machine);
     const request = encodeRequest({ force: options.force });
     return resyncSubjects(this.adapter, def, options, (ids) => {
+      const requested = this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request]));
       this.willRequest();
-      return this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request]));
+      return requested;
     });
   }
 
@@ -233,8 +235,9 @@ export class SyncMachines {
     }
     return takeFailures(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS,
       (step, items) => {
+        const requested = this.enqueuer.request(def.name, step, items.map((item) => [item, {}]));
         this.willRequest();
-        return this.enqueuer.request(def.name, step, items.map((item) => [item, {}]));
+        return requested;
       });
   }
 
@@ -309,10 +312,11 @@ export class SyncMachines {
       this.logDropped(changes, 'the runtime is closed');
       return;
     }
-    this.willRequest();
     try {
       // Refused at once while Redis is down, cut short if it goes down meanwhile; the timeout covers a Redis that hangs.
-      await this.track(withTimeout(this.availability!.guard(() => this.router.route(changes)), CAPTURE_TIMEOUT_MS));
+      const routed = withTimeout(this.availability!.guard(() => this.router.route(changes)), CAPTURE_TIMEOUT_MS);
+      this.willRequest();
+      await this.track(routed);
     } catch (error) {
       // Down: listed once, when Redis is back, instead of one log line per write.
       if (error instanceof RedisUnavailableError) this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })));
@@ -321,10 +325,13 @@ export class SyncMachines {
   }
 
   /**
-   * Before this runtime's first request since its last drain, reads the counters that drain() reports from: a run
+   * With this runtime's first request since its last drain, reads the counters that drain() reports from: a run
    * that a commit, notifyChanged or resync caused may end before drain() is called (a resync of thousands publishes
-   * its first batches while it still pages), and `await sync.resync(...); await sync.drain()` counts it too. Sent on
-   * the connection the requests go on, before them, so Redis reads the counters before any of their runs ends.
+   * its first batches while it still pages), and `await sync.resync(...); await sync.drain()` counts it too.
+   * Called as the request's first mark has been written, so the read follows it on the same connection, in the same
+   * write: Redis runs the two back to back, before any run of those requests can take them, let alone end. After
+   * the mark, not before it: a commit waits for its mark's answer, and a read ahead of it cost a 1,000-row MikroORM
+   * commit up to 3 points (paired runs of the bench's capture rounds).
    */
   private willRequest(): void {
     if (this.unreported) return;
