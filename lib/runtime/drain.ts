@@ -52,8 +52,8 @@ export interface DrainScope {
   /** Resolves when the changes captured by this runtime so far have been recorded (or dropped). */
   captured(): Promise<void>;
   /**
-   * The counters as read before this runtime recorded its first request since its last drain: reported from there
-   * when earlier than the call. Undefined (or a failed read): from the call.
+   * The counters as read with this runtime's first request since its last drain (before any of its runs could
+   * end): reported from there when earlier than the call. Undefined (or a failed read): from the call.
    */
   opened?: Promise<CounterReading | undefined>;
   /** Receives the counters as read at the end, which a later drain may report from. */

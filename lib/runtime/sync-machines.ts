@@ -76,7 +76,7 @@ export class SyncMachines {
   private redisAt = '';
   /** capture: 'outbox': moves outbox rows to Redis; set in start(). */
   private relay?: OutboxRelay;
-  /** The counters as read before this runtime's first request since its last drain: that drain reports from there. */
+  /** The counters as read with this runtime's first request since its last drain: that drain reports from there. */
   private unreported?: Promise<CounterReading | undefined>;
 
   private constructor(
