@@ -179,10 +179,7 @@ export class SyncMachines {
    */
   async notifyChanged(entity: EntityClass, ids: string | number | Array<string | number>, changedKeys?: string[]): Promise<void> {
     const changes = notifiedChanges(this.machines, entity, ids, changedKeys);
-    if (changes.length === 0) return;
-    const routed = this.router.route(changes);
-    this.willRequest();
-    await this.track(routed);
+    if (changes.length > 0) await this.track(this.requesting(() => this.router.route(changes)));
   }
 
   /**
@@ -197,11 +194,8 @@ export class SyncMachines {
   async resync(machine: MachineRef, options: ResyncOptions = {}): Promise<{ enqueued: number }> {
     const def = this.machineFor(machine);
     const request = encodeRequest({ force: options.force });
-    return resyncSubjects(this.adapter, def, options, (ids) => {
-      const requested = this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request]));
-      this.willRequest();
-      return requested;
-    });
+    return resyncSubjects(this.adapter, def, options, (ids) =>
+      this.requesting(() => this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request]))));
   }
 
   /** Per machine: queue depths, outcome counters, the latest publishes and the latest failures with their errors. */
@@ -234,11 +228,7 @@ export class SyncMachines {
       throw new ConfigurationError(`retryFailed: step "${String(options.step)}" is not one of ${STEPS.join(', ')}.`);
     }
     return takeFailures(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS,
-      (step, items) => {
-        const requested = this.enqueuer.request(def.name, step, items.map((item) => [item, {}]));
-        this.willRequest();
-        return requested;
-      });
+      (step, items) => this.requesting(() => this.enqueuer.request(def.name, step, items.map((item) => [item, {}]))));
   }
 
   /**
@@ -314,9 +304,8 @@ export class SyncMachines {
     }
     try {
       // Refused at once while Redis is down, cut short if it goes down meanwhile; the timeout covers a Redis that hangs.
-      const routed = withTimeout(this.availability!.guard(() => this.router.route(changes)), CAPTURE_TIMEOUT_MS);
-      this.willRequest();
-      await this.track(routed);
+      const routed = this.availability!.guard(() => this.requesting(() => this.router.route(changes)));
+      await this.track(withTimeout(routed, CAPTURE_TIMEOUT_MS));
     } catch (error) {
       // Down: listed once, when Redis is back, instead of one log line per write.
       if (error instanceof RedisUnavailableError) this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })));
@@ -325,13 +314,23 @@ export class SyncMachines {
   }
 
   /**
+   * Sends this runtime's requests (`send` writes their first mark before it returns), then willRequest(): the read
+   * follows that mark on the same connection, in the same write.
+   */
+  private requesting(send: () => Promise<void>): Promise<void> {
+    const sent = send();
+    this.willRequest();
+    return sent;
+  }
+
+  /**
    * With this runtime's first request since its last drain, reads the counters that drain() reports from: a run
    * that a commit, notifyChanged or resync caused may end before drain() is called (a resync of thousands publishes
    * its first batches while it still pages), and `await sync.resync(...); await sync.drain()` counts it too.
-   * Called as the request's first mark has been written, so the read follows it on the same connection, in the same
-   * write: Redis runs the two back to back, before any run of those requests can take them, let alone end. After
-   * the mark, not before it: a commit waits for its mark's answer, and a read ahead of it cost a 1,000-row MikroORM
-   * commit up to 3 points (paired runs of the bench's capture rounds).
+   * Called as the request's first mark has been written (requesting()), so Redis runs the mark and the read back to
+   * back, before any run of those requests can take them, let alone end; or, with the outbox, as the commit's rows
+   * wait there, before the relay moves them. After the mark, not before it: a commit waits for its mark's answer,
+   * and a read ahead of it cost a 1,000-row MikroORM commit up to 3 points (paired runs of the bench's capture rounds).
    */
   private willRequest(): void {
     if (this.unreported) return;
