@@ -74,7 +74,7 @@ export async function resyncSubjects(
 class PageWindow {
   private readonly inFlight: Array<Promise<void>> = [];
   private enqueued = 0;
-  private sent = 0;
+  private sentFirst = false;
   private failure?: { error: unknown };
 
   constructor(
@@ -83,7 +83,8 @@ class PageWindow {
   ) {}
 
   async send(ids: string[], total: number | undefined): Promise<void> {
-    const first = this.sent++ === 0;
+    const first = !this.sentFirst;
+    this.sentFirst = true;
     this.inFlight.push(this.request(ids).then(() => {
       this.enqueued += ids.length;
       this.onProgress?.(this.enqueued, total === undefined ? undefined : Math.max(total, this.enqueued));
