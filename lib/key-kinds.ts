@@ -1,15 +1,22 @@
 /**
  * What a subject's primary key holds, as far as ids (which travel as strings) are concerned: 'integer' ids must
- * read as whole numbers and go to the database as numbers; 'uuid' ids must be uuids where the database casts them
- * (PostgreSQL refuses the whole query for one that is not); 'text' takes any string.
+ * read as whole numbers and go to the database as numbers; 'bigint' ids (a 64-bit column, which the ORMs hand out as
+ * strings) must be whole numbers in its range and go as the strings they are, since a number loses digits past
+ * 2^53; 'uuid' ids must be uuids where the database casts them (PostgreSQL refuses the whole query for one that is
+ * not); 'text' takes any string.
  */
-export type KeyKind = 'integer' | 'uuid' | 'text';
+export type KeyKind = 'integer' | 'bigint' | 'uuid' | 'text';
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Whether a row of such a key can have this id: an id that cannot matches no row, and is never sent to the database. */
 export function fitsKey(kind: KeyKind, id: string): boolean {
   if (kind === 'integer') return /^-?\d+$/.test(id) && Number.isSafeInteger(Number(id));
+  // A query with one bigint id that is not one fails whole on PostgreSQL ('invalid input syntax for type bigint').
+  if (kind === 'bigint') return /^-?\d+$/.test(id) && BigInt(id) >= INT64_MIN && BigInt(id) <= INT64_MAX;
   if (kind === 'uuid') return UUID.test(id);
   return true;
 }

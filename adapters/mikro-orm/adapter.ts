@@ -196,6 +196,8 @@ function checkedFilter(meta: EntityMetadata, where: ColumnFilter): Record<string
 function keyKindOf(meta: EntityMetadata, uuidCasts: boolean): KeyKind {
   const key = meta.properties[meta.primaryKeys[0] as never];
   if (key?.runtimeType === 'number') return 'integer';
+  // MikroORM's BigIntType maps a 64-bit column to a string (or a bigint): ids go as the strings they are.
+  if (['bigint', 'int8', 'bigserial'].includes(key?.columnTypes?.[0]?.toLowerCase() ?? '')) return 'bigint';
   // Only PostgreSQL's uuid column casts (and refuses a query for one id that is not a uuid); elsewhere it is text.
   if (uuidCasts && key?.columnTypes?.[0]?.toLowerCase() === 'uuid') return 'uuid';
   return 'text';

@@ -1,11 +1,18 @@
 import { ConfigurationError, shownValue } from '../errors';
-import { fitsKey } from '../key-kinds';
+import { fitsKey, type KeyKind } from '../key-kinds';
 import type { EntityInfo } from '../ports';
+
+const KEY_RULES: Record<KeyKind, string> = {
+  integer: 'an integer key, so ids must be whole numbers',
+  bigint: 'a bigint key, so ids must be whole numbers from -2^63 to 2^63-1',
+  uuid: 'a uuid key, so ids must be uuids',
+  text: 'a text key', // every string fits
+};
 
 /**
  * Ids given to a call (`resync({ ids })`, `reconcile`, `notifyChanged`), as the strings they travel as. Refused
  * before anything is requested: a list that is not one, an id that is neither a string nor a number (an entity
- * instead of its id, say), and, for an integer (or PostgreSQL uuid) key, an id no row can have ('4x' would match no
+ * instead of its id, say), and, for an integer or bigint (or PostgreSQL uuid) key, an id no row can have ('4x' would match no
  * row, and its run would report the subject as gone).
  */
 export function checkedIds(ids: unknown, entity: EntityInfo, call: string): string[] {
@@ -16,7 +23,7 @@ export function checkedIds(ids: unknown, entity: EntityInfo, call: string): stri
   const bad = ids.filter((id) => !(typeof id === 'number' || typeof id === 'string'));
   const rule = bad.length > 0
     ? `ids must be strings or numbers, the values of ${key}${bad.some((id) => typeof id === 'object' && id !== null) ? ', not entities' : ''}`
-    : `${key} is ${entity.keyKind === 'integer' ? 'an integer key, so ids must be whole numbers' : 'a uuid key, so ids must be uuids'}`;
+    : `${key} is ${KEY_RULES[entity.keyKind]}`;
   if (bad.length === 0) bad.push(...ids.filter((id) => !fitsKey(entity.keyKind, String(id))));
   if (bad.length > 0) {
     const list = bad.slice(0, 5).map(shown).join(', ') + (bad.length > 5 ? ` and ${bad.length - 5} more` : '');
