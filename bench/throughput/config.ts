@@ -8,7 +8,7 @@ export interface BenchConfig {
   databases: DatabaseKind[];
   redisUrl: string;
   postgresUrl: string;
-  /** Orders changed once and worked off; also resynced unchanged; raw no-op jobs moved. */
+  /** Orders changed once and worked off; also resynced unchanged; raw no-op jobs moved (`--orders=N`). */
   orders: number;
   /** Orders per customer: the DataLoader has rows to share. */
   ordersPerCustomer: number;
@@ -51,23 +51,29 @@ export function boundMs(work: number): number {
 export const JOB_SLACK = 10;
 
 export function parseArgs(argv: string[]): BenchConfig {
-  const known = new Set(['--quick', '--check-jobs', '--db']);
+  const known = new Set(['--quick', '--check-jobs', '--db', '--orders']);
   for (const arg of argv) {
     const name = arg.split('=')[0];
     if (arg.startsWith('--') && !known.has(name)) {
-      throw new Error(`bench: unknown option ${arg}; use --quick, --check-jobs, --db=postgres|sqlite`);
+      throw new Error(`bench: unknown option ${arg}; use --quick, --check-jobs, --db=postgres|sqlite, --orders=<count>`);
     }
   }
   const quick = argv.includes('--quick');
   const db = argv.find((a) => a.startsWith('--db='))?.slice('--db='.length);
   if (db !== undefined && db !== 'postgres' && db !== 'sqlite') throw new Error(`bench: --db must be postgres or sqlite, got ${db}`);
+  const ordersArg = argv.find((a) => a.startsWith('--orders='))?.slice('--orders='.length);
+  const orders = ordersArg === undefined ? (quick ? 500 : 5000) : Number(ordersArg);
+  // The subject rows at the size of a user's own backfill; below a page of 500 they measure start-up, not throughput.
+  if (!Number.isInteger(orders) || orders < 500 || orders > 1_000_000) {
+    throw new Error(`bench: --orders must be a whole number from 500 to 1000000 (the orders of the changed and unchanged rows), got ${ordersArg}`);
+  }
   return {
     quick,
     checkJobs: argv.includes('--check-jobs'),
     databases: db ? [db] : ['postgres', 'sqlite'],
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     postgresUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
-    orders: quick ? 500 : 5000,
+    orders,
     ordersPerCustomer: 5,
     pageSize: 500,
     concurrency: 50,
