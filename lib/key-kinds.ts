@@ -7,6 +7,9 @@
  */
 export type KeyKind = 'integer' | 'bigint' | 'uuid' | 'text';
 
+/** The column types (lower case) of a 64-bit integer key, as PostgreSQL, MySQL/MariaDB and SQLite name them: both adapters read them. */
+export const BIGINT_COLUMN_TYPES: ReadonlySet<string> = new Set(['bigint', 'int8', 'bigserial']);
+
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -16,7 +19,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function fitsKey(kind: KeyKind, id: string): boolean {
   if (kind === 'integer') return /^-?\d+$/.test(id) && Number.isSafeInteger(Number(id));
   // A query with one bigint id that is not one fails whole on PostgreSQL ('invalid input syntax for type bigint').
-  if (kind === 'bigint') return /^-?\d+$/.test(id) && BigInt(id) >= INT64_MIN && BigInt(id) <= INT64_MAX;
+  if (kind === 'bigint') return /^-?\d+$/.test(id) && inInt64(BigInt(id));
   if (kind === 'uuid') return UUID.test(id);
   return true;
 }
@@ -25,4 +28,8 @@ export function fitsKey(kind: KeyKind, id: string): boolean {
 export function keyValue(kind: KeyKind, id: string): string | number | undefined {
   if (!fitsKey(kind, id)) return undefined;
   return kind === 'integer' ? Number(id) : id;
+}
+
+function inInt64(value: bigint): boolean {
+  return value >= INT64_MIN && value <= INT64_MAX;
 }

@@ -2,7 +2,7 @@ import { ReferenceKind } from '@mikro-orm/core';
 import type { EntityMetadata, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
-import { KeyKind, keyValue } from '../../lib/key-kinds';
+import { BIGINT_COLUMN_TYPES, KeyKind, keyValue } from '../../lib/key-kinds';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
 import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
 import { CaptureSubscriber } from './capture-subscriber';
@@ -197,9 +197,10 @@ function keyKindOf(meta: EntityMetadata, uuidCasts: boolean): KeyKind {
   const key = meta.properties[meta.primaryKeys[0] as never];
   if (key?.runtimeType === 'number') return 'integer';
   // MikroORM's BigIntType maps a 64-bit column to a string (or a bigint): ids go as the strings they are.
-  if (['bigint', 'int8', 'bigserial'].includes(key?.columnTypes?.[0]?.toLowerCase() ?? '')) return 'bigint';
+  const columnType = key?.columnTypes?.[0]?.toLowerCase() ?? '';
+  if (BIGINT_COLUMN_TYPES.has(columnType)) return 'bigint';
   // Only PostgreSQL's uuid column casts (and refuses a query for one id that is not a uuid); elsewhere it is text.
-  if (uuidCasts && key?.columnTypes?.[0]?.toLowerCase() === 'uuid') return 'uuid';
+  if (uuidCasts && columnType === 'uuid') return 'uuid';
   return 'text';
 }
 

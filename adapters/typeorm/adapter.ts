@@ -1,7 +1,7 @@
 import { DataSource, EntityMetadata, FindOptionsRelations } from 'typeorm';
 import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
-import { KeyKind, keyValue } from '../../lib/key-kinds';
+import { BIGINT_COLUMN_TYPES, KeyKind, keyValue } from '../../lib/key-kinds';
 import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
@@ -12,8 +12,6 @@ import { TypeOrmPayloadStore } from './payload-store';
 
 const POSTGRES_TYPES = new Set<string>(['postgres', 'cockroachdb', 'aurora-postgres']);
 const INTEGER_TYPES = new Set(['int', 'integer', 'int2', 'int4', 'smallint', 'tinyint', 'mediumint', 'smallserial', 'serial']);
-/** 64-bit integer columns: TypeORM hands their values out as strings (PostgreSQL, MySQL/MariaDB). */
-const BIGINT_TYPES = new Set(['bigint', 'int8', 'bigserial']);
 
 /** TypeORM's SQLite drivers: SQLite refuses an expression nested deeper than 1,000 (SQLITE_MAX_EXPR_DEPTH). */
 const SQLITE_TYPES = new Set(['better-sqlite3', 'sqlite', 'sqljs', 'capacitor', 'cordova', 'expo', 'react-native']);
@@ -214,7 +212,8 @@ function dialectOf(type: string): SqlDialect | undefined {
 /** What ids the key holds: subject ids travel as strings, and keyValue() turns them back (an id no row can have matches nothing). */
 function keyKindOf(metadata: EntityMetadata): KeyKind {
   const type = metadata.primaryColumns[0].type;
-  if (typeof type === 'string' && BIGINT_TYPES.has(type)) return 'bigint';
+  // TypeORM hands a 64-bit key's values out as strings (PostgreSQL, MySQL/MariaDB).
+  if (typeof type === 'string' && BIGINT_COLUMN_TYPES.has(type)) return 'bigint';
   if (type === Number || (typeof type === 'string' && INTEGER_TYPES.has(type))) return 'integer';
   // Only PostgreSQL's uuid column casts: elsewhere TypeORM keeps a 'uuid' key as a string column.
   if (type === 'uuid' && POSTGRES_TYPES.has(metadata.connection.options.type)) return 'uuid';
