@@ -1,10 +1,11 @@
 import {
-  ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityMetadata, type EventArgs,
-  type EventSubscriber, type FlushEventArgs, type TransactionEventArgs, type UnitOfWork,
+  ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityManager, type EntityMetadata,
+  type EventArgs, type EventSubscriber, type FlushEventArgs, type TransactionEventArgs, type UnitOfWork,
 } from '@mikro-orm/core';
 import { ChangeFrame, mergeChange } from '../../lib/changes';
 import type { CapturedChange, ChangeOp, CommitListener, EntityClass } from '../../lib/ports';
 import type { MikroOrmOutboxStore } from './outbox-store';
+import { linksInto, readLinksInto, type LinkInto } from './removed-links';
 import { columnProperties, keyOf, snapshotOf } from './snapshot';
 
 /** A knex transaction as MikroORM hands it out; savepoints point to the transaction they live in. */
@@ -51,6 +52,8 @@ export class CaptureSubscriber implements EventSubscriber {
   private readonly watchedSavepoints = new WeakSet<Transaction>();
   /** Many-to-many links a flush adds or removes, read in onFlush (before the flush retakes the snapshots). */
   private readonly links = new WeakMap<UnitOfWork, CapturedChange[]>();
+  /** Per entity, the watched entities' many-to-many links to it, which its removal changes (see linksInto). */
+  private readonly linksInto = new WeakMap<EntityMetadata, LinkInto[]>();
   /** Per entity, the watched entities its changes are changes of (see watchedAs). */
   private readonly inherited = new WeakMap<EntityMetadata, EntityClass[]>();
 
@@ -63,21 +66,48 @@ export class CaptureSubscriber implements EventSubscriber {
     this.active = false;
   }
 
-  onFlush({ uow }: FlushEventArgs): void {
+  onFlush({ em, uow }: FlushEventArgs): Promise<void> | void {
     this.settled.delete(uow);
     this.links.delete(uow);
     if (!this.active) return;
     const collections = uow.getCollectionUpdates();
     if (collections.length > 0) this.links.set(uow, this.linksOf(collections));
     const changeSets = uow.getChangeSets();
+    let linked: Map<LinkInto[], unknown[]> | undefined;
     // Indexed: these loops run once per flush, mostly before V8 optimizes them, where `for...of` made an iterator
     // result per change set.
     for (let i = 0; i < changeSets.length; i++) {
       const cs = changeSets[i];
-      if (OPS[cs.type] === 'remove' && this.isWatched(cs.meta)) {
+      if (OPS[cs.type] !== 'remove') continue;
+      if (this.isWatched(cs.meta)) {
         this.removed.set(cs.entity, snapshotOf(cs.meta, uow.getOriginalEntityData(cs.entity) ?? cs.entity));
       }
+      const links = this.linksIntoOf(em, cs.meta);
+      const key = links.length > 0 ? helper(cs.entity).getPrimaryKey() : undefined;
+      if (key === undefined || key === null || typeof key === 'object') continue;
+      linked ??= new Map();
+      const keys = linked.get(links) ?? [];
+      linked.set(links, keys);
+      keys.push(key);
     }
+    if (linked) return this.readRemovedLinks(em, uow, linked);
+  }
+
+  /** The links of removed entities to watched ones, read before the flush deletes them (see linksInto). */
+  private async readRemovedLinks(em: EntityManager, uow: UnitOfWork, linked: Map<LinkInto[], unknown[]>): Promise<void> {
+    const changes = this.links.get(uow) ?? [];
+    for (const [links, keys] of linked) changes.push(...await readLinksInto(em, links, keys));
+    if (changes.length > 0) this.links.set(uow, changes);
+  }
+
+  /** Cached per entity: most entities have no such link, and this runs per removed row. */
+  private linksIntoOf(em: EntityManager, meta: EntityMetadata): LinkInto[] {
+    let links = this.linksInto.get(meta);
+    if (!links) {
+      links = linksInto(meta, Object.values(em.getMetadata().getAll()), (m) => this.watchedAs(m));
+      this.linksInto.set(meta, links);
+    }
+    return links;
   }
 
   async afterFlush({ em, uow }: FlushEventArgs): Promise<void> {

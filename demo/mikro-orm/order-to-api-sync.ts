@@ -1,5 +1,5 @@
 import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, Unpublish } from 'sync-machine';
-import type { Change } from 'sync-machine';
+import type { Change, Snapshot } from 'sync-machine';
 import type { ApiClient } from '../api-client';
 import type { OrderPayload } from '../shop-port';
 import { Customer, Order } from './shop';
@@ -12,9 +12,11 @@ import { Customer, Order } from './shop';
 export class OrderToApiSync {
   constructor(private readonly api: ApiClient) {}
 
-  // The customer arrives in the worker's own fork, so her orders load on demand.
+  // The customer arrives in the worker's own fork, so her orders load on demand. A removed one arrives as a
+  // snapshot, which has no collections: her orders' own removals are their changes.
   @SubjectIdsFrom(Customer)
-  async ordersOf(customer: Customer, _change: Change): Promise<number[]> {
+  async ordersOf(customer: Customer | Snapshot<Customer>, _change: Change): Promise<number[]> {
+    if (!('orders' in customer)) return [];
     return (await customer.orders.loadItems()).map((order) => order.id);
   }
 

@@ -4,13 +4,21 @@ import { traced, ATTR } from '../tracing';
 
 /** Calls a user method (sync or async) in its own span; a throw becomes a HookError naming where it happened. */
 export function callHook(
-  machine: MachineDefinition, method: string, spanName: string, args: unknown[], where: { entity: string; id: string },
+  machine: MachineDefinition, method: string, spanName: string, args: unknown[], where: HookSite,
 ): Promise<unknown> {
   return traced(spanName, () => ({ [ATTR.machine]: machine.name, [ATTR.entity]: where.entity, [ATTR.entityId]: where.id }),
     () => invoke(machine, method, args, where));
 }
 
-async function invoke(machine: MachineDefinition, method: string, args: unknown[], where: { entity: string; id: string }): Promise<unknown> {
+/** Where a hook ran: the row it was called for, and what it was given when that is not a loaded entity. */
+export interface HookSite {
+  entity: string;
+  id: string;
+  /** Said after the error, so that a hook written for loaded entities learns why it failed here. */
+  given?: string;
+}
+
+async function invoke(machine: MachineDefinition, method: string, args: unknown[], where: HookSite): Promise<unknown> {
   try {
     return await machine.instance[method](...args);
   } catch (error) {
@@ -19,6 +27,7 @@ async function invoke(machine: MachineDefinition, method: string, args: unknown[
 }
 
 /** What a hook's throw (or rejection) becomes: an error naming the class, method, entity and id. */
-export function hookError(machine: MachineDefinition, method: string, where: { entity: string; id: string }, error: unknown): HookError {
-  return new HookError(`${machine.className}.${method} threw for ${where.entity} ${where.id}: ${describeError(error)}`, { cause: error });
+export function hookError(machine: MachineDefinition, method: string, where: HookSite, error: unknown): HookError {
+  const given = where.given ? ` (${where.given})` : '';
+  return new HookError(`${machine.className}.${method} threw for ${where.entity} ${where.id}: ${describeError(error)}${given}`, { cause: error });
 }

@@ -88,7 +88,8 @@ export async function findSubjectsBatch(
         return 'vanished';
       }
       const change = changeFor(request, rows.has(taken.item));
-      const result = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [row, change], { entity, id });
+      const given = rows.has(taken.item) ? undefined : SNAPSHOT_GIVEN;
+      const result = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [row, change], { entity, id, given });
       const subjectIds = normalizeIds(result, machine, listener.mapper!, entity, id);
       if (subjectIds.length === 0 && change.op === 'remove') warnEmptyRemoval(deps, machine, listener, id);
       // The requests are recorded for the rows mapped together (StoreBatch); each names a producer span made here,
@@ -103,6 +104,10 @@ export async function findSubjectsBatch(
     }).finally(() => slot.end());
   });
 }
+
+/** Said with a mapper's error when it was called with a removed row's snapshot, which code for entities trips on. */
+const SNAPSHOT_GIVEN = 'it was called with the removed row\'s snapshot, not a loaded entity: its columns, and each ' +
+  'to-one relation as { <key>: value }; collections are not in it, so map from those values';
 
 function warnEmptyRemoval(deps: FindSubjectsDeps, machine: MachineDefinition, listener: Listener, id: string): void {
   const key = `${machine.name}\n${listener.info.name}\n${listener.mapper}`;

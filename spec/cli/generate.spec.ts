@@ -62,6 +62,7 @@ describe('sync-machine generate', () => {
       `export class CreateSyncMachinePayloads${stamp} extends CreateSyncMachinePayloads1764288000000 {\n` +
       `  name = 'CreateSyncMachinePayloads${stamp}';`);
     expect(read('src/worker.ts')).to.include("runCli(['worker', ...process.argv.slice(2)]);");
+    expect(machine).to.include('//   return customer.orderIds;   // a @RelationId');
   });
 
   it('run twice duplicates nothing; a second machine is appended to the same index and shares the migration', async () => {
@@ -129,6 +130,11 @@ describe('sync-machine generate', () => {
     expect(text).to.include("import { Migration } from '@mikro-orm/migrations';");
     expect(text).to.include(`export class ${migration.replace('.ts', '')} extends Migration {`);
     expect(text).to.include("for (const sql of payloadTableSql('sqlite', this.config.get('schema')).up) this.addSql(sql);");
+    // The mapper example in MikroORM's idiom: a collection, and a removed row's snapshot checked first.
+    const machine = read('src/sync-machines/order-to-api-sync.ts');
+    expect(machine).to.include("//   if (!('orders' in customer)) return [];");
+    expect(machine).to.include('//   return (await customer.orders.loadItems()).map((order) => order.id);');
+    expect(machine).to.not.include('customer.orderIds');
   });
 
   it('without @mikro-orm/migrations writes a function that creates the table through the ORM, importing nothing missing', async () => {

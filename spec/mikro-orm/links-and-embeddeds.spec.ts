@@ -42,10 +42,23 @@ function articleMachine(client: ApiClient, orm: MikroORM) {
   return new ArticleSync();
 }
 
+/** The other side: a link removed by removing an Article reaches a Tag through its inverse property. */
+function tagMachine(client: ApiClient) {
+  @SyncMachine({ subject: Tag, relations: ['articles'] })
+  @ListenTo(Tag, { fields: ['name', 'articles'] })
+  class TagSync {
+    @Build() build(t: Tag) { return { name: t.name, articles: t.articles.getItems().map((a) => a.title).sort() }; }
+    @Publish() async publish(t: Tag, payload: unknown) { await client.putOrder(`tag-${t.id}`, payload); }
+  }
+  return new TagSync();
+}
+
 /** The TypeORM suite of the same name (spec/typeorm/links-and-embeddeds.spec.ts), on MikroORM. */
 for (const kind of DATABASES) {
   describe(`many-to-many links and embedded columns on MikroORM + ${kind}`, () => {
-    const s = suiteRuntime(`links-mikro-${kind}`, () => mikroOrmOn(kind, [Tag, Article]), (api, orm) => [articleMachine(new ApiClient(api.url), orm)]);
+    const s = suiteRuntime(`links-mikro-${kind}`, () => mikroOrmOn(kind, [Tag, Article]), (api, orm) => [
+      articleMachine(new ApiClient(api.url), orm), tagMachine(new ApiClient(api.url)),
+    ]);
     const drain = () => s.drain();
 
     it('republishes when a link is added or removed, from either side, and when an embedded property changes', async () => {
@@ -83,5 +96,81 @@ for (const kind of DATABASES) {
       expect(await published()).to.deep.equal({ title: 'T', city: 'Lyon', tags: ['a', 'b'] });
       expect(api.publishes(String(article.id))).to.have.length(5);
     });
+
+    it('republishes the other side when one side of a link is removed, its collection loaded or not', async () => {
+      const { orm, api } = s;
+      const em = orm.em.fork();
+      const tags = ['x', 'y', 'z', 'w'].map((name) => em.create(Tag, { name }));
+      const article = em.create(Article, { title: 'R', address: { city: 'Oslo', zip: '0150' } });
+      const other = em.create(Article, { title: 'S', address: { city: 'Bergen', zip: '5003' } });
+      article.tags.add(tags);
+      other.tags.add(tags[3]);
+      await em.flush();
+      const published = async (a: Article) => {
+        expect((await drain()).failedChanges).to.deep.equal([]);
+        return (api.documents.get(String(a.id)) as { tags: string[] }).tags;
+      };
+      expect(await published(article)).to.deep.equal(['w', 'x', 'y', 'z']);
+
+      // The removed tag's articles loaded: the pivot rows go with it (ON DELETE CASCADE), and no Article row changes.
+      const loaded = orm.em.fork();
+      loaded.remove(await loaded.findOneOrFail(Tag, { name: 'x' }, { populate: ['articles'] }));
+      await loaded.flush();
+      expect(await published(article)).to.deep.equal(['w', 'y', 'z']);
+
+      // Not loaded, inside a transaction.
+      await orm.em.fork().transactional(async (tem) => tem.remove(await tem.findOneOrFail(Tag, { name: 'y' })));
+      expect(await published(article)).to.deep.equal(['w', 'z']);
+
+      // The owning side removed, not loaded: the tag it linked republishes through its inverse property.
+      const tagW = () => (api.documents.get(`tag-${tags[3].id}`) as { articles: string[] }).articles;
+      expect(tagW()).to.deep.equal(['R', 'S']);
+      const owning = orm.em.fork();
+      owning.remove(owning.getReference(Article, other.id));
+      await owning.flush();
+      expect(await published(article)).to.deep.equal(['w', 'z']);
+      expect(tagW()).to.deep.equal(['R']);
+
+      // A reference only: the article republishes.
+      const refs = orm.em.fork();
+      refs.remove(refs.getReference(Tag, tags[3].id));
+      await refs.flush();
+      expect(await published(article)).to.deep.equal(['z']);
+      expect(api.publishes(String(article.id))).to.have.length(4);
+      expect(api.publishes(`tag-${tags[3].id}`)).to.have.length(2);
+    });
   });
 }
+
+/** A mapper written for loaded entities, given a removal's snapshot: its error says what it was given. */
+function loadingMapperMachine(client: ApiClient) {
+  @SyncMachine({ subject: Article, relations: ['tags'] })
+  @ListenTo(Article, { fields: ['title'] })
+  @ListenTo(Tag, { fields: ['name'] })
+  class LoadingMapperSync {
+    @Build() build(a: Article) { return { title: a.title }; }
+    @Publish() async publish(a: Article, payload: unknown) { await client.putOrder(String(a.id), payload); }
+    @SubjectIdsFrom(Tag) async articles(t: Tag) { return (await t.articles.loadItems()).map((a) => a.id); }
+  }
+  return new LoadingMapperSync();
+}
+
+describe('a mapper that loads a collection, given a removed row on MikroORM + sqlite', () => {
+  const s = suiteRuntime('links-mikro-snapshot', () => mikroOrmOn('sqlite', [Tag, Article]), (api) => [loadingMapperMachine(new ApiClient(api.url))]);
+
+  it('fails that change with an error that says it was given the removed row\'s snapshot', async () => {
+    const em = s.orm.em.fork();
+    const tag = em.create(Tag, { name: 'gone' });
+    await em.flush();
+    await s.drain();
+    em.remove(tag);
+    await em.flush();
+    const { failedChanges } = await s.drain();
+    expect(failedChanges.map(({ entity, id, error }) => ({ entity, id, error }))).to.deep.equal([{
+      entity: 'Tag', id: String(tag.id),
+      error: `LoadingMapperSync.articles threw for Tag ${tag.id}: Cannot read properties of undefined (reading 'loadItems') ` +
+        '(it was called with the removed row\'s snapshot, not a loaded entity: its columns, and each to-one relation as ' +
+        '{ <key>: value }; collections are not in it, so map from those values)',
+    }]);
+  });
+});

@@ -107,7 +107,7 @@ export function generate(root: string, request: GenerateRequest): GenerateResult
   const machineText = machineFile({
     machine: request.machine, subject, subjectVar: camelCase(request.subject), command,
     subjectImport: entity ? importPath(machinesDir, entity.file, moduleSystem) : specifier(`../entities/${kebabCase(subject)}`, moduleSystem),
-    subjectIsDefault: entity?.isDefault ?? false, primaryKey: entity?.primaryKey ?? 'id',
+    subjectIsDefault: entity?.isDefault ?? false, primaryKey: entity?.primaryKey ?? 'id', orm,
   });
   if (!existsSync(machinePath)) plan.push({ action: 'create', path: rel(machinePath), absolute: machinePath, text: machineText });
   else if (readFileSync(machinePath, 'utf8') === machineText) plan.push({ action: 'identical', path: rel(machinePath), absolute: machinePath });

@@ -9,6 +9,8 @@ export interface MachineTemplate {
   subjectIsDefault: boolean;
   primaryKey: string;
   command: string;
+  /** Which ORM's idiom the commented mapper example shows. */
+  orm: 'typeorm' | 'mikro-orm';
 }
 
 export function machineFile(t: MachineTemplate): string {
@@ -41,9 +43,7 @@ export class ${machine} {
   // array of ids, or nothing). For a removed row it receives a snapshot of the row's columns.
   // (Add SubjectIdsFrom and Change to the import from 'sync-machine'.)
   // @SubjectIdsFrom(Customer)
-  // ${v}IdsOf(customer: Customer, change: Change) {
-  //   return customer.${v}Ids;
-  // }
+${mapperExample(t)}
 
   /**
    * Optional: returning false keeps the ${subject} from being published, and unpublishes it if it was
@@ -88,6 +88,22 @@ export class ${machine} {
   }
 }
 `;
+}
+
+/**
+ * TypeORM: a `@RelationId` list, which a removed row's snapshot lacks (no ids then). MikroORM: the collection,
+ * loaded in the worker's fork; a removed row's snapshot has no collections, so the example checks first.
+ */
+function mapperExample({ subjectVar: v, orm }: MachineTemplate): string {
+  if (orm === 'typeorm') {
+    return `  // ${v}IdsOf(customer: Customer, change: Change) {
+  //   return customer.${v}Ids;   // a @RelationId((customer: Customer) => customer.${v}s) property
+  // }`;
+  }
+  return `  // async ${v}IdsOf(customer: Customer | Snapshot<Customer>, change: Change) {
+  //   if (!('${v}s' in customer)) return [];   // removed: a snapshot, without collections (also import Snapshot)
+  //   return (await customer.${v}s.loadItems()).map((${v}) => ${v}.id);
+  // }`;
 }
 
 /** `file` is the machine's module as imported: `order-to-api-sync`, or `order-to-api-sync.js` in an ESM app. */
