@@ -29,6 +29,12 @@ export interface EntityInfo {
   keyKind: KeyKind;
   /** Columns and relations, by property name: what `fields` may name. */
   properties: string[];
+  /**
+   * Relations whose key lives in the other entity's rows (a one-to-many collection, the inverse side of a
+   * one-to-one), by property: writing them changes none of this entity's rows, so `fields` may not name them.
+   * Each names the other entity and its property that holds the key, for the error that says what to listen to.
+   */
+  foreignSides?: Record<string, { entity: string; property?: string }>;
 }
 
 export interface StoredPayload {

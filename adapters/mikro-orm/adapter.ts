@@ -40,8 +40,15 @@ export class MikroOrmAdapter implements OrmAdapter {
         `${meta.className} has ${meta.primaryKeys.length === 0 ? 'no' : 'a composite'} primary key: sync-machine ` +
         'tracks entities by a single-column primary key; listen to an entity that has one and map from there.');
     }
+    const foreignSides: EntityInfo['foreignSides'] = {};
+    for (const prop of meta.relations) {
+      if (prop.kind === ReferenceKind.ONE_TO_MANY || (prop.kind === ReferenceKind.ONE_TO_ONE && !prop.owner)) {
+        foreignSides[prop.name] = { entity: prop.targetMeta?.className ?? prop.type, property: prop.mappedBy };
+      }
+    }
     return {
       name: meta.className, primaryKey: meta.primaryKeys[0], keyKind: keyKindOf(meta, this.uuidCasts), properties: meta.props.map((p) => p.name),
+      foreignSides,
     };
   }
 

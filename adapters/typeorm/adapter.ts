@@ -54,6 +54,9 @@ export class TypeOrmAdapter implements OrmAdapter {
       primaryKey: metadata.primaryColumns[0].propertyName,
       keyKind: keyKindOf(metadata),
       properties: [...new Set([...metadata.columns, ...metadata.relations, ...metadata.allEmbeddeds].map((c) => c.propertyPath))],
+      foreignSides: Object.fromEntries(metadata.relations.filter((r) => r.isOneToMany || r.isOneToOneNotOwner).map((r) => [
+        r.propertyPath, { entity: r.inverseEntityMetadata.name, property: r.inverseRelation?.propertyPath },
+      ])),
     };
   }
 

@@ -5,7 +5,7 @@ import {
 } from '../../decorators/metadata-keys';
 import { ConfigurationError, shownValue } from '../errors';
 import { refuseUnknownOptions } from '../known-options';
-import type { EntityClass, OrmAdapter } from '../ports';
+import type { EntityClass, EntityInfo, OrmAdapter } from '../ports';
 import type { Hooks, Listener, MachineDefinition } from './machine-definition';
 
 type MachineClass = new (...args: never[]) => object;
@@ -233,7 +233,7 @@ function readListeners(
     const given = listen.options ?? { fields: listen.fields };
     refuseUnknownOptions(given, ['fields'], `${className}: @ListenTo(${entityName}, options)`);
     const info = describeOrFail(adapter, listen.entity, className, '@ListenTo entity');
-    if (given.fields !== undefined) checkFields(given.fields, info.properties, className, entityName);
+    if (given.fields !== undefined) checkFields(given.fields, info, className, entityName);
 
     const ownMappers = mappers.filter((m) => m.entity === listen.entity);
     if (ownMappers.length > 1) {
@@ -253,7 +253,8 @@ function readListeners(
   });
 }
 
-function checkFields(fields: unknown, properties: string[], className: string, entityName: string): void {
+function checkFields(fields: unknown, info: EntityInfo, className: string, entityName: string): void {
+  const properties = info.properties;
   if (!Array.isArray(fields) || fields.length === 0) {
     throw new ConfigurationError(
       `${className}: @ListenTo(${entityName}, { fields }) needs a non-empty array of property names, e.g. { fields: ['status'] }, ` +
@@ -263,7 +264,16 @@ function checkFields(fields: unknown, properties: string[], className: string, e
     if (!properties.includes(field)) {
       throw new ConfigurationError(
         `${className}: @ListenTo(${entityName}) names the field "${field}", which ${entityName} does not have: ` +
-        `use one of ${properties.join(', ')}.`);
+        `use one of ${properties.filter((p) => !info.foreignSides?.[p]).join(', ')}.`);
+    }
+    const foreign = info.foreignSides?.[field];
+    if (foreign) {
+      const key = foreign.property ?? '<its relation to ' + entityName + '>';
+      throw new ConfigurationError(
+        `${className}: @ListenTo(${entityName}) names the field "${field}", which is kept in ${foreign.entity}'s rows ` +
+        `(${foreign.entity}.${key}): moving rows in or out of it changes no ${entityName} row, so it would never fire. ` +
+        `Listen to ${foreign.entity} instead: @ListenTo(${foreign.entity}, { fields: ['${key}'] }), with a ` +
+        `@SubjectIdsFrom(${foreign.entity}) method that returns the ids it affects (none when ${foreign.entity} is the subject).`);
     }
   }
 }

@@ -77,6 +77,16 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     const message = await refusal([BadField]);
     expect(message).to.match(/^BadField: @ListenTo\(Customer\) names the field "nickname", which Customer does not have: use one of /);
     expect(message).to.include('firstName, lastName, email');
+    expect(message).to.not.include('orders');
+  });
+
+  it('a one-to-many relation in `fields`: its rows are the other entity\'s, so it would never fire', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Customer, { fields: ['orders'] })
+    class Collected { @Build() b() { return {}; } @Publish() p() {} @SubjectIdsFrom(Customer) m() { return []; } }
+    expect(await refusal([Collected])).to.equal('Collected: @ListenTo(Customer) names the field "orders", which is kept ' +
+      "in Order's rows (Order.customer): moving rows in or out of it changes no Customer row, so it would never fire. " +
+      "Listen to Order instead: @ListenTo(Order, { fields: ['customer'] }), with a @SubjectIdsFrom(Order) method that " +
+      'returns the ids it affects (none when Order is the subject).');
   });
 
   it('a class that is not a sync machine, duplicate names, and a class that needs constructor arguments', async () => {

@@ -41,7 +41,16 @@ describe('SyncMachines.start on MikroORM refuses misuse with the class and the f
     @SyncMachine({ subject: Order }) @ListenTo(Customer, { fields: ['firstName', 'nickname'] })
     class BadField { @Build() b() { return {}; } @Publish() p() {} @SubjectIdsFrom(Customer) m() { return []; } }
     expect(await refusal([BadField])).to.equal('BadField: @ListenTo(Customer) names the field "nickname", which Customer ' +
-      'does not have: use one of id, firstName, lastName, email, orders.');
+      'does not have: use one of id, firstName, lastName, email.');
+  });
+
+  it('a one-to-many collection in `fields`: its rows are the other entity\'s, so it would never fire', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Customer, { fields: ['firstName', 'orders'] })
+    class Collected { @Build() b() { return {}; } @Publish() p() {} @SubjectIdsFrom(Customer) m() { return []; } }
+    expect(await refusal([Collected])).to.equal('Collected: @ListenTo(Customer) names the field "orders", which is kept ' +
+      "in Order's rows (Order.customer): moving rows in or out of it changes no Customer row, so it would never fire. " +
+      "Listen to Order instead: @ListenTo(Order, { fields: ['customer'] }), with a @SubjectIdsFrom(Order) method that " +
+      'returns the ids it affects (none when Order is the subject).');
   });
 
   it('an ORM that does not know SyncMachinePayload, and one whose table is missing', async () => {
