@@ -118,13 +118,18 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     (scope.hasWorker ? '' : 'This runtime runs no worker: is a worker process running with the same prefix?'));
   /** Runs `read` until it answers; a failed or slow read is tried again until the deadline. */
   const retrying = async <T>(read: () => Promise<T>): Promise<T> => {
+    // What Redis (or the socket) said, if anything: the last read is mostly cut off by the deadline itself, whose
+    // "no answer within 0 ms" told nothing.
+    let said: unknown;
     for (;;) {
       try {
         return await deadline.bound(read());
       } catch (error) {
+        if (!(error instanceof Timeout)) said = error;
         if (deadline.passed) {
           throw new DrainTimeoutError(`drain() timed out after ${timeoutMs} ms: Redis at ${scope.redisAt} did not answer ` +
-            `(${describeError(error)}). Is it running, and is the \`redis\` option right?`, { cause: error });
+            `in that time${said ? ` (the last error: ${describeError(said)})` : ''}. Is it running, and is the \`redis\` ` +
+            'option right?', { cause: said ?? error });
         }
         await sleep(POLL_MS);
       }
@@ -156,8 +161,9 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
       // A look begun just before the deadline is cut off by it: what the last look saw is the answer, and
       // "Redis did not answer" would send the user to a Redis that answered 10 ms earlier.
       if (answered === undefined || !(error instanceof DrainTimeoutError)) throw error;
+      const why = error.cause instanceof Timeout ? ' before the deadline' : `: ${describeError(error.cause)}`;
       throw fail(`still busy: ${answered.join('; ')} (at the last look; Redis at ${scope.redisAt} did not answer ` +
-        `the next one: ${describeError(error.cause)})`);
+        `the next one${why})`);
     }
     if (busy.length === 0) break;
     if (deadline.passed) {

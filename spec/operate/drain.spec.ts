@@ -128,7 +128,8 @@ describe('drain() with Redis unreachable', function () {
     const error = await sync.drain({ timeoutMs: 600 }).then(() => undefined, (e: unknown) => e);
     const took = Date.now() - started;
     expect(error).to.be.instanceOf(DrainTimeoutError);
-    expect((error as Error).message, (error as Error).message).to.match(/^drain\(\) timed out after 600 ms: Redis at redis:\/\/127\.0\.0\.1:\d+ did not answer \(.+\)\. Is it running, and is the `redis` option right\?$/);
+    expect((error as Error).message, (error as Error).message).to.match(/^drain\(\) timed out after 600 ms: Redis at redis:\/\/127\.0\.0\.1:\d+ did not answer in that time( \(the last error: .+\))?\. Is it running, and is the `redis` option right\?$/);
+    expect((error as Error).message).to.not.include('within 0 ms');
     expect(took).to.be.within(550, 1500);
   });
 
@@ -145,7 +146,7 @@ describe('drain() with Redis unreachable', function () {
     expect((error as Error).message, (error as Error).message).to.match(new RegExp(
       '^drain\\(\\) timed out after 800 ms; still busy: OrderToApiSync find-subjects: 1 pending, 0 batch\\(es\\) in runs; ' +
       'OrderToApiSync ensure-publication: 1 pending, 0 batch\\(es\\) in runs ' +
-      `\\(at the last look; Redis at redis://127\\.0\\.0\\.1:${redis.port} did not answer the next one: no answer within \\d+ ms\\)\\. ` +
+      `\\(at the last look; Redis at redis://127\\.0\\.0\\.1:${redis.port} did not answer the next one before the deadline\\)\\. ` +
       'This runtime runs no worker'));
   });
 });
