@@ -69,8 +69,8 @@ export class TypeOrmPayloadStore implements PayloadStore {
     } catch (error) {
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): add CreateSyncMachinePayloads1764288000000 ` +
-        "and AddSyncMachinePayloadVersion1796083200000 from 'sync-machine/typeorm' to your DataSource's migrations and run " +
-        'them (or use synchronize in development).',
+        "from 'sync-machine/typeorm' to your DataSource's migrations and run it (or use synchronize in development); a table " +
+        'made before its `version` column existed also needs AddSyncMachinePayloadVersion1796083200000.',
         { cause: error });
     }
   }

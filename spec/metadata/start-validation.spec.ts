@@ -112,7 +112,7 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     await h.ds.query('ALTER TABLE sync_machine_payloads RENAME TO elsewhere');
     try {
       expect(await refusal([Fine], { worker: { concurrency: 1 } })).to.match(
-        /^The payload table sync_machine_payloads cannot be read \(.*\): add CreateSyncMachinePayloads1764288000000 and AddSyncMachinePayloadVersion1796083200000 from 'sync-machine\/typeorm' to your DataSource's migrations and run them/);
+        /^The payload table sync_machine_payloads cannot be read \(.*\): add CreateSyncMachinePayloads1764288000000 from 'sync-machine\/typeorm' to your DataSource's migrations and run it \(or use synchronize in development\); a table made before its `version` column existed also needs AddSyncMachinePayloadVersion1796083200000\.$/);
     } finally {
       await h.ds.query('ALTER TABLE elsewhere RENAME TO sync_machine_payloads');
     }
