@@ -15,5 +15,15 @@ export function mergedChange(previous: CapturedChange | undefined, change: Captu
   if (!previous) return change;
   const keys = new Set([...previous.changedKeys, ...change.changedKeys]);
   const op: ChangeOp = change.op === 'remove' ? 'remove' : previous.op === 'insert' ? 'insert' : change.op;
-  return { ...change, op, changedKeys: [...keys], snapshot: change.snapshot ?? previous.snapshot };
+  return {
+    ...change, op, changedKeys: [...keys], snapshot: change.snapshot ?? previous.snapshot,
+    before: previous.before && change.before ? unitedBefore(previous.before, change.before) : previous.before ?? change.before,
+  };
+}
+
+/** The rows' earlier values of merged moves, each once. */
+export function unitedBefore(...lists: Array<Array<Record<string, unknown>>>): Array<Record<string, unknown>> {
+  const byJson = new Map<string, Record<string, unknown>>();
+  for (const list of lists) for (const values of list) byJson.set(JSON.stringify(values), values);
+  return [...byJson.values()];
 }

@@ -19,6 +19,12 @@ export interface CapturedChange {
   changedKeys: string[];
   /** Column values before a removal, JSON-safe. */
   snapshot?: Record<string, unknown>;
+  /**
+   * An update that moved the row to another parent (changed a to-one relation): the row's values before it, in
+   * the snapshot's shape, so that the subjects it left are mapped too. Several when merged writes moved it more
+   * than once.
+   */
+  before?: Array<Record<string, unknown>>;
 }
 
 /** What the core needs to know of an entity. */

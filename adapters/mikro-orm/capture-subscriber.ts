@@ -218,7 +218,11 @@ export class CaptureSubscriber implements EventSubscriber {
       const id = keyOf(cs.meta, cs.entity) ?? (snapshot && keyOf(cs.meta, snapshot));
       if (id === undefined) continue;
       const changedKeys = op === 'update' ? changedKeysOf(cs.meta, cs.payload) : columnNames(cs.meta);
-      for (let j = 0; j < as.length; j++) changes.push({ entity: as[j], id, op, snapshot, changedKeys });
+      // The row moved to another parent: its values before (the change set's original data), so that the subjects
+      // it left are mapped too.
+      const before = op === 'update' && cs.originalEntity && movesRow(cs.meta, cs.payload)
+        ? [snapshotOf(cs.meta, cs.originalEntity)] : undefined;
+      for (let j = 0; j < as.length; j++) changes.push({ entity: as[j], id, op, snapshot, changedKeys, before });
     }
     return changes;
   }
@@ -280,6 +284,22 @@ export class CaptureSubscriber implements EventSubscriber {
   private async emit(changes: CapturedChange[]): Promise<void> {
     if (changes.length > 0 && this.active) await this.listener(changes);
   }
+}
+
+const toOnesOf = new WeakMap<EntityMetadata, Set<string>>();
+
+/** Whether an update's payload changes a to-one relation the row owns (its foreign key). */
+function movesRow(meta: EntityMetadata, payload: object): boolean {
+  let toOnes = toOnesOf.get(meta);
+  if (!toOnes) {
+    toOnes = new Set(meta.relations
+      .filter((p) => p.kind === ReferenceKind.MANY_TO_ONE || (p.kind === ReferenceKind.ONE_TO_ONE && p.owner))
+      .map((p) => p.name));
+    toOnesOf.set(meta, toOnes);
+  }
+  if (toOnes.size === 0) return false;
+  for (const key in payload) if (toOnes.has(key)) return true;
+  return false;
 }
 
 const columnNamesOf = new WeakMap<EntityMetadata, string[]>();

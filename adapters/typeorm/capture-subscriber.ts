@@ -59,11 +59,14 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     const keys: ChangedKey[] = event.updatedRelations.length === 0
       ? event.updatedColumns : [...event.updatedColumns, ...event.updatedRelations];
     const row = event.databaseEntity ?? event.entity;
+    // The row moved to another parent: its values before (the row save() loaded), so that the subjects it left are
+    // mapped too.
+    const before = event.databaseEntity && movesRow(keys) ? snapshotOf(event.metadata, event.databaseEntity) : undefined;
     // No entity at all: a save() of the other side of a relation moved this row (a one-to-many collection, an
     // inverse one-to-one: TypeORM builds that update from the parent and reports neither the row nor what
     // changed). update() reports the values it set.
     return this.record(event.queryRunner, event.metadata, 'update', row as object | undefined, keys, row === undefined
-      ? ONE_TO_MANY_PATH : 'update() (or a QueryBuilder update, increment(), decrement())');
+      ? ONE_TO_MANY_PATH : 'update() (or a QueryBuilder update, increment(), decrement())', before);
   }
 
   beforeRemove(event: RemoveEvent<object>) {
@@ -187,7 +190,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
    */
   private record(
     qr: QueryRunner | undefined, metadata: EntityMetadata, op: ChangeOp, row: object | undefined,
-    updatedKeys: readonly ChangedKey[] | undefined, path: string,
+    updatedKeys: readonly ChangedKey[] | undefined, path: string, before?: Record<string, unknown>,
   ): Promise<void> | void {
     const as = this.watchedAs(metadata);
     if (as.length === 0) return;
@@ -196,7 +199,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
       this.warnUncaptured(metadata.name, path);
       return;
     }
-    const snapshot = op === 'remove' ? snapshotOf(metadata, row!) : undefined;
+    // One slot for both: a removal's snapshot, an update's earlier values (see ChangeLog.add).
+    const snapshot = op === 'remove' ? snapshotOf(metadata, row!) : before;
     if (!qr || !qr.isTransactionActive) return this.collectLoose(as, id, op, updatedKeys, snapshot);
     for (const watched of as) this.collect(qr, watched, id, op, updatedKeys, snapshot);
   }
@@ -277,6 +281,16 @@ const UNNAMED_LINKS: Record<'added' | 'removed', UnnamedLinks> = {
 
 const ONE_TO_MANY_PATH = 'a save() of the other side of its relation (a one-to-many collection such as ' +
   'customer.orders = [...], or the inverse side of a one-to-one)';
+
+/** Whether an update's keys change a to-one relation the row owns: the relation itself, or its foreign-key column. */
+function movesRow(keys: readonly ChangedKey[]): boolean {
+  for (const key of keys) {
+    if (typeof key === 'string') continue;
+    const k = key as { relationMetadata?: unknown; isManyToOne?: boolean; isOneToOneOwner?: boolean };
+    if (k.relationMetadata || k.isManyToOne || k.isOneToOneOwner) return true;
+  }
+  return false;
+}
 
 /** TypeORM keeps the savepoint depth on every query runner, outside the public interface. */
 function depthOf(qr: QueryRunner): number {

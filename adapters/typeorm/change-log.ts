@@ -5,7 +5,7 @@ import type { CapturedChange, ChangeOp, EntityClass } from '../../lib/ports';
 /** A changed column or relation as TypeORM reports it, or its property path. */
 export type ChangedKey = { readonly propertyPath: string } | string;
 
-/** Slots per entry of a log: metadata, id, op, changed keys, snapshot. */
+/** Slots per entry of a log: metadata, id, op, changed keys, snapshot (a removal's; a move's earlier values). */
 const SLOTS = 5;
 /** Entries a log keeps before merging them: bounds a transaction that writes the same rows over and over. */
 const MERGE_AT = 4096;
@@ -21,7 +21,10 @@ export class ChangeLog {
   /** Merged so far: per entity, per id. */
   private readonly rows = new Map<EntityMetadata, Map<string, CapturedChange>>();
 
-  /** `keys` undefined: every column (an insert, a removal). `snapshot`: a removal's, taken before the row went. */
+  /**
+   * `keys` undefined: every column (an insert, a removal). `snapshot`: a removal's, taken before the row went; for
+   * an update that moved the row (changed a to-one relation), its values before (CapturedChange.before).
+   */
   add(metadata: EntityMetadata, id: unknown, op: ChangeOp, keys?: readonly ChangedKey[], snapshot?: Record<string, unknown>): void {
     this.entries.push(metadata, id, op, keys, snapshot);
     if (this.entries.length >= MERGE_AT * SLOTS) this.merge();
@@ -67,15 +70,32 @@ export class ChangeLog {
 export function changeOf(
   metadata: EntityMetadata, id: unknown, op: ChangeOp, keys?: readonly ChangedKey[], snapshot?: Record<string, unknown>,
 ): CapturedChange {
-  return { entity: metadata.target as EntityClass, id: String(id), op, changedKeys: keys ? pathsOf(keys) : allProperties(metadata), snapshot };
+  const changedKeys = keys ? pathsOf(keys) : allProperties(metadata);
+  if (op === 'update') return { entity: metadata.target as EntityClass, id: String(id), op, changedKeys, before: snapshot && [snapshot] };
+  return { entity: metadata.target as EntityClass, id: String(id), op, changedKeys, snapshot };
 }
 
 /** The paths of changed keys; a single column's once per column (most updates change one), shared like allProperties'. */
 function pathsOf(keys: readonly ChangedKey[]): string[] {
-  if (keys.length !== 1 || typeof keys[0] === 'string') return withEmbeddedRoots(keys.map((k) => typeof k === 'string' ? k : k.propertyPath));
+  if (keys.length !== 1 || typeof keys[0] === 'string') return withRoots(keys.map(pathOf).flat());
   let paths = single.get(keys[0]);
-  if (!paths) single.set(keys[0], paths = withEmbeddedRoots([keys[0].propertyPath]));
+  if (!paths) single.set(keys[0], paths = withRoots(pathOf(keys[0])));
   return paths;
+}
+
+/**
+ * A key's path, and for a foreign-key column of its own (`@Column() bookId` under `@JoinColumn({ name: 'bookId' })`)
+ * its relation's too: `review.bookId = 2` moves the review as `review.book = b2` does, and `fields: ['book']`
+ * names the relation.
+ */
+function pathOf(key: ChangedKey): string[] {
+  if (typeof key === 'string') return [key];
+  const relation = (key as { relationMetadata?: { propertyPath: string } }).relationMetadata;
+  return relation && relation.propertyPath !== key.propertyPath ? [key.propertyPath, relation.propertyPath] : [key.propertyPath];
+}
+
+function withRoots(paths: string[]): string[] {
+  return withEmbeddedRoots(paths.length > 1 ? [...new Set(paths)] : paths);
 }
 
 /**

@@ -90,8 +90,21 @@ export async function findSubjectsBatch(
       const change = changeFor(request, rows.has(taken.item));
       const given = rows.has(taken.item) ? undefined : SNAPSHOT_GIVEN;
       const result = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [row, change], { entity, id, given });
-      const subjectIds = normalizeIds(result, machine, listener.mapper!, entity, id);
+      let subjectIds = normalizeIds(result, machine, listener.mapper!, entity, id);
       if (subjectIds.length === 0 && change.op === 'remove') warnEmptyRemoval(deps, machine, listener, id);
+      // The row moved (a to-one relation changed): the subjects it left are mapped from its earlier values. When
+      // that fails, the subjects it is in now are still requested, and the change fails with the error (retried).
+      let left: unknown;
+      for (const values of request.before) {
+        try {
+          const earlier = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`,
+            [values, { op: 'update', changedKeys: request.changedKeys }], { entity, id, given: BEFORE_GIVEN });
+          subjectIds = [...new Set([...subjectIds, ...normalizeIds(earlier, machine, listener.mapper!, entity, id)])];
+        } catch (error) {
+          left = error;
+          break;
+        }
+      }
       // The requests are recorded for the rows mapped together (StoreBatch); each names a producer span made here,
       // under this row's span, so that its subjects' runs join the trace of the change that caused them.
       const destination = deps.publicationDestination(machine.name);
@@ -100,6 +113,7 @@ export async function findSubjectsBatch(
         [ATTR.messagingDestination]: destination, [ATTR.messagingBatchCount]: subjectIds.length,
       }, async () => currentCarrier().traceparent, { kind: SpanKind.PRODUCER });
       if (subjectIds.length > 0) await slot.save(subjectIds.map((subjectId) => [subjectId, encodeRequest({ traceparent })]));
+      if (left) throw left;
       return 'mapped';
     }).finally(() => slot.end());
   });
@@ -108,6 +122,11 @@ export async function findSubjectsBatch(
 /** Said with a mapper's error when it was called with a removed row's snapshot, which code for entities trips on. */
 const SNAPSHOT_GIVEN = 'it was called with the removed row\'s snapshot, not a loaded entity: its columns, and each ' +
   'to-one relation as { <key>: value }; collections are not in it, so map from those values';
+
+/** Said with a mapper's error when it was called with a moved row's earlier values. */
+const BEFORE_GIVEN = 'it was called with the row\'s values from before it moved (a to-one relation changed), in the ' +
+  'shape of a removed row\'s snapshot: its columns, and each to-one relation as { <key>: value }, so that the subjects ' +
+  'it left are republished too; map from those values';
 
 function warnEmptyRemoval(deps: FindSubjectsDeps, machine: MachineDefinition, listener: Listener, id: string): void {
   const key = `${machine.name}\n${listener.info.name}\n${listener.mapper}`;

@@ -9,12 +9,15 @@ import type { Change, ChangeOp } from '../ports';
  *   parent      W3C traceparent of the first request; tp:<traceparent> each further origin (capped)
  *   op:<op>     the ops seen (insert, update, remove); k:<key> the changed keys
  *   snapshot    JSON of the row before its removal (the latest one wins)
+ *   was:<JSON>  the row's values before an update that moved it (changed a to-one relation), one field per
+ *               distinct one, so that merging keeps every parent it left
  *   force       publish even when the payload is unchanged
  *   attempt     failed runs so far; held: re-delays because the subject was locked elsewhere
  */
 const KEY = 'k:';
 const OP = 'op:';
 const ORIGIN = 'tp:';
+const WAS = 'was:';
 const OPS: readonly ChangeOp[] = ['insert', 'update', 'remove'];
 
 export type EncodedRequest = Record<string, string>;
@@ -24,6 +27,8 @@ export interface RequestInput {
   op?: ChangeOp;
   changedKeys?: string[];
   snapshot?: Record<string, unknown>;
+  /** The row's values before updates that moved it (CapturedChange.before). */
+  before?: Array<Record<string, unknown>>;
   force?: boolean;
   /** The W3C traceparent of the span that made the request. */
   traceparent?: string;
@@ -38,6 +43,8 @@ export interface PendingRequest {
   ops: ChangeOp[];
   changedKeys: string[];
   snapshot?: Record<string, unknown>;
+  /** The row's values before updates that moved it: its mapper is called for each too. */
+  before: Array<Record<string, unknown>>;
   force: boolean;
   /** Failed runs before this one. */
   attempt: number;
@@ -54,6 +61,7 @@ export function encodeRequest(input: RequestInput): EncodedRequest {
   if (input.op) fields[`${OP}${input.op}`] = '1';
   for (const key of input.changedKeys ?? []) fields[`${KEY}${key}`] = '1';
   if (input.snapshot) fields.snapshot = JSON.stringify(input.snapshot);
+  for (const values of input.before ?? []) fields[`${WAS}${JSON.stringify(values)}`] = '1';
   if (input.force) fields.force = '1';
   if (input.traceparent) {
     fields.parent = input.traceparent;
@@ -79,7 +87,8 @@ export function decodeRequest(raw: string, where: string): PendingRequest {
   const bare = BARE.exec(raw);
   if (bare) {
     return {
-      firstAt: Number(bare[1]), parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, force: false, attempt: 0,
+      firstAt: Number(bare[1]), parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [],
+      force: false, attempt: 0,
     };
   }
   let fields: unknown;
@@ -94,21 +103,15 @@ export function decodeRequest(raw: string, where: string): PendingRequest {
   const origins: string[] = [];
   const ops: ChangeOp[] = [];
   const changedKeys: string[] = [];
+  const before: Array<Record<string, unknown>> = [];
   for (const field in s) {
     if (typeof s[field] !== 'string') throw malformed(where, raw, `field "${field}" is not a string`);
     if (field.startsWith(KEY)) changedKeys.push(field.slice(KEY.length));
     else if (field.startsWith(ORIGIN)) origins.push(field.slice(ORIGIN.length));
+    else if (field.startsWith(WAS)) before.push(parsedObject(field.slice(WAS.length), where, raw, 'a row\'s earlier values'));
     else if (field.startsWith(OP) && OPS.includes(field.slice(OP.length) as ChangeOp)) ops.push(field.slice(OP.length) as ChangeOp);
   }
-  let snapshot: Record<string, unknown> | undefined;
-  if (s.snapshot !== undefined) {
-    try {
-      snapshot = JSON.parse(s.snapshot);
-    } catch {
-      throw malformed(where, raw, 'snapshot is not JSON');
-    }
-    if (!snapshot || typeof snapshot !== 'object') throw malformed(where, raw, 'snapshot is not an object');
-  }
+  const snapshot = s.snapshot === undefined ? undefined : parsedObject(s.snapshot, where, raw, 'snapshot');
   const count = (field: string) => {
     const n = s[field] === undefined ? 0 : Number(s[field]);
     if (!Number.isInteger(n) || n < 0) throw malformed(where, raw, `${field} is not a count`);
@@ -121,6 +124,7 @@ export function decodeRequest(raw: string, where: string): PendingRequest {
     ops: OPS.filter((op) => ops.includes(op)),
     changedKeys: changedKeys.sort(),
     snapshot,
+    before,
     force: s.force === '1',
     attempt: count('attempt'),
   };
@@ -133,6 +137,17 @@ export function decodeRequest(raw: string, where: string): PendingRequest {
 export function changeFor(request: PendingRequest, rowExists: boolean): Change {
   if (!rowExists) return { op: 'remove', changedKeys: request.changedKeys };
   return { op: request.ops.includes('insert') ? 'insert' : 'update', changedKeys: request.changedKeys };
+}
+
+function parsedObject(json: string, where: string, raw: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw malformed(where, raw, `${what} is not JSON`);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw malformed(where, raw, `${what} is not an object`);
+  return value as Record<string, unknown>;
 }
 
 function malformed(where: string, raw: string, problem: string): InvalidJobError {

@@ -36,7 +36,7 @@ export class ChangeRouter {
         continue;
       }
       lookups.push([lookupItem(listener.info.name, change.id),
-        encodeRequest({ op: change.op, changedKeys: change.changedKeys, snapshot: change.snapshot })]);
+        encodeRequest({ op: change.op, changedKeys: change.changedKeys, snapshot: change.snapshot, before: change.before })]);
     }
     await Promise.all([
       this.enqueuer.request(machine.name, 'ensure-publication', publications, true),

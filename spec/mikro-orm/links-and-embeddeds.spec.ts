@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { expect } from 'chai';
-import { Collection, Embeddable, Embedded, Entity, ManyToMany, MikroORM, PrimaryKey, Property } from '@mikro-orm/core';
+import { Collection, Embeddable, Embedded, Entity, ManyToMany, ManyToOne, MikroORM, OneToMany, PrimaryKey, Property } from '@mikro-orm/core';
 import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine } from '../../lib';
 import { DATABASES } from '../support/database';
 import { ApiClient } from '../support/partner-api';
@@ -171,6 +171,110 @@ describe('a mapper that loads a collection, given a removed row on MikroORM + sq
       error: `LoadingMapperSync.articles threw for Tag ${tag.id}: Cannot read properties of undefined (reading 'loadItems') ` +
         '(it was called with the removed row\'s snapshot, not a loaded entity: its columns, and each to-one relation as ' +
         '{ <key>: value }; collections are not in it, so map from those values)',
+    }]);
+  });
+});
+
+@Entity({ tableName: 'move_shelves' })
+class Shelf {
+  @PrimaryKey({ type: 'integer' }) id!: number;
+  @Property({ type: 'string' }) label!: string;
+  @OneToMany(() => Item, (i) => i.shelf) items = new Collection<Item>(this);
+}
+
+@Entity({ tableName: 'move_items' })
+class Item {
+  @PrimaryKey({ type: 'integer' }) id!: number;
+  @Property({ type: 'string' }) name!: string;
+  @ManyToOne(() => Shelf) shelf!: Shelf;
+}
+
+/** A parent subject whose payload lists its children: a child that moves changes the parent it left too. */
+function shelfMachine(client: ApiClient) {
+  @SyncMachine({ subject: Shelf, relations: ['items'] })
+  @ListenTo(Shelf, { fields: ['label'] })
+  @ListenTo(Item, { fields: ['name', 'shelf'] })
+  class ShelfSync {
+    @Build() build(s: Shelf) { return { items: s.items.getItems().map((i) => i.name).sort() }; }
+    @Publish() async publish(s: Shelf, payload: unknown) { await client.putOrder(String(s.id), payload); }
+    // Live or a snapshot of earlier values, the item's shelf is an object holding its key.
+    @SubjectIdsFrom(Item) shelfOf(i: Item | { shelf: { id: number } }) { return i.shelf.id; }
+  }
+  return new ShelfSync();
+}
+
+for (const kind of DATABASES) {
+  describe(`a child that moves to another parent on MikroORM + ${kind}`, () => {
+    const s = suiteRuntime(`moves-mikro-${kind}`, () => mikroOrmOn(kind, [Shelf, Item]), (api) => [shelfMachine(new ApiClient(api.url))]);
+
+    it('republishes the parent it left as well as the one it joined, once per move or per merged moves', async () => {
+      const { orm, api } = s;
+      const em = orm.em.fork();
+      const [a, b, c] = ['A', 'B', 'C'].map((label) => em.create(Shelf, { label }));
+      const x = em.create(Item, { name: 'x', shelf: a });
+      em.create(Item, { name: 'y', shelf: a });
+      await em.flush();
+      const docs = async () => {
+        expect((await s.drain()).failedChanges).to.deep.equal([]);
+        return [a, b, c].map((shelf) => (api.documents.get(String(shelf.id)) as { items: string[] }).items);
+      };
+      expect(await docs()).to.deep.equal([['x', 'y'], [], []]);
+
+      // A reference to the new shelf, on an item loaded in another fork.
+      const other = orm.em.fork();
+      const moving = await other.findOneOrFail(Item, x.id);
+      moving.shelf = other.getReference(Shelf, b.id);
+      await other.flush();
+      expect(await docs()).to.deep.equal([['y'], ['x'], []]);
+
+      // Two moves in one transaction (B -> C -> A): the shelves it passed are mapped, and only changed payloads sent.
+      const published = api.publishes().length;
+      await orm.em.fork().transactional(async (tem) => {
+        const item = await tem.findOneOrFail(Item, x.id);
+        item.shelf = tem.getReference(Shelf, c.id);
+        await tem.flush();
+        item.shelf = tem.getReference(Shelf, a.id);
+      });
+      expect(await docs()).to.deep.equal([['x', 'y'], [], []]);
+      expect(api.publishes().length - published).to.equal(2);
+    });
+  });
+}
+
+/** A mapper that takes entities only: the earlier values fail it, and the shelf the item joined is published anyway. */
+function entitiesOnlyMachine(client: ApiClient) {
+  @SyncMachine({ subject: Shelf, relations: ['items'] })
+  @ListenTo(Item, { fields: ['shelf'] })
+  class EntitiesOnly {
+    @Build() build(s: Shelf) { return { items: s.items.getItems().map((i) => i.name).sort() }; }
+    @Publish() async publish(s: Shelf, payload: unknown) { await client.putOrder(String(s.id), payload); }
+    @SubjectIdsFrom(Item) shelfOf(i: Item) {
+      if (!(i instanceof Item)) throw new Error('not an Item');
+      return i.shelf.id;
+    }
+  }
+  return new EntitiesOnly();
+}
+
+describe('a moved child whose mapper fails on its earlier values, on MikroORM + sqlite', () => {
+  const s = suiteRuntime('moves-mikro-failing', () => mikroOrmOn('sqlite', [Shelf, Item]), (api) => [entitiesOnlyMachine(new ApiClient(api.url))]);
+
+  it('publishes the parent it joined, and fails the change with an error that says what the mapper was given', async () => {
+    const em = s.orm.em.fork();
+    const [a, b] = ['A', 'B'].map((label) => em.create(Shelf, { label }));
+    const x = em.create(Item, { name: 'x', shelf: a });
+    await em.flush();
+    await s.drain();
+    x.shelf = b;
+    await em.flush();
+    const { failedChanges } = await s.drain();
+    expect((s.api.documents.get(String(b.id)) as { items: string[] }).items).to.deep.equal(['x']);
+    expect((s.api.documents.get(String(a.id)) as { items: string[] }).items).to.deep.equal(['x']); // stale, and said
+    expect(failedChanges.map(({ entity, id, error }) => ({ entity, id, error }))).to.deep.equal([{
+      entity: 'Item', id: String(x.id),
+      error: `EntitiesOnly.shelfOf threw for Item ${x.id}: not an Item (it was called with the row's values from before ` +
+        'it moved (a to-one relation changed), in the shape of a removed row\'s snapshot: its columns, and each to-one ' +
+        'relation as { <key>: value }, so that the subjects it left are republished too; map from those values)',
     }]);
   });
 });

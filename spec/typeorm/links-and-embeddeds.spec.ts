@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { expect } from 'chai';
-import { Column, DataSource, Entity, JoinTable, ManyToMany, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, DataSource, Entity, JoinColumn, JoinTable, ManyToMany, ManyToOne, OneToMany, PrimaryGeneratedColumn } from 'typeorm';
 import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine } from '../../lib';
 import { DATABASES } from '../support/database';
 import { ApiClient } from '../support/partner-api';
@@ -131,6 +131,77 @@ for (const kind of DATABASES) {
       await linkRemoved();
       expect(await published()).to.deep.equal(['z']);
       expect(api.publishes(String(article.id))).to.have.length(3);
+    });
+  });
+}
+
+@Entity('move_shelves')
+class Shelf {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ type: 'varchar' }) label!: string;
+  @OneToMany(() => Item, (i) => i.shelf) items!: Item[];
+}
+
+@Entity('move_items')
+class Item {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column({ type: 'varchar' }) name!: string;
+  @Column({ type: 'int' }) shelfId!: number;
+  @ManyToOne(() => Shelf, (s) => s.items) @JoinColumn({ name: 'shelfId' }) shelf!: Shelf;
+}
+
+/** A parent subject whose payload lists its children: a child that moves changes the parent it left too. */
+function shelfMachine(client: ApiClient) {
+  @SyncMachine({ subject: Shelf, relations: { items: true } })
+  @ListenTo(Shelf, { fields: ['label'] })
+  @ListenTo(Item, { fields: ['name', 'shelf'] })
+  class ShelfSync {
+    @Build() build(s: Shelf) { return { items: s.items.map((i) => i.name).sort() }; }
+    @Publish() async publish(s: Shelf, payload: unknown) { await client.putOrder(String(s.id), payload); }
+    // Live or earlier values, the item holds its shelf's key.
+    @SubjectIdsFrom(Item) shelfOf(i: Item) { return i.shelfId; }
+  }
+  return new ShelfSync();
+}
+
+for (const kind of DATABASES) {
+  describe(`a child that moves to another parent on TypeORM + ${kind}`, () => {
+    const s = suiteRuntime(`moves-${kind}`, () => typeOrmOn(kind, [Shelf, Item]), (api) => [shelfMachine(new ApiClient(api.url))]);
+
+    it('republishes the parent it left as well as the one it joined, moved by its relation or its foreign-key column', async () => {
+      const { orm: ds, api } = s;
+      const [a, b, c] = await ds.getRepository(Shelf).save([{ label: 'A' }, { label: 'B' }, { label: 'C' }]);
+      const items = ds.getRepository(Item);
+      const [x] = await items.save([{ name: 'x', shelf: a }, { name: 'y', shelf: a }]);
+      const docs = async () => {
+        expect((await s.drain()).failedChanges).to.deep.equal([]);
+        return [a, b, c].map((shelf) => (api.documents.get(String(shelf.id)) as { items: string[] }).items);
+      };
+      expect(await docs()).to.deep.equal([['x', 'y'], [], []]);
+
+      // By the relation, on a row loaded without it.
+      const moving = await items.findOneByOrFail({ id: x.id });
+      moving.shelf = b;
+      await items.save(moving);
+      expect(await docs()).to.deep.equal([['y'], ['x'], []]);
+
+      // By the foreign-key column alone: `fields` names the relation, and the column's change is the relation's.
+      const again = await items.findOneByOrFail({ id: x.id });
+      again.shelfId = c.id;
+      await items.save(again);
+      expect(await docs()).to.deep.equal([['y'], [], ['x']]);
+
+      // Two moves in one transaction (C -> A -> B): the shelves it passed are mapped, and only changed payloads sent.
+      const published = api.publishes().length;
+      await ds.transaction(async (tm) => {
+        const item = await tm.getRepository(Item).findOneByOrFail({ id: x.id });
+        item.shelf = a;
+        await tm.save(item);
+        item.shelf = b;
+        await tm.save(item);
+      });
+      expect(await docs()).to.deep.equal([['y'], ['x'], []]);
+      expect(api.publishes().length - published).to.equal(2);
     });
   });
 }

@@ -12,7 +12,7 @@ describe('pending requests: encode, decode, and the change a mapper sees', () =>
     }), at: '1700000000000' });
     expect(decodeRequest(raw, 'x')).to.deep.equal({
       firstAt: 1700000000000, parent: TP, origins: [TP], ops: ['remove'], changedKeys: ['firstName', 'lastName'],
-      snapshot: { id: 5, customer: { id: 2 } }, force: true, attempt: 0,
+      snapshot: { id: 5, customer: { id: 2 } }, before: [], force: true, attempt: 0,
     });
   });
 
@@ -24,13 +24,21 @@ describe('pending requests: encode, decode, and the change a mapper sees', () =>
     expect(request.attempt).to.equal(2);
     expect(request.force).to.equal(false);
     expect(decodeRequest('{}', 'x')).to.deep.equal({
-      firstAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, force: false, attempt: 0,
+      firstAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [], force: false, attempt: 0,
     });
+  });
+
+  it('keeps each distinct earlier value of a moved row through merges (a field per value, so a merge is a union)', () => {
+    const fromA = encodeRequest({ op: 'update', changedKeys: ['shelf'], before: [{ id: 7, shelf: { id: 1 } }] });
+    const fromB = encodeRequest({ op: 'update', changedKeys: ['shelf'], before: [{ id: 7, shelf: { id: 2 } }, { id: 7, shelf: { id: 1 } }] });
+    expect(decodeRequest(JSON.stringify({ ...fromA, ...fromB }), 'x').before).to.deep.equal([{ id: 7, shelf: { id: 1 } }, { id: 7, shelf: { id: 2 } }]);
+    expect(() => decodeRequest('{"was:[1]":"1"}', 'x')).to.throw(InvalidJobError, "a row's earlier values is not an object");
+    expect(() => decodeRequest('{"was:{":"1"}', 'x')).to.throw(InvalidJobError, "a row's earlier values is not JSON");
   });
 
   it('a bare request (what a take gives an item requested without fields) decodes as the general form does', () => {
     const expected = {
-      firstAt: 1700000000000, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, force: false, attempt: 0,
+      firstAt: 1700000000000, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [], force: false, attempt: 0,
     };
     expect(decodeRequest('{"at":"1700000000000"}', 'x')).to.deep.equal(expected);
     // Spaced, it is not the bare form: the general path reads it, to the same request.
