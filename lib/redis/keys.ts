@@ -95,6 +95,14 @@ export class KeySpace {
     return `${this.prefix}:${machine}:published`;
   }
 
+  /**
+   * A key each runtime keeps while it runs (with an expiry it refreshes), so that after an outage it can tell a Redis
+   * that came back without its data (see DataLossWatch).
+   */
+  runtimeMarker(runtime: string): string {
+    return `${this.prefix}:runtime:${runtime}`;
+  }
+
   /** Every key of this prefix, for clean-up in tests, demo and bench. */
   pattern(): string {
     return `${this.prefix}:*`;

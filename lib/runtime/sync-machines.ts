@@ -14,6 +14,7 @@ import { startWorkers, type Stopping } from '../pipeline/worker';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
 import { RedisAvailability, RedisUnavailableError } from '../redis/availability';
+import { DataLossWatch } from '../redis/data-loss';
 import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
 import { checkRedis } from '../redis/wait-for-redis';
@@ -71,6 +72,8 @@ export class SyncMachines {
   private unsubscribe?: () => void;
   /** Capture fails fast while Redis is down (SPEC §6.3); set in start(). */
   private availability?: RedisAvailability;
+  /** Says when Redis comes back from an outage without its data; set in start(). */
+  private dataLoss?: DataLossWatch;
   private closing?: Promise<void>;
   /** Where Redis is, for messages. */
   private redisAt = '';
@@ -131,6 +134,8 @@ export class SyncMachines {
     const runtime = new SyncMachines(adapter, machines, redis, keys, queues, enqueuer, router, logger, worker);
     runtime.redisAt = redisSettings.describe;
     runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe, capture.mode === 'outbox');
+    runtime.dataLoss = new DataLossWatch(redis, keys, logger, redisSettings.describe, machines.map((m) => m.name));
+    await runtime.dataLoss.start();
     if (capture.mode === 'outbox') {
       const relay = new OutboxRelay({
         outbox: adapter.outbox, logger, pollMs: capture.pollMs,
@@ -291,6 +296,7 @@ export class SyncMachines {
       }
       this.unsubscribe?.();
       this.availability?.close(); // before quitting: our own quit is no outage
+      await this.dataLoss?.close();
       await this.redis.quit().catch(() => this.redis.disconnect());
     })();
     return this.closing;

@@ -45,6 +45,44 @@ describe('Redis restart with running processes (PostgreSQL)', function () {
     expect(errors).not.to.match(/NOSCRIPT/);
     expect(errors).not.to.match(/Could not enqueue/);
     expect(errors).to.match(/partner API answered 503/); // the retries did run
+    expect(errors).not.to.match(/came back without the data/); // its append-only file kept it
+  });
+});
+
+describe('Redis restarted without its data (PostgreSQL)', function () {
+  this.timeout(60_000);
+  let redis: PrivateRedis;
+  let h: Harness;
+  beforeEach(async () => {
+    redis = await PrivateRedis.create({ volatile: true });
+    h = await new Harness('postgres', 'restart-empty').setUp();
+  });
+  afterEach(async () => {
+    await h.tearDown();
+    await redis.destroy();
+  });
+
+  it('says the pending work is gone and how to recover; the resync it names republishes what was lost', async () => {
+    const capture = await h.start({ redis: redis.url });
+    const customer = await h.customer();
+    const orders = [await h.order(customer), await h.order(customer)]; // pending: no worker runs
+    await redis.restart();
+    const said = () => h.logger.errors().filter((e) => e.includes('came back without the data it held'));
+    for (let waited = 0; said().length === 0; waited += 50) {
+      if (waited > 10_000) throw new Error(`no data-loss error; errors: ${h.logger.errors().join(' | ')}`);
+      await sleep(50);
+    }
+    expect(said()).to.have.length(1);
+    expect(said()[0]).to.match(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${redis.port} came back without the data it held .*` +
+      'Run resync for OrderToApiSync \\(`npx sync-machine resync <Machine>`: unchanged subjects cost no API call\\), and make ' +
+      'Redis keep its data \\(appendonly yes\\)\\.$'));
+
+    const worker = await h.startWorker({ redis: redis.url });
+    await worker.drain(DRAIN);
+    expect(h.api.publishes()).to.have.length(0); // the pending orders were lost with Redis' data
+    await capture.resync('OrderToApiSync');
+    await worker.drain(DRAIN);
+    expect(h.api.publishes().map((p) => p.id).sort()).to.deep.equal(orders.map((o) => String(o.id)).sort());
   });
 });
 

@@ -20,6 +20,8 @@ export interface PrivateRedisOptions {
   tls?: boolean;
   /** Do not start it yet: `start()` later (a Redis that is down at boot). */
   deferStart?: boolean;
+  /** Keep nothing on disk (no append-only file): a restart comes back empty. */
+  volatile?: boolean;
 }
 
 /**
@@ -66,7 +68,7 @@ export class PrivateRedis {
   /** Starts redis-server and resolves once it accepts connections (after loading its append-only file). */
   async start(): Promise<void> {
     if (this.child) throw new Error(`private Redis on ${this.port} is already running`);
-    const args = ['--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--daemonize', 'no',
+    const args = ['--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', this.options.volatile ? 'no' : 'yes', '--daemonize', 'no',
       '--protected-mode', 'no', '--loglevel', 'notice'];
     if (this.options.tls) {
       args.push('--port', '0', '--tls-port', String(this.port), '--tls-cert-file', join(this.dir, 'cert.pem'),

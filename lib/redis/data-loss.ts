@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import type { Logger } from '../logger';
+import type { KeySpace } from './keys';
+
+/** The marker's expiry, and how often a running runtime renews it: long past any outage worth telling apart. */
+const MARKER_TTL_S = 24 * 3600;
+const RENEW_MS = 3600 * 1000;
+
+/**
+ * Tells when Redis comes back from an outage without the data it held: a restart of a Redis that keeps nothing on
+ * disk (or a FLUSHALL, a failover to an empty replica). Its pending changes, failure records and tickets are gone
+ * then, and the subjects they stood for stay stale with no error anywhere. Each runtime keeps a marker key of its
+ * own; after every reconnect it looks for it, and when the marker is gone says so, with the way to recover.
+ */
+export class DataLossWatch {
+  private readonly key: string;
+  private down = false;
+  private renewal?: NodeJS.Timeout;
+  private readonly onClose = () => { this.down = true; };
+  private readonly onReady = () => {
+    if (!this.down) return;
+    this.down = false;
+    void this.check();
+  };
+
+  constructor(
+    private readonly client: Redis, keys: KeySpace, private readonly logger: Logger, private readonly describe: string,
+    private readonly machines: string[],
+  ) {
+    this.key = keys.runtimeMarker(randomUUID());
+  }
+
+  async start(): Promise<void> {
+    await this.mark();
+    this.client.on('close', this.onClose);
+    this.client.on('ready', this.onReady);
+    this.renewal = setInterval(() => void this.mark().catch(() => undefined), RENEW_MS).unref();
+  }
+
+  async close(): Promise<void> {
+    this.client.off('close', this.onClose);
+    this.client.off('ready', this.onReady);
+    clearInterval(this.renewal);
+    // Not while Redis is down (the command would wait for it): the marker expires on its own.
+    if (this.client.status === 'ready') await this.client.del(this.key).catch(() => undefined);
+  }
+
+  private async check(): Promise<void> {
+    try {
+      // SET ... GET answers the value the key had: nil when Redis lost it (Redis 6.2 and later).
+      const had = await this.client.set(this.key, '1', 'EX', MARKER_TTL_S, 'GET');
+      if (had !== null) return;
+    } catch {
+      return; // down again, or a Redis before 6.2: the next reconnect looks again
+    }
+    this.logger.error(`Redis at ${this.describe} came back without the data it held (a restart of a Redis that keeps ` +
+      'nothing on disk, a FLUSHALL, or a failover to an empty replica): changes recorded before the outage and not yet ' +
+      'run, failure records and publication counters are gone, and the subjects they stood for may stay stale. ' +
+      `Run resync for ${this.machines.join(', ')} (\`npx sync-machine resync <Machine>\`: unchanged subjects cost no API ` +
+      'call), and make Redis keep its data (appendonly yes).');
+  }
+
+  private async mark(): Promise<void> {
+    await this.client.set(this.key, '1', 'EX', MARKER_TTL_S);
+  }
+}
