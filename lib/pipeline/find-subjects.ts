@@ -133,8 +133,11 @@ function warnEmptyRemoval(deps: FindSubjectsDeps, machine: MachineDefinition, li
   if (deps.warnedEmptyRemovals.has(key)) return;
   deps.warnedEmptyRemovals.add(key);
   deps.logger.warn(`${machine.className}.${listener.mapper} returned no ${machine.subjectInfo.name} ids for the removed ` +
-    `${listener.info.name} ${id}: for a removal it gets a snapshot of the row (columns, and each to-one relation as ` +
-    `{ <key>: value }), not a loaded entity; map from those values. (Said once per mapper.)`);
+    `${listener.info.name} ${id}. For a removal it gets a snapshot of the row (columns, and each to-one relation as ` +
+    '{ <key>: value }), not a loaded entity, and a query for what the row linked to finds nothing any more: map from ' +
+    "the snapshot's values where they name the subjects. Its many-to-many links are reported as changes of their own; " +
+    'rows the database changes for it (ON DELETE CASCADE or SET NULL) are not: change those through the ORM first, or ' +
+    'resync. (Said once per mapper.)');
 }
 
 function normalizeIds(result: unknown, machine: MachineDefinition, method: string, entity: string, id: string): string[] {
