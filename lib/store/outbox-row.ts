@@ -105,6 +105,7 @@ export function decodeOutboxEntry(
     return { problem: 'id, op or changed keys missing' };
   }
   const snapshot = raw.s && typeof raw.s === 'object' ? raw.s as Record<string, unknown> : undefined;
-  const before = Array.isArray(raw.b) ? raw.b.filter((v): v is Record<string, unknown> => Boolean(v) && typeof v === 'object') : undefined;
-  return { change: { entity, id: raw.id, op: raw.op as CapturedChange['op'], changedKeys: raw.k.map(String), snapshot, before } };
+  const change: CapturedChange = { entity, id: raw.id, op: raw.op as CapturedChange['op'], changedKeys: raw.k.map(String), snapshot };
+  if (Array.isArray(raw.b)) change.before = raw.b.filter((v): v is Record<string, unknown> => Boolean(v) && typeof v === 'object');
+  return { change };
 }

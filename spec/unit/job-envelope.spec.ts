@@ -42,6 +42,19 @@ describe('job envelopes and outbox entries', () => {
     expect(decodeOutboxEntry(encodeOutboxEntry(change), new Map())).to.deep.equal({ problem: 'entity "Order" is not listened to by any started machine' });
     expect(decodeOutboxEntry('{', entities)).to.deep.equal({ problem: 'not JSON' });
     expect(decodeOutboxEntry('{"e":"Order","id":5,"op":"update","k":[]}', entities)).to.deep.equal({ problem: 'id, op or changed keys missing' });
+    // A move's earlier values travel too.
+    const moved = { entity: Order, id: '5', op: 'update' as const, changedKeys: ['customer'], before: [{ id: 5, customer: { id: 1 } }] };
+    expect(decodeOutboxEntry(encodeOutboxEntry(moved), entities)).to.deep.equal({ change: { ...moved, snapshot: undefined } });
+  });
+
+  it('fits a move to a column of limited bytes by leaving its earlier values out first', () => {
+    class Order {}
+    const moved = { entity: Order, id: '5', op: 'update' as const, changedKeys: ['customer'], before: [{ id: 5, note: 'x'.repeat(500) }] };
+    const without = encodeOutboxEntry({ ...moved, before: undefined });
+    expect(fitOutboxEntry(moved, Buffer.byteLength(without))).to.deep.equal({ entry: without, dropped: ['(its earlier values)'] });
+    expect(decodeOutboxEntry(without, new Map([['Order', Order]]))).to.deep.equal({
+      change: { entity: Order, id: '5', op: 'update', changedKeys: ['customer'], snapshot: undefined },
+    });
   });
 
   it('fits an entry to a column of limited bytes: the longest values of the snapshot go first, then the whole snapshot', () => {
