@@ -9,10 +9,13 @@ import { checkedIds } from './subject-ids';
  * error that says what is watched. Without `changedKeys` every field counts as changed (the "all keys" form).
  */
 export function notifiedChanges(
-  machines: MachineDefinition[], entity: EntityClass, ids: string | number | Array<string | number>, changedKeys?: string[],
+  machines: MachineDefinition[], given: EntityClass | string, ids: string | number | Array<string | number>, changedKeys?: string[],
 ): CapturedChange[] {
-  const name = entity?.name ?? String(entity);
-  const listening = machines.flatMap((m) => m.listeners.filter((l) => l.entity === entity).map((l) => ({ machine: m, listener: l })));
+  const name = typeof given === 'string' ? given : given?.name ?? String(given);
+  // By class, or by the entity's name as the ORM knows it ('Product'): either names the listened class.
+  const matches = (entity: EntityClass, info: { name: string }) => entity === given || (typeof given === 'string' && info.name === given);
+  const listening = machines.flatMap((m) => m.listeners.filter((l) => matches(l.entity, l.info)).map((l) => ({ machine: m, listener: l })));
+  const entity = listening[0]?.listener.entity;
   if (listening.length === 0) {
     throw new ConfigurationError(
       `notifyChanged(${name}): no machine listens to it; add @ListenTo(${name}) to a machine, or drop the call.`);

@@ -1,5 +1,6 @@
 import { ConfigurationError, describeError } from '../errors';
 import { refuseUnknownOptions } from '../known-options';
+import { checkedWhere } from './where';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { callHook } from '../pipeline/call-hook';
 import type { ColumnFilter, OrmAdapter, StoredPayload } from '../ports';
@@ -69,8 +70,9 @@ export async function reconcileMachine(
   adapter: OrmAdapter, machine: MachineDefinition, options: ReconcileOptions = {},
 ): Promise<ReconcileReport> {
   refuseUnknownOptions(options, ['ids', 'where', 'limit', 'batchSize'], `reconcile(${machine.className}, options)`);
-  const { ids, where } = options;
-  if (ids && where) throw new ConfigurationError('reconcile: pass `ids` or `where`, not both.');
+  const { ids } = options;
+  if (ids && options.where) throw new ConfigurationError('reconcile: pass `ids` or `where`, not both.');
+  const where = options.where === undefined ? undefined : checkedWhere(options.where, `reconcile(${machine.className})`);
   if (where && !adapter.pageIdsWhere) {
     throw new ConfigurationError(`reconcile({ where }) is not available with ${adapter.name} in this version: ` +
       'pass the subject ids instead (`ids`, or --ids on the command line).');

@@ -1,4 +1,5 @@
 import { ConfigurationError, shownValue } from '../errors';
+import { checkedWhere } from './where';
 import { refuseUnknownOptions } from '../known-options';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { ColumnFilter, OrmAdapter } from '../ports';
@@ -40,7 +41,10 @@ export async function resyncSubjects(
     throw new ConfigurationError(`resync(${machine.className}): batchSize must be a whole number of at least 1, got ${shownValue(batchSize)}.`);
   }
   if (options.ids && options.where) throw new ConfigurationError('resync: pass `ids` or `where`, not both.');
-  const { where } = options;
+  if (options.force !== undefined && typeof options.force !== 'boolean') {
+    throw new ConfigurationError(`resync(${machine.className}): force must be true or false, got ${shownValue(options.force)}.`);
+  }
+  const where = options.where === undefined ? undefined : checkedWhere(options.where, `resync(${machine.className})`);
   if (where && !adapter.pageIdsWhere) {
     throw new ConfigurationError(`resync({ where }) is not available with ${adapter.name} in this version: ` +
       'pass the subject ids instead (`ids`, or --ids on the command line).');
@@ -66,7 +70,8 @@ export async function resyncSubjects(
     seen?.add(ids);
   }
   // Stored subjects whose rows went where no capture saw (gone-subjects.ts): their runs unpublish them.
-  if (seen) for await (const gone of goneSubjects(adapter, machine, seen)) await pages.send(gone, undefined);
+  // They come after the count: the total grows with them (never shown below what was enqueued).
+  if (seen) for await (const gone of goneSubjects(adapter, machine, seen)) await pages.send(gone, total);
   return pages.done();
 }
 

@@ -58,7 +58,8 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-type MachineRef = string | (abstract new (...args: never[]) => object);
+/** A started machine by name, by class, or as the instance given to start(). */
+type MachineRef = string | (abstract new (...args: never[]) => object) | object;
 
 /** A started sync-machine runtime: captures changes, and runs workers when asked to. */
 export class SyncMachines {
@@ -182,7 +183,8 @@ export class SyncMachines {
    * For writes the ORM never saw (raw SQL, bulk updates): treats each id as updated. `changedKeys` must include a
    * field some machine watches (a ConfigurationError lists them otherwise); omit it to count every field as changed.
    */
-  async notifyChanged(entity: EntityClass, ids: string | number | Array<string | number>, changedKeys?: string[]): Promise<void> {
+  async notifyChanged(entity: EntityClass | string, ids: string | number | Array<string | number>, changedKeys?: string[]): Promise<void> {
+    this.refuseClosed('notifyChanged');
     const changes = notifiedChanges(this.machines, entity, ids, changedKeys);
     if (changes.length > 0) await this.track(this.requesting(() => this.router.route(changes)));
   }
@@ -192,11 +194,13 @@ export class SyncMachines {
    * compares them with the payload store. Publishes nothing, writes nothing, touches no Redis key.
    */
   async reconcile(machine: MachineRef, options: ReconcileOptions = {}): Promise<ReconcileReport> {
+    this.refuseClosed('reconcile');
     return reconcileMachine(this.adapter, this.machineFor(machine), options);
   }
 
   /** Backfill: enqueues an EnsurePublication for every subject (or `ids`); `force` publishes unchanged payloads too. */
   async resync(machine: MachineRef, options: ResyncOptions = {}): Promise<{ enqueued: number }> {
+    this.refuseClosed('resync');
     const def = this.machineFor(machine);
     const request = encodeRequest({ force: options.force });
     return resyncSubjects(this.adapter, def, options, (ids) =>
@@ -205,7 +209,14 @@ export class SyncMachines {
 
   /** Per machine: queue depths, outcome counters, the latest publishes and the latest failures with their errors. */
   async status(options: StatusOptions = {}): Promise<MachineStatus[]> {
+    this.refuseClosed('status');
     refuseUnknownOptions(options, ['machines', 'limit'], 'status(options)');
+    if (options.machines !== undefined && !Array.isArray(options.machines)) {
+      throw new ConfigurationError(`status({ machines }) takes an array of machines (names, classes or instances), got ${shownValue(options.machines)}.`);
+    }
+    if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit >= 0)) {
+      throw new ConfigurationError(`status({ limit }) must be a whole number, 0 or more, got ${shownValue(options.limit)}.`);
+    }
     const defs = options.machines?.map((m) => this.machineFor(m)) ?? this.machines;
     return Promise.all(defs.map((def) =>
       readMachineStatus(this.redis, this.keys, { name: def.name, subject: def.subjectInfo.name }, options.limit ?? 5)));
@@ -213,6 +224,7 @@ export class SyncMachines {
 
   /** One subject's last publish (from the payload store), whether work for it is pending, and its failure if any. */
   async subjectStatus(machine: MachineRef, subjectId: string | number): Promise<SubjectStatus> {
+    this.refuseClosed('subjectStatus');
     const def = this.machineFor(machine);
     // '4x' for an integer key would read as a subject never published: refused, as resync() refuses it.
     const [id] = checkedIds([subjectId], def.subjectInfo, `subjectStatus(${def.className}, id)`);
@@ -227,6 +239,7 @@ export class SyncMachines {
    * loads and builds from current data. Resolves how many went back per step.
    */
   async retryFailed(machine: MachineRef, options: { step?: Step } = {}): Promise<Partial<Record<Step, number>>> {
+    this.refuseClosed('retryFailed');
     const def = this.machineFor(machine);
     refuseUnknownOptions(options, ['step'], `retryFailed(${def.className}, options)`);
     if (options.step !== undefined && !STEPS.includes(options.step)) {
@@ -243,10 +256,12 @@ export class SyncMachines {
    * Rejects with DrainTimeoutError after `timeoutMs`, also while Redis does not answer.
    */
   async drain(options: DrainOptions = {}): Promise<DrainSummary> {
+    this.refuseClosed('drain');
     refuseUnknownOptions(options, ['timeoutMs'], 'drain(options)');
     const { timeoutMs } = options;
-    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs >= 0))) {
-      throw new ConfigurationError(`drain({ timeoutMs }) must be a number of milliseconds, 0 or more, got ${shownValue(timeoutMs)}; ` +
+    // 0 could only ever time out (even reading Redis takes longer), and then blamed Redis.
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0))) {
+      throw new ConfigurationError(`drain({ timeoutMs }) must be a number of milliseconds above 0, got ${shownValue(timeoutMs)}; ` +
         'omit it to wait as long as it takes.');
     }
     const opened = this.unreported;
@@ -368,10 +383,18 @@ export class SyncMachines {
     }
   }
 
+  /** A call on a closed runtime: its connections are gone, and it said so only as "Connection is closed" (or hung). */
+  private refuseClosed(call: string): void {
+    if (!this.closing) return;
+    throw new ConfigurationError(`${call}(): this SyncMachines runtime was closed (close() was called), so it has no ` +
+      'Redis connection any more: call it before close(), or start a new runtime with SyncMachines.start().');
+  }
+
   private machineFor(machine: MachineRef): MachineDefinition {
-    const def = this.machines.find((m) => m.name === machine || m.instance.constructor === machine);
+    const def = this.machines.find((m) => m.name === machine || m.instance === machine || m.instance.constructor === machine);
     if (!def) {
-      const name = typeof machine === 'string' ? machine : machine?.name;
+      const name = typeof machine === 'string' ? machine
+        : typeof machine === 'function' ? machine.name : (machine as object | undefined)?.constructor?.name ?? String(machine);
       throw new ConfigurationError(
         `${name} is not one of the started machines (${this.machines.map((m) => m.className).join(', ')}): ` +
         'pass it in SyncMachines.start({ machines }).');

@@ -83,7 +83,7 @@ for (const world of WORLDS) {
       expect(await refused(worker.drain({ timeout: 5 } as never))).to.equal(
         'drain(options): unknown option "timeout"; did you mean "timeoutMs"? It takes `timeoutMs`.');
       expect(await refused(worker.drain({ timeoutMs: '5' } as never))).to.equal(
-        'drain({ timeoutMs }) must be a number of milliseconds, 0 or more, got "5"; omit it to wait as long as it takes.');
+        'drain({ timeoutMs }) must be a number of milliseconds above 0, got "5"; omit it to wait as long as it takes.');
       expect(await refused(worker.reconcile('OrderToApiSync', { id: [order.id] } as never))).to.match(
         /^reconcile\(OrderToApiSync, options\): unknown option "id"; did you mean "ids"\?/);
       expect(await refused(worker.status({ limits: 3 } as never))).to.match(/^status\(options\): unknown option "limits"; did you mean "limit"\?/);

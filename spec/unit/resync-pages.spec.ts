@@ -80,6 +80,23 @@ describe('resync pages', () => {
     expect(sent).to.deep.equal([['1', '2'], ['3']]);
   });
 
+  it('keeps a total through the stored subjects whose rows are gone, which come after the count', async () => {
+    const pages = [['1', '2'], ['3'], []];
+    const stored = [['1', '2', '3', '9'], []];
+    const paging = {
+      countRows: async () => 3,
+      pageIds: async () => pages.shift() ?? [],
+      payloads: { pageSubjectIds: async () => stored.shift() ?? [] },
+    } as unknown as OrmAdapter;
+    const subject = { subject: class Order {}, name: 'OrderSync' } as unknown as MachineDefinition;
+    const progress: Array<[number, number | undefined]> = [];
+    const sent: string[][] = [];
+    expect(await resyncSubjects(paging, subject, { batchSize: 2, onProgress: (n, total) => progress.push([n, total]) },
+      async (page) => { sent.push(page); })).to.deep.equal({ enqueued: 4 });
+    expect(sent).to.deep.equal([['1', '2'], ['3'], ['9']]);
+    expect(progress).to.deep.equal([[2, 3], [3, 3], [4, 4]]);
+  });
+
   it('refuses ids an integer key cannot hold, a misspelled option and a batchSize of 0, before recording any page', async () => {
     const sent: string[][] = [];
     const record = async (page: string[]) => { sent.push(page); };

@@ -1,0 +1,66 @@
+import { expect } from 'chai';
+import { ConfigurationError, type SyncMachines } from '../../lib';
+import { ApiClient } from '../support/partner-api';
+import { Harness } from '../support/harness';
+
+const DRAIN = { timeoutMs: 20_000 };
+
+/**
+ * The operating API as a user calls it, right or wrong: a machine by its instance, an entity by its name, options
+ * of the wrong shape, and calls after close(). Each wrong call is refused with what was wrong, and nothing is lost.
+ */
+describe('operating calls, right and misused (TypeORM + SQLite)', () => {
+  let h: Harness;
+  beforeEach(async () => { h = await new Harness('sqlite', 'calls').setUp(); });
+  afterEach(async () => { await h.tearDown(); });
+
+  const refusal = (call: Promise<unknown>) => call.then(() => 'accepted', (e: unknown) => {
+    expect(e).to.be.instanceOf(ConfigurationError);
+    return (e as Error).message;
+  });
+
+  it('takes the machine instance given to start(), and the entity by its name', async () => {
+    const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+    const worker = await h.startWorker({ machines: [machine] });
+    const order = await h.order(await h.customer());
+    await worker.drain(DRAIN);
+    expect((await worker.subjectStatus(machine, order.id)).published?.version).to.equal(1);
+    expect(await worker.resync(machine, { ids: [order.id], force: true })).to.deep.equal({ enqueued: 1 });
+    expect((await worker.drain(DRAIN)).outcomes).to.deep.equal({ published: 1 });
+    await worker.notifyChanged('Order', order.id);
+    expect((await worker.drain(DRAIN)).outcomes).to.deep.equal({ unchanged: 1 });
+    expect(await refusal(worker.notifyChanged('Invoice', 1))).to.equal(
+      'notifyChanged(Invoice): no machine listens to it; add @ListenTo(Invoice) to a machine, or drop the call.');
+  });
+
+  it('refuses options of the wrong shape, saying what they must be', async () => {
+    const sync = await h.start();
+    expect(await refusal(sync.status({ machines: 'OrderToApiSync' as never }))).to.equal(
+      'status({ machines }) takes an array of machines (names, classes or instances), got "OrderToApiSync".');
+    expect(await refusal(sync.status({ limit: -1 }))).to.equal('status({ limit }) must be a whole number, 0 or more, got -1.');
+    expect(await refusal(sync.resync('OrderToApiSync', { force: 'yes' as never }))).to.equal(
+      'resync(OrderToApiSync): force must be true or false, got "yes".');
+    expect(await refusal(sync.drain({ timeoutMs: 0 }))).to.equal(
+      'drain({ timeoutMs }) must be a number of milliseconds above 0, got 0; omit it to wait as long as it takes.');
+    const operator = 'where.status is {"$ne":"new"}; only strings, numbers, booleans and null compare by equality. ' +
+      'For other selections pass the subject ids (`ids`).';
+    expect(await refusal(sync.reconcile('OrderToApiSync', { where: { status: { $ne: 'new' } } as never }))).to.equal(
+      `reconcile(OrderToApiSync): ${operator}`);
+    expect(await refusal(sync.resync('OrderToApiSync', { where: { status: { $ne: 'new' } } as never }))).to.equal(
+      `resync(OrderToApiSync): ${operator}`);
+  });
+
+  it('after close(), every call says the runtime is closed, and drain() does not hang', async () => {
+    const sync: SyncMachines = await h.start();
+    await sync.close();
+    const closed = (call: string) => `${call}(): this SyncMachines runtime was closed (close() was called), so it has no ` +
+      'Redis connection any more: call it before close(), or start a new runtime with SyncMachines.start().';
+    expect(await refusal(sync.drain())).to.equal(closed('drain'));
+    expect(await refusal(sync.notifyChanged(h.shop.Order, 1))).to.equal(closed('notifyChanged'));
+    expect(await refusal(sync.resync('OrderToApiSync'))).to.equal(closed('resync'));
+    expect(await refusal(sync.reconcile('OrderToApiSync'))).to.equal(closed('reconcile'));
+    expect(await refusal(sync.status())).to.equal(closed('status'));
+    expect(await refusal(sync.subjectStatus('OrderToApiSync', 1))).to.equal(closed('subjectStatus'));
+    expect(await refusal(sync.retryFailed('OrderToApiSync'))).to.equal(closed('retryFailed'));
+  });
+});
