@@ -291,7 +291,8 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
   const { machine } = run;
   if (!stored) {
     if (subject.gone) {
-      run.deps.logger.warn(`${machine.className}: ${machine.subjectInfo.name} ${id} is gone and was never published: nothing to do.`);
+      run.deps.logger.warn(`${machine.className}: ${machine.subjectInfo.name} ${id} is gone and has no stored payload ` +
+        '(never published, or already unpublished): nothing to do.');
     }
     return 'not_publishable';
   }
