@@ -2,7 +2,7 @@ import { ConfigurationError, shownValue } from '../errors';
 import type { ColumnFilter } from '../ports';
 
 /**
- * `where` is column equality: a plain object of strings, numbers, booleans and null. An ORM operator object
+ * `where` is column equality: a plain object of strings, numbers, booleans, dates and null. An ORM operator object
  * (`{ $gt: 5 }`) would otherwise reach the ORM and be applied on one adapter and refused on another, and the CLI
  * refuses it already: refused here too, with what to do instead.
  */
@@ -12,9 +12,10 @@ export function checkedWhere(where: unknown, call: string): ColumnFilter {
       `got ${shownValue(where)}.`);
   }
   for (const [column, value] of Object.entries(where)) {
-    if (value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) continue;
-    throw new ConfigurationError(`${call}: where.${column} is ${shown(value)}; only strings, numbers, booleans and ` +
-      'null compare by equality. For other selections pass the subject ids (`ids`).');
+    if (value === null || typeof value === 'string' || typeof value === 'boolean' || typeof value === 'bigint' ||
+        (typeof value === 'number' && Number.isFinite(value)) || value instanceof Date) continue;
+    throw new ConfigurationError(`${call}: where.${column} is ${shown(value)}; only strings, numbers, booleans, dates ` +
+      'and null compare by equality. For other selections pass the subject ids (`ids`).');
   }
   return where as ColumnFilter;
 }

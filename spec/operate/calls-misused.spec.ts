@@ -42,7 +42,7 @@ describe('operating calls, right and misused (TypeORM + SQLite)', () => {
       'resync(OrderToApiSync): force must be true or false, got "yes".');
     expect(await refusal(sync.drain({ timeoutMs: 0 }))).to.equal(
       'drain({ timeoutMs }) must be a number of milliseconds above 0, got 0; omit it to wait as long as it takes.');
-    const operator = 'where.status is {"$ne":"new"}; only strings, numbers, booleans and null compare by equality. ' +
+    const operator = 'where.status is {"$ne":"new"}; only strings, numbers, booleans, dates and null compare by equality. ' +
       'For other selections pass the subject ids (`ids`).';
     expect(await refusal(sync.reconcile('OrderToApiSync', { where: { status: { $ne: 'new' } } as never }))).to.equal(
       `reconcile(OrderToApiSync): ${operator}`);
