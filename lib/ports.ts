@@ -88,7 +88,7 @@ export interface PayloadStore {
 }
 
 /** Column equality for backfills: `{ status: 'shipped', customerId: 3 }`, by property name. */
-export type ColumnFilter = Record<string, string | number | boolean | null>;
+export type ColumnFilter = Record<string, string | number | bigint | boolean | Date | null>;
 
 export type StoredWithoutRow = (afterId: string | undefined, limit: number) => Promise<string[]>;
 

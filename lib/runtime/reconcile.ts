@@ -1,6 +1,6 @@
 import { ConfigurationError, describeError } from '../errors';
 import { refuseUnknownOptions } from '../known-options';
-import { checkedWhere } from './where';
+import { checkedWhere, firstWhereQuery } from './where';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { callHook } from '../pipeline/call-hook';
 import type { ColumnFilter, OrmAdapter, StoredPayload } from '../ports';
@@ -136,7 +136,9 @@ async function judgeGone(adapter: OrmAdapter, machine: MachineDefinition, seen: 
 function nextPage(
   adapter: OrmAdapter, machine: MachineDefinition, where: ColumnFilter | undefined, after: string | undefined, size: number,
 ): Promise<string[]> {
-  return where ? adapter.pageIdsWhere!(machine.subject, where, after, size) : adapter.pageIds(machine.subject, after, size);
+  if (!where) return adapter.pageIds(machine.subject, after, size);
+  const page = () => adapter.pageIdsWhere!(machine.subject, where, after, size);
+  return after === undefined ? firstWhereQuery(`reconcile(${machine.className})`, machine.subjectInfo.name, where, page) : page();
 }
 
 /** What a run would do with one subject, without doing it. */

@@ -1,5 +1,5 @@
 import { ConfigurationError, shownValue } from '../errors';
-import { checkedWhere } from './where';
+import { checkedWhere, firstWhereQuery } from './where';
 import { refuseUnknownOptions } from '../known-options';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { ColumnFilter, OrmAdapter } from '../ports';
@@ -56,14 +56,16 @@ export async function resyncSubjects(
     return pages.done();
   }
   // Only progress shows the total: without it a COUNT would delay the first page (a full scan on a large table).
-  const total = options.onProgress ? await adapter.countRows?.(machine.subject, where) : undefined;
+  const call = `resync(${machine.className})`;
+  const count = () => adapter.countRows?.(machine.subject, where) ?? Promise.resolve(undefined);
+  const total = options.onProgress ? await (where ? firstWhereQuery(call, machine.subjectInfo.name, where, count) : count()) : undefined;
   let after: string | undefined;
   // Only a full resync walks the stored subjects after the rows (gone-subjects.ts).
   const seen = where ? undefined : new SeenIds(adapter, machine);
   for (;;) {
-    const ids = await (where
-      ? adapter.pageIdsWhere!(machine.subject, where, after, batchSize)
-      : adapter.pageIds(machine.subject, after, batchSize));
+    const page = () => adapter.pageIdsWhere!(machine.subject, where!, after, batchSize);
+    const ids = await (!where ? adapter.pageIds(machine.subject, after, batchSize)
+      : after === undefined ? firstWhereQuery(call, machine.subjectInfo.name, where, page) : page());
     if (ids.length === 0) break;
     await pages.send(ids, total);
     after = ids[ids.length - 1];

@@ -1,4 +1,4 @@
-import { ConfigurationError, shownValue } from '../errors';
+import { ConfigurationError, describeError, shownValue } from '../errors';
 import type { ColumnFilter } from '../ports';
 
 /**
@@ -25,4 +25,25 @@ function shown(value: unknown): string {
     try { return JSON.stringify(value); } catch { /* a cycle: as shownValue says it */ }
   }
   return shownValue(value);
+}
+
+/**
+ * The first query of a call with `where`: a value the column's type refuses (`{ customerId: 'abc' }` for an integer
+ * column on PostgreSQL) fails there, and the database's words alone named neither the call nor the filter. Nothing
+ * was requested yet when it fails. The database's error stays as `cause`.
+ */
+export async function firstWhereQuery<T>(call: string, entity: string, where: ColumnFilter, query: () => Promise<T>): Promise<T> {
+  try {
+    return await query();
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw error; // the adapter's own check (an unknown column) says it all
+    throw new Error(`${call}: the query for ${entity} where ${shownFilter(where)} failed (${describeError(error)}). ` +
+      "When the database refused a value, give each column of `where` a value of that column's type (a number for " +
+      'a numeric column, an ISO string or a Date for a date). Nothing was requested.', { cause: error });
+  }
+}
+
+function shownFilter(where: ColumnFilter): string {
+  return `{ ${Object.entries(where).map(([column, value]) => `${column}: ${typeof value === 'bigint' ? `${value}n`
+    : value instanceof Date ? value.toISOString() : JSON.stringify(value)}`).join(', ')} }`;
 }

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { ConfigurationError, type SyncMachines } from '../../lib';
 import { ApiClient } from '../support/partner-api';
 import { Harness } from '../support/harness';
+import { WORLDS } from '../support/orms';
 
 const DRAIN = { timeoutMs: 20_000 };
 
@@ -64,3 +65,35 @@ describe('operating calls, right and misused (TypeORM + SQLite)', () => {
     expect(await refusal(sync.retryFailed('OrderToApiSync'))).to.equal(closed('retryFailed'));
   });
 });
+
+/**
+ * A `where` value of the wrong type for its column passes the shape check (it is a string) and is refused by the
+ * database, PostgreSQL being strict: the error names the call, the entity and the filter, keeps the database's
+ * words, and nothing is requested.
+ */
+for (const world of WORLDS.filter((w) => w.kind === 'postgres')) {
+  describe(`a where value its column's type refuses, on ${world.orm} + ${world.kind}`, () => {
+    let h: Harness;
+    beforeEach(async () => { h = await new Harness(world, 'where-type').setUp(); });
+    afterEach(async () => { await h.tearDown(); });
+
+    it('fails with the call, the entity, the filter and the fix, and requests nothing', async () => {
+      const sync = await h.startWorker();
+      await h.order(await h.customer());
+      await sync.drain(DRAIN);
+      const failure = (call: Promise<unknown>) => call.then(() => 'accepted', (e: unknown) => (e as Error).message);
+      const resync = await failure(sync.resync('OrderToApiSync', { where: { version: 'abc' } }));
+      expect(resync).to.match(/^resync\(OrderToApiSync\): the query for Order where \{ version: "abc" \} failed \(.*integer.*\)\. /);
+      expect(resync).to.contain("give each column of `where` a value of that column's type").and.to.match(/Nothing was requested\.$/);
+      // With onProgress the COUNT is the first query.
+      const counted = await failure(sync.resync('OrderToApiSync', { where: { version: 'abc' }, onProgress: () => {} }));
+      expect(counted).to.match(/^resync\(OrderToApiSync\): the query for Order where \{ version: "abc" \} failed/);
+      const reconcile = await failure(sync.reconcile('OrderToApiSync', { where: { version: 'abc' } }));
+      expect(reconcile).to.match(/^reconcile\(OrderToApiSync\): the query for Order where \{ version: "abc" \} failed/);
+      const [{ queues }] = await sync.status();
+      expect(queues['ensure-publication']).to.include({ waiting: 0, active: 0, delayed: 0 });
+      // The right type goes through.
+      expect(await sync.resync('OrderToApiSync', { where: { version: 0 }, force: true })).to.deep.equal({ enqueued: 1 });
+    });
+  });
+}
