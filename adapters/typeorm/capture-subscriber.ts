@@ -56,8 +56,11 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
 
   afterUpdate(event: UpdateEvent<object>) {
     if (this.watchedAs(event.metadata).length === 0) return;
-    const keys: ChangedKey[] = event.updatedRelations.length === 0
-      ? event.updatedColumns : [...event.updatedColumns, ...event.updatedRelations];
+    const relations = event.updatedRelations.length === 0 ? event.updatedRelations : stillEmptyDropped(event);
+    const keys: ChangedKey[] = relations.length === 0 ? event.updatedColumns : [...event.updatedColumns, ...relations];
+    // save() of a row whose nullable relation is null: TypeORM writes the null again, every time, and reports the
+    // relation updated; with nothing else changed, nothing did.
+    if (keys.length === 0 && event.updatedRelations.length > 0) return;
     const row = event.databaseEntity ?? event.entity;
     // The row moved to another parent: its values before (the row save() loaded), so that the subjects it left are
     // mapped too.
@@ -281,6 +284,24 @@ const UNNAMED_LINKS: Record<'added' | 'removed', UnnamedLinks> = {
 
 const ONE_TO_MANY_PATH = 'a save() of the other side of its relation (a one-to-many collection such as ' +
   'customer.orders = [...], or the inverse side of a one-to-one)';
+
+/**
+ * The relations a save() reports updated, less those empty before and after: TypeORM's save() reports a nullable
+ * to-one relation that is null (and writes it) on every save of its row, changed or not. Without the row as loaded
+ * (update()), all of them.
+ */
+function stillEmptyDropped(event: UpdateEvent<object>): UpdateEvent<object>['updatedRelations'] {
+  const loaded = event.databaseEntity;
+  const entity = event.entity;
+  if (!loaded || !entity) return event.updatedRelations;
+  // The loaded row holds the relation as its key columns (`{ id: null }` when it has none).
+  const emptyKeys = (value: unknown) => value === null || value === undefined ||
+    (typeof value === 'object' && Object.values(value).every((key) => key === null || key === undefined));
+  return event.updatedRelations.filter((relation) => {
+    const now = relation.getEntityValue(entity as object);
+    return !((now === null || now === undefined) && emptyKeys(relation.getEntityValue(loaded)));
+  });
+}
 
 /** Whether an update's keys change a to-one relation the row owns: the relation itself, or its foreign-key column. */
 function movesRow(keys: readonly ChangedKey[]): boolean {

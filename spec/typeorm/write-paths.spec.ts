@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { Column, DataSource, Entity, PrimaryGeneratedColumn, Repository } from 'typeorm';
+import { Column, DataSource, Entity, ManyToOne, PrimaryGeneratedColumn, Repository } from 'typeorm';
 import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
 import { KeySpace } from '../../lib/redis/keys';
 import { DATABASES, TestDatabase } from '../support/database';
@@ -36,12 +36,19 @@ class CustomerCardSync {
   publish() { /* never runs: these tests start no worker */ }
 }
 
-/** A row with a natural key, for upsert(). */
+@Entity('shelves')
+class Shelf {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column() label!: string;
+}
+
+/** A row with a natural key, for upsert(), and a nullable relation. */
 @Entity('skus')
 class Sku {
   @PrimaryGeneratedColumn() id!: number;
   @Column({ unique: true }) code!: string;
   @Column() name!: string;
+  @ManyToOne(() => Shelf, { nullable: true }) shelf!: Shelf | null;
 }
 
 @SyncMachine({ subject: Sku })
@@ -112,7 +119,7 @@ for (const kind of DATABASES) {
     }
 
     before(async () => {
-      db = await TestDatabase.create(kind, [Customer, Order, Sku]);
+      db = await TestDatabase.create(kind, [Customer, Order, Sku, Shelf]);
       ds = await db.connect();
       redis = new Redis(REDIS_URL);
       customers = ds.getRepository(Customer);
@@ -292,6 +299,41 @@ for (const kind of DATABASES) {
         // The machine that maps orders gets every row too, with the op its mapper is told.
         expect((await waiting('find-subjects', CARD_SYNC)).sort()).to.deep.equal(ids.map((id) => `Order:${id}`).sort());
         expect((await pending('find-subjects', `Order:${ids[7]}`, CARD_SYNC)).ops).to.deep.equal(['insert']);
+      });
+    });
+
+    describe('a nullable relation', () => {
+      it('that stays null is no change, though TypeORM writes and reports it on every save()', async () => {
+        const skus = ds.getRepository(Sku);
+        const sku = await skus.save({ code: `null-${kind}`, name: 'N', shelf: null });
+        await resetQueues();
+        for (const relations of [{ shelf: true }, {}]) {
+          const loaded = await skus.findOneOrFail({ where: { id: sku.id }, relations });
+          await skus.save(loaded);
+          loaded.shelf = null;
+          await skus.save(loaded);
+        }
+        expect(await everythingQueued()).to.deep.equal([]);
+        // Other columns saved with it still count, without the relation among the changed keys.
+        const loaded = await skus.findOneOrFail({ where: { id: sku.id }, relations: { shelf: true } });
+        loaded.name = 'N2';
+        await skus.save(loaded);
+        expect(await waiting('ensure-publication', SKU_SYNC)).to.deep.equal([String(sku.id)]);
+      });
+
+      it('that is set, or cleared (loaded with it or not), is a change', async () => {
+        const skus = ds.getRepository(Sku);
+        const shelf = await ds.getRepository(Shelf).save({ label: 'A1' });
+        const sku = await skus.save({ code: `set-${kind}`, name: 'S', shelf: null });
+        for (const [relations, value] of [[{ shelf: true }, shelf], [{ shelf: true }, null], [{}, shelf], [{}, null]] as const) {
+          await resetQueues();
+          const loaded = await skus.findOneOrFail({ where: { id: sku.id }, relations });
+          loaded.shelf = value;
+          await skus.save(loaded);
+          expect(await waiting('ensure-publication', SKU_SYNC), `shelf ${JSON.stringify(value)}, loaded with ${JSON.stringify(relations)}`)
+            .to.deep.equal([String(sku.id)]);
+        }
+        expect((await skus.findOneOrFail({ where: { id: sku.id }, relations: { shelf: true } })).shelf).to.equal(null);
       });
     });
 
