@@ -1,3 +1,4 @@
+import type { ColumnKind } from './where-values';
 import type { EntityClass } from '../decorators/metadata-keys';
 import type { KeyKind } from './key-kinds';
 
@@ -41,6 +42,8 @@ export interface EntityInfo {
    * Each names the other entity and its property that holds the key, for the error that says what to listen to.
    */
   foreignSides?: Record<string, { entity: string; property?: string }>;
+  /** Each column's type family, by property name: what a `where` value of it must be (lib/where-values.ts). */
+  columnKinds?: Record<string, ColumnKind>;
 }
 
 export interface StoredPayload {

@@ -1,8 +1,9 @@
 import { ReferenceKind } from '@mikro-orm/core';
-import type { EntityMetadata, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
+import type { EntityMetadata, EntityProperty, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
 import { BIGINT_COLUMN_TYPES, KeyKind, keyValue } from '../../lib/key-kinds';
+import { ColumnKind, sqlColumnKind } from '../../lib/where-values';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
 import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
 import { CaptureSubscriber } from './capture-subscriber';
@@ -48,7 +49,7 @@ export class MikroOrmAdapter implements OrmAdapter {
     }
     return {
       name: meta.className, primaryKey: meta.primaryKeys[0], keyKind: keyKindOf(meta, this.uuidCasts), properties: meta.props.map((p) => p.name),
-      foreignSides,
+      foreignSides, columnKinds: Object.fromEntries(columnProperties(meta).map((p) => [p.name, columnKindOf(p)])),
     };
   }
 
@@ -211,3 +212,13 @@ function keyKindOf(meta: EntityMetadata, uuidCasts: boolean): KeyKind {
   return 'text';
 }
 
+
+/** A column's type family: its SQL type where MikroORM knows it (a decimal mapped to a string is numeric), else its runtime type. */
+function columnKindOf(prop: EntityProperty): ColumnKind {
+  if (prop.enum || prop.kind === ReferenceKind.EMBEDDED) return 'other';
+  const sql = prop.columnTypes?.[0] ? sqlColumnKind(prop.columnTypes[0]) : 'other';
+  if (sql !== 'other') return sql;
+  const runtime = String(prop.runtimeType ?? '').toLowerCase();
+  return runtime === 'number' || runtime === 'bigint' ? 'number' : runtime === 'string' ? 'text'
+    : runtime === 'boolean' ? 'boolean' : runtime === 'date' ? 'date' : 'other';
+}

@@ -1,7 +1,9 @@
 import { DataSource, EntityMetadata, FindOptionsRelations } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
 import { BIGINT_COLUMN_TYPES, KeyKind, keyValue } from '../../lib/key-kinds';
+import { ColumnKind, sqlColumnKind } from '../../lib/where-values';
 import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
@@ -56,8 +58,18 @@ export class TypeOrmAdapter implements OrmAdapter {
       properties: [...new Set([...metadata.columns, ...metadata.relations, ...metadata.allEmbeddeds].map((c) => c.propertyPath))],
       foreignSides: Object.fromEntries(metadata.relations.filter((r) => r.isOneToMany || r.isOneToOneNotOwner).map((r) => [
         r.propertyPath, { entity: r.inverseEntityMetadata.name, property: r.inverseRelation?.propertyPath },
-      ])),
+      ])),      columnKinds: Object.fromEntries(metadata.columns.map((c) => [c.propertyPath, this.columnKindOf(c)])),
     };
+  }
+
+  /** A column's type family: the declared (or reflected) type, as the driver names it. */
+  private columnKindOf(column: ColumnMetadata): ColumnKind {
+    const type = column.type;
+    if (type === Boolean) return 'boolean';
+    if (type === Date) return 'date';
+    const named = typeof type === 'string' ? type : String(this.dataSource.driver.normalizeType(column));
+    if (named === 'simple-enum' || named === 'enum' || named.startsWith('simple-')) return 'other';
+    return sqlColumnKind(named);
   }
 
   payloadEntityMissing(): string | undefined {

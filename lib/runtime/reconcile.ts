@@ -72,7 +72,7 @@ export async function reconcileMachine(
   refuseUnknownOptions(options, ['ids', 'where', 'limit', 'batchSize'], `reconcile(${machine.className}, options)`);
   const { ids } = options;
   if (ids && options.where) throw new ConfigurationError('reconcile: pass `ids` or `where`, not both.');
-  const where = options.where === undefined ? undefined : checkedWhere(options.where, `reconcile(${machine.className})`);
+  const where = options.where === undefined ? undefined : checkedWhere(options.where, `reconcile(${machine.className})`, machine.subjectInfo);
   if (where && !adapter.pageIdsWhere) {
     throw new ConfigurationError(`reconcile({ where }) is not available with ${adapter.name} in this version: ` +
       'pass the subject ids instead (`ids`, or --ids on the command line).');

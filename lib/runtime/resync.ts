@@ -44,7 +44,7 @@ export async function resyncSubjects(
   if (options.force !== undefined && typeof options.force !== 'boolean') {
     throw new ConfigurationError(`resync(${machine.className}): force must be true or false, got ${shownValue(options.force)}.`);
   }
-  const where = options.where === undefined ? undefined : checkedWhere(options.where, `resync(${machine.className})`);
+  const where = options.where === undefined ? undefined : checkedWhere(options.where, `resync(${machine.className})`, machine.subjectInfo);
   if (where && !adapter.pageIdsWhere) {
     throw new ConfigurationError(`resync({ where }) is not available with ${adapter.name} in this version: ` +
       'pass the subject ids instead (`ids`, or --ids on the command line).');

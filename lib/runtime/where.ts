@@ -1,12 +1,13 @@
 import { ConfigurationError, describeError, shownValue } from '../errors';
-import type { ColumnFilter } from '../ports';
+import type { ColumnFilter, EntityInfo } from '../ports';
+import { checkWhereValue } from '../where-values';
 
 /**
  * `where` is column equality: a plain object of strings, numbers, booleans, dates and null. An ORM operator object
  * (`{ $gt: 5 }`) would otherwise reach the ORM and be applied on one adapter and refused on another, and the CLI
  * refuses it already: refused here too, with what to do instead.
  */
-export function checkedWhere(where: unknown, call: string): ColumnFilter {
+export function checkedWhere(where: unknown, call: string, subject?: EntityInfo): ColumnFilter {
   if (!where || typeof where !== 'object' || Array.isArray(where)) {
     throw new ConfigurationError(`${call}: \`where\` must be an object of column values, such as { status: 'shipped' }; ` +
       `got ${shownValue(where)}.`);
@@ -16,6 +17,11 @@ export function checkedWhere(where: unknown, call: string): ColumnFilter {
         (typeof value === 'number' && Number.isFinite(value)) || value instanceof Date) continue;
     throw new ConfigurationError(`${call}: where.${column} is ${shown(value)}; only strings, numbers, booleans, dates ` +
       'and null compare by equality. For other selections pass the subject ids (`ids`).');
+  }
+  // Of the right type for its column too; a column the entity lacks is the adapter's to name, with the ones it has.
+  for (const [column, value] of Object.entries(where)) {
+    const kind = subject?.columnKinds?.[column];
+    if (kind) checkWhereValue(subject!.name, column, kind, value, call);
   }
   return where as ColumnFilter;
 }

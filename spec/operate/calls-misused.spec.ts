@@ -6,6 +6,12 @@ import { WORLDS } from '../support/orms';
 
 const DRAIN = { timeoutMs: 20_000 };
 
+/** A call's ConfigurationError message, or 'accepted'. */
+const refusal = (call: Promise<unknown>) => call.then(() => 'accepted', (e: unknown) => {
+  expect(e).to.be.instanceOf(ConfigurationError);
+  return (e as Error).message;
+});
+
 /**
  * The operating API as a user calls it, right or wrong: a machine by its instance, an entity by its name, options
  * of the wrong shape, and calls after close(). Each wrong call is refused with what was wrong, and nothing is lost.
@@ -14,11 +20,6 @@ describe('operating calls, right and misused (TypeORM + SQLite)', () => {
   let h: Harness;
   beforeEach(async () => { h = await new Harness('sqlite', 'calls').setUp(); });
   afterEach(async () => { await h.tearDown(); });
-
-  const refusal = (call: Promise<unknown>) => call.then(() => 'accepted', (e: unknown) => {
-    expect(e).to.be.instanceOf(ConfigurationError);
-    return (e as Error).message;
-  });
 
   it('takes the machine instance given to start(), and the entity by its name', async () => {
     const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
@@ -67,33 +68,55 @@ describe('operating calls, right and misused (TypeORM + SQLite)', () => {
 });
 
 /**
- * A `where` value of the wrong type for its column passes the shape check (it is a string) and is refused by the
- * database, PostgreSQL being strict: the error names the call, the entity and the filter, keeps the database's
- * words, and nothing is requested.
+ * A `where` value of the wrong type for its column: refused before any query, on every database, since MySQL/MariaDB
+ * and SQLite convert it and match other rows (`{ version: 'abc' }` matched the rows whose version is 0). One that
+ * fits the column's family and still is refused by the database (`'1.5'` for an integer on PostgreSQL) fails with
+ * the call, the entity and the filter named. Either way nothing is requested.
  */
-for (const world of WORLDS.filter((w) => w.kind === 'postgres')) {
-  describe(`a where value its column's type refuses, on ${world.orm} + ${world.kind}`, () => {
+for (const world of WORLDS) {
+  describe(`where values of the wrong type for their column, on ${world.orm} + ${world.kind}`, () => {
     let h: Harness;
     beforeEach(async () => { h = await new Harness(world, 'where-type').setUp(); });
     afterEach(async () => { await h.tearDown(); });
 
-    it('fails with the call, the entity, the filter and the fix, and requests nothing', async () => {
+    const failure = (call: Promise<unknown>) => call.then(() => 'accepted', (e: unknown) => (e as Error).message);
+
+    it('are refused before any query, with the column, its type and the fix, and nothing is requested', async () => {
       const sync = await h.startWorker();
-      await h.order(await h.customer());
+      await h.order(await h.customer()); // version 0, which the databases that convert took 'abc' for
       await sync.drain(DRAIN);
-      const failure = (call: Promise<unknown>) => call.then(() => 'accepted', (e: unknown) => (e as Error).message);
-      const resync = await failure(sync.resync('OrderToApiSync', { where: { version: 'abc' } }));
-      expect(resync).to.match(/^resync\(OrderToApiSync\): the query for Order where \{ version: "abc" \} failed \(.*integer.*\)\. /);
-      expect(resync).to.contain("give each column of `where` a value of that column's type").and.to.match(/Nothing was requested\.$/);
-      // With onProgress the COUNT is the first query.
-      const counted = await failure(sync.resync('OrderToApiSync', { where: { version: 'abc' }, onProgress: () => {} }));
-      expect(counted).to.match(/^resync\(OrderToApiSync\): the query for Order where \{ version: "abc" \} failed/);
-      const reconcile = await failure(sync.reconcile('OrderToApiSync', { where: { version: 'abc' } }));
-      expect(reconcile).to.match(/^reconcile\(OrderToApiSync\): the query for Order where \{ version: "abc" \} failed/);
+      const numeric = 'Order.version is a numeric column, and "abc" is not a number (or a string of one, \'12.50\'), so ' +
+        'no row can equal it (MySQL/MariaDB and SQLite would convert it and match other rows). Give version a number ' +
+        "(or a string of one, '12.50'). Nothing was requested.";
+      expect(await refusal(sync.resync('OrderToApiSync', { where: { version: 'abc' } }))).to.equal(`resync(OrderToApiSync): ${numeric}`);
+      expect(await refusal(sync.reconcile('OrderToApiSync', { where: { version: '1abc' } }))).to.match(
+        /^reconcile\(OrderToApiSync\): Order\.version is a numeric column, and "1abc" is not a number/);
+      expect(await refusal(sync.resync('OrderToApiSync', { where: { status: 0 } }))).to.equal('resync(OrderToApiSync): ' +
+        "Order.status is a text column, and 0 is not a string ('42', not 42), so no row can equal it (MySQL/MariaDB and " +
+        "SQLite would convert it and match other rows). Give status a string ('42', not 42). Nothing was requested.");
       const [{ queues }] = await sync.status();
       expect(queues['ensure-publication']).to.include({ waiting: 0, active: 0, delayed: 0 });
-      // The right type goes through.
-      expect(await sync.resync('OrderToApiSync', { where: { version: 0 }, force: true })).to.deep.equal({ enqueued: 1 });
+      // Values of the column's family go through: numbers as strings too, and null.
+      expect(await sync.resync('OrderToApiSync', { where: { version: '0', status: 'purchased' }, force: true })).to.deep.equal({ enqueued: 1 });
+      expect(await sync.resync('OrderToApiSync', { where: { version: 0, status: null } })).to.deep.equal({ enqueued: 0 });
     });
+
+    if (world.kind === 'postgres') {
+      it('one the database refuses fails with the call, the entity, the filter and the fix, and requests nothing', async () => {
+        const sync = await h.startWorker();
+        await h.order(await h.customer());
+        await sync.drain(DRAIN);
+        const resync = await failure(sync.resync('OrderToApiSync', { where: { version: '1.5' } }));
+        expect(resync).to.match(/^resync\(OrderToApiSync\): the query for Order where \{ version: "1\.5" \} failed \(.*integer.*\)\. /);
+        expect(resync).to.contain("give each column of `where` a value of that column's type").and.to.match(/Nothing was requested\.$/);
+        // With onProgress the COUNT is the first query.
+        const counted = await failure(sync.resync('OrderToApiSync', { where: { version: '1.5' }, onProgress: () => {} }));
+        expect(counted).to.match(/^resync\(OrderToApiSync\): the query for Order where \{ version: "1\.5" \} failed/);
+        const reconcile = await failure(sync.reconcile('OrderToApiSync', { where: { version: '1.5' } }));
+        expect(reconcile).to.match(/^reconcile\(OrderToApiSync\): the query for Order where \{ version: "1\.5" \} failed/);
+        const [{ queues }] = await sync.status();
+        expect(queues['ensure-publication']).to.include({ waiting: 0, active: 0, delayed: 0 });
+      });
+    }
   });
 }
