@@ -110,14 +110,31 @@ export function resolveWorker(worker: StartOptions['worker']): ResolvedWorker | 
 
 export function resolvePrefix(prefix: string | undefined): string {
   const value = prefix ?? 'sync-machine';
-  if (typeof value !== 'string' || !/^[A-Za-z0-9_.:-]+$/.test(value)) {
-    throw new ConfigurationError(`prefix "${String(value)}" may only use letters, digits and "_", ".", ":", "-".`);
+  if (typeof value !== 'string' || value === '') {
+    throw new ConfigurationError(`prefix must be a non-empty string, such as 'my-app' (every Redis key starts with it), ` +
+      `got ${value === '' ? 'an empty string' : shownValue(value)}; omit it for 'sync-machine'.`);
+  }
+  if (!/^[A-Za-z0-9_.:-]+$/.test(value)) {
+    throw new ConfigurationError(`prefix "${value}" may only use letters, digits and "_", ".", ":", "-".`);
   }
   return value;
 }
 
+/**
+ * Refused at start when it cannot log: a logger without `error` was found only when a hook failed, and its
+ * TypeError took the place of the hook's error in the failure record.
+ */
 export function resolveLogger(logger: Logger | undefined): Logger {
-  return logger ?? consoleLogger;
+  if (logger === undefined) return consoleLogger;
+  const methods = ['info', 'warn', 'error'] as const;
+  const lacking = logger === null || (typeof logger !== 'object' && typeof logger !== 'function') ? [...methods]
+    : methods.filter((m) => typeof (logger as unknown as Record<string, unknown>)[m] !== 'function');
+  if (lacking.length > 0) {
+    throw new ConfigurationError(`logger must have info, warn and error methods (console, pino and winston loggers do); ` +
+      `${typeof logger === 'object' && logger !== null ? `it lacks ${lacking.join(', ')}` : `got ${shownValue(logger)}`}. ` +
+      'Omit it to log to the console.');
+  }
+  return logger;
 }
 
 export function resolveCapture(capture: StartOptions['capture'], pollMs: StartOptions['outboxPollMs']): { mode: 'direct' | 'outbox'; pollMs: number } {

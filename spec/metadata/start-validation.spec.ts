@@ -146,6 +146,20 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     expect(await refusal([Largest], { redis: 'http://localhost' })).to.match(/^redis: /); // the machine itself passed
   });
 
+  it('a logger that cannot log, and a prefix that is not a non-empty string, saying what they must be', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Order)
+    class Fine { @Build() b() { return {}; } @Publish() p() {} }
+    // Found only when a hook failed, its TypeError took the hook's error's place in the failure record.
+    expect(await refusal([Fine], { logger: { info: () => {} } })).to.equal('logger must have info, warn and error methods ' +
+      '(console, pino and winston loggers do); it lacks warn, error. Omit it to log to the console.');
+    expect(await refusal([Fine], { logger: 'x' })).to.equal('logger must have info, warn and error methods ' +
+      '(console, pino and winston loggers do); got "x". Omit it to log to the console.');
+    expect(await refusal([Fine], { prefix: 5 })).to.equal("prefix must be a non-empty string, such as 'my-app' (every " +
+      "Redis key starts with it), got 5; omit it for 'sync-machine'.");
+    expect(await refusal([Fine], { prefix: '' })).to.match(/^prefix must be a non-empty string, .*, got an empty string;/);
+    expect(await refusal([Fine], { prefix: 'my app' })).to.equal('prefix "my app" may only use letters, digits and "_", ".", ":", "-".');
+  });
+
   it('a misspelled option, at any level, instead of starting with its default', async () => {
     @SyncMachine({ subject: Order }) @ListenTo(Order)
     class Fine { @Build() b() { return {}; } @Publish() p() {} }
