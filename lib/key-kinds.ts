@@ -24,6 +24,18 @@ export function fitsKey(kind: KeyKind, id: string): boolean {
   return true;
 }
 
+/**
+ * An id as the rows spell it, for one that fits the key: a run finds its row by the key the database hands back, so
+ * '007' (an integer key) or an upper-case uuid (PostgreSQL hands uuids out in lower case) found the row, missed it in
+ * the result, and reported the subject gone. Text keys are taken as given.
+ */
+export function canonicalId(kind: KeyKind, id: string): string {
+  if (kind === 'integer') return String(Number(id));
+  if (kind === 'bigint') return BigInt(id).toString();
+  if (kind === 'uuid') return id.toLowerCase();
+  return id;
+}
+
 /** An id as the database compares it, or undefined when no row can have it. */
 export function keyValue(kind: KeyKind, id: string): string | number | undefined {
   if (!fitsKey(kind, id)) return undefined;

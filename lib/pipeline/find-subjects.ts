@@ -2,6 +2,7 @@ import { HookError, InvalidJobError } from '../errors';
 import type { Logger } from '../logger';
 import type { Listener, MachineDefinition } from '../metadata/machine-definition';
 import type { OrmAdapter } from '../ports';
+import { canonicalId, fitsKey } from '../key-kinds';
 import { SpanKind } from '@opentelemetry/api';
 import { annotate, ATTR, currentCarrier, traced } from '../tracing';
 import { callHook } from './call-hook';
@@ -146,7 +147,9 @@ function normalizeIds(result: unknown, machine: MachineDefinition, method: strin
   return [...new Set(list.map((value) => {
     if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'bigint' ||
         (typeof value === 'string' && value.length > 0)) {
-      return String(value);
+      // As the subject's rows spell it ('007' and 7 are one subject); one that no row can have stays as it is (gone).
+      const subjectId = String(value);
+      return fitsKey(machine.subjectInfo.keyKind, subjectId) ? canonicalId(machine.subjectInfo.keyKind, subjectId) : subjectId;
     }
     throw new HookError(
       `${machine.className}.${method} returned ${typeof value === 'object' ? JSON.stringify(value) : String(value)} ` +

@@ -1,5 +1,5 @@
 import { ConfigurationError, shownValue } from '../errors';
-import { fitsKey, type KeyKind } from '../key-kinds';
+import { canonicalId, fitsKey, type KeyKind } from '../key-kinds';
 import type { EntityInfo } from '../ports';
 
 const KEY_RULES: Record<KeyKind, string> = {
@@ -30,7 +30,7 @@ export function checkedIds(ids: unknown, entity: EntityInfo, call: string): stri
     throw new ConfigurationError(`${call}: ${rule}; ${list} ${bad.length === 1 ? 'is not one' : 'are not'}. ` +
       `Nothing was done: fix ${bad.length === 1 ? 'it' : 'them'} and call again.`);
   }
-  return ids.map(String);
+  return ids.map((id) => canonicalId(entity.keyKind, String(id)));
 }
 
 /** A value as JSON where it has a JSON form (an entity shows its columns), else as shownValue does. */

@@ -1,0 +1,25 @@
+import { expect } from 'chai';
+import type { EntityInfo } from '../../lib/ports';
+import { checkedIds } from '../../lib/runtime/subject-ids';
+
+const entity = (keyKind: EntityInfo['keyKind']): EntityInfo => ({ name: 'Order', primaryKey: 'id', keyKind, properties: ['id'] });
+
+/**
+ * Ids given to a call come back as the rows spell them: a run finds each row by the key the database hands back,
+ * so '007' or an upper-case uuid found the row, missed it in the result, and reported the subject gone.
+ */
+describe('subject ids given to a call', () => {
+  it('are spelled as the rows spell them, for keys whose values have one spelling', () => {
+    expect(checkedIds(['007', 7, '-0', ' 8'.trim()], entity('integer'), 'resync')).to.deep.equal(['7', '7', '0', '8']);
+    expect(checkedIds(['0009007199254740993'], entity('bigint'), 'resync')).to.deep.equal(['9007199254740993']);
+    expect(checkedIds(['CA25B1E0-0000-4000-8000-00000000000A'], entity('uuid'), 'resync'))
+      .to.deep.equal(['ca25b1e0-0000-4000-8000-00000000000a']);
+    expect(checkedIds(['Abc', '007'], entity('text'), 'resync')).to.deep.equal(['Abc', '007']);
+  });
+
+  it('are refused when no row can have them, naming the rule', () => {
+    expect(() => checkedIds(['4x'], entity('integer'), 'resync(OrderSync, { ids })')).to.throw(
+      'resync(OrderSync, { ids }): Order.id is an integer key, so ids must be whole numbers; "4x" is not one. ' +
+      'Nothing was done: fix it and call again.');
+  });
+});
