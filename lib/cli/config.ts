@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describeError, SyncMachineError } from '../errors';
-import type { StartOptions } from '../runtime/options';
+import { refuseUnknownOptions } from '../known-options';
+import { resolveWorker, START_OPTIONS, type StartOptions } from '../runtime/options';
 import { CliError } from './io';
 
 /**
@@ -21,11 +22,16 @@ export interface LoadedConfig {
   config: SyncMachineConfig;
 }
 
+/** Where the config file's name came from, for the error when it is not there. */
+export type ConfigSource = '--config' | 'SYNC_MACHINE_CONFIG';
+
 /** Finds the config file: `--config`, else SYNC_MACHINE_CONFIG, else sync-machine.config.js in `cwd`. */
-export function findConfigFile(cwd: string, given: string | undefined): string {
+export function findConfigFile(cwd: string, given: string | undefined, from: ConfigSource = '--config'): string {
   if (given) {
     const file = resolve(cwd, given);
-    if (!existsSync(file)) throw new CliError(`--config ${given}: no such file (looked for ${file}).`);
+    if (!existsSync(file)) {
+      throw new CliError(`${from === '--config' ? `--config ${given}` : `SYNC_MACHINE_CONFIG=${given}`}: no such file (looked for ${file}).`);
+    }
     return file;
   }
   for (const name of DEFAULT_CONFIG_FILES) {
@@ -37,8 +43,8 @@ export function findConfigFile(cwd: string, given: string | undefined): string {
 }
 
 /** Loads and evaluates the config; its errors (a database that is down, a typo) come back as CliErrors naming the file. */
-export async function loadConfig(cwd: string, given: string | undefined): Promise<LoadedConfig> {
-  const file = findConfigFile(cwd, given);
+export async function loadConfig(cwd: string, given: string | undefined, from: ConfigSource = '--config'): Promise<LoadedConfig> {
+  const file = findConfigFile(cwd, given, from);
   let exported: unknown;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -61,6 +67,12 @@ export async function loadConfig(cwd: string, given: string | undefined): Promis
   }
   const close = (config as SyncMachineConfig).close;
   if (close !== undefined && typeof close !== 'function') throw new CliError(`${file}: \`close\` must be a function.`);
+  // A config takes `close` besides the start options; a misspelled one (`clsoe`) would be the start's to refuse,
+  // which lists its own options only.
+  refuseUnknownOptions(config, [...START_OPTIONS, 'close'], file);
+  // Its worker options too, though only `worker` runs them: a misspelled one (`concurency`) passed every other command.
+  const worker = (config as SyncMachineConfig).worker;
+  if (worker !== undefined) resolveWorker(worker);
   return { file, config: config as SyncMachineConfig };
 }
 

@@ -20,7 +20,8 @@ export async function withRuntime<T>(
   work: (sync: SyncMachines, loaded: LoadedConfig) => Promise<T>,
   start: (options: StartOptions) => Promise<SyncMachines> = (options) => SyncMachines.start(options),
 ): Promise<T> {
-  const loaded = await loadConfig(io.cwd, globals.config ?? io.env.SYNC_MACHINE_CONFIG);
+  const loaded = globals.config ? await loadConfig(io.cwd, globals.config)
+    : await loadConfig(io.cwd, io.env.SYNC_MACHINE_CONFIG, 'SYNC_MACHINE_CONFIG');
   const { close, ...options } = loaded.config;
   let sync: SyncMachines | undefined;
   try {

@@ -48,7 +48,7 @@ export interface StartOptions {
 }
 
 /** Every key StartOptions has: an unknown one is refused at start (see refuseUnknownOptions). */
-const START_OPTIONS: ReadonlyArray<keyof StartOptions> = ['orm', 'redis', 'machines', 'worker', 'prefix', 'logger', 'capture', 'outboxPollMs'];
+export const START_OPTIONS: ReadonlyArray<keyof StartOptions> = ['orm', 'redis', 'machines', 'worker', 'prefix', 'logger', 'capture', 'outboxPollMs'];
 const WORKER_OPTIONS: ReadonlyArray<keyof WorkerOptions> = ['concurrency', 'retry', 'lockTtlMs', 'closeTimeoutMs', 'stallIntervalMs'];
 const RETRY_OPTIONS: ReadonlyArray<keyof RetryPolicy> = ['attempts', 'initialDelayMs'];
 

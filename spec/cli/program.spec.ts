@@ -37,6 +37,10 @@ describe('sync-machine command line', () => {
     const badNumber = await runInProcess(['status', '--limit', 'many']);
     expect(badNumber.code).to.equal(2);
     expect(badNumber.stderr).to.include("error: option '--limit <n>' argument 'many' is invalid. expected a whole number (0 or more).");
+    // An empty id is most often one a script failed to fill in: refused, not skipped.
+    const emptyId = await runInProcess(['resync', 'OrderToApiSync', '--ids', '1,,2']);
+    expect(emptyId.code).to.equal(2);
+    expect(emptyId.stderr).to.include('expected subject ids separated by commas, e.g. --ids 1,2,3; "1,,2" has an empty one.');
   });
 
   it('exits 1 without a stack trace when the config is missing or fails, naming the file', async () => {
@@ -55,6 +59,25 @@ describe('sync-machine command line', () => {
 
     const missing = await runInProcess(['status', '--config', 'nope.js'], dir);
     expect([missing.code, missing.stderr]).to.deep.equal([1, `sync-machine: --config nope.js: no such file (looked for ${join(dir, 'nope.js')}).\n`]);
+
+    process.env.SYNC_MACHINE_CONFIG = 'gone.js';
+    try {
+      const fromEnv = await runInProcess(['status'], dir);
+      expect([fromEnv.code, fromEnv.stderr]).to.deep.equal([1,
+        `sync-machine: SYNC_MACHINE_CONFIG=gone.js: no such file (looked for ${join(dir, 'gone.js')}).\n`]);
+    } finally {
+      delete process.env.SYNC_MACHINE_CONFIG;
+    }
+
+    // A misspelled option of the config, `close` included, and of its worker, which only `worker` would run.
+    writeFileSync(join(dir, 'typo.config.js'), "module.exports = { orm: {}, redis: 'redis://127.0.0.1:6379', machines: [], clsoe: () => {} };\n");
+    const typo = await runInProcess(['status', '--config', 'typo.config.js'], dir);
+    expect([typo.code, typo.stderr]).to.deep.equal([1, `sync-machine: ${join(dir, 'typo.config.js')}: unknown option "clsoe"; did ` +
+      'you mean "close"? It takes `orm`, `redis`, `machines`, `worker`, `prefix`, `logger`, `capture`, `outboxPollMs`, `close`.\n']);
+    writeFileSync(join(dir, 'worker.config.js'), "module.exports = { orm: {}, redis: 'redis://127.0.0.1:6379', machines: [], worker: { concurency: 2 } };\n");
+    const workerTypo = await runInProcess(['status', '--config', 'worker.config.js'], dir);
+    expect(workerTypo.code).to.equal(1);
+    expect(workerTypo.stderr).to.match(/^sync-machine: SyncMachines.start\(\{ worker \}\): unknown option "concurency"; did you mean "concurrency"\?/);
 
     writeFileSync(join(dir, 'plain.config.js'), "module.exports = { orm: {}, redis: 'redis://127.0.0.1:6379', machines: [] };\n");
     const invalid = await runInProcess(['status', '--config', 'plain.config.js'], dir);

@@ -16,8 +16,11 @@ export function nonNegativeInteger(value: string): number {
 
 /** `1,2,3` (spaces allowed); ids stay strings, as they travel. */
 export function idList(value: string): string[] {
-  const ids = value.split(',').map((id) => id.trim()).filter((id) => id.length > 0);
-  if (ids.length === 0) throw new InvalidArgumentError('expected subject ids separated by commas, e.g. --ids 1,2,3.');
+  const ids = value.split(',').map((id) => id.trim());
+  // An empty entry ('1,,2', a trailing comma) is most often an id a script failed to fill in: said, not skipped.
+  if (ids.some((id) => id.length === 0)) {
+    throw new InvalidArgumentError(`expected subject ids separated by commas, e.g. --ids 1,2,3; ${JSON.stringify(value)} has an empty one.`);
+  }
   return ids;
 }
 
