@@ -147,9 +147,15 @@ function normalizeIds(result: unknown, machine: MachineDefinition, method: strin
   return [...new Set(list.map((value) => {
     if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'bigint' ||
         (typeof value === 'string' && value.length > 0)) {
-      // As the subject's rows spell it ('007' and 7 are one subject); one that no row can have stays as it is (gone).
+      // As the subject's rows spell it ('007' and 7 are one subject).
       const subjectId = String(value);
-      return fitsKey(machine.subjectInfo.keyKind, subjectId) ? canonicalId(machine.subjectInfo.keyKind, subjectId) : subjectId;
+      if (fitsKey(machine.subjectInfo.keyKind, subjectId)) return canonicalId(machine.subjectInfo.keyKind, subjectId);
+      // No row can have it: its run would report a gone subject, and the mapper's mistake would pass unseen.
+      throw new HookError(
+        `${machine.className}.${method} returned ${JSON.stringify(subjectId)} among the subject ids for ${entity} ${id}, ` +
+        `which no ${machine.subjectInfo.name} can have (${machine.subjectInfo.name}.${machine.subjectInfo.primaryKey} is ` +
+        `${machine.subjectInfo.keyKind === 'uuid' ? 'a uuid' : `an ${machine.subjectInfo.keyKind === 'bigint' ? 'bigint' : 'integer'}`} key): ` +
+        `return ${machine.subjectInfo.name} ids.`);
     }
     throw new HookError(
       `${machine.className}.${method} returned ${typeof value === 'object' ? JSON.stringify(value) : String(value)} ` +

@@ -181,5 +181,24 @@ for (const world of WORLDS) {
       await worker.drain(DRAIN);
       expect(h.api.publishes(String(order.id))).to.have.length(1);
     });
+
+    it('a @SubjectIdsFrom method returning ids no subject can have fails, naming them; one spelled otherwise is the subject', async () => {
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const customer = await h.customer();
+      const order = await h.order(customer);
+      // 'abc' for an integer key: reported as a gone subject, it hid the mapper's mistake.
+      machine.ordersOf = () => ['abc', order.id] as never;
+      const worker = await h.startWorker({ machines: [machine] });
+      await worker.notifyChanged(h.shop.Customer, customer.id, ['firstName']);
+      const { failedChanges } = await worker.drain(DRAIN);
+      expect(failedChanges.map((f) => f.error)).to.deep.equal([`OrderToApiSync.ordersOf returned "abc" among the subject ids for ` +
+        `Customer ${customer.id}, which no Order can have (Order.id is an integer key): return Order ids.`]);
+      expect(h.api.publishes(String(order.id))).to.have.length(0);
+      // '007' is order 7.
+      machine.ordersOf = () => [`00${order.id}`] as never;
+      await worker.notifyChanged(h.shop.Customer, customer.id, ['firstName']);
+      expect((await worker.drain(DRAIN)).outcomes).to.deep.include({ published: 1 });
+      expect(h.api.publishes(String(order.id))).to.have.length(1);
+    });
   });
 }
