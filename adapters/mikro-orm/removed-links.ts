@@ -8,6 +8,8 @@ export interface LinkInto {
   /** The linking entity's property (`tags`): what its change names, so that `fields` can name it. */
   property: string;
   pivot: string;
+  /** The pivot entity's own schema, where it names one; else the flush's (see pivotName). */
+  pivotSchema?: string;
   /** The pivot's column holding the removed entity's key, and the one holding the linking entity's. */
   removedColumn: string;
   linkedColumn: string;
@@ -26,7 +28,9 @@ export function linksInto(
   removed: EntityMetadata, all: Iterable<EntityMetadata>, watchedAs: (meta: EntityMetadata) => EntityClass[],
 ): LinkInto[] {
   const links = new Map<string, LinkInto>();
-  for (const meta of all) {
+  const metas = [...all];
+  const pivotMetas = new Map(metas.map((meta) => [meta.className, meta]));
+  for (const meta of metas) {
     const as = watchedAs(meta);
     if (as.length === 0 || meta.primaryKeys.length !== 1) continue;
     for (const prop of meta.relations) {
@@ -39,7 +43,13 @@ export function linksInto(
       const key = [owner.pivotTable, other[0], linked[0], prop.name].join('\0');
       const known = links.get(key);
       if (known) known.as = [...new Set([...known.as, ...as])];
-      else links.set(key, { as, property: prop.name, pivot: owner.pivotTable, removedColumn: other[0], linkedColumn: linked[0] });
+      else {
+        const pivotSchema = pivotMetas.get(owner.pivotEntity)?.schema;
+        links.set(key, {
+          as, property: prop.name, pivot: owner.pivotTable, pivotSchema: pivotSchema === '*' ? undefined : pivotSchema,
+          removedColumn: other[0], linkedColumn: linked[0],
+        });
+      }
     }
   }
   return [...links.values()];
@@ -59,7 +69,7 @@ export async function readLinksInto(em: EntityManager, links: LinkInto[], keys: 
       const chunk = keys.slice(i, i + KEYS_PER_QUERY);
       const rows = await connection.execute<Array<Record<string, unknown>>>(
         `select distinct ?? from ?? where ?? in (${chunk.map(() => '?').join(', ')})`,
-        [link.linkedColumn, link.pivot, link.removedColumn, ...chunk], 'all', trx,
+        [link.linkedColumn, pivotName(em, link), link.removedColumn, ...chunk], 'all', trx,
       );
       for (const row of rows) {
         const id = row[link.linkedColumn];
@@ -69,6 +79,17 @@ export async function readLinksInto(em: EntityManager, links: LinkInto[], keys: 
     }
   }
   return changes;
+}
+
+/**
+ * The pivot table as MikroORM's own queries name it: in the pivot entity's schema, else the entity manager's (a
+ * fork's), else the config's `schema`. Unqualified, it was looked up on the connection's search_path, and with the
+ * `schema` option alone the read failed, and the user's flush with it.
+ */
+function pivotName(em: EntityManager, link: LinkInto): string {
+  if (link.pivot.includes('.')) return link.pivot;
+  const schema = link.pivotSchema ?? (em as { schema?: string }).schema ?? em.config.get('schema');
+  return schema ? `${schema}.${link.pivot}` : link.pivot;
 }
 
 function inherits(meta: EntityMetadata, ancestor: EntityMetadata): boolean {
