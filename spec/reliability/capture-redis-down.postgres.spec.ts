@@ -4,6 +4,7 @@ import { Harness } from '../support/harness';
 import type { ShopOrder } from '../support/orms';
 import type { TypeOrmWorld } from '../support/orms/typeorm';
 import { Order } from '../support/shop';
+import { ApiClient } from '../support/partner-api';
 import { PrivateRedis } from './support/private-redis';
 
 const DRAIN = { timeoutMs: 20_000 };
@@ -83,4 +84,43 @@ describe('direct capture with Redis down (PostgreSQL)', function () {
     await worker.drain(DRAIN);
     expect(h.api.documents.get(String(orders[0].id))?.order_status).to.equal('shipped');
   });
+
+  it('close() of an idle worker returns at once, not after closeTimeoutMs, and one in a run waits for that run', async () => {
+    // An idle worker: its tickets linger after the last batch, and end only by telling Redis.
+    const idle = await h.startWorker({ redis: redis.url, worker: { closeTimeoutMs: 10_000, concurrency: 2, stallIntervalMs: 500, lockTtlMs: 5_000 } });
+    const customer = await h.customer();
+    const order = await h.order(customer);
+    await idle.drain(DRAIN);
+    await redis.stop();
+    await until(() => h.logger.errors().some((e) => /is unreachable/.test(e)));
+    let started = performance.now();
+    await idle.close();
+    expect(performance.now() - started).to.be.below(2_000);
+
+    // A run in flight when Redis goes: close() waits for it (its publish stores in the database), not the whole timeout.
+    await redis.start();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+    const publish = machine.publish.bind(machine);
+    machine.publish = async (o, payload) => { await gate; await publish(o, payload); };
+    const busy = await h.startWorker({ redis: redis.url, machines: [machine], worker: { closeTimeoutMs: 10_000, concurrency: 2, stallIntervalMs: 500, lockTtlMs: 5_000 } });
+    await h.update(order, { status: 'shipped' });
+    await until(() => busyRunning(busy));
+    await redis.stop();
+    await until(() => h.logger.errors().filter((e) => /is unreachable/.test(e)).length >= 2);
+    started = performance.now();
+    const closing = busy.close();
+    setTimeout(release, 300);
+    await closing;
+    const took = performance.now() - started;
+    expect(took).to.be.within(250, 5_000);
+    expect(h.api.documents.get(String(order.id))?.order_status).to.equal('shipped');
+  });
 });
+
+/** Whether a runtime has a batch in flight in its process (a run waiting on its publish). */
+function busyRunning(sync: unknown): boolean {
+  return (sync as { running: { size: number } }).running.size > 0;
+}
+
