@@ -11,7 +11,6 @@ import { PAYLOAD_ENTITY_NAME } from './payload-entity';
 import { MikroOrmOutboxStore } from './outbox-store';
 import { MikroOrmPayloadStore } from './payload-store';
 import { dialectOf } from './migration';
-import { columnProperties } from './snapshot';
 
 /** The dialect of stored-key-sql.ts for each of dialectOf's; absent for a database it does not know. */
 const SQL_DIALECTS: Partial<Record<string, SqlDialect>> = { postgresql: 'postgresql', sqlite: 'sqlite', mysql: 'mysql', mariadb: 'mysql' };
@@ -49,7 +48,7 @@ export class MikroOrmAdapter implements OrmAdapter {
     }
     return {
       name: meta.className, primaryKey: meta.primaryKeys[0], keyKind: keyKindOf(meta, this.uuidCasts), properties: meta.props.map((p) => p.name),
-      foreignSides, columnKinds: Object.fromEntries(columnProperties(meta).map((p) => [p.name, columnKindOf(p)])),
+      foreignSides, columnKinds: Object.fromEntries(filterColumns(meta).map((p) => [p.name, columnKindOf(p)])),
     };
   }
 
@@ -191,13 +190,29 @@ function unregister(events: EventManager, subscriber: EventSubscriber): void {
 
 /** Column equality, by property name; names are checked against the entity's columns, values bound by MikroORM. */
 function checkedFilter(meta: EntityMetadata, where: ColumnFilter): Record<string, unknown> {
-  const columns = columnProperties(meta).map((p) => p.name);
+  const columns = filterColumns(meta).map((p) => p.name);
   for (const property of Object.keys(where)) {
+    const embedded = meta.properties[property as never] as EntityProperty | undefined;
+    if (embedded?.kind === ReferenceKind.EMBEDDED) {
+      const inside = filterColumns(meta).filter((p) => p.embedded?.[0] === property).map((p) => p.name);
+      throw new ConfigurationError(`${meta.className}.${property} is an embedded object, which no single value can equal: ` +
+        `filter on one of its columns${inside.length > 0 ? ` (${inside.join(', ')})` : ''}.`);
+    }
     if (!columns.includes(property)) {
       throw new ConfigurationError(`${meta.className} has no column "${property}" to filter on: use one of ${columns.join(', ')}.`);
     }
   }
   return { ...where };
+}
+
+/**
+ * What `where` can name: the columns, an inline embeddable's by their own property (`address_city`), not the
+ * embedded object itself (`address`), which MikroORM would take apart as if the value were an object.
+ */
+function filterColumns(meta: EntityMetadata): EntityProperty[] {
+  return meta.props.filter((p) => p.kind !== ReferenceKind.EMBEDDED && p.persist !== false && !p.formula &&
+    (p.kind === ReferenceKind.SCALAR || p.kind === ReferenceKind.MANY_TO_ONE || (p.kind === ReferenceKind.ONE_TO_ONE && p.owner)) &&
+    (!p.embedded || !p.object));
 }
 
 /** What ids the key holds: subject ids travel as strings, and keyValue() turns them back (an id no row can have matches nothing). */

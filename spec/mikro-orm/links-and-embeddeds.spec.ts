@@ -95,6 +95,14 @@ for (const kind of DATABASES) {
       await em.flush();
       expect(await published()).to.deep.equal({ title: 'T', city: 'Lyon', tags: ['a', 'b'] });
       expect(api.publishes(String(article.id))).to.have.length(5);
+
+      // resync and reconcile filter on an embedded column by its own property; the embedded object is refused.
+      expect(await s.sync.resync('ArticleSync', { where: { address_city: 'Lyon' }, force: true })).to.deep.equal({ enqueued: 1 });
+      expect(await s.sync.resync('ArticleSync', { where: { address_city: 'Paris' } })).to.deep.equal({ enqueued: 0 });
+      await drain();
+      const refused = await s.sync.reconcile('ArticleSync', { where: { address: 'Lyon' } }).then(() => 'accepted', (e: Error) => e.message);
+      expect(refused).to.equal('Article.address is an embedded object, which no single value can equal: filter on one of ' +
+        'its columns (address_city, address_zip).');
     });
 
     it('republishes the other side when one side of a link is removed, its collection loaded or not', async () => {

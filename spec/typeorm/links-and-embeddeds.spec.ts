@@ -108,6 +108,11 @@ for (const kind of DATABASES) {
       expect(await published()).to.deep.equal({ title: 'T', city: 'Lyon', tags: ['b'] });
       expect(api.publishes(String(article.id))).to.have.length(7);
       if (namesSavedLinks) expect(logger.warnings()).to.have.length(2);
+
+      // resync filters on an embedded column by its path.
+      expect(await sync.resync('ArticleSync', { where: { 'address.city': 'Lyon' }, force: true })).to.deep.equal({ enqueued: 1 });
+      expect(await sync.resync('ArticleSync', { where: { 'address.city': 'Paris' } })).to.deep.equal({ enqueued: 0 });
+      await published();
     });
 
     it('republishes the other side when one side of a link is removed, its relation loaded or not', async () => {
