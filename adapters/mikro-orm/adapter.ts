@@ -227,7 +227,6 @@ function keyKindOf(meta: EntityMetadata, uuidCasts: boolean): KeyKind {
   return 'text';
 }
 
-
 /** A column's type family: its SQL type where MikroORM knows it (a decimal mapped to a string is numeric), else its runtime type. */
 function columnKindOf(prop: EntityProperty): ColumnKind {
   if (prop.enum || prop.kind === ReferenceKind.EMBEDDED) return 'other';

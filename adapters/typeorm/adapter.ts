@@ -58,7 +58,8 @@ export class TypeOrmAdapter implements OrmAdapter {
       properties: [...new Set([...metadata.columns, ...metadata.relations, ...metadata.allEmbeddeds].map((c) => c.propertyPath))],
       foreignSides: Object.fromEntries(metadata.relations.filter((r) => r.isOneToMany || r.isOneToOneNotOwner).map((r) => [
         r.propertyPath, { entity: r.inverseEntityMetadata.name, property: r.inverseRelation?.propertyPath },
-      ])),      columnKinds: Object.fromEntries(metadata.columns.map((c) => [c.propertyPath, this.columnKindOf(c)])),
+      ])),
+      columnKinds: Object.fromEntries(metadata.columns.map((c) => [c.propertyPath, this.columnKindOf(c)])),
     };
   }
 
