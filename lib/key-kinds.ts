@@ -10,6 +10,11 @@ export type KeyKind = 'integer' | 'bigint' | 'uuid' | 'text';
 /** The column types (lower case) of a 64-bit integer key, as PostgreSQL, MySQL/MariaDB and SQLite name them: both adapters read them. */
 export const BIGINT_COLUMN_TYPES: ReadonlySet<string> = new Set(['bigint', 'int8', 'bigserial']);
 
+/** How an error names each kind of key ("Order.id is an integer key"). */
+export const KEY_NAMES: Record<KeyKind, string> = {
+  integer: 'an integer key', bigint: 'a bigint key', uuid: 'a uuid key', text: 'a text key',
+};
+
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 

@@ -30,7 +30,7 @@ const NUMERIC_TEXT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
  * and SQLite convert: `{ stock: 'abc' }` matched the rows whose stock is 0, and `{ sku: 0 }` every sku that does not
  * start with a digit. So a resync or reconcile ran over other rows than the user meant.
  */
-export function checkWhereValue(entity: string, column: string, kind: ColumnKind, value: unknown, call = 'where'): void {
+export function checkWhereValue(entity: string, column: string, kind: ColumnKind, value: unknown, call: string): void {
   if (value === null || kind === 'other') return;
   const fits = kind === 'number'
     ? (typeof value === 'number' && Number.isFinite(value)) || typeof value === 'bigint' || typeof value === 'boolean' ||

@@ -210,7 +210,7 @@ function checkedFilter(meta: EntityMetadata, where: ColumnFilter): Record<string
  * embedded object itself (`address`), which MikroORM would take apart as if the value were an object.
  */
 function filterColumns(meta: EntityMetadata): EntityProperty[] {
-  return meta.props.filter((p) => p.kind !== ReferenceKind.EMBEDDED && p.persist !== false && !p.formula &&
+  return meta.props.filter((p) => p.persist !== false && !p.formula &&
     (p.kind === ReferenceKind.SCALAR || p.kind === ReferenceKind.MANY_TO_ONE || (p.kind === ReferenceKind.ONE_TO_ONE && p.owner)) &&
     (!p.embedded || !p.object));
 }
@@ -229,7 +229,7 @@ function keyKindOf(meta: EntityMetadata, uuidCasts: boolean): KeyKind {
 
 /** A column's type family: its SQL type where MikroORM knows it (a decimal mapped to a string is numeric), else its runtime type. */
 function columnKindOf(prop: EntityProperty): ColumnKind {
-  if (prop.enum || prop.kind === ReferenceKind.EMBEDDED) return 'other';
+  if (prop.enum) return 'other';
   const sql = prop.columnTypes?.[0] ? sqlColumnKind(prop.columnTypes[0]) : 'other';
   if (sql !== 'other') return sql;
   const runtime = String(prop.runtimeType ?? '').toLowerCase();

@@ -68,9 +68,8 @@ export class TypeOrmAdapter implements OrmAdapter {
     const type = column.type;
     if (type === Boolean) return 'boolean';
     if (type === Date) return 'date';
-    const named = typeof type === 'string' ? type : String(this.dataSource.driver.normalizeType(column));
-    if (named === 'simple-enum' || named === 'enum' || named.startsWith('simple-')) return 'other';
-    return sqlColumnKind(named);
+    // Enums and TypeORM's simple-* types are none of sqlColumnKind's families: 'other', not checked.
+    return sqlColumnKind(typeof type === 'string' ? type : String(this.dataSource.driver.normalizeType(column)));
   }
 
   payloadEntityMissing(): string | undefined {

@@ -2,7 +2,7 @@ import { HookError, InvalidJobError } from '../errors';
 import type { Logger } from '../logger';
 import type { Listener, MachineDefinition } from '../metadata/machine-definition';
 import type { OrmAdapter } from '../ports';
-import { canonicalId, fitsKey } from '../key-kinds';
+import { canonicalId, fitsKey, KEY_NAMES } from '../key-kinds';
 import { SpanKind } from '@opentelemetry/api';
 import { annotate, ATTR, currentCarrier, traced } from '../tracing';
 import { callHook } from './call-hook';
@@ -149,13 +149,12 @@ function normalizeIds(result: unknown, machine: MachineDefinition, method: strin
         (typeof value === 'string' && value.length > 0)) {
       // As the subject's rows spell it ('007' and 7 are one subject).
       const subjectId = String(value);
-      if (fitsKey(machine.subjectInfo.keyKind, subjectId)) return canonicalId(machine.subjectInfo.keyKind, subjectId);
+      const { keyKind, name, primaryKey } = machine.subjectInfo;
+      if (fitsKey(keyKind, subjectId)) return canonicalId(keyKind, subjectId);
       // No row can have it: its run would report a gone subject, and the mapper's mistake would pass unseen.
       throw new HookError(
         `${machine.className}.${method} returned ${JSON.stringify(subjectId)} among the subject ids for ${entity} ${id}, ` +
-        `which no ${machine.subjectInfo.name} can have (${machine.subjectInfo.name}.${machine.subjectInfo.primaryKey} is ` +
-        `${machine.subjectInfo.keyKind === 'uuid' ? 'a uuid' : `an ${machine.subjectInfo.keyKind === 'bigint' ? 'bigint' : 'integer'}`} key): ` +
-        `return ${machine.subjectInfo.name} ids.`);
+        `which no ${name} can have (${name}.${primaryKey} is ${KEY_NAMES[keyKind]}): return ${name} ids.`);
     }
     throw new HookError(
       `${machine.className}.${method} returned ${typeof value === 'object' ? JSON.stringify(value) : String(value)} ` +

@@ -1,6 +1,6 @@
 import { ConfigurationError, describeError } from '../errors';
 import { refuseUnknownOptions } from '../known-options';
-import { checkedWhere, firstWhereQuery } from './where';
+import { checkedWhere, nextPage } from './where';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { callHook } from '../pipeline/call-hook';
 import type { ColumnFilter, OrmAdapter, StoredPayload } from '../ports';
@@ -93,10 +93,10 @@ export async function reconcileMachine(
   for (;;) {
     const size = Math.min(batchSize, limit - report.checked);
     if (size <= 0) {
-      report.limited = given ? report.checked < given.length : (await nextPage(adapter, machine, where, after, 1)).length > 0;
+      report.limited = given ? report.checked < given.length : (await nextPage(adapter, machine, `reconcile(${machine.className})`, where, after, 1)).length > 0;
       break;
     }
-    const page = given ? given.slice(report.checked, report.checked + size) : await nextPage(adapter, machine, where, after, size);
+    const page = given ? given.slice(report.checked, report.checked + size) : await nextPage(adapter, machine, `reconcile(${machine.className})`, where, after, size);
     if (page.length === 0) break;
     const [rows, stored] = await Promise.all([
       adapter.load(machine.subject, page, machine.relations), adapter.payloads.findMany(machine.name, page),
@@ -133,13 +133,6 @@ async function judgeGone(adapter: OrmAdapter, machine: MachineDefinition, seen: 
   }
 }
 
-function nextPage(
-  adapter: OrmAdapter, machine: MachineDefinition, where: ColumnFilter | undefined, after: string | undefined, size: number,
-): Promise<string[]> {
-  if (!where) return adapter.pageIds(machine.subject, after, size);
-  const page = () => adapter.pageIdsWhere!(machine.subject, where, after, size);
-  return after === undefined ? firstWhereQuery(`reconcile(${machine.className})`, machine.subjectInfo.name, where, page) : page();
-}
 
 /** What a run would do with one subject, without doing it. */
 async function judge(machine: MachineDefinition, id: string, row: object | undefined, stored: StoredPayload | undefined): Promise<Verdict> {

@@ -1,5 +1,5 @@
 import { ConfigurationError, shownValue } from '../errors';
-import { checkedWhere, firstWhereQuery } from './where';
+import { checkedWhere, firstWhereQuery, nextPage } from './where';
 import { refuseUnknownOptions } from '../known-options';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { ColumnFilter, OrmAdapter } from '../ports';
@@ -44,7 +44,8 @@ export async function resyncSubjects(
   if (options.force !== undefined && typeof options.force !== 'boolean') {
     throw new ConfigurationError(`resync(${machine.className}): force must be true or false, got ${shownValue(options.force)}.`);
   }
-  const where = options.where === undefined ? undefined : checkedWhere(options.where, `resync(${machine.className})`, machine.subjectInfo);
+  const call = `resync(${machine.className})`;
+  const where = options.where === undefined ? undefined : checkedWhere(options.where, call, machine.subjectInfo);
   if (where && !adapter.pageIdsWhere) {
     throw new ConfigurationError(`resync({ where }) is not available with ${adapter.name} in this version: ` +
       'pass the subject ids instead (`ids`, or --ids on the command line).');
@@ -56,16 +57,13 @@ export async function resyncSubjects(
     return pages.done();
   }
   // Only progress shows the total: without it a COUNT would delay the first page (a full scan on a large table).
-  const call = `resync(${machine.className})`;
   const count = () => adapter.countRows?.(machine.subject, where) ?? Promise.resolve(undefined);
   const total = options.onProgress ? await (where ? firstWhereQuery(call, machine.subjectInfo.name, where, count) : count()) : undefined;
   let after: string | undefined;
   // Only a full resync walks the stored subjects after the rows (gone-subjects.ts).
   const seen = where ? undefined : new SeenIds(adapter, machine);
   for (;;) {
-    const page = () => adapter.pageIdsWhere!(machine.subject, where!, after, batchSize);
-    const ids = await (!where ? adapter.pageIds(machine.subject, after, batchSize)
-      : after === undefined ? firstWhereQuery(call, machine.subjectInfo.name, where, page) : page());
+    const ids = await nextPage(adapter, machine, call, where, after, batchSize);
     if (ids.length === 0) break;
     await pages.send(ids, total);
     after = ids[ids.length - 1];

@@ -1,12 +1,12 @@
 import { ConfigurationError, shownValue } from '../errors';
-import { canonicalId, fitsKey, type KeyKind } from '../key-kinds';
+import { canonicalId, fitsKey, KEY_NAMES, type KeyKind } from '../key-kinds';
 import type { EntityInfo } from '../ports';
 
 const KEY_RULES: Record<KeyKind, string> = {
-  integer: 'an integer key, so ids must be whole numbers',
-  bigint: 'a bigint key, so ids must be whole numbers from -2^63 to 2^63-1',
-  uuid: 'a uuid key, so ids must be uuids',
-  text: 'a text key', // every string fits
+  integer: `${KEY_NAMES.integer}, so ids must be whole numbers`,
+  bigint: `${KEY_NAMES.bigint}, so ids must be whole numbers from -2^63 to 2^63-1`,
+  uuid: `${KEY_NAMES.uuid}, so ids must be uuids`,
+  text: KEY_NAMES.text, // every string fits
 };
 
 /**

@@ -1,5 +1,6 @@
 import { ConfigurationError, describeError, shownValue } from '../errors';
-import type { ColumnFilter, EntityInfo } from '../ports';
+import type { MachineDefinition } from '../metadata/machine-definition';
+import type { ColumnFilter, EntityInfo, OrmAdapter } from '../ports';
 import { checkWhereValue } from '../where-values';
 
 /**
@@ -13,13 +14,12 @@ export function checkedWhere(where: unknown, call: string, subject?: EntityInfo)
       `got ${shownValue(where)}.`);
   }
   for (const [column, value] of Object.entries(where)) {
-    if (value === null || typeof value === 'string' || typeof value === 'boolean' || typeof value === 'bigint' ||
-        (typeof value === 'number' && Number.isFinite(value)) || value instanceof Date) continue;
-    throw new ConfigurationError(`${call}: where.${column} is ${shown(value)}; only strings, numbers, booleans, dates ` +
-      'and null compare by equality. For other selections pass the subject ids (`ids`).');
-  }
-  // Of the right type for its column too; a column the entity lacks is the adapter's to name, with the ones it has.
-  for (const [column, value] of Object.entries(where)) {
+    if (!(value === null || typeof value === 'string' || typeof value === 'boolean' || typeof value === 'bigint' ||
+        (typeof value === 'number' && Number.isFinite(value)) || value instanceof Date)) {
+      throw new ConfigurationError(`${call}: where.${column} is ${shown(value)}; only strings, numbers, booleans, dates ` +
+        'and null compare by equality. For other selections pass the subject ids (`ids`).');
+    }
+    // Of the right type for its column too; a column the entity lacks is the adapter's to name, with the ones it has.
     const kind = subject?.columnKinds?.[column];
     if (kind) checkWhereValue(subject!.name, column, kind, value, call);
   }
@@ -52,4 +52,16 @@ export async function firstWhereQuery<T>(call: string, entity: string, where: Co
 function shownFilter(where: ColumnFilter): string {
   return `{ ${Object.entries(where).map(([column, value]) => `${column}: ${typeof value === 'bigint' ? `${value}n`
     : value instanceof Date ? value.toISOString() : JSON.stringify(value)}`).join(', ')} }`;
+}
+
+/**
+ * The next page of subject ids after `after`: all of them, or those `where` matches, whose first page goes through
+ * firstWhereQuery. Shared by resync and reconcile.
+ */
+export function nextPage(
+  adapter: OrmAdapter, machine: MachineDefinition, call: string, where: ColumnFilter | undefined, after: string | undefined, size: number,
+): Promise<string[]> {
+  if (!where) return adapter.pageIds(machine.subject, after, size);
+  const page = () => adapter.pageIdsWhere!(machine.subject, where, after, size);
+  return after === undefined ? firstWhereQuery(call, machine.subjectInfo.name, where, page) : page();
 }
