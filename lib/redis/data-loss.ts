@@ -16,9 +16,17 @@ const RENEW_MS = 3600 * 1000;
 export class DataLossWatch {
   private readonly key: string;
   private down = false;
+  /** Started while Redis was down: the first connection sets the marker, as there is nothing yet to look for. */
+  private unmarked = false;
   private renewal?: NodeJS.Timeout;
   private readonly onClose = () => { this.down = true; };
   private readonly onReady = () => {
+    if (this.unmarked) {
+      this.unmarked = false;
+      this.down = false;
+      void this.mark().catch(() => { this.unmarked = true; });
+      return;
+    }
     if (!this.down) return;
     this.down = false;
     void this.check();
@@ -32,7 +40,8 @@ export class DataLossWatch {
   }
 
   async start(): Promise<void> {
-    await this.mark();
+    if (this.client.status === 'ready') await this.mark();
+    else this.unmarked = true;
     this.client.on('close', this.onClose);
     this.client.on('ready', this.onReady);
     this.renewal = setInterval(() => void this.mark().catch(() => undefined), RENEW_MS).unref();

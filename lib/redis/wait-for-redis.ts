@@ -45,12 +45,15 @@ export async function pingOnce(settings: RedisSettings, timeoutMs = 2000): Promi
 /**
  * Start-up check on a connection of its own, before Bee-Queue opens any: a wrong password or an unverifiable
  * certificate then fails start() with this error instead of crashing the process (Bee-Queue's node_redis
- * client emits a second, unhandled error on a failed AUTH).
+ * client emits a second, unhandled error on a failed AUTH). With `mayBeDown`, a Redis that is only not answering
+ * (down, restarting) is no error: resolves with why it did not answer, and undefined when it did.
  */
-export async function checkRedis(settings: RedisSettings): Promise<void> {
+export async function checkRedis(settings: RedisSettings, options: { mayBeDown?: boolean } = {}): Promise<unknown> {
   try {
     await pingOnce(settings, 10_000);
+    return undefined;
   } catch (error) {
+    if (options.mayBeDown && isUnreachable(error)) return error;
     throw new ConfigurationError(`Cannot reach Redis at ${settings.describe}: ${describeError(error)}. ` +
       'Start Redis or fix the `redis` option.', { cause: error });
   }

@@ -88,7 +88,8 @@ export class SyncMachines {
     private readonly machines: MachineDefinition[],
     private readonly redis: Redis,
     private readonly keys: KeySpace,
-    private readonly queues: QueueSet,
+    /** A worker's; a runtime that only captures has none. */
+    private readonly queues: QueueSet | undefined,
     private readonly enqueuer: Enqueuer,
     private readonly router: ChangeRouter,
     private readonly logger: Logger,
@@ -110,7 +111,8 @@ export class SyncMachines {
     if (capture.mode === 'outbox') await adapter.outbox.check();
     const redisSettings = resolveRedis(options.redis);
     const bodyLimit = worker ? await adapter.payloads.check() : undefined;
-    await checkRedis(redisSettings); // before Bee-Queue connects: a wrong password must not crash the process
+    // A web process restarting during an outage: with the outbox its commits lose nothing, so it starts and waits.
+    const startsWithoutRedis = await checkRedis(redisSettings, { mayBeDown: capture.mode === 'outbox' && !worker });
 
     const redis = redisSettings.createClient();
     let lastLogged = 0;
@@ -120,16 +122,25 @@ export class SyncMachines {
       lastLogged = Date.now();
       logger.error(`Redis at ${redisSettings.describe}: ${describeError(error)} (reconnecting)`);
     });
-    const queues = new QueueSet(redisSettings, keys, machines.map((m) => m.name), worker, logger);
-    try {
-      await withTimeout(Promise.all([redis.ping(), queues.ready()]), CONNECT_TIMEOUT_MS);
-    } catch (error) {
-      redis.disconnect();
-      await queues.close(0);
-      throw new ConfigurationError(`Cannot reach Redis at ${redisSettings.describe}: ${describeError(error)}. ` +
-        'Start Redis or fix the `redis` option.', { cause: error });
+    // Only workers take tickets through Bee-Queue; capture writes them with its own scripts.
+    const queues = worker ? new QueueSet(redisSettings, keys, machines.map((m) => m.name), worker, logger) : undefined;
+    if (startsWithoutRedis) {
+      logger.warn(`SyncMachines.start: Redis at ${redisSettings.describe} does not answer ` +
+        `(${describeError(startsWithoutRedis)}); started anyway, since capture: 'outbox' keeps every committed change in ` +
+        'sync_machine_outbox until it answers. Calls that need Redis (drain, status, resync, notifyChanged) wait or fail ' +
+        'until then; if it never answers, fix the `redis` option.');
+      redis.once('ready', () => void warnIfEvicting(redis, redisSettings.describe, logger));
+    } else {
+      try {
+        await withTimeout(Promise.all([redis.ping(), queues?.ready()]), CONNECT_TIMEOUT_MS);
+      } catch (error) {
+        redis.disconnect();
+        await queues?.close(0);
+        throw new ConfigurationError(`Cannot reach Redis at ${redisSettings.describe}: ${describeError(error)}. ` +
+          'Start Redis or fix the `redis` option.', { cause: error });
+      }
+      await warnIfEvicting(redis, redisSettings.describe, logger);
     }
-    await warnIfEvicting(redis, redisSettings.describe, logger);
     const enqueuer = new Enqueuer(redis, keys, machines);
     const router = new ChangeRouter(machines, enqueuer);
     const runtime = new SyncMachines(adapter, machines, redis, keys, queues, enqueuer, router, logger, worker);
@@ -144,6 +155,7 @@ export class SyncMachines {
         route: (changes) => runtime.availability!.guard(() => router.route(changes)),
       });
       runtime.relay = relay;
+      redis.on('ready', () => relay.nudge()); // back from an outage: move what waited, without waiting for the poll
       // The changes are in the outbox, committed: the write need not wait for Redis, only wake the relay.
       runtime.unsubscribe = adapter.onCommitted(router.watched, async () => {
         runtime.willRequest();
@@ -165,7 +177,7 @@ export class SyncMachines {
       const wakes = runtime.wakes = await Wakes.start(redis, channels);
       enqueuer.onMarked = (machine, step) => wakes.wake(keys.wakeChannel(machine, step));
       const reads = new Turns(adapter.blocksEventLoop === true);
-      startWorkers({ queues, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
+      startWorkers({ queues: queues!, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
         takesInTurn: adapter.blocksEventLoop === true }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
         'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger, reads, bodyLimit }, settings, batch, locks!),
@@ -298,7 +310,7 @@ export class SyncMachines {
       this.stopping.now = true;
       this.wakes?.stop(); // lingering tickets end now
       const closeTimeoutMs = this.worker?.closeTimeoutMs ?? 5000;
-      if (await this.queues.close(await this.runsOutWithoutRedis(closeTimeoutMs))) {
+      if (this.queues && await this.queues.close(await this.runsOutWithoutRedis(closeTimeoutMs))) {
         // Runs still in flight (a hook or publish that has not returned) go on without Redis, and end quietly.
         this.stopping.closed = true;
         const runs = this.running.described;

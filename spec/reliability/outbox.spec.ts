@@ -134,6 +134,7 @@ for (const spec of WORLDS) {
     const logger = new MemoryLogger();
 
     beforeEach(async () => {
+      logger.lines.splice(0);
       redis = await PrivateRedis.create();
       api = await new PartnerApi().start();
       w = await spec.create(api);
@@ -147,9 +148,9 @@ for (const spec of WORLDS) {
       await deleteKeys(prefix);
     });
 
-    const start = async (worker: boolean) => {
+    const start = async (worker: boolean, outboxPollMs = 200) => {
       const sync = await SyncMachines.start({
-        orm: worker ? await w.connect() : w.handle, redis: redis.url, prefix, logger, machines: [w.machine], capture: 'outbox', outboxPollMs: 200,
+        orm: worker ? await w.connect() : w.handle, redis: redis.url, prefix, logger, machines: [w.machine], capture: 'outbox', outboxPollMs,
         worker: worker ? { concurrency: 10, retry: { attempts: 5, initialDelayMs: 50 }, stallIntervalMs: 1000, lockTtlMs: 5000 } : false,
       });
       runtimes.push(sync);
@@ -195,6 +196,35 @@ for (const spec of WORLDS) {
       expect(api.publishes().map((r) => r.body?.order_status)).to.not.include('rolled-back');
       expect(logger.errors().filter((l) => /dropped/.test(l)), logger.errors().join('\n')).to.deep.equal([]);
       expect(logger.errors().some((l) => /is unreachable: committed changes wait in sync_machine_outbox/.test(l))).to.equal(true);
+    });
+
+    it('starts an app runtime while Redis is down, keeps its commits in the outbox, moves them once Redis answers', async () => {
+      await redis.stop();
+      // Before, start() refused ("Cannot reach Redis"), and a web process restarting during an outage could not boot.
+      const app = await start(false, 60_000); // a poll this slow leaves the move to the reconnect
+      expect(logger.warnings().join('\n')).to.match(/Redis at redis:\/\/127\.0\.0\.1:\d+ does not answer \(.*ECONNREFUSED.*\); started anyway, since capture: 'outbox' keeps every committed change/);
+      const customer = await w.createCustomer();
+      const ids: number[] = [];
+      for (let i = 0; i < 3; i += 1) ids.push(await w.createOrder(customer, 'purchased'));
+      await w.updateOrder(ids[0], 'shipped');
+      expect(await w.outboxRows(), 'a customer, three orders and an update').to.equal(5);
+      // A worker cannot run without Redis: it still refuses (`sync-machine worker` waits for Redis instead).
+      const refused = await start(true).then(() => 'started', (error: Error) => error.message);
+      expect(refused).to.match(/^Cannot reach Redis at /);
+
+      await redis.start();
+      const deadline = Date.now() + 5_000;
+      while (await w.outboxRows() > 0) {
+        if (Date.now() > deadline) throw new Error('the outbox was not moved after Redis came back');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await start(true);
+      await app.drain({ timeoutMs: 30_000 });
+      expect(ids.map((id) => api.documents.get(String(id))?.order_status)).to.deep.equal(['shipped', 'purchased', 'purchased']);
+      expect(logger.errors().join('\n')).to.match(/is unreachable: committed changes wait in sync_machine_outbox/);
+      // The runtime's data-loss marker is set on first contact, not missed as if Redis had lost it.
+      expect(logger.errors().join('\n')).not.to.match(/came back without the data it held|dropped/);
+      expect(logger.lines.some((l) => /is back after/.test(l.message))).to.equal(true);
     });
   });
 }
