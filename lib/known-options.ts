@@ -19,7 +19,7 @@ export function refuseUnknownOptions(options: unknown, known: readonly string[],
 }
 
 /** The known key a misspelling most likely meant: the same but for case, or at most 2 edits away (a third of it). */
-function closest(key: string, known: readonly string[]): string | undefined {
+export function closest(key: string, known: readonly string[]): string | undefined {
   const lower = key.toLowerCase();
   let best: { name: string; distance: number } | undefined;
   for (const name of known) {

@@ -13,6 +13,14 @@ export class Order {
 }
 `;
 
+const CUSTOMER_ENTITY = `import { Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+@Entity()
+export default class Customer {
+  @PrimaryGeneratedColumn() id!: number;
+}
+`;
+
 /** The generator on a temporary app folder: what it writes, that a second run changes nothing, and what it refuses. */
 describe('sync-machine generate', () => {
   let app: string;
@@ -75,15 +83,29 @@ describe('sync-machine generate', () => {
     expect(again.stdout).to.match(/ {3}exists {2}src\/migrations\/\d+-CreateSyncMachinePayloads\.ts {2}\(the payload table has its migration\)/);
     expect(read('src/sync-machines/index.ts')).to.equal(before);
 
+    writeFileSync(join(app, 'src', 'entities', 'customer.ts'), CUSTOMER_ENTITY);
     const second = await generate('CustomerToCrmSync', '--subject', 'customer');
-    expect(second.code).to.equal(0);
+    expect(second.code, second.stderr).to.equal(0);
     expect(second.stdout).to.include('update  src/sync-machines/index.ts  (registered CustomerToCrmSync)');
-    expect(second.stderr).to.equal(
-      'warning: No `export class Customer` found under src: fix the import of Customer in src/sync-machines/customer-to-crm-sync.ts.\n');
+    expect(second.stderr).to.equal('');
+    expect(read('src/sync-machines/customer-to-crm-sync.ts')).to.include("import Customer from '../entities/customer';"); // a default export
     expect(read('src/sync-machines/index.ts')).to.include(
       "import { OrderToApiSync } from './order-to-api-sync';\nimport { CustomerToCrmSync } from './customer-to-crm-sync';\n\n" +
       'export const machines = [\n  OrderToApiSync,\n  CustomerToCrmSync,\n];\n');
     expect(readdirSync(join(app, 'src', 'migrations'))).to.have.length(1);
+  });
+
+  it('refuses a subject with no entity class, with the entities it found, and writes nothing', async () => {
+    // It used to warn, write the machine with a guessed import and register it: the app then failed to compile.
+    const typo = await generate('OrderToApiSync', '--subject', 'odrer');
+    expect(typo.code).to.equal(2);
+    expect(typo.stderr).to.equal('sync-machine: --subject odrer: no `export class Odrer` under src; did you mean Order? ' +
+      'Its entities: Order. Write the entity first, or pass --dir with the source folder that holds it (default src). ' +
+      'Nothing was written.\n');
+    const elsewhere = await generate('InvoiceSync', '--subject', 'invoice', '--dir', 'lib');
+    expect(elsewhere.code).to.equal(2);
+    expect(elsewhere.stderr).to.match(/^sync-machine: --subject invoice: no `export class Invoice` under lib\. It declares no @Entity class\./);
+    expect(readdirSync(join(app, 'src'))).to.deep.equal(['entities']);
   });
 
   it('registers in an index the app wrote itself, once, with instances too', async () => {

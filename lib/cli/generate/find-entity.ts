@@ -37,3 +37,13 @@ export function findEntity(dir: string, name: string): FoundEntity | undefined {
   }
   return undefined;
 }
+
+/** The classes declared with an ORM entity decorator under `dir`, for the message when the subject is not one. */
+export function entityClassNames(dir: string): string[] {
+  const declared = /@Entity\s*\([^)]*\)\s*(?:export\s+(?:default\s+)?)?(?:abstract\s+)?class\s+(\w+)/g;
+  const names = new Set<string>();
+  for (const file of sourceFiles(dir)) {
+    for (const match of readFileSync(file, 'utf8').matchAll(declared)) names.add(match[1]);
+  }
+  return [...names].sort();
+}

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { CliError, UsageError } from '../io';
-import { findEntity } from './find-entity';
+import { entityClassNames, findEntity } from './find-entity';
+import { closest } from '../../known-options';
 import { detectModuleSystem, ModuleSystem, specifier } from './module-system';
 import { camelCase, compactStamp, kebabCase, pascalCase } from './names';
 import { registerMachine } from './register';
@@ -96,18 +97,23 @@ export function generate(root: string, request: GenerateRequest): GenerateResult
   const plan: PlannedWrite[] = [];
 
   // The machine class.
+  // A machine importing a class that is not there would be registered, and the app would no longer compile.
   const entity = findEntity(srcDir, subject);
   if (!entity) {
-    warnings.push(`No \`export class ${subject}\` found under ${rel(srcDir) || '.'}: fix the import of ${subject} in ` +
-      `${rel(join(machinesDir, `${machineFileName}.ts`))}.`);
+    const known = entityClassNames(srcDir);
+    const near = closest(subject, known);
+    throw new UsageError(`--subject ${request.subject}: no \`export class ${subject}\` under ${rel(srcDir) || '.'}` +
+      `${near ? `; did you mean ${near}?` : '.'} ` +
+      (known.length > 0 ? `Its entities: ${known.join(', ')}. ` : 'It declares no @Entity class. ') +
+      'Write the entity first, or pass --dir with the source folder that holds it (default src). Nothing was written.');
   }
   const command = `sync-machine generate ${request.machine} --subject ${request.subject}` +
     `${request.orm ? ` --orm ${request.orm}` : ''}`;
   const machinePath = join(machinesDir, `${machineFileName}.ts`);
   const machineText = machineFile({
     machine: request.machine, subject, subjectVar: camelCase(request.subject), command,
-    subjectImport: entity ? importPath(machinesDir, entity.file, moduleSystem) : specifier(`../entities/${kebabCase(subject)}`, moduleSystem),
-    subjectIsDefault: entity?.isDefault ?? false, primaryKey: entity?.primaryKey ?? 'id', orm,
+    subjectImport: importPath(machinesDir, entity.file, moduleSystem),
+    subjectIsDefault: entity.isDefault, primaryKey: entity.primaryKey, orm,
   });
   if (!existsSync(machinePath)) plan.push({ action: 'create', path: rel(machinePath), absolute: machinePath, text: machineText });
   else if (readFileSync(machinePath, 'utf8') === machineText) plan.push({ action: 'identical', path: rel(machinePath), absolute: machinePath });
