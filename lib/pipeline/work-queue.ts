@@ -38,6 +38,8 @@ export interface TakenBatch {
   ended: boolean;
   /** For a lingering ticket that took nothing: in how long the next pending item is ready, if one is pending. */
   nextInMs?: number;
+  /** Inbox entries that could not be read (written by hand, or by another version): how many, and the first ten. */
+  unreadable?: { count: number; entries: string[] };
 }
 
 /** How one item of a batch ended; `failed` retries with backoff, `requeue` runs it again soon, uncharged. */
@@ -143,7 +145,7 @@ export class WorkQueue {
     const nextInMs = next === '' || next === 'ended' ? undefined : Math.max(0, Number(next) - Number(reply[0]));
     return {
       now: Number(reply[0]), held: Number(reply[1]), items, claim: claim.stamp,
-      ended: items.length === 0 && next === 'ended', nextInMs,
+      ended: items.length === 0 && next === 'ended', nextInMs, unreadable: readUnreadable(String(reply[5] ?? '')),
     };
   }
 
@@ -196,6 +198,13 @@ export class WorkQueue {
 /** Sorts a step's inbox into its pending set and requests, for a reader that asks about one item (see ingest-4.lua). */
 export async function ingestInbox(redis: Redis, k: StepKeys): Promise<void> {
   await withScripts(redis).smIngest(k.pending, k.requests, k.inbox, k.inboxed);
+}
+
+/** The take's report of unreadable inbox entries: '' or JSON [count, [entries]] (schedule.lua, ingest). */
+function readUnreadable(stored: string): TakenBatch['unreadable'] {
+  if (stored === '') return undefined;
+  const [count, entries] = JSON.parse(stored) as [number, string[] | Record<string, never>];
+  return { count: Number(count), entries: Array.isArray(entries) ? entries : [] };
 }
 
 /**

@@ -125,6 +125,7 @@ async function runTicket(
       const woken = deps.wakes.seen(work.wakeChannel);
       const batch = await takes.run(() => work.take(ticket, first, locking ? { token, ttlMs: deps.lockTtlMs } : undefined, lingers));
       first = false;
+      if (batch.unreadable) reportUnreadable(deps.logger, settings, batch.unreadable);
       if (batch.items.length === 0) {
         if (batch.ended) break; // without lingering, or paused: the take ended the ticket
         const waitMs = Math.min(lingerUntil, deadline, performance.now() + LINGER_MS) - performance.now();
@@ -138,10 +139,29 @@ async function runTicket(
       if (!goOn) break;
       lingerUntil = keeps(work, ticket) ? deadline : performance.now() + LINGER_MS;
     }
+  } catch (error) {
+    // Redis refused a script (a key of another type, say): the ticket fails, and would say nothing. A lost
+    // connection is not logged here; the runtime says once that Redis is down.
+    if ((error as Error | undefined)?.name === 'ReplyError') {
+      deps.logger.error(`${settings.step} of ${settings.machine.className}: run ticket ${ticket} stopped, as Redis refused ` +
+        `its script: ${describeError(error)}. The work stays in Redis for the next ticket; if this repeats, a key under ` +
+        "the prefix was changed by hand: delete it, then resync the machine.");
+    }
+    throw error;
   } finally {
     if (keepers.get(work) === ticket) keepers.delete(work);
   }
   return `${items} items`;
+}
+
+/** Inbox entries that no script could read were set aside (the rest of the inbox was sorted in): said once, here. */
+function reportUnreadable(logger: Logger, settings: { step: string; machine: { className: string } }, found: { count: number; entries: string[] }): void {
+  const { className } = settings.machine;
+  const more = found.count > found.entries.length ? ` (the first ${found.entries.length})` : '';
+  logger.error(`${settings.step} of ${className}: ${found.count} inbox ${found.count === 1 ? 'entry' : 'entries'} could not be ` +
+    `read (written by hand or by another version of sync-machine)${more}: ${found.entries.map((e) => JSON.stringify(e)).join(', ')}. ` +
+    `The rest of the inbox was kept, and so were the readable items of these. If changes are missing, resync(${className}) ` +
+    "(unchanged subjects cost no API call); enqueue work with notifyChanged() or resync(), not by writing to sync-machine's keys.");
 }
 
 /** Whether `ticket` is (or now becomes) the one of its step in this process that stays until its budget ends. */

@@ -401,7 +401,7 @@ export class SyncMachines {
   private logDropped(changes: CapturedChange[], why: string): void {
     const list = changes.map((c) => `${c.op} ${c.entity.name} ${c.id}`).join(', ');
     this.logger.error(`Could not enqueue ${changes.length} committed change(s) (${why}); dropped: ${list}. ` +
-      'Call notifyChanged() or resync() for them once Redis is back.');
+      'Call notifyChanged() or resync() for them once Redis accepts them again.');
   }
 
   private async track(work: Promise<void>): Promise<void> {

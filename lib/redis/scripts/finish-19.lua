@@ -76,7 +76,7 @@ if claim and string.sub(claim, 1, #stamp) == stamp then
   if part then
     local gone, rest = {}, {}
     for _, item in ipairs(items) do gone[item] = true end
-    local claimed = cjson.decode(string.sub(claim, #stamp + 1))
+    local claimed = decoded_object(string.sub(claim, #stamp + 1)) or {}
     for i = 1, #claimed, 2 do
       local item = claimed[i]
       if not gone[item] then
@@ -91,7 +91,7 @@ if claim and string.sub(claim, 1, #stamp) == stamp then
   else
     redis.call('HDEL', KEYS[3], ticket)
     if next(back) then
-      local claimed = cjson.decode(string.sub(claim, #stamp + 1))
+      local claimed = decoded_object(string.sub(claim, #stamp + 1)) or {}
       for i = 1, #claimed, 2 do if back[claimed[i]] then raws[claimed[i]] = claimed[i + 1] end end
     end
   end
@@ -113,7 +113,7 @@ for _, result in ipairs(back_results) do
   if outcome == 'paused' then
     local resume = now + tonumber(pause_ms)
     -- Expires when the pause ends, so a worker can ask how much of it is left (PTTL) whatever its clock.
-    if resume > tonumber(redis.call('GET', KEYS[16]) or '0') then redis.call('SET', KEYS[16], resume, 'PX', math.max(1, tonumber(pause_ms))) end
+    if resume > (tonumber(redis.call('GET', KEYS[16]) or '0') or 0) then redis.call('SET', KEYS[16], resume, 'PX', math.max(1, tonumber(pause_ms))) end
     local ok, decoded = pcall(cjson.decode, raw or '{}')
     local request = (ok and type(decoded) == 'table') and decoded or {}
     request.held = nil
@@ -143,7 +143,7 @@ if has_failures then variadic('HDEL', KEYS[6], nil, succeeded) end
 variadic('LPUSH', KEYS[8], nil, latest)
 published = #latest
 if not part then counts[step .. ':batches'] = 1 end
-for field, n in pairs(counts) do redis.call('HINCRBY', KEYS[7], field, n) end
+for field, n in pairs(counts) do count_into(KEYS[7], field, n) end
 if published > 0 then redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[11]) - 1) end
 if part then
   -- A change to one of these items while this run held its lock waited (take.lua's backoff, up to 5 s): it runs now.

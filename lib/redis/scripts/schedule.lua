@@ -52,10 +52,32 @@ local function delayed_ticket(Q, at, ticket)
   end
 end
 
--- While the machine is paused (RetryAfter), only a delayed ticket for the end of the pause.
+-- While the machine is paused (RetryAfter), only a delayed ticket for the end of the pause. A value that is not a
+-- number (written by hand) pauses nothing: comparing with it stopped every mark, take and finish of the machine.
 local function paused_until(pause, now)
-  local until_ms = tonumber(redis.call('GET', pause) or '0')
+  local until_ms = tonumber(redis.call('GET', pause) or '0') or 0
   return until_ms > now and until_ms or nil
+end
+
+-- When a lock ("<token>|<expires-at ms>") expires; a value not of that form (written by hand) counts as expired,
+-- so it holds no subject back for ever.
+local function lock_expiry(value)
+  local bar = string.find(value, '|', 1, true)
+  return bar and tonumber(string.sub(value, bar + 1)) or 0, bar and string.sub(value, 1, bar - 1) or ''
+end
+
+-- HINCRBY that a counter overwritten by hand (not an integer) does not stop: the script would end there, after its
+-- work, with nothing scheduled. Such a counter starts again from `n`.
+local function count_into(stats, field, n)
+  local reply = redis.pcall('HINCRBY', stats, field, n)
+  if type(reply) == 'table' and reply.err then redis.call('HSET', stats, field, n) end
+end
+
+-- A JSON object read back from Redis, or nil when it is not one (written by hand, or by another version).
+local function decoded_object(raw)
+  local ok, value = pcall(cjson.decode, raw)
+  if ok and type(value) == 'table' then return value end
+  return nil
 end
 
 -- Tickets made for ready items that Bee-Queue handed to a worker (in `active`) and that have not taken yet. A
@@ -114,11 +136,12 @@ local function merge(old, new)
     if field == 'at' or field == 'parent' then
       if old[field] == nil then old[field] = value end
     elseif field == 'attempt' then
-      if tonumber(value) > tonumber(old[field] or '0') then old[field] = value end
+      if (tonumber(value) or 0) > (tonumber(old[field]) or 0) then old[field] = value end
     elseif string.sub(field, 1, 3) == 'tp:' then
-      if old[field] == nil and tonumber(old.tpn or '0') < MAX_ORIGINS then
+      local origins = tonumber(old.tpn) or 0
+      if old[field] == nil and origins < MAX_ORIGINS then
         old[field] = value
-        old.tpn = tostring(tonumber(old.tpn or '0') + 1)
+        old.tpn = tostring(origins + 1)
       end
     elseif field ~= 'tpn' then
       old[field] = value
@@ -129,7 +152,8 @@ end
 
 local function merge_into(requests, item, new)
   local raw = redis.call('HGET', requests, item)
-  local merged = raw and merge(cjson.decode(raw), new) or merge({}, new)
+  -- A stored request that cannot be read is replaced: the new one is what runs the item.
+  local merged = merge(raw and decoded_object(raw) or {}, new)
   redis.call('HSET', requests, item, cjson.encode(merged))
 end
 
@@ -145,7 +169,7 @@ local function merge_all_into(requests, pairs_)
     local item = pair[1]
     local base = merged[item]
     if base == nil then
-      base = stored[i] and cjson.decode(stored[i]) or {}
+      base = stored[i] and decoded_object(stored[i]) or {}
       order[#order + 1] = item
     end
     merged[item] = merge(base, pair[2])
@@ -164,27 +188,59 @@ end
 -- made requests with fields, by "\n<JSON array of [item, request] pairs>" (JSON has no raw newlines). Every script
 -- that reads or writes `pending` calls this first, so none of them can tell that a commit's items waited in the
 -- inbox. Returns how many items were new in `pending`.
+--
+-- An entry that cannot be read (written by hand, or by another version) must not cost the others: a decode error
+-- used to end the script after the inbox was deleted, losing every commit in it. Its readable items are sorted in
+-- like the rest, and the entry itself is kept in `requests` under UNREADABLE, for the next take to report.
+local UNREADABLE = '\n unreadable inbox entries'
+local function is_item(value)
+  return type(value) == 'string' and value ~= UNREADABLE
+end
+
 local function ingest(pending, requests, inbox, inboxed)
   local entries = redis.call('LRANGE', inbox, 0, -1)
   if #entries == 0 then return 0 end
   redis.call('DEL', inbox, inboxed)
-  local args, with_fields = {}, {}
+  local args, with_fields, unreadable = {}, {}, {}
   for _, entry in ipairs(entries) do
     local cut = string.find(entry, '\n', 1, true)
-    local score = string.sub(entry, 1, cut - 1)
-    local fields_at = string.find(entry, '\n', cut + 1, true)
-    for _, item in ipairs(cjson.decode(string.sub(entry, cut + 1, (fields_at or 0) - 1))) do
-      args[#args + 1] = score
-      args[#args + 1] = item
-    end
-    if fields_at then
-      for _, pair in ipairs(cjson.decode(string.sub(entry, fields_at + 1))) do
-        if pair[2].at == nil then pair[2].at = score end
-        with_fields[#with_fields + 1] = pair
+    local score = cut and string.match(string.sub(entry, 1, cut - 1), '^%d+$')
+    local fields_at = cut and string.find(entry, '\n', cut + 1, true)
+    local ok, items = false, nil
+    if score then ok, items = pcall(cjson.decode, string.sub(entry, cut + 1, (fields_at or 0) - 1)) end
+    local sound = ok and type(items) == 'table'
+    for _, item in ipairs(sound and items or {}) do
+      if is_item(item) then
         args[#args + 1] = score
-        args[#args + 1] = pair[1]
+        args[#args + 1] = item
+      else
+        sound = false
       end
     end
+    if sound and fields_at then
+      local pairs_ok, pairs_ = pcall(cjson.decode, string.sub(entry, fields_at + 1))
+      sound = pairs_ok and type(pairs_) == 'table'
+      for _, pair in ipairs(sound and pairs_ or {}) do
+        if type(pair) == 'table' and is_item(pair[1]) and type(pair[2]) == 'table' then
+          if pair[2].at == nil then pair[2].at = score end
+          with_fields[#with_fields + 1] = pair
+          args[#args + 1] = score
+          args[#args + 1] = pair[1]
+        else
+          sound = false
+        end
+      end
+    end
+    if not sound then unreadable[#unreadable + 1] = entry end
+  end
+  if #unreadable > 0 then
+    -- { count, the first ten (cut to 300 bytes) }: a flood of them must not grow the hash without bound.
+    local kept = decoded_object(redis.call('HGET', requests, UNREADABLE) or '') or {}
+    local count, shown = tonumber(kept[1]) or 0, type(kept[2]) == 'table' and kept[2] or {}
+    for _, entry in ipairs(unreadable) do
+      if #shown < 10 then shown[#shown + 1] = string.sub(entry, 1, 300) end
+    end
+    redis.call('HSET', requests, UNREADABLE, cjson.encode({ count + #unreadable, shown }))
   end
   merge_all_into(requests, with_fields)
   return variadic('ZADD', pending, 'NX', args)

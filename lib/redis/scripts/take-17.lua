@@ -27,9 +27,10 @@ ARGV[8] step name, for the stats fields
 ARGV[9] "1" when the ticket lingers: with nothing to take it stays in `runs` (counted, so new requests wake it
         instead of making tickets) unless the machine is paused
 ARGV[10] debounce (ms): an item's score minus it is when it was first requested
-Returns { now, held count, recovered count, next, claim } with the claim as stored ('' with no items). With no items, next is
-'ended' when the ticket ended (it was removed from `runs` and tickets were scheduled for what is not ready yet),
-else it lingers and next is when the next pending item is ready ('' when none is pending).
+Returns { now, held count, recovered count, next, claim, unreadable } with the claim as stored ('' with no items). With
+no items, next is 'ended' when the ticket ended (it was removed from `runs` and tickets were scheduled for what is not
+ready yet), else it lingers and next is when the next pending item is ready ('' when none is pending). `unreadable` is
+'' or a JSON array of their count and the first ten of the inbox entries that could not be read (schedule.lua, ingest).
 ]]
 --!include schedule.lua
 local now, micros = ms_now()
@@ -45,8 +46,7 @@ local function lock(item, take_over_prefix)
   if not locking then return true end
   local current = redis.call('HGET', KEYS[5], item)
   if current then
-    local bar = string.find(current, '|', 1, true)
-    local owner, expires = string.sub(current, 1, bar - 1), tonumber(string.sub(current, bar + 1))
+    local expires, owner = lock_expiry(current)
     local ours = take_over_prefix and string.sub(owner, 1, #take_over_prefix) == take_over_prefix
     if expires > now and not ours then return false end
   end
@@ -56,16 +56,19 @@ end
 
 local claimed = false
 if ARGV[7] == '1' then
-  redis.call('HINCRBY', KEYS[13], ARGV[8] .. ':jobs', 1)
+  count_into(KEYS[13], ARGV[8] .. ':jobs', 1)
   redis.call('SREM', KEYS[12], ticket) -- started: `runs` counts it from here (schedule.lua)
   -- Already in `runs` (or `busy`): started before and never ended. Its claim was taken before this run began
   -- reading, so it is ours.
   local rerun = redis.call('SADD', KEYS[4], ticket) == 0
   rerun = redis.call('SREM', KEYS[17], ticket) == 1 or rerun
   local claim = rerun and redis.call('HGET', KEYS[3], ticket)
+  -- A claim that cannot be read (written by hand) is dropped: its items' requests are not in it to recover.
+  local cut = claim and string.find(claim, '\n', 1, true)
+  local pairs_ = cut and decoded_object(string.sub(claim, cut + 1))
   if claim then
     claimed = true
-    local pairs_ = cjson.decode(string.sub(claim, string.find(claim, '\n', 1, true) + 1))
+    pairs_ = pairs_ or {}
     for i = 1, #pairs_, 2 do
       local item, raw = pairs_[i], pairs_[i + 1]
       if #out < 2 * batch and not resume and lock(item, ticket .. ':') then
@@ -73,7 +76,7 @@ if ARGV[7] == '1' then
         out[#out + 1] = raw
         recovered = recovered + 1
       else
-        merge_into(KEYS[2], item, cjson.decode(raw))
+        merge_into(KEYS[2], item, decoded_object(raw) or {})
         redis.call('ZADD', KEYS[1], 'LT', now + 200, item) -- LT adds it, or brings a later ready-at forward
         held = held + 1
       end
@@ -101,10 +104,7 @@ if not resume and #out < 2 * batch then
       local raw = raws[i] or (debounce == 0 and '{"at":"' .. scores[i] .. '"}'
         or string.format('{"at":"%d"}', tonumber(scores[i]) - debounce))
       local free = true
-      if current[i] then
-        local c = current[i]
-        free = tonumber(string.sub(c, string.find(c, '|', 1, true) + 1)) <= now
-      end
+      if current[i] then free = lock_expiry(current[i]) <= now end
       if free then
         taken[#taken + 1] = item
         if raws[i] then with_request[#with_request + 1] = item end
@@ -116,10 +116,13 @@ if not resume and #out < 2 * batch then
         out[#out + 1] = raw
       else
         -- Locked by a run elsewhere: stays pending, tried again after 50 ms doubling per try (5 s at most), jittered.
-        local request = cjson.decode(raw)
-        local tries = tonumber(request.held or '0') + 1
-        request.held = tostring(tries)
-        redis.call('HSET', KEYS[2], item, cjson.encode(request))
+        -- A request that cannot be read stays as it is, for its run to report.
+        local request = decoded_object(raw)
+        local tries = (request and tonumber(request.held) or 0) + 1
+        if request then
+          request.held = tostring(tries)
+          redis.call('HSET', KEYS[2], item, cjson.encode(request))
+        end
         local delay = math.min(5000, 50 * 2 ^ tries) * (0.5 + (micros % 1000) / 1000)
         redis.call('ZADD', KEYS[1], now + math.floor(delay), item)
         held = held + 1
@@ -139,7 +142,7 @@ elseif claimed then
   redis.call('HDEL', KEYS[3], ticket)
 end
 
-if held > 0 then redis.call('HINCRBY', KEYS[13], ARGV[8] .. ':rescheduled', held) end
+if held > 0 then count_into(KEYS[13], ARGV[8] .. ':rescheduled', held) end
 local next_at = ''
 if #out == 0 then
   if ARGV[9] ~= '1' or resume then
@@ -155,4 +158,7 @@ elseif ingested > 0 then
   -- Commits' items no mark made tickets for (mark.lua): tickets for what is ready beyond this batch.
   schedule(KEYS[1], KEYS[4], KEYS[14], ticket_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
 end
-return { tostring(now), held, recovered, next_at, packed }
+-- Inbox entries that ingest could not read, here or in an earlier script: this take's worker reports them.
+local unreadable = redis.call('HGET', KEYS[2], UNREADABLE)
+if unreadable then redis.call('HDEL', KEYS[2], UNREADABLE) end
+return { tostring(now), held, recovered, next_at, packed, unreadable or '' }

@@ -1,0 +1,106 @@
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { KeySpace } from '../../lib/redis/keys';
+import { Harness } from '../support/harness';
+import { REDIS_URL } from '../support/redis';
+
+/*
+ * Values in sync-machine's own keys written by hand (or by another version), found in an outside trial: each one
+ * used to end the scripts that read it, so a machine stopped, with no log line, or lost every commit of its inbox.
+ * Now the bad value is set aside or read as harmless, and the rest of the work goes on (SPEC §2, bad input).
+ */
+describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, fresh prefix)', function () {
+  this.timeout(60_000);
+  const DRAIN = { timeoutMs: 20_000 };
+  let h: Harness;
+  let redis: Redis;
+  let keys: KeySpace;
+
+  beforeEach(async () => {
+    h = await new Harness('sqlite', 'corrupt-keys').setUp();
+    redis = new Redis(REDIS_URL);
+    keys = new KeySpace(h.prefix);
+  });
+  afterEach(async () => {
+    redis.disconnect();
+    await h.tearDown();
+  });
+
+  const statuses = (ids: number[]) => ids.map((id) => h.api.documents.get(String(id))?.order_status);
+
+  it('unreadable inbox entries: the commits around them still run, and a worker names them in one error', async () => {
+    const app = await h.start(); // captures only: the commits wait in the inboxes for a worker
+    const publications = keys.step('OrderToApiSync', 'ensure-publication');
+    const lookups = keys.step('OrderToApiSync', 'find-subjects');
+    await redis.rpush(publications.inbox, 'garbage-no-newline', '123\n[{"x":1},null,"77"]');
+    await redis.rpush(lookups.inbox, 'abc\nnotjson');
+    const customer = await h.customer();
+    const orders = [await h.order(customer), await h.order(customer), await h.order(customer)];
+    await redis.rpush(publications.inbox, '456\n[]\n[["5","notanobject"]]');
+    await redis.rpush(lookups.inbox, '456\n[]\n[["Customer:6","notanobject"]]');
+    await h.update(orders[2], { status: 'shipped' });
+    await h.w.updateCustomer(customer.id, { firstName: 'Janet' }); // a find-subjects change, after the bad entries
+    expect(await redis.llen(publications.inbox), 'the commits went to the inbox').to.be.greaterThan(2);
+
+    await h.startWorker();
+    await app.drain(DRAIN);
+    // Before, a decode error ended the script after it had deleted the inbox: 0 of 3 orders published, no log line.
+    expect(statuses(orders.map((o) => o.id))).to.deep.equal(['purchased', 'purchased', 'shipped']);
+    expect(orders.every((o) => h.api.documents.get(String(o.id))?.customer_full_name === 'Janet Yang')).to.equal(true);
+    const reports = h.logger.errors().filter((e) => /inbox entr(y|ies) could not be read/.test(e));
+    expect(reports.join('\n')).to.include('ensure-publication of OrderToApiSync: 3 inbox entries could not be read ' +
+      '(written by hand or by another version of sync-machine): "garbage-no-newline", "123\\n[{\\"x\\":1},null,\\"77\\"]", ' +
+      '"456\\n[]\\n[[\\"5\\",\\"notanobject\\"]]". The rest of the inbox was kept, and so were the readable items of these. ' +
+      'If changes are missing, resync(OrderToApiSync)');
+    expect(reports.join('\n')).to.include('find-subjects of OrderToApiSync: 2 inbox entries could not be read');
+    expect(reports).to.have.length(2); // said once, then cleared
+    // The readable item of the mixed entry was kept: order 77 does not exist, so its run found it gone.
+    expect(h.logger.lines.some((l) => /Order 77 is gone/.test(l.message)), h.logger.lines.map((l) => l.message).join('\n')).to.equal(true);
+  });
+
+  it('a lock value not of sync-machine\'s form holds nothing back; a non-numeric pause pauses nothing', async () => {
+    const worker = await h.startWorker();
+    const customer = await h.customer();
+    const orders = [await h.order(customer), await h.order(customer)];
+    await worker.drain(DRAIN);
+    await redis.hset(keys.locks('OrderToApiSync'), String(orders[0].id), 'xyz');
+    await redis.set(keys.paused('OrderToApiSync'), 'banana');
+    await h.update(orders[0], { status: 'shipped' });
+    await h.update(orders[1], { status: 'shipped' });
+    // Before: the take failed on every ticket with the garbage lock in its batch, and every mark and take on the
+    // pause ("attempt to compare number with nil"): nothing ran, and the app's commits were logged as dropped.
+    await worker.drain(DRAIN);
+    expect(statuses(orders.map((o) => o.id))).to.deep.equal(['shipped', 'shipped']);
+    expect(h.logger.errors(), h.logger.errors().join('\n')).to.deep.equal([]);
+  });
+
+  it('a key of the wrong type: the ticket that Redis refuses says so, and the work runs once the key is gone', async () => {
+    const worker = await h.startWorker();
+    const order = await h.order(await h.customer());
+    await worker.drain(DRAIN);
+    await redis.set(keys.locks('OrderToApiSync'), 'not a hash');
+    await h.update(order, { status: 'shipped' });
+    const deadline = Date.now() + 10_000;
+    while (!h.logger.errors().some((e) => /run ticket \d+ stopped, as Redis refused its script: .*WRONGTYPE/.test(e))) {
+      if (Date.now() > deadline) throw new Error(`no error said why: ${h.logger.errors().join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await redis.del(keys.locks('OrderToApiSync'));
+    await worker.drain(DRAIN);
+    expect(statuses([order.id])).to.deep.equal(['shipped']);
+  });
+
+  it('an outcome counter overwritten by hand starts again, and the run it counts still ends', async () => {
+    const worker = await h.startWorker();
+    const order = await h.order(await h.customer());
+    await worker.drain(DRAIN);
+    await redis.hset(keys.stats('OrderToApiSync'), 'ensure-publication:published', 'abc', 'ensure-publication:jobs', 'x');
+    await h.update(order, { status: 'shipped' });
+    await worker.drain(DRAIN);
+    await h.update(order, { status: 'received' });
+    await worker.drain(DRAIN);
+    expect(statuses([order.id])).to.deep.equal(['received']);
+    expect(await redis.hget(keys.stats('OrderToApiSync'), 'ensure-publication:published')).to.equal('2');
+    expect(h.logger.errors(), h.logger.errors().join('\n')).to.deep.equal([]);
+  });
+});
