@@ -62,4 +62,20 @@ describe('diff lines', () => {
     expect(describeDifference({ subjectId: '1', stored: { a: 1 }, storedDigest: digest('a'), built: { a: long }, builtDigest: digest('b') })[0])
       .to.have.length('a: 1 -> '.length + 120).and.match(/…$/);
   });
+
+  it('shows two long values that differ only past what is shown from where they differ, not as undefined', () => {
+    // An outside trial: one email changed in a 40-member list printed `Team 2  undefined`.
+    const members = (last: string) => Array.from({ length: 40 }, (_, i) => ({ email: i === 39 ? last : `m${i}@example.com` }));
+    const lines = describeDifference({
+      subjectId: '2', stored: { name: 'Core', members: members('old@example.com') }, storedDigest: digest('a'),
+      built: { name: 'Core', members: members('new@example.com') }, builtDigest: digest('b'),
+    });
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.match(/^members: ….*"old@example\.com".* -> ….*"new@example\.com".* \(they differ from character \d+ on\)$/);
+    const [minus, plus] = describeDifference({
+      subjectId: '2', stored: members('old@example.com'), storedDigest: digest('a'), built: members('new@example.com'), builtDigest: digest('b'),
+    });
+    expect(minus).to.match(/^- ….*old@example/);
+    expect(plus).to.match(/^\+ ….*new@example.* \(they differ from character \d+ on\)$/);
+  });
 });

@@ -17,9 +17,27 @@ interface DiffFlags {
 /** Longest value shown inline; longer ones are cut (`--json` has them whole). */
 const SHOWN = 120;
 
+function whole(value: unknown): string {
+  return value === undefined ? '(absent)' : canonicalJson(value);
+}
+
 function show(value: unknown): string {
-  const text = value === undefined ? '(absent)' : canonicalJson(value);
+  const text = whole(value);
   return text.length > SHOWN ? `${text.slice(0, SHOWN - 1)}…` : text;
+}
+
+/**
+ * The two values as shown. Two long values that differ past what is shown would read the same (a 40-member list
+ * whose one email changed): then both are shown from a little before their first difference, which is named.
+ */
+function shownPair(before: unknown, after: unknown): { before: string; after: string; note: string } {
+  const [a, b] = [whole(before), whole(after)];
+  if (show(before) !== show(after)) return { before: show(before), after: show(after), note: '' };
+  let at = 0;
+  while (at < a.length && a[at] === b[at]) at++;
+  const from = Math.max(0, at - 20);
+  const part = (text: string) => `…${text.slice(from, from + SHOWN / 2)}${from + SHOWN / 2 < text.length ? '…' : ''}`;
+  return { before: part(a), after: part(b), note: ` (they differ from character ${at + 1} on)` };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -30,11 +48,18 @@ export function describeDifference(d: DifferingSubject): string[] {
   if (d.stored === undefined) {
     return [`digest ${d.storedDigest.slice(0, 12)} -> ${d.builtDigest.slice(0, 12)} (the store keeps digests only)`];
   }
-  if (!isObject(d.stored) || !isObject(d.built)) return [`- ${show(d.stored)}`, `+ ${show(d.built)}`];
+  if (!isObject(d.stored) || !isObject(d.built)) {
+    const shown = shownPair(d.stored, d.built);
+    return [`- ${shown.before}`, `+ ${shown.after}${shown.note}`];
+  }
   const keys = [...new Set([...Object.keys(d.stored), ...Object.keys(d.built)])].sort();
+  const [stored, built] = [d.stored, d.built];
   return keys
-    .filter((k) => show((d.stored as Record<string, unknown>)[k]) !== show((d.built as Record<string, unknown>)[k]))
-    .map((k) => `${k}: ${show((d.stored as Record<string, unknown>)[k])} -> ${show((d.built as Record<string, unknown>)[k])}`);
+    .filter((k) => whole(stored[k]) !== whole(built[k]))
+    .map((k) => {
+      const shown = shownPair(stored[k], built[k]);
+      return `${k}: ${shown.before} -> ${shown.after}${shown.note}`;
+    });
 }
 
 function describeWithdrawal(u: UnpublishableSubject): string {
