@@ -360,6 +360,6 @@ function canonical(payload: unknown, machine: MachineDefinition, id: string): st
     if (!(error instanceof NotJsonError)) throw error;
     throw new HookError(
       `${machine.className}.${machine.hooks.build} returned a payload for ${machine.subjectInfo.name} ${id} that is not ` +
-      `JSON-serialisable: ${error.message}; convert it (e.g. BigInt to string) in @Build.`, { cause: error });
+      `JSON-serialisable: ${error.message}; ${error.fix} in @Build.`, { cause: error });
   }
 }

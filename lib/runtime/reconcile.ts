@@ -161,7 +161,7 @@ async function judge(machine: MachineDefinition, id: string, row: object | undef
   } catch (error) {
     const message = error instanceof NotJsonError
       ? `${machine.className}.${machine.hooks.build} returned a payload for ${where.entity} ${id} that is not ` +
-        `JSON-serialisable: ${error.message}; convert it (e.g. BigInt to string) in @Build.`
+        `JSON-serialisable: ${error.message}; ${error.fix} in @Build.`
       : describeError(error);
     return { kind: 'error', entry: { subjectId: id, error: message } };
   }

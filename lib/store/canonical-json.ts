@@ -1,16 +1,30 @@
 import { createHash } from 'node:crypto';
 
-/** Thrown with the JSON path of the first value that has no JSON form. */
+/** Thrown with the JSON path of the first value that has no JSON form, and how to give it one. */
 export class NotJsonError extends Error {
-  constructor(readonly path: string, readonly kind: string) {
+  constructor(readonly path: string, readonly kind: string, readonly fix: string) {
     super(`${kind} at ${path} has no JSON form`);
   }
 }
 
 /**
+ * Objects that JSON.stringify turns into `{}` (or `{"0":..}`), losing what they hold: published so, a Map of
+ * lines reached the partner as `{}`. A Promise there is a build that forgot an `await`.
+ */
+const LOSSY: Array<[new (...args: never[]) => object, string, string]> = [
+  [Map, 'a Map', 'convert it with Object.fromEntries(map) or [...map]'],
+  [Set, 'a Set', 'convert it with [...set]'],
+  [Promise, 'a Promise', 'await it in @Build'],
+  [WeakMap, 'a WeakMap', 'leave it out'],
+  [WeakSet, 'a WeakSet', 'leave it out'],
+  [RegExp, 'a RegExp', 'convert it with String(regexp)'],
+  [Error, 'an Error', 'convert it with error.message'],
+];
+
+/**
  * JSON with object keys sorted at every depth, so that equal payloads give equal digests.
- * Honours toJSON (Dates become ISO strings); refuses BigInt, functions, symbols, cycles and
- * non-finite numbers instead of silently dropping or nulling them.
+ * Honours toJSON (Dates become ISO strings); refuses BigInt, functions, symbols, cycles, non-finite numbers and
+ * objects JSON would empty (a Map, a Set, a Promise) instead of silently dropping, nulling or emptying them.
  */
 export function canonicalJson(value: unknown): string {
   return encode(value, '$', new Set());
@@ -29,18 +43,21 @@ function encode(value: unknown, path: string, ancestors: Set<object>): string {
     case 'boolean':
       return JSON.stringify(value);
     case 'number':
-      if (!Number.isFinite(value)) throw new NotJsonError(path, `the number ${value}`);
+      if (!Number.isFinite(value)) throw new NotJsonError(path, `the number ${value}`, 'use null or a string for it');
       return JSON.stringify(value);
     case 'bigint':
-      throw new NotJsonError(path, `the BigInt ${value}n`);
+      throw new NotJsonError(path, `the BigInt ${value}n`, 'convert it to a string (or a number, if it fits)');
     case 'undefined':
+      throw new NotJsonError(path, 'an undefined value', 'use null, or leave it out of the array');
     case 'function':
+      throw new NotJsonError(path, 'a function', 'call it, or leave it out');
     case 'symbol':
-      throw new NotJsonError(path, `a ${typeof value}`);
+      throw new NotJsonError(path, 'a symbol', 'convert it with String(symbol), or leave it out');
   }
   if (value === null) return 'null';
   const object = value as object;
-  if (ancestors.has(object)) throw new NotJsonError(path, 'a circular reference');
+  if (ancestors.has(object)) throw new NotJsonError(path, 'a circular reference', 'build a plain object without the back reference');
+  for (const [type, kind, fix] of LOSSY) if (object instanceof type) throw new NotJsonError(path, kind, fix);
   ancestors.add(object);
   let out: string;
   if (Array.isArray(object)) {

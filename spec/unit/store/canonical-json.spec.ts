@@ -39,11 +39,20 @@ describe('canonicalJson (unit)', () => {
       [{ a: Infinity }, /^the number Infinity at \$\.a/],
       [{ f: () => 1 }, /^a function at \$\.f/],
       [{ s: Symbol('x') }, /^a symbol at \$\.s/],
-      [[undefined], /^a undefined at \$\[0\]/],
+      [[undefined], /^an undefined value at \$\[0\]/],
+      // JSON.stringify gives {} for these, and a Map of lines was published so (an outside trial).
+      [{ m: new Map([['a', 1]]) }, /^a Map at \$\.m has no JSON form$/],
+      [{ s: new Set([1]) }, /^a Set at \$\.s/],
+      [{ p: Promise.resolve(1) }, /^a Promise at \$\.p/],
+      [{ e: new Error('x') }, /^an Error at \$\.e/],
     ];
     for (const [value, message] of refused) {
       expect(() => canonicalJson(value), String(message)).to.throw(NotJsonError, message);
     }
+    const fixOf = (value: unknown) => { try { canonicalJson(value); } catch (error) { return (error as NotJsonError).fix; } };
+    expect(fixOf({ m: new Map() })).to.equal('convert it with Object.fromEntries(map) or [...map]');
+    expect(fixOf({ p: Promise.resolve() })).to.equal('await it in @Build');
+    expect(fixOf({ b: 1n })).to.equal('convert it to a string (or a number, if it fits)');
   });
 
   it('refuses a cycle, but not the same object twice side by side', () => {
