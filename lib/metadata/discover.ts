@@ -71,8 +71,10 @@ function discoverMachine(machine: unknown, adapter: OrmAdapter): MachineDefiniti
   }
   refuseUnknownOptions(options, MACHINE_OPTIONS, `${className}: @SyncMachine`);
   if (typeof options.subject !== 'function') {
+    // A name ('Order') was given where the class goes: say that, not that nothing was given.
+    const given = options.subject === undefined ? '' : ` (got ${shownValue(options.subject)}; pass the class itself, imported, not its name)`;
     throw new ConfigurationError(
-      `${className}: @SyncMachine needs \`subject\`, the entity class the API knows, e.g. @SyncMachine({ subject: Order }).`);
+      `${className}: @SyncMachine needs \`subject\`, the entity class the API knows, e.g. @SyncMachine({ subject: Order })${given}.`);
   }
   const name = options.name ?? className;
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) {

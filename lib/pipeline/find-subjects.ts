@@ -32,6 +32,7 @@ export function lookupItem(entity: string, id: string): string {
 
 function splitItem(item: string): { entity: string; id: string } {
   const colon = item.indexOf(':');
+  if (colon < 0) return { entity: '', id: item }; // not written by sync-machine: no mapper is found for it
   return { entity: item.slice(0, colon), id: item.slice(colon + 1) };
 }
 
@@ -48,7 +49,9 @@ export async function findSubjectsBatch(
   for (const { item } of batch.items) {
     const { entity, id } = splitItem(item);
     const listener = machine.listeners.find((l) => l.info.name === entity && l.mapper !== undefined);
-    byEntity.set(listener, [...(byEntity.get(listener) ?? []), id]);
+    const ids = byEntity.get(listener);
+    if (ids) ids.push(id);
+    else byEntity.set(listener, [id]);
   }
   const rows = new Map<string, object>();
   const unloadable = new Map<string, unknown>();
@@ -77,8 +80,9 @@ export async function findSubjectsBatch(
       annotate(() => ({ [ATTR.entity]: entity, [ATTR.entityId]: id, [ATTR.changedKeys]: request.changedKeys }));
       const listener = machine.listeners.find((l) => l.info.name === entity && l.mapper !== undefined);
       if (!listener) {
-        throw new InvalidJobError(`${machine.className} has no @SubjectIdsFrom(${entity}) (item ${taken.item}); it was ` +
-          'written by a different version of the app, or by hand.');
+        const problem = entity === '' ? `the changed-row item "${taken.item}" is not "<Entity>:<id>"`
+          : `${machine.className} has no @SubjectIdsFrom(${entity}) (item ${taken.item})`;
+        throw new InvalidJobError(`${problem}; it was written by a different version of the app, or by hand.`);
       }
       if (unloadable.has(taken.item)) throw unloadableError(unloadable.get(taken.item));
       const row = rows.get(taken.item) ?? request.snapshot;

@@ -146,6 +146,17 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     expect(await refusal([Largest], { redis: 'http://localhost' })).to.match(/^redis: /); // the machine itself passed
   });
 
+  it('a subject given by name or missing: says the class itself goes there', async () => {
+    @SyncMachine({ subject: 'Order' as never }) @ListenTo(Order)
+    class ByName { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([ByName])).to.equal('ByName: @SyncMachine needs `subject`, the entity class the API knows, e.g. ' +
+      '@SyncMachine({ subject: Order }) (got "Order"; pass the class itself, imported, not its name).');
+    @SyncMachine({} as never) @ListenTo(Order)
+    class Without { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Without])).to.equal('Without: @SyncMachine needs `subject`, the entity class the API knows, e.g. ' +
+      '@SyncMachine({ subject: Order }).');
+  });
+
   it('a logger that cannot log, and a prefix that is not a non-empty string, saying what they must be', async () => {
     @SyncMachine({ subject: Order }) @ListenTo(Order)
     class Fine { @Build() b() { return {}; } @Publish() p() {} }

@@ -58,6 +58,17 @@ describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, f
     expect(h.logger.lines.some((l) => /Order 77 is gone/.test(l.message)), h.logger.lines.map((l) => l.message).join('\n')).to.equal(true);
   });
 
+  it('a changed-row item that names no entity is recorded as failed, saying what it should look like', async () => {
+    const worker = await h.startWorker();
+    await redis.zadd(keys.step('OrderToApiSync', 'find-subjects').pending, 0, 'Customer');
+    await h.customer(); // a mark of the step, which makes a ticket for what is pending
+    await worker.drain(DRAIN);
+    // It was read as entity "Custome" and reported as "has no @SubjectIdsFrom(Custome)".
+    const [status] = await worker.status();
+    expect(status.failures.map((f) => [f.id, f.error])).to.deep.equal([['Customer',
+      'the changed-row item "Customer" is not "<Entity>:<id>"; it was written by a different version of the app, or by hand.']]);
+  });
+
   it('a lock value not of sync-machine\'s form holds nothing back; a non-numeric pause pauses nothing', async () => {
     const worker = await h.startWorker();
     const customer = await h.customer();
