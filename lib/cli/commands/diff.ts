@@ -21,8 +21,7 @@ function whole(value: unknown): string {
   return value === undefined ? '(absent)' : canonicalJson(value);
 }
 
-function show(value: unknown): string {
-  const text = whole(value);
+function cut(text: string): string {
   return text.length > SHOWN ? `${text.slice(0, SHOWN - 1)}…` : text;
 }
 
@@ -32,7 +31,7 @@ function show(value: unknown): string {
  */
 function shownPair(before: unknown, after: unknown): { before: string; after: string; note: string } {
   const [a, b] = [whole(before), whole(after)];
-  if (show(before) !== show(after)) return { before: show(before), after: show(after), note: '' };
+  if (cut(a) !== cut(b)) return { before: cut(a), after: cut(b), note: '' };
   let at = 0;
   while (at < a.length && a[at] === b[at]) at++;
   const from = Math.max(0, at - 20);
@@ -44,7 +43,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 
 /** What changed, field by field for objects (top level), or the two values whole. */
 export function describeDifference(d: DifferingSubject): string[] {
-  if (d.storedDigest === undefined) return [`not published yet: ${show(d.built)}`];
+  if (d.storedDigest === undefined) return [`not published yet: ${cut(whole(d.built))}`];
   if (d.stored === undefined) {
     return [`digest ${d.storedDigest.slice(0, 12)} -> ${d.builtDigest.slice(0, 12)} (the store keeps digests only)`];
   }
