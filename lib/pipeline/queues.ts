@@ -3,7 +3,7 @@ import { describeError } from '../errors';
 import type { Logger } from '../logger';
 import type { RedisSettings } from '../redis/connection';
 import { KeySpace, Step } from '../redis/keys';
-import { CORRUPT_JOB_EVENT, installEnvelopeGuard } from '../queue/envelope-guard';
+import { CORRUPT_JOB_EVENT, ENDED_JOB_EVENT, installEnvelopeGuard } from '../queue/envelope-guard';
 import { installScriptRecovery } from '../queue/script-recovery';
 
 installScriptRecovery(); // Bee-Queue recovers from Redis restarts (NOSCRIPT): once per process
@@ -45,6 +45,7 @@ export class QueueSet {
           logger.error(`${keys.prefix}:${queue.name}: Redis error: ${describeError(error)}`);
         });
         (queue as unknown as NodeJS.EventEmitter).on(CORRUPT_JOB_EVENT, (error: Error) => logger.error(error.message));
+        (queue as unknown as NodeJS.EventEmitter).on(ENDED_JOB_EVENT, (message: string) => logger.info(message));
         this.queues.set(`${machine}\n${step}`, queue);
       }
     }

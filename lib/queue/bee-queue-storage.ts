@@ -74,8 +74,7 @@ function ticketProblem(data: unknown, machine: string, step: Step): string | und
  * `options.stacktraces` and schedules with `options.backoff`. Any of these failing leaves the id in `active`,
  * where the stall check puts it back in `waiting`: it would be re-run forever. Undefined when it is sound.
  */
-export function envelopeProblem(raw: string | null): string | undefined {
-  if (raw === null) return 'the id is queued but the job hash has no entry for it';
+export function envelopeProblem(raw: string): string | undefined {
   let envelope: unknown;
   try { envelope = JSON.parse(raw); } catch { return 'the job hash value is not JSON'; }
   if (!envelope || typeof envelope !== 'object' || Array.isArray(envelope)) return `the job hash value is ${kind(envelope)}, not an object`;
@@ -111,9 +110,9 @@ function kind(value: unknown): string {
  * The envelope a corrupt job is replaced with in the failed set: readable by Bee-Queue and by `status`, never
  * run again (`retries` 0, its data is not a ticket, so `retryFailed` drops it), the original kept for inspection.
  */
-export function failedEnvelopeJson(raw: string | null, error: string): string {
+export function failedEnvelopeJson(raw: string, error: string): string {
   return JSON.stringify({
-    data: { corruptEnvelope: raw === null ? null : raw.slice(0, 2000) },
+    data: { corruptEnvelope: raw.slice(0, 2000) },
     options: { timestamp: Date.now(), stacktraces: [error], retries: 0 },
     status: 'failed', progress: 0,
   });

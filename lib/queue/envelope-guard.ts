@@ -14,6 +14,8 @@ import { envelopeProblem, failedEnvelopeJson } from './bee-queue-storage';
 
 /** Emitted on the queue (with an InvalidJobError) when a corrupt job was moved to the failed set. */
 export const CORRUPT_JOB_EVENT = 'sync-machine:corrupt-job';
+/** Emitted on the queue (with a message) when a job taken had already ended elsewhere and was dropped. */
+export const ENDED_JOB_EVENT = 'sync-machine:ended-job';
 
 type Callback = (error: Error | null, value?: unknown) => void;
 interface Multi {
@@ -58,8 +60,12 @@ export function installEnvelopeGuard(Queue: typeof BeeQueue = BeeQueue): void {
     return callAsync<string>((done) => this.bclient.brpoplpush(this.toKey('waiting'), this.toKey('active'), 0, done)).then(
       async (jobId) => {
         const raw = await callAsync<string | null>((done) => this.client.hget(this.toKey('jobs'), jobId, done));
+        if (raw === null) {
+          await dropEndedJob(this, jobId);
+          return this.paused ? null : this._waitForJob();
+        }
         const problem = envelopeProblem(raw);
-        if (problem === undefined) return Job.fromData(this, jobId, raw as string);
+        if (problem === undefined) return Job.fromData(this, jobId, raw);
         await failCorruptJob(this, jobId, raw, problem);
         return this.paused ? null : this._waitForJob();
       },
@@ -77,9 +83,24 @@ export function installEnvelopeGuard(Queue: typeof BeeQueue = BeeQueue): void {
   Object.defineProperty(proto, INSTALLED, { value: true });
 }
 
+/**
+ * A job whose hash entry is gone has ended: a stopped worker (SIGSTOP, a VM pause) is still served the blocking
+ * pop it had sent, so it takes a job while it cannot run it; the stall check hands the job to another worker,
+ * which runs it and removes it (removeOnSuccess); then the stopped worker continues and reads nothing. A ticket
+ * carries no work (that waits in `pending`), so there is nothing to run or to fail: it leaves `active` quietly.
+ */
+async function dropEndedJob(queue: QueueInternals, jobId: string): Promise<void> {
+  await callAsync((done) => queue.client.multi()
+    .lrem(queue.toKey('active'), 0, jobId)
+    .srem(queue.toKey('stalling'), jobId)
+    .exec(done));
+  queue.emit(ENDED_JOB_EVENT, `Job ${jobId} in ${queue.settings.keyPrefix.replace(/:$/, '')} was taken after it had ended ` +
+    '(its worker was stopped while another ran it); nothing to run, dropped.');
+}
+
 /** Moves a corrupt job from `active` to the failed set with a readable envelope, and says so once. */
-async function failCorruptJob(queue: QueueInternals, jobId: string, raw: string | null, problem: string): Promise<void> {
-  const shown = raw === null ? '' : `: ${raw.slice(0, 200)}`;
+async function failCorruptJob(queue: QueueInternals, jobId: string, raw: string, problem: string): Promise<void> {
+  const shown = `: ${raw.slice(0, 200)}`;
   const error = new InvalidJobError(`Job ${jobId} in ${queue.settings.keyPrefix.replace(/:$/, '')} is corrupt (${problem})${shown}. ` +
     'It was not run and stays in the failed set. Jobs are written by sync-machine itself; enqueue work with ' +
     'notifyChanged() or resync() instead of writing to its queues.');

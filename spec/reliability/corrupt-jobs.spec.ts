@@ -23,7 +23,7 @@ async function until(condition: () => Promise<boolean>, timeoutMs: number): Prom
   return Date.now() - started;
 }
 
-const CASES: Array<{ name: string; raw: string | null; problem: RegExp }> = [
+const CASES: Array<{ name: string; raw: string; problem: RegExp }> = [
   { name: 'not JSON', raw: '{"data": {"v": 2', problem: /\(the job hash value is not JSON\)/ },
   { name: 'JSON null', raw: 'null', problem: /\(the job hash value is null, not an object\)/ },
   { name: 'JSON array', raw: '[1,2]', problem: /\(the job hash value is an array, not an object\)/ },
@@ -31,7 +31,6 @@ const CASES: Array<{ name: string; raw: string | null; problem: RegExp }> = [
   { name: 'stacktraces not an array', raw: '{"data":{},"options":{"stacktraces":"boom"}}', problem: /\(options\.stacktraces is the string "boom", not an array\)/ },
   { name: 'retries a string', raw: '{"data":{},"options":{"retries":"3"}}', problem: /\(options\.retries is the string "3", not a number\)/ },
   { name: 'backoff delay a string', raw: '{"data":{},"options":{"retries":2,"backoff":{"strategy":"fixed","delay":"1s"}}}', problem: /\(options\.backoff\.delay is the string "1s", not a number\)/ },
-  { name: 'id without a hash entry', raw: null, problem: /\(the id is queued but the job hash has no entry for it\)/ },
 ];
 
 describe('corrupt job envelopes (shared Redis, fresh prefix)', function () {
@@ -99,6 +98,27 @@ describe('corrupt job envelopes (shared Redis, fresh prefix)', function () {
       expect(await redis.hexists(key('jobs'), id)).to.equal(0);
     });
   }
+
+  it('drops a queued id whose job hash entry is gone (the job ended elsewhere) quietly: not failed, not re-run', async () => {
+    // What a stopped worker finds when it continues: Redis served its blocking pop while it was stopped, the stall
+    // check handed the job to another worker, which ran it and removed it.
+    await plant('ended-elsewhere', null, 'waiting');
+    await until(async () => h.logger.infos().some((l) => l.includes('ended-elsewhere')), STALL_MS);
+    expect(h.logger.infos().filter((l) => l.includes('ended-elsewhere'))).to.deep.equal([
+      `Job ended-elsewhere in ${h.prefix}:OrderToApiSync:ensure-publication was taken after it had ended (its worker was ` +
+      'stopped while another ran it); nothing to run, dropped.',
+    ]);
+    expect(await redis.lrange(key('active'), 0, -1)).to.not.include('ended-elsewhere');
+    expect(await redis.lrange(key('waiting'), 0, -1)).to.not.include('ended-elsewhere');
+    expect(await redis.scard(key('failed'))).to.equal(0);
+    const order = await h.order(await h.customer());
+    await worker.drain({ timeoutMs: 10_000 });
+    expect(h.api.publishes(String(order.id))).to.have.length(1);
+    await new Promise((r) => setTimeout(r, STALL_MS * 2.5));
+    expect(h.logger.errors()).to.deep.equal([]);
+    expect(h.logger.infos().filter((l) => l.includes('ended-elsewhere'))).to.have.length(1);
+    expect((await worker.status())[0].failedJobs).to.deep.equal([]);
+  });
 
   it('fails a corrupt job left in `active` by a dead worker within one stall interval', async () => {
     await plant('left-active', 'not json at all', 'active');

@@ -21,9 +21,9 @@ const WORKER = { concurrency: 4, lockTtlMs: 3000, stallIntervalMs: 2000, retry: 
 
 interface Proc { child: ChildProcess; out: string[]; exited: Promise<void> }
 
-function startWorker(env: Record<string, string>): Proc {
+function startWorker(env: Record<string, string>, worker: object): Proc {
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(__dirname, 'support', 'stall-worker.ts')], {
-    cwd: ROOT, env: { ...process.env, ...env, SM_STALL_MS: String(STALL_MS), SM_WORKER: JSON.stringify(WORKER) },
+    cwd: ROOT, env: { ...process.env, ...env, SM_STALL_MS: String(STALL_MS), SM_WORKER: JSON.stringify(worker) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out: string[] = [];
@@ -39,53 +39,65 @@ function startWorker(env: Record<string, string>): Proc {
   return { child, out, exited };
 }
 
-describe('a stall longer than lockTtlMs, two worker processes (PostgreSQL, shared Redis)', function () {
-  this.timeout(BOOT_MS * 2 + 90_000);
-  let world: CliWorld;
-  let workers: Proc[] = [];
-  let app: SyncMachines;
+/** The application (captures writes, runs no worker) and two worker processes with `worker` settings, per test. */
+function twoWorkers(worker: object) {
+  const s = {
+    world: undefined as unknown as CliWorld,
+    app: undefined as unknown as SyncMachines,
+    workers: [] as Proc[],
+    lines: () => s.workers.flatMap((w) => w.out),
+    has: (pattern: RegExp) => s.lines().some((l) => pattern.test(l)),
+  };
   const logger = new MemoryLogger();
-  const lines = () => workers.flatMap((w) => w.out);
-  const has = (pattern: RegExp) => lines().some((l) => pattern.test(l));
-
   beforeEach(async () => {
-    world = await new CliWorld().setUp();
-    // The application: captures writes, runs no worker.
-    app = await SyncMachines.start({
-      orm: world.dataSource, redis: REDIS_URL, prefix: world.prefix, logger, machines: [stallMachine(world.api.url, STALL_MS)],
+    s.world = await new CliWorld().setUp();
+    s.app = await SyncMachines.start({
+      orm: s.world.dataSource, redis: REDIS_URL, prefix: s.world.prefix, logger, machines: [stallMachine(s.world.api.url, STALL_MS)],
     });
-    workers = [startWorker(world.env), startWorker(world.env)];
-    await until(() => workers.every((w) => w.out.some((l) => l.endsWith(' ready'))), () => `two ready workers: ${lines().join('\n')}`, BOOT_MS * 2);
+    s.workers = [startWorker(s.world.env, worker), startWorker(s.world.env, worker)];
+    await until(() => s.workers.every((w) => w.out.some((l) => l.endsWith(' ready'))), () => `two ready workers: ${s.lines().join('\n')}`, BOOT_MS * 2);
   });
   afterEach(async () => {
-    await app?.close();
-    for (const w of workers) w.child.kill('SIGTERM');
-    await Promise.all(workers.map((w) => Promise.race([w.exited, new Promise((r) => setTimeout(r, 10_000))])));
-    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
-    await world.tearDown();
+    await s.app?.close();
+    for (const w of s.workers) {
+      w.child.kill('SIGCONT'); // a stopped process does not act on SIGTERM
+      w.child.kill('SIGTERM');
+    }
+    await Promise.all(s.workers.map((w) => Promise.race([w.exited, new Promise((r) => setTimeout(r, 10_000))])));
+    for (const w of s.workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    await s.world.tearDown();
   });
+  return s;
+}
+
+function expectConverged(world: CliWorld, id: number, newest: string): void {
+  const puts = world.api.publishes(String(id)).map((r) => r.body?.order_status);
+  expect(world.api.maxInFlightPerId, `overlapping publishes; received ${puts.join(', ')}`).to.equal(1);
+  expect(world.api.documents.get(String(id)), `received ${puts.join(', ')}`).to.deep.equal({ id: String(id), order_status: newest });
+  // No stale-after-fresh: once the newest payload arrived, nothing older followed it.
+  expect(puts.slice(puts.indexOf(newest))).to.deep.equal(puts.slice(puts.indexOf(newest)).map(() => newest));
+}
+
+async function storedStatus(world: CliWorld, id: number): Promise<string> {
+  const [row] = await world.dataSource.query(`SELECT body FROM sync_machine_payloads WHERE machine = 'Stall' AND subject_id = $1`, [String(id)]);
+  return JSON.parse(row.body).order_status;
+}
+
+describe('a stall longer than lockTtlMs, two worker processes (PostgreSQL, shared Redis)', function () {
+  this.timeout(BOOT_MS * 2 + 90_000);
+  const s = twoWorkers(WORKER);
+  const lines = () => s.lines();
+  const has = (pattern: RegExp) => s.has(pattern);
 
   async function settle(id: number): Promise<void> {
     // drain() sees pending items and claims; the stalled run wakes later and may ask for another run: wait for it.
     await until(() => has(new RegExp(`stall over ${id}$`)), () => `the stall to end: ${lines().join('\n')}`, 30_000);
     await new Promise((r) => setTimeout(r, 500));
-    await app.drain({ timeoutMs: 30_000 });
-  }
-
-  function expectConverged(id: number, newest: string): void {
-    const puts = world.api.publishes(String(id)).map((r) => r.body?.order_status);
-    expect(world.api.maxInFlightPerId, `overlapping publishes; received ${puts.join(', ')}`).to.equal(1);
-    expect(world.api.documents.get(String(id)), `received ${puts.join(', ')}`).to.deep.equal({ id: String(id), order_status: newest });
-    // No stale-after-fresh: once the newest payload arrived, nothing older followed it.
-    expect(puts.slice(puts.indexOf(newest))).to.deep.equal(puts.slice(puts.indexOf(newest)).map(() => newest));
-  }
-
-  async function storedStatus(id: number): Promise<string> {
-    const [row] = await world.dataSource.query(`SELECT body FROM sync_machine_payloads WHERE machine = 'Stall' AND subject_id = $1`, [String(id)]);
-    return JSON.parse(row.body).order_status;
+    await s.app.drain({ timeoutMs: 30_000 });
   }
 
   it('a 6 s @Build stall: the stalled run stops before publishing; the API ends on the newest payload', async () => {
+    const { world, app } = s;
     const repo = world.dataSource.getRepository(Order);
     const order = await repo.save({ customerId: world.customer.id, status: 'stall-build', warehouseCode: 'A1' });
     await until(() => has(new RegExp(`stalling in build ${order.id}$`)), () => lines().join('\n'), 20_000);
@@ -93,13 +105,14 @@ describe('a stall longer than lockTtlMs, two worker processes (PostgreSQL, share
     await app.notifyChanged(Order, [order.id]); // update() is not captured (no ids): say so by hand
     await settle(order.id);
 
-    expectConverged(order.id, 'newest');
-    expect(await storedStatus(order.id)).to.equal('newest');
+    expectConverged(world, order.id, 'newest');
+    expect(await storedStatus(world, order.id)).to.equal('newest');
     expect(world.api.publishes(String(order.id)).map((r) => r.body?.order_status)).to.not.include('stall-build');
     expect(has(/stopped before publishing: the lock on \d+ was taken over after it expired/), lines().join('\n')).to.equal(true);
   });
 
   it('a 6 s stall inside @Publish: says the lock was lost while publishing, stores nothing, and runs the subject again', async () => {
+    const { world, app } = s;
     const repo = world.dataSource.getRepository(Order);
     const order = await repo.save({ customerId: world.customer.id, status: 'stall-publish', warehouseCode: 'A1' });
     await until(() => has(new RegExp(`stalling in publish ${order.id}$`)), () => lines().join('\n'), 20_000);
@@ -107,12 +120,47 @@ describe('a stall longer than lockTtlMs, two worker processes (PostgreSQL, share
     await app.notifyChanged(Order, [order.id]);
     await settle(order.id);
 
-    expectConverged(order.id, 'newest');
-    expect(await storedStatus(order.id)).to.equal('newest');
+    expectConverged(world, order.id, 'newest');
+    expect(await storedStatus(world, order.id)).to.equal('newest');
     const lost = lines().filter((l) => l.includes('was lost while publishing'));
     expect(lost, lines().join('\n')).to.have.length(1);
     expect(lost[0]).to.match(new RegExp(`error StallSync: lock on Order ${order.id} was lost while publishing; another run may ` +
       `have published a newer payload meanwhile, so nothing was stored and Order ${order.id} runs again and publishes its ` +
       'current payload even if unchanged, so the API and the store reconverge\\.'));
+  });
+});
+
+/*
+ * Trial C's stall: a worker process stopped (SIGSTOP) inside @Publish for less than lockTtlMs, but longer than
+ * stallIntervalMs. Bee-Queue's stall check cannot tell a stopped worker from a dead one and hands its ticket to
+ * the other worker; its lock is still valid, so that re-run must wait for it, or the stopped run's older payload
+ * arrives after the newer one when it continues.
+ */
+describe('a worker stopped inside @Publish for less than lockTtlMs, two worker processes (PostgreSQL, shared Redis)', function () {
+  this.timeout(BOOT_MS * 2 + 90_000);
+  const STOP_MS = 6000;
+  const s = twoWorkers({ concurrency: 4, lockTtlMs: 20_000, stallIntervalMs: 1000, retry: { attempts: 5, initialDelayMs: 50 } });
+
+  it('the other worker does not publish the subject while the stopped run holds its lock; the API ends on the newest payload', async () => {
+    const { world, app, workers } = s;
+    const repo = world.dataSource.getRepository(Order);
+    const order = await repo.save({ customerId: world.customer.id, status: 'stop-publish', warehouseCode: 'A1' });
+    await until(() => s.has(new RegExp(`stopping in publish ${order.id}$`)), () => s.lines().join('\n'), 20_000);
+    const stopped = workers.find((w) => w.out.some((l) => l.endsWith(`stopping in publish ${order.id}`)))!;
+    await repo.update(order.id, { status: 'newest' });
+    await app.notifyChanged(Order, [order.id]);
+    // Several stall intervals: the stopped worker's ticket is handed to the other worker meanwhile.
+    await new Promise((r) => setTimeout(r, STOP_MS));
+    expect(world.api.publishes(String(order.id)), 'published while the stopped run held the lock').to.deep.equal([]);
+    stopped.child.kill('SIGCONT');
+    await until(() => s.has(new RegExp(`continued in publish ${order.id}$`)), () => s.lines().join('\n'), 10_000);
+    await until(() => world.api.documents.get(String(order.id))?.order_status === 'newest',
+      () => `the newest payload; received ${world.api.publishes(String(order.id)).map((r) => r.body?.order_status).join(', ')}`, 30_000);
+    await app.drain({ timeoutMs: 30_000 });
+
+    expectConverged(world, order.id, 'newest');
+    expect(world.api.publishes(String(order.id)).map((r) => r.body?.order_status)).to.deep.equal(['stop-publish', 'newest']);
+    expect(await storedStatus(world, order.id)).to.equal('newest');
+    expect(s.lines().filter((l) => / error /.test(l)), s.lines().join('\n')).to.deep.equal([]);
   });
 });

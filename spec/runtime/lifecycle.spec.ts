@@ -8,6 +8,9 @@ import { KeySpace } from '../../lib/redis/keys';
 import { WorkQueue } from '../../lib/pipeline/work-queue';
 
 const DRAIN = { timeoutMs: 20_000 };
+/** A dead run's lock, short so its re-run need not wait long; and how far Redis' clock may lead this process's. */
+const LOCK_TTL_MS = 1500;
+const CLOCK_SLACK_MS = 50;
 
 async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((r) => setTimeout(r, 5));
@@ -57,18 +60,21 @@ describe('runtime lifecycle', () => {
     expect(await redis.hlen(keys().step('Gated', 'ensure-publication').claims)).to.equal(0);
   });
 
-  it('re-runs a ticket whose worker died mid-run, with the batch it had taken', async () => {
+  it('re-runs a ticket whose worker died mid-run, with the batch it had taken, once its locks expire', async () => {
     const capture = await h.start();
     const order = await h.order(await h.customer());
     // What a worker does when it takes a ticket and its batch, and then the process is killed before it finishes.
     const ticket = await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active'));
     const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
-    const batch = await work.take(ticket!, true, { token: `${ticket}:dead`, ttlMs: 30_000 });
+    const batch = await work.take(ticket!, true, { token: `${ticket}:dead`, ttlMs: LOCK_TTL_MS });
+    const expiresAt = Date.now() + LOCK_TTL_MS;
     expect(batch.items.map((i) => i.item)).to.deep.equal([String(order.id)]);
     expect(await redis.zcard(keys().step('OrderToApiSync', 'ensure-publication').pending)).to.equal(0);
     await h.startWorker({ worker: { concurrency: 2, stallIntervalMs: 100 } });
     await capture.drain(DRAIN);
     expect(h.api.publishes(String(order.id))).to.have.length(1);
+    // Re-run after 100 ms, but the dead run's lock was still valid: a stopped run could have published meanwhile.
+    expect(h.api.publishes(String(order.id))[0].startedAt).to.be.at.least(expiresAt - CLOCK_SLACK_MS);
   });
 
   it('a busy ticket whose worker died is re-run with the part of its batch it had not released', async () => {
@@ -78,7 +84,8 @@ describe('runtime lifecycle', () => {
     const ticket = (await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active')))!;
     const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
     const k = keys().step('OrderToApiSync', 'ensure-publication');
-    const batch = await work.take(ticket, true, { token: `${ticket}:dead`, ttlMs: 30_000 });
+    const batch = await work.take(ticket, true, { token: `${ticket}:dead`, ttlMs: LOCK_TTL_MS });
+    const expiresAt = Date.now() + LOCK_TTL_MS;
     expect(batch.items.map((i) => i.item).sort()).to.deep.equal([String(done.id), String(left.id)].sort());
     // The batch ran a while: one item ended and was released, then the process was killed.
     await work.release(ticket, `${ticket}:dead`, batch.claim, [[String(done.id), 'unchanged', null]], { attempts: 3, initialDelayMs: 10 });
@@ -87,16 +94,40 @@ describe('runtime lifecycle', () => {
     expect(Object.keys(await redis.hgetall(keys().locks('OrderToApiSync')))).to.deep.equal([String(left.id)]);
     expect((await capture.subjectStatus('OrderToApiSync', done.id)).pending).to.equal(false);
     expect((await capture.subjectStatus('OrderToApiSync', left.id)).pending).to.equal(true);
-    // Its lock expires in 30 s, but the re-run of the same ticket takes its own locks over.
+    // The re-run of the same ticket waits for the lock it still holds to expire.
     await h.startWorker({ worker: { concurrency: 2, stallIntervalMs: 100 } });
     await capture.drain(DRAIN);
     expect(h.api.publishes().map((r) => r.id)).to.deep.equal([String(left.id)]);
+    expect(h.api.publishes()[0].startedAt).to.be.at.least(expiresAt - CLOCK_SLACK_MS);
     expect(await redis.smembers(k.busy)).to.deep.equal([]);
     expect(await redis.hlen(k.claims)).to.equal(0);
-    // The release counted its item; the batch is counted once, by the re-run's FINISH.
+    // The release counted its item; the batch is counted once, by the FINISH of the run that published it.
     expect((await capture.status())[0].outcomes).to.deep.include({
       'ensure-publication:unchanged': 1, 'ensure-publication:published': 1, 'ensure-publication:batches': 1,
     });
+    await capture.close();
+  });
+
+  it('a re-run of a ticket whose run is only stopped leaves its claimed items to it until their locks expire', async () => {
+    const capture = await h.start();
+    const order = await h.order(await h.customer());
+    const ticket = (await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active')))!;
+    const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
+    const k = keys().step('OrderToApiSync', 'ensure-publication');
+    const stopped = await work.take(ticket, true, { token: `${ticket}:stopped`, ttlMs: 30_000 });
+    expect(stopped.items.map((i) => i.item)).to.deep.equal([String(order.id)]);
+    // Bee-Queue re-ran the ticket in another worker (still in `runs`): the lock is the stopped run's, still valid.
+    const rerun = await work.take(ticket, true, { token: `${ticket}:rerun`, ttlMs: 30_000 });
+    expect(rerun.items).to.deep.equal([]);
+    expect(await redis.hget(keys().locks('OrderToApiSync'), String(order.id))).to.match(new RegExp(`^${ticket}:stopped\\|`));
+    // Not dropped: pending again, ready when the stopped run's lock expires, with the request it had claimed.
+    const readyAt = Number(await redis.zscore(k.pending, String(order.id)));
+    expect(readyAt).to.be.within(Date.now() + 25_000, Date.now() + 31_000);
+    expect((await capture.subjectStatus('OrderToApiSync', order.id)).pending).to.equal(true);
+    // The stopped run continues and ends its batch: it publishes as the lock's holder, and releases it.
+    await work.finish(ticket, `${ticket}:stopped`, stopped.claim, [[String(order.id), 'published', null]], { attempts: 3, initialDelayMs: 10 }, 'end');
+    expect(await redis.hexists(keys().locks('OrderToApiSync'), String(order.id))).to.equal(0);
+    expect(await redis.zscore(k.pending, String(order.id)), 'it runs again (at least once)').to.not.equal(null);
     await capture.close();
   });
 
@@ -106,7 +137,8 @@ describe('runtime lifecycle', () => {
     const ticket = (await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active')))!;
     const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
     const claims = keys().step('OrderToApiSync', 'ensure-publication').claims;
-    const stalled = await work.take(ticket, true, { token: `${ticket}:stalled`, ttlMs: 30_000 });
+    const stalled = await work.take(ticket, true, { token: `${ticket}:stalled`, ttlMs: 200 });
+    await new Promise((r) => setTimeout(r, 300)); // it stalled past its lock
     // Bee-Queue re-ran the ticket in another worker (still in `runs`): its first take takes the claim back, as its own.
     const rerun = await work.take(ticket, true, { token: `${ticket}:rerun`, ttlMs: 30_000 });
     expect(rerun.items.map((i) => i.item)).to.deep.equal([String(order.id)]);
@@ -114,6 +146,7 @@ describe('runtime lifecycle', () => {
     const retry = { attempts: 3, initialDelayMs: 10 };
     await work.finish(ticket, `${ticket}:stalled`, stalled.claim, [[String(order.id), 'unchanged', null]], retry, 'end');
     expect(await redis.hlen(claims), 'the re-run still holds its batch').to.equal(1);
+    expect(await redis.hget(keys().locks('OrderToApiSync'), String(order.id)), 'and its lock').to.match(new RegExp(`^${ticket}:rerun\\|`));
     await work.finish(ticket, `${ticket}:rerun`, rerun.claim, [[String(order.id), 'failed', 'boom']], retry, 'end');
     expect(await redis.hlen(claims)).to.equal(0);
     // The re-run's failure put the subject back with its request, to be retried.

@@ -7,6 +7,10 @@ export class MemoryLogger implements Logger {
   warn(message: string) { this.lines.push({ level: 'warn', message }); }
   error(message: string) { this.lines.push({ level: 'error', message }); }
 
+  infos(): string[] {
+    return this.lines.filter((l) => l.level === 'info').map((l) => l.message);
+  }
+
   errors(): string[] {
     return this.lines.filter((l) => l.level === 'error').map((l) => l.message);
   }

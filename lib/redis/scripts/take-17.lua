@@ -1,7 +1,9 @@
 --[[
 A run ticket takes up to `batch` ready items: removes them from `pending`, locks each (when locking), and moves
 their requests into its claim. An item locked by another run goes back to `pending` after a growing, jittered
-delay: never dropped. A ticket that runs again (its worker died, or it failed) first takes back its own claim.
+delay: never dropped. A ticket that runs again (its worker died or stopped, or it failed) first takes back its own
+claim; an item of it whose lock is still valid (the earlier run may be stopped, not dead) goes back to `pending` until
+the lock expires.
 KEYS[1] pending   zset  item -> ready-at
 KEYS[2] requests  hash  item -> request
 KEYS[3] claims    hash  ticket -> the batch it works on, "<stamp>\n<JSON ["item1", "request1", "item2", ...]>"; the
@@ -42,13 +44,13 @@ local out = {}
 local held, recovered = 0, 0
 local resume = paused_until(KEYS[14], now)
 
-local function lock(item, take_over_prefix)
+-- Locks `item` for this run unless a run holds it: returns false and when that lock expires.
+local function lock(item)
   if not locking then return true end
   local current = redis.call('HGET', KEYS[5], item)
   if current then
-    local expires, owner = lock_expiry(current)
-    local ours = take_over_prefix and string.sub(owner, 1, #take_over_prefix) == take_over_prefix
-    if expires > now and not ours then return false end
+    local expires = lock_expiry(current)
+    if expires > now then return false, expires end
   end
   redis.call('HSET', KEYS[5], item, token .. '|' .. (now + ttl))
   return true
@@ -71,13 +73,19 @@ if ARGV[7] == '1' then
     pairs_ = pairs_ or {}
     for i = 1, #pairs_, 2 do
       local item, raw = pairs_[i], pairs_[i + 1]
-      if #out < 2 * batch and not resume and lock(item, ticket .. ':') then
+      -- A lock still valid is the earlier run's own: Bee-Queue re-runs the ticket of a worker that is only stopped
+      -- (SIGSTOP, a VM or GC pause) as it does a dead one's, and the stopped run publishes when it continues. So
+      -- the item waits for that lock (taking it over let both publish, the older payload last): it is ready when
+      -- the lock expires, unless it was pending already (a change meanwhile), which take's backoff retries sooner.
+      local locked, expires = false, nil
+      if #out < 2 * batch and not resume then locked, expires = lock(item) end
+      if locked then
         out[#out + 1] = item
         out[#out + 1] = raw
         recovered = recovered + 1
       else
         merge_into(KEYS[2], item, decoded_object(raw) or {})
-        redis.call('ZADD', KEYS[1], 'LT', now + 200, item) -- LT adds it, or brings a later ready-at forward
+        redis.call('ZADD', KEYS[1], 'LT', math.max(expires or 0, now) + 200, item) -- LT adds it, or brings a later ready-at forward
         held = held + 1
       end
     end

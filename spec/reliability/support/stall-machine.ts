@@ -10,8 +10,9 @@ export function busyFor(ms: number): void {
 
 /**
  * Orders whose status says so stall their process: `stall-build` in @Build (before publishing), `stall-publish`
- * in @Publish right after the API answered (a lock lost *during* the publish). Every hook says what it does on
- * stdout, so the spec can follow two worker processes.
+ * in @Publish right after the API answered (a lock lost *during* the publish), `stop-publish` in @Publish before
+ * the call, by stopping the whole process (SIGSTOP, as a debugger, a VM freeze or `kill -STOP` would) until the
+ * spec sends SIGCONT. Every hook says what it does on stdout, so the spec can follow two worker processes.
  */
 export function stallMachine(apiUrl: string, stallMs: number, say: (line: string) => void = () => undefined) {
   @SyncMachine({ subject: Order, name: 'Stall' })
@@ -31,6 +32,11 @@ export function stallMachine(apiUrl: string, stallMs: number, say: (line: string
 
     @Publish()
     async publish(order: Order, payload: { order_status: string }) {
+      if (payload.order_status === 'stop-publish') {
+        say(`stopping in publish ${order.id}`);
+        process.kill(process.pid, 'SIGSTOP');
+        say(`continued in publish ${order.id}`);
+      }
       await this.client.putOrder(String(order.id), payload);
       say(`published ${order.id} ${payload.order_status}`);
       if (payload.order_status === 'stall-publish') {
