@@ -26,6 +26,13 @@ describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, f
     await h.tearDown();
   });
 
+  async function until(condition: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error('condition not met in 10 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
   const statuses = (ids: number[]) => ids.map((id) => h.api.documents.get(String(id))?.order_status);
 
   it('unreadable inbox entries: the commits around them still run, and a worker names them in one error', async () => {
@@ -82,6 +89,24 @@ describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, f
     // pause ("attempt to compare number with nil"): nothing ran, and the app's commits were logged as dropped.
     await worker.drain(DRAIN);
     expect(statuses(orders.map((o) => o.id))).to.deep.equal(['shipped', 'shipped']);
+    expect(h.logger.errors(), h.logger.errors().join('\n')).to.deep.equal([]);
+  });
+
+  it('a pause set far ahead by hand and then deleted holds work back for at most 10 s, not until its end', async () => {
+    const worker = await h.startWorker();
+    const order = await h.order(await h.customer());
+    await worker.drain(DRAIN);
+    const [seconds] = await redis.time();
+    await redis.set(keys.paused('OrderToApiSync'), String(Number(seconds) * 1000 + 86_400_000)); // a day
+    await h.update(order, { status: 'shipped' });
+    const delayed = h.queueKey('ensure-publication', 'delayed');
+    await until(async () => (await redis.zcard(delayed)) > 0);
+    const [, at] = await redis.zrange(delayed, 0, 0, 'WITHSCORES');
+    expect(Number(at) - Number(seconds) * 1000, 'the paused machine\'s ticket is due').to.be.below(12_000);
+    await redis.del(keys.paused('OrderToApiSync'));
+    // Before, the only ticket waited for the day's end: the change stayed pending while nothing was paused.
+    await worker.drain({ timeoutMs: 15_000 });
+    expect(statuses([order.id])).to.deep.equal(['shipped']);
     expect(h.logger.errors(), h.logger.errors().join('\n')).to.deep.equal([]);
   });
 

@@ -52,8 +52,10 @@ local function delayed_ticket(Q, at, ticket)
   end
 end
 
--- While the machine is paused (RetryAfter), only a delayed ticket for the end of the pause. A value that is not a
--- number (written by hand) pauses nothing: comparing with it stopped every mark, take and finish of the machine.
+-- While the machine is paused (RetryAfter), only a delayed ticket for the end of the pause, or at most this far
+-- ahead (schedule). A value that is not a number (written by hand) pauses nothing: comparing with it stopped every
+-- mark, take and finish of the machine.
+local PAUSE_CHECK_MS = 10000
 local function paused_until(pause, now)
   local until_ms = tonumber(redis.call('GET', pause) or '0') or 0
   return until_ms > now and until_ms or nil
@@ -109,7 +111,9 @@ local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket
   if have > 0 then inboxed = 0 end
   local resume = paused_until(pause, now)
   if resume then
-    if inboxed + redis.call('ZCARD', pending) > 0 then delayed_ticket(Q, resume, ticket) end
+    -- A ticket at the pause's end, or sooner for a long one: it finds the pause still on and makes the next. A
+    -- pause ended early (its key deleted) is then seen within PAUSE_CHECK_MS, not at a far-off end nobody waits for.
+    if inboxed + redis.call('ZCARD', pending) > 0 then delayed_ticket(Q, math.min(resume, now + PAUSE_CHECK_MS), ticket) end
     return 0
   end
   local ready = inboxed + redis.call('ZCOUNT', pending, '-inf', now)
