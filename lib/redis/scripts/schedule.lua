@@ -65,7 +65,7 @@ end
 -- so it holds no subject back for ever.
 local function lock_expiry(value)
   local bar = string.find(value, '|', 1, true)
-  return bar and tonumber(string.sub(value, bar + 1)) or 0, bar and string.sub(value, 1, bar - 1) or ''
+  return bar and tonumber(string.sub(value, bar + 1)) or 0
 end
 
 -- HINCRBY that a counter overwritten by hand (not an integer) does not stop: the script would end there, after its

@@ -73,9 +73,9 @@ if ARGV[7] == '1' then
     pairs_ = pairs_ or {}
     for i = 1, #pairs_, 2 do
       local item, raw = pairs_[i], pairs_[i + 1]
-      -- A lock still valid is the earlier run's own: Bee-Queue re-runs the ticket of a worker that is only stopped
-      -- (SIGSTOP, a VM or GC pause) as it does a dead one's, and the stopped run publishes when it continues. So
-      -- the item waits for that lock (taking it over let both publish, the older payload last): it is ready when
+      -- A lock still valid may be the earlier run's own: Bee-Queue re-runs the ticket of a worker that is only
+      -- stopped (SIGSTOP, a VM or GC pause) as it does a dead one's, and the stopped run publishes when it continues.
+      -- So the item waits for that lock (taking it over let both publish, the older payload last): it is ready when
       -- the lock expires, unless it was pending already (a change meanwhile), which take's backoff retries sooner.
       local locked, expires = false, nil
       if #out < 2 * batch and not resume then locked, expires = lock(item) end
