@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import { lockToken } from '../../lib/pipeline/batch-locks';
 import { BARE_REQUEST, EncodedRequest } from '../../lib/pipeline/requests';
-import { WorkQueue } from '../../lib/pipeline/work-queue';
+import { ticketRun, WorkQueue } from '../../lib/pipeline/work-queue';
 import { KeySpace } from '../../lib/redis/keys';
 import { deleteKeys } from '../../demo/redis';
 import { median } from '../throughput/measure';
@@ -45,9 +45,9 @@ async function main(): Promise<void> {
         await admin.slowlog('RESET');
         for (let i = 0; i < SUBJECTS; i += BATCH) await work.mark(items.slice(i, i + BATCH));
         for (let b = 0; b < SUBJECTS / BATCH; b++) {
-          const batch = await work.take('1', b === 0, { token: run, ttlMs: 30_000 });
+          const batch = await work.take(ticketRun('1', true, run), b === 0, 30_000);
           if (batch.items.length !== BATCH) throw new Error(`lock-encoding: a take got ${batch.items.length} items, not ${BATCH}`);
-          await work.finish('1', run, batch.claim, batch.items.map(({ item }) => [item, 'unchanged', null]), retry, 'linger');
+          await work.finish(ticketRun('1', true, run), batch.claim, batch.items.map(({ item }) => [item, 'unchanged', null]), retry, 'linger');
         }
         await admin.config('SET', 'slowlog-log-slower-than', slower);
         const log = await admin.slowlog('GET', 100_000) as Array<[number, number, number, string[]]>;

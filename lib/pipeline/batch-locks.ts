@@ -13,8 +13,9 @@ import type { WorkQueue } from './work-queue';
 const LOCK_TOKEN_BYTES = 27;
 
 /**
- * A run's lock token. The ticket id leads it, so a lock in Redis names the ticket that holds it; a re-run of the
- * same ticket does not take it over (the earlier run may be stopped, not dead: take.lua waits for its expiry).
+ * A run's id, and its lock token when it locks (TicketRun). The ticket id leads it, so a lock or claim in Redis
+ * names the ticket that holds it; a re-run of the same ticket does not take a lock over (the earlier run may be
+ * stopped, not dead: take.lua waits for its expiry).
  */
 export function lockToken(ticket: string): string {
   return `${ticket}:${randomBytes(LOCK_TOKEN_BYTES).toString('hex')}`;

@@ -2,6 +2,7 @@ import type Redis from 'ioredis';
 import { ticketJson } from '../queue/bee-queue-storage';
 import type { KeySpace, Step, StepKeys } from '../redis/keys';
 import { ScriptCommands, withScripts } from '../redis/scripts';
+import { lockToken } from './batch-locks';
 import type { EncodedRequest } from './requests';
 
 /** Tickets (Bee-Queue jobs) waiting or running per machine and step, at most; each carries a batch at a time. */
@@ -61,6 +62,27 @@ function groupResults(results: ItemResult[]): { ended: Record<ItemOutcome, strin
     else (ended[result[1]] ??= []).push(result[0]);
   }
   return { ended, back };
+}
+
+/**
+ * One run of a ticket, from its first take to its end. Bee-Queue may hand one ticket to two live workers (a worker
+ * stopped by SIGSTOP is still served the blocking pop it had sent, and the stall check hands the same job to
+ * another), so a run has its own id: the field of its batches' claims (take.lua) and, when it `locks` its items,
+ * its lock token.
+ */
+export interface TicketRun {
+  ticket: string;
+  id: string;
+  locks: boolean;
+}
+
+/** A new run of `ticket`; `id` only to name one in a test. */
+export function ticketRun(ticket: string, locks: boolean, id = lockToken(ticket)): TicketRun {
+  return { ticket, id, locks };
+}
+
+function tokenOf(run: TicketRun): string {
+  return run.locks ? run.id : '';
 }
 
 export interface RetrySettings {
@@ -130,14 +152,14 @@ export class WorkQueue {
   }
 
   /**
-   * Takes the next batch for `ticket`; `lock` is the run's lock token and TTL when the step locks its items. With
-   * nothing to take the ticket ends, unless it `lingers` (then it stays counted as running, to be woken).
+   * Takes the next batch for a run of a ticket, locking its items for `lockTtlMs` when the run locks. With nothing
+   * to take the ticket ends, unless it `lingers` (then it stays counted as running, to be woken).
    */
-  async take(ticket: string, first: boolean, lock?: { token: string; ttlMs: number }, lingers = false): Promise<TakenBatch> {
+  async take(run: TicketRun, first: boolean, lockTtlMs = 0, lingers = false): Promise<TakenBatch> {
     const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       ...this.tickets, this.stats, this.paused, this.k.inbox, this.k.inboxed, this.k.busy,
-      ticket, lock?.token ?? '', this.settings.batchSize, lock?.ttlMs ?? 0, MAX_TICKETS, ticketJson(this.machine, this.step),
-      first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs);
+      run.ticket, tokenOf(run), this.settings.batchSize, run.locks ? lockTtlMs : 0, MAX_TICKETS, ticketJson(this.machine, this.step),
+      first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs, run.id);
     const claim = readClaim(String(reply[4]));
     const items: TakenItem[] = [];
     for (let i = 0; i < claim.flat.length; i += 2) items.push({ item: claim.flat[i], raw: claim.flat[i + 1] });
@@ -151,27 +173,27 @@ export class WorkQueue {
 
   /** Ends a batch; resolves whether the ticket goes on: `more` when work is ready, `linger` even when none is. */
   async finish(
-    ticket: string, token: string, claim: string, results: ItemResult[], retry: RetrySettings, goOn: 'end' | 'more' | 'linger',
+    run: TicketRun, claim: string, results: ItemResult[], retry: RetrySettings, goOn: 'end' | 'more' | 'linger',
   ): Promise<boolean> {
-    return await this.end(ticket, token, claim, results, retry, { end: '0', more: '1', linger: '2' }[goOn], '0') === 1;
+    return await this.end(run, claim, results, retry, { end: '0', more: '1', linger: '2' }[goOn], '0') === 1;
   }
 
   /**
    * Ends these items of a batch that still runs: their outcomes are counted, their locks and claimed requests let
    * go; the ticket counts as busy (not as a run that can take new work) until its batch finishes.
    */
-  async release(ticket: string, token: string, claim: string, results: ItemResult[], retry: RetrySettings): Promise<void> {
-    await this.end(ticket, token, claim, results, retry, '0', '1');
+  async release(run: TicketRun, claim: string, results: ItemResult[], retry: RetrySettings): Promise<void> {
+    await this.end(run, claim, results, retry, '0', '1');
   }
 
   private end(
-    ticket: string, token: string, claim: string, results: ItemResult[], retry: RetrySettings, goOn: string, part: '0' | '1',
+    run: TicketRun, claim: string, results: ItemResult[], retry: RetrySettings, goOn: string, part: '0' | '1',
   ): Promise<number> {
     const { ended, back } = groupResults(results);
     return this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       this.k.failed, this.stats, this.recent, ...this.tickets, this.paused, this.k.inbox, this.k.inboxed, this.k.busy,
-      ticket, token, JSON.stringify(ended), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
-      ticketJson(this.machine, this.step), goOn, this.step, RECENT_PUBLISHES_KEPT, claim, JSON.stringify(back), part);
+      run.ticket, tokenOf(run), JSON.stringify(ended), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
+      ticketJson(this.machine, this.step), goOn, this.step, RECENT_PUBLISHES_KEPT, claim, JSON.stringify(back), part, run.id);
   }
 
   /** How long the machine's publishing stays paused (ms), by Redis' clock; 0 when it is not. */
@@ -208,7 +230,7 @@ function readUnreadable(stored: string): TakenBatch['unreadable'] {
 }
 
 /**
- * A claim as the take script stores it (one field of `claims` per ticket): "<stamp>\n" and the batch as one JSON
+ * A claim as the take script stores it (one field of `claims` per run): "<stamp>\n" and the batch as one JSON
  * array, item, request, item, request...; '' reads as no items.
  */
 function readClaim(stored: string): { stamp: string; flat: string[] } {

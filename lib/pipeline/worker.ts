@@ -8,7 +8,7 @@ import { parseTicket } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
 import type { RetryPolicy } from '../runtime/options';
 import { BatchEnds } from './batch-ends';
-import { BatchLocks, lockToken } from './batch-locks';
+import { BatchLocks } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
 import type { ItemRunSettings } from './item-run';
 import type { QueueSet } from './queues';
@@ -16,7 +16,7 @@ import { Turns } from './turns';
 import type { RunsInFlight } from './runs-in-flight';
 import { PublishGate } from './publish-gate';
 import { encodeRequest } from './requests';
-import type { ItemResult, TakenBatch, WorkQueue } from './work-queue';
+import { ticketRun, type ItemResult, type TakenBatch, type TicketRun, type WorkQueue } from './work-queue';
 import type { Wakes } from './wakes';
 
 /**
@@ -111,8 +111,7 @@ async function runTicket(
     deps.logger.error(`${describeError(error)} It was not run and stays in the failed set.`);
     throw error;
   }
-  const locking = settings.step === 'ensure-publication';
-  const token = locking ? lockToken(ticket) : '';
+  const run = ticketRun(ticket, settings.step === 'ensure-publication');
   const deadline = performance.now() + TICKET_BUDGET_MS;
   let first = true;
   let items = 0;
@@ -123,7 +122,7 @@ async function runTicket(
       // After a batch, a ticket that finds nothing stays a while (counted as running) and waits to be woken.
       const lingers = !deps.stopping.now && since < deadline && since < lingerUntil;
       const woken = deps.wakes.seen(work.wakeChannel);
-      const batch = await takes.run(() => work.take(ticket, first, locking ? { token, ttlMs: deps.lockTtlMs } : undefined, lingers));
+      const batch = await takes.run(() => work.take(run, first, deps.lockTtlMs, lingers));
       first = false;
       if (batch.unreadable) reportUnreadable(deps.logger, settings, batch.unreadable);
       if (batch.items.length === 0) {
@@ -133,8 +132,8 @@ async function runTicket(
         continue;
       }
       items += batch.items.length;
-      const run = runBatch(deps, settings, work, ticket, token, batch, since, handler, deadline);
-      const goOn = await deps.running.track(run,
+      const ran = runBatch(deps, settings, work, run, batch, since, handler, deadline);
+      const goOn = await deps.running.track(ran,
         `${settings.machine.className} ${settings.step}, a batch of ${batch.items.length}`);
       if (!goOn) break;
       lingerUntil = keeps(work, ticket) ? deadline : performance.now() + LINGER_MS;
@@ -177,13 +176,13 @@ function keeps(work: WorkQueue, ticket: string): boolean {
  * then FINISH; resolves whether the ticket goes on.
  */
 async function runBatch(
-  deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue, ticket: string, token: string, batch: TakenBatch,
+  deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue, run: TicketRun, batch: TakenBatch,
   since: number, handler: BatchHandler, deadline: number,
 ): Promise<boolean> {
   const closed = () => settings.closed();
-  const locks = token ? new BatchLocks(work, token, deps.lockTtlMs, batch.items.map((i) => i.item), since, closed) : undefined;
+  const locks = run.locks ? new BatchLocks(work, run.id, deps.lockTtlMs, batch.items.map((i) => i.item), since, closed) : undefined;
   const ends = new BatchEnds(async (ended) => {
-    await work.release(ticket, token, batch.claim, ended, deps.retry);
+    await work.release(run, batch.claim, ended, deps.retry);
     locks?.release(ended.map(([item]) => item));
     countRuns(settings.machine.name, settings.step, ended);
   }, closed);
@@ -204,5 +203,5 @@ async function runBatch(
   if (closed()) return false;
   countRuns(settings.machine.name, settings.step, results);
   const goOn = deps.stopping.now || performance.now() >= deadline ? 'end' : 'linger';
-  return work.finish(ticket, token, batch.claim, results, deps.retry, goOn);
+  return work.finish(run, batch.claim, results, deps.retry, goOn);
 }

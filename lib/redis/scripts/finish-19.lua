@@ -5,7 +5,7 @@ attempt. A success clears an item's failure record. With ARGV[14], ends only the
 the batch still runs.
 KEYS[1] pending   zset  item -> ready-at
 KEYS[2] requests  hash  item -> request
-KEYS[3] claims    hash  ticket -> JSON ["item1", "request1", ...] of the batch it works on (see take)
+KEYS[3] claims    hash  run -> "<stamp>\n" and JSON ["item1", "request1", ...] of the batch it works on (see take)
 KEYS[4] runs      set   tickets that have started and not ended
 KEYS[5] locks     hash  item -> "<token>|<expires-at ms>"
 KEYS[6] failed    hash  item -> failure record (JSON: error, attempts, at (ms), us (Redis' time in µs, a string: a
@@ -40,12 +40,13 @@ ARGV[13] JSON array of [item, outcome, error or null, pause ms or null] for the 
 ARGV[14] "1" when the batch still runs (it has run for a while): the items of ARGV[3] and ARGV[13] end as above
         and leave the claim, which keeps the rest; a request that waited for one of their locks is ready at once;
         the ticket moves from `runs` to `busy`. ARGV[9] is not read, nor is the batch counted. Returns 1.
+ARGV[15] run id (take's ARGV[11]): the field of the batch's claim
 Returns 1 when the ticket should take another batch, 0 when it ended.
 ]]
 --!include schedule.lua
 local now, micros = ms_now()
 ingest(KEYS[1], KEYS[2], KEYS[17], KEYS[18])
-local ticket, token, step = ARGV[1], ARGV[2], ARGV[10]
+local ticket, token, step, run = ARGV[1], ARGV[2], ARGV[10], ARGV[15]
 local part = ARGV[14] == '1'
 if not part and redis.call('SREM', KEYS[19], ticket) == 1 then redis.call('SADD', KEYS[4], ticket) end
 local attempts_max, initial_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -68,7 +69,7 @@ if token ~= '' and #items > 0 then
 end
 -- Only an item that goes back to pending (or is recorded as failed) needs its claimed request: most succeed.
 local raws = {}
-local claim = redis.call('HGET', KEYS[3], ticket)
+local claim = redis.call('HGET', KEYS[3], run)
 local stamp = ARGV[12] .. '\n'
 if claim and string.sub(claim, 1, #stamp) == stamp then
   local back = {}
@@ -87,9 +88,9 @@ if claim and string.sub(claim, 1, #stamp) == stamp then
       end
     end
     -- cjson writes an empty table as {}
-    redis.call('HSET', KEYS[3], ticket, stamp .. (#rest == 0 and '[]' or cjson.encode(rest)))
+    redis.call('HSET', KEYS[3], run, stamp .. (#rest == 0 and '[]' or cjson.encode(rest)))
   else
-    redis.call('HDEL', KEYS[3], ticket)
+    redis.call('HDEL', KEYS[3], run)
     if next(back) then
       local claimed = decoded_object(string.sub(claim, #stamp + 1)) or {}
       for i = 1, #claimed, 2 do if back[claimed[i]] then raws[claimed[i]] = claimed[i + 1] end end

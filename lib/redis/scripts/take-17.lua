@@ -6,9 +6,11 @@ claim; an item of it whose lock is still valid (the earlier run may be stopped, 
 the lock expires.
 KEYS[1] pending   zset  item -> ready-at
 KEYS[2] requests  hash  item -> request
-KEYS[3] claims    hash  ticket -> the batch it works on, "<stamp>\n<JSON ["item1", "request1", "item2", ...]>"; the
+KEYS[3] claims    hash  run -> the batch it works on, "<stamp>\n<JSON ["item1", "request1", "item2", ...]>"; the
                   stamp (the take's time) tells finish whether the claim is still its own (one field per batch:
-                  a field per item cost a third of a take)
+                  a field per item cost a third of a take). A run is "<ticket>:<random>" (ARGV[11]): one field per
+                  run, not per ticket, as Bee-Queue may hand one ticket to two live workers (a stopped one is still
+                  served the blocking pop it had sent), whose batches must not overwrite each other's claim
 KEYS[4] runs      set   tickets that have started and not ended
 KEYS[5] locks     hash  item -> "<token>|<expires-at ms>" (the machine's subject locks)
 KEYS[6..12]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
@@ -29,6 +31,7 @@ ARGV[8] step name, for the stats fields
 ARGV[9] "1" when the ticket lingers: with nothing to take it stays in `runs` (counted, so new requests wake it
         instead of making tickets) unless the machine is paused
 ARGV[10] debounce (ms): an item's score minus it is when it was first requested
+ARGV[11] run id, "<ticket>:<random>", new for each time a worker starts the ticket: the field of its claims
 Returns { now, held count, recovered count, next, claim, unreadable } with the claim as stored ('' with no items). With
 no items, next is 'ended' when the ticket ended (it was removed from `runs` and tickets were scheduled for what is not
 ready yet), else it lingers and next is when the next pending item is ready ('' when none is pending). `unreadable` is
@@ -37,7 +40,7 @@ ready yet), else it lingers and next is when the next pending item is ready ('' 
 --!include schedule.lua
 local now, micros = ms_now()
 local ingested = ingest(KEYS[1], KEYS[2], KEYS[15], KEYS[16])
-local ticket, token, batch, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local ticket, token, batch, ttl, run = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[11]
 local debounce = tonumber(ARGV[10])
 local locking = token ~= ''
 local out = {}
@@ -56,7 +59,6 @@ local function lock(item)
   return true
 end
 
-local claimed = false
 if ARGV[7] == '1' then
   count_into(KEYS[13], ARGV[8] .. ':jobs', 1)
   redis.call('SREM', KEYS[12], ticket) -- started: `runs` counts it from here (schedule.lua)
@@ -64,30 +66,35 @@ if ARGV[7] == '1' then
   -- reading, so it is ours.
   local rerun = redis.call('SADD', KEYS[4], ticket) == 0
   rerun = redis.call('SREM', KEYS[17], ticket) == 1 or rerun
-  local claim = rerun and redis.call('HGET', KEYS[3], ticket)
-  -- A claim that cannot be read (written by hand) is dropped: its items' requests are not in it to recover.
-  local cut = claim and string.find(claim, '\n', 1, true)
-  local pairs_ = cut and decoded_object(string.sub(claim, cut + 1))
-  if claim then
-    claimed = true
-    pairs_ = pairs_ or {}
-    for i = 1, #pairs_, 2 do
-      local item, raw = pairs_[i], pairs_[i + 1]
-      -- A lock still valid may be the earlier run's own: Bee-Queue re-runs the ticket of a worker that is only
-      -- stopped (SIGSTOP, a VM or GC pause) as it does a dead one's, and the stopped run publishes when it continues.
-      -- So the item waits for that lock (taking it over let both publish, the older payload last): it is ready when
-      -- the lock expires, unless it was pending already (a change meanwhile), which take's backoff retries sooner.
-      local locked, expires = false, nil
-      if #out < 2 * batch and not resume then locked, expires = lock(item) end
-      if locked then
-        out[#out + 1] = item
-        out[#out + 1] = raw
-        recovered = recovered + 1
-      else
-        merge_into(KEYS[2], item, decoded_object(raw) or {})
-        redis.call('ZADD', KEYS[1], 'LT', math.max(expires or 0, now) + 200, item) -- LT adds it, or brings a later ready-at forward
-        held = held + 1
-      end
+  -- The claims of the ticket's earlier runs (one, unless Bee-Queue handed it out twice); a field named by the
+  -- ticket alone is a claim of the previous version of sync-machine.
+  local pairs_ = {}
+  local prefix = ticket .. ':'
+  for _, field in ipairs(rerun and redis.call('HKEYS', KEYS[3]) or {}) do
+    if field == ticket or string.sub(field, 1, #prefix) == prefix then
+      local claim = redis.call('HGET', KEYS[3], field)
+      redis.call('HDEL', KEYS[3], field)
+      -- A claim that cannot be read (written by hand) is dropped: its items' requests are not in it to recover.
+      local cut = string.find(claim, '\n', 1, true)
+      for _, value in ipairs(cut and decoded_object(string.sub(claim, cut + 1)) or {}) do pairs_[#pairs_ + 1] = value end
+    end
+  end
+  for i = 1, #pairs_, 2 do
+    local item, raw = pairs_[i], pairs_[i + 1]
+    -- A lock still valid may be the earlier run's own: Bee-Queue re-runs the ticket of a worker that is only
+    -- stopped (SIGSTOP, a VM or GC pause) as it does a dead one's, and the stopped run publishes when it continues.
+    -- So the item waits for that lock (taking it over let both publish, the older payload last): it is ready when
+    -- the lock expires, unless it was pending already (a change meanwhile), which take's backoff retries sooner.
+    local locked, expires = false, nil
+    if #out < 2 * batch and not resume then locked, expires = lock(item) end
+    if locked then
+      out[#out + 1] = item
+      out[#out + 1] = raw
+      recovered = recovered + 1
+    else
+      merge_into(KEYS[2], item, decoded_object(raw) or {})
+      redis.call('ZADD', KEYS[1], 'LT', math.max(expires or 0, now) + 200, item) -- LT adds it, or brings a later ready-at forward
+      held = held + 1
     end
   end
 end
@@ -145,9 +152,7 @@ end
 local packed = ''
 if #out > 0 then
   packed = now .. '.' .. micros .. '\n' .. cjson.encode(out)
-  redis.call('HSET', KEYS[3], ticket, packed)
-elseif claimed then
-  redis.call('HDEL', KEYS[3], ticket)
+  redis.call('HSET', KEYS[3], run, packed)
 end
 
 if held > 0 then count_into(KEYS[13], ARGV[8] .. ':rescheduled', held) end
