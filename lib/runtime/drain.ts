@@ -3,7 +3,7 @@ import { describeError, DrainTimeoutError } from '../errors';
 import { STEPS } from '../pipeline/queues';
 import type { KeySpace } from '../redis/keys';
 import { readFailuresSince } from './failures';
-import { readBusy } from './status';
+import { readBusy, readWaiting } from './status';
 
 /** A subject whose runs used up their attempts during a drain. */
 export interface DrainFailure {
@@ -114,8 +114,8 @@ class Timeout extends Error {
  */
 export async function drainMachines(scope: DrainScope, timeoutMs: number | undefined): Promise<DrainSummary> {
   const deadline = new Deadline(timeoutMs);
-  const fail = (busy: string) => new DrainTimeoutError(`drain() timed out after ${timeoutMs} ms; ${busy}. ` +
-    (scope.hasWorker ? '' : 'This runtime runs no worker: is a worker process running with the same prefix?'));
+  const fail = (busy: string, noWorkerHint = !scope.hasWorker) => new DrainTimeoutError(`drain() timed out after ${timeoutMs} ms; ` +
+    `${busy}.` + (noWorkerHint ? ' This runtime runs no worker: is a worker process running with the same prefix?' : ''));
   /** Runs `read` until it answers; a failed or slow read is tried again until the deadline. */
   const retrying = async <T>(read: () => Promise<T>): Promise<T> => {
     // What Redis (or the socket) said, if anything: the last read is mostly cut off by the deadline itself, whose
@@ -169,7 +169,13 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     if (deadline.passed) {
       // Runs in flight here spared the looks: one more, brief, says what else waits in Redis.
       const there = busy === also ? await new Deadline(LAST_LOOK_MS).bound(readWorkSets()).catch(() => []) : [];
-      throw fail(`still busy: ${[...busy, ...there].join('; ')}`);
+      // Pending items that wait for a time (a retry, or the lock of a run that stalled or was stopped) are no sign
+      // of a missing worker: said so, and the worker question only when a ready item is left untaken.
+      const look = await new Deadline(LAST_LOOK_MS).bound(readWaiting(scope.redis, scope.keys, scope.machines.map((m) => m.name)))
+        .catch(() => undefined);
+      const waits = look && look.waiting.length > 0 ? `; waiting, not stuck: ${look.waiting.join('; ')} (a retry's backoff, ` +
+        'or a lock held by a run that stalled or was stopped, which lasts up to worker.lockTtlMs)' : '';
+      throw fail(`still busy: ${[...busy, ...there].join('; ')}${waits}`, !scope.hasWorker && (look?.anyReady ?? true));
     }
     answered = busy;
     await pause(POLL_MS);

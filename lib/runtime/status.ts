@@ -105,3 +105,35 @@ export async function readBusy(redis: Redis, keys: KeySpace, machines: string[])
   });
   return busy;
 }
+
+/**
+ * For drain()'s timeout: per machine and step, the pending items not ready yet (a retry's backoff, or a lock's
+ * expiry they wait for) and when the first of them is; and whether any pending item is ready (a worker would take it).
+ */
+export async function readWaiting(redis: Redis, keys: KeySpace, machines: string[]): Promise<{ waiting: string[]; anyReady: boolean }> {
+  const [seconds, micros] = await redis.time();
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const pipeline = redis.pipeline();
+  const order: Array<[string, Step]> = [];
+  for (const step of STEPS) {
+    for (const machine of machines) {
+      const k = keys.step(machine, step);
+      pipeline.zcount(k.pending, '-inf', now).get(k.inboxed).zrangebyscore(k.pending, `(${now}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+        .zcount(k.pending, `(${now}`, '+inf');
+      order.push([machine, step]);
+    }
+  }
+  const results = (await pipeline.exec()) ?? [];
+  for (const [error] of results) if (error) throw error;
+  const waiting: string[] = [];
+  let anyReady = false;
+  order.forEach(([machine, step], i) => {
+    const [ready, inboxed, first, later] = results.slice(i * 4, i * 4 + 4).map(([, value]) => value);
+    if (Number(ready) + Number(inboxed ?? 0) > 0) anyReady = true;
+    if (Number(later) === 0) return;
+    const inMs = Number((first as string[])[1]) - now;
+    waiting.push(`${machine} ${step}: ${later} not ready for another ${(inMs / 1000).toFixed(1)} s`);
+  });
+  return { waiting, anyReady };
+}
+

@@ -249,6 +249,30 @@ describe('runtime lifecycle', () => {
     expect(error.message).to.include('This runtime runs no worker');
   });
 
+  it('a drain() that times out on items waiting for a time says so, and does not ask whether a worker runs', async () => {
+    const worker = await h.startWorker({ worker: { concurrency: 2, retry: { attempts: 3, initialDelayMs: 8_000 } } });
+    const customer = await h.customer();
+    await worker.drain(DRAIN);
+    h.api.failNext = 1;
+    const order = await h.order(customer);
+    const pending = keys().step('OrderToApiSync', 'ensure-publication').pending;
+    await until(() => h.api.failNext === 0); // the first attempt failed: the retry waits 8 s
+    for (let score = null; score === null || Number(score) <= Date.now();) {
+      await new Promise((r) => setTimeout(r, 10));
+      score = await redis.zscore(pending, String(order.id));
+    }
+    // A runtime without a worker asks; what it waits for is a retry's backoff (a stopped run's lock reads alike).
+    const capture = await h.start();
+    const error = await capture.drain({ timeoutMs: 1_000 }).catch((e) => e);
+    expect(error).to.be.instanceOf(DrainTimeoutError);
+    expect(error.message).to.match(new RegExp('still busy: OrderToApiSync ensure-publication: 1 pending, 0 batch\\(es\\) in runs; ' +
+      'waiting, not stuck: OrderToApiSync ensure-publication: 1 not ready for another [5-8]\\.\\d s \\(a retry\'s backoff, or a ' +
+      'lock held by a run that stalled or was stopped, which lasts up to worker\\.lockTtlMs\\)\\.$'));
+    expect(error.message).to.not.include('This runtime runs no worker');
+    await worker.close();
+    await capture.close();
+  });
+
   it('close() lets a running publish finish, releases the lock, is idempotent, and unsubscribes', async () => {
     const worker = await h.startWorker();
     h.api.delayMs = 300;
