@@ -75,7 +75,7 @@ async function lostWhilePublishing(s: ItemRunSettings, item: string, error: Lock
   }
   s.logger.error(`${s.machine.className}: lock on ${what} was lost while publishing; another run may have published ` +
     `a newer payload meanwhile, so nothing was stored and ${rerun}. Raise worker.lockTtlMs above the longest stall ` +
-    `of your hooks (the event loop was blocked for longer than the lock lasts).`);
+    `of your hooks (the event loop was blocked, or the process stopped or paused, for longer than the lock lasts).`);
   return [item, 'requeue', describeError(error)];
 }
 
@@ -83,8 +83,8 @@ function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown)
   const what = `${s.step} of ${s.machine.className} for ${s.describe(item)}`;
   const retryAfter = RetryAfter.in(error);
   if (retryAfter) {
-    s.gate.pause(retryAfter.delayMs);
-    if (!(retryAfter instanceof PausedHere)) {
+    const starts = s.gate.pause(retryAfter.delayMs);
+    if (starts && !(retryAfter instanceof PausedHere)) {
       s.logger.warn(`${what}: ${describeError(error)}; ${s.machine.className} pauses publishing on every worker for ` +
         `${retryAfter.delayMs} ms. Its subjects stay pending; no attempt is charged.`);
     }
@@ -92,7 +92,7 @@ function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown)
   }
   if (error instanceof LockLostError) {
     s.logger.warn(`${what} stopped before publishing: ${describeError(error)}; it runs again from current data. ` +
-      'Raise worker.lockTtlMs if hooks are slow.');
+      'Raise worker.lockTtlMs if hooks are slow; a process stopped or paused for longer than it loses its locks too.');
     return [item, 'requeue', describeError(error)];
   }
   if (error instanceof InvalidJobError) {

@@ -48,8 +48,14 @@ export class PublishGate {
     });
   }
 
-  /** A hook threw RetryAfter: later publishes of this process wait too, without asking the partner API. */
-  pause(delayMs: number): void {
-    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delayMs);
+  /**
+   * A hook threw RetryAfter: later publishes of this process wait too, without asking the partner API. Returns
+   * whether this starts a pause here: publishes in flight when the API said so answer alike, and said it once.
+   */
+  pause(delayMs: number): boolean {
+    const now = Date.now();
+    const starts = this.pausedUntil <= now;
+    this.pausedUntil = Math.max(this.pausedUntil, now + delayMs);
+    return starts;
   }
 }

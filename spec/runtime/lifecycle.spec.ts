@@ -273,6 +273,20 @@ describe('runtime lifecycle', () => {
     await capture.close();
   });
 
+  it('a 429 answered to several publishes in flight at once is logged once, as the one pause it is', async () => {
+    const customer = await h.customer();
+    const capture = await h.start();
+    const orders = [await h.order(customer), await h.order(customer), await h.order(customer), await h.order(customer)];
+    h.api.delayMs = 200; // all four in flight when the API answers
+    h.api.throttleNext = 4;
+    h.api.retryAfterSeconds = 1;
+    await h.startWorker({ worker: { concurrency: 4 } });
+    await capture.drain(DRAIN);
+    expect(h.api.throttledAt).to.have.length(4);
+    expect(h.logger.warnings().filter((w) => w.includes('pauses publishing on every worker'))).to.have.length(1);
+    expect(h.api.publishes().map((r) => r.id).sort()).to.deep.equal(orders.map((o) => String(o.id)).sort());
+  });
+
   it('close() lets a running publish finish, releases the lock, is idempotent, and unsubscribes', async () => {
     const worker = await h.startWorker();
     h.api.delayMs = 300;
