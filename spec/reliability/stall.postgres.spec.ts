@@ -163,4 +163,33 @@ describe('a worker stopped inside @Publish for less than lockTtlMs, two worker p
     expect(await storedStatus(world, order.id)).to.equal('newest');
     expect(s.lines().filter((l) => / error /.test(l)), s.lines().join('\n')).to.deep.equal([]);
   });
+
+  it('an idle worker stopped and continued: each drain() after it resolves only once the API holds every change', async () => {
+    const { world, app, workers } = s;
+    const repo = world.dataSource.getRepository(Order);
+    world.api.delayMs = 50; // publishes in flight while later saves come in, as a real API's are
+    const orders = await repo.save(Array.from({ length: 20 }, () => repo.create({ customerId: world.customer.id, status: 'v1', warehouseCode: 'A1' })));
+    await app.drain({ timeoutMs: 30_000 });
+    // Stop the worker that published: its ticket lingers (counted as running, to be woken by the next change), so
+    // the next changes make no new ticket; the stall check hands that ticket to the other worker, and when the
+    // stopped one continues, its run of the ticket goes on beside the other's.
+    const last = s.lines().filter((l) => / published \d+ v1$/.test(l)).pop()!;
+    const stopped = workers.find((w) => last.startsWith(`[${w.child.pid}]`))!;
+    stopped.child.kill('SIGSTOP');
+    const states = (status: string) => orders.map((o) => { o.status = status; return o; });
+    await repo.save(states('v2'));
+    await app.drain({ timeoutMs: 30_000 });
+    stopped.child.kill('SIGCONT');
+    await new Promise((r) => setTimeout(r, 2000));
+    const early: string[] = [];
+    for (const round of [3, 4, 5, 6]) {
+      for (const order of states(`v${round}`)) await repo.save(order);
+      await app.drain({ timeoutMs: 30_000 });
+      const behind = orders.filter((o) => world.api.documents.get(String(o.id))?.order_status !== `v${round}`);
+      if (behind.length > 0) early.push(`round ${round}: ${behind.length} of ${orders.length} not yet published`);
+    }
+    expect(early, 'drain() resolved before the API held every change').to.deep.equal([]);
+    expect(world.api.maxInFlightPerId).to.equal(1);
+    expect(s.lines().filter((l) => / error /.test(l)), s.lines().join('\n')).to.deep.equal([]);
+  });
 });
