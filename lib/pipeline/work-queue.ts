@@ -196,6 +196,16 @@ export class WorkQueue {
       ticketJson(this.machine, this.step), goOn, this.step, RECENT_PUBLISHES_KEPT, claim, JSON.stringify(back), part, run.id);
   }
 
+  /**
+   * Puts back the batches of runs that are gone and that no ticket will run again (reap-14.lua); resolves how many
+   * items went back to pending. Workers call it every stall interval, as Bee-Queue checks its own stalled jobs.
+   */
+  async reap(locks: boolean): Promise<number> {
+    return Number(await this.redis.smReap(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.k.busy,
+      this.locksKey, ...this.tickets, this.paused, locks ? '1' : '0', this.settings.batchSize, MAX_TICKETS,
+      ticketJson(this.machine, this.step)));
+  }
+
   /** How long the machine's publishing stays paused (ms), by Redis' clock; 0 when it is not. */
   async pausedFor(): Promise<number> {
     return Math.max(0, await this.redis.pttl(this.paused));

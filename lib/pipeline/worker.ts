@@ -95,8 +95,29 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
       queue.process(runs, (job: BeeQueue.Job<unknown>) => runTicket(deps, settings, deps.enqueuer.work(machine.name, step), takes, job, handlers[step]));
       // Bee-Queue re-runs the tickets of a dead worker only when some worker looks for them.
       queue.checkStalledJobs(deps.stallIntervalMs);
+      reapEvery(deps, settings, deps.enqueuer.work(machine.name, step));
     }
   }
+}
+
+/**
+ * Every stall interval, puts back the batches of runs that are gone and that no stall check will run again: a run
+ * of a ticket that another run of it ended, which then died (reap-14.lua). Stops when the runtime closes.
+ */
+function reapEvery(deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue): void {
+  const { step, machine } = settings;
+  const timer = setInterval(() => {
+    if (deps.stopping.now) return clearInterval(timer);
+    work.reap(step === 'ensure-publication').then((back) => {
+      if (back === 0) return;
+      deps.logger.warn(`${step} of ${machine.className}: ${back} item${back === 1 ? '' : 's'} of a run that is gone (its ` +
+        'worker died after another worker had taken its ticket over) went back to pending, to run again.');
+    }, (error: unknown) => {
+      // A lost connection is not logged here: the runtime says once that Redis is down.
+      if ((error as Error | undefined)?.name === 'ReplyError') deps.logger.error(`${step} of ${machine.className}: ${describeError(error)}`);
+    });
+  }, deps.stallIntervalMs);
+  timer.unref();
 }
 
 /** One ticket: take a batch, run it, finish it; again while work comes (lingering between) and the budget lasts. */

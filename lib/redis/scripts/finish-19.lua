@@ -158,8 +158,9 @@ if part then
   schedule(KEYS[1], KEYS[4], KEYS[16], ticket_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
   return 1
 end
+-- Not in `runs`: another run of the ticket ended it (Bee-Queue handed it to two workers); this run ends too.
 local go_on = ARGV[9] ~= '0' and not paused_until(KEYS[16], now) and
-  (ARGV[9] == '2' or redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0)
+  (ARGV[9] == '2' or redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0) and redis.call('SISMEMBER', KEYS[4], ticket) == 1
 if not go_on then redis.call('SREM', KEYS[4], ticket) end
 schedule(KEYS[1], KEYS[4], KEYS[16], ticket_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
 return go_on and 1 or 0

@@ -46,6 +46,9 @@ local locking = token ~= ''
 local out = {}
 local held, recovered = 0, 0
 local resume = paused_until(KEYS[14], now)
+-- A run whose ticket another run of it ended (Bee-Queue handed the ticket to two workers) takes nothing more: its
+-- claims would be counted by no ticket (reap.lua puts such claims back).
+local superseded = ARGV[7] ~= '1' and redis.call('SISMEMBER', KEYS[4], ticket) == 0 and redis.call('SISMEMBER', KEYS[17], ticket) == 0
 
 -- Locks `item` for this run unless a run holds it: returns false and when that lock expires.
 local function lock(item)
@@ -99,7 +102,7 @@ if ARGV[7] == '1' then
   end
 end
 
-if not resume and #out < 2 * batch then
+if not resume and not superseded and #out < 2 * batch then
   local scored = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, batch - #out / 2)
   local items, scores = {}, {}
   for i = 1, #scored, 2 do
@@ -158,7 +161,7 @@ end
 if held > 0 then count_into(KEYS[13], ARGV[8] .. ':rescheduled', held) end
 local next_at = ''
 if #out == 0 then
-  if ARGV[9] ~= '1' or resume then
+  if ARGV[9] ~= '1' or resume or superseded then
     redis.call('SREM', KEYS[4], ticket)
     next_at = 'ended'
   else
