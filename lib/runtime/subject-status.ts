@@ -21,6 +21,11 @@ export interface SubjectStatus {
   };
   /** A change (or resync, or retry) is waiting for a run, or a run is working on the subject now. */
   pending: boolean;
+  /**
+   * Changed rows of other watched entities (a customer's name, say) not yet mapped to subjects: this subject may be
+   * among those they map to, and then runs again. Absent when none waits.
+   */
+  unmapped?: number;
   /** Its runs used up their attempts; a later change or `retryFailed` runs it again. */
   failed?: { error: string; attempts: number; at: Date };
 }
@@ -36,14 +41,17 @@ export interface SubjectStatusScope {
 export async function readSubjectStatus(scope: SubjectStatusScope, subjectId: string): Promise<SubjectStatus> {
   const { redis, keys, machine } = scope;
   const step = keys.step(machine.name, 'ensure-publication');
-  const [stored, score, claimed, failure] = await Promise.all([
+  const lookups = keys.step(machine.name, 'find-subjects');
+  const [stored, score, claimed, failure, unmapped] = await Promise.all([
     scope.payloads.findMany(machine.name, [subjectId]).then((found) => found.get(subjectId)),
     // A commit's items may still be in the inbox, which cannot be asked about one item.
     ingestInbox(redis, step).then(() => redis.zscore(step.pending, subjectId)),
     isClaimed(redis, step.claims, subjectId),
     readFailure(redis, keys, machine.name, machine.subject, subjectId),
+    ingestInbox(redis, lookups).then(async () => await redis.zcard(lookups.pending) + claimedItems(await redis.hvals(lookups.claims)).length),
   ]);
   const status: SubjectStatus = { machine: machine.name, subject: machine.subject, subjectId, pending: score !== null || claimed };
+  if (unmapped > 0) status.unmapped = unmapped;
   if (stored) status.published = published(stored);
   if (failure) status.failed = { error: failure.error, attempts: failure.attempts, at: failure.at };
   return status;

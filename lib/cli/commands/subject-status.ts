@@ -11,6 +11,10 @@ export function formatSubjectStatus(s: SubjectStatus): string[] {
     ? `  published: ${p.at.toISOString()}, digest ${p.digest}${p.version === undefined ? '' : `, version ${p.version}`}`
     : '  published: never (or unpublished since)');
   out.push(`  pending:   ${s.pending ? 'yes (a run will publish it, or is publishing it now)' : 'no'}`);
+  if (s.unmapped) {
+    out.push(`  unmapped:  ${s.unmapped} changed row${s.unmapped === 1 ? '' : 's'} of related entities not yet mapped to ` +
+      'subjects (it may be among them, and then runs again)');
+  }
   if (!s.failed) {
     out.push('  failed:    no');
     return out;
