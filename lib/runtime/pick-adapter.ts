@@ -31,8 +31,17 @@ export function pickAdapter(orm: unknown, logger: Logger): OrmAdapter {
     const { MikroOrmAdapter } = require('../../adapters/mikro-orm/adapter') as typeof import('../../adapters/mikro-orm/adapter');
     return new MikroOrmAdapter(orm as never, logger);
   }
-  throw new ConfigurationError(
-    `orm: expected an initialized TypeORM DataSource, got ${orm === null ? 'null' : typeof orm}: ` +
+  throw new ConfigurationError(`orm: expected a TypeORM DataSource or a MikroORM instance, got ${whatOrm(orm)}: ` +
     'pass SyncMachines.start({ orm: dataSource, ... }) after `await dataSource.initialize()`, ' +
     'or the MikroORM instance from `await MikroORM.init(...)`.');
+}
+
+/** What was passed as `orm` instead, in the words of the fix: an entity manager is the commonest slip. */
+function whatOrm(orm: unknown): string {
+  if (orm === null || typeof orm !== 'object') return orm === null ? 'null' : typeof orm;
+  const o = orm as Record<string | symbol, unknown>;
+  if (o['@instanceof'] === Symbol.for('EntityManager')) return 'a TypeORM EntityManager (pass its DataSource, `manager.connection`)';
+  if (typeof o.fork === 'function' && typeof o.getMetadata === 'function') return 'a MikroORM EntityManager (pass the MikroORM instance, not `orm.em`)';
+  const name = (o.constructor as { name?: string } | undefined)?.name;
+  return name && o.constructor !== Object ? `a ${name}` : 'a plain object';
 }

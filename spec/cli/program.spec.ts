@@ -82,6 +82,6 @@ describe('sync-machine command line', () => {
     writeFileSync(join(dir, 'plain.config.js'), "module.exports = { orm: {}, redis: 'redis://127.0.0.1:6379', machines: [] };\n");
     const invalid = await runInProcess(['status', '--config', 'plain.config.js'], dir);
     expect(invalid.code).to.equal(1);
-    expect(invalid.stderr).to.match(/^sync-machine: orm: expected an initialized TypeORM DataSource, got object/);
+    expect(invalid.stderr).to.match(/^sync-machine: orm: expected a TypeORM DataSource or a MikroORM instance, got a plain object/);
   });
 });

@@ -121,8 +121,10 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
   it('bad options: no orm, an uninitialized DataSource, a bad redis URL, an unreachable Redis, a bad worker', async () => {
     @SyncMachine({ subject: Order }) @ListenTo(Order)
     class Fine { @Build() b() { return {}; } @Publish() p() {} }
-    expect(await refusal([Fine], { orm: {} })).to.match(/^orm: expected an initialized TypeORM DataSource, got object/);
+    expect(await refusal([Fine], { orm: {} })).to.match(/^orm: expected a TypeORM DataSource or a MikroORM instance, got a plain object: /);
     const idle = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [Order] });
+    expect(await refusal([Fine], { orm: idle.manager })).to.match(new RegExp('^orm: expected a TypeORM DataSource or a MikroORM ' +
+      'instance, got a TypeORM EntityManager \\(pass its DataSource, `manager.connection`\\): '));
     expect(await refusal([Fine], { orm: idle })).to.match(/not initialized: `await dataSource.initialize\(\)`/);
     expect(await refusal([Fine], { redis: 'http://localhost' })).to.match(/^redis: "http:\/\/localhost" is not a redis:\/\/ or rediss:\/\/ URL/);
     const unreachable = await refusal([Fine], { redis: 'redis://127.0.0.1:1' });

@@ -35,6 +35,13 @@ describe('SyncMachines.start on MikroORM refuses misuse with the class and the f
       "WrongOrm: its subject Order is not an entity of this MikroORM setup: add it to the ORM's entities (or fix the import).");
   });
 
+  it('its EntityManager given as `orm` is named as such, with the instance to pass instead', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Order)
+    class Fine { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Fine], { orm: orm.em })).to.match(new RegExp('^orm: expected a TypeORM DataSource or a MikroORM ' +
+      'instance, got a MikroORM EntityManager \\(pass the MikroORM instance, not `orm.em`\\): '));
+  });
+
   it('an unknown field names the MikroORM properties', async () => {
     // The compiler refuses it already; start refuses it too, for code it could not check (entities typed as Function).
     // @ts-expect-error 'nickname' is not a property of Customer
