@@ -22,6 +22,11 @@ describe('runtime lifecycle', () => {
   beforeEach(async () => { h = await new Harness('sqlite', 'lifecycle').setUp(); redis = new Redis(REDIS_URL); });
   afterEach(async () => { redis.disconnect(); await h.tearDown(); });
   const keys = () => new KeySpace(h.prefix);
+  /** The ticket the capture made, moved to `active` as a worker's blocking pop does, and its step's work queue. */
+  async function handOut(): Promise<{ ticket: string; work: WorkQueue }> {
+    const ticket = (await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active')))!;
+    return { ticket, work: new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 }) };
+  }
 
   it('stops before publishing when the subject lock was lost, then runs again from fresh data', async () => {
     const { machine, gate } = gatedMachine(h.api);
@@ -81,8 +86,7 @@ describe('runtime lifecycle', () => {
     const customer = await h.customer(); // before capture starts: no worker maps it to the orders below
     const capture = await h.start();
     const [done, left] = [await h.order(customer), await h.order(customer)];
-    const ticket = (await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active')))!;
-    const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
+    const { ticket, work } = await handOut();
     const k = keys().step('OrderToApiSync', 'ensure-publication');
     const batch = await work.take(ticketRun(ticket, true, `${ticket}:dead`), true, LOCK_TTL_MS);
     const expiresAt = Date.now() + LOCK_TTL_MS;
@@ -111,8 +115,7 @@ describe('runtime lifecycle', () => {
   it('a re-run of a ticket whose run is only stopped leaves its claimed items to it until their locks expire', async () => {
     const capture = await h.start();
     const order = await h.order(await h.customer());
-    const ticket = (await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active')))!;
-    const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
+    const { ticket, work } = await handOut();
     const k = keys().step('OrderToApiSync', 'ensure-publication');
     const stopped = await work.take(ticketRun(ticket, true, `${ticket}:stopped`), true, 30_000);
     expect(stopped.items.map((i) => i.item)).to.deep.equal([String(order.id)]);
@@ -135,8 +138,7 @@ describe('runtime lifecycle', () => {
     const customer = await h.customer(); // before capture starts: no worker maps it to the orders below
     const capture = await h.start();
     const first = await h.order(customer);
-    const ticket = (await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active')))!;
-    const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
+    const { ticket, work } = await handOut();
     const retry = { attempts: 3, initialDelayMs: 10 };
     const [a, b] = [ticketRun(ticket, true, `${ticket}:a`), ticketRun(ticket, true, `${ticket}:b`)];
     const batchA = await work.take(a, true, 30_000);
@@ -167,9 +169,8 @@ describe('runtime lifecycle', () => {
     const customer = await h.customer(); // before capture starts: no worker maps it to the order below
     const capture = await h.start();
     const order = await h.order(customer);
-    const ticket = (await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active')))!;
+    const { ticket, work } = await handOut();
     const k = keys().step('OrderToApiSync', 'ensure-publication');
-    const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
     const dead = await work.take(ticketRun(ticket, true, `${ticket}:dead`), true, LOCK_TTL_MS);
     const expiresAt = Date.now() + LOCK_TTL_MS;
     expect(dead.items.map((i) => i.item)).to.deep.equal([String(order.id)]);
@@ -191,8 +192,7 @@ describe('runtime lifecycle', () => {
   it('a stalled run that finishes after its ticket was re-run elsewhere leaves the re-run\'s claim alone', async () => {
     const capture = await h.start();
     const order = await h.order(await h.customer());
-    const ticket = (await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active')))!;
-    const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
+    const { ticket, work } = await handOut();
     const claims = keys().step('OrderToApiSync', 'ensure-publication').claims;
     const stalled = await work.take(ticketRun(ticket, true, `${ticket}:stalled`), true, 200);
     await new Promise((r) => setTimeout(r, 300)); // it stalled past its lock
