@@ -45,9 +45,9 @@ async function main(): Promise<void> {
         await admin.slowlog('RESET');
         for (let i = 0; i < SUBJECTS; i += BATCH) await work.mark(items.slice(i, i + BATCH));
         for (let b = 0; b < SUBJECTS / BATCH; b++) {
-          const batch = await work.take(ticketRun('1', true, run), b === 0, 30_000);
+          const batch = await work.take(ticketRun('1', run), b === 0, 30_000);
           if (batch.items.length !== BATCH) throw new Error(`lock-encoding: a take got ${batch.items.length} items, not ${BATCH}`);
-          await work.finish(ticketRun('1', true, run), batch.claim, batch.items.map(({ item }) => [item, 'unchanged', null]), retry, 'linger');
+          await work.finish(ticketRun('1', run), batch.claim, batch.items.map(({ item }) => [item, 'unchanged', null]), retry, 'linger');
         }
         await admin.config('SET', 'slowlog-log-slower-than', slower);
         const log = await admin.slowlog('GET', 100_000) as Array<[number, number, number, string[]]>;

@@ -67,22 +67,17 @@ function groupResults(results: ItemResult[]): { ended: Record<ItemOutcome, strin
 /**
  * One run of a ticket, from its first take to its end. Bee-Queue may hand one ticket to two live workers (a worker
  * stopped by SIGSTOP is still served the blocking pop it had sent, and the stall check hands the same job to
- * another), so a run has its own id: the field of its batches' claims (take.lua) and, when it `locks` its items,
- * its lock token.
+ * another), so a run has its own id: the field of its batches' claims (take.lua) and, when its step locks its
+ * items (WorkQueue.locks), its lock token.
  */
 export interface TicketRun {
   ticket: string;
   id: string;
-  locks: boolean;
 }
 
 /** A new run of `ticket`; `id` only to name one in a test. */
-export function ticketRun(ticket: string, locks: boolean, id = lockToken(ticket)): TicketRun {
-  return { ticket, id, locks };
-}
-
-function tokenOf(run: TicketRun): string {
-  return run.locks ? run.id : '';
+export function ticketRun(ticket: string, id = lockToken(ticket)): TicketRun {
+  return { ticket, id };
 }
 
 export interface RetrySettings {
@@ -104,6 +99,8 @@ export class WorkQueue {
   private readonly paused: string;
   private readonly rate: string;
   readonly wakeChannel: string;
+  /** Whether runs lock their items: EnsurePublication's subjects are; FindSubjects' changed rows need no lock. */
+  readonly locks: boolean;
 
   constructor(redis: Redis, keys: KeySpace, readonly machine: string, readonly step: Step, readonly settings: BatchSettings) {
     this.redis = withScripts(redis);
@@ -115,6 +112,11 @@ export class WorkQueue {
     this.paused = keys.paused(machine);
     this.rate = keys.rate(machine);
     this.wakeChannel = keys.wakeChannel(machine, step);
+    this.locks = step === 'ensure-publication';
+  }
+
+  private tokenOf(run: TicketRun): string {
+    return this.locks ? run.id : '';
   }
 
   /**
@@ -158,7 +160,7 @@ export class WorkQueue {
   async take(run: TicketRun, first: boolean, lockTtlMs = 0, lingers = false): Promise<TakenBatch> {
     const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       ...this.tickets, this.stats, this.paused, this.k.inbox, this.k.inboxed, this.k.busy,
-      run.ticket, tokenOf(run), this.settings.batchSize, run.locks ? lockTtlMs : 0, MAX_TICKETS, ticketJson(this.machine, this.step),
+      run.ticket, this.tokenOf(run), this.settings.batchSize, this.locks ? lockTtlMs : 0, MAX_TICKETS, ticketJson(this.machine, this.step),
       first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs, run.id);
     const claim = readClaim(String(reply[4]));
     const items: TakenItem[] = [];
@@ -192,7 +194,7 @@ export class WorkQueue {
     const { ended, back } = groupResults(results);
     return this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       this.k.failed, this.stats, this.recent, ...this.tickets, this.paused, this.k.inbox, this.k.inboxed, this.k.busy,
-      run.ticket, tokenOf(run), JSON.stringify(ended), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
+      run.ticket, this.tokenOf(run), JSON.stringify(ended), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
       ticketJson(this.machine, this.step), goOn, this.step, RECENT_PUBLISHES_KEPT, claim, JSON.stringify(back), part, run.id);
   }
 
@@ -200,9 +202,9 @@ export class WorkQueue {
    * Puts back the batches of runs that are gone and that no ticket will run again (reap-14.lua); resolves how many
    * items went back to pending. Workers call it every stall interval, as Bee-Queue checks its own stalled jobs.
    */
-  async reap(locks: boolean): Promise<number> {
+  async reap(): Promise<number> {
     return Number(await this.redis.smReap(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.k.busy,
-      this.locksKey, ...this.tickets, this.paused, locks ? '1' : '0', this.settings.batchSize, MAX_TICKETS,
+      this.locksKey, ...this.tickets, this.paused, this.locks ? '1' : '0', this.settings.batchSize, MAX_TICKETS,
       ticketJson(this.machine, this.step)));
   }
 

@@ -108,7 +108,7 @@ function reapEvery(deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue)
   const { step, machine } = settings;
   const timer = setInterval(() => {
     if (deps.stopping.now) return clearInterval(timer);
-    work.reap(step === 'ensure-publication').then((back) => {
+    work.reap().then((back) => {
       if (back === 0) return;
       deps.logger.warn(`${step} of ${machine.className}: ${back} item${back === 1 ? '' : 's'} of a run that is gone (its ` +
         'worker died after another worker had taken its ticket over) went back to pending, to run again.');
@@ -132,7 +132,7 @@ async function runTicket(
     deps.logger.error(`${describeError(error)} It was not run and stays in the failed set.`);
     throw error;
   }
-  const run = ticketRun(ticket, settings.step === 'ensure-publication');
+  const run = ticketRun(ticket);
   const deadline = performance.now() + TICKET_BUDGET_MS;
   let first = true;
   let items = 0;
@@ -201,7 +201,7 @@ async function runBatch(
   since: number, handler: BatchHandler, deadline: number,
 ): Promise<boolean> {
   const closed = () => settings.closed();
-  const locks = run.locks ? new BatchLocks(work, run.id, deps.lockTtlMs, batch.items.map((i) => i.item), since, closed) : undefined;
+  const locks = work.locks ? new BatchLocks(work, run.id, deps.lockTtlMs, batch.items.map((i) => i.item), since, closed) : undefined;
   const ends = new BatchEnds(async (ended) => {
     await work.release(run, batch.claim, ended, deps.retry);
     locks?.release(ended.map(([item]) => item));

@@ -44,10 +44,10 @@ describe("sync-machine's scripts and Redis' script cache", function () {
     await admin.script('FLUSH');
     await work.mark([['3', {}]]);
     await admin.script('FLUSH');
-    const batch = await work.take(ticketRun('T', true, 'T:run'), true, 10_000);
+    const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
     expect(batch.items.map((i) => i.item).sort()).to.deep.equal(['1', '2', '3']);
     await admin.script('FLUSH');
-    await work.finish(ticketRun('T', true, 'T:run'), batch.claim, batch.items.map((i) => [i.item, 'published', null]), { attempts: 1, initialDelayMs: 10 }, 'end');
+    await work.finish(ticketRun('T', 'T:run'), batch.claim, batch.items.map((i) => [i.item, 'published', null]), { attempts: 1, initialDelayMs: 10 }, 'end');
     const step = new KeySpace('sm-scripts').step('M', 'ensure-publication');
     expect(await admin.zcard(step.pending), 'nothing left pending').to.equal(0);
     expect(await admin.hlen(step.claims), 'the claim released').to.equal(0);

@@ -71,7 +71,7 @@ describe('runtime lifecycle', () => {
     // What a worker does when it takes a ticket and its batch, and then the process is killed before it finishes.
     const ticket = await redis.rpoplpush(h.queueKey('ensure-publication', 'waiting'), h.queueKey('ensure-publication', 'active'));
     const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 100, debounceMs: 0 });
-    const batch = await work.take(ticketRun(ticket!, true, `${ticket}:dead`), true, LOCK_TTL_MS);
+    const batch = await work.take(ticketRun(ticket!, `${ticket}:dead`), true, LOCK_TTL_MS);
     const expiresAt = Date.now() + LOCK_TTL_MS;
     expect(batch.items.map((i) => i.item)).to.deep.equal([String(order.id)]);
     expect(await redis.zcard(keys().step('OrderToApiSync', 'ensure-publication').pending)).to.equal(0);
@@ -88,11 +88,11 @@ describe('runtime lifecycle', () => {
     const [done, left] = [await h.order(customer), await h.order(customer)];
     const { ticket, work } = await handOut();
     const k = keys().step('OrderToApiSync', 'ensure-publication');
-    const batch = await work.take(ticketRun(ticket, true, `${ticket}:dead`), true, LOCK_TTL_MS);
+    const batch = await work.take(ticketRun(ticket, `${ticket}:dead`), true, LOCK_TTL_MS);
     const expiresAt = Date.now() + LOCK_TTL_MS;
     expect(batch.items.map((i) => i.item).sort()).to.deep.equal([String(done.id), String(left.id)].sort());
     // The batch ran a while: one item ended and was released, then the process was killed.
-    await work.release(ticketRun(ticket, true, `${ticket}:dead`), batch.claim, [[String(done.id), 'unchanged', null]], { attempts: 3, initialDelayMs: 10 });
+    await work.release(ticketRun(ticket, `${ticket}:dead`), batch.claim, [[String(done.id), 'unchanged', null]], { attempts: 3, initialDelayMs: 10 });
     expect(await redis.smembers(k.runs)).to.deep.equal([]);
     expect(await redis.smembers(k.busy)).to.deep.equal([ticket]);
     expect(Object.keys(await redis.hgetall(keys().locks('OrderToApiSync')))).to.deep.equal([String(left.id)]);
@@ -117,10 +117,10 @@ describe('runtime lifecycle', () => {
     const order = await h.order(await h.customer());
     const { ticket, work } = await handOut();
     const k = keys().step('OrderToApiSync', 'ensure-publication');
-    const stopped = await work.take(ticketRun(ticket, true, `${ticket}:stopped`), true, 30_000);
+    const stopped = await work.take(ticketRun(ticket, `${ticket}:stopped`), true, 30_000);
     expect(stopped.items.map((i) => i.item)).to.deep.equal([String(order.id)]);
     // Bee-Queue re-ran the ticket in another worker (still in `runs`): the lock is the stopped run's, still valid.
-    const rerun = await work.take(ticketRun(ticket, true, `${ticket}:rerun`), true, 30_000);
+    const rerun = await work.take(ticketRun(ticket, `${ticket}:rerun`), true, 30_000);
     expect(rerun.items).to.deep.equal([]);
     expect(await redis.hget(keys().locks('OrderToApiSync'), String(order.id))).to.match(new RegExp(`^${ticket}:stopped\\|`));
     // Not dropped: pending again, ready when the stopped run's lock expires, with the request it had claimed.
@@ -128,7 +128,7 @@ describe('runtime lifecycle', () => {
     expect(readyAt).to.be.within(Date.now() + 25_000, Date.now() + 31_000);
     expect((await capture.subjectStatus('OrderToApiSync', order.id)).pending).to.equal(true);
     // The stopped run continues and ends its batch: it publishes as the lock's holder, and releases it.
-    await work.finish(ticketRun(ticket, true, `${ticket}:stopped`), stopped.claim, [[String(order.id), 'published', null]], { attempts: 3, initialDelayMs: 10 }, 'end');
+    await work.finish(ticketRun(ticket, `${ticket}:stopped`), stopped.claim, [[String(order.id), 'published', null]], { attempts: 3, initialDelayMs: 10 }, 'end');
     expect(await redis.hexists(keys().locks('OrderToApiSync'), String(order.id))).to.equal(0);
     expect(await redis.zscore(k.pending, String(order.id)), 'it runs again (at least once)').to.not.equal(null);
     await capture.close();
@@ -140,7 +140,7 @@ describe('runtime lifecycle', () => {
     const first = await h.order(customer);
     const { ticket, work } = await handOut();
     const retry = { attempts: 3, initialDelayMs: 10 };
-    const [a, b] = [ticketRun(ticket, true, `${ticket}:a`), ticketRun(ticket, true, `${ticket}:b`)];
+    const [a, b] = [ticketRun(ticket, `${ticket}:a`), ticketRun(ticket, `${ticket}:b`)];
     const batchA = await work.take(a, true, 30_000);
     expect(batchA.items.map((i) => i.item)).to.deep.equal([String(first.id)]);
     // The same ticket starts in a second worker while the first still runs: it takes nothing of A's (locked), and
@@ -171,7 +171,7 @@ describe('runtime lifecycle', () => {
     const order = await h.order(customer);
     const { ticket, work } = await handOut();
     const k = keys().step('OrderToApiSync', 'ensure-publication');
-    const dead = await work.take(ticketRun(ticket, true, `${ticket}:dead`), true, LOCK_TTL_MS);
+    const dead = await work.take(ticketRun(ticket, `${ticket}:dead`), true, LOCK_TTL_MS);
     const expiresAt = Date.now() + LOCK_TTL_MS;
     expect(dead.items.map((i) => i.item)).to.deep.equal([String(order.id)]);
     // The other run of the ticket ended it (its job is gone with it), then this one's process died: no stall check
@@ -194,17 +194,17 @@ describe('runtime lifecycle', () => {
     const order = await h.order(await h.customer());
     const { ticket, work } = await handOut();
     const claims = keys().step('OrderToApiSync', 'ensure-publication').claims;
-    const stalled = await work.take(ticketRun(ticket, true, `${ticket}:stalled`), true, 200);
+    const stalled = await work.take(ticketRun(ticket, `${ticket}:stalled`), true, 200);
     await new Promise((r) => setTimeout(r, 300)); // it stalled past its lock
     // Bee-Queue re-ran the ticket in another worker (still in `runs`): its first take takes the claim back, as its own.
-    const rerun = await work.take(ticketRun(ticket, true, `${ticket}:rerun`), true, 30_000);
+    const rerun = await work.take(ticketRun(ticket, `${ticket}:rerun`), true, 30_000);
     expect(rerun.items.map((i) => i.item)).to.deep.equal([String(order.id)]);
     expect(rerun.claim).to.not.equal(stalled.claim);
     const retry = { attempts: 3, initialDelayMs: 10 };
-    await work.finish(ticketRun(ticket, true, `${ticket}:stalled`), stalled.claim, [[String(order.id), 'unchanged', null]], retry, 'end');
+    await work.finish(ticketRun(ticket, `${ticket}:stalled`), stalled.claim, [[String(order.id), 'unchanged', null]], retry, 'end');
     expect(await redis.hlen(claims), 'the re-run still holds its batch').to.equal(1);
     expect(await redis.hget(keys().locks('OrderToApiSync'), String(order.id)), 'and its lock').to.match(new RegExp(`^${ticket}:rerun\\|`));
-    await work.finish(ticketRun(ticket, true, `${ticket}:rerun`), rerun.claim, [[String(order.id), 'failed', 'boom']], retry, 'end');
+    await work.finish(ticketRun(ticket, `${ticket}:rerun`), rerun.claim, [[String(order.id), 'failed', 'boom']], retry, 'end');
     expect(await redis.hlen(claims)).to.equal(0);
     // The re-run's failure put the subject back with its request, to be retried.
     expect(await redis.zscore(keys().step('OrderToApiSync', 'ensure-publication').pending, String(order.id))).to.not.equal(null);
@@ -244,10 +244,10 @@ describe('runtime lifecycle', () => {
 
     // Its first take: it counts as running from there, and takes every change made meanwhile.
     const work = new WorkQueue(redis, keys(), 'OrderToApiSync', 'ensure-publication', { batchSize: 500, debounceMs: 0 });
-    const batch = await work.take(ticketRun(ticket!, true, `${ticket}:t`), true, 30_000);
+    const batch = await work.take(ticketRun(ticket!, `${ticket}:t`), true, 30_000);
     expect(batch.items.map((i) => i.item).sort()).to.deep.equal([first, ...more].map((o) => String(o.id)).sort());
     expect(await redis.smembers(keys().step('OrderToApiSync', 'ensure-publication').starting)).to.deep.equal([]);
-    await work.finish(ticketRun(ticket!, true, `${ticket}:t`), batch.claim, batch.items.map((i) => [i.item, 'unchanged', null]), { attempts: 3, initialDelayMs: 10 }, 'end');
+    await work.finish(ticketRun(ticket!, `${ticket}:t`), batch.claim, batch.items.map((i) => [i.item, 'unchanged', null]), { attempts: 3, initialDelayMs: 10 }, 'end');
     await h.order(customer);
     expect(await redis.get(idKey), 'a new ticket once the first has started and ended').to.equal('2');
     await capture.close();

@@ -28,17 +28,12 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
   local colon = string.find(field, ':', 1, true)
   local ticket = colon and string.sub(field, 1, colon - 1) or field
   if redis.call('SISMEMBER', KEYS[4], ticket) == 0 and redis.call('SISMEMBER', KEYS[5], ticket) == 0 then
-    local claim = redis.call('HGET', KEYS[3], field)
+    local pairs_ = claim_pairs(redis.call('HGET', KEYS[3], field))
     redis.call('HDEL', KEYS[3], field)
-    local cut = string.find(claim, '\n', 1, true)
-    local pairs_ = cut and decoded_object(string.sub(claim, cut + 1)) or {}
     for i = 1, #pairs_, 2 do
-      local item, raw = pairs_[i], pairs_[i + 1]
-      local ready = now
+      local item = pairs_[i]
       local lock = locking and redis.call('HGET', KEYS[6], item)
-      if lock then ready = math.max(lock_expiry(lock) + 200, now) end
-      merge_into(KEYS[2], item, decoded_object(raw) or {})
-      redis.call('ZADD', KEYS[1], 'LT', ready, item) -- LT adds it, or brings a later ready-at forward
+      put_back(KEYS[1], KEYS[2], item, pairs_[i + 1], lock and math.max(lock_expiry(lock) + 200, now) or now)
       back = back + 1
     end
   end

@@ -161,6 +161,20 @@ local function merge_into(requests, item, new)
   redis.call('HSET', requests, item, cjson.encode(merged))
 end
 
+-- A claim's items and their requests, {item1, request1, ...}, after its stamp ("<stamp>\n<JSON array>", take.lua);
+-- none for a claim that cannot be read (written by hand): its items' requests are not in it to recover.
+local function claim_pairs(claim)
+  local cut = string.find(claim, '\n', 1, true)
+  return cut and decoded_object(string.sub(claim, cut + 1)) or {}
+end
+
+-- Puts an item of a claim that no run will finish back in `pending` with its request, ready at `ready`, or at its
+-- own ready-at when that is sooner (a change meanwhile).
+local function put_back(pending, requests, item, raw, ready)
+  merge_into(requests, item, decoded_object(raw) or {})
+  redis.call('ZADD', pending, 'LT', ready, item) -- LT adds it, or brings a later ready-at forward
+end
+
 -- merge_into for many [item, request] pairs, in order, in a few variadic calls: an HGET, HSET and ZADD per item
 -- made a mark of 1,000 requests with fields take 7.6 ms in Redis. An item twice merges the later into the earlier.
 local function merge_all_into(requests, pairs_)

@@ -75,11 +75,8 @@ if ARGV[7] == '1' then
   local prefix = ticket .. ':'
   for _, field in ipairs(rerun and redis.call('HKEYS', KEYS[3]) or {}) do
     if field == ticket or string.sub(field, 1, #prefix) == prefix then
-      local claim = redis.call('HGET', KEYS[3], field)
+      for _, value in ipairs(claim_pairs(redis.call('HGET', KEYS[3], field))) do pairs_[#pairs_ + 1] = value end
       redis.call('HDEL', KEYS[3], field)
-      -- A claim that cannot be read (written by hand) is dropped: its items' requests are not in it to recover.
-      local cut = string.find(claim, '\n', 1, true)
-      for _, value in ipairs(cut and decoded_object(string.sub(claim, cut + 1)) or {}) do pairs_[#pairs_ + 1] = value end
     end
   end
   for i = 1, #pairs_, 2 do
@@ -95,8 +92,7 @@ if ARGV[7] == '1' then
       out[#out + 1] = raw
       recovered = recovered + 1
     else
-      merge_into(KEYS[2], item, decoded_object(raw) or {})
-      redis.call('ZADD', KEYS[1], 'LT', math.max(expires or 0, now) + 200, item) -- LT adds it, or brings a later ready-at forward
+      put_back(KEYS[1], KEYS[2], item, raw, math.max(expires or 0, now) + 200)
       held = held + 1
     end
   end

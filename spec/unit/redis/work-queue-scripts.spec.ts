@@ -30,7 +30,7 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       await work.mark([['1', {}]]); // coalesces: the first request's time stays
       const after = await redisMs();
       await new Promise((r) => setTimeout(r, debounceMs + 10));
-      const batch = await work.take(ticketRun('T', true, 'T:run'), true, 10_000);
+      const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
       expect(batch.items.map((i) => i.item)).to.deep.equal(['1']);
       const firstAt = decodeRequest(batch.items[0].raw, 'spec').firstAt!;
       expect(firstAt).to.be.within(before, after - 5);
@@ -50,7 +50,7 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     ]);
     const afterFirst = await redisMs();
 
-    const batch = await work.take(ticketRun('T', true, 'T:run'), true, 10_000);
+    const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
     const taken = Object.fromEntries(batch.items.map((i) => [i.item, decodeRequest(i.raw, 'spec')]));
     expect(Object.keys(taken).sort()).to.deep.equal(['Customer:1', 'Customer:2']);
     expect(taken['Customer:1'].ops.sort()).to.deep.equal(['remove', 'update']);
@@ -87,9 +87,9 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     const work = queue(0);
     await work.mark(['1', '2', '3', '4', '5', '6'].map((id) => [id, {}]));
     await work.mark([['6', { attempt: '1' }]]); // a subject on its last attempt
-    const batch = await work.take(ticketRun('T', true, 'T:run'), true, 10_000);
+    const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
     expect(batch.items.map((i) => i.item).sort()).to.deep.equal(['1', '2', '3', '4', '5', '6']);
-    await work.finish(ticketRun('T', true, 'T:run'), batch.claim, [
+    await work.finish(ticketRun('T', 'T:run'), batch.claim, [
       ['3', 'published', null], ['1', 'unchanged', null], ['5', 'failed', 'boom'], ['2', 'published', null],
       ['4', 'unchanged', null], ['6', 'failed', 'boom again'],
     ], retry, 'end');
@@ -119,7 +119,7 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     const work = queue(0);
     let take: ReturnType<WorkQueue['take']> | undefined;
     const marked = work.mark([['1', {}], ['2', {}]], true, () => {
-      take = work.take(ticketRun('T', true, lockToken('T')), true, 10_000);
+      take = work.take(ticketRun('T', lockToken('T')), true, 10_000);
     });
     expect(take, 'told before the mark resolved').to.not.equal(undefined);
     await marked;
@@ -133,10 +133,10 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     await work.mark([['1', {}], ['2', {}]]);
     const [, maxValue] = await redis.config('GET', 'hash-max-listpack-value') as [string, string];
     const encodingWith = async (token: string) => {
-      const batch = await work.take(ticketRun('T', true, token), true, 10_000);
+      const batch = await work.take(ticketRun('T', token), true, 10_000);
       expect(batch.items).to.have.length(2);
       const encoding = await redis.object('ENCODING', keys().locks('M'));
-      await work.finish(ticketRun('T', true, token), batch.claim, batch.items.map(({ item }) => [item, 'requeue', null]), retry, 'end');
+      await work.finish(ticketRun('T', token), batch.claim, batch.items.map(({ item }) => [item, 'requeue', null]), retry, 'end');
       return encoding;
     };
     expect(await encodingWith(`T:${'0'.repeat(12)}`), `short locks, hash-max-listpack-value ${maxValue}`).to.equal('listpack');
@@ -160,7 +160,7 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       expect(await redis.llen(step().inbox)).to.equal(1);
       expect(await redis.get(step().inboxed)).to.equal('2');
 
-      const batch = await work.take(ticketRun('T', true, 'T:run'), true, 10_000);
+      const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
       expect(itemsOf(batch)).to.deep.equal(['1', '2']);
       const at = new Map(batch.items.map((i) => [i.item, decodeRequest(i.raw, 'spec').firstAt!]));
       expect(at.get('1'), 'a pending item keeps its first request\'s time').to.be.at.most(between);
@@ -174,7 +174,7 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       const between = await redisMs();
       await new Promise((r) => setTimeout(r, 5));
       await work.mark(bare(['1'])); // a resync's, after the commit's
-      const batch = await work.take(ticketRun('T', true, 'T:run'), true, 10_000);
+      const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
       expect(decodeRequest(batch.items[0].raw, 'spec').firstAt).to.be.at.most(between);
     });
 
@@ -202,7 +202,7 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       // 1 pending, and 4 inboxed (1 twice): an item changed twice there counts twice until a take sorts it in.
       expect(status.queues['ensure-publication'].waiting, 'status counts what waits in the inbox').to.equal(5);
 
-      const batch = await work.take(ticketRun('T', true, 'T:run'), true, 10_000);
+      const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
       expect(itemsOf(batch)).to.deep.equal(['1', '2', '3']);
       const taken = new Map(batch.items.map((i) => [i.item, decodeRequest(i.raw, 'spec')]));
       expect(taken.get('1')!.ops.sort()).to.deep.equal(['remove', 'update']);
@@ -235,7 +235,7 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       for (let i = 0; i < 20; i++) await work.mark(bare(ids(1, 30)), true); // the same rows, commit after commit
       expect(await waiting(), '630 inboxed, 30 distinct').to.equal(3);
       await redis.del(keys().queueKey('M', 'ensure-publication', 'waiting')); // as if one ran and the rest were lost
-      const batch = await work.take(ticketRun('T', true, 'T:run'), true, 10_000);
+      const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
       expect(batch.items).to.have.length(10);
       // 20 ready after this batch: this ticket's next one, and one more ticket.
       expect(await waiting()).to.equal(1);
@@ -254,10 +254,10 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     it('a finish sorts in what commits inboxed during the run, and goes on with it', async () => {
       const work = queue(0);
       await work.mark(bare(['1']), true);
-      const batch = await work.take(ticketRun('T', true, 'T:run'), true, 10_000);
+      const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
       expect(itemsOf(batch)).to.deep.equal(['1']);
       await work.mark(bare(['1', '2']), true); // committed while the run works on 1
-      const again = await work.finish(ticketRun('T', true, 'T:run'), batch.claim, [['1', 'published', null]], retry, 'more');
+      const again = await work.finish(ticketRun('T', 'T:run'), batch.claim, [['1', 'published', null]], retry, 'more');
       expect(again, 'more work is ready').to.equal(true);
       expect((await redis.zrange(step().pending, 0, -1)).sort()).to.deep.equal(['1', '2']);
     });
