@@ -20,16 +20,21 @@ interface Outage {
 }
 
 /**
- * Knows whether Redis answers, from one ioredis client's connection state, so that capture can fail fast:
- * while it is down a write waits for nothing, and the changes it drops are collected and logged by name once
- * per outage, when Redis is back (or at close). One line says it went down, one says it is back.
+ * Knows whether Redis answers, from one ioredis client's connection state and from guarded work that waits too
+ * long, so that capture can fail fast: while it is down a write waits for nothing, and the changes it drops are
+ * collected and logged by name once per outage, when Redis is back (or at close). One line says it went down, one
+ * says it is back.
  *
- * It reads `status` and the `close`/`ready` events of the client it is given; it never sends a command.
+ * It reads `status` and the `close`/`ready` events of the client it is given. It sends one command only when Redis
+ * stopped answering on an open connection (a stopped process, a network that drops packets: the connection stays
+ * `ready` until TCP gives up, minutes later): a PING, whose answer says that Redis works again.
  */
 export class RedisAvailability {
   private outage?: Outage;
   private readonly inFlight = new Set<(error: Error) => void>();
   private closed = false;
+  /** False from guarded work that waited past its timeout until Redis answers again. */
+  private answering = true;
   private readonly onClose = () => this.wentDown();
   private readonly onReady = () => this.cameBack();
 
@@ -44,20 +49,27 @@ export class RedisAvailability {
 
   /** True while the connection is up and has answered since it last (re)connected. */
   get available(): boolean {
-    return !this.closed && this.client.status === 'ready';
+    return !this.closed && this.answering && this.client.status === 'ready';
   }
 
   /**
    * Runs `work` when Redis is available. Rejects with RedisUnavailableError at once when it is not, and as
    * soon as the connection drops while `work` runs (its commands may still complete after a reconnect: the
-   * outcome is unknown, which the caller reports as not enqueued).
+   * outcome is unknown, which the caller reports as not enqueued). With `timeoutMs`, also when `work` has not
+   * ended by then: Redis is taken as not answering, which rejects all guarded work and fails the next fast.
    */
-  guard<T>(work: () => Promise<T>): Promise<T> {
-    if (!this.available) return Promise.reject(new RedisUnavailableError(`Redis at ${this.describe} is unreachable`));
+  guard<T>(work: () => Promise<T>, timeoutMs?: number): Promise<T> {
+    if (!this.available) {
+      return Promise.reject(new RedisUnavailableError(`Redis at ${this.describe} is ${this.answering ? 'unreachable' : 'not answering'}`));
+    }
     let reject!: (error: Error) => void;
     const lost = new Promise<never>((_, r) => { reject = r; });
     this.inFlight.add(reject);
-    return Promise.race([work(), lost]).finally(() => this.inFlight.delete(reject));
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => this.stoppedAnswering(timeoutMs), timeoutMs);
+    return Promise.race([work(), lost]).finally(() => {
+      clearTimeout(timer);
+      this.inFlight.delete(reject);
+    });
   }
 
   /** Records changes (`"<Entity> <id>"`) that could not be enqueued; they are logged when the outage ends. */
@@ -104,7 +116,27 @@ export class RedisAvailability {
         'until it answers again (they are listed by name when it is back).');
   }
 
+  /**
+   * Guarded work waited `ms` on an open connection. Waiting longer would hold every write that commits meanwhile
+   * (10 s each, before): until Redis answers a PING, sent behind what it has not answered, capture fails fast. A
+   * connection that breaks meanwhile goes through `close` and `ready` instead.
+   */
+  private stoppedAnswering(ms: number): void {
+    if (this.closed || !this.answering) return;
+    this.answering = false;
+    const error = new RedisUnavailableError(`Redis at ${this.describe} did not answer within ${ms} ms`);
+    for (const reject of this.inFlight) reject(error);
+    if (!this.outage) {
+      this.startOutage();
+      this.logger.error(`Redis at ${this.describe} did not answer within ${ms} ms (a stopped process, or a network that ` +
+        "drops packets?): committed changes are dropped, without waiting, until it answers again (they are listed by " +
+        'name when it is back; those of the writes that were waiting may have been enqueued after all).');
+    }
+    this.client.ping().then(() => this.cameBack(), () => undefined);
+  }
+
   private cameBack(): void {
+    this.answering = true;
     if (this.closed || !this.outage) return;
     const line = `Redis at ${this.describe} is back after ${this.elapsed()}; `;
     if (this.outage.total === 0) this.logger.info(`${line}no committed change was dropped meanwhile.`);

@@ -45,10 +45,16 @@ export interface StartOptions {
   capture?: 'direct' | 'outbox';
   /** capture 'outbox': how often the relay looks for rows left by an outage or another process. Default 1000 ms. */
   outboxPollMs?: number;
+  /**
+   * capture 'direct': how long a write waits for Redis to answer its changes' enqueue (per 5,000 changes) when Redis
+   * stops answering on an open connection (a stopped process, a network that drops packets). Past it, those changes
+   * are logged as not enqueued, and later writes wait for nothing until Redis answers again. Default 2000 ms.
+   */
+  captureTimeoutMs?: number;
 }
 
 /** Every key StartOptions has: an unknown one is refused at start (see refuseUnknownOptions). */
-export const START_OPTIONS: ReadonlyArray<keyof StartOptions> = ['orm', 'redis', 'machines', 'worker', 'prefix', 'logger', 'capture', 'outboxPollMs'];
+export const START_OPTIONS: ReadonlyArray<keyof StartOptions> = ['orm', 'redis', 'machines', 'worker', 'prefix', 'logger', 'capture', 'outboxPollMs', 'captureTimeoutMs'];
 const WORKER_OPTIONS: ReadonlyArray<keyof WorkerOptions> = ['concurrency', 'retry', 'lockTtlMs', 'closeTimeoutMs', 'stallIntervalMs'];
 const RETRY_OPTIONS: ReadonlyArray<keyof RetryPolicy> = ['attempts', 'initialDelayMs'];
 
@@ -137,12 +143,24 @@ export function resolveLogger(logger: Logger | undefined): Logger {
   return logger;
 }
 
-export function resolveCapture(capture: StartOptions['capture'], pollMs: StartOptions['outboxPollMs']): { mode: 'direct' | 'outbox'; pollMs: number } {
+export interface ResolvedCapture {
+  mode: 'direct' | 'outbox';
+  pollMs: number;
+  timeoutMs: number;
+}
+
+export function resolveCapture(
+  capture: StartOptions['capture'], pollMs: StartOptions['outboxPollMs'], timeoutMs: StartOptions['captureTimeoutMs'],
+): ResolvedCapture {
   const mode = capture ?? 'direct';
   if (mode !== 'direct' && mode !== 'outbox') {
     throw new ConfigurationError(`capture must be 'direct' or 'outbox', got ${JSON.stringify(capture)}.`);
   }
   const poll = pollMs ?? 1000;
   if (!Number.isInteger(poll) || poll < 10) throw new ConfigurationError(`outboxPollMs must be a whole number of at least 10, got ${shownValue(poll)}.`);
-  return { mode, pollMs: poll };
+  const timeout = timeoutMs ?? 2000;
+  if (!Number.isInteger(timeout) || timeout < 1) {
+    throw new ConfigurationError(`captureTimeoutMs must be a whole number of milliseconds, 1 or more, got ${shownValue(timeout)}.`);
+  }
+  return { mode, pollMs: poll, timeoutMs: timeout };
 }

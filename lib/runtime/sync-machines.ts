@@ -25,6 +25,7 @@ import { notifiedChanges } from './notify';
 import { pickAdapter } from './pick-adapter';
 import { Turns } from '../pipeline/turns';
 import { RunsInFlight } from '../pipeline/runs-in-flight';
+import { MARK_CHUNK } from '../pipeline/work-queue';
 import { reconcileMachine, ReconcileOptions, ReconcileReport } from './reconcile';
 import { resyncSubjects, ResyncOptions } from './resync';
 
@@ -48,7 +49,6 @@ export interface DrainOptions {
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
-const CAPTURE_TIMEOUT_MS = 10_000;
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -78,6 +78,8 @@ export class SyncMachines {
   private closing?: Promise<void>;
   /** Where Redis is, for messages. */
   private redisAt = '';
+  /** How long a write waits for Redis per mark call (StartOptions.captureTimeoutMs); set in start(). */
+  private captureTimeoutMs = 2000;
   /** capture: 'outbox': moves outbox rows to Redis; set in start(). */
   private relay?: OutboxRelay;
   /** The counters as read with this runtime's first request since its last drain: that drain reports from there. */
@@ -107,7 +109,7 @@ export class SyncMachines {
     const machines = discoverMachines(options.machines, adapter);
     const worker = resolveWorker(options.worker);
     const keys = new KeySpace(resolvePrefix(options.prefix));
-    const capture = resolveCapture(options.capture, options.outboxPollMs);
+    const capture = resolveCapture(options.capture, options.outboxPollMs, options.captureTimeoutMs);
     if (capture.mode === 'outbox') await adapter.outbox.check();
     const redisSettings = resolveRedis(options.redis);
     const bodyLimit = worker ? await adapter.payloads.check() : undefined;
@@ -145,6 +147,7 @@ export class SyncMachines {
     const router = new ChangeRouter(machines, enqueuer);
     const runtime = new SyncMachines(adapter, machines, redis, keys, queues, enqueuer, router, logger, worker);
     runtime.redisAt = redisSettings.describe;
+    runtime.captureTimeoutMs = capture.timeoutMs;
     runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe, capture.mode === 'outbox');
     runtime.dataLoss = new DataLossWatch(redis, keys, logger, redisSettings.describe, machines.map((m) => m.name));
     await runtime.dataLoss.start();
@@ -354,9 +357,10 @@ export class SyncMachines {
       return;
     }
     try {
-      // Refused at once while Redis is down, cut short if it goes down meanwhile; the timeout covers a Redis that hangs.
-      const routed = this.availability!.guard(() => this.requesting(() => this.router.route(changes)));
-      await this.track(withTimeout(routed, CAPTURE_TIMEOUT_MS));
+      // Refused at once while Redis is down or not answering, cut short if it goes down meanwhile or does not answer
+      // in time: the time of one mark call for every 5,000 changes (a mark sends them in calls of that many).
+      const timeoutMs = this.captureTimeoutMs * Math.max(1, Math.ceil(changes.length / MARK_CHUNK));
+      await this.track(this.availability!.guard(() => this.requesting(() => this.router.route(changes)), timeoutMs));
     } catch (error) {
       // Down: listed once, when Redis is back, instead of one log line per write.
       if (error instanceof RedisUnavailableError) this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })));

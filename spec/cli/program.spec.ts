@@ -73,7 +73,7 @@ describe('sync-machine command line', () => {
     writeFileSync(join(dir, 'typo.config.js'), "module.exports = { orm: {}, redis: 'redis://127.0.0.1:6379', machines: [], clsoe: () => {} };\n");
     const typo = await runInProcess(['status', '--config', 'typo.config.js'], dir);
     expect([typo.code, typo.stderr]).to.deep.equal([1, `sync-machine: ${join(dir, 'typo.config.js')}: unknown option "clsoe"; did ` +
-      'you mean "close"? It takes `orm`, `redis`, `machines`, `worker`, `prefix`, `logger`, `capture`, `outboxPollMs`, `close`.\n']);
+      'you mean "close"? It takes `orm`, `redis`, `machines`, `worker`, `prefix`, `logger`, `capture`, `outboxPollMs`, `captureTimeoutMs`, `close`.\n']);
     writeFileSync(join(dir, 'worker.config.js'), "module.exports = { orm: {}, redis: 'redis://127.0.0.1:6379', machines: [], worker: { concurency: 2 } };\n");
     const workerTypo = await runInProcess(['status', '--config', 'worker.config.js'], dir);
     expect(workerTypo.code).to.equal(1);

@@ -177,7 +177,7 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     @SyncMachine({ subject: Order }) @ListenTo(Order)
     class Fine { @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([Fine], { prefx: 'x' })).to.equal('SyncMachines.start: unknown option "prefx"; did you mean "prefix"? ' +
-      'It takes `orm`, `redis`, `machines`, `worker`, `prefix`, `logger`, `capture`, `outboxPollMs`.');
+      'It takes `orm`, `redis`, `machines`, `worker`, `prefix`, `logger`, `capture`, `outboxPollMs`, `captureTimeoutMs`.');
     expect(await refusal([Fine], { worker: { concurency: 5 } })).to.equal('SyncMachines.start({ worker }): unknown option ' +
       '"concurency"; did you mean "concurrency"? It takes `concurrency`, `retry`, `lockTtlMs`, `closeTimeoutMs`, `stallIntervalMs`.');
     expect(await refusal([Fine], { worker: { retry: { attempt: 3 } } })).to.equal('SyncMachines.start({ worker: { retry } }): ' +
@@ -188,6 +188,10 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
       'worker.retry.initialDelayMs must be a number of milliseconds, 0 or more, got "50".');
     expect(await refusal([Fine], { worker: { closeTimeoutMs: -1 } })).to.equal(
       'worker.closeTimeoutMs must be a whole number of milliseconds, 0 or more, got -1.');
+    expect(await refusal([Fine], { captureTimeoutMs: 0 })).to.equal(
+      'captureTimeoutMs must be a whole number of milliseconds, 1 or more, got 0.');
+    expect(await refusal([Fine], { captureTimeoutMs: '500' as never })).to.equal(
+      'captureTimeoutMs must be a whole number of milliseconds, 1 or more, got "500".');
 
     @SyncMachine({ subject: Order, batchsize: 50 } as never) @ListenTo(Order)
     class Lower { @Build() b() { return {}; } @Publish() p() {} }

@@ -85,6 +85,41 @@ describe('direct capture with Redis down (PostgreSQL)', function () {
     expect(h.api.documents.get(String(orders[0].id))?.order_status).to.equal('shipped');
   });
 
+  it('a Redis that stops answering (SIGSTOP) holds one write for captureTimeoutMs, later ones not at all; lists them when it answers', async () => {
+    await h.start({ redis: redis.url, captureTimeoutMs: 500 });
+    const customer = await h.customer();
+    const orders: ShopOrder[] = [];
+    for (let i = 0; i < 10; i += 1) orders.push(await h.order(customer));
+    const plain = await (h.w as TypeOrmWorld).connect();
+    redis.freeze();
+    const first = await timedSave(h.ds, orders[0].id, 'frozen-first');
+    expect(first, 'the first write waits for the timeout, not longer').to.be.within(450, 2_000);
+    const stalled = h.logger.errors().filter((e) => /did not answer within 500 ms/.test(e));
+    expect(stalled, 'said once, when the first write gave up waiting').to.have.length(1);
+    const captured: number[] = [];
+    const uncaptured: number[] = [];
+    for (let i = 1; i < 41; i += 1) {
+      const id = orders[i % orders.length].id;
+      captured.push(await timedSave(h.ds, id, `frozen-${i}`));
+      uncaptured.push(await timedSave(plain, id, `plain-${i}`));
+    }
+    const added = percentile(captured, 0.99) - percentile(uncaptured, 0.99);
+    expect(added, `later writes wait for nothing (p99 added ${added.toFixed(1)} ms)`).to.be.at.most(50);
+    expect(h.logger.errors().filter((e) => /did not answer/.test(e))).to.have.length(1);
+
+    redis.thaw();
+    await until(() => h.logger.lines.some((l) => /is back after/.test(l.message)));
+    const back = h.logger.errors().find((e) => /is back after/.test(e))!;
+    expect(back).to.contain(`41 committed change(s) were dropped while it was down: Order ${orders.map((o) => o.id).join(', ')}.`);
+
+    // Answering again: capture enqueues again, and a worker publishes what is written now.
+    const worker = await h.startWorker({ redis: redis.url });
+    const again = await timedSave(h.ds, orders[1].id, 'shipped');
+    expect(again).to.be.below(450);
+    await worker.drain(DRAIN);
+    expect(h.api.documents.get(String(orders[1].id))?.order_status).to.equal('shipped');
+  });
+
   it('close() of an idle worker returns at once, not after closeTimeoutMs, and one in a run waits for that run', async () => {
     // An idle worker: its tickets linger after the last batch, and end only by telling Redis.
     const idle = await h.startWorker({ redis: redis.url, worker: { closeTimeoutMs: 10_000, concurrency: 2, stallIntervalMs: 500, lockTtlMs: 5_000 } });

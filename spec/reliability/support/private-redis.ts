@@ -107,6 +107,18 @@ export class PrivateRedis {
     this.child = undefined;
   }
 
+  /**
+   * SIGSTOP: the process stops answering but its connections stay open (the kernel still accepts bytes), as a
+   * frozen VM or a network that drops packets looks to a client. `thaw()` (SIGCONT) lets it go on.
+   */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Stops it and starts it again on the same port and append-only file: its script cache is empty after. */
   async restart(): Promise<void> {
     await this.stop();
@@ -114,6 +126,7 @@ export class PrivateRedis {
   }
 
   async destroy(): Promise<void> {
+    this.thaw(); // a stopped process would not act on SIGTERM
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
