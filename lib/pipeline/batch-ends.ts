@@ -20,10 +20,19 @@ export class BatchEnds {
   private releasing?: Promise<void>;
   private busy = false;
   private readonly timer: NodeJS.Timeout;
+  private readonly started = performance.now();
+  /** Items whose run has not ended, once rest() has them. */
+  private readonly running = new Set<string>();
+  private saidSlow = false;
 
-  /** `closed`: the runtime's connections are gone (close() abandoned the batch), so releases stop. */
+  /**
+   * `closed`: the runtime's connections are gone (close() abandoned the batch), so releases stop. `slow`: told once,
+   * with the items still running, when the batch has run `slow.afterMs` (a hook that never returns is otherwise
+   * silent: its subject stays locked and its later changes wait, with nothing in the log).
+   */
   constructor(
-    private readonly release: (ended: ItemResult[]) => Promise<void>, private readonly closed: () => boolean, everyMs = RELEASE_EVERY_MS,
+    private readonly release: (ended: ItemResult[]) => Promise<void>, private readonly closed: () => boolean,
+    private readonly slow?: { afterMs: number; tell: (items: string[], ms: number) => void }, everyMs = RELEASE_EVERY_MS,
   ) {
     this.timer = setInterval(() => this.tick(), everyMs);
     this.timer.unref();
@@ -38,10 +47,12 @@ export class BatchEnds {
         this.ended.push(result);
         continue;
       }
+      const item = items[i].item;
+      this.running.add(item);
       // An item's run turns its failures into its result; a rejection here is a defect, and fails that item alone.
       waits.push(result.then((r) => { this.ended.push(r); }, (error: unknown) => {
-        this.ended.push([items[i].item, 'failed', describeError(error)]);
-      }));
+        this.ended.push([item, 'failed', describeError(error)]);
+      }).finally(() => this.running.delete(item)));
     }
     if (waits.length > 0) await Promise.all(waits);
     await this.stop();
@@ -59,9 +70,18 @@ export class BatchEnds {
       clearInterval(this.timer);
       return;
     }
+    this.tellIfSlow();
     if (this.releasing || (this.busy && this.ended.length === 0)) return;
     const part = this.ended.splice(0);
     this.releasing = this.release(part).then(() => { this.busy = true; }, () => { this.ended.push(...part); })
       .finally(() => { this.releasing = undefined; });
+  }
+
+  private tellIfSlow(): void {
+    if (!this.slow || this.saidSlow || this.running.size === 0) return;
+    const ms = performance.now() - this.started;
+    if (ms < this.slow.afterMs) return;
+    this.saidSlow = true;
+    this.slow.tell([...this.running], ms);
   }
 }

@@ -256,6 +256,15 @@ export function claimedItems(claims: string[]): string[] {
   return claims.flatMap((stored) => readClaim(stored).flat.filter((_, i) => i % 2 === 0));
 }
 
+/** Each item of the claims of a step with when its batch was taken (ms, Redis' clock): how long it has run. */
+export function claimedSince(claims: string[]): Array<{ item: string; since: number }> {
+  return claims.flatMap((stored) => {
+    const { stamp, flat } = readClaim(stored);
+    const since = Number.parseInt(stamp, 10);
+    return flat.filter((_, i) => i % 2 === 0).map((item) => ({ item, since }));
+  });
+}
+
 function hasFields(request: EncodedRequest): boolean {
   for (const _ in request) return true;
   return false;

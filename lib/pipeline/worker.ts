@@ -192,6 +192,18 @@ function keeps(work: WorkQueue, ticket: string): boolean {
   return true;
 }
 
+/** Items of a batch whose hooks have not returned after a long time: what holds them, and what to do. */
+function slowItems(settings: ItemRunSettings, items: string[], ms: number): string {
+  const named = items.slice(0, 10).map((item) => settings.describe(item)).join(', ') +
+    (items.length > 10 ? ` and ${items.length - 10} more` : '');
+  const publishes = settings.step === 'ensure-publication';
+  const hooks = publishes ? '@Build or @Publish' : '@SubjectIdsFrom';
+  return `${settings.step} of ${settings.machine.className}: ${named} still running after ${Math.round(ms / 1000)} s: ` +
+    `${hooks} has not returned (a partner API or a query that does not answer?). ` +
+    (publishes ? 'Each such subject stays locked, and its later changes wait, until it does. ' : 'Its subjects wait until it does. ') +
+    `Give the call a timeout (fetch(url, { signal: AbortSignal.timeout(10_000) })), so that it fails and is retried.`;
+}
+
 /**
  * One batch of a ticket: its items run, those that ended are let go while others still run (batch-ends.ts),
  * then FINISH; resolves whether the ticket goes on.
@@ -206,7 +218,7 @@ async function runBatch(
     await work.release(run, batch.claim, ended, deps.retry);
     locks?.release(ended.map(([item]) => item));
     countRuns(settings.machine.name, settings.step, ended);
-  }, closed);
+  }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms) => deps.logger.warn(slowItems(settings, items, ms)) });
   let results: ItemResult[];
   try {
     results = await ends.rest(batch.items, await handler(settings, batch, locks));

@@ -3,7 +3,7 @@ import { describeError, DrainTimeoutError } from '../errors';
 import { STEPS } from '../pipeline/queues';
 import type { KeySpace } from '../redis/keys';
 import { readFailuresSince } from './failures';
-import { readBusy, readWaiting } from './status';
+import { readBusy, readRunning, readWaiting } from './status';
 
 /** A subject whose runs used up their attempts during a drain. */
 export interface DrainFailure {
@@ -175,7 +175,10 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
         .catch(() => undefined);
       const waits = look && look.waiting.length > 0 ? `; waiting, not stuck: ${look.waiting.join('; ')} (a retry's backoff, ` +
         'or a lock held by a run that stalled or was stopped, which lasts up to worker.lockTtlMs)' : '';
-      throw fail(`still busy: ${[...busy, ...there].join('; ')}${waits}`, !scope.hasWorker && (look?.anyReady ?? true));
+      // What the runs work on, and for how long: a publish that does not return shows as one item running for minutes.
+      const running = await new Deadline(LAST_LOOK_MS).bound(readRunning(scope.redis, scope.keys, scope.machines)).catch(() => []);
+      const runs = running.length > 0 ? `; in runs (for how long): ${running.join('; ')}` : '';
+      throw fail(`still busy: ${[...busy, ...there].join('; ')}${runs}${waits}`, !scope.hasWorker && (look?.anyReady ?? true));
     }
     answered = busy;
     await pause(POLL_MS);

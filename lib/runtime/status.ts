@@ -3,7 +3,7 @@ import { STEPS } from '../pipeline/queues';
 import { FailedTicket, readFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
 import { FailedItem, readFailures } from './failures';
-import { claimedItems } from '../pipeline/work-queue';
+import { claimedItems, claimedSince } from '../pipeline/work-queue';
 
 /** Items of one step by state. */
 export interface QueueCounts {
@@ -104,6 +104,43 @@ export async function readBusy(redis: Redis, keys: KeySpace, machines: string[])
     if (pending + batches > 0) busy.push(`${machine} ${step}: ${pending} pending, ${batches} batch(es) in runs`);
   });
   return busy;
+}
+
+/**
+ * For drain()'s timeout: per machine and step, the items in runs, the longest running first, with how long they have
+ * run (a publish that does not return shows here, for minutes). Reads every claim: only once, at the end.
+ */
+export async function readRunning(redis: Redis, keys: KeySpace, machines: Array<{ name: string; subject: string }>): Promise<string[]> {
+  const [seconds, micros] = await redis.time();
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const pipeline = redis.pipeline();
+  const order: Array<[{ name: string; subject: string }, Step]> = [];
+  for (const step of STEPS) {
+    for (const machine of machines) {
+      pipeline.hvals(keys.step(machine.name, step).claims);
+      order.push([machine, step]);
+    }
+  }
+  const results = (await pipeline.exec()) ?? [];
+  const running: string[] = [];
+  order.forEach(([machine, step], i) => {
+    const [error, claims] = results[i];
+    if (error) return;
+    let items: Array<{ item: string; since: number }>;
+    try {
+      items = claimedSince(claims as string[]).sort((a, b) => a.since - b.since);
+    } catch {
+      return; // a claim written by hand: take and reap deal with it
+    }
+    if (items.length === 0) return;
+    const named = items.slice(0, 5).map(({ item, since }) => {
+      const what = step === 'ensure-publication' ? `${machine.subject} ${item}` : item.replace(':', ' ');
+      return Number.isFinite(since) ? `${what} (${((now - since) / 1000).toFixed(1)} s)` : what;
+    });
+    const more = items.length > 5 ? ` and ${items.length - 5} more` : '';
+    running.push(`${machine.name} ${step}: ${named.join(', ')}${more}`);
+  });
+  return running;
 }
 
 /**

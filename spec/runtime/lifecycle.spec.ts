@@ -327,6 +327,31 @@ describe('runtime lifecycle', () => {
     expect(h.ds.subscribers.map((s) => s.constructor.name)).to.not.include('CaptureSubscriber');
   });
 
+  it('a publish that has not returned after lockTtlMs is named in one warning, with the fix; it publishes once it returns', async () => {
+    const capture = await h.start();
+    const customer = await h.customer();
+    const orders = [await h.order(customer), await h.order(customer), await h.order(customer)];
+    await capture.close();
+    const hung = String(orders[1].id);
+    const { machine, release } = hungPublishMachine(h.shop, h.api, hung);
+    const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 10, lockTtlMs: 1_500, stallIntervalMs: 500 } });
+    await until(() => h.logger.warnings().length > 0);
+    expect(h.api.publishes().length, 'the others of its batch published').to.equal(2);
+    expect(h.logger.warnings()).to.deep.equal([`ensure-publication of OrderToApiSync: Order ${hung} still running after 2 s: ` +
+      '@Build or @Publish has not returned (a partner API or a query that does not answer?). Each such subject stays ' +
+      'locked, and its later changes wait, until it does. Give the call a timeout (fetch(url, { signal: ' +
+      'AbortSignal.timeout(10_000) })), so that it fails and is retried.']);
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(h.logger.warnings(), 'said once per batch, not every tick').to.have.length(1);
+    const error = await worker.drain({ timeoutMs: 200 }).then(() => undefined, (e: Error) => e);
+    expect(error?.message, 'drain names the subject that runs, and for how long').to.match(
+      new RegExp(`; in runs \\(for how long\\): OrderToApiSync ensure-publication: Order ${hung} \\([34]\\.\\d s\\)`));
+    release();
+    await worker.drain(DRAIN);
+    expect(orders.map((o) => h.api.publishes(String(o.id)).length)).to.deep.equal([1, 1, 1]);
+    expect(h.logger.errors()).to.deep.equal([]);
+  });
+
   it('close() that gives up on a hung publish says so once; the run ends quietly, and the next worker finds it stored', async () => {
     const capture = await h.start();
     const customer = await h.customer();
