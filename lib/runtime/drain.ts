@@ -39,6 +39,12 @@ export interface DrainSummary {
   failed: DrainFailure[];
   /** Changed rows recorded as failed in that time (their subjects were never requested). */
   failedChanges: DrainChangeFailure[];
+  /**
+   * Changes this runtime captured and could not enqueue since its previous drain() (Redis down or not answering,
+   * the runtime closing), once per row: their subjects may be stale; `notifyChanged` or `resync` them. The log
+   * names them too. Always empty with `capture: 'outbox'`, which keeps them.
+   */
+  dropped: Array<{ entity: string; id: string }>;
 }
 
 export interface DrainScope {
@@ -188,7 +194,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     Promise.all(scope.machines.map((m) => readFailuresSince(scope.redis, scope.keys, m.name, m.subject, STEPS, since))),
   ]));
   scope.ended?.(end);
-  const summary: DrainSummary = { outcomes: diff(before, end[1]), failed: [], failedChanges: [] };
+  const summary: DrainSummary = { outcomes: diff(before, end[1]), failed: [], failedChanges: [], dropped: [] };
   scope.machines.forEach((machine, i) => {
     for (const f of failures[i]) {
       const { error, attempts, at } = f;

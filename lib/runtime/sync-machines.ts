@@ -13,7 +13,7 @@ import { OutboxRelay } from '../pipeline/outbox-relay';
 import { startWorkers, type Stopping } from '../pipeline/worker';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
-import { RedisAvailability, RedisUnavailableError } from '../redis/availability';
+import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError } from '../redis/availability';
 import { DataLossWatch } from '../redis/data-loss';
 import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
@@ -80,6 +80,8 @@ export class SyncMachines {
   private redisAt = '';
   /** How long a write waits for Redis per mark call (StartOptions.captureTimeoutMs); set in start(). */
   private captureTimeoutMs = 2000;
+  /** Rows whose captured changes were dropped since the last drain() (DrainSummary.dropped), by entity and id. */
+  private readonly dropped = new Map<string, { entity: string; id: string }>();
   /** capture: 'outbox': moves outbox rows to Redis; set in start(). */
   private relay?: OutboxRelay;
   /** The counters as read with this runtime's first request since its last drain: that drain reports from there. */
@@ -281,7 +283,7 @@ export class SyncMachines {
     }
     const opened = this.unreported;
     this.unreported = undefined;
-    return drainMachines({
+    const summary = await drainMachines({
       redis: this.redis, keys: this.keys, redisAt: this.redisAt, hasWorker: this.worker !== undefined,
       machines: this.machineScope,
       captured: async () => { while (this.pending.size > 0) await Promise.allSettled([...this.pending]); },
@@ -302,6 +304,9 @@ export class SyncMachines {
         return (ms) => this.running.nextEnd(ms, seen);
       },
     }, options.timeoutMs);
+    summary.dropped = [...this.dropped.values()];
+    this.dropped.clear();
+    return summary;
   }
 
   /** Stops capturing and taking jobs, lets running jobs finish, closes every connection. Idempotent. */
@@ -353,6 +358,7 @@ export class SyncMachines {
   /** Capture never fails the committed write: a failed enqueue is logged with every change it dropped. */
   private async capture(changes: CapturedChange[]): Promise<void> {
     if (this.closing) {
+      this.noteDropped(changes);
       this.logDropped(changes, 'the runtime is closed');
       return;
     }
@@ -362,6 +368,7 @@ export class SyncMachines {
       const timeoutMs = this.captureTimeoutMs * Math.max(1, Math.ceil(changes.length / MARK_CHUNK));
       await this.track(this.availability!.guard(() => this.requesting(() => this.router.route(changes)), timeoutMs));
     } catch (error) {
+      this.noteDropped(changes);
       // Down: listed once, when Redis is back, instead of one log line per write.
       if (error instanceof RedisUnavailableError) this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })));
       else this.logDropped(changes, describeError(error));
@@ -400,6 +407,15 @@ export class SyncMachines {
 
   private get machineScope(): Array<{ name: string; subject: string }> {
     return this.machines.map((m) => ({ name: m.name, subject: m.subjectInfo.name }));
+  }
+
+  /** Remembers changes that capture dropped, for the next drain(); the first MAX_DROPPED_NAMES rows only. */
+  private noteDropped(changes: CapturedChange[]): void {
+    for (const { entity, id } of changes) {
+      if (this.dropped.size >= MAX_DROPPED_NAMES) return;
+      const key = `${entity.name}\n${id}`;
+      if (!this.dropped.has(key)) this.dropped.set(key, { entity: entity.name, id });
+    }
   }
 
   private logDropped(changes: CapturedChange[], why: string): void {
