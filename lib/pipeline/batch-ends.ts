@@ -50,9 +50,13 @@ export class BatchEnds {
       const item = items[i].item;
       this.running.add(item);
       // An item's run turns its failures into its result; a rejection here is a defect, and fails that item alone.
-      waits.push(result.then((r) => { this.ended.push(r); }, (error: unknown) => {
+      waits.push(result.then((r) => {
+        this.running.delete(item);
+        this.ended.push(r);
+      }, (error: unknown) => {
+        this.running.delete(item);
         this.ended.push([item, 'failed', describeError(error)]);
-      }).finally(() => this.running.delete(item)));
+      }));
     }
     if (waits.length > 0) await Promise.all(waits);
     await this.stop();
