@@ -327,13 +327,18 @@ describe('runtime lifecycle', () => {
     expect(h.ds.subscribers.map((s) => s.constructor.name)).to.not.include('CaptureSubscriber');
   });
 
-  it('a publish that has not returned after lockTtlMs is named in one warning, with the fix; it publishes once it returns', async () => {
+  /** Three orders written with no worker running, and the machine whose publish of the second does not return. */
+  async function threeOrdersOneHung() {
     const capture = await h.start();
     const customer = await h.customer();
     const orders = [await h.order(customer), await h.order(customer), await h.order(customer)];
     await capture.close();
     const hung = String(orders[1].id);
-    const { machine, release } = hungPublishMachine(h.shop, h.api, hung);
+    return { orders, hung, ...hungPublishMachine(h.shop, h.api, hung) };
+  }
+
+  it('a publish that has not returned after lockTtlMs is named in one warning, with the fix; it publishes once it returns', async () => {
+    const { orders, hung, machine, release } = await threeOrdersOneHung();
     const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 10, lockTtlMs: 1_500, stallIntervalMs: 500 } });
     await until(() => h.logger.warnings().length > 0);
     expect(h.api.publishes().length, 'the others of its batch published').to.equal(2);
@@ -353,13 +358,8 @@ describe('runtime lifecycle', () => {
   });
 
   it('close() that gives up on a hung publish says so once; the run ends quietly, and the next worker finds it stored', async () => {
-    const capture = await h.start();
-    const customer = await h.customer();
-    const orders = [await h.order(customer), await h.order(customer), await h.order(customer)];
-    await capture.close();
-    const hung = String(orders[1].id);
-    // The partner API does not answer this one until after close() gave up on it.
-    const { machine, release } = hungPublishMachine(h.shop, h.api, hung);
+    // The partner API does not answer one until after close() gave up on it.
+    const { orders, hung, machine, release } = await threeOrdersOneHung();
     const settings = { concurrency: 10, closeTimeoutMs: 300, lockTtlMs: 5_000, stallIntervalMs: 1_000, retry: { attempts: 3, initialDelayMs: 20 } };
     const worker = await h.startWorker({ machines: [machine], worker: settings });
     await until(() => h.api.publishes().length === 2);
