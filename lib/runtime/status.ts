@@ -41,6 +41,11 @@ export interface MachineStatus {
    * id and what was wrong; newest first, at most the limit. They hold no work (that is in the work sets).
    */
   failedJobs: FailedTicket[];
+  /**
+   * The items in runs that have run longest, longest first, at most the limit: `id` is the subject id
+   * (ensure-publication) or `<Entity>:<id>` (find-subjects). A publish that never returns shows here for minutes.
+   */
+  longestRunning: Array<{ step: Step; id: string; forMs: number }>;
 }
 
 /** Reads one machine's status from Redis: one pipelined round trip for the counts, then the lists. */
@@ -60,9 +65,11 @@ export async function readMachineStatus(
   const values = results.map(([, value]) => value);
 
   const queues = {} as Record<Step, QueueCounts>;
+  const running: MachineStatus['longestRunning'] = [];
   const perStep = 5;
   STEPS.forEach((step, i) => {
     const [ready, pending, claims, failed, inboxed] = values.slice(i * perStep, (i + 1) * perStep);
+    for (const { item, since } of claimedSince(claims as string[])) running.push({ step, id: item, forMs: Math.max(0, now - since) });
     // Items of commits still in the inbox are ready; one changed twice there counts twice until a take sorts it in.
     queues[step] = {
       waiting: Number(ready) + Number(inboxed ?? 0), active: claimedItems(claims as string[]).length,
@@ -80,7 +87,8 @@ export async function readMachineStatus(
   const failures = await readFailures(redis, keys, machine.name, machine.subject, STEPS, limit);
   const failedJobs = (await Promise.all(STEPS.map((step) => readFailedTickets(redis, keys, machine.name, step, limit))))
     .flat().sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, limit);
-  return { machine: machine.name, subject: machine.subject, queues, outcomes, lastPublishes, failures, failedJobs };
+  const longestRunning = running.filter((r) => Number.isFinite(r.forMs)).sort((a, b) => b.forMs - a.forMs).slice(0, Math.max(0, limit));
+  return { machine: machine.name, subject: machine.subject, queues, outcomes, lastPublishes, failures, failedJobs, longestRunning };
 }
 
 /** Items pending or being worked on, per machine and step, for drain(): one round trip. */

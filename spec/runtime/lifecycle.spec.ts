@@ -351,10 +351,14 @@ describe('runtime lifecycle', () => {
     const error = await worker.drain({ timeoutMs: 200 }).then(() => undefined, (e: Error) => e);
     expect(error?.message, 'drain names the subject that runs, and for how long').to.match(
       new RegExp(`; in runs \\(for how long\\): OrderToApiSync ensure-publication: Order ${hung} \\([34]\\.\\d s\\)`));
+    const [status] = await worker.status();
+    expect(status.longestRunning[0]).to.include({ step: 'ensure-publication', id: hung });
+    expect(status.longestRunning[0].forMs).to.be.within(3_000, 5_000);
     release();
     await worker.drain(DRAIN);
     expect(orders.map((o) => h.api.publishes(String(o.id)).length)).to.deep.equal([1, 1, 1]);
     expect(h.logger.errors()).to.deep.equal([]);
+    expect((await worker.status())[0].longestRunning).to.deep.equal([]);
   });
 
   it('close() that gives up on a hung publish says so once; the run ends quietly, and the next worker finds it stored', async () => {

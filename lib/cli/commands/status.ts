@@ -38,6 +38,11 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
       rows.push([`  ${step}`, String(q.waiting), String(q.active), String(q.delayed), String(q.failed)]);
     }
     out.push(...table(rows));
+    if (s.longestRunning.length > 0) {
+      const named = s.longestRunning.map((r) => `${r.step === 'ensure-publication' ? `${s.subject} ${r.id}` : r.id.replace(':', ' ')} ` +
+        `${(r.forMs / 1000).toFixed(1)} s`);
+      out.push(`  running longest: ${named.join(', ')}`);
+    }
     const outcomes = Object.entries(s.outcomes);
     out.push(`  outcomes: ${outcomes.length === 0 ? 'none yet' : outcomes.map(([k, v]) => `${k} ${v}`).join(', ')}`);
     out.push(s.lastPublishes.length === 0 ? '  last publishes: none recorded' : '  last publishes:');
