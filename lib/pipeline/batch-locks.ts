@@ -37,7 +37,7 @@ export class BatchLocks {
    * runtime's connections are gone (close() abandoned the batch), so the timer stops extending.
    */
   constructor(
-    private readonly work: WorkQueue, readonly token: string, private readonly ttlMs: number, items: string[], since: number,
+    readonly work: WorkQueue, readonly token: string, private readonly ttlMs: number, items: string[], since: number,
     private readonly closed: () => boolean,
   ) {
     for (const item of items) this.validUntil.set(item, since + ttlMs);

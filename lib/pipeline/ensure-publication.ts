@@ -18,6 +18,7 @@ import { PendingRequest, requestForces } from './requests';
 import type { PublishGate } from './publish-gate';
 import { StoreBatch, StoreSlot } from './store-batch';
 import { StoredBodies } from './stored-bodies';
+import { UncertainPublishes } from './uncertain-publishes';
 import type { ItemResult, TakenBatch, TakenItem } from './work-queue';
 
 export type PublicationOutcome =
@@ -43,10 +44,14 @@ export async function ensurePublications(
   const { machine } = settings;
   const ids = batch.items.map((i) => i.item);
   const load = (part: string[]) => deps.adapter.load(machine.subject, part, machine.relations);
+  // Beside the database's reads: the calls of earlier runs whose outcome is not known (uncertain-publishes.ts).
+  const reading = UncertainPublishes.read(locks.work, ids);
+  reading.catch(() => undefined); // awaited below, after the reads; a rejection meanwhile is not unhandled
   const [loaded, stored] = await deps.reads.run(() => Promise.all([
     load(ids).then((rows) => ({ rows, unloadable: new Map<string, unknown>() }), (error: unknown) => ({ error })),
     deps.adapter.payloads.findDigests(machine.name, ids),
   ]));
+  const uncertain = await reading;
   // The digests read, so the database answers: a failed load is about some of the rows, and is tried in parts.
   // (Both failing is the database, and the whole batch fails, as it does when findDigests alone fails.)
   const { rows, unloadable } = 'error' in loaded
@@ -56,14 +61,14 @@ export async function ensurePublications(
   const bodies = new StoredBodies(deps.adapter.payloads, machine.name, stored.keys());
   const run: BatchRun = {
     deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
-    unloadable,
+    unloadable, uncertain,
   };
-  const store = new StoreBatch<PublishedPayload>(batch.items.length, (entries) => storePublished(deps, settings, locks, entries));
+  const store = new StoreBatch<PublishedPayload>(batch.items.length, (entries) => storePublished(deps, settings, run, entries));
   const quick = !tracing();
   return batch.items.map((taken): ItemResult | Promise<ItemResult> => {
     const row = rows.get(taken.item);
     const digest = stored.get(taken.item);
-    if (!quick || !row) return ensureInRun(settings, run, store, taken, row, digest, undefined);
+    if (!quick || !row || uncertain.has(taken.item)) return ensureInRun(settings, run, store, taken, row, digest, undefined);
     return withHooks<ItemResult>(machine, row, (early) => {
       if (!unchangedAtOnce(taken, early, digest)) return ensureInRun(settings, run, store, taken, row, digest, early);
       store.skip();
@@ -166,14 +171,16 @@ const STORE_BACKOFF_MS = { first: 100, max: 2_000 };
  * write (a locked SQLite file, a dropped connection) is tried again, with backoff, before the subjects fail.
  */
 async function storePublished(
-  deps: EnsurePublicationDeps, settings: ItemRunSettings, locks: BatchLocks, entries: PublishedPayload[],
+  deps: EnsurePublicationDeps, settings: ItemRunSettings, run: BatchRun, entries: PublishedPayload[],
 ): Promise<Map<PublishedPayload, Error>> {
   const { machine } = settings;
   const deadline = performance.now() + STORE_RETRY_MS;
   for (let attempt = 1; ; attempt++) {
-    const lost = await locks.lostOf(entries.map((e) => e.subjectId));
+    const lost = await run.locks.lostOf(entries.map((e) => e.subjectId));
     try {
-      await deps.adapter.payloads.savePublished(machine.name, entries.filter((e) => !lost.has(e.subjectId)));
+      const kept = entries.filter((e) => !lost.has(e.subjectId));
+      await deps.adapter.payloads.savePublished(machine.name, kept);
+      run.uncertain.clear(kept.map((e) => e.subjectId));
       if (attempt > 1) deps.logger.info(`${machine.className}: stored ${entries.length} published payload(s) at try ${attempt}.`);
       const refused = new Map<PublishedPayload, Error>();
       for (const entry of entries) {
@@ -209,6 +216,8 @@ interface BatchRun {
   bodies: StoredBodies;
   /** Subjects whose rows the ORM could not load, with its error (see loadApart); the rest of the batch goes on. */
   unloadable: Map<string, unknown>;
+  /** Earlier calls whose outcome is not known, and the records of this run's own. */
+  uncertain: UncertainPublishes;
 }
 
 interface Subject {
@@ -244,9 +253,10 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const payload = await hookOnce(s, s.early?.payload, build, 'build', where);
   const body = canonical(payload, machine, id);
   const digest = digestOf(body);
-  // Unchanged: nothing to send and nothing to write.
-  if (stored && stored.digest === digest && !s.request.force) return 'unchanged';
+  // Unchanged: nothing to send and nothing to write, unless an earlier call may have sent another payload since.
+  if (stored && stored.digest === digest && !s.request.force && !run.uncertain.forces(id, stored)) return 'unchanged';
   const context = await publishContext(s, digest);
+  await run.uncertain.mark(id, context.version, digest);
   await run.gate.run(async () => {
     await run.locks.ensure(id);
     await callHook(machine, machine.hooks.publish, 'publish', [row, payload, context], where);
@@ -298,6 +308,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
   }
   // Read before the gate, as for a publish: a permit is not held through the read of the stored body.
   const context = machine.hooks.unpublish ? await publishContext(s, stored.digest, 'unpublish') : undefined;
+  if (context) await run.uncertain.mark(id, context.version, '');
   await run.gate.run(async () => {
     if (machine.hooks.unpublish && context) {
       await run.locks.ensure(id);
@@ -307,6 +318,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
     }
     await run.deps.adapter.payloads.remove(machine.name, id);
   });
+  if (context) run.uncertain.clear([id]);
   return 'unpublished';
 }
 
@@ -315,7 +327,11 @@ export interface PublishContext<P = unknown> {
   subjectId: string;
   /** The payload last published for this subject; undefined if none, or with `store: 'digest'`. */
   previous?: P;
-  /** 1, 2, 3 ...: +1 per successful publish of this subject; `@Unpublish` gets the last published one. */
+  /**
+   * 1, 2, 3 ...: +1 per successful publish of this subject; `@Unpublish` gets the last published one. A number is
+   * skipped after a call whose outcome was not known (it failed or timed out, or its worker died): that call may
+   * have reached the API with it, so no other payload gets it.
+   */
   version: number;
   /** Stable for this machine, subject and payload (digest): a retry of the same payload reuses it. */
   idempotencyKey: string;
@@ -330,7 +346,7 @@ async function publishContext(s: Subject, digest: string, action: 'publish' | 'u
   return {
     subjectId: id,
     previous: body ? JSON.parse(body) : undefined,
-    version: action === 'publish' ? (stored?.version ?? 0) + 1 : stored?.version ?? 0,
+    version: action === 'publish' ? s.run.uncertain.version(id, digest, stored) : stored?.version ?? 0,
     idempotencyKey: createHash('sha256').update(`${machine.name}\n${id}\n${action}\n${digest}`).digest('hex').slice(0, 32),
     attempt: s.request.attempt + 1,
   };

@@ -95,6 +95,7 @@ export class WorkQueue {
   private readonly tickets: string[];
   private readonly stats: string;
   private readonly locksKey: string;
+  private readonly publishingKey: string;
   private readonly recent: string;
   private readonly paused: string;
   private readonly rate: string;
@@ -108,6 +109,7 @@ export class WorkQueue {
     this.tickets = keys.ticketKeys(machine, step);
     this.stats = keys.stats(machine);
     this.locksKey = keys.locks(machine);
+    this.publishingKey = keys.publishing(machine);
     this.recent = keys.recentPublishes(machine);
     this.paused = keys.paused(machine);
     this.rate = keys.rate(machine);
@@ -226,6 +228,25 @@ export class WorkQueue {
   async extend(token: string, ttlMs: number, items: string[]): Promise<string[]> {
     if (items.length === 0) return [];
     return this.redis.smExtend(this.locksKey, token, ttlMs, ...items);
+  }
+
+  /** The publishes of these subjects whose outcome is not known (keys.publishing): subject id -> its value. */
+  async publishing(items: string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    if (items.length === 0) return found;
+    const values = await this.redis.hmget(this.publishingKey, ...items);
+    for (let i = 0; i < items.length; i++) if (values[i] !== null) found.set(items[i], values[i]!);
+    return found;
+  }
+
+  /** Records publishes about to be made, before they are (keys.publishing). */
+  async markPublishing(entries: Map<string, string>): Promise<void> {
+    if (entries.size > 0) await this.redis.hset(this.publishingKey, entries);
+  }
+
+  /** Forgets publishes whose result is stored. */
+  async clearPublishing(items: string[]): Promise<void> {
+    if (items.length > 0) await this.redis.hdel(this.publishingKey, ...items);
   }
 }
 

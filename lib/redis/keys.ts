@@ -85,6 +85,15 @@ export class KeySpace {
     return `${this.prefix}:${machine}:rate`;
   }
 
+  /**
+   * The machine's publishes whose outcome is not known yet: subject id -> `<version>|<digest>` ('' for an unpublish),
+   * written before @Publish (or @Unpublish) is called and deleted once its result is stored (uncertain-publishes.ts).
+   * One left behind (a call that failed or timed out, a worker that died) makes the next run of the subject publish.
+   */
+  publishing(machine: string): string {
+    return `${this.prefix}:${machine}:publishing`;
+  }
+
   /** Hash of counters, `<step>:<outcome>` and `<step>:jobs`, read by `status` and the demo. */
   stats(machine: string): string {
     return `${this.prefix}:${machine}:stats`;

@@ -63,6 +63,44 @@ for (const world of WORLDS) {
       expect((await worker.status())[0].failures).to.deep.equal([]);
     });
 
+    it('a publish the API applied but the worker saw fail is sent again when the row goes back to its stored values', async () => {
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      // The document without the row's version column, so that a status changed and changed back builds the same payload.
+      machine.build = ((order: ShopOrder) => ({ id: String(order.id), order_status: order.status })) as never;
+      const publish = machine.publish.bind(machine);
+      const sent: Array<[string, number]> = [];
+      let applyThenFail = false;
+      machine.publish = (async (order: ShopOrder, payload: OrderPayload, ctx: PublishContext) => {
+        sent.push([payload.order_status, ctx.version]);
+        await publish(order, payload);
+        if (applyThenFail) {
+          applyThenFail = false;
+          throw new Error('client timeout after 1000 ms'); // the API has it: only the answer was lost
+        }
+      }) as never;
+      const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 2, retry: { attempts: 3, initialDelayMs: 1_000 } } });
+      const order = await h.order(await h.customer(), { status: 'purchased' });
+      await worker.drain(DRAIN);
+      const id = String(order.id);
+      const lastStatus = () => h.api.documents.get(id)?.order_status;
+      expect(lastStatus()).to.equal('purchased');
+
+      applyThenFail = true;
+      await h.update(order, { status: 'shipped' });
+      while (sent.length < 2 || applyThenFail) await new Promise((r) => setTimeout(r, 5));
+      expect(lastStatus(), 'the API applied the call that failed').to.equal('shipped');
+      await h.update(order, { status: 'purchased' }); // back to the stored payload, before the retry
+      await worker.drain(DRAIN);
+      expect(lastStatus(), 'what the API holds once drained').to.equal('purchased');
+      // Two payloads never share a version: the failed call may have reached the API with 2.
+      expect(sent).to.deep.equal([['purchased', 1], ['shipped', 2], ['purchased', 3]]);
+
+      // Stored: nothing is left uncertain, and a resync finds it unchanged.
+      await worker.resync('OrderToApiSync', { ids: [id] });
+      expect((await worker.drain(DRAIN)).outcomes).to.deep.equal({ unchanged: 1 });
+      expect(sent).to.have.length(3);
+    });
+
     it('@Build runs once per subject and run, sync or async, throwing or not; an unchanged one ends unless forced', async () => {
       const orders = await fiveOrders();
       const [plain, asynchronous, throwing, rejecting] = orders.map((o) => String(o.id));

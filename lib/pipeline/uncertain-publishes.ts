@@ -1,0 +1,82 @@
+import type { StoredDigest } from '../ports';
+import type { WorkQueue } from './work-queue';
+
+/** A publish (or unpublish) whose outcome is not known: the version it was sent with and its digest ('' to unpublish). */
+interface Uncertain {
+  version: number;
+  digest: string;
+}
+
+/**
+ * Publishes of one batch's subjects whose outcome is not known (keys.publishing). A call that throws or times out
+ * may have reached the partner API all the same (it applied the request; the answer was lost), and a worker that dies
+ * after the call stores nothing: then the stored digest no longer says what the API holds. A later run that built the
+ * stored payload again (the row changed back) found it unchanged, and the API kept the failed call's payload for good
+ * (a trial: cancelled, then booked again, 6 of 6). So every publish is recorded before its call and forgotten once its
+ * result is stored; a record left behind makes the next run publish, with a version above the one it may have sent.
+ */
+export class UncertainPublishes {
+  private queued = new Map<string, string>();
+  private sending?: Promise<void>;
+
+  private constructor(private readonly work: WorkQueue, private readonly found: Map<string, Uncertain>) {}
+
+  /** Reads the records of these subjects: one round trip, beside the batch's own reads. */
+  static async read(work: WorkQueue, ids: string[]): Promise<UncertainPublishes> {
+    const found = new Map<string, Uncertain>();
+    for (const [id, value] of await work.publishing(ids)) {
+      const bar = value.indexOf('|');
+      // A value not of this form (written by hand) still says a call may have gone out.
+      found.set(id, { version: bar > 0 ? Number.parseInt(value.slice(0, bar), 10) || 0 : 0, digest: bar >= 0 ? value.slice(bar + 1) : '' });
+    }
+    return new UncertainPublishes(work, found);
+  }
+
+  /** Whether the subject has such a record: its run must not take it as unchanged before it has built it. */
+  has(id: string): boolean {
+    return this.found.has(id);
+  }
+
+  /**
+   * Whether the subject must be published though its payload is the stored one: a call of another payload (or an
+   * unpublish) may have reached the API since that was stored.
+   */
+  forces(id: string, stored: StoredDigest | undefined): boolean {
+    const uncertain = this.found.get(id);
+    return uncertain !== undefined && uncertain.digest !== stored?.digest;
+  }
+
+  /**
+   * The version to publish `digest` with: the uncertain call's when it sent this same payload (its retry, with the
+   * same idempotency key), else one above both it and the stored one, so that no two payloads go out with one version.
+   */
+  version(id: string, digest: string, stored: StoredDigest | undefined): number {
+    const uncertain = this.found.get(id);
+    if (uncertain && uncertain.digest === digest && uncertain.version > (stored?.version ?? 0)) return uncertain.version;
+    return Math.max(stored?.version ?? 0, uncertain?.version ?? 0) + 1;
+  }
+
+  /**
+   * Records a call about to be made; resolves once Redis has it. The records of the subjects that get this far in
+   * one turn of the event loop (most of a batch) go in one command.
+   */
+  mark(id: string, version: number, digest: string): Promise<void> {
+    this.queued.set(id, `${version}|${digest}`);
+    this.sending ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const entries = this.queued;
+      this.queued = new Map();
+      this.sending = undefined;
+      return this.work.markPublishing(entries);
+    });
+    return this.sending;
+  }
+
+  /**
+   * Forgets the records of subjects whose result is stored. Not awaited: it goes out before the batch's finish on
+   * the same connection, so the next run of these subjects reads after it; one that fails leaves a record, whose only
+   * cost is one more publish of an unchanged payload.
+   */
+  clear(ids: string[]): void {
+    this.work.clearPublishing(ids).catch(() => undefined);
+  }
+}
