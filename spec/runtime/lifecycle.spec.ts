@@ -327,6 +327,28 @@ describe('runtime lifecycle', () => {
     expect(h.ds.subscribers.map((s) => s.constructor.name)).to.not.include('CaptureSubscriber');
   });
 
+  it('subjectStatus never reads a renamed customer\'s order as idle before the API has the new name', async () => {
+    const worker = await h.startWorker();
+    const customer = await h.customer();
+    const order = await h.order(customer);
+    await worker.drain(DRAIN);
+    const id = String(order.id);
+    let polls = 0;
+    for (let i = 0; i < 30; i++) {
+      const firstName = `Renamed${i}`;
+      await h.w.updateCustomer(customer.id, { firstName });
+      for (;;) {
+        const status = await worker.subjectStatus(h.shop.OrderToApiSync, order.id);
+        polls += 1;
+        if (status.pending || status.unmapped) continue;
+        // Idle: its run has ended, so the API has the payload of the rename.
+        expect(h.api.documents.get(id)?.customer_full_name, `rename ${i}, poll ${polls}`).to.equal(`${firstName} Yang`);
+        break;
+      }
+    }
+    expect(polls, 'read while the rename ran, not only after').to.be.above(30);
+  });
+
   /** Three orders written with no worker running, and the machine whose publish of the second does not return. */
   async function threeOrdersOneHung() {
     const capture = await h.start();
