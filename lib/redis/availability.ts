@@ -3,19 +3,35 @@ import { SyncMachineError } from '../errors';
 import type { Logger } from '../logger';
 
 /** Redis is down (or went down while the work ran): the work was not confirmed done. */
-export class RedisUnavailableError extends SyncMachineError {}
+export class RedisUnavailableError extends SyncMachineError {
+  /** `sent`: the work was under way when Redis went down (its commands may yet run), not refused before it began. */
+  constructor(message: string, readonly sent = false) {
+    super(message);
+  }
+}
 
 /** Names kept per outage for the "back" summary; beyond this only the count grows (a long outage must not eat memory). */
 export const MAX_DROPPED_NAMES = 10_000;
 
+/** Changes of an outage of one kind: entity name to ids, in the order they were first recorded, and their count. */
+interface Changes {
+  ids: Map<string, Set<string>>;
+  /** Repeats of one row included. */
+  total: number;
+}
+
 interface Outage {
   since: number;
-  /** Entity name to ids, in the order they were first dropped. */
-  dropped: Map<string, Set<string>>;
+  /** Refused while Redis was down: never sent. */
+  dropped: Changes;
+  /**
+   * Being enqueued when the connection broke (or Redis stopped answering): not confirmed, and ioredis sends commands
+   * it had written again once it reconnects, so they may be recorded after all (a trial's log called 19 changes
+   * dropped that were all published).
+   */
+  unconfirmed: Changes;
   names: number;
-  /** Changes dropped, repeats of one entity included. */
-  total: number;
-  /** Changes of entities not named because the list was full. */
+  /** Changes of entities not named because the lists were full. */
   unnamed: number;
 }
 
@@ -73,14 +89,15 @@ export class RedisAvailability {
   }
 
   /** Records changes (`"<Entity> <id>"`) that could not be enqueued; they are logged when the outage ends. */
-  recordDropped(changes: Array<{ entity: string; id: string }>): void {
+  recordDropped(changes: Array<{ entity: string; id: string }>, sent = false): void {
     const outage = this.outage ?? this.startOutage();
+    const kind = sent ? outage.unconfirmed : outage.dropped;
     for (const { entity, id } of changes) {
-      outage.total += 1;
-      let ids = outage.dropped.get(entity);
+      kind.total += 1;
+      let ids = kind.ids.get(entity);
       if (ids?.has(id)) continue;
       if (outage.names >= MAX_DROPPED_NAMES) { outage.unnamed += 1; continue; }
-      if (!ids) outage.dropped.set(entity, (ids = new Set()));
+      if (!ids) kind.ids.set(entity, (ids = new Set()));
       ids.add(id);
       outage.names += 1;
     }
@@ -92,20 +109,20 @@ export class RedisAvailability {
     this.closed = true;
     this.client.off('close', this.onClose);
     this.client.off('ready', this.onReady);
-    if (this.outage && this.outage.total > 0) {
+    if (this.outage && this.recorded(this.outage) > 0) {
       this.logger.error(`Redis at ${this.describe} was still unreachable at close, after ${this.elapsed()}; ${this.summary()}`);
     }
     this.outage = undefined;
   }
 
   private startOutage(): Outage {
-    this.outage = { since: Date.now(), dropped: new Map(), names: 0, total: 0, unnamed: 0 };
+    this.outage = { since: Date.now(), dropped: { ids: new Map(), total: 0 }, unconfirmed: { ids: new Map(), total: 0 }, names: 0, unnamed: 0 };
     return this.outage;
   }
 
   private wentDown(): void {
     if (this.closed) return;
-    const error = new RedisUnavailableError(`the connection to Redis at ${this.describe} was lost`);
+    const error = new RedisUnavailableError(`the connection to Redis at ${this.describe} was lost`, true);
     for (const reject of this.inFlight) reject(error);
     if (this.outage) return;
     this.startOutage();
@@ -124,13 +141,13 @@ export class RedisAvailability {
   private stoppedAnswering(ms: number): void {
     if (this.closed || !this.answering) return;
     this.answering = false;
-    const error = new RedisUnavailableError(`Redis at ${this.describe} did not answer within ${ms} ms`);
+    const error = new RedisUnavailableError(`Redis at ${this.describe} did not answer within ${ms} ms`, true);
     for (const reject of this.inFlight) reject(error);
     if (!this.outage) {
       this.startOutage();
       this.logger.error(`Redis at ${this.describe} did not answer within ${ms} ms (a stopped process, or a network that ` +
         "drops packets?): committed changes are dropped, without waiting, until it answers again (they are listed by " +
-        'name when it is back; those of the writes that were waiting may have been enqueued after all).');
+        'name when it is back).');
     }
     this.client.ping().then(() => this.cameBack(), () => undefined);
   }
@@ -139,7 +156,7 @@ export class RedisAvailability {
     this.answering = true;
     if (this.closed || !this.outage) return;
     const line = `Redis at ${this.describe} is back after ${this.elapsed()}; `;
-    if (this.outage.total === 0) this.logger.info(`${line}no committed change was dropped meanwhile.`);
+    if (this.recorded(this.outage) === 0) this.logger.info(`${line}no committed change was dropped meanwhile.`);
     else this.logger.error(line + this.summary());
     this.outage = undefined;
   }
@@ -148,11 +165,20 @@ export class RedisAvailability {
     return `${((Date.now() - this.outage!.since) / 1000).toFixed(1)} s`;
   }
 
+  private recorded(outage: Outage): number {
+    return outage.dropped.total + outage.unconfirmed.total;
+  }
+
   private summary(): string {
-    const { dropped, total, unnamed } = this.outage!;
-    const list = [...dropped].map(([entity, ids]) => `${entity} ${[...ids].join(', ')}`).join('; ');
+    const { dropped, unconfirmed, unnamed } = this.outage!;
+    const list = (changes: Changes) => [...changes.ids].map(([entity, ids]) => `${entity} ${[...ids].join(', ')}`).join('; ');
+    const parts: string[] = [];
+    if (dropped.total > 0) parts.push(`${dropped.total} committed change(s) were dropped while it was down: ${list(dropped)}`);
+    if (unconfirmed.total > 0) {
+      parts.push(`${unconfirmed.total} ${dropped.total > 0 ? 'more ' : 'committed change(s) '}were being enqueued as it ` +
+        `went down and may have been recorded after all (the client sends them again when it reconnects): ${list(unconfirmed)}`);
+    }
     const more = unnamed > 0 ? ` and ${unnamed} more changes (only the first ${MAX_DROPPED_NAMES} entities are named)` : '';
-    return `${total} committed change(s) were dropped while it was down: ${list}${more}. ` +
-      'Call notifyChanged() or resync() for them (capture: \'outbox\' keeps them instead).';
+    return `${parts.join('; ')}${more}. Call notifyChanged() or resync() for them (capture: 'outbox' keeps them instead).`;
   }
 }

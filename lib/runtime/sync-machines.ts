@@ -370,7 +370,9 @@ export class SyncMachines {
     } catch (error) {
       this.noteDropped(changes);
       // Down: listed once, when Redis is back, instead of one log line per write.
-      if (error instanceof RedisUnavailableError) this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })));
+      if (error instanceof RedisUnavailableError) {
+        this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })), error.sent);
+      }
       else this.logDropped(changes, describeError(error));
     }
   }
