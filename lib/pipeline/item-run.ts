@@ -85,28 +85,33 @@ const LOCK_LOST_WINDOW_MS = 200;
 
 /**
  * A run that stalls past its locks (a process stopped, say) finds every subject of its batch lost when it goes on:
- * one line per subject was 190 lines for one batch in a trial. The items lost within LOCK_LOST_WINDOW_MS are said in
- * one line; a lone one as before.
+ * one line per subject was 190 lines for one batch in a trial. The items lost are said in one line when their batch
+ * ends (sayLockLost), or LOCK_LOST_WINDOW_MS after the first, whichever is first; a lone one as before.
  */
 function tellLockLost(s: ItemRunSettings, item: string, error: unknown): void {
   let lost = lockLost.get(s);
   if (!lost) {
     lockLost.set(s, lost = []);
-    setTimeout(() => {
-      lockLost.delete(s);
-      const what = `${s.step} of ${s.machine.className} for`;
-      const advice = 'Raise worker.lockTtlMs if hooks are slow; a process stopped or paused for longer than it loses its locks too.';
-      if (lost!.length === 1) {
-        s.logger.warn(`${what} ${s.describe(lost![0].item)} stopped before publishing: ${describeError(lost![0].error)}; it runs ` +
-          `again from current data. ${advice}`);
-        return;
-      }
-      const named = lost!.slice(0, 10).map((l) => s.describe(l.item)).join(', ') + (lost!.length > 10 ? ` and ${lost!.length - 10} more` : '');
-      s.logger.warn(`${what} ${named} stopped before publishing: their locks were taken over after they expired (the first: ` +
-        `${describeError(lost![0].error)}); they run again from current data. ${advice}`);
-    }, LOCK_LOST_WINDOW_MS).unref();
+    setTimeout(() => sayLockLost(s), LOCK_LOST_WINDOW_MS).unref();
   }
   lost.push({ item, error });
+}
+
+/** Says the items found with their locks lost that were not said yet (see tellLockLost). */
+export function sayLockLost(s: ItemRunSettings): void {
+  const lost = lockLost.get(s);
+  if (!lost) return;
+  lockLost.delete(s);
+  const what = `${s.step} of ${s.machine.className} for`;
+  const advice = 'Raise worker.lockTtlMs if hooks are slow; a process stopped or paused for longer than it loses its locks too.';
+  if (lost.length === 1) {
+    s.logger.warn(`${what} ${s.describe(lost[0].item)} stopped before publishing: ${describeError(lost[0].error)}; it runs ` +
+      `again from current data. ${advice}`);
+    return;
+  }
+  const named = lost.slice(0, 10).map((l) => s.describe(l.item)).join(', ') + (lost.length > 10 ? ` and ${lost.length - 10} more` : '');
+  s.logger.warn(`${what} ${named} stopped before publishing: their locks were taken over after they expired (the first: ` +
+    `${describeError(lost[0].error)}); they run again from current data. ${advice}`);
 }
 
 function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown): ItemResult {

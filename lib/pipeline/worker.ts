@@ -10,7 +10,7 @@ import type { RetryPolicy } from '../runtime/options';
 import { BatchEnds } from './batch-ends';
 import { BatchLocks } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
-import type { ItemRunSettings } from './item-run';
+import { sayLockLost, type ItemRunSettings } from './item-run';
 import type { QueueSet } from './queues';
 import { Turns } from './turns';
 import type { RunsInFlight } from './runs-in-flight';
@@ -230,6 +230,7 @@ async function runBatch(
     results = batch.items.map(({ item }) => [item, 'failed', describeError(error)]);
   } finally {
     locks?.stop();
+    sayLockLost(settings);
   }
   // Abandoned by close() (its connections are gone): its locks and claims run out, and another worker runs what
   // it had not finished; close() said so.
