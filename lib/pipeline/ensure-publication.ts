@@ -254,7 +254,10 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const body = canonical(payload, machine, id);
   const digest = digestOf(body);
   // Unchanged: nothing to send and nothing to write, unless an earlier call may have sent another payload since.
-  if (stored && stored.digest === digest && !s.request.force && !run.uncertain.forces(id, stored)) return 'unchanged';
+  if (stored && stored.digest === digest && !s.request.force && !run.uncertain.forces(id, stored)) {
+    run.uncertain.settle(id);
+    return 'unchanged';
+  }
   const context = await publishContext(s, digest);
   await run.uncertain.mark(id, context.version, digest);
   await run.gate.run(async () => {
@@ -299,7 +302,9 @@ function storedBody(run: BatchRun, id: string, body: string): string {
 async function withdraw(s: Subject, subject: { gone: boolean }): Promise<PublicationOutcome> {
   const { run, id, stored } = s;
   const { machine } = run;
-  if (!stored) {
+  // A first publish whose outcome is not known may have reached the API: it is unpublished as if it were stored.
+  if (!stored && !(run.uncertain.mayHavePublished(id) && machine.hooks.unpublish)) {
+    run.uncertain.settle(id); // nothing was ever stored, and nothing is to be: no call of it needs correcting
     if (subject.gone) {
       run.deps.logger.warn(`${machine.className}: ${machine.subjectInfo.name} ${id} is gone and has no stored payload ` +
         '(never published, or already unpublished): nothing to do.');
@@ -307,7 +312,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
     return 'not_publishable';
   }
   // Read before the gate, as for a publish: a permit is not held through the read of the stored body.
-  const context = machine.hooks.unpublish ? await publishContext(s, stored.digest, 'unpublish') : undefined;
+  const context = machine.hooks.unpublish ? await publishContext(s, stored?.digest ?? '', 'unpublish') : undefined;
   if (context) await run.uncertain.mark(id, context.version, '');
   await run.gate.run(async () => {
     if (machine.hooks.unpublish && context) {

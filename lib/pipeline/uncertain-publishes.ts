@@ -32,6 +32,12 @@ export class UncertainPublishes {
     return new UncertainPublishes(work, found);
   }
 
+  /** Whether a publish of the subject (not an unpublish) may have reached the API without being stored. */
+  mayHavePublished(id: string): boolean {
+    const uncertain = this.found.get(id);
+    return uncertain !== undefined && uncertain.digest !== '';
+  }
+
   /** Whether the subject has such a record: its run must not take it as unchanged before it has built it. */
   has(id: string): boolean {
     return this.found.has(id);
@@ -69,6 +75,14 @@ export class UncertainPublishes {
       return this.work.markPublishing(entries);
     });
     return this.sending;
+  }
+
+  /**
+   * Forgets a record that needs nothing more: the uncertain call sent the payload that is stored, or the subject is
+   * gone and was never stored. Else it would send every later run of the subject the long way, for nothing.
+   */
+  settle(id: string): void {
+    if (this.found.delete(id)) this.clear([id]);
   }
 
   /**

@@ -99,6 +99,15 @@ for (const world of WORLDS) {
       await worker.resync('OrderToApiSync', { ids: [id] });
       expect((await worker.drain(DRAIN)).outcomes).to.deep.equal({ unchanged: 1 });
       expect(sent).to.have.length(3);
+
+      // A first publish of unknown outcome, then the order is no longer publishable: it is unpublished all the same.
+      applyThenFail = true;
+      const draft = await h.order(await h.customer(), { status: 'purchased' });
+      while (!h.api.documents.has(String(draft.id)) || applyThenFail) await new Promise((r) => setTimeout(r, 5));
+      await h.update(draft, { status: 'draft' });
+      const { outcomes } = await worker.drain(DRAIN);
+      expect(h.api.documents.has(String(draft.id)), 'the API no longer holds the draft').to.equal(false);
+      expect(outcomes.unpublished).to.equal(1);
     });
 
     it('@Build runs once per subject and run, sync or async, throwing or not; an unchanged one ends unless forced', async () => {
