@@ -199,7 +199,7 @@ function slowItems(settings: ItemRunSettings, items: string[], ms: number): stri
   const publishes = settings.step === 'ensure-publication';
   const hooks = publishes ? '@Build or @Publish' : '@SubjectIdsFrom';
   return `${settings.step} of ${settings.machine.className}: ${named} still running after ${Math.round(ms / 1000)} s: ` +
-    `${hooks} has not returned (a partner API or a query that does not answer?). ` +
+    `${hooks} has not returned (a partner API or a query that does not answer, or this process was stopped?). ` +
     (publishes ? 'Each such subject stays locked, and its later changes wait, until it does. ' : 'Its subjects wait until it does. ') +
     `Give the call a timeout (fetch(url, { signal: AbortSignal.timeout(10_000) })), so that it fails and is retried.`;
 }

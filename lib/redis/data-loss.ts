@@ -65,9 +65,11 @@ export class DataLossWatch {
     }
     this.logger.error(`Redis at ${this.describe} came back without the data it held (a restart of a Redis that keeps ` +
       'nothing on disk, a FLUSHALL, or a failover to an empty replica): changes recorded before the outage and not yet ' +
-      'run, failure records and publication counters are gone, and the subjects they stood for may stay stale. ' +
+      'run, failure records, the records of publishes whose outcome was not known, and publication counters are gone, ' +
+      'and the subjects they stood for may stay stale. ' +
       `Run resync for ${this.machines.join(', ')} (\`npx sync-machine resync <Machine>\`: unchanged subjects cost no API ` +
-      'call), and make Redis keep its data (appendonly yes).');
+      'call); a publish that failed or timed out just before may still have reached the API unrecorded, which only ' +
+      '`resync <Machine> --force` sends again (every subject, once). And make Redis keep its data (appendonly yes).');
   }
 
   private async mark(): Promise<void> {

@@ -74,8 +74,9 @@ describe('Redis restarted without its data (PostgreSQL)', function () {
     }
     expect(said()).to.have.length(1);
     expect(said()[0]).to.match(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${redis.port} came back without the data it held .*` +
-      'Run resync for OrderToApiSync \\(`npx sync-machine resync <Machine>`: unchanged subjects cost no API call\\), and make ' +
-      'Redis keep its data \\(appendonly yes\\)\\.$'));
+      'Run resync for OrderToApiSync \\(`npx sync-machine resync <Machine>`: unchanged subjects cost no API call\\); a publish ' +
+      'that failed or timed out just before may still have reached the API unrecorded, which only `resync <Machine> --force` ' +
+      'sends again \\(every subject, once\\)\\. And make Redis keep its data \\(appendonly yes\\)\\.$'));
 
     const worker = await h.startWorker({ redis: redis.url });
     await worker.drain(DRAIN);

@@ -365,7 +365,8 @@ describe('runtime lifecycle', () => {
     await until(() => h.logger.warnings().length > 0);
     expect(h.api.publishes().length, 'the others of its batch published').to.equal(2);
     expect(h.logger.warnings()).to.deep.equal([`ensure-publication of OrderToApiSync: Order ${hung} still running after 2 s: ` +
-      '@Build or @Publish has not returned (a partner API or a query that does not answer?). Each such subject stays ' +
+      '@Build or @Publish has not returned (a partner API or a query that does not answer, or this process was stopped?). ' +
+      'Each such subject stays ' +
       'locked, and its later changes wait, until it does. Give the call a timeout (fetch(url, { signal: ' +
       'AbortSignal.timeout(10_000) })), so that it fails and is retried.']);
     await new Promise((r) => setTimeout(r, 2_000));
