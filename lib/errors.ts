@@ -72,3 +72,8 @@ export function describeError(error: unknown): string {
   const code = (cause as { code?: unknown }).code;
   return `${error.message} (${typeof code === 'string' && !cause.message.includes(code) ? `${code}: ` : ''}${cause.message})`;
 }
+
+/** The first `limit` names, comma-separated, and how many more there are: a long list in one log line. */
+export function listed(names: string[], limit: number): string {
+  return names.slice(0, limit).join(', ') + (names.length > limit ? ` and ${names.length - limit} more` : '');
+}

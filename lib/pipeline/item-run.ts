@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { describeError, InvalidJobError, LockLostError, LockLostWhilePublishingError, RetryAfter } from '../errors';
+import { describeError, InvalidJobError, listed, LockLostError, LockLostWhilePublishingError, RetryAfter } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { Step } from '../redis/keys';
@@ -109,7 +109,7 @@ export function sayLockLost(s: ItemRunSettings): void {
       `again from current data. ${advice}`);
     return;
   }
-  const named = lost.slice(0, 10).map((l) => s.describe(l.item)).join(', ') + (lost.length > 10 ? ` and ${lost.length - 10} more` : '');
+  const named = listed(lost.map((l) => s.describe(l.item)), 10);
   s.logger.warn(`${what} ${named} stopped before publishing: their locks were taken over after they expired (the first: ` +
     `${describeError(lost[0].error)}); they run again from current data. ${advice}`);
 }

@@ -12,6 +12,11 @@ installEnvelopeGuard(); // a corrupt job is failed once, not re-run every stall 
 /** Upstream first: drain reads queues in this order so work moving downstream is never missed. */
 export const STEPS: readonly Step[] = ['find-subjects', 'ensure-publication'];
 
+/** How messages name an item of a step: a subject ("Order 42"), or a changed row ("Customer 7" for `Customer:7`). */
+export function itemName(step: Step, subject: string, item: string): string {
+  return step === 'ensure-publication' ? `${subject} ${item}` : item.replace(':', ' ');
+}
+
 /** The Bee-Queue queues of every machine, two per machine. */
 export class QueueSet {
   private readonly queues = new Map<string, BeeQueue>();

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type BeeQueue from 'bee-queue';
-import { describeError } from '../errors';
+import { describeError, listed } from '../errors';
 import type { Logger } from '../logger';
 import { countRuns } from '../metrics';
 import type { MachineDefinition } from '../metadata/machine-definition';
@@ -11,7 +11,7 @@ import { BatchEnds } from './batch-ends';
 import { BatchLocks } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
 import { sayLockLost, type ItemRunSettings } from './item-run';
-import type { QueueSet } from './queues';
+import { itemName, type QueueSet } from './queues';
 import { Turns } from './turns';
 import type { RunsInFlight } from './runs-in-flight';
 import { PublishGate } from './publish-gate';
@@ -88,7 +88,7 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
       const queueName = `${deps.keys.prefix}:${deps.keys.queueName(machine.name, step)}`;
       const settings: ItemRunSettings = {
         machine, step, queue: queueName, spanName: `process ${queueName}`, logger: deps.logger, retry: deps.retry, gate,
-        describe: step === 'ensure-publication' ? (id) => `${machine.subjectInfo.name} ${id}` : (item) => item.replace(':', ' '),
+        describe: (item) => itemName(step, machine.subjectInfo.name, item),
         forceRerun: (item) => deps.enqueuer.request(machine.name, step, [[item, encodeRequest({ force: true })]]),
         closed: () => deps.stopping.closed,
       };
@@ -194,8 +194,7 @@ function keeps(work: WorkQueue, ticket: string): boolean {
 
 /** Items of a batch whose hooks have not returned after a long time: what holds them, and what to do. */
 function slowItems(settings: ItemRunSettings, items: string[], ms: number): string {
-  const named = items.slice(0, 10).map((item) => settings.describe(item)).join(', ') +
-    (items.length > 10 ? ` and ${items.length - 10} more` : '');
+  const named = listed(items.map((item) => settings.describe(item)), 10);
   const publishes = settings.step === 'ensure-publication';
   const hooks = publishes ? '@Build or @Publish' : '@SubjectIdsFrom';
   return `${settings.step} of ${settings.machine.className}: ${named} still running after ${Math.round(ms / 1000)} s: ` +

@@ -1,9 +1,10 @@
 import type Redis from 'ioredis';
-import { STEPS } from '../pipeline/queues';
+import { listed } from '../errors';
+import { itemName, STEPS } from '../pipeline/queues';
 import { FailedTicket, readFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
 import { FailedItem, readFailures } from './failures';
-import { claimedItems, claimedSince } from '../pipeline/work-queue';
+import { claimedSince } from '../pipeline/work-queue';
 
 /** Items of one step by state. */
 export interface QueueCounts {
@@ -69,10 +70,11 @@ export async function readMachineStatus(
   const perStep = 5;
   STEPS.forEach((step, i) => {
     const [ready, pending, claims, failed, inboxed] = values.slice(i * perStep, (i + 1) * perStep);
-    for (const { item, since } of claimedSince(claims as string[])) running.push({ step, id: item, forMs: Math.max(0, now - since) });
+    const claimed = claimedSince(claims as string[]);
+    for (const { item, since } of claimed) running.push({ step, id: item, forMs: Math.max(0, now - since) });
     // Items of commits still in the inbox are ready; one changed twice there counts twice until a take sorts it in.
     queues[step] = {
-      waiting: Number(ready) + Number(inboxed ?? 0), active: claimedItems(claims as string[]).length,
+      waiting: Number(ready) + Number(inboxed ?? 0), active: claimed.length,
       delayed: Number(pending) - Number(ready), failed: Number(failed),
     };
   });
@@ -141,12 +143,11 @@ export async function readRunning(redis: Redis, keys: KeySpace, machines: Array<
       return; // a claim written by hand: take and reap deal with it
     }
     if (items.length === 0) return;
-    const named = items.slice(0, 5).map(({ item, since }) => {
-      const what = step === 'ensure-publication' ? `${machine.subject} ${item}` : item.replace(':', ' ');
+    const named = items.map(({ item, since }) => {
+      const what = itemName(step, machine.subject, item);
       return Number.isFinite(since) ? `${what} (${((now - since) / 1000).toFixed(1)} s)` : what;
     });
-    const more = items.length > 5 ? ` and ${items.length - 5} more` : '';
-    running.push(`${machine.name} ${step}: ${named.join(', ')}${more}`);
+    running.push(`${machine.name} ${step}: ${listed(named, 5)}`);
   });
   return running;
 }

@@ -1,4 +1,4 @@
-import { ConfigurationError, shownValue } from '../errors';
+import { ConfigurationError, listed, shownValue } from '../errors';
 import { canonicalId, fitsKey, KEY_NAMES, type KeyKind } from '../key-kinds';
 import type { EntityInfo } from '../ports';
 
@@ -26,7 +26,7 @@ export function checkedIds(ids: unknown, entity: EntityInfo, call: string): stri
     : `${key} is ${KEY_RULES[entity.keyKind]}`;
   if (bad.length === 0) bad.push(...ids.filter((id) => !fitsKey(entity.keyKind, String(id))));
   if (bad.length > 0) {
-    const list = bad.slice(0, 5).map(shown).join(', ') + (bad.length > 5 ? ` and ${bad.length - 5} more` : '');
+    const list = listed(bad.map(shown), 5);
     throw new ConfigurationError(`${call}: ${rule}; ${list} ${bad.length === 1 ? 'is not one' : 'are not'}. ` +
       `Nothing was done: fix ${bad.length === 1 ? 'it' : 'them'} and call again.`);
   }

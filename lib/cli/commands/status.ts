@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { STEPS } from '../../pipeline/queues';
+import { itemName, STEPS } from '../../pipeline/queues';
 import { resolvePrefix } from '../../runtime/options';
 import type { MachineStatus } from '../../runtime/status';
 import { CliIO, line } from '../io';
@@ -39,8 +39,7 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
     }
     out.push(...table(rows));
     if (s.longestRunning.length > 0) {
-      const named = s.longestRunning.map((r) => `${r.step === 'ensure-publication' ? `${s.subject} ${r.id}` : r.id.replace(':', ' ')} ` +
-        `${(r.forMs / 1000).toFixed(1)} s`);
+      const named = s.longestRunning.map((r) => `${itemName(r.step, s.subject, r.id)} ${(r.forMs / 1000).toFixed(1)} s`);
       out.push(`  running longest: ${named.join(', ')}`);
     }
     const outcomes = Object.entries(s.outcomes);
