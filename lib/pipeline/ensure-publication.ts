@@ -44,14 +44,12 @@ export async function ensurePublications(
   const { machine } = settings;
   const ids = batch.items.map((i) => i.item);
   const load = (part: string[]) => deps.adapter.load(machine.subject, part, machine.relations);
-  // Beside the database's reads: the calls of earlier runs whose outcome is not known (uncertain-publishes.ts).
-  const reading = UncertainPublishes.read(locks.work, ids);
-  reading.catch(() => undefined); // awaited below, after the reads; a rejection meanwhile is not unhandled
   const [loaded, stored] = await deps.reads.run(() => Promise.all([
     load(ids).then((rows) => ({ rows, unloadable: new Map<string, unknown>() }), (error: unknown) => ({ error })),
     deps.adapter.payloads.findDigests(machine.name, ids),
   ]));
-  const uncertain = await reading;
+  // The calls of earlier runs whose outcome is not known, as the take read them (uncertain-publishes.ts).
+  const uncertain = UncertainPublishes.of(locks.work, batch.uncertain);
   // The digests read, so the database answers: a failed load is about some of the rows, and is tried in parts.
   // (Both failing is the database, and the whole batch fails, as it does when findDigests alone fails.)
   const { rows, unloadable } = 'error' in loaded

@@ -21,10 +21,10 @@ export class UncertainPublishes {
 
   private constructor(private readonly work: WorkQueue, private readonly found: Map<string, Uncertain>) {}
 
-  /** Reads the records of these subjects: one round trip, beside the batch's own reads. */
-  static async read(work: WorkQueue, ids: string[]): Promise<UncertainPublishes> {
+  /** The records of a batch's subjects, as its take read them (take.lua): no round trip of their own. */
+  static of(work: WorkQueue, records: Map<string, string>): UncertainPublishes {
     const found = new Map<string, Uncertain>();
-    for (const [id, value] of await work.publishing(ids)) {
+    for (const [id, value] of records) {
       const bar = value.indexOf('|');
       // A value not of this form (written by hand) still says a call may have gone out.
       found.set(id, { version: bar > 0 ? Number.parseInt(value.slice(0, bar), 10) || 0 : 0, digest: bar >= 0 ? value.slice(bar + 1) : '' });

@@ -41,6 +41,8 @@ export interface TakenBatch {
   nextInMs?: number;
   /** Inbox entries that could not be read (written by hand, or by another version): how many, and the first ten. */
   unreadable?: { count: number; entries: string[] };
+  /** The items taken whose last publish has an outcome not known (keys.publishing): item -> its record. */
+  uncertain: Map<string, string>;
 }
 
 /** How one item of a batch ended; `failed` retries with backoff, `requeue` runs it again soon, uncharged. */
@@ -161,17 +163,20 @@ export class WorkQueue {
    */
   async take(run: TicketRun, first: boolean, lockTtlMs = 0, lingers = false): Promise<TakenBatch> {
     const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
-      ...this.tickets, this.stats, this.paused, this.k.inbox, this.k.inboxed, this.k.busy,
+      ...this.tickets, this.stats, this.paused, this.k.inbox, this.k.inboxed, this.k.busy, this.publishingKey,
       run.ticket, this.tokenOf(run), this.settings.batchSize, this.locks ? lockTtlMs : 0, MAX_TICKETS, ticketJson(this.machine, this.step),
       first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs, run.id);
     const claim = readClaim(String(reply[4]));
     const items: TakenItem[] = [];
     for (let i = 0; i < claim.flat.length; i += 2) items.push({ item: claim.flat[i], raw: claim.flat[i + 1] });
+    const uncertain = new Map<string, string>();
+    const records = reply[6] as string[];
+    for (let i = 0; i < records.length; i += 2) uncertain.set(records[i], records[i + 1]);
     const next = String(reply[3]);
     const nextInMs = next === '' || next === 'ended' ? undefined : Math.max(0, Number(next) - Number(reply[0]));
     return {
       now: Number(reply[0]), held: Number(reply[1]), items, claim: claim.stamp,
-      ended: items.length === 0 && next === 'ended', nextInMs, unreadable: readUnreadable(String(reply[5] ?? '')),
+      ended: items.length === 0 && next === 'ended', nextInMs, unreadable: readUnreadable(String(reply[5] ?? '')), uncertain,
     };
   }
 
@@ -228,15 +233,6 @@ export class WorkQueue {
   async extend(token: string, ttlMs: number, items: string[]): Promise<string[]> {
     if (items.length === 0) return [];
     return this.redis.smExtend(this.locksKey, token, ttlMs, ...items);
-  }
-
-  /** The publishes of these subjects whose outcome is not known (keys.publishing): subject id -> its value. */
-  async publishing(items: string[]): Promise<Map<string, string>> {
-    const found = new Map<string, string>();
-    if (items.length === 0) return found;
-    const values = await this.redis.hmget(this.publishingKey, ...items);
-    for (let i = 0; i < items.length; i++) if (values[i] !== null) found.set(items[i], values[i]!);
-    return found;
   }
 
   /** Records publishes about to be made, before they are (keys.publishing). */

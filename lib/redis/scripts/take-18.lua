@@ -20,6 +20,8 @@ KEYS[14] paused   string the machine's publishing is paused until then (ms): not
 KEYS[15] inbox    list  requests of commits not yet in `pending`, sorted in first (mark.lua)
 KEYS[16] inboxed  string how many items the inbox holds
 KEYS[17] busy     set   tickets whose batch has run for a while, out of `runs` (see finish.lua)
+KEYS[18] publishing hash item -> "<version>|<digest>": publishes whose outcome is not known (uncertain-publishes.ts),
+                  read here for the items taken, so that a run learns of them without a round trip of its own
 ARGV[1] ticket id
 ARGV[2] lock token of this run ("" when the step does not lock)
 ARGV[3] batch size
@@ -32,10 +34,12 @@ ARGV[9] "1" when the ticket lingers: with nothing to take it stays in `runs` (co
         instead of making tickets) unless the machine is paused
 ARGV[10] debounce (ms): an item's score minus it is when it was first requested
 ARGV[11] run id, "<ticket>:<random>", new for each time a worker starts the ticket: the field of its claims
-Returns { now, held count, recovered count, next, claim, unreadable } with the claim as stored ('' with no items). With
+Returns { now, held count, recovered count, next, claim, unreadable, uncertain } with the claim as stored ('' with no items). With
 no items, next is 'ended' when the ticket ended (it was removed from `runs` and tickets were scheduled for what is not
 ready yet), else it lingers and next is when the next pending item is ready ('' when none is pending). `unreadable` is
 '' or a JSON array of their count and the first ten of the inbox entries that could not be read (schedule.lua, ingest).
+`uncertain` is a flat array item, record, ... of the items taken that have a record in `publishing` (none when the
+step does not lock).
 ]]
 --!include schedule.lua
 local now, micros = ms_now()
@@ -149,9 +153,22 @@ if not resume and not superseded and #out < 2 * batch then
 end
 
 local packed = ''
+local uncertain = {}
 if #out > 0 then
   packed = now .. '.' .. micros .. '\n' .. cjson.encode(out)
   redis.call('HSET', KEYS[3], run, packed)
+  -- The hash is almost always empty or gone: then no HMGET of the batch's items (an unchanged resync's common case).
+  if locking and redis.call('EXISTS', KEYS[18]) == 1 then
+    local items = {}
+    for i = 1, #out, 2 do items[#items + 1] = out[i] end
+    local records = multi_get('HMGET', KEYS[18], items)
+    for i, item in ipairs(items) do
+      if records[i] then
+        uncertain[#uncertain + 1] = item
+        uncertain[#uncertain + 1] = records[i]
+      end
+    end
+  end
 end
 
 if held > 0 then count_into(KEYS[13], ARGV[8] .. ':rescheduled', held) end
@@ -173,4 +190,4 @@ end
 -- Inbox entries that ingest could not read, here or in an earlier script: this take's worker reports them.
 local unreadable = redis.call('HGET', KEYS[2], UNREADABLE)
 if unreadable then redis.call('HDEL', KEYS[2], UNREADABLE) end
-return { tostring(now), held, recovered, next_at, packed, unreadable or '' }
+return { tostring(now), held, recovered, next_at, packed, unreadable or '', uncertain }
