@@ -45,11 +45,16 @@ export class UncertainPublishes {
 
   /**
    * Whether the subject must be published though its payload is the stored one: a call of another payload (or an
-   * unpublish) may have reached the API since that was stored.
+   * unpublish) may have reached the API since that was stored, or a call of the stored payload with a version above
+   * the stored one. That call may not have arrived while an earlier call of unknown outcome did (its record is
+   * overwritten by the later call's); and if it arrived, the store must learn its version, or the next payload would
+   * go out with a lower one (a trial: shipped applied with its answer lost, then purchased lost: the API kept
+   * shipped; or both applied: the next change went out as version 8 after 9).
    */
   forces(id: string, stored: StoredDigest | undefined): boolean {
     const uncertain = this.found.get(id);
-    return uncertain !== undefined && uncertain.digest !== stored?.digest;
+    if (uncertain === undefined) return false;
+    return uncertain.digest !== stored?.digest || uncertain.version > (stored?.version ?? 0);
   }
 
   /**
@@ -78,8 +83,9 @@ export class UncertainPublishes {
   }
 
   /**
-   * Forgets a record that needs nothing more: the uncertain call sent the payload that is stored, or the subject is
-   * gone and was never stored. Else it would send every later run of the subject the long way, for nothing.
+   * Forgets a record that needs nothing more: the uncertain call sent the payload that is stored, with its version
+   * (its store went through, the record's delete did not), or the subject is gone and was never stored. Else it
+   * would send every later run of the subject the long way, for nothing.
    */
   settle(id: string): void {
     if (this.found.delete(id)) this.clear([id]);

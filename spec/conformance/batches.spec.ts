@@ -110,6 +110,59 @@ for (const world of WORLDS) {
       expect(outcomes.unpublished).to.equal(1);
     });
 
+    it('two calls of unknown outcome in a row: the API ends on the stored payload, and versions never go back', async () => {
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      machine.build = ((order: ShopOrder) => ({ id: String(order.id), order_status: order.status })) as never;
+      const publish = machine.publish.bind(machine);
+      const sent: Array<[string, number]> = [];
+      /** What the next calls do: apply and lose the answer, or time out without reaching the API. */
+      const plan: Array<'applied' | 'lost'> = [];
+      machine.publish = (async (order: ShopOrder, payload: OrderPayload, ctx: PublishContext) => {
+        sent.push([payload.order_status, ctx.version]);
+        const fault = plan.shift();
+        if (fault !== 'lost') await publish(order, payload);
+        if (fault) throw new Error(`client timeout after 1000 ms (${fault})`);
+      }) as never;
+      const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 2, retry: { attempts: 5, initialDelayMs: 300 } } });
+      const order = await h.order(await h.customer(), { status: 'purchased' });
+      await worker.drain(DRAIN);
+      const id = String(order.id);
+      const lastStatus = () => h.api.documents.get(id)?.order_status;
+      const lastVersion = () => Math.max(...sent.map(([, version]) => version));
+      const callsMade = async (n: number) => { while (sent.length < n) await new Promise((r) => setTimeout(r, 5)); };
+
+      // shipped reaches the API, its answer is lost; back to the stored values, and that call never arrives.
+      plan.push('applied', 'lost');
+      await h.update(order, { status: 'shipped' });
+      await callsMade(2);
+      await h.update(order, { status: 'purchased' });
+      await callsMade(3);
+      await worker.drain(DRAIN);
+      expect(lastStatus(), 'the API holds the stored payload, not the first lost answer\'s').to.equal('purchased');
+      expect(sent.slice(0, 3)).to.deep.equal([['purchased', 1], ['shipped', 2], ['purchased', 3]]);
+      // The retry of the payload that may not have arrived keeps its version (and idempotency key).
+      expect(sent.slice(3)).to.deep.equal([['purchased', 3]]);
+
+      // Both calls reach the API and lose their answers: the last one is a payload the store already holds.
+      plan.push('applied', 'applied');
+      await h.update(order, { status: 'shipped' });
+      await callsMade(5);
+      await h.update(order, { status: 'purchased' });
+      await callsMade(6);
+      await worker.drain(DRAIN);
+      const highest = lastVersion();
+      await h.update(order, { status: 'cancelled' });
+      await worker.drain(DRAIN);
+      expect(lastStatus()).to.equal('cancelled');
+      const versions = sent.map(([, version]) => version);
+      expect(versions.slice(-1)[0], `the next payload goes out above every version sent before (${JSON.stringify(sent)})`).to.be.above(highest);
+      for (let i = 1; i < sent.length; i++) {
+        if (sent[i][0] !== sent[i - 1][0]) expect(versions[i], JSON.stringify(sent)).to.be.above(versions[i - 1]);
+      }
+      await worker.resync('OrderToApiSync', { ids: [id] });
+      expect((await worker.drain(DRAIN)).outcomes).to.deep.equal({ unchanged: 1 });
+    });
+
     it('@Build runs once per subject and run, sync or async, throwing or not; an unchanged one ends unless forced', async () => {
       const orders = await fiveOrders();
       const [plain, asynchronous, throwing, rejecting] = orders.map((o) => String(o.id));
