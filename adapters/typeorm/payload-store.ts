@@ -55,7 +55,15 @@ export class TypeOrmPayloadStore implements PayloadStore {
   async savePublished(machine: string, published: PublishedPayload[]): Promise<void> {
     if (published.length === 0) return;
     const publishedAt = new Date();
-    await this.repo.upsert(published.map((p) => ({ machine, ...p, publishedAt })), ['machine', 'subjectId']);
+    const rows = published.map((p) => ({
+      machine, subjectId: p.subjectId, body: p.body, digest: p.digest, generatedAt: p.generatedAt, publishedAt, version: p.version,
+    }));
+    // repository.upsert's statement, without TypeORM's default work after an insert of updating the rows with what
+    // the database generated (nothing we use): 500 rows took 8.8 against 4.9 ms on SQLite, 10.3 against 9.6 on PostgreSQL.
+    const column = (property: string) => this.repo.metadata.findColumnWithPropertyName(property)!.databaseName;
+    await this.repo.createQueryBuilder().insert().values(rows)
+      .orUpdate(['body', 'digest', 'generatedAt', 'publishedAt', 'version'].map(column), ['machine', 'subjectId'].map(column))
+      .updateEntity(false).execute();
   }
 
   async remove(machine: string, subjectId: string): Promise<void> {
