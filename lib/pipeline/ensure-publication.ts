@@ -331,9 +331,9 @@ export interface PublishContext<P = unknown> {
   /** The payload last published for this subject; undefined if none, or with `store: 'digest'`. */
   previous?: P;
   /**
-   * 1, 2, 3 ...: +1 per successful publish of this subject; `@Unpublish` gets the last published one. A number is
-   * skipped after a call whose outcome was not known (it failed or timed out, or its worker died): that call may
-   * have reached the API with it, so no other payload gets it.
+   * 1, 2, 3 ...: +1 per successful publish of this subject; `@Unpublish` gets the last published one, or a call's
+   * of unknown outcome after it. A number is skipped after a call whose outcome was not known (it failed or timed
+   * out, or its worker died): that call may have reached the API with it, so no other payload gets it.
    */
   version: number;
   /** Stable for this machine, subject and payload (digest): a retry of the same payload reuses it. */
@@ -349,7 +349,7 @@ async function publishContext(s: Subject, digest: string, action: 'publish' | 'u
   return {
     subjectId: id,
     previous: body ? JSON.parse(body) : undefined,
-    version: action === 'publish' ? s.run.uncertain.version(id, digest, stored) : stored?.version ?? 0,
+    version: action === 'publish' ? s.run.uncertain.version(id, digest, stored) : s.run.uncertain.lastVersion(id, stored),
     idempotencyKey: createHash('sha256').update(`${machine.name}\n${id}\n${action}\n${digest}`).digest('hex').slice(0, 32),
     attempt: s.request.attempt + 1,
   };

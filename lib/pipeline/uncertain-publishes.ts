@@ -68,6 +68,14 @@ export class UncertainPublishes {
   }
 
   /**
+   * The version an unpublish goes out with: the last one that may have reached the API, the stored publish's or a
+   * later call's of unknown outcome (a trial: a DELETE with 26 after the API had applied a PUT with 27).
+   */
+  lastVersion(id: string, stored: StoredDigest | undefined): number {
+    return Math.max(stored?.version ?? 0, this.found.get(id)?.version ?? 0);
+  }
+
+  /**
    * Records a call about to be made; resolves once Redis has it. The records of the subjects that get this far in
    * one turn of the event loop (most of a batch) go in one command.
    */

@@ -161,6 +161,22 @@ for (const world of WORLDS) {
       }
       await worker.resync('OrderToApiSync', { ids: [id] });
       expect((await worker.drain(DRAIN)).outcomes).to.deep.equal({ unchanged: 1 });
+
+      // Removed while its last publish's outcome is not known: the unpublish carries that publish's version.
+      const unpublished: number[] = [];
+      const unpublish = machine.unpublish.bind(machine);
+      machine.unpublish = (async (subjectId: string, last: unknown, ctx: PublishContext) => {
+        unpublished.push(ctx.version);
+        await unpublish(subjectId);
+      }) as never;
+      plan.push('applied');
+      const calls = sent.length;
+      await h.update(order, { status: 'shipped' });
+      await callsMade(calls + 1);
+      await h.w.removeOrder(order.id);
+      await worker.drain(DRAIN);
+      expect(h.api.documents.has(id), 'the API no longer holds it').to.equal(false);
+      expect(unpublished, JSON.stringify(sent)).to.deep.equal([sent[calls][1]]);
     });
 
     it('@Build runs once per subject and run, sync or async, throwing or not; an unchanged one ends unless forced', async () => {
