@@ -62,6 +62,22 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
 type MachineRef = string | (abstract new (...args: never[]) => object) | object;
 
 /** A started sync-machine runtime: captures changes, and runs workers when asked to. */
+/**
+ * A runtime without a worker never reads the payload table to capture, so a missing one does not stop it; but the
+ * install is unfinished (its workers refuse to start, and resync, status and diff from here fail): said at start,
+ * not first by a worker on another host (an outside trial: a capture-only start said nothing).
+ */
+async function capturesWithoutPayloads(adapter: OrmAdapter, logger: Logger): Promise<undefined> {
+  try {
+    await adapter.payloads.check();
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    logger.warn(`SyncMachines.start (no worker): ${error.message} This runtime only captures, so it started; workers ` +
+      'refuse to start until the table is there.');
+  }
+  return undefined;
+}
+
 export class SyncMachines {
   private readonly pending = new Set<Promise<void>>();
   /** Set by close(): running tickets finish their batch and take no other. */
@@ -114,7 +130,7 @@ export class SyncMachines {
     const capture = resolveCapture(options.capture, options.outboxPollMs, options.captureTimeoutMs);
     if (capture.mode === 'outbox') await adapter.outbox.check();
     const redisSettings = resolveRedis(options.redis);
-    const bodyLimit = worker ? await adapter.payloads.check() : undefined;
+    const bodyLimit = worker ? await adapter.payloads.check() : await capturesWithoutPayloads(adapter, logger);
     // A web process restarting during an outage: with the outbox its commits lose nothing, so it starts and waits.
     const startsWithoutRedis = await checkRedis(redisSettings, { mayBeDown: capture.mode === 'outbox' && !worker });
 

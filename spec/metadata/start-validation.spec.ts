@@ -113,6 +113,13 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     try {
       expect(await refusal([Fine], { worker: { concurrency: 1 } })).to.match(
         /^The payload table sync_machine_payloads cannot be read \(.*\): add CreateSyncMachinePayloads1764288000000 from 'sync-machine\/typeorm' to your DataSource's migrations and run it \(or use synchronize in development\); a table made before its `version` column existed also needs AddSyncMachinePayloadVersion1796083200000\.$/);
+      // Without a worker it starts (capture needs no payload table) and says what is missing.
+      const warnings: string[] = [];
+      const logger = { info: () => {}, warn: (m: string) => warnings.push(m), error: () => {} };
+      const capturing = await SyncMachines.start({ orm: h.ds, redis: REDIS_URL, prefix: h.prefix, machines: [Fine], logger });
+      await capturing.close();
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]).to.match(/^SyncMachines\.start \(no worker\): The payload table sync_machine_payloads cannot be read .*CreateSyncMachinePayloads1764288000000.* This runtime only captures, so it started; workers refuse to start until the table is there\.$/);
     } finally {
       await h.ds.query('ALTER TABLE elsewhere RENAME TO sync_machine_payloads');
     }

@@ -76,6 +76,13 @@ describe('SyncMachines.start on MikroORM refuses misuse with the class and the f
     try {
       expect(await refusal([Fine], { worker: { concurrency: 1 } })).to.match(
         /^The payload table sync_machine_payloads cannot be read \(.*\): create it with `await createPayloadTable\(orm\)` from 'sync-machine\/mikro-orm'/);
+      // Without a worker it starts (capture needs no payload table) and says what is missing.
+      const warnings: string[] = [];
+      const logger = { info: () => {}, warn: (m: string) => warnings.push(m), error: () => {} };
+      const capturing = await SyncMachines.start({ orm: orm, redis: REDIS_URL, prefix: prefix, machines: [Fine], logger });
+      await capturing.close();
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]).to.match(/^SyncMachines\.start \(no worker\): The payload table sync_machine_payloads cannot be read .*createPayloadTable.* This runtime only captures, so it started; workers refuse to start until the table is there\.$/);
     } finally {
       await orm.em.getConnection().execute('ALTER TABLE elsewhere RENAME TO sync_machine_payloads');
     }
