@@ -61,7 +61,6 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
 /** A started machine by name, by class, or as the instance given to start(). */
 type MachineRef = string | (abstract new (...args: never[]) => object) | object;
 
-/** A started sync-machine runtime: captures changes, and runs workers when asked to. */
 /**
  * A runtime without a worker never reads the payload table to capture, so a missing one does not stop it; but the
  * install is unfinished (its workers refuse to start, and resync, status and diff from here fail): said at start,
@@ -78,6 +77,7 @@ async function capturesWithoutPayloads(adapter: OrmAdapter, logger: Logger): Pro
   return undefined;
 }
 
+/** A started sync-machine runtime: captures changes, and runs workers when asked to. */
 export class SyncMachines {
   private readonly pending = new Set<Promise<void>>();
   /** Set by close(): running tickets finish their batch and take no other. */
