@@ -66,7 +66,7 @@ type MachineRef = string | (abstract new (...args: never[]) => object) | object;
  * install is unfinished (its workers refuse to start, and resync, status and diff from here fail): said at start,
  * not first by a worker on another host (an outside trial: a capture-only start said nothing).
  */
-async function capturesWithoutPayloads(adapter: OrmAdapter, logger: Logger): Promise<undefined> {
+async function warnWithoutPayloads(adapter: OrmAdapter, logger: Logger): Promise<void> {
   try {
     await adapter.payloads.check();
   } catch (error) {
@@ -74,7 +74,6 @@ async function capturesWithoutPayloads(adapter: OrmAdapter, logger: Logger): Pro
     logger.warn(`SyncMachines.start (no worker): ${error.message} This runtime only captures, so it started; workers ` +
       'refuse to start until the table is there.');
   }
-  return undefined;
 }
 
 /** A started sync-machine runtime: captures changes, and runs workers when asked to. */
@@ -130,7 +129,8 @@ export class SyncMachines {
     const capture = resolveCapture(options.capture, options.outboxPollMs, options.captureTimeoutMs);
     if (capture.mode === 'outbox') await adapter.outbox.check();
     const redisSettings = resolveRedis(options.redis);
-    const bodyLimit = worker ? await adapter.payloads.check() : await capturesWithoutPayloads(adapter, logger);
+    const bodyLimit = worker ? await adapter.payloads.check() : undefined;
+    if (!worker) await warnWithoutPayloads(adapter, logger);
     // A web process restarting during an outage: with the outbox its commits lose nothing, so it starts and waits.
     const startsWithoutRedis = await checkRedis(redisSettings, { mayBeDown: capture.mode === 'outbox' && !worker });
 
