@@ -15,6 +15,16 @@ export class InvalidJobError extends SyncMachineError {}
 /** A user hook threw or returned something unusable; names machine, step, entity and id. */
 export class HookError extends SyncMachineError {}
 
+/**
+ * `@Publish` or `@Unpublish` threw (a 500, a timeout, a reset connection): its call may have reached the partner API
+ * all the same. Same message as the HookError it wraps; the log says what the retry does about it.
+ */
+export class CallOutcomeUnknownError extends HookError {
+  constructor(readonly hook: 'publish' | 'unpublish', readonly version: number, error: HookError) {
+    super(error.message, { cause: error.cause });
+  }
+}
+
 /** The subject lock expired before publishing: the run stops so that it cannot publish stale data. */
 export class LockLostError extends SyncMachineError {}
 

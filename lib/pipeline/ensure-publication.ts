@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { describeError, HookError, LockLostWhilePublishingError } from '../errors';
+import { CallOutcomeUnknownError, describeError, HookError, listed, LockLostWhilePublishingError, RetryAfter } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { recordPublishLatency } from '../metrics';
@@ -179,6 +179,12 @@ async function storePublished(
       const kept = entries.filter((e) => !lost.has(e.subjectId));
       await deps.adapter.payloads.savePublished(machine.name, kept);
       run.uncertain.clear(kept.map((e) => e.subjectId));
+      const resent = kept.filter((e) => run.uncertain.wasResent(e.subjectId));
+      if (resent.length > 0) {
+        deps.logger.info(`${machine.className}: sent the stored payload again to ${machine.subjectInfo.name} ` +
+          `${listed(resent.map((e) => `${e.subjectId} (version ${e.version})`), 10)}: an earlier call of unknown outcome ` +
+          '(it threw or timed out, or its worker stopped) may have left the partner API holding another payload or version.');
+      }
       if (attempt > 1) deps.logger.info(`${machine.className}: stored ${entries.length} published payload(s) at try ${attempt}.`);
       const refused = new Map<PublishedPayload, Error>();
       for (const entry of entries) {
@@ -257,10 +263,13 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
     return 'unchanged';
   }
   const context = await publishContext(s, digest);
+  // Past the check above with the stored payload: an earlier call of unknown outcome may have left another one.
+  if (stored?.digest === digest && !s.request.force) run.uncertain.resending(id);
   await run.uncertain.mark(id, context.version, digest);
   await run.gate.run(async () => {
     await run.locks.ensure(id);
-    await callHook(machine, machine.hooks.publish, 'publish', [row, payload, context], where);
+    await callHook(machine, machine.hooks.publish, 'publish', [row, payload, context], where)
+      .catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); });
     await run.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
   });
   // Stored with the rest of the batch, outside the gate so that the next publishes go on meanwhile.
@@ -316,13 +325,18 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
     if (machine.hooks.unpublish && context) {
       await run.locks.ensure(id);
       await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, context.previous, context],
-        { entity: machine.subjectInfo.name, id });
+        { entity: machine.subjectInfo.name, id }).catch((error: unknown) => { throw outcomeUnknown('unpublish', context.version, error); });
       await run.locks.confirm(id);
     }
     await run.deps.adapter.payloads.remove(machine.name, id);
   });
   if (context) run.uncertain.clear([id]);
   return 'unpublished';
+}
+
+/** A call's throw, as the log should tell it: one the partner answered with a RetryAfter is known not applied. */
+function outcomeUnknown(hook: 'publish' | 'unpublish', version: number, error: unknown): unknown {
+  return error instanceof HookError && !RetryAfter.in(error) ? new CallOutcomeUnknownError(hook, version, error) : error;
 }
 
 /** What `@Publish` (and `@Unpublish`) gets as its last argument. */

@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { describeError, InvalidJobError, listed, LockLostError, LockLostWhilePublishingError, RetryAfter } from '../errors';
+import { CallOutcomeUnknownError, describeError, InvalidJobError, listed, LockLostError, LockLostWhilePublishingError, RetryAfter } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { Step } from '../redis/keys';
@@ -142,6 +142,18 @@ function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown)
   const made = attempt + 1;
   const left = s.retry.attempts - made;
   s.logger.error(`${what} failed (attempt ${made} of ${s.retry.attempts}${left > 0
-    ? ', will retry' : ', no retries left: recorded as failed, see status() and retryFailed()'}): ${describeError(error)}`);
+    ? ', will retry' : ', no retries left: recorded as failed, see status() and retryFailed()'}): ${describeError(error)}` +
+    (error instanceof CallOutcomeUnknownError ? unknownOutcome(error, left > 0) : ''));
   return [item, 'failed', describeError(error)];
+}
+
+/** What a failed call means for the partner API, and what the next run does about it (uncertain-publishes.ts). */
+function unknownOutcome(error: CallOutcomeUnknownError, retries: boolean): string {
+  const next = retries ? 'Its retry' : 'Its next run (a change, retryFailed(), a resync)';
+  return error.hook === 'publish'
+    ? `. The call (version ${error.version}) may have reached the API all the same. ${next} builds the payload again ` +
+      'and sends it even if it is the one stored: with the same version and idempotency key when it is the same payload, ' +
+      'with a higher version when it changed.'
+    : `. The unpublish (version ${error.version}) may have reached the API all the same. ${next} sends it again, or ` +
+      'publishes if the subject is publishable again.';
 }

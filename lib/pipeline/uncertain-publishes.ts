@@ -18,6 +18,7 @@ interface Uncertain {
 export class UncertainPublishes {
   private queued = new Map<string, string>();
   private sending?: Promise<void>;
+  private resent?: Set<string>;
 
   private constructor(private readonly work: WorkQueue, private readonly found: Map<string, Uncertain>) {}
 
@@ -73,6 +74,15 @@ export class UncertainPublishes {
    */
   lastVersion(id: string, stored: StoredDigest | undefined): number {
     return Math.max(stored?.version ?? 0, this.found.get(id)?.version ?? 0);
+  }
+
+  /** Notes a publish of the stored payload, sent because of a record (forces): the store logs these. */
+  resending(id: string): void {
+    (this.resent ??= new Set()).add(id);
+  }
+
+  wasResent(id: string): boolean {
+    return this.resent?.has(id) ?? false;
   }
 
   /**

@@ -142,6 +142,12 @@ for (const world of WORLDS) {
       expect(sent.slice(0, 3)).to.deep.equal([['purchased', 1], ['shipped', 2], ['purchased', 3]]);
       // The retry of the payload that may not have arrived keeps its version (and idempotency key).
       expect(sent.slice(3)).to.deep.equal([['purchased', 3]]);
+      // The log says the failed calls may have been applied, and why the stored payload went out again.
+      const failures = h.logger.errors().filter((e) => e.includes(`for Order ${id}`));
+      expect(failures.map((e) => /The call \(version (\d+)\) may have reached the API all the same\. Its retry/.exec(e)?.[1]), failures.join('\n'))
+        .to.deep.equal(['2', '3']);
+      expect(h.logger.infos().filter((e) => e.includes(`sent the stored payload again to Order ${id} (version 3): an earlier call of unknown outcome`)))
+        .to.have.length(1, h.logger.infos().join('\n'));
 
       // Both calls reach the API and lose their answers: the last one is a payload the store already holds.
       plan.push('applied', 'applied');
