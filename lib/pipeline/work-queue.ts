@@ -41,6 +41,11 @@ export interface TakenBatch {
   nextInMs?: number;
   /** Inbox entries that could not be read (written by hand, or by another version): how many, and the first ten. */
   unreadable?: { count: number; entries: string[] };
+  /**
+   * On a ticket's first take: items of its earlier run (a worker that died or stopped mid-batch, Bee-Queue ran the
+   * ticket again) that wait for that run's locks to expire, and in how long the last one does.
+   */
+  orphaned?: { count: number; inMs: number };
   /** The items taken whose last publish has an outcome not known (keys.publishing): item -> its record. */
   uncertain: Map<string, string>;
 }
@@ -177,6 +182,7 @@ export class WorkQueue {
     return {
       now: Number(reply[0]), held: Number(reply[1]), items, claim: claim.stamp,
       ended: items.length === 0 && next === 'ended', nextInMs, unreadable: readUnreadable(String(reply[5] ?? '')), uncertain,
+      orphaned: Number(reply[7]) > 0 ? { count: Number(reply[7]), inMs: Math.max(0, Number(reply[8]) - Number(reply[0])) } : undefined,
     };
   }
 

@@ -146,6 +146,7 @@ async function runTicket(
       const batch = await takes.run(() => work.take(run, first, deps.lockTtlMs, lingers));
       first = false;
       if (batch.unreadable) reportUnreadable(deps.logger, settings, batch.unreadable);
+      if (batch.orphaned) reportOrphaned(deps, settings, ticket, batch.orphaned);
       if (batch.items.length === 0) {
         if (batch.ended) break; // without lingering, or paused: the take ended the ticket
         const waitMs = Math.min(lingerUntil, deadline, performance.now() + LINGER_MS) - performance.now();
@@ -172,6 +173,18 @@ async function runTicket(
     if (keepers.get(work) === ticket) keepers.delete(work);
   }
   return `${items} items`;
+}
+
+/**
+ * A ticket run again after its worker died or stopped mid-batch: its subjects wait for that run's locks, which
+ * look like a stall from outside (a trial: a drain after kill -9 took 39 s, not 11, and no log said why).
+ */
+function reportOrphaned(deps: WorkerDeps, settings: ItemRunSettings, ticket: string, orphaned: { count: number; inMs: number }): void {
+  const subjects = `${orphaned.count} ${orphaned.count === 1 ? 'subject waits' : 'subjects wait'}`;
+  deps.logger.warn(`${settings.step} of ${settings.machine.className}: run ticket ${ticket} is run again, as the worker that ` +
+    `ran it died or stopped mid-batch (or its run failed); ${subjects} for that run's locks to expire (in ` +
+    `${(orphaned.inMs / 1000).toFixed(1)} s) and then run${orphaned.count === 1 ? 's' : ''} again. A worker killed mid-run ` +
+    `delays its subjects by up to worker.lockTtlMs (${deps.lockTtlMs} ms); a stopped one may still publish when it continues.`);
 }
 
 /** Inbox entries that no script could read were set aside (the rest of the inbox was sorted in): said once, here. */

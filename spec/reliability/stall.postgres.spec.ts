@@ -162,6 +162,9 @@ describe('a worker stopped inside @Publish for less than lockTtlMs, two worker p
     expect(world.api.publishes(String(order.id)).map((r) => r.body?.order_status)).to.deep.equal(['stop-publish', 'newest']);
     expect(await storedStatus(world, order.id)).to.equal('newest');
     expect(s.lines().filter((l) => / error /.test(l)), s.lines().join('\n')).to.deep.equal([]);
+    // The wait is said where it happens: the re-run's subject waits for the stopped run's lock.
+    const waits = s.lines().filter((l) => /ensure-publication of StallSync: run ticket \d+ is run again, as the worker that ran it died or stopped mid-batch \(or its run failed\); 1 subject waits for that run's locks to expire \(in \d+\.\d s\) and then runs again\. .*\(20000 ms\)/.test(l));
+    expect(waits, s.lines().join('\n')).to.not.deep.equal([]);
   });
 
   it('an idle worker stopped and continued: each drain() after it resolves only once the API holds every change', async () => {

@@ -34,12 +34,13 @@ ARGV[9] "1" when the ticket lingers: with nothing to take it stays in `runs` (co
         instead of making tickets) unless the machine is paused
 ARGV[10] debounce (ms): an item's score minus it is when it was first requested
 ARGV[11] run id, "<ticket>:<random>", new for each time a worker starts the ticket: the field of its claims
-Returns { now, held count, recovered count, next, claim, unreadable, uncertain } with the claim as stored ('' with no items). With
+Returns { now, held count, recovered count, next, claim, unreadable, uncertain, orphaned, orphaned until } with the claim as stored ('' with no items). With
 no items, next is 'ended' when the ticket ended (it was removed from `runs` and tickets were scheduled for what is not
 ready yet), else it lingers and next is when the next pending item is ready ('' when none is pending). `unreadable` is
 '' or a JSON array of their count and the first ten of the inbox entries that could not be read (schedule.lua, ingest).
 `uncertain` is a flat array item, record, ... of the items taken that have a record in `publishing` (none when the
-step does not lock).
+step does not lock). `orphaned`: on a ticket's first take, how many items of its earlier run's claim wait for that
+run's locks (a worker that died or stopped mid-batch), and `orphaned until` when the last of those locks expires (ms).
 ]]
 --!include schedule.lua
 local now, micros = ms_now()
@@ -49,6 +50,8 @@ local debounce = tonumber(ARGV[10])
 local locking = token ~= ''
 local out = {}
 local held, recovered = 0, 0
+-- Items of the ticket's earlier run whose locks that run still holds, and when the last of those locks expires.
+local orphaned, orphaned_until = 0, 0
 local resume = paused_until(KEYS[14], now)
 -- A run whose ticket another run of it ended (Bee-Queue handed the ticket to two workers) takes nothing more: its
 -- claims would be counted by no ticket (reap.lua puts such claims back).
@@ -98,6 +101,10 @@ if ARGV[7] == '1' then
     else
       put_back(KEYS[1], KEYS[2], item, raw, math.max(expires or 0, now) + 200)
       held = held + 1
+      if expires then
+        orphaned = orphaned + 1
+        orphaned_until = math.max(orphaned_until, expires)
+      end
     end
   end
 end
@@ -190,4 +197,4 @@ end
 -- Inbox entries that ingest could not read, here or in an earlier script: this take's worker reports them.
 local unreadable = redis.call('HGET', KEYS[2], UNREADABLE)
 if unreadable then redis.call('HDEL', KEYS[2], UNREADABLE) end
-return { tostring(now), held, recovered, next_at, packed, unreadable or '', uncertain }
+return { tostring(now), held, recovered, next_at, packed, unreadable or '', uncertain, orphaned, orphaned_until }
