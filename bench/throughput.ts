@@ -10,7 +10,7 @@ import { rawQueueJobsPerSecond } from './throughput/scenarios/raw-queue';
 import { measureSubjectRates } from './throughput/scenarios/subjects';
 
 /*
- * npm run bench [-- --quick] [-- --check-jobs] [-- --db=postgres|sqlite] [-- --orders=N]
+ * npm run bench [-- --quick] [-- --check-jobs] [-- --db=postgres|sqlite] [-- --orders=N] [-- --concurrency=N]
  * Every contender side by side in one run, on each database, through the public API only, so the same
  * command measures the pipeline before and after a rewrite. Prints one markdown table; exits 1 when an exact
  * count regresses (burst API calls; with --check-jobs, burst queue jobs).

@@ -51,11 +51,11 @@ export function boundMs(work: number): number {
 export const JOB_SLACK = 10;
 
 export function parseArgs(argv: string[]): BenchConfig {
-  const known = new Set(['--quick', '--check-jobs', '--db', '--orders']);
+  const known = new Set(['--quick', '--check-jobs', '--db', '--orders', '--concurrency']);
   for (const arg of argv) {
     const name = arg.split('=')[0];
     if (arg.startsWith('--') && !known.has(name)) {
-      throw new Error(`bench: unknown option ${arg}; use --quick, --check-jobs, --db=postgres|sqlite, --orders=<count>`);
+      throw new Error(`bench: unknown option ${arg}; use --quick, --check-jobs, --db=postgres|sqlite, --orders=<count>, --concurrency=<n>`);
     }
   }
   const quick = argv.includes('--quick');
@@ -67,6 +67,13 @@ export function parseArgs(argv: string[]): BenchConfig {
   if (!Number.isInteger(orders) || orders < 500 || orders > 1_000_000) {
     throw new Error(`bench: --orders must be a whole number from 500 to 1000000 (the orders of the changed and unchanged rows), got ${ordersArg}`);
   }
+  // The worker's concurrency and the loops' alike (default 50); a user's own (sync-machine's default is 10) shows
+  // what their backfill gets.
+  const concurrencyArg = argv.find((a) => a.startsWith('--concurrency='))?.slice('--concurrency='.length);
+  const concurrency = concurrencyArg === undefined ? 50 : Number(concurrencyArg);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) {
+    throw new Error(`bench: --concurrency must be a whole number from 1 to 1000 (the worker's and the loops'), got ${concurrencyArg}`);
+  }
   return {
     quick,
     checkJobs: argv.includes('--check-jobs'),
@@ -76,7 +83,7 @@ export function parseArgs(argv: string[]): BenchConfig {
     orders,
     ordersPerCustomer: 5,
     pageSize: 500,
-    concurrency: 50,
+    concurrency,
     burstOrders: quick ? 100 : 1000,
     burst: quick
       ? { writes: 2000, perTransaction: 200, changed: 10, flippedBack: 10, seed: 8 }
