@@ -3,9 +3,14 @@ import type Redis from 'ioredis';
 import type { Logger } from '../logger';
 import type { KeySpace } from './keys';
 
-/** The marker's expiry, and how often a running runtime renews it: long past any outage worth telling apart. */
+/** The marker's expiry: long past any outage worth telling apart. */
 const MARKER_TTL_S = 24 * 3600;
-const RENEW_MS = 3600 * 1000;
+/**
+ * How often a connected runtime looks for (and renews) its marker: a FLUSHALL, or a failover to an empty replica
+ * behind the same address, drops no connection, and a look after reconnects alone never saw it (a trial: a FLUSHALL
+ * mid-backfill left 891 subjects stale, with no line in any log and drain() resolving clean).
+ */
+const CHECK_MS = 5_000;
 
 /**
  * Tells when Redis comes back from an outage without the data it held: a restart of a Redis that keeps nothing on
@@ -19,7 +24,12 @@ export class DataLossWatch {
   /** Started while Redis was down: the first connection sets the marker, as there is nothing yet to look for. */
   private unmarked = false;
   private renewal?: NodeJS.Timeout;
-  private readonly onClose = () => { this.down = true; };
+  /** Connections lost so far: a look that spanned a reconnect tells it as one. */
+  private closes = 0;
+  private readonly onClose = () => {
+    this.down = true;
+    this.closes += 1;
+  };
   private readonly onReady = () => {
     if (this.unmarked) {
       this.unmarked = false;
@@ -29,12 +39,12 @@ export class DataLossWatch {
     }
     if (!this.down) return;
     this.down = false;
-    void this.check();
+    void this.check(true);
   };
 
   constructor(
     private readonly client: Redis, keys: KeySpace, private readonly logger: Logger, private readonly describe: string,
-    private readonly machines: string[],
+    private readonly machines: string[], private readonly outbox = false,
   ) {
     this.key = keys.runtimeMarker(randomUUID());
   }
@@ -44,7 +54,10 @@ export class DataLossWatch {
     else this.unmarked = true;
     this.client.on('close', this.onClose);
     this.client.on('ready', this.onReady);
-    this.renewal = setInterval(() => void this.mark().catch(() => undefined), RENEW_MS).unref();
+    this.renewal = setInterval(() => {
+      // Not while down: the command would wait for the connection, and the reconnect looks anyway.
+      if (this.client.status === 'ready' && !this.down && !this.unmarked) void this.check(false);
+    }, CHECK_MS).unref();
   }
 
   async close(): Promise<void> {
@@ -55,7 +68,9 @@ export class DataLossWatch {
     if (this.client.status === 'ready') await this.client.del(this.key).catch(() => undefined);
   }
 
-  private async check(): Promise<void> {
+  /** Looks for the marker and sets it again; says so when it was gone. `reconnected`: after an outage. */
+  private async check(reconnected: boolean): Promise<void> {
+    const closes = this.closes;
     try {
       // SET ... GET answers the value the key had: nil when Redis lost it (Redis 6.2 and later).
       const had = await this.client.set(this.key, '1', 'EX', MARKER_TTL_S, 'GET');
@@ -63,10 +78,17 @@ export class DataLossWatch {
     } catch {
       return; // down again, or a Redis before 6.2: the next reconnect looks again
     }
-    this.logger.error(`Redis at ${this.describe} came back without the data it held (a restart of a Redis that keeps ` +
-      'nothing on disk, a FLUSHALL, or a failover to an empty replica): changes recorded before the outage and not yet ' +
-      'run, failure records, the records of publishes whose outcome was not known, and publication counters are gone, ' +
-      'and the subjects they stood for may stay stale. ' +
+    const what = reconnected || this.closes !== closes
+      ? 'came back without the data it held (a restart of a Redis that keeps nothing on disk, a FLUSHALL, or a failover ' +
+        'to an empty replica): changes recorded before the outage and not yet run'
+      : 'lost the data it held while connected (a FLUSHALL or FLUSHDB, or a failover to an empty replica at the same ' +
+        'address): changes recorded and not yet run';
+    const outbox = this.outbox
+      ? ' (With capture: \'outbox\', the changes committed while Redis was unreachable waited in sync_machine_outbox ' +
+        'and are not among them.)'
+      : '';
+    this.logger.error(`Redis at ${this.describe} ${what}, failure records, the records of publishes whose outcome was ` +
+      `not known, and publication counters are gone, and the subjects they stood for may stay stale.${outbox} ` +
       `Run resync for ${this.machines.join(', ')} (\`npx sync-machine resync <Machine>\`: unchanged subjects cost no API ` +
       'call); a publish that failed or timed out just before may still have reached the API unrecorded, which only ' +
       '`resync <Machine> --force` sends again (every subject, once). And make Redis keep its data (appendonly yes).');

@@ -167,7 +167,7 @@ export class SyncMachines {
     runtime.redisAt = redisSettings.describe;
     runtime.captureTimeoutMs = capture.timeoutMs;
     runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe, capture.mode === 'outbox');
-    runtime.dataLoss = new DataLossWatch(redis, keys, logger, redisSettings.describe, machines.map((m) => m.name));
+    runtime.dataLoss = new DataLossWatch(redis, keys, logger, redisSettings.describe, machines.map((m) => m.name), capture.mode === 'outbox');
     await runtime.dataLoss.start();
     if (capture.mode === 'outbox') {
       const relay = new OutboxRelay({

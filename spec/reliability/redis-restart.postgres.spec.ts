@@ -86,6 +86,30 @@ describe('Redis restarted without its data (PostgreSQL)', function () {
     expect(h.api.publishes().map((p) => p.id).sort()).to.deep.equal(orders.map((o) => String(o.id)).sort());
   });
 
+  it('a FLUSHALL while connected is told too, within seconds, once per runtime', async () => {
+    const capture = await h.start({ redis: redis.url });
+    const worker = await h.startWorker({ redis: redis.url });
+    await h.order(await h.customer());
+    await worker.drain(DRAIN);
+    const client = new Redis(redis.url);
+    try {
+      await client.flushall();
+    } finally {
+      client.disconnect();
+    }
+    const said = () => h.logger.errors().filter((e) => e.includes('lost the data it held while connected'));
+    for (let waited = 0; said().length < 2; waited += 100) {
+      if (waited > 12_000) throw new Error(`${said().length} data-loss errors; errors: ${h.logger.errors().join(' | ')}`);
+      await sleep(100);
+    }
+    await sleep(6_000); // another look of each runtime: said once
+    expect(said()).to.have.length(2);
+    expect(said()[0]).to.match(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${redis.port} lost the data it held while connected \\(a FLUSHALL ` +
+      'or FLUSHDB, or a failover to an empty replica at the same address\\): changes recorded and not yet run, .* Run resync for OrderToApiSync'));
+    expect(h.logger.errors().filter((e) => e.includes('came back without'))).to.deep.equal([]);
+    await capture.close();
+  });
+
   it('a worker running through the restart publishes the changes committed after it: new tickets are not taken for its old ones', async () => {
     // Direct capture's side of the outbox spec's "Redis restarted empty, with a worker running throughout": the
     // worker's runs from before the restart hold tickets whose ids Bee-Queue's counter, restarted, hands out again.
