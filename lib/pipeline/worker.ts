@@ -181,8 +181,8 @@ async function runTicket(
  */
 function reportOrphaned(deps: WorkerDeps, settings: ItemRunSettings, ticket: string, orphaned: { count: number; inMs: number }): void {
   const subjects = `${orphaned.count} ${orphaned.count === 1 ? 'subject waits' : 'subjects wait'}`;
-  deps.logger.warn(`${settings.step} of ${settings.machine.className}: run ticket ${ticket} is run again, as the worker that ` +
-    `ran it died or stopped mid-batch (or its run failed); ${subjects} for that run's locks to expire (in ` +
+  deps.logger.warn(`${settings.step} of ${settings.machine.className}: run ticket ${ticket} is run again, as its run before ` +
+    `did not finish (its worker died or was stopped mid-batch, close() gave up on it, or it failed); ${subjects} for that run's locks to expire (in ` +
     `${(orphaned.inMs / 1000).toFixed(1)} s) and then run${orphaned.count === 1 ? 's' : ''} again. A worker killed mid-run ` +
     `delays its subjects by up to worker.lockTtlMs (${deps.lockTtlMs} ms); a stopped one may still publish when it continues.`);
 }

@@ -413,6 +413,11 @@ describe('runtime lifecycle', () => {
     expect(outcomes.unchanged, 'the three, run again by the next worker').to.be.at.least(3);
     expect(orders.map((o) => h.api.publishes(String(o.id)).length)).to.deep.equal([1, 1, 1]);
     expect(h.logger.errors()).to.deep.equal([]);
-    expect(h.logger.warnings()).to.have.length(1);
+    // Besides close()'s, at most: the next worker saying why the three waited, when it ran the abandoned ticket before
+    // their locks expired (about when they do here; spec/reliability/stall asserts that line where it must come).
+    for (const line of h.logger.warnings().slice(1)) {
+      expect(line).to.match(/^ensure-publication of OrderToApiSync: run ticket \d+ is run again, as its run before did not finish .*; \d subjects? waits? for that run's locks to expire \(in \d+\.\d s\) and then runs? again\./);
+    }
+    expect(h.logger.warnings().length).to.be.at.most(2);
   });
 });
