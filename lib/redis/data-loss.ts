@@ -16,7 +16,8 @@ const CHECK_MS = 5_000;
  * Tells when Redis comes back from an outage without the data it held: a restart of a Redis that keeps nothing on
  * disk (or a FLUSHALL, a failover to an empty replica). Its pending changes, failure records and tickets are gone
  * then, and the subjects they stood for stay stale with no error anywhere. Each runtime keeps a marker key of its
- * own; after every reconnect it looks for it, and when the marker is gone says so, with the way to recover.
+ * own; it looks for it after every reconnect and every CHECK_MS, and when the marker is gone says so, with the way to
+ * recover.
  */
 export class DataLossWatch {
   private readonly key: string;
