@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
+import { publishedRows } from '../../lib/store/payload-row';
 import { textColumnBytes } from './column-bytes';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
@@ -63,10 +64,7 @@ export class MikroOrmPayloadStore implements PayloadStore {
 
   async savePublished(machine: string, published: PublishedPayload[]): Promise<void> {
     if (published.length === 0) return;
-    const publishedAt = new Date();
-    const rows = published.map((p) => ({
-      machine, subjectId: p.subjectId, body: p.body, digest: p.digest, generatedAt: p.generatedAt, publishedAt, version: p.version,
-    }));
+    const rows = publishedRows(machine, published);
     // One INSERT ... ON CONFLICT through the driver, as em.upsertMany sends it, without the managed entity it makes
     // (and registers) per row: that took half of the write's time (500 rows: 11.0 against 5.3 ms on SQLite, 14.5
     // against 8.3 ms on PostgreSQL).

@@ -1,6 +1,7 @@
 import { DataSource, In, Repository } from 'typeorm';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
+import { publishedRows } from '../../lib/store/payload-row';
 import { textColumnBytes } from './column-bytes';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
@@ -54,10 +55,7 @@ export class TypeOrmPayloadStore implements PayloadStore {
 
   async savePublished(machine: string, published: PublishedPayload[]): Promise<void> {
     if (published.length === 0) return;
-    const publishedAt = new Date();
-    const rows = published.map((p) => ({
-      machine, subjectId: p.subjectId, body: p.body, digest: p.digest, generatedAt: p.generatedAt, publishedAt, version: p.version,
-    }));
+    const rows = publishedRows(machine, published);
     // repository.upsert's statement, without TypeORM's default work after an insert of updating the rows with what
     // the database generated (nothing we use): 500 rows took 8.8 against 4.9 ms on SQLite, 10.3 against 9.6 on PostgreSQL.
     const column = (property: string) => this.repo.metadata.findColumnWithPropertyName(property)!.databaseName;
