@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ConfigurationError, SyncMachineError } from '../errors';
+import { SubjectIdsError } from '../runtime/subject-ids';
 import type { Logger } from '../logger';
 
 /** Where a command reads and writes: the process, or a test's buffers. */
@@ -23,10 +24,14 @@ export class UsageError extends SyncMachineError {}
  * A call made from command-line arguments (`--ids 1,x`, a `--where` column the entity lacks): the runtime refuses
  * it with a ConfigurationError, which here means the command line is wrong.
  */
-export async function asUsage<T>(call: Promise<T>): Promise<T> {
+export async function asUsage<T>(call: Promise<T>, idsFrom?: string): Promise<T> {
   try {
     return await call;
   } catch (error) {
+    // Ids the command line gave: said of its option, not of the API call the command made with them.
+    if (error instanceof SubjectIdsError && idsFrom) {
+      throw new UsageError(`${idsFrom}: ${error.problem} Nothing was done: fix ${error.count === 1 ? 'it' : 'them'} and run the command again.`, { cause: error });
+    }
     if (error instanceof ConfigurationError) throw new UsageError(error.message, { cause: error });
     throw error;
   }

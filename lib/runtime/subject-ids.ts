@@ -10,6 +10,16 @@ const KEY_RULES: Record<KeyKind, string> = {
 };
 
 /**
+ * Ids that no row of the subject can have, refused before anything was requested. `problem` says which and why
+ * without naming the call, so that the CLI can say it of its option (`--ids 1,x`) instead of an API call.
+ */
+export class SubjectIdsError extends ConfigurationError {
+  constructor(readonly call: string, readonly problem: string, readonly count: number) {
+    super(`${call}: ${problem} Nothing was done: fix ${count === 1 ? 'it' : 'them'} and call again.`);
+  }
+}
+
+/**
  * Ids given to a call (`resync({ ids })`, `reconcile`, `notifyChanged`), as the strings they travel as. Refused
  * before anything is requested: a list that is not one, an id that is neither a string nor a number (an entity
  * instead of its id, say), and, for an integer or bigint (or PostgreSQL uuid) key, an id no row can have ('4x' would match no
@@ -25,11 +35,7 @@ export function checkedIds(ids: unknown, entity: EntityInfo, call: string): stri
     ? `ids must be strings or numbers, the values of ${key}${bad.some((id) => typeof id === 'object' && id !== null) ? ', not entities' : ''}`
     : `${key} is ${KEY_RULES[entity.keyKind]}`;
   if (bad.length === 0) bad.push(...ids.filter((id) => !fitsKey(entity.keyKind, String(id))));
-  if (bad.length > 0) {
-    const list = listed(bad.map(shown), 5);
-    throw new ConfigurationError(`${call}: ${rule}; ${list} ${bad.length === 1 ? 'is not one' : 'are not'}. ` +
-      `Nothing was done: fix ${bad.length === 1 ? 'it' : 'them'} and call again.`);
-  }
+  if (bad.length > 0) throw new SubjectIdsError(call, `${rule}; ${listed(bad.map(shown), 5)} ${bad.length === 1 ? 'is not one' : 'are not'}.`, bad.length);
   return ids.map((id) => canonicalId(entity.keyKind, String(id)));
 }
 

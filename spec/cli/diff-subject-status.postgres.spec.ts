@@ -67,6 +67,9 @@ describe('sync-machine diff and status --subject (PostgreSQL, Redis)', () => {
     expect(await prefixKeys()).to.deep.equal(keys);
     const both = await cli('diff', 'OrderToApiSync', '--ids', '1', '--where', '{"status":"shipped"}');
     expect([both.code, both.stderr]).to.deep.equal([2, 'sync-machine: --ids and --where exclude each other: pick the subjects one way.\n']);
+    const badIds = await cli('diff', 'OrderToApiSync', '--ids', '1,x,2.5');
+    expect([badIds.code, badIds.stderr]).to.deep.equal([2, 'sync-machine: --ids: Order.id is an integer key, so ids must be whole ' +
+      'numbers; "x", "2.5" are not. Nothing was done: fix them and run the command again.\n']);
     const unknown = await cli('diff', 'CustomerSync');
     expect([unknown.code, unknown.stderr]).to.deep.equal([2, 'sync-machine: Unknown machine "CustomerSync": the config starts OrderToApiSync.\n']);
   });
@@ -106,8 +109,8 @@ describe('sync-machine diff and status --subject (PostgreSQL, Redis)', () => {
     expect((await cli('status', 'OrderToApiSync', '--subject', String(order.id))).stdout).to.include('\n  pending:   yes');
 
     const malformed = await cli('status', 'OrderToApiSync', '--subject', '4x');
-    expect([malformed.code, malformed.stderr]).to.deep.equal([2, 'sync-machine: subjectStatus(OrderToApiSync, id): Order.id is an ' +
-      'integer key, so ids must be whole numbers; "4x" is not one. Nothing was done: fix it and call again.\n']);
+    expect([malformed.code, malformed.stderr]).to.deep.equal([2, 'sync-machine: --subject: Order.id is an ' +
+      'integer key, so ids must be whole numbers; "4x" is not one. Nothing was done: fix it and run the command again.\n']);
     const none = await cli('status', '--subject', '1');
     expect([none.code, none.stderr]).to.deep.equal([2, 'sync-machine: --subject needs exactly one machine: sync-machine status <machine> --subject 1.\n']);
   });

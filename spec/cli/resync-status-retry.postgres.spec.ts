@@ -75,8 +75,8 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(column.code).to.equal(2);
     expect(column.stderr).to.match(/^sync-machine: Order has no column "colour" to filter on: use one of id, customerId, .*status/);
     const id = await cli('resync', 'OrderToApiSync', '--ids', '1,x');
-    expect([id.code, id.stderr]).to.deep.equal([2, 'sync-machine: resync(OrderToApiSync, { ids }): Order.id is an integer key, so ids must be ' +
-      'whole numbers; "x" is not one. Nothing was done: fix it and call again.\n']);
+    expect([id.code, id.stderr]).to.deep.equal([2, 'sync-machine: --ids: Order.id is an integer key, so ids must be ' +
+      'whole numbers; "x" is not one. Nothing was done: fix it and run the command again.\n']);
     for (const run of [both, unknown, json, column, id]) expect(run.stderr).to.not.match(/\n\s+at /);
   });
 

@@ -93,7 +93,7 @@ export async function diff(io: CliIO, globals: GlobalOptions, machine: string, f
   if (flags.ids && flags.where) throw new UsageError('--ids and --where exclude each other: pick the subjects one way.');
   await withRuntime(io, globals, undefined, async (sync) => {
     checkMachine(sync, machine);
-    const report = await asUsage(sync.reconcile(machine, { ids: flags.ids, where: flags.where, limit: flags.limit }));
+    const report = await asUsage(sync.reconcile(machine, { ids: flags.ids, where: flags.where, limit: flags.limit }), '--ids');
     if (flags.json) line(io.stdout, JSON.stringify(report, null, 2));
     else for (const text of formatDiff(report)) line(io.stdout, text);
   });

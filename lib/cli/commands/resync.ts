@@ -58,7 +58,7 @@ export async function resync(io: CliIO, globals: GlobalOptions, machine: string,
     try {
       ({ enqueued } = await asUsage(sync.resync(machine, {
         ids: flags.ids, where: flags.where, force: flags.force, batchSize: flags.batchSize, onProgress: progress.update,
-      })));
+      }), '--ids'));
     } finally {
       progress.stop();
     }

@@ -36,7 +36,7 @@ export async function subjectStatus(
   const [machine] = machines;
   await withRuntime(io, globals, undefined, async (sync) => {
     checkMachine(sync, machine);
-    const status = await asUsage(sync.subjectStatus(machine, subjectId));
+    const status = await asUsage(sync.subjectStatus(machine, subjectId), '--subject');
     if (flags.json) line(io.stdout, JSON.stringify(status, null, 2));
     else for (const text of formatSubjectStatus(status)) line(io.stdout, text);
   });
