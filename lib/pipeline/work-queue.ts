@@ -2,6 +2,7 @@ import type Redis from 'ioredis';
 import { ticketJson } from '../queue/bee-queue-storage';
 import type { KeySpace, Step, StepKeys } from '../redis/keys';
 import { ScriptCommands, withScripts } from '../redis/scripts';
+import { wrongTypeKeys, type WrongTypeKey } from '../redis/wrong-type';
 import { lockToken } from './batch-locks';
 import type { EncodedRequest } from './requests';
 
@@ -110,7 +111,7 @@ export class WorkQueue {
   /** Whether runs lock their items: EnsurePublication's subjects are; FindSubjects' changed rows need no lock. */
   readonly locks: boolean;
 
-  constructor(redis: Redis, keys: KeySpace, readonly machine: string, readonly step: Step, readonly settings: BatchSettings) {
+  constructor(redis: Redis, private readonly keys: KeySpace, readonly machine: string, readonly step: Step, readonly settings: BatchSettings) {
     this.redis = withScripts(redis);
     this.k = keys.step(machine, step);
     this.tickets = keys.ticketKeys(machine, step);
@@ -244,6 +245,11 @@ export class WorkQueue {
   /** Records publishes about to be made, before they are (keys.publishing). */
   async markPublishing(entries: Map<string, string>): Promise<void> {
     if (entries.size > 0) await this.redis.hset(this.publishingKey, entries);
+  }
+
+  /** For an error of one of this queue's scripts: the keys it was given that hold the wrong type (WRONGTYPE). */
+  wrongTypes(error: unknown): Promise<WrongTypeKey[]> {
+    return wrongTypeKeys(this.redis, this.keys, error);
   }
 
   /** Forgets publishes whose result is stored. */

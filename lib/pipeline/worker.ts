@@ -6,6 +6,7 @@ import { countRuns } from '../metrics';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { parseTicket } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
+import { sayWrongTypes } from '../redis/wrong-type';
 import type { RetryPolicy } from '../runtime/options';
 import { BatchEnds } from './batch-ends';
 import { BatchLocks } from './batch-locks';
@@ -112,9 +113,11 @@ function reapEvery(deps: WorkerDeps, settings: ItemRunSettings, work: WorkQueue)
       if (back === 0) return;
       deps.logger.warn(`${step} of ${machine.className}: ${back} item${back === 1 ? '' : 's'} of a run that is gone (its ` +
         'worker died after another worker had taken its ticket over) went back to pending, to run again.');
-    }, (error: unknown) => {
+    }, async (error: unknown) => {
       // A lost connection is not logged here: the runtime says once that Redis is down.
-      if ((error as Error | undefined)?.name === 'ReplyError') deps.logger.error(`${step} of ${machine.className}: ${describeError(error)}`);
+      if ((error as Error | undefined)?.name === 'ReplyError') {
+        deps.logger.error(`${step} of ${machine.className}: ${await refused(work, machine.className, error)}`);
+      }
     });
   }, deps.stallIntervalMs);
   timer.unref();
@@ -165,14 +168,26 @@ async function runTicket(
     // connection is not logged here; the runtime says once that Redis is down.
     if ((error as Error | undefined)?.name === 'ReplyError') {
       deps.logger.error(`${settings.step} of ${settings.machine.className}: run ticket ${ticket} stopped, as Redis refused ` +
-        `its script: ${describeError(error)}. The work stays in Redis for the next ticket; if this repeats, a key under ` +
-        "the prefix was changed by hand: delete it, then resync the machine.");
+        `its script: ${await refused(work, settings.machine.className, error)}`);
     }
     throw error;
   } finally {
     if (keepers.get(work) === ticket) keepers.delete(work);
   }
   return `${items} items`;
+}
+
+/**
+ * Why Redis refused a script of `work`, and the fix: a key of the wrong type is named (looked up only now, on this
+ * error path); any other refusal keeps the general advice.
+ */
+async function refused(work: WorkQueue, className: string, error: unknown): Promise<string> {
+  const wrong = await work.wrongTypes(error);
+  if (wrong.length > 0) {
+    return `${describeError(error)}. ${sayWrongTypes(wrong, `resync ${className}`)}. The work stays in Redis for the next ticket.`;
+  }
+  return `${describeError(error)}. The work stays in Redis for the next ticket; if this repeats, a key under ` +
+    'the prefix was changed by hand: delete it, then resync the machine.';
 }
 
 /**

@@ -2,7 +2,27 @@
 export type Step = 'find-subjects' | 'ensure-publication';
 
 /** Bee-Queue's own keys of one queue (its storage is read and written in lib/queue/bee-queue-storage.ts only). */
-export type BeeQueueKey = 'id' | 'jobs' | 'waiting' | 'active' | 'delayed' | 'failed' | 'stalling' | 'earlierDelayed';
+export const BEE_QUEUE_KEYS = ['id', 'jobs', 'waiting', 'active', 'delayed', 'failed', 'succeeded', 'stalling', 'stallBlock', 'earlierDelayed'] as const;
+export type BeeQueueKey = typeof BEE_QUEUE_KEYS[number];
+
+/** The kinds of value sync-machine keeps in Redis keys, as Redis' TYPE names them. */
+export type RedisType = 'string' | 'list' | 'set' | 'zset' | 'hash';
+
+/**
+ * The type of each key, by the last segment of its name (the names below): a key of another type (written by hand,
+ * or by a bad deploy) makes Redis refuse every command and script given it (WRONGTYPE; lib/redis/wrong-type.ts
+ * names it). The headers of lib/redis/scripts/*.lua say the same of each KEYS[i] (spec/unit/redis/key-types.spec.ts).
+ */
+const KEY_TYPES: Readonly<Record<string, RedisType>> = {
+  // A step's work set (StepKeys; `failures` is its `failed`).
+  pending: 'zset', inbox: 'list', inboxed: 'string', requests: 'hash', claims: 'hash', runs: 'set', busy: 'set',
+  starting: 'set', failures: 'hash',
+  // Bee-Queue's, of each step's queue; `earlierDelayed` is a pub/sub channel, not a key.
+  id: 'string', jobs: 'hash', waiting: 'list', active: 'list', delayed: 'zset', failed: 'set', succeeded: 'set',
+  stalling: 'set', stallBlock: 'string',
+  // A machine's.
+  locks: 'hash', 'paused-until': 'string', rate: 'zset', publishing: 'hash', stats: 'hash', published: 'list',
+};
 
 /** The keys of one machine's step, in the order the work scripts declare them. */
 export interface StepKeys {
@@ -110,6 +130,23 @@ export class KeySpace {
    */
   runtimeMarker(runtime: string): string {
     return `${this.prefix}:runtime:${runtime}`;
+  }
+
+  /** The type sync-machine keeps `key` in; undefined for a name not its own (or a channel). */
+  keyType(key: string): RedisType | undefined {
+    if (!key.startsWith(`${this.prefix}:`)) return undefined;
+    const type = KEY_TYPES[key.slice(key.lastIndexOf(':') + 1)];
+    if (type) return type;
+    return key.startsWith(`${this.prefix}:runtime:`) ? 'string' : undefined;
+  }
+
+  /** Every key of one machine: both steps' work sets and Bee-Queue queues, and the machine's own. */
+  machineKeys(machine: string): string[] {
+    const steps = (['find-subjects', 'ensure-publication'] as const).flatMap((step) => [
+      ...Object.values(this.step(machine, step)), ...BEE_QUEUE_KEYS.map((suffix) => this.queueKey(machine, step, suffix)),
+    ]);
+    return [...steps, this.locks(machine), this.paused(machine), this.rate(machine), this.publishing(machine),
+      this.stats(machine), this.recentPublishes(machine)];
   }
 
   /** Every key of this prefix, for clean-up in tests, demo and bench. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
+import { rememberKeys } from './wrong-type';
 
 /*
  * Our Lua scripts live in lib/redis/scripts/<name>-<key count>.lua, each with a header that documents every KEYS[i]
@@ -54,13 +55,21 @@ export function isNoScriptError(error: unknown): boolean {
   return error instanceof Error && /^NOSCRIPT\b/.test(error.message);
 }
 
-/** Runs `script`: EVALSHA, and EVAL (which caches it again) when Redis no longer has it. */
+/**
+ * Runs `script`: EVALSHA, and EVAL (which caches it again) when Redis no longer has it. A WRONGTYPE refusal keeps
+ * the keys the script was given, for wrongTypeKeys to name the culprit.
+ */
 async function run(redis: Redis, script: Script, args: Array<string | number>): Promise<unknown> {
   try {
-    return await redis.evalsha(script.sha, script.keys, ...args);
+    try {
+      return await redis.evalsha(script.sha, script.keys, ...args);
+    } catch (error) {
+      if (!isNoScriptError(error)) throw error;
+      return await redis.eval(script.lua, script.keys, ...args);
+    }
   } catch (error) {
-    if (!isNoScriptError(error)) throw error;
-    return redis.eval(script.lua, script.keys, ...args);
+    rememberKeys(error, args.slice(0, script.keys).map(String));
+    throw error;
   }
 }
 
