@@ -63,6 +63,12 @@ const MAX_RETRY_AFTER_MS = 24 * 3600 * 1000;
  */
 export class LockLostWhilePublishingError extends LockLostError {}
 
+/**
+ * A key under the prefix holds another Redis type than sync-machine keeps there (written by hand, or by a bad
+ * deploy): Redis refuses every command given it until it is deleted. Names the key and the fix.
+ */
+export class WrongKeyTypeError extends SyncMachineError {}
+
 /** `drain()` gave up waiting. */
 export class DrainTimeoutError extends SyncMachineError {}
 

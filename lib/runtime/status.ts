@@ -1,8 +1,9 @@
 import type Redis from 'ioredis';
-import { listed } from '../errors';
+import { describeError, listed, WrongKeyTypeError } from '../errors';
 import { itemName, STEPS } from '../pipeline/queues';
 import { FailedTicket, readFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
+import { sayWrongTypes, wrongTypeKeys } from '../redis/wrong-type';
 import { FailedItem, readFailures } from './failures';
 import { claimedSince } from '../pipeline/work-queue';
 
@@ -49,10 +50,27 @@ export interface MachineStatus {
   longestRunning: Array<{ step: Step; id: string; forMs: number }>;
 }
 
-/** Reads one machine's status from Redis: one pipelined round trip for the counts, then the lists. */
+/**
+ * Reads one machine's status from Redis: one pipelined round trip for the counts, then the lists. A key of the
+ * machine that holds the wrong type fails it with a WrongKeyTypeError that names the key and the fix. `className`
+ * names the machine in that message (its name by default).
+ */
 export async function readMachineStatus(
-  redis: Redis, keys: KeySpace, machine: { name: string; subject: string }, limit: number,
+  redis: Redis, keys: KeySpace, machine: { name: string; subject: string; className?: string }, limit: number,
 ): Promise<MachineStatus> {
+  try {
+    return await readStatus(redis, keys, machine, limit);
+  } catch (error) {
+    // Only now, on the error path: the TYPE of each of the machine's keys (one round trip), as status reads most.
+    const wrong = await wrongTypeKeys(redis, keys, error, keys.machineKeys(machine.name));
+    if (wrong.length === 0) throw error;
+    const named = machine.className ?? machine.name;
+    throw new WrongKeyTypeError(`status of ${named}: Redis refused to read it (${describeError(error)}): ` +
+      `${sayWrongTypes(wrong, `resync ${named}`)}.`, { cause: error });
+  }
+}
+
+async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string; subject: string }, limit: number): Promise<MachineStatus> {
   const now = Date.now();
   const pipeline = redis.pipeline();
   for (const step of STEPS) {

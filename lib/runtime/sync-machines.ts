@@ -19,6 +19,7 @@ import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
 import { checkRedis } from '../redis/wait-for-redis';
 import { KeySpace, Step } from '../redis/keys';
+import { sayWrongTypes, wrongTypeKeys } from '../redis/wrong-type';
 import { CounterReading, drainMachines, DrainSummary, readCounters } from './drain';
 import { takeFailures } from './failures';
 import { notifiedChanges } from './notify';
@@ -252,7 +253,8 @@ export class SyncMachines {
     }
     const defs = options.machines?.map((m) => this.machineFor(m)) ?? this.machines;
     return Promise.all(defs.map((def) =>
-      readMachineStatus(this.redis, this.keys, { name: def.name, subject: def.subjectInfo.name }, options.limit ?? 5)));
+      readMachineStatus(this.redis, this.keys, { name: def.name, subject: def.subjectInfo.name, className: def.className },
+        options.limit ?? 5)));
   }
 
   /** One subject's last publish (from the payload store), whether work for it is pending, and its failure if any. */
@@ -389,8 +391,16 @@ export class SyncMachines {
       if (error instanceof RedisUnavailableError) {
         this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })), error.sent);
       }
-      else this.logDropped(changes, describeError(error));
+      else this.logDropped(changes, await this.whyRefused(error));
     }
+  }
+
+  /** Why Redis refused an enqueue: a key of the wrong type is named with the fix (looked up only on that error). */
+  private async whyRefused(error: unknown): Promise<string> {
+    const wrong = await wrongTypeKeys(this.redis, this.keys, error);
+    if (wrong.length === 0) return describeError(error);
+    const owners = this.machines.filter((m) => wrong.some((w) => w.key.startsWith(`${this.keys.prefix}:${m.name}:`)));
+    return `${describeError(error)}: ${sayWrongTypes(wrong, `resync ${owners.map((m) => m.className).join(', ') || 'the machine'}`)}`;
   }
 
   /**

@@ -131,6 +131,33 @@ describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, f
     expect(statuses([order.id])).to.deep.equal(['shipped']);
   });
 
+  it('status() of a machine with a key of the wrong type names the key, its type and the fix', async () => {
+    const worker = await h.startWorker();
+    const published = keys.recentPublishes('OrderToApiSync');
+    await redis.set(published, 'not a list');
+    // Before, Redis' bare "WRONGTYPE Operation against a key holding the wrong kind of value", naming no key.
+    const error = await worker.status().then(() => undefined, (e: Error) => e);
+    expect(error?.name).to.equal('WrongKeyTypeError');
+    expect(error?.message).to.equal('status of OrderToApiSync: Redis refused to read it (WRONGTYPE Operation against a ' +
+      `key holding the wrong kind of value): ${published} is a string, where sync-machine keeps a list: delete it ` +
+      `(redis-cli DEL '${published}'), then resync OrderToApiSync.`);
+    await redis.del(published);
+    expect((await worker.status()).map((s) => s.machine)).to.deep.equal(['OrderToApiSync']);
+  });
+
+  it('a commit whose enqueue Redis refuses for a key of the wrong type: the dropped-changes log names the key', async () => {
+    await h.start(); // captures only
+    const order = await h.order(await h.customer());
+    const inbox = keys.step('OrderToApiSync', 'ensure-publication').inbox;
+    await redis.set(inbox, 'not a list');
+    await h.update(order, { status: 'shipped' });
+    await until(async () => h.logger.errors().some((e) => /Could not enqueue/.test(e)));
+    const dropped = h.logger.errors().find((e) => /Could not enqueue/.test(e))!;
+    expect(dropped).to.match(/^Could not enqueue 1 committed change\(s\) \(.*WRONGTYPE/);
+    expect(dropped).to.include(`${inbox} is a string, where sync-machine keeps a list: delete it (redis-cli DEL '${inbox}'), ` +
+      `then resync OrderToApiSync); dropped: update Order ${order.id}.`);
+  });
+
   it('an outcome counter overwritten by hand starts again, and the run it counts still ends', async () => {
     const worker = await h.startWorker();
     const order = await h.order(await h.customer());
