@@ -144,4 +144,16 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(bad.code).to.equal(2);
     expect(bad.stderr).to.include("argument 'publish' is invalid. Allowed choices are find-subjects, ensure-publication.");
   });
+
+  it('status with a key of the wrong type names the key and the fix, exit code 1, without a stack trace', async () => {
+    const pending = new KeySpace(w.prefix).step('OrderToApiSync', 'ensure-publication').pending;
+    await redis.set(pending, 'not a zset');
+    const run = await cli('status');
+    // Before: "sync-machine: WRONGTYPE Operation against a key holding the wrong kind of value", naming no key.
+    expect([run.code, run.stderr]).to.deep.equal([1, 'sync-machine: status of OrderToApiSync: Redis refused to read it ' +
+      `(WRONGTYPE Operation against a key holding the wrong kind of value): ${pending} is a string, where sync-machine ` +
+      `keeps a zset: delete it (redis-cli DEL '${pending}'), then resync OrderToApiSync.\n`]);
+    await redis.del(pending);
+    expect((await cli('status')).code).to.equal(0);
+  });
 });
