@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { LockLostError, LockLostWhilePublishingError } from '../errors';
+import { LockLostError, LockLostWhilePublishingError, SyncMachineError } from '../errors';
 import type { WorkQueue } from './work-queue';
 
 /**
@@ -24,11 +24,15 @@ export function lockToken(ticket: string): string {
 /**
  * The subject locks one run holds for its batch (taken with the batch, in one script). A timer extends them all
  * at once; and since a timer cannot run while a hook blocks the event loop, `ensure` checks a lock's validity
- * on the monotonic clock right before a publish, and asks Redis when that is not certain.
+ * on the monotonic clock right before a publish, and asks Redis when that is not certain. Between that check and
+ * the next, the user's code runs: its `ctx.signal` is aborted once the lock can no longer be proven held (see
+ * `during`), so a process stopped inside @Publish does not send an older payload after another run's newer one.
  */
 export class BatchLocks {
   private readonly validUntil = new Map<string, number>();
   private readonly lost = new Set<string>();
+  /** The publishes (and unpublishes) of this batch whose hooks run now: their ctx.signal, and how logs name the subject. */
+  private readonly calls = new Map<string, { abort: AbortController; what: string }>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
 
@@ -75,6 +79,37 @@ export class BatchLocks {
     return new Set(items.filter((item) => this.lost.has(item)));
   }
 
+  /**
+   * `ctx.signal` of a call on `item` ("Order 5" in `what`): aborted first if the lock can no longer be proven
+   * held on the monotonic clock. A getter reads it right before the request goes out (`fetch(url, { signal:
+   * ctx.signal })`), so a hook that resumes after a stall, before this run's timer does, sends nothing stale.
+   */
+  signal(item: string, abort: AbortController, what: string): AbortSignal {
+    if (!abort.signal.aborted) {
+      if (this.closed()) abort.abort(closedReason(what));
+      else if (this.lost.has(item) || !this.validNow(item)) abort.abort(lockReason(what));
+    }
+    return abort.signal;
+  }
+
+  /**
+   * Runs the hook call on `item`, aborting `abort` if its lock is lost meanwhile (by the timer, or an extend that
+   * finds it taken). A call that fails after that is a lock lost while publishing (LockLostWhilePublishingError:
+   * nothing stored, a forced re-run), not a call of unknown outcome to retry with backoff.
+   */
+  async during<T>(item: string, abort: AbortController, what: string, call: () => Promise<T>): Promise<T> {
+    this.calls.set(item, { abort, what });
+    try {
+      return await call();
+    } catch (error) {
+      if (!(abort.signal.reason instanceof LockLostError)) throw error;
+      throw new LockLostWhilePublishingError('the lock could not be proven held while publishing, so ctx.signal aborted the call',
+        { cause: error });
+    } finally {
+      if (this.calls.get(item)?.abort === abort) this.calls.delete(item);
+    }
+  }
+
   /** Stops extending these items' locks: a release of part of the batch let them go (work-queue.ts). */
   release(items: string[]): void {
     for (const item of items) this.validUntil.delete(item);
@@ -96,7 +131,12 @@ export class BatchLocks {
 
   private arm(): void {
     this.timer = setTimeout(() => {
-      if (this.closed()) return;
+      if (this.closed()) {
+        for (const { abort, what } of this.calls.values()) abort.abort(closedReason(what));
+        return;
+      }
+      // Before the extend is sent: after a stop, this runs before its answer, and often before the hook's own timer.
+      for (const [item, { abort, what }] of this.calls) if (!this.validNow(item)) abort.abort(lockReason(what));
       const held = [...this.validUntil.keys()].filter((item) => !this.lost.has(item));
       this.extend(held).catch(() => undefined).finally(() => { if (!this.stopped) this.arm(); });
     }, Math.max(10, this.ttlMs / 3));
@@ -107,8 +147,22 @@ export class BatchLocks {
     const since = performance.now();
     const lost = new Set(await this.work.extend(this.token, this.ttlMs, items));
     for (const item of items) {
-      if (lost.has(item)) this.lost.add(item);
-      else this.validUntil.set(item, since + this.ttlMs);
+      if (lost.has(item)) {
+        this.lost.add(item);
+        const call = this.calls.get(item);
+        call?.abort.abort(lockReason(call.what));
+      } else this.validUntil.set(item, since + this.ttlMs);
     }
   }
+}
+
+/** Why ctx.signal was aborted: the lock is not provably this run's, so another run may publish meanwhile. */
+function lockReason(what: string): LockLostError {
+  return new LockLostError(`the lock on ${what} could not be proven held (taken over after a stall longer than ` +
+    'worker.lockTtlMs?), so ctx.signal aborted its call');
+}
+
+/** Why ctx.signal was aborted when close() gave up on the run: its locks are no longer extended. */
+function closedReason(what: string): SyncMachineError {
+  return new SyncMachineError(`close() gave up on the run of ${what} (worker.closeTimeoutMs), so ctx.signal aborted its call`);
 }

@@ -262,14 +262,15 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
     run.uncertain.settle(id);
     return 'unchanged';
   }
-  const context = await publishContext(s, digest);
+  const abort = new AbortController();
+  const context = await publishContext(s, digest, abort);
   // Past the check above with the stored payload: an earlier call of unknown outcome may have left another one.
   if (stored?.digest === digest && !s.request.force) run.uncertain.resending(id);
   await run.uncertain.mark(id, context.version, digest);
   await run.gate.run(async () => {
     await run.locks.ensure(id);
-    await callHook(machine, machine.hooks.publish, 'publish', [row, payload, context], where)
-      .catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); });
+    await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.publish, 'publish', [row, payload, context], where)
+      .catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); }));
     await run.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
   });
   // Stored with the rest of the batch, outside the gate so that the next publishes go on meanwhile.
@@ -319,13 +320,15 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
     return 'not_publishable';
   }
   // Read before the gate, as for a publish: a permit is not held through the read of the stored body.
-  const context = machine.hooks.unpublish ? await publishContext(s, stored?.digest ?? '', 'unpublish') : undefined;
+  const abort = new AbortController();
+  const context = machine.hooks.unpublish ? await publishContext(s, stored?.digest ?? '', abort, 'unpublish') : undefined;
   if (context) await run.uncertain.mark(id, context.version, '');
   await run.gate.run(async () => {
     if (machine.hooks.unpublish && context) {
+      const where = { entity: machine.subjectInfo.name, id };
       await run.locks.ensure(id);
-      await callHook(machine, machine.hooks.unpublish, 'unpublish', [id, context.previous, context],
-        { entity: machine.subjectInfo.name, id }).catch((error: unknown) => { throw outcomeUnknown('unpublish', context.version, error); });
+      await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.unpublish!, 'unpublish',
+        [id, context.previous, context], where).catch((error: unknown) => { throw outcomeUnknown('unpublish', context.version, error); }));
       await run.locks.confirm(id);
     }
     await run.deps.adapter.payloads.remove(machine.name, id);
@@ -354,13 +357,24 @@ export interface PublishContext<P = unknown> {
   idempotencyKey: string;
   /** 1 on the first try of this run's request, 2 on its first retry, ... */
   attempt: number;
+  /**
+   * Aborted once this run can no longer prove it holds the subject's lock (a stall or stop longer than
+   * `worker.lockTtlMs`: another run may publish a newer payload meanwhile), or close() gave up on the run. Pass it to
+   * the HTTP client (`fetch(url, { signal: ctx.signal })`) so that a stale call is not sent; read right before the
+   * call, it checks the lock first. A call that fails after it aborted stores nothing and runs again.
+   */
+  readonly signal: AbortSignal;
 }
 
-async function publishContext(s: Subject, digest: string, action: 'publish' | 'unpublish' = 'publish'): Promise<PublishContext> {
+async function publishContext(
+  s: Subject, digest: string, abort: AbortController, action: 'publish' | 'unpublish' = 'publish',
+): Promise<PublishContext> {
   const { id, stored } = s;
-  const { machine } = s.run;
+  const { machine, locks } = s.run;
+  const what = `${machine.subjectInfo.name} ${id}`;
   const body = stored && machine.store !== 'digest' ? await s.run.bodies.of(id) : undefined;
   return {
+    get signal() { return locks.signal(id, abort, what); },
     subjectId: id,
     previous: body ? JSON.parse(body) : undefined,
     version: action === 'publish' ? s.run.uncertain.version(id, digest, stored) : s.run.uncertain.lastVersion(id, stored),

@@ -128,6 +128,35 @@ describe('a stall longer than lockTtlMs, two worker processes (PostgreSQL, share
       `have published a newer payload meanwhile, so nothing was stored and Order ${order.id} runs again and publishes its ` +
       'current payload even if unchanged, so the API and the store reconverge\\.'));
   });
+
+  it('a 12 s block inside @Publish before its call: ctx.signal aborts the stale call, so no older payload follows the newer one', async () => {
+    const { world, app } = s;
+    const repo = world.dataSource.getRepository(Order);
+    const order = await repo.save({ customerId: world.customer.id, status: 'block-publish', warehouseCode: 'A1' });
+    await until(() => has(new RegExp(`blocking in publish ${order.id}$`)), () => lines().join('\n'), 20_000);
+    await repo.update(order.id, { status: 'newest' });
+    await app.notifyChanged(Order, [order.id]);
+    const over = new RegExp(`block over ${order.id} at (\\d+)$`);
+    await until(() => has(over), () => `the block to end: ${lines().join('\n')}`, 30_000);
+    await new Promise((r) => setTimeout(r, 500));
+    await app.drain({ timeoutMs: 30_000 });
+
+    // The other worker took the expired lock and published the newer payload while this one was blocked.
+    const blockOverAt = Number(lines().map((l) => over.exec(l)).find(Boolean)![1]);
+    const puts = world.api.publishes(String(order.id));
+    expect(puts.find((r) => r.body?.order_status === 'newest')?.at, `received ${puts.map((r) => r.body?.order_status).join(', ')}`)
+      .to.be.below(blockOverAt);
+    expectConverged(world, order.id, 'newest');
+    expect(puts.map((r) => r.body?.order_status), 'the stale call was sent').to.not.include('block-publish');
+    expect(await storedStatus(world, order.id)).to.equal('newest');
+    // Aborted before it left, for the lock, not for a timeout; handled as a lock lost while publishing.
+    expect(has(new RegExp(`aborted in publish ${order.id} block-publish: the lock on Order ${order.id} could not be proven held`)),
+      lines().join('\n')).to.equal(true);
+    const lost = lines().filter((l) => l.includes('was lost while publishing'));
+    expect(lost, lines().join('\n')).to.have.length(1);
+    expect(lost[0]).to.include(`error StallSync: lock on Order ${order.id} was lost while publishing`);
+    expect(lines().filter((l) => / failed \(attempt /.test(l)), lines().join('\n')).to.deep.equal([]);
+  });
 });
 
 /*

@@ -94,17 +94,18 @@ export class ApiClient {
   /** `sender` goes out as the `x-sender` header, so a test can tell which process sent what. */
   constructor(private readonly baseUrl: string, private readonly sender?: string) {}
 
-  async putOrder(id: string, payload: unknown): Promise<void> {
-    await this.send('PUT', id, JSON.stringify(payload));
+  /** `signal`: the publish's ctx.signal, when the hook passes it. */
+  async putOrder(id: string, payload: unknown, signal?: AbortSignal): Promise<void> {
+    await this.send('PUT', id, JSON.stringify(payload), signal);
   }
 
   async deleteOrder(id: string): Promise<void> {
     await this.send('DELETE', id);
   }
 
-  private async send(method: string, id: string, body?: string): Promise<void> {
+  private async send(method: string, id: string, body?: string, signal?: AbortSignal): Promise<void> {
     const res = await fetch(`${this.baseUrl}/orders/${encodeURIComponent(id)}`, {
-      method, body, headers: { 'content-type': 'application/json', ...(this.sender ? { 'x-sender': this.sender } : {}) },
+      method, body, signal, headers: { 'content-type': 'application/json', ...(this.sender ? { 'x-sender': this.sender } : {}) },
     });
     if (res.status === 429) {
       throw new RetryAfter(Number(res.headers.get('retry-after') ?? '1') * 1000, `partner API answered 429 to ${method} /orders/${id}`);
