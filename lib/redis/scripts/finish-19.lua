@@ -12,8 +12,9 @@ KEYS[6] failed    hash  item -> failure record (JSON: error, attempts, at (ms), 
                         drain tells a failure recorded just before its call from one just after, in the same ms), step)
 KEYS[7] stats     hash  "<step>:<outcome>" -> count; "<step>:batches" counts batches run
 KEYS[8] recent    list  "<ms> <item>" of the latest publishes, newest first
-KEYS[9..15]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
-                  then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
+KEYS[9..15]       Bee-Queue keys of the step's queue: id string, jobs hash, waiting list, delayed zset,
+                  earlierDelayed (a pub/sub channel, not a key), active list; then `starting` set, the tickets
+                  made for ready items and not yet taken (schedule.lua)
 KEYS[16] paused   string the machine's publishing is paused until then (ms)
 KEYS[17] inbox    list  requests of commits not yet in `pending`, sorted in first (mark.lua)
 KEYS[18] inboxed  string how many items the inbox holds

@@ -5,8 +5,9 @@ KEYS[2] requests  hash  item -> request (flat JSON object of strings), merged wh
                         an item whose requests carried nothing (its score gives the time of the first)
 KEYS[3] runs      set   tickets that have started and not ended
 KEYS[4] paused    string the machine's publishing is paused until then (ms), after a RetryAfter
-KEYS[5..11]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
-                  then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
+KEYS[5..11]       Bee-Queue keys of the step's queue: id string, jobs hash, waiting list, delayed zset,
+                  earlierDelayed (a pub/sub channel, not a key), active list; then `starting` set, the tickets
+                  made for ready items and not yet taken (schedule.lua)
 KEYS[12] inbox    list  "<ready-at>\n<JSON array of bare items>[\n<JSON array of [item, request] pairs>]": requests
                         of commits, not yet in `pending` and `requests` (`ingest` in schedule.lua)
 KEYS[13] inboxed  string how many items the inbox holds

@@ -11,8 +11,9 @@ KEYS[3] claims    hash  run -> "<stamp>\n<JSON ["item1", "request1", ...]>" (tak
 KEYS[4] runs      set   tickets that have started and not ended
 KEYS[5] busy      set   tickets whose batch has run for a while, out of `runs` (finish.lua)
 KEYS[6] locks     hash  item -> "<token>|<expires-at ms>" (the machine's subject locks)
-KEYS[7..13]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
-                  then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
+KEYS[7..13]       Bee-Queue keys of the step's queue: id string, jobs hash, waiting list, delayed zset,
+                  earlierDelayed (a pub/sub channel, not a key), active list; then `starting` set, the tickets
+                  made for ready items and not yet taken (schedule.lua)
 KEYS[14] paused   string the machine's publishing is paused until then (ms)
 ARGV[1] "1" when the step locks its items (then KEYS[6] is read)
 ARGV[2] batch size

@@ -13,8 +13,9 @@ KEYS[3] claims    hash  run -> the batch it works on, "<stamp>\n<JSON ["item1", 
                   served the blocking pop it had sent), whose batches must not overwrite each other's claim
 KEYS[4] runs      set   tickets that have started and not ended
 KEYS[5] locks     hash  item -> "<token>|<expires-at ms>" (the machine's subject locks)
-KEYS[6..12]       Bee-Queue keys of the step's queue: id, jobs, waiting, delayed, earlierDelayed, active;
-                  then `starting`, the tickets made for ready items and not yet taken (schedule.lua)
+KEYS[6..12]       Bee-Queue keys of the step's queue: id string, jobs hash, waiting list, delayed zset,
+                  earlierDelayed (a pub/sub channel, not a key), active list; then `starting` set, the tickets
+                  made for ready items and not yet taken (schedule.lua)
 KEYS[13] stats    hash  "<step>:<outcome>" -> count ("<step>:jobs" counts tickets run)
 KEYS[14] paused   string the machine's publishing is paused until then (ms): nothing is taken meanwhile
 KEYS[15] inbox    list  requests of commits not yet in `pending`, sorted in first (mark.lua)
