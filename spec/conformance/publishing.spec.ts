@@ -79,12 +79,14 @@ for (const world of WORLDS) {
       expect(starts[starts.length - 1] - starts[0]).to.be.at.least(1700);
     });
 
-    it('passes the previous payload, a version, an idempotency key and the attempt; previous lets a machine move a document', async () => {
+    it('passes the previous payload, a version, an idempotency key, the attempt and a signal; previous lets a machine move a document', async () => {
       const contexts: Array<PublishContext<OrderPayload>> = [];
+      const signals: Array<[boolean, boolean]> = [];
       const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
       // The partner keys documents by status here: a changed status moves the document, so the old one is deleted.
       machine.publish = async (order: ShopOrder, payload: OrderPayload, ctx?: PublishContext<OrderPayload>) => {
         contexts.push(ctx!);
+        signals.push([ctx!.signal instanceof AbortSignal, ctx!.signal.aborted]);
         const client = new ApiClient(h.api.url);
         if (ctx!.previous && ctx!.previous.order_status !== payload.order_status) {
           await client.deleteOrder(`${ctx!.previous.order_status}-${order.id}`);
@@ -104,6 +106,7 @@ for (const world of WORLDS) {
         [1, 1, undefined], [2, 1, 'purchased'], [2, 2, 'purchased'], [3, 1, 'shipped'],
       ]);
       expect(contexts.every((c) => c.subjectId === String(order.id))).to.equal(true);
+      expect(signals, 'ctx.signal: an AbortSignal, not aborted while the lock is held').to.deep.equal(signals.map(() => [true, false]));
       expect(contexts[1].idempotencyKey).to.equal(contexts[2].idempotencyKey);
       expect(new Set(contexts.map((c) => c.idempotencyKey)).size).to.equal(3);
       expect([...h.api.documents.keys()]).to.deep.equal([`received-${order.id}`]);
