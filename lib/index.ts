@@ -27,5 +27,6 @@ export type {
 export type { Logger } from './logger';
 export {
   SyncMachineError, ConfigurationError, InvalidJobError, HookError, LockLostError, DrainTimeoutError, RetryAfter,
+  WrongKeyTypeError,
 } from './errors';
 export { canonicalJson, digestOf } from './store/canonical-json';
