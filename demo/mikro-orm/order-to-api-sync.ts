@@ -1,4 +1,4 @@
-import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, Unpublish } from 'sync-machine';
+import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, Unpublish, type PublishContext } from 'sync-machine';
 import type { Change, Snapshot } from 'sync-machine';
 import type { ApiClient } from '../api-client';
 import type { OrderPayload } from '../shop-port';
@@ -26,8 +26,9 @@ export class OrderToApiSync {
   }
 
   @Publish()
-  async publish(order: Order, payload: OrderPayload): Promise<void> {
-    await this.api.putOrder(String(order.id), payload);
+  async publish(order: Order, payload: OrderPayload, ctx?: PublishContext): Promise<void> {
+    // ctx.signal: not sent if this run can no longer prove it holds the order's lock (it stalled past lockTtlMs).
+    await this.api.putOrder(String(order.id), payload, ctx?.signal);
   }
 
   @Unpublish()
