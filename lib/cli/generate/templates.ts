@@ -16,7 +16,7 @@ export interface MachineTemplate {
 export function machineFile(t: MachineTemplate): string {
   const { machine, subject, subjectVar: v, primaryKey: pk } = t;
   const importSubject = t.subjectIsDefault ? `import ${subject} from '${t.subjectImport}';` : `import { ${subject} } from '${t.subjectImport}';`;
-  return `import { AfterPublish, Build, CheckPublishable, ListenTo, Publish, SyncMachine, Unpublish } from 'sync-machine';
+  return `import { AfterPublish, Build, CheckPublishable, ListenTo, Publish, SyncMachine, Unpublish, type PublishContext } from 'sync-machine';
 ${importSubject}
 
 /** The document the API holds for one ${subject}: what build() returns and publish() sends. */
@@ -64,12 +64,14 @@ ${mapperExample(t)}
 
   /**
    * Required: sends the payload. Throw (or let your HTTP client throw) when the API refuses it: the run is
-   * retried with backoff, and nothing is recorded as published until this resolves.
+   * retried with backoff, and nothing is recorded as published until this resolves. Pass ctx.signal to your HTTP
+   * client: it is aborted when this run can no longer prove it holds the ${subject}'s lock (a stall longer than
+   * worker.lockTtlMs), so that an older payload is not sent after another worker's newer one.
    */
   @Publish()
-  async publish(${v}: ${subject}, payload: ${subject}Payload): Promise<void> {
-    // TODO: send the payload to the API, e.g. await api.put${subject}(payload);
-    throw new Error(\`${machine}.publish is not written yet: send \${JSON.stringify(payload)} for ${subject} \${${v}.${pk}}\`);
+  async publish(${v}: ${subject}, payload: ${subject}Payload, ctx: PublishContext<${subject}Payload>): Promise<void> {
+    // TODO: send the payload to the API, e.g. await fetch(url, { method: 'PUT', body: JSON.stringify(payload), signal: ctx.signal });
+    throw new Error(\`${machine}.publish is not written yet: send \${JSON.stringify(payload)} for ${subject} \${${v}.${pk}} (version \${ctx.version})\`);
   }
 
   /** Optional: runs after a publish was recorded, e.g. to log it. */

@@ -61,7 +61,7 @@ export function fillIn(machine: string): string {
     ['      id: String(order.id),\n', '      id: String(order.id),\n      order_status: order.status,\n'],
     [machine.slice(machine.indexOf('    // TODO: send the payload'), machine.indexOf('  }\n', machine.indexOf('    // TODO: send the payload'))),
       `    const res = await fetch(\`\${process.env.PARTNER_API_URL}/orders/\${payload.id}\`, {
-      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload),
+      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload), signal: ctx.signal,
     });
     if (!res.ok) throw new Error(\`partner API answered \${res.status} for Order \${order.id}\`);
 `],
