@@ -269,8 +269,8 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   await run.uncertain.mark(id, context.version, digest);
   await run.gate.run(async () => {
     await run.locks.ensure(id);
-    await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.publish, 'publish', [row, payload, context], where)
-      .catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); }));
+    await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.publish, 'publish',
+      [row, payload, context], where).catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); }));
     await run.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
   });
   // Stored with the rest of the batch, outside the gate so that the next publishes go on meanwhile.
