@@ -16,8 +16,8 @@ import { Prefixes, startSync } from '../runtime';
 
 /** Subjects per second of each contender, every order changed once, then resynced with nothing changed. */
 export interface SubjectRates {
-  changed: { syncMachine: number; loop: number; batchedLoop: number; batchedSyncMachine: number };
-  unchanged: { syncMachine: number; loop: number; batchedLoop: number; batchedSyncMachine: number };
+  changed: { syncMachine: number; loop: number; batchedLoop: number; batchedSyncMachine: number; pageLoop: number };
+  unchanged: { syncMachine: number; loop: number; batchedLoop: number; batchedSyncMachine: number; pageLoop: number };
   /** Unchanged resyncs of a fresh app's machine (own columns only, async `@Build`) and of its loop. */
   leanUnchanged: { syncMachine: number; loop: number };
 }
@@ -57,6 +57,8 @@ export async function measureSubjectRates(
       name: 'loop', dataSource: shop, entity: Order, build: (row) => demoMachine.build(row), publish,
       pageSize: config.pageSize, concurrency: config.concurrency,
     };
+    // The same loop remembering each page's digests in one upsert: no goal, the leaner baseline a user may write.
+    const pageLoop: HandLoop<Order> = { ...loop, name: 'page-loop', rememberPerPage: true };
     const batchedLoop: HandLoop<LeanOrder> = {
       name: 'batched-loop', dataSource: lean, entity: LeanOrder, build: (row) => batchedMachine.build(row), publish,
       pageSize: config.pageSize, concurrency: config.concurrency,
@@ -90,6 +92,7 @@ export async function measureSubjectRates(
     await timed('prime sync-machine', n, async () => (await resyncAll(plain)).close());
     await timed('prime sync-machine + DataLoader', n, async () => (await resyncAll(batched)).close());
     await timed('prime loop', n, () => runHandLoop(loop, n));
+    await timed('prime loop, digests remembered per page', n, () => runHandLoop(pageLoop, n));
     await timed('prime batched loop', n, () => runHandLoop(batchedLoop, n));
 
     // Every order changes (its status flips, to `status`) in transactions of 500 through save(), captured by a
@@ -120,25 +123,31 @@ export async function measureSubjectRates(
       running.set(c, sync);
       await sync.drain({ timeoutMs: boundMs(n) });
     };
-    // Rounds alternate which of a pair goes first (one pass swung by a tenth on SQLite); each rate is a median.
+    // Rounds alternate which of a pair (or trio) goes first (one pass swung by a tenth on SQLite); each rate is a median.
+    const inTurn = async (label: string, round: number, expectPosted: number, contenders: Array<[string, () => Promise<unknown>]>) => {
+      const order = contenders.map((_, i) => i);
+      if (round % 2 === 1) order.reverse();
+      const rates: number[] = [];
+      for (const i of order) rates[i] = await timed(`${label}, ${contenders[i][0]} (round ${round + 1})`, expectPosted, contenders[i][1]);
+      return rates;
+    };
     const pairRates = async (
       label: string, round: number, expectPosted: number,
       first: [string, () => Promise<unknown>], second: [string, () => Promise<unknown>],
     ): Promise<[number, number]> => {
-      const [a, b] = round % 2 === 0 ? [first, second] : [second, first];
-      const rateA = await timed(`${label}, ${a[0]} (round ${round + 1})`, expectPosted, a[1]);
-      const rateB = await timed(`${label}, ${b[0]} (round ${round + 1})`, expectPosted, b[1]);
-      return round % 2 === 0 ? [rateA, rateB] : [rateB, rateA];
+      const [a, b] = await inTurn(label, round, expectPosted, [first, second]);
+      return [a, b];
     };
     const changedRounds: Array<SubjectRates['changed']> = [];
     for (let round = 0; round < config.changedRounds; round++) {
       await flipAll(round % 2 === 0 ? 'shipped' : 'purchased');
-      const [syncMachine, loopRate] = await pairRates('changed', round, n,
-        ['sync-machine (worker start -> drain)', () => workOff(plain)], ['hand-written loop', () => runHandLoop(loop, n)]);
+      const [syncMachine, loopRate, pageLoopRate] = await inTurn('changed', round, n, [
+        ['sync-machine (worker start -> drain)', () => workOff(plain)], ['hand-written loop', () => runHandLoop(loop, n)],
+        ['hand-written loop, digests remembered per page', () => runHandLoop(pageLoop, n)]]);
       const [batchedSyncMachine, batchedLoopRate] = await pairRates('changed', round, n,
         ['sync-machine + DataLoader machine', () => workOff(batched)],
         ['hand-written loop + DataLoader', () => runHandLoop(batchedLoop, n)]);
-      changedRounds.push({ syncMachine, loop: loopRate, batchedLoop: batchedLoopRate, batchedSyncMachine });
+      changedRounds.push({ syncMachine, loop: loopRate, batchedLoop: batchedLoopRate, batchedSyncMachine, pageLoop: pageLoopRate });
     }
     const changed = medians(changedRounds);
 
@@ -159,8 +168,9 @@ export async function measureSubjectRates(
     const warmUp = config.unchangedWarmUpRounds;
     for (let round = 0; round < warmUp + config.unchangedRounds; round++) {
       const label = round < warmUp ? 'unchanged, warm-up' : 'unchanged';
-      const [syncMachine, loopRate] = await pairRates(label, round, 0,
-        ['sync-machine resync -> drain', () => resync(plain)], ['hand-written loop', () => runHandLoop(loop, n)]);
+      const [syncMachine, loopRate, pageLoopRate] = await inTurn(label, round, 0, [
+        ['sync-machine resync -> drain', () => resync(plain)], ['hand-written loop', () => runHandLoop(loop, n)],
+        ['hand-written loop, digests remembered per page', () => runHandLoop(pageLoop, n)]]);
       const [batchedSyncMachine, batchedLoopRate] = await pairRates(label, round, 0,
         ['sync-machine + DataLoader resync -> drain', () => resync(batched)],
         ['hand-written loop + DataLoader', () => runHandLoop(batchedLoop, n)]);
@@ -168,7 +178,7 @@ export async function measureSubjectRates(
         ['sync-machine, async @Build on own columns, resync -> drain', () => resync(leanAsync)],
         ['hand-written loop, async @Build on own columns', () => runHandLoop(leanLoop, n)]);
       if (round < warmUp) continue;
-      rounds.push({ syncMachine, loop: loopRate, batchedLoop: batchedLoopRate, batchedSyncMachine });
+      rounds.push({ syncMachine, loop: loopRate, batchedLoop: batchedLoopRate, batchedSyncMachine, pageLoop: pageLoopRate });
       leanRounds.push({ syncMachine: leanSyncMachine, loop: leanLoopRate });
     }
     const unchanged = medians(rounds);
@@ -189,6 +199,6 @@ function medians(rounds: Array<SubjectRates['changed']>): SubjectRates['changed'
   const middle = (pick: (r: SubjectRates['changed']) => number) => median(rounds.map(pick));
   return {
     syncMachine: middle((r) => r.syncMachine), loop: middle((r) => r.loop),
-    batchedLoop: middle((r) => r.batchedLoop), batchedSyncMachine: middle((r) => r.batchedSyncMachine),
+    batchedLoop: middle((r) => r.batchedLoop), batchedSyncMachine: middle((r) => r.batchedSyncMachine), pageLoop: middle((r) => r.pageLoop),
   };
 }
