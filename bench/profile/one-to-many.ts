@@ -73,10 +73,14 @@ async function handLoop(ds: DataSource, url: string, name: string, concurrency: 
     const changed = rows.map((row) => ({ row, payload: payloadOf(row) }))
       .map((x) => ({ ...x, digest: digestOf(canonicalJson(x.payload)) }))
       .filter((x) => byId.get(String(x.row.id)) !== x.digest);
+    // LOOP_BATCH=1: the page's digests remembered in one upsert after its posts, instead of one per post.
+    const remembered: Array<{ name: string; subjectId: string; digest: string }> = [];
     await mapLimit(changed, concurrency, async ({ row, payload, digest }) => {
       await post(url, row.id, payload);
-      await digests.upsert({ name, subjectId: String(row.id), digest }, ['name', 'subjectId']);
+      if (process.env.LOOP_BATCH === '1') remembered.push({ name, subjectId: String(row.id), digest });
+      else await digests.upsert({ name, subjectId: String(row.id), digest }, ['name', 'subjectId']);
     });
+    for (let i = 0; i < remembered.length; i += 100) await digests.upsert(remembered.slice(i, i + 100), ['name', 'subjectId']);
     posted += changed.length;
   }
 }
