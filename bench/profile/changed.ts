@@ -7,35 +7,13 @@ import { CountingApi } from '../throughput/api';
 import { connectShop, freshDatabase, seedShop } from '../throughput/database';
 import { Prefixes, startSync } from '../throughput/runtime';
 import { HandLoop, runHandLoop } from '../throughput/hand-loop';
-import { Session } from 'node:inspector/promises';
-import { writeFileSync } from 'node:fs';
+import { profiled } from './cpu-profile';
 
 /**
  * With PROFILE=<file>, a CPU profile of sync-machine's unchanged rounds only (priming and the changed run left
  * out); with PROFILE_LOOP=<file>, of the hand-written loop's. PROFILE_CHANGED and PROFILE_LOOP_CHANGED profile
  * the changed runs: sync-machine's drain of 5,000 changed orders, the loop's first pass (it posts every row).
  */
-async function profiled<T>(file: string | undefined, work: () => Promise<T>): Promise<T> {
-  if (!file) return work();
-  const session = new Session();
-  session.connect();
-  // PROFILE_HEAP=1: where the memory is allocated (sampled) instead of where the time goes.
-  const heap = process.env.PROFILE_HEAP === '1';
-  if (heap) {
-    await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
-  } else {
-    await session.post('Profiler.enable');
-    await session.post('Profiler.setSamplingInterval', { interval: 100 });
-    await session.post('Profiler.start');
-  }
-  try {
-    return await work();
-  } finally {
-    const { profile } = heap ? await session.post('HeapProfiler.stopSampling') : await session.post('Profiler.stop');
-    writeFileSync(file, JSON.stringify(profile));
-    session.disconnect();
-  }
-}
 
 /* node dist/bench/profile/changed.js postgres|sqlite [n]: the changed and unchanged sync-machine paths only, for --cpu-prof. */
 async function main(): Promise<void> {

@@ -1,7 +1,5 @@
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
-import { Session } from 'node:inspector/promises';
-import { writeFileSync } from 'node:fs';
 import { Collection, Entity, ManyToOne, MikroORM, OneToMany, OptionalProps, type Options, PrimaryKey, Property } from '@mikro-orm/core';
 import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
@@ -12,6 +10,7 @@ import { CountingApi } from '../throughput/api';
 import { freshDatabase } from '../throughput/database';
 import { Prefixes } from '../throughput/runtime';
 import { parsePostgresUrl } from '../../demo/database';
+import { profiled } from './cpu-profile';
 
 /*
  * Trial P's shape on MikroORM: 20,000 books of 2,000 authors (Book -> Author eager), a machine whose payload holds
@@ -99,21 +98,6 @@ async function loop(orm: MikroORM, url: string, digests: Map<number, string>, pe
   }
 }
 
-async function profiled<T>(file: string | undefined, work: () => Promise<T>): Promise<T> {
-  if (!file) return work();
-  const session = new Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 100 });
-  await session.post('Profiler.start');
-  try {
-    return await work();
-  } finally {
-    const { profile } = await session.post('Profiler.stop');
-    writeFileSync(file, JSON.stringify(profile));
-    session.disconnect();
-  }
-}
 
 async function main(): Promise<void> {
   const kind = (process.argv[2] ?? 'sqlite') as 'postgres' | 'sqlite';
