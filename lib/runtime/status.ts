@@ -100,9 +100,11 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   for (const [field, count] of Object.entries((values[STEPS.length * perStep] ?? {}) as Record<string, string>).sort()) {
     outcomes[field] = Number(count);
   }
-  const lastPublishes = limit <= 0 ? [] : (values[STEPS.length * perStep + 1] as string[]).map((entry) => {
+  // "<ms> <subject id>" each; an entry not of that form (written by hand) is left out: its time made status throw.
+  const lastPublishes = limit <= 0 ? [] : (values[STEPS.length * perStep + 1] as string[]).flatMap((entry) => {
     const space = entry.indexOf(' ');
-    return { subjectId: entry.slice(space + 1), at: new Date(Number(entry.slice(0, space))) };
+    const at = new Date(Number(entry.slice(0, space)));
+    return space > 0 && Number.isFinite(at.getTime()) ? [{ subjectId: entry.slice(space + 1), at }] : [];
   });
   const failures = await readFailures(redis, keys, machine.name, machine.subject, STEPS, limit);
   const failedJobs = (await Promise.all(STEPS.map((step) => readFailedTickets(redis, keys, machine.name, step, limit))))

@@ -145,6 +145,17 @@ describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, f
     expect((await worker.status()).map((s) => s.machine)).to.deep.equal(['OrderToApiSync']);
   });
 
+  it('status() leaves out an entry of the latest publishes that is not "<ms> <id>" and shows the others', async () => {
+    const worker = await h.startWorker();
+    const order = await h.order(await h.customer());
+    await worker.drain(DRAIN);
+    // An outside trial: LPUSH of 'notjson]]' made status throw "Invalid time value", naming nothing.
+    await redis.lpush(keys.recentPublishes('OrderToApiSync'), 'notjson]]', 'x 7');
+    const [status] = await worker.status();
+    expect(status.lastPublishes.map((p) => p.subjectId)).to.deep.equal([String(order.id)]);
+    expect(status.lastPublishes[0].at.toISOString()).to.match(/^\d{4}-/);
+  });
+
   it('a commit whose enqueue Redis refuses for a key of the wrong type: the dropped-changes log names the key', async () => {
     await h.start(); // captures only
     const order = await h.order(await h.customer());
