@@ -60,6 +60,7 @@ async function main(): Promise<void> {
   const loop: HandLoop<Order> = {
     name: 'loop', dataSource: shop, entity: Order, build: (row) => machine.build(row),
     publish: (row, payload) => new ApiClient(api.url).putOrder(String(row.id), payload), pageSize: 500, concurrency: 50,
+    rememberPerPage: process.env.PER_PAGE === '1', // PER_PAGE=1: the leaner loop (a′)
   };
   // The loop's first pass posts every row (it remembers no digest yet): its changed path.
   t = Date.now();
