@@ -145,6 +145,20 @@ describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, f
     expect((await worker.status()).map((s) => s.machine)).to.deep.equal(['OrderToApiSync']);
   });
 
+  it('drain() with a work-set key of the wrong type names it at once, not as a Redis that did not answer', async () => {
+    const worker = await h.startWorker();
+    const pending = keys.step('OrderToApiSync', 'ensure-publication').pending;
+    await redis.set(pending, 'not a sorted set');
+    const started = Date.now();
+    const error = await worker.drain({ timeoutMs: 5_000 }).then(() => undefined, (e: Error) => e);
+    expect(Date.now() - started).to.be.below(4_000);
+    expect(error?.name).to.equal('WrongKeyTypeError');
+    expect(error?.message).to.include(`${pending} is a string, where sync-machine keeps a zset: delete it (redis-cli DEL '${pending}'), ` +
+      'then resync OrderToApiSync.');
+    await redis.del(pending);
+    await worker.drain(DRAIN);
+  });
+
   it('status() leaves out an entry of the latest publishes that is not "<ms> <id>" and shows the others', async () => {
     const worker = await h.startWorker();
     const order = await h.order(await h.customer());
