@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { describeError, WrongKeyTypeError } from '../errors';
 import type { KeySpace, RedisType } from './keys';
 
 /*
@@ -62,4 +63,18 @@ export function sayWrongTypes(found: WrongTypeKey[], then: string): string {
   const each = found.map((k) => `${k.key} is a ${k.found}, where sync-machine keeps a ${k.expected}`).join('; ');
   const del = found.map((k) => `'${k.key.replace(/'/g, "'\\''")}'`).join(' ');
   return `${each}: delete ${found.length === 1 ? 'it' : 'them'} (redis-cli DEL ${del}), then ${then}`;
+}
+
+/**
+ * A read of these machines' keys that Redis refused (`refusal`: "status of OrderToApiSync: Redis refused to read
+ * it"): a WrongKeyTypeError naming the keys of the wrong type and the fix, or `error` itself when none is found.
+ * Looks every key of the machines up, only on this error path (one round trip).
+ */
+export async function refusedRead(
+  redis: Redis, keys: KeySpace, error: unknown, refusal: string, machines: Array<{ name: string; className?: string }>,
+): Promise<unknown> {
+  const wrong = await wrongTypeKeys(redis, keys, error, machines.flatMap((m) => keys.machineKeys(m.name)));
+  if (wrong.length === 0) return error;
+  const named = machines.map((m) => m.className ?? m.name).join(', ');
+  return new WrongKeyTypeError(`${refusal} (${describeError(error)}): ${sayWrongTypes(wrong, `resync ${named}`)}.`, { cause: error });
 }

@@ -1,8 +1,8 @@
 import type Redis from 'ioredis';
-import { describeError, DrainTimeoutError, WrongKeyTypeError } from '../errors';
+import { describeError, DrainTimeoutError } from '../errors';
 import { STEPS } from '../pipeline/queues';
 import type { KeySpace } from '../redis/keys';
-import { isWrongTypeError, sayWrongTypes, wrongTypeKeys } from '../redis/wrong-type';
+import { isWrongTypeError, refusedRead } from '../redis/wrong-type';
 import { readFailuresSince } from './failures';
 import { readBusy, readRunning, readWaiting } from './status';
 
@@ -133,7 +133,9 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
         return await deadline.bound(read());
       } catch (error) {
         // A key of the wrong type never heals by waiting: said at once, naming it, not as a Redis that did not answer.
-        if (isWrongTypeError(error)) throw await wrongTypeError(scope, error);
+        if (isWrongTypeError(error)) {
+          throw await refusedRead(scope.redis, scope.keys, error, 'drain(): Redis refused to read the work sets', scope.machines);
+        }
         if (!(error instanceof Timeout)) said = error;
         if (deadline.passed) {
           throw new DrainTimeoutError(`drain() timed out after ${timeoutMs} ms: Redis at ${scope.redisAt} did not answer ` +
@@ -247,13 +249,4 @@ function diff(before: Record<string, number>, after: Record<string, number>): Re
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** drain()'s read refused with WRONGTYPE: the machines' keys of the wrong type and the fix (the error itself if none is found). */
-async function wrongTypeError(scope: DrainScope, error: unknown): Promise<unknown> {
-  const candidates = scope.machines.flatMap((m) => scope.keys.machineKeys(m.name));
-  const wrong = await wrongTypeKeys(scope.redis, scope.keys, error, candidates);
-  if (wrong.length === 0) return error;
-  return new WrongKeyTypeError(`drain(): Redis refused to read the work sets (${describeError(error)}): ` +
-    `${sayWrongTypes(wrong, `resync ${scope.machines.map((m) => m.name).join(', ')}`)}.`, { cause: error });
 }

@@ -1,9 +1,9 @@
 import type Redis from 'ioredis';
-import { describeError, listed, WrongKeyTypeError } from '../errors';
+import { listed } from '../errors';
 import { itemName, STEPS } from '../pipeline/queues';
 import { FailedTicket, readFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
-import { sayWrongTypes, wrongTypeKeys } from '../redis/wrong-type';
+import { refusedRead } from '../redis/wrong-type';
 import { FailedItem, readFailures } from './failures';
 import { claimedSince } from '../pipeline/work-queue';
 
@@ -61,12 +61,7 @@ export async function readMachineStatus(
   try {
     return await readStatus(redis, keys, machine, limit);
   } catch (error) {
-    // Only now, on the error path: the TYPE of each of the machine's keys (one round trip), as status reads most.
-    const wrong = await wrongTypeKeys(redis, keys, error, keys.machineKeys(machine.name));
-    if (wrong.length === 0) throw error;
-    const named = machine.className ?? machine.name;
-    throw new WrongKeyTypeError(`status of ${named}: Redis refused to read it (${describeError(error)}): ` +
-      `${sayWrongTypes(wrong, `resync ${named}`)}.`, { cause: error });
+    throw await refusedRead(redis, keys, error, `status of ${machine.className ?? machine.name}: Redis refused to read it`, [machine]);
   }
 }
 
