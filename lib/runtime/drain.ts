@@ -163,6 +163,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     // The outbox first: a row moved to Redis after it is read is seen in the work sets.
     const also = (await scope.alsoBusy?.()) ?? [];
     let busy: string[];
+    let cutOff = '';
     try {
       // Busy here already: the work sets are read once this process has nothing in flight. Each read is a round trip
       // that Redis and this process pay for during the runs drain() waits for: a drain of an unchanged resync of 5,000
@@ -173,23 +174,28 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
       // "Redis did not answer" would send the user to a Redis that answered 10 ms earlier.
       if (answered === undefined || !(error instanceof DrainTimeoutError)) throw error;
       const why = error.cause instanceof Timeout ? ' before the deadline' : `: ${describeError(error.cause)}`;
-      throw fail(`still busy: ${answered.join('; ')} (at the last look; Redis at ${scope.redisAt} did not answer ` +
-        `the next one${why})`);
+      busy = answered;
+      cutOff = ` (at the last look; Redis at ${scope.redisAt} did not answer the next one${why})`;
     }
     if (busy.length === 0) break;
     if (deadline.passed) {
-      // Runs in flight here spared the looks: one more, brief, says what else waits in Redis.
-      const there = busy === also ? await new Deadline(LAST_LOOK_MS).bound(readWorkSets()).catch(() => []) : [];
-      // Pending items that wait for a time (a retry, or the lock of a run that stalled or was stopped) are no sign
-      // of a missing worker: said so, and the worker question only when a ready item is left untaken.
-      const look = await new Deadline(LAST_LOOK_MS).bound(readWaiting(scope.redis, scope.keys, scope.machines.map((m) => m.name)))
-        .catch(() => undefined);
+      const names = scope.machines.map((m) => m.name);
+      const brief = <T>(read: Promise<T>, otherwise: T) => new Deadline(LAST_LOOK_MS).bound(read).catch(() => otherwise);
+      // Brief looks, side by side, for the message: at most LAST_LOOK_MS more, even with Redis gone. The first only
+      // when runs in flight here spared the looks: it says what else waits in Redis.
+      const [there, look, running] = await Promise.all([
+        busy === also ? brief(readWorkSets(), []) : [],
+        // Pending items that wait for a time (a retry, or the lock of a run that stalled or was stopped) are no sign
+        // of a missing worker: said so, and the worker question only when a ready item is left untaken. Asked after
+        // a cut-off look too: a loaded machine's slow look is no reason to leave the answer out (CI did once).
+        brief(readWaiting(scope.redis, scope.keys, names), undefined),
+        // What the runs work on, and for how long: a publish that does not return shows as one item running for minutes.
+        brief(readRunning(scope.redis, scope.keys, scope.machines), []),
+      ]);
       const waits = look && look.waiting.length > 0 ? `; waiting, not stuck: ${look.waiting.join('; ')} (a retry's backoff, ` +
         'or a lock held by a run that stalled or was stopped, which lasts up to worker.lockTtlMs)' : '';
-      // What the runs work on, and for how long: a publish that does not return shows as one item running for minutes.
-      const running = await new Deadline(LAST_LOOK_MS).bound(readRunning(scope.redis, scope.keys, scope.machines)).catch(() => []);
       const runs = running.length > 0 ? `; in runs (for how long): ${running.join('; ')}` : '';
-      throw fail(`still busy: ${[...busy, ...there].join('; ')}${runs}${waits}`, !scope.hasWorker && (look?.anyReady ?? true));
+      throw fail(`still busy: ${[...busy, ...there].join('; ')}${cutOff}${runs}${waits}`, !scope.hasWorker && (look?.anyReady ?? true));
     }
     answered = busy;
     await pause(POLL_MS);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import IORedis from 'ioredis';
 import { DrainTimeoutError } from '../../lib';
+import { KeySpace } from '../../lib/redis/keys';
 import { Harness } from '../support/harness';
 import { WORLDS } from '../support/orms';
 import { ApiClient } from '../support/partner-api';
@@ -148,5 +149,25 @@ describe('drain() with Redis unreachable', function () {
       'OrderToApiSync ensure-publication: 1 pending, 0 batch\\(es\\) in runs ' +
       `\\(at the last look; Redis at redis://127\\.0\\.0\\.1:${redis.port} did not answer the next one before the deadline\\)\\. ` +
       'This runtime runs no worker'));
+  });
+
+  it('a look cut off by the deadline still says what waits for a time, once Redis answers again, and asks for no worker', async () => {
+    const capture = await h.start({ redis: redis.url });
+    const admin = new IORedis(redis.url);
+    // An order whose run waits a minute for its retry's backoff: nothing a worker could take now.
+    await admin.zadd(new KeySpace(h.prefix).step('OrderToApiSync', 'ensure-publication').pending, Date.now() + 60_000, '7');
+    const draining = capture.drain({ timeoutMs: 800 }).then(() => undefined, (e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The look under way waits past the deadline, as on a loaded machine; Redis answers again 200 ms after it.
+    await admin.call('CLIENT', 'PAUSE', '700', 'ALL');
+    admin.disconnect();
+    const error = await draining;
+    expect(error).to.be.instanceOf(DrainTimeoutError);
+    const message = (error as Error).message;
+    expect(message, message).to.match(new RegExp(
+      '^drain\\(\\) timed out after 800 ms; still busy: OrderToApiSync ensure-publication: 1 pending, 0 batch\\(es\\) in runs ' +
+      `\\(at the last look; Redis at redis://127\\.0\\.0\\.1:${redis.port} did not answer the next one before the deadline\\); ` +
+      'waiting, not stuck: OrderToApiSync ensure-publication: 1 not ready for another 5\\d\\.\\d s'));
+    expect(message).to.not.include('This runtime runs no worker');
   });
 });
