@@ -19,7 +19,7 @@ import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
 import { checkRedis } from '../redis/wait-for-redis';
 import { KeySpace, Step } from '../redis/keys';
-import { sayWrongTypes, wrongTypeKeys } from '../redis/wrong-type';
+import { refusedRead, sayWrongTypes, wrongTypeKeys } from '../redis/wrong-type';
 import { CounterReading, drainMachines, DrainSummary, readCounters } from './drain';
 import { takeFailures } from './failures';
 import { notifiedChanges } from './notify';
@@ -263,10 +263,14 @@ export class SyncMachines {
     const def = this.machineFor(machine);
     // '4x' for an integer key would read as a subject never published: refused, as resync() refuses it.
     const [id] = checkedIds([subjectId], def.subjectInfo, `subjectStatus(${def.className}, id)`);
-    return readSubjectStatus({
-      redis: this.redis, keys: this.keys, payloads: this.adapter.payloads,
-      machine: { name: def.name, subject: def.subjectInfo.name },
-    }, id);
+    try {
+      return await readSubjectStatus({
+        redis: this.redis, keys: this.keys, payloads: this.adapter.payloads,
+        machine: { name: def.name, subject: def.subjectInfo.name },
+      }, id);
+    } catch (error) {
+      throw await refusedRead(this.redis, this.keys, error, `subjectStatus(${def.className}, ${id}): Redis refused to read it`, [def]);
+    }
   }
 
   /**
@@ -280,8 +284,14 @@ export class SyncMachines {
     if (options.step !== undefined && !STEPS.includes(options.step)) {
       throw new ConfigurationError(`retryFailed: step "${String(options.step)}" is not one of ${STEPS.join(', ')}.`);
     }
-    return takeFailures(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS,
-      (step, items) => this.requesting(() => this.enqueuer.request(def.name, step, items.map((item) => [item, {}]))));
+    try {
+      return await takeFailures(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS,
+        (step, items) => this.requesting(() => this.enqueuer.request(def.name, step, items.map((item) => [item, {}]))));
+    } catch (error) {
+      // A failure goes from the failed set only once it is pending again: what was not taken is still recorded.
+      throw await refusedRead(this.redis, this.keys, error, `retryFailed(${def.className}): Redis refused it, and the failures ` +
+        'it did not take are still recorded', [def]);
+    }
   }
 
   /**

@@ -159,6 +159,41 @@ describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, f
     await worker.drain(DRAIN);
   });
 
+  it('subjectStatus() and retryFailed() with a key of the wrong type name it and the fix, and retryFailed loses no failure', async () => {
+    const worker = await h.startWorker({ worker: { retry: { attempts: 1, initialDelayMs: 10 } } });
+    const customer = await h.customer();
+    await worker.drain(DRAIN);
+    h.api.failNext = 1;
+    const order = await h.order(customer);
+    await worker.drain(DRAIN);
+    expect((await worker.subjectStatus('OrderToApiSync', order.id)).failed?.attempts).to.equal(1);
+    const step = keys.step('OrderToApiSync', 'ensure-publication');
+    await redis.set(step.failed, 'not a hash');
+    // Before, both rejected with Redis' bare "WRONGTYPE Operation against a key holding the wrong kind of value".
+    const status = await worker.subjectStatus('OrderToApiSync', order.id).then(() => undefined, (e: Error) => e);
+    expect(status?.name).to.equal('WrongKeyTypeError');
+    expect(status?.message).to.equal(`subjectStatus(OrderToApiSync, ${order.id}): Redis refused to read it (WRONGTYPE Operation ` +
+      `against a key holding the wrong kind of value): ${step.failed} is a string, where sync-machine keeps a hash: delete it ` +
+      `(redis-cli DEL '${step.failed}'), then resync OrderToApiSync.`);
+    await redis.del(step.failed);
+
+    h.api.failNext = 1;
+    await h.update(order, { status: 'shipped' });
+    await worker.drain(DRAIN);
+    await redis.set(step.pending, 'not a sorted set'); // the failure can be read, and not made pending again
+    const retried = await worker.retryFailed('OrderToApiSync').then(() => undefined, (e: Error) => e);
+    expect(retried?.name).to.equal('WrongKeyTypeError');
+    expect(retried?.message).to.include('retryFailed(OrderToApiSync): Redis refused it, and the failures it did not take are ' +
+      `still recorded (`);
+    expect(retried?.message).to.include(`${step.pending} is a string, where sync-machine keeps a zset: delete it ` +
+      `(redis-cli DEL '${step.pending}'), then resync OrderToApiSync.`);
+    expect(await redis.hkeys(step.failed)).to.deep.equal([String(order.id)]);
+    await redis.del(step.pending);
+    expect(await worker.retryFailed('OrderToApiSync')).to.deep.equal({ 'find-subjects': 0, 'ensure-publication': 1 });
+    await worker.drain(DRAIN);
+    expect(statuses([order.id])).to.deep.equal(['shipped']);
+  });
+
   it('status() leaves out an entry of the latest publishes that is not "<ms> <id>" and shows the others', async () => {
     const worker = await h.startWorker();
     const order = await h.order(await h.customer());
