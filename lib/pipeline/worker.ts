@@ -11,7 +11,7 @@ import type { RetryPolicy } from '../runtime/options';
 import { BatchEnds } from './batch-ends';
 import { BatchLocks } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
-import { sayLockLost, type ItemRunSettings } from './item-run';
+import { sayLockLost, sayRetried, type ItemRunSettings } from './item-run';
 import { itemName, type QueueSet } from './queues';
 import { Turns } from './turns';
 import type { RunsInFlight } from './runs-in-flight';
@@ -258,6 +258,7 @@ async function runBatch(
   } finally {
     locks?.stop();
     sayLockLost(settings);
+    sayRetried(settings);
   }
   // Abandoned by close() (its connections are gone): its locks and claims run out, and another worker runs what
   // it had not finished; close() said so.

@@ -63,6 +63,35 @@ for (const world of WORLDS) {
       expect((await worker.status())[0].failures).to.deep.equal([]);
     });
 
+    it('the retried failures of a batch are one warning, with the errors by kind; each last attempt is its own error', async () => {
+      const orders = await fiveOrders();
+      const doomed = orders.slice(1).map((o) => String(o.id));
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const publish = machine.publish.bind(machine);
+      machine.publish = async (order, payload) => {
+        const id = String(order.id);
+        if (id === doomed[3]) throw new Error('socket hang up');
+        if (doomed.includes(id)) throw new Error(`the partner API answered 500 for Order ${id}`);
+        await publish(order, payload);
+      };
+      const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 2, retry: { attempts: 2, initialDelayMs: 100 } } });
+      await worker.drain(DRAIN);
+      // Before, one warning per subject: a partner failing 30% of a resync of 5,000 logged 2,136 of them.
+      const retried = h.logger.warnings().filter((w) => / failed (and will retry|\(attempt)/.test(w));
+      expect(retried, retried.join('\n')).to.have.length(1);
+      const [line] = retried;
+      expect(line, line).to.match(new RegExp('^ensure-publication of OrderToApiSync: 4 subjects failed and will retry \\(' +
+        `(Order (${doomed.join('|')})(, )?){4}; attempt 1 of 2\\)\\. The errors: ` +
+        '3 × "OrderToApiSync\\.publish threw for …: the partner API answered 500 for …"; ' +
+        '1 × "OrderToApiSync\\.publish threw for …: socket hang up"\\. ' +
+        `The first: Order (${doomed.join('|')}) failed \\(attempt 1 of 2, will retry\\): OrderToApiSync\\.publish threw for Order \\d+: `));
+      for (const id of doomed) expect(line).to.include(`Order ${id}`);
+      // Their retries ran one by one after the backoff: each last attempt says its subject's own error.
+      const last = h.logger.errors().filter((e) => e.includes('no retries left'));
+      expect(last.map((e) => /for Order (\d+) failed \(attempt 2 of 2/.exec(e)?.[1]).sort(), last.join('\n')).to.deep.equal([...doomed].sort());
+      expect(h.api.publishes().map((r) => r.id)).to.deep.equal([String(orders[0].id)]);
+    });
+
     it('a publish the API applied but the worker saw fail is sent again when the row goes back to its stored values', async () => {
       const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
       // The document without the row's version column, so that a status changed and changed back builds the same payload.
