@@ -44,7 +44,7 @@ export class DataLossWatch {
   };
 
   constructor(
-    private readonly client: Redis, keys: KeySpace, private readonly logger: Logger, private readonly describe: string,
+    private readonly client: Redis, private readonly keys: KeySpace, private readonly logger: Logger, private readonly describe: string,
     private readonly machines: string[], private readonly outbox = false,
   ) {
     this.key = keys.runtimeMarker(randomUUID());
@@ -93,9 +93,43 @@ export class DataLossWatch {
       `Run resync for ${this.machines.join(', ')} (\`npx sync-machine resync <Machine>\`: unchanged subjects cost no API ` +
       'call); a publish that failed or timed out just before may still have reached the API unrecorded, which only ' +
       '`resync <Machine> --force` sends again (every subject, once). And make Redis keep its data (appendonly yes).');
+    await this.record();
+  }
+
+  /**
+   * Tells `status` too, until a full resync of the machine: a log line is easily missed, and status read clean after
+   * a loss (a trial). Best effort: Redis may be gone again.
+   */
+  private async record(): Promise<void> {
+    try {
+      const at = await redisNowMs(this.client);
+      const pipeline = this.client.pipeline();
+      for (const machine of this.machines) pipeline.set(this.keys.dataLost(machine), String(at));
+      await pipeline.exec();
+    } catch {
+      // The log line above says it all the same.
+    }
   }
 
   private async mark(): Promise<void> {
     await this.client.set(this.key, '1', 'EX', MARKER_TTL_S);
   }
+}
+
+/** Redis' clock in ms: what a found loss is recorded with, and what a resync compares it with. */
+export async function redisNowMs(client: Redis): Promise<number> {
+  const [seconds, micros] = await client.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/** Deletes the machine's record of a data loss found before `since` (a loss found later is a newer one, and stays). */
+const CLEAR_LOSS = "local at = tonumber(redis.call('GET', KEYS[1]) or '') " +
+  "if at == nil or at <= tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end return 0";
+
+/**
+ * After a full resync of `machine` that began at `since` (redisNowMs) was recorded: its status no longer says a data
+ * loss found before then. Best effort: a record left says it once more, which is harmless.
+ */
+export async function clearDataLost(client: Redis, keys: KeySpace, machine: string, since: number): Promise<void> {
+  await client.eval(CLEAR_LOSS, 1, keys.dataLost(machine), since).catch(() => undefined);
 }

@@ -22,6 +22,7 @@ const KEY_TYPES: Readonly<Record<string, RedisType>> = {
   stalling: 'set', stallBlock: 'string',
   // A machine's.
   locks: 'hash', 'paused-until': 'string', rate: 'zset', publishing: 'hash', stats: 'hash', published: 'list',
+  'data-lost': 'string',
 };
 
 /** The keys of one machine's step, in the order the work scripts declare them. */
@@ -125,6 +126,14 @@ export class KeySpace {
   }
 
   /**
+   * When (ms, Redis' clock) a runtime found that Redis had lost the data it held, for the machine's `status` to say
+   * until a full resync of the machine is recorded (DataLossWatch, SyncMachines.resync).
+   */
+  dataLost(machine: string): string {
+    return `${this.prefix}:${machine}:data-lost`;
+  }
+
+  /**
    * A key each runtime keeps while it runs (with an expiry it refreshes), so that after an outage it can tell a Redis
    * that came back without its data (see DataLossWatch).
    */
@@ -146,7 +155,7 @@ export class KeySpace {
       ...Object.values(this.step(machine, step)), ...BEE_QUEUE_KEYS.map((suffix) => this.queueKey(machine, step, suffix)),
     ]);
     return [...steps, this.locks(machine), this.paused(machine), this.rate(machine), this.publishing(machine),
-      this.stats(machine), this.recentPublishes(machine)];
+      this.stats(machine), this.recentPublishes(machine), this.dataLost(machine)];
   }
 
   /** Every key of this prefix, for clean-up in tests, demo and bench. */

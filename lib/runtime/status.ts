@@ -39,6 +39,12 @@ export interface MachineStatus {
   /** Newest first, at most the limit asked for; `queues[step].failed` has the full counts. */
   failures: FailedItem[];
   /**
+   * When a runtime found that Redis had lost the data it held (a restart without persistence, a FLUSHALL): the
+   * changes recorded and not yet run then are gone, so subjects may be stale. Stays until a full `resync` of the
+   * machine is recorded; absent otherwise.
+   */
+  dataLost?: Date;
+  /**
    * Run tickets (Bee-Queue jobs) failed for good: malformed data or a corrupt envelope, each with the queue, job
    * id and what was wrong; newest first, at most the limit. They hold no work (that is in the work sets).
    */
@@ -74,6 +80,7 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   }
   pipeline.hgetall(keys.stats(machine.name));
   pipeline.lrange(keys.recentPublishes(machine.name), 0, Math.max(0, limit - 1));
+  pipeline.get(keys.dataLost(machine.name));
   const results = (await pipeline.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
   const values = results.map(([, value]) => value);
@@ -105,7 +112,11 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   const failedJobs = (await Promise.all(STEPS.map((step) => readFailedTickets(redis, keys, machine.name, step, limit))))
     .flat().sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, limit);
   const longestRunning = running.filter((r) => Number.isFinite(r.forMs)).sort((a, b) => b.forMs - a.forMs).slice(0, Math.max(0, limit));
-  return { machine: machine.name, subject: machine.subject, queues, outcomes, lastPublishes, failures, failedJobs, longestRunning };
+  const status: MachineStatus = { machine: machine.name, subject: machine.subject, queues, outcomes, lastPublishes, failures, failedJobs, longestRunning };
+  // A value not of sync-machine's form (written by hand) is left out, as a bad latest-publishes entry is.
+  const lost = new Date(Number(values[STEPS.length * perStep + 2] ?? NaN));
+  if (Number.isFinite(lost.getTime())) status.dataLost = lost;
+  return status;
 }
 
 /** Items pending or being worked on, per machine and step, for drain(): one round trip. */

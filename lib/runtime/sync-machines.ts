@@ -14,7 +14,7 @@ import { startWorkers, type Stopping } from '../pipeline/worker';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
 import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError } from '../redis/availability';
-import { DataLossWatch } from '../redis/data-loss';
+import { clearDataLost, DataLossWatch, redisNowMs } from '../redis/data-loss';
 import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
 import { checkRedis } from '../redis/wait-for-redis';
@@ -237,8 +237,16 @@ export class SyncMachines {
     this.refuseClosed('resync');
     const def = this.machineFor(machine);
     const request = encodeRequest({ force: options.force });
-    return resyncSubjects(this.adapter, def, options, (ids) =>
-      this.requesting(() => this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request]))));
+    // A full resync recovers from a data loss: once it is recorded, status no longer says one found before it began.
+    // Its start is read before the first page (after the options were checked): a loss found later stays said.
+    const full = options !== null && typeof options === 'object' && options.ids === undefined && options.where === undefined;
+    let since: Promise<number> | undefined;
+    const enqueued = await resyncSubjects(this.adapter, def, options, async (ids) => {
+      if (full) await (since ??= redisNowMs(this.redis));
+      await this.requesting(() => this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request])));
+    });
+    if (full) await clearDataLost(this.redis, this.keys, def.name, await (since ?? redisNowMs(this.redis)));
+    return enqueued;
   }
 
   /** Per machine: queue depths, outcome counters, the latest publishes and the latest failures with their errors. */

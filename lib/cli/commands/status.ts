@@ -32,6 +32,10 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
   const out = [`prefix ${prefix}`];
   for (const s of statuses) {
     out.push('', `${s.machine} (subject ${s.subject})`);
+    if (s.dataLost) {
+      out.push(`  Redis lost its data: found ${s.dataLost.toISOString()} (${ago(s.dataLost, now)}). Changes recorded before then ` +
+        `and not yet run are gone, so subjects may be stale: run sync-machine resync ${s.machine} (a full resync ends this notice).`);
+    }
     const rows = [['  queue', 'waiting', 'active', 'delayed', 'failed']];
     for (const step of STEPS) {
       const q = s.queues[step];

@@ -19,4 +19,12 @@ describe('status, as text', () => {
   it('leaves the line out when nothing runs', () => {
     expect(formatStatus([base], 'p').some((l) => l.includes('running longest'))).to.equal(false);
   });
+
+  it('says a data loss found by a runtime, when, and the resync that ends the notice', () => {
+    const now = Date.parse('2026-12-06T10:00:00Z');
+    const text = formatStatus([{ ...base, dataLost: new Date(now - 90_000) }], 'p', now);
+    expect(text[3]).to.equal('  Redis lost its data: found 2026-12-06T09:58:30.000Z (90 s ago). Changes recorded before then and not yet ' +
+      'run are gone, so subjects may be stale: run sync-machine resync BookFeedSync (a full resync ends this notice).');
+    expect(formatStatus([base], 'p').some((l) => l.includes('lost its data'))).to.equal(false);
+  });
 });
