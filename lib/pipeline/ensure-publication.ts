@@ -11,7 +11,7 @@ import { PAYLOAD_TABLE } from '../store/payload-row';
 import { annotate, ATTR, tracing } from '../tracing';
 import type { BatchLocks } from './batch-locks';
 import { callHook, hookError } from './call-hook';
-import { runItem, ItemRunSettings } from './item-run';
+import { ItemRunSettings, runItem, tellGone } from './item-run';
 import { loadApart, unloadableError } from './load-apart';
 import type { Turns } from './turns';
 import { PendingRequest, requestForces } from './requests';
@@ -58,7 +58,7 @@ export async function ensurePublications(
     : loaded;
   const bodies = new StoredBodies(deps.adapter.payloads, machine.name, stored.keys());
   const run: BatchRun = {
-    deps, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
+    deps, settings, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
     unloadable, uncertain,
   };
   const store = new StoreBatch<PublishedPayload>(batch.items.length, (entries) => storePublished(deps, settings, run, entries));
@@ -208,6 +208,7 @@ async function storePublished(
 /** What the subjects of one batch share. */
 interface BatchRun {
   deps: EnsurePublicationDeps;
+  settings: ItemRunSettings;
   machine: MachineDefinition;
   locks: BatchLocks;
   gate: PublishGate;
@@ -313,10 +314,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
   // A first publish whose outcome is not known may have reached the API: it is unpublished as if it were stored.
   if (!stored && !(run.uncertain.mayHavePublished(id) && machine.hooks.unpublish)) {
     run.uncertain.settle(id); // nothing was ever stored, and nothing is to be: no call of it needs correcting
-    if (subject.gone) {
-      run.deps.logger.warn(`${machine.className}: ${machine.subjectInfo.name} ${id} is gone and has no stored payload ` +
-        '(never published, or already unpublished): nothing to do.');
-    }
+    if (subject.gone) tellGone(run.settings, id);
     return 'not_publishable';
   }
   // Read before the gate, as for a publish: a permit is not held through the read of the stored body.

@@ -224,3 +224,32 @@ function unknownOutcome(machine: MachineDefinition, error: CallOutcomeUnknownErr
     : `. The unpublish (version ${error.version}) may have reached the API all the same. ${next} sends it again, or ` +
       'publishes if the subject is publishable again.';
 }
+
+/** Subjects found gone with nothing stored, per machine and step, said together (tellGone). */
+const goneUnstored = new WeakMap<ItemRunSettings, string[]>();
+
+/**
+ * A subject whose row is gone and that was never published needs nothing, and says so; a migration that deletes
+ * 10,000 drafts said it 10,000 times. Said in one line when the batch ends (sayGone), or RETRIED_WINDOW_MS after the
+ * first; a lone one as before.
+ */
+export function tellGone(s: ItemRunSettings, item: string): void {
+  let gone = goneUnstored.get(s);
+  if (!gone) {
+    goneUnstored.set(s, gone = []);
+    setTimeout(() => sayGone(s), RETRIED_WINDOW_MS).unref();
+  }
+  gone.push(item);
+}
+
+/** Says the gone subjects that were not said yet (see tellGone). */
+export function sayGone(s: ItemRunSettings): void {
+  const gone = goneUnstored.get(s);
+  if (!gone) return;
+  goneUnstored.delete(s);
+  const why = '(never published, or already unpublished): nothing to do';
+  s.logger.warn(gone.length === 1
+    ? `${s.machine.className}: ${s.describe(gone[0])} is gone and has no stored payload ${why}.`
+    : `${s.machine.className}: ${gone.length} subjects are gone and have no stored payload ${why} ` +
+      `(${listed(gone.map((item) => s.describe(item)), 10)}).`);
+}
