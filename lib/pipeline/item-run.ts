@@ -6,6 +6,7 @@ import type { Step } from '../redis/keys';
 import { ATTR, contextFrom, linkOrigins, traced } from '../tracing';
 import { decodeRequest, PendingRequest } from './requests';
 import { PausedHere, PublishGate } from './publish-gate';
+import { SaidTogether } from './said-together';
 import type { ItemResult, RetrySettings, TakenItem } from './work-queue';
 
 export interface ItemRunSettings {
@@ -79,29 +80,11 @@ async function lostWhilePublishing(s: ItemRunSettings, item: string, error: Lock
   return [item, 'requeue', describeError(error)];
 }
 
-/** Items whose locks were found lost before publishing, per machine and step, said together (tellLockLost). */
-const lockLost = new WeakMap<ItemRunSettings, Array<{ item: string; error: unknown }>>();
-const LOCK_LOST_WINDOW_MS = 200;
-
 /**
  * A run that stalls past its locks (a process stopped, say) finds every subject of its batch lost when it goes on:
- * one line per subject was 190 lines for one batch in a trial. The items lost are said in one line when their batch
- * ends (sayLockLost), or LOCK_LOST_WINDOW_MS after the first, whichever is first; a lone one as before.
+ * one line per subject was 190 lines for one batch in a trial. Said together, within 200 ms; a lone one as before.
  */
-function tellLockLost(s: ItemRunSettings, item: string, error: unknown): void {
-  let lost = lockLost.get(s);
-  if (!lost) {
-    lockLost.set(s, lost = []);
-    setTimeout(() => sayLockLost(s), LOCK_LOST_WINDOW_MS).unref();
-  }
-  lost.push({ item, error });
-}
-
-/** Says the items found with their locks lost that were not said yet (see tellLockLost). */
-export function sayLockLost(s: ItemRunSettings): void {
-  const lost = lockLost.get(s);
-  if (!lost) return;
-  lockLost.delete(s);
+const lockLost = new SaidTogether<ItemRunSettings, { item: string; error: unknown }>(200, (s, lost) => {
   const what = `${s.step} of ${s.machine.className} for`;
   const advice = 'Raise worker.lockTtlMs if hooks are slow; a process stopped or paused for longer than it loses its locks too.';
   if (lost.length === 1) {
@@ -112,6 +95,13 @@ export function sayLockLost(s: ItemRunSettings): void {
   const named = listed(lost.map((l) => s.describe(l.item)), 10);
   s.logger.warn(`${what} ${named} stopped before publishing: their locks were taken over after they expired (the first: ` +
     `${describeError(lost[0].error)}); they run again from current data. ${advice}`);
+});
+
+/** At the end of a batch: says what its items left to be said together (lost locks, retried failures, gone subjects). */
+export function sayBatchNotes(s: ItemRunSettings): void {
+  lockLost.sayNow(s);
+  retried.sayNow(s);
+  goneUnstored.sayNow(s);
 }
 
 function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown): ItemResult {
@@ -126,7 +116,7 @@ function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown)
     return [item, 'paused', describeError(error), retryAfter.delayMs];
   }
   if (error instanceof LockLostError) {
-    tellLockLost(s, item, error);
+    lockLost.add(s, { item, error });
     return [item, 'requeue', describeError(error)];
   }
   if (error instanceof InvalidJobError) {
@@ -143,7 +133,7 @@ function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown)
   // An attempt that will be retried is a warning, said with the others of its batch: a partner failing 20% of calls
   // during a resync of 20,000 logged 5,033 errors for a run that ended with everything published, and at 30%,
   // 2,136 warnings of a resync of 5,000. The last attempt is the error, one line per subject.
-  if (made < s.retry.attempts) tellRetried(s, { item, made, error });
+  if (made < s.retry.attempts) retried.add(s, { item, made, error });
   else s.logger.error(failedLine(s, { item, made, error }));
   return [item, 'failed', describeError(error)];
 }
@@ -163,28 +153,11 @@ function attemptLine(s: ItemRunSettings, { item, made, error }: FailedAttempt): 
     (error instanceof CallOutcomeUnknownError ? unknownOutcome(s.machine, error, left > 0) : '');
 }
 
-/** Attempts that failed and will be retried, per machine and step, said together (tellRetried). */
-const retried = new WeakMap<ItemRunSettings, FailedAttempt[]>();
-const RETRIED_WINDOW_MS = 1_000;
-
 /**
- * Retried attempts are said in one warning when their batch ends (sayRetried), or RETRIED_WINDOW_MS after the
- * first, whichever is first: how many, which subjects, the errors by kind, and the first in full. A lone one as before.
+ * Retried attempts, said together: how many, which subjects, the errors by kind, and the first in full. A lone one as
+ * before.
  */
-function tellRetried(s: ItemRunSettings, attempt: FailedAttempt): void {
-  let found = retried.get(s);
-  if (!found) {
-    retried.set(s, found = []);
-    setTimeout(() => sayRetried(s), RETRIED_WINDOW_MS).unref();
-  }
-  found.push(attempt);
-}
-
-/** Says the retried attempts that were not said yet (see tellRetried). */
-export function sayRetried(s: ItemRunSettings): void {
-  const found = retried.get(s);
-  if (!found) return;
-  retried.delete(s);
+const retried = new SaidTogether<ItemRunSettings, FailedAttempt>(1_000, (s, found) => {
   if (found.length === 1) {
     s.logger.warn(failedLine(s, found[0]));
     return;
@@ -204,7 +177,7 @@ export function sayRetried(s: ItemRunSettings): void {
     `(${listed(found.map((f) => s.describe(f.item)), 10)}; attempt ${attempts.join(', ')} of ${s.retry.attempts}). ` +
     `The errors: ${shown}. The first: ${attemptLine(s, found[0])}` +
     (unknown && !(found[0].error instanceof CallOutcomeUnknownError) ? `. The first of unknown outcome: ${attemptLine(s, unknown)}` : ''));
-}
+});
 
 /** Machines whose log has explained, in this process, what a retried call of unknown outcome does: said once each. */
 const explainedRetry = new WeakSet<MachineDefinition>();
@@ -225,31 +198,19 @@ function unknownOutcome(machine: MachineDefinition, error: CallOutcomeUnknownErr
       'publishes if the subject is publishable again.';
 }
 
-/** Subjects found gone with nothing stored, per machine and step, said together (tellGone). */
-const goneUnstored = new WeakMap<ItemRunSettings, string[]>();
-
 /**
  * A subject whose row is gone and that was never published needs nothing, and says so; a migration that deletes
- * 10,000 drafts said it 10,000 times. Said in one line when the batch ends (sayGone), or RETRIED_WINDOW_MS after the
- * first; a lone one as before.
+ * 10,000 drafts said it 10,000 times. Said together; a lone one as before.
  */
-export function tellGone(s: ItemRunSettings, item: string): void {
-  let gone = goneUnstored.get(s);
-  if (!gone) {
-    goneUnstored.set(s, gone = []);
-    setTimeout(() => sayGone(s), RETRIED_WINDOW_MS).unref();
-  }
-  gone.push(item);
-}
-
-/** Says the gone subjects that were not said yet (see tellGone). */
-export function sayGone(s: ItemRunSettings): void {
-  const gone = goneUnstored.get(s);
-  if (!gone) return;
-  goneUnstored.delete(s);
+const goneUnstored = new SaidTogether<ItemRunSettings, string>(1_000, (s, gone) => {
   const why = '(never published, or already unpublished): nothing to do';
   s.logger.warn(gone.length === 1
     ? `${s.machine.className}: ${s.describe(gone[0])} is gone and has no stored payload ${why}.`
     : `${s.machine.className}: ${gone.length} subjects are gone and have no stored payload ${why} ` +
       `(${listed(gone.map((item) => s.describe(item)), 10)}).`);
+});
+
+/** A subject found gone with nothing stored: said with the others of its batch. */
+export function tellGone(s: ItemRunSettings, item: string): void {
+  goneUnstored.add(s, item);
 }

@@ -11,7 +11,7 @@ import type { RetryPolicy } from '../runtime/options';
 import { BatchEnds } from './batch-ends';
 import { BatchLocks } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
-import { sayGone, sayLockLost, sayRetried, type ItemRunSettings } from './item-run';
+import { sayBatchNotes, type ItemRunSettings } from './item-run';
 import { itemName, type QueueSet } from './queues';
 import { Turns } from './turns';
 import type { RunsInFlight } from './runs-in-flight';
@@ -257,9 +257,7 @@ async function runBatch(
     results = batch.items.map(({ item }) => [item, 'failed', describeError(error)]);
   } finally {
     locks?.stop();
-    sayLockLost(settings);
-    sayRetried(settings);
-    sayGone(settings);
+    sayBatchNotes(settings);
   }
   // Abandoned by close() (its connections are gone): its locks and claims run out, and another worker runs what
   // it had not finished; close() said so.
