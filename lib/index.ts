@@ -29,4 +29,6 @@ export {
   SyncMachineError, ConfigurationError, InvalidJobError, HookError, LockLostError, DrainTimeoutError, RetryAfter,
   WrongKeyTypeError,
 } from './errors';
+export { SubjectIdsError } from './runtime/subject-ids';
+export { NotJsonError } from './store/canonical-json';
 export { canonicalJson, digestOf } from './store/canonical-json';

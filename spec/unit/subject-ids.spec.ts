@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { EntityInfo } from '../../lib/ports';
+import { ConfigurationError, SubjectIdsError } from '../../lib';
 import { checkedIds } from '../../lib/runtime/subject-ids';
 
 const entity = (keyKind: EntityInfo['keyKind']): EntityInfo => ({ name: 'Order', primaryKey: 'id', keyKind, properties: ['id'] });
@@ -21,5 +22,8 @@ describe('subject ids given to a call', () => {
     expect(() => checkedIds(['4x'], entity('integer'), 'resync(OrderSync, { ids })')).to.throw(
       'resync(OrderSync, { ids }): Order.id is an integer key, so ids must be whole numbers; "4x" is not one. ' +
       'Nothing was done: fix it and call again.');
+    // Exported by name (a trial could catch it only as its parent), and still a ConfigurationError.
+    expect(() => checkedIds(['4x'], entity('integer'), 'resync')).to.throw(SubjectIdsError);
+    expect(() => checkedIds(['4x'], entity('integer'), 'resync')).to.throw(ConfigurationError);
   });
 });
