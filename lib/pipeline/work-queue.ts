@@ -47,6 +47,8 @@ export interface TakenBatch {
    * ticket again) that wait for that run's locks to expire, and in how long the last one does.
    */
   orphaned?: { count: number; inMs: number };
+  /** On a ticket's first take: how many items of its earlier run were taken again now (their locks had expired). */
+  recovered: number;
   /** The items taken whose last publish has an outcome not known (keys.publishing): item -> its record. */
   uncertain: Map<string, string>;
 }
@@ -183,6 +185,7 @@ export class WorkQueue {
     return {
       now: Number(reply[0]), held: Number(reply[1]), items, claim: claim.stamp,
       ended: items.length === 0 && next === 'ended', nextInMs, unreadable: readUnreadable(String(reply[5] ?? '')), uncertain,
+      recovered: Number(reply[2]),
       orphaned: Number(reply[7]) > 0 ? { count: Number(reply[7]), inMs: Math.max(0, Number(reply[8]) - Number(reply[0])) } : undefined,
     };
   }

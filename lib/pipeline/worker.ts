@@ -150,6 +150,7 @@ async function runTicket(
       first = false;
       if (batch.unreadable) reportUnreadable(deps.logger, settings, batch.unreadable);
       if (batch.orphaned) reportOrphaned(deps, settings, ticket, batch.orphaned);
+      else if (batch.recovered > 0) reportRecovered(deps, settings, ticket, batch.recovered);
       if (batch.items.length === 0) {
         if (batch.ended) break; // without lingering, or paused: the take ended the ticket
         const waitMs = Math.min(lingerUntil, deadline, performance.now() + LINGER_MS) - performance.now();
@@ -200,6 +201,19 @@ function reportOrphaned(deps: WorkerDeps, settings: ItemRunSettings, ticket: str
     `did not finish (its worker died or was stopped mid-batch, close() gave up on it, or it failed); ${subjects} for that run's locks to expire (in ` +
     `${(orphaned.inMs / 1000).toFixed(1)} s) and then run${orphaned.count === 1 ? 's' : ''} again. A worker killed mid-run ` +
     `delays its subjects by up to worker.lockTtlMs (${deps.lockTtlMs} ms); a stopped one may still publish when it continues.`);
+}
+
+/**
+ * A ticket run again after its worker died, once that run's locks had expired: nothing waits any more, but its
+ * items waited until a stall check found the ticket, which no log said (a trial: drains after kill -9 took as long
+ * as the lock TTL, with no line in the log).
+ */
+function reportRecovered(deps: WorkerDeps, settings: ItemRunSettings, ticket: string, count: number): void {
+  const what = settings.step === 'ensure-publication' ? ['subject', 'subjects'] : ['changed row', 'changed rows'];
+  deps.logger.warn(`${settings.step} of ${settings.machine.className}: run ticket ${ticket} is run again, as its run before ` +
+    `did not finish (its worker died or was stopped mid-batch, close() gave up on it, or it failed); ${count} ` +
+    `${count === 1 ? `${what[0]} of it runs` : `${what[1]} of it run`} now. A worker that died is found by another worker's ` +
+    `stall check, within about two worker.stallIntervalMs (${deps.stallIntervalMs} ms each); its items wait until then.`);
 }
 
 /** Inbox entries that no script could read were set aside (the rest of the inbox was sorted in): said once, here. */

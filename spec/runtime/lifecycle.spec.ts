@@ -82,6 +82,23 @@ describe('runtime lifecycle', () => {
     expect(h.api.publishes(String(order.id))[0].startedAt).to.be.at.least(expiresAt - CLOCK_SLACK_MS);
   });
 
+  it('a dead run\'s ticket re-run after its locks expired says so: its subjects waited for the stall check', async () => {
+    const capture = await h.start();
+    const order = await h.order(await h.customer());
+    const { ticket, work } = await handOut();
+    await work.take(ticketRun(ticket, `${ticket}:dead`), true, 50);
+    await new Promise((r) => setTimeout(r, 100)); // the dead run's lock has expired when a stall check finds its ticket
+    await h.startWorker({ worker: { concurrency: 2, stallIntervalMs: 100 } });
+    await capture.drain(DRAIN);
+    expect(h.api.publishes(String(order.id))).to.have.length(1);
+    // Before, a trial's drains after kill -9 waited for the stall check with no line in the log.
+    const said = h.logger.warnings().filter((w) => w.includes(`run ticket ${ticket} is run again`));
+    expect(said, h.logger.warnings().join('\n')).to.deep.equal([`ensure-publication of OrderToApiSync: run ticket ${ticket} is run ` +
+      'again, as its run before did not finish (its worker died or was stopped mid-batch, close() gave up on it, or it ' +
+      'failed); 1 subject of it runs now. A worker that died is found by another worker\'s stall check, within about two ' +
+      'worker.stallIntervalMs (100 ms each); its items wait until then.']);
+  });
+
   it('a busy ticket whose worker died is re-run with the part of its batch it had not released', async () => {
     const customer = await h.customer(); // before capture starts: no worker maps it to the orders below
     const capture = await h.start();
