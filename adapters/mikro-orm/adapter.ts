@@ -11,6 +11,7 @@ import { PAYLOAD_ENTITY_NAME } from './payload-entity';
 import { MikroOrmOutboxStore } from './outbox-store';
 import { MikroOrmPayloadStore } from './payload-store';
 import { dialectOf } from './migration';
+import { sqlNames } from './raw-sql';
 
 /** The dialect of stored-key-sql.ts for each of dialectOf's; absent for a database it does not know. */
 const SQL_DIALECTS: Partial<Record<string, SqlDialect>> = { postgresql: 'postgresql', sqlite: 'sqlite', mysql: 'mysql', mariadb: 'mysql' };
@@ -129,18 +130,12 @@ export class MikroOrmAdapter implements OrmAdapter {
     const key = meta.properties[meta.primaryKeys[0] as never];
     const payloads = this.orm.getMetadata().find(PAYLOAD_ENTITY_NAME);
     if (meta.discriminatorValue !== undefined || !payloads || !dialect) return undefined;
-    const platform = this.orm.em.getPlatform();
-    const q = (name: string) => platform.quoteIdentifier(name);
-    const column = (meta: EntityMetadata, property: string) => meta.properties[property as never].fieldNames[0];
-    const stored = `${q('p')}.${q(column(payloads, 'subjectId'))}`;
+    const { q, table, column } = sqlNames(this.orm);
+    const stored = `${q('p')}.${column(payloads, 'subjectId')}`;
     const keySql = keyOfStoredId(dialect, key.columnTypes?.[0] ?? '', stored);
     if (keySql === undefined) return undefined;
-    const table = (meta: EntityMetadata) => {
-      const schema = meta.schema && meta.schema !== '*' ? meta.schema : this.orm.config.get('schema');
-      return q(schema ? `${schema}.${meta.tableName}` : meta.tableName);
-    };
     const sql = (after: boolean, limit: number) => `SELECT ${stored} AS id FROM ${table(payloads)} ${q('p')} ` +
-      `WHERE ${q('p')}.${q(column(payloads, 'machine'))} = ?${after ? ` AND ${stored} > ?` : ''} ` +
+      `WHERE ${q('p')}.${column(payloads, 'machine')} = ?${after ? ` AND ${stored} > ?` : ''} ` +
       `AND NOT EXISTS (SELECT 1 FROM ${table(meta)} ${q('e')} WHERE ${q('e')}.${q(key.fieldNames[0])} = ${keySql}) ` +
       `ORDER BY ${stored} LIMIT ${Math.floor(limit)}`;
     return async (afterId, limit) => {

@@ -4,6 +4,7 @@ import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from
 import { publishedRows } from '../../lib/store/payload-row';
 import { textColumnBytes } from './column-bytes';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
+import { sqlNames } from './raw-sql';
 
 /** The payload store on the app's own MikroORM instance, one fresh fork per call. */
 export class MikroOrmPayloadStore implements PayloadStore {
@@ -44,15 +45,21 @@ export class MikroOrmPayloadStore implements PayloadStore {
   }
 
   /**
-   * Only the id and these text and number columns of these subjects' rows, plain from the driver: a run's batch
-   * needs no managed entity per row of a fork thrown away at once.
+   * Only the id and these text and number columns of these subjects' rows, in one statement of our own: a run's
+   * batch needs no managed entity per row, nor MikroORM's query builder, which took twice the time of the statement
+   * (500 digests on PostgreSQL: 5.5-6.5 against 3.0-3.3 ms; the unchanged resync of an outside trial read its
+   * digests once per batch, and ran at 0.8x its hand-written loop).
    */
   private async columnsOf<K extends 'digest' | 'version' | 'body'>(
     machine: string, subjectIds: string[], fields: K[],
   ): Promise<Array<Pick<SyncMachinePayloadRow, 'subjectId' | K>>> {
     if (subjectIds.length === 0) return [];
-    return await this.fork().getDriver().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME,
-      { machine, subjectId: { $in: subjectIds } } as never, { fields: ['subjectId', ...fields] as never }) as Array<Pick<SyncMachinePayloadRow, 'subjectId' | K>>;
+    const meta = this.orm.getMetadata().find(PAYLOAD_ENTITY_NAME)!;
+    const { q, table, column } = sqlNames(this.orm);
+    const selected = (['subjectId', ...fields] as string[]).map((field) => `${column(meta, field)} AS ${q(field)}`).join(', ');
+    const sql = `SELECT ${selected} FROM ${table(meta)} WHERE ${column(meta, 'machine')} = ? AND ${column(meta, 'subjectId')} ` +
+      `IN (${subjectIds.map(() => '?').join(', ')})`;
+    return await this.fork().getConnection('read').execute(sql, [machine, ...subjectIds]) as Array<Pick<SyncMachinePayloadRow, 'subjectId' | K>>;
   }
 
   async pageSubjectIds(machine: string, afterId: string | undefined, limit: number): Promise<string[]> {
