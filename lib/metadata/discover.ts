@@ -183,7 +183,8 @@ function readHooks(cls: MachineClass, className: string, instance: object): Hook
     const previous = byRole.get(role);
     if (previous !== undefined && previous !== method) {
       throw new ConfigurationError(
-        `${className} has two @${decoratorName(role)} methods (${previous} and ${method}): ${HOOK_HINTS[role]}.`);
+        `${className} has two @${decoratorName(role)} methods (${previous} and ${method}): keep one, and remove ` +
+        `@${decoratorName(role)}() from the other (a machine has one of each hook).`);
     }
     if (typeof (instance as Record<string, unknown>)[method] !== 'function') {
       throw new ConfigurationError(`${className}.${method} is decorated with @${decoratorName(role)} but is not a method.`);

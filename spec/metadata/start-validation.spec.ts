@@ -40,7 +40,9 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
   it('two @Build methods', async () => {
     @SyncMachine({ subject: Order })
     class TwoBuilds { @Build() a() { return {}; } @Build() b() { return {}; } @Publish() p() {} }
-    expect(await refusal([TwoBuilds])).to.match(/^TwoBuilds has two @Build methods \(a and b\): add one method/);
+    // Before, the fix read "add one method decorated with @Build()", of a class that had two (a trial).
+    expect(await refusal([TwoBuilds])).to.equal('TwoBuilds has two @Build methods (a and b): keep one, and remove @Build() ' +
+      'from the other (a machine has one of each hook).');
   });
 
   it('@ListenTo an entity the ORM does not know', async () => {
