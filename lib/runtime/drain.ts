@@ -192,8 +192,13 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
         // What the runs work on, and for how long: a publish that does not return shows as one item running for minutes.
         brief(readRunning(scope.redis, scope.keys, scope.machines), []),
       ]);
-      const waits = look && look.waiting.length > 0 ? `; waiting, not stuck: ${look.waiting.join('; ')} (a retry's backoff, ` +
-        'or a lock held by a run that stalled or was stopped, which lasts up to worker.lockTtlMs)' : '';
+      // With runs in flight, an item may wait for the lock of one of them, which is not "not stuck" when that run
+      // hangs (a trial: changes behind a publish that never returned read so).
+      const waits = !look || look.waiting.length === 0 ? '' : running.length > 0
+        ? `; waiting: ${look.waiting.join('; ')} (a retry's backoff, or the lock of a subject in a run: the runs above ` +
+          'hold theirs while they run, and a run that stalled or was stopped up to worker.lockTtlMs)'
+        : `; waiting, not stuck: ${look.waiting.join('; ')} (a retry's backoff, or a lock held by a run that stalled or ` +
+          'was stopped, which lasts up to worker.lockTtlMs)';
       const runs = running.length > 0 ? `; in runs (for how long): ${running.join('; ')}` : '';
       throw fail(`still busy: ${[...busy, ...there].join('; ')}${cutOff}${runs}${waits}`, !scope.hasWorker && (look?.anyReady ?? true));
     }

@@ -407,6 +407,26 @@ describe('runtime lifecycle', () => {
     expect((await worker.status())[0].longestRunning).to.deep.equal([]);
   });
 
+  it('a drain() timing out on a change behind a hung publish names the run it waits for, not "not stuck"', async () => {
+    const { orders, hung, machine, release } = await threeOrdersOneHung();
+    const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 10, lockTtlMs: 1_500, stallIntervalMs: 500 } });
+    await until(() => h.api.publishes().length === 2);
+    await h.update(orders[1], { status: 'shipped' }); // taken by another run, and put back behind the hung run's lock
+    const k = new KeySpace(h.prefix).step('OrderToApiSync', 'ensure-publication');
+    for (let score = null; score === null || Number(score) <= Date.now();) {
+      await new Promise((r) => setTimeout(r, 10));
+      score = await redis.zscore(k.pending, hung);
+    }
+    const error = await worker.drain({ timeoutMs: 300 }).then(() => undefined, (e: Error) => e).finally(release);
+    // Before: "waiting, not stuck", of a change that waits for as long as the publish hangs (a trial).
+    expect(error?.message, error?.message).to.match(new RegExp(`; in runs \\(for how long\\): OrderToApiSync ensure-publication: ` +
+      `Order ${hung} \\(\\d+\\.\\d s\\); waiting: OrderToApiSync ensure-publication: 1 not ready for another \\d+\\.\\d s \\(a retry's ` +
+      'backoff, or the lock of a subject in a run: the runs above hold theirs while they run, and a run that stalled or ' +
+      'was stopped up to worker\\.lockTtlMs\\)\\.$'));
+    await worker.drain(DRAIN);
+    expect(h.api.documents.get(hung)?.order_status).to.equal('shipped');
+  });
+
   it('close() that gives up on a hung publish says so once; the run ends quietly, and the next worker finds it stored', async () => {
     // The partner API does not answer one until after close() gave up on it.
     const { orders, hung, machine, release } = await threeOrdersOneHung();
