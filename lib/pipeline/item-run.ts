@@ -92,7 +92,7 @@ const lockLost = new SaidTogether<ItemRunSettings, { item: string; error: unknow
       `again from current data. ${advice}`);
     return;
   }
-  const named = listed(lost.map((l) => s.describe(l.item)), 10);
+  const named = listed(inIdOrder(lost.map((l) => l.item)).map((item) => s.describe(item)), 10);
   s.logger.warn(`${what} ${named} stopped before publishing: their locks were taken over after they expired (the first: ` +
     `${describeError(lost[0].error)}); they run again from current data. ${advice}`);
 });
@@ -174,7 +174,7 @@ const retried = new SaidTogether<ItemRunSettings, FailedAttempt>(1_000, (s, foun
   const attempts = [...new Set(found.map((f) => f.made))].sort((a, b) => a - b);
   const unknown = found.find((f) => f.error instanceof CallOutcomeUnknownError && f !== found[0]);
   s.logger.warn(`${s.step} of ${s.machine.className}: ${found.length} subjects failed and will retry ` +
-    `(${listed(found.map((f) => s.describe(f.item)), 10)}; attempt ${attempts.join(', ')} of ${s.retry.attempts}). ` +
+    `(${listed(inIdOrder(found.map((f) => f.item)).map((item) => s.describe(item)), 10)}; attempt ${attempts.join(', ')} of ${s.retry.attempts}). ` +
     `The errors: ${shown}. The first: ${attemptLine(s, found[0])}` +
     (unknown && !(found[0].error instanceof CallOutcomeUnknownError) ? `. The first of unknown outcome: ${attemptLine(s, unknown)}` : ''));
 });
@@ -207,10 +207,20 @@ const goneUnstored = new SaidTogether<ItemRunSettings, string>(1_000, (s, gone) 
   s.logger.warn(gone.length === 1
     ? `${s.machine.className}: ${s.describe(gone[0])} is gone and has no stored payload ${why}.`
     : `${s.machine.className}: ${gone.length} subjects are gone and have no stored payload ${why} ` +
-      `(${listed(gone.map((item) => s.describe(item)), 10)}).`);
+      `(${listed(inIdOrder(gone).map((item) => s.describe(item)), 10)}).`);
 });
 
 /** A subject found gone with nothing stored: said with the others of its batch. */
 export function tellGone(s: ItemRunSettings, item: string): void {
   goneUnstored.add(s, item);
+}
+
+/** Ids as a reader counts them: whole numbers by value (9 before 10), others as text after them. */
+function inIdOrder(items: string[]): string[] {
+  const numeric = (id: string) => /^-?\d{1,15}$/.test(id);
+  return [...items].sort((a, b) => {
+    if (numeric(a) && numeric(b)) return Number(a) - Number(b);
+    if (numeric(a) !== numeric(b)) return numeric(a) ? -1 : 1;
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
 }

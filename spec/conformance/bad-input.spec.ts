@@ -165,6 +165,8 @@ for (const world of WORLDS) {
       const gone = h.logger.warnings().filter((w) => w.includes('no stored payload'));
       expect(gone, gone.join('\n')).to.have.length(1);
       expect(gone[0]).to.match(/^OrderToApiSync: 12 subjects are gone and have no stored payload \(never published, or already unpublished\): nothing to do \((Order \d+, ){9}Order \d+ and 2 more\)\.$/);
+      // Named in the order a reader counts (a trial read "Article 10, Article 100, Article 101"): the first ten drafts.
+      expect([...gone[0].matchAll(/Order (\d+)/g)].map((m) => Number(m[1]))).to.deep.equal(drafts.slice(0, 10).map((d) => d.id));
       await capture.close();
     });
 
