@@ -191,14 +191,19 @@ async function refused(work: WorkQueue, className: string, error: unknown): Prom
     'the prefix was changed by hand: delete it, then resync the machine.';
 }
 
+/** How the two lines below begin: which ticket runs again, and why. */
+function rerun(settings: ItemRunSettings, ticket: string): string {
+  return `${settings.step} of ${settings.machine.className}: run ticket ${ticket} is run again, as its run before did not ` +
+    'finish (its worker died or was stopped mid-batch, close() gave up on it, or it failed)';
+}
+
 /**
  * A ticket run again after its worker died or stopped mid-batch: its subjects wait for that run's locks, which
  * look like a stall from outside (a trial: a drain after kill -9 took 39 s, not 11, and no log said why).
  */
 function reportOrphaned(deps: WorkerDeps, settings: ItemRunSettings, ticket: string, orphaned: { count: number; inMs: number }): void {
   const subjects = `${orphaned.count} ${orphaned.count === 1 ? 'subject waits' : 'subjects wait'}`;
-  deps.logger.warn(`${settings.step} of ${settings.machine.className}: run ticket ${ticket} is run again, as its run before ` +
-    `did not finish (its worker died or was stopped mid-batch, close() gave up on it, or it failed); ${subjects} for that run's locks to expire (in ` +
+  deps.logger.warn(`${rerun(settings, ticket)}; ${subjects} for that run's locks to expire (in ` +
     `${(orphaned.inMs / 1000).toFixed(1)} s) and then run${orphaned.count === 1 ? 's' : ''} again. A worker killed mid-run ` +
     `delays its subjects by up to worker.lockTtlMs (${deps.lockTtlMs} ms); a stopped one may still publish when it continues.`);
 }
@@ -210,8 +215,7 @@ function reportOrphaned(deps: WorkerDeps, settings: ItemRunSettings, ticket: str
  */
 function reportRecovered(deps: WorkerDeps, settings: ItemRunSettings, ticket: string, count: number): void {
   const what = settings.step === 'ensure-publication' ? ['subject', 'subjects'] : ['changed row', 'changed rows'];
-  deps.logger.warn(`${settings.step} of ${settings.machine.className}: run ticket ${ticket} is run again, as its run before ` +
-    `did not finish (its worker died or was stopped mid-batch, close() gave up on it, or it failed); ${count} ` +
+  deps.logger.warn(`${rerun(settings, ticket)}; ${count} ` +
     `${count === 1 ? `${what[0]} of it runs` : `${what[1]} of it run`} now. A worker that died is found by another worker's ` +
     `stall check, within about two worker.stallIntervalMs (${deps.stallIntervalMs} ms each); its items wait until then.`);
 }
