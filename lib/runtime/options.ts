@@ -13,7 +13,8 @@ export interface RetryPolicy {
 export interface WorkerOptions {
   /**
    * Subjects worked on at once per machine in this process: publishes in flight at most, across its runs (each
-   * run carries a batch; ceil(concurrency / batchSize) + 1 runs go at once per step). Default 10.
+   * run carries a batch; ceil(concurrency / batchSize) + 3 runs go at once per step, the extra ones loading while
+   * the others publish). Default 10.
    */
   concurrency?: number;
   /** Exponential backoff for failed runs. Default 8 attempts from 1000 ms. */
