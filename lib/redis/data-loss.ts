@@ -122,6 +122,24 @@ export async function redisNowMs(client: Redis): Promise<number> {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
+/**
+ * When Redis was found to have lost its data, per machine, for the machines whose record of it stands (no full
+ * resync since): read by drain(), whose outcomes cannot vouch for the changes lost. A value not of sync-machine's
+ * form (written by hand) is left out, as status() leaves it out.
+ */
+export async function readDataLost(client: Redis, keys: KeySpace, machines: string[]): Promise<Map<string, Date>> {
+  const pipeline = client.pipeline();
+  for (const machine of machines) pipeline.get(keys.dataLost(machine));
+  const results = (await pipeline.exec()) ?? [];
+  const lost = new Map<string, Date>();
+  results.forEach(([error, value], i) => {
+    if (error) throw error;
+    const at = new Date(Number(value ?? NaN));
+    if (Number.isFinite(at.getTime())) lost.set(machines[i], at);
+  });
+  return lost;
+}
+
 /** Deletes the machine's record of a data loss found before `since` (a loss found later is a newer one, and stays). */
 const CLEAR_LOSS = "local at = tonumber(redis.call('GET', KEYS[1]) or '') " +
   "if at == nil or at <= tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end return 0";
