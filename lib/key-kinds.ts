@@ -20,6 +20,19 @@ const INT64_MAX = 2n ** 63n - 1n;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * A number past Number.MAX_SAFE_INTEGER (2^53 - 1): it may already have lost digits (9007199254740993 reads as
+ * 9007199254740992), so the id it stands for is not known. A trial's mapper returned Number() of a bigint key and
+ * republished the neighbouring subject, with no error anywhere.
+ */
+export function isUnsafeNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value);
+}
+
+/** What to say of such a number, after "returned" or "was given" (isUnsafeNumber). */
+export const UNSAFE_NUMBER_WHY = 'past Number.MAX_SAFE_INTEGER (2^53 - 1), where a number may already have lost digits ' +
+  '(9007199254740993 reads as 9007199254740992) and so name another row';
+
 /** Whether a row of such a key can have this id: an id that cannot matches no row, and is never sent to the database. */
 export function fitsKey(kind: KeyKind, id: string): boolean {
   if (kind === 'integer') return /^-?\d+$/.test(id) && Number.isSafeInteger(Number(id));

@@ -2,7 +2,7 @@ import { HookError, InvalidJobError } from '../errors';
 import type { Logger } from '../logger';
 import type { Listener, MachineDefinition } from '../metadata/machine-definition';
 import type { OrmAdapter } from '../ports';
-import { canonicalId, fitsKey, KEY_NAMES } from '../key-kinds';
+import { canonicalId, fitsKey, isUnsafeNumber, KEY_NAMES, UNSAFE_NUMBER_WHY } from '../key-kinds';
 import { SpanKind } from '@opentelemetry/api';
 import { annotate, ATTR, currentCarrier, traced } from '../tracing';
 import { callHook } from './call-hook';
@@ -149,6 +149,11 @@ function normalizeIds(result: unknown, machine: MachineDefinition, method: strin
   if (result === undefined || result === null) return [];
   const list = Array.isArray(result) ? result : [result];
   return [...new Set(list.map((value) => {
+    if (isUnsafeNumber(value)) {
+      throw new HookError(
+        `${machine.className}.${method} returned the number ${value} among the subject ids for ${entity} ${id}, ` +
+        `${UNSAFE_NUMBER_WHY}: return ${machine.subjectInfo.name} ids as the strings the ORM gives (or as BigInts).`);
+    }
     if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'bigint' ||
         (typeof value === 'string' && value.length > 0)) {
       // As the subject's rows spell it ('007' and 7 are one subject).

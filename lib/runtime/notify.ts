@@ -9,7 +9,7 @@ import { checkedIds } from './subject-ids';
  * error that says what is watched. Without `changedKeys` every field counts as changed (the "all keys" form).
  */
 export function notifiedChanges(
-  machines: MachineDefinition[], given: EntityClass | string, ids: string | number | Array<string | number>, changedKeys?: string[],
+  machines: MachineDefinition[], given: EntityClass | string, ids: string | number | bigint | Array<string | number | bigint>, changedKeys?: string[],
 ): CapturedChange[] {
   const name = typeof given === 'string' ? given : given?.name ?? String(given);
   // By class, or by the entity's name as the ORM knows it ('Product'): either names the listened class.

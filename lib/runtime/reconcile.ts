@@ -10,7 +10,7 @@ import { checkedIds } from './subject-ids';
 
 export interface ReconcileOptions {
   /** Only these subjects; default: every row of the subject entity, paged by primary key. */
-  ids?: Array<string | number>;
+  ids?: Array<string | number | bigint>;
   /** Only subjects whose columns equal these values; not with `ids`. */
   where?: ColumnFilter;
   /** Check at most this many subjects (the first ones in primary-key order, or of `ids`). */

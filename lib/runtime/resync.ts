@@ -8,7 +8,7 @@ import { checkedIds } from './subject-ids';
 
 export interface ResyncOptions {
   /** Only these subjects; default: every row of the subject entity. */
-  ids?: Array<string | number>;
+  ids?: Array<string | number | bigint>;
   /** Only subjects whose columns equal these values (TypeORM); not with `ids`. */
   where?: ColumnFilter;
   /** Publish even when the payload equals the stored one. */

@@ -1,5 +1,5 @@
 import { ConfigurationError, listed, shownValue } from '../errors';
-import { canonicalId, fitsKey, KEY_NAMES, type KeyKind } from '../key-kinds';
+import { canonicalId, fitsKey, isUnsafeNumber, KEY_NAMES, UNSAFE_NUMBER_WHY, type KeyKind } from '../key-kinds';
 import type { EntityInfo } from '../ports';
 
 const KEY_RULES: Record<KeyKind, string> = {
@@ -21,8 +21,8 @@ export class SubjectIdsError extends ConfigurationError {
 
 /**
  * Ids given to a call (`resync({ ids })`, `reconcile`, `notifyChanged`), as the strings they travel as. Refused
- * before anything is requested: a list that is not one, an id that is neither a string nor a number (an entity
- * instead of its id, say), and, for an integer or bigint (or PostgreSQL uuid) key, an id no row can have ('4x' would match no
+ * before anything is requested: a list that is not one, an id that is neither a string, a number nor a BigInt (an
+ * entity instead of its id, say), a number past 2^53 (it may have lost digits), and, for an integer or bigint (or PostgreSQL uuid) key, an id no row can have ('4x' would match no
  * row, and its run would report the subject as gone).
  */
 export function checkedIds(ids: unknown, entity: EntityInfo, call: string): string[] {
@@ -30,11 +30,16 @@ export function checkedIds(ids: unknown, entity: EntityInfo, call: string): stri
     throw new ConfigurationError(`${call}: ids must be an array of ${entity.name} ids, e.g. [1, 2, 3]; got ${shown(ids)}.`);
   }
   const key = `${entity.name}.${entity.primaryKey}`;
-  const bad = ids.filter((id) => !(typeof id === 'number' || typeof id === 'string'));
-  const rule = bad.length > 0
-    ? `ids must be strings or numbers, the values of ${key}${bad.some((id) => typeof id === 'object' && id !== null) ? ', not entities' : ''}`
-    : `${key} is ${KEY_RULES[entity.keyKind]}`;
-  if (bad.length === 0) bad.push(...ids.filter((id) => !fitsKey(entity.keyKind, String(id))));
+  const bad = ids.filter((id) => !(typeof id === 'number' || typeof id === 'string' || typeof id === 'bigint'));
+  let rule = `ids must be strings or numbers, the values of ${key}${bad.some((id) => typeof id === 'object' && id !== null) ? ', not entities' : ''}`;
+  if (bad.length === 0) {
+    bad.push(...ids.filter(isUnsafeNumber));
+    rule = `ids given as numbers ${UNSAFE_NUMBER_WHY}: give ${key} values as strings (or BigInts)`;
+  }
+  if (bad.length === 0) {
+    bad.push(...ids.filter((id) => !fitsKey(entity.keyKind, String(id))));
+    rule = `${key} is ${KEY_RULES[entity.keyKind]}`;
+  }
   if (bad.length > 0) throw new SubjectIdsError(call, `${rule}; ${listed(bad.map(shown), 5)} ${bad.length === 1 ? 'is not one' : 'are not'}.`, bad.length);
   return ids.map((id) => canonicalId(entity.keyKind, String(id)));
 }

@@ -217,7 +217,7 @@ export class SyncMachines {
    * For writes the ORM never saw (raw SQL, bulk updates): treats each id as updated. `changedKeys` must include a
    * field some machine watches (a ConfigurationError lists them otherwise); omit it to count every field as changed.
    */
-  async notifyChanged(entity: EntityClass | string, ids: string | number | Array<string | number>, changedKeys?: string[]): Promise<void> {
+  async notifyChanged(entity: EntityClass | string, ids: string | number | bigint | Array<string | number | bigint>, changedKeys?: string[]): Promise<void> {
     this.refuseClosed('notifyChanged');
     const changes = notifiedChanges(this.machines, entity, ids, changedKeys);
     if (changes.length > 0) await this.track(this.requesting(() => this.router.route(changes)));
@@ -266,7 +266,7 @@ export class SyncMachines {
   }
 
   /** One subject's last publish (from the payload store), whether work for it is pending, and its failure if any. */
-  async subjectStatus(machine: MachineRef, subjectId: string | number): Promise<SubjectStatus> {
+  async subjectStatus(machine: MachineRef, subjectId: string | number | bigint): Promise<SubjectStatus> {
     this.refuseClosed('subjectStatus');
     const def = this.machineFor(machine);
     // '4x' for an integer key would read as a subject never published: refused, as resync() refuses it.

@@ -216,6 +216,15 @@ for (const world of WORLDS) {
       expect(failedChanges.map((f) => f.error)).to.deep.equal([`OrderToApiSync.ordersOf returned "abc" among the subject ids for ` +
         `Customer ${customer.id}, which no Order can have (Order.id is an integer key): return Order ids.`]);
       expect(h.api.publishes(String(order.id))).to.have.length(0);
+      // A number past 2^53 may already name another order (a trial's Number() of a bigint key republished the
+      // neighbouring shipment, with no error anywhere): refused, naming it, whatever the key.
+      machine.ordersOf = () => [2 ** 53 + 2, order.id] as never;
+      await worker.notifyChanged(h.shop.Customer, customer.id, ['firstName']);
+      expect((await worker.drain(DRAIN)).failedChanges.map((f) => f.error)).to.deep.equal([`OrderToApiSync.ordersOf returned ` +
+        `the number 9007199254740994 among the subject ids for Customer ${customer.id}, past Number.MAX_SAFE_INTEGER ` +
+        '(2^53 - 1), where a number may already have lost digits (9007199254740993 reads as 9007199254740992) and so ' +
+        'name another row: return Order ids as the strings the ORM gives (or as BigInts).']);
+      expect(h.api.publishes(String(order.id))).to.have.length(0);
       // '007' is order 7.
       machine.ordersOf = () => [`00${order.id}`] as never;
       await worker.notifyChanged(h.shop.Customer, customer.id, ['firstName']);

@@ -26,4 +26,17 @@ describe('subject ids given to a call', () => {
     expect(() => checkedIds(['4x'], entity('integer'), 'resync')).to.throw(SubjectIdsError);
     expect(() => checkedIds(['4x'], entity('integer'), 'resync')).to.throw(ConfigurationError);
   });
+
+  it('are refused as numbers past 2^53, which may name another row; BigInts and strings of such ids are taken', () => {
+    // A trial's Number() of a bigint key gave 9007199254741000 for 9007199254740999: the wrong subject ran.
+    for (const kind of ['bigint', 'text', 'integer'] as const) {
+      expect(() => checkedIds([1, 2 ** 53 + 2], entity(kind), 'notifyChanged(Shipment, ids)'), kind).to.throw(SubjectIdsError,
+        'notifyChanged(Shipment, ids): ids given as numbers past Number.MAX_SAFE_INTEGER (2^53 - 1), where a number may ' +
+        'already have lost digits (9007199254740993 reads as 9007199254740992) and so name another row: give Order.id ' +
+        'values as strings (or BigInts); 9007199254740994 is not one. Nothing was done: fix it and call again.');
+    }
+    expect(checkedIds([9007199254740993n, '9007199254740999', 2 ** 53 - 1], entity('bigint'), 'resync'))
+      .to.deep.equal(['9007199254740993', '9007199254740999', '9007199254740991']);
+    expect(() => checkedIds([2n ** 64n], entity('bigint'), 'resync')).to.throw(SubjectIdsError, 'from -2^63 to 2^63-1; 18446744073709551616 is not one');
+  });
 });
