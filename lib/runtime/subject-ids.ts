@@ -22,8 +22,8 @@ export class SubjectIdsError extends ConfigurationError {
 /**
  * Ids given to a call (`resync({ ids })`, `reconcile`, `notifyChanged`), as the strings they travel as. Refused
  * before anything is requested: a list that is not one, an id that is neither a string, a number nor a BigInt (an
- * entity instead of its id, say), a number past 2^53 (it may have lost digits), and, for an integer or bigint (or PostgreSQL uuid) key, an id no row can have ('4x' would match no
- * row, and its run would report the subject as gone).
+ * entity instead of its id, say), a number past 2^53 (it may have lost digits), and, for an integer or bigint (or
+ * PostgreSQL uuid) key, an id no row can have ('4x' would match no row, and its run would report the subject as gone).
  */
 export function checkedIds(ids: unknown, entity: EntityInfo, call: string): string[] {
   if (!Array.isArray(ids)) {
@@ -31,7 +31,7 @@ export function checkedIds(ids: unknown, entity: EntityInfo, call: string): stri
   }
   const key = `${entity.name}.${entity.primaryKey}`;
   const bad = ids.filter((id) => !(typeof id === 'number' || typeof id === 'string' || typeof id === 'bigint'));
-  let rule = `ids must be strings or numbers, the values of ${key}${bad.some((id) => typeof id === 'object' && id !== null) ? ', not entities' : ''}`;
+  let rule = `ids must be strings, numbers or BigInts, the values of ${key}${bad.some((id) => typeof id === 'object' && id !== null) ? ', not entities' : ''}`;
   if (bad.length === 0) {
     bad.push(...ids.filter(isUnsafeNumber));
     rule = `ids given as numbers ${UNSAFE_NUMBER_WHY}: give ${key} values as strings (or BigInts)`;

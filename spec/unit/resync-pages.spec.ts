@@ -103,8 +103,8 @@ describe('resync pages', () => {
     const refusal = (options: object) => resyncSubjects(adapter, machine, options, record).then(() => 'accepted', (e: Error) => e.message);
     expect(await refusal({ ids: ['1', 'x', 2, '3.5'] })).to.equal('resync(OrderSync, { ids }): Order.id is an integer key, so ids ' +
       'must be whole numbers; "x", "3.5" are not. Nothing was done: fix them and call again.');
-    expect(await refusal({ ids: [{ id: 1, status: 'new' }] })).to.equal('resync(OrderSync, { ids }): ids must be strings or ' +
-      'numbers, the values of Order.id, not entities; {"id":1,"status":"new"} is not one. Nothing was done: fix it and call again.');
+    expect(await refusal({ ids: [{ id: 1, status: 'new' }] })).to.equal('resync(OrderSync, { ids }): ids must be strings, ' +
+      'numbers or BigInts, the values of Order.id, not entities; {"id":1,"status":"new"} is not one. Nothing was done: fix it and call again.');
     expect(await refusal({ ids: '1,2' })).to.equal('resync(OrderSync, { ids }): ids must be an array of Order ids, e.g. [1, 2, 3]; got "1,2".');
     // `id` for `ids` would otherwise request every subject.
     expect(await refusal({ id: [5] })).to.equal('resync(OrderSync, options): unknown option "id"; did you mean "ids"? ' +
