@@ -30,5 +30,4 @@ export {
   WrongKeyTypeError,
 } from './errors';
 export { SubjectIdsError } from './runtime/subject-ids';
-export { NotJsonError } from './store/canonical-json';
-export { canonicalJson, digestOf } from './store/canonical-json';
+export { canonicalJson, digestOf, NotJsonError } from './store/canonical-json';

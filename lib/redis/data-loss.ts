@@ -125,7 +125,7 @@ export async function redisNowMs(client: Redis): Promise<number> {
 /**
  * When Redis was found to have lost its data, per machine, for the machines whose record of it stands (no full
  * resync since): read by drain(), whose outcomes cannot vouch for the changes lost. A value not of sync-machine's
- * form (written by hand) is left out, as status() leaves it out.
+ * form (written by hand) is left out (lostAt), as status() leaves it out.
  */
 export async function readDataLost(client: Redis, keys: KeySpace, machines: string[]): Promise<Map<string, Date>> {
   const pipeline = client.pipeline();
@@ -134,10 +134,16 @@ export async function readDataLost(client: Redis, keys: KeySpace, machines: stri
   const lost = new Map<string, Date>();
   results.forEach(([error, value], i) => {
     if (error) throw error;
-    const at = new Date(Number(value ?? NaN));
-    if (Number.isFinite(at.getTime())) lost.set(machines[i], at);
+    const at = lostAt(value);
+    if (at) lost.set(machines[i], at);
   });
   return lost;
+}
+
+/** A machine's data-loss record as read from Redis: its time, or undefined when absent or not of our form. */
+export function lostAt(value: unknown): Date | undefined {
+  const at = new Date(Number(value ?? NaN));
+  return Number.isFinite(at.getTime()) ? at : undefined;
 }
 
 /** Deletes the machine's record of a data loss found before `since` (a loss found later is a newer one, and stays). */

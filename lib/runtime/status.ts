@@ -3,6 +3,7 @@ import { listed } from '../errors';
 import { itemName, STEPS } from '../pipeline/queues';
 import { FailedTicket, readFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
+import { lostAt } from '../redis/data-loss';
 import { refusedRead } from '../redis/wrong-type';
 import { FailedItem, readFailures } from './failures';
 import { claimedSince } from '../pipeline/work-queue';
@@ -114,8 +115,8 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   const longestRunning = running.filter((r) => Number.isFinite(r.forMs)).sort((a, b) => b.forMs - a.forMs).slice(0, Math.max(0, limit));
   const status: MachineStatus = { machine: machine.name, subject: machine.subject, queues, outcomes, lastPublishes, failures, failedJobs, longestRunning };
   // A value not of sync-machine's form (written by hand) is left out, as a bad latest-publishes entry is.
-  const lost = new Date(Number(values[STEPS.length * perStep + 2] ?? NaN));
-  if (Number.isFinite(lost.getTime())) status.dataLost = lost;
+  const lost = lostAt(values[STEPS.length * perStep + 2]);
+  if (lost) status.dataLost = lost;
   return status;
 }
 

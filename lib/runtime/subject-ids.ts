@@ -30,17 +30,14 @@ export function checkedIds(ids: unknown, entity: EntityInfo, call: string): stri
     throw new ConfigurationError(`${call}: ids must be an array of ${entity.name} ids, e.g. [1, 2, 3]; got ${shown(ids)}.`);
   }
   const key = `${entity.name}.${entity.primaryKey}`;
-  const bad = ids.filter((id) => !(typeof id === 'number' || typeof id === 'string' || typeof id === 'bigint'));
-  let rule = `ids must be strings, numbers or BigInts, the values of ${key}${bad.some((id) => typeof id === 'object' && id !== null) ? ', not entities' : ''}`;
-  if (bad.length === 0) {
-    bad.push(...ids.filter(isUnsafeNumber));
-    rule = `ids given as numbers ${UNSAFE_NUMBER_WHY}: give ${key} values as strings (or BigInts)`;
-  }
-  if (bad.length === 0) {
-    bad.push(...ids.filter((id) => !fitsKey(entity.keyKind, String(id))));
-    rule = `${key} is ${KEY_RULES[entity.keyKind]}`;
-  }
-  if (bad.length > 0) throw new SubjectIdsError(call, `${rule}; ${listed(bad.map(shown), 5)} ${bad.length === 1 ? 'is not one' : 'are not'}.`, bad.length);
+  // The first rule some ids break is said, with those ids.
+  const refuse = (bad: unknown[], rule: string) => {
+    if (bad.length > 0) throw new SubjectIdsError(call, `${rule}; ${listed(bad.map(shown), 5)} ${bad.length === 1 ? 'is not one' : 'are not'}.`, bad.length);
+  };
+  const notIds = ids.filter((id) => !(typeof id === 'number' || typeof id === 'string' || typeof id === 'bigint'));
+  refuse(notIds, `ids must be strings, numbers or BigInts, the values of ${key}${notIds.some((id) => typeof id === 'object' && id !== null) ? ', not entities' : ''}`);
+  refuse(ids.filter(isUnsafeNumber), `ids given as numbers ${UNSAFE_NUMBER_WHY}: give ${key} values as strings (or BigInts)`);
+  refuse(ids.filter((id) => !fitsKey(entity.keyKind, String(id))), `${key} is ${KEY_RULES[entity.keyKind]}`);
   return ids.map((id) => canonicalId(entity.keyKind, String(id)));
 }
 
