@@ -24,10 +24,14 @@ function current(): Instruments {
   return instruments;
 }
 
-/** Counts the item runs of a batch, one add per outcome: a run that failed counts as `failed`, whatever its result. */
+/**
+ * Counts the item runs of a batch, one add per outcome: a run that failed counts as `failed`, whatever its result.
+ * A subject handed back before its call (`spilled`) did not run: it is counted where it runs.
+ */
 export function countRuns(machine: string, step: string, results: ReadonlyArray<readonly [string, string, string | null, ...unknown[]]>): void {
   const counts = new Map<string, number>();
   for (const [, outcome, error] of results) {
+    if (outcome === 'spilled' && error === null) continue;
     const counted = error === null ? outcome : 'failed';
     counts.set(counted, (counts.get(counted) ?? 0) + 1);
   }

@@ -24,6 +24,8 @@ export class BatchEnds {
   /** Items whose run has not ended, once rest() has them. */
   private readonly running = new Set<string>();
   private saidSlow = false;
+  private nudged = false;
+  private stopped = false;
 
   /**
    * `closed`: the runtime's connections are gone (close() abandoned the batch), so releases stop. `slow`: told once,
@@ -53,6 +55,8 @@ export class BatchEnds {
       waits.push(result.then((r) => {
         this.running.delete(item);
         this.ended.push(r);
+        // Handed back for another worker (publish-gate.ts): let go of it now rather than at the next tick.
+        if (r[1] === 'spilled') this.soon();
       }, (error: unknown) => {
         this.running.delete(item);
         this.ended.push([item, 'failed', describeError(error)]);
@@ -65,8 +69,19 @@ export class BatchEnds {
 
   /** No more releases; resolves once one under way has ended. */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     await this.releasing;
+  }
+
+  /** A tick on the next turn of the event loop (the items ending in this one go together). */
+  private soon(): void {
+    if (this.nudged) return;
+    this.nudged = true;
+    setImmediate(() => {
+      this.nudged = false;
+      if (!this.stopped) this.tick();
+    });
   }
 
   private tick(): void {

@@ -15,14 +15,15 @@ import { ItemRunSettings, runItem, tellGone } from './item-run';
 import { loadApart, unloadableError } from './load-apart';
 import type { Turns } from './turns';
 import { PendingRequest, requestForces } from './requests';
-import type { PublishGate } from './publish-gate';
+import { SPILLED, type PublishGate } from './publish-gate';
 import { StoreBatch, StoreSlot } from './store-batch';
 import { StoredBodies } from './stored-bodies';
 import { UncertainPublishes } from './uncertain-publishes';
 import type { ItemResult, TakenBatch, TakenItem } from './work-queue';
 
+/** `spilled`: handed back before its call, to run again in any worker (publish-gate.ts); not counted as an outcome. */
 export type PublicationOutcome =
-  'published' | 'unchanged' | 'not_publishable' | 'superseded' | 'rescheduled' | 'unpublished';
+  'published' | 'unchanged' | 'not_publishable' | 'superseded' | 'rescheduled' | 'unpublished' | 'spilled';
 
 export interface EnsurePublicationDeps {
   adapter: OrmAdapter;
@@ -268,12 +269,19 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   // Past the check above with the stored payload: an earlier call of unknown outcome may have left another one.
   if (stored?.digest === digest && !s.request.force) run.uncertain.resending(id);
   await run.uncertain.mark(id, context.version, digest);
-  await run.gate.run(async () => {
+  // Spillable unless an earlier call's record was read for it: the record just marked is then the only one, and
+  // forgetting it again loses nothing.
+  const sent = await run.gate.run(async () => {
     await run.locks.ensure(id);
     await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.publish, 'publish',
       [row, payload, context], where).catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); }));
     await run.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
-  });
+  }, !run.uncertain.has(id));
+  if (sent === SPILLED) {
+    // Queued behind more than this process publishes soon: back to pending, for any worker, as if never taken.
+    run.uncertain.clear([id]);
+    return 'spilled';
+  }
   // Stored with the rest of the batch, outside the gate so that the next publishes go on meanwhile.
   await s.slot.save({ subjectId: id, body: storedBody(run, id, body), digest, generatedAt: run.readAt, version: context.version });
   if (machine.hooks.afterPublish) await callHook(machine, machine.hooks.afterPublish, 'after_publish', [row, payload], where);

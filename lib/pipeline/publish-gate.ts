@@ -1,6 +1,6 @@
 import { RetryAfter } from '../errors';
 import type { WorkQueue } from './work-queue';
-import { Semaphore } from './semaphore';
+import { Semaphore, Withdrawn } from './semaphore';
 
 /** A publish that did not go because this process knows the machine is paused: nothing to log per subject. */
 export class PausedHere extends RetryAfter {
@@ -11,6 +11,22 @@ export class PausedHere extends RetryAfter {
 
 /** How stale this process' knowledge of a pause started elsewhere may be. */
 const PAUSE_CHECK_MS = 100;
+/**
+ * How much publishing a process keeps queued behind its slots. A run takes a batch (500 subjects by default) and each
+ * process runs several: with a slow partner API one process held a backfill of a few batches while the others had
+ * nothing (600 subjects at 50 ms a call, 2 workers at concurrency 10: 500 and 100 calls). Subjects queued beyond this
+ * go back to pending for any worker (spill), and runs take only what fits (room).
+ */
+export const KEEP_QUEUED_MS = 1_000;
+/** How often a queue of publishes is looked at for what to spill. */
+const SPILL_CHECK_MS = 200;
+/** How often a run that waits for room looks again. */
+const ROOM_CHECK_MS = 50;
+/** A publish time older than this says nothing of the partner API now: runs take whole batches again. */
+const PUBLISH_TIME_KEPT_MS = 5_000;
+
+/** What a spillable publish resolves to when it went back to pending before its turn (PublishGate.run). */
+export const SPILLED = Symbol('spilled');
 
 /** `@SyncMachine({ rateLimit })`: publishes per window, across every worker. */
 export interface RateLimit {
@@ -27,25 +43,90 @@ export class PublishGate {
   private readonly slots: Semaphore;
   private pausedUntil = 0;
   private checkedAt = 0;
+  /** A publish's time in its slot (rate limit included), averaged over the last ones; and when one last ended. */
+  private publishMs = 0;
+  private publishedAt = -Infinity;
+  private spillTimer?: NodeJS.Timeout;
 
-  constructor(concurrency: number, private readonly work: WorkQueue, private readonly rateLimit?: RateLimit) {
+  constructor(private readonly concurrency: number, private readonly work: WorkQueue, private readonly rateLimit?: RateLimit) {
     this.slots = new Semaphore(concurrency);
   }
 
-  async run<T>(publish: () => Promise<T>): Promise<T> {
-    return this.slots.run(async () => {
-      // A pause another worker started is read from Redis, at most every PAUSE_CHECK_MS.
-      if (Date.now() - this.checkedAt > PAUSE_CHECK_MS) {
-        this.checkedAt = Date.now();
-        const left = await this.work.pausedFor();
-        if (left > 0) this.pause(left);
+  /**
+   * Runs `publish` in a slot. A `spillable` one (a publish whose subject can run again elsewhere with nothing lost)
+   * that waits behind more than KEEP_QUEUED_MS of publishes resolves SPILLED instead, without running.
+   */
+  async run<T>(publish: () => Promise<T>, spillable?: false): Promise<T>;
+  async run<T>(publish: () => Promise<T>, spillable: boolean): Promise<T | typeof SPILLED>;
+  async run<T>(publish: () => Promise<T>, spillable = false): Promise<T | typeof SPILLED> {
+    if (spillable) this.watchQueue();
+    try {
+      return await this.slots.run(async () => {
+        // A pause another worker started is read from Redis, at most every PAUSE_CHECK_MS.
+        if (Date.now() - this.checkedAt > PAUSE_CHECK_MS) {
+          this.checkedAt = Date.now();
+          const left = await this.work.pausedFor();
+          if (left > 0) this.pause(left);
+        }
+        const left = this.pausedUntil - Date.now();
+        // Thrown as the hook would have: the subject waits out the pause, uncharged.
+        if (left > 0) throw new PausedHere(left);
+        const started = performance.now();
+        try {
+          if (this.rateLimit) await this.work.waitForRate(this.rateLimit);
+          return await publish();
+        } finally {
+          this.published(performance.now() - started);
+        }
+      }, spillable);
+    } catch (error) {
+      if (error instanceof Withdrawn) return SPILLED;
+      throw error;
+    }
+  }
+
+  /**
+   * How many subjects a run of this machine may take now: a whole batch, unless the publishes queued here already
+   * last KEEP_QUEUED_MS (at the recent pace); then what fits, waiting while less than half of that does.
+   */
+  async room(batchSize: number, stopped: () => boolean): Promise<number> {
+    for (;;) {
+      const keep = this.keep();
+      if (keep === undefined || stopped()) return batchSize;
+      const queued = this.slots.queued;
+      if (queued === 0) return Math.min(batchSize, Math.max(keep, this.concurrency));
+      // Half of what is kept, at least a slot's worth: not a take per publish that ends.
+      const room = keep - queued;
+      if (room >= Math.min(batchSize, Math.max(this.concurrency, Math.ceil(keep / 2)))) return Math.min(batchSize, room);
+      await new Promise((resolve) => setTimeout(resolve, ROOM_CHECK_MS));
+    }
+  }
+
+  /** Publishes this process works through in KEEP_QUEUED_MS at the recent pace; undefined when none ran lately. */
+  private keep(): number | undefined {
+    if (performance.now() - this.publishedAt > PUBLISH_TIME_KEPT_MS || this.publishMs <= 0) return undefined;
+    return Math.ceil((KEEP_QUEUED_MS / this.publishMs) * this.concurrency);
+  }
+
+  private published(ms: number): void {
+    this.publishMs = this.publishedAt === -Infinity ? ms : 0.8 * this.publishMs + 0.2 * ms;
+    this.publishedAt = performance.now();
+  }
+
+  /** While publishes wait, looks every SPILL_CHECK_MS for those beyond what this process keeps, and spills them. */
+  private watchQueue(): void {
+    if (this.spillTimer) return;
+    this.spillTimer = setInterval(() => {
+      const queued = this.slots.queued;
+      if (queued === 0) {
+        clearInterval(this.spillTimer);
+        this.spillTimer = undefined;
+        return;
       }
-      const left = this.pausedUntil - Date.now();
-      // Thrown as the hook would have: the subject waits out the pause, uncharged.
-      if (left > 0) throw new PausedHere(left);
-      if (this.rateLimit) await this.work.waitForRate(this.rateLimit);
-      return publish();
-    });
+      const keep = this.keep();
+      if (keep !== undefined && queued > keep) this.slots.withdrawLast(queued - keep);
+    }, SPILL_CHECK_MS);
+    this.spillTimer.unref();
   }
 
   /**

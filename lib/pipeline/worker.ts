@@ -145,8 +145,10 @@ async function runTicket(
       const since = performance.now();
       // After a batch, a ticket that finds nothing stays a while (counted as running) and waits to be woken.
       const lingers = !deps.stopping.now && since < deadline && since < lingerUntil;
+      // Publishes here behind by more than a second: only what fits, so the rest stays for other workers.
+      const limit = work.locks ? await settings.gate.room(settings.machine.batching.batchSize, () => deps.stopping.now) : undefined;
       const woken = deps.wakes.seen(work.wakeChannel);
-      const batch = await takes.run(() => work.take(run, first, deps.lockTtlMs, lingers));
+      const batch = await takes.run(() => work.take(run, first, deps.lockTtlMs, lingers, limit));
       first = false;
       if (batch.unreadable) reportUnreadable(deps.logger, settings, batch.unreadable);
       if (batch.orphaned) reportOrphaned(deps, settings, ticket, batch.orphaned);

@@ -4,7 +4,7 @@ import { Build, ConfigurationError, ListenTo, Publish, PublishContext, SyncMachi
 import { KeySpace } from '../../lib/redis/keys';
 import { pickAdapter } from '../../lib/runtime/pick-adapter';
 import { hungPublishMachine } from '../support/gated-machine';
-import { Harness } from '../support/harness';
+import { FAST_WORKER, Harness } from '../support/harness';
 import type { OrderPayload } from '../support/order-sync';
 import { ShopOrder, WORLDS } from '../support/orms';
 import { ApiClient } from '../support/partner-api';
@@ -455,6 +455,43 @@ for (const world of WORLDS) {
       await worker.drain(DRAIN);
       for (const order of orders) expect(h.api.publishes(String(order.id)), `order ${order.id}`).to.have.length(1);
       expect(Number((await stats())['ensure-publication:rescheduled'])).to.be.at.least(2);
+      expect(h.logger.errors()).to.deep.equal([]);
+    });
+
+    it('a backfill of one batch spreads over two workers when the partner API is slow; each subject publishes once', async () => {
+      const customer = await h.customer();
+      await h.w.sql(`INSERT INTO orders (customer_id) VALUES ${Array.from({ length: 300 }, () => `(${customer.id})`).join(', ')}`);
+      const ids: string[] = (await h.w.sql('SELECT id FROM orders')).map((row) => String(row.id));
+      h.api.delayMs = 30;
+      const machine = (sender: string) => new h.shop.OrderToApiSync(new ApiClient(h.api.url, sender));
+      const calls = (sender: string) => h.api.publishes().filter((r) => r.sender === sender).length;
+      // Before: the first worker's runs took all 300 (one batch) and published them 5 at a time, 1.8 s, while the
+      // second had none.
+      const worker = { ...FAST_WORKER, concurrency: 5 };
+      const one = await h.startWorker({ machines: [machine('one')], worker });
+      await h.startWorker({ machines: [machine('two')], worker });
+      await one.resync('OrderToApiSync');
+      const { outcomes } = await one.drain({ timeoutMs: 60_000 });
+      // Handed back is not an outcome: each subject counts once, where it published.
+      expect(outcomes).to.deep.equal({ published: 300 });
+      for (const id of ids) expect(h.api.publishes(id), `order ${id}`).to.have.length(1);
+      expect(h.api.maxInFlightPerId).to.equal(1);
+      expect(calls('one'), 'calls of worker one').to.be.at.least(60);
+      expect(calls('two'), 'calls of worker two').to.be.at.least(60);
+      expect(h.logger.errors()).to.deep.equal([]);
+
+      // One worker alone with the same backlog: what it hands back, it takes again; nothing lost or sent twice.
+      await h.stopRuntimes();
+      const alone = await h.startWorker({ machines: [machine('alone')], worker });
+      const batches = async () => Number((await stats())['ensure-publication:batches']);
+      const before = await batches();
+      await alone.resync('OrderToApiSync', { force: true });
+      expect((await alone.drain({ timeoutMs: 60_000 })).outcomes).to.deep.equal({ published: 300 });
+      // Taken in one batch, then again in parts as its queue went down (one batch alone, before).
+      expect(await batches() - before).to.be.at.least(2);
+      for (const id of ids) expect(h.api.publishes(id), `order ${id}`).to.have.length(2);
+      expect(calls('alone')).to.equal(300);
+      expect(h.api.maxInFlightPerId).to.equal(1);
       expect(h.logger.errors()).to.deep.equal([]);
     });
 

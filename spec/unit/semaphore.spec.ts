@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Semaphore } from '../../lib/pipeline/semaphore';
+import { Semaphore, Withdrawn } from '../../lib/pipeline/semaphore';
 
 describe('Semaphore', () => {
   it('runs at most `size` tasks at once, the rest in the order they came, and again after it emptied', async () => {
@@ -29,5 +29,37 @@ describe('Semaphore', () => {
     const slots = new Semaphore(1);
     await slots.run(async () => { throw new Error('boom'); }).catch(() => undefined);
     expect(await slots.run(async () => 'next')).to.equal('next');
+  });
+
+  it('withdraws the last withdrawable waiting tasks, which never run; the others keep their turn and slots', async () => {
+    const slots = new Semaphore(2);
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    const started: number[] = [];
+    const task = (i: number, withdrawable: boolean) => slots.run(async () => {
+      started.push(i);
+      if (i < 2) await held;
+      return i;
+    }, withdrawable).catch((error: unknown) => (error instanceof Withdrawn ? `withdrawn ${i}` : Promise.reject(error)));
+    // 0 and 1 hold the slots; 2..7 wait, 5 not withdrawable.
+    const results = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => task(i, i !== 5));
+    expect(slots.queued).to.equal(6);
+    expect(slots.withdrawLast(3)).to.equal(3); // 7, 6, then 4 (5 is passed over)
+    expect(slots.queued).to.equal(3);
+    expect(slots.withdrawLast(0)).to.equal(0);
+    release();
+    expect(await Promise.all(results)).to.deep.equal([0, 1, 2, 3, 'withdrawn 4', 5, 'withdrawn 6', 'withdrawn 7']);
+    expect(started).to.deep.equal([0, 1, 2, 3, 5]);
+    expect(slots.queued).to.equal(0);
+    // Both slots are free again: two tasks run at once.
+    let running = 0;
+    let most = 0;
+    await Promise.all([1, 2, 3].map(() => slots.run(async () => {
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running -= 1;
+    })));
+    expect(most).to.equal(2);
   });
 });

@@ -37,7 +37,8 @@ ARGV[12] the stamp of the batch's claim (see take): the claim is released only w
 ARGV[13] JSON array of [item, outcome, error or null, pause ms or null] for the items that go back: "failed"
         retries with backoff, "requeue" runs again at once uncharged, "invalid" (its request cannot be read) is
         recorded as failed at once, "paused" (a RetryAfter) waits out the pause uncharged and pauses the machine
-        for everyone
+        for everyone, "spilled" (handed back before its call, publish-gate.ts) is ready at once, uncharged and
+        uncounted
 ARGV[14] "1" when the batch still runs (it has run for a while): the items of ARGV[3] and ARGV[13] end as above
         and leave the claim, which keeps the rest; a request that waited for one of their locks is ready at once;
         the ticket moves from `runs` to `busy`. ARGV[9] is not read, nor is the batch counted. Returns 1.
@@ -122,6 +123,12 @@ for _, result in ipairs(back_results) do
     merge_into(KEYS[2], item, request)
     redis.call('ZADD', KEYS[1], 'LT', resume, item)
     count(step .. ':paused')
+  elseif outcome == 'spilled' then
+    local ok, decoded = pcall(cjson.decode, raw or '{}')
+    local request = (ok and type(decoded) == 'table') and decoded or {}
+    request.held = nil
+    merge_into(KEYS[2], item, request)
+    redis.call('ZADD', KEYS[1], 'LT', now, item)
   elseif outcome == 'failed' or outcome == 'requeue' or outcome == 'invalid' then
     local ok, decoded = pcall(cjson.decode, raw or '{}')
     local request = (ok and type(decoded) == 'table') and decoded or {}

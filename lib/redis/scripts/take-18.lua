@@ -35,6 +35,8 @@ ARGV[9] "1" when the ticket lingers: with nothing to take it stays in `runs` (co
         instead of making tickets) unless the machine is paused
 ARGV[10] debounce (ms): an item's score minus it is when it was first requested
 ARGV[11] run id, "<ticket>:<random>", new for each time a worker starts the ticket: the field of its claims
+ARGV[12] how many ready items to take at most, up to the batch size: fewer while the worker's publishes are behind
+         (publish-gate.ts); tickets are still made per batch size
 Returns { now, held count, recovered count, next, claim, unreadable, uncertain, orphaned, orphaned until } with the claim as stored ('' with no items). With
 no items, next is 'ended' when the ticket ended (it was removed from `runs` and tickets were scheduled for what is not
 ready yet), else it lingers and next is when the next pending item is ready ('' when none is pending). `unreadable` is
@@ -47,6 +49,7 @@ run's locks (a worker that died or stopped mid-batch), and `orphaned until` when
 local now, micros = ms_now()
 local ingested = ingest(KEYS[1], KEYS[2], KEYS[15], KEYS[16])
 local ticket, token, batch, ttl, run = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[11]
+local limit = math.min(batch, tonumber(ARGV[12]) or batch)
 local debounce = tonumber(ARGV[10])
 local locking = token ~= ''
 local out = {}
@@ -110,8 +113,8 @@ if ARGV[7] == '1' then
   end
 end
 
-if not resume and not superseded and #out < 2 * batch then
-  local scored = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, batch - #out / 2)
+if not resume and not superseded and #out < 2 * limit then
+  local scored = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit - #out / 2)
   local items, scores = {}, {}
   for i = 1, #scored, 2 do
     items[#items + 1] = scored[i]
