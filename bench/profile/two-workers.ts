@@ -11,8 +11,8 @@ import { Prefixes, startSync } from '../throughput/runtime';
  * each call to the partner takes `partner ms`. Prints the time to drain, the time the calls would take spread evenly
  * (orders × ms ÷ concurrency ÷ workers) and the calls each worker made; then the time of a resync that finds nothing
  * changed (what a smaller batchSize costs where no call is made). A worker's runs each take up to batchSize
- * subjects at once (ceil(concurrency ÷ batchSize) + 3 runs per step), so a backfill of a few batches lands on few
- * workers: see the README's "Several workers".
+ * subjects at once (ceil(concurrency ÷ batchSize) + 3 runs per step), and hand back what waits behind more than a
+ * second of their publishes (publish-gate.ts): see the README's "Several workers".
  */
 const [orders, partnerMs, concurrency, workers] = [2, 3, 4, 5].map((i, n) => Number(process.argv[i] ?? [600, 50, 10, 2][n]));
 const batchSize = process.argv[6] === undefined ? undefined : Number(process.argv[6]);

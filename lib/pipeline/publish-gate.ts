@@ -86,15 +86,16 @@ export class PublishGate {
   }
 
   /**
-   * How many subjects a run of this machine may take now: a whole batch, unless the publishes queued here already
-   * last KEEP_QUEUED_MS (at the recent pace); then what fits, waiting while less than half of that does.
+   * How many subjects a run of this machine may take now: a whole batch while no publish waits for a slot here;
+   * else what fits in KEEP_QUEUED_MS at the recent pace, waiting while less than half of that does.
    */
   async room(batchSize: number, stopped: () => boolean): Promise<number> {
     for (;;) {
       const keep = this.keep();
       if (keep === undefined || stopped()) return batchSize;
       const queued = this.slots.queued;
-      if (queued === 0) return Math.min(batchSize, Math.max(keep, this.concurrency));
+      // Nothing waits for a slot: a whole batch, as most of a resync's subjects need none (an unchanged one).
+      if (queued === 0) return batchSize;
       // Half of what is kept, at least a slot's worth: not a take per publish that ends.
       const room = keep - queued;
       if (room >= Math.min(batchSize, Math.max(this.concurrency, Math.ceil(keep / 2)))) return Math.min(batchSize, room);
