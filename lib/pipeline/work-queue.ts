@@ -168,13 +168,13 @@ export class WorkQueue {
   /**
    * Takes the next batch for a run of a ticket, locking its items for `lockTtlMs` when the run locks. With nothing
    * to take the ticket ends, unless it `lingers` (then it stays counted as running, to be woken). `limit`: fewer
-   * items than a batch (PublishGate.room).
+   * items than a batch (PublishGate.room); take.lua caps it at the batch size.
    */
   async take(run: TicketRun, first: boolean, lockTtlMs = 0, lingers = false, limit = this.settings.batchSize): Promise<TakenBatch> {
     const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       ...this.tickets, this.stats, this.paused, this.k.inbox, this.k.inboxed, this.k.busy, this.publishingKey,
       run.ticket, this.tokenOf(run), this.settings.batchSize, this.locks ? lockTtlMs : 0, MAX_TICKETS, ticketJson(this.machine, this.step),
-      first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs, run.id, Math.min(limit, this.settings.batchSize));
+      first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs, run.id, limit);
     const claim = readClaim(String(reply[4]));
     const items: TakenItem[] = [];
     for (let i = 0; i < claim.flat.length; i += 2) items.push({ item: claim.flat[i], raw: claim.flat[i + 1] });

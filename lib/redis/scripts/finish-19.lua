@@ -117,21 +117,18 @@ for _, result in ipairs(back_results) do
     local resume = now + tonumber(pause_ms)
     -- Expires when the pause ends, so a worker can ask how much of it is left (PTTL) whatever its clock.
     if resume > (tonumber(redis.call('GET', KEYS[16]) or '0') or 0) then redis.call('SET', KEYS[16], resume, 'PX', math.max(1, tonumber(pause_ms))) end
-    local ok, decoded = pcall(cjson.decode, raw or '{}')
-    local request = (ok and type(decoded) == 'table') and decoded or {}
+    local request = decoded_object(raw or '{}') or {}
     request.held = nil
     merge_into(KEYS[2], item, request)
     redis.call('ZADD', KEYS[1], 'LT', resume, item)
     count(step .. ':paused')
   elseif outcome == 'spilled' then
-    local ok, decoded = pcall(cjson.decode, raw or '{}')
-    local request = (ok and type(decoded) == 'table') and decoded or {}
+    local request = decoded_object(raw or '{}') or {}
     request.held = nil
     merge_into(KEYS[2], item, request)
     redis.call('ZADD', KEYS[1], 'LT', now, item)
   elseif outcome == 'failed' or outcome == 'requeue' or outcome == 'invalid' then
-    local ok, decoded = pcall(cjson.decode, raw or '{}')
-    local request = (ok and type(decoded) == 'table') and decoded or {}
+    local request = decoded_object(raw or '{}') or {}
     local attempt = (tonumber(request.attempt) or 0) + (outcome == 'requeue' and 0 or 1)
     request.attempt = tostring(attempt)
     request.held = nil
