@@ -21,7 +21,7 @@ import { StoredBodies } from './stored-bodies';
 import { UncertainPublishes } from './uncertain-publishes';
 import type { ItemResult, TakenBatch, TakenItem } from './work-queue';
 
-/** `spilled`: handed back before its call, to run again in any worker (publish-gate.ts); not counted as an outcome. */
+/** `spilled`: handed back before its call, to run again in any worker (publish-gate.ts); counted as handed_back, not as an outcome. */
 export type PublicationOutcome =
   'published' | 'unchanged' | 'not_publishable' | 'superseded' | 'rescheduled' | 'unpublished' | 'spilled';
 

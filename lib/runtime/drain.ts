@@ -256,7 +256,8 @@ export async function readCounters(scope: Pick<DrainScope, 'redis' | 'keys' | 'm
     for (const [field, count] of Object.entries(hash as Record<string, string>)) {
       if (!field.startsWith(PREFIX)) continue;
       const outcome = field.slice(PREFIX.length);
-      if (outcome === 'jobs' || outcome === 'batches') continue; // run tickets and their batches, not outcomes of a subject
+      // Run tickets, their batches, and subjects handed back to run again (counted where they run): not outcomes.
+      if (outcome === 'jobs' || outcome === 'batches' || outcome === 'handed_back') continue;
       sums[outcome] = (sums[outcome] ?? 0) + Number(count);
     }
   }

@@ -33,7 +33,11 @@ export interface MachineStatus {
   /** The subject entity's name. */
   subject: string;
   queues: Record<Step, QueueCounts>;
-  /** Counters since the prefix was first used: `<step>:<outcome>` per item, `<step>:jobs` per run ticket. */
+  /**
+   * Counters since the prefix was first used: `<step>:<outcome>` per item, `<step>:jobs` per run ticket,
+   * `<step>:batches` per batch, `<step>:handed_back` per subject a worker handed back before its call (it runs again,
+   * and is counted again by its outcome there).
+   */
   outcomes: Record<string, number>;
   /** Newest first. */
   lastPublishes: RecentPublish[];

@@ -472,8 +472,12 @@ for (const world of WORLDS) {
       await h.startWorker({ machines: [machine('two')], worker });
       await one.resync('OrderToApiSync');
       const { outcomes } = await one.drain({ timeoutMs: 60_000 });
-      // Handed back is not an outcome: each subject counts once, where it published.
+      // Handed back is not an outcome: each subject counts once, where it published. status counts hand-backs apart.
       expect(outcomes).to.deep.equal({ published: 300 });
+      const handedBack = async (runtime: typeof one) =>
+        (await runtime.status({ machines: ['OrderToApiSync'] }))[0].outcomes['ensure-publication:handed_back'] ?? 0;
+      const handedBefore = await handedBack(one);
+      expect(handedBefore, 'subjects handed back').to.be.within(1, 300);
       for (const id of ids) expect(h.api.publishes(id), `order ${id}`).to.have.length(1);
       expect(h.api.maxInFlightPerId).to.equal(1);
       expect(calls('one'), 'calls of worker one').to.be.at.least(60);
@@ -489,6 +493,7 @@ for (const world of WORLDS) {
       expect((await alone.drain({ timeoutMs: 60_000 })).outcomes).to.deep.equal({ published: 300 });
       // Taken in one batch, then again in parts as its queue went down (one batch alone, before).
       expect(await batches() - before).to.be.at.least(2);
+      expect(await handedBack(alone) - handedBefore, 'subjects handed back by one worker alone').to.be.within(1, 300);
       for (const id of ids) expect(h.api.publishes(id), `order ${id}`).to.have.length(2);
       expect(calls('alone')).to.equal(300);
       expect(h.api.maxInFlightPerId).to.equal(1);

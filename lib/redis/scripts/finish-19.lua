@@ -10,7 +10,8 @@ KEYS[4] runs      set   tickets that have started and not ended
 KEYS[5] locks     hash  item -> "<token>|<expires-at ms>"
 KEYS[6] failed    hash  item -> failure record (JSON: error, attempts, at (ms), us (Redis' time in µs, a string: a
                         drain tells a failure recorded just before its call from one just after, in the same ms), step)
-KEYS[7] stats     hash  "<step>:<outcome>" -> count; "<step>:batches" counts batches run
+KEYS[7] stats     hash  "<step>:<outcome>" -> count; "<step>:batches" counts batches run, "<step>:handed_back"
+                        the items handed back before their call (not an outcome: they run again)
 KEYS[8] recent    list  "<ms> <item>" of the latest publishes, newest first
 KEYS[9..15]       Bee-Queue keys of the step's queue: id string, jobs hash, waiting list, delayed zset,
                   earlierDelayed (a pub/sub channel, not a key), active list; then `starting` set, the tickets
@@ -37,8 +38,8 @@ ARGV[12] the stamp of the batch's claim (see take): the claim is released only w
 ARGV[13] JSON array of [item, outcome, error or null, pause ms or null] for the items that go back: "failed"
         retries with backoff, "requeue" runs again at once uncharged, "invalid" (its request cannot be read) is
         recorded as failed at once, "paused" (a RetryAfter) waits out the pause uncharged and pauses the machine
-        for everyone, "spilled" (handed back before its call, publish-gate.ts) is ready at once, uncharged and
-        uncounted
+        for everyone, "spilled" (handed back before its call, publish-gate.ts) is ready at once, uncharged, and counted
+        as handed_back
 ARGV[14] "1" when the batch still runs (it has run for a while): the items of ARGV[3] and ARGV[13] end as above
         and leave the claim, which keeps the rest; a request that waited for one of their locks is ready at once;
         the ticket moves from `runs` to `busy`. ARGV[9] is not read, nor is the batch counted. Returns 1.
@@ -127,6 +128,7 @@ for _, result in ipairs(back_results) do
     request.held = nil
     merge_into(KEYS[2], item, request)
     redis.call('ZADD', KEYS[1], 'LT', now, item)
+    count(step .. ':handed_back')
   elseif outcome == 'failed' or outcome == 'requeue' or outcome == 'invalid' then
     local request = decoded_object(raw or '{}') or {}
     local attempt = (tonumber(request.attempt) or 0) + (outcome == 'requeue' and 0 or 1)

@@ -115,6 +115,25 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     expect(await redis.hexists(step.failed, '5')).to.equal(0);
   });
 
+  it('finish puts a handed-back item back ready at once with its request, uncharged, and counts it apart from outcomes', async () => {
+    const work = queue(0);
+    await work.mark([['1', {}], ['2', { attempt: '1', force: '1' }]]);
+    const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
+    const before = await redisMs();
+    await work.finish(ticketRun('T', 'T:run'), batch.claim, [['1', 'published', null], ['2', 'spilled', null]], retry, 'end');
+
+    const step = keys().step('M', 'ensure-publication');
+    const ready = await redis.zrange(step.pending, 0, -1, 'WITHSCORES');
+    expect(ready[0]).to.equal('2');
+    expect(Number(ready[1]), 'ready at once').to.be.within(before - 1000, await redisMs());
+    // Its request as taken: no attempt charged, the force kept.
+    expect(decodeRequest((await redis.hget(step.requests, '2'))!, 'spec')).to.deep.include({ attempt: 1, force: true });
+    expect(await redis.hexists(step.failed, '2')).to.equal(0);
+    const stats = await redis.hgetall(keys().stats('M'));
+    expect(stats).to.deep.include({ 'ensure-publication:published': '1', 'ensure-publication:handed_back': '1' });
+    expect(Object.keys(stats).filter((field) => /spilled|failed|rescheduled/.test(field))).to.deep.equal([]);
+  });
+
   it('says when a mark went out, before Redis answers it: a take sent then, on the same connection, finds its items', async () => {
     const work = queue(0);
     let take: ReturnType<WorkQueue['take']> | undefined;
