@@ -66,9 +66,10 @@ async function main(): Promise<void> {
     const { outcomes } = await syncs[0].drain({ timeoutMs: 60_000 + orders * partnerMs });
     const ms = performance.now() - started;
     const even = (orders * partnerMs) / concurrency / workers;
+    const handedBack = (await syncs[0].status({ machines: [TwoWorkersSync] }))[0].outcomes['ensure-publication:handed_back'] ?? 0;
     console.log(`${orders} subjects, partner ${partnerMs} ms a call, concurrency ${concurrency}, batchSize ${batchSize ?? 'default'}, ` +
       `${workers} worker(s): ${ms.toFixed(0)} ms (spread evenly: ${even.toFixed(0)} ms); calls ` +
-      `${[...calls].sort().map(([w, n]) => `${w} ${n}`).join(', ')}; outcomes ${JSON.stringify(outcomes)}`);
+      `${[...calls].sort().map(([w, n]) => `${w} ${n}`).join(', ')}; handed back ${handedBack}; outcomes ${JSON.stringify(outcomes)}`);
     if (outcomes.published !== orders) throw new Error(`two-workers: ${outcomes.published ?? 0} of ${orders} published`);
     const again = performance.now();
     await syncs[0].resync(TwoWorkersSync);

@@ -15,7 +15,8 @@ const PAUSE_CHECK_MS = 100;
  * How much publishing a process keeps queued behind its slots. A run takes a batch (500 subjects by default) and each
  * process runs several: with a slow partner API one process held a backfill of a few batches while the others had
  * nothing (600 subjects at 50 ms a call, 2 workers at concurrency 10: 500 and 100 calls). Subjects queued beyond this
- * go back to pending for any worker (spill), and runs take only what fits (room).
+ * go back to pending for any worker (spill) while another worker runs the machine, and runs take only what fits
+ * (room), so that pending work stays where a worker that starts later finds it.
  */
 export const KEEP_QUEUED_MS = 1_000;
 /** How often a queue of publishes is looked at for what to spill. */
@@ -54,18 +55,24 @@ export class PublishGate {
   private publishMs = 0;
   private publishedAt = -Infinity;
   private spillTimer?: NodeJS.Timeout;
+  /** Whether a look is asking if another worker runs the machine. */
+  private asking = false;
   /** The event loop's use since the last look (see BUSY_LOOP), and that look's reading. */
   private loopBusy = 0;
   private loopSeen = performance.eventLoopUtilization();
 
-  constructor(private readonly concurrency: number, private readonly work: WorkQueue, private readonly rateLimit?: RateLimit) {
+  /** `othersRun`: whether another live worker runs the machine (WorkerRoll); nothing is spilled while none does. */
+  constructor(
+    private readonly concurrency: number, private readonly work: WorkQueue, private readonly othersRun: () => Promise<boolean>,
+    private readonly rateLimit?: RateLimit,
+  ) {
     this.slots = new Semaphore(concurrency);
   }
 
   /**
    * Runs `publish` in a slot. A `spillable` one (a publish whose subject can run again elsewhere with nothing lost)
-   * that waits behind more than KEEP_QUEUED_MS of publishes, while this process mostly waits on them (BUSY_LOOP),
-   * resolves SPILLED instead, without running.
+   * that waits behind more than KEEP_QUEUED_MS of publishes, while this process mostly waits on them (BUSY_LOOP) and
+   * another worker runs the machine, resolves SPILLED instead, without running.
    */
   async run<T>(publish: () => Promise<T>, spillable?: false): Promise<T>;
   async run<T>(publish: () => Promise<T>, spillable: boolean): Promise<T | typeof SPILLED>;
@@ -141,7 +148,13 @@ export class PublishGate {
         return;
       }
       const keep = this.keep();
-      if (keep !== undefined && queued > keep) this.slots.withdrawLast(queued - keep);
+      if (keep === undefined || queued <= keep || this.asking) return;
+      // Alone on the machine, what is spilled comes back to this worker's own runs, to be loaded and built again.
+      this.asking = true;
+      void this.othersRun().then((others) => {
+        const over = this.slots.queued - (this.keep() ?? Infinity); // publishes went on meanwhile
+        if (others && over > 0) this.slots.withdrawLast(over);
+      }, () => undefined).finally(() => { this.asking = false; });
     }, SPILL_CHECK_MS);
     this.spillTimer.unref();
   }

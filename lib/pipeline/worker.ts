@@ -15,6 +15,7 @@ import { sayBatchNotes, type ItemRunSettings } from './item-run';
 import { itemName, type QueueSet } from './queues';
 import { Turns } from './turns';
 import type { RunsInFlight } from './runs-in-flight';
+import type { WorkerRoll } from './worker-roll';
 import { PublishGate } from './publish-gate';
 import { encodeRequest } from './requests';
 import { ticketRun, type ItemResult, type TakenBatch, type TicketRun, type WorkQueue } from './work-queue';
@@ -74,12 +75,15 @@ export interface WorkerDeps {
    * takes sent together are answered together, and the first batch waited for all of them before its read began.
    */
   takesInTurn: boolean;
+  /** The rolls of live workers this process is on: a publish is handed back only while another worker runs its machine. */
+  roll: WorkerRoll;
 }
 
 /** Starts processing both steps of every machine; a failing item is retried alone and never stops the worker. */
 export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], handlers: Record<Step, BatchHandler>): void {
   for (const machine of machines) {
-    const gate = new PublishGate(deps.concurrency, deps.enqueuer.work(machine.name, 'ensure-publication'), machine.rateLimit);
+    const gate = new PublishGate(deps.concurrency, deps.enqueuer.work(machine.name, 'ensure-publication'),
+      async () => deps.roll.othersRun(machine.name), machine.rateLimit);
     // Enough runs at once to keep `concurrency` subjects going, and more to load while others build and publish
     // (an unchanged resync on PostgreSQL: 10-20% faster with three more than with one).
     const runs = Math.ceil(deps.concurrency / machine.batching.batchSize) + 3;

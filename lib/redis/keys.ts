@@ -22,7 +22,7 @@ const KEY_TYPES: Readonly<Record<string, RedisType>> = {
   stalling: 'set', stallBlock: 'string',
   // A machine's.
   locks: 'hash', 'paused-until': 'string', rate: 'zset', publishing: 'hash', stats: 'hash', published: 'list',
-  'data-lost': 'string',
+  'data-lost': 'string', workers: 'zset',
 };
 
 /** The keys of one machine's step, in the order the work scripts declare them. */
@@ -115,7 +115,7 @@ export class KeySpace {
     return `${this.prefix}:${machine}:publishing`;
   }
 
-  /** Hash of counters, `<step>:<outcome>` and `<step>:jobs`, read by `status` and the demo. */
+  /** Hash of counters, `<step>:<outcome>`, `<step>:jobs`, `<step>:batches`, `<step>:handed_back`, read by `status` and the demo. */
   stats(machine: string): string {
     return `${this.prefix}:${machine}:stats`;
   }
@@ -131,6 +131,15 @@ export class KeySpace {
    */
   dataLost(machine: string): string {
     return `${this.prefix}:${machine}:data-lost`;
+  }
+
+  /**
+   * The machine's roll of live workers: worker id -> when its entry expires (ms, Redis' clock), renewed while the
+   * worker runs (lib/pipeline/worker-roll.ts). A worker hands publishes back only while another is on it; `status`
+   * counts it.
+   */
+  workers(machine: string): string {
+    return `${this.prefix}:${machine}:workers`;
   }
 
   /**
@@ -155,7 +164,7 @@ export class KeySpace {
       ...Object.values(this.step(machine, step)), ...BEE_QUEUE_KEYS.map((suffix) => this.queueKey(machine, step, suffix)),
     ]);
     return [...steps, this.locks(machine), this.paused(machine), this.rate(machine), this.publishing(machine),
-      this.stats(machine), this.recentPublishes(machine), this.dataLost(machine)];
+      this.stats(machine), this.recentPublishes(machine), this.dataLost(machine), this.workers(machine)];
   }
 
   /** Every key of this prefix, for clean-up in tests, demo and bench. */

@@ -39,6 +39,11 @@ export interface MachineStatus {
    * and is counted again by its outcome there).
    */
   outcomes: Record<string, number>;
+  /**
+   * Worker processes (runtimes started with `worker`) running the machine now: each keeps an entry on the machine's
+   * roll, renewed every second; one that stopped without close() (killed) counts for up to 5 s more.
+   */
+  workers: number;
   /** Newest first. */
   lastPublishes: RecentPublish[];
   /** Newest first, at most the limit asked for; `queues[step].failed` has the full counts. */
@@ -86,6 +91,7 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   pipeline.hgetall(keys.stats(machine.name));
   pipeline.lrange(keys.recentPublishes(machine.name), 0, Math.max(0, limit - 1));
   pipeline.get(keys.dataLost(machine.name));
+  pipeline.zcard(keys.workers(machine.name));
   const results = (await pipeline.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
   const values = results.map(([, value]) => value);
@@ -117,7 +123,10 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   const failedJobs = (await Promise.all(STEPS.map((step) => readFailedTickets(redis, keys, machine.name, step, limit))))
     .flat().sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, limit);
   const longestRunning = running.filter((r) => Number.isFinite(r.forMs)).sort((a, b) => b.forMs - a.forMs).slice(0, Math.max(0, limit));
-  const status: MachineStatus = { machine: machine.name, subject: machine.subject, queues, outcomes, lastPublishes, failures, failedJobs, longestRunning };
+  const workers = Number(values[STEPS.length * perStep + 3]);
+  const status: MachineStatus = {
+    machine: machine.name, subject: machine.subject, queues, outcomes, workers, lastPublishes, failures, failedJobs, longestRunning,
+  };
   // A value not of sync-machine's form (written by hand) is left out, as a bad latest-publishes entry is.
   const lost = lostAt(values[STEPS.length * perStep + 2]);
   if (lost) status.dataLost = lost;

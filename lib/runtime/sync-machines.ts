@@ -11,6 +11,7 @@ import { encodeRequest } from '../pipeline/requests';
 import { ChangeRouter } from '../pipeline/router';
 import { OutboxRelay } from '../pipeline/outbox-relay';
 import { startWorkers, type Stopping } from '../pipeline/worker';
+import { WorkerRoll } from '../pipeline/worker-roll';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
 import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError } from '../redis/availability';
@@ -91,6 +92,8 @@ export class SyncMachines {
   private availability?: RedisAvailability;
   /** Says when Redis comes back from an outage without its data; set in start(). */
   private dataLoss?: DataLossWatch;
+  /** The rolls of live workers this runtime is on; set in start() when it runs workers. */
+  private roll?: WorkerRoll;
   private closing?: Promise<void>;
   /** Where Redis is, for messages. */
   private redisAt = '';
@@ -199,8 +202,10 @@ export class SyncMachines {
       const wakes = runtime.wakes = await Wakes.start(redis, channels);
       enqueuer.onMarked = (machine, step) => wakes.wake(keys.wakeChannel(machine, step));
       const reads = new Turns(adapter.blocksEventLoop === true);
+      const roll = runtime.roll = new WorkerRoll(redis, keys, machines, logger);
+      await roll.start();
       startWorkers({ queues: queues!, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
-        takesInTurn: adapter.blocksEventLoop === true }, machines, {
+        takesInTurn: adapter.blocksEventLoop === true, roll }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
         'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger, reads, bodyLimit }, settings, batch, locks!),
       });
@@ -353,6 +358,7 @@ export class SyncMachines {
       await this.relay?.close();
       this.stopping.now = true;
       this.wakes?.stop(); // lingering tickets end now
+      await this.roll?.leave(); // other workers hand nothing more to this one
       const closeTimeoutMs = this.worker?.closeTimeoutMs ?? 5000;
       if (this.queues && await this.queues.close(await this.runsOutWithoutRedis(closeTimeoutMs))) {
         // Runs still in flight (a hook or publish that has not returned) go on without Redis, and end quietly.

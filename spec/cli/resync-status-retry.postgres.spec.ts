@@ -96,6 +96,7 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(report).to.deep.equal(JSON.parse(JSON.stringify(await worker.status())));
     const [status] = report;
     expect(status.machine).to.equal('OrderToApiSync');
+    expect(status.workers, 'the worker runtime of this test').to.equal(1);
     expect(status.queues).to.deep.equal({
       'find-subjects': { waiting: 0, active: 0, delayed: 0, failed: 0 },
       'ensure-publication': { waiting: 0, active: 0, delayed: 0, failed: 1 },
@@ -114,6 +115,7 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(text.code).to.equal(0);
     expect(text.stdout).to.include([
       'OrderToApiSync (subject Order)',
+      '  workers: 1 running',
       '  queue               waiting  active  delayed  failed',
       '  find-subjects             0       0        0       0',
       '  ensure-publication        0       0        0       1',

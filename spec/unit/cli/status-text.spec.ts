@@ -5,7 +5,7 @@ import type { MachineStatus } from '../../../lib/runtime/status';
 describe('status, as text', () => {
   const idle = { waiting: 0, active: 0, delayed: 0, failed: 0 };
   const base: MachineStatus = {
-    machine: 'BookFeedSync', subject: 'Book', outcomes: {}, lastPublishes: [], failures: [], failedJobs: [], longestRunning: [],
+    machine: 'BookFeedSync', subject: 'Book', outcomes: {}, workers: 1, lastPublishes: [], failures: [], failedJobs: [], longestRunning: [],
     queues: { 'find-subjects': idle, 'ensure-publication': { ...idle, active: 2 } },
   };
 
@@ -18,6 +18,11 @@ describe('status, as text', () => {
 
   it('leaves the line out when nothing runs', () => {
     expect(formatStatus([base], 'p').some((l) => l.includes('running longest'))).to.equal(false);
+  });
+
+  it('says how many workers run the machine, and how to start one when none does', () => {
+    expect(formatStatus([{ ...base, workers: 2 }], 'p')).to.include('  workers: 2 running');
+    expect(formatStatus([{ ...base, workers: 0 }], 'p')).to.include('  workers: none running (start one: npx sync-machine worker)');
   });
 
   it('says a data loss found by a runtime, when, and the resync that ends the notice', () => {

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import type { Logger } from '../logger';
+import type { KeySpace } from '../redis/keys';
+import { ScriptCommands, withScripts } from '../redis/scripts';
+import { refusedRead } from '../redis/wrong-type';
+import { describeError } from '../errors';
+
+/** How long a worker's entry on a roll lasts unless renewed: a worker killed outright counts this long after. */
+const ENTRY_MS = 5_000;
+/** How often a worker renews its entries, reading the rolls as it does. */
+const RENEW_MS = 1_000;
+/** A reading older than this is read again when asked for: a worker started a moment ago is known within a spill check. */
+const FRESH_MS = 200;
+
+/**
+ * The rolls of live workers this worker process is on, one per machine it runs (lib/redis/scripts/roll-1.lua). A
+ * worker alone on a machine hands nothing back: with a slow partner API one worker handed back the subjects queued
+ * behind a second of its publishes, and its own runs took them again, loading and building each twice.
+ */
+export class WorkerRoll {
+  private readonly id = randomUUID();
+  private readonly redis: Redis & ScriptCommands;
+  /** Other workers per machine, and when that was read (performance.now()). */
+  private readonly others = new Map<string, { count: number; at: number }>();
+  /** The read in flight per machine. */
+  private readonly reading = new Map<string, Promise<void>>();
+  private readonly refused = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private left = false;
+
+  constructor(redis: Redis, private readonly keys: KeySpace, private readonly machines: Array<{ name: string; className: string }>,
+    private readonly logger: Logger) {
+    this.redis = withScripts(redis);
+  }
+
+  /** Puts this worker on each machine's roll, and keeps it there until leave(). */
+  async start(): Promise<void> {
+    await this.renew();
+    this.timer = setInterval(() => void this.renew(), RENEW_MS).unref();
+  }
+
+  /**
+   * Whether another live worker runs `machine`: as last read when that is at most FRESH_MS old, else read now (a
+   * worker that started a moment ago counts). As last read while Redis does not answer; false before any reading.
+   */
+  async othersRun(machine: string): Promise<boolean> {
+    const seen = this.others.get(machine);
+    if (!seen || performance.now() - seen.at > FRESH_MS) await this.read(machine);
+    return (this.others.get(machine)?.count ?? 0) > 0;
+  }
+
+  /** Takes this worker off the rolls (close): the others hand nothing back to it. Best effort: entries expire. */
+  async leave(): Promise<void> {
+    this.left = true;
+    clearInterval(this.timer);
+    // Not while Redis is down: the command would wait for it.
+    if (this.redis.status !== 'ready') return;
+    await Promise.all(this.machines.map((m) => this.redis.smRoll(this.keys.workers(m.name), this.id, 0).catch(() => undefined)));
+  }
+
+  private async renew(): Promise<void> {
+    await Promise.all(this.machines.map((m) => this.read(m.name)));
+  }
+
+  /** Renews this worker's entry on the machine's roll and reads how many others are on it; one read at a time. */
+  private read(machine: string): Promise<void> {
+    let reading = this.reading.get(machine);
+    // Not while Redis is down: ioredis would queue a renewal a second until it is back.
+    if (!reading && !this.left && this.redis.status === 'ready') {
+      reading = this.renewOne(machine).finally(() => this.reading.delete(machine));
+      this.reading.set(machine, reading);
+    }
+    return reading ?? Promise.resolve();
+  }
+
+  private async renewOne(machine: string): Promise<void> {
+    try {
+      const count = await this.redis.smRoll(this.keys.workers(machine), this.id, ENTRY_MS);
+      if (!this.left) this.others.set(machine, { count: Number(count), at: performance.now() });
+    } catch (error) {
+      // A lost connection says nothing here (the runtime says once that Redis is down); a refusal is said once.
+      if ((error as Error | undefined)?.name === 'ReplyError' && !this.refused.has(machine)) {
+        this.refused.add(machine);
+        const className = this.machines.find((m) => m.name === machine)?.className ?? machine;
+        const why = await refusedRead(this.redis, this.keys, error, `the roll of ${className}'s workers: Redis refused it`, [{ name: machine, className }]);
+        this.logger.warn(`${describeError(why)} Until it is fixed, this worker hands none of its queued publishes to other workers.`);
+      }
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { WorkerRoll } from '../../../lib/pipeline/worker-roll';
+import { KeySpace } from '../../../lib/redis/keys';
+import { withScripts } from '../../../lib/redis/scripts';
+import { MemoryLogger } from '../../support/logger';
+import { deleteKeys, freshPrefix, REDIS_URL } from '../../support/redis';
+
+/** The machine's roll of live workers (roll-1.lua through WorkerRoll), on the shared Redis under a fresh prefix. */
+describe('worker roll (shared Redis, fresh prefix)', () => {
+  let redis: Redis;
+  let prefix: string;
+  const rolls: WorkerRoll[] = [];
+  beforeEach(async () => { redis = new Redis(REDIS_URL); prefix = freshPrefix('worker-roll'); await redis.ping(); });
+  afterEach(async () => {
+    for (const roll of rolls.splice(0)) await roll.leave();
+    redis.disconnect();
+    await deleteKeys(prefix);
+  });
+  const machines = [{ name: 'M', className: 'MSync' }, { name: 'N', className: 'NSync' }];
+  const started = async (logger = new MemoryLogger(), on = machines) => {
+    const roll = new WorkerRoll(redis, new KeySpace(prefix), on, logger);
+    rolls.push(roll);
+    await roll.start();
+    return roll;
+  };
+
+  it('a worker sees another on its machine within a fifth of a second, none on a machine it runs alone, none once the other left', async () => {
+    const one = await started();
+    expect(await one.othersRun('M')).to.equal(false);
+    const two = await started(new MemoryLogger(), [machines[0]]);
+    // One's reading of M is not yet FRESH_MS old: it is read again only after that.
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await one.othersRun('M'), 'M').to.equal(true);
+    expect(await one.othersRun('N'), 'N, which two does not run').to.equal(false);
+    expect(await two.othersRun('M')).to.equal(true);
+    expect(await redis.zcard(new KeySpace(prefix).workers('M'))).to.equal(2);
+    await two.leave();
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await one.othersRun('M'), 'after two left').to.equal(false);
+  });
+
+  it('an entry not renewed (a worker killed outright) drops off when it expires, and the key goes with the last', async () => {
+    const scripts = withScripts(redis);
+    const key = new KeySpace(prefix).workers('M');
+    expect(await scripts.smRoll(key, 'killed', 100)).to.equal(0);
+    expect(await scripts.smRoll(key, 'live', 5_000), 'killed is still on').to.equal(1);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await scripts.smRoll(key, 'live', 100), 'killed expired').to.equal(0);
+    expect(await redis.zrange(key, 0, -1)).to.deep.equal(['live']);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await redis.exists(key), 'gone with the last entry').to.equal(0);
+  });
+
+  it('a roll key of the wrong type is said once, naming the key and the fix; the worker hands nothing back', async () => {
+    const key = new KeySpace(prefix).workers('M');
+    await redis.set(key, 'by hand');
+    const logger = new MemoryLogger();
+    const roll = await started(logger, [machines[0]]);
+    expect(await roll.othersRun('M')).to.equal(false);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(await roll.othersRun('M')).to.equal(false);
+    expect(logger.warnings()).to.have.length(1);
+    expect(logger.warnings()[0]).to.include(`the roll of MSync's workers: Redis refused it`)
+      .and.include(`${key} is a string, where sync-machine keeps a zset: delete it (redis-cli DEL '${key}')`)
+      .and.include('this worker hands none of its queued publishes to other workers');
+  });
+});
