@@ -1,11 +1,11 @@
 import type Redis from 'ioredis';
-import { describeError, DrainTimeoutError } from '../errors';
+import { describeError, DrainTimeoutError, listed } from '../errors';
 import { STEPS } from '../pipeline/queues';
 import type { KeySpace } from '../redis/keys';
 import { readDataLost } from '../redis/data-loss';
 import { isWrongTypeError, refusedRead } from '../redis/wrong-type';
 import { readFailuresSince } from './failures';
-import { readBusy, readRunning, readWaiting } from './status';
+import { readBusy, readRunning, readWaiting, readWorkers } from './status';
 
 /** A subject whose runs used up their attempts during a drain. */
 export interface DrainFailure {
@@ -129,8 +129,8 @@ class Timeout extends Error {
  */
 export async function drainMachines(scope: DrainScope, timeoutMs: number | undefined): Promise<DrainSummary> {
   const deadline = new Deadline(timeoutMs);
-  const fail = (busy: string, noWorkerHint = !scope.hasWorker) => new DrainTimeoutError(`drain() timed out after ${timeoutMs} ms; ` +
-    `${busy}.` + (noWorkerHint ? ' This runtime runs no worker: is a worker process running with the same prefix?' : ''));
+  const fail = (busy: string, workerHint = !scope.hasWorker ? WORKER_QUESTION : '') =>
+    new DrainTimeoutError(`drain() timed out after ${timeoutMs} ms; ${busy}.${workerHint}`);
   /** Runs `read` until it answers; a failed or slow read is tried again until the deadline. */
   const retrying = async <T>(read: () => Promise<T>): Promise<T> => {
     // What Redis (or the socket) said, if anything: the last read is mostly cut off by the deadline itself, whose
@@ -191,7 +191,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
       const brief = <T>(read: Promise<T>, otherwise: T) => new Deadline(LAST_LOOK_MS).bound(read).catch(() => otherwise);
       // Brief looks, side by side, for the message: at most LAST_LOOK_MS more, even with Redis gone. The first only
       // when runs in flight here spared the looks: it says what else waits in Redis.
-      const [there, look, running] = await Promise.all([
+      const [there, look, running, workers] = await Promise.all([
         busy === also ? brief(readWorkSets(), []) : [],
         // Pending items that wait for a time (a retry, or the lock of a run that stalled or was stopped) are no sign
         // of a missing worker: said so, and the worker question only when a ready item is left untaken. Asked after
@@ -199,6 +199,8 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
         brief(readWaiting(scope.redis, scope.keys, names), undefined),
         // What the runs work on, and for how long: a publish that does not return shows as one item running for minutes.
         brief(readRunning(scope.redis, scope.keys, scope.machines), []),
+        // Whether any worker runs them: each keeps an entry on its machines' rolls while it runs.
+        brief(readWorkers(scope.redis, scope.keys, names), undefined),
       ]);
       // With runs in flight, an item may wait for the lock of one of them, which is not "not stuck" when that run
       // hangs (a trial: changes behind a publish that never returned read so).
@@ -208,7 +210,8 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
         : `; waiting, not stuck: ${look.waiting.join('; ')} (a retry's backoff, or a lock held by a run that stalled or ` +
           'was stopped, which lasts up to worker.lockTtlMs)';
       const runs = running.length > 0 ? `; in runs (for how long): ${running.join('; ')}` : '';
-      throw fail(`still busy: ${[...busy, ...there].join('; ')}${cutOff}${runs}${waits}`, !scope.hasWorker && (look?.anyReady ?? true));
+      const left = [...busy, ...there];
+      throw fail(`still busy: ${left.join('; ')}${cutOff}${runs}${waits}`, workerHint(scope, left, look?.anyReady ?? true, workers));
     }
     answered = busy;
     await pause(POLL_MS);
@@ -233,6 +236,23 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     }
   });
   return summary;
+}
+
+/** The timeout's question when nothing says whether a worker runs the machines. */
+const WORKER_QUESTION = ' This runtime runs no worker: is a worker process running with the same prefix?';
+
+/**
+ * What a timeout says of workers, only when an item was ready to take: the machines with work `left` that no worker
+ * runs (none on their rolls), or the question when the rolls were not read and this runtime runs none.
+ */
+function workerHint(scope: DrainScope, left: string[], anyReady: boolean, workers: number[] | undefined): string {
+  if (!anyReady) return '';
+  if (!workers) return scope.hasWorker ? '' : WORKER_QUESTION;
+  const idle = scope.machines.map((m) => m.name)
+    .filter((name, i) => workers[i] === 0 && left.some((line) => line.startsWith(`${name} `)));
+  if (idle.length === 0) return '';
+  return ` No worker runs ${listed(idle, 5)}: none is on ${idle.length === 1 ? 'its roll' : 'their rolls'} in Redis, where ` +
+    'each running worker keeps an entry. Start one with the same prefix (`npx sync-machine worker`).';
 }
 
 const PREFIX = 'ensure-publication:';

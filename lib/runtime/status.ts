@@ -133,6 +133,17 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   return status;
 }
 
+/** Worker processes on each machine's roll (lib/pipeline/worker-roll.ts), for drain()'s timeout: one round trip. */
+export async function readWorkers(redis: Redis, keys: KeySpace, machines: string[]): Promise<number[]> {
+  const pipeline = redis.pipeline();
+  for (const machine of machines) pipeline.zcard(keys.workers(machine));
+  const results = (await pipeline.exec()) ?? [];
+  return results.map(([error, count]) => {
+    if (error) throw error;
+    return Number(count);
+  });
+}
+
 /** Items pending or being worked on, per machine and step, for drain(): one round trip. */
 export async function readBusy(redis: Redis, keys: KeySpace, machines: string[]): Promise<string[]> {
   const pipeline = redis.pipeline();

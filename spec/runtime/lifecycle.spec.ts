@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { DrainTimeoutError } from '../../lib';
+import { DrainTimeoutError, SyncMachine } from '../../lib';
+import { ApiClient } from '../support/partner-api';
 import { gatedMachine, hungPublishMachine } from '../support/gated-machine';
 import { Harness } from '../support/harness';
 import { REDIS_URL } from '../support/redis';
@@ -290,7 +291,29 @@ describe('runtime lifecycle', () => {
     const error = await capture.drain({ timeoutMs: 1_000 }).catch((e) => e);
     expect(error).to.be.instanceOf(DrainTimeoutError);
     expect(error.message).to.match(/still busy: OrderToApiSync ensure-publication: 1 pending, 0 batch\(es\) in runs/);
-    expect(error.message).to.include('This runtime runs no worker');
+    // The worker closed, so it left the machine's roll: no worker runs it, said for sure.
+    expect(error.message).to.include('. No worker runs OrderToApiSync: none is on its roll in Redis, where each running worker ' +
+      'keeps an entry. Start one with the same prefix (`npx sync-machine worker`).');
+  });
+
+  it('a drain() that times out while a worker elsewhere runs the machine does not ask whether one runs', async () => {
+    // One subject per run, so that 4 runs of a slow partner leave ready subjects untaken.
+    @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', batchSize: 1 })
+    class OneAtATime extends h.shop.OrderToApiSync {}
+    const worker = await h.startWorker({ machines: [new OneAtATime(new ApiClient(h.api.url))], worker: { concurrency: 1 } });
+    const customer = await h.customer();
+    await worker.drain(DRAIN);
+    h.api.delayMs = 1_500;
+    for (let i = 0; i < 8; i++) await h.order(customer);
+    const capture = await h.start({ machines: [new OneAtATime(new ApiClient(h.api.url))] });
+    const error = await capture.drain({ timeoutMs: 1_000 }).catch((e) => e);
+    h.api.delayMs = 0;
+    expect(error).to.be.instanceOf(DrainTimeoutError);
+    expect(error.message, error.message).to.match(/still busy: OrderToApiSync ensure-publication: [1-8] pending/);
+    // Before, a runtime without a worker asked whether one ran, while one did.
+    expect(error.message, error.message).to.not.include('This runtime runs no worker');
+    expect(error.message, error.message).to.not.include('No worker runs');
+    await worker.drain(DRAIN);
   });
 
   it('a drain() that times out on items waiting for a time says so, and does not ask whether a worker runs', async () => {
