@@ -358,7 +358,9 @@ export class SyncMachines {
       await this.relay?.close();
       this.stopping.now = true;
       this.wakes?.stop(); // lingering tickets end now
-      await this.roll?.leave(); // other workers hand nothing more to this one
+      // Other workers hand nothing more to this one. Not waited for: sent before QUIT, it needs no answer to go first,
+      // and a Redis that does not answer must not hold close() (an entry left expires on its own).
+      void this.roll?.leave();
       const closeTimeoutMs = this.worker?.closeTimeoutMs ?? 5000;
       if (this.queues && await this.queues.close(await this.runsOutWithoutRedis(closeTimeoutMs))) {
         // Runs still in flight (a hook or publish that has not returned) go on without Redis, and end quietly.
