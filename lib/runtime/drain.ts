@@ -251,8 +251,9 @@ function workerHint(scope: DrainScope, left: string[], anyReady: boolean, worker
   const idle = scope.machines.map((m) => m.name)
     .filter((name, i) => workers[i] === 0 && left.some((line) => line.startsWith(`${name} `)));
   if (idle.length === 0) return '';
-  return ` No worker runs ${listed(idle, 5)}: none is on ${idle.length === 1 ? 'its roll' : 'their rolls'} in Redis, where ` +
-    'each running worker keeps an entry. Start one with the same prefix (`npx sync-machine worker`).';
+  return ` No worker runs ${listed(idle, 5)}: none is on ${idle.length === 1 ? 'its roll' : 'their rolls'} of workers in ` +
+    'Redis, where a running worker renews an entry every second (one whose event loop is blocked for 5 s drops off ' +
+    'too). Start one with the same prefix (`npx sync-machine worker`).';
 }
 
 const PREFIX = 'ensure-publication:';
