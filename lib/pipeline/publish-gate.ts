@@ -63,7 +63,7 @@ export class PublishGate {
 
   /** `othersRun`: whether another live worker runs the machine (WorkerRoll); nothing is spilled while none does. */
   constructor(
-    private readonly concurrency: number, private readonly work: WorkQueue, private readonly othersRun: () => Promise<boolean>,
+    private readonly concurrency: number, private readonly work: WorkQueue, readonly othersRun: () => Promise<boolean>,
     private readonly rateLimit?: RateLimit,
   ) {
     this.slots = new Semaphore(concurrency);

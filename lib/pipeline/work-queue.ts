@@ -170,11 +170,17 @@ export class WorkQueue {
    * to take the ticket ends, unless it `lingers` (then it stays counted as running, to be woken). `limit`: fewer
    * items than a batch (PublishGate.room); take.lua caps it at the batch size.
    */
-  async take(run: TicketRun, first: boolean, lockTtlMs = 0, lingers = false, limit = this.settings.batchSize): Promise<TakenBatch> {
+  /**
+   * `limit`: fewer than a batch while this worker is behind on its publishes; `invite`: then other workers are asked
+   * to take what it leaves ready (they run the machine).
+   */
+  async take(
+    run: TicketRun, first: boolean, lockTtlMs = 0, lingers = false, limit = this.settings.batchSize, invite = false,
+  ): Promise<TakenBatch> {
     const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       ...this.tickets, this.stats, this.paused, this.k.inbox, this.k.inboxed, this.k.busy, this.publishingKey,
       run.ticket, this.tokenOf(run), this.settings.batchSize, this.locks ? lockTtlMs : 0, MAX_TICKETS, ticketJson(this.machine, this.step),
-      first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs, run.id, limit);
+      first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs, run.id, limit, invite ? this.wakeChannel : '');
     const claim = readClaim(String(reply[4]));
     const items: TakenItem[] = [];
     for (let i = 0; i < claim.flat.length; i += 2) items.push({ item: claim.flat[i], raw: claim.flat[i + 1] });
@@ -213,7 +219,8 @@ export class WorkQueue {
     return this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       this.k.failed, this.stats, this.recent, ...this.tickets, this.paused, this.k.inbox, this.k.inboxed, this.k.busy,
       run.ticket, this.tokenOf(run), JSON.stringify(ended), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
-      ticketJson(this.machine, this.step), goOn, this.step, RECENT_PUBLISHES_KEPT, claim, JSON.stringify(back), part, run.id);
+      ticketJson(this.machine, this.step), goOn, this.step, RECENT_PUBLISHES_KEPT, claim, JSON.stringify(back), part, run.id,
+      this.wakeChannel);
   }
 
   /**

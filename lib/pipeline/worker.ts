@@ -151,8 +151,10 @@ async function runTicket(
       const lingers = !deps.stopping.now && since < deadline && since < lingerUntil;
       // Publishes here behind by more than a second: only what fits, so the rest stays for other workers.
       const limit = work.locks ? await settings.gate.room(settings.machine.batching.batchSize, () => deps.stopping.now) : undefined;
+      // And other workers are asked to take the rest, as this worker's runs stand in for the tickets it would need.
+      const invite = limit !== undefined && limit < settings.machine.batching.batchSize && await settings.gate.othersRun();
       const woken = deps.wakes.seen(work.wakeChannel);
-      const batch = await takes.run(() => work.take(run, first, deps.lockTtlMs, lingers, limit));
+      const batch = await takes.run(() => work.take(run, first, deps.lockTtlMs, lingers, limit, invite));
       first = false;
       if (batch.unreadable) reportUnreadable(deps.logger, settings, batch.unreadable);
       if (batch.orphaned) reportOrphaned(deps, settings, ticket, batch.orphaned);

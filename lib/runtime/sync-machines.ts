@@ -203,12 +203,13 @@ export class SyncMachines {
       enqueuer.onMarked = (machine, step) => wakes.wake(keys.wakeChannel(machine, step));
       const reads = new Turns(adapter.blocksEventLoop === true);
       const roll = runtime.roll = new WorkerRoll(redis, keys, machines, logger);
-      await roll.start();
       startWorkers({ queues: queues!, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
         takesInTurn: adapter.blocksEventLoop === true, roll }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
         'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger, reads, bodyLimit }, settings, batch, locks!),
       });
+      // On the rolls once its queues take tickets: a worker counted in `status` takes work handed to it.
+      await roll.start();
     }
     return runtime;
   }

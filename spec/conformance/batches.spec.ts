@@ -500,6 +500,26 @@ for (const world of WORLDS) {
       expect(h.logger.errors()).to.deep.equal([]);
     });
 
+    it('a worker started after a backfill was taken gets a share of it from the worker that took it', async () => {
+      const customer = await h.customer();
+      await h.w.sql(`INSERT INTO orders (customer_id) VALUES ${Array.from({ length: 300 }, () => `(${customer.id})`).join(', ')}`);
+      const ids: string[] = (await h.w.sql('SELECT id FROM orders')).map((row) => String(row.id));
+      h.api.delayMs = 30;
+      const machine = (sender: string) => new h.shop.OrderToApiSync(new ApiClient(h.api.url, sender));
+      const calls = (sender: string) => h.api.publishes().filter((r) => r.sender === sender).length;
+      const worker = { ...FAST_WORKER, concurrency: 5 };
+      const one = await h.startWorker({ machines: [machine('one')], worker });
+      await one.resync('OrderToApiSync');
+      while (calls('one') < 10) await new Promise((r) => setTimeout(r, 5)); // it took the batch: 1.8 s of calls alone
+      // Before, the second worker held no ticket: what the first handed back, the first took back (0 calls here).
+      await h.startWorker({ machines: [machine('two')], worker });
+      expect((await one.drain({ timeoutMs: 60_000 })).outcomes).to.deep.equal({ published: 300 });
+      for (const id of ids) expect(h.api.publishes(id), `order ${id}`).to.have.length(1);
+      expect(h.api.maxInFlightPerId).to.equal(1);
+      expect(calls('two'), 'calls of the worker started later').to.be.at.least(30);
+      expect(h.logger.errors()).to.deep.equal([]);
+    });
+
     it('debounceMs coalesces a burst of single-write transactions while a worker is idle', async () => {
       @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', debounceMs: 1000 })
       class Debounced extends h.shop.OrderToApiSync {}

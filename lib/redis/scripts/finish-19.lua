@@ -44,6 +44,8 @@ ARGV[14] "1" when the batch still runs (it has run for a while): the items of AR
         and leave the claim, which keeps the rest; a request that waited for one of their locks is ready at once;
         the ticket moves from `runs` to `busy`. ARGV[9] is not read, nor is the batch counted. Returns 1.
 ARGV[15] run id (take's ARGV[11]): the field of the batch's claim
+ARGV[16] wake channel (mark.lua's ARGV[6]): when items were handed back ("spilled"), other workers are asked to
+         take them (invite_others in schedule.lua)
 Returns 1 when the ticket should take another batch, 0 when it ended.
 ]]
 --!include schedule.lua
@@ -54,6 +56,7 @@ local part = ARGV[14] == '1'
 if not part and redis.call('SREM', KEYS[19], ticket) == 1 then redis.call('SADD', KEYS[4], ticket) end
 local attempts_max, initial_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
 local published = 0
+local handed_back = false
 local has_failures = redis.call('HLEN', KEYS[6]) > 0
 local counts = {}
 local function count(field) counts[field] = (counts[field] or 0) + 1 end
@@ -129,6 +132,7 @@ for _, result in ipairs(back_results) do
     merge_into(KEYS[2], item, request)
     redis.call('ZADD', KEYS[1], 'LT', now, item)
     count(step .. ':handed_back')
+    handed_back = true
   elseif outcome == 'failed' or outcome == 'requeue' or outcome == 'invalid' then
     local request = decoded_object(raw or '{}') or {}
     local attempt = (tonumber(request.attempt) or 0) + (outcome == 'requeue' and 0 or 1)
@@ -163,6 +167,7 @@ if part then
   end
   if redis.call('SREM', KEYS[4], ticket) == 1 then redis.call('SADD', KEYS[19], ticket) end
   schedule(KEYS[1], KEYS[4], KEYS[16], ticket_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
+  if handed_back then invite_others(ticket_keys(9), KEYS[4], KEYS[19], KEYS[16], now, ARGV[16], tonumber(ARGV[7]), ARGV[8]) end
   return 1
 end
 -- Not in `runs`: another run of the ticket ended it (Bee-Queue handed it to two workers); this run ends too.
@@ -170,4 +175,5 @@ local go_on = ARGV[9] ~= '0' and not paused_until(KEYS[16], now) and
   (ARGV[9] == '2' or redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0) and redis.call('SISMEMBER', KEYS[4], ticket) == 1
 if not go_on then redis.call('SREM', KEYS[4], ticket) end
 schedule(KEYS[1], KEYS[4], KEYS[16], ticket_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
+if handed_back then invite_others(ticket_keys(9), KEYS[4], KEYS[19], KEYS[16], now, ARGV[16], tonumber(ARGV[7]), ARGV[8]) end
 return go_on and 1 or 0

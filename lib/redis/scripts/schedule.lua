@@ -140,6 +140,19 @@ local function schedule(pending, runs, pause, Q, now, batch, max_tickets, ticket
   return ready
 end
 
+-- Asks other workers to take the ready items this worker leaves (it handed them back, or it is behind on its
+-- publishes and took fewer than a batch): wakes the runs that linger, and makes a ticket unless one waits already,
+-- for a worker that holds none (this worker's runs count in `runs`, so schedule made none for them). Bee-Queue hands
+-- it to a worker with a free run. Without it one worker of two made all 600 calls of a backfill to a slow partner
+-- and the other none (a trial, 3 runs out of 3), handing back and taking back the same subjects.
+local function invite_others(Q, runs, busy, pause, now, wake, max_tickets, ticket)
+  if wake == '' or paused_until(pause, now) then return end
+  if redis.call('SCARD', runs) > 0 then redis.call('PUBLISH', wake, '1') end
+  if redis.call('LLEN', Q.waiting) > 0 or redis.call('SCARD', runs) + redis.call('SCARD', busy) >= max_tickets then return end
+  local id = new_ticket(Q, ticket)
+  redis.call('LPUSH', Q.waiting, id)
+  redis.call('SADD', Q.starting, id)
+end
 -- Requests are flat JSON objects of strings; merging keeps the first `at` and `parent`, caps trace origins,
 -- keeps the higher attempt count and lets every other field of the newer request win.
 local MAX_ORIGINS = 32

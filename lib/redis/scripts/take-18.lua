@@ -37,6 +37,8 @@ ARGV[10] debounce (ms): an item's score minus it is when it was first requested
 ARGV[11] run id, "<ticket>:<random>", new for each time a worker starts the ticket: the field of its claims
 ARGV[12] how many ready items to take at most, up to the batch size: fewer while the worker's publishes are behind
          (publish-gate.ts); tickets are still made per batch size
+ARGV[13] wake channel (mark.lua's ARGV[6]), or "": with fewer than a batch taken and ready items left, other workers
+         are asked to take them (invite_others in schedule.lua)
 Returns { now, held count, recovered count, next, claim, unreadable, uncertain, orphaned, orphaned until } with the claim as stored ('' with no items). With
 no items, next is 'ended' when the ticket ended (it was removed from `runs` and tickets were scheduled for what is not
 ready yet), else it lingers and next is when the next pending item is ready ('' when none is pending). `unreadable` is
@@ -197,6 +199,9 @@ if #out == 0 then
 elseif ingested > 0 then
   -- Commits' items no mark made tickets for (mark.lua): tickets for what is ready beyond this batch.
   schedule(KEYS[1], KEYS[4], KEYS[14], ticket_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
+end
+if limit < batch and redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0 then
+  invite_others(ticket_keys(6), KEYS[4], KEYS[17], KEYS[14], now, ARGV[13] or '', tonumber(ARGV[5]), ARGV[6])
 end
 -- Inbox entries that ingest could not read, here or in an earlier script: this take's worker reports them.
 local unreadable = redis.call('HGET', KEYS[2], UNREADABLE)
