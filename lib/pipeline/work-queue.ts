@@ -168,11 +168,8 @@ export class WorkQueue {
   /**
    * Takes the next batch for a run of a ticket, locking its items for `lockTtlMs` when the run locks. With nothing
    * to take the ticket ends, unless it `lingers` (then it stays counted as running, to be woken). `limit`: fewer
-   * items than a batch (PublishGate.room); take.lua caps it at the batch size.
-   */
-  /**
-   * `limit`: fewer than a batch while this worker is behind on its publishes; `invite`: then other workers are asked
-   * to take what it leaves ready (they run the machine).
+   * items than a batch while this worker is behind on its publishes (PublishGate.room); take.lua caps it at the
+   * batch size. `invite`: then other workers, which run the machine too, are asked to take what it leaves ready.
    */
   async take(
     run: TicketRun, first: boolean, lockTtlMs = 0, lingers = false, limit = this.settings.batchSize, invite = false,
