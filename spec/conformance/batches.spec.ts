@@ -458,13 +458,24 @@ for (const world of WORLDS) {
       expect(h.logger.errors()).to.deep.equal([]);
     });
 
-    it('a backfill of one batch spreads over two workers when the partner API is slow; each subject publishes once', async () => {
+    /**
+     * 300 orders to back-fill against a partner that takes 30 ms a call: each worker of the same machine sends its
+     * calls as `sender`, and `calls(sender)` counts them.
+     */
+    async function slowBackfill() {
       const customer = await h.customer();
       await h.w.sql(`INSERT INTO orders (customer_id) VALUES ${Array.from({ length: 300 }, () => `(${customer.id})`).join(', ')}`);
       const ids: string[] = (await h.w.sql('SELECT id FROM orders')).map((row) => String(row.id));
       h.api.delayMs = 30;
-      const machine = (sender: string) => new h.shop.OrderToApiSync(new ApiClient(h.api.url, sender));
-      const calls = (sender: string) => h.api.publishes().filter((r) => r.sender === sender).length;
+      return {
+        ids,
+        machine: (sender: string) => new h.shop.OrderToApiSync(new ApiClient(h.api.url, sender)),
+        calls: (sender: string) => h.api.publishes().filter((r) => r.sender === sender).length,
+      };
+    }
+
+    it('a backfill of one batch spreads over two workers when the partner API is slow; each subject publishes once', async () => {
+      const { ids, machine, calls } = await slowBackfill();
       // Before: the first worker's runs took all 300 (one batch) and published them 5 at a time, 1.8 s, while the
       // second had none.
       const worker = { ...FAST_WORKER, concurrency: 5 };
@@ -501,12 +512,7 @@ for (const world of WORLDS) {
     });
 
     it('a worker started after a backfill was taken gets a share of it from the worker that took it', async () => {
-      const customer = await h.customer();
-      await h.w.sql(`INSERT INTO orders (customer_id) VALUES ${Array.from({ length: 300 }, () => `(${customer.id})`).join(', ')}`);
-      const ids: string[] = (await h.w.sql('SELECT id FROM orders')).map((row) => String(row.id));
-      h.api.delayMs = 30;
-      const machine = (sender: string) => new h.shop.OrderToApiSync(new ApiClient(h.api.url, sender));
-      const calls = (sender: string) => h.api.publishes().filter((r) => r.sender === sender).length;
+      const { ids, machine, calls } = await slowBackfill();
       const worker = { ...FAST_WORKER, concurrency: 5 };
       const one = await h.startWorker({ machines: [machine('one')], worker });
       await one.resync('OrderToApiSync');
