@@ -83,7 +83,7 @@ export interface WorkerDeps {
 export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], handlers: Record<Step, BatchHandler>): void {
   for (const machine of machines) {
     const gate = new PublishGate(deps.concurrency, deps.enqueuer.work(machine.name, 'ensure-publication'),
-      async () => deps.roll.othersRun(machine.name), machine.rateLimit);
+      () => deps.roll.othersRun(machine.name), machine.rateLimit);
     // Enough runs at once to keep `concurrency` subjects going, and more to load while others build and publish
     // (an unchanged resync on PostgreSQL: 10-20% faster with three more than with one).
     const runs = Math.ceil(deps.concurrency / machine.batching.batchSize) + 3;

@@ -200,8 +200,9 @@ elseif ingested > 0 then
   -- Commits' items no mark made tickets for (mark.lua): tickets for what is ready beyond this batch.
   schedule(KEYS[1], KEYS[4], KEYS[14], ticket_keys(6), now, batch, tonumber(ARGV[5]), ARGV[6])
 end
-if limit < batch and redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0 then
-  invite_others(ticket_keys(6), KEYS[4], KEYS[17], KEYS[14], now, ARGV[13] or '', tonumber(ARGV[5]), ARGV[6])
+-- Asked only with a wake channel: a worker alone, limited too, does not count what is left.
+if limit < batch and (ARGV[13] or '') ~= '' and redis.call('ZCOUNT', KEYS[1], '-inf', now) > 0 then
+  invite_others(ticket_keys(6), KEYS[4], KEYS[17], KEYS[14], now, ARGV[13], tonumber(ARGV[5]), ARGV[6])
 end
 -- Inbox entries that ingest could not read, here or in an earlier script: this take's worker reports them.
 local unreadable = redis.call('HGET', KEYS[2], UNREADABLE)
