@@ -70,6 +70,7 @@ export async function ensurePublications(
     if (!quick || !row || uncertain.has(taken.item)) return ensureInRun(settings, run, store, taken, row, digest, undefined);
     return withHooks<ItemResult>(machine, row, (early) => {
       if (!unchangedAtOnce(taken, early, digest)) return ensureInRun(settings, run, store, taken, row, digest, early);
+      run.gate.settle(taken.item);
       store.skip();
       bodies.skip(taken.item);
       return [taken.item, 'unchanged', null];
@@ -85,6 +86,7 @@ async function ensureInRun(
   try {
     return await runItem(settings, taken, (request) => ensureOne({ run, id: taken.item, row, stored, request, slot, early }));
   } finally {
+    run.gate.settle(taken.item);
     slot.end();
   }
 }
@@ -269,6 +271,7 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   // Past the check above with the stored payload: an earlier call of unknown outcome may have left another one.
   if (stored?.digest === digest && !s.request.force) run.uncertain.resending(id);
   await run.uncertain.mark(id, context.version, digest);
+  run.gate.settle(id); // queued for a slot from here on
   // Spillable unless an earlier call's record was read for it: the record just marked is then the only one, and
   // forgetting it again loses nothing.
   const sent = await run.gate.run(async () => {
@@ -329,6 +332,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
   const abort = new AbortController();
   const context = machine.hooks.unpublish ? await publishContext(s, stored?.digest ?? '', abort, 'unpublish') : undefined;
   if (context) await run.uncertain.mark(id, context.version, '');
+  run.gate.settle(id);
   await run.gate.run(async () => {
     if (machine.hooks.unpublish && context) {
       const where = { entity: machine.subjectInfo.name, id };

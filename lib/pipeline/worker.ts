@@ -150,11 +150,18 @@ async function runTicket(
       // After a batch, a ticket that finds nothing stays a while (counted as running) and waits to be woken.
       const lingers = !deps.stopping.now && since < deadline && since < lingerUntil;
       // Publishes here behind by more than a second: only what fits, so the rest stays for other workers.
-      const limit = work.locks ? await settings.gate.room(settings.machine.batching.batchSize, () => deps.stopping.now) : undefined;
+      const room = work.locks ? await settings.gate.room(settings.machine.batching.batchSize, () => deps.stopping.now) : undefined;
+      const limit = room?.size;
       // And other workers are asked to take the rest, as this worker's runs stand in for the tickets it would need.
       const invite = limit !== undefined && limit < settings.machine.batching.batchSize && await settings.gate.othersRun();
       const woken = deps.wakes.seen(work.wakeChannel);
-      const batch = await takes.run(() => work.take(run, first, deps.lockTtlMs, lingers, limit, invite));
+      const batch = await takes.run(() => work.take(run, first, deps.lockTtlMs, lingers, limit, invite)).then((taken) => {
+        room?.took(taken.items.map((i) => i.item));
+        return taken;
+      }, (error: unknown) => {
+        room?.took([]);
+        throw error;
+      });
       first = false;
       if (batch.unreadable) reportUnreadable(deps.logger, settings, batch.unreadable);
       if (batch.orphaned) reportOrphaned(deps, settings, ticket, batch.orphaned);
@@ -266,7 +273,8 @@ async function runBatch(
   since: number, handler: BatchHandler, deadline: number,
 ): Promise<boolean> {
   const closed = () => settings.closed();
-  const locks = work.locks ? new BatchLocks(work, run.id, deps.lockTtlMs, batch.items.map((i) => i.item), since, closed) : undefined;
+  const ids = batch.items.map((i) => i.item);
+  const locks = work.locks ? new BatchLocks(work, run.id, deps.lockTtlMs, ids, since, closed) : undefined;
   const ends = new BatchEnds(async (ended) => {
     await work.release(run, batch.claim, ended, deps.retry);
     locks?.release(ended.map(([item]) => item));
@@ -282,6 +290,8 @@ async function runBatch(
       `its items ran (each is retried with backoff): ${describeError(error)}`);
     results = batch.items.map(({ item }) => [item, 'failed', describeError(error)]);
   } finally {
+    // Counted by room() as on their way to a slot since the take, until each queued or needed none.
+    if (work.locks) settings.gate.settleAll(ids);
     locks?.stop();
     sayBatchNotes(settings);
   }

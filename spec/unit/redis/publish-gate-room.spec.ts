@@ -1,0 +1,75 @@
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { PublishGate, type Room } from '../../../lib/pipeline/publish-gate';
+import { WorkQueue } from '../../../lib/pipeline/work-queue';
+import { KeySpace } from '../../../lib/redis/keys';
+import { deleteKeys, freshPrefix, REDIS_URL } from '../../support/redis';
+
+const BATCH = 500;
+
+/**
+ * How much a run may take while publishes wait for a slot (PublishGate.room), on a real work queue (its pause is
+ * read from Redis under a fresh prefix). Two slots; a first publish of about 20 ms sets the pace, so a worker keeps
+ * about 1,000 / 20 × 2 = 100 publishes queued.
+ */
+describe('publish gate: room for a take (shared Redis, fresh prefix)', () => {
+  let redis: Redis;
+  let prefix: string;
+  let gate: PublishGate;
+  let release: () => void;
+  let held: Array<Promise<unknown>>;
+  beforeEach(async () => {
+    redis = new Redis(REDIS_URL);
+    prefix = freshPrefix('publish-gate');
+    const work = new WorkQueue(redis, new KeySpace(prefix), 'M', 'ensure-publication', { batchSize: BATCH, debounceMs: 0 });
+    gate = new PublishGate(2, work, async () => false);
+    await gate.run(() => new Promise((r) => setTimeout(r, 20)));
+    // Two publishes hold the slots and ten wait behind them, until release().
+    const blocked = new Promise<void>((r) => { release = r; });
+    held = Array.from({ length: 12 }, () => gate.run(() => blocked));
+  });
+  afterEach(async () => {
+    release();
+    await Promise.all(held);
+    redis.disconnect();
+    await deleteKeys(prefix);
+  });
+
+  const ids = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `s${from + i}`);
+  /** Whether `room` resolves within `ms`. */
+  const within = (room: Promise<Room>, ms: number) =>
+    Promise.race([room.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+  it('what one run was granted is set aside until its take answers, so runs asking at once do not each get it', async () => {
+    const first = await gate.room(BATCH, () => false);
+    expect(first.size, 'keep about 100, less the 10 waiting').to.be.within(80, 95);
+    // Before: the second run got the same room, and the two takes queued about twice what the worker keeps.
+    const second = gate.room(BATCH, () => false);
+    expect(await within(second, 150), 'no room while the first take is out').to.equal(false);
+    first.took(ids(30));
+    expect(await within(second, 150), 'room once the first take said it took 30').to.equal(true);
+    expect((await second).size, 'less the 30 taken and not yet queued').to.be.within(first.size - 35, first.size - 25);
+  });
+
+  it('a subject taken counts as on its way until it queues for a slot or needs none; a failed take sets nothing aside', async () => {
+    const first = await gate.room(BATCH, () => false);
+    first.took(ids(first.size));
+    expect(await within(gate.room(BATCH, () => false), 150), 'full: what the take got is on its way').to.equal(false);
+    for (const id of ids(first.size)) gate.settle(id);
+    const again = await gate.room(BATCH, () => false);
+    expect(again.size, 'all of it settled').to.equal(first.size);
+    again.took([]); // the take failed
+    again.took(['late']); // said twice: the grant is given back once
+    gate.settle('late');
+    expect((await gate.room(BATCH, () => false)).size, 'nothing set aside after a take that took nothing').to.equal(first.size);
+  });
+
+  it('a whole batch while nothing waits for a slot, even with subjects on their way (an unchanged resync)', async () => {
+    release();
+    await Promise.all(held);
+    const first = await gate.room(BATCH, () => false);
+    expect(first.size).to.equal(BATCH);
+    first.took(ids(BATCH));
+    expect((await gate.room(BATCH, () => false)).size, 'not held back by the batch on its way').to.equal(BATCH);
+  });
+});
