@@ -1,4 +1,5 @@
 import Redis from 'ioredis';
+import { randomUUID } from 'node:crypto';
 import { lockToken } from '../../lib/pipeline/batch-locks';
 import { BARE_REQUEST, EncodedRequest } from '../../lib/pipeline/requests';
 import { ticketRun, WorkQueue } from '../../lib/pipeline/work-queue';
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   const admin = new Redis(url);
   const [, slower] = await admin.config('GET', 'slowlog-log-slower-than') as [string, string];
   const [, maxLen] = await admin.config('GET', 'slowlog-max-len') as [string, string];
-  const tokens = { 'as they were (6 bytes)': (ticket: string) => `${ticket}:${'0'.repeat(12)}`, 'lockToken': lockToken };
+  const tokens = { 'as they were (6 bytes)': (ticket: string) => `${ticket}:${'0'.repeat(12)}`, 'lockToken': (ticket: string) => lockToken(ticket, randomUUID()) };
   const times = new Map(Object.keys(tokens).map((name) => [name, { mark: [] as number[], take: [] as number[], finish: [] as number[], round: [] as number[] }]));
   const items: Array<[string, EncodedRequest]> = Array.from({ length: SUBJECTS }, (_, i) => [String(i + 1), BARE_REQUEST]);
   try {

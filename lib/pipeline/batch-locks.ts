@@ -4,21 +4,30 @@ import { LockLostError, LockLostWhilePublishingError, SyncMachineError } from '.
 import type { WorkQueue } from './work-queue';
 
 /**
- * Random bytes of a lock token: enough that a lock (`<token>|<expires-at>`, lib/redis/keys.ts) is longer than 64
- * bytes, Redis' default hash-max-listpack-value, so the locks hash is a hash table from its first lock. With 6
- * bytes Redis kept a machine's locks as a listpack while they were 512 or fewer (one worker's batches), where it
- * finds each field by a linear scan: the take that locked a batch of 500 and its finish cost 1.6 and 1.2 ms of
- * Redis time, against 0.9 and 0.5 ms as a hash table (dist/bench/profile/lock-encoding.js).
+ * Random bytes of a lock token, after the worker's id (a UUID, 36 characters): with them a lock
+ * (`<token>|<expires-at>`, lib/redis/keys.ts) is longer than 64 bytes, Redis' default hash-max-listpack-value, so the
+ * locks hash is a hash table from its first lock. With 6 random bytes alone Redis kept a machine's locks as a
+ * listpack while they were 512 or fewer (one worker's batches), where it finds each field by a linear scan: the take
+ * that locked a batch of 500 and its finish cost 1.6 and 1.2 ms of Redis time, against 0.9 and 0.5 ms as a hash
+ * table (dist/bench/profile/lock-encoding.js).
  */
-const LOCK_TOKEN_BYTES = 27;
+const LOCK_TOKEN_BYTES = 8;
 
 /**
- * A run's id, and its lock token when it locks (TicketRun). The ticket id leads it, so a lock or claim in Redis
- * names the ticket that holds it; a re-run of the same ticket does not take a lock over (the earlier run may be
- * stopped, not dead: take.lua waits for its expiry).
+ * A run's id, and its lock token when it locks (TicketRun): `<ticket>:<worker>.<random>`. The ticket id leads it, so
+ * a lock or claim in Redis names the ticket that holds it; a re-run of the same ticket does not take a lock over (the
+ * earlier run may be stopped, not dead: take.lua waits for its expiry). The worker's id is its entry on the rolls of
+ * live workers (worker-roll.ts): status and drain() tell a run whose worker is gone from one that is only slow.
  */
-export function lockToken(ticket: string): string {
-  return `${ticket}:${randomBytes(LOCK_TOKEN_BYTES).toString('hex')}`;
+export function lockToken(ticket: string, worker: string): string {
+  return `${ticket}:${worker}.${randomBytes(LOCK_TOKEN_BYTES).toString('hex')}`;
+}
+
+/** The worker whose run a claim or lock names (lockToken); undefined for a run id of another form (an older version's). */
+export function runWorker(run: string): string | undefined {
+  const colon = run.indexOf(':');
+  const dot = run.indexOf('.', colon + 1);
+  return colon >= 0 && dot > colon + 1 ? run.slice(colon + 1, dot) : undefined;
 }
 
 /**

@@ -3,7 +3,6 @@ import { ticketJson } from '../queue/bee-queue-storage';
 import type { KeySpace, Step, StepKeys } from '../redis/keys';
 import { ScriptCommands, withScripts } from '../redis/scripts';
 import { wrongTypeKeys, type WrongTypeKey } from '../redis/wrong-type';
-import { lockToken } from './batch-locks';
 import type { EncodedRequest } from './requests';
 
 /** Tickets (Bee-Queue jobs) waiting or running per machine and step, at most; each carries a batch at a time. */
@@ -85,8 +84,8 @@ export interface TicketRun {
   id: string;
 }
 
-/** A new run of `ticket`; `id` only to name one in a test. */
-export function ticketRun(ticket: string, id = lockToken(ticket)): TicketRun {
+/** A run of `ticket` named `id`: a worker names a new one with lockToken. */
+export function ticketRun(ticket: string, id: string): TicketRun {
   return { ticket, id };
 }
 
@@ -293,12 +292,12 @@ export function claimedItems(claims: string[]): string[] {
   return claims.flatMap((stored) => readClaim(stored).flat.filter((_, i) => i % 2 === 0));
 }
 
-/** Each item of the claims of a step with when its batch was taken (ms, Redis' clock): how long it has run. */
-export function claimedSince(claims: string[]): Array<{ item: string; since: number }> {
-  return claims.flatMap((stored) => {
+/** Each item of the claims of a step (the `claims` hash) with its run and when its batch was taken (ms, Redis' clock). */
+export function claimedSince(claims: Record<string, string>): Array<{ run: string; item: string; since: number }> {
+  return Object.entries(claims).flatMap(([run, stored]) => {
     const { stamp, flat } = readClaim(stored);
     const since = Number.parseInt(stamp, 10);
-    return flat.filter((_, i) => i % 2 === 0).map((item) => ({ item, since }));
+    return flat.filter((_, i) => i % 2 === 0).map((item) => ({ run, item, since }));
   });
 }
 

@@ -19,7 +19,8 @@ const FRESH_MS = 200;
  * behind a second of its publishes, and its own runs took them again, loading and building each twice.
  */
 export class WorkerRoll {
-  private readonly id = randomUUID();
+  /** This worker process' id on the rolls; its runs' ids carry it (lockToken), so a run of a worker gone is told apart. */
+  readonly id = randomUUID();
   private readonly redis: Redis & ScriptCommands;
   /** Other workers per machine, and when that was read (performance.now()). */
   private readonly others = new Map<string, { count: number; at: number }>();

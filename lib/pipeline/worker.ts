@@ -9,7 +9,7 @@ import type { KeySpace, Step } from '../redis/keys';
 import { sayWrongTypes } from '../redis/wrong-type';
 import type { RetryPolicy } from '../runtime/options';
 import { BatchEnds } from './batch-ends';
-import { BatchLocks } from './batch-locks';
+import { BatchLocks, lockToken } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
 import { sayBatchNotes, type ItemRunSettings } from './item-run';
 import { itemName, type QueueSet } from './queues';
@@ -139,7 +139,7 @@ async function runTicket(
     deps.logger.error(`${describeError(error)} It was not run and stays in the failed set.`);
     throw error;
   }
-  const run = ticketRun(ticket);
+  const run = ticketRun(ticket, lockToken(ticket, deps.roll.id));
   const deadline = performance.now() + TICKET_BUDGET_MS;
   let first = true;
   let items = 0;

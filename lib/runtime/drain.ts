@@ -5,7 +5,7 @@ import type { KeySpace } from '../redis/keys';
 import { readDataLost } from '../redis/data-loss';
 import { isWrongTypeError, refusedRead } from '../redis/wrong-type';
 import { readFailuresSince } from './failures';
-import { readBusy, readRunning, readWaiting, readWorkers } from './status';
+import { type BusyStep, readBusy, readRunning, readWaiting, readWorkers, sayBusy } from './status';
 
 /** A subject whose runs used up their attempts during a drain. */
 export interface DrainFailure {
@@ -165,40 +165,43 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     throw fail('changes captured by this runtime are still being recorded in Redis');
   }
   const readWorkSets = () => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name));
-  let answered: string[] | undefined;
+  let answered: BusyStep[] | undefined;
   for (;;) {
     const pause = scope.pauser?.() ?? sleep;
     // The outbox first: a row moved to Redis after it is read is seen in the work sets.
     const also = (await scope.alsoBusy?.()) ?? [];
-    let busy: string[];
+    // Busy here already: the work sets are read once this process has nothing in flight. Each read is a round trip
+    // that Redis and this process pay for during the runs drain() waits for: a drain of an unchanged resync of 5,000
+    // subjects on SQLite read them about 27 times, and skipping those reads made it 3-4% faster.
+    let sets: BusyStep[] = [];
     let cutOff = '';
-    try {
-      // Busy here already: the work sets are read once this process has nothing in flight. Each read is a round trip
-      // that Redis and this process pay for during the runs drain() waits for: a drain of an unchanged resync of 5,000
-      // subjects on SQLite read them about 27 times, and skipping those reads made it 3-4% faster.
-      busy = also.length > 0 ? also : await retrying(readWorkSets);
-    } catch (error) {
-      // A look begun just before the deadline is cut off by it: what the last look saw is the answer, and
-      // "Redis did not answer" would send the user to a Redis that answered 10 ms earlier.
-      if (answered === undefined || !(error instanceof DrainTimeoutError)) throw error;
-      const why = error.cause instanceof Timeout ? ' before the deadline' : `: ${describeError(error.cause)}`;
-      busy = answered;
-      cutOff = ` (at the last look; Redis at ${scope.redisAt} did not answer the next one${why})`;
+    if (also.length === 0) {
+      try {
+        sets = await retrying(readWorkSets);
+      } catch (error) {
+        // A look begun just before the deadline is cut off by it: what the last look saw is the answer, and
+        // "Redis did not answer" would send the user to a Redis that answered 10 ms earlier.
+        if (answered === undefined || !(error instanceof DrainTimeoutError)) throw error;
+        const why = error.cause instanceof Timeout ? ' before the deadline' : `: ${describeError(error.cause)}`;
+        sets = answered;
+        cutOff = ` (at the last look; Redis at ${scope.redisAt} did not answer the next one${why})`;
+      }
+      if (sets.length === 0) break;
+      answered = sets;
     }
-    if (busy.length === 0) break;
     if (deadline.passed) {
       const names = scope.machines.map((m) => m.name);
       const brief = <T>(read: Promise<T>, otherwise: T) => new Deadline(LAST_LOOK_MS).bound(read).catch(() => otherwise);
       // Brief looks, side by side, for the message: at most LAST_LOOK_MS more, even with Redis gone. The first only
       // when runs in flight here spared the looks: it says what else waits in Redis.
-      const [there, look, running, workers] = await Promise.all([
-        busy === also ? brief(readWorkSets(), []) : [],
+      const [there, look, { running, workerGone }, workers] = await Promise.all([
+        also.length > 0 ? brief(readWorkSets(), []) : [],
         // Pending items that wait for a time (a retry, or the lock of a run that stalled or was stopped) are no sign
         // of a missing worker: said so, and the worker question only when a ready item is left untaken. Asked after
         // a cut-off look too: a loaded machine's slow look is no reason to leave the answer out (CI did once).
         brief(readWaiting(scope.redis, scope.keys, names), undefined),
         // What the runs work on, and for how long: a publish that does not return shows as one item running for minutes.
-        brief(readRunning(scope.redis, scope.keys, scope.machines), []),
+        brief(readRunning(scope.redis, scope.keys, scope.machines), { running: [], workerGone: new Map<string, number>() }),
         // Whether any worker runs them: each keeps an entry on its machines' rolls while it runs.
         brief(readWorkers(scope.redis, scope.keys, names), undefined),
       ]);
@@ -209,11 +212,12 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
           'hold theirs while they run, and a run that stalled or was stopped up to worker.lockTtlMs)'
         : `; waiting, not stuck: ${look.waiting.join('; ')} (a retry's backoff, or a lock held by a run that stalled or ` +
           'was stopped, which lasts up to worker.lockTtlMs)';
-      const runs = running.length > 0 ? `; in runs (for how long): ${running.join('; ')}` : '';
-      const left = [...busy, ...there];
-      throw fail(`still busy: ${left.join('; ')}${cutOff}${runs}${waits}`, workerHint(scope, left, look?.anyReady ?? true, workers));
+      const runs = running.length > 0 ? `; in runs (for how long): ${running.join('; ')}${goneRuns(workerGone)}` : '';
+      const inSets = [...sets, ...there];
+      const left = [...also, ...inSets.map(sayBusy)].join('; ');
+      const hint = workerHint(scope, new Set(inSets.map((b) => b.machine)), look?.anyReady ?? true, workerGone, workers);
+      throw fail(`still busy: ${left}${cutOff}${runs}${waits}`, hint);
     }
-    answered = busy;
     await pause(POLL_MS);
   }
   const [end, failures, lost] = await retrying(() => Promise.all([
@@ -242,18 +246,36 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
 const WORKER_QUESTION = ' This runtime runs no worker: is a worker process running with the same prefix?';
 
 /**
- * What a timeout says of workers, only when an item was ready to take: the machines with work `left` that no worker
- * runs (none on their rolls), or the question when the rolls were not read and this runtime runs none.
+ * What a timeout says of workers, only when an item was ready to take or a run's worker is gone: the machines with
+ * such work that no worker runs (none on their rolls), or the question when the rolls were not read and this runtime
+ * runs none.
  */
-function workerHint(scope: DrainScope, left: string[], anyReady: boolean, workers: number[] | undefined): string {
-  if (!anyReady) return '';
+function workerHint(
+  scope: DrainScope, withWork: Set<string>, anyReady: boolean, gone: Map<string, number>, workers: number[] | undefined,
+): string {
+  if (!anyReady && gone.size === 0) return '';
   if (!workers) return scope.hasWorker ? '' : WORKER_QUESTION;
   const idle = scope.machines.map((m) => m.name)
-    .filter((name, i) => workers[i] === 0 && left.some((line) => line.startsWith(`${name} `)));
+    .filter((name, i) => workers[i] === 0 && ((anyReady && withWork.has(name)) || gone.has(name)));
   if (idle.length === 0) return '';
   return ` No worker runs ${listed(idle, 5)}: none is on ${idle.length === 1 ? 'its roll' : 'their rolls'} of workers in ` +
     'Redis, where a running worker renews an entry every second (one whose event loop is blocked for 5 s drops off ' +
     'too). Start one with the same prefix (`npx sync-machine worker`).';
+}
+
+/**
+ * The items of runs whose workers are gone, said once after the runs: a trial's drain after `kill -9` listed them as
+ * running for seconds, as if they were slow.
+ */
+function goneRuns(gone: Map<string, number>): string {
+  let items = 0;
+  for (const count of gone.values()) items += count;
+  if (items === 0) return '';
+  const [which, runs, it] = items === 1 ? ['the one marked "its worker is gone" is in a run of a worker', 'that run', 'it']
+    : [`the ${items} marked "its worker is gone" are in runs of workers`, 'those runs', 'them'];
+  return ` (${which} no longer on the roll of live workers: killed, or its event loop blocked for 5 s or ` +
+    `more. Another worker runs ${it} again once its stall check finds ${runs} (within about two worker.stallIntervalMs) ` +
+    "and the run's locks expire (up to worker.lockTtlMs))";
 }
 
 const PREFIX = 'ensure-publication:';

@@ -6,6 +6,7 @@ import type { KeySpace, Step } from '../redis/keys';
 import { lostAt } from '../redis/data-loss';
 import { refusedRead } from '../redis/wrong-type';
 import { FailedItem, readFailures } from './failures';
+import { runWorker } from '../pipeline/batch-locks';
 import { claimedSince } from '../pipeline/work-queue';
 
 /** Items of one step by state. */
@@ -63,7 +64,19 @@ export interface MachineStatus {
    * The items in runs that have run longest, longest first, at most the limit: `id` is the subject id
    * (ensure-publication) or `<Entity>:<id>` (find-subjects). A publish that never returns shows here for minutes.
    */
-  longestRunning: Array<{ step: Step; id: string; forMs: number }>;
+  longestRunning: RunningItem[];
+}
+
+/** An item in a run (MachineStatus.longestRunning). */
+export interface RunningItem {
+  step: Step;
+  id: string;
+  forMs: number;
+  /**
+   * The run's worker is off the machine's roll of live workers (lib/pipeline/worker-roll.ts): killed, or its event
+   * loop blocked for 5 s or more. Its items run again once another worker finds its ticket stalled and its locks expire.
+   */
+  workerGone?: true;
 }
 
 /**
@@ -86,23 +99,26 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   const pipeline = redis.pipeline();
   for (const step of STEPS) {
     const k = keys.step(machine.name, step);
-    pipeline.zcount(k.pending, '-inf', now).zcard(k.pending).hvals(k.claims).hlen(k.failed).get(k.inboxed);
+    pipeline.zcount(k.pending, '-inf', now).zcard(k.pending).hgetall(k.claims).hlen(k.failed).get(k.inboxed);
   }
   pipeline.hgetall(keys.stats(machine.name));
   pipeline.lrange(keys.recentPublishes(machine.name), 0, Math.max(0, limit - 1));
   pipeline.get(keys.dataLost(machine.name));
-  pipeline.zcard(keys.workers(machine.name));
+  pipeline.zrange(keys.workers(machine.name), 0, -1, 'WITHSCORES').time();
   const results = (await pipeline.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
   const values = results.map(([, value]) => value);
 
   const queues = {} as Record<Step, QueueCounts>;
-  const running: MachineStatus['longestRunning'] = [];
   const perStep = 5;
+  const live = liveWorkers(values[STEPS.length * perStep + 3], redisMs(values[STEPS.length * perStep + 4]));
+  const running: RunningItem[] = [];
   STEPS.forEach((step, i) => {
     const [ready, pending, claims, failed, inboxed] = values.slice(i * perStep, (i + 1) * perStep);
-    const claimed = claimedSince(claims as string[]);
-    for (const { item, since } of claimed) running.push({ step, id: item, forMs: Math.max(0, now - since) });
+    const claimed = claimedSince(claims as Record<string, string>);
+    for (const { run, item, since } of claimed) {
+      running.push({ step, id: item, forMs: Math.max(0, now - since), ...(workerGone(run, live) ? { workerGone: true } : {}) });
+    }
     // Items of commits still in the inbox are ready; one changed twice there counts twice until a take sorts it in.
     queues[step] = {
       waiting: Number(ready) + Number(inboxed ?? 0), active: claimed.length,
@@ -123,7 +139,7 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   const failedJobs = (await Promise.all(STEPS.map((step) => readFailedTickets(redis, keys, machine.name, step, limit))))
     .flat().sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, limit);
   const longestRunning = running.filter((r) => Number.isFinite(r.forMs)).sort((a, b) => b.forMs - a.forMs).slice(0, Math.max(0, limit));
-  const workers = Number(values[STEPS.length * perStep + 3]);
+  const workers = live.size;
   const status: MachineStatus = {
     machine: machine.name, subject: machine.subject, queues, outcomes, workers, lastPublishes, failures, failedJobs, longestRunning,
   };
@@ -135,17 +151,26 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
 
 /** Worker processes on each machine's roll (lib/pipeline/worker-roll.ts), for drain()'s timeout: one round trip. */
 export async function readWorkers(redis: Redis, keys: KeySpace, machines: string[]): Promise<number[]> {
-  const pipeline = redis.pipeline();
-  for (const machine of machines) pipeline.zcard(keys.workers(machine));
+  const pipeline = redis.pipeline().time();
+  for (const machine of machines) pipeline.zrange(keys.workers(machine), 0, -1, 'WITHSCORES');
   const results = (await pipeline.exec()) ?? [];
-  return results.map(([error, count]) => {
-    if (error) throw error;
-    return Number(count);
-  });
+  for (const [error] of results) if (error) throw error;
+  const now = redisMs(results[0][1]);
+  return results.slice(1).map(([, roll]) => liveWorkers(roll, now).size);
+}
+
+/** A machine's step with items pending or in runs (readBusy). */
+export interface BusyStep {
+  machine: string;
+  step: Step;
+  /** Pending, ready or not, with the items of commits still in the inbox. */
+  pending: number;
+  /** Batches taken by runs that have not finished. */
+  batches: number;
 }
 
 /** Items pending or being worked on, per machine and step, for drain(): one round trip. */
-export async function readBusy(redis: Redis, keys: KeySpace, machines: string[]): Promise<string[]> {
+export async function readBusy(redis: Redis, keys: KeySpace, machines: string[]): Promise<BusyStep[]> {
   const pipeline = redis.pipeline();
   const order: Array<[string, Step]> = [];
   // Upstream first: an item moving downstream after its step was read is seen in the next one.
@@ -158,49 +183,88 @@ export async function readBusy(redis: Redis, keys: KeySpace, machines: string[])
   }
   const results = (await pipeline.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
-  const busy: string[] = [];
+  const busy: BusyStep[] = [];
   order.forEach(([machine, step], i) => {
     // A claim per running batch: counted, not read, since drain() asks often.
     const [pending, batches] = [Number(results[i * 3][1]) + Number(results[i * 3 + 1][1] ?? 0), Number(results[i * 3 + 2][1])];
-    if (pending + batches > 0) busy.push(`${machine} ${step}: ${pending} pending, ${batches} batch(es) in runs`);
+    if (pending + batches > 0) busy.push({ machine, step, pending, batches });
   });
   return busy;
 }
 
+/** How drain()'s timeout names a busy step. */
+export function sayBusy({ machine, step, pending, batches }: BusyStep): string {
+  return `${machine} ${step}: ${pending} pending, ${batches} batch(es) in runs`;
+}
+
+/** Redis' time in ms, from a TIME reply. */
+function redisMs(time: unknown): number {
+  const [seconds, micros] = time as [string, string];
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/**
+ * The workers on a roll (a ZRANGE WITHSCORES reply) whose entries have not expired at `now` (Redis' clock, as the
+ * entries are): roll-1.lua removes expired entries only when a worker renews its own.
+ */
+function liveWorkers(roll: unknown, now: number): Set<string> {
+  const flat = (roll ?? []) as string[];
+  const live = new Set<string>();
+  for (let i = 0; i < flat.length; i += 2) if (Number(flat[i + 1]) > now) live.add(flat[i]);
+  return live;
+}
+
+/** Whether the worker of `run` (a claim's field) is off the roll: only for a run id that names its worker. */
+function workerGone(run: string, live: Set<string>): boolean {
+  const worker = runWorker(run);
+  return worker !== undefined && !live.has(worker);
+}
+
 /**
  * For drain()'s timeout: per machine and step, the items in runs, the longest running first, with how long they have
- * run (a publish that does not return shows here, for minutes). Reads every claim: only once, at the end.
+ * run (a publish that does not return shows here, for minutes), and the items per machine of runs whose workers are
+ * gone (killed, say: they wait for a stall check and their locks' expiry). Reads every claim: only once, at the end.
  */
-export async function readRunning(redis: Redis, keys: KeySpace, machines: Array<{ name: string; subject: string }>): Promise<string[]> {
-  const [seconds, micros] = await redis.time();
-  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+export async function readRunning(
+  redis: Redis, keys: KeySpace, machines: Array<{ name: string; subject: string }>,
+): Promise<{ running: string[]; workerGone: Map<string, number> }> {
+  const now = redisMs(await redis.time());
   const pipeline = redis.pipeline();
-  const order: Array<[{ name: string; subject: string }, Step]> = [];
+  for (const machine of machines) pipeline.zrange(keys.workers(machine.name), 0, -1, 'WITHSCORES');
+  const order: Array<[number, Step]> = [];
   for (const step of STEPS) {
-    for (const machine of machines) {
-      pipeline.hvals(keys.step(machine.name, step).claims);
-      order.push([machine, step]);
-    }
+    machines.forEach((machine, m) => {
+      pipeline.hgetall(keys.step(machine.name, step).claims);
+      order.push([m, step]);
+    });
   }
   const results = (await pipeline.exec()) ?? [];
+  const live = machines.map((_, m) => liveWorkers(results[m][1], now));
   const running: string[] = [];
-  order.forEach(([machine, step], i) => {
-    const [error, claims] = results[i];
+  const gone = new Map<string, number>();
+  order.forEach(([m, step], i) => {
+    const machine = machines[m];
+    const [error, claims] = results[machines.length + i];
     if (error) return;
-    let items: Array<{ item: string; since: number }>;
+    let items: Array<{ run: string; item: string; since: number }>;
     try {
-      items = claimedSince(claims as string[]).sort((a, b) => a.since - b.since);
+      items = claimedSince(claims as Record<string, string>).sort((a, b) => a.since - b.since);
     } catch {
       return; // a claim written by hand: take and reap deal with it
     }
     if (items.length === 0) return;
-    const named = items.map(({ item, since }) => {
+    const named = items.map(({ run, item, since }) => {
+      const said = [Number.isFinite(since) ? `${((now - since) / 1000).toFixed(1)} s` : ''];
+      if (workerGone(run, live[m])) {
+        gone.set(machine.name, (gone.get(machine.name) ?? 0) + 1);
+        said.push('its worker is gone');
+      }
       const what = itemName(step, machine.subject, item);
-      return Number.isFinite(since) ? `${what} (${((now - since) / 1000).toFixed(1)} s)` : what;
+      return said.some(Boolean) ? `${what} (${said.filter(Boolean).join(', ')})` : what;
     });
     running.push(`${machine.name} ${step}: ${listed(named, 5)}`);
   });
-  return running;
+  return { running, workerGone: gone };
 }
 
 /**
@@ -208,8 +272,7 @@ export async function readRunning(redis: Redis, keys: KeySpace, machines: Array<
  * expiry they wait for) and when the first of them is; and whether any pending item is ready (a worker would take it).
  */
 export async function readWaiting(redis: Redis, keys: KeySpace, machines: string[]): Promise<{ waiting: string[]; anyReady: boolean }> {
-  const [seconds, micros] = await redis.time();
-  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const now = redisMs(await redis.time());
   const pipeline = redis.pipeline();
   const order: Array<[string, Step]> = [];
   for (const step of STEPS) {

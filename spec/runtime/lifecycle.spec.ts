@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { DrainTimeoutError, SyncMachine } from '../../lib';
@@ -7,6 +8,8 @@ import { Harness } from '../support/harness';
 import { REDIS_URL } from '../support/redis';
 import { KeySpace } from '../../lib/redis/keys';
 import { ticketRun, WorkQueue } from '../../lib/pipeline/work-queue';
+import { lockToken } from '../../lib/pipeline/batch-locks';
+import { withScripts } from '../../lib/redis/scripts';
 
 const DRAIN = { timeoutMs: 20_000 };
 /** A dead run's lock, short so its re-run need not wait long; and how far Redis' clock may lead this process's. */
@@ -315,6 +318,44 @@ describe('runtime lifecycle', () => {
     expect(error.message, error.message).to.not.include('This runtime runs no worker');
     expect(error.message, error.message).to.not.include('No worker runs');
     await worker.drain(DRAIN);
+  });
+
+  it('a drain() that times out on the batch of a killed worker\'s run says its worker is gone, and that none runs the machine', async () => {
+    const capture = await h.start();
+    const order = await h.order(await h.customer());
+    // A worker took the batch, and was killed: its id is on no roll (a killed worker's entry expires in 5 s).
+    const { ticket, work } = await handOut();
+    await work.take(ticketRun(ticket, lockToken(ticket, randomUUID())), true, 30_000);
+    const error = await capture.drain({ timeoutMs: 1_000 }).catch((e) => e);
+    expect(error).to.be.instanceOf(DrainTimeoutError);
+    // Before, the item read only as running for some seconds, as if its publish were slow (a trial, after kill -9).
+    expect(error.message, error.message).to.match(new RegExp(`in runs \\(for how long\\): OrderToApiSync ensure-publication: Order ` +
+      `${order.id} \\(\\d+\\.\\d s, its worker is gone\\) \\(the one marked "its worker is gone" is in a run of a worker no longer on ` +
+      'the roll of live workers: killed, or its event loop blocked for 5 s or more. Another worker runs it again once its stall ' +
+      'check finds that run \\(within about two worker.stallIntervalMs\\) and the run\'s locks expire \\(up to worker.lockTtlMs\\)\\)'));
+    // Nothing is ready to take, yet no worker is left to find the run: said, with how to start one.
+    expect(error.message, error.message).to.include('. No worker runs OrderToApiSync: none is on its roll');
+    const [status] = await capture.status();
+    expect(status.longestRunning).to.have.length(1);
+    expect(status.longestRunning[0]).to.deep.include({ step: 'ensure-publication', id: String(order.id), workerGone: true });
+  });
+
+  it('a drain() that times out on the batch of a live worker\'s run says nothing of a worker gone', async () => {
+    const capture = await h.start();
+    const order = await h.order(await h.customer());
+    // A live worker's run, slow: its worker renews its entry on the roll.
+    const live = randomUUID();
+    await withScripts(redis).smRoll(keys().workers('OrderToApiSync'), live, 10_000);
+    const { ticket, work } = await handOut();
+    await work.take(ticketRun(ticket, lockToken(ticket, live)), true, 30_000);
+    const error = await capture.drain({ timeoutMs: 1_000 }).catch((e) => e);
+    expect(error).to.be.instanceOf(DrainTimeoutError);
+    expect(error.message, error.message).to.match(new RegExp(`in runs \\(for how long\\): OrderToApiSync ensure-publication: Order ${order.id} \\(\\d+\\.\\d s\\)`));
+    expect(error.message, error.message).to.not.include('gone');
+    expect(error.message, error.message).to.not.include('No worker runs');
+    const [status] = await capture.status();
+    expect(status.longestRunning[0]).to.deep.equal({ step: 'ensure-publication', id: String(order.id), forMs: status.longestRunning[0].forMs });
+    expect(status.workers).to.equal(1);
   });
 
   it('a drain() that times out on items waiting for a time says so, and does not ask whether a worker runs', async () => {

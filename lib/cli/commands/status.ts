@@ -44,7 +44,8 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
     }
     out.push(...table(rows));
     if (s.longestRunning.length > 0) {
-      const named = s.longestRunning.map((r) => `${itemName(r.step, s.subject, r.id)} ${(r.forMs / 1000).toFixed(1)} s`);
+      const named = s.longestRunning.map((r) =>
+        `${itemName(r.step, s.subject, r.id)} ${(r.forMs / 1000).toFixed(1)} s${r.workerGone ? ' (its worker is gone)' : ''}`);
       out.push(`  running longest: ${named.join(', ')}`);
     }
     const outcomes = Object.entries(s.outcomes);

@@ -16,6 +16,13 @@ describe('status, as text', () => {
     expect(text).to.include('  running longest: Book 7 95.2 s, Publisher 3 1.0 s');
   });
 
+  it('marks an item whose run\'s worker is gone (killed): it is not slow, it waits for a stall check', () => {
+    const text = formatStatus([{ ...base, longestRunning: [
+      { step: 'ensure-publication', id: '7', forMs: 4_000, workerGone: true }, { step: 'ensure-publication', id: '8', forMs: 1_000 },
+    ] }], 'p');
+    expect(text).to.include('  running longest: Book 7 4.0 s (its worker is gone), Book 8 1.0 s');
+  });
+
   it('leaves the line out when nothing runs', () => {
     expect(formatStatus([base], 'p').some((l) => l.includes('running longest'))).to.equal(false);
   });

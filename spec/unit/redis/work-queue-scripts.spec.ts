@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { lockToken } from '../../../lib/pipeline/batch-locks';
 import { decodeRequest, encodeRequest } from '../../../lib/pipeline/requests';
@@ -138,7 +139,7 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     const work = queue(0);
     let take: ReturnType<WorkQueue['take']> | undefined;
     const marked = work.mark([['1', {}], ['2', {}]], true, () => {
-      take = work.take(ticketRun('T', lockToken('T')), true, 10_000);
+      take = work.take(ticketRun('T', lockToken('T', randomUUID())), true, 10_000);
     });
     expect(take, 'told before the mark resolved').to.not.equal(undefined);
     await marked;
@@ -159,7 +160,7 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       return encoding;
     };
     expect(await encodingWith(`T:${'0'.repeat(12)}`), `short locks, hash-max-listpack-value ${maxValue}`).to.equal('listpack');
-    expect(await encodingWith(lockToken('T'))).to.equal('hashtable');
+    expect(await encodingWith(lockToken('T', randomUUID()))).to.equal('hashtable');
   });
 
   describe('the inbox of commits', () => {
@@ -240,7 +241,7 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       expect(await redis.llen(keys().queueKey('M', 'ensure-publication', 'waiting')), '30 items, batches of 10').to.equal(3);
       const status = await readMachineStatus(redis, keys(), { name: 'M', subject: 'Order' }, 0);
       expect(status.queues['ensure-publication']).to.deep.include({ waiting: 30, delayed: 0 });
-      expect(await readBusy(redis, keys(), ['M'])).to.deep.equal(['M ensure-publication: 30 pending, 0 batch(es) in runs']);
+      expect(await readBusy(redis, keys(), ['M'])).to.deep.equal([{ machine: 'M', step: 'ensure-publication', pending: 30, batches: 0 }]);
       await ingestInbox(redis, step());
       expect(await redis.zcard(step().pending)).to.equal(30);
       expect(await redis.llen(keys().queueKey('M', 'ensure-publication', 'waiting'))).to.be.at.most(MAX_TICKETS);

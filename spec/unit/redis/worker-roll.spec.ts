@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { WorkerRoll } from '../../../lib/pipeline/worker-roll';
 import { KeySpace } from '../../../lib/redis/keys';
 import { withScripts } from '../../../lib/redis/scripts';
+import { readMachineStatus, readWorkers } from '../../../lib/runtime/status';
 import { MemoryLogger } from '../../support/logger';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../../support/redis';
 
@@ -64,5 +65,17 @@ describe('worker roll (shared Redis, fresh prefix)', () => {
     expect(logger.warnings()[0]).to.include(`the roll of MSync's workers: Redis refused it`)
       .and.include(`${key} is a string, where sync-machine keeps a zset: delete it (redis-cli DEL '${key}')`)
       .and.include('this worker hands none of its queued publishes to other workers');
+  });
+
+  it('status and drain() count only entries not expired: a killed worker is off the roll after 5 s, renewed by no one', async () => {
+    const keys = new KeySpace(prefix);
+    const scripts = withScripts(redis);
+    await scripts.smRoll(keys.workers('M'), 'killed', 100);
+    await scripts.smRoll(keys.workers('M'), 'live', 5_000);
+    await new Promise((r) => setTimeout(r, 150));
+    // Nothing ran roll-1.lua since: the expired entry is still in the zset.
+    expect(await redis.zcard(keys.workers('M'))).to.equal(2);
+    expect(await readWorkers(redis, keys, ['M', 'N'])).to.deep.equal([1, 0]);
+    expect((await readMachineStatus(redis, keys, { name: 'M', subject: 'Order' }, 0)).workers).to.equal(1);
   });
 });
