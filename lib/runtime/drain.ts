@@ -271,11 +271,12 @@ function goneRuns(gone: Map<string, number>): string {
   let items = 0;
   for (const count of gone.values()) items += count;
   if (items === 0) return '';
-  const [which, runs, it] = items === 1 ? ['the one marked "its worker is gone" is in a run of a worker', 'that run', 'it']
-    : [`the ${items} marked "its worker is gone" are in runs of workers`, 'those runs', 'them'];
-  return ` (${which} no longer on the roll of live workers: killed, or its event loop blocked for 5 s or ` +
-    `more. Another worker runs ${it} again once its stall check finds ${runs} (within about two worker.stallIntervalMs) ` +
-    "and the run's locks expire (up to worker.lockTtlMs))";
+  const [which, its, runs, it] = items === 1
+    ? ['the one marked "its worker is gone" is in a run of a worker', 'its', 'that run', 'it']
+    : [`the ${items} marked "its worker is gone" are in runs of workers`, 'their', 'those runs', 'them'];
+  return ` (${which} no longer on the roll of live workers: killed, or ${its} event loop blocked for 5 s or more. ` +
+    `Another worker runs ${it} again once its stall check finds ${runs} (within about two worker.stallIntervalMs) and ` +
+    `${its} locks expire (up to worker.lockTtlMs))`;
 }
 
 const PREFIX = 'ensure-publication:';

@@ -332,7 +332,7 @@ describe('runtime lifecycle', () => {
     expect(error.message, error.message).to.match(new RegExp(`in runs \\(for how long\\): OrderToApiSync ensure-publication: Order ` +
       `${order.id} \\(\\d+\\.\\d s, its worker is gone\\) \\(the one marked "its worker is gone" is in a run of a worker no longer on ` +
       'the roll of live workers: killed, or its event loop blocked for 5 s or more. Another worker runs it again once its stall ' +
-      'check finds that run \\(within about two worker.stallIntervalMs\\) and the run\'s locks expire \\(up to worker.lockTtlMs\\)\\)'));
+      'check finds that run \\(within about two worker.stallIntervalMs\\) and its locks expire \\(up to worker.lockTtlMs\\)\\)'));
     // Nothing is ready to take, yet no worker is left to find the run: said, with how to start one.
     expect(error.message, error.message).to.include('. No worker runs OrderToApiSync: none is on its roll');
     const [status] = await capture.status();
