@@ -64,6 +64,20 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
 type MachineRef = string | (abstract new (...args: never[]) => object) | object;
 
 /**
+ * A machine with no @ListenTo starts (a machine run only by resync and notifyChanged is allowed), but no commit
+ * ever runs it: said once at start, since a forgotten @ListenTo otherwise shows only as publishes that never come.
+ */
+function warnUnlistened(machines: MachineDefinition[], logger: Logger): void {
+  for (const m of machines) {
+    if (m.listeners.length > 0) continue;
+    const subject = m.subjectInfo.name;
+    logger.warn(`${m.className} listens to no entity, so no commit runs it: only resync and notifyChanged do. To publish ` +
+      `${subject} when its rows change, add @ListenTo(${subject}) to the class (and @ListenTo with @SubjectIdsFrom for ` +
+      'the related entities its payload reads).');
+  }
+}
+
+/**
  * A runtime without a worker never reads the payload table to capture, so a missing one does not stop it; but the
  * install is unfinished (its workers refuse to start, and resync, status and diff from here fail): said at start,
  * not first by a worker on another host (an outside trial: a capture-only start said nothing).
@@ -128,6 +142,7 @@ export class SyncMachines {
     const logger = resolveLogger(options.logger);
     const adapter = pickAdapter(options.orm, logger);
     const machines = discoverMachines(options.machines, adapter);
+    warnUnlistened(machines, logger);
     const worker = resolveWorker(options.worker);
     const keys = new KeySpace(resolvePrefix(options.prefix));
     const capture = resolveCapture(options.capture, options.outboxPollMs, options.captureTimeoutMs);

@@ -4,6 +4,7 @@ import {
   AfterPublish, Build, ConfigurationError, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines,
 } from '../../lib';
 import { Harness } from '../support/harness';
+import { MemoryLogger } from '../support/logger';
 import { REDIS_URL } from '../support/redis';
 import { Customer, Order } from '../support/shop';
 
@@ -155,6 +156,19 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     @SyncMachine({ subject: Order, batchSize: 1000, debounceMs: 100_000 }) @ListenTo(Order)
     class Largest { @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([Largest], { redis: 'http://localhost' })).to.match(/^redis: /); // the machine itself passed
+  });
+
+  it('a machine with no @ListenTo starts, and says once that no commit runs it, with the fix', async () => {
+    @SyncMachine({ subject: Order })
+    class ResyncOnly { @Build() build() { return {}; } @Publish() publish() {} }
+    @SyncMachine({ subject: Order, name: 'Listening' }) @ListenTo(Order)
+    class Listening { @Build() build() { return {}; } @Publish() publish() {} }
+    const logger = new MemoryLogger();
+    const sync = await SyncMachines.start({ orm: h.ds, redis: REDIS_URL, prefix: h.prefix, machines: [ResyncOnly, Listening], logger });
+    await sync.close();
+    expect(logger.warnings(), logger.warnings().join('\n')).to.deep.equal(['ResyncOnly listens to no entity, so no commit ' +
+      'runs it: only resync and notifyChanged do. To publish Order when its rows change, add @ListenTo(Order) to the class ' +
+      '(and @ListenTo with @SubjectIdsFrom for the related entities its payload reads).']);
   });
 
   it('a subject given by name or missing: says the class itself goes there', async () => {
