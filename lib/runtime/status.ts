@@ -239,7 +239,8 @@ export async function readRunning(
     });
   }
   const results = (await pipeline.exec()) ?? [];
-  const live = machines.map((_, m) => liveWorkers(results[m][1], now));
+  // A roll that cannot be read (a key of another type) tells nothing: no run is said to be a gone worker's.
+  const live = machines.map((_, m) => (results[m][0] ? undefined : liveWorkers(results[m][1], now)));
   const running: string[] = [];
   const gone = new Map<string, number>();
   order.forEach(([m, step], i) => {
@@ -254,13 +255,14 @@ export async function readRunning(
     }
     if (items.length === 0) return;
     const named = items.map(({ run, item, since }) => {
-      const said = [Number.isFinite(since) ? `${((now - since) / 1000).toFixed(1)} s` : ''];
-      if (workerGone(run, live[m])) {
+      const said: string[] = [];
+      if (Number.isFinite(since)) said.push(`${((now - since) / 1000).toFixed(1)} s`);
+      if (live[m] && workerGone(run, live[m])) {
         gone.set(machine.name, (gone.get(machine.name) ?? 0) + 1);
         said.push('its worker is gone');
       }
       const what = itemName(step, machine.subject, item);
-      return said.some(Boolean) ? `${what} (${said.filter(Boolean).join(', ')})` : what;
+      return said.length > 0 ? `${what} (${said.join(', ')})` : what;
     });
     running.push(`${machine.name} ${step}: ${listed(named, 5)}`);
   });
