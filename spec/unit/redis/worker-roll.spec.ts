@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { WorkerRoll } from '../../../lib/pipeline/worker-roll';
 import { KeySpace } from '../../../lib/redis/keys';
 import { withScripts } from '../../../lib/redis/scripts';
-import { readMachineStatus, readWorkers } from '../../../lib/runtime/status';
+import { readMachineStatus, readRunning, readWorkers } from '../../../lib/runtime/status';
+import { lockToken } from '../../../lib/pipeline/batch-locks';
 import { MemoryLogger } from '../../support/logger';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../../support/redis';
 
@@ -77,5 +79,22 @@ describe('worker roll (shared Redis, fresh prefix)', () => {
     expect(await redis.zcard(keys.workers('M'))).to.equal(2);
     expect(await readWorkers(redis, keys, ['M', 'N'])).to.deep.equal([1, 0]);
     expect((await readMachineStatus(redis, keys, { name: 'M', subject: 'Order' }, 0)).workers).to.equal(1);
+  });
+
+  it("a run is said to be a gone worker's only when the roll says so, and not when the roll cannot be read", async () => {
+    const keys = new KeySpace(prefix);
+    const [dead, live] = [randomUUID(), randomUUID()];
+    const claim = (item: string) => `${Date.now()}\n${JSON.stringify([item, '{}'])}`;
+    await redis.hset(keys.step('M', 'ensure-publication').claims, lockToken('1', dead), claim('7'), lockToken('2', live), claim('8'));
+    await withScripts(redis).smRoll(keys.workers('M'), live, 5_000);
+    const read = await readRunning(redis, keys, [{ name: 'M', subject: 'Order' }]);
+    expect(read.workerGone).to.deep.equal(new Map([['M', 1]]));
+    expect(read.running).to.have.length(1);
+    expect(read.running[0]).to.match(/Order 7 \(\d+\.\d s, its worker is gone\)/).and.match(/Order 8 \(\d+\.\d s\)/);
+    await redis.del(keys.workers('M'));
+    await redis.set(keys.workers('M'), 'by hand');
+    const unread = await readRunning(redis, keys, [{ name: 'M', subject: 'Order' }]);
+    expect(unread.workerGone.size, unread.running.join()).to.equal(0);
+    expect(unread.running[0]).to.not.include('gone');
   });
 });
