@@ -121,9 +121,9 @@ export class PublishGate {
 
   /**
    * How many subjects a run of this machine may take now: a whole batch while no publish waits for a slot here;
-   * else what fits in KEEP_QUEUED_MS at the recent pace (counting what runs here took and have not yet queued),
-   * waiting while less than half of that does. Such a limited size is set aside until the run says what it took
-   * (Room.took), so that runs taking at once do not each see the same room.
+   * else what fits in KEEP_QUEUED_MS at the recent pace, waiting while less than half of that does. While other
+   * workers run the machine it also counts what runs here took and have not yet queued, and sets a limited size
+   * aside until the run says what it took (Room.took), so that runs taking at once do not each see the same room.
    */
   async room(batchSize: number, stopped: () => boolean): Promise<Room> {
     for (;;) {
