@@ -57,9 +57,10 @@ describe('publish gate: room for a take (shared Redis, fresh prefix)', () => {
   it('a subject taken counts as on its way until it queues for a slot or needs none; a failed take sets nothing aside', async () => {
     const first = await gate.room(BATCH, () => false);
     first.took(ids(first.size));
-    expect(await within(gate.room(BATCH, () => false), 150), 'full: what the take got is on its way').to.equal(false);
+    const waiting = gate.room(BATCH, () => false);
+    expect(await within(waiting, 150), 'full: what the take got is on its way').to.equal(false);
     for (const id of ids(first.size)) gate.settle(id);
-    const again = await gate.room(BATCH, () => false);
+    const again = await waiting;
     expect(again.size, 'all of it settled').to.equal(first.size);
     again.took([]); // the take failed
     again.took(['late']); // said twice: the grant is given back once
