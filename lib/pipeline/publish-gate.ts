@@ -67,8 +67,8 @@ export class PublishGate {
    * Subjects taken by this process' runs that have neither queued for a slot nor been found to need none: room()
    * counts them as queued while other workers run the machine. Without them, runs that took while an earlier take
    * still loaded and built saw room that take was about to fill, and several workers handed back most of a backfill,
-   * each subject loaded and built again (3 worker processes, 3,000 subjects at 50 ms: 2,372-3,093 handed back;
-   * 1,355-1,382 with them, nearly all from the first batches, taken whole before any publish had ended).
+   * each subject loaded and built again (3 worker processes, 3,000 subjects at 50 ms: 2,372-3,146 handed back;
+   * 836-1,911 with them, nearly all from the first batches, taken whole before any publish had ended).
    */
   private readonly coming = new Set<string>();
   /** What room() granted to runs whose takes have not answered yet. */
