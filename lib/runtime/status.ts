@@ -3,7 +3,7 @@ import { listed } from '../errors';
 import { itemName, STEPS } from '../pipeline/queues';
 import { FailedTicket, readFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
-import { lostAt } from '../redis/data-loss';
+import { lostAt, redisNowMs, timeReplyMs } from '../redis/data-loss';
 import { refusedRead } from '../redis/wrong-type';
 import { FailedItem, readFailures } from './failures';
 import { runWorker } from '../pipeline/batch-locks';
@@ -114,7 +114,7 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
 
   const queues = {} as Record<Step, QueueCounts>;
   const perStep = 5;
-  const live = liveWorkers(values[STEPS.length * perStep + 3], redisMs(values[STEPS.length * perStep + 4]));
+  const live = liveWorkers(values[STEPS.length * perStep + 3], timeReplyMs(values[STEPS.length * perStep + 4]));
   const running: RunningItem[] = [];
   STEPS.forEach((step, i) => {
     const [ready, pending, claims, failed, inboxed] = values.slice(i * perStep, (i + 1) * perStep);
@@ -158,7 +158,7 @@ export async function readWorkers(redis: Redis, keys: KeySpace, machines: string
   for (const machine of machines) pipeline.zrange(keys.workers(machine), 0, -1, 'WITHSCORES');
   const results = (await pipeline.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
-  const now = redisMs(results[0][1]);
+  const now = timeReplyMs(results[0][1]);
   return results.slice(1).map(([, roll]) => liveWorkers(roll, now).size);
 }
 
@@ -200,12 +200,6 @@ export function sayBusy({ machine, step, pending, batches }: BusyStep): string {
   return `${machine} ${step}: ${pending} pending, ${batches} batch(es) in runs`;
 }
 
-/** Redis' time in ms, from a TIME reply. */
-function redisMs(time: unknown): number {
-  const [seconds, micros] = time as [string, string];
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-}
-
 /**
  * The workers on a roll (a ZRANGE WITHSCORES reply) whose entries have not expired at `now` (Redis' clock, as the
  * entries are): roll-1.lua removes expired entries only when a worker renews its own.
@@ -231,7 +225,7 @@ function workerGone(run: string, live: Set<string>): boolean {
 export async function readRunning(
   redis: Redis, keys: KeySpace, machines: Array<{ name: string; subject: string }>,
 ): Promise<{ running: string[]; workerGone: Map<string, number> }> {
-  const now = redisMs(await redis.time());
+  const now = await redisNowMs(redis);
   const pipeline = redis.pipeline();
   for (const machine of machines) pipeline.zrange(keys.workers(machine.name), 0, -1, 'WITHSCORES');
   const order: Array<[number, Step]> = [];
@@ -277,7 +271,7 @@ export async function readRunning(
  * expiry they wait for) and when the first of them is; and whether any pending item is ready (a worker would take it).
  */
 export async function readWaiting(redis: Redis, keys: KeySpace, machines: string[]): Promise<{ waiting: string[]; anyReady: boolean }> {
-  const now = redisMs(await redis.time());
+  const now = await redisNowMs(redis);
   const pipeline = redis.pipeline();
   const order: Array<[string, Step]> = [];
   for (const step of STEPS) {
