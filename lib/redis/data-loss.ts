@@ -118,12 +118,7 @@ export class DataLossWatch {
 
 /** Redis' clock in ms: what a found loss is recorded with, and what a resync compares it with. */
 export async function redisNowMs(client: Redis): Promise<number> {
-  return timeReplyMs(await client.time());
-}
-
-/** A TIME reply (seconds, microseconds) in ms, for a TIME sent in a pipeline with other reads. */
-export function timeReplyMs(reply: unknown): number {
-  const [seconds, micros] = reply as [string | number, string | number];
+  const [seconds, micros] = await client.time();
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 

@@ -5,7 +5,7 @@ import type { KeySpace } from '../redis/keys';
 import { readDataLost } from '../redis/data-loss';
 import { isWrongTypeError, refusedRead } from '../redis/wrong-type';
 import { readFailuresSince } from './failures';
-import { type BusyStep, readBusy, readRunning, readWaiting, readWorkers, sayBusy } from './status';
+import { type BusyStep, readBusy, readRunning, readWaiting, sayBusy } from './status';
 
 /** A subject whose runs used up their attempts during a drain. */
 export interface DrainFailure {
@@ -194,16 +194,15 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
       const brief = <T>(read: Promise<T>, otherwise: T) => new Deadline(LAST_LOOK_MS).bound(read).catch(() => otherwise);
       // Brief looks, side by side, for the message: at most LAST_LOOK_MS more, even with Redis gone. The first only
       // when runs in flight here spared the looks: it says what else waits in Redis.
-      const [there, look, { running, workerGone }, workers] = await Promise.all([
+      const [there, look, { running, workerGone, workers }] = await Promise.all([
         also.length > 0 ? brief(readWorkSets(), []) : [],
         // Pending items that wait for a time (a retry, or the lock of a run that stalled or was stopped) are no sign
         // of a missing worker: said so, and the worker question only when a ready item is left untaken. Asked after
         // a cut-off look too: a loaded machine's slow look is no reason to leave the answer out (CI did once).
         brief(readWaiting(scope.redis, scope.keys, names), undefined),
-        // What the runs work on, and for how long: a publish that does not return shows as one item running for minutes.
+        // What the runs work on, and for how long (a publish that does not return shows as one item running for
+        // minutes), and whether any worker runs them: each keeps an entry on its machines' rolls while it runs.
         brief(readRunning(scope.redis, scope.keys, scope.machines), { running: [], workerGone: new Map<string, number>() }),
-        // Whether any worker runs them: each keeps an entry on its machines' rolls while it runs.
-        brief(readWorkers(scope.redis, scope.keys, names), undefined),
       ]);
       // With runs in flight, an item may wait for the lock of one of them, which is not "not stuck" when that run
       // hangs (a trial: changes behind a publish that never returned read so).

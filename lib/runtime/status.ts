@@ -3,7 +3,7 @@ import { listed } from '../errors';
 import { itemName, STEPS } from '../pipeline/queues';
 import { FailedTicket, readFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
-import { lostAt, redisNowMs, timeReplyMs } from '../redis/data-loss';
+import { lostAt, redisNowMs } from '../redis/data-loss';
 import { refusedRead } from '../redis/wrong-type';
 import { FailedItem, readFailures } from './failures';
 import { runWorker } from '../pipeline/batch-locks';
@@ -97,8 +97,9 @@ export async function readMachineStatus(
 async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string; subject: string }, limit: number): Promise<MachineStatus> {
   // Commits' items still in the inbox are sorted in first, as the next take would: counted there, a subject changed
   // by several commits counted once per commit (a trial read 650 waiting for 600 subjects).
-  await Promise.all(STEPS.map((step) => ingestInbox(redis, keys.step(machine.name, step))));
-  const now = Date.now();
+  // Redis' clock, as the scripts score pending items and stamp claims with it: a host whose clock is off would count
+  // items ready that are not, and runs' times off by as much.
+  const [now] = await Promise.all([redisNowMs(redis), ...STEPS.map((step) => ingestInbox(redis, keys.step(machine.name, step)))]);
   const pipeline = redis.pipeline();
   for (const step of STEPS) {
     const k = keys.step(machine.name, step);
@@ -107,14 +108,14 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   pipeline.hgetall(keys.stats(machine.name));
   pipeline.lrange(keys.recentPublishes(machine.name), 0, Math.max(0, limit - 1));
   pipeline.get(keys.dataLost(machine.name));
-  pipeline.zrange(keys.workers(machine.name), 0, -1, 'WITHSCORES').time();
+  pipeline.zrange(keys.workers(machine.name), 0, -1, 'WITHSCORES');
   const results = (await pipeline.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
   const values = results.map(([, value]) => value);
 
   const queues = {} as Record<Step, QueueCounts>;
   const perStep = 5;
-  const live = liveWorkers(values[STEPS.length * perStep + 3], timeReplyMs(values[STEPS.length * perStep + 4]));
+  const live = liveWorkers(values[STEPS.length * perStep + 3], now);
   const running: RunningItem[] = [];
   STEPS.forEach((step, i) => {
     const [ready, pending, claims, failed, inboxed] = values.slice(i * perStep, (i + 1) * perStep);
@@ -150,16 +151,6 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   const lost = lostAt(values[STEPS.length * perStep + 2]);
   if (lost) status.dataLost = lost;
   return status;
-}
-
-/** Worker processes on each machine's roll (lib/pipeline/worker-roll.ts), for drain()'s timeout: one round trip. */
-export async function readWorkers(redis: Redis, keys: KeySpace, machines: string[]): Promise<number[]> {
-  const pipeline = redis.pipeline().time();
-  for (const machine of machines) pipeline.zrange(keys.workers(machine), 0, -1, 'WITHSCORES');
-  const results = (await pipeline.exec()) ?? [];
-  for (const [error] of results) if (error) throw error;
-  const now = timeReplyMs(results[0][1]);
-  return results.slice(1).map(([, roll]) => liveWorkers(roll, now).size);
 }
 
 /** A machine's step with items pending or in runs (readBusy). */
@@ -217,14 +208,25 @@ function workerGone(run: string, live: Set<string>): boolean {
   return worker !== undefined && !live.has(worker);
 }
 
+/** What drain()'s timeout reads of the runs and the workers (readRunning). */
+export interface RunsRead {
+  /** Per machine and step, the items in runs, the longest running first, with how long they have run. */
+  running: string[];
+  /** Per machine, the items of runs whose workers are gone. */
+  workerGone: Map<string, number>;
+  /** The live workers on each machine's roll, in the machines' order; undefined when a roll could not be read. */
+  workers?: number[];
+}
+
 /**
  * For drain()'s timeout: per machine and step, the items in runs, the longest running first, with how long they have
- * run (a publish that does not return shows here, for minutes), and the items per machine of runs whose workers are
- * gone (killed, say: they wait for a stall check and their locks' expiry). Reads every claim: only once, at the end.
+ * run (a publish that does not return shows here, for minutes), the items per machine of runs whose workers are
+ * gone (killed, say: they wait for a stall check and their locks' expiry), and how many workers each machine's roll
+ * holds. Reads every claim: only once, at the end.
  */
 export async function readRunning(
   redis: Redis, keys: KeySpace, machines: Array<{ name: string; subject: string }>,
-): Promise<{ running: string[]; workerGone: Map<string, number> }> {
+): Promise<RunsRead> {
   const now = await redisNowMs(redis);
   const pipeline = redis.pipeline();
   for (const machine of machines) pipeline.zrange(keys.workers(machine.name), 0, -1, 'WITHSCORES');
@@ -238,6 +240,7 @@ export async function readRunning(
   const results = (await pipeline.exec()) ?? [];
   // A roll that cannot be read (a key of another type) tells nothing: no run is said to be a gone worker's.
   const live = machines.map((_, m) => (results[m][0] ? undefined : liveWorkers(results[m][1], now)));
+  const workers = live.every((l) => l !== undefined) ? live.map((l) => l!.size) : undefined;
   const running: string[] = [];
   const gone = new Map<string, number>();
   order.forEach(([m, step], i) => {
@@ -263,7 +266,7 @@ export async function readRunning(
     });
     running.push(`${machine.name} ${step}: ${listed(named, 5)}`);
   });
-  return { running, workerGone: gone };
+  return { running, workerGone: gone, ...(workers ? { workers } : {}) };
 }
 
 /**

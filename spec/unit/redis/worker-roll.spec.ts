@@ -4,7 +4,7 @@ import Redis from 'ioredis';
 import { WorkerRoll } from '../../../lib/pipeline/worker-roll';
 import { KeySpace } from '../../../lib/redis/keys';
 import { withScripts } from '../../../lib/redis/scripts';
-import { readMachineStatus, readRunning, readWorkers } from '../../../lib/runtime/status';
+import { readMachineStatus, readRunning } from '../../../lib/runtime/status';
 import { lockToken } from '../../../lib/pipeline/batch-locks';
 import { MemoryLogger } from '../../support/logger';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../../support/redis';
@@ -77,7 +77,8 @@ describe('worker roll (shared Redis, fresh prefix)', () => {
     await new Promise((r) => setTimeout(r, 150));
     // Nothing ran roll-1.lua since: the expired entry is still in the zset.
     expect(await redis.zcard(keys.workers('M'))).to.equal(2);
-    expect(await readWorkers(redis, keys, ['M', 'N'])).to.deep.equal([1, 0]);
+    const machines = [{ name: 'M', subject: 'Order' }, { name: 'N', subject: 'Order' }];
+    expect((await readRunning(redis, keys, machines)).workers).to.deep.equal([1, 0]);
     expect((await readMachineStatus(redis, keys, { name: 'M', subject: 'Order' }, 0)).workers).to.equal(1);
   });
 
@@ -96,5 +97,6 @@ describe('worker roll (shared Redis, fresh prefix)', () => {
     const unread = await readRunning(redis, keys, [{ name: 'M', subject: 'Order' }]);
     expect(unread.workerGone.size, unread.running.join()).to.equal(0);
     expect(unread.running[0]).to.not.include('gone');
+    expect(unread.workers, 'a roll not read counts no workers').to.equal(undefined);
   });
 });
