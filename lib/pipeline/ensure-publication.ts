@@ -17,6 +17,7 @@ import type { Turns } from './turns';
 import { PendingRequest, requestForces } from './requests';
 import { SPILLED, type PublishGate } from './publish-gate';
 import { StoreBatch, StoreSlot } from './store-batch';
+import { ForcedRequests } from './forced-requests';
 import { StoredBodies } from './stored-bodies';
 import { UncertainPublishes } from './uncertain-publishes';
 import type { ItemResult, TakenBatch, TakenItem } from './work-queue';
@@ -60,7 +61,7 @@ export async function ensurePublications(
   const bodies = new StoredBodies(deps.adapter.payloads, machine.name, stored.keys());
   const run: BatchRun = {
     deps, settings, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
-    unloadable, uncertain,
+    forced: new ForcedRequests(deps.adapter.payloads, machine.name, batch.items, batch.now), unloadable, uncertain,
   };
   const store = new StoreBatch<PublishedPayload>(batch.items.length, (entries) => storePublished(deps, settings, run, entries));
   const quick = !tracing();
@@ -222,6 +223,8 @@ interface BatchRun {
   claimedAt: number;
   /** The stored bodies, for `previous`: read once the first subject of the batch needs one. */
   bodies: StoredBodies;
+  /** Whether a forced request was met by a later publish: read once the first forced, unchanged subject asks. */
+  forced: ForcedRequests;
   /** Subjects whose rows the ORM could not load, with its error (see loadApart); the rest of the batch goes on. */
   unloadable: Map<string, unknown>;
   /** Earlier calls whose outcome is not known, and the records of this run's own. */
@@ -261,10 +264,14 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const payload = await hookOnce(s, s.early?.payload, build, 'build', where);
   const body = canonical(payload, machine, id);
   const digest = digestOf(body);
-  // Unchanged: nothing to send and nothing to write, unless an earlier call may have sent another payload since.
-  if (stored && stored.digest === digest && !s.request.force && !run.uncertain.forces(id, stored)) {
-    run.uncertain.settle(id);
-    return 'unchanged';
+  // Unchanged: nothing to send and nothing to write, unless an earlier call may have sent another payload since, or
+  // it is forced and no run published it after the request (ForcedRequests).
+  if (stored && stored.digest === digest && !run.uncertain.forces(id, stored)) {
+    const met = s.request.force && await run.forced.metSince(id, s.request.firstAt);
+    if (!s.request.force || met) {
+      run.uncertain.settle(id);
+      return met ? 'superseded' : 'unchanged';
+    }
   }
   const abort = new AbortController();
   const context = await publishContext(s, digest, abort);

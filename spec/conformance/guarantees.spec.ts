@@ -337,6 +337,15 @@ for (const world of WORLDS) {
       expect(h.logger.errors()).to.deep.equal([]);
     });
 
+    it('a publish time reads back as stored, within a second: a forced request is met only by a publish read after it', async () => {
+      const adapter = pickAdapter(h.w.handle, h.logger);
+      const at = new Date(Date.now() - 3_600_000 + 567);
+      await adapter.payloads.savePublished('OrderToApiSync', [{ subjectId: '7', body: '{}', digest: 'd', generatedAt: at, version: 1 }]);
+      const read = (await adapter.payloads.findMany('OrderToApiSync', ['7'])).get('7')!;
+      // MySQL and MariaDB keep whole seconds: ForcedRequests allows a second of slack for it.
+      expect(Math.abs(new Date(read.generatedAt).getTime() - at.getTime()), String(read.generatedAt)).to.be.below(1_000);
+    });
+
     it('a stored subject id that no row can have is gone, not a failed query', async () => {
       const worker = await h.startWorker();
       const order = await h.order(await h.customer());

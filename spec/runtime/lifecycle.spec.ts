@@ -133,6 +133,45 @@ describe('runtime lifecycle', () => {
     await capture.close();
   });
 
+  it("a killed worker's forced batch, re-run after another run published a later change, sends nothing again", async () => {
+    const capture = await h.start();
+    const customer = await h.customer();
+    const [killed, other] = [await h.order(customer), await h.order(customer)];
+    const first = await h.startWorker();
+    await capture.drain(DRAIN);
+    await first.close();
+    await capture.resync('OrderToApiSync', { ids: [killed.id, other.id], force: true });
+    // A worker took part of the forced work and was killed; its lock expired at once, its ticket waits for a stall
+    // check. The rest of the work was left to another ticket (as a limited take asks others to take it).
+    const { ticket, work } = await handOut();
+    const dead = await work.take(ticketRun(ticket, `${ticket}:dead`), true, 50, false, 1, true);
+    expect(dead.items.map((i) => i.item)).to.deep.equal([String(killed.id)]);
+    // A change after the forced request (more than the stored time's second of slack later): the other ticket takes
+    // it and publishes it, before the stall check runs the dead ticket again.
+    await new Promise((r) => setTimeout(r, 1_200));
+    await h.update(killed, { status: 'shipped' });
+    await h.startWorker({ worker: { concurrency: 2, stallIntervalMs: 1_000 } });
+    await capture.drain(DRAIN);
+    expect(h.logger.warnings().join('\n'), 'the dead ticket ran again').to.include(`run ticket ${ticket} is run again`);
+    // Before, the re-run sent the same payload again, as a new version (an outside trial: 500 of 1,000 subjects).
+    expect(h.api.publishes(String(killed.id)).map((r) => (r.body as { order_status: string }).order_status))
+      .to.deep.equal(['purchased', 'shipped']);
+    expect(h.api.publishes(String(other.id)), 'the other forced subject was sent again').to.have.length(2);
+    expect((await capture.status())[0].outcomes).to.deep.include({ 'ensure-publication:superseded': 1 });
+  });
+
+  it('a forced request is sent again when no run published the subject after it', async () => {
+    const capture = await h.start();
+    const order = await h.order(await h.customer());
+    const worker = await h.startWorker();
+    await capture.drain(DRAIN);
+    await new Promise((r) => setTimeout(r, 1_200)); // the publish read well before the forced request
+    await capture.resync('OrderToApiSync', { ids: [order.id], force: true });
+    await capture.drain(DRAIN);
+    expect(h.api.publishes(String(order.id))).to.have.length(2);
+    await worker.close();
+  });
+
   it('a re-run of a ticket whose run is only stopped leaves its claimed items to it until their locks expire', async () => {
     const capture = await h.start();
     const order = await h.order(await h.customer());
