@@ -84,27 +84,58 @@ export class DataLossWatch {
         'to an empty replica): changes recorded before the outage and not yet run'
       : 'lost the data it held while connected (a FLUSHALL or FLUSHDB, or a failover to an empty replica at the same ' +
         'address): changes recorded and not yet run';
+    this.say(`${what}, failure records, the records of publishes whose outcome was not known, and publication ` +
+      'counters are gone', this.machines);
+    await this.record(this.machines);
+  }
+
+  /**
+   * Once, at start: the machines whose counters Redis no longer holds while the payload table holds subjects they
+   * published. The markers tell a loss only while some runtime is connected: a Redis that keeps nothing on disk,
+   * restarted while every worker and app process was down, lost 50 pending changes with no line anywhere (a trial).
+   * Redis lost its data then, or the prefix is new to this database: either way what was pending is not here.
+   */
+  async checkAtStart(hasPublished: (machine: string) => Promise<boolean>): Promise<void> {
+    let lost: string[];
+    try {
+      if (this.client.status !== 'ready') return; // the reconnect's look is all there is to do then
+      const pipeline = this.client.pipeline();
+      for (const machine of this.machines) pipeline.exists(this.keys.stats(machine));
+      const replies = (await pipeline.exec()) ?? [];
+      const bare = this.machines.filter((_, i) => !replies[i]?.[0] && Number(replies[i]?.[1]) === 0);
+      const published = await Promise.all(bare.map(hasPublished));
+      lost = bare.filter((_, i) => published[i]);
+    } catch {
+      return; // Redis or the database refused: start() reports those on its own
+    }
+    if (lost.length === 0) return;
+    this.say(`holds no record of ${lost.join(', ')} (not even its counters) while the payload table holds subjects ` +
+      'it published: Redis lost the data it held while no runtime was connected (a restart of a Redis that keeps ' +
+      'nothing on disk, a FLUSHALL), or this prefix is new to this database. Changes recorded before and not yet run, ' +
+      'failure records and the records of publishes whose outcome was not known are gone', lost);
+    await this.record(lost);
+  }
+
+  private say(what: string, machines: string[]): void {
     const outbox = this.outbox
       ? ' (With capture: \'outbox\', the changes committed while Redis was unreachable waited in sync_machine_outbox ' +
         'and are not among them.)'
       : '';
-    this.logger.error(`Redis at ${this.describe} ${what}, failure records, the records of publishes whose outcome was ` +
-      `not known, and publication counters are gone, and the subjects they stood for may stay stale.${outbox} ` +
-      `Run resync for ${this.machines.join(', ')} (\`npx sync-machine resync <Machine>\`: unchanged subjects cost no API ` +
+    this.logger.error(`Redis at ${this.describe} ${what}, and the subjects they stood for may stay stale.${outbox} ` +
+      `Run resync for ${machines.join(', ')} (\`npx sync-machine resync <Machine>\`: unchanged subjects cost no API ` +
       'call); a publish that failed or timed out just before may still have reached the API unrecorded, which only ' +
       '`resync <Machine> --force` sends again (every subject, once). And make Redis keep its data (appendonly yes).');
-    await this.record();
   }
 
   /**
    * Tells `status` too, until a full resync of the machine: a log line is easily missed, and status read clean after
    * a loss (a trial). Best effort: Redis may be gone again.
    */
-  private async record(): Promise<void> {
+  private async record(machines: string[]): Promise<void> {
     try {
       const at = await redisNowMs(this.client);
       const pipeline = this.client.pipeline();
-      for (const machine of this.machines) pipeline.set(this.keys.dataLost(machine), String(at));
+      for (const machine of machines) pipeline.set(this.keys.dataLost(machine), String(at));
       await pipeline.exec();
     } catch {
       // The log line above says it all the same.

@@ -188,6 +188,7 @@ export class SyncMachines {
     runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe, capture.mode === 'outbox');
     runtime.dataLoss = new DataLossWatch(redis, keys, logger, redisSettings.describe, machines.map((m) => m.name), capture.mode === 'outbox');
     await runtime.dataLoss.start();
+    await runtime.dataLoss.checkAtStart(async (machine) => (await adapter.payloads.pageSubjectIds(machine, undefined, 1)).length > 0);
     if (capture.mode === 'outbox') {
       const relay = new OutboxRelay({
         outbox: adapter.outbox, logger, pollMs: capture.pollMs,

@@ -97,6 +97,41 @@ describe('Redis restarted without its data (PostgreSQL)', function () {
     expect(h.api.publishes().map((p) => p.id).sort()).to.deep.equal(orders.map((o) => String(o.id)).sort());
   });
 
+  it('a restart while no runtime was connected is told by the next runtime to start, when the machine had published', async () => {
+    const first = await h.startWorker({ redis: redis.url });
+    const customer = await h.customer();
+    const published = await h.order(customer);
+    await first.drain(DRAIN);
+    await first.close();
+    const capture = await h.start({ redis: redis.url });
+    const lost = await h.order(customer); // pending: no worker runs
+    await capture.close();
+    await redis.restart(); // no runtime connected: no marker to miss
+    expect(h.logger.errors()).to.deep.equal([]);
+
+    const worker = await h.startWorker({ redis: redis.url });
+    const said = h.logger.errors();
+    // Before, nothing said it: a trial's 50 pending changes were gone, status and drain() read clean.
+    expect(said).to.have.length(1);
+    expect(said[0]).to.match(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${redis.port} holds no record of OrderToApiSync \\(not even ` +
+      'its counters\\) while the payload table holds subjects it published: Redis lost the data it held while no runtime ' +
+      'was connected .* Run resync for OrderToApiSync'));
+    expect((await worker.drain(DRAIN)).dataLost.map((l) => l.machine)).to.deep.equal(['OrderToApiSync']);
+    await worker.resync('OrderToApiSync');
+    await worker.drain(DRAIN);
+    expect(h.api.publishes().map((p) => p.id).sort()).to.deep.equal([String(published.id), String(lost.id)].sort());
+    expect((await worker.status())[0].dataLost, 'a full resync ends it').to.equal(undefined);
+    // The next runtime finds the counters the runs wrote: nothing to say.
+    await h.start({ redis: redis.url });
+    expect(h.logger.errors()).to.have.length(1);
+  });
+
+  it('a new prefix on an empty database says nothing at start', async () => {
+    await h.startWorker({ redis: redis.url });
+    await h.start({ redis: redis.url });
+    expect(h.logger.errors()).to.deep.equal([]);
+  });
+
   it('a FLUSHALL while connected is told too, within seconds, once per runtime', async () => {
     const capture = await h.start({ redis: redis.url });
     const worker = await h.startWorker({ redis: redis.url });
