@@ -12,6 +12,8 @@ export interface RedisSettings {
   beeQueue: Record<string, unknown>;
   /** For messages: the address without the password. */
   describe: string;
+  /** The database index: checked at start, as a SELECT that fails leaves a connection on database 0. */
+  db: number;
 }
 
 /**
@@ -62,6 +64,18 @@ function checkPort(port: unknown, form: string): number {
     "write it as a whole number from 1 to 65535, such as { host: '127.0.0.1', port: 6379 }, or leave it out for 6379.");
 }
 
+/**
+ * The database index, 0 when not given. Digits only: ioredis and Bee-Queue's node_redis would send SELECT NaN for
+ * "/abc", and node_redis' error then crashed the process.
+ */
+function checkDb(db: unknown, form: string): number {
+  if (db === undefined || db === null || db === '') return 0;
+  const value = typeof db === 'string' && /^\d{1,9}$/.test(db) ? Number(db) : db;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  throw new ConfigurationError(`redis: ${form} set database ${shownValue(db)}, which is not a database index: write it as a ` +
+    'whole number, 0 to 15 on a Redis with the default `databases 16`, such as redis://127.0.0.1:6379/0, or leave it out for 0.');
+}
+
 export function resolveRedis(input: RedisInput | undefined): RedisSettings {
   if (input === undefined || input === null) {
     throw new ConfigurationError(
@@ -79,7 +93,7 @@ export function resolveRedis(input: RedisInput | undefined): RedisSettings {
   const options: RedisOptions = instance ? { ...input.options } : { ...input };
   refuseKeyPrefix(options.keyPrefix, form);
   const port = checkPort(options.port, form);
-  const db = options.db ?? 0;
+  const db = checkDb(options.db, form);
   const tls = options.tls ? 'rediss' : 'redis';
   const describe = options.path ? `${options.path} (db ${db})` : `${tls}://${options.host ?? '127.0.0.1'}:${port}/${db}`;
   // node_redis takes the same names for these; tls options (a CA, a client certificate) reach Bee-Queue as given.
@@ -91,7 +105,7 @@ export function resolveRedis(input: RedisInput | undefined): RedisSettings {
     ...(options.tls ? { tls: { ...options.tls } } : {}),
     ...BEE_QUEUE_RECONNECT,
   };
-  return { createClient: (overrides) => new Redis({ retryStrategy: ioredisRetryStrategy, ...options, ...overrides }), beeQueue, describe };
+  return { createClient: (overrides) => new Redis({ retryStrategy: ioredisRetryStrategy, ...options, ...overrides }), beeQueue, describe, db };
 }
 
 function fromUrl(input: string): RedisSettings {
@@ -102,10 +116,14 @@ function fromUrl(input: string): RedisSettings {
       `redis: "${redact(input)}" is not a redis:// or rediss:// URL: write it as redis://[user:password@]host:port[/db].`);
   }
   refuseKeyPrefix(url.searchParams.get('keyPrefix') ?? undefined, 'the URL');
+  // The path names the database, as both clients read it; a `db` parameter only when there is no path.
+  const path = url.pathname.replace(/^\//, '');
+  const db = checkDb(path !== '' ? decodeURIComponent(path) : url.searchParams.get('db') ?? undefined, 'the URL');
   return {
     createClient: (overrides) => new Redis(input, { retryStrategy: ioredisRetryStrategy, ...overrides }),
     beeQueue: { url: input, ...BEE_QUEUE_RECONNECT },
     describe: `${url.protocol}//${url.host}${url.pathname}`,
+    db,
   };
 }
 

@@ -35,6 +35,9 @@ export async function pingOnce(settings: RedisSettings, timeoutMs = 2000): Promi
   try {
     await client.connect();
     await client.ping();
+    // ioredis selects the database on connect, but a failed SELECT only emits an error and leaves the connection
+    // on database 0: a trial's /16 and /99 started, and wrote every key there.
+    if (settings.db > 0) await client.select(settings.db);
   } catch (error) {
     throw cause ?? error; // ioredis rejects with "Connection is closed."; the socket's error says why
   } finally {
@@ -54,9 +57,20 @@ export async function checkRedis(settings: RedisSettings, options: { mayBeDown?:
     return undefined;
   } catch (error) {
     if (options.mayBeDown && isUnreachable(error)) return error;
+    if (/DB index is out of range/.test(describeError(error))) {
+      throw new ConfigurationError(`Redis at ${settings.describe} has no database ${settings.db} (${describeError(error)}): ` +
+        'use one it has, 0 to 15 unless its `databases` setting says more, in the URL (redis://host:6379/0) or as `db`.',
+      { cause: error });
+    }
     throw new ConfigurationError(`Cannot reach Redis at ${settings.describe}: ${describeError(error)}. ` +
-      'Start Redis or fix the `redis` option.', { cause: error });
+      `Start Redis or fix the \`redis\` option.${tlsHint(settings, error)}`, { cause: error });
   }
+}
+
+/** A TLS address that timed out may be a plain Redis, which never answers the TLS handshake (a trial waited 10 s). */
+function tlsHint(settings: RedisSettings, error: unknown): string {
+  if (!settings.describe.startsWith('rediss:') || !/ETIMEDOUT|timed out/i.test(describeError(error))) return '';
+  return ' With rediss:// the server must speak TLS: a Redis without TLS never answers the handshake; use redis:// for it.';
 }
 
 /**

@@ -139,6 +139,9 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     expect(await refusal([Fine], { redis: 'http://localhost' })).to.match(/^redis: "http:\/\/localhost" is not a redis:\/\/ or rediss:\/\/ URL/);
     const unreachable = await refusal([Fine], { redis: 'redis://127.0.0.1:1' });
     expect(unreachable, unreachable).to.match(/^Cannot reach Redis at redis:\/\/127\.0\.0\.1:1: [\s\S]*Start Redis or fix the `redis` option\.$/);
+    // Before, start() resolved on database 0 after a failed SELECT, and every key went there (a trial).
+    expect(await refusal([Fine], { redis: `${REDIS_URL.replace(/\/\d*$/, '')}/99` })).to.match(new RegExp('^Redis at redis://[^ ]+/99 has no ' +
+      'database 99 \\(ERR DB index is out of range\\): use one it has, 0 to 15 unless its `databases` setting says more'));
     expect(await refusal([Fine], { worker: { concurrency: 0 } })).to.equal('worker.concurrency must be a whole number of at least 1, got 0.');
     expect(await refusal([Fine], { worker: { concurrency: '5' as never } })).to.equal('worker.concurrency must be a whole number of at least 1, got "5".');
     expect(await refusal([Fine], { worker: { lockTtlMs: 3000, stallIntervalMs: 3000 } })).to.equal(

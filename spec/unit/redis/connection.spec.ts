@@ -50,6 +50,17 @@ describe('resolveRedis (unit)', () => {
       expect(clientOptions(resolveRedis('redis://127.0.0.1'))).to.include({ host: '127.0.0.1', port: 6379, db: 0 });
     });
 
+    it('reads the database from the path, or a db parameter without one; refuses one that is not a whole number', () => {
+      expect(resolveRedis('redis://127.0.0.1:6379/4').db).to.equal(4);
+      expect(resolveRedis('redis://127.0.0.1:6379').db).to.equal(0);
+      expect(resolveRedis('redis://127.0.0.1:6379/?db=2').db).to.equal(2);
+      // Before, "/abc" crashed the process: Bee-Queue's client sent SELECT NaN and threw its error where none caught it.
+      for (const input of ['redis://127.0.0.1:6379/abc', 'redis://127.0.0.1:6379/1.5', 'redis://127.0.0.1:6379/-1', 'redis://h/?db=x']) {
+        expect(() => resolveRedis(input), input).to.throw(ConfigurationError,
+          /^redis: the URL set database "[^"]+", which is not a database index: write it as a whole number, 0 to 15 .*redis:\/\/127\.0\.0\.1:6379\/0/);
+      }
+    });
+
     it('refuses what is not a redis:// or rediss:// URL, saying how to write one', () => {
       for (const input of ['127.0.0.1:6379', 'localhost', 'http://127.0.0.1:6379', '', 'redis//x']) {
         expect(() => resolveRedis(input), input).to.throw(ConfigurationError, /is not a redis:\/\/ or rediss:\/\/ URL: write it as redis:\/\//);
@@ -106,6 +117,13 @@ describe('resolveRedis (unit)', () => {
       expect(clientOptions(settings)).to.include({ host: 'a', password: 'one' });
       expect(connection(settings)).to.deep.equal({ host: 'a', port: 1, db: 0, password: 'one', tls: { servername: 'a' } });
       expect(settings.describe).to.equal('rediss://a:1/0');
+    });
+
+    it('refuses a db that is not a whole number of at least 0', () => {
+      for (const db of [-1, 1.5, 'two', true]) {
+        expect(() => resolveRedis({ db } as never), String(db)).to.throw(ConfigurationError, /^redis: the ioredis options set database .*, which is not a database index/);
+      }
+      expect(resolveRedis({ db: '3' } as never).db).to.equal(3);
     });
 
     it('accepts a port written as a string of digits, as ioredis does, and gives both clients the number', () => {
