@@ -30,4 +30,5 @@ export {
   WrongKeyTypeError,
 } from './errors';
 export { SubjectIdsError } from './runtime/subject-ids';
+export { RedisUnavailableError } from './redis/availability';
 export { canonicalJson, digestOf, NotJsonError } from './store/canonical-json';

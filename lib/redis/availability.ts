@@ -1,13 +1,27 @@
 import type Redis from 'ioredis';
-import { SyncMachineError } from '../errors';
+import { describeError, SyncMachineError } from '../errors';
 import type { Logger } from '../logger';
+import { isUnreachable } from './wait-for-redis';
 
 /** Redis is down (or went down while the work ran): the work was not confirmed done. */
 export class RedisUnavailableError extends SyncMachineError {
   /** `sent`: the work was under way when Redis went down (its commands may yet run), not refused before it began. */
-  constructor(message: string, readonly sent = false) {
-    super(message);
+  constructor(message: string, readonly sent = false, options?: { cause?: unknown }) {
+    super(message, options);
   }
+}
+
+/**
+ * A call of the API that Redis did not answer, said with Redis' address, what the call left undone and the fix;
+ * any other error as it is. ioredis' own (`MaxRetriesPerRequestError: Reached the max retries per request limit`,
+ * after about 5 s) named neither the address nor what to do (a trial, for status, notifyChanged, resync).
+ */
+export function unanswered(error: unknown, call: string, redisAt: string, undone: string): unknown {
+  const { name, message } = (error ?? {}) as { name?: string; message?: string };
+  if (name !== 'MaxRetriesPerRequestError' && !isUnreachable(error) && !/Stream isn't writeable/.test(message ?? '')) return error;
+  const why = name === 'MaxRetriesPerRequestError' ? 'not connected; ioredis gave up after its maxRetriesPerRequest tries' : describeError(error);
+  return new RedisUnavailableError(`${call}: Redis at ${redisAt} did not answer (${why}): ${undone}. ` +
+    'Start Redis or fix the `redis` option, then call it again.', true, { cause: error });
 }
 
 /** Names kept per outage for the "back" summary; beyond this only the count grows (a long outage must not eat memory). */

@@ -14,7 +14,7 @@ import { startWorkers, type Stopping } from '../pipeline/worker';
 import { WorkerRoll } from '../pipeline/worker-roll';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
-import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError } from '../redis/availability';
+import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError, unanswered } from '../redis/availability';
 import { clearDataLost, DataLossWatch, redisNowMs } from '../redis/data-loss';
 import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
@@ -242,7 +242,12 @@ export class SyncMachines {
   async notifyChanged(entity: EntityClass | string, ids: string | number | bigint | Array<string | number | bigint>, changedKeys?: string[]): Promise<void> {
     this.refuseClosed('notifyChanged');
     const changes = notifiedChanges(this.machines, entity, ids, changedKeys);
-    if (changes.length > 0) await this.track(this.requesting(() => this.router.route(changes)));
+    if (changes.length === 0) return;
+    try {
+      await this.track(this.requesting(() => this.router.route(changes)));
+    } catch (error) {
+      throw unanswered(error, 'notifyChanged', this.redisAt, `the ${changes.length} change(s) may not be recorded`);
+    }
   }
 
   /**
@@ -263,12 +268,17 @@ export class SyncMachines {
     // Its start is read before the first page (after the options were checked): a loss found later stays said.
     const full = options !== null && typeof options === 'object' && options.ids === undefined && options.where === undefined;
     let since: Promise<number> | undefined;
-    const enqueued = await resyncSubjects(this.adapter, def, options, async (ids) => {
-      if (full) await (since ??= redisNowMs(this.redis));
-      await this.requesting(() => this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request])));
-    });
-    if (full) await clearDataLost(this.redis, this.keys, def.name, await (since ?? redisNowMs(this.redis)));
-    return enqueued;
+    try {
+      const enqueued = await resyncSubjects(this.adapter, def, options, async (ids) => {
+        if (full) await (since ??= redisNowMs(this.redis));
+        await this.requesting(() => this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request])));
+      });
+      if (full) await clearDataLost(this.redis, this.keys, def.name, await (since ?? redisNowMs(this.redis)));
+      return enqueued;
+    } catch (error) {
+      throw unanswered(error, `resync(${def.className})`, this.redisAt, 'the pages recorded before it are pending, the ' +
+        'rest are not (a resync again costs no API call for the unchanged ones)');
+    }
   }
 
   /** Per machine: queue depths, outcome counters, the latest publishes and the latest failures with their errors. */
@@ -284,7 +294,7 @@ export class SyncMachines {
     const defs = options.machines?.map((m) => this.machineFor(m)) ?? this.machines;
     return Promise.all(defs.map((def) =>
       readMachineStatus(this.redis, this.keys, { name: def.name, subject: def.subjectInfo.name, className: def.className },
-        options.limit ?? 5)));
+        options.limit ?? 5))).catch((error: unknown) => { throw unanswered(error, 'status', this.redisAt, 'nothing was read'); });
   }
 
   /** One subject's last publish (from the payload store), whether work for it is pending, and its failure if any. */
@@ -299,7 +309,8 @@ export class SyncMachines {
         machine: { name: def.name, subject: def.subjectInfo.name },
       }, id);
     } catch (error) {
-      throw await refusedRead(this.redis, this.keys, error, `subjectStatus(${def.className}, ${id}): Redis refused to read it`, [def]);
+      throw unanswered(await refusedRead(this.redis, this.keys, error, `subjectStatus(${def.className}, ${id}): Redis refused to read it`, [def]),
+        `subjectStatus(${def.className}, ${id})`, this.redisAt, 'nothing was read');
     }
   }
 
@@ -319,8 +330,9 @@ export class SyncMachines {
         (step, items) => this.requesting(() => this.enqueuer.request(def.name, step, items.map((item) => [item, {}]))));
     } catch (error) {
       // A failure goes from the failed set only once it is pending again: what was not taken is still recorded.
-      throw await refusedRead(this.redis, this.keys, error, `retryFailed(${def.className}): Redis refused it, and the failures ` +
-        'it did not take are still recorded', [def]);
+      throw unanswered(await refusedRead(this.redis, this.keys, error, `retryFailed(${def.className}): Redis refused it, and ` +
+        'the failures it did not take are still recorded', [def]), `retryFailed(${def.className})`, this.redisAt,
+      'the failures it did not take are still recorded');
     }
   }
 

@@ -128,6 +128,27 @@ describe('direct capture with Redis down (PostgreSQL)', function () {
     expect((await capture.drain(DRAIN)).dropped).to.deep.equal(orders.map((o) => ({ entity: 'Order', id: String(o.id) })));
   });
 
+  it('the calls that need Redis, with Redis down, reject naming its address, what was left undone and the fix', async () => {
+    const sync = await h.start({ redis: redis.url });
+    const order = await h.order(await h.customer());
+    await redis.stop();
+    const refusal = (call: Promise<unknown>) => call.then(() => 'resolved', (e: Error) => `${e.name}: ${e.message}`);
+    const at = `Redis at redis://127.0.0.1:${redis.port}/? did not answer \\(.*\\): `;
+    const fix = ' Start Redis or fix the `redis` option, then call it again\\.$';
+    // Before, each rejected with ioredis' "MaxRetriesPerRequestError: Reached the max retries per request limit".
+    // Side by side: each waits out ioredis' retries (about 5 s), which a brief reconnect would have ended.
+    const [status, subject, notified, resynced, retried] = await Promise.all([
+      refusal(sync.status()), refusal(sync.subjectStatus('OrderToApiSync', order.id)), refusal(sync.notifyChanged('Order', [order.id])),
+      refusal(sync.resync('OrderToApiSync', { ids: [order.id] })), refusal(sync.retryFailed('OrderToApiSync')),
+    ]);
+    expect(status).to.match(new RegExp(`^RedisUnavailableError: status: ${at}nothing was read\\.${fix}`));
+    expect(subject).to.match(new RegExp(`^RedisUnavailableError: subjectStatus\\(OrderToApiSync, ${order.id}\\): ${at}nothing was read\\.${fix}`));
+    expect(notified).to.match(new RegExp(`^RedisUnavailableError: notifyChanged: ${at}the 1 change\\(s\\) may not be recorded\\.${fix}`));
+    expect(resynced).to.match(new RegExp(`^RedisUnavailableError: resync\\(OrderToApiSync\\): ${at}the pages recorded before it are pending`));
+    expect(retried).to.match(
+      new RegExp(`^RedisUnavailableError: retryFailed\\(OrderToApiSync\\): ${at}the failures it did not take are still recorded\\.${fix}`));
+  });
+
   it('close() of an idle worker returns at once, not after closeTimeoutMs, and one in a run waits for that run', async () => {
     // An idle worker: its tickets linger after the last batch, and end only by telling Redis.
     const idle = await h.startWorker({ redis: redis.url, worker: { closeTimeoutMs: 10_000, concurrency: 2, stallIntervalMs: 500, lockTtlMs: 5_000 } });
