@@ -145,7 +145,8 @@ function warnEmptyRemoval(deps: FindSubjectsDeps, machine: MachineDefinition, li
     'resync. (Said once per mapper.)');
 }
 
-function normalizeIds(result: unknown, machine: MachineDefinition, method: string, entity: string, id: string): string[] {
+/** A mapper's result as subject ids, spelled as the rows spell them; anything else fails, saying what it was. */
+export function normalizeIds(result: unknown, machine: MachineDefinition, method: string, entity: string, id: string): string[] {
   if (result === undefined || result === null) return [];
   const list = Array.isArray(result) ? result : [result];
   return [...new Set(list.map((value) => {
@@ -162,11 +163,32 @@ function normalizeIds(result: unknown, machine: MachineDefinition, method: strin
       if (fitsKey(keyKind, subjectId)) return canonicalId(keyKind, subjectId);
       // No row can have it: its run would report a gone subject, and the mapper's mistake would pass unseen.
       throw new HookError(
-        `${machine.className}.${method} returned ${JSON.stringify(subjectId)} among the subject ids for ${entity} ${id}, ` +
+        `${machine.className}.${method} returned ${shownId(value)} among the subject ids for ${entity} ${id}, ` +
         `which no ${name} can have (${name}.${primaryKey} is ${KEY_NAMES[keyKind]}): return ${name} ids.`);
     }
     throw new HookError(
-      `${machine.className}.${method} returned ${typeof value === 'object' ? JSON.stringify(value) : String(value)} ` +
+      `${machine.className}.${method} returned ${shownId(value)} ` +
       `among the subject ids for ${entity} ${id}: return ${machine.subjectInfo.name} ids (numbers or strings), an array of them, or nothing.`);
   }))];
+}
+
+/** A value a mapper returned, as the error shows it: its kind said, so that '' and 1.5 and a Date read apart. */
+function shownId(value: unknown): string {
+  if (value === '') return 'an empty string';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'number') return `the number ${value}`;
+  if (typeof value === 'bigint') return `the BigInt ${value}n`;
+  if (value instanceof Date) return `a Date (${Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString()})`;
+  if (Array.isArray(value)) return `an array nested in the array (${describeJson(value)})`;
+  if (value !== null && typeof value === 'object') return `an object (${describeJson(value)})`;
+  return String(value);
+}
+
+function describeJson(value: unknown): string {
+  try {
+    const json = JSON.stringify(value) ?? String(value);
+    return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+  } catch {
+    return 'not JSON';
+  }
 }

@@ -173,7 +173,9 @@ const retried = new SaidTogether<ItemRunSettings, FailedAttempt>(1_000, (s, foun
     (byKind.length > 3 ? `; ${byKind.length - 3} other kinds` : '');
   const attempts = [...new Set(found.map((f) => f.made))].sort((a, b) => a - b);
   const unknown = found.find((f) => f.error instanceof CallOutcomeUnknownError && f !== found[0]);
-  s.logger.warn(`${s.step} of ${s.machine.className}: ${found.length} subjects failed and will retry ` +
+  // find-subjects' items are changed rows (Agent 10), not subjects.
+  const what = s.step === 'find-subjects' ? 'changed rows' : 'subjects';
+  s.logger.warn(`${s.step} of ${s.machine.className}: ${found.length} ${what} failed and will retry ` +
     `(${listed(inIdOrder(found.map((f) => f.item)).map((item) => s.describe(item)), 10)}; attempt ${attempts.join(', ')} of ${s.retry.attempts}). ` +
     `The errors: ${shown}. The first: ${attemptLine(s, found[0])}` +
     (unknown && !(found[0].error instanceof CallOutcomeUnknownError) ? `. The first of unknown outcome: ${attemptLine(s, unknown)}` : ''));

@@ -198,7 +198,7 @@ for (const world of WORLDS) {
       const customer = await h.customer();
       await worker.drain(DRAIN);
       expect(h.logger.errors().join('\n')).to.include(
-        `OrderToApiSync.ordersOf returned {"not":"an id"} among the subject ids for Customer ${customer.id}: return Order ids`);
+        `OrderToApiSync.ordersOf returned an object ({"not":"an id"}) among the subject ids for Customer ${customer.id}: return Order ids`);
       const order = await h.order(customer);
       await worker.drain(DRAIN);
       expect(h.api.publishes(String(order.id))).to.have.length(1);
@@ -213,7 +213,7 @@ for (const world of WORLDS) {
       const worker = await h.startWorker({ machines: [machine] });
       await worker.notifyChanged(h.shop.Customer, customer.id, ['firstName']);
       const { failedChanges } = await worker.drain(DRAIN);
-      expect(failedChanges.map((f) => f.error)).to.deep.equal([`OrderToApiSync.ordersOf returned "abc" among the subject ids for ` +
+      expect(failedChanges.map((f) => f.error)).to.deep.equal([`OrderToApiSync.ordersOf returned the string "abc" among the subject ids for ` +
         `Customer ${customer.id}, which no Order can have (Order.id is an integer key): return Order ids.`]);
       expect(h.api.publishes(String(order.id))).to.have.length(0);
       // A number past 2^53 may already name another order (a trial's Number() of a bigint key republished the

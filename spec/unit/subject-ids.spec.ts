@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import type { EntityInfo } from '../../lib/ports';
 import { ConfigurationError, SubjectIdsError } from '../../lib';
 import { checkedIds } from '../../lib/runtime/subject-ids';
+import type { MachineDefinition } from '../../lib/metadata/machine-definition';
+import { normalizeIds } from '../../lib/pipeline/find-subjects';
 
 const entity = (keyKind: EntityInfo['keyKind']): EntityInfo => ({ name: 'Order', primaryKey: 'id', keyKind, properties: ['id'] });
 
@@ -38,5 +40,32 @@ describe('subject ids given to a call', () => {
     expect(checkedIds([9007199254740993n, '9007199254740999', 2 ** 53 - 1], entity('bigint'), 'resync'))
       .to.deep.equal(['9007199254740993', '9007199254740999', '9007199254740991']);
     expect(() => checkedIds([2n ** 64n], entity('bigint'), 'resync')).to.throw(SubjectIdsError, 'from -2^63 to 2^63-1; 18446744073709551616 is not one');
+  });
+});
+
+describe('subject ids a @SubjectIdsFrom method returns', () => {
+  const machine = { className: 'TicketSync', subjectInfo: entity('integer') } as unknown as MachineDefinition;
+  const said = (result: unknown) => {
+    try {
+      return normalizeIds(result, machine, 'ticketsOf', 'Agent', '10').join(',');
+    } catch (error) {
+      return (error as Error).message.replace(/ among the subject ids for Agent 10.*$/, '');
+    }
+  };
+
+  it('are spelled as the rows spell them, duplicates once', () => {
+    expect(said(['007', 7, 8n, null])).to.equal('TicketSync.ticketsOf returned null');
+    expect(said(['007', 7, 8n])).to.equal('7,8');
+    expect(said(undefined)).to.equal('');
+  });
+
+  it('are refused saying what each was: an empty string, a number that is not whole, a Date, an object', () => {
+    // Before, '' read as "returned  among", 1.5 as "1.5" (a string?), and a Date as its quoted ISO string (a trial).
+    expect(said([''])).to.equal('TicketSync.ticketsOf returned an empty string');
+    expect(said([1.5])).to.equal('TicketSync.ticketsOf returned the number 1.5');
+    expect(said(['abc'])).to.equal('TicketSync.ticketsOf returned the string "abc"');
+    expect(said([new Date(0)])).to.equal('TicketSync.ticketsOf returned a Date (1970-01-01T00:00:00.000Z)');
+    expect(said([{ not: 'an id' }])).to.equal('TicketSync.ticketsOf returned an object ({"not":"an id"})');
+    expect(said([[1, 2]])).to.equal('TicketSync.ticketsOf returned an array nested in the array ([1,2])');
   });
 });
