@@ -397,7 +397,8 @@ export class SyncMachines {
         const runs = this.running.described;
         if (runs.length > 0) {
           this.logger.warn(`close(): ${runs.length} run(s) still in flight after worker.closeTimeoutMs (${closeTimeoutMs} ms): ` +
-            `${runs.join(', ')}. A hook or publish of theirs has not returned; they end without Redis. Their subjects stay ` +
+            `${runs.join(', ')}. A hook or publish of theirs has not returned (a run's subjects are counted until its last ` +
+            'ends: some may be waiting for a publish slot, not in a call); they end without Redis. Their subjects stay ' +
             `locked for up to worker.lockTtlMs (${this.worker!.lockTtlMs} ms), then a worker runs them again (one whose payload ` +
             'was stored meanwhile is found unchanged). Give @Publish a timeout, or raise worker.closeTimeoutMs.');
         }

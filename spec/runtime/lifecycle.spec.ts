@@ -541,7 +541,8 @@ describe('runtime lifecycle', () => {
     await until(() => h.api.publishes().length === 2);
     await worker.close();
     expect(h.logger.warnings()).to.deep.equal([`close(): 1 run(s) still in flight after worker.closeTimeoutMs (300 ms): ` +
-      'OrderToApiSync ensure-publication, a batch of 3. A hook or publish of theirs has not returned; they end without Redis. ' +
+      'OrderToApiSync ensure-publication, a batch of 3. A hook or publish of theirs has not returned (a run\'s subjects are ' +
+      'counted until its last ends: some may be waiting for a publish slot, not in a call); they end without Redis. ' +
       'Their subjects stay locked for up to worker.lockTtlMs (5000 ms), then a worker runs them again (one whose payload was ' +
       'stored meanwhile is found unchanged). Give @Publish a timeout, or raise worker.closeTimeoutMs.']);
 
