@@ -38,6 +38,20 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     });
   }
 
+  it('an item whose lock another run holds is tried again by the time that lock expires, however often it was held', async () => {
+    const work = queue(0);
+    await work.mark([['1', {}]]);
+    // Held seven times before: its backoff alone would be 5 s (jittered up to 7.5 s).
+    await redis.hset(keys().step('M', 'ensure-publication').requests, '1', JSON.stringify({ at: '1', held: '7' }));
+    const expires = (await redisMs()) + 300;
+    await redis.hset(keys().locks('M'), '1', `${lockToken('other', randomUUID())}|${expires}`);
+    const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
+    expect([batch.items.length, batch.held]).to.deep.equal([0, 1]);
+    const [, score] = await redis.zrange(keys().step('M', 'ensure-publication').pending, 0, 0, 'WITHSCORES');
+    // Before, 2.5-7.5 s later: a dead run's subjects waited that long past its locks (a trial's drain took 16-18 s).
+    expect(Number(score)).to.be.within(expires, expires + 30);
+  });
+
   it('merges requests with fields into those pending, within one mark and across marks', async () => {
     const work = new WorkQueue(redis, keys(), 'M', 'find-subjects', { batchSize: 10, debounceMs: 0 });
     const before = await redisMs();
