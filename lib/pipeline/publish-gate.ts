@@ -96,18 +96,15 @@ export class PublishGate {
     if (spillable) this.watchQueue();
     try {
       return await this.slots.run(async () => {
-        // A pause another worker started is read from Redis, at most every PAUSE_CHECK_MS.
-        if (Date.now() - this.checkedAt > PAUSE_CHECK_MS) {
-          this.checkedAt = Date.now();
-          const left = await this.work.pausedFor();
-          if (left > 0) this.pause(left);
-        }
-        const left = this.pausedUntil - Date.now();
-        // Thrown as the hook would have: the subject waits out the pause, uncharged.
-        if (left > 0) throw new PausedHere(left);
+        await this.outsidePause();
         const started = performance.now();
         try {
-          if (this.rateLimit) await this.work.waitForRate(this.rateLimit);
+          if (this.rateLimit) {
+            await this.work.waitForRate(this.rateLimit);
+            // Again after the turn: a pause begun while it waited holds it too. Before, publishes that waited for a
+            // turn went out through a partner's 429 pause, one per turn (a trial: eight within a 5 s pause).
+            await this.outsidePause();
+          }
           return await publish();
         } finally {
           this.published(performance.now() - started);
@@ -117,6 +114,18 @@ export class PublishGate {
       if (error instanceof Withdrawn) return SPILLED;
       throw error;
     }
+  }
+
+  /** Throws PausedHere while the machine's publishing is paused; a pause another worker started is read from Redis, at most every PAUSE_CHECK_MS. */
+  private async outsidePause(): Promise<void> {
+    if (Date.now() - this.checkedAt > PAUSE_CHECK_MS) {
+      this.checkedAt = Date.now();
+      const left = await this.work.pausedFor();
+      if (left > 0) this.pause(left);
+    }
+    const left = this.pausedUntil - Date.now();
+    // Thrown as the hook would have: the subject waits out the pause, uncharged.
+    if (left > 0) throw new PausedHere(left);
   }
 
   /**

@@ -79,6 +79,21 @@ for (const world of WORLDS) {
       expect(starts[starts.length - 1] - starts[0]).to.be.at.least(1700);
     });
 
+    it('with rateLimit, a 429 pauses the publishes that wait for a turn too: none reaches the API until the pause ends', async () => {
+      const orders = await ordersWhileNoWorker(6);
+      const Machine = oneAtATime({ rateLimit: { max: 2, perMs: 300 } });
+      h.api.throttleNext = 1;
+      h.api.retryAfterSeconds = 1;
+      const worker = await h.startWorker({ machines: [new Machine(new ApiClient(h.api.url))], worker: { concurrency: 4 } });
+      await worker.drain(DRAIN);
+      expect(h.api.throttledAt).to.have.length(1);
+      // Before, the publishes waiting for a turn went out one per turn through the pause (a trial: eight in 5 s). A
+      // request sent beside the throttled one may still arrive just after its answer: not counted.
+      const during = h.api.arrivals.filter((t) => t > h.api.throttledAt[0] + 100 && t < h.api.throttledAt[0] + 900);
+      expect(during, 'requests that arrived during the pause').to.deep.equal([]);
+      expect(h.api.publishes().map((r) => r.id).sort()).to.deep.equal(orders.map((o) => String(o.id)).sort());
+    });
+
     it('passes the previous payload, a version, an idempotency key, the attempt and a signal; previous lets a machine move a document', async () => {
       const contexts: Array<PublishContext<OrderPayload>> = [];
       const signals: Array<[boolean, boolean]> = [];
