@@ -370,7 +370,10 @@ export interface PublishContext<P = unknown> {
    * out, or its worker died): that call may have reached the API with it, so no other payload gets it.
    */
   version: number;
-  /** Stable for this machine, subject and payload (digest): a retry of the same payload reuses it. */
+  /**
+   * The same for a call and its retries (the same payload, with the same version); any other call gets its own, also
+   * one sending a payload that was sent before (A, B, then A again; or after an unpublish).
+   */
   idempotencyKey: string;
   /** 1 on the first try of this run's request, 2 on its first retry, ... */
   attempt: number;
@@ -390,12 +393,16 @@ async function publishContext(
   const { machine, locks } = s.run;
   const what = `${machine.subjectInfo.name} ${id}`;
   const body = stored && machine.store !== 'digest' ? await s.run.bodies.of(id) : undefined;
+  const version = action === 'publish' ? s.run.uncertain.version(id, digest, stored) : s.run.uncertain.lastVersion(id, stored);
+  // A call and its retries share a key; any other call gets its own (UncertainPublishes.seed).
+  const seed = s.run.uncertain.seed(id, action === 'publish' ? digest : '', version);
+  const keyed = seed === '' ? `${machine.name}\n${id}\n${action}\n${digest}` : `${machine.name}\n${id}\n${action}\n${digest}\n${version}\n${seed}`;
   return {
     get signal() { return locks.signal(id, abort, what); },
     subjectId: id,
     previous: body ? JSON.parse(body) : undefined,
-    version: action === 'publish' ? s.run.uncertain.version(id, digest, stored) : s.run.uncertain.lastVersion(id, stored),
-    idempotencyKey: createHash('sha256').update(`${machine.name}\n${id}\n${action}\n${digest}`).digest('hex').slice(0, 32),
+    version,
+    idempotencyKey: createHash('sha256').update(keyed).digest('hex').slice(0, 32),
     attempt: s.request.attempt + 1,
   };
 }

@@ -1,10 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import type { StoredDigest } from '../ports';
 import type { WorkQueue } from './work-queue';
 
-/** A publish (or unpublish) whose outcome is not known: the version it was sent with and its digest ('' to unpublish). */
+/**
+ * A publish (or unpublish) whose outcome is not known: the version it was sent with, its digest ('' to unpublish),
+ * and what made its idempotency key its own ('' for a call of a version before keys had it).
+ */
 interface Uncertain {
   version: number;
   digest: string;
+  seed: string;
 }
 
 /**
@@ -19,6 +24,8 @@ export class UncertainPublishes {
   private queued = new Map<string, string>();
   private sending?: Promise<void>;
   private resent?: Set<string>;
+  /** The seed each call of this batch goes out with (seed()), recorded with it (mark()). */
+  private readonly seeds = new Map<string, string>();
 
   private constructor(private readonly work: WorkQueue, private readonly found: Map<string, Uncertain>) {}
 
@@ -26,9 +33,10 @@ export class UncertainPublishes {
   static of(work: WorkQueue, records: Map<string, string>): UncertainPublishes {
     const found = new Map<string, Uncertain>();
     for (const [id, value] of records) {
-      const bar = value.indexOf('|');
-      // A value not of this form (written by hand) still says a call may have gone out.
-      found.set(id, { version: bar > 0 ? Number.parseInt(value.slice(0, bar), 10) || 0 : 0, digest: bar >= 0 ? value.slice(bar + 1) : '' });
+      // "<version>|<digest>|<seed>", or "<version>|<digest>" from a version before seeds. A value not of this form
+      // (written by hand) still says a call may have gone out.
+      const [version, digest = '', seed = ''] = value.split('|');
+      found.set(id, { version: value.includes('|') ? Number.parseInt(version, 10) || 0 : 0, digest, seed });
     }
     return new UncertainPublishes(work, found);
   }
@@ -76,6 +84,21 @@ export class UncertainPublishes {
     return Math.max(stored?.version ?? 0, this.found.get(id)?.version ?? 0);
   }
 
+  /**
+   * What makes the idempotency key of a call on `id` its own (`recorded`: the call's digest, '' to unpublish): the
+   * uncertain call's when this is its retry (the same payload with the same version), so a partner that remembers
+   * keys can tell it was sent before; else new. Keyed by the payload alone, a payload sent again later (A, then B,
+   * then A again, or after an unpublish) reused the first call's key, and a partner that remembers keys answered it
+   * as a replay and kept B (a trial). '' for the retry of a call whose key had no seed (an older version's).
+   */
+  seed(id: string, recorded: string, version: number): string {
+    const uncertain = this.found.get(id);
+    const seed = uncertain && uncertain.digest === recorded && uncertain.version === version
+      ? uncertain.seed : randomBytes(9).toString('base64url');
+    this.seeds.set(id, seed);
+    return seed;
+  }
+
   /** Notes a publish of the stored payload, sent because of a record (forces): the store logs these. */
   resending(id: string): void {
     (this.resent ??= new Set()).add(id);
@@ -90,7 +113,8 @@ export class UncertainPublishes {
    * one turn of the event loop (most of a batch) go in one command.
    */
   mark(id: string, version: number, digest: string): Promise<void> {
-    this.queued.set(id, `${version}|${digest}`);
+    const seed = this.seeds.get(id) ?? '';
+    this.queued.set(id, seed === '' ? `${version}|${digest}` : `${version}|${digest}|${seed}`);
     this.sending ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       const entries = this.queued;
       this.queued = new Map();

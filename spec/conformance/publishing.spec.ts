@@ -116,17 +116,21 @@ for (const world of WORLDS) {
       await worker.drain(DRAIN);
       await h.update(order, { status: 'received' });
       await worker.drain(DRAIN);
+      await h.update(order, { status: 'shipped' }); // a payload sent before, sent again
+      await worker.drain(DRAIN);
 
       expect(contexts.map((c) => [c.version, c.attempt, c.previous?.order_status])).to.deep.equal([
-        [1, 1, undefined], [2, 1, 'purchased'], [2, 2, 'purchased'], [3, 1, 'shipped'],
+        [1, 1, undefined], [2, 1, 'purchased'], [2, 2, 'purchased'], [3, 1, 'shipped'], [4, 1, 'received'],
       ]);
       expect(contexts.every((c) => c.subjectId === String(order.id))).to.equal(true);
       expect(signals, 'ctx.signal: an AbortSignal, not aborted while the lock is held').to.deep.equal(signals.map(() => [true, false]));
       expect(contexts[1].idempotencyKey).to.equal(contexts[2].idempotencyKey);
-      expect(new Set(contexts.map((c) => c.idempotencyKey)).size).to.equal(3);
-      expect([...h.api.documents.keys()]).to.deep.equal([`received-${order.id}`]);
+      // Before, "shipped" sent again reused its first call's key: a partner that remembers keys took it for a replay
+      // and kept "received" (a trial).
+      expect(new Set(contexts.map((c) => c.idempotencyKey)).size).to.equal(4);
+      expect([...h.api.documents.keys()]).to.deep.equal([`shipped-${order.id}`]);
       const [row] = await h.w.sql(`SELECT version FROM sync_machine_payloads WHERE subject_id = '${order.id}'`);
-      expect(Number(row.version)).to.equal(3);
+      expect(Number(row.version)).to.equal(4);
     });
 
     it("store: 'digest' keeps no payload at rest: previous and the unpublished payload are undefined", async () => {
