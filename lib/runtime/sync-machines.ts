@@ -244,7 +244,7 @@ export class SyncMachines {
     const changes = notifiedChanges(this.machines, entity, ids, changedKeys);
     if (changes.length === 0) return;
     try {
-      await this.track(this.requesting(() => this.router.route(changes)));
+      await this.track(this.requesting(() => this.router.route(changes), true));
     } catch (error) {
       throw unanswered(error, 'notifyChanged', this.redisAt, `the ${changes.length} change(s) may not be recorded`);
     }
@@ -271,7 +271,7 @@ export class SyncMachines {
     try {
       const enqueued = await resyncSubjects(this.adapter, def, options, async (ids) => {
         if (full) await (since ??= redisNowMs(this.redis));
-        await this.requesting(() => this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request])));
+        await this.requesting(() => this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request])), true);
       });
       if (full) await clearDataLost(this.redis, this.keys, def.name, await (since ?? redisNowMs(this.redis)));
       return enqueued;
@@ -327,7 +327,7 @@ export class SyncMachines {
     }
     try {
       return await takeFailures(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS,
-        (step, items) => this.requesting(() => this.enqueuer.request(def.name, step, items.map((item) => [item, {}]))));
+        (step, items) => this.requesting(() => this.enqueuer.request(def.name, step, items.map((item) => [item, {}])), true));
     } catch (error) {
       // A failure goes from the failed set only once it is pending again: what was not taken is still recorded.
       throw unanswered(await refusedRead(this.redis, this.keys, error, `retryFailed(${def.className}): Redis refused it, and ` +
@@ -463,9 +463,9 @@ export class SyncMachines {
    * Sends this runtime's requests (`send` writes their first mark before it returns), then willRequest(): the read
    * follows that mark on the same connection.
    */
-  private requesting(send: () => Promise<void>): Promise<void> {
+  private requesting(send: () => Promise<void>, sameTurn = false): Promise<void> {
     const sent = send();
-    this.willRequest();
+    this.willRequest(sameTurn);
     return sent;
   }
 
@@ -480,12 +480,15 @@ export class SyncMachines {
    * Neither ahead of the mark nor in the same turn: a commit waits for its mark's answer, and a read ahead of it cost
    * a 1,000-row MikroORM commit up to 3 points; in the same turn, about 0.1 ms of its wait (bench/profile/
    * mikro-capture-parts.js: the commit hook 1.23-1.33 ms against 1.37-1.51 ms, three alternating runs).
+   * The calls of the API (`sameTurn`) read in the same turn, which Redis runs right behind the mark with nothing of
+   * another client's between: a worker in another process could take, run and finish a quick run before a read
+   * sent a turn later, on a loaded machine, and drain() left its outcome out (a trial: 2-6 of 60 notifyChanged).
    */
-  private willRequest(): void {
+  private willRequest(sameTurn = false): void {
     if (this.unreported) return;
+    const read = () => readCounters({ redis: this.redis, keys: this.keys, machines: this.machineScope });
     // A drain() called before the read is written waits for it.
-    this.unreported = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => readCounters({ redis: this.redis, keys: this.keys, machines: this.machineScope }))
+    this.unreported = (sameTurn ? read() : new Promise<void>((resolve) => setImmediate(resolve)).then(read))
       .catch(() => undefined);
   }
 
