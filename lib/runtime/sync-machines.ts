@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { ConfigurationError, describeError, shownValue } from '../errors';
+import { ConfigurationError, describeError, DrainTimeoutError, shownValue } from '../errors';
 import type { Logger } from '../logger';
 import { discoverMachines } from '../metadata/discover';
 import type { MachineDefinition } from '../metadata/machine-definition';
@@ -193,7 +193,9 @@ export class SyncMachines {
       const relay = new OutboxRelay({
         outbox: adapter.outbox, logger, pollMs: capture.pollMs,
         entities: new Map([...router.watched].map((entity) => [entity.name, entity])),
-        route: (changes) => runtime.availability!.guard(() => router.route(changes)),
+        // A move is this runtime's request, as a commit is: its runs count in the next drain() (a reading at the
+        // commit fails while Redis is down, and a drain() then uses it up: a trial's drain after an outage read {}).
+        route: (changes) => runtime.availability!.guard(() => runtime.requesting(() => router.route(changes), true)),
       });
       runtime.relay = relay;
       redis.on('ready', () => relay.nudge()); // back from an outage: move what waited, without waiting for the poll
@@ -353,6 +355,8 @@ export class SyncMachines {
     }
     const opened = this.unreported;
     this.unreported = undefined;
+    // A drain that times out reported nothing: the next one reports from the same reading.
+    const unreport = (error: unknown) => { if (error instanceof DrainTimeoutError) this.unreported ??= opened; throw error; };
     const summary = await drainMachines({
       redis: this.redis, keys: this.keys, redisAt: this.redisAt, hasWorker: this.worker !== undefined,
       machines: this.machineScope,
@@ -373,7 +377,7 @@ export class SyncMachines {
         const seen = this.running.ended;
         return (ms) => this.running.nextEnd(ms, seen);
       },
-    }, options.timeoutMs);
+    }, options.timeoutMs).catch(unreport);
     summary.dropped = [...this.dropped.values()];
     this.dropped.clear();
     return summary;
@@ -487,9 +491,27 @@ export class SyncMachines {
   private willRequest(sameTurn = false): void {
     if (this.unreported) return;
     const read = () => readCounters({ redis: this.redis, keys: this.keys, machines: this.machineScope });
-    // A drain() called before the read is written waits for it.
+    // A drain() called before the read is written waits for it. One that fails (Redis down: with the outbox, commits
+    // go on) is made again as Redis answers, before the relay has read the rows it will move.
     this.unreported = (sameTurn ? read() : new Promise<void>((resolve) => setImmediate(resolve)).then(read))
-      .catch(() => undefined);
+      .catch(() => this.readWhenBack(read));
+  }
+
+  /** `read` once Redis is ready again; undefined if it fails then too, or this runtime closes first. */
+  private readWhenBack(read: () => Promise<CounterReading>): Promise<CounterReading | undefined> {
+    return new Promise((resolve) => {
+      const ready = () => {
+        clearInterval(closed);
+        read().then(resolve, () => resolve(undefined));
+      };
+      const closed = setInterval(() => {
+        if (!this.closing) return;
+        clearInterval(closed);
+        this.redis.off('ready', ready);
+        resolve(undefined);
+      }, 1_000).unref();
+      this.redis.once('ready', ready);
+    });
   }
 
   private get machineScope(): Array<{ name: string; subject: string }> {
