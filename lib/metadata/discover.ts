@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import 'reflect-metadata';
 import {
   HOOKS_KEY, HookRecord, HookRole, LISTEN_TO_KEY, ListenToRecord, MACHINE_KEY, MachineOptions, RelationSpec,
@@ -111,14 +112,19 @@ function storeMode(value: unknown, className: string): 'body' | 'digest' {
     `(keep only its digest), got ${JSON.stringify(value)}.`);
 }
 
+const MAX_RATE = 100_000;
+const MAX_RATE_WINDOW_MS = 86_400_000;
+
 function rateLimit(value: unknown, className: string): { max: number; perMs: number } | undefined {
   if (value === undefined) return undefined;
   const v = value as { max?: unknown; perMs?: unknown } | null;
   if (v && typeof v === 'object') refuseUnknownOptions(v, ['max', 'perMs'], `${className}: @SyncMachine({ rateLimit })`);
-  if (!v || typeof v !== 'object' || !Number.isInteger(v.max) || (v.max as number) < 1 ||
-      !Number.isInteger(v.perMs) || (v.perMs as number) < 1) {
-    throw new ConfigurationError(`${className}: @SyncMachine({ rateLimit }) needs whole numbers of at least 1, ` +
-      `e.g. { max: 100, perMs: 1000 } for 100 publishes a second across all workers; got ${JSON.stringify(value)}.`);
+  // The window is a sorted set of the publishes in it: a window of years, or millions in one, would keep that many.
+  if (!v || typeof v !== 'object' || !Number.isInteger(v.max) || (v.max as number) < 1 || (v.max as number) > MAX_RATE ||
+      !Number.isInteger(v.perMs) || (v.perMs as number) < 1 || (v.perMs as number) > MAX_RATE_WINDOW_MS) {
+    throw new ConfigurationError(`${className}: @SyncMachine({ rateLimit }) needs whole numbers, max from 1 to ` +
+      `${MAX_RATE.toLocaleString('en-US')} and perMs from 1 to ${MAX_RATE_WINDOW_MS.toLocaleString('en-US')} (a day), e.g. ` +
+      `{ max: 100, perMs: 1000 } for 100 publishes a second across all workers; got ${inspect(value, { breakLength: Infinity })}.`);
   }
   return { max: v.max as number, perMs: v.perMs as number };
 }

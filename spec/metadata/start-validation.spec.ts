@@ -227,6 +227,14 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     class Rate { @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([Rate])).to.equal('Rate: @SyncMachine({ rateLimit }): unknown option "per"; did you mean "perMs"? ' +
       'It takes `max`, `perMs`.');
+    // A window of years kept every publish in it; Infinity and NaN read as null in the message (a trial).
+    for (const [limit, shown] of [[{ max: 5, perMs: 1e12 }, '{ max: 5, perMs: 1000000000000 }'], [{ max: Infinity, perMs: 1000 }, '{ max: Infinity, perMs: 1000 }'],
+      [{ max: 5, perMs: NaN }, '{ max: 5, perMs: NaN }']] as const) {
+      @SyncMachine({ subject: Order, rateLimit: limit }) @ListenTo(Order)
+      class Odd { @Build() b() { return {}; } @Publish() p() {} }
+      expect(await refusal([Odd])).to.equal('Odd: @SyncMachine({ rateLimit }) needs whole numbers, max from 1 to 100,000 and ' +
+        `perMs from 1 to 86,400,000 (a day), e.g. { max: 100, perMs: 1000 } for 100 publishes a second across all workers; got ${shown}.`);
+    }
     @SyncMachine({ subject: Order }) @ListenTo(Order, { field: ['status'] } as never)
     class Listen { @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([Listen])).to.equal('Listen: @ListenTo(Order, options): unknown option "field"; did you mean "fields"? ' +
