@@ -1,7 +1,6 @@
 import type Redis from 'ioredis';
 import { describeError, SyncMachineError } from '../errors';
 import type { Logger } from '../logger';
-import { isUnreachable } from './wait-for-redis';
 
 /** Redis is down (or went down while the work ran): the work was not confirmed done. */
 export class RedisUnavailableError extends SyncMachineError {
@@ -18,7 +17,8 @@ export class RedisUnavailableError extends SyncMachineError {
  */
 export function unanswered(error: unknown, call: string, redisAt: string, undone: string): unknown {
   const { name, message } = (error ?? {}) as { name?: string; message?: string };
-  if (name !== 'MaxRetriesPerRequestError' && !isUnreachable(error) && !/Stream isn't writeable/.test(message ?? '')) return error;
+  // ioredis' own errors only: a database driver's ECONNREFUSED (resync pages the rows) is not Redis'.
+  if (name !== 'MaxRetriesPerRequestError' && !/^Connection is closed\.?$|Stream isn't writeable/.test(message ?? '')) return error;
   const why = name === 'MaxRetriesPerRequestError' ? 'not connected; ioredis gave up after its maxRetriesPerRequest tries' : describeError(error);
   return new RedisUnavailableError(`${call}: Redis at ${redisAt} did not answer (${why}): ${undone}. ` +
     'Start Redis or fix the `redis` option, then call it again.', true, { cause: error });

@@ -491,10 +491,11 @@ export class SyncMachines {
   private willRequest(sameTurn = false): void {
     if (this.unreported) return;
     const read = () => readCounters({ redis: this.redis, keys: this.keys, machines: this.machineScope });
-    // A drain() called before the read is written waits for it. One that fails (Redis down: with the outbox, commits
-    // go on) is made again as Redis answers, before the relay has read the rows it will move.
+    // A drain() called before the read is written waits for it. One that fails with Redis down (with the outbox,
+    // commits go on) is made again as Redis answers, before the relay has read the rows it will move; one Redis
+    // refused while connected gives no reading, and drain() reads at its call.
     this.unreported = (sameTurn ? read() : new Promise<void>((resolve) => setImmediate(resolve)).then(read))
-      .catch(() => this.readWhenBack(read));
+      .catch(() => (this.redis.status === 'ready' ? undefined : this.readWhenBack(read)));
   }
 
   /** `read` once Redis is ready again; undefined if it fails then too, or this runtime closes first. */
