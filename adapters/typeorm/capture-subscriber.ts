@@ -57,10 +57,14 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   afterUpdate(event: UpdateEvent<object>) {
     if (this.watchedAs(event.metadata).length === 0) return;
     const relations = event.updatedRelations.length === 0 ? event.updatedRelations : stillEmptyDropped(event);
-    const keys: ChangedKey[] = relations.length === 0 ? event.updatedColumns : [...event.updatedColumns, ...relations];
+    let keys: ChangedKey[] = relations.length === 0 ? event.updatedColumns : [...event.updatedColumns, ...relations];
     // save() of a row whose nullable relation is null: TypeORM writes the null again, every time, and reports the
     // relation updated; with nothing else changed, nothing did.
     if (keys.length === 0 && event.updatedRelations.length > 0) return;
+    // A cascaded save() of a parent's one-to-many collection that took this row from another parent: TypeORM gives
+    // the row and the row as loaded, and reports nothing changed; only its keys say the move (a trial's invoice line
+    // moved with nothing published and nothing said).
+    if (keys.length === 0 && event.entity && event.databaseEntity) keys = movedRelations(event.metadata, event.entity, event.databaseEntity);
     const row = event.databaseEntity ?? event.entity;
     // The row moved to another parent: its values before (the row save() loaded), so that the subjects it left are
     // mapped too.
@@ -84,7 +88,10 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     if (event.metadata.isJunction) {
       return this.recordLink(event.queryRunner, event.metadata, event.entityId ?? event.databaseEntity ?? event.entity, UNNAMED_LINKS.removed);
     }
-    return this.recordIdentified(event, 'remove', 'delete() (or a QueryBuilder delete)');
+    // A row that a parent's save() dropped from its collection is deleted the same way, with no row either: said so
+    // when the entity has such a relation (a trial read "delete()" for an orphan its app never deleted by hand).
+    const orphans = event.metadata.manyToOneRelations.some((r) => r.orphanedRowAction === 'delete');
+    return this.recordIdentified(event, 'remove', orphans ? ORPHAN_PATH : 'delete() (or a QueryBuilder delete)');
   }
 
   afterSoftRemove(event: SoftRemoveEvent<object>) {
@@ -254,7 +261,9 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
   private warnUncaptured(entity: string, path: string, instead?: string): void {
     if (this.warned.has(`${entity} ${path}`)) return;
     this.warned.add(`${entity} ${path}`);
-    instead ??= path === ONE_TO_MANY_PATH ? `Set the relation on the ${entity} itself and save() it` : 'Use save()/remove()';
+    instead ??= path === ONE_TO_MANY_PATH ? `Set the relation on the ${entity} itself and save() it`
+      : path === ORPHAN_PATH ? `remove() the ${entity} rows themselves before the parent's save() (or use remove() instead of delete())`
+      : 'Use save()/remove()';
     this.logger.warn(
       `${entity} was written through ${path}, for which TypeORM reports no ids: sync-machine cannot see which rows ` +
       `changed. ${instead}, or call notifyChanged(${entity}, ids) after such writes.`);
@@ -284,6 +293,8 @@ const UNNAMED_LINKS: Record<'added' | 'removed', UnnamedLinks> = {
 
 const ONE_TO_MANY_PATH = 'a save() of the other side of its relation (a one-to-many collection such as ' +
   'customer.orders = [...], or the inverse side of a one-to-one)';
+const ORPHAN_PATH = "delete() (or a QueryBuilder delete), or a parent's save() whose one-to-many collection left the row " +
+  "out (orphanedRowAction: 'delete')";
 
 /**
  * The relations a save() reports updated, less those empty before and after: TypeORM's save() reports a nullable
@@ -304,6 +315,24 @@ function stillEmptyDropped(event: UpdateEvent<object>): UpdateEvent<object>['upd
 }
 
 /** Whether an update's keys change a to-one relation the row owns: the relation itself, or its foreign-key column. */
+/**
+ * The to-one relations this entity owns whose keys differ between the row as saved and as loaded; all of them when
+ * neither holds the key (a relation with no column of its own, not loaded): mapped from both, nothing is missed.
+ */
+function movedRelations(metadata: EntityMetadata, row: object, loaded: object): ChangedKey[] {
+  const owned = metadata.relations.filter((relation) => relation.isManyToOne || relation.isOneToOneOwner);
+  const moved = owned.filter((relation) =>
+    relation.joinColumns.some((join) => {
+      // The key as the relation holds it, or as a column of its own (`invoiceId`) on the same database column.
+      const columns = [join, ...metadata.columns.filter((c) => c !== join && c.databaseName === join.databaseName)];
+      return columns.some((column) => {
+        const [now, was] = [column.getEntityValue(row), column.getEntityValue(loaded)];
+        return now !== undefined && was !== undefined && String(now ?? '') !== String(was ?? '');
+      });
+    }));
+  return moved.length > 0 ? moved : owned;
+}
+
 function movesRow(keys: readonly ChangedKey[]): boolean {
   for (const key of keys) {
     if (typeof key === 'string') continue;
