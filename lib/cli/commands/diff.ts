@@ -63,7 +63,7 @@ export function describeDifference(d: DifferingSubject): string[] {
 
 function describeWithdrawal(u: UnpublishableSubject): string {
   const why = u.reason === 'gone' ? 'the row is gone' : '@CheckPublishable says no';
-  return `${why}; ${u.wouldUnpublish ? 'published before: a run would unpublish it' : 'never published: nothing to do'}`;
+  return `${why}; ${u.wouldUnpublish ? 'published before: a run would unpublish it' : 'never published (or unpublished since): nothing to do'}`;
 }
 
 /** The text form of a reconcile report. */
