@@ -75,7 +75,8 @@ export class TypeOrmAdapter implements OrmAdapter {
   payloadEntityMissing(): string | undefined {
     if (this.dataSource.hasMetadata(PAYLOAD_ENTITY_NAME)) return undefined;
     return "The DataSource does not know the SyncMachinePayload entity: import { SyncMachinePayload } from 'sync-machine/typeorm' " +
-      'and add it to `entities` (and CreateSyncMachinePayloads1764288000000 to `migrations`).';
+      'and add it to `entities` (and, unless `sync-machine generate` wrote a migration for it already, ' +
+      'CreateSyncMachinePayloads1764288000000 to `migrations`).';
   }
 
   onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options: { outbox?: boolean } = {}): () => void {

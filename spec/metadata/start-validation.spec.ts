@@ -109,7 +109,8 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     await bare.initialize();
     expect(await refusal([Fine], { orm: bare })).to.equal(
       "The DataSource does not know the SyncMachinePayload entity: import { SyncMachinePayload } from 'sync-machine/typeorm' " +
-      'and add it to `entities` (and CreateSyncMachinePayloads1764288000000 to `migrations`).');
+      'and add it to `entities` (and, unless `sync-machine generate` wrote a migration for it already, ' +
+      'CreateSyncMachinePayloads1764288000000 to `migrations`).');
     await bare.destroy();
 
     await h.ds.query('ALTER TABLE sync_machine_payloads RENAME TO elsewhere');
