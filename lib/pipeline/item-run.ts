@@ -75,8 +75,9 @@ async function lostWhilePublishing(s: ItemRunSettings, item: string, error: Lock
       `call resync(${s.machine.className}, { ids: ['${item}'], force: true })`;
   }
   s.logger.error(`${s.machine.className}: lock on ${what} was lost while publishing; another run may have published ` +
-    `a newer payload meanwhile, so nothing was stored and ${rerun}. Raise worker.lockTtlMs above the longest stall ` +
-    `of your hooks (the event loop was blocked, or the process stopped or paused, for longer than the lock lasts).`);
+    `a newer payload meanwhile, so nothing was stored and ${rerun}. The lock could not be extended for longer than ` +
+    'it lasts: the event loop was blocked, or the process stopped or paused (raise worker.lockTtlMs above the longest ' +
+    'such stall), or Redis did not answer (an outage the log says, longer than the lock).');
   return [item, 'requeue', describeError(error)];
 }
 
