@@ -223,10 +223,19 @@ export class WorkQueue {
    * Puts back the batches of runs that are gone and that no ticket will run again (reap-14.lua); resolves how many
    * items went back to pending. Workers call it every stall interval, as Bee-Queue checks its own stalled jobs.
    */
-  async reap(): Promise<number> {
+  /**
+   * Makes the tickets that ready items need, with commits' items sorted in first: after a ticket was failed unrun
+   * (corrupt or malformed), the items it stood for had none.
+   */
+  async reschedule(): Promise<void> {
+    await ingestInbox(this.redis, this.k);
+    await this.reap(true);
+  }
+
+  async reap(reschedule = false): Promise<number> {
     return Number(await this.redis.smReap(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.k.busy,
       this.locksKey, ...this.tickets, this.paused, this.locks ? '1' : '0', this.settings.batchSize, MAX_TICKETS,
-      ticketJson(this.machine, this.step)));
+      ticketJson(this.machine, this.step), reschedule ? '1' : '0'));
   }
 
   /** How long the machine's publishing stays paused (ms), by Redis' clock; 0 when it is not. */

@@ -13,6 +13,7 @@ import { BatchLocks, lockToken } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
 import { sayBatchNotes, type ItemRunSettings } from './item-run';
 import { itemName, type QueueSet } from './queues';
+import { CORRUPT_JOB_EVENT } from '../queue/envelope-guard';
 import { Turns } from './turns';
 import type { RunsInFlight } from './runs-in-flight';
 import type { WorkerRoll } from './worker-roll';
@@ -98,6 +99,10 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
         closed: () => deps.stopping.closed,
       };
       queue.process(runs, (job: BeeQueue.Job<unknown>) => runTicket(deps, settings, deps.enqueuer.work(machine.name, step), takes, job, handlers[step]));
+      // A corrupt ticket was failed unrun: the items it stood for get a ticket of their own now, not at the next change.
+      (queue as unknown as NodeJS.EventEmitter).on(CORRUPT_JOB_EVENT, () => {
+        deps.enqueuer.work(machine.name, step).reschedule().catch(() => undefined);
+      });
       // Bee-Queue re-runs the tickets of a dead worker only when some worker looks for them.
       queue.checkStalledJobs(deps.stallIntervalMs);
       reapEvery(deps, settings, deps.enqueuer.work(machine.name, step));
@@ -137,6 +142,8 @@ async function runTicket(
   } catch (error) {
     job.options.retries = 0; // the same data fails the same way
     deps.logger.error(`${describeError(error)} It was not run and stays in the failed set.`);
+    // As for a corrupt envelope: what it stood for gets a ticket of its own (it is still in `starting`).
+    work.reschedule().catch(() => undefined);
     throw error;
   }
   const run = ticketRun(ticket, lockToken(ticket, deps.roll.id));

@@ -99,6 +99,23 @@ describe('corrupt job envelopes (shared Redis, fresh prefix)', function () {
     });
   }
 
+  for (const [what, raw] of [['corrupt', 'garbage{not json'], ['not a ticket', JSON.stringify({ data: { subjectId: 5 }, options: {} })]]) {
+    it(`a ${what} ticket that stood for pending work is failed, and that work gets a ticket of its own`, async () => {
+      await worker.close();
+      const customer = await h.customer(); // before capture starts: no mapping of it makes a ticket later
+      const capture = await h.start();
+      const orders = [await h.order(customer), await h.order(customer)]; // pending, with a ticket waiting
+      const [ticket] = await redis.lrange(key('waiting'), 0, -1);
+      expect(ticket, 'the capture made a ticket').to.be.a('string');
+      await redis.hset(key('jobs'), ticket, raw);
+      await h.startWorker({ worker: { ...FAST_WORKER, stallIntervalMs: STALL_MS, lockTtlMs: 5000 } });
+      // Before, the orders waited for an unrelated change to make a ticket: the failed one still stood for them.
+      await capture.drain({ timeoutMs: 10_000 });
+      for (const order of orders) expect(h.api.publishes(String(order.id)), `Order ${order.id}`).to.have.length(1);
+      expect(await redis.sismember(key('failed'), ticket)).to.equal(1);
+    });
+  }
+
   it('drops a queued id whose job hash entry is gone (the job ended elsewhere) quietly: not failed, not re-run', async () => {
     // What a stopped worker finds when it continues: Redis served its blocking pop while it was stopped, the stall
     // check handed the job to another worker, which ran it and removed it.

@@ -53,16 +53,20 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
     out.push(s.lastPublishes.length === 0 ? '  last publishes: none recorded' : '  last publishes:');
     for (const p of s.lastPublishes) out.push(`    ${s.subject} ${p.subjectId}  ${p.at.toISOString()}  (${ago(p.at, now)})`);
     const failed = STEPS.reduce((n, step) => n + s.queues[step].failed, 0);
-    if (failed === 0) {
-      out.push('  failures: none');
-      continue;
+    if (failed === 0) out.push('  failures: none');
+    else {
+      out.push(`  failures: ${failed} recorded as failed${s.failures.length < failed ? `, newest ${s.failures.length}` : ''}` +
+        ` (sync-machine retry-failed ${s.machine} runs them again):`);
+      for (const f of s.failures) {
+        out.push(`    ${f.step} ${f.entity} ${f.id}  ${f.attempts} attempt${f.attempts === 1 ? '' : 's'}, ` +
+          `last failed ${f.at.toISOString()}`);
+        for (const errorLine of f.error.split('\n')) out.push(`      ${errorLine}`);
+      }
     }
-    out.push(`  failures: ${failed} recorded as failed${s.failures.length < failed ? `, newest ${s.failures.length}` : ''}` +
-      ` (sync-machine retry-failed ${s.machine} runs them again):`);
-    for (const f of s.failures) {
-      out.push(`    ${f.step} ${f.entity} ${f.id}  ${f.attempts} attempt${f.attempts === 1 ? '' : 's'}, ` +
-        `last failed ${f.at.toISOString()}`);
-      for (const errorLine of f.error.split('\n')) out.push(`      ${errorLine}`);
+    // Said in --json only, a corrupt ticket went unseen (a trial): it holds no work, so retry-failed only clears it.
+    if (s.failedJobs.length > 0) {
+      out.push(`  failed queue jobs (corrupt or malformed run tickets; they hold no work, retry-failed clears them):`);
+      for (const j of s.failedJobs) out.push(`    ${j.jobId}  ${j.at.toISOString()}  ${j.error.split('\n')[0]}`);
     }
   }
   return out;

@@ -19,6 +19,8 @@ ARGV[1] "1" when the step locks its items (then KEYS[6] is read)
 ARGV[2] batch size
 ARGV[3] max tickets
 ARGV[4] ticket (Bee-Queue job JSON), for the tickets this makes
+ARGV[5] "1" to make the tickets that ready items need even when no item went back: after a corrupt ticket was
+        failed (envelope-guard.ts), the items it stood for had none, and waited for an unrelated change (a trial)
 Returns how many items went back to `pending`.
 ]]
 --!include schedule.lua
@@ -39,5 +41,5 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
     end
   end
 end
-if back > 0 then schedule(KEYS[1], KEYS[4], KEYS[14], ticket_keys(7), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]) end
+if back > 0 or ARGV[5] == '1' then schedule(KEYS[1], KEYS[4], KEYS[14], ticket_keys(7), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]) end
 return back

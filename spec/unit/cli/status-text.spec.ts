@@ -23,6 +23,15 @@ describe('status, as text', () => {
     expect(text).to.include('  running longest: Book 7 4.0 s (its worker is gone), Book 8 1.0 s');
   });
 
+  it('lists failed queue jobs, which --json alone showed (a trial read "failures: none")', () => {
+    const at = new Date('2026-12-06T10:00:00Z');
+    const text = formatStatus([{ ...base, failedJobs: [{ queue: 'p:BookFeedSync:ensure-publication', jobId: '17', error: 'Job 17 is corrupt', at }] }], 'p');
+    expect(text.slice(-3)).to.deep.equal(['  failures: none',
+      '  failed queue jobs (corrupt or malformed run tickets; they hold no work, retry-failed clears them):',
+      '    17  2026-12-06T10:00:00.000Z  Job 17 is corrupt']);
+    expect(formatStatus([base], 'p').some((l) => l.includes('failed queue jobs'))).to.equal(false);
+  });
+
   it('leaves the line out when nothing runs', () => {
     expect(formatStatus([base], 'p').some((l) => l.includes('running longest'))).to.equal(false);
   });
