@@ -314,7 +314,6 @@ function stillEmptyDropped(event: UpdateEvent<object>): UpdateEvent<object>['upd
   });
 }
 
-/** Whether an update's keys change a to-one relation the row owns: the relation itself, or its foreign-key column. */
 /**
  * The to-one relations this entity owns whose keys differ between the row as saved and as loaded; all of them when
  * neither holds the key (a relation with no column of its own, not loaded): mapped from both, nothing is missed.
@@ -333,6 +332,7 @@ function movedRelations(metadata: EntityMetadata, row: object, loaded: object): 
   return moved.length > 0 ? moved : owned;
 }
 
+/** Whether an update's keys change a to-one relation the row owns: the relation itself, or its foreign-key column. */
 function movesRow(keys: readonly ChangedKey[]): boolean {
   for (const key of keys) {
     if (typeof key === 'string') continue;

@@ -220,10 +220,6 @@ export class WorkQueue {
   }
 
   /**
-   * Puts back the batches of runs that are gone and that no ticket will run again (reap-14.lua); resolves how many
-   * items went back to pending. Workers call it every stall interval, as Bee-Queue checks its own stalled jobs.
-   */
-  /**
    * Makes the tickets that ready items need, with commits' items sorted in first: after a ticket was failed unrun
    * (corrupt or malformed), the items it stood for had none.
    */
@@ -232,6 +228,11 @@ export class WorkQueue {
     await this.reap(true);
   }
 
+  /**
+   * Puts back the batches of runs that are gone and that no ticket will run again (reap-14.lua); resolves how many
+   * items went back to pending. Workers call it every stall interval, as Bee-Queue checks its own stalled jobs;
+   * `reschedule`: it makes the tickets ready items need even when none went back.
+   */
   async reap(reschedule = false): Promise<number> {
     return Number(await this.redis.smReap(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.k.busy,
       this.locksKey, ...this.tickets, this.paused, this.locks ? '1' : '0', this.settings.batchSize, MAX_TICKETS,
