@@ -12,6 +12,15 @@ interface Uncertain {
   seed: string;
 }
 
+/** This process's random part of a seed, and a count: unique across processes, without a random draw per call. */
+const PROCESS_SEED = randomBytes(9).toString('base64url');
+let seeds = 0;
+
+function newSeed(): string {
+  seeds += 1;
+  return `${PROCESS_SEED}${seeds.toString(36)}`;
+}
+
 /**
  * Publishes of one batch's subjects whose outcome is not known (keys.publishing). A call that throws or times out
  * may have reached the partner API all the same (it applied the request; the answer was lost), and a worker that dies
@@ -93,8 +102,7 @@ export class UncertainPublishes {
    */
   seed(id: string, recorded: string, version: number): string {
     const uncertain = this.found.get(id);
-    const seed = uncertain && uncertain.digest === recorded && uncertain.version === version
-      ? uncertain.seed : randomBytes(9).toString('base64url');
+    const seed = uncertain && uncertain.digest === recorded && uncertain.version === version ? uncertain.seed : newSeed();
     this.seeds.set(id, seed);
     return seed;
   }
