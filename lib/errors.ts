@@ -80,6 +80,19 @@ export function shownValue(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
 
+/** A value as JSON where it has a JSON form (an entity shows its columns), cut at 60 characters; else as shownValue says it. */
+export function shownJson(value: unknown): string {
+  if (typeof value === 'object' && value !== null) {
+    try {
+      const json = JSON.stringify(value);
+      return json.length > 60 ? `${json.slice(0, 57)}...` : json;
+    } catch {
+      return shownValue(value);
+    }
+  }
+  return shownValue(value);
+}
+
 /** An error's message; with its cause's where the message alone says little (fetch's "fetch failed"). */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);

@@ -1,4 +1,4 @@
-import { HookError, InvalidJobError } from '../errors';
+import { HookError, InvalidJobError, shownJson } from '../errors';
 import type { Logger } from '../logger';
 import type { Listener, MachineDefinition } from '../metadata/machine-definition';
 import type { OrmAdapter } from '../ports';
@@ -179,16 +179,7 @@ function shownId(value: unknown): string {
   if (typeof value === 'number') return `the number ${value}`;
   if (typeof value === 'bigint') return `the BigInt ${value}n`;
   if (value instanceof Date) return `a Date (${Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString()})`;
-  if (Array.isArray(value)) return `an array nested in the array (${describeJson(value)})`;
-  if (value !== null && typeof value === 'object') return `an object (${describeJson(value)})`;
+  if (Array.isArray(value)) return `an array nested in the array (${shownJson(value)})`;
+  if (value !== null && typeof value === 'object') return `an object (${shownJson(value)})`;
   return String(value);
-}
-
-function describeJson(value: unknown): string {
-  try {
-    const json = JSON.stringify(value) ?? String(value);
-    return json.length > 80 ? `${json.slice(0, 77)}...` : json;
-  } catch {
-    return 'not JSON';
-  }
 }

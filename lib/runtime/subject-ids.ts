@@ -1,4 +1,4 @@
-import { ConfigurationError, listed, shownValue } from '../errors';
+import { ConfigurationError, listed, shownJson } from '../errors';
 import { canonicalId, fitsKey, isUnsafeNumber, KEY_NAMES, UNSAFE_NUMBER_WHY, type KeyKind } from '../key-kinds';
 import type { EntityInfo } from '../ports';
 
@@ -27,12 +27,12 @@ export class SubjectIdsError extends ConfigurationError {
  */
 export function checkedIds(ids: unknown, entity: EntityInfo, call: string): string[] {
   if (!Array.isArray(ids)) {
-    throw new ConfigurationError(`${call}: ids must be an array of ${entity.name} ids, e.g. [1, 2, 3]; got ${shown(ids)}.`);
+    throw new ConfigurationError(`${call}: ids must be an array of ${entity.name} ids, e.g. [1, 2, 3]; got ${shownJson(ids)}.`);
   }
   const key = `${entity.name}.${entity.primaryKey}`;
   // The first rule some ids break is said, with those ids.
   const refuse = (bad: unknown[], rule: string) => {
-    if (bad.length > 0) throw new SubjectIdsError(call, `${rule}; ${listed(bad.map(shown), 5)} ${bad.length === 1 ? 'is not one' : 'are not'}.`, bad.length);
+    if (bad.length > 0) throw new SubjectIdsError(call, `${rule}; ${listed(bad.map(shownJson), 5)} ${bad.length === 1 ? 'is not one' : 'are not'}.`, bad.length);
   };
   const notIds = ids.filter((id) => !(typeof id === 'number' || typeof id === 'string' || typeof id === 'bigint'));
   refuse(notIds, `ids must be strings, numbers or BigInts, the values of ${key}${notIds.some((id) => typeof id === 'object' && id !== null) ? ', not entities' : ''}`);
@@ -41,15 +41,3 @@ export function checkedIds(ids: unknown, entity: EntityInfo, call: string): stri
   return ids.map((id) => canonicalId(entity.keyKind, String(id)));
 }
 
-/** A value as JSON where it has a JSON form (an entity shows its columns), else as shownValue does. */
-function shown(value: unknown): string {
-  if (typeof value === 'object' && value !== null) {
-    try {
-      const json = JSON.stringify(value);
-      return json.length > 60 ? `${json.slice(0, 57)}...` : json;
-    } catch {
-      return shownValue(value);
-    }
-  }
-  return shownValue(value);
-}
