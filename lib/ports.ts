@@ -72,17 +72,28 @@ export type StoredDigest = Pick<StoredPayload, 'digest' | 'version'>;
 
 /** The `sync_machine_payloads` table, through the application's ORM. */
 export interface PayloadStore {
-  /** The stored payloads of these subjects, with one query; subjects never published are absent. */
+  /**
+   * The stored payloads of these subjects, with one query; subjects never published are absent, and so are those
+   * unpublished since (their rows keep only a version: UNPUBLISHED_DIGEST).
+   */
   findMany(machine: string, subjectIds: string[]): Promise<Map<string, StoredPayload>>;
-  /** findMany for runs: digests and versions only, read without entity hydration (most of a batch's reads). */
+  /**
+   * findMany for runs: digests and versions only, read without entity hydration (most of a batch's reads). Unlike
+   * findMany, it gives the rows of unpublished subjects too (digest UNPUBLISHED_DIGEST), for their versions.
+   */
   findDigests(machine: string, subjectIds: string[]): Promise<Map<string, StoredDigest>>;
   /** The stored bodies of these subjects ('' with `store: 'digest'`), with one query, read without entity hydration. */
   findBodies(machine: string, subjectIds: string[]): Promise<Map<string, string>>;
-  /** The machine's stored subject ids in their (string) order, after `afterId`: what a full resync checks for rows gone. */
+  /**
+   * The machine's published subject ids (not those unpublished since) in their (string) order, after `afterId`: what
+   * a full resync checks for rows gone.
+   */
   pageSubjectIds(machine: string, afterId: string | undefined, limit: number): Promise<string[]>;
-  /** Records successful publishes, with one statement (an upsert per subject would cost a round trip each). */
+  /**
+   * Records successful publishes, with one statement (an upsert per subject would cost a round trip each), and
+   * unpublishes (unpublishedRow).
+   */
   savePublished(machine: string, published: PublishedPayload[]): Promise<void>;
-  remove(machine: string, subjectId: string): Promise<void>;
   /**
    * Throws a ConfigurationError with the fix when the table is missing. Resolves the most bytes the body column
    * holds when a payload may well need more (MySQL and MariaDB's TEXT: 65,535), else undefined.

@@ -5,6 +5,7 @@ import { consoleLogger, Logger } from '../../lib/logger';
 import { BIGINT_COLUMN_TYPES, KeyKind, keyValue } from '../../lib/key-kinds';
 import { ColumnKind, sqlColumnKind } from '../../lib/where-values';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
+import { UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
 import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
 import { CaptureSubscriber } from './capture-subscriber';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
@@ -136,6 +137,7 @@ export class MikroOrmAdapter implements OrmAdapter {
     if (keySql === undefined) return undefined;
     const sql = (after: boolean, limit: number) => `SELECT ${stored} AS id FROM ${table(payloads)} ${q('p')} ` +
       `WHERE ${q('p')}.${column(payloads, 'machine')} = ?${after ? ` AND ${stored} > ?` : ''} ` +
+      `AND ${q('p')}.${column(payloads, 'digest')} <> '${UNPUBLISHED_DIGEST}' ` +
       `AND NOT EXISTS (SELECT 1 FROM ${table(meta)} ${q('e')} WHERE ${q('e')}.${q(key.fieldNames[0])} = ${keySql}) ` +
       `ORDER BY ${stored} LIMIT ${Math.floor(limit)}`;
     return async (afterId, limit) => {

@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
-import { publishedRows } from '../../lib/store/payload-row';
+import { isPublished, publishedRows, UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
 import { textColumnBytes } from './column-bytes';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 import { sqlNames } from './raw-sql';
@@ -17,7 +17,7 @@ export class MikroOrmPayloadStore implements PayloadStore {
   async findMany(machine: string, subjectIds: string[]): Promise<Map<string, StoredPayload>> {
     const found = new Map<string, StoredPayload>();
     for (const row of await this.rowsOf(machine, subjectIds)) {
-      found.set(row.subjectId, {
+      if (isPublished(row)) found.set(row.subjectId, {
         body: row.body, digest: row.digest, generatedAt: row.generatedAt, publishedAt: row.publishedAt ?? null, version: row.version ?? 0,
       });
     }
@@ -63,7 +63,7 @@ export class MikroOrmPayloadStore implements PayloadStore {
   }
 
   async pageSubjectIds(machine: string, afterId: string | undefined, limit: number): Promise<string[]> {
-    const filter = { machine, ...(afterId === undefined ? {} : { subjectId: { $gt: afterId } }) };
+    const filter = { machine, digest: { $ne: UNPUBLISHED_DIGEST }, ...(afterId === undefined ? {} : { subjectId: { $gt: afterId } }) };
     const rows = await this.fork().getDriver().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, filter as never,
       { fields: ['subjectId'] as never, orderBy: { subjectId: 'asc' } as never, limit });
     return rows.map((row) => String(row.subjectId));
@@ -77,10 +77,6 @@ export class MikroOrmPayloadStore implements PayloadStore {
     // against 8.3 ms on PostgreSQL).
     await this.fork().getDriver().nativeUpdateMany<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME,
       rows.map((row) => ({ machine, subjectId: row.subjectId })) as never, rows as never, { upsert: true });
-  }
-
-  async remove(machine: string, subjectId: string): Promise<void> {
-    await this.fork().nativeDelete<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, { machine, subjectId });
   }
 
   async check(): Promise<number | undefined> {

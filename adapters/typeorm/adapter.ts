@@ -4,6 +4,7 @@ import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
 import { BIGINT_COLUMN_TYPES, KeyKind, keyValue } from '../../lib/key-kinds';
 import { ColumnKind, sqlColumnKind } from '../../lib/where-values';
+import { UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
 import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
@@ -169,7 +170,7 @@ export class TypeOrmAdapter implements OrmAdapter {
     const rowParameters = rowQuery.getParameters();
     return async (afterId, limit) => {
       const query = payloads.createQueryBuilder('p').select('p.subjectId', 'id').where('p.machine = :machine', { machine })
-        .andWhere(`NOT EXISTS (${row})`).setParameters(rowParameters).orderBy('p.subjectId', 'ASC').limit(limit);
+        .andWhere('p.digest <> :unpublished', { unpublished: UNPUBLISHED_DIGEST }).andWhere(`NOT EXISTS (${row})`).setParameters(rowParameters).orderBy('p.subjectId', 'ASC').limit(limit);
       if (afterId !== undefined) query.andWhere('p.subjectId > :after', { after: afterId });
       const rows: Array<{ id: unknown }> = await query.getRawMany();
       return rows.map((r) => String(r.id));

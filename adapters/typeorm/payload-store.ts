@@ -1,7 +1,7 @@
 import { DataSource, In, Repository } from 'typeorm';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
-import { publishedRows } from '../../lib/store/payload-row';
+import { isPublished, publishedRows, UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
 import { textColumnBytes } from './column-bytes';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
@@ -18,7 +18,7 @@ export class TypeOrmPayloadStore implements PayloadStore {
     const found = new Map<string, StoredPayload>();
     if (subjectIds.length === 0) return found;
     const rows = await this.repo.findBy({ machine, subjectId: subjectIds.length === 1 ? subjectIds[0] : In(subjectIds) });
-    for (const row of rows) found.set(row.subjectId, row);
+    for (const row of rows) if (isPublished(row)) found.set(row.subjectId, row);
     return found;
   }
 
@@ -47,7 +47,7 @@ export class TypeOrmPayloadStore implements PayloadStore {
 
   async pageSubjectIds(machine: string, afterId: string | undefined, limit: number): Promise<string[]> {
     const query = this.repo.createQueryBuilder('p').select('p.subjectId', 'id').where('p.machine = :machine', { machine })
-      .orderBy('p.subjectId', 'ASC').limit(limit);
+      .andWhere('p.digest <> :unpublished', { unpublished: UNPUBLISHED_DIGEST }).orderBy('p.subjectId', 'ASC').limit(limit);
     if (afterId !== undefined) query.andWhere('p.subjectId > :after', { after: afterId });
     const rows: Array<{ id: unknown }> = await query.getRawMany();
     return rows.map((row) => String(row.id));
@@ -62,10 +62,6 @@ export class TypeOrmPayloadStore implements PayloadStore {
     await this.repo.createQueryBuilder().insert().values(rows)
       .orUpdate(['body', 'digest', 'generatedAt', 'publishedAt', 'version'].map(column), ['machine', 'subjectId'].map(column))
       .updateEntity(false).execute();
-  }
-
-  async remove(machine: string, subjectId: string): Promise<void> {
-    await this.repo.delete({ machine, subjectId });
   }
 
   async check(): Promise<number | undefined> {

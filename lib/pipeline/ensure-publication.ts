@@ -7,7 +7,7 @@ import { recordPublishLatency } from '../metrics';
 import type { OrmAdapter, PublishedPayload, StoredDigest } from '../ports';
 import { canonicalJson, digestOf, NotJsonError } from '../store/canonical-json';
 import { longerThan } from '../store/column-bytes';
-import { PAYLOAD_TABLE } from '../store/payload-row';
+import { isPublished, PAYLOAD_TABLE, unpublishedRow } from '../store/payload-row';
 import { annotate, ATTR, tracing } from '../tracing';
 import type { BatchLocks } from './batch-locks';
 import { callHook, hookError } from './call-hook';
@@ -330,7 +330,8 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
   const { run, id, stored } = s;
   const { machine } = run;
   // A first publish whose outcome is not known may have reached the API: it is unpublished as if it were stored.
-  if (!stored && !(run.uncertain.mayHavePublished(id) && machine.hooks.unpublish)) {
+  // (A row kept by an unpublish is not a publish: the subject stays unpublished, with nothing to write.)
+  if (!isPublished(stored) && !(run.uncertain.mayHavePublished(id) && machine.hooks.unpublish)) {
     run.uncertain.settle(id); // nothing was ever stored, and nothing is to be: no call of it needs correcting
     if (subject.gone) tellGone(run.settings, id);
     return 'not_publishable';
@@ -348,7 +349,9 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
         [id, context.previous, context], where).catch((error: unknown) => { throw outcomeUnknown('unpublish', context.version, error); }));
       await run.locks.confirm(id);
     }
-    await run.deps.adapter.payloads.remove(machine.name, id);
+    // Its version is kept, so that a publish after it goes on from there (UNPUBLISHED_DIGEST).
+    const version = context?.version ?? run.uncertain.lastVersion(id, stored);
+    await run.deps.adapter.payloads.savePublished(machine.name, [unpublishedRow(id, version, run.readAt)]);
   });
   if (context) run.uncertain.clear([id]);
   return 'unpublished';

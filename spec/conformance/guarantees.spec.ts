@@ -1,10 +1,11 @@
 import { expect } from 'chai';
-import { SyncMachine } from '../../lib';
+import { PublishContext, SyncMachine } from '../../lib';
 import { KeySpace } from '../../lib/redis/keys';
 import { pickAdapter } from '../../lib/runtime/pick-adapter';
 import Redis from 'ioredis';
 import { FAST_WORKER, Harness } from '../support/harness';
 import { ShopOrder, WORLDS } from '../support/orms';
+import type { OrderPayload } from '../support/order-sync';
 import { ApiClient } from '../support/partner-api';
 import { REDIS_URL } from '../support/redis';
 
@@ -225,16 +226,58 @@ for (const world of WORLDS) {
       const customer = await h.customer();
       const [gone, draft, neverPublished] = [await h.order(customer), await h.order(customer), await h.order(customer, { status: 'draft' })];
       await worker.drain(DRAIN);
-      const stored = () => h.w.sql(`SELECT subject_id FROM sync_machine_payloads ORDER BY subject_id`);
-      expect((await stored()).map((r) => r.subject_id)).to.deep.equal([String(gone.id), String(draft.id)]);
+      // What is stored of each subject: a payload's digest, or '' for the row an unpublish keeps (its version only).
+      const stored = async () => (await h.w.sql('SELECT subject_id, body, digest FROM sync_machine_payloads ORDER BY subject_id'))
+        .map((r) => [String(r.subject_id), r.body === '' ? '' : 'body', r.digest === '' ? '' : 'digest']);
+      expect(await stored()).to.deep.equal([[String(gone.id), 'body', 'digest'], [String(draft.id), 'body', 'digest']]);
 
       await h.w.removeOrder(gone.id);
       await h.update(draft, { status: 'draft' });
       await h.update(neverPublished, { warehouseCode: 'W7' });
       await worker.drain(DRAIN);
       expect(h.api.deletes().map((r) => r.id).sort()).to.deep.equal([String(gone.id), String(draft.id)].sort());
-      expect(await stored()).to.deep.equal([]);
+      expect(await stored()).to.deep.equal([[String(gone.id), '', ''], [String(draft.id), '', '']]);
       expect(h.api.documents.size).to.equal(0);
+      for (const order of [gone, draft]) {
+        expect((await worker.subjectStatus(h.shop.OrderToApiSync, order.id)).published, `Order ${order.id}`).to.equal(undefined);
+      }
+
+      // Their rows are not publishes: a full resync unpublishes nothing again, and nothing differs.
+      await worker.resync(h.shop.OrderToApiSync);
+      const { outcomes } = await worker.drain(DRAIN);
+      expect(outcomes.unpublished ?? 0).to.equal(0);
+      expect(h.api.deletes()).to.have.length(2);
+      const report = await worker.reconcile(h.shop.OrderToApiSync);
+      expect(report.unpublishable.map((u) => [u.subjectId, u.reason, u.wouldUnpublish]).sort()).to.deep.equal(
+        [[String(draft.id), 'not_publishable', false], [String(neverPublished.id), 'not_publishable', false]].sort());
+      expect([report.checked, report.differing]).to.deep.equal([2, []]);
+    });
+
+    it("versions go on after an unpublish: a subject published again does not start at 1 (SPEC §6.2 'monotonic')", async () => {
+      const calls: Array<[string, number]> = [];
+      @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync' })
+      class Versioned extends h.shop.OrderToApiSync {
+        override async publish(order: ShopOrder, payload: OrderPayload, ctx?: PublishContext) {
+          calls.push([`put ${payload.order_status}`, ctx!.version]);
+          await super.publish(order, payload);
+        }
+        override async unpublish(subjectId: string, _previous?: unknown, ctx?: PublishContext) {
+          calls.push(['delete', ctx!.version]);
+          await super.unpublish(subjectId);
+        }
+      }
+      const worker = await h.startWorker({ machines: [new Versioned(new ApiClient(h.api.url))] });
+      const order = await h.order(await h.customer());
+      await worker.drain(DRAIN);
+      for (const status of ['shipped', 'draft', 'shipped', 'draft', 'received']) {
+        await h.update(order, { status });
+        await worker.drain(DRAIN);
+      }
+      // Before, the second "shipped" went out as version 1, below the 2 a partner that orders calls by version kept.
+      expect(calls).to.deep.equal([
+        ['put purchased', 1], ['put shipped', 2], ['delete', 2], ['put shipped', 3], ['delete', 3], ['put received', 4],
+      ]);
+      expect((await worker.subjectStatus(Versioned, order.id)).published?.version).to.equal(4);
     });
 
     it('retries a failed publish with backoff, then stores; a publish that keeps failing stores nothing and stays failed', async () => {
