@@ -80,11 +80,17 @@ export interface WorkerDeps {
   roll: WorkerRoll;
 }
 
-/** Starts processing both steps of every machine; a failing item is retried alone and never stops the worker. */
-export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], handlers: Record<Step, BatchHandler>): void {
+/**
+ * Starts processing both steps of every machine; a failing item is retried alone and never stops the worker.
+ * Returns what close() calls once it stops taking work: the publishes that wait for a slot go back to pending
+ * (PublishGate.stop), so that only the calls already made are waited for.
+ */
+export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], handlers: Record<Step, BatchHandler>): () => void {
+  const gates: PublishGate[] = [];
   for (const machine of machines) {
     const gate = new PublishGate(deps.concurrency, deps.enqueuer.work(machine.name, 'ensure-publication'),
       () => deps.roll.othersRun(machine.name), machine.rateLimit);
+    gates.push(gate);
     // Enough runs at once to keep `concurrency` subjects going, and more to load while others build and publish
     // (an unchanged resync on PostgreSQL: 10-20% faster with three more than with one).
     const runs = Math.ceil(deps.concurrency / machine.batching.batchSize) + 3;
@@ -108,6 +114,7 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
       reapEvery(deps, settings, deps.enqueuer.work(machine.name, step));
     }
   }
+  return () => gates.forEach((gate) => gate.stop());
 }
 
 /**

@@ -108,6 +108,8 @@ export class SyncMachines {
   private dataLoss?: DataLossWatch;
   /** The rolls of live workers this runtime is on; set in start() when it runs workers. */
   private roll?: WorkerRoll;
+  /** Hands back the publishes that wait for a slot (startWorkers); set in start() when it runs workers. */
+  private stopPublishing?: () => void;
   private closing?: Promise<void>;
   /** Where Redis is, for messages. */
   private redisAt = '';
@@ -221,7 +223,7 @@ export class SyncMachines {
       enqueuer.onMarked = (machine, step) => wakes.wake(keys.wakeChannel(machine, step));
       const reads = new Turns(adapter.blocksEventLoop === true);
       const roll = runtime.roll = new WorkerRoll(redis, keys, machines, logger);
-      startWorkers({ queues: queues!, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
+      runtime.stopPublishing = startWorkers({ queues: queues!, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
         takesInTurn: adapter.blocksEventLoop === true, roll }, machines, {
         'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
         'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger, reads, bodyLimit }, settings, batch, locks!),
@@ -390,6 +392,7 @@ export class SyncMachines {
       await Promise.allSettled([...this.pending]);
       await this.relay?.close();
       this.stopping.now = true;
+      this.stopPublishing?.();
       this.wakes?.stop(); // lingering tickets end now
       // Other workers hand nothing more to this one. Not waited for: sent before QUIT, it needs no answer to go first,
       // and a Redis that does not answer must not hold close() (an entry left expires on its own).

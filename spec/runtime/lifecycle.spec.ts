@@ -454,6 +454,26 @@ describe('runtime lifecycle', () => {
     expect(h.ds.subscribers.map((s) => s.constructor.name)).to.not.include('CaptureSubscriber');
   });
 
+  it('close() hands back the publishes that wait for a slot: it waits only for the calls made, and the next worker sends the rest', async () => {
+    const capture = await h.start();
+    const customer = await h.customer();
+    const orders = [];
+    for (let i = 0; i < 12; i++) orders.push(await h.order(customer));
+    await capture.close();
+    h.api.delayMs = 150;
+    const worker = await h.startWorker({ worker: { concurrency: 2 } });
+    await until(() => h.api.maxInFlightPerId > 0);
+    await worker.close();
+    // Before, close() waited for every publish its run had taken (all 12, one slot's turn after another): a trial's
+    // 1.5 s closeTimeoutMs ran out first, and the calls it left in flight were sent again by another worker.
+    expect(h.api.publishes().length, 'calls made by the closing worker').to.be.within(1, 4);
+    expect(h.logger.warnings()).to.deep.equal([]);
+
+    const next = await h.startWorker();
+    await next.drain(DRAIN);
+    expect(orders.map((o) => h.api.publishes(String(o.id)).length)).to.deep.equal(orders.map(() => 1));
+  });
+
   it('subjectStatus never reads a renamed customer\'s order as idle before the API has the new name', async () => {
     const worker = await h.startWorker();
     const customer = await h.customer();
