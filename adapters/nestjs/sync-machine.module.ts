@@ -1,5 +1,5 @@
 import {
-  BeforeApplicationShutdown, DynamicModule, Inject, Injectable, Logger, Module, OnModuleInit, Provider,
+  BeforeApplicationShutdown, DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdown, OnModuleInit, Provider,
 } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurationError } from '../../lib/errors';
@@ -16,12 +16,15 @@ function nestLogger(): SyncLogger {
 }
 
 /**
- * Starts the runtime once every provider exists (onModuleInit: the machines are providers), and closes it before
- * the application's shutdown hooks run, so running jobs finish while the ORM's connection is still open
- * (@nestjs/typeorm and @mikro-orm/nestjs close theirs in onApplicationShutdown).
+ * Starts the runtime once every provider exists (onModuleInit: the machines are providers), and closes it in two
+ * parts. Its worker stops before the application's shutdown hooks run, so running jobs finish while the ORM's
+ * connection is still open (@nestjs/typeorm and @mikro-orm/nestjs close theirs in onApplicationShutdown). Capture
+ * stops in onApplicationShutdown, after Nest has closed the HTTP server: requests still served in between commit
+ * (Nest closes it after beforeApplicationShutdown), and a trial's web process lost 8-10 such writes per SIGTERM,
+ * most of them answered 200 and in no log line, when the whole runtime closed before.
  */
 @Injectable()
-export class SyncMachinesLifecycle implements OnModuleInit, BeforeApplicationShutdown, RuntimeSlot {
+export class SyncMachinesLifecycle implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown, RuntimeSlot {
   runtime?: SyncMachines;
 
   constructor(
@@ -40,6 +43,10 @@ export class SyncMachinesLifecycle implements OnModuleInit, BeforeApplicationShu
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    await this.runtime?.stopWorker();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
     await this.runtime?.close();
   }
 }

@@ -111,6 +111,7 @@ export class SyncMachines {
   /** Hands back the publishes that wait for a slot (startWorkers); set in start() when it runs workers. */
   private stopPublishing?: () => void;
   private closing?: Promise<void>;
+  private workerStopping?: Promise<void>;
   /** Where Redis is, for messages. */
   private redisAt = '';
   /** How long a write waits for Redis per mark call (StartOptions.captureTimeoutMs); set in start(). */
@@ -391,6 +392,25 @@ export class SyncMachines {
       // Still subscribed while closing: a transaction committing now is logged as dropped, not lost silently.
       await Promise.allSettled([...this.pending]);
       await this.relay?.close();
+      await this.stopWorker();
+      this.unsubscribe?.();
+      this.availability?.close(); // before quitting: our own quit is no outage
+      await this.dataLoss?.close();
+      // QUIT waits in ioredis' offline queue for a Redis that is down (4.5 s here); there is nothing to tell it.
+      if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
+      else this.redis.disconnect();
+    })();
+    return this.closing;
+  }
+
+  /**
+   * close()'s first part alone: the worker takes no more work, hands back the publishes that wait for a slot, and
+   * lets the runs in flight finish (up to `worker.closeTimeoutMs`), while capture goes on until close(). For a host
+   * that closes the app's database after its last requests end (SyncMachineModule calls it in
+   * beforeApplicationShutdown, and close() in onApplicationShutdown). Idempotent; nothing to do without `worker`.
+   */
+  stopWorker(): Promise<void> {
+    this.workerStopping ??= (async () => {
       this.stopping.now = true;
       this.stopPublishing?.();
       this.wakes?.stop(); // lingering tickets end now
@@ -410,14 +430,8 @@ export class SyncMachines {
             'was stored meanwhile is found unchanged). Give @Publish a timeout, or raise worker.closeTimeoutMs.');
         }
       }
-      this.unsubscribe?.();
-      this.availability?.close(); // before quitting: our own quit is no outage
-      await this.dataLoss?.close();
-      // QUIT waits in ioredis' offline queue for a Redis that is down (4.5 s here); there is nothing to tell it.
-      if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
-      else this.redis.disconnect();
     })();
-    return this.closing;
+    return this.workerStopping;
   }
 
   /**

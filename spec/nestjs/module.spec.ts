@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Injectable, Module, Scope } from '@nestjs/common';
+import { Injectable, Module, OnApplicationShutdown, Scope } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import { SyncMachineModule } from '../../adapters/nestjs';
@@ -71,6 +71,42 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
     }
   });
 
+  it('captures the writes committed while Nest shuts down, until it has closed the HTTP server (onApplicationShutdown)', async () => {
+    const published: string[] = [];
+    @SyncMachine({ subject: Order, name: 'ShutdownSync' })
+    @ListenTo(Order)
+    class ShutdownSync {
+      @Build() build(order: Order) { return { id: String(order.id), status: order.status }; }
+      @Publish() publish(order: Order) { published.push(String(order.id)); }
+    }
+    let lastId = 0;
+    /**
+     * A request that Nest still serves after beforeApplicationShutdown: it closes the HTTP server between that hook
+     * and onApplicationShutdown, which the app's own module gets before the global ones (SyncMachineModule's).
+     */
+    @Injectable()
+    class LastRequest implements OnApplicationShutdown {
+      async onApplicationShutdown() {
+        const customer = await ds.getRepository(Customer).save({ firstName: 'Late', lastName: 'Request' });
+        lastId = (await ds.getRepository(Order).save({ customerId: customer.id, status: 'purchased' })).id;
+      }
+    }
+    @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [ShutdownSync, LastRequest] })
+    class AppModule {}
+    const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+    await app.close();
+    expect(lastId).to.be.above(0);
+
+    // Before, the runtime closed in beforeApplicationShutdown, and the write was neither captured nor logged.
+    const worker = await SyncMachines.start({ ...options(), machines: [new ShutdownSync()], worker: {} });
+    try {
+      await worker.drain({ timeoutMs: 10_000 });
+      expect(published).to.deep.equal([String(lastId)]);
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('forRootAsync builds the options from injected providers', async () => {
     @Module({ providers: [{ provide: 'DATA_SOURCE', useValue: ds }], exports: ['DATA_SOURCE'] })
     class DatabaseModule {}
@@ -110,5 +146,6 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
     const empty = await NestFactory.createApplicationContext(EmptyModule, { logger: false, abortOnError: false }).then(
       () => undefined, (error: Error) => error);
     expect(empty?.message).to.match(/^SyncMachineModule found no provider decorated with @SyncMachine: add your machine class/);
+
   });
 });
