@@ -164,6 +164,11 @@ export interface OrmAdapter {
    * database or key type cannot: the walk then compares the stored ids with the rows it went through.
    */
   storedWithoutRow?(entity: EntityClass, machine: string): StoredWithoutRow | undefined;
+  /**
+   * Optional: runs a batch's hooks (or a reconcile's) in the ORM's own unit of work for them, as a request would
+   * (MikroORM: a RequestContext), so that an ORM handle injected the framework's way works inside the hooks.
+   */
+  inContext?<T>(run: () => Promise<T>): Promise<T>;
   readonly payloads: PayloadStore;
   readonly outbox: OutboxStore;
 }

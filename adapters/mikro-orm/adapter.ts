@@ -1,4 +1,4 @@
-import { ReferenceKind } from '@mikro-orm/core';
+import { ReferenceKind, RequestContext } from '@mikro-orm/core';
 import type { EntityMetadata, EntityProperty, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../../lib/errors';
 import { consoleLogger, Logger } from '../../lib/logger';
@@ -125,6 +125,15 @@ export class MikroOrmAdapter implements OrmAdapter {
    * back only those (see the TypeORM adapter's). Undefined for a database or key type it cannot compare
    * (stored-key-sql.ts), and for a single-table child, whose rows pageIds tells apart by a condition this would lack.
    */
+  /**
+   * A RequestContext per batch: `@mikro-orm/nestjs` injects the global EntityManager, whose find() outside a
+   * context throws "Using global EntityManager instance methods for context specific actions is disallowed", so
+   * every hook that used it failed in workers (a trial), while the same code worked in the app's requests.
+   */
+  inContext<T>(run: () => Promise<T>): Promise<T> {
+    return RequestContext.create(this.orm.em, run);
+  }
+
   storedWithoutRow(entity: EntityClass, machine: string): StoredWithoutRow | undefined {
     const meta = this.metadataOf(entity)!;
     const dialect = SQL_DIALECTS[dialectOf(this.orm)];

@@ -226,8 +226,9 @@ export class SyncMachines {
       const roll = runtime.roll = new WorkerRoll(redis, keys, machines, logger);
       runtime.stopPublishing = startWorkers({ queues: queues!, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
         takesInTurn: adapter.blocksEventLoop === true, roll }, machines, {
-        'find-subjects': (settings, batch) => findSubjectsBatch(lookups, settings, batch),
-        'ensure-publication': (settings, batch, locks) => ensurePublications({ adapter, logger, reads, bodyLimit }, settings, batch, locks!),
+        'find-subjects': (settings, batch) => inContext(adapter, () => findSubjectsBatch(lookups, settings, batch)),
+        'ensure-publication': (settings, batch, locks) =>
+          inContext(adapter, () => ensurePublications({ adapter, logger, reads, bodyLimit }, settings, batch, locks!)),
       });
       // On the rolls once its queues take tickets: a worker counted in `status` takes work handed to it.
       await roll.start();
@@ -261,7 +262,7 @@ export class SyncMachines {
    */
   async reconcile(machine: MachineRef, options: ReconcileOptions = {}): Promise<ReconcileReport> {
     this.refuseClosed('reconcile');
-    return reconcileMachine(this.adapter, this.machineFor(machine), options);
+    return inContext(this.adapter, () => reconcileMachine(this.adapter, this.machineFor(machine), options));
   }
 
   /** Backfill: enqueues an EnsurePublication for every subject (or `ids`); `force` publishes unchanged payloads too. */
@@ -578,4 +579,9 @@ export class SyncMachines {
     }
     return def;
   }
+}
+
+/** `run` in the adapter's unit of work for hooks (OrmAdapter.inContext), or as it is. */
+function inContext<T>(adapter: OrmAdapter, run: () => Promise<T>): Promise<T> {
+  return adapter.inContext ? adapter.inContext(run) : run();
 }
