@@ -15,6 +15,7 @@ export class SyncMachineExplorer {
   /** The machine instances, each once (a provider exported to other modules is still one instance). */
   machines(): object[] {
     const found = new Set<object>();
+    const modulesOf = new Map<object, { instance: object; module: string }>();
     for (const wrapper of this.discovery.getProviders()) {
       const target = classOf(wrapper);
       if (!target || !Reflect.getMetadata(MACHINE_KEY, target)) continue;
@@ -23,7 +24,19 @@ export class SyncMachineExplorer {
           `${target.name} is a request-scoped (or transient-dependent) provider: sync machines run in workers, outside ` +
           'any request. Make it a singleton: drop `scope` from its @Injectable() and from the providers it injects.');
       }
-      if (wrapper.instance) found.add(wrapper.instance as object);
+      if (!wrapper.instance) continue;
+      const instance = wrapper.instance as object;
+      const module = wrapper.host?.metatype?.name ?? 'a module';
+      const first = modulesOf.get(target);
+      if (first && first.instance !== instance) {
+        // Listed in two modules' providers, Nest makes two instances: two machines of one name (a trial's message
+        // said "Shared and Shared are both named", and sent it to @SyncMachine({ name }), which cannot help).
+        throw new ConfigurationError(`${target.name} is in the providers of two modules (${first.module} and ${module}), ` +
+          'so Nest makes an instance in each, and each would run as a machine: keep it in the `providers` of one module, ' +
+          'and add it to that module\'s `exports` for the others that inject it.');
+      }
+      modulesOf.set(target, { instance, module });
+      found.add(instance);
     }
     return [...found];
   }

@@ -37,6 +37,11 @@ export function discoverMachines(machines: unknown[], adapter: OrmAdapter): Mach
   const seen = new Map<string, string>();
   for (const def of definitions) {
     const other = seen.get(def.name);
+    if (other === def.className) {
+      // One class twice: a unique name would make it two machines publishing the same subjects.
+      throw new ConfigurationError(`${def.className} is in SyncMachines.start({ machines }) twice (two instances of one ` +
+        'class): pass one instance of each machine class.');
+    }
     if (other !== undefined) {
       throw new ConfigurationError(
         `${def.className} and ${other} are both named "${def.name}": give one a unique name with @SyncMachine({ name }).`);

@@ -99,6 +99,9 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     @SyncMachine({ subject: Order }) class NeedsApi { constructor(readonly api: string) {} @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([Plain])).to.equal('Plain is not a sync machine: decorate it with @SyncMachine({ subject: YourEntity }).');
     expect(await refusal([A, B])).to.equal('B and A are both named "Same": give one a unique name with @SyncMachine({ name }).');
+    // One class twice: a unique name is not the fix (a trial's message said "A and A are both named").
+    expect(await refusal([new A(), new A()])).to.equal('A is in SyncMachines.start({ machines }) twice (two instances of one ' +
+      'class): pass one instance of each machine class.');
     expect(await refusal([NeedsApi])).to.match(/^NeedsApi takes constructor arguments: pass an instance \(machines: \[new NeedsApi\(\.\.\.\)\]\)/);
   });
 

@@ -147,5 +147,17 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
       () => undefined, (error: Error) => error);
     expect(empty?.message).to.match(/^SyncMachineModule found no provider decorated with @SyncMachine: add your machine class/);
 
+    // One class in two modules' providers: two instances, each a machine of the same name.
+    @Module({ providers: [OrderSync] })
+    class BillingModule {}
+    @Module({ providers: [OrderSync] })
+    class ShippingModule {}
+    @Module({ imports: [BillingModule, ShippingModule, SyncMachineModule.forRoot(options())] })
+    class TwiceModule {}
+    const twice = await NestFactory.createApplicationContext(TwiceModule, { logger: false, abortOnError: false }).then(
+      () => undefined, (error: Error) => error);
+    expect(twice?.message).to.equal('OrderSync is in the providers of two modules (BillingModule and ShippingModule), so ' +
+      'Nest makes an instance in each, and each would run as a machine: keep it in the `providers` of one module, and ' +
+      "add it to that module's `exports` for the others that inject it.");
   });
 });
