@@ -73,6 +73,8 @@ export interface DrainScope {
   opened?: Promise<CounterReading | undefined>;
   /** Receives the counters as read at the end, which a later drain may report from. */
   ended?(reading: CounterReading): void;
+  /** Looks whether Redis lost its data since the last look (DataLossWatch.lookNow), before the summary reads it. */
+  lookForLoss?(): Promise<void>;
   /**
    * What else keeps this runtime busy, outside the work sets: outbox rows, runs in flight in this process. While it
    * names anything, the work sets are not read.
@@ -219,6 +221,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     }
     await pause(POLL_MS);
   }
+  if (scope.lookForLoss) await deadline.bound(scope.lookForLoss()).catch(() => undefined);
   const [end, failures, lost] = await retrying(() => Promise.all([
     readCounters(scope),
     Promise.all(scope.machines.map((m) => readFailuresSince(scope.redis, scope.keys, m.name, m.subject, STEPS, since))),

@@ -368,6 +368,7 @@ export class SyncMachines {
       opened,
       // A request made during this drain had its runs reported here: the next drain reports from this reading.
       ended: (reading) => { if (this.unreported) this.unreported = Promise.resolve(reading); },
+      lookForLoss: async () => this.dataLoss?.lookNow(),
       alsoBusy: async () => {
         const busy: string[] = [];
         this.relay?.nudge();

@@ -157,6 +157,22 @@ describe('Redis restarted without its data (PostgreSQL)', function () {
     await capture.close();
   });
 
+  it('a drain() right after a FLUSHALL lists the loss: it looks before it resolves, not only every 5 s', async () => {
+    const capture = await h.start({ redis: redis.url });
+    const customer = await h.customer();
+    for (let i = 0; i < 5; i++) await h.order(customer); // pending: no worker runs
+    const client = new Redis(redis.url);
+    try {
+      await client.flushall();
+    } finally {
+      client.disconnect();
+    }
+    // Before, it resolved within milliseconds with dataLost: [] while every one of these orders stayed stale (a trial).
+    const { dataLost } = await capture.drain({ timeoutMs: 5_000 });
+    expect(dataLost.map((d) => d.machine)).to.deep.equal(['OrderToApiSync']);
+    expect(h.logger.errors().filter((e) => e.includes('lost the data it held while connected'))).to.have.length(1);
+  });
+
   it('a worker running through the restart publishes the changes committed after it: new tickets are not taken for its old ones', async () => {
     // Direct capture's side of the outbox spec's "Redis restarted empty, with a worker running throughout": the
     // worker's runs from before the restart hold tickets whose ids Bee-Queue's counter, restarted, hands out again.
