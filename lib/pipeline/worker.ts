@@ -220,10 +220,15 @@ async function refused(work: WorkQueue, className: string, error: unknown): Prom
     'the prefix was changed by hand: delete it, then resync the machine.';
 }
 
-/** How the two lines below begin: which ticket runs again, and why. */
+/**
+ * How the two lines below begin: which ticket runs again, and why. Any worker's stall check takes a ticket for stalled
+ * when its worker has not renewed it (every stallIntervalMs / 2 of its own) since the last check: with 2 s on one
+ * worker and 5 s on another, the other's live tickets ran again, and the line said only that their worker died (a trial).
+ */
 function rerun(settings: ItemRunSettings, ticket: string): string {
   return `${settings.step} of ${settings.machine.className}: run ticket ${ticket} is run again, as its run before did not ` +
-    'finish (its worker died or was stopped mid-batch, close() gave up on it, or it failed)';
+    'finish (its worker died or was stopped mid-batch, close() gave up on it, or it failed; or a worker with a shorter ' +
+    'worker.stallIntervalMs checked before that run\'s worker renewed it: give every worker of a prefix the same one)';
 }
 
 /**
