@@ -5,6 +5,7 @@ import type { RedisSettings } from '../redis/connection';
 import { KeySpace, Step } from '../redis/keys';
 import { CORRUPT_JOB_EVENT, ENDED_JOB_EVENT, installEnvelopeGuard } from '../queue/envelope-guard';
 import { installScriptRecovery } from '../queue/script-recovery';
+import { writesRefused } from '../redis/availability';
 
 installScriptRecovery(); // Bee-Queue recovers from Redis restarts (NOSCRIPT): once per process
 installEnvelopeGuard(); // a corrupt job is failed once, not re-run every stall interval
@@ -18,10 +19,15 @@ export function itemName(step: Step, subject: string, item: string): string {
 }
 
 /** The Bee-Queue queues of every machine, two per machine. */
+/** How often a Redis that refuses writes is said, per process, while it lasts. */
+const REFUSAL_SAID_EVERY_MS = 60_000;
+
 export class QueueSet {
   private readonly queues = new Map<string, BeeQueue>();
   /** close() gave up on jobs still running: Bee-Queue's word when one of them ends is expected, and not an error. */
   private abandoned = false;
+  /** When a Redis that refuses writes was last said (performance.now()), for all queues of this process. */
+  private refusalSaidAt = -Infinity;
 
   constructor(
     redis: RedisSettings, keys: KeySpace, machines: string[], worker: { stallIntervalMs: number } | undefined, logger: Logger,
@@ -47,6 +53,15 @@ export class QueueSet {
         queue.on('error', (error) => {
           // A ticket that close() abandoned ended after all: close() said so already (SyncMachines.close).
           if (this.abandoned && /^unable to update the status of \w+ job /.test(error?.message)) return;
+          const refusal = writesRefused(error);
+          if (refusal) {
+            // Every stall check and delayed-job move is refused alike: once a minute, with the fix, not each time.
+            if (performance.now() - this.refusalSaidAt < REFUSAL_SAID_EVERY_MS) return;
+            this.refusalSaidAt = performance.now();
+            logger.error(`${keys.prefix}:${queue.name}: Redis error: ${describeError(error)}: ${refusal} (said at most once a ` +
+              'minute while it lasts; the work stays in Redis).');
+            return;
+          }
           logger.error(`${keys.prefix}:${queue.name}: Redis error: ${describeError(error)}`);
         });
         (queue as unknown as NodeJS.EventEmitter).on(CORRUPT_JOB_EVENT, (error: Error) => logger.error(error.message));

@@ -6,6 +6,7 @@ import { countRuns } from '../metrics';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { parseTicket } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
+import { writesRefused } from '../redis/availability';
 import { sayWrongTypes } from '../redis/wrong-type';
 import type { RetryPolicy } from '../runtime/options';
 import { BatchEnds } from './batch-ends';
@@ -216,6 +217,8 @@ async function refused(work: WorkQueue, className: string, error: unknown): Prom
   if (wrong.length > 0) {
     return `${describeError(error)}. ${sayWrongTypes(wrong, `resync ${className}`)}. The work stays in Redis for the next ticket.`;
   }
+  const refusal = writesRefused(error);
+  if (refusal) return `${describeError(error)}: ${refusal}. The work stays in Redis for the next ticket.`;
   return `${describeError(error)}. The work stays in Redis for the next ticket; if this repeats, a key under ` +
     'the prefix was changed by hand: delete it, then resync the machine.';
 }

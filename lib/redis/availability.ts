@@ -24,6 +24,23 @@ export function unanswered(error: unknown, call: string, redisAt: string, undone
     'Start Redis or fix the `redis` option, then call it again.', true, { cause: error });
 }
 
+/**
+ * What to do about a Redis that answers but refuses writes, or undefined for any other error: at its maxmemory
+ * (OOM), or a read-only replica (a failover that left the address on one). A MULTI with such a command fails as a
+ * whole (EXECABORT), its cause in `previousErrors`. A trial's Redis at maxmemory made drain() say that Redis "did not
+ * answer" and ask whether it ran, and capture's lines said only the reply.
+ */
+export function writesRefused(error: unknown): string | undefined {
+  const causes = [error, ...((error as { previousErrors?: unknown[] } | undefined)?.previousErrors ?? [])];
+  const said = causes.map((e) => (e as { message?: unknown } | undefined)?.message).filter((m): m is string => typeof m === 'string');
+  if (said.some((m) => /^OOM\b/.test(m))) {
+    return 'Redis is at its maxmemory and refuses writes: raise maxmemory (CONFIG SET maxmemory, and in redis.conf) or free ' +
+      "memory, and keep maxmemory-policy noeviction (an evicting policy would drop sync-machine's keys without a word)";
+  }
+  if (said.some((m) => /^READONLY\b/.test(m))) return 'this Redis is a read-only replica: point the `redis` option at the primary';
+  return undefined;
+}
+
 /** Names kept per outage for the "back" summary; beyond this only the count grows (a long outage must not eat memory). */
 export const MAX_DROPPED_NAMES = 10_000;
 

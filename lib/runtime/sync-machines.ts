@@ -14,7 +14,8 @@ import { startWorkers, type Stopping } from '../pipeline/worker';
 import { WorkerRoll } from '../pipeline/worker-roll';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
-import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError, unanswered } from '../redis/availability';
+import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError, unanswered, writesRefused } from '../redis/availability';
+import { SaidTogether } from '../pipeline/said-together';
 import { clearDataLost, DataLossWatch, redisNowMs } from '../redis/data-loss';
 import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
@@ -95,6 +96,12 @@ async function warnWithoutPayloads(adapter: OrmAdapter, logger: Logger): Promise
 /** A started sync-machine runtime: captures changes, and runs workers when asked to. */
 export class SyncMachines {
   private readonly pending = new Set<Promise<void>>();
+  /**
+   * Changes capture could not enqueue while Redis answered (it refused them), said together a second after the first:
+   * a Redis at its maxmemory made one error line per commit (155 in a trial). close() says what is left at once.
+   */
+  private readonly droppedLines = new SaidTogether<SyncMachines, { changes: CapturedChange[]; why: string }>(
+    1_000, (_, drops) => this.sayDropped(drops));
   /** Set by close(): running tickets finish their batch and take no other. */
   private readonly stopping: Stopping = { now: false, closed: false };
   /** Batches in flight in this process: drain() waits for them even when Redis shows no work left. */
@@ -396,6 +403,7 @@ export class SyncMachines {
       await this.relay?.close();
       await this.stopWorker();
       this.unsubscribe?.();
+      this.droppedLines.sayNow(this);
       this.availability?.close(); // before quitting: our own quit is no outage
       await this.dataLoss?.close();
       // QUIT waits in ioredis' offline queue for a Redis that is down (4.5 s here); there is nothing to tell it.
@@ -476,6 +484,8 @@ export class SyncMachines {
 
   /** Why Redis refused an enqueue: a key of the wrong type is named with the fix (looked up only on that error). */
   private async whyRefused(error: unknown): Promise<string> {
+    const refusal = writesRefused(error);
+    if (refusal) return `${describeError(error)}: ${refusal}`;
     const wrong = await wrongTypeKeys(this.redis, this.keys, error);
     if (wrong.length === 0) return describeError(error);
     const owners = this.machines.filter((m) => wrong.some((w) => w.key.startsWith(`${this.keys.prefix}:${m.name}:`)));
@@ -548,9 +558,20 @@ export class SyncMachines {
   }
 
   private logDropped(changes: CapturedChange[], why: string): void {
-    const list = changes.map((c) => `${c.op} ${c.entity.name} ${c.id}`).join(', ');
-    this.logger.error(`Could not enqueue ${changes.length} committed change(s) (${why}); dropped: ${list}. ` +
-      'Call notifyChanged() or resync() for them once Redis accepts them again.');
+    this.droppedLines.add(this, { changes, why });
+  }
+
+  /** The commits of one window that capture could not enqueue, one line per reason, every change named. */
+  private sayDropped(drops: Array<{ changes: CapturedChange[]; why: string }>): void {
+    const byWhy = new Map<string, CapturedChange[][]>();
+    for (const { changes, why } of drops) byWhy.set(why, [...(byWhy.get(why) ?? []), changes]);
+    for (const [why, commits] of byWhy) {
+      const changes = commits.flat();
+      const list = changes.map((c) => `${c.op} ${c.entity.name} ${c.id}`).join(', ');
+      const of = commits.length > 1 ? ` of ${commits.length} commits` : '';
+      this.logger.error(`Could not enqueue ${changes.length} committed change(s)${of} (${why}); dropped: ${list}. ` +
+        'Call notifyChanged() or resync() for them once Redis accepts them again.');
+    }
   }
 
   private async track(work: Promise<void>): Promise<void> {

@@ -1,0 +1,62 @@
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { SyncMachine } from '../../lib';
+import { ApiClient } from '../support/partner-api';
+import { Harness } from '../support/harness';
+import { PrivateRedis } from './support/private-redis';
+
+const MAXMEMORY_HINT = 'Redis is at its maxmemory and refuses writes: raise maxmemory (CONFIG SET maxmemory, and in ' +
+  "redis.conf) or free memory, and keep maxmemory-policy noeviction (an evicting policy would drop sync-machine's keys " +
+  'without a word)';
+
+/** A Redis that answers but refuses writes (at its maxmemory): said as such, once per second of commits, with the fix. */
+describe('Redis at its maxmemory (own redis-server)', function () {
+  this.timeout(30_000);
+  let redis: PrivateRedis;
+  let h: Harness;
+  let admin: Redis;
+  beforeEach(async () => {
+    redis = await PrivateRedis.create();
+    admin = new Redis(redis.url);
+    h = await new Harness('sqlite', 'maxmemory').setUp();
+  });
+  afterEach(async () => {
+    await admin.config('SET', 'maxmemory', '0').catch(() => undefined);
+    admin.disconnect();
+    await h.tearDown();
+    await redis.destroy();
+  });
+
+  it("capture names every dropped change in one line with the fix, and a worker's queues say it once a minute", async () => {
+    // Debounced, so that the customer's change is ready for the worker's take only once Redis refuses writes.
+    @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', debounceMs: 1_500 })
+    class Debounced extends h.shop.OrderToApiSync {}
+    const machines = [new Debounced(new ApiClient(h.api.url))];
+    const worker = await h.startWorker({ redis: redis.url, machines });
+    const customer = await h.customer();
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.config('SET', 'maxmemory', '1');
+    const orders = [await h.order(customer), await h.order(customer), await h.order(customer)];
+
+    const said = () => h.logger.errors().filter((e) => e.startsWith('Could not enqueue'));
+    while (said().length === 0) await new Promise((r) => setTimeout(r, 50));
+    // Before, one line per commit, each with only Redis' reply.
+    expect(said(), said().join("\n")).to.have.length(1);
+    const [head, tail] = said()[0].split(': Redis is at its maxmemory');
+    expect(head).to.match(/^Could not enqueue 3 committed change\(s\) of 3 commits \(OOM command not allowed when used memory > 'maxmemory'\./);
+    expect(`Redis is at its maxmemory${tail}`).to.equal(`${MAXMEMORY_HINT}); dropped: ` +
+      `${orders.map((o) => `insert Order ${o.id}`).join(', ')}. Call notifyChanged() or resync() for them once Redis accepts them again.`);
+
+    // The customer's change, recorded before: a worker's take (and Bee-Queue's stall check) writes, and is refused.
+    const refused = () => h.logger.errors().filter((e) => !e.startsWith('Could not enqueue') && e.includes(MAXMEMORY_HINT));
+    while (refused().length === 0) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 2_000));
+    const redisErrors = h.logger.errors().filter((e) => e.includes('Redis error'));
+    expect(redisErrors.length, 'Bee-Queue\'s refused scripts: said once a minute, not each time').to.be.at.most(1);
+
+    await admin.config('SET', 'maxmemory', '0');
+    await h.order(customer);
+    await worker.drain({ timeoutMs: 10_000 });
+    expect(said(), 'accepted again: nothing more dropped').to.have.length(1);
+  });
+});
