@@ -32,6 +32,11 @@ export interface RequestInput {
   force?: boolean;
   /** The W3C traceparent of the span that made the request. */
   traceparent?: string;
+  /**
+   * When the change behind it was first requested (Redis' ms), for a subject found from a changed row: its debounce
+   * counts from there, not from the mapping, which came only after the row's own debounce (mark.lua).
+   */
+  at?: number;
 }
 
 /** A request as a run reads it, after any number of merges. */
@@ -63,6 +68,7 @@ export function encodeRequest(input: RequestInput): EncodedRequest {
   if (input.snapshot) fields.snapshot = JSON.stringify(input.snapshot);
   for (const values of input.before ?? []) fields[`${WAS}${JSON.stringify(values)}`] = '1';
   if (input.force) fields.force = '1';
+  if (input.at !== undefined) fields.at = String(Math.floor(input.at));
   if (input.traceparent) {
     fields.parent = input.traceparent;
     fields[`${ORIGIN}${input.traceparent}`] = '1';

@@ -543,6 +543,20 @@ for (const world of WORLDS) {
       expect(sent[sent.length - 1]).to.equal(30);
     });
 
+    it('debounceMs counts from the change for subjects found from a related row, not again from its mapping', async () => {
+      @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', debounceMs: 1500 })
+      class Debounced extends h.shop.OrderToApiSync {}
+      const worker = await h.startWorker({ machines: [new Debounced(new ApiClient(h.api.url))] });
+      const customer = await h.customer();
+      const order = await h.order(customer);
+      await worker.drain(DRAIN);
+      const renamedAt = Date.now();
+      await h.w.updateCustomer(customer.id, { firstName: 'Renamed' });
+      while (h.api.documents.get(String(order.id))?.customer_full_name !== 'Renamed Yang') await new Promise((r) => setTimeout(r, 10));
+      // Before, the rename waited 1.5 s and its order 1.5 s more: 3 s and over (a trial: 10 s for debounceMs 5 s).
+      expect(h.api.publishes(String(order.id)).at(-1)!.at - renamedAt).to.be.within(1_400, 2_700);
+    });
+
     it('single commits while a worker runs reuse its lingering run instead of making a ticket each', async () => {
       const worker = await h.startWorker();
       const order = await h.order(await h.customer());

@@ -15,7 +15,8 @@ ARGV[1] debounce (ms): an item becomes ready this long after its first pending r
 ARGV[2] batch size
 ARGV[3] max tickets
 ARGV[4] ticket (Bee-Queue job JSON)
-ARGV[5] JSON array of [item, request] pairs, for requests with fields
+ARGV[5] JSON array of [item, request] pairs, for requests with fields; a request's `at` (ms), when given, is when
+        the change behind it was first requested, and its item is ready debounce after that
 ARGV[6] wake channel: published on when items are ready or new and runs exist (an idle one may be waiting)
 ARGV[7] JSON array of the items whose request has no fields (a subject's own change, a resync: most requests);
         one argument, not one per item, which cost a commit of 1,000 rows a millisecond in transit
@@ -54,8 +55,15 @@ local score = string.format('%d', now + debounce)
 local ready_at = {}
 local with_fields = cjson.decode(ARGV[5])
 for _, pair in ipairs(with_fields) do
-  if pair[2].at == nil then pair[2].at = tostring(now) end
-  ready_at[#ready_at + 1] = score
+  local at = tonumber(pair[2].at)
+  if at == nil then
+    pair[2].at = tostring(now)
+    ready_at[#ready_at + 1] = score
+  else
+    -- A subject found from a changed row carries the change's time: its debounce counts from there, as the row's
+    -- own wait was part of it.
+    ready_at[#ready_at + 1] = string.format('%d', math.min(at, now) + debounce)
+  end
   ready_at[#ready_at + 1] = pair[1]
 end
 merge_all_into(KEYS[2], with_fields)

@@ -158,7 +158,10 @@ end
 local MAX_ORIGINS = 32
 local function merge(old, new)
   for field, value in pairs(new) do
-    if field == 'at' or field == 'parent' then
+    if field == 'at' then
+      -- The first request's time: a subject found from an earlier change may come after a later one of its own.
+      if old.at == nil or (tonumber(value) or math.huge) < (tonumber(old.at) or math.huge) then old.at = value end
+    elseif field == 'parent' then
       if old[field] == nil then old[field] = value end
     elseif field == 'attempt' then
       if (tonumber(value) or 0) > (tonumber(old[field]) or 0) then old[field] = value end
