@@ -21,7 +21,7 @@ export class BatchEnds {
   private busy = false;
   private readonly timer: NodeJS.Timeout;
   private readonly started = performance.now();
-  /** Items whose run has not ended, once rest() has them. */
+  /** Items whose run has not ended (from reading(), or once rest() has them). */
   private readonly running = new Set<string>();
   private saidSlow = false;
   private nudged = false;
@@ -40,12 +40,21 @@ export class BatchEnds {
     this.timer.unref();
   }
 
+  /**
+   * The batch's items, before its reads have returned: they count as running (for `slow`) from the take, not only
+   * once rest() has them, so that a read that does not return is told too.
+   */
+  reading(items: string[]): void {
+    for (const item of items) this.running.add(item);
+  }
+
   /** Once every item has ended: the results that no release took (in any order), for FINISH. */
   async rest(items: TakenItem[], results: Array<ItemResult | Promise<ItemResult>>): Promise<ItemResult[]> {
     const waits: Array<Promise<void>> = [];
     for (let i = 0; i < results.length; i++) {
       const result = results[i];
       if (Array.isArray(result)) {
+        this.running.delete(items[i].item);
         this.ended.push(result);
         continue;
       }

@@ -7,6 +7,7 @@ import type { MachineDefinition } from '../metadata/machine-definition';
 import { parseTicket } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
 import { writesRefused } from '../redis/availability';
+import { PAYLOAD_TABLE } from '../store/payload-row';
 import { sayWrongTypes } from '../redis/wrong-type';
 import type { RetryPolicy } from '../runtime/options';
 import { BatchEnds } from './batch-ends';
@@ -287,6 +288,19 @@ function slowItems(settings: ItemRunSettings, items: string[], ms: number): stri
 }
 
 /**
+ * The batch's own reads have not returned: no hook has been called yet. A trial's LOCK TABLE on the payload table
+ * (as a migration's ALTER TABLE takes) held every run for 40 s, and the warning blamed @Build or @Publish and
+ * advised a timeout on the partner call, which could not help.
+ */
+function slowReads(settings: ItemRunSettings, items: string[], ms: number): string {
+  const named = listed(items.map((item) => settings.describe(item)), 10);
+  const stored = settings.step === 'ensure-publication' ? ` and their stored payloads (${PAYLOAD_TABLE})` : '';
+  return `${settings.step} of ${settings.machine.className}: ${named} still running after ${Math.round(ms / 1000)} s, ` +
+    `waiting for the batch's reads of their rows${stored}: the database has not answered (a lock on the table, such as ` +
+    "a migration's ALTER TABLE or LOCK TABLE, or a connection that hangs?). No hook has been called yet; they run when it answers.";
+}
+
+/**
  * One batch of a ticket: its items run, those that ended are let go while others still run (batch-ends.ts),
  * then FINISH; resolves whether the ticket goes on.
  */
@@ -301,10 +315,15 @@ async function runBatch(
     await work.release(run, batch.claim, ended, deps.retry);
     locks?.release(ended.map(([item]) => item));
     countRuns(settings.machine.name, settings.step, ended);
-  }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms) => deps.logger.warn(slowItems(settings, items, ms)) });
+  }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms) => deps.logger.warn((reading ? slowReads : slowItems)(settings, items, ms)) });
+  // Until the handler has its rows and stored payloads, no hook of the batch has been called.
+  let reading = true;
+  ends.reading(ids);
   let results: ItemResult[];
   try {
-    results = await ends.rest(batch.items, await handler(settings, batch, locks));
+    const started = await handler(settings, batch, locks);
+    reading = false;
+    results = await ends.rest(batch.items, started);
   } catch (error) {
     // The batch's own reads failed (the database is down, say): each item is retried alone, with backoff.
     await ends.stop();

@@ -93,6 +93,31 @@ async function warnWithoutPayloads(adapter: OrmAdapter, logger: Logger): Promise
   }
 }
 
+/**
+ * How long an app process' start (no worker) waits for its looks at the payload table; they end on their own after.
+ * It needs no payload table to capture, and a lock on the table (a migration's) held a trial's start 17 s.
+ */
+const START_LOOK_MS = 1_000;
+
+/**
+ * Waits for `look` up to `ms`; a look still going then goes on, and a failure after that goes to `failed` (within
+ * the time it is thrown, as before).
+ */
+async function atMost(ms: number, look: Promise<void>, failed: (error: unknown) => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let late = false;
+  const wait = new Promise<void>((resolve) => { timer = setTimeout(() => { late = true; resolve(); }, ms); timer.unref(); });
+  const watched = look.catch((error: unknown) => {
+    if (!late) throw error;
+    failed(error);
+  });
+  try {
+    await Promise.race([watched, wait]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A started sync-machine runtime: captures changes, and runs workers when asked to. */
 export class SyncMachines {
   private readonly pending = new Set<Promise<void>>();
@@ -159,7 +184,7 @@ export class SyncMachines {
     if (capture.mode === 'outbox') await adapter.outbox.check();
     const redisSettings = resolveRedis(options.redis);
     const bodyLimit = worker ? await adapter.payloads.check() : undefined;
-    if (!worker) await warnWithoutPayloads(adapter, logger);
+    if (!worker) await atMost(START_LOOK_MS, warnWithoutPayloads(adapter, logger), (error) => logger.warn(`SyncMachines.start (no worker): ${describeError(error)}`));
     // A web process restarting during an outage: with the outbox its commits lose nothing, so it starts and waits.
     const startsWithoutRedis = await checkRedis(redisSettings, { mayBeDown: capture.mode === 'outbox' && !worker });
 
@@ -198,7 +223,10 @@ export class SyncMachines {
     runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe, capture.mode === 'outbox');
     runtime.dataLoss = new DataLossWatch(redis, keys, logger, redisSettings.describe, machines.map((m) => m.name), capture.mode === 'outbox');
     await runtime.dataLoss.start();
-    await runtime.dataLoss.checkAtStart(async (machine) => (await adapter.payloads.pageSubjectIds(machine, undefined, 1)).length > 0);
+    const lookedAtStart = runtime.dataLoss.checkAtStart(async (machine) => (await adapter.payloads.pageSubjectIds(machine, undefined, 1)).length > 0);
+    // A worker reads the payload table anyway before it runs; an app process waits for the look START_LOOK_MS at most.
+    if (worker) await lookedAtStart;
+    else await atMost(START_LOOK_MS, lookedAtStart, () => undefined);
     if (capture.mode === 'outbox') {
       const relay = new OutboxRelay({
         outbox: adapter.outbox, logger, pollMs: capture.pollMs,
