@@ -350,7 +350,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
       await run.locks.confirm(id);
     }
     // Its version is kept, so that a publish after it goes on from there (UNPUBLISHED_DIGEST).
-    const version = context?.version ?? run.uncertain.lastVersion(id, stored);
+    const version = context?.version ?? stored?.version ?? 0; // no call went out without @Unpublish
     await run.deps.adapter.payloads.savePublished(machine.name, [unpublishedRow(id, version, run.readAt)]);
   });
   if (context) run.uncertain.clear([id]);
@@ -368,8 +368,8 @@ export interface PublishContext<P = unknown> {
   /** The payload last published for this subject; undefined if none, or with `store: 'digest'`. */
   previous?: P;
   /**
-   * 1, 2, 3 ...: +1 per successful publish of this subject; `@Unpublish` gets the last published one, or a call's
-   * of unknown outcome after it. A number is skipped after a call whose outcome was not known (it failed or timed
+   * 1, 2, 3 ...: +1 per successful publish of this subject; `@Unpublish` gets one above the last published one (or
+   * above a call's of unknown outcome after it), and a publish after it one above that. A number is skipped after a call whose outcome was not known (it failed or timed
    * out, or its worker died): that call may have reached the API with it, so no other payload gets it.
    */
   version: number;
@@ -396,7 +396,7 @@ async function publishContext(
   const { machine, locks } = s.run;
   const what = `${machine.subjectInfo.name} ${id}`;
   const body = stored && machine.store !== 'digest' ? await s.run.bodies.of(id) : undefined;
-  const version = action === 'publish' ? s.run.uncertain.version(id, digest, stored) : s.run.uncertain.lastVersion(id, stored);
+  const version = action === 'publish' ? s.run.uncertain.version(id, digest, stored) : s.run.uncertain.unpublishVersion(id, stored);
   // A call and its retries share a key; any other call gets its own (UncertainPublishes.seed).
   const seed = s.run.uncertain.seed(id, action === 'publish' ? digest : '', version);
   const keyed = seed === '' ? `${machine.name}\n${id}\n${action}\n${digest}` : `${machine.name}\n${id}\n${action}\n${digest}\n${version}\n${seed}`;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { StoredDigest } from '../ports';
+import { UNPUBLISHED_DIGEST } from '../store/payload-row';
 import type { WorkQueue } from './work-queue';
 
 /**
@@ -53,7 +54,7 @@ export class UncertainPublishes {
   /** Whether a publish of the subject (not an unpublish) may have reached the API without being stored. */
   mayHavePublished(id: string): boolean {
     const uncertain = this.found.get(id);
-    return uncertain !== undefined && uncertain.digest !== '';
+    return uncertain !== undefined && uncertain.digest !== UNPUBLISHED_DIGEST;
   }
 
   /** Whether the subject has such a record: its run must not take it as unchanged before it has built it. */
@@ -86,11 +87,14 @@ export class UncertainPublishes {
   }
 
   /**
-   * The version an unpublish goes out with: the last one that may have reached the API, the stored publish's or a
-   * later call's of unknown outcome (a trial: a DELETE with 26 after the API had applied a PUT with 27).
+   * The version an unpublish goes out with: one above the last that may have reached the API (the stored publish's,
+   * or a later call's of unknown outcome: a trial's DELETE went with 26 after the API had applied a PUT with 27), or
+   * the uncertain unpublish's when this is its retry. With the last publish's own version, a partner that refuses
+   * what is not above the version it holds refused every unpublish (409, a trial), and one that takes what is not
+   * below it let a late PUT of that version bring the deleted document back.
    */
-  lastVersion(id: string, stored: StoredDigest | undefined): number {
-    return Math.max(stored?.version ?? 0, this.found.get(id)?.version ?? 0);
+  unpublishVersion(id: string, stored: StoredDigest | undefined): number {
+    return this.version(id, UNPUBLISHED_DIGEST, stored);
   }
 
   /**

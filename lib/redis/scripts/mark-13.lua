@@ -53,18 +53,20 @@ ingest(KEYS[1], KEYS[2], KEYS[12], KEYS[13])
 -- 1,000-item mark.
 local score = string.format('%d', now + debounce)
 local ready_at = {}
+-- A subject found from a changed row carries the change's time: its debounce counts from there, as the row's own
+-- wait was part of it; and it brings forward a later ready-at of the subject's own (LT), as its first pending change.
+local found_ready = {}
 local with_fields = cjson.decode(ARGV[5])
 for _, pair in ipairs(with_fields) do
   local at = tonumber(pair[2].at)
   if at == nil then
     pair[2].at = tostring(now)
     ready_at[#ready_at + 1] = score
+    ready_at[#ready_at + 1] = pair[1]
   else
-    -- A subject found from a changed row carries the change's time: its debounce counts from there, as the row's
-    -- own wait was part of it.
-    ready_at[#ready_at + 1] = string.format('%d', math.min(at, now) + debounce)
+    found_ready[#found_ready + 1] = string.format('%d', math.min(at, now) + debounce)
+    found_ready[#found_ready + 1] = pair[1]
   end
-  ready_at[#ready_at + 1] = pair[1]
 end
 merge_all_into(KEYS[2], with_fields)
 -- A bare item keeps no request: its score says when it was first requested (take puts that back as `at`).
@@ -72,7 +74,7 @@ for _, item in ipairs(cjson.decode(ARGV[7])) do
   ready_at[#ready_at + 1] = score
   ready_at[#ready_at + 1] = item
 end
-local added = variadic('ZADD', KEYS[1], 'NX', ready_at)
+local added = variadic('ZADD', KEYS[1], 'NX', ready_at) + variadic('ZADD', KEYS[1], 'LT', found_ready)
 local ready = schedule(KEYS[1], KEYS[3], KEYS[4], ticket_keys(5), now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 -- Idle runs wake for ready items, and for new ones not ready yet (debounce), to wait for those instead of their linger.
 if (ready > 0 or added > 0) and redis.call('SCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[6], '1') end
