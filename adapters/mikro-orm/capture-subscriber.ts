@@ -1,5 +1,5 @@
 import {
-  ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityManager, type EntityMetadata,
+  ChangeSetType, helper, ReferenceKind, wrap, type ChangeSet, type Collection, type EntityManager, type EntityMetadata,
   type EventArgs, type EventSubscriber, type FlushEventArgs, type TransactionEventArgs, type UnitOfWork,
 } from '@mikro-orm/core';
 import { ChangeFrame, mergeChange } from '../../lib/changes';
@@ -74,6 +74,7 @@ export class CaptureSubscriber implements EventSubscriber {
     if (collections.length > 0) this.links.set(uow, this.linksOf(collections));
     const changeSets = uow.getChangeSets();
     let linked: Map<LinkInto[], unknown[]> | undefined;
+    let unloaded: Map<EntityMetadata, object[]> | undefined;
     // Indexed: these loops run once per flush, mostly before V8 optimizes them, where `for...of` made an iterator
     // result per change set.
     for (let i = 0; i < changeSets.length; i++) {
@@ -81,6 +82,10 @@ export class CaptureSubscriber implements EventSubscriber {
       if (OPS[cs.type] !== 'remove') continue;
       if (this.isWatched(cs.meta)) {
         this.removed.set(cs.entity, snapshotOf(cs.meta, uow.getOriginalEntityData(cs.entity) ?? cs.entity));
+        if (!wrap(cs.entity, true).isInitialized()) {
+          unloaded ??= new Map();
+          unloaded.set(cs.meta, [...(unloaded.get(cs.meta) ?? []), cs.entity]);
+        }
       }
       const links = this.linksIntoOf(em, cs.meta);
       const key = links.length > 0 ? helper(cs.entity).getPrimaryKey() : undefined;
@@ -90,7 +95,33 @@ export class CaptureSubscriber implements EventSubscriber {
       linked.set(links, keys);
       keys.push(key);
     }
-    if (linked) return this.readRemovedLinks(em, uow, linked);
+    if (linked || unloaded) return this.readBeforeDelete(em, uow, linked, unloaded);
+  }
+
+  private async readBeforeDelete(
+    em: EntityManager, uow: UnitOfWork, linked?: Map<LinkInto[], unknown[]>, unloaded?: Map<EntityMetadata, object[]>,
+  ): Promise<void> {
+    if (unloaded) await this.readRemovedRows(em, unloaded);
+    if (linked) await this.readRemovedLinks(em, uow, linked);
+  }
+
+  /**
+   * The rows of references removed without being loaded (`em.remove(em.getReference(Lesson, 50))`), read before
+   * the flush deletes them: their snapshots held only the key, and a mapper of the row's relation
+   * (`lesson.course.id`) failed on every attempt, so the course stayed stale (a trial, 3 of 3). TypeORM's capture
+   * reads such a row's keys before its DELETE too.
+   */
+  private async readRemovedRows(em: EntityManager, unloaded: Map<EntityMetadata, object[]>): Promise<void> {
+    for (const [meta, entities] of unloaded) {
+      const pk = meta.primaryKeys[0];
+      const byKey = new Map(entities.map((entity) => [String(helper(entity).getPrimaryKey()), entity]));
+      const rows = await em.getDriver().find<object>(meta.className, { [pk]: { $in: [...byKey.keys()] } } as never,
+        { ctx: em.getTransactionContext() } as never);
+      for (const row of rows) {
+        const entity = byKey.get(String((row as Record<string, unknown>)[pk]));
+        if (entity) this.removed.set(entity, snapshotOf(meta, row));
+      }
+    }
   }
 
   /** The links of removed entities to watched ones, read before the flush deletes them (see linksInto). */
