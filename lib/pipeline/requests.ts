@@ -76,6 +76,20 @@ export function encodeRequest(input: RequestInput): EncodedRequest {
   return fields;
 }
 
+/**
+ * The request a failure record kept (finish.lua), to run the item again with (retryFailed): its fields but for its
+ * time and attempts, which start afresh. Anything else (a record of a version before it kept one) is a bare request.
+ */
+export function retriedRequest(kept: unknown): EncodedRequest {
+  if (!kept || typeof kept !== 'object' || Array.isArray(kept)) return BARE_REQUEST;
+  const fields: EncodedRequest = {};
+  for (const [field, value] of Object.entries(kept)) {
+    if (typeof value !== 'string') return BARE_REQUEST;
+    if (field !== 'at' && field !== 'attempt' && field !== 'held') fields[field] = value;
+  }
+  return fields;
+}
+
 /** What a take gives an item requested with no fields (a resync, a change without keys): `{"at":"<ms>"}`. */
 const BARE = /^\{"at":"(\d{1,16})"\}$/;
 

@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import { requeueFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
+import { retriedRequest, type EncodedRequest } from '../pipeline/requests';
 
 /** A subject (or changed row) whose runs used up their attempts; a later change or retryFailed runs it again. */
 export interface FailedItem {
@@ -106,16 +107,18 @@ async function scanHash(redis: Redis, key: string, cap: number): Promise<Array<[
  */
 export async function takeFailures(
   redis: Redis, keys: KeySpace, machine: string, steps: readonly Step[],
-  request: (step: Step, items: string[]) => Promise<void>,
+  request: (step: Step, requests: Array<[string, EncodedRequest]>) => Promise<void>,
 ): Promise<Partial<Record<Step, number>>> {
   const counts: Partial<Record<Step, number>> = {};
   for (const step of steps) {
     const key = keys.step(machine, step).failed;
     let count = 0;
     for (;;) {
-      const items = (await scanHash(redis, key, 500)).map(([item]) => item);
-      if (items.length === 0) break;
-      await request(step, items); // made pending first: a crash between the two loses no failure
+      const entries = await scanHash(redis, key, 500);
+      if (entries.length === 0) break;
+      const items = entries.map(([item]) => item);
+      // With the request the record kept: a removed row's snapshot, say, which its mapper needs.
+      await request(step, entries.map(([item, raw]) => [item, retriedRequest(keptRequest(raw))])); // pending first: a crash between the two loses no failure
       await redis.hdel(key, ...items);
       count += items.length;
     }
@@ -123,4 +126,13 @@ export async function takeFailures(
     counts[step] = count;
   }
   return counts;
+}
+
+/** The request a failure record kept, if it parses: undefined otherwise (retriedRequest makes that a bare one). */
+function keptRequest(raw: string): unknown {
+  try {
+    return (JSON.parse(raw) as { request?: unknown } | null)?.request;
+  } catch {
+    return undefined;
+  }
 }

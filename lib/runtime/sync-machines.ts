@@ -368,7 +368,7 @@ export class SyncMachines {
     }
     try {
       return await takeFailures(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS,
-        (step, items) => this.requesting(() => this.enqueuer.request(def.name, step, items.map((item) => [item, {}])), true));
+        (step, requests) => this.requesting(() => this.enqueuer.request(def.name, step, requests), true));
     } catch (error) {
       // A failure goes from the failed set only once it is pending again: what was not taken is still recorded.
       throw unanswered(await refusedRead(this.redis, this.keys, error, `retryFailed(${def.className}): Redis refused it, and ` +

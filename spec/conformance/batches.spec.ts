@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { Build, ConfigurationError, ListenTo, Publish, PublishContext, SyncMachine } from '../../lib';
+import { Build, type Change, ConfigurationError, ListenTo, Publish, PublishContext, SyncMachine } from '../../lib';
 import { KeySpace } from '../../lib/redis/keys';
 import { pickAdapter } from '../../lib/runtime/pick-adapter';
 import { hungPublishMachine } from '../support/gated-machine';
 import { FAST_WORKER, Harness } from '../support/harness';
 import type { OrderPayload } from '../support/order-sync';
-import { ShopOrder, WORLDS } from '../support/orms';
+import { ShopCustomer, ShopOrder, WORLDS } from '../support/orms';
 import { ApiClient } from '../support/partner-api';
 import { REDIS_URL } from '../support/redis';
 
@@ -61,6 +61,33 @@ for (const world of WORLDS) {
       await worker.drain(DRAIN);
       expect(h.api.publishes(doomed)).to.have.length(1);
       expect((await worker.status())[0].failures).to.deep.equal([]);
+    });
+
+    it('retryFailed runs a changed row again with the request it failed with: its changed keys (and a removal\'s snapshot)', async () => {
+      const seen: string[][] = [];
+      let failing = false;
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const ordersOf = machine.ordersOf.bind(machine);
+      machine.ordersOf = ((customer: ShopCustomer, change: Change) => {
+        seen.push(change.changedKeys);
+        if (failing) throw new Error('the mapper cannot reach its lookup');
+        return ordersOf(customer);
+      }) as typeof machine.ordersOf;
+      const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 2, retry: { attempts: 2, initialDelayMs: 20 } } });
+      const customer = await h.customer();
+      const order = await h.order(customer);
+      await worker.drain(DRAIN);
+      seen.length = 0;
+      failing = true;
+      await h.w.updateCustomer(customer.id, { firstName: 'Renamed' });
+      expect((await worker.drain(DRAIN)).failedChanges.map((f) => f.id)).to.deep.equal([String(customer.id)]);
+
+      failing = false;
+      expect(await worker.retryFailed('OrderToApiSync', { step: 'find-subjects' })).to.deep.equal({ 'find-subjects': 1 });
+      await worker.drain(DRAIN);
+      // Before, the retry ran with an empty request: no changed keys, and a removed row had no snapshot to map from.
+      expect(seen).to.deep.equal([['firstName'], ['firstName'], ['firstName']]);
+      expect(h.api.documents.get(String(order.id))?.customer_full_name).to.equal('Renamed Yang');
     });
 
     it('the retried failures of a batch are one warning, with the errors by kind; each last attempt is its own error', async () => {

@@ -139,8 +139,12 @@ for _, result in ipairs(back_results) do
     request.attempt = tostring(attempt)
     request.held = nil
     if outcome == 'invalid' or (outcome == 'failed' and attempt >= attempts_max) then
+      -- The request is kept with the failure, for retryFailed: a removed row's snapshot, the keys that changed, a
+      -- moved row's earlier values. Without it a retried removal found no snapshot and did nothing (a trial).
+      request.attempt = nil
       redis.call('HSET', KEYS[6], item, cjson.encode({
         error = err or '(no error recorded)', attempts = attempt, at = now, us = string.format('%d%03d', now, micros % 1000), step = step,
+        request = request,
       }))
       -- a request that arrived during the run stays pending: a later change runs the subject again
     else
