@@ -12,6 +12,11 @@ import { ConfigurationError } from '../../lib/errors';
 export class SyncMachineExplorer {
   constructor(private readonly discovery: DiscoveryService) {}
 
+  /** How many providers of the class `type` the app has (SyncMachineModule's own, once per import of it). */
+  countProviders(type: object): number {
+    return this.discovery.getProviders().filter((wrapper) => wrapper.metatype === type).length;
+  }
+
   /** The machine instances, each once (a provider exported to other modules is still one instance). */
   machines(): object[] {
     const found = new Set<object>();
@@ -31,6 +36,10 @@ export class SyncMachineExplorer {
       if (first && first.instance !== instance) {
         // Listed in two modules' providers, Nest makes two instances: two machines of one name (a trial's message
         // said "Shared and Shared are both named", and sent it to @SyncMachine({ name }), which cannot help).
+        if (first.module === module) {
+          throw new ConfigurationError(`${target.name} is provided twice in ${module} (two providers make an instance of ` +
+            'it: a class provider and a factory, say), and each would run as a machine: keep one provider of it.');
+        }
         throw new ConfigurationError(`${target.name} is in the providers of two modules (${first.module} and ${module}), ` +
           'so Nest makes an instance in each, and each would run as a machine: keep it in the `providers` of one module, ' +
           'and add it to that module\'s `exports` for the others that inject it.');

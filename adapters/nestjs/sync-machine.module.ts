@@ -33,6 +33,13 @@ export class SyncMachinesLifecycle implements OnModuleInit, BeforeApplicationShu
   ) {}
 
   async onModuleInit(): Promise<void> {
+    const imports = this.explorer.countProviders(SyncMachinesLifecycle);
+    if (imports > 1) {
+      // Each import starts a runtime of its own: every commit captured twice, two workers (a trial: silently).
+      throw new ConfigurationError(`SyncMachineModule is imported ${imports} times in this application, and each import ` +
+        'would start a runtime of its own: import it once, in the root module (it is global, so SyncMachines is ' +
+        'injectable everywhere).');
+    }
     const { logger, ...options } = this.options;
     const machines = this.explorer.machines();
     if (machines.length === 0) {

@@ -159,5 +159,23 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
     expect(twice?.message).to.equal('OrderSync is in the providers of two modules (BillingModule and ShippingModule), so ' +
       'Nest makes an instance in each, and each would run as a machine: keep it in the `providers` of one module, and ' +
       "add it to that module's `exports` for the others that inject it.");
+
+    // Imported twice: two runtimes, each capturing every commit.
+    @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [OrderSync] })
+    class FeatureModule {}
+    @Module({ imports: [FeatureModule, SyncMachineModule.forRoot(options())] })
+    class ImportsTwiceModule {}
+    const imported = await NestFactory.createApplicationContext(ImportsTwiceModule, { logger: false, abortOnError: false }).then(
+      () => undefined, (error: Error) => error);
+    expect(imported?.message).to.equal('SyncMachineModule is imported 2 times in this application, and each import would ' +
+      'start a runtime of its own: import it once, in the root module (it is global, so SyncMachines is injectable everywhere).');
+
+    // Twice in one module: a class provider and a factory (a trial's message named "two modules (M and M)").
+    @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [OrderSync, { provide: 'again', useFactory: () => new OrderSync() }] })
+    class DoubleModule {}
+    const double = await NestFactory.createApplicationContext(DoubleModule, { logger: false, abortOnError: false }).then(
+      () => undefined, (error: Error) => error);
+    expect(double?.message).to.equal('OrderSync is provided twice in DoubleModule (two providers make an instance of it: a ' +
+      'class provider and a factory, say), and each would run as a machine: keep one provider of it.');
   });
 });
