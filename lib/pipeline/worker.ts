@@ -311,13 +311,13 @@ async function runBatch(
   const closed = () => settings.closed();
   const ids = batch.items.map((i) => i.item);
   const locks = work.locks ? new BatchLocks(work, run.id, deps.lockTtlMs, ids, since, closed) : undefined;
+  // Until the handler has its rows and stored payloads, no hook of the batch has been called.
+  let reading = true;
   const ends = new BatchEnds(async (ended) => {
     await work.release(run, batch.claim, ended, deps.retry);
     locks?.release(ended.map(([item]) => item));
     countRuns(settings.machine.name, settings.step, ended);
   }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms) => deps.logger.warn((reading ? slowReads : slowItems)(settings, items, ms)) });
-  // Until the handler has its rows and stored payloads, no hook of the batch has been called.
-  let reading = true;
   ends.reading(ids);
   let results: ItemResult[];
   try {

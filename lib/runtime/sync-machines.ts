@@ -12,10 +12,10 @@ import { ChangeRouter } from '../pipeline/router';
 import { OutboxRelay } from '../pipeline/outbox-relay';
 import { startWorkers, type Stopping } from '../pipeline/worker';
 import { WorkerRoll } from '../pipeline/worker-roll';
+import { SaidTogether } from '../pipeline/said-together';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
 import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError, unanswered, writesRefused } from '../redis/availability';
-import { SaidTogether } from '../pipeline/said-together';
 import { clearDataLost, DataLossWatch, redisNowMs } from '../redis/data-loss';
 import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
@@ -592,7 +592,11 @@ export class SyncMachines {
   /** The commits of one window that capture could not enqueue, one line per reason, every change named. */
   private sayDropped(drops: Array<{ changes: CapturedChange[]; why: string }>): void {
     const byWhy = new Map<string, CapturedChange[][]>();
-    for (const { changes, why } of drops) byWhy.set(why, [...(byWhy.get(why) ?? []), changes]);
+    for (const { changes, why } of drops) {
+      const commits = byWhy.get(why);
+      if (commits) commits.push(changes);
+      else byWhy.set(why, [changes]);
+    }
     for (const [why, commits] of byWhy) {
       const changes = commits.flat();
       const list = changes.map((c) => `${c.op} ${c.entity.name} ${c.id}`).join(', ');
