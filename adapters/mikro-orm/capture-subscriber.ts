@@ -28,6 +28,9 @@ const OPS: Partial<Record<ChangeSetType, ChangeOp>> = {
   [ChangeSetType.DELETE_EARLY]: 'remove',
 };
 
+/** Removed references read per query before their delete (readRemovedRows). */
+const REMOVED_ROWS_PER_QUERY = 1_000;
+
 /**
  * Collects the change sets of watched entities and hands them to the listener once they are committed:
  * - `em.flush()` outside a transaction runs in MikroORM's own transaction, which reports its unit of work on
@@ -84,7 +87,9 @@ export class CaptureSubscriber implements EventSubscriber {
         this.removed.set(cs.entity, snapshotOf(cs.meta, uow.getOriginalEntityData(cs.entity) ?? cs.entity));
         if (!wrap(cs.entity, true).isInitialized()) {
           unloaded ??= new Map();
-          unloaded.set(cs.meta, [...(unloaded.get(cs.meta) ?? []), cs.entity]);
+          const entities = unloaded.get(cs.meta);
+          if (entities) entities.push(cs.entity);
+          else unloaded.set(cs.meta, [cs.entity]);
         }
       }
       const links = this.linksIntoOf(em, cs.meta);
@@ -115,11 +120,15 @@ export class CaptureSubscriber implements EventSubscriber {
     for (const [meta, entities] of unloaded) {
       const pk = meta.primaryKeys[0];
       const byKey = new Map(entities.map((entity) => [String(helper(entity).getPrimaryKey()), entity]));
-      const rows = await em.getDriver().find<object>(meta.className, { [pk]: { $in: [...byKey.keys()] } } as never,
-        { ctx: em.getTransactionContext() } as never);
-      for (const row of rows) {
-        const entity = byKey.get(String((row as Record<string, unknown>)[pk]));
-        if (entity) this.removed.set(entity, snapshotOf(meta, row));
+      const keys = entities.map((entity) => helper(entity).getPrimaryKey());
+      // In parts: SQLite takes at most 32,766 parameters a statement.
+      for (let i = 0; i < keys.length; i += REMOVED_ROWS_PER_QUERY) {
+        const rows = await em.getDriver().find<object>(meta.className,
+          { [pk]: { $in: keys.slice(i, i + REMOVED_ROWS_PER_QUERY) } } as never, { ctx: em.getTransactionContext() } as never);
+        for (const row of rows) {
+          const entity = byKey.get(String((row as Record<string, unknown>)[pk]));
+          if (entity) this.removed.set(entity, snapshotOf(meta, row));
+        }
       }
     }
   }

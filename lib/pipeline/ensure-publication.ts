@@ -369,7 +369,8 @@ export interface PublishContext<P = unknown> {
   previous?: P;
   /**
    * 1, 2, 3 ...: +1 per successful publish of this subject; `@Unpublish` gets one above the last published one (or
-   * above a call's of unknown outcome after it), and a publish after it one above that. A number is skipped after a call whose outcome was not known (it failed or timed
+   * above a call's of unknown outcome after it), and a publish after it one above that. A number is skipped after a
+   * call whose outcome was not known (it failed or timed
    * out, or its worker died): that call may have reached the API with it, so no other payload gets it.
    */
   version: number;

@@ -27,8 +27,8 @@ export function unanswered(error: unknown, call: string, redisAt: string, undone
 /**
  * What to do about a Redis that answers but refuses writes, or undefined for any other error: at its maxmemory
  * (OOM), or a read-only replica (a failover that left the address on one). A MULTI with such a command fails as a
- * whole (EXECABORT), its cause in `previousErrors`. A trial's Redis at maxmemory made drain() say that Redis "did not
- * answer" and ask whether it ran, and capture's lines said only the reply.
+ * whole (EXECABORT), its cause in `previousErrors`. A trial's Redis at maxmemory was told only by its reply, on one line
+ * per commit from capture, and again at every refused stall check from the worker's queues.
  */
 export function writesRefused(error: unknown): string | undefined {
   const causes = [error, ...((error as { previousErrors?: unknown[] } | undefined)?.previousErrors ?? [])];
