@@ -1,6 +1,7 @@
 import { ReferenceKind, RequestContext } from '@mikro-orm/core';
 import type { EntityMetadata, EntityProperty, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../../lib/errors';
+import { singleColumnKeyNeeded } from '../../lib/metadata/key-shape';
 import { consoleLogger, Logger } from '../../lib/logger';
 import { BIGINT_COLUMN_TYPES, KeyKind, keyValue } from '../../lib/key-kinds';
 import { ColumnKind, sqlColumnKind } from '../../lib/where-values';
@@ -37,11 +38,7 @@ export class MikroOrmAdapter implements OrmAdapter {
   describe(entity: EntityClass): EntityInfo | undefined {
     const meta = this.metadataOf(entity);
     if (!meta) return undefined;
-    if (meta.primaryKeys.length !== 1) {
-      throw new ConfigurationError(
-        `${meta.className} has ${meta.primaryKeys.length === 0 ? 'no' : 'a composite'} primary key: sync-machine ` +
-        'tracks entities by a single-column primary key; listen to an entity that has one and map from there.');
-    }
+    if (meta.primaryKeys.length !== 1) throw singleColumnKeyNeeded(this.name, meta.className, meta.primaryKeys);
     const foreignSides: EntityInfo['foreignSides'] = {};
     for (const prop of meta.relations) {
       if (prop.kind === ReferenceKind.ONE_TO_MANY || (prop.kind === ReferenceKind.ONE_TO_ONE && !prop.owner)) {

@@ -1,6 +1,7 @@
 import { DataSource, EntityMetadata, FindOptionsRelations } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import { ConfigurationError } from '../../lib/errors';
+import { singleColumnKeyNeeded } from '../../lib/metadata/key-shape';
 import { consoleLogger, Logger } from '../../lib/logger';
 import { BIGINT_COLUMN_TYPES, KeyKind, keyValue } from '../../lib/key-kinds';
 import { ColumnKind, sqlColumnKind } from '../../lib/where-values';
@@ -48,9 +49,7 @@ export class TypeOrmAdapter implements OrmAdapter {
     if (!this.dataSource.hasMetadata(entity)) return undefined;
     const metadata = this.dataSource.getMetadata(entity);
     if (metadata.primaryColumns.length !== 1) {
-      throw new ConfigurationError(
-        `${metadata.name} has ${metadata.primaryColumns.length === 0 ? 'no' : 'a composite'} primary key: sync-machine ` +
-        'tracks entities by a single-column primary key; listen to an entity that has one and map from there.');
+      throw singleColumnKeyNeeded(this.name, metadata.name, metadata.primaryColumns.map((column) => column.propertyPath));
     }
     return {
       name: metadata.name,

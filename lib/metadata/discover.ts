@@ -178,7 +178,14 @@ export function relationPaths(spec: RelationSpec, className: string): string[] {
 }
 
 function describeOrFail(adapter: OrmAdapter, entity: EntityClass, className: string, role: string) {
-  const info = adapter.describe(entity);
+  let info: EntityInfo | undefined;
+  try {
+    info = adapter.describe(entity);
+  } catch (error) {
+    // The adapter says what is wrong with the entity; the machine and its role say where it was named.
+    if (error instanceof ConfigurationError) throw new ConfigurationError(`${className}: ${role} ${error.message}`);
+    throw error;
+  }
   if (!info) {
     throw new ConfigurationError(
       `${className}: ${role} ${entity.name || String(entity)} is not an entity of this ${adapter.name} setup: ` +

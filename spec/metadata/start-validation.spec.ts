@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { DataSource } from 'typeorm';
+import { Column, DataSource, Entity, ManyToOne, PrimaryColumn } from 'typeorm';
+import { SyncMachinePayload } from '../../adapters/typeorm';
 import {
   AfterPublish, Build, ConfigurationError, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines,
 } from '../../lib';
@@ -103,6 +104,34 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     expect(await refusal([new A(), new A()])).to.equal('A is in SyncMachines.start({ machines }) twice (two instances of one ' +
       'class): pass one instance of each machine class.');
     expect(await refusal([NeedsApi])).to.match(/^NeedsApi takes constructor arguments: pass an instance \(machines: \[new NeedsApi\(\.\.\.\)\]\)/);
+  });
+
+  it('a join entity keyed on its two columns: the fix is a key of its own, not dropping its @ListenTo', async () => {
+    @Entity('order_stock')
+    class OrderStock {
+      @PrimaryColumn() orderId!: number;
+      @PrimaryColumn() warehouse!: string;
+      @ManyToOne(() => Order) order!: Order;
+      @Column() stock!: number;
+    }
+    @SyncMachine({ subject: Order }) @ListenTo(OrderStock)
+    class Stocked { @Build() b() { return {}; } @Publish() p() {} @SubjectIdsFrom(OrderStock) m(s: OrderStock) { return s.orderId; } }
+    const joined = new DataSource({
+      type: 'better-sqlite3', database: ':memory:', entities: [Customer, Order, OrderStock, SyncMachinePayload], synchronize: true,
+    });
+    await joined.initialize();
+    try {
+      // Before: "…listen to an entity that has one and map from there": a trial dropped its @ListenTo, and stock
+      // changes then reached no subject.
+      expect(await refusal([Stocked], { orm: joined })).to.equal('Stocked: @ListenTo entity OrderStock has a composite ' +
+        "primary key (orderId, warehouse): sync-machine tracks rows by a single-column primary key, so it cannot capture " +
+        "OrderStock's changes, and leaving it unlistened leaves its changes unpublished. Give OrderStock a generated key " +
+        "of its own and keep (orderId, warehouse) unique: `@PrimaryGeneratedColumn() id!: number` and `@Unique(['orderId', " +
+        "'warehouse'])` on the class, with orderId and warehouse made ordinary columns or relations, and a migration that " +
+        'adds the column. Then listen to it and map to the subjects from its relations.');
+    } finally {
+      await joined.destroy();
+    }
   });
 
   it('an ORM that does not know SyncMachinePayload, and one whose table is missing', async () => {

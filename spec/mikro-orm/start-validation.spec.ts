@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { MikroORM } from '@mikro-orm/better-sqlite';
+import { Entity, ManyToOne, Property } from '@mikro-orm/core';
+import { SyncMachinePayload } from '../../adapters/mikro-orm';
 import { Build, ConfigurationError, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
 import { MikroOrmTestDatabase } from '../support/orms/mikro-orm-database';
 import { Customer, Order } from '../support/orms/mikro-orm-shop';
@@ -58,6 +60,30 @@ describe('SyncMachines.start on MikroORM refuses misuse with the class and the f
       "in Order's rows (Order.customer): moving rows in or out of it changes no Customer row, so it would never fire. " +
       "Listen to Order instead: @ListenTo(Order, { fields: ['customer'] }), with a @SubjectIdsFrom(Order) method that " +
       'returns the ids it affects (none when Order is the subject).');
+  });
+
+  it('a join entity keyed on its two relations: the fix is a key of its own, not dropping its @ListenTo', async () => {
+    @Entity({ tableName: 'order_stock' })
+    class OrderStock {
+      @ManyToOne(() => Order, { primary: true }) order!: Order;
+      @Property({ type: 'string', primary: true }) warehouse!: string;
+      @Property({ type: 'integer' }) stock!: number;
+    }
+    @SyncMachine({ subject: Order }) @ListenTo(OrderStock)
+    class Stocked { @Build() b() { return {}; } @Publish() p() {} @SubjectIdsFrom(OrderStock) m(s: OrderStock) { return s.order.id; } }
+    const joined = await MikroORM.init({ dbName: ':memory:', entities: [Customer, Order, OrderStock, SyncMachinePayload] });
+    try {
+      // Before: "…listen to an entity that has one and map from there": a trial dropped its @ListenTo, and stock
+      // changes then reached no subject.
+      expect(await refusal([Stocked], { orm: joined })).to.equal('Stocked: @ListenTo entity OrderStock has a composite ' +
+        "primary key (order, warehouse): sync-machine tracks rows by a single-column primary key, so it cannot capture " +
+        "OrderStock's changes, and leaving it unlistened leaves its changes unpublished. Give OrderStock a generated key " +
+        "of its own and keep (order, warehouse) unique: `@PrimaryKey() id!: number` and `@Unique({ properties: ['order', " +
+        "'warehouse'] })` on the class, with `primary: true` dropped from order and warehouse, and a migration that adds " +
+        'the column. Then listen to it and map to the subjects from its relations.');
+    } finally {
+      await joined.close(true);
+    }
   });
 
   it('an ORM that does not know SyncMachinePayload, and one whose table is missing', async () => {
