@@ -280,13 +280,14 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   await run.uncertain.mark(id, context.version, digest);
   run.gate.settle(id); // queued for a slot from here on
   // Spillable unless an earlier call's record was read for it: the record just marked is then the only one, and
-  // forgetting it again loses nothing.
+  // forgetting it again loses nothing. Handed back once already, only at close.
+  const spillable = run.uncertain.has(id) ? false : s.request.handedBack ? 'atClose' : true;
   const sent = await run.gate.run(async () => {
     await run.locks.ensure(id);
     await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.publish, 'publish',
       [row, payload, context], where).catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); }));
     await run.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
-  }, !run.uncertain.has(id));
+  }, spillable);
   if (sent === SPILLED) {
     // Queued behind more than this process publishes soon: back to pending, for any worker, as if never taken.
     run.uncertain.clear([id]);

@@ -13,6 +13,7 @@ import type { Change, ChangeOp } from '../ports';
  *               distinct one, so that merging keeps every parent it left
  *   force       publish even when the payload is unchanged
  *   attempt     failed runs so far; held: re-delays because the subject was locked elsewhere
+ *   back        handed back once before its call (finish.lua, "spilled"): not handed back again but at close
  */
 const KEY = 'k:';
 const OP = 'op:';
@@ -53,6 +54,8 @@ export interface PendingRequest {
   force: boolean;
   /** Failed runs before this one. */
   attempt: number;
+  /** Handed back once before its call already (publish-gate.ts, Spillable). */
+  handedBack: boolean;
 }
 
 /**
@@ -85,7 +88,7 @@ export function retriedRequest(kept: unknown): EncodedRequest {
   const fields: EncodedRequest = {};
   for (const [field, value] of Object.entries(kept)) {
     if (typeof value !== 'string') return BARE_REQUEST;
-    if (field !== 'at' && field !== 'attempt' && field !== 'held') fields[field] = value;
+    if (field !== 'at' && field !== 'attempt' && field !== 'held' && field !== 'back') fields[field] = value;
   }
   return fields;
 }
@@ -108,7 +111,7 @@ export function decodeRequest(raw: string, where: string): PendingRequest {
   if (bare) {
     return {
       firstAt: Number(bare[1]), parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [],
-      force: false, attempt: 0,
+      force: false, attempt: 0, handedBack: false,
     };
   }
   let fields: unknown;
@@ -147,6 +150,7 @@ export function decodeRequest(raw: string, where: string): PendingRequest {
     before,
     force: s.force === '1',
     attempt: count('attempt'),
+    handedBack: s.back === '1',
   };
 }
 

@@ -2,10 +2,13 @@
 interface Waiter {
   start(): void;
   withdraw(): void;
-  /** Whether withdrawLast may take it back. */
-  withdrawable: boolean;
+  /** Whether withdrawLast may take it back: `always`, or only when asked for every such task (`lastResort`). */
+  withdrawable: Withdrawable;
   withdrawn: boolean;
 }
+
+/** Whether a waiting task may be withdrawn (withdrawLast): never, by any call, or only by one that takes the last resort. */
+export type Withdrawable = false | 'always' | 'lastResort';
 
 /** What run() rejects with for a task withdrawn before its turn (withdrawLast): the task never ran. */
 export class Withdrawn extends Error {
@@ -31,7 +34,7 @@ export class Semaphore {
   }
 
   /** Runs `task` in a slot; a `withdrawable` one that still waits may be withdrawn instead (it rejects with Withdrawn). */
-  async run<T>(task: () => Promise<T>, withdrawable = false): Promise<T> {
+  async run<T>(task: () => Promise<T>, withdrawable: Withdrawable = false): Promise<T> {
     if (this.running >= this.size) {
       await new Promise<void>((resolve, reject) => {
         this.waiting.push({ start: resolve, withdraw: () => reject(new Withdrawn()), withdrawable, withdrawn: false });
@@ -46,12 +49,15 @@ export class Semaphore {
     }
   }
 
-  /** Withdraws up to `count` withdrawable waiting tasks, the last queued first; returns how many. */
-  withdrawLast(count: number): number {
+  /**
+   * Withdraws up to `count` withdrawable waiting tasks, the last queued first; `lastResort` ones only with
+   * `lastResortToo`. Returns how many.
+   */
+  withdrawLast(count: number, lastResortToo = false): number {
     let withdrawn = 0;
     for (let i = this.waiting.length - 1; i >= this.head && withdrawn < count; i--) {
       const waiter = this.waiting[i];
-      if (waiter.withdrawn || !waiter.withdrawable) continue;
+      if (waiter.withdrawn || !waiter.withdrawable || (waiter.withdrawable === 'lastResort' && !lastResortToo)) continue;
       waiter.withdrawn = true;
       this.withdrawnCount += 1;
       withdrawn += 1;

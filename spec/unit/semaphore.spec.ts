@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Semaphore, Withdrawn } from '../../lib/pipeline/semaphore';
+import { Semaphore, type Withdrawable, Withdrawn } from '../../lib/pipeline/semaphore';
 
 describe('Semaphore', () => {
   it('runs at most `size` tasks at once, the rest in the order they came, and again after it emptied', async () => {
@@ -36,20 +36,23 @@ describe('Semaphore', () => {
     let release!: () => void;
     const held = new Promise<void>((r) => { release = r; });
     const started: number[] = [];
-    const task = (i: number, withdrawable: boolean) => slots.run(async () => {
+    const task = (i: number, withdrawable: Withdrawable) => slots.run(async () => {
       started.push(i);
       if (i < 2) await held;
       return i;
     }, withdrawable).catch((error: unknown) => (error instanceof Withdrawn ? `withdrawn ${i}` : Promise.reject(error)));
-    // 0 and 1 hold the slots; 2..7 wait, 5 not withdrawable.
-    const results = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => task(i, i !== 5));
-    expect(slots.queued).to.equal(6);
-    expect(slots.withdrawLast(3)).to.equal(3); // 7, 6, then 4 (5 is passed over)
-    expect(slots.queued).to.equal(3);
-    expect(slots.withdrawLast(0)).to.equal(0);
+    // 0 and 1 hold the slots; 2..8 wait, 5 not withdrawable, 3 only as a last resort.
+    const results = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => task(i, i === 5 ? false : i === 3 ? 'lastResort' : 'always'));
+    expect(slots.queued).to.equal(7);
+    expect(slots.withdrawLast(3)).to.equal(3); // 8, 7, 6
+    expect(slots.withdrawLast(5)).to.equal(2); // 4, then 2 (5 and 3 are passed over)
+    expect(slots.queued).to.equal(2);
+    expect(slots.withdrawLast(0, true)).to.equal(0);
+    expect(slots.withdrawLast(5, true)).to.equal(1); // 3
+    expect(slots.queued).to.equal(1);
     release();
-    expect(await Promise.all(results)).to.deep.equal([0, 1, 2, 3, 'withdrawn 4', 5, 'withdrawn 6', 'withdrawn 7']);
-    expect(started).to.deep.equal([0, 1, 2, 3, 5]);
+    expect(await Promise.all(results)).to.deep.equal([0, 1, 'withdrawn 2', 'withdrawn 3', 'withdrawn 4', 5, 'withdrawn 6', 'withdrawn 7', 'withdrawn 8']);
+    expect(started).to.deep.equal([0, 1, 5]);
     expect(slots.queued).to.equal(0);
     // Both slots are free again: two tasks run at once.
     let running = 0;
