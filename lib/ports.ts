@@ -42,6 +42,11 @@ export interface EntityInfo {
    * Each names the other entity and its property that holds the key, for the error that says what to listen to.
    */
   foreignSides?: Record<string, { entity: string; property?: string }>;
+  /**
+   * Many-to-many relations, by property: the other entity's name. Removing a row of that entity deletes its link
+   * rows, which both ORMs report as a change of this property of each linked row (see the adapters' capture).
+   */
+  manyToMany?: Record<string, string>;
   /** Each column's type family, by property name: what a `where` value of it must be (lib/where-values.ts). */
   columnKinds?: Record<string, ColumnKind>;
 }

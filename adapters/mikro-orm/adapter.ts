@@ -40,14 +40,16 @@ export class MikroOrmAdapter implements OrmAdapter {
     if (!meta) return undefined;
     if (meta.primaryKeys.length !== 1) throw singleColumnKeyNeeded(this.name, meta.className, meta.primaryKeys);
     const foreignSides: EntityInfo['foreignSides'] = {};
+    const manyToMany: EntityInfo['manyToMany'] = {};
     for (const prop of meta.relations) {
       if (prop.kind === ReferenceKind.ONE_TO_MANY || (prop.kind === ReferenceKind.ONE_TO_ONE && !prop.owner)) {
         foreignSides[prop.name] = { entity: prop.targetMeta?.className ?? prop.type, property: prop.mappedBy };
       }
+      if (prop.kind === ReferenceKind.MANY_TO_MANY) manyToMany[prop.name] = prop.targetMeta?.className ?? prop.type;
     }
     return {
       name: meta.className, primaryKey: meta.primaryKeys[0], keyKind: keyKindOf(meta, this.uuidCasts), properties: meta.props.map((p) => p.name),
-      foreignSides, columnKinds: Object.fromEntries(filterColumns(meta).map((p) => [p.name, columnKindOf(p)])),
+      foreignSides, columnKinds: Object.fromEntries(filterColumns(meta).map((p) => [p.name, columnKindOf(p)])), manyToMany,
     };
   }
 

@@ -60,6 +60,7 @@ export class TypeOrmAdapter implements OrmAdapter {
         r.propertyPath, { entity: r.inverseEntityMetadata.name, property: r.inverseRelation?.propertyPath },
       ])),
       columnKinds: Object.fromEntries(metadata.columns.map((c) => [c.propertyPath, this.columnKindOf(c)])),
+      manyToMany: Object.fromEntries(metadata.relations.filter((r) => r.isManyToMany).map((r) => [r.propertyPath, r.inverseEntityMetadata.name])),
     };
   }
 

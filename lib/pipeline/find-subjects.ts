@@ -139,7 +139,7 @@ const BEFORE_GIVEN = 'it was called with the row\'s values from before it moved 
 
 function warnEmptyRemoval(deps: FindSubjectsDeps, machine: MachineDefinition, listener: Listener, id: string): void {
   const key = `${machine.name}\n${listener.info.name}\n${listener.mapper}`;
-  if (deps.warnedEmptyRemovals.has(key)) return;
+  if (deps.warnedEmptyRemovals.has(key) || linksReported(machine, listener)) return;
   deps.warnedEmptyRemovals.add(key);
   deps.logger.warn(`${machine.className}.${listener.mapper} returned no ${machine.subjectInfo.name} ids for the removed ` +
     `${listener.info.name} ${id}. For a removal it gets a snapshot of the row (columns, and each to-one relation as ` +
@@ -147,6 +147,19 @@ function warnEmptyRemoval(deps: FindSubjectsDeps, machine: MachineDefinition, li
     "the snapshot's values where they name the subjects. Its many-to-many links are reported as changes of their own; " +
     'rows the database changes for it (ON DELETE CASCADE or SET NULL) are not: change those through the ORM first, or ' +
     'resync. (Said once per mapper.)');
+}
+
+/**
+ * Whether the removed row's links to the subjects are reported as changes of their own: the subject has a
+ * many-to-many relation to it, and the machine listens to that property of the subject. Removing a Tag then
+ * republishes every Product it was linked to, and a mapper that queries for them rightly finds none: the warning
+ * read as a fault to a trial, where nothing was missed (13 products republished, 6 of 6 runs).
+ */
+function linksReported(machine: MachineDefinition, listener: Listener): boolean {
+  const own = machine.listeners.find((l) => l.info.name === machine.subjectInfo.name);
+  if (!own) return false;
+  return Object.entries(machine.subjectInfo.manyToMany ?? {}).some(([property, other]) =>
+    other === listener.info.name && (own.fields === undefined || own.fields.includes(property)));
 }
 
 /** A mapper's result as subject ids, spelled as the rows spell them; anything else fails, saying what it was. */

@@ -146,17 +146,43 @@ for (const kind of DATABASES) {
       expect(await published(article)).to.deep.equal(['z']);
       expect(api.publishes(String(article.id))).to.have.length(4);
       expect(api.publishes(`tag-${tags[3].id}`)).to.have.length(2);
-      // The Tag mapper's query finds no articles for a removed tag: said once, pointing at what is reported instead.
-      expect(s.logger.warnings().filter((w) => w.startsWith('ArticleSync.articles returned no Article ids'))).to.deep.equal([
-        `ArticleSync.articles returned no Article ids for the removed Tag ${tags[0].id}. For a removal it gets a snapshot ` +
-        'of the row (columns, and each to-one relation as { <key>: value }), not a loaded entity, and a query for what ' +
-        "the row linked to finds nothing any more: map from the snapshot's values where they name the subjects. Its " +
-        'many-to-many links are reported as changes of their own; rows the database changes for it (ON DELETE CASCADE ' +
-        'or SET NULL) are not: change those through the ORM first, or resync. (Said once per mapper.)',
-      ]);
+      // The Tag mapper's query finds no articles for a removed tag, and rightly: its links are reported as changes of
+      // the articles' own `tags`, which the machine watches. Before, that was warned, and read as a fault (a trial).
+      expect(s.logger.warnings().filter((w) => w.includes('returned no Article ids'))).to.deep.equal([]);
     });
   });
 }
+
+/** The query mapper of articleMachine, with the articles' `tags` not watched: a removed tag's links reach no article. */
+function unwatchedLinksMachine(client: ApiClient, orm: MikroORM) {
+  @SyncMachine({ subject: Article, relations: ['tags'] })
+  @ListenTo(Article, { fields: ['title'] })
+  @ListenTo(Tag, { fields: ['name'] })
+  class UnwatchedLinksSync {
+    @Build() build(a: Article) { return { title: a.title, tags: a.tags.getItems().map((t) => t.name).sort() }; }
+    @Publish() async publish(a: Article, payload: unknown) { await client.putOrder(String(a.id), payload); }
+    @SubjectIdsFrom(Tag) async articles(t: Tag) { return (await orm.em.fork().find(Article, { tags: t.id })).map((a) => a.id); }
+  }
+  return new UnwatchedLinksSync();
+}
+
+describe('a removed tag whose links the machine does not watch, on MikroORM + sqlite', () => {
+  const s = suiteRuntime('links-mikro-unwatched', () => mikroOrmOn('sqlite', [Tag, Article]), (api, orm) => [unwatchedLinksMachine(new ApiClient(api.url), orm)]);
+
+  it('says once that the mapper returned no ids, with what to do', async () => {
+    const em = s.orm.em.fork();
+    const tag = em.create(Tag, { name: 'gone' });
+    const article = em.create(Article, { title: 'A', address: { city: 'Oslo', zip: '0150' } });
+    article.tags.add(tag);
+    await em.flush();
+    await s.drain();
+    em.remove(tag);
+    await em.flush();
+    expect((await s.drain()).failedChanges).to.deep.equal([]);
+    // Nothing reports the lost link as the article's change here: the reminder stays.
+    expect(s.logger.warnings().filter((w) => w.startsWith('UnwatchedLinksSync.articles returned no Article ids'))).to.have.length(1);
+  });
+});
 
 /** A mapper written for loaded entities, given a removal's snapshot: its error says what it was given. */
 function loadingMapperMachine(client: ApiClient) {
