@@ -18,7 +18,6 @@ export const ATTR = {
   messagingSystem: 'messaging.system.name',
   messagingOperation: 'messaging.operation.type',
   messagingDestination: 'messaging.destination.name',
-  messagingMessageId: 'messaging.message.id',
   messagingBatchCount: 'messaging.batch.message_count',
 } as const;
 

@@ -39,6 +39,12 @@ export class Enqueuer {
     machine: string, step: Step, requests: Array<[item: string, request: EncodedRequest]>, commit = false,
   ): Promise<void> {
     if (requests.length === 0) return;
+    const mark = async (marked: Array<[string, EncodedRequest]>) => {
+      await this.work(machine, step).mark(marked, commit, () => this.onMarked?.(machine, step));
+    };
+    // Requests that each name their origin (a find-subjects run's, under its row's own producer span) continue no
+    // span made here: one would show as a message sent and never consumed (a trial's trace viewer).
+    if (requests.every(([, r]) => r.parent)) return mark(requests);
     const destination = `${this.keys.prefix}:${this.keys.queueName(machine, step)}`;
     await traced(`send ${destination}`, {
       [ATTR.machine]: machine, [ATTR.messagingSystem]: 'bee-queue', [ATTR.messagingOperation]: 'send',
@@ -49,7 +55,7 @@ export class Enqueuer {
         ? requests.map(([item, r]): [string, EncodedRequest] =>
           [item, r.parent ? r : { ...r, parent: traceparent, [`tp:${traceparent}`]: '1' }])
         : requests;
-      await this.work(machine, step).mark(traced, commit, () => this.onMarked?.(machine, step));
+      await mark(traced);
     }, { kind: SpanKind.PRODUCER });
   }
 }

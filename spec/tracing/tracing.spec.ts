@@ -103,6 +103,11 @@ describe('OpenTelemetry: one trace from the write to the partner API call', () =
     const publishes = spans().filter((s) => s.name === 'publish');
     expect(publishes).to.have.length(orders.length);
     for (const p of publishes) expect(p.spanContext().traceId).to.equal(traceId);
+    // One send, for the renamed row, and the runs continue it. Before, the run made a second one that nothing
+    // continued: a message sent and never consumed, in a trial's trace viewer.
+    const sends = spans().filter((s) => s.name === `send ${h.prefix}:OrderToApiSync:ensure-publication`);
+    expect(sends.map(parentOf), 'sends under the find-subjects run').to.deep.equal([lookup]);
+    expect(processSpans('ensure-publication').map(parentOf), 'runs under the send').to.deep.equal(orders.map(() => sends[0]));
   });
 
   it('records the outcome of unchanged, not_publishable and failed runs, with ERROR status on failure', async () => {
