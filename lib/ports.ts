@@ -150,8 +150,13 @@ export interface OrmAdapter {
   onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options?: { outbox?: boolean }): () => void;
   /** Why a dotted relation path does not work from `entity` ("Order has no relation x; it has customer"), if not. */
   relationProblem(entity: EntityClass, path: string): string | undefined;
-  /** Loads fresh rows by id with one query (string ids converted to the key's type); missing ids are absent. */
-  load(entity: EntityClass, ids: string[], relations?: string[]): Promise<Map<string, object>>;
+  /**
+   * Loads fresh rows by id with one query (string ids converted to the key's type); missing ids are absent.
+   * `toOneKeys`, for rows a `@SubjectIdsFrom` method gets: a to-one relation the row owns and the load does not
+   * fill comes as `{ <key>: value }` (null for none), as in a removal snapshot, so that `line.order.id` works on
+   * both (MikroORM's unloaded references hold their key already).
+   */
+  load(entity: EntityClass, ids: string[], relations?: string[], toOneKeys?: boolean): Promise<Map<string, object>>;
   /** Primary keys in key order, after `afterId`, for backfills. */
   pageIds(entity: EntityClass, afterId: string | undefined, limit: number): Promise<string[]>;
   /** Optional (`resync({ where })`): like pageIds, only rows whose columns equal `where`'s values. */

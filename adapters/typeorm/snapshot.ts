@@ -4,7 +4,7 @@ import type { EntityManager, EntityMetadata } from 'typeorm';
 type RelationMetadata = EntityMetadata['relations'][number];
 
 /** The to-one relations whose key lives in this entity's row (many-to-one, owning one-to-one). */
-function ownedToOne(metadata: EntityMetadata): RelationMetadata[] {
+export function ownedToOne(metadata: EntityMetadata): RelationMetadata[] {
   return metadata.relations.filter((r) => (r.isManyToOne || r.isOneToOneOwner) && r.joinColumns.length > 0);
 }
 

@@ -57,7 +57,7 @@ export async function findSubjectsBatch(
   const unloadable = new Map<string, unknown>();
   await Promise.all([...byEntity].map(async ([listener, ids]) => {
     if (!listener) return;
-    const load = (part: string[]) => deps.adapter.load(listener.entity, part);
+    const load = (part: string[]) => deps.adapter.load(listener.entity, part, undefined, true);
     let parts: LoadedParts;
     try {
       parts = { rows: await load(ids), unloadable: new Map() };
