@@ -2,6 +2,8 @@ import { RetryAfter } from '../errors';
 import type { WorkQueue } from './work-queue';
 import { Semaphore, Withdrawn } from './semaphore';
 
+const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms).unref(); });
+
 /** A publish that did not go because this process knows the machine is paused: nothing to log per subject. */
 export class PausedHere extends RetryAfter {
   constructor(delayMs: number) {
@@ -19,6 +21,8 @@ const PAUSE_CHECK_MS = 100;
  * (room), so that pending work stays where a worker that starts later finds it.
  */
 export const KEEP_QUEUED_MS = 1_000;
+/** How long publishes wait for the one that went alone after a pause before going anyway (a hung call). */
+const PROBE_WAIT_MS = 5_000;
 /** How often a queue of publishes is looked at for what to spill. */
 const SPILL_CHECK_MS = 200;
 /** How often a run that waits for room looks again. */
@@ -86,6 +90,12 @@ export class PublishGate {
   private loopSeen = performance.eventLoopUtilization();
   /** Set by stop(): spillable publishes go back to pending rather than wait for a slot. */
   private stopped = false;
+  /** Until when a pause here has been said (pause() tells its caller whether it starts one). */
+  private announcedUntil = 0;
+  /** A pause was held here since the last publish went out: the next one goes alone (afterPause). */
+  private resuming = false;
+  /** The answer of the publish that went alone after a pause, while it is out. */
+  private probe?: Promise<void>;
 
   /** `othersRun`: whether another live worker runs the machine (WorkerRoll); nothing is spilled while none does. */
   constructor(
@@ -109,6 +119,7 @@ export class PublishGate {
     try {
       return await this.slots.run(async () => {
         await this.outsidePause();
+        const probed = await this.afterPause();
         const started = performance.now();
         try {
           if (this.rateLimit) {
@@ -118,8 +129,14 @@ export class PublishGate {
             await this.outsidePause();
           }
           return await publish();
+        } catch (error) {
+          // Held before the publishes waiting for this one look again (the run says it, pause(), a turn later).
+          const retryAfter = RetryAfter.in(error);
+          if (retryAfter && !(retryAfter instanceof PausedHere)) this.holdFor(retryAfter.delayMs);
+          throw error;
         } finally {
           this.published(performance.now() - started);
+          probed?.();
         }
       }, spillable === true ? 'always' : spillable ? 'lastResort' : false);
     } catch (error) {
@@ -246,8 +263,38 @@ export class PublishGate {
    */
   pause(delayMs: number): boolean {
     const now = Date.now();
-    const starts = this.pausedUntil <= now;
-    this.pausedUntil = Math.max(this.pausedUntil, now + delayMs);
+    const starts = this.announcedUntil <= now;
+    this.announcedUntil = Math.max(this.announcedUntil, now + delayMs);
+    this.holdFor(delayMs);
     return starts;
+  }
+
+  /** Publishes here wait `delayMs`, and the first one after goes alone (afterPause). */
+  private holdFor(delayMs: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + delayMs);
+    this.resuming = true;
+  }
+
+  /**
+   * After a pause, the first publish goes alone and the others wait for its answer (at most PROBE_WAIT_MS, in case
+   * it hangs): a new pause, or the way is clear. Before, every slot of the process went out as the pause ended,
+   * into the partner's next 429 together (a trial: about 21 calls at a time, each one refused). Returns the
+   * release when this publish is that first one.
+   */
+  private async afterPause(): Promise<(() => void) | undefined> {
+    while (this.probe) {
+      const answered = await Promise.race([this.probe.then(() => true), sleep(PROBE_WAIT_MS).then(() => false)]);
+      if (!answered) return undefined;
+      await this.outsidePause();
+    }
+    if (!this.resuming) return undefined;
+    this.resuming = false;
+    let answer!: () => void;
+    const probe = new Promise<void>((resolve) => { answer = resolve; });
+    this.probe = probe;
+    return () => {
+      if (this.probe === probe) this.probe = undefined;
+      answer();
+    };
   }
 }
