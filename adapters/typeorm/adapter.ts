@@ -108,7 +108,9 @@ export class TypeOrmAdapter implements OrmAdapter {
     const pk = metadata.primaryColumns[0];
     // Eager and lazy ones load (or are awaited) as the app declared them. Without this a mapper's `stock.product.id`
     // threw on every attempt when `product` was not eager (a trial), though it works on a removal's snapshot.
-    const keyed = toOneKeys && relations === undefined ? ownedToOne(metadata).filter((r) => !r.isEager && !r.isLazy && !r.embeddedMetadata) : [];
+    const keyed = toOneKeys && relations === undefined
+      ? ownedToOne(metadata).filter((r) => !r.isEager && !r.isLazy && !r.embeddedMetadata)
+      : [];
     const found = new Map<string, object>();
     for (const chunk of this.keyChunks(metadata, ids)) {
       // find()'s own query (its alias, eager and named relations), with the keys bound as one list: find's
@@ -123,10 +125,12 @@ export class TypeOrmAdapter implements OrmAdapter {
         .getMany();
       for (const row of rows) {
         for (const relation of keyed) {
-          // No related row: null, as in a snapshot, where loadRelationIds gives `{ id: null }`.
+          // No related row: null, as in a snapshot, where loadRelationIds gives `{ id: null }` (set as is:
+          // setEntityValue would merge into that object).
           const key = relation.getEntityValue(row) as Record<string, unknown> | undefined;
-          // Set as is: setEntityValue merges into the object there.
-          if (key && Object.values(key).every((value) => value === null || value === undefined)) (row as Record<string, unknown>)[relation.propertyName] = null;
+          if (key && Object.values(key).every((value) => value === null || value === undefined)) {
+            (row as Record<string, unknown>)[relation.propertyName] = null;
+          }
         }
         found.set(String(pk.getEntityValue(row)), row);
       }
