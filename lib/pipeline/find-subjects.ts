@@ -94,20 +94,26 @@ export async function findSubjectsBatch(
       }
       const change = changeFor(request, rows.has(taken.item));
       const given = rows.has(taken.item) ? undefined : SNAPSHOT_GIVEN;
-      const result = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [row, change], { entity, id, given });
-      let subjectIds = normalizeIds(result, machine, listener.mapper!, entity, id);
-      if (subjectIds.length === 0 && change.op === 'remove') warnEmptyRemoval(deps, machine, listener, id);
       // The row moved (a to-one relation changed): the subjects it left are mapped from its earlier values. When
-      // that fails, the subjects it is in now are still requested, and the change fails with the error (retried).
+      // either mapping fails, the subjects the other found are still requested, and the change fails with the
+      // error (retried). Before, a mapper that threw on the current row (`stock.product.id` of a stock moved to no
+      // product) left the product it had moved from stale (a trial).
       let left: unknown;
+      let subjectIds: string[] = [];
+      try {
+        const result = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [row, change], { entity, id, given });
+        subjectIds = normalizeIds(result, machine, listener.mapper!, entity, id);
+        if (subjectIds.length === 0 && change.op === 'remove') warnEmptyRemoval(deps, machine, listener, id);
+      } catch (error) {
+        left = error;
+      }
       for (const values of request.before) {
         try {
           const earlier = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`,
             [values, { op: 'update', changedKeys: request.changedKeys }], { entity, id, given: BEFORE_GIVEN });
           subjectIds = [...new Set([...subjectIds, ...normalizeIds(earlier, machine, listener.mapper!, entity, id)])];
         } catch (error) {
-          left = error;
-          break;
+          left ??= error; // the first error is the change's; the other earlier values are still mapped
         }
       }
       // The requests are recorded for the rows mapped together (StoreBatch); each names a producer span made here,

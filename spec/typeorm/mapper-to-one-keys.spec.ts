@@ -46,7 +46,48 @@ function productMachine(client: ApiClient, seen: unknown[]) {
   return new ProductSync();
 }
 
+/** The same, with the mapper as a user copies it, without a guard for a stock of no product. */
+function unguardedMachine(client: ApiClient) {
+  @SyncMachine({ subject: Product, name: 'ProductSync', relations: { stocks: { warehouse: true } } })
+  @ListenTo(Stock, { fields: ['qty', 'product'] })
+  class UnguardedSync {
+    @Build() build(p: Product) {
+      return { title: p.title, stock: Object.fromEntries(p.stocks.map((s) => [s.warehouse.code, s.qty])) };
+    }
+
+    @Publish() async publish(p: Product, payload: unknown) { await client.putOrder(String(p.id), payload); }
+    @SubjectIdsFrom(Stock) productOf(stock: Stock) { return stock.product!.id; }
+  }
+  return new UnguardedSync();
+}
+
 for (const kind of DATABASES) {
+  describe(`a mapper that throws on a row moved to no parent, on TypeORM + ${kind}`, () => {
+    const s = suiteRuntime(`to-one-unguarded-${kind}`, () => typeOrmOn(kind, [Product, Warehouse, Stock]),
+      (api) => [unguardedMachine(new ApiClient(api.url))]);
+
+    it('still republishes the parent it left, and the change fails with the error', async () => {
+      const { orm: ds, api } = s;
+      const p = await ds.getRepository(Product).save({ title: 'P' });
+      const w = await ds.getRepository(Warehouse).save({ code: 'W1' });
+      const stocks = ds.getRepository(Stock);
+      const stock = await stocks.save({ product: p, warehouse: w, qty: 3 });
+      expect((await s.drain()).failedChanges).to.deep.equal([]);
+      expect(api.documents.get(String(p.id))).to.deep.equal({ title: 'P', stock: { W1: 3 } });
+
+      const moving = await stocks.findOneByOrFail({ id: stock.id });
+      moving.product = null;
+      await stocks.save(moving);
+      const { failedChanges } = await s.drain();
+      // Before, the product it left kept { W1: 3 }: the throw on the current row came before its earlier values.
+      expect(api.documents.get(String(p.id))).to.deep.equal({ title: 'P', stock: {} });
+      expect(failedChanges.map(({ entity, id, error }) => ({ entity, id, error }))).to.deep.equal([{
+        entity: 'Stock', id: String(stock.id),
+        error: `UnguardedSync.productOf threw for Stock ${stock.id}: Cannot read properties of null (reading 'id')`,
+      }]);
+    });
+  });
+
   describe(`a mapper given a changed row on TypeORM + ${kind}: its to-one relations hold their keys`, () => {
     const seen: unknown[] = [];
     const s = suiteRuntime(`to-one-keys-${kind}`, () => typeOrmOn(kind, [Product, Warehouse, Stock]),
