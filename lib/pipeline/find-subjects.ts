@@ -98,14 +98,14 @@ export async function findSubjectsBatch(
       // either mapping fails, the subjects the other found are still requested, and the change fails with the
       // error (retried). Before, a mapper that threw on the current row (`stock.product.id` of a stock moved to no
       // product) left the product it had moved from stale (a trial).
-      let left: unknown;
+      let left: { error: unknown } | undefined;
       let subjectIds: string[] = [];
       try {
         const result = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [row, change], { entity, id, given });
         subjectIds = normalizeIds(result, machine, listener.mapper!, entity, id);
         if (subjectIds.length === 0 && change.op === 'remove') warnEmptyRemoval(deps, machine, listener, id);
       } catch (error) {
-        left = error;
+        left = { error };
       }
       for (const values of request.before) {
         try {
@@ -113,7 +113,7 @@ export async function findSubjectsBatch(
             [values, { op: 'update', changedKeys: request.changedKeys }], { entity, id, given: BEFORE_GIVEN });
           subjectIds = [...new Set([...subjectIds, ...normalizeIds(earlier, machine, listener.mapper!, entity, id)])];
         } catch (error) {
-          left ??= error; // the first error is the change's; the other earlier values are still mapped
+          left ??= { error }; // the first error is the change's; the other earlier values are still mapped
         }
       }
       // The requests are recorded for the rows mapped together (StoreBatch); each names a producer span made here,
@@ -128,7 +128,7 @@ export async function findSubjectsBatch(
       // request costs the mark least.
       const at = machine.batching.debounceMs > 0 ? request.firstAt : undefined;
       if (subjectIds.length > 0) await slot.save(subjectIds.map((subjectId) => [subjectId, encodeRequest({ traceparent, at })]));
-      if (left) throw left;
+      if (left) throw left.error;
       return 'mapped';
     }).finally(() => slot.end());
   });
