@@ -119,8 +119,8 @@ export class CaptureSubscriber implements EventSubscriber {
   private async readRemovedRows(em: EntityManager, unloaded: Map<EntityMetadata, object[]>): Promise<void> {
     for (const [meta, entities] of unloaded) {
       const pk = meta.primaryKeys[0];
-      const byKey = new Map(entities.map((entity) => [String(helper(entity).getPrimaryKey()), entity]));
       const keys = entities.map((entity) => helper(entity).getPrimaryKey());
+      const byKey = new Map(entities.map((entity, i) => [String(keys[i]), entity]));
       // In parts: SQLite takes at most 32,766 parameters a statement.
       for (let i = 0; i < keys.length; i += REMOVED_ROWS_PER_QUERY) {
         const rows = await em.getDriver().find<object>(meta.className,

@@ -1,7 +1,7 @@
 import { HookError, InvalidJobError, shownJson } from '../errors';
 import type { Logger } from '../logger';
 import type { Listener, MachineDefinition } from '../metadata/machine-definition';
-import type { OrmAdapter } from '../ports';
+import type { Change, OrmAdapter } from '../ports';
 import { canonicalId, fitsKey, isUnsafeNumber, KEY_NAMES, UNSAFE_NUMBER_WHY } from '../key-kinds';
 import { SpanKind } from '@opentelemetry/api';
 import { annotate, ATTR, currentCarrier, traced } from '../tracing';
@@ -98,20 +98,21 @@ export async function findSubjectsBatch(
       // either mapping fails, the subjects the other found are still requested, and the change fails with the
       // error (retried). Before, a mapper that threw on the current row (`stock.product.id` of a stock moved to no
       // product) left the product it had moved from stale (a trial).
+      const mapped = async (values: object, asChange: Change, said: string | undefined) => normalizeIds(
+        await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [values, asChange], { entity, id, given: said }),
+        machine, listener.mapper!, entity, id);
       let left: { error: unknown } | undefined;
       let subjectIds: string[] = [];
       try {
-        const result = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`, [row, change], { entity, id, given });
-        subjectIds = normalizeIds(result, machine, listener.mapper!, entity, id);
+        subjectIds = await mapped(row, change, given);
         if (subjectIds.length === 0 && change.op === 'remove') warnEmptyRemoval(deps, machine, listener, id);
       } catch (error) {
         left = { error };
       }
       for (const values of request.before) {
         try {
-          const earlier = await callHook(machine, listener.mapper!, `subject_ids_from ${entity}`,
-            [values, { op: 'update', changedKeys: request.changedKeys }], { entity, id, given: BEFORE_GIVEN });
-          subjectIds = [...new Set([...subjectIds, ...normalizeIds(earlier, machine, listener.mapper!, entity, id)])];
+          const earlier = await mapped(values, { op: 'update', changedKeys: request.changedKeys }, BEFORE_GIVEN);
+          subjectIds = [...new Set([...subjectIds, ...earlier])];
         } catch (error) {
           left ??= { error }; // the first error is the change's; the other earlier values are still mapped
         }

@@ -1,8 +1,7 @@
+import { atMost } from '../at-most';
 import { RetryAfter } from '../errors';
 import type { WorkQueue } from './work-queue';
 import { Semaphore, Withdrawn } from './semaphore';
-
-const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms).unref(); });
 
 /** A publish that did not go because this process knows the machine is paused: nothing to log per subject. */
 export class PausedHere extends RetryAfter {
@@ -283,8 +282,9 @@ export class PublishGate {
    */
   private async afterPause(): Promise<(() => void) | undefined> {
     while (this.probe) {
-      const answered = await Promise.race([this.probe.then(() => true), sleep(PROBE_WAIT_MS).then(() => false)]);
-      if (!answered) return undefined;
+      const probe = this.probe;
+      await atMost(PROBE_WAIT_MS, probe, () => undefined);
+      if (this.probe === probe) return undefined; // still out: it hangs, so this one goes anyway
       await this.outsidePause();
     }
     if (!this.resuming) return undefined;

@@ -13,6 +13,7 @@ import { OutboxRelay } from '../pipeline/outbox-relay';
 import { startWorkers, type Stopping } from '../pipeline/worker';
 import { WorkerRoll } from '../pipeline/worker-roll';
 import { SaidTogether } from '../pipeline/said-together';
+import { atMost } from '../at-most';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
 import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError, unanswered, writesRefused } from '../redis/availability';
@@ -98,25 +99,6 @@ async function warnWithoutPayloads(adapter: OrmAdapter, logger: Logger): Promise
  * It needs no payload table to capture, and a lock on the table (a migration's) held a trial's start 17 s.
  */
 const START_LOOK_MS = 1_000;
-
-/**
- * Waits for `look` up to `ms`; a look still going then goes on, and a failure after that goes to `failed` (within
- * the time it is thrown, as before).
- */
-async function atMost(ms: number, look: Promise<void>, failed: (error: unknown) => void): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  let late = false;
-  const wait = new Promise<void>((resolve) => { timer = setTimeout(() => { late = true; resolve(); }, ms); timer.unref(); });
-  const watched = look.catch((error: unknown) => {
-    if (!late) throw error;
-    failed(error);
-  });
-  try {
-    await Promise.race([watched, wait]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A started sync-machine runtime: captures changes, and runs workers when asked to. */
 export class SyncMachines {
