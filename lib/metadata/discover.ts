@@ -98,12 +98,15 @@ function discoverMachine(machine: unknown, adapter: OrmAdapter): MachineDefiniti
         'fix the name, or drop it from `relations`.');
     }
   }
+  const debounceMs = count(options.debounceMs, 0, 0, 100_000, 'debounceMs', className);
   return {
     name, className, subject: options.subject, subjectInfo, relations,
     batching: {
       // At most 1,000: a batch binds every id in one query, and its store 8 values per subject in one statement.
       batchSize: count(options.batchSize, DEFAULT_BATCH_SIZE, 1, 1_000, 'batchSize', className),
-      debounceMs: count(options.debounceMs, 0, 0, 100_000, 'debounceMs', className),
+      debounceMs,
+      // Long enough for a row changed before a subject's run to be mapped after it: it waits its debounce first.
+      coveredMs: debounceMs > 0 && listeners.some((l) => l.mapper) ? 2 * debounceMs + 10_000 : 0,
     },
     store: storeMode(options.store, className), rateLimit: rateLimit(options.rateLimit, className),
     instance: instance as MachineDefinition['instance'], listeners, hooks,

@@ -125,10 +125,13 @@ export async function findSubjectsBatch(
         [ATTR.messagingDestination]: destination, [ATTR.messagingBatchCount]: subjectIds.length,
       }, async () => currentCarrier().traceparent, { kind: SpanKind.PRODUCER });
       // With a debounce, the subjects' wait counts from the row's change: both steps wait it, and a Product's
-      // StockLevel change reached the partner after twice debounceMs (a trial: 10 s for 5 s). Without one, a bare
-      // request costs the mark least.
-      const at = machine.batching.debounceMs > 0 ? request.firstAt : undefined;
-      if (subjectIds.length > 0) await slot.save(subjectIds.map((subjectId) => [subjectId, encodeRequest({ traceparent, at })]));
+      // StockLevel change reached the partner after twice debounceMs (a trial: 10 s for 5 s). The row's latest
+      // change goes too: a subject whose run was taken after it is not run again (mark.lua). Without a debounce, a
+      // bare request costs the mark least.
+      const debounced = machine.batching.debounceMs > 0;
+      const at = debounced ? request.firstAt : undefined;
+      const last = debounced && at !== undefined ? request.lastAt : undefined;
+      if (subjectIds.length > 0) await slot.save(subjectIds.map((subjectId) => [subjectId, encodeRequest({ traceparent, at, last })]));
       if (left) throw left.error;
       return 'mapped';
     }).finally(() => slot.end());

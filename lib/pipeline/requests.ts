@@ -6,6 +6,8 @@ import type { Change, ChangeOp } from '../ports';
  * the item waits and merged there (lib/redis/scripts/schedule.lua, `merge`). A flat object of strings, so that a
  * merge is a union of fields:
  *   at          Redis time (ms) of the first request since the item was last taken
+ *   last        with a debounce, Redis time (ms) of the latest request merged in; for a subject found from a
+ *               changed row, the row's: a subject whose run ended, taken after it, is not run again (mark.lua)
  *   parent      W3C traceparent of the first request; tp:<traceparent> each further origin (capped)
  *   op:<op>     the ops seen (insert, update, remove); k:<key> the changed keys
  *   snapshot    JSON of the row before its removal (the latest one wins)
@@ -38,12 +40,16 @@ export interface RequestInput {
    * counts from there, not from the mapping, which came only after the row's own debounce (mark.lua).
    */
   at?: number;
+  /** With `at`: when the latest change behind it was requested (Redis' ms), the row's `last` (mark.lua). */
+  last?: number;
 }
 
 /** A request as a run reads it, after any number of merges. */
 export interface PendingRequest {
   /** Redis time (ms) of the first request the run covers. */
   firstAt?: number;
+  /** Redis time (ms) of the latest request the run covers, when a debounce keeps it. */
+  lastAt?: number;
   parent?: string;
   origins: string[];
   ops: ChangeOp[];
@@ -72,6 +78,7 @@ export function encodeRequest(input: RequestInput): EncodedRequest {
   for (const values of input.before ?? []) fields[`${WAS}${JSON.stringify(values)}`] = '1';
   if (input.force) fields.force = '1';
   if (input.at !== undefined) fields.at = String(Math.floor(input.at));
+  if (input.last !== undefined) fields.last = String(Math.floor(input.last));
   if (input.traceparent) {
     fields.parent = input.traceparent;
     fields[`${ORIGIN}${input.traceparent}`] = '1';
@@ -88,7 +95,7 @@ export function retriedRequest(kept: unknown): EncodedRequest {
   const fields: EncodedRequest = {};
   for (const [field, value] of Object.entries(kept)) {
     if (typeof value !== 'string') return BARE_REQUEST;
-    if (field !== 'at' && field !== 'attempt' && field !== 'held' && field !== 'back') fields[field] = value;
+    if (field !== 'at' && field !== 'last' && field !== 'attempt' && field !== 'held' && field !== 'back') fields[field] = value;
   }
   return fields;
 }
@@ -110,7 +117,7 @@ export function decodeRequest(raw: string, where: string): PendingRequest {
   const bare = BARE.exec(raw);
   if (bare) {
     return {
-      firstAt: Number(bare[1]), parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [],
+      firstAt: Number(bare[1]), lastAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [],
       force: false, attempt: 0, handedBack: false,
     };
   }
@@ -142,6 +149,7 @@ export function decodeRequest(raw: string, where: string): PendingRequest {
   };
   return {
     firstAt: s.at === undefined ? undefined : Number(s.at),
+    lastAt: s.last === undefined ? undefined : Number(s.last),
     parent: s.parent,
     origins,
     ops: OPS.filter((op) => ops.includes(op)),

@@ -19,6 +19,11 @@ export const RECENT_PUBLISHES_KEPT = 100;
 export interface BatchSettings {
   batchSize: number;
   debounceMs: number;
+  /**
+   * How long (ms) the publication step keeps when each subject's latest run was taken, so that a subject found
+   * later from a row changed before then is not run again (keys.covered); 0 or absent: none kept.
+   */
+  coveredMs?: number;
 }
 
 /** One item a run took, with its (still encoded) merged request. */
@@ -108,6 +113,8 @@ export class WorkQueue {
   private readonly recent: string;
   private readonly paused: string;
   private readonly rate: string;
+  private readonly covered: string;
+  private readonly coveredMs: number;
   readonly wakeChannel: string;
   /** Whether runs lock their items: EnsurePublication's subjects are; FindSubjects' changed rows need no lock. */
   readonly locks: boolean;
@@ -122,8 +129,10 @@ export class WorkQueue {
     this.recent = keys.recentPublishes(machine);
     this.paused = keys.paused(machine);
     this.rate = keys.rate(machine);
+    this.covered = keys.covered(machine);
     this.wakeChannel = keys.wakeChannel(machine, step);
     this.locks = step === 'ensure-publication';
+    this.coveredMs = this.locks ? settings.coveredMs ?? 0 : 0;
   }
 
   private tokenOf(run: TicketRun): string {
@@ -157,7 +166,7 @@ export class WorkQueue {
     const toInbox = inbox && this.settings.debounceMs === 0;
     // ioredis writes the call (or queues it, in order, while it reconnects) before smMark returns.
     const marked = this.redis.smMark(this.k.pending, this.k.requests, this.k.runs, this.paused, ...this.tickets,
-      this.k.inbox, this.k.inboxed,
+      this.k.inbox, this.k.inboxed, this.covered,
       this.settings.debounceMs, this.settings.batchSize, MAX_TICKETS, ticketJson(this.machine, this.step),
       JSON.stringify(merged), this.wakeChannel, JSON.stringify(plain), toInbox ? '1' : '0', plain.length + merged.length);
     sent?.();
@@ -175,8 +184,8 @@ export class WorkQueue {
   ): Promise<TakenBatch> {
     const reply = await this.redis.smTake(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       ...this.tickets, this.stats, this.paused, this.k.inbox, this.k.inboxed, this.k.busy, this.publishingKey,
-      run.ticket, this.tokenOf(run), this.settings.batchSize, this.locks ? lockTtlMs : 0, MAX_TICKETS, ticketJson(this.machine, this.step),
-      first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs, run.id, limit, invite ? this.wakeChannel : '');
+      this.covered, run.ticket, this.tokenOf(run), this.settings.batchSize, this.locks ? lockTtlMs : 0, MAX_TICKETS, ticketJson(this.machine, this.step),
+      first ? '1' : '0', this.step, lingers ? '1' : '0', this.settings.debounceMs, run.id, limit, invite ? this.wakeChannel : '', this.coveredMs);
     const claim = readClaim(String(reply[4]));
     const items: TakenItem[] = [];
     for (let i = 0; i < claim.flat.length; i += 2) items.push({ item: claim.flat[i], raw: claim.flat[i + 1] });

@@ -22,7 +22,7 @@ const KEY_TYPES: Readonly<Record<string, RedisType>> = {
   stalling: 'set', stallBlock: 'string',
   // A machine's.
   locks: 'hash', 'paused-until': 'string', rate: 'zset', publishing: 'hash', stats: 'hash', published: 'list',
-  'data-lost': 'string', workers: 'zset',
+  'data-lost': 'string', workers: 'zset', covered: 'zset',
 };
 
 /** The keys of one machine's step, in the order the work scripts declare them. */
@@ -143,6 +143,14 @@ export class KeySpace {
   }
 
   /**
+   * With a debounce, when (ms, Redis' clock) each subject's latest run was taken, for a while: a subject found from a
+   * row changed before then is not run again for that change (mark.lua, take.lua).
+   */
+  covered(machine: string): string {
+    return `${this.prefix}:${machine}:covered`;
+  }
+
+  /**
    * A key each runtime keeps while it runs (with an expiry it refreshes), so that after an outage it can tell a Redis
    * that came back without its data (see DataLossWatch).
    */
@@ -164,7 +172,7 @@ export class KeySpace {
       ...Object.values(this.step(machine, step)), ...BEE_QUEUE_KEYS.map((suffix) => this.queueKey(machine, step, suffix)),
     ]);
     return [...steps, this.locks(machine), this.paused(machine), this.rate(machine), this.publishing(machine),
-      this.stats(machine), this.recentPublishes(machine), this.dataLost(machine), this.workers(machine)];
+      this.stats(machine), this.recentPublishes(machine), this.dataLost(machine), this.workers(machine), this.covered(machine)];
   }
 
   /** Every key of this prefix, for clean-up in tests, demo and bench. */

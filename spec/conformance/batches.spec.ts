@@ -598,6 +598,41 @@ for (const world of WORLDS) {
       expect(h.api.publishes(String(order.id)).at(-1)!.at - againAt).to.be.within(1_900, 2_800);
     });
 
+    it('debounceMs: a subject whose run loaded a related row\'s change is not run again for it, but is for a later one', async () => {
+      @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', debounceMs: 2000 })
+      class Debounced extends h.shop.OrderToApiSync {}
+      const worker = await h.startWorker({ machines: [new Debounced(new ApiClient(h.api.url))] });
+      const customer = await h.customer();
+      const order = await h.order(customer);
+      await worker.drain(DRAIN);
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      const unchanged = async () => Number((await stats())['ensure-publication:unchanged'] ?? 0);
+      const names = () => h.api.publishes(String(order.id)).map((r) => r.body!.customer_full_name);
+      const before = { unchanged: await unchanged(), calls: names().length };
+
+      // The order's own change, then its customer's in another commit: the order runs 2 s after its own, and its
+      // customer's row is mapped to it 2 s after the rename, by when that run has loaded both. Before, it ran again
+      // then and found its payload unchanged (a trial: 2,000 published, 4,000 unchanged).
+      await h.update(order, { status: 'shipped' });
+      await sleep(800);
+      await h.w.updateCustomer(customer.id, { firstName: 'Renamed' });
+      await worker.drain(DRAIN);
+      expect(names().slice(before.calls)).to.deep.equal(['Renamed Yang']);
+      expect(await unchanged() - before.unchanged, 'runs that found the order unchanged').to.equal(0);
+
+      // The same, with a second rename after the order's run and before the customer's row is mapped: it merges into
+      // the row's pending request, and the order runs again for it.
+      await h.update(order, { status: 'received' });
+      await sleep(800);
+      await h.w.updateCustomer(customer.id, { firstName: 'Once' });
+      while (names().length < before.calls + 2) await sleep(10);
+      await h.w.updateCustomer(customer.id, { firstName: 'Twice' });
+      await worker.drain(DRAIN);
+      expect(names().slice(before.calls)).to.deep.equal(['Renamed Yang', 'Once Yang', 'Twice Yang']);
+      expect(h.api.documents.get(String(order.id))!.order_status).to.equal('received');
+      expect(h.logger.errors()).to.deep.equal([]);
+    });
+
     it('single commits while a worker runs reuse its lingering run instead of making a ticket each', async () => {
       const worker = await h.startWorker();
       const order = await h.order(await h.customer());

@@ -11,7 +11,7 @@ describe('pending requests: encode, decode, and the change a mapper sees', () =>
       op: 'remove', changedKeys: ['lastName', 'firstName'], snapshot: { id: 5, customer: { id: 2 } }, force: true, traceparent: TP,
     }), at: '1700000000000' });
     expect(decodeRequest(raw, 'x')).to.deep.equal({
-      firstAt: 1700000000000, parent: TP, origins: [TP], ops: ['remove'], changedKeys: ['firstName', 'lastName'],
+      firstAt: 1700000000000, lastAt: undefined, parent: TP, origins: [TP], ops: ['remove'], changedKeys: ['firstName', 'lastName'],
       snapshot: { id: 5, customer: { id: 2 } }, before: [], force: true, attempt: 0, handedBack: false,
     });
   });
@@ -24,7 +24,7 @@ describe('pending requests: encode, decode, and the change a mapper sees', () =>
     expect(request.attempt).to.equal(2);
     expect(request.force).to.equal(false);
     expect(decodeRequest('{}', 'x')).to.deep.equal({
-      firstAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [], force: false, attempt: 0, handedBack: false,
+      firstAt: undefined, lastAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [], force: false, attempt: 0, handedBack: false,
     });
   });
 
@@ -38,7 +38,7 @@ describe('pending requests: encode, decode, and the change a mapper sees', () =>
 
   it('a bare request (what a take gives an item requested without fields) decodes as the general form does', () => {
     const expected = {
-      firstAt: 1700000000000, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [], force: false, attempt: 0, handedBack: false,
+      firstAt: 1700000000000, lastAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [], force: false, attempt: 0, handedBack: false,
     };
     expect(decodeRequest('{"at":"1700000000000"}', 'x')).to.deep.equal(expected);
     // Spaced, it is not the bare form: the general path reads it, to the same request.

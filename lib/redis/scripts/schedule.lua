@@ -153,14 +153,16 @@ local function invite_others(Q, runs, busy, pause, now, wake, max_tickets, ticke
   redis.call('LPUSH', Q.waiting, id)
   redis.call('SADD', Q.starting, id)
 end
--- Requests are flat JSON objects of strings; merging keeps the first `at` and `parent`, caps trace origins,
--- keeps the higher attempt count and lets every other field of the newer request win.
+-- Requests are flat JSON objects of strings; merging keeps the first `at` and `parent`, the latest `last`, caps
+-- trace origins, keeps the higher attempt count and lets every other field of the newer request win.
 local MAX_ORIGINS = 32
 local function merge(old, new)
   for field, value in pairs(new) do
     if field == 'at' then
       -- The first request's time: a subject found from an earlier change may come after a later one of its own.
       if old.at == nil or (tonumber(value) or math.huge) < (tonumber(old.at) or math.huge) then old.at = value end
+    elseif field == 'last' then
+      if old.last == nil or (tonumber(value) or math.huge) > (tonumber(old.last) or math.huge) then old.last = value end
     elseif field == 'parent' then
       if old[field] == nil then old[field] = value end
     elseif field == 'attempt' then

@@ -304,4 +304,97 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       expect(await redis.get(step().inboxed)).to.equal('3000');
     });
   });
+
+  describe('with a debounce, subjects found from rows changed before their run was taken (keys.covered)', () => {
+    const DEBOUNCE = 40;
+    const rows = () => new WorkQueue(redis, keys(), 'M', 'find-subjects', { batchSize: 10, debounceMs: DEBOUNCE });
+    const subjects = (coveredMs = 10_000) =>
+      new WorkQueue(redis, keys(), 'M', 'ensure-publication', { batchSize: 10, debounceMs: DEBOUNCE, coveredMs });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const pending = () => redis.zrange(keys().step('M', 'ensure-publication').pending, 0, -1);
+    /** Runs the ready subjects to an end with `outcome`; resolves when they were taken. */
+    const runSubjects = async (work: WorkQueue, outcome: string) => {
+      await sleep(DEBOUNCE + 10);
+      const run = ticketRun('S', `S:${randomUUID()}`);
+      const batch = await work.take(run, true, 10_000);
+      await work.finish(run, batch.claim, batch.items.map(({ item }) => [item, outcome, null]), retry, 'end');
+      return { taken: batch.now, items: batch.items.map((i) => i.item) };
+    };
+    /** The rows' requests as FindSubjects reads them, after their debounce. */
+    const takeRows = async () => {
+      await sleep(DEBOUNCE + 10);
+      const batch = await rows().take(ticketRun('R', `R:${randomUUID()}`), true);
+      return new Map(batch.items.map((i) => [i.item, decodeRequest(i.raw, 'spec')]));
+    };
+    const found = (id: string, request: { firstAt?: number; lastAt?: number }, force = false) =>
+      [id, encodeRequest({ at: request.firstAt, last: request.lastAt, force })] as [string, Record<string, string>];
+
+    it('drops a found subject whose run was taken after the row\'s latest change, and keeps one changed after it', async () => {
+      const work = subjects();
+      await rows().mark([['Customer:1', encodeRequest({ op: 'update', changedKeys: ['firstName'] })]]);
+      await work.mark([['7', {}]]); // the subject's own change, in another commit
+      const run = await runSubjects(work, 'published');
+      expect(run.items).to.deep.equal(['7']);
+      const first = (await takeRows()).get('Customer:1')!;
+      expect(first.lastAt, 'a row\'s request says when its latest change was').to.be.below(run.taken);
+      await work.mark([found('7', first), found('8', first)]);
+      // 7's run loaded the row's change; 8 never ran.
+      expect(await pending()).to.deep.equal(['8']);
+
+      // Changed again after 7's run: 7 runs again.
+      await rows().mark([['Customer:1', encodeRequest({ op: 'update', changedKeys: ['lastName'] })]]);
+      const second = (await takeRows()).get('Customer:1')!;
+      expect(second.lastAt).to.be.above(run.taken);
+      await work.mark([found('7', second)]);
+      expect((await pending()).sort()).to.deep.equal(['7', '8']);
+    });
+
+    it('a bare request after one with fields moves the row\'s latest change on, so its subjects are not dropped', async () => {
+      const work = subjects();
+      await rows().mark([['Customer:2', encodeRequest({ op: 'update', changedKeys: ['firstName'] })]]);
+      await work.mark([['9', {}]]);
+      const run = await runSubjects(work, 'unchanged');
+      await rows().mark([['Customer:2', {}]]); // notifyChanged(Customer, 2): every field changed, after 9's run
+      const request = (await takeRows()).get('Customer:2')!;
+      expect(request.lastAt).to.be.above(run.taken);
+      await work.mark([found('9', request)]);
+      expect(await pending()).to.deep.equal(['9']);
+    });
+
+    it('records each subject a run takes, not one held by another run\'s lock, and keeps a forced request', async () => {
+      const work = subjects();
+      await rows().mark([['Customer:3', encodeRequest({ op: 'update', changedKeys: ['firstName'] })]]);
+      await work.mark([['10', {}], ['11', {}]]);
+      await redis.hset(keys().locks('M'), '11', `${lockToken('other', randomUUID())}|${(await redisMs()) + 60_000}`);
+      await sleep(DEBOUNCE + 10);
+      const batch = await work.take(ticketRun('S', 'S:run'), true, 10_000);
+      expect([batch.items.map((i) => i.item), batch.held]).to.deep.equal([['10'], 1]);
+      const covered = keys().covered('M');
+      expect(await redis.zrange(covered, 0, -1)).to.deep.equal(['10']);
+      expect(Number(await redis.zscore(covered, '10'))).to.equal(batch.now);
+      const request = (await takeRows()).get('Customer:3')!;
+      await redis.del(keys().step('M', 'ensure-publication').pending);
+      await work.mark([found('10', request, true), found('11', request)]);
+      expect((await pending()).sort(), 'a forced request, and one for a subject not taken').to.deep.equal(['10', '11']);
+      // The run failed 10: back in pending with its backoff, so it runs again whatever was dropped meanwhile.
+      await work.finish(ticketRun('S', 'S:run'), batch.claim, [['10', 'failed', 'boom']], retry, 'end');
+      expect((await pending()).sort()).to.deep.equal(['10', '11']);
+
+      const unkept = subjects(0);
+      await unkept.mark([['13', {}]]);
+      await runSubjects(unkept, 'published');
+      expect(await redis.zscore(covered, '13'), 'coveredMs 0: nothing kept').to.equal(null);
+    });
+
+    it('forgets a run once its window has passed', async () => {
+      const work = subjects(30);
+      await work.mark([['14', {}]]);
+      await runSubjects(work, 'published');
+      expect(await redis.zrange(keys().covered('M'), 0, -1)).to.deep.equal(['14']);
+      await sleep(40);
+      await work.mark([['15', {}]]);
+      await runSubjects(work, 'published');
+      expect(await redis.zrange(keys().covered('M'), 0, -1)).to.deep.equal(['15']);
+    });
+  });
 });

@@ -23,6 +23,10 @@ KEYS[16] inboxed  string how many items the inbox holds
 KEYS[17] busy     set   tickets whose batch has run for a while, out of `runs` (see finish.lua)
 KEYS[18] publishing hash item -> "<version>|<digest>": publishes whose outcome is not known (uncertain-publishes.ts),
                   read here for the items taken, so that a run learns of them without a round trip of its own
+KEYS[19] covered  zset  item -> Redis time (ms) of the take of its latest run, kept ARGV[14] ms: that run loads every
+                        change requested before then, so a subject found later from a row changed before then is not
+                        run again (mark.lua). A run that does not end it (handed back, failed, its lock lost, its
+                        worker gone) puts it back in pending, to run again anyway
 ARGV[1] ticket id
 ARGV[2] lock token of this run ("" when the step does not lock)
 ARGV[3] batch size
@@ -39,6 +43,8 @@ ARGV[12] how many ready items to take at most, up to the batch size: fewer while
          (publish-gate.ts); tickets are still made per batch size
 ARGV[13] wake channel (mark.lua's ARGV[6]), or "": with fewer than a batch taken and ready items left, other workers
          are asked to take them (invite_others in schedule.lua)
+ARGV[14] how long (ms) KEYS[19] keeps an item's take time, "0" to record none (a step without a debounce, or that no
+         subject is found for)
 Returns { now, held count, recovered count, next, claim, unreadable, uncertain, orphaned, orphaned until } with the claim as stored ('' with no items). With
 no items, next is 'ended' when the ticket ended (it was removed from `runs` and tickets were scheduled for what is not
 ready yet), else it lingers and next is when the next pending item is ready ('' when none is pending). `unreadable` is
@@ -173,6 +179,16 @@ local uncertain = {}
 if #out > 0 then
   packed = now .. '.' .. micros .. '\n' .. cjson.encode(out)
   redis.call('HSET', KEYS[3], run, packed)
+  local keep_covered = tonumber(ARGV[14]) or 0
+  if keep_covered > 0 then
+    local stamp, covered = string.format('%d', now), {}
+    for i = 1, #out, 2 do
+      covered[#covered + 1] = stamp
+      covered[#covered + 1] = out[i]
+    end
+    variadic('ZADD', KEYS[19], 'GT', covered)
+    redis.call('ZREMRANGEBYSCORE', KEYS[19], '-inf', '(' .. string.format('%d', now - keep_covered))
+  end
   -- The hash is almost always empty or gone: then no HMGET of the batch's items (an unchanged resync's common case).
   if locking and redis.call('EXISTS', KEYS[18]) == 1 then
     local items = {}
