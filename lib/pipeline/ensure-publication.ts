@@ -287,7 +287,7 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
     await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.publish, 'publish',
       [row, payload, context], where).catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); }));
     await run.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
-  }, spillable);
+  }, spillable, id);
   if (sent === SPILLED) {
     // Queued behind more than this process publishes soon: back to pending, for any worker, as if never taken.
     run.uncertain.clear([id]);
@@ -353,7 +353,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
     // Its version is kept, so that a publish after it goes on from there (UNPUBLISHED_DIGEST).
     const version = context?.version ?? stored?.version ?? 0; // no call went out without @Unpublish
     await run.deps.adapter.payloads.savePublished(machine.name, [unpublishedRow(id, version, run.readAt)]);
-  });
+  }, false, id);
   if (context) run.uncertain.clear([id]);
   return 'unpublished';
 }

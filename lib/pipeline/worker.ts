@@ -276,6 +276,32 @@ function keeps(work: WorkQueue, ticket: string): boolean {
   return true;
 }
 
+/**
+ * Items of a batch still running after a long time, by what holds them: the batch's reads, their turn for a publish
+ * slot (not a hang: a batch of 500 behind 20 slots at 300 ms a call takes 7.5 s), or a hook that has not returned.
+ */
+function tellSlow(logger: Logger, settings: ItemRunSettings, items: string[], ms: number, reading: boolean): void {
+  if (reading) {
+    logger.warn(slowReads(settings, items, ms));
+    return;
+  }
+  const queued = settings.step === 'ensure-publication' ? settings.gate.queuedOf(items) : undefined;
+  if (queued && queued.items.length > 0) logger.warn(waitingForSlots(settings, queued, ms));
+  const rest = queued && queued.items.length > 0 ? items.filter((item) => !queued.items.includes(item)) : items;
+  if (rest.length > 0) logger.warn(slowItems(settings, rest, ms));
+}
+
+function waitingForSlots(
+  settings: ItemRunSettings, queued: ReturnType<ItemRunSettings['gate']['queuedOf']>, ms: number,
+): string {
+  const named = listed(queued.items.map((item) => settings.describe(item)), 10);
+  const pace = queued.publishMs > 0 ? ` (a call took about ${Math.round(queued.publishMs)} ms lately)` : '';
+  return `${settings.step} of ${settings.machine.className}: ${named} still waiting after ${Math.round(ms / 1000)} s for ` +
+    `a publish slot: ${queued.queued} ${queued.queued === 1 ? 'publish waits' : 'publishes wait'} behind this process' ` +
+    `worker.concurrency of ${queued.concurrency}${pace}. Their calls have not started: each goes when a slot frees, ` +
+    'with its lock kept. To go through faster, raise worker.concurrency (if the partner API allows) or run more workers.';
+}
+
 /** Items of a batch whose hooks have not returned after a long time: what holds them, and what to do. */
 function slowItems(settings: ItemRunSettings, items: string[], ms: number): string {
   const named = listed(items.map((item) => settings.describe(item)), 10);
@@ -317,7 +343,7 @@ async function runBatch(
     await work.release(run, batch.claim, ended, deps.retry);
     locks?.release(ended.map(([item]) => item));
     countRuns(settings.machine.name, settings.step, ended);
-  }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms) => deps.logger.warn((reading ? slowReads : slowItems)(settings, items, ms)) });
+  }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms) => tellSlow(deps.logger, settings, items, ms, reading) });
   ends.reading(ids);
   let results: ItemResult[];
   try {

@@ -80,6 +80,22 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     for (const run of [both, unknown, json, column, id]) expect(run.stderr).to.not.match(/\n\s+at /);
   });
 
+  it('retry-failed says that it cleared failed queue jobs, which hold no work', async () => {
+    const keys = new KeySpace(w.prefix);
+    const queue = (suffix: 'failed' | 'jobs') => keys.queueKey('OrderToApiSync', 'ensure-publication', suffix);
+    await redis.hset(queue('jobs'), '999', '#%garbage');
+    await redis.sadd(queue('failed'), '999');
+    const listed = await cli('status');
+    expect(listed.stdout).to.include('failed queue jobs (corrupt or malformed run tickets');
+    const retried = await cli('retry-failed', 'OrderToApiSync');
+    expect(retried.code, retried.stderr).to.equal(0);
+    // Before, it said only "No failed items", and the job was gone from status with no word of it (a trial).
+    expect(retried.stdout).to.equal('No failed items of OrderToApiSync to run again. Cleared 1 failed queue job (corrupt ' +
+      'or malformed run tickets, which held no work; the changes they stood for are in the work sets).\n');
+    expect(await redis.scard(queue('failed'))).to.equal(0);
+    expect((await cli('retry-failed', 'OrderToApiSync')).stdout).to.equal('No failed items of OrderToApiSync to run again.\n');
+  });
+
   it('status shows queues, outcome counters, last publishes and failures with their errors; retry-failed puts failures back to run on current data', async () => {
     const [first, second] = await w.orders(2);
     const worker = await w.startWorker(); // captures too: the updates below enqueue

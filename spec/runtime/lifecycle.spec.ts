@@ -507,6 +507,24 @@ describe('runtime lifecycle', () => {
     return { orders, hung, ...hungPublishMachine(h.shop, h.api, hung) };
   }
 
+  it('a subject still waiting for a publish slot after lockTtlMs is told apart from the call that holds the slot', async () => {
+    const { orders, hung, machine, release } = await threeOrdersOneHung();
+    const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 1, lockTtlMs: 1_500, stallIntervalMs: 500 } });
+    await until(() => h.logger.warnings().length > 0);
+    const waiting = orders.map((o) => String(o.id)).filter((id) => id !== hung && h.api.publishes(id).length === 0);
+    expect(waiting, 'one order is queued behind the hung call').to.have.length(1);
+    const warnings = h.logger.warnings();
+    expect(warnings).to.have.length(2);
+    // Before, it was named with the hung one, as a call that "has not returned" (a trial: a batch of 500 behind 20 slots).
+    expect(warnings[0]).to.match(new RegExp(`^ensure-publication of OrderToApiSync: Order ${waiting[0]} still waiting after 2 s ` +
+      "for a publish slot: 1 publish waits behind this process' worker.concurrency of 1 \\(a call took about \\d+ ms lately\\)\\. " +
+      'Their calls have not started: each goes when a slot frees, with its lock kept\\.'));
+    expect(warnings[1]).to.match(new RegExp(`^ensure-publication of OrderToApiSync: Order ${hung} still running after 2 s: @Build or @Publish has not returned`));
+    release();
+    await worker.drain(DRAIN);
+    expect(orders.map((o) => h.api.publishes(String(o.id)).length)).to.deep.equal([1, 1, 1]);
+  });
+
   it('a publish that has not returned after lockTtlMs is named in one warning, with the fix; it publishes once it returns', async () => {
     const { orders, hung, machine, release } = await threeOrdersOneHung();
     const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 10, lockTtlMs: 1_500, stallIntervalMs: 500 } });
