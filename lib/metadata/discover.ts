@@ -169,7 +169,12 @@ export function relationPaths(spec: RelationSpec, className: string): string[] {
       }
       return;
     }
-    if (!node || typeof node !== 'object') refuse(`is ${JSON.stringify(node)}`);
+    if (!node || typeof node !== 'object') {
+      // Under a key, name it: `{ customer: 'region' }` was refused as the option being "region" (a trial).
+      const at = prefix.slice(0, -1);
+      refuse(at ? `has ${JSON.stringify(node)} at "${at}", where true, an object of its relations (${at}: { ` +
+        `${typeof node === 'string' && node ? node : 'address'}: true }) or an array of them goes` : `is ${JSON.stringify(node)}`);
+    }
     for (const [name, value] of Object.entries(node as Record<string, unknown>)) {
       if (value === false || value === undefined) continue;
       add(prefix + name);

@@ -334,7 +334,9 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
   // (A row kept by an unpublish is not a publish: the subject stays unpublished, with nothing to write.)
   if (!isPublished(stored) && !(run.uncertain.mayHavePublished(id) && machine.hooks.unpublish)) {
     run.uncertain.settle(id); // nothing was ever stored, and nothing is to be: no call of it needs correcting
-    if (subject.gone) tellGone(run.settings, id);
+    // Never published: a mapper's id of a row that never was, or a row deleted before its first run. One unpublished
+    // already is routine (an Order's removal, then its lines'), and was warned of as if it were not (a trial).
+    if (subject.gone && stored === undefined) tellGone(run.settings, id);
     return 'not_publishable';
   }
   // Read before the gate, as for a publish: a permit is not held through the read of the stored body.

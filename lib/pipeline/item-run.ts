@@ -206,7 +206,7 @@ function unknownOutcome(machine: MachineDefinition, error: CallOutcomeUnknownErr
  * 10,000 drafts said it 10,000 times. Said together; a lone one as before.
  */
 const goneUnstored = new SaidTogether<ItemRunSettings, string>(1_000, (s, gone) => {
-  const why = '(never published, or already unpublished): nothing to do';
+  const why = '(never published): nothing to do';
   s.logger.warn(gone.length === 1
     ? `${s.machine.className}: ${s.describe(gone[0])} is gone and has no stored payload ${why}.`
     : `${s.machine.className}: ${gone.length} subjects are gone and have no stored payload ${why} ` +

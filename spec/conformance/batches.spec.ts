@@ -753,6 +753,17 @@ for (const world of WORLDS) {
       }
       const listed = await h.start({ machines: [new Listed()] }).catch((e) => e);
       expect(listed.message).to.match(/^Listed: @SyncMachine\(\{ relations \}\) lists 7, which is not a relation path: write relations as/);
+      @SyncMachine({ subject: h.shop.Order, name: 'Nested', relations: { customer: 'orders' } as never })
+      @ListenTo(h.shop.Order)
+      class Nested {
+        @Build() build() { return {}; }
+        @Publish() publish() {}
+      }
+      // Before, "@SyncMachine({ relations }) is "orders"", as if the whole option were that string (a trial).
+      const nested = await h.start({ machines: [new Nested()] }).catch((e) => e);
+      expect(nested.message).to.equal('Nested: @SyncMachine({ relations }) has "orders" at "customer", where true, an ' +
+        'object of its relations (customer: { orders: true }) or an array of them goes: write relations as ' +
+        "{ customer: true, lines: { product: true } } or as ['customer', 'lines.product'].");
     });
   });
 }

@@ -283,6 +283,17 @@ for (const kind of DATABASES) {
         expect((await waiting('ensure-publication')).sort()).to.deep.equal(orderIds.map(String).sort());
       });
 
+      it('a QueryBuilder insert is captured as insert() is, one row or many', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+        const one = await orders.createQueryBuilder().insert().values({ customerId: customer.id, status: 'purchased' }).execute();
+        const many = await orders.createQueryBuilder().insert()
+          .values([{ customerId: customer.id, status: 'draft' }, { customerId: customer.id, status: 'shipped' }]).execute();
+        const ids = [...one.identifiers, ...many.identifiers].map((i) => String(i.id));
+        expect(ids).to.have.length(3);
+        expect((await waiting('ensure-publication')).sort()).to.deep.equal(ids.sort());
+      });
+
       it('records the rows of one insert() outside a transaction in one enqueue, done before insert() resolves', async () => {
         const customer = await newCustomer();
         await resetQueues();
