@@ -2,6 +2,7 @@ import type Redis from 'ioredis';
 import { ticketJson } from '../queue/bee-queue-storage';
 import type { KeySpace, Step, StepKeys } from '../redis/keys';
 import { ScriptCommands, withScripts } from '../redis/scripts';
+import { recordUnreadable } from '../redis/unreadable';
 import { wrongTypeKeys, type WrongTypeKey } from '../redis/wrong-type';
 import type { EncodedRequest } from './requests';
 
@@ -246,6 +247,11 @@ export class WorkQueue {
     return Number(await this.redis.smReap(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.k.busy,
       this.locksKey, ...this.tickets, this.paused, this.locks ? '1' : '0', this.settings.batchSize, MAX_TICKETS,
       ticketJson(this.machine, this.step), reschedule ? '1' : '0'));
+  }
+
+  /** Records inbox entries a take could not read on the machine, for status and drain to tell (lib/redis/unreadable.ts). */
+  noteUnreadable(count: number): Promise<void> {
+    return recordUnreadable(this.redis, this.keys, this.machine, count);
   }
 
   /** How long the machine's publishing stays paused (ms), by Redis' clock; 0 when it is not. */

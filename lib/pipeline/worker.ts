@@ -179,7 +179,10 @@ async function runTicket(
         throw error;
       });
       first = false;
-      if (batch.unreadable) reportUnreadable(deps.logger, settings, batch.unreadable);
+      if (batch.unreadable) {
+        reportUnreadable(deps.logger, settings, batch.unreadable);
+        await work.noteUnreadable(batch.unreadable.count);
+      }
       if (batch.orphaned) reportOrphaned(deps, settings, ticket, batch.orphaned);
       else if (batch.recovered > 0) reportRecovered(deps, settings, ticket, batch.recovered);
       if (batch.items.length === 0) {
@@ -264,8 +267,9 @@ function reportUnreadable(logger: Logger, settings: { step: string; machine: { c
   const more = found.count > found.entries.length ? ` (the first ${found.entries.length})` : '';
   logger.error(`${settings.step} of ${className}: ${found.count} inbox ${found.count === 1 ? 'entry' : 'entries'} could not be ` +
     `read (written by hand or by another version of sync-machine)${more}: ${found.entries.map((e) => JSON.stringify(e)).join(', ')}. ` +
-    `The rest of the inbox was kept, and so were the readable items of these. If changes are missing, resync(${className}) ` +
-    "(unchanged subjects cost no API call); enqueue work with notifyChanged() or resync(), not by writing to sync-machine's keys.");
+    `The rest of the inbox was kept, and so were the readable items of these. The changes in them may be missing: ` +
+    `resync(${className}) (unchanged subjects cost no API call); status and drain say so until a full resync. Enqueue ` +
+    "work with notifyChanged() or resync(), not by writing to sync-machine's keys.");
 }
 
 /** Whether `ticket` is (or now becomes) the one of its step in this process that stays until its budget ends. */

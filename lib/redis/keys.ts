@@ -22,7 +22,7 @@ const KEY_TYPES: Readonly<Record<string, RedisType>> = {
   stalling: 'set', stallBlock: 'string',
   // A machine's.
   locks: 'hash', 'paused-until': 'string', rate: 'zset', publishing: 'hash', stats: 'hash', published: 'list',
-  'data-lost': 'string', workers: 'zset', covered: 'zset',
+  'data-lost': 'string', workers: 'zset', covered: 'zset', unreadable: 'hash',
 };
 
 /** The keys of one machine's step, in the order the work scripts declare them. */
@@ -143,6 +143,14 @@ export class KeySpace {
   }
 
   /**
+   * Inbox entries of the machine that no script could read, until a full resync: `count`, and `at` (ms, Redis' clock)
+   * of the latest found (lib/redis/unreadable.ts).
+   */
+  unreadable(machine: string): string {
+    return `${this.prefix}:${machine}:unreadable`;
+  }
+
+  /**
    * With a debounce, when (ms, Redis' clock) each subject's latest run was taken, for a while: a subject found from a
    * row changed before then is not run again for that change (mark.lua, take.lua).
    */
@@ -172,7 +180,7 @@ export class KeySpace {
       ...Object.values(this.step(machine, step)), ...BEE_QUEUE_KEYS.map((suffix) => this.queueKey(machine, step, suffix)),
     ]);
     return [...steps, this.locks(machine), this.paused(machine), this.rate(machine), this.publishing(machine),
-      this.stats(machine), this.recentPublishes(machine), this.dataLost(machine), this.workers(machine), this.covered(machine)];
+      this.stats(machine), this.recentPublishes(machine), this.dataLost(machine), this.workers(machine), this.covered(machine), this.unreadable(machine)];
   }
 
   /** Every key of this prefix, for clean-up in tests, demo and bench. */

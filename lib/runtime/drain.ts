@@ -3,6 +3,7 @@ import { describeError, DrainTimeoutError, listed } from '../errors';
 import { STEPS } from '../pipeline/queues';
 import type { KeySpace } from '../redis/keys';
 import { readDataLost } from '../redis/data-loss';
+import { readUnreadable } from '../redis/unreadable';
 import { isWrongTypeError, refusedRead } from '../redis/wrong-type';
 import { readFailuresSince } from './failures';
 import { type BusyStep, readBusy, readRunning, readWaiting, sayBusy } from './status';
@@ -54,6 +55,12 @@ export interface DrainSummary {
    * subjects cost no API call) and clears the entry. Empty when no loss stands.
    */
   dataLost: Array<{ machine: string; at: Date }>;
+  /**
+   * Machines with inbox entries that no script could read (written by hand, or by another version), found since
+   * their last full resync: the changes in them may be missing from these outcomes. `resync(Machine)` covers them
+   * and clears the entry. Empty when none stands.
+   */
+  unreadable: Array<{ machine: string; count: number; at: Date }>;
 }
 
 export interface DrainScope {
@@ -222,17 +229,19 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     await pause(POLL_MS);
   }
   if (scope.lookForLoss) await deadline.bound(scope.lookForLoss()).catch(() => undefined);
-  const [end, failures, lost] = await retrying(() => Promise.all([
+  const [end, failures, lost, unreadable] = await retrying(() => Promise.all([
     readCounters(scope),
     Promise.all(scope.machines.map((m) => readFailuresSince(scope.redis, scope.keys, m.name, m.subject, STEPS, since))),
     // A drain that resolves clean after Redis lost its data read as if all was done (a trial: 2,999 of 4,999
     // subjects stale, `{ published: 2000 }`, no failure): the loss stands in the summary until a full resync.
     readDataLost(scope.redis, scope.keys, scope.machines.map((m) => m.name)),
+    readUnreadable(scope.redis, scope.keys, scope.machines.map((m) => m.name)),
   ]));
   scope.ended?.(end);
   const summary: DrainSummary = {
     outcomes: diff(before, end[1]), failed: [], failedChanges: [], dropped: [],
     dataLost: [...lost].map(([machine, at]) => ({ machine, at })),
+    unreadable: [...unreadable].map(([machine, notice]) => ({ machine, ...notice })),
   };
   scope.machines.forEach((machine, i) => {
     for (const f of failures[i]) {

@@ -4,6 +4,7 @@ import { itemName, STEPS } from '../pipeline/queues';
 import { FailedTicket, readFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
 import { lostAt, redisNowMs } from '../redis/data-loss';
+import { type UnreadableNotice, unreadableNotice } from '../redis/unreadable';
 import { refusedRead } from '../redis/wrong-type';
 import { FailedItem, readFailures } from './failures';
 import { runWorker } from '../pipeline/batch-locks';
@@ -55,6 +56,12 @@ export interface MachineStatus {
    * machine is recorded; absent otherwise.
    */
   dataLost?: Date;
+  /**
+   * Inbox entries that no script could read (written by hand, or by another version), found since the last full
+   * `resync` of the machine: how many, and when the latest was found. The changes in them may be missing, so
+   * subjects may be stale although nothing is pending or failed; a full resync covers them and ends the notice.
+   */
+  unreadable?: UnreadableNotice;
   /**
    * Run tickets (Bee-Queue jobs) failed for good: malformed data or a corrupt envelope, each with the queue, job
    * id and what was wrong; newest first, at most the limit. They hold no work (that is in the work sets).
@@ -109,6 +116,7 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   pipeline.lrange(keys.recentPublishes(machine.name), 0, Math.max(0, limit - 1));
   pipeline.get(keys.dataLost(machine.name));
   pipeline.zrange(keys.workers(machine.name), 0, -1, 'WITHSCORES');
+  pipeline.hgetall(keys.unreadable(machine.name));
   const results = (await pipeline.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
   const values = results.map(([, value]) => value);
@@ -150,6 +158,8 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   // A value not of sync-machine's form (written by hand) is left out, as a bad latest-publishes entry is.
   const lost = lostAt(values[STEPS.length * perStep + 2]);
   if (lost) status.dataLost = lost;
+  const unreadable = unreadableNotice(values[STEPS.length * perStep + 4]);
+  if (unreadable) status.unreadable = unreadable;
   return status;
 }
 

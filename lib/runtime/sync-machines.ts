@@ -18,6 +18,7 @@ import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
 import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError, unanswered, writesRefused } from '../redis/availability';
 import { clearDataLost, DataLossWatch, redisNowMs } from '../redis/data-loss';
+import { clearUnreadable } from '../redis/unreadable';
 import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
 import { checkRedis } from '../redis/wait-for-redis';
@@ -296,7 +297,11 @@ export class SyncMachines {
         if (full) await (since ??= redisNowMs(this.redis));
         await this.requesting(() => this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request])), true);
       });
-      if (full) await clearDataLost(this.redis, this.keys, def.name, await (since ?? redisNowMs(this.redis)));
+      if (full) {
+        const began = await (since ?? redisNowMs(this.redis));
+        await clearDataLost(this.redis, this.keys, def.name, began);
+        await clearUnreadable(this.redis, this.keys, def.name, began);
+      }
       return enqueued;
     } catch (error) {
       throw unanswered(error, `resync(${def.className})`, this.redisAt, 'the pages recorded before it are pending, the ' +

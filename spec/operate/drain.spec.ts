@@ -53,7 +53,7 @@ for (const world of WORLDS) {
       expect(h.api.publishes().map((r) => r.id).sort()).to.deep.equal([String(a.id), String(b.id)].sort());
 
       // Only runs that ended since the call: a second drain has nothing to report, the old failure included.
-      expect(await worker.drain(DRAIN)).to.deep.equal({ outcomes: {}, failed: [], failedChanges: [], dropped: [], dataLost: [] });
+      expect(await worker.drain(DRAIN)).to.deep.equal({ outcomes: {}, failed: [], failedChanges: [], dropped: [], dataLost: [], unreadable: [] });
 
       // A run that finds the payload as published is counted as unchanged.
       machine.publish = publish;

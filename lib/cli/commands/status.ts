@@ -36,6 +36,12 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
       out.push(`  Redis lost its data: found ${s.dataLost.toISOString()} (${ago(s.dataLost, now)}). Changes recorded before then ` +
         `and not yet run are gone, so subjects may be stale: run sync-machine resync ${s.machine} (a full resync ends this notice).`);
     }
+    if (s.unreadable) {
+      const n = s.unreadable.count;
+      out.push(`  ${n} inbox ${n === 1 ? 'entry' : 'entries'} could not be read (written by hand or by another version; the latest ` +
+        `found ${s.unreadable.at.toISOString()}, ${ago(s.unreadable.at, now)}): the changes in ${n === 1 ? 'it' : 'them'} may be ` +
+        `missing, so subjects may be stale: run sync-machine resync ${s.machine} (a full resync ends this notice).`);
+    }
     out.push(s.workers === 0 ? `  workers: none running (start one: npx sync-machine worker)` : `  workers: ${s.workers} running`);
     const rows = [['  queue', 'waiting', 'active', 'delayed', 'failed']];
     for (const step of STEPS) {
