@@ -570,14 +570,20 @@ for (const world of WORLDS) {
       expect(sent[sent.length - 1]).to.equal(30);
     });
 
-    it('debounceMs counts from the change for subjects found from a related row, not again from its mapping', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    /** A worker running the shop's machine with debounceMs 2000, and one order of one customer, published. */
+    async function debouncedOrder() {
       @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', debounceMs: 2000 })
       class Debounced extends h.shop.OrderToApiSync {}
       const worker = await h.startWorker({ machines: [new Debounced(new ApiClient(h.api.url))] });
       const customer = await h.customer();
       const order = await h.order(customer);
       await worker.drain(DRAIN);
-      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      return { worker, customer, order };
+    }
+
+    it('debounceMs counts from the change for subjects found from a related row, not again from its mapping', async () => {
+      const { worker, customer, order } = await debouncedOrder();
       const sent = (name: string, status: string) => {
         const document = h.api.documents.get(String(order.id));
         return document?.customer_full_name === name && document.order_status === status;
@@ -599,13 +605,7 @@ for (const world of WORLDS) {
     });
 
     it('debounceMs: a subject whose run loaded a related row\'s change is not run again for it, but is for a later one', async () => {
-      @SyncMachine({ subject: h.shop.Order, name: 'OrderToApiSync', debounceMs: 2000 })
-      class Debounced extends h.shop.OrderToApiSync {}
-      const worker = await h.startWorker({ machines: [new Debounced(new ApiClient(h.api.url))] });
-      const customer = await h.customer();
-      const order = await h.order(customer);
-      await worker.drain(DRAIN);
-      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      const { worker, customer, order } = await debouncedOrder();
       const unchanged = async () => Number((await stats())['ensure-publication:unchanged'] ?? 0);
       const names = () => h.api.publishes(String(order.id)).map((r) => r.body!.customer_full_name);
       const before = { unchanged: await unchanged(), calls: names().length };
