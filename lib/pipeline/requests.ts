@@ -7,7 +7,7 @@ import type { Change, ChangeOp } from '../ports';
  * merge is a union of fields:
  *   at          Redis time (ms) of the first request since the item was last taken
  *   last        with a debounce, Redis time (ms) of the latest request merged in; for a subject found from a
- *               changed row, the row's: a subject whose run ended, taken after it, is not run again (mark.lua)
+ *               changed row, the row's: a subject whose run was taken after it is not run again (mark.lua)
  *   parent      W3C traceparent of the first request; tp:<traceparent> each further origin (capped)
  *   op:<op>     the ops seen (insert, update, remove); k:<key> the changed keys
  *   snapshot    JSON of the row before its removal (the latest one wins)

@@ -290,8 +290,13 @@ function tellSlow(logger: Logger, settings: ItemRunSettings, items: string[], ms
     return;
   }
   const queued = settings.step === 'ensure-publication' ? settings.gate.queuedOf(items) : undefined;
-  if (queued && queued.items.length > 0) logger.warn(waitingForSlots(settings, queued, ms));
-  const rest = queued && queued.items.length > 0 ? items.filter((item) => !queued.items.includes(item)) : items;
+  if (!queued || queued.items.length === 0) {
+    logger.warn(slowItems(settings, items, ms));
+    return;
+  }
+  logger.warn(waitingForSlots(settings, queued, ms));
+  const waiting = new Set(queued.items);
+  const rest = items.filter((item) => !waiting.has(item));
   if (rest.length > 0) logger.warn(slowItems(settings, rest, ms));
 }
 
