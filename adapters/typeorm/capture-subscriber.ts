@@ -206,7 +206,7 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     if (as.length === 0) return;
     const id = row ? metadata.primaryColumns[0].getEntityValue(row) : undefined;
     if (id === undefined || id === null) {
-      this.warnUncaptured(metadata.name, path);
+      this.warnUncaptured(metadata.name, path, undefined, op === 'remove');
       return;
     }
     // One slot for both: a removal's snapshot, an update's earlier values (see ChangeLog.add).
@@ -258,15 +258,22 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     frames[frames.length - 1].add(metadata, id, op, keys, snapshot);
   }
 
-  private warnUncaptured(entity: string, path: string, instead?: string): void {
+  /** `deleted`: the rows are gone, so notifyChanged of them maps to nothing: the subjects they fed are named instead. */
+  private warnUncaptured(entity: string, path: string, instead?: string, deleted = false): void {
     if (this.warned.has(`${entity} ${path}`)) return;
     this.warned.add(`${entity} ${path}`);
     instead ??= path === ONE_TO_MANY_PATH ? `Set the relation on the ${entity} itself and save() it`
       : path === ORPHAN_PATH ? `remove() the ${entity} rows themselves before the parent's save() (or use remove() instead of delete())`
       : 'Use save()/remove()';
+    // notifyChanged(OrderLine, deletedIds), as this said, found no snapshot to map and did nothing (a trial).
+    const notify = deleted
+      ? 'or after such writes call notifyChanged(Subject, ids) for the subjects those rows fed (notifyChanged(Order, ' +
+        `orderIds) for deleted OrderLines: a deleted row cannot be mapped to them any more; notifyChanged(${entity}, ids) ` +
+        `serves where ${entity} is a machine's subject itself, and unpublishes them)`
+      : `or call notifyChanged(${entity}, ids) after such writes`;
     this.logger.warn(
       `${entity} was written through ${path}, for which TypeORM reports no ids: sync-machine cannot see which rows ` +
-      `changed. ${instead}, or call notifyChanged(${entity}, ids) after such writes.`);
+      `changed. ${instead}, ${notify}.`);
   }
 }
 

@@ -1,3 +1,4 @@
+import { basename, join, resolve, sep } from 'node:path';
 import { describeError, HookError } from '../errors';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { traced, ATTR } from '../tracing';
@@ -29,8 +30,33 @@ async function invoke(machine: MachineDefinition, method: string, args: unknown[
 /** What a hook's throw (or rejection) becomes: an error naming the class, method, entity and id. */
 export function hookError(machine: MachineDefinition, method: string, where: HookSite, error: unknown): HookError {
   const given = where.given ? ` (${where.given})` : '';
-  return new HookError(`${machine.className}.${method} threw for ${where.entity} ${where.id}: ${describeError(error)}${given}` +
-    unloadedHint(machine, method, error), { cause: error });
+  // What it was given explains such a throw already, where it was not a loaded row.
+  const hint = where.given ? '' : unloadedHint(machine, method, error);
+  return new HookError(`${machine.className}.${method} threw for ${where.entity} ${where.id}: ${describeError(error)}` +
+    `${bugSite(error)}${given}${hint}`, { cause: error });
+}
+
+/** This package's own code, whose frames a hook's bug is not in: lib/, adapters/, decorators/ (or dist/). */
+const OWN = (() => {
+  const root = resolve(__dirname, '..', '..');
+  const pkg = basename(root) === 'dist' ? resolve(root, '..') : root;
+  return ['lib', 'adapters', 'decorators', 'dist'].map((dir) => join(pkg, dir) + sep);
+})();
+
+/**
+ * Where a hook's own bug is, for an error of the language (TypeError, ReferenceError): the first frame of its stack
+ * outside this package, node's internals and node_modules. The log line, drain()'s failures and status carry the
+ * message only, and a trial's TypeError from its mapper named no file or line of its own. Errors a hook throws on
+ * purpose (a partner's 500) say what they mean, and get none.
+ */
+function bugSite(error: unknown): string {
+  if (!(error instanceof TypeError || error instanceof ReferenceError) || typeof error.stack !== 'string') return '';
+  for (const line of error.stack.split('\n').slice(1)) {
+    const at = /^\s*at (?:.*? \()?(.+?:\d+:\d+)\)?$/.exec(line)?.[1];
+    if (!at || at.startsWith('node:') || at.includes(`${sep}node_modules${sep}`) || OWN.some((dir) => at.startsWith(dir))) continue;
+    return ` (at ${at})`;
+  }
+  return '';
 }
 
 /**
@@ -38,8 +64,18 @@ export function hookError(machine: MachineDefinition, method: string, where: Hoo
  * fix, since the message alone sent a trial looking at its data.
  */
 function unloadedHint(machine: MachineDefinition, method: string, error: unknown): string {
+  const read = error instanceof TypeError ? /Cannot read propert(?:y|ies) of (undefined|null)/.exec(error.message)?.[1] : undefined;
+  if (!read) return '';
+  if (machine.listeners.some((l) => l.mapper === method)) {
+    // A trial's Account mapper read account.invoices, which the changed row never has.
+    return read === 'null'
+      ? '. A to-one relation is null where the row has none (a row moved to no parent): guard it, as row.parent?.id'
+      : '. A mapper gets the changed row loaded without its relations: a collection is not loaded (on TypeORM it is ' +
+        'undefined, and a to-one relation is { id }): read ids through a @RelationId property, or query for them in ' +
+        'the mapper';
+  }
   const reads = method === machine.hooks.build || method === machine.hooks.checkPublishable;
-  if (!reads || !(error instanceof TypeError) || !/Cannot read propert(y|ies) of (undefined|null)/.test(error.message)) return '';
+  if (!reads) return '';
   const loaded = machine.relations?.length ? `it loads ${machine.relations.join(', ')} now` : 'it loads none now';
   return `. If it reads a relation of ${machine.subjectInfo.name}, name it in @SyncMachine({ relations }) (${loaded}), ` +
     'so that runs load it with the subject';

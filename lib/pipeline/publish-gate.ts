@@ -53,6 +53,18 @@ export interface Room {
   took(items: string[]): void;
 }
 
+/** What PublishGate.queuedOf tells of a slow batch's subjects. */
+export interface QueuedPublishes {
+  /** Waiting for a slot. */
+  items: string[];
+  /** In a slot that they got recently: moving, not hung. */
+  started: string[];
+  /** Publishes of this process waiting for a slot, its slots, and a call's recent time (ms). */
+  queued: number;
+  concurrency: number;
+  publishMs: number;
+}
+
 /** `@SyncMachine({ rateLimit })`: publishes per window, across every worker. */
 export interface RateLimit {
   max: number;
@@ -97,6 +109,8 @@ export class PublishGate {
   private probe?: Promise<void>;
   /** Subjects whose publish waits for a slot, for a slow batch's warning to tell them from hung calls. */
   private readonly waiting = new Set<string>();
+  /** Subjects whose publish has its slot, and since when (performance.now()): a call just started is not hung. */
+  private readonly inSlot = new Map<string, number>();
 
   /** `othersRun`: whether another live worker runs the machine (WorkerRoll); nothing is spilled while none does. */
   constructor(
@@ -120,7 +134,10 @@ export class PublishGate {
     if (item !== undefined) this.waiting.add(item);
     try {
       return await this.slots.run(async () => {
-        if (item !== undefined) this.waiting.delete(item);
+        if (item !== undefined) {
+          this.waiting.delete(item);
+          this.inSlot.set(item, performance.now());
+        }
         await this.outsidePause();
         const probed = await this.afterPause();
         const started = performance.now();
@@ -146,19 +163,28 @@ export class PublishGate {
       if (error instanceof Withdrawn) return SPILLED;
       throw error;
     } finally {
-      if (item !== undefined) this.waiting.delete(item);
+      if (item !== undefined) {
+        this.waiting.delete(item);
+        this.inSlot.delete(item);
+      }
     }
   }
 
   /**
-   * Of `items`, those whose publish waits for a slot behind this process' others, and how those go: a batch of 500
-   * behind 20 slots at 300 ms a call runs 7.5 s, and the warning for a slow batch blamed a hung call (a trial).
+   * Of `items`, those whose publish waits for a slot behind this process' others, and those whose call started less
+   * than `recentMs` ago, with how publishes go: a batch of 500 behind 20 slots at 300 ms a call runs 7.5 s, and the
+   * warning for a slow batch blamed hung calls, for the queued subjects and for calls that had just started after
+   * waiting (trials).
    */
-  queuedOf(items: string[]): { items: string[]; queued: number; concurrency: number; publishMs: number } {
-    return {
-      items: this.waiting.size === 0 ? [] : items.filter((item) => this.waiting.has(item)),
-      queued: this.slots.queued, concurrency: this.concurrency, publishMs: this.publishMs,
-    };
+  queuedOf(items: string[], recentMs: number): QueuedPublishes {
+    const since = performance.now() - recentMs;
+    const queued: string[] = [];
+    const started: string[] = [];
+    for (const item of items) {
+      if (this.waiting.has(item)) queued.push(item);
+      else if ((this.inSlot.get(item) ?? -Infinity) > since) started.push(item);
+    }
+    return { items: queued, started, queued: this.slots.queued, concurrency: this.concurrency, publishMs: this.publishMs };
   }
 
   /** Throws PausedHere while the machine's publishing is paused; a pause another worker started is read from Redis, at most every PAUSE_CHECK_MS. */

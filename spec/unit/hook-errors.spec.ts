@@ -2,9 +2,16 @@ import { expect } from 'chai';
 import type { MachineDefinition } from '../../lib/metadata/machine-definition';
 import { hookError } from '../../lib/pipeline/call-hook';
 
+/** A message with the place of the throw taken out, and that place: a frame of this file. */
+function placed(message: string): { message: string; at?: string } {
+  const at = / \(at ([^)]+)\)/.exec(message)?.[1];
+  return { message: message.replace(/ \(at [^)]+\)/, ''), at: at?.replace(/:\d+:\d+$/, '') };
+}
+
 describe('a hook\'s error', () => {
   const machine = (relations?: string[]) => ({
     className: 'InvoiceToErp', relations, hooks: { build: 'build', publish: 'publish' }, subjectInfo: { name: 'Invoice' },
+    listeners: [{ mapper: 'invoicesOf' }],
   }) as unknown as MachineDefinition;
   const where = { entity: 'Invoice', id: '1' };
   const unloaded = (() => { try { (undefined as unknown as { name: string }).name; } catch (e) { return e; } })();
@@ -16,10 +23,25 @@ describe('a hook\'s error', () => {
 
   it('from a build that read what was not loaded, says how to load a relation with the subject', () => {
     // Before, only "Cannot read properties of undefined (reading 'name')" (a trial).
-    expect(hookError(machine(), 'build', where, unloaded).message).to.equal('InvoiceToErp.build threw for Invoice 1: ' +
-      "Cannot read properties of undefined (reading 'name'). If it reads a relation of Invoice, name it in " +
-      '@SyncMachine({ relations }) (it loads none now), so that runs load it with the subject');
+    expect(placed(hookError(machine(), 'build', where, unloaded).message)).to.deep.equal({
+      message: "InvoiceToErp.build threw for Invoice 1: Cannot read properties of undefined (reading 'name'). If it reads a " +
+        'relation of Invoice, name it in @SyncMachine({ relations }) (it loads none now), so that runs load it with the subject',
+      at: __filename,
+    });
     expect(hookError(machine(['client']), 'build', where, unloaded).message).to.include('(it loads client now)');
     expect(hookError(machine(), 'publish', where, unloaded).message).to.not.include('relations');
+  });
+
+  it('of the language (a TypeError), names where in the app it was thrown; a mapper\'s says what its row holds', () => {
+    const mapped = hookError(machine(), 'invoicesOf', { entity: 'Client', id: '7' }, unloaded).message;
+    // Before, the message alone: a trial's mapper read a collection its row never has, and no file or line was named.
+    expect(placed(mapped)).to.deep.equal({
+      message: "InvoiceToErp.invoicesOf threw for Client 7: Cannot read properties of undefined (reading 'name'). A mapper " +
+        'gets the changed row loaded without its relations: a collection is not loaded (on TypeORM it is undefined, and a ' +
+        'to-one relation is { id }): read ids through a @RelationId property, or query for them in the mapper',
+      at: __filename,
+    });
+    // An error thrown on purpose says what it means: no place added.
+    expect(hookError(machine(), 'publish', where, new Error('partner API answered 500')).message).to.not.include('(at ');
   });
 });

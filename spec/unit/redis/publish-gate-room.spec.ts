@@ -102,4 +102,23 @@ describe('publish gate: room for a take (shared Redis, fresh prefix)', () => {
     expect(ids(150).map((id) => settled.get(id)), 'at close every waiting one goes back').to.deep.equal(ids(150).map(() => SPILLED));
     expect(await gate.run(async () => 'sent', 'atClose'), 'and any later one at once').to.equal(SPILLED);
   });
+
+  it('tells a slow batch\'s subjects waiting for a slot, and those whose call just started, from the rest', async () => {
+    let done!: () => void;
+    const calls = new Promise<void>((r) => { done = r; });
+    const a = gate.run(() => calls, false, 'a');
+    const b = gate.run(() => calls, false, 'b');
+    // The two slots are held by beforeEach's publishes: both wait.
+    expect(gate.queuedOf(['a', 'b', 'c'], 1_000)).to.deep.include({ items: ['a', 'b'], started: [], concurrency: 2 });
+    release(); // the held publishes end: a and b get their slots
+    await new Promise((r) => setTimeout(r, 30));
+    const now = gate.queuedOf(['a', 'b', 'c'], 1_000);
+    expect([now.items, now.started]).to.deep.equal([[], ['a', 'b']]);
+    // Had they got their slots before the last 10 ms, their calls would be slow ones: neither list names them.
+    const later = gate.queuedOf(['a', 'b', 'c'], 10);
+    expect([later.items, later.started]).to.deep.equal([[], []]);
+    done();
+    await Promise.all([a, b]);
+    expect(gate.queuedOf(['a', 'b'], 1_000)).to.deep.include({ items: [], started: [] });
+  });
 });
