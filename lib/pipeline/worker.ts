@@ -44,6 +44,26 @@ export const LINGER_MS = 1_000;
  */
 const keepers = new WeakMap<WorkQueue, string>();
 
+/** A refusal said for a step's queue: what, when, and how often since. */
+const refusals = new WeakMap<WorkQueue, { said: string; at: number; repeats: number }>();
+const REFUSAL_REPEAT_MS = 60_000;
+
+/**
+ * Whether to say `said` now: undefined while the same was said in the last minute (counted), else how many times it
+ * came since it was last said. A key of the wrong type stops every ticket of the step until it is fixed, and each
+ * worker said it every 2 s (a trial: 69 lines in 70 s).
+ */
+function sayOnceAMinute(work: WorkQueue, said: string): number | undefined {
+  const last = refusals.get(work);
+  const now = performance.now();
+  if (last && last.said === said && now - last.at < REFUSAL_REPEAT_MS) {
+    last.repeats += 1;
+    return undefined;
+  }
+  refusals.set(work, { said, at: now, repeats: 0 });
+  return last && last.said === said ? last.repeats : 0;
+}
+
 /** How far the runtime's close() has come (WorkerDeps.stopping). */
 export interface Stopping {
   now: boolean;
@@ -202,8 +222,13 @@ async function runTicket(
     // Redis refused a script (a key of another type, say): the ticket fails, and would say nothing. A lost
     // connection is not logged here; the runtime says once that Redis is down.
     if ((error as Error | undefined)?.name === 'ReplyError') {
-      deps.logger.error(`${settings.step} of ${settings.machine.className}: run ticket ${ticket} stopped, as Redis refused ` +
-        `its script: ${await refused(work, settings.machine.className, error)}`);
+      const why = await refused(work, settings.machine.className, error);
+      const repeats = sayOnceAMinute(work, why);
+      if (repeats !== undefined) {
+        const since = repeats > 0 ? ` (the same ${repeats} more time${repeats === 1 ? '' : 's'} since it was last said)` : '';
+        deps.logger.error(`${settings.step} of ${settings.machine.className}: run ticket ${ticket} stopped, as Redis refused ` +
+          `its script: ${why}${since}`);
+      }
     }
     throw error;
   } finally {
