@@ -267,9 +267,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
       : 'Use save()/remove()';
     // notifyChanged(OrderLine, deletedIds), as this said, found no snapshot to map and did nothing (a trial).
     const notify = deleted
-      ? 'or after such writes call notifyChanged(Subject, ids) for the subjects those rows fed (notifyChanged(Order, ' +
-        `orderIds) for deleted OrderLines: a deleted row cannot be mapped to them any more; notifyChanged(${entity}, ids) ` +
-        `serves where ${entity} is a machine's subject itself, and unpublishes them)`
+      ? 'or after such writes call notifyChanged(Subject, ids) for the subjects those rows fed (a deleted row cannot be ' +
+        `mapped to them any more); where ${entity} is a machine's subject itself, notifyChanged(${entity}, ids) unpublishes them`
       : `or call notifyChanged(${entity}, ids) after such writes`;
     this.logger.warn(
       `${entity} was written through ${path}, for which TypeORM reports no ids: sync-machine cannot see which rows ` +

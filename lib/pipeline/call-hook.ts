@@ -50,13 +50,18 @@ const OWN = (() => {
  * purpose (a partner's 500) say what they mean, and get none.
  */
 function bugSite(error: unknown): string {
-  if (!(error instanceof TypeError || error instanceof ReferenceError) || typeof error.stack !== 'string') return '';
-  for (const line of error.stack.split('\n').slice(1)) {
+  if (!(error instanceof Error) || typeof error.stack !== 'string') return '';
+  const frames = error.stack.split('\n').slice(1).flatMap((line) => {
     const at = /^\s*at (?:.*? \()?(.+?:\d+:\d+)\)?$/.exec(line)?.[1];
-    if (!at || at.startsWith('node:') || at.includes(`${sep}node_modules${sep}`) || OWN.some((dir) => at.startsWith(dir))) continue;
-    return ` (at ${at})`;
-  }
-  return '';
+    return at ? [at] : [];
+  });
+  const outside = (at: string) => at.startsWith('node:') || at.includes(`${sep}node_modules${sep}`) || OWN.some((dir) => at.startsWith(dir));
+  // Or thrown by a library the hook called, on the hook's behalf: MikroORM's "Collection<Tag> of entity Post[5] not
+  // initialized" named no place either (a trial).
+  const byLibrary = frames.length > 0 && frames[0].includes(`${sep}node_modules${sep}`);
+  if (!(error instanceof TypeError || error instanceof ReferenceError || byLibrary)) return '';
+  const at = frames.find((frame) => !outside(frame));
+  return at ? ` (at ${at})` : '';
 }
 
 /**
@@ -64,15 +69,18 @@ function bugSite(error: unknown): string {
  * fix, since the message alone sent a trial looking at its data.
  */
 function unloadedHint(machine: MachineDefinition, method: string, error: unknown): string {
-  const read = error instanceof TypeError ? /Cannot read propert(?:y|ies) of (undefined|null)/.exec(error.message)?.[1] : undefined;
+  const message = error instanceof Error ? error.message : '';
+  // MikroORM's own words for a collection or reference read before it was loaded.
+  const read = error instanceof TypeError ? /Cannot read propert(?:y|ies) of (undefined|null)/.exec(message)?.[1]
+    : /\bnot initialized\b/.test(message) ? 'uninitialized' : undefined;
   if (!read) return '';
   if (machine.listeners.some((l) => l.mapper === method)) {
     // A trial's Account mapper read account.invoices, which the changed row never has.
     return read === 'null'
       ? '. A to-one relation is null where the row has none (a row moved to no parent): guard it, as row.parent?.id'
-      : '. A mapper gets the changed row loaded without its relations: a collection is not loaded (on TypeORM it is ' +
-        'undefined, and a to-one relation is { id }): read ids through a @RelationId property, or query for them in ' +
-        'the mapper';
+      : '. A mapper gets the changed row loaded without its relations: a collection is not loaded. Load it in the ' +
+        'mapper (MikroORM: await row.items.loadItems()), read ids through a @RelationId property (TypeORM, where the ' +
+        'collection is undefined and a to-one relation { id }), or query for them';
   }
   const reads = method === machine.hooks.build || method === machine.hooks.checkPublishable;
   if (!reads) return '';

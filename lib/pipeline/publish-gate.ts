@@ -20,6 +20,12 @@ const PAUSE_CHECK_MS = 100;
  * (room), so that pending work stays where a worker that starts later finds it.
  */
 export const KEEP_QUEUED_MS = 1_000;
+/**
+ * Queued beyond this many times KEEP_QUEUED_MS, a worker hands back even subjects handed back once before: each goes
+ * back once at most otherwise, and one worker of two was left with about 1,000 of them behind its 4 slots for 100 s
+ * while the other had nothing (a trial: 164 s against 116 s for the same backfill).
+ */
+const FAR_BEHIND = 10;
 /** How long publishes wait for the one that went alone after a pause before going anyway (a hung call). */
 const PROBE_WAIT_MS = 5_000;
 /** How often a queue of publishes is looked at for what to spill. */
@@ -38,7 +44,8 @@ const BUSY_LOOP = 0.8;
 
 /**
  * Whether a publish may go back to pending before its turn: never (false); while this worker is behind (true, see
- * run) or closing; or only when it closes (`atClose`), for a subject handed back once already. Under load, workers
+ * run) or closing; or only when it closes or is far behind (`atClose`, FAR_BEHIND), for a subject handed back once
+ * already. Under load, workers
  * passed subjects back and forth: 3 worker processes handed back 13,158-24,159 subjects in a backfill of 15,000
  * (a trial, and the two-workers profile beside 5 busy loops), each loaded and built again every time.
  */
@@ -130,7 +137,7 @@ export class PublishGate {
   async run<T>(publish: () => Promise<T>, spillable: Spillable, item?: string): Promise<T | typeof SPILLED>;
   async run<T>(publish: () => Promise<T>, spillable: Spillable = false, item?: string): Promise<T | typeof SPILLED> {
     if (spillable && this.stopped) return SPILLED;
-    if (spillable === true) this.watchQueue();
+    if (spillable) this.watchQueue(); // an `atClose` one too: far behind, it goes back (FAR_BEHIND)
     if (item !== undefined) this.waiting.add(item);
     try {
       return await this.slots.run(async () => {
@@ -281,8 +288,9 @@ export class PublishGate {
       // Alone on the machine, what is spilled comes back to this worker's own runs, to be loaded and built again.
       this.asking = true;
       void this.othersRun().then((others) => {
-        const over = this.slots.queued - (this.keep() ?? Infinity); // publishes went on meanwhile
-        if (others && over > 0) this.slots.withdrawLast(over);
+        const kept = this.keep() ?? Infinity;
+        const over = this.slots.queued - kept; // publishes went on meanwhile
+        if (others && over > 0) this.slots.withdrawLast(over, this.slots.queued > FAR_BEHIND * kept);
       }, () => undefined).finally(() => { this.asking = false; });
     }, SPILL_CHECK_MS);
     this.spillTimer.unref();

@@ -204,7 +204,10 @@ export class RedisAvailability {
     const { dropped, unconfirmed, unnamed } = this.outage!;
     const list = (changes: Changes) => [...changes.ids].map(([entity, ids]) => `${entity} ${[...ids].join(', ')}`).join('; ');
     const parts: string[] = [];
-    if (dropped.total > 0) parts.push(`${dropped.total} committed change(s) were dropped while it was down: ${list(dropped)}`);
+    // Changes, and the rows they were of: a row written twice is one id in the list (a trial read 49 for 48 ids).
+    const rows = (changes: Changes) => [...changes.ids.values()].reduce((n, ids) => n + ids.size, 0);
+    const of = (changes: Changes) => unnamed > 0 || rows(changes) === changes.total ? '' : ` (to ${rows(changes)} row${rows(changes) === 1 ? "" : "s"})`;
+    if (dropped.total > 0) parts.push(`${dropped.total} committed change(s)${of(dropped)} were dropped while it was down: ${list(dropped)}`);
     if (unconfirmed.total > 0) {
       parts.push(`${unconfirmed.total} ${dropped.total > 0 ? 'more ' : 'committed change(s) '}were being enqueued as it ` +
         `went down and may have been recorded after all (the client sends them again when it reconnects): ${list(unconfirmed)}`);

@@ -76,7 +76,8 @@ describe('direct capture with Redis down (PostgreSQL)', function () {
     await until(() => h.logger.lines.some((l) => /is back after/.test(l.message)));
     const back = h.logger.errors().find((e) => /is back after/.test(e))!;
     const ids = orders.map((o) => o.id).join(', ');
-    expect(back).to.contain(`${WRITES} committed change(s) were dropped while it was down: Order ${ids}.`);
+    // The changes, and the rows they were of: before, a count of changes beside a list of fewer ids (a trial).
+    expect(back).to.contain(`${WRITES} committed change(s) (to 10 rows) were dropped while it was down: Order ${ids}.`);
 
     // Once it is back, capture enqueues again: a worker publishes what is written now.
     const worker = await h.startWorker({ redis: redis.url });
@@ -116,7 +117,7 @@ describe('direct capture with Redis down (PostgreSQL)', function () {
     const back = h.logger.errors().find((e) => /is back after/.test(e))!;
     // The first write's changes were on their way when Redis stopped: not confirmed, rather than dropped.
     const later = [...orders.slice(1), orders[0]].map((o) => o.id).join(', ');
-    expect(back).to.contain(`40 committed change(s) were dropped while it was down: Order ${later}; 1 more were being ` +
+    expect(back).to.contain(`40 committed change(s) (to 10 rows) were dropped while it was down: Order ${later}; 1 more were being ` +
       `enqueued as it went down and may have been recorded after all (the client sends them again when it reconnects): Order ${orders[0].id}.`);
 
     // Answering again: capture enqueues again, and a worker publishes what is written now.

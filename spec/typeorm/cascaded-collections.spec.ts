@@ -102,9 +102,8 @@ for (const kind of DATABASES) {
         "parent's save() whose one-to-many collection left the row out (orphanedRowAction: 'delete'), for which TypeORM " +
         'reports no ids: sync-machine cannot see which rows changed. remove() the InvoiceLine rows themselves before the ' +
         "parent's save() (or use remove() instead of delete()), or after such writes call notifyChanged(Subject, ids) for " +
-        'the subjects those rows fed (notifyChanged(Order, orderIds) for deleted OrderLines: a deleted row cannot be mapped ' +
-        'to them any more; notifyChanged(InvoiceLine, ids) serves where InvoiceLine is a machine\'s subject itself, and ' +
-        'unpublishes them).']);
+        'the subjects those rows fed (a deleted row cannot be mapped to them any more); where InvoiceLine is a machine\'s ' +
+        'subject itself, notifyChanged(InvoiceLine, ids) unpublishes them.']);
     });
   });
 }

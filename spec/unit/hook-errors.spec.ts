@@ -37,11 +37,25 @@ describe('a hook\'s error', () => {
     // Before, the message alone: a trial's mapper read a collection its row never has, and no file or line was named.
     expect(placed(mapped)).to.deep.equal({
       message: "InvoiceToErp.invoicesOf threw for Client 7: Cannot read properties of undefined (reading 'name'). A mapper " +
-        'gets the changed row loaded without its relations: a collection is not loaded (on TypeORM it is undefined, and a ' +
-        'to-one relation is { id }): read ids through a @RelationId property, or query for them in the mapper',
+        'gets the changed row loaded without its relations: a collection is not loaded. Load it in the mapper (MikroORM: ' +
+        'await row.items.loadItems()), read ids through a @RelationId property (TypeORM, where the collection is ' +
+        'undefined and a to-one relation { id }), or query for them',
       at: __filename,
     });
     // An error thrown on purpose says what it means: no place added.
     expect(hookError(machine(), 'publish', where, new Error('partner API answered 500')).message).to.not.include('(at ');
+  });
+
+  it('thrown by a library on the hook\'s behalf (MikroORM\'s "not initialized"), names the hook\'s line and the fix', () => {
+    const uninitialized = new Error('Collection<Tag> of entity Invoice[1] not initialized');
+    uninitialized.stack = `Error: ${uninitialized.message}\n` +
+      '    at Collection.getItems (/app/node_modules/@mikro-orm/core/entity/Collection.js:91:13)\n' +
+      '    at InvoiceToErp.build (/app/src/invoice-to-erp.ts:34:29)\n    at node:internal/process/task_queues:95:5';
+    // Before, the message alone, with no place and no fix (a trial).
+    expect(hookError(machine(['client']), 'build', where, uninitialized).message).to.equal('InvoiceToErp.build threw for ' +
+      'Invoice 1: Collection<Tag> of entity Invoice[1] not initialized (at /app/src/invoice-to-erp.ts:34:29). If it reads a ' +
+      'relation of Invoice, name it in @SyncMachine({ relations }) (it loads client now), so that runs load it with the subject');
+    expect(hookError(machine(), 'invoicesOf', { entity: 'Client', id: '7' }, uninitialized).message)
+      .to.include('Load it in the mapper (MikroORM: await row.items.loadItems())');
   });
 });

@@ -72,7 +72,8 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
     // Said in --json only, a corrupt ticket went unseen (a trial): it holds no work, so retry-failed only clears it.
     if (s.failedJobs.length > 0) {
       out.push(`  failed queue jobs (corrupt or malformed run tickets; they hold no work, retry-failed clears them):`);
-      for (const j of s.failedJobs) out.push(`    ${j.jobId}  ${j.at.toISOString()}  ${j.error.split('\n')[0]}`);
+      // A job written by hand has no timestamp: 1970 read as a date (a trial).
+      for (const j of s.failedJobs) out.push(`    ${j.jobId}  ${j.at.getTime() > 0 ? j.at.toISOString() : '(no time)'}  ${j.error.split('\n')[0]}`);
     }
   }
   return out;

@@ -30,6 +30,9 @@ describe('status, as text', () => {
       '  failed queue jobs (corrupt or malformed run tickets; they hold no work, retry-failed clears them):',
       '    17  2026-12-06T10:00:00.000Z  Job 17 is corrupt']);
     expect(formatStatus([base], 'p').some((l) => l.includes('failed queue jobs'))).to.equal(false);
+    // One written by hand has no time: not 1970 (a trial).
+    const unknown = formatStatus([{ ...base, failedJobs: [{ queue: 'p:BookFeedSync:ensure-publication', jobId: '996', error: '(no error recorded)', at: new Date(0) }] }], 'p');
+    expect(unknown.at(-1)).to.equal('    996  (no time)  (no error recorded)');
   });
 
   it('leaves the line out when nothing runs', () => {

@@ -103,6 +103,19 @@ describe('publish gate: room for a take (shared Redis, fresh prefix)', () => {
     expect(await gate.run(async () => 'sent', 'atClose'), 'and any later one at once').to.equal(SPILLED);
   });
 
+  it('far behind (over ten times what it keeps), hands back even a subject handed back once before', async () => {
+    const settled = new Map<string, unknown>();
+    // About 100 are kept: 1,200 handed back once before wait behind the 2 slots, over 10 s of publishing.
+    const runs = ids(1_200).map((id) => gate.run(async () => 'sent', 'atClose').then((result) => { settled.set(id, result); }));
+    await new Promise((r) => setTimeout(r, 600));
+    const spilled = ids(1_200).filter((id) => settled.get(id) === SPILLED);
+    // Before, none went: one worker of two kept about 1,000 for 100 s while the other had nothing (a trial).
+    expect(spilled.length, 'down to what it keeps, the last queued first').to.be.within(1_000, 1_200);
+    expect(spilled).to.deep.equal(ids(1_200).slice(1_200 - spilled.length));
+    gate.stop();
+    await Promise.all(runs);
+  });
+
   it('tells a slow batch\'s subjects waiting for a slot, and those whose call just started, from the rest', async () => {
     let done!: () => void;
     const calls = new Promise<void>((r) => { done = r; });
