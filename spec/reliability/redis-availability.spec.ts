@@ -56,7 +56,7 @@ describe('RedisAvailability (a private Redis stopped and started)', function () 
     await until(() => availability.available);
     expect(logger.lines).to.have.length(2);
     expect(logger.errors()[1]).to.match(new RegExp(
-      'is back after \\d+\\.\\d s; 400 committed change\\(s\\) were dropped while it was down: Order 0, 1, 2; Customer 7\\. ' +
+      'is back after \\d+\\.\\d s; 400 committed change\\(s\\) \\(to 4 rows\\) were dropped while it was down: Order 0, 1, 2; Customer 7\\. ' +
       'Call notifyChanged\\(\\) or resync\\(\\) for them'));
     expect(await availability.guard(() => client.ping())).to.equal('PONG');
   });
