@@ -164,38 +164,8 @@ export async function redisNowMs(client: Redis): Promise<number> {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
-/**
- * When Redis was found to have lost its data, per machine, for the machines whose record of it stands (no full
- * resync since): read by drain(), whose outcomes cannot vouch for the changes lost. A value not of sync-machine's
- * form (written by hand) is left out (lostAt), as status() leaves it out.
- */
-export async function readDataLost(client: Redis, keys: KeySpace, machines: string[]): Promise<Map<string, Date>> {
-  const pipeline = client.pipeline();
-  for (const machine of machines) pipeline.get(keys.dataLost(machine));
-  const results = (await pipeline.exec()) ?? [];
-  const lost = new Map<string, Date>();
-  results.forEach(([error, value], i) => {
-    if (error) throw error;
-    const at = lostAt(value);
-    if (at) lost.set(machines[i], at);
-  });
-  return lost;
-}
-
 /** A machine's data-loss record as read from Redis: its time, or undefined when absent or not of our form. */
 export function lostAt(value: unknown): Date | undefined {
   const at = new Date(Number(value ?? NaN));
   return Number.isFinite(at.getTime()) ? at : undefined;
-}
-
-/** Deletes the machine's record of a data loss found before `since` (a loss found later is a newer one, and stays). */
-const CLEAR_LOSS = "local at = tonumber(redis.call('GET', KEYS[1]) or '') " +
-  "if at == nil or at <= tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end return 0";
-
-/**
- * After a full resync of `machine` that began at `since` (redisNowMs) was recorded: its status no longer says a data
- * loss found before then. Best effort: a record left says it once more, which is harmless.
- */
-export async function clearDataLost(client: Redis, keys: KeySpace, machine: string, since: number): Promise<void> {
-  await client.eval(CLEAR_LOSS, 1, keys.dataLost(machine), since).catch(() => undefined);
 }

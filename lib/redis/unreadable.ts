@@ -6,7 +6,8 @@ import type { KeySpace } from './keys';
  * Inbox entries that no script could read (written by hand, or by another version): the changes in them may be
  * gone. A worker's log line said so once, and then status read "failures: none" with every queue empty while 500
  * orders were stale (a trial). The notice stays on the machine (keys.unreadable: `count`, and `at`, Redis' ms of the
- * latest) for status and drain to tell, until a full resync, which covers whatever those entries stood for.
+ * latest) for status and drain to tell, until a full resync, which covers whatever those entries stood for
+ * (lib/redis/resync-notices.ts reads and clears it).
  */
 
 /** What status and drain tell of a machine's unreadable inbox entries: how many, and when the latest was found. */
@@ -19,7 +20,7 @@ export interface UnreadableNotice {
 export async function recordUnreadable(client: Redis, keys: KeySpace, machine: string, count: number): Promise<void> {
   const key = keys.unreadable(machine);
   try {
-    // Redis' clock, as a resync's start is read with it (clearUnreadable).
+    // Redis' clock, as a resync's start is read with it (clearResyncNotices).
     const at = await redisNowMs(client);
     await client.multi().hincrby(key, 'count', count).hset(key, 'at', String(at)).exec();
   } catch {
@@ -34,25 +35,3 @@ export function unreadableNotice(fields: unknown): UnreadableNotice | undefined 
   const at = new Date(Number(f.at));
   return Number.isInteger(count) && count > 0 && Number.isFinite(at.getTime()) ? { count, at } : undefined;
 }
-
-/** The notices of these machines that stand, for drain. */
-export async function readUnreadable(client: Redis, keys: KeySpace, machines: string[]): Promise<Map<string, UnreadableNotice>> {
-  const pipeline = client.pipeline();
-  for (const machine of machines) pipeline.hgetall(keys.unreadable(machine));
-  const results = (await pipeline.exec()) ?? [];
-  const found = new Map<string, UnreadableNotice>();
-  results.forEach(([error, fields], i) => {
-    if (error) throw error;
-    const notice = unreadableNotice(fields);
-    if (notice) found.set(machines[i], notice);
-  });
-  return found;
-}
-
-/** Deletes the notice once a full resync that began at `since` (Redis' ms) is recorded, unless an entry was found later. */
-export async function clearUnreadable(client: Redis, keys: KeySpace, machine: string, since: number): Promise<void> {
-  await client.eval(CLEAR, 1, keys.unreadable(machine), since).catch(() => undefined);
-}
-
-const CLEAR = "local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '') " +
-  "if at == nil or at <= tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end return 0";

@@ -2,8 +2,7 @@ import type Redis from 'ioredis';
 import { describeError, DrainTimeoutError, listed } from '../errors';
 import { STEPS } from '../pipeline/queues';
 import type { KeySpace } from '../redis/keys';
-import { readDataLost } from '../redis/data-loss';
-import { readUnreadable } from '../redis/unreadable';
+import { readResyncNotices } from '../redis/resync-notices';
 import { isWrongTypeError, refusedRead } from '../redis/wrong-type';
 import { readFailuresSince } from './failures';
 import { type BusyStep, readBusy, readRunning, readWaiting, sayBusy } from './status';
@@ -229,19 +228,18 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     await pause(POLL_MS);
   }
   if (scope.lookForLoss) await deadline.bound(scope.lookForLoss()).catch(() => undefined);
-  const [end, failures, lost, unreadable] = await retrying(() => Promise.all([
+  const [end, failures, notices] = await retrying(() => Promise.all([
     readCounters(scope),
     Promise.all(scope.machines.map((m) => readFailuresSince(scope.redis, scope.keys, m.name, m.subject, STEPS, since))),
     // A drain that resolves clean after Redis lost its data read as if all was done (a trial: 2,999 of 4,999
     // subjects stale, `{ published: 2000 }`, no failure): the loss stands in the summary until a full resync.
-    readDataLost(scope.redis, scope.keys, scope.machines.map((m) => m.name)),
-    readUnreadable(scope.redis, scope.keys, scope.machines.map((m) => m.name)),
+    readResyncNotices(scope.redis, scope.keys, scope.machines.map((m) => m.name)),
   ]));
   scope.ended?.(end);
   const summary: DrainSummary = {
     outcomes: diff(before, end[1]), failed: [], failedChanges: [], dropped: [],
-    dataLost: [...lost].map(([machine, at]) => ({ machine, at })),
-    unreadable: [...unreadable].map(([machine, notice]) => ({ machine, ...notice })),
+    dataLost: [...notices.dataLost].map(([machine, at]) => ({ machine, at })),
+    unreadable: [...notices.unreadable].map(([machine, notice]) => ({ machine, ...notice })),
   };
   scope.machines.forEach((machine, i) => {
     for (const f of failures[i]) {

@@ -17,8 +17,8 @@ import { atMost } from '../at-most';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
 import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError, unanswered, writesRefused } from '../redis/availability';
-import { clearDataLost, DataLossWatch, redisNowMs } from '../redis/data-loss';
-import { clearUnreadable } from '../redis/unreadable';
+import { DataLossWatch, redisNowMs } from '../redis/data-loss';
+import { clearResyncNotices } from '../redis/resync-notices';
 import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
 import { checkRedis } from '../redis/wait-for-redis';
@@ -299,8 +299,7 @@ export class SyncMachines {
       });
       if (full) {
         const began = await (since ?? redisNowMs(this.redis));
-        await clearDataLost(this.redis, this.keys, def.name, began);
-        await clearUnreadable(this.redis, this.keys, def.name, began);
+        await clearResyncNotices(this.redis, this.keys, def.name, began);
       }
       return enqueued;
     } catch (error) {

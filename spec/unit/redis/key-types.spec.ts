@@ -18,6 +18,7 @@ describe('key types: KeySpace and the Lua scripts\' headers agree', () => {
     const own: Record<string, string> = {
       locks: keys.locks('M'), paused: keys.paused('M'), rate: keys.rate('M'), publishing: keys.publishing('M'),
       stats: keys.stats('M'), recent: keys.recentPublishes('M'), workers: keys.workers('M'),
+      dataLost: keys.dataLost('M'), unreadable: keys.unreadable('M'),
     };
     const stepKeys = keys.step('M', step) as unknown as Record<string, string>;
     const key = own[name] ?? stepKeys[name] ?? (name === 'earlierDelayed' ? undefined : keys.queueKey('M', step, name as never));
