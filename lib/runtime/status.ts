@@ -20,6 +20,11 @@ export interface QueueCounts {
   delayed: number;
   /** Recorded as failed after their last attempt. */
   failed: number;
+  /**
+   * Run tickets in Bee-Queue's failed set: corrupt or malformed, they hold no work (that is in the work sets);
+   * `failedJobs` lists at most the limit of them, and retryFailed clears them.
+   */
+  failedJobs: number;
 }
 
 /** A publish, as `status` lists it. */
@@ -110,7 +115,8 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   const pipeline = redis.pipeline();
   for (const step of STEPS) {
     const k = keys.step(machine.name, step);
-    pipeline.zcount(k.pending, '-inf', now).zcard(k.pending).hgetall(k.claims).hlen(k.failed).get(k.inboxed);
+    pipeline.zcount(k.pending, '-inf', now).zcard(k.pending).hgetall(k.claims).hlen(k.failed).get(k.inboxed)
+      .scard(keys.queueKey(machine.name, step, 'failed'));
   }
   pipeline.hgetall(keys.stats(machine.name));
   pipeline.lrange(keys.recentPublishes(machine.name), 0, Math.max(0, limit - 1));
@@ -122,11 +128,11 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   const values = results.map(([, value]) => value);
 
   const queues = {} as Record<Step, QueueCounts>;
-  const perStep = 5;
+  const perStep = 6;
   const live = liveWorkers(values[STEPS.length * perStep + 3], now);
   const running: RunningItem[] = [];
   STEPS.forEach((step, i) => {
-    const [ready, pending, claims, failed, inboxed] = values.slice(i * perStep, (i + 1) * perStep);
+    const [ready, pending, claims, failed, inboxed, failedJobs] = values.slice(i * perStep, (i + 1) * perStep);
     const claimed = claimedSince(claims as Record<string, string>);
     for (const { run, item, since } of claimed) {
       running.push({ step, id: item, forMs: Math.max(0, now - since), ...(workerGone(run, live) ? { workerGone: true } : {}) });
@@ -134,7 +140,7 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
     // Items of commits that reached the inbox since it was sorted in are ready too.
     queues[step] = {
       waiting: Number(ready) + Number(inboxed ?? 0), active: claimed.length,
-      delayed: Number(pending) - Number(ready), failed: Number(failed),
+      delayed: Number(pending) - Number(ready), failed: Number(failed), failedJobs: Number(failedJobs),
     };
   });
   const outcomes: Record<string, number> = {};

@@ -86,12 +86,18 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     await redis.hset(queue('jobs'), '999', '#%garbage');
     await redis.sadd(queue('failed'), '999');
     const listed = await cli('status');
-    expect(listed.stdout).to.include('failed queue jobs (corrupt or malformed run tickets');
+    expect(listed.stdout).to.include('failed queue jobs: 1 (corrupt or malformed run tickets');
     const retried = await cli('retry-failed', 'OrderToApiSync');
     expect(retried.code, retried.stderr).to.equal(0);
     // Before, it said only "No failed items", and the job was gone from status with no word of it (a trial).
     expect(retried.stdout).to.equal('No failed items of OrderToApiSync to run again. Cleared 1 failed queue job (corrupt ' +
       'or malformed run tickets, which held no work; the changes they stood for are in the work sets).\n');
+    // Counted, not read: beyond the 1,000 jobs it once read to count them, it said "1000 or more".
+    const many = Array.from({ length: 1_200 }, (_, i) => String(2_000 + i));
+    await redis.hset(queue('jobs'), Object.fromEntries(many.map((id) => [id, '#%garbage'])));
+    await redis.sadd(queue('failed'), ...many);
+    expect((await cli('status', '--limit', '2')).stdout).to.include('failed queue jobs: 1200, 2 of them (corrupt');
+    expect((await cli('retry-failed', 'OrderToApiSync')).stdout).to.include('Cleared 1200 failed queue jobs');
     expect(await redis.scard(queue('failed'))).to.equal(0);
     expect((await cli('retry-failed', 'OrderToApiSync')).stdout).to.equal('No failed items of OrderToApiSync to run again.\n');
   });
@@ -114,8 +120,8 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(status.machine).to.equal('OrderToApiSync');
     expect(status.workers, 'the worker runtime of this test').to.equal(1);
     expect(status.queues).to.deep.equal({
-      'find-subjects': { waiting: 0, active: 0, delayed: 0, failed: 0 },
-      'ensure-publication': { waiting: 0, active: 0, delayed: 0, failed: 1 },
+      'find-subjects': { waiting: 0, active: 0, delayed: 0, failed: 0, failedJobs: 0 },
+      'ensure-publication': { waiting: 0, active: 0, delayed: 0, failed: 1, failedJobs: 0 },
     });
     const { 'ensure-publication:jobs': jobs, 'ensure-publication:batches': batches, ...outcomes } = status.outcomes;
     expect(outcomes).to.deep.equal({ 'ensure-publication:failed': 2, 'ensure-publication:published': 2 });

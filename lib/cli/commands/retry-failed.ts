@@ -5,18 +5,16 @@ import { CliIO, line } from '../io';
 import { GlobalOptions, withRuntime } from '../session';
 import { checkMachine } from './machine-name';
 
-/** Failed queue jobs read to say how many a retry cleared; beyond this many it says "or more". */
-const JOBS_COUNTED = 1_000;
-
 export async function retryFailed(io: CliIO, globals: GlobalOptions, machine: string, flags: { step?: Step }): Promise<void> {
   await withRuntime(io, globals, undefined, async (sync) => {
     checkMachine(sync, machine);
     // retryFailed clears the failed queue jobs too (they hold no work): said, so that their going is not a surprise.
-    const [before] = await sync.status({ machines: [machine], limit: JOBS_COUNTED });
-    const jobs = before.failedJobs.filter((j) => !flags.step || j.queue.endsWith(`:${flags.step}`)).length;
+    // Their count only: limit 0 reads no failure record and no job.
+    const [before] = await sync.status({ machines: [machine], limit: 0 });
+    const jobs = (flags.step ? [flags.step] : STEPS).reduce((n, step) => n + before.queues[step].failedJobs, 0);
     const counts = await sync.retryFailed(machine, { step: flags.step });
     const total = Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
-    const cleared = jobs === 0 ? '' : ` Cleared ${jobs === JOBS_COUNTED ? `${jobs} or more` : jobs} failed queue ` +
+    const cleared = jobs === 0 ? '' : ` Cleared ${jobs} failed queue ` +
       `job${jobs === 1 ? '' : 's'} (corrupt or malformed run tickets, which held no work; the changes they stood for are ` +
       'in the work sets).';
     if (total === 0) {

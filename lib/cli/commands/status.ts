@@ -70,8 +70,11 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
       }
     }
     // Said in --json only, a corrupt ticket went unseen (a trial): it holds no work, so retry-failed only clears it.
-    if (s.failedJobs.length > 0) {
-      out.push(`  failed queue jobs (corrupt or malformed run tickets; they hold no work, retry-failed clears them):`);
+    const failedJobs = STEPS.reduce((n, step) => n + s.queues[step].failedJobs, 0);
+    if (failedJobs > 0 || s.failedJobs.length > 0) {
+      const some = s.failedJobs.length < failedJobs ? `, ${s.failedJobs.length} of them` : '';
+      out.push(`  failed queue jobs: ${Math.max(failedJobs, s.failedJobs.length)}${some} (corrupt or malformed run tickets; ` +
+        'they hold no work, retry-failed clears them):');
       // A job written by hand has no timestamp: 1970 read as a date (a trial).
       for (const j of s.failedJobs) out.push(`    ${j.jobId}  ${j.at.getTime() > 0 ? j.at.toISOString() : '(no time)'}  ${j.error.split('\n')[0]}`);
     }

@@ -3,7 +3,7 @@ import { formatStatus } from '../../../lib/cli/commands/status';
 import type { MachineStatus } from '../../../lib/runtime/status';
 
 describe('status, as text', () => {
-  const idle = { waiting: 0, active: 0, delayed: 0, failed: 0 };
+  const idle = { waiting: 0, active: 0, delayed: 0, failed: 0, failedJobs: 0 };
   const base: MachineStatus = {
     machine: 'BookFeedSync', subject: 'Book', outcomes: {}, workers: 1, lastPublishes: [], failures: [], failedJobs: [], longestRunning: [],
     queues: { 'find-subjects': idle, 'ensure-publication': { ...idle, active: 2 } },
@@ -25,14 +25,27 @@ describe('status, as text', () => {
 
   it('lists failed queue jobs, which --json alone showed (a trial read "failures: none")', () => {
     const at = new Date('2026-12-06T10:00:00Z');
-    const text = formatStatus([{ ...base, failedJobs: [{ queue: 'p:BookFeedSync:ensure-publication', jobId: '17', error: 'Job 17 is corrupt', at }] }], 'p');
+    const one = { 'find-subjects': idle, 'ensure-publication': { ...idle, failedJobs: 1 } };
+    const text = formatStatus([{ ...base, queues: one, failedJobs: [{ queue: 'p:BookFeedSync:ensure-publication', jobId: '17', error: 'Job 17 is corrupt', at }] }], 'p');
     expect(text.slice(-3)).to.deep.equal(['  failures: none',
-      '  failed queue jobs (corrupt or malformed run tickets; they hold no work, retry-failed clears them):',
+      '  failed queue jobs: 1 (corrupt or malformed run tickets; they hold no work, retry-failed clears them):',
       '    17  2026-12-06T10:00:00.000Z  Job 17 is corrupt']);
     expect(formatStatus([base], 'p').some((l) => l.includes('failed queue jobs'))).to.equal(false);
     // One written by hand has no time: not 1970 (a trial).
     const unknown = formatStatus([{ ...base, failedJobs: [{ queue: 'p:BookFeedSync:ensure-publication', jobId: '996', error: '(no error recorded)', at: new Date(0) }] }], 'p');
     expect(unknown.at(-1)).to.equal('    996  (no time)  (no error recorded)');
+  });
+
+  it('says how many failed queue jobs there are when it lists fewer (the limit)', () => {
+    const at = new Date('2026-12-06T10:00:00Z');
+    const many = { 'find-subjects': { ...idle, failedJobs: 2 }, 'ensure-publication': { ...idle, failedJobs: 1_198 } };
+    const text = formatStatus([{ ...base, queues: many, failedJobs: [{ queue: 'p:BookFeedSync:ensure-publication', jobId: '17', error: 'Job 17 is corrupt', at }] }], 'p');
+    expect(text.slice(-2)).to.deep.equal([
+      '  failed queue jobs: 1200, 1 of them (corrupt or malformed run tickets; they hold no work, retry-failed clears them):',
+      '    17  2026-12-06T10:00:00.000Z  Job 17 is corrupt']);
+    // With --limit 0 none is listed, and the count still says them.
+    expect(formatStatus([{ ...base, queues: many }], 'p').at(-1)).to.equal(
+      '  failed queue jobs: 1200, 0 of them (corrupt or malformed run tickets; they hold no work, retry-failed clears them):');
   });
 
   it('leaves the line out when nothing runs', () => {
