@@ -205,8 +205,10 @@ export class RedisAvailability {
     const list = (changes: Changes) => [...changes.ids].map(([entity, ids]) => `${entity} ${[...ids].join(', ')}`).join('; ');
     const parts: string[] = [];
     // Changes, and the rows they were of: a row written twice is one id in the list (a trial read 49 for 48 ids).
-    const rows = (changes: Changes) => [...changes.ids.values()].reduce((n, ids) => n + ids.size, 0);
-    const of = (changes: Changes) => unnamed > 0 || rows(changes) === changes.total ? '' : ` (to ${rows(changes)} row${rows(changes) === 1 ? "" : "s"})`;
+    const of = (changes: Changes) => {
+      const rows = [...changes.ids.values()].reduce((n, ids) => n + ids.size, 0);
+      return unnamed > 0 || rows === changes.total ? '' : ` (to ${rows} row${rows === 1 ? '' : 's'})`;
+    };
     if (dropped.total > 0) parts.push(`${dropped.total} committed change(s)${of(dropped)} were dropped while it was down: ${list(dropped)}`);
     if (unconfirmed.total > 0) {
       parts.push(`${unconfirmed.total} ${dropped.total > 0 ? 'more ' : 'committed change(s) '}were being enqueued as it ` +
