@@ -533,8 +533,8 @@ describe('runtime lifecycle', () => {
     expect(h.logger.warnings()).to.deep.equal([`ensure-publication of OrderToApiSync: Order ${hung} still running after 2 s: ` +
       '@Build or @Publish has not returned (a partner API or a query that does not answer, or this process was stopped?). ' +
       'Each such subject stays ' +
-      'locked, and its later changes wait, until it does. Give the call a timeout (fetch(url, { signal: ' +
-      'AbortSignal.timeout(10_000) })), so that it fails and is retried.']);
+      'locked, and its later changes wait, until it does. Give the call a timeout beside ctx.signal (fetch(url, { signal: ' +
+      'AbortSignal.any([ctx.signal, AbortSignal.timeout(10_000)]) })), so that it fails and is retried.']);
     await new Promise((r) => setTimeout(r, 2_000));
     expect(h.logger.warnings(), 'said once per batch, not every tick').to.have.length(1);
     const error = await worker.drain({ timeoutMs: 200 }).then(() => undefined, (e: Error) => e);
