@@ -4,7 +4,7 @@ export class ApiClient {
 
   /**
    * PUT, not POST: the partner holds one document per order, so a re-sent payload replaces it instead of duplicating it.
-   * `signal`: @Publish's ctx.signal, so that a call of a run that lost its lock (a stall) is not sent.
+   * `signal`: @Publish's ctx.timeout(ms), so that a call of a run that lost its lock (a stall) is not sent, and a hung one fails.
    */
   async putOrder(id: string, payload: unknown, signal?: AbortSignal): Promise<void> {
     await this.send('PUT', id, JSON.stringify(payload), signal);

@@ -27,8 +27,9 @@ export class OrderToApiSync {
 
   @Publish()
   async publish(order: Order, payload: OrderPayload, ctx?: PublishContext): Promise<void> {
-    // ctx.signal: not sent if this run can no longer prove it holds the order's lock (it stalled past lockTtlMs).
-    await this.api.putOrder(String(order.id), payload, ctx?.signal);
+    // ctx.timeout(ms): ctx.signal, which stops the call if this run can no longer prove it holds the order's lock
+    // (it stalled past lockTtlMs), and also after 10 s, so that a partner that never answers fails it to be retried.
+    await this.api.putOrder(String(order.id), payload, ctx?.timeout(10_000));
   }
 
   @Unpublish()

@@ -11,6 +11,7 @@ import { isPublished, PAYLOAD_TABLE, unpublishedRow } from '../store/payload-row
 import { annotate, ATTR, tracing } from '../tracing';
 import type { BatchLocks } from './batch-locks';
 import { callHook, hookError } from './call-hook';
+import { CallTimeouts } from './call-timeout';
 import { ItemRunSettings, runItem, tellGone } from './item-run';
 import { loadApart, unloadableError } from './load-apart';
 import type { Turns } from './turns';
@@ -274,7 +275,8 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
     }
   }
   const abort = new AbortController();
-  const context = await publishContext(s, digest, abort);
+  const timeouts = new CallTimeouts();
+  const context = await publishContext(s, digest, abort, timeouts);
   // Past the check above with the stored payload: an earlier call of unknown outcome may have left another one.
   if (stored?.digest === digest && !s.request.force) run.uncertain.resending(id);
   await run.uncertain.mark(id, context.version, digest);
@@ -285,7 +287,8 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const sent = await run.gate.run(async () => {
     await run.locks.ensure(id);
     await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.publish, 'publish',
-      [row, payload, context], where).catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); }));
+      [row, payload, context], where).catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); })
+      .finally(() => timeouts.clear()));
     await run.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
   }, spillable, id);
   if (sent === SPILLED) {
@@ -341,7 +344,8 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
   }
   // Read before the gate, as for a publish: a permit is not held through the read of the stored body.
   const abort = new AbortController();
-  const context = machine.hooks.unpublish ? await publishContext(s, stored?.digest ?? '', abort, 'unpublish') : undefined;
+  const timeouts = new CallTimeouts();
+  const context = machine.hooks.unpublish ? await publishContext(s, stored?.digest ?? '', abort, timeouts, 'unpublish') : undefined;
   if (context) await run.uncertain.mark(id, context.version, '');
   run.gate.settle(id);
   await run.gate.run(async () => {
@@ -349,7 +353,8 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
       const where = { entity: machine.subjectInfo.name, id };
       await run.locks.ensure(id);
       await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.unpublish!, 'unpublish',
-        [id, context.previous, context], where).catch((error: unknown) => { throw outcomeUnknown('unpublish', context.version, error); }));
+        [id, context.previous, context], where).catch((error: unknown) => { throw outcomeUnknown('unpublish', context.version, error); })
+        .finally(() => timeouts.clear()));
       await run.locks.confirm(id);
     }
     // Its version is kept, so that a publish after it goes on from there (UNPUBLISHED_DIGEST).
@@ -391,10 +396,17 @@ export interface PublishContext<P = unknown> {
    * call, it checks the lock first. A call that fails after it aborted stores nothing and runs again.
    */
   readonly signal: AbortSignal;
+  /**
+   * `signal`, also aborted after `ms` (with a TimeoutError): `fetch(url, { signal: ctx.timeout(10_000) })`, so that a
+   * partner that never answers fails the call, which is then retried, instead of holding the subject's lock and a
+   * publish slot. (Node 20's `AbortSignal.any([ctx.signal, AbortSignal.timeout(ms)])` never times out once the
+   * garbage collector took the timeout signal.)
+   */
+  timeout(ms: number): AbortSignal;
 }
 
 async function publishContext(
-  s: Subject, digest: string, abort: AbortController, action: 'publish' | 'unpublish' = 'publish',
+  s: Subject, digest: string, abort: AbortController, timeouts: CallTimeouts, action: 'publish' | 'unpublish' = 'publish',
 ): Promise<PublishContext> {
   const { id, stored } = s;
   const { machine, locks } = s.run;
@@ -406,6 +418,7 @@ async function publishContext(
   const keyed = seed === '' ? `${machine.name}\n${id}\n${action}\n${digest}` : `${machine.name}\n${id}\n${action}\n${digest}\n${version}\n${seed}`;
   return {
     get signal() { return locks.signal(id, abort, what); },
+    timeout: (ms: number) => timeouts.signal(locks.signal(id, abort, what), ms, what),
     subjectId: id,
     previous: body ? JSON.parse(body) : undefined,
     version,

@@ -53,7 +53,7 @@ describe('sync-machine generate', () => {
     expect(machine).to.include('@ListenTo(Order)\n');
     expect(machine).to.include('String(order.orderNo)'); // the primary key the entity declares
     expect(machine).to.include('async publish(order: Order, payload: OrderPayload, ctx: PublishContext<OrderPayload>)');
-    expect(machine).to.include('signal: ctx.signal');
+    expect(machine).to.include('signal: ctx.timeout(10_000)');
     for (const [hook, note] of [
       ['// @SubjectIdsFrom(Customer)', 'Required for each @ListenTo entity other than Order'],
       ['@CheckPublishable()', 'Optional: returning false'],

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { DrainTimeoutError, SyncMachine } from '../../lib';
+import { DrainTimeoutError, type PublishContext, SyncMachine } from '../../lib';
 import { ApiClient } from '../support/partner-api';
 import { gatedMachine, hungPublishMachine } from '../support/gated-machine';
 import { Harness } from '../support/harness';
@@ -533,8 +535,8 @@ describe('runtime lifecycle', () => {
     expect(h.logger.warnings()).to.deep.equal([`ensure-publication of OrderToApiSync: Order ${hung} still running after 2 s: ` +
       '@Build or @Publish has not returned (a partner API or a query that does not answer, or this process was stopped?). ' +
       'Each such subject stays ' +
-      'locked, and its later changes wait, until it does. Give the call a timeout beside ctx.signal (fetch(url, { signal: ' +
-      'AbortSignal.any([ctx.signal, AbortSignal.timeout(10_000)]) })), so that it fails and is retried.']);
+      'locked, and its later changes wait, until it does. Give the call a timeout that keeps ctx.signal (fetch(url, { ' +
+      'signal: ctx.timeout(10_000) })), so that it fails and is retried.']);
     await new Promise((r) => setTimeout(r, 2_000));
     expect(h.logger.warnings(), 'said once per batch, not every tick').to.have.length(1);
     const error = await worker.drain({ timeoutMs: 200 }).then(() => undefined, (e: Error) => e);
@@ -548,6 +550,35 @@ describe('runtime lifecycle', () => {
     expect(orders.map((o) => h.api.publishes(String(o.id)).length)).to.deep.equal([1, 1, 1]);
     expect(h.logger.errors()).to.deep.equal([]);
     expect((await worker.status())[0].longestRunning).to.deep.equal([]);
+  });
+
+  it('ctx.timeout(ms) fails a call the partner never answers, with the garbage collector running: retried, then recorded failed', async () => {
+    // The hang warning once advised AbortSignal.any([ctx.signal, AbortSignal.timeout(ms)]), which on Node 20 never
+    // fires once the garbage collector took the timeout signal: a trial's calls stayed hung for a minute.
+    setFlagsFromString('--expose-gc');
+    const collecting = setInterval(runInNewContext('gc') as () => void, 20);
+    try {
+      const capture = await h.start();
+      const customer = await h.customer();
+      const orders = [await h.order(customer), await h.order(customer), await h.order(customer)];
+      await capture.close();
+      const hung = String(orders[1].id);
+      h.api.hang.add(hung);
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      const client = new ApiClient(h.api.url);
+      machine.publish = async (order, payload, ctx?: PublishContext) => client.putOrder(String(order.id), payload, ctx!.timeout(300));
+      const worker = await h.startWorker({
+        machines: [machine], worker: { concurrency: 10, lockTtlMs: 5_000, stallIntervalMs: 1_000, retry: { attempts: 2, initialDelayMs: 50 } },
+      });
+      const summary = await worker.drain(DRAIN);
+      expect(orders.map((o) => h.api.publishes(String(o.id)).length), 'the others published').to.deep.equal([1, 0, 1]);
+      expect(summary.failed.map((f) => [f.subjectId, f.attempts])).to.deep.equal([[hung, 2]]);
+      expect(summary.failed[0].error).to.include(`Order ${hung}: the call did not return within 300 ms (ctx.timeout)`);
+      expect(h.api.arrivals.length, 'each attempt reached the partner').to.equal(4);
+      expect(h.logger.warnings().filter((w) => w.includes('has not returned')), 'no hang: each call ended').to.deep.equal([]);
+    } finally {
+      clearInterval(collecting);
+    }
   });
 
   it('a drain() timing out on a change behind a hung publish names the run it waits for, not "not stuck"', async () => {

@@ -31,6 +31,8 @@ export class PartnerApi {
   /** When every request arrived, answered or not. */
   readonly arrivals: number[] = [];
   delayMs = 0;
+  /** Ids whose requests are never answered (a partner that hangs); their sockets close at stop(). */
+  readonly hang = new Set<string>();
   private inFlight = new Map<string, number>();
   private server?: Server;
   url = '';
@@ -43,6 +45,7 @@ export class PartnerApi {
   }
 
   async stop(): Promise<void> {
+    this.server?.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
 
@@ -61,6 +64,8 @@ export class PartnerApi {
     const text = Buffer.concat(chunks).toString();
     const startedAt = Date.now();
     this.arrivals.push(startedAt);
+    // No answer, ever (the client gave up when it aborted); not counted in flight, as its client is gone.
+    if (this.hang.has(id)) return;
     const now = (this.inFlight.get(id) ?? 0) + 1;
     this.inFlight.set(id, now);
     this.maxInFlightPerId = Math.max(this.maxInFlightPerId, now);

@@ -64,13 +64,13 @@ ${mapperExample(t)}
 
   /**
    * Required: sends the payload. Throw (or let your HTTP client throw) when the API refuses it: the run is
-   * retried with backoff, and nothing is recorded as published until this resolves. Pass ctx.signal to your HTTP
-   * client: it is aborted when this run can no longer prove it holds the ${subject}'s lock (a stall longer than
+   * retried with backoff, and nothing is recorded as published until this resolves. Pass ctx.timeout(ms) to your
+   * HTTP client: ctx.signal, which also aborts after ms (a partner that never answers then fails the call). It is aborted when this run can no longer prove it holds the ${subject}'s lock (a stall longer than
    * worker.lockTtlMs), so that an older payload is not sent after another worker's newer one.
    */
   @Publish()
   async publish(${v}: ${subject}, payload: ${subject}Payload, ctx: PublishContext<${subject}Payload>): Promise<void> {
-    // TODO: send the payload to the API, e.g. await fetch(url, { method: 'PUT', body: JSON.stringify(payload), signal: ctx.signal });
+    // TODO: send the payload to the API, e.g. await fetch(url, { method: 'PUT', body: JSON.stringify(payload), signal: ctx.timeout(10_000) });
     throw new Error(\`${machine}.publish is not written yet: send \${JSON.stringify(payload)} for ${subject} \${${v}.${pk}} (version \${ctx.version})\`);
   }
 
