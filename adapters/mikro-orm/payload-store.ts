@@ -2,7 +2,9 @@ import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
 import { isPublished, publishedRows, UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
+import { elsewhereHint, tableMissing, tableSchemasSql } from '../../lib/store/table-elsewhere';
 import { textColumnBytes } from './column-bytes';
+import { dialectOf } from './migration';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 import { sqlNames } from './raw-sql';
 
@@ -84,10 +86,13 @@ export class MikroOrmPayloadStore implements PayloadStore {
       await this.fork().find<SyncMachinePayloadRow>(PAYLOAD_ENTITY_NAME, {}, { limit: 1, fields: ['machine', 'version'] as never });
       return await textColumnBytes(this.orm, PAYLOAD_TABLE, 'body');
     } catch (error) {
+      const elsewhere = dialectOf(this.orm) === 'postgresql' && tableMissing(error)
+        ? await elsewhereHint(PAYLOAD_TABLE, this.fork().getConnection().execute(tableSchemasSql(PAYLOAD_TABLE)))
+        : '';
       throw new ConfigurationError(
         `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): create it with ` +
         "`await createPayloadTable(orm)` from 'sync-machine/mikro-orm' (or payloadTableSql() in your migration, " +
-        'or orm.schema.updateSchema() in development).', { cause: error });
+        `or orm.schema.updateSchema() in development).${elsewhere}`, { cause: error });
     }
   }
 }

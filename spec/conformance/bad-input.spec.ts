@@ -48,6 +48,29 @@ for (const world of WORLDS) {
     beforeEach(async () => { h = await new Harness(world, 'bad-input').setUp(); });
     afterEach(async () => h.tearDown());
 
+    // PostgreSQL only: SQLite has no schemas, and on MySQL another database holding the table is as likely another app's.
+    if (world.kind === 'postgres') it('a payload table in another schema is named where it is, not only "create it"', async () => {
+      // A trial's entities named schema 'shop' while its connection looked in 'public': the error said to create the
+      // table, and the one made then was empty, so every order was published again, with versions from 1.
+      const other = `sm_elsewhere_${Math.random().toString(36).slice(2, 8)}`;
+      const [here] = await h.w.sql('SELECT current_schema() AS name');
+      const move = (from: string, to: string) => h.w.sql(`ALTER TABLE "${from}".sync_machine_payloads SET SCHEMA "${to}"`);
+      await h.w.sql(`CREATE SCHEMA "${other}"`);
+      try {
+        await move(String(here.name), other);
+        const refused = await h.startWorker().then(() => undefined, (e: Error) => e);
+        expect(refused?.message).to.match(/^The payload table sync_machine_payloads cannot be read \(.*\): /);
+        expect(refused?.message, refused?.message).to.include(`. A sync_machine_payloads table exists in "${other}", where ` +
+          "this connection does not look: if it is this app's, point the connection there (TypeORM: the DataSource's " +
+          '`schema` option; MikroORM: `schema` in its config) rather than creating another, which would start empty: ' +
+          'every subject would be published again, with versions from 1.');
+        await move(other, String(here.name));
+        await (await h.startWorker()).close(); // where it looks again: it starts
+      } finally {
+        await h.w.sql(`DROP SCHEMA "${other}" CASCADE`);
+      }
+    });
+
     it('fails malformed queue jobs with a clear error, and keeps working', async () => {
       const worker = await h.startWorker();
       const raw = (step: string) => new BeeQueue(`OrderToApiSync:${step}`, { prefix: h.prefix, redis: { url: REDIS_URL }, isWorker: false, getEvents: false });
