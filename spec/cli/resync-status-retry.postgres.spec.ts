@@ -102,6 +102,17 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect((await cli('retry-failed', 'OrderToApiSync')).stdout).to.equal('No failed items of OrderToApiSync to run again.\n');
   });
 
+  it('retry-failed refused by Redis says so as retry-failed, not as the status it reads first', async () => {
+    const failed = new KeySpace(w.prefix).queueKey('OrderToApiSync', 'ensure-publication', 'failed');
+    await redis.set(failed, 'not a set');
+    const retried = await cli('retry-failed', 'OrderToApiSync');
+    expect(retried.code).to.equal(1);
+    // Before: "status of OrderToApiSync: Redis refused to read it" (a trial).
+    expect(retried.stderr).to.include('retryFailed(OrderToApiSync): Redis refused it');
+    expect(retried.stderr).to.include(`${failed} is a string, where sync-machine keeps a set`);
+    expect(retried.stderr).to.not.include('status of');
+  });
+
   it('status shows queues, outcome counters, last publishes and failures with their errors; retry-failed puts failures back to run on current data', async () => {
     const [first, second] = await w.orders(2);
     const worker = await w.startWorker(); // captures too: the updates below enqueue

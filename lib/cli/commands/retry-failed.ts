@@ -9,9 +9,10 @@ export async function retryFailed(io: CliIO, globals: GlobalOptions, machine: st
   await withRuntime(io, globals, undefined, async (sync) => {
     checkMachine(sync, machine);
     // retryFailed clears the failed queue jobs too (they hold no work): said, so that their going is not a surprise.
-    // Their count only: limit 0 reads no failure record and no job.
-    const [before] = await sync.status({ machines: [machine], limit: 0 });
-    const jobs = (flags.step ? [flags.step] : STEPS).reduce((n, step) => n + before.queues[step].failedJobs, 0);
+    // Their count only: limit 0 reads no failure record and no job. A status Redis refuses (a key of the wrong type)
+    // leaves the count out: the retry then says what it was refused, as retry-failed, not as status (a trial).
+    const [before] = await sync.status({ machines: [machine], limit: 0 }).catch(() => [undefined]);
+    const jobs = before ? (flags.step ? [flags.step] : STEPS).reduce((n, step) => n + before.queues[step].failedJobs, 0) : 0;
     const counts = await sync.retryFailed(machine, { step: flags.step });
     const total = Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
     const cleared = jobs === 0 ? '' : ` Cleared ${jobs} failed queue ` +
