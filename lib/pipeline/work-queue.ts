@@ -254,6 +254,20 @@ export class WorkQueue {
     return recordUnreadable(this.redis, this.keys, this.machine, count);
   }
 
+  /**
+   * Whether Redis answers a PING within `ms`: a slow batch's warning asks before it blames the hooks, as a Redis that
+   * stopped answering (SIGSTOP, a network that drops packets) holds every run at its next command (a trial).
+   */
+  async answers(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+    try {
+      return await Promise.race([this.redis.ping().then(() => true, () => false), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** How long the machine's publishing stays paused (ms), by Redis' clock; 0 when it is not. */
   async pausedFor(): Promise<number> {
     return Math.max(0, await this.redis.pttl(this.paused));

@@ -100,6 +100,8 @@ export interface WorkerDeps {
   takesInTurn: boolean;
   /** The rolls of live workers this process is on: a publish is handed back only while another worker runs its machine. */
   roll: WorkerRoll;
+  /** Where Redis is, as log lines name it (no password). */
+  redisAt: string;
 }
 
 /**
@@ -305,12 +307,23 @@ function keeps(work: WorkQueue, ticket: string): boolean {
   return true;
 }
 
+/** How long a slow batch's warning waits for Redis' PING before it says Redis, not the hooks, holds the batch. */
+const REDIS_SILENT_MS = 2_000;
+
 /**
- * Items of a batch still running after a long time, by what holds them: the batch's reads, their turn for a publish
- * slot (not a hang: a batch of 500 behind 20 slots at 300 ms a call takes 7.5 s), or a hook that has not returned.
+ * Items of a batch still running after a long time, by what holds them: Redis not answering, the batch's reads,
+ * their turn for a publish slot (not a hang: a batch of 500 behind 20 slots at 300 ms a call takes 7.5 s), or a hook
+ * that has not returned.
  */
-function tellSlow(logger: Logger, settings: ItemRunSettings, items: string[], ms: number, reading: boolean): void {
-  if (reading) {
+async function tellSlow(
+  deps: WorkerDeps, work: WorkQueue, settings: ItemRunSettings, items: string[], ms: number, reading: () => boolean,
+): Promise<void> {
+  const { logger } = deps;
+  if (!(await work.answers(REDIS_SILENT_MS))) {
+    logger.warn(redisSilent(settings, items, ms, deps.redisAt));
+    return;
+  }
+  if (reading()) {
     logger.warn(slowReads(settings, items, ms));
     return;
   }
@@ -353,6 +366,18 @@ function slowItems(settings: ItemRunSettings, items: string[], ms: number): stri
 }
 
 /**
+ * Redis has not answered a PING: every run waits at its next command, whatever its hooks do. A trial's SIGSTOP of
+ * Redis was told as "@Build or @Publish has not returned" of a partner that answered in 30 ms.
+ */
+function redisSilent(settings: ItemRunSettings, items: string[], ms: number, redisAt: string): string {
+  const named = listed(items.map((item) => settings.describe(item)), 10);
+  return `${settings.step} of ${settings.machine.className}: ${named} still running after ${Math.round(ms / 1000)} s: ` +
+    `Redis at ${redisAt} has not answered for ${REDIS_SILENT_MS / 1000} s (a stopped process, or a network that drops ` +
+    'packets?). The runs wait for it at their next command, and go on when it answers; a subject whose lock expired ' +
+    'meanwhile is not sent stale (ctx.signal aborts) and runs again.';
+}
+
+/**
  * The batch's own reads have not returned: no hook has been called yet. A trial's LOCK TABLE on the payload table
  * (as a migration's ALTER TABLE takes) held every run for 40 s, and the warning blamed @Build or @Publish and
  * advised a timeout on the partner call, which could not help.
@@ -382,7 +407,7 @@ async function runBatch(
     await work.release(run, batch.claim, ended, deps.retry);
     locks?.release(ended.map(([item]) => item));
     countRuns(settings.machine.name, settings.step, ended);
-  }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms) => tellSlow(deps.logger, settings, items, ms, reading) });
+  }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms) => void tellSlow(deps, work, settings, items, ms, () => reading).catch(() => undefined) });
   ends.reading(ids);
   let results: ItemResult[];
   try {

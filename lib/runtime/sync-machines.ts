@@ -243,7 +243,7 @@ export class SyncMachines {
       const reads = new Turns(adapter.blocksEventLoop === true);
       const roll = runtime.roll = new WorkerRoll(redis, keys, machines, logger);
       runtime.stopPublishing = startWorkers({ queues: queues!, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
-        takesInTurn: adapter.blocksEventLoop === true, roll }, machines, {
+        takesInTurn: adapter.blocksEventLoop === true, roll, redisAt: redisSettings.describe }, machines, {
         'find-subjects': (settings, batch) => inContext(adapter, () => findSubjectsBatch(lookups, settings, batch)),
         'ensure-publication': (settings, batch, locks) =>
           inContext(adapter, () => ensurePublications({ adapter, logger, reads, bodyLimit }, settings, batch, locks!)),

@@ -1,0 +1,58 @@
+import { expect } from 'chai';
+import { Harness } from '../support/harness';
+import { ApiClient } from '../support/partner-api';
+import { PrivateRedis } from './support/private-redis';
+
+async function until(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * A Redis that stops answering while a batch runs (SIGSTOP: its connections stay open) holds every run at its next
+ * command. The slow batch's warning said "@Build or @Publish has not returned" of a partner that answered in 30 ms
+ * (a trial); it says Redis now.
+ */
+describe('a slow batch\'s warning while Redis does not answer (own redis-server, SQLite)', function () {
+  this.timeout(60_000);
+  let redis: PrivateRedis;
+  let h: Harness;
+  beforeEach(async () => {
+    redis = await PrivateRedis.create();
+    h = await new Harness('sqlite', 'redis-silent').setUp();
+  });
+  afterEach(async () => {
+    redis.thaw();
+    await h.tearDown();
+    await redis.destroy();
+  });
+
+  it('names Redis as what holds the batch, not the hooks; the batch goes on once it answers', async () => {
+    const capture = await h.start({ redis: redis.url });
+    const customer = await h.customer();
+    const orders = [await h.order(customer), await h.order(customer)];
+    await capture.close();
+    const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+    const build = machine.build.bind(machine);
+    let frozen = false;
+    machine.build = (order) => {
+      if (!frozen) { frozen = true; redis.freeze(); } // built at once: what comes next (the call's record) is Redis' part
+      return build(order);
+    };
+    const worker = await h.startWorker({ machines: [machine], redis: redis.url, worker: { concurrency: 1, lockTtlMs: 1_500, stallIntervalMs: 500 } });
+    await until(() => h.logger.warnings().some((w) => w.includes('still running after')));
+    const said = h.logger.warnings().filter((w) => w.includes('still running after'));
+    expect(said).to.have.length(1);
+    expect(said[0], said[0]).to.match(new RegExp('^ensure-publication of OrderToApiSync: Order \\d+(, Order \\d+)? still running after 2 s: ' +
+      `Redis at redis://127\\.0\\.0\\.1:${redis.port} has not answered for 2 s \\(a stopped process, or a network that drops packets\\?\\)\\. ` +
+      'The runs wait for it at their next command, and go on when it answers; a subject whose lock expired meanwhile is ' +
+      'not sent stale \\(ctx\\.signal aborts\\) and runs again\\.$'));
+    redis.thaw();
+    await worker.drain({ timeoutMs: 20_000 });
+    for (const order of orders) expect(h.api.documents.get(String(order.id)), `Order ${order.id}`).to.not.equal(undefined);
+    expect(h.logger.warnings().filter((w) => w.includes('has not returned')), 'no hook blamed').to.deep.equal([]);
+  });
+});
