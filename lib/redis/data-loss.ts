@@ -146,7 +146,9 @@ export class DataLossWatch {
     try {
       const at = await redisNowMs(this.client);
       const pipeline = this.client.pipeline();
-      for (const machine of machines) pipeline.set(this.keys.dataLost(machine), String(at));
+      // NX: a record that stands keeps when the loss was first found. Each runtime that starts before anything is
+      // published finds it again (checkAtStart), and moved it on (a trial). A new loss takes the record with it.
+      for (const machine of machines) pipeline.set(this.keys.dataLost(machine), String(at), 'NX');
       await pipeline.exec();
     } catch {
       // The log line above says it all the same.
