@@ -243,7 +243,12 @@ end
 
 local function ingest(pending, requests, inbox, inboxed)
   local entries = redis.call('LRANGE', inbox, 0, -1)
-  if #entries == 0 then return 0 end
+  if #entries == 0 then
+    -- Nothing in the inbox: nothing counted either. An inbox deleted by hand (the fix for one of the wrong type) left
+    -- its count, which read as items waiting forever, and drain() never ended.
+    redis.call('DEL', inboxed)
+    return 0
+  end
   redis.call('DEL', inbox, inboxed)
   local args, with_fields, unreadable = {}, {}, {}
   for _, entry in ipairs(entries) do

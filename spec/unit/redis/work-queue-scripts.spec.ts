@@ -260,6 +260,18 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
       expect(await redis.llen(keys().queueKey('M', 'ensure-publication', 'waiting'))).to.be.at.most(MAX_TICKETS);
     });
 
+    it('an inbox deleted by hand (the fix for one of the wrong type) leaves no count of items that are not there', async () => {
+      const work = queue(0);
+      await work.mark(bare(ids(1, 2)), true);
+      await redis.del(step().inbox); // as a user deletes a key of the wrong type, with its entries
+      expect(await redis.get(step().inboxed)).to.equal('2');
+      // Before, the count stayed: status read 2 waiting forever, and drain() never ended (a trial's fix).
+      const status = await readMachineStatus(redis, keys(), { name: 'M', subject: 'Order' }, 0);
+      expect(status.queues['ensure-publication']).to.deep.include({ waiting: 0, delayed: 0 });
+      expect(await redis.exists(step().inboxed)).to.equal(0);
+      expect(await readBusy(redis, keys(), ['M'])).to.deep.equal([]);
+    });
+
     it('makes no tickets for items that repeat while one waits; the take that sorts them in makes what is needed', async () => {
       const work = queue(0);
       const waiting = () => redis.llen(keys().queueKey('M', 'ensure-publication', 'waiting'));
