@@ -3,6 +3,7 @@ import { CallOutcomeUnknownError, describeError, InvalidJobError, listed, LockLo
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { Step } from '../redis/keys';
+import { isWrongTypeError } from '../redis/wrong-type';
 import { ATTR, contextFrom, linkOrigins, traced } from '../tracing';
 import { decodeRequest, PendingRequest } from './requests';
 import { PausedHere, PublishGate } from './publish-gate';
@@ -26,6 +27,11 @@ export interface ItemRunSettings {
   forceRerun?(item: string): Promise<void>;
   /** close() abandoned the runs still in flight: their failures are recorded nowhere (see fail), stores not retried. */
   closed(): boolean;
+  /**
+   * For Redis' WRONGTYPE refusal of a script the item's run called: the error naming the keys of the wrong type and
+   * the fix, or undefined when none is found. A trial's 50 failed changes said only "WRONGTYPE ... script: 484ee6…".
+   */
+  explain?(error: unknown): Promise<Error | undefined>;
 }
 
 /**
@@ -55,7 +61,8 @@ export async function runItem(
       span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
       span.setAttribute(ATTR.outcome, 'failed');
       if (error instanceof LockLostWhilePublishingError) return lostWhilePublishing(s, taken.item, error);
-      return fail(s, taken.item, request.attempt, error);
+      const named = isWrongTypeError(error) ? await s.explain?.(error).catch(() => undefined) : undefined;
+      return fail(s, taken.item, request.attempt, named ?? error);
     }
   }, { kind: SpanKind.CONSUMER, parent: contextFrom(request.parent ? { traceparent: request.parent } : undefined) });
 }

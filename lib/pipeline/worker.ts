@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type BeeQueue from 'bee-queue';
-import { describeError, listed } from '../errors';
+import { describeError, listed, WrongKeyTypeError } from '../errors';
 import type { Logger } from '../logger';
 import { countRuns } from '../metrics';
 import type { MachineDefinition } from '../metadata/machine-definition';
@@ -127,6 +127,12 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
         describe: (item) => itemName(step, machine.subjectInfo.name, item),
         forceRerun: (item) => deps.enqueuer.request(machine.name, step, [[item, encodeRequest({ force: true })]]),
         closed: () => deps.stopping.closed,
+        explain: async (error) => {
+          const wrong = await deps.enqueuer.work(machine.name, step).wrongTypes(error);
+          // Redis' own text ends "on @user_script:277.": its script and line tell a user nothing, the keys do.
+          return wrong.length === 0 ? undefined : new WrongKeyTypeError(`${describeError(error).replace(/ script: .*$/s, '')}: ` +
+            `${sayWrongTypes(wrong, `resync ${machine.className}`)}`, { cause: error });
+        },
       };
       queue.process(runs, (job: BeeQueue.Job<unknown>) => runTicket(deps, settings, deps.enqueuer.work(machine.name, step), takes, job, handlers[step]));
       // A corrupt ticket was failed unrun: the items it stood for get a ticket of their own now, not at the next change.

@@ -38,6 +38,14 @@ export async function wrongTypeKeys(
   redis: Redis, keys: KeySpace, error: unknown, candidates: readonly string[] | undefined = given.get(error as Error),
 ): Promise<WrongTypeKey[]> {
   if (!isWrongTypeError(error) || !candidates) return [];
+  return keysOfWrongType(redis, keys, candidates);
+}
+
+/**
+ * Of `candidates`, the keys whose type is not the one sync-machine keeps there (one TYPE each, in one round trip);
+ * [] when Redis does not answer.
+ */
+export async function keysOfWrongType(redis: Redis, keys: KeySpace, candidates: readonly string[]): Promise<WrongTypeKey[]> {
   const checked = [...new Set(candidates)].filter((key) => keys.keyType(key) !== undefined);
   if (checked.length === 0) return [];
   const pipeline = redis.pipeline();

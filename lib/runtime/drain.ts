@@ -1,9 +1,9 @@
 import type Redis from 'ioredis';
-import { describeError, DrainTimeoutError, listed } from '../errors';
+import { describeError, DrainTimeoutError, listed, WrongKeyTypeError } from '../errors';
 import { STEPS } from '../pipeline/queues';
 import type { KeySpace } from '../redis/keys';
 import { readResyncNotices } from '../redis/resync-notices';
-import { isWrongTypeError, refusedRead } from '../redis/wrong-type';
+import { isWrongTypeError, keysOfWrongType, refusedRead, sayWrongTypes } from '../redis/wrong-type';
 import { readFailuresSince } from './failures';
 import { type BusyStep, readBusy, readRunning, readWaiting, sayBusy } from './status';
 
@@ -65,7 +65,7 @@ export interface DrainSummary {
 export interface DrainScope {
   redis: Redis;
   keys: KeySpace;
-  machines: Array<{ name: string; subject: string }>;
+  machines: Array<{ name: string; subject: string; className?: string }>;
   /** Where Redis is, for the timeout's message. */
   redisAt: string;
   /** Whether this runtime runs workers (the timeout's message asks for one otherwise). */
@@ -174,6 +174,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
   }
   const readWorkSets = () => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name));
   let answered: BusyStep[] | undefined;
+  const stuck = new StuckLook(scope);
   for (;;) {
     const pause = scope.pauser?.() ?? sleep;
     // The outbox first: a row moved to Redis after it is read is seen in the work sets.
@@ -196,6 +197,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
       }
       if (sets.length === 0) break;
       answered = sets;
+      await stuck.check(sets);
     }
     if (deadline.passed) {
       const names = scope.machines.map((m) => m.name);
@@ -249,6 +251,42 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
     }
   });
   return summary;
+}
+
+/** How long the work sets read the same before drain looks for keys of the wrong type, and how often it looks again. */
+const STUCK_MS = 2_000;
+const STUCK_LOOK_EVERY_MS = 5_000;
+
+/**
+ * A key of the wrong type that the work sets' reads do not touch (an inbox) stops every run, and drain waited out
+ * its timeout (a trial: 120 s, then "in runs: Order 193 (146.1 s)" of runs that had stopped). When the work sets read
+ * the same for STUCK_MS, it looks (one TYPE per key of the machines), and names such keys at once, with the fix.
+ */
+class StuckLook {
+  private last = '';
+  private since = performance.now();
+  private looked = -Infinity;
+
+  constructor(private readonly scope: DrainScope) {}
+
+  async check(sets: BusyStep[]): Promise<void> {
+    const now = performance.now();
+    const seen = JSON.stringify(sets);
+    if (seen !== this.last) {
+      this.last = seen;
+      this.since = now;
+      return;
+    }
+    if (now - this.since < STUCK_MS || now - this.looked < STUCK_LOOK_EVERY_MS) return;
+    this.looked = now;
+    const { redis, keys, machines } = this.scope;
+    const wrong = await keysOfWrongType(redis, keys, machines.flatMap((m) => keys.machineKeys(m.name)));
+    if (wrong.length === 0) return;
+    const named = machines.filter((m) => wrong.some((w) => w.key.startsWith(`${keys.prefix}:${m.name}:`)))
+      .map((m) => m.className ?? m.name);
+    throw new WrongKeyTypeError(`drain(): the work has not moved for ${Math.round((now - this.since) / 1000)} s, and ` +
+      `Redis holds keys of the wrong type, which refuse the runs' scripts: ${sayWrongTypes(wrong, `resync ${named.join(', ')}`)}.`);
+  }
 }
 
 /** The timeout's question when nothing says whether a worker runs the machines. */

@@ -270,7 +270,9 @@ export class SyncMachines {
     try {
       await this.track(this.requesting(() => this.router.route(changes), true));
     } catch (error) {
-      throw unanswered(error, 'notifyChanged', this.redisAt, `the ${changes.length} change(s) may not be recorded`);
+      // A key of the wrong type is named with the fix, as status() names it (a trial read Redis' bare WRONGTYPE).
+      throw unanswered(await refusedRead(this.redis, this.keys, error, 'notifyChanged: Redis refused it', this.machines),
+        'notifyChanged', this.redisAt, `the ${changes.length} change(s) may not be recorded`);
     }
   }
 
@@ -303,8 +305,9 @@ export class SyncMachines {
       }
       return enqueued;
     } catch (error) {
-      throw unanswered(error, `resync(${def.className})`, this.redisAt, 'the pages recorded before it are pending, the ' +
-        'rest are not (a resync again costs no API call for the unchanged ones)');
+      throw unanswered(await refusedRead(this.redis, this.keys, error, `resync(${def.className}): Redis refused it`, [def]),
+        `resync(${def.className})`, this.redisAt, 'the pages recorded before it are pending, the rest are not (a resync ' +
+        'again costs no API call for the unchanged ones)');
     }
   }
 
@@ -558,8 +561,8 @@ export class SyncMachines {
     });
   }
 
-  private get machineScope(): Array<{ name: string; subject: string }> {
-    return this.machines.map((m) => ({ name: m.name, subject: m.subjectInfo.name }));
+  private get machineScope(): Array<{ name: string; subject: string; className: string }> {
+    return this.machines.map((m) => ({ name: m.name, subject: m.subjectInfo.name, className: m.className }));
   }
 
   /** Remembers changes that capture dropped, for the next drain(); the first MAX_DROPPED_NAMES rows only. */

@@ -178,6 +178,43 @@ describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, f
     await worker.drain(DRAIN);
   });
 
+  it('drain() with an inbox of the wrong type, which its reads do not touch, names it within seconds; so do the failed changes', async () => {
+    const capture = await h.start();
+    const customer = await h.customer();
+    const orders = [await h.order(customer), await h.order(customer)]; // pending: no worker yet
+    const inbox = keys.step('OrderToApiSync', 'ensure-publication').inbox;
+    await redis.set(inbox, 'not a list');
+    const worker = await h.startWorker({ worker: { concurrency: 10, retry: { attempts: 1, initialDelayMs: 10 } } });
+    const started = Date.now();
+    const error = await worker.drain({ timeoutMs: 15_000 }).then(() => undefined, (e: Error) => e);
+    // Before, it waited out its timeout and listed what waited (a trial: 120 s, naming runs that had stopped).
+    expect(Date.now() - started, 'well before the timeout').to.be.below(10_000);
+    expect(error?.name, error?.message).to.equal('WrongKeyTypeError');
+    expect(error?.message).to.match(new RegExp(`^drain\\(\\): the work has not moved for \\d+ s, and Redis holds keys of the ` +
+      "wrong type, which refuse the runs' scripts: "));
+    expect(error?.message).to.include(`${inbox} is a string, where sync-machine keeps a list: delete it (redis-cli DEL ` +
+      `'${inbox}'), then resync OrderToApiSync.`);
+
+    // A changed row mapped to its orders: their mark is refused, and its failure names the key and the fix, not
+    // Redis' bare "WRONGTYPE ... script: <sha>" (a trial's 50 failed changes). resync() names it too.
+    await h.w.updateCustomer(customer.id, { firstName: 'Ann' });
+    const resync = await capture.resync('OrderToApiSync').then(() => undefined, (e: Error) => e);
+    expect(resync?.name).to.equal('WrongKeyTypeError');
+    expect(resync?.message).to.include(`resync(OrderToApiSync): Redis refused it (WRONGTYPE Operation against a key holding ` +
+      `the wrong kind of value`);
+    expect(resync?.message).to.include(`${inbox} is a string, where sync-machine keeps a list`);
+    await until(async () => (await redis.hlen(keys.step('OrderToApiSync', 'find-subjects').failed)) > 0);
+    await redis.del(inbox);
+    const [status] = await worker.status();
+    expect(status.failures.filter((f) => f.step === 'find-subjects').map((f) => f.error)).to.deep.equal([
+      `WRONGTYPE Operation against a key holding the wrong kind of value: ${inbox} is a string, where sync-machine keeps ` +
+      `a list: delete it (redis-cli DEL '${inbox}'), then resync OrderToApiSync`]);
+    await worker.retryFailed('OrderToApiSync');
+    await worker.resync('OrderToApiSync');
+    await worker.drain(DRAIN);
+    expect(orders.map((o) => h.api.documents.get(String(o.id))?.customer_full_name)).to.deep.equal(['Ann Yang', 'Ann Yang']);
+  });
+
   it('subjectStatus() and retryFailed() with a key of the wrong type name it and the fix, and retryFailed loses no failure', async () => {
     const worker = await h.startWorker({ worker: { retry: { attempts: 1, initialDelayMs: 10 } } });
     const customer = await h.customer();
