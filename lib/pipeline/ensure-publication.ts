@@ -445,6 +445,12 @@ async function hookOnce(
 }
 
 function canonical(payload: unknown, machine: MachineDefinition, id: string): string {
+  if (payload === undefined) {
+    // "an undefined value at $ ... leave it out of the array" told a build that returned nothing little (a trial).
+    throw new HookError(`${machine.className}.${machine.hooks.build} returned nothing (undefined) for ` +
+      `${machine.subjectInfo.name} ${id}: return the payload to publish (did a branch miss its return, or an arrow ` +
+      'function its parentheses around an object?); to leave a subject unpublished, return false from @CheckPublishable.');
+  }
   try {
     return canonicalJson(payload);
   } catch (error) {

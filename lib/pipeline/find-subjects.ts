@@ -2,7 +2,7 @@ import { HookError, InvalidJobError, shownJson } from '../errors';
 import type { Logger } from '../logger';
 import type { Listener, MachineDefinition } from '../metadata/machine-definition';
 import type { Change, OrmAdapter } from '../ports';
-import { canonicalId, fitsKey, isUnsafeNumber, KEY_NAMES, UNSAFE_NUMBER_WHY } from '../key-kinds';
+import { canonicalId, fitsKey, isUnsafeNumber, KEY_NAMES, type KeyKind, UNSAFE_NUMBER_WHY } from '../key-kinds';
 import { SpanKind } from '@opentelemetry/api';
 import { annotate, ATTR, currentCarrier, traced } from '../tracing';
 import { callHook } from './call-hook';
@@ -11,6 +11,12 @@ import { StoreBatch } from './store-batch';
 import { loadApart, LoadedParts, unloadableError } from './load-apart';
 import { changeFor, encodeRequest, EncodedRequest } from './requests';
 import type { ItemResult, TakenBatch } from './work-queue';
+
+/** What a mapper may return as an id, by the subject's key: "numbers or strings" read oddly for a uuid (a trial). */
+const ID_FORMS: Record<KeyKind, string> = {
+  integer: 'numbers, or strings of digits', bigint: 'bigints, numbers or strings of digits', uuid: 'uuid strings',
+  text: 'strings',
+};
 
 export type FindSubjectsOutcome = 'mapped' | 'vanished';
 
@@ -195,7 +201,8 @@ export function normalizeIds(result: unknown, machine: MachineDefinition, method
     }
     throw new HookError(
       `${machine.className}.${method} returned ${shownId(value)} ` +
-      `among the subject ids for ${entity} ${id}: return ${machine.subjectInfo.name} ids (numbers or strings), an array of them, or nothing.`);
+      `among the subject ids for ${entity} ${id}: return ${machine.subjectInfo.name} ids (${ID_FORMS[machine.subjectInfo.keyKind]}), ` +
+      'an array of them, or nothing.');
   }))];
 }
 

@@ -30,6 +30,7 @@ function troubledMachine(api: PartnerApi, { Order }: Shop) {
     build(order: ShopOrder) {
       if (order.status === 'explode') throw new Error('cannot build an exploding order');
       if (order.status === 'bigint') return { id: String(order.id), total: BigInt(12) };
+      if (order.status === 'nothing') return undefined as never; // a branch that forgot its return
       return { id: String(order.id), order_status: order.status };
     }
 
@@ -213,19 +214,25 @@ for (const world of WORLDS) {
       const exploding = await h.order(customer, { status: 'explode' });
       const big = await h.order(customer, { status: 'bigint' });
       const fine = await h.order(customer, { status: 'shipped' });
+      const nothing = await h.order(customer, { status: 'nothing' });
       await worker.drain(DRAIN);
       const errors = h.logger.errors();
       expect(errors.some((e) => e.includes(`TroubledSync.build threw for Order ${exploding.id}: cannot build an exploding order`))).to.equal(true);
       expect(errors.some((e) => e.includes(`TroubledSync.build returned a payload for Order ${big.id} that is not JSON-serialisable: the BigInt 12n at $.total`))).to.equal(true);
-      expect(errors.filter((e) => e.includes('no retries left: recorded as failed'))).to.have.length(2);
+      // Before: "an undefined value at $ has no JSON form; use null, or leave it out of the array" (a trial).
+      expect(errors.some((e) => e.includes(`TroubledSync.build returned nothing (undefined) for Order ${nothing.id}: return ` +
+        'the payload to publish (did a branch miss its return, or an arrow function its parentheses around an object?); to ' +
+        'leave a subject unpublished, return false from @CheckPublishable.'))).to.equal(true);
+      expect(errors.filter((e) => e.includes('no retries left: recorded as failed'))).to.have.length(3);
       expect(h.api.publishes().map((r) => r.id)).to.deep.equal([String(fine.id)]);
       expect(await h.w.sql('SELECT subject_id FROM sync_machine_payloads')).to.deep.equal([{ subject_id: String(fine.id) }]);
 
       // Once fixed in the data, the same subjects publish: nothing stays stuck.
       await h.update(exploding, { status: 'shipped' });
       await h.update(big, { status: 'shipped' });
+      await h.update(nothing, { status: 'shipped' });
       await worker.drain(DRAIN);
-      expect(h.api.publishes().map((r) => r.id).sort()).to.deep.equal([exploding.id, big.id, fine.id].map(String).sort());
+      expect(h.api.publishes().map((r) => r.id).sort()).to.deep.equal([exploding.id, big.id, fine.id, nothing.id].map(String).sort());
     });
 
     it('a @SubjectIdsFrom method returning garbage fails that lookup only', async () => {
@@ -235,7 +242,8 @@ for (const world of WORLDS) {
       const customer = await h.customer();
       await worker.drain(DRAIN);
       expect(h.logger.errors().join('\n')).to.include(
-        `OrderToApiSync.ordersOf returned an object ({"not":"an id"}) among the subject ids for Customer ${customer.id}: return Order ids`);
+        `OrderToApiSync.ordersOf returned an object ({"not":"an id"}) among the subject ids for Customer ${customer.id}: return Order ids ` +
+        '(numbers, or strings of digits), an array of them, or nothing.');
       const order = await h.order(customer);
       await worker.drain(DRAIN);
       expect(h.api.publishes(String(order.id))).to.have.length(1);

@@ -76,7 +76,11 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
       out.push(`  failed queue jobs: ${Math.max(failedJobs, s.failedJobs.length)}${some} (corrupt or malformed run tickets; ` +
         'they hold no work, retry-failed clears them):');
       // A job written by hand has no timestamp: 1970 read as a date (a trial).
-      for (const j of s.failedJobs) out.push(`    ${j.jobId}  ${j.at.getTime() > 0 ? j.at.toISOString() : '(no time)'}  ${j.error.split('\n')[0]}`);
+      // With its step, as failures are listed: the job id alone did not say which queue holds it (a trial).
+      for (const j of s.failedJobs) {
+        out.push(`    ${j.queue.slice(j.queue.lastIndexOf(':') + 1)} ${j.jobId}  ${j.at.getTime() > 0 ? j.at.toISOString() : '(no time)'}  ` +
+          j.error.split('\n')[0]);
+      }
     }
   }
   return out;

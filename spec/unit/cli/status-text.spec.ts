@@ -29,11 +29,11 @@ describe('status, as text', () => {
     const text = formatStatus([{ ...base, queues: one, failedJobs: [{ queue: 'p:BookFeedSync:ensure-publication', jobId: '17', error: 'Job 17 is corrupt', at }] }], 'p');
     expect(text.slice(-3)).to.deep.equal(['  failures: none',
       '  failed queue jobs: 1 (corrupt or malformed run tickets; they hold no work, retry-failed clears them):',
-      '    17  2026-12-06T10:00:00.000Z  Job 17 is corrupt']);
+      '    ensure-publication 17  2026-12-06T10:00:00.000Z  Job 17 is corrupt']);
     expect(formatStatus([base], 'p').some((l) => l.includes('failed queue jobs'))).to.equal(false);
     // One written by hand has no time: not 1970 (a trial).
     const unknown = formatStatus([{ ...base, failedJobs: [{ queue: 'p:BookFeedSync:ensure-publication', jobId: '996', error: '(no error recorded)', at: new Date(0) }] }], 'p');
-    expect(unknown.at(-1)).to.equal('    996  (no time)  (no error recorded)');
+    expect(unknown.at(-1)).to.equal('    ensure-publication 996  (no time)  (no error recorded)');
   });
 
   it('says how many failed queue jobs there are when it lists fewer (the limit)', () => {
@@ -42,7 +42,7 @@ describe('status, as text', () => {
     const text = formatStatus([{ ...base, queues: many, failedJobs: [{ queue: 'p:BookFeedSync:ensure-publication', jobId: '17', error: 'Job 17 is corrupt', at }] }], 'p');
     expect(text.slice(-2)).to.deep.equal([
       '  failed queue jobs: 1200, 1 of them (corrupt or malformed run tickets; they hold no work, retry-failed clears them):',
-      '    17  2026-12-06T10:00:00.000Z  Job 17 is corrupt']);
+      '    ensure-publication 17  2026-12-06T10:00:00.000Z  Job 17 is corrupt']);
     // With --limit 0 none is listed, and the count still says them.
     expect(formatStatus([{ ...base, queues: many }], 'p').at(-1)).to.equal(
       '  failed queue jobs: 1200, 0 of them (corrupt or malformed run tickets; they hold no work, retry-failed clears them):');
