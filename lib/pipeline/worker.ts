@@ -380,7 +380,7 @@ function redisSilent(settings: ItemRunSettings, items: string[], ms: number, red
   return `${settings.step} of ${settings.machine.className}: ${named} still running after ${Math.round(ms / 1000)} s: ` +
     `Redis at ${redisAt} has not answered for ${REDIS_SILENT_MS / 1000} s (a stopped process, or a network that drops ` +
     'packets?). The runs wait for it at their next command, and go on when it answers; a subject whose lock expired ' +
-    'meanwhile is not sent stale (ctx.signal aborts) and runs again.';
+    'meanwhile runs again (a call given ctx.signal is not sent stale).';
 }
 
 /**

@@ -197,7 +197,8 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
       }
       if (sets.length === 0) break;
       answered = sets;
-      await stuck.check(sets);
+      // Bounded as every read here: a Redis that stops answering meanwhile is said at the deadline, as above.
+      await deadline.bound(stuck.check(sets)).catch((error: unknown) => { if (!(error instanceof Timeout)) throw error; });
     }
     if (deadline.passed) {
       const names = scope.machines.map((m) => m.name);

@@ -48,8 +48,8 @@ describe('a slow batch\'s warning while Redis does not answer (own redis-server,
     expect(said).to.have.length(1);
     expect(said[0], said[0]).to.match(new RegExp('^ensure-publication of OrderToApiSync: Order \\d+(, Order \\d+)? still running after 2 s: ' +
       `Redis at redis://127\\.0\\.0\\.1:${redis.port} has not answered for 2 s \\(a stopped process, or a network that drops packets\\?\\)\\. ` +
-      'The runs wait for it at their next command, and go on when it answers; a subject whose lock expired meanwhile is ' +
-      'not sent stale \\(ctx\\.signal aborts\\) and runs again\\.$'));
+      'The runs wait for it at their next command, and go on when it answers; a subject whose lock expired meanwhile ' +
+      'runs again \\(a call given ctx\\.signal is not sent stale\\)\\.$'));
     redis.thaw();
     await worker.drain({ timeoutMs: 20_000 });
     for (const order of orders) expect(h.api.documents.get(String(order.id)), `Order ${order.id}`).to.not.equal(undefined);
