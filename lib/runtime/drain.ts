@@ -260,33 +260,36 @@ const STUCK_LOOK_EVERY_MS = 5_000;
 
 /**
  * A key of the wrong type that the work sets' reads do not touch (an inbox) stops every run, and drain waited out
- * its timeout (a trial: 120 s, then "in runs: Order 193 (146.1 s)" of runs that had stopped). When the work sets read
- * the same for STUCK_MS, it looks (one TYPE per key of the machines), and names such keys at once, with the fix.
+ * its timeout (a trial: 120 s, then "in runs: Order 193 (146.1 s)" of runs that had stopped). When a step's work set
+ * reads the same for STUCK_MS (per step: another step's changing, with writes going on, hid it from a trial), it
+ * looks (one TYPE per key of the machines), and names such keys at once, with the fix.
  */
 class StuckLook {
-  private last = '';
-  private since = performance.now();
+  /** Per machine and step: what its work set read, and since when. */
+  private readonly seen = new Map<string, { read: string; since: number }>();
   private looked = -Infinity;
 
   constructor(private readonly scope: DrainScope) {}
 
   async check(sets: BusyStep[]): Promise<void> {
     const now = performance.now();
-    const seen = JSON.stringify(sets);
-    if (seen !== this.last) {
-      this.last = seen;
-      this.since = now;
-      return;
+    let stuckFor = 0;
+    for (const set of sets) {
+      const key = `${set.machine}\n${set.step}`;
+      const read = `${set.pending}/${set.batches}`;
+      const was = this.seen.get(key);
+      if (was?.read === read) stuckFor = Math.max(stuckFor, now - was.since);
+      else this.seen.set(key, { read, since: now });
     }
-    if (now - this.since < STUCK_MS || now - this.looked < STUCK_LOOK_EVERY_MS) return;
+    if (stuckFor < STUCK_MS || now - this.looked < STUCK_LOOK_EVERY_MS) return;
     this.looked = now;
     const { redis, keys, machines } = this.scope;
     const wrong = await keysOfWrongType(redis, keys, machines.flatMap((m) => keys.machineKeys(m.name)));
     if (wrong.length === 0) return;
     const named = machines.filter((m) => wrong.some((w) => w.key.startsWith(`${keys.prefix}:${m.name}:`)))
       .map((m) => m.className ?? m.name);
-    throw new WrongKeyTypeError(`drain(): the work has not moved for ${Math.round((now - this.since) / 1000)} s, and ` +
-      `Redis holds keys of the wrong type, which refuse the runs' scripts: ${sayWrongTypes(wrong, `resync ${named.join(', ')}`)}.`);
+    throw new WrongKeyTypeError(`drain(): work has not moved for ${Math.round(stuckFor / 1000)} s, and Redis holds ` +
+      `keys of the wrong type, which refuse the runs' scripts: ${sayWrongTypes(wrong, `resync ${named.join(', ')}`)}.`);
   }
 }
 

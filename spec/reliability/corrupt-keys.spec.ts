@@ -185,19 +185,29 @@ describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, f
     const inbox = keys.step('OrderToApiSync', 'ensure-publication').inbox;
     await redis.set(inbox, 'not a list');
     const worker = await h.startWorker({ worker: { concurrency: 10, retry: { attempts: 1, initialDelayMs: 10 } } });
+    // Writes go on meanwhile, moving the other step's work set (a trial's drain named nothing until they stopped).
+    let writing = true;
+    const writes = (async () => {
+      for (let i = 0; writing; i += 1) {
+        await h.w.updateCustomer(customer.id, { lastName: `Yang${i}` });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
     const started = Date.now();
     const error = await worker.drain({ timeoutMs: 15_000 }).then(() => undefined, (e: Error) => e);
+    writing = false;
+    await writes;
     // Before, it waited out its timeout and listed what waited (a trial: 120 s, naming runs that had stopped).
     expect(Date.now() - started, 'well before the timeout').to.be.below(10_000);
     expect(error?.name, error?.message).to.equal('WrongKeyTypeError');
-    expect(error?.message).to.match(new RegExp(`^drain\\(\\): the work has not moved for \\d+ s, and Redis holds keys of the ` +
+    expect(error?.message).to.match(new RegExp(`^drain\\(\\): work has not moved for \\d+ s, and Redis holds keys of the ` +
       "wrong type, which refuse the runs' scripts: "));
     expect(error?.message).to.include(`${inbox} is a string, where sync-machine keeps a list: delete it (redis-cli DEL ` +
       `'${inbox}'), then resync OrderToApiSync.`);
 
     // A changed row mapped to its orders: their mark is refused, and its failure names the key and the fix, not
     // Redis' bare "WRONGTYPE ... script: <sha>" (a trial's 50 failed changes). resync() names it too.
-    await h.w.updateCustomer(customer.id, { firstName: 'Ann' });
+    await h.w.updateCustomer(customer.id, { firstName: 'Ann', lastName: 'Yang' });
     const resync = await capture.resync('OrderToApiSync').then(() => undefined, (e: Error) => e);
     expect(resync?.name).to.equal('WrongKeyTypeError');
     expect(resync?.message).to.include(`resync(OrderToApiSync): Redis refused it (WRONGTYPE Operation against a key holding ` +
