@@ -89,3 +89,41 @@ describe('drain() reports the failures recorded after its call, told apart to th
     expect(summary.failed.map((f) => f.subjectId).sort()).to.deep.equal(['after-the-call', 'older-version']);
   });
 });
+
+/** drain()'s look for keys of the wrong type, which its reads of the work sets do not touch. */
+describe('drain() names a key of the wrong type once a step\'s work has not moved', () => {
+  const prefix = freshPrefix('drain-stuck');
+  const keys = new KeySpace(prefix);
+  let redis: Redis;
+  beforeEach(() => { redis = new Redis(REDIS_URL); });
+  afterEach(async () => {
+    redis.disconnect();
+    await deleteKeys(prefix);
+  });
+
+  it('while another step\'s work set keeps moving (writes going on hid it from a trial)', async () => {
+    const publications = keys.step('M', 'ensure-publication');
+    await redis.zadd(publications.pending, 0, '1'); // stuck: no run can take it
+    await redis.set(publications.inbox, 'not a list');
+    const lookups = keys.step('M', 'find-subjects');
+    let moving = true;
+    const moves = (async () => {
+      for (let i = 0; moving; i += 1) {
+        await redis.zadd(lookups.pending, Date.now() + 60_000, `Customer:${i}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const started = Date.now();
+    const error = await drainMachines({
+      redis, keys, machines: [{ name: 'M', subject: 'Order', className: 'MSync' }], redisAt: REDIS_URL, hasWorker: true,
+      captured: async () => undefined,
+    }, 10_000).then(() => undefined, (e: Error) => e);
+    moving = false;
+    await moves;
+    expect(Date.now() - started, 'about STUCK_MS, not the timeout').to.be.below(6_000);
+    expect(error?.name, error?.message).to.equal('WrongKeyTypeError');
+    expect(error?.message).to.equal(`drain(): work has not moved for 2 s, and Redis holds keys of the wrong type, which ` +
+      `refuse the runs' scripts: ${publications.inbox} is a string, where sync-machine keeps a list: delete it (redis-cli DEL ` +
+      `'${publications.inbox}'), then resync MSync.`);
+  });
+});
