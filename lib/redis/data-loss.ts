@@ -108,16 +108,31 @@ export class DataLossWatch {
    */
   async checkAtStart(hasPublished: (machine: string) => Promise<boolean>): Promise<void> {
     let lost: string[];
+    let emptied: Array<[machine: string, published: number]>;
     try {
       if (this.client.status !== 'ready') return; // the reconnect's look is all there is to do then
       const pipeline = this.client.pipeline();
-      for (const machine of this.machines) pipeline.exists(this.keys.stats(machine));
+      for (const machine of this.machines) pipeline.exists(this.keys.stats(machine)).hget(this.keys.stats(machine), PUBLISHED);
       const replies = (await pipeline.exec()) ?? [];
-      const bare = this.machines.filter((_, i) => !replies[i]?.[0] && Number(replies[i]?.[1]) === 0);
-      const published = await Promise.all(bare.map(hasPublished));
-      lost = bare.filter((_, i) => published[i]);
+      const reply = (i: number, part: number) => (replies[2 * i + part]?.[0] ? undefined : replies[2 * i + part]?.[1]);
+      const bare = this.machines.filter((_, i) => Number(reply(i, 0)) === 0);
+      const counted = this.machines.map((m, i): [string, number] => [m, Number(reply(i, 1) ?? 0)]).filter(([, n]) => n > 0);
+      const asked = [...new Set([...bare, ...counted.map(([m]) => m)])];
+      const published = new Map(await Promise.all(asked.map(async (m) => [m, await hasPublished(m)] as const)));
+      lost = bare.filter((m) => published.get(m));
+      emptied = counted.filter(([m]) => !published.get(m));
     } catch {
       return; // Redis or the database refused: start() reports those on its own
+    }
+    for (const [machine, count] of emptied) {
+      // The other way round: a payload table that starts empty under counters that say it published, as a new table
+      // in another schema did for two trials. Every subject is then published again, with versions from 1, which a
+      // partner that refuses a version lower than it holds refuses.
+      this.logger.warn(`The payload table, as this connection finds it, holds no subject of ${machine}, while Redis at ` +
+        `${this.describe} counts ${count} publish(es) of it: is it a new table (another schema or database than before)? ` +
+        'Every subject would be published again, with ctx.version from 1. If the table it published to is elsewhere, ' +
+        'point the connection there before a worker runs; if this one is meant to start empty, nothing is needed ' +
+        '(this is said at each start until the first publish).');
     }
     if (lost.length === 0) return;
     this.say(`holds no record of ${lost.join(', ')} (not even its counters) while the payload table holds subjects ` +
@@ -159,6 +174,9 @@ export class DataLossWatch {
     await this.client.set(this.key, '1', 'EX', MARKER_TTL_S);
   }
 }
+
+/** The counter of a machine's publishes in its stats hash (finish.lua). */
+const PUBLISHED = 'ensure-publication:published';
 
 /** Redis' clock in ms: what a found loss is recorded with, and what a resync compares it with. */
 export async function redisNowMs(client: Redis): Promise<number> {

@@ -139,6 +139,29 @@ describe('Redis restarted without its data (PostgreSQL)', function () {
     expect(h.logger.errors()).to.deep.equal([]);
   });
 
+  it('a payload table that starts empty under counters that say the machine published is warned of, until it publishes', async () => {
+    const first = await h.startWorker({ redis: redis.url });
+    const customer = await h.customer();
+    await h.order(customer);
+    await first.drain(DRAIN);
+    await first.close();
+    // As a connection that now finds a new table (another schema) does: two trials' resyncs then published every
+    // subject again, with versions from 1, and nothing said so.
+    await h.ds.query('DELETE FROM sync_machine_payloads');
+    const worker = await h.startWorker({ redis: redis.url });
+    const said = h.logger.warnings().filter((w) => w.startsWith('The payload table'));
+    expect(said).to.deep.equal([`The payload table, as this connection finds it, holds no subject of OrderToApiSync, ` +
+      `while Redis at redis://127.0.0.1:${redis.port} counts 1 publish(es) of it: is it a new table (another schema or ` +
+      'database than before)? Every subject would be published again, with ctx.version from 1. If the table it ' +
+      'published to is elsewhere, point the connection there before a worker runs; if this one is meant to start ' +
+      'empty, nothing is needed (this is said at each start until the first publish).']);
+    expect(h.logger.errors(), 'not a data loss').to.deep.equal([]);
+    await h.order(customer);
+    await worker.drain(DRAIN);
+    await h.start({ redis: redis.url });
+    expect(h.logger.warnings().filter((w) => w.startsWith('The payload table')), 'once it published').to.have.length(1);
+  });
+
   it('a FLUSHALL while connected is told too, within seconds, once per runtime', async () => {
     const capture = await h.start({ redis: redis.url });
     const worker = await h.startWorker({ redis: redis.url });
