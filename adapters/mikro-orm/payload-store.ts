@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
 import { isPublished, publishedRows, UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
-import { elsewhereHint, tableMissing, tableSchemasSql } from '../../lib/store/table-elsewhere';
+import { elsewhereHint, tableMissing, tableSchemasSql, unreadableTable } from '../../lib/store/table-elsewhere';
 import { textColumnBytes } from './column-bytes';
 import { dialectOf } from './migration';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
@@ -89,10 +89,9 @@ export class MikroOrmPayloadStore implements PayloadStore {
       const elsewhere = dialectOf(this.orm) === 'postgresql' && tableMissing(error)
         ? await elsewhereHint(PAYLOAD_TABLE, this.fork().getConnection().execute(tableSchemasSql(PAYLOAD_TABLE)))
         : '';
-      throw new ConfigurationError(
-        `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): create it with ` +
+      throw new ConfigurationError(unreadableTable(PAYLOAD_TABLE, describeError(error), 'create it with ' +
         "`await createPayloadTable(orm)` from 'sync-machine/mikro-orm' (or payloadTableSql() in your migration, " +
-        `or orm.schema.updateSchema() in development).${elsewhere}`, { cause: error });
+        'or orm.schema.updateSchema() in development).', elsewhere), { cause: error });
     }
   }
 }

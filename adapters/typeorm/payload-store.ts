@@ -2,7 +2,7 @@ import { DataSource, In, Repository } from 'typeorm';
 import { ConfigurationError, describeError } from '../../lib/errors';
 import type { PayloadStore, PublishedPayload, StoredDigest, StoredPayload } from '../../lib/ports';
 import { isPublished, publishedRows, UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
-import { elsewhereHint, tableMissing, tableSchemasSql } from '../../lib/store/table-elsewhere';
+import { elsewhereHint, tableMissing, tableSchemasSql, unreadableTable } from '../../lib/store/table-elsewhere';
 import { textColumnBytes } from './column-bytes';
 import { PAYLOAD_ENTITY_NAME, PAYLOAD_TABLE, SyncMachinePayloadRow } from './payload-entity';
 
@@ -71,11 +71,10 @@ export class TypeOrmPayloadStore implements PayloadStore {
       return await textColumnBytes(this.dataSource, this.repo.metadata, 'body');
     } catch (error) {
       const elsewhere = this.dataSource.options.type === 'postgres' && tableMissing(error) ? await elsewhereHint(PAYLOAD_TABLE, this.dataSource.query(tableSchemasSql(PAYLOAD_TABLE))) : '';
-      throw new ConfigurationError(
-        `The payload table ${PAYLOAD_TABLE} cannot be read (${describeError(error)}): add CreateSyncMachinePayloads1764288000000 ` +
+      throw new ConfigurationError(unreadableTable(PAYLOAD_TABLE, describeError(error), 'add CreateSyncMachinePayloads1764288000000 ' +
         "from 'sync-machine/typeorm' to your DataSource's migrations and run it (or use synchronize in development); a table " +
-        `made before its \`version\` column existed also needs AddSyncMachinePayloadVersion1796083200000.${elsewhere}`,
-        { cause: error });
+        'made before its `version` column existed also needs AddSyncMachinePayloadVersion1796083200000.', elsewhere),
+      { cause: error });
     }
   }
 }

@@ -33,3 +33,13 @@ export async function elsewhereHint(table: string, rows: Promise<unknown[]>): Pr
     'in its config) rather than creating another, which would start empty: every subject would be published again, ' +
     'with versions from 1.';
 }
+
+/**
+ * The refusal of a payload table that cannot be read: with `elsewhere` (elsewhereHint), where one is comes first and
+ * `create` (how to make one) is for an app that has none yet; a trial followed "create it" to an empty second table.
+ */
+export function unreadableTable(table: string, cause: string, create: string, elsewhere: string): string {
+  return elsewhere
+    ? `The payload table ${table} cannot be read (${cause}).${elsewhere} Only for an app that has none yet: ${create}`
+    : `The payload table ${table} cannot be read (${cause}): ${create}`;
+}
