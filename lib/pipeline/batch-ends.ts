@@ -23,7 +23,10 @@ export class BatchEnds {
   private readonly started = performance.now();
   /** Items whose run has not ended (from reading(), or once rest() has them). */
   private readonly running = new Set<string>();
-  private saidSlow = false;
+  /** When to tell of slow items next (ms since the start), and the items told as hung so far (not told again). */
+  private nextTellMs?: number;
+  private readonly told = new Set<string>();
+  private telling = false;
   private nudged = false;
   private stopped = false;
 
@@ -34,7 +37,7 @@ export class BatchEnds {
    */
   constructor(
     private readonly release: (ended: ItemResult[]) => Promise<void>, private readonly closed: () => boolean,
-    private readonly slow?: { afterMs: number; tell: (items: string[], ms: number) => void }, everyMs = RELEASE_EVERY_MS,
+    private readonly slow?: SlowTell, everyMs = RELEASE_EVERY_MS,
   ) {
     this.timer = setInterval(() => this.tick(), everyMs);
     this.timer.unref();
@@ -105,11 +108,29 @@ export class BatchEnds {
       .finally(() => { this.releasing = undefined; });
   }
 
+  /**
+   * After `afterMs`, and again every `afterMs`, tells of the items still running that were not told as hung yet: an
+   * item queued for a slot at the first look that then got one and hung was never named (a trial: 48 s).
+   */
   private tellIfSlow(): void {
-    if (!this.slow || this.saidSlow || this.running.size === 0) return;
+    if (!this.slow || this.telling || this.running.size === 0) return;
     const ms = performance.now() - this.started;
-    if (ms < this.slow.afterMs) return;
-    this.saidSlow = true;
-    this.slow.tell([...this.running], ms);
+    if (ms < (this.nextTellMs ?? this.slow.afterMs)) return;
+    const first = this.nextTellMs === undefined;
+    this.nextTellMs = ms + this.slow.afterMs;
+    const items = [...this.running].filter((item) => !this.told.has(item));
+    if (items.length === 0) return;
+    this.telling = true;
+    void Promise.resolve(this.slow.tell(items, ms, first)).then((hung) => { for (const item of hung ?? []) this.told.add(item); })
+      .catch(() => undefined).finally(() => { this.telling = false; });
   }
+}
+
+/**
+ * A batch's word on its slow items: `tell` is called after `afterMs` with the items still running (`first`: the first
+ * time), and again every `afterMs` with those not told as hung; it resolves the items it told as hung.
+ */
+export interface SlowTell {
+  afterMs: number;
+  tell(items: string[], ms: number, first: boolean): Promise<string[]> | string[] | void;
 }

@@ -64,7 +64,7 @@ export interface Room {
 export interface QueuedPublishes {
   /** Waiting for a slot. */
   items: string[];
-  /** In a slot that they got recently: moving, not hung. */
+  /** In a slot that they got recently, or past their call (storing): moving, not hung. */
   started: string[];
   /** Publishes of this process waiting for a slot, its slots, and a call's recent time (ms). */
   queued: number;
@@ -118,6 +118,11 @@ export class PublishGate {
   private readonly waiting = new Set<string>();
   /** Subjects whose publish has its slot, and since when (performance.now()): a call just started is not hung. */
   private readonly inSlot = new Map<string, number>();
+  /**
+   * Subjects whose call returned, until their batch ends: a slow batch's warning named such subjects, storing their
+   * payloads after a 41 ms call, as calls that "have not returned" (a trial).
+   */
+  private readonly returned = new Set<string>();
 
   /** `othersRun`: whether another live worker runs the machine (WorkerRoll); nothing is spilled while none does. */
   constructor(
@@ -172,7 +177,7 @@ export class PublishGate {
     } finally {
       if (item !== undefined) {
         this.waiting.delete(item);
-        this.inSlot.delete(item);
+        if (this.inSlot.delete(item)) this.returned.add(item);
       }
     }
   }
@@ -189,7 +194,7 @@ export class PublishGate {
     const started: string[] = [];
     for (const item of items) {
       if (this.waiting.has(item)) queued.push(item);
-      else if ((this.inSlot.get(item) ?? -Infinity) > since) started.push(item);
+      else if (this.returned.has(item) || (this.inSlot.get(item) ?? -Infinity) > since) started.push(item);
     }
     return { items: queued, started, queued: this.slots.queued, concurrency: this.concurrency, publishMs: this.publishMs };
   }
@@ -249,6 +254,7 @@ export class PublishGate {
 
   /** A batch ended: none of its subjects is on its way any more. */
   settleAll(items: string[]): void {
+    if (this.returned.size > 0) for (const item of items) this.returned.delete(item);
     if (this.coming.size === 0) return;
     for (const item of items) this.coming.delete(item);
   }

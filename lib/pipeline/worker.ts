@@ -323,27 +323,30 @@ const REDIS_SILENT_MS = 2_000;
  */
 async function tellSlow(
   deps: WorkerDeps, work: WorkQueue, settings: ItemRunSettings, items: string[], ms: number, reading: () => boolean,
-): Promise<void> {
+  first: boolean,
+): Promise<string[]> {
   const { logger } = deps;
+  // After the first look, only subjects newly hung are told: the rest was said, once.
   if (!(await work.answers(REDIS_SILENT_MS))) {
-    logger.warn(redisSilent(settings, items, ms, deps.redisAt));
-    return;
+    if (first) logger.warn(redisSilent(settings, items, ms, deps.redisAt));
+    return [];
   }
   if (reading()) {
-    logger.warn(slowReads(settings, items, ms));
-    return;
+    if (first) logger.warn(slowReads(settings, items, ms));
+    return [];
   }
   if (settings.step !== 'ensure-publication') {
     logger.warn(slowItems(settings, items, ms));
-    return;
+    return items;
   }
   // A call that got its slot in the second half of that time waited for it: it is under way, not hung (a trial's
   // warning named calls that had started 1-1.4 s before it, after 5 s in the queue).
   const queued = settings.gate.queuedOf(items, ms / 2);
-  if (queued.items.length > 0) logger.warn(waitingForSlots(settings, queued, ms));
+  if (first && queued.items.length > 0) logger.warn(waitingForSlots(settings, queued, ms));
   const moving = new Set([...queued.items, ...queued.started]);
   const rest = moving.size === 0 ? items : items.filter((item) => !moving.has(item));
   if (rest.length > 0) logger.warn(slowItems(settings, rest, ms));
+  return rest;
 }
 
 function waitingForSlots(settings: ItemRunSettings, queued: QueuedPublishes, ms: number): string {
@@ -413,7 +416,7 @@ async function runBatch(
     await work.release(run, batch.claim, ended, deps.retry);
     locks?.release(ended.map(([item]) => item));
     countRuns(settings.machine.name, settings.step, ended);
-  }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms) => void tellSlow(deps, work, settings, items, ms, () => reading).catch(() => undefined) });
+  }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms, first) => tellSlow(deps, work, settings, items, ms, () => reading, first) });
   ends.reading(ids);
   let results: ItemResult[];
   try {

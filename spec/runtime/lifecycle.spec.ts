@@ -552,6 +552,35 @@ describe('runtime lifecycle', () => {
     expect((await worker.status())[0].longestRunning).to.deep.equal([]);
   });
 
+  it('a subject queued for a slot at the first warning that then hangs in its call is named by a later one', async () => {
+    // A trial's hung Order 1600 was never named in 48 s: the batch was told of once, while it waited for a slot.
+    const capture = await h.start();
+    const customer = await h.customer();
+    const [slow, hung] = [await h.order(customer), await h.order(customer)];
+    await capture.close();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+    const publish = machine.publish.bind(machine);
+    machine.publish = async (order, payload) => {
+      if (order.id === slow.id) await new Promise((r) => setTimeout(r, 2_500)); // slow, then returns
+      if (order.id === hung.id) await released;
+      await publish(order, payload);
+    };
+    const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 1, lockTtlMs: 1_500, stallIntervalMs: 500 } });
+    const named = (id: number) => h.logger.warnings().filter((w) => new RegExp(`: Order ${id} still running after \\d+ s: @Build or @Publish has not returned`).test(w));
+    await until(() => named(hung.id).length > 0);
+    const warnings = h.logger.warnings();
+    expect(warnings.filter((w) => w.includes('for a publish slot')), 'first: one waits for the slow call').to.have.length(1);
+    expect(named(slow.id), 'the slow call, at the first look').to.have.length(1);
+    expect(named(hung.id), 'the hung one, once it had its slot for a while').to.have.length(1);
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(h.logger.warnings(), 'nothing said twice').to.have.length(warnings.length);
+    release();
+    await worker.drain(DRAIN);
+    expect([slow, hung].map((o) => h.api.publishes(String(o.id)).length)).to.deep.equal([1, 1]);
+  });
+
   it('ctx.timeout(ms) fails a call the partner never answers, with the garbage collector running: retried, then recorded failed', async () => {
     // The hang warning once advised AbortSignal.any([ctx.signal, AbortSignal.timeout(ms)]), which on Node 20 never
     // fires once the garbage collector took the timeout signal: a trial's calls stayed hung for a minute.
