@@ -245,8 +245,9 @@ local function ingest(pending, requests, inbox, inboxed)
   local entries = redis.call('LRANGE', inbox, 0, -1)
   if #entries == 0 then
     -- Nothing in the inbox: nothing counted either. An inbox deleted by hand (the fix for one of the wrong type) left
-    -- its count, which read as items waiting forever, and drain() never ended.
-    redis.call('DEL', inboxed)
+    -- its count, which read as items waiting forever, and drain() never ended. Deleted only when there: a write
+    -- before the script's first refusable one lets Redis at its maxmemory run the rest unrefused.
+    if redis.call('EXISTS', inboxed) == 1 then redis.call('DEL', inboxed) end
     return 0
   end
   redis.call('DEL', inbox, inboxed)
