@@ -130,8 +130,10 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
         explain: async (error) => {
           const wrong = await deps.enqueuer.work(machine.name, step).wrongTypes(error);
           // Redis' own text ends "on @user_script:277.": its script and line tell a user nothing, the keys do.
+          // This failure stays recorded until retried: a trial's 532 stayed after the resync the fix names.
           return wrong.length === 0 ? undefined : new WrongKeyTypeError(`${describeError(error).replace(/ script: .*$/s, '')}: ` +
-            `${sayWrongTypes(wrong, `resync ${machine.className}`)}`, { cause: error });
+            `${sayWrongTypes(wrong, `resync ${machine.className}, and retry-failed ${machine.className} for what failed meanwhile`)}`,
+          { cause: error });
         },
       };
       queue.process(runs, (job: BeeQueue.Job<unknown>) => runTicket(deps, settings, deps.enqueuer.work(machine.name, step), takes, job, handlers[step]));
