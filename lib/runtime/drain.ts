@@ -95,6 +95,8 @@ export interface DrainScope {
 
 // Between looks: one pipelined read of three counters per machine and step, once nothing runs in this process.
 const POLL_MS = 10;
+/** Below this, a drain timeout that saw no error says its timeoutMs may be the cause. */
+const SHORT_TIMEOUT_MS = 100;
 /** Without a deadline a read still gives up after this long and is tried again: a dead socket cannot hang drain. */
 const READ_CAP_MS = 5_000;
 /** The look that a timeout makes for its message when runs in flight here spared the others. */
@@ -154,9 +156,12 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
         }
         if (!(error instanceof Timeout)) said = error;
         if (deadline.passed) {
+          // A timeout shorter than a round trip is no sign of Redis: drain({ timeoutMs: 1 }) blamed a healthy one (a trial).
+          const short = !said && (timeoutMs ?? Infinity) < SHORT_TIMEOUT_MS
+            ? ` (with no error: is a timeoutMs of ${timeoutMs} ms shorter than a look at Redis takes?)` : '';
           throw new DrainTimeoutError(`drain() timed out after ${timeoutMs} ms: Redis at ${scope.redisAt} did not answer ` +
-            `in that time${said ? ` (the last error: ${describeError(said)})` : ''}. Is it running, and is the \`redis\` ` +
-            'option right?', { cause: said ?? error });
+            `in that time${said ? ` (the last error: ${describeError(said)})` : short}. Is it running, and is the ` +
+            '`redis` option right?', { cause: said ?? error });
         }
         await sleep(POLL_MS);
       }

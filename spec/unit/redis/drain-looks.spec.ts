@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createServer, type AddressInfo } from 'node:net';
 import Redis from 'ioredis';
 import { KeySpace } from '../../../lib/redis/keys';
 import { drainMachines, DrainScope } from '../../../lib/runtime/drain';
@@ -125,5 +126,26 @@ describe('drain() names a key of the wrong type once a step\'s work has not move
     expect(error?.message).to.equal(`drain(): work has not moved for 2 s, and Redis holds keys of the wrong type, which ` +
       `refuse the runs' scripts: ${publications.inbox} is a string, where sync-machine keeps a list: delete it (redis-cli DEL ` +
       `'${publications.inbox}'), then resync MSync.`);
+  });
+});
+
+describe('drain() with a timeoutMs shorter than a look at Redis', () => {
+  it('says the timeout may be the cause, not only Redis (a trial\'s drain({ timeoutMs: 1 }) blamed a healthy Redis)', async () => {
+    // A server that takes the connection and never answers: a look that is not answered within the timeout, with no error.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = `redis://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: null });
+    try {
+      const keys = new KeySpace(freshPrefix('drain-short'));
+      const error = await drainMachines({
+        redis, keys, machines: [{ name: 'M', subject: 'Order' }], redisAt: url, hasWorker: true, captured: async () => undefined,
+      }, 50).then(() => undefined, (e: Error) => e);
+      expect(error?.message).to.equal(`drain() timed out after 50 ms: Redis at ${url} did not answer in that time (with ` +
+        'no error: is a timeoutMs of 50 ms shorter than a look at Redis takes?). Is it running, and is the `redis` option right?');
+    } finally {
+      redis.disconnect();
+      silent.close();
+    }
   });
 });
