@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Scope } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { MACHINE_KEY } from '../../decorators/metadata-keys';
@@ -24,11 +24,7 @@ export class SyncMachineExplorer {
     for (const wrapper of this.discovery.getProviders()) {
       const target = classOf(wrapper);
       if (!target || !Reflect.getMetadata(MACHINE_KEY, target)) continue;
-      if (!wrapper.isDependencyTreeStatic()) {
-        throw new ConfigurationError(
-          `${target.name} is a request-scoped (or transient-dependent) provider: sync machines run in workers, outside ` +
-          'any request. Make it a singleton: drop `scope` from its @Injectable() and from the providers it injects.');
-      }
+      if (!wrapper.isDependencyTreeStatic()) throw requestScoped(target.name, wrapper);
       if (!wrapper.instance) continue;
       const instance = wrapper.instance as object;
       const module = wrapper.host?.metatype?.name ?? 'a module';
@@ -56,4 +52,36 @@ function classOf(wrapper: InstanceWrapper): (new (...args: never[]) => object) |
   if (wrapper.metatype && !wrapper.inject) return wrapper.metatype as new (...args: never[]) => object;
   const instance = wrapper.instance as object | undefined;
   return instance && typeof instance === 'object' ? instance.constructor as new (...args: never[]) => object : undefined;
+}
+
+/**
+ * The refusal of a machine that is request-scoped, or injects (at any depth) a provider that is: it names that
+ * provider and the path to it. It named only the machine, whose own @Injectable() had no `scope` to drop (a trial).
+ */
+function requestScoped(machine: string, wrapper: InstanceWrapper): ConfigurationError {
+  const path = requestScopedPath(wrapper, new Set()) ?? [];
+  const name = (w: InstanceWrapper) => w.metatype?.name ?? String(w.token);
+  if (path.length <= 1) {
+    return new ConfigurationError(`${machine} is a request-scoped provider: sync machines run in workers, outside any ` +
+      'request. Make it a singleton: drop `scope` from its @Injectable().');
+  }
+  const culprit = name(path[path.length - 1]);
+  return new ConfigurationError(`${machine} injects ${culprit}, a request-scoped provider` +
+    `${path.length > 2 ? ` (through ${path.slice(1, -1).map(name).join(' → ')})` : ''}: sync machines run in workers, ` +
+    `outside any request. Make ${culprit} a singleton (drop \`scope\` from its @Injectable()), or inject into ` +
+    `${machine} what it needs without it.`);
+}
+
+/** From `wrapper` to the first request-scoped provider its dependency tree holds (itself, or one it injects). */
+function requestScopedPath(wrapper: InstanceWrapper, seen: Set<InstanceWrapper>): InstanceWrapper[] | undefined {
+  if (seen.has(wrapper)) return undefined;
+  seen.add(wrapper);
+  if (wrapper.scope === Scope.REQUEST) return [wrapper];
+  const deps = [...(wrapper.getCtorMetadata() ?? []), ...(wrapper.getPropertiesMetadata() ?? []).map((p) => p.wrapper)];
+  for (const dep of deps) {
+    if (!dep || dep.isDependencyTreeStatic()) continue;
+    const below = requestScopedPath(dep, seen);
+    if (below) return [wrapper, ...below];
+  }
+  return undefined;
 }

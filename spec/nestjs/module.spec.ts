@@ -144,7 +144,30 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
     const scoped = await NestFactory.createApplicationContext(ScopedModule, { logger: false, abortOnError: false }).then(
       () => undefined, (error: Error) => error);
     expect(scoped).to.be.instanceOf(ConfigurationError);
-    expect(scoped!.message).to.match(/^ScopedSync is a request-scoped \(or transient-dependent\) provider: sync machines run in workers/);
+    expect(scoped!.message).to.equal('ScopedSync is a request-scoped provider: sync machines run in workers, outside any ' +
+      'request. Make it a singleton: drop `scope` from its @Injectable().');
+
+    // One that injects a request-scoped provider through another: named, with the path (a trial's message named the
+    // machine only, whose @Injectable() had no `scope` to drop).
+    @Injectable({ scope: Scope.REQUEST })
+    class RequestUser {}
+    @Injectable()
+    class AuditClient { constructor(readonly user: RequestUser) {} }
+    @Injectable()
+    @SyncMachine({ subject: Order, name: 'AuditedSync' })
+    @ListenTo(Order)
+    class AuditedSync {
+      constructor(readonly audit: AuditClient) {}
+      @Build() build(order: Order) { return { id: String(order.id) }; }
+      @Publish() publish() {}
+    }
+    @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [AuditedSync, AuditClient, RequestUser] })
+    class InjectsModule {}
+    const injects = await NestFactory.createApplicationContext(InjectsModule, { logger: false, abortOnError: false }).then(
+      () => undefined, (error: Error) => error);
+    expect(injects?.message).to.equal('AuditedSync injects RequestUser, a request-scoped provider (through AuditClient): ' +
+      'sync machines run in workers, outside any request. Make RequestUser a singleton (drop `scope` from its ' +
+      '@Injectable()), or inject into AuditedSync what it needs without it.');
 
     @Module({ imports: [SyncMachineModule.forRoot(options())] })
     class EmptyModule {}
