@@ -288,7 +288,7 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
     await run.locks.ensure(id);
     await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.publish, 'publish',
       [row, payload, context], where).catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); })
-      .finally(() => timeouts.clear()));
+      .finally(() => { timeouts.clear(); run.gate.callReturned(id); }));
     await run.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
   }, spillable, id);
   if (sent === SPILLED) {
@@ -354,7 +354,7 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
       await run.locks.ensure(id);
       await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.unpublish!, 'unpublish',
         [id, context.previous, context], where).catch((error: unknown) => { throw outcomeUnknown('unpublish', context.version, error); })
-        .finally(() => timeouts.clear()));
+        .finally(() => { timeouts.clear(); run.gate.callReturned(id); }));
       await run.locks.confirm(id);
     }
     // Its version is kept, so that a publish after it goes on from there (UNPUBLISHED_DIGEST).

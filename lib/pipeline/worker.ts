@@ -341,9 +341,11 @@ async function tellSlow(
     logger.warn(slowItems(settings, items, ms));
     return items;
   }
-  // A call that got its slot in the second half of that time waited for it: it is under way, not hung (a trial's
-  // warning named calls that had started 1-1.4 s before it, after 5 s in the queue).
-  const queued = settings.gate.queuedOf(items, ms / 2);
+  // A call is hung once it has had its slot for lockTtlMs (the time after which a batch is looked at): one that got
+  // it later waited for it, and is under way (a trial's warning named calls that had started 1-1.4 s before it,
+  // after 5 s in the queue). Half the batch's time, as before, named a call late or never in a long batch (a trial:
+  // 15 s after its call began, with lockTtlMs 3 s).
+  const queued = settings.gate.queuedOf(items, deps.lockTtlMs);
   if (first && queued.items.length > 0) logger.warn(waitingForSlots(settings, queued, ms));
   const moving = new Set([...queued.items, ...queued.started]);
   const rest = moving.size === 0 ? items : items.filter((item) => !moving.has(item));

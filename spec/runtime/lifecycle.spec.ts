@@ -563,13 +563,17 @@ describe('runtime lifecycle', () => {
     const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
     const publish = machine.publish.bind(machine);
     machine.publish = async (order, payload) => {
-      if (order.id === slow.id) await new Promise((r) => setTimeout(r, 2_500)); // slow, then returns
+      if (order.id === slow.id) await new Promise((r) => setTimeout(r, 6_000)); // slow, then returns
       if (order.id === hung.id) await released;
       await publish(order, payload);
     };
     const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 1, lockTtlMs: 1_500, stallIntervalMs: 500 } });
+    const started = Date.now();
     const named = (id: number) => h.logger.warnings().filter((w) => new RegExp(`: Order ${id} still running after \\d+ s: @Build or @Publish has not returned`).test(w));
     await until(() => named(hung.id).length > 0);
+    // Its call began about 6 s in: named at the first look after it has had its slot for lockTtlMs (about 9 s in).
+    // Half the batch's time, as before, named it at about 13.5 s (a trial: 15 s after its call began).
+    expect(Date.now() - started, 'soon after lockTtlMs in its call').to.be.below(12_000);
     const warnings = h.logger.warnings();
     expect(warnings.filter((w) => w.includes('for a publish slot')), 'first: one waits for the slow call').to.have.length(1);
     expect(named(slow.id), 'the slow call, at the first look').to.have.length(1);

@@ -130,6 +130,11 @@ describe('publish gate: room for a take (shared Redis, fresh prefix)', () => {
     // Had they got their slots before the last 10 ms, their calls would be slow ones: neither list names them.
     const later = gate.queuedOf(['a', 'b', 'c'], 10);
     expect([later.items, later.started]).to.deep.equal([[], []]);
+    // a's call returned while its run still holds the slot (the lock's check, in Redis): not hung (a trial's Redis
+    // was stopped after such calls, and the warning named them).
+    gate.callReturned('a');
+    const returned = gate.queuedOf(['a', 'b', 'c'], 10);
+    expect([returned.items, returned.started]).to.deep.equal([[], ['a']]);
     done();
     await Promise.all([a, b]);
     // Their calls returned: storing, not hung, until their batch ends (a trial's warning named such as hung calls).
