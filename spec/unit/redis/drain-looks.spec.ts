@@ -66,17 +66,24 @@ describe('drain() looks at the work sets in Redis only once this process has not
   });
 });
 
-describe('drain() reports the failures recorded after its call, told apart to the microsecond', () => {
-  const prefix = freshPrefix('drain-since');
-  const keys = new KeySpace(prefix);
-  let redis: Redis;
-  beforeEach(() => { redis = new Redis(REDIS_URL); });
+/** A client of the shared Redis and a fresh prefix for a describe block, its keys deleted after each test. */
+function sharedRedis(label: string): { keys: KeySpace; redis: Redis } {
+  const prefix = freshPrefix(label);
+  const ctx = { keys: new KeySpace(prefix), redis: undefined as unknown as Redis };
+  beforeEach(() => { ctx.redis = new Redis(REDIS_URL); });
   afterEach(async () => {
-    redis.disconnect();
+    ctx.redis.disconnect();
     await deleteKeys(prefix);
   });
+  return ctx;
+}
+
+describe('drain() reports the failures recorded after its call, told apart to the microsecond', () => {
+  const ctx = sharedRedis('drain-since');
+  const { keys } = ctx;
 
   it('leaves out a failure recorded before the call even within its millisecond; a record without µs is compared in ms', async () => {
+    const { redis } = ctx;
     const [seconds, micros] = await redis.time();
     const before = Number(seconds) * 1_000_000 + Number(micros);
     // Each record's `at` is a minute ahead, so a comparison in ms takes all three; only `us` tells them apart.
@@ -93,16 +100,11 @@ describe('drain() reports the failures recorded after its call, told apart to th
 
 /** drain()'s look for keys of the wrong type, which its reads of the work sets do not touch. */
 describe('drain() names a key of the wrong type once a step\'s work has not moved', () => {
-  const prefix = freshPrefix('drain-stuck');
-  const keys = new KeySpace(prefix);
-  let redis: Redis;
-  beforeEach(() => { redis = new Redis(REDIS_URL); });
-  afterEach(async () => {
-    redis.disconnect();
-    await deleteKeys(prefix);
-  });
+  const ctx = sharedRedis('drain-stuck');
+  const { keys } = ctx;
 
   it('while another step\'s work set keeps moving (writes going on hid it from a trial)', async () => {
+    const { redis } = ctx;
     const publications = keys.step('M', 'ensure-publication');
     await redis.zadd(publications.pending, 0, '1'); // stuck: no run can take it
     await redis.set(publications.inbox, 'not a list');
