@@ -109,14 +109,19 @@ export class DataLossWatch {
   async checkAtStart(hasPublished: (machine: string) => Promise<boolean>): Promise<void> {
     let lost: string[];
     let emptied: Array<[machine: string, published: number]>;
+    /** Bare machines whose loss a runtime found already: when (lostAt's form). */
+    const found = new Map<string, Date>();
     try {
       if (this.client.status !== 'ready') return; // the reconnect's look is all there is to do then
       const pipeline = this.client.pipeline();
-      for (const machine of this.machines) pipeline.exists(this.keys.stats(machine)).hget(this.keys.stats(machine), PUBLISHED);
+      for (const machine of this.machines) {
+        pipeline.exists(this.keys.stats(machine)).hget(this.keys.stats(machine), PUBLISHED).get(this.keys.dataLost(machine));
+      }
       const replies = (await pipeline.exec()) ?? [];
-      const reply = (i: number, part: number) => (replies[2 * i + part]?.[0] ? undefined : replies[2 * i + part]?.[1]);
+      const reply = (i: number, part: number) => (replies[3 * i + part]?.[0] ? undefined : replies[3 * i + part]?.[1]);
       const bare = this.machines.filter((_, i) => Number(reply(i, 0)) === 0);
       const counted = this.machines.map((m, i): [string, number] => [m, Number(reply(i, 1) ?? 0)]).filter(([, n]) => n > 0);
+      this.machines.forEach((m, i) => { const at = lostAt(reply(i, 2)); if (at) found.set(m, at); });
       const asked = [...new Set([...bare, ...counted.map(([m]) => m)])];
       const published = new Map(await Promise.all(asked.map(async (m) => [m, await hasPublished(m)] as const)));
       lost = bare.filter((m) => published.get(m));
@@ -133,6 +138,15 @@ export class DataLossWatch {
         'Every subject would be published again, with ctx.version from 1. If the table it published to is elsewhere, ' +
         'point the connection there before a worker runs; if this one is meant to start empty, nothing is needed ' +
         '(this is said at each start until the first publish).');
+    }
+    // A loss another runtime found while connected is said as that: "while no runtime was connected" was untrue of
+    // it, and read as a second loss (a trial).
+    const known = lost.filter((m) => found.has(m));
+    lost = lost.filter((m) => !found.has(m));
+    if (known.length > 0) {
+      this.say(`lost the data it held, as a runtime found at ${found.get(known[0])!.toISOString()} (said in status and ` +
+        `drain until a full resync of ${known.join(', ')}): changes recorded before then and not yet run, failure ` +
+        'records and the records of publishes whose outcome was not known are gone', known);
     }
     if (lost.length === 0) return;
     this.say(`holds no record of ${lost.join(', ')} (not even its counters) while the payload table holds subjects ` +
