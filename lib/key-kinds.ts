@@ -3,16 +3,18 @@
  * read as whole numbers and go to the database as numbers; 'bigint' ids (a 64-bit column, which the ORMs hand out as
  * strings) must be whole numbers in its range and go as the strings they are, since a number loses digits past
  * 2^53; 'uuid' ids must be uuids where the database casts them (PostgreSQL refuses the whole query for one that is
- * not); 'text' takes any string.
+ * not, and hands them out in lower case); 'uuid-text' ids must be uuids too, for a key the app declares a uuid that
+ * the database keeps as text (SQLite, MySQL/MariaDB), taken as spelled, since the rows keep the app's spelling (a
+ * trial's mapper returned numbers for such keys, and its change passed as gone subjects); 'text' takes any string.
  */
-export type KeyKind = 'integer' | 'bigint' | 'uuid' | 'text';
+export type KeyKind = 'integer' | 'bigint' | 'uuid' | 'uuid-text' | 'text';
 
 /** The column types (lower case) of a 64-bit integer key, as PostgreSQL, MySQL/MariaDB and SQLite name them: both adapters read them. */
 export const BIGINT_COLUMN_TYPES: ReadonlySet<string> = new Set(['bigint', 'int8', 'bigserial']);
 
 /** How an error names each kind of key ("Order.id is an integer key"). */
 export const KEY_NAMES: Record<KeyKind, string> = {
-  integer: 'an integer key', bigint: 'a bigint key', uuid: 'a uuid key', text: 'a text key',
+  integer: 'an integer key', bigint: 'a bigint key', uuid: 'a uuid key', 'uuid-text': 'a uuid key', text: 'a text key',
 };
 
 const INT64_MIN = -(2n ** 63n);
@@ -38,7 +40,7 @@ export function fitsKey(kind: KeyKind, id: string): boolean {
   if (kind === 'integer') return /^-?\d+$/.test(id) && Number.isSafeInteger(Number(id));
   // A query with one bigint id that is not one fails whole on PostgreSQL ('invalid input syntax for type bigint').
   if (kind === 'bigint') return /^-?\d+$/.test(id) && inInt64(BigInt(id));
-  if (kind === 'uuid') return UUID.test(id);
+  if (kind === 'uuid' || kind === 'uuid-text') return UUID.test(id);
   return true;
 }
 

@@ -227,8 +227,10 @@ function keyKindOf(meta: EntityMetadata, uuidCasts: boolean): KeyKind {
   // MikroORM's BigIntType maps a 64-bit column to a string (or a bigint): ids go as the strings they are.
   const columnType = key?.columnTypes?.[0]?.toLowerCase() ?? '';
   if (BIGINT_COLUMN_TYPES.has(columnType)) return 'bigint';
-  // Only PostgreSQL's uuid column casts (and refuses a query for one id that is not a uuid); elsewhere it is text.
-  if (uuidCasts && columnType === 'uuid') return 'uuid';
+  // Only PostgreSQL's uuid column casts (and refuses a query for one id that is not a uuid); elsewhere it is text,
+  // whose ids must still be uuids when the app declares the key one ('uuid-text').
+  const declared = String(typeof key?.type === 'string' ? key.type : key?.customType?.constructor?.name ?? '').toLowerCase();
+  if (columnType === 'uuid' || declared === 'uuid' || declared === 'uuidtype') return uuidCasts && columnType === 'uuid' ? 'uuid' : 'uuid-text';
   return 'text';
 }
 

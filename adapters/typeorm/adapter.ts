@@ -252,8 +252,11 @@ function keyKindOf(metadata: EntityMetadata): KeyKind {
   // TypeORM hands a 64-bit key's values out as strings (PostgreSQL, MySQL/MariaDB).
   if (typeof type === 'string' && BIGINT_COLUMN_TYPES.has(type)) return 'bigint';
   if (type === Number || (typeof type === 'string' && INTEGER_TYPES.has(type))) return 'integer';
-  // Only PostgreSQL's uuid column casts: elsewhere TypeORM keeps a 'uuid' key as a string column.
-  if (type === 'uuid' && POSTGRES_TYPES.has(metadata.connection.options.type)) return 'uuid';
+  // Only PostgreSQL's uuid column casts: elsewhere TypeORM keeps a 'uuid' key as a string column, whose ids must
+  // still be uuids ('uuid-text').
+  if (type === 'uuid' || metadata.primaryColumns[0].generationStrategy === 'uuid') {
+    return POSTGRES_TYPES.has(metadata.connection.options.type) ? 'uuid' : 'uuid-text';
+  }
   return 'text';
 }
 

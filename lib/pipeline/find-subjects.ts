@@ -15,7 +15,7 @@ import type { ItemResult, TakenBatch } from './work-queue';
 /** What a mapper may return as an id, by the subject's key: "numbers or strings" read oddly for a uuid (a trial). */
 const ID_FORMS: Record<KeyKind, string> = {
   integer: 'numbers, or strings of digits', bigint: 'bigints, numbers or strings of digits', uuid: 'uuid strings',
-  text: 'strings',
+  'uuid-text': 'uuid strings', text: 'strings',
 };
 
 export type FindSubjectsOutcome = 'mapped' | 'vanished';

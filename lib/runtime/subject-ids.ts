@@ -6,6 +6,7 @@ const KEY_RULES: Record<KeyKind, string> = {
   integer: `${KEY_NAMES.integer}, so ids must be whole numbers`,
   bigint: `${KEY_NAMES.bigint}, so ids must be whole numbers from -2^63 to 2^63-1`,
   uuid: `${KEY_NAMES.uuid}, so ids must be uuids`,
+  'uuid-text': `${KEY_NAMES['uuid-text']}, so ids must be uuids`,
   text: KEY_NAMES.text, // every string fits
 };
 
@@ -22,8 +23,8 @@ export class SubjectIdsError extends ConfigurationError {
 /**
  * Ids given to a call (`resync({ ids })`, `reconcile`, `notifyChanged`), as the strings they travel as. Refused
  * before anything is requested: a list that is not one, an id that is neither a string, a number nor a BigInt (an
- * entity instead of its id, say), a number past 2^53 (it may have lost digits), and, for an integer or bigint (or
- * PostgreSQL uuid) key, an id no row can have ('4x' would match no row, and its run would report the subject as gone).
+ * entity instead of its id, say), a number past 2^53 (it may have lost digits), and, for an integer, bigint or uuid
+ * key, an id no row can have ('4x' would match no row, and its run would report the subject as gone).
  */
 export function checkedIds(ids: unknown, entity: EntityInfo, call: string): string[] {
   if (!Array.isArray(ids)) {

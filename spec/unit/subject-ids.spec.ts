@@ -18,6 +18,16 @@ describe('subject ids given to a call', () => {
     expect(checkedIds(['CA25B1E0-0000-4000-8000-00000000000A'], entity('uuid'), 'resync'))
       .to.deep.equal(['ca25b1e0-0000-4000-8000-00000000000a']);
     expect(checkedIds(['Abc', '007'], entity('text'), 'resync')).to.deep.equal(['Abc', '007']);
+    // A uuid key kept as text (SQLite, MySQL/MariaDB): as the app spelled it, which the rows keep.
+    expect(checkedIds(['CA25B1E0-0000-4000-8000-00000000000A'], entity('uuid-text'), 'resync'))
+      .to.deep.equal(['CA25B1E0-0000-4000-8000-00000000000A']);
+  });
+
+  it('are refused for a uuid key kept as text when they are not uuids (a trial passed "x" and 42 on SQLite)', () => {
+    for (const [id, shown] of [['x', '"x"'], [42, '42']] as const) {
+      expect(() => checkedIds([id], entity('uuid-text'), 'notifyChanged(Product, ids)')).to.throw(SubjectIdsError,
+        `notifyChanged(Product, ids): Order.id is a uuid key, so ids must be uuids; ${shown} is not one.`);
+    }
   });
 
   it('are refused when no row can have them, naming the rule', () => {
@@ -52,6 +62,13 @@ describe('subject ids a @SubjectIdsFrom method returns', () => {
       return (error as Error).message.replace(/ among the subject ids for Agent 10.*$/, '');
     }
   };
+
+  it('for a uuid key kept as text, numbers are refused naming the key (a trial\'s change passed as 6 gone subjects)', () => {
+    const uuids = { className: 'ProductSync', subjectInfo: { ...entity('uuid-text'), name: 'Product' } } as unknown as MachineDefinition;
+    expect(() => normalizeIds([1, 2], uuids, 'productsOf', 'Warehouse', 'w1')).to.throw(
+      'ProductSync.productsOf returned the number 1 among the subject ids for Warehouse w1, which no Product can have ' +
+      '(Product.id is a uuid key): return Product ids.');
+  });
 
   it('are spelled as the rows spell them, duplicates once', () => {
     expect(said(['007', 7, 8n, null])).to.equal('TicketSync.ticketsOf returned null');
