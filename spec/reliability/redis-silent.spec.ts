@@ -45,9 +45,11 @@ describe('a slow batch\'s warning while Redis does not answer (own redis-server,
     const worker = await h.startWorker({ machines: [machine], redis: redis.url, worker: { concurrency: 1, lockTtlMs: 1_500, stallIntervalMs: 500 } });
     await until(() => h.logger.warnings().some((w) => w.includes('still running after')));
     const said = h.logger.warnings().filter((w) => w.includes('still running after'));
-    // One per batch: the two orders may be taken in one batch or in two (a loaded CI machine did).
-    expect(said.length).to.be.within(1, 2);
-    for (const line of said) expect(line, line).to.match(new RegExp('^ensure-publication of OrderToApiSync: Order \\d+(, Order \\d+)? still running after \\d+ s: ' +
+    // One per batch: the two orders may be taken in one batch or in two (a loaded CI machine did), and the customer's
+    // insert may still be mapping to its orders when Redis stops (CI's did), so find-subjects may say it too.
+    expect(said.length).to.be.within(1, 3);
+    for (const line of said) expect(line, line).to.match(new RegExp('^(ensure-publication of OrderToApiSync: Order \\d+(, Order \\d+)?|' +
+      'find-subjects of OrderToApiSync: Customer \\d+) still running after \\d+ s: ' +
       `Redis at redis://127\\.0\\.0\\.1:${redis.port} has not answered for 2 s \\(a stopped process, or a network that drops packets\\?\\)\\. ` +
       'The runs wait for it at their next command, and go on when it answers; a subject whose lock expired meanwhile ' +
       'runs again \\(a call given ctx\\.signal is not sent stale\\)\\.$'));
