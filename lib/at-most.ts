@@ -16,3 +16,12 @@ export async function atMost(ms: number, look: Promise<void>, failed: (error: un
     clearTimeout(timer);
   }
 }
+
+/** `work`, or a rejection ("no answer within `ms` ms") when it has not settled by then; `work` itself goes on. */
+export function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}

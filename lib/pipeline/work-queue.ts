@@ -1,9 +1,10 @@
 import type Redis from 'ioredis';
+import { withTimeout } from '../at-most';
 import { ticketJson } from '../queue/bee-queue-storage';
 import type { KeySpace, Step, StepKeys } from '../redis/keys';
 import { ScriptCommands, withScripts } from '../redis/scripts';
 import { recordUnreadable } from '../redis/unreadable';
-import { wrongTypeKeys, type WrongTypeKey } from '../redis/wrong-type';
+import { wrongTypeFix } from '../redis/wrong-type';
 import type { EncodedRequest } from './requests';
 
 /** Tickets (Bee-Queue jobs) waiting or running per machine and step, at most; each carries a batch at a time. */
@@ -258,14 +259,8 @@ export class WorkQueue {
    * Whether Redis answers a PING within `ms`: a slow batch's warning asks before it blames the hooks, as a Redis that
    * stopped answering (SIGSTOP, a network that drops packets) holds every run at its next command (a trial).
    */
-  async answers(ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
-    try {
-      return await Promise.race([this.redis.ping().then(() => true, () => false), late]);
-    } finally {
-      clearTimeout(timer);
-    }
+  answers(ms: number): Promise<boolean> {
+    return withTimeout(this.redis.ping(), ms).then(() => true, () => false);
   }
 
   /** How long the machine's publishing stays paused (ms), by Redis' clock; 0 when it is not. */
@@ -293,9 +288,12 @@ export class WorkQueue {
     if (entries.size > 0) await this.redis.hset(this.publishingKey, entries);
   }
 
-  /** For an error of one of this queue's scripts: the keys it was given that hold the wrong type (WRONGTYPE). */
-  wrongTypes(error: unknown): Promise<WrongTypeKey[]> {
-    return wrongTypeKeys(this.redis, this.keys, error);
+  /**
+   * For an error of one of this queue's scripts: the keys it was given that hold the wrong type (WRONGTYPE), said
+   * with their fix ending in `then`; undefined when none is found.
+   */
+  wrongTypeFix(error: unknown, then: string): Promise<string | undefined> {
+    return wrongTypeFix(this.redis, this.keys, error, () => then);
   }
 
   /** Forgets publishes whose result is stored. */

@@ -8,7 +8,6 @@ import { parseTicket } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
 import { writesRefused } from '../redis/availability';
 import { PAYLOAD_TABLE } from '../store/payload-row';
-import { sayWrongTypes } from '../redis/wrong-type';
 import type { RetryPolicy } from '../runtime/options';
 import { BatchEnds } from './batch-ends';
 import { BatchLocks, lockToken } from './batch-locks';
@@ -128,12 +127,12 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
         forceRerun: (item) => deps.enqueuer.request(machine.name, step, [[item, encodeRequest({ force: true })]]),
         closed: () => deps.stopping.closed,
         explain: async (error) => {
-          const wrong = await deps.enqueuer.work(machine.name, step).wrongTypes(error);
-          // Redis' own text ends "on @user_script:277.": its script and line tell a user nothing, the keys do.
           // This failure stays recorded until retried: a trial's 532 stayed after the resync the fix names.
-          return wrong.length === 0 ? undefined : new WrongKeyTypeError(`${describeError(error).replace(/ script: .*$/s, '')}: ` +
-            `${sayWrongTypes(wrong, `resync ${machine.className}, and retry-failed ${machine.className} for what failed meanwhile`)}`,
-          { cause: error });
+          const fix = await deps.enqueuer.work(machine.name, step)
+            .wrongTypeFix(error, `resync ${machine.className}, and retry-failed ${machine.className} for what failed meanwhile`);
+          // Redis' own text ends "on @user_script:277.": its script and line tell a user nothing, the keys do.
+          return fix === undefined ? undefined
+            : new WrongKeyTypeError(`${describeError(error).replace(/ script: .*$/s, '')}: ${fix}`, { cause: error });
         },
       };
       queue.process(runs, (job: BeeQueue.Job<unknown>) => runTicket(deps, settings, deps.enqueuer.work(machine.name, step), takes, job, handlers[step]));
@@ -252,10 +251,8 @@ async function runTicket(
  * error path); any other refusal keeps the general advice.
  */
 async function refused(work: WorkQueue, className: string, error: unknown): Promise<string> {
-  const wrong = await work.wrongTypes(error);
-  if (wrong.length > 0) {
-    return `${describeError(error)}. ${sayWrongTypes(wrong, `resync ${className}`)}. The work stays in Redis for the next ticket.`;
-  }
+  const fix = await work.wrongTypeFix(error, `resync ${className}`);
+  if (fix !== undefined) return `${describeError(error)}. ${fix}. The work stays in Redis for the next ticket.`;
   const refusal = writesRefused(error);
   if (refusal) return `${describeError(error)}: ${refusal}. The work stays in Redis for the next ticket.`;
   return `${describeError(error)}. The work stays in Redis for the next ticket; if this repeats, a key under ` +

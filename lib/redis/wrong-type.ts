@@ -74,6 +74,18 @@ export function sayWrongTypes(found: WrongTypeKey[], then: string): string {
 }
 
 /**
+ * For a WRONGTYPE refusal: the keys of `candidates` (by default those its script was given) that hold the wrong type,
+ * said with their fix (sayWrongTypes; `then(found)` ends it); undefined for any other error or when none is found.
+ */
+export async function wrongTypeFix(
+  redis: Redis, keys: KeySpace, error: unknown, then: (found: WrongTypeKey[]) => string,
+  candidates: readonly string[] | undefined = given.get(error as Error),
+): Promise<string | undefined> {
+  const wrong = await wrongTypeKeys(redis, keys, error, candidates);
+  return wrong.length === 0 ? undefined : sayWrongTypes(wrong, then(wrong));
+}
+
+/**
  * A read of these machines' keys that Redis refused (`refusal`: "status of OrderToApiSync: Redis refused to read
  * it"): a WrongKeyTypeError naming the keys of the wrong type and the fix, or `error` itself when none is found.
  * Looks every key of the machines up, only on this error path (one round trip).
@@ -81,8 +93,7 @@ export function sayWrongTypes(found: WrongTypeKey[], then: string): string {
 export async function refusedRead(
   redis: Redis, keys: KeySpace, error: unknown, refusal: string, machines: Array<{ name: string; className?: string }>,
 ): Promise<unknown> {
-  const wrong = await wrongTypeKeys(redis, keys, error, machines.flatMap((m) => keys.machineKeys(m.name)));
-  if (wrong.length === 0) return error;
   const named = machines.map((m) => m.className ?? m.name).join(', ');
-  return new WrongKeyTypeError(`${refusal} (${describeError(error)}): ${sayWrongTypes(wrong, `resync ${named}`)}.`, { cause: error });
+  const fix = await wrongTypeFix(redis, keys, error, () => `resync ${named}`, machines.flatMap((m) => keys.machineKeys(m.name)));
+  return fix === undefined ? error : new WrongKeyTypeError(`${refusal} (${describeError(error)}): ${fix}.`, { cause: error });
 }

@@ -13,7 +13,7 @@ import { OutboxRelay } from '../pipeline/outbox-relay';
 import { startWorkers, type Stopping } from '../pipeline/worker';
 import { WorkerRoll } from '../pipeline/worker-roll';
 import { SaidTogether } from '../pipeline/said-together';
-import { atMost } from '../at-most';
+import { atMost, withTimeout } from '../at-most';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
 import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError, unanswered, writesRefused } from '../redis/availability';
@@ -23,7 +23,7 @@ import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
 import { checkRedis } from '../redis/wait-for-redis';
 import { KeySpace, Step } from '../redis/keys';
-import { refusedRead, sayWrongTypes, wrongTypeKeys } from '../redis/wrong-type';
+import { refusedRead, wrongTypeFix } from '../redis/wrong-type';
 import { CounterReading, drainMachines, DrainSummary, readCounters } from './drain';
 import { takeFailures } from './failures';
 import { notifiedChanges } from './notify';
@@ -54,14 +54,6 @@ export interface DrainOptions {
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** A started machine by name, by class, or as the instance given to start(). */
 type MachineRef = string | (abstract new (...args: never[]) => object) | object;
@@ -503,10 +495,11 @@ export class SyncMachines {
   private async whyRefused(error: unknown): Promise<string> {
     const refusal = writesRefused(error);
     if (refusal) return `${describeError(error)}: ${refusal}`;
-    const wrong = await wrongTypeKeys(this.redis, this.keys, error);
-    if (wrong.length === 0) return describeError(error);
-    const owners = this.machines.filter((m) => wrong.some((w) => w.key.startsWith(`${this.keys.prefix}:${m.name}:`)));
-    return `${describeError(error)}: ${sayWrongTypes(wrong, `resync ${owners.map((m) => m.className).join(', ') || 'the machine'}`)}`;
+    const fix = await wrongTypeFix(this.redis, this.keys, error, (wrong) => {
+      const owners = this.machines.filter((m) => wrong.some((w) => w.key.startsWith(`${this.keys.prefix}:${m.name}:`)));
+      return `resync ${owners.map((m) => m.className).join(', ') || 'the machine'}`;
+    });
+    return fix === undefined ? describeError(error) : `${describeError(error)}: ${fix}`;
   }
 
   /**
