@@ -4,6 +4,7 @@ import {
 import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurationError } from '../../lib/errors';
 import type { Logger as SyncLogger } from '../../lib/logger';
+import { resolveWorker } from '../../lib/runtime/options';
 import { SyncMachines } from '../../lib/runtime/sync-machines';
 import { SyncMachineExplorer } from './explorer';
 import { SYNC_MACHINE_OPTIONS, SyncMachineModuleAsyncOptions, SyncMachineModuleOptions } from './options';
@@ -26,6 +27,7 @@ function nestLogger(): SyncLogger {
 @Injectable()
 export class SyncMachinesLifecycle implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown, RuntimeSlot {
   runtime?: SyncMachines;
+  private logger?: SyncLogger;
 
   constructor(
     @Inject(SYNC_MACHINE_OPTIONS) private readonly options: SyncMachineModuleOptions,
@@ -46,11 +48,22 @@ export class SyncMachinesLifecycle implements OnModuleInit, BeforeApplicationShu
       throw new ConfigurationError('SyncMachineModule found no provider decorated with @SyncMachine: add your machine ' +
         'class to the `providers` of a module this application imports (with @Injectable() if it has dependencies).');
     }
-    this.runtime = await SyncMachines.start({ ...options, logger: logger ?? nestLogger(), machines });
+    this.logger = logger ?? nestLogger();
+    this.runtime = await SyncMachines.start({ ...options, logger: this.logger, machines });
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
-    await this.runtime?.stopWorker();
+  /**
+   * Said like the CLI worker says it: a Nest worker stopped on SIGTERM in silence, and a deploy that waited on it
+   * could not tell a graceful stop from a hang (a trial).
+   */
+  async beforeApplicationShutdown(signal?: string): Promise<void> {
+    const worker = this.runtime && resolveWorker(this.options.worker);
+    if (!worker) return;
+    const began = Date.now();
+    this.logger!.info(`${signal ?? 'Shutdown'}: the worker takes no new jobs and waits up to ${worker.closeTimeoutMs} ms ` +
+      '(worker.closeTimeoutMs) for the runs in flight.');
+    await this.runtime!.stopWorker();
+    this.logger!.info(`The worker stopped after ${Date.now() - began} ms; capture stops with the application.`);
   }
 
   async onApplicationShutdown(): Promise<void> {
