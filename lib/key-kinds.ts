@@ -2,10 +2,13 @@
  * What a subject's primary key holds, as far as ids (which travel as strings) are concerned: 'integer' ids must
  * read as whole numbers and go to the database as numbers; 'bigint' ids (a 64-bit column, which the ORMs hand out as
  * strings) must be whole numbers in its range and go as the strings they are, since a number loses digits past
- * 2^53; 'uuid' ids must be uuids where the database casts them (PostgreSQL refuses the whole query for one that is
- * not, and hands them out in lower case); 'uuid-text' ids must be uuids too, for a key the app declares a uuid that
- * the database keeps as text (SQLite, MySQL/MariaDB), taken as spelled, since the rows keep the app's spelling (a
- * trial's mapper returned numbers for such keys, and its change passed as gone subjects); 'text' takes any string.
+ * 2^53; 'uuid' ids must be uuids, and are one id in any case, where the database compares them so (PostgreSQL's uuid
+ * column, which refuses the whole query for one that is not a uuid and hands them out in lower case; MariaDB's uuid
+ * column; a MySQL/MariaDB text column under its default case-insensitive collation): they go in lower case, however
+ * the app, a mapper or a row spells them (a trial's upper-case uuid found its MariaDB row, missed it in the result,
+ * and reported the subject gone); 'uuid-text' ids must be uuids too, for a key the app declares a uuid that the
+ * database compares as spelled (SQLite's text, a binary collation), so they are taken as spelled (a trial's mapper
+ * returned numbers for such keys, and its change passed as gone subjects); 'text' takes any string.
  */
 export type KeyKind = 'integer' | 'bigint' | 'uuid' | 'uuid-text' | 'text';
 
@@ -54,6 +57,22 @@ export function canonicalId(kind: KeyKind, id: string): string {
   if (kind === 'bigint') return BigInt(id).toString();
   if (kind === 'uuid') return id.toLowerCase();
   return id;
+}
+
+/** A key the database handed out (a row's, an entity's), as subject ids spell it: a uuid in lower case (see KeyKind). */
+export function rowId(kind: KeyKind, value: unknown): string {
+  const id = String(value);
+  return kind === 'uuid' ? id.toLowerCase() : id;
+}
+
+/**
+ * Whether a uuid key is one id in any case (KeyKind 'uuid'): PostgreSQL's uuid column; on MySQL/MariaDB its uuid
+ * column and its text under a collation that ignores case (the default ones end in _ci); not SQLite's text.
+ */
+export function uuidFoldsCase(dialect: 'postgresql' | 'mysql' | 'sqlite' | undefined, columnType: string, collation?: string): boolean {
+  if (dialect === 'postgresql') return columnType === 'uuid';
+  if (dialect === 'mysql') return !collation || !/(_bin|_cs|^binary)$/i.test(collation);
+  return false;
 }
 
 /** An id as the database compares it, or undefined when no row can have it. */

@@ -3,7 +3,7 @@ import type { EntityMetadata, EntityProperty, EventManager, EventSubscriber, Mik
 import { ConfigurationError } from '../../lib/errors';
 import { singleColumnKeyNeeded } from '../../lib/metadata/key-shape';
 import { consoleLogger, Logger } from '../../lib/logger';
-import { BIGINT_COLUMN_TYPES, KeyKind, keyValue } from '../../lib/key-kinds';
+import { BIGINT_COLUMN_TYPES, KeyKind, keyValue, rowId, uuidFoldsCase } from '../../lib/key-kinds';
 import { ColumnKind, sqlColumnKind } from '../../lib/where-values';
 import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
 import { UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
@@ -24,13 +24,13 @@ export class MikroOrmAdapter implements OrmAdapter {
   readonly blocksEventLoop: boolean;
   readonly payloads: MikroOrmPayloadStore;
   readonly outbox: MikroOrmOutboxStore;
-  /** PostgreSQL: a uuid key is a uuid column, which refuses a query for an id that is not one. */
-  private readonly uuidCasts: boolean;
+  /** The dialect of stored-key-sql.ts; undefined for a database it does not know. */
+  private readonly dialect: SqlDialect | undefined;
 
   constructor(private readonly orm: MikroORM, logger: Logger = consoleLogger) {
     // @mikro-orm/better-sqlite runs its queries on the event loop (@mikro-orm/sqlite's sqlite3 has a thread).
     this.blocksEventLoop = orm.em.getPlatform().constructor.name === 'BetterSqlitePlatform';
-    this.uuidCasts = dialectOf(orm) === 'postgresql';
+    this.dialect = SQL_DIALECTS[dialectOf(orm)];
     this.payloads = new MikroOrmPayloadStore(orm);
     this.outbox = new MikroOrmOutboxStore(orm, logger);
   }
@@ -48,7 +48,7 @@ export class MikroOrmAdapter implements OrmAdapter {
       if (prop.kind === ReferenceKind.MANY_TO_MANY) manyToMany[prop.name] = prop.targetMeta?.className ?? prop.type;
     }
     return {
-      name: meta.className, primaryKey: meta.primaryKeys[0], keyKind: keyKindOf(meta, this.uuidCasts), properties: meta.props.map((p) => p.name),
+      name: meta.className, primaryKey: meta.primaryKeys[0], keyKind: keyKindOf(meta, this.dialect), properties: meta.props.map((p) => p.name),
       foreignSides, columnKinds: Object.fromEntries(filterColumns(meta).map((p) => [p.name, columnKindOf(p)])), manyToMany,
     };
   }
@@ -92,7 +92,8 @@ export class MikroOrmAdapter implements OrmAdapter {
     if (keys.length === 0) return found;
     // A fresh fork per load: nothing cached from an earlier job, eager relations loaded, the app's filters applied.
     const rows = await this.orm.em.fork().find(meta.class, { [pk]: { $in: keys } } as never, { populate: relations as never });
-    for (const row of rows) found.set(String((row as Record<string, unknown>)[pk]), row as object);
+    const kind = keyKindOf(meta, this.dialect);
+    for (const row of rows) found.set(rowId(kind, (row as Record<string, unknown>)[pk]), row as object);
     return found;
   }
 
@@ -103,11 +104,12 @@ export class MikroOrmAdapter implements OrmAdapter {
   async pageIdsWhere(entity: EntityClass, where: ColumnFilter, afterId: string | undefined, limit: number): Promise<string[]> {
     const meta = this.metadataOf(entity)!;
     const pk = meta.primaryKeys[0];
-    const filter = { ...checkedFilter(meta, where), ...(afterId === undefined ? {} : { [pk]: { $gt: keyValue(keyKindOf(meta, this.uuidCasts), afterId) } }) };
+    const kind = keyKindOf(meta, this.dialect);
+    const filter = { ...checkedFilter(meta, where), ...(afterId === undefined ? {} : { [pk]: { $gt: keyValue(kind, afterId) } }) };
     // The driver returns plain rows: no entities to hydrate, no eager relations to load for a list of keys.
     const rows = await this.orm.em.fork().getDriver().find(meta.className, filter as never,
       { fields: [pk] as never, orderBy: { [pk]: 'asc' } as never, limit });
-    return rows.map((row) => String((row as Record<string, unknown>)[pk]));
+    return rows.map((row) => rowId(kind, (row as Record<string, unknown>)[pk]));
   }
 
   async presentIds(entity: EntityClass, ids: string[]): Promise<Set<string>> {
@@ -116,7 +118,8 @@ export class MikroOrmAdapter implements OrmAdapter {
     const keys = this.keysOf(meta, ids);
     if (keys.length === 0) return new Set();
     const rows = await this.orm.em.fork().getDriver().find(meta.className, { [pk]: { $in: keys } } as never, { fields: [pk] as never });
-    return new Set(rows.map((row) => String((row as Record<string, unknown>)[pk])));
+    const kind = keyKindOf(meta, this.dialect);
+    return new Set(rows.map((row) => rowId(kind, (row as Record<string, unknown>)[pk])));
   }
 
   /**
@@ -135,7 +138,7 @@ export class MikroOrmAdapter implements OrmAdapter {
 
   storedWithoutRow(entity: EntityClass, machine: string): StoredWithoutRow | undefined {
     const meta = this.metadataOf(entity)!;
-    const dialect = SQL_DIALECTS[dialectOf(this.orm)];
+    const dialect = this.dialect;
     const key = meta.properties[meta.primaryKeys[0] as never];
     const payloads = this.orm.getMetadata().find(PAYLOAD_ENTITY_NAME);
     if (meta.discriminatorValue !== undefined || !payloads || !dialect) return undefined;
@@ -157,7 +160,7 @@ export class MikroOrmAdapter implements OrmAdapter {
 
   /** The ids as the key compares them; those no row can have are left out. */
   private keysOf(meta: EntityMetadata, ids: string[]): Array<string | number> {
-    const kind = keyKindOf(meta, this.uuidCasts);
+    const kind = keyKindOf(meta, this.dialect);
     return ids.map((id) => keyValue(kind, id)).filter((key) => key !== undefined);
   }
 
@@ -221,16 +224,15 @@ function filterColumns(meta: EntityMetadata): EntityProperty[] {
 }
 
 /** What ids the key holds: subject ids travel as strings, and keyValue() turns them back (an id no row can have matches nothing). */
-function keyKindOf(meta: EntityMetadata, uuidCasts: boolean): KeyKind {
+function keyKindOf(meta: EntityMetadata, dialect: SqlDialect | undefined): KeyKind {
   const key = meta.properties[meta.primaryKeys[0] as never];
   if (key?.runtimeType === 'number') return 'integer';
   // MikroORM's BigIntType maps a 64-bit column to a string (or a bigint): ids go as the strings they are.
   const columnType = key?.columnTypes?.[0]?.toLowerCase() ?? '';
   if (BIGINT_COLUMN_TYPES.has(columnType)) return 'bigint';
-  // Only PostgreSQL's uuid column casts (and refuses a query for one id that is not a uuid); elsewhere it is text,
-  // whose ids must still be uuids when the app declares the key one ('uuid-text').
+  // A uuid key is one id in any case where the database compares it so (uuidFoldsCase); SQLite's text compares it as spelled.
   const declared = String(typeof key?.type === 'string' ? key.type : key?.customType?.constructor?.name ?? '').toLowerCase();
-  if (columnType === 'uuid' || declared === 'uuid' || declared === 'uuidtype') return uuidCasts && columnType === 'uuid' ? 'uuid' : 'uuid-text';
+  if (columnType === 'uuid' || declared === 'uuid' || declared === 'uuidtype') return uuidFoldsCase(dialect, columnType) ? 'uuid' : 'uuid-text';
   return 'text';
 }
 

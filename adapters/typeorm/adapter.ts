@@ -3,7 +3,7 @@ import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import { ConfigurationError } from '../../lib/errors';
 import { singleColumnKeyNeeded } from '../../lib/metadata/key-shape';
 import { consoleLogger, Logger } from '../../lib/logger';
-import { BIGINT_COLUMN_TYPES, KeyKind, keyValue } from '../../lib/key-kinds';
+import { BIGINT_COLUMN_TYPES, KeyKind, keyValue, rowId, uuidFoldsCase } from '../../lib/key-kinds';
 import { ColumnKind, sqlColumnKind } from '../../lib/where-values';
 import { UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
 import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
@@ -106,6 +106,7 @@ export class TypeOrmAdapter implements OrmAdapter {
   async load(entity: EntityClass, ids: string[], relations?: string[], toOneKeys = false): Promise<Map<string, object>> {
     const metadata = this.dataSource.getMetadata(entity);
     const pk = metadata.primaryColumns[0];
+    const kind = keyKindOf(metadata);
     // Eager and lazy ones load (or are awaited) as the app declared them. Without this a mapper's `stock.product.id`
     // threw on every attempt when `product` was not eager (a trial), though it works on a removal's snapshot.
     const keyed = toOneKeys && relations === undefined
@@ -132,7 +133,7 @@ export class TypeOrmAdapter implements OrmAdapter {
             (row as Record<string, unknown>)[relation.propertyName] = null;
           }
         }
-        found.set(String(pk.getEntityValue(row)), row);
+        found.set(rowId(kind, pk.getEntityValue(row)), row);
       }
     }
     return found;
@@ -145,10 +146,11 @@ export class TypeOrmAdapter implements OrmAdapter {
   async pageIdsWhere(entity: EntityClass, where: ColumnFilter, afterId: string | undefined, limit: number): Promise<string[]> {
     const metadata = this.dataSource.getMetadata(entity);
     const pk = metadata.primaryColumns[0].propertyName;
+    const kind = keyKindOf(metadata);
     const query = this.filtered(metadata, where).select(`e.${pk}`, 'id').orderBy(`e.${pk}`, 'ASC').limit(limit);
-    if (afterId !== undefined) query.andWhere(`e.${pk} > :after`, { after: keyValue(keyKindOf(metadata), afterId) });
+    if (afterId !== undefined) query.andWhere(`e.${pk} > :after`, { after: keyValue(kind, afterId) });
     const rows: Array<{ id: unknown }> = await query.getRawMany();
-    return rows.map((r) => String(r.id));
+    return rows.map((r) => rowId(kind, r.id));
   }
 
   async countRows(entity: EntityClass, where: ColumnFilter = {}): Promise<number> {
@@ -162,7 +164,7 @@ export class TypeOrmAdapter implements OrmAdapter {
     for (const chunk of this.keyChunks(metadata, ids)) {
       const rows: Array<{ id: unknown }> = await this.dataSource.getRepository(entity).createQueryBuilder('e')
         .select(`e.${pk}`, 'id').where(`e.${pk} IN (:...keys)`, { keys: chunk }).getRawMany();
-      for (const row of rows) present.add(String(row.id));
+      for (const row of rows) present.add(rowId(keyKindOf(metadata), row.id));
     }
     return present;
   }
@@ -248,14 +250,15 @@ function dialectOf(type: string): SqlDialect | undefined {
 
 /** What ids the key holds: subject ids travel as strings, and keyValue() turns them back (an id no row can have matches nothing). */
 function keyKindOf(metadata: EntityMetadata): KeyKind {
-  const type = metadata.primaryColumns[0].type;
+  const key = metadata.primaryColumns[0];
+  const type = key.type;
   // TypeORM hands a 64-bit key's values out as strings (PostgreSQL, MySQL/MariaDB).
   if (typeof type === 'string' && BIGINT_COLUMN_TYPES.has(type)) return 'bigint';
   if (type === Number || (typeof type === 'string' && INTEGER_TYPES.has(type))) return 'integer';
-  // Only PostgreSQL's uuid column casts: elsewhere TypeORM keeps a 'uuid' key as a string column, whose ids must
-  // still be uuids ('uuid-text').
-  if (type === 'uuid' || metadata.primaryColumns[0].generationStrategy === 'uuid') {
-    return POSTGRES_TYPES.has(metadata.connection.options.type) ? 'uuid' : 'uuid-text';
+  // A uuid key is one id in any case where the database compares it so (uuidFoldsCase); SQLite's text compares it as spelled.
+  if (type === 'uuid' || key.generationStrategy === 'uuid') {
+    const column = typeof type === 'string' ? type : 'uuid'; // generated without a type: TypeORM's own uuid column
+    return uuidFoldsCase(dialectOf(metadata.connection.options.type), column, key.collation) ? 'uuid' : 'uuid-text';
   }
   return 'text';
 }

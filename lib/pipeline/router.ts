@@ -31,11 +31,14 @@ export class ChangeRouter {
       if (change.op === 'update' && listener.fields && !change.changedKeys.some((k) => listener.fields!.includes(k))) {
         continue;
       }
+      // An entity holds its key as the app set it: an upper-case uuid, where the database takes it in any case, is the
+      // subject its rows (read in lower case) are, not a second one.
+      const id = listener.info.keyKind === 'uuid' ? change.id.toLowerCase() : change.id;
       if (listener.mapper === undefined) {
-        publications.push([change.id, BARE_REQUEST]);
+        publications.push([id, BARE_REQUEST]);
         continue;
       }
-      lookups.push([lookupItem(listener.info.name, change.id),
+      lookups.push([lookupItem(listener.info.name, id),
         encodeRequest({ op: change.op, changedKeys: change.changedKeys, snapshot: change.snapshot, before: change.before })]);
     }
     await Promise.all([

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { Entity, ManyToOne, OptionalProps, PrimaryKey, Property, Type } from '@mikro-orm/core';
 import { DATABASES } from '../support/database';
-import { expectNoUuidGone, expectUuidResyncs, invoiceMachine } from '../support/own-machines';
+import { expectNoUuidGone, expectUpperCaseUuidOneSubject, expectUuidResyncs, invoiceMachine } from '../support/own-machines';
 import { ApiClient } from '../support/partner-api';
 import { mikroOrmOn, suiteRuntime } from '../support/suite-runtime';
 
@@ -70,6 +70,18 @@ for (const kind of DATABASES) {
       expect(api.deletes().map((r) => r.id)).to.deep.equal([ids[9]]);
 
       await expectNoUuidGone(s, Invoice, ids[0], kind);
+    });
+
+    it('an upper-case uuid the app sets is one subject through its insert and updates', async () => {
+      const em = s.orm.em.fork();
+      const account = em.create(Account, { name: 'Upper' });
+      await em.flush();
+      await drain();
+      await expectUpperCaseUuidOneSubject(s, kind, async (id) => {
+        const invoice = em.create(Invoice, { id, account, cents: 1 });
+        await em.flush();
+        return async (cents) => { invoice.cents = cents; await em.flush(); };
+      });
     });
 
     it('a row the ORM cannot load fails alone; the rest of its batch publishes', async () => {

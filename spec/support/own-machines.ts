@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { Build, type EntityClass, ListenTo, Publish, SubjectIdsFrom, SyncMachine, Unpublish } from '../../lib';
@@ -85,12 +86,36 @@ export async function expectNoUuidGone(suite: SuiteRuntime<unknown>, Invoice: En
   expect(refused).to.equal('resync(InvoiceSync, { ids }): Invoice.id is a uuid key, so ids must be uuids; "not-a-uuid" ' +
     'is not one. Nothing was done: fix it and call again.');
   await suite.drain();
-  if (kind === 'postgres') {
-    // PostgreSQL hands uuids out in lower case: one given in upper case is the same subject, not a gone one.
+  if (kind !== 'sqlite') {
+    // PostgreSQL and MariaDB take a uuid in any case (a uuid column, a case-insensitive collation): one given in upper
+    // case is the same subject, not a gone one (a trial's MariaDB reported it gone, and its document stayed stale).
     await suite.sync.notifyChanged(Invoice, [published.toUpperCase()]);
     expect((await suite.drain()).outcomes).to.deep.equal({ unchanged: 1 });
     expect((await suite.sync.subjectStatus('InvoiceSync', published.toUpperCase())).published).to.not.equal(undefined);
   }
+}
+
+/**
+ * An app that sets its own upper-case uuid on a new row: the entity keeps that spelling through its insert and its
+ * later updates, while the database may hand the row out in lower case (PostgreSQL's and MariaDB's uuid columns).
+ * It is one subject all along: one document, its version going up, never a gone subject or a second document.
+ * `insert` saves a new invoice with this id and returns a function that changes its cents through the same entity.
+ */
+export async function expectUpperCaseUuidOneSubject(
+  suite: SuiteRuntime<unknown>, kind: DatabaseKind, insert: (id: string) => Promise<(cents: number) => Promise<void>>,
+) {
+  const id = randomUUID().toUpperCase();
+  const before = suite.api.publishes().length;
+  const change = await insert(id);
+  expect((await suite.drain()).outcomes).to.deep.equal({ published: 1 });
+  await change(4242);
+  expect((await suite.drain()).outcomes).to.deep.equal({ published: 1 });
+  const published = suite.api.publishes().slice(before);
+  expect(published.map((r) => r.id.toLowerCase())).to.deep.equal([id.toLowerCase(), id.toLowerCase()]);
+  expect(suite.api.documents.get(published[1].id)).to.include({ cents: 4242 });
+  // SQLite compares text as spelled: there the row is the upper-case one, and so is the subject.
+  const subject = kind === 'sqlite' ? id : id.toLowerCase();
+  expect((await suite.sync.subjectStatus('InvoiceSync', subject)).published?.version).to.equal(2);
 }
 
 interface ContentRow { id: number; title: string }

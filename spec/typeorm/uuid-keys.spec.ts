@@ -3,7 +3,7 @@ import {
   Column, Entity, ManyToOne, PrimaryGeneratedColumn, RelationId,
 } from 'typeorm';
 import { DATABASES } from '../support/database';
-import { expectNoUuidGone, expectUuidResyncs, invoiceMachine } from '../support/own-machines';
+import { expectNoUuidGone, expectUpperCaseUuidOneSubject, expectUuidResyncs, invoiceMachine } from '../support/own-machines';
 import { ApiClient } from '../support/partner-api';
 import { suiteRuntime, typeOrmOn } from '../support/suite-runtime';
 
@@ -65,6 +65,17 @@ for (const kind of DATABASES) {
       expect(await sync.subjectStatus('InvoiceSync', ids[9])).to.deep.include({ pending: false });
 
       await expectNoUuidGone(s, Invoice, ids[0], kind);
+    });
+
+    it('an upper-case uuid the app sets is one subject through its insert and updates', async () => {
+      const { orm: ds } = s;
+      const account = await ds.getRepository(Account).save({ name: 'Upper' });
+      await drain();
+      await expectUpperCaseUuidOneSubject(s, kind, async (id) => {
+        const invoices = ds.getRepository(Invoice);
+        const invoice = await invoices.save(invoices.create({ id, account, cents: 1 }));
+        return async (cents) => { invoice.cents = cents; await invoices.save(invoice); };
+      });
     });
 
     it('a row the ORM cannot load fails alone; the rest of its batch publishes', async () => {

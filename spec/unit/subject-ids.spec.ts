@@ -4,6 +4,7 @@ import { ConfigurationError, SubjectIdsError } from '../../lib';
 import { checkedIds } from '../../lib/runtime/subject-ids';
 import type { MachineDefinition } from '../../lib/metadata/machine-definition';
 import { normalizeIds } from '../../lib/pipeline/find-subjects';
+import { rowId, uuidFoldsCase } from '../../lib/key-kinds';
 
 const entity = (keyKind: EntityInfo['keyKind']): EntityInfo => ({ name: 'Order', primaryKey: 'id', keyKind, properties: ['id'] });
 
@@ -18,7 +19,7 @@ describe('subject ids given to a call', () => {
     expect(checkedIds(['CA25B1E0-0000-4000-8000-00000000000A'], entity('uuid'), 'resync'))
       .to.deep.equal(['ca25b1e0-0000-4000-8000-00000000000a']);
     expect(checkedIds(['Abc', '007'], entity('text'), 'resync')).to.deep.equal(['Abc', '007']);
-    // A uuid key kept as text (SQLite, MySQL/MariaDB): as the app spelled it, which the rows keep.
+    // A uuid key SQLite keeps as text (compared as spelled): as the app spelled it, which the rows keep.
     expect(checkedIds(['CA25B1E0-0000-4000-8000-00000000000A'], entity('uuid-text'), 'resync'))
       .to.deep.equal(['CA25B1E0-0000-4000-8000-00000000000A']);
   });
@@ -84,5 +85,23 @@ describe('subject ids a @SubjectIdsFrom method returns', () => {
     expect(said([new Date(0)])).to.equal('TicketSync.ticketsOf returned a Date (1970-01-01T00:00:00.000Z)');
     expect(said([{ not: 'an id' }])).to.equal('TicketSync.ticketsOf returned an object ({"not":"an id"})');
     expect(said([[1, 2]])).to.equal('TicketSync.ticketsOf returned an array nested in the array ([1,2])');
+  });
+});
+
+describe('which uuid keys are one id in any case', () => {
+  it('those the database compares regardless of case; SQLite and binary collations compare as spelled', () => {
+    expect(uuidFoldsCase('postgresql', 'uuid')).to.equal(true);
+    expect(uuidFoldsCase('postgresql', 'varchar')).to.equal(false); // text compares as spelled on PostgreSQL
+    expect(uuidFoldsCase('mysql', 'uuid')).to.equal(true); // MariaDB's uuid column
+    expect(uuidFoldsCase('mysql', 'varchar(36)')).to.equal(true); // the default collations end in _ci
+    expect(uuidFoldsCase('mysql', 'varchar', 'utf8mb4_0900_ai_ci')).to.equal(true);
+    expect(uuidFoldsCase('mysql', 'varchar', 'utf8mb4_bin')).to.equal(false);
+    expect(uuidFoldsCase('mysql', 'char', 'binary')).to.equal(false);
+    expect(uuidFoldsCase('sqlite', 'varchar')).to.equal(false);
+    expect(uuidFoldsCase(undefined, 'uuid')).to.equal(false);
+    // Rows of such a key are read as subject ids spell them.
+    expect(rowId('uuid', 'CA25B1E0-0000-4000-8000-00000000000A')).to.equal('ca25b1e0-0000-4000-8000-00000000000a');
+    expect(rowId('uuid-text', 'CA25B1E0-0000-4000-8000-00000000000A')).to.equal('CA25B1E0-0000-4000-8000-00000000000A');
+    expect(rowId('integer', 7)).to.equal('7');
   });
 });
