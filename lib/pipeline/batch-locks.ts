@@ -30,6 +30,10 @@ export function runWorker(run: string): string | undefined {
   return colon >= 0 && dot > colon + 1 ? run.slice(colon + 1, dot) : undefined;
 }
 
+/** How long, and how often, a lock is asked about after a publish while Redis does not answer (confirm). */
+const CONFIRM_RETRY_MS = 60_000;
+const CONFIRM_BACKOFF_MS = { first: 100, max: 2_000 };
+
 /**
  * The subject locks one run holds for its batch (taken with the batch, in one script). A timer extends them all
  * at once; and since a timer cannot run while a hook blocks the event loop, `ensure` checks a lock's validity
@@ -67,14 +71,22 @@ export class BatchLocks {
   /**
    * Right after a publish returned: throws LockLostWhilePublishingError unless the lock on `item` was this run's
    * all along. Validity on the monotonic clock proves it (nobody can take a lock before it expires); past that,
-   * extending with our token succeeds only if nobody took it meanwhile.
+   * extending with our token succeeds only if nobody took it meanwhile. A Redis that does not answer is asked again,
+   * with backoff, for up to CONFIRM_RETRY_MS: the partner has taken the call, and a run that failed at Redis' first
+   * error left it unstored (a trial's outage: 15 publishes, sent again later under the versions they had).
    */
   async confirm(item: string): Promise<void> {
-    try {
-      await this.ensure(item);
-    } catch (error) {
-      if (!(error instanceof LockLostError)) throw error;
-      throw new LockLostWhilePublishingError('the lock was lost while publishing', { cause: error });
+    const deadline = performance.now() + CONFIRM_RETRY_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.ensure(item);
+        return;
+      } catch (error) {
+        if (error instanceof LockLostError) throw new LockLostWhilePublishingError('the lock was lost while publishing', { cause: error });
+        const waitMs = Math.min(CONFIRM_BACKOFF_MS.max, CONFIRM_BACKOFF_MS.first * 2 ** (attempt - 1));
+        if (this.closed() || performance.now() + waitMs >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
     }
   }
 

@@ -170,8 +170,12 @@ const STORE_BACKOFF_MS = { first: 100, max: 2_000 };
 
 /**
  * Writes the publishes of a batch with one statement, except those whose lock was lost since the take: another
- * run may have published a newer payload meanwhile, so theirs is not stored and they run again (forced). A failed
- * write (a locked SQLite file, a dropped connection) is tried again, with backoff, before the subjects fail.
+ * run may have published a newer payload meanwhile, so theirs is not stored and they run again (forced), their
+ * calls recorded again as of unknown outcome, so that the rerun goes out with a version above theirs. A failed write
+ * (a locked SQLite file, a dropped connection), or a failed look at the locks (Redis not answering), is tried again,
+ * with backoff, before the subjects fail: a trial's 15 publishes that the partner had taken were dropped at the
+ * first Redis error of an outage, and, Redis coming back empty, went out again with the same versions and other
+ * payloads.
  */
 async function storePublished(
   deps: EnsurePublicationDeps, settings: ItemRunSettings, run: BatchRun, entries: PublishedPayload[],
@@ -179,8 +183,8 @@ async function storePublished(
   const { machine } = settings;
   const deadline = performance.now() + STORE_RETRY_MS;
   for (let attempt = 1; ; attempt++) {
-    const lost = await run.locks.lostOf(entries.map((e) => e.subjectId));
     try {
+      const lost = await run.locks.lostOf(entries.map((e) => e.subjectId));
       const kept = entries.filter((e) => !lost.has(e.subjectId));
       await deps.adapter.payloads.savePublished(machine.name, kept);
       run.uncertain.clear(kept.map((e) => e.subjectId));
@@ -192,9 +196,15 @@ async function storePublished(
       }
       if (attempt > 1) deps.logger.info(`${machine.className}: stored ${entries.length} published payload(s) at try ${attempt}.`);
       const refused = new Map<PublishedPayload, Error>();
+      const marked: Array<Promise<void>> = [];
       for (const entry of entries) {
-        if (lost.has(entry.subjectId)) refused.set(entry, new LockLostWhilePublishingError('the lock was lost before the publish was stored'));
+        if (!lost.has(entry.subjectId)) continue;
+        refused.set(entry, new LockLostWhilePublishingError('the lock was lost before the publish was stored'));
+        // Its record may be gone (another run's store cleared it, or Redis came back empty). Best effort: without
+        // it the rerun sends the same version, which a partner that takes only higher ones refuses.
+        marked.push(run.uncertain.mark(entry.subjectId, entry.version, entry.digest));
       }
+      await Promise.all(marked).catch(() => undefined);
       return refused;
     } catch (error) {
       const waitMs = Math.min(STORE_BACKOFF_MS.max, STORE_BACKOFF_MS.first * 2 ** (attempt - 1));
@@ -289,7 +299,13 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
     await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.publish, 'publish',
       [row, payload, context], where).catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); })
       .finally(() => { timeouts.clear(); run.gate.callReturned(id); }));
-    await run.locks.confirm(id); // a stall during the call may have let another run publish: then store nothing
+    // A stall during the call may have let another run publish: then store nothing, and record the call again as of
+    // unknown outcome (its record may be gone: another run's store cleared it, or Redis came back empty), so that the
+    // rerun goes out above its version, not with another payload under it.
+    await run.locks.confirm(id).catch(async (error: unknown) => {
+      if (error instanceof LockLostWhilePublishingError) await run.uncertain.mark(id, context.version, digest).catch(() => undefined);
+      throw error;
+    });
   }, spillable, id);
   if (sent === SPILLED) {
     // Queued behind more than this process publishes soon: back to pending, for any worker, as if never taken.

@@ -1,0 +1,84 @@
+import { expect } from 'chai';
+import { Harness } from '../support/harness';
+import { ApiClient } from '../support/partner-api';
+import type { OrderPayload } from '../support/order-sync';
+import { PrivateRedis } from './support/private-redis';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not in time`);
+    await sleep(20);
+  }
+}
+
+/**
+ * A publish the partner took while Redis went down (a trial: killed, back empty 26 s later). Its run looks at the
+ * lock before storing; that look failed at Redis' first error, so the publish was never stored, and its record (which
+ * would have made the next run go out with a higher version) went with Redis' data: 13 orders got a second payload
+ * under the version they already had, which a partner that takes only higher versions refuses.
+ */
+describe('a publish the partner took while Redis goes down and comes back empty (own redis-server, SQLite)', function () {
+  this.timeout(60_000);
+  let redis: PrivateRedis;
+  let h: Harness;
+  beforeEach(async () => {
+    redis = await PrivateRedis.create({ volatile: true });
+    h = await new Harness('sqlite', 'publish-outage').setUp();
+  });
+  afterEach(async () => {
+    await h.tearDown();
+    await redis.destroy();
+  });
+
+  // Back within the lock's look (its command waits in ioredis' queue), and after ioredis gave up on it (about 5 s).
+  for (const downMs of [2_000, 9_000]) it(`is followed by a version above it, never by another payload under its version (down ${downMs / 1000} s)`, async () => {
+    const capture = await h.start({ redis: redis.url });
+    const customer = await h.customer();
+    const order = await h.order(customer, { status: 'placed' });
+    await capture.close();
+
+    const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+    const publish = machine.publish.bind(machine);
+    const sent: Array<[string, number]> = [];
+    let calls = 0;
+    let taken = false;
+    machine.publish = async (row, payload: OrderPayload, ctx?: { version: number }) => {
+      calls += 1;
+      await publish(row, payload);
+      sent.push([payload.order_status, ctx!.version]);
+      if (calls === 1) {
+        // The partner has it; now Redis dies, and the run returns after its lock can no longer be proven held.
+        await redis.stop();
+        await sleep(1_300);
+        taken = true;
+      }
+    };
+    const worker = await h.startWorker({ machines: [machine], redis: redis.url, worker: { concurrency: 1, lockTtlMs: 1_000, stallIntervalMs: 500 } });
+    await until(() => taken, 'the first publish');
+    // Meanwhile the order changes (uncaptured: Redis is down), and Redis comes back without its data.
+    await h.update(order, { status: 'shipped' }).catch(() => undefined);
+    await sleep(downMs);
+    await redis.start();
+    await worker.notifyChanged(h.shop.Order, [order.id]); // the change, told again once Redis answers
+    await until(() => sent.some(([status]) => status === 'shipped'), 'the shipped publish', 30_000);
+    await worker.drain({ timeoutMs: 20_000 });
+
+    expect(sent[0]).to.deep.equal(['placed', 1]);
+    // Whatever ran it (the rerun of the unstored publish, the notified change), 'shipped' went out above version 1.
+    const shipped = sent.filter(([status]) => status === 'shipped');
+    expect(shipped.length, JSON.stringify(sent)).to.be.at.least(1);
+    for (const [, version] of shipped) expect(version, JSON.stringify(sent)).to.be.above(1);
+    const versions = sent.map(([, version]) => version);
+    const byVersion = new Map<number, string>();
+    for (const [status, version] of sent) {
+      expect(byVersion.get(version) ?? status, `two payloads under version ${version}: ${JSON.stringify(sent)}`).to.equal(status);
+      byVersion.set(version, status);
+    }
+    expect(versions, 'versions never go back').to.deep.equal([...versions].sort((a, b) => a - b));
+    expect(h.api.documents.get(String(order.id))).to.include({ order_status: 'shipped' });
+    expect((await worker.subjectStatus('OrderToApiSync', order.id)).published?.version).to.equal(shipped[shipped.length - 1][1]);
+  });
+});
