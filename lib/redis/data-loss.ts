@@ -140,8 +140,9 @@ export class DataLossWatch {
         '(this is said at each start until the first publish).');
     }
     // A loss another runtime found while connected is said as that: "while no runtime was connected" was untrue of
-    // it, and read as a second loss (a trial).
-    const known = lost.filter((m) => found.has(m));
+    // it, and read as a second loss (a trial). Said at each start until the full resync that ends it, though work
+    // since has written the machine's counters again: a trial's workers started after it said nothing.
+    const known = this.machines.filter((m) => found.has(m));
     lost = lost.filter((m) => !found.has(m));
     if (known.length > 0) {
       this.say(`lost the data it held, as a runtime found at ${found.get(known[0])!.toISOString()} (said in status and ` +
