@@ -9,6 +9,8 @@
 /** The timers of one hook call's ctx.timeout() signals. */
 export class CallTimeouts {
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** When (performance.now()) the soonest timeout ends the call; undefined when the call set none, or it returned. */
+  endsAt?: number;
 
   /** A signal aborted with `base`'s reason when it aborts, or with a TimeoutError after `ms`. */
   signal(base: AbortSignal, ms: unknown, what: string): AbortSignal {
@@ -26,6 +28,7 @@ export class CallTimeouts {
       this.timers.delete(timer);
       timed.abort(base.reason);
     };
+    this.endsAt = Math.min(this.endsAt ?? Infinity, performance.now() + ms);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       base.removeEventListener('abort', onAbort);
@@ -40,5 +43,6 @@ export class CallTimeouts {
   clear(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    this.endsAt = undefined;
   }
 }

@@ -296,6 +296,7 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const spillable = run.uncertain.has(id) ? false : s.request.handedBack ? 'atClose' : true;
   const sent = await run.gate.run(async () => {
     await run.locks.ensure(id);
+    run.gate.callTimeouts(id, timeouts);
     await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.publish, 'publish',
       [row, payload, context], where).catch((error: unknown) => { throw outcomeUnknown('publish', context.version, error); })
       .finally(() => { timeouts.clear(); run.gate.callReturned(id); }));
@@ -368,10 +369,14 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
     if (machine.hooks.unpublish && context) {
       const where = { entity: machine.subjectInfo.name, id };
       await run.locks.ensure(id);
+      run.gate.callTimeouts(id, timeouts);
       await run.locks.during(id, abort, `${where.entity} ${id}`, () => callHook(machine, machine.hooks.unpublish!, 'unpublish',
         [id, context.previous, context], where).catch((error: unknown) => { throw outcomeUnknown('unpublish', context.version, error); })
         .finally(() => { timeouts.clear(); run.gate.callReturned(id); }));
-      await run.locks.confirm(id);
+      await run.locks.confirm(id).catch(async (error: unknown) => {
+        if (error instanceof LockLostWhilePublishingError) await run.uncertain.mark(id, context.version, '').catch(() => undefined);
+        throw error;
+      });
     }
     // Its version is kept, so that a publish after it goes on from there (UNPUBLISHED_DIGEST).
     const version = context?.version ?? stored?.version ?? 0; // no call went out without @Unpublish

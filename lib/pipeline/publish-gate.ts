@@ -1,5 +1,6 @@
 import { atMost } from '../at-most';
 import { RetryAfter } from '../errors';
+import type { CallTimeouts } from './call-timeout';
 import type { WorkQueue } from './work-queue';
 import { Semaphore, Withdrawn } from './semaphore';
 
@@ -70,6 +71,10 @@ export interface QueuedPublishes {
   queued: number;
   concurrency: number;
   publishMs: number;
+  /** Of its slots, those held by a call longer than `recentMs`. */
+  heldLong: number;
+  /** Of `items`, those in such a call that a ctx.timeout ends, with the ms left until it does. */
+  timed: Map<string, number>;
 }
 
 /** `@SyncMachine({ rateLimit })`: publishes per window, across every worker. */
@@ -123,6 +128,8 @@ export class PublishGate {
    * payloads after a 41 ms call, as calls that "have not returned" (a trial).
    */
   private readonly returned = new Set<string>();
+  /** The ctx.timeout() timers of the calls in a slot (callTimeouts): a warning tells such a call from one that may never end. */
+  private readonly timeouts = new Map<string, CallTimeouts>();
 
   /** `othersRun`: whether another live worker runs the machine (WorkerRoll); nothing is spilled while none does. */
   constructor(
@@ -177,6 +184,7 @@ export class PublishGate {
     } finally {
       if (item !== undefined) {
         this.waiting.delete(item);
+        this.timeouts.delete(item);
         if (this.inSlot.delete(item)) this.returned.add(item);
       }
     }
@@ -187,7 +195,13 @@ export class PublishGate {
    * holds it now. A trial's Redis stopped after such calls, and the warning named them as calls not returned.
    */
   callReturned(item: string): void {
+    this.timeouts.delete(item);
     if (this.inSlot.delete(item)) this.returned.add(item);
+  }
+
+  /** The ctx.timeout() timers of the subject's call, until it returns. */
+  callTimeouts(item: string, timeouts: CallTimeouts): void {
+    this.timeouts.set(item, timeouts);
   }
 
   /**
@@ -197,14 +211,22 @@ export class PublishGate {
    * waiting (trials).
    */
   queuedOf(items: string[], recentMs: number): QueuedPublishes {
-    const since = performance.now() - recentMs;
+    const now = performance.now();
+    const since = now - recentMs;
     const queued: string[] = [];
     const started: string[] = [];
+    const timed = new Map<string, number>();
     for (const item of items) {
       if (this.waiting.has(item)) queued.push(item);
       else if (this.returned.has(item) || (this.inSlot.get(item) ?? -Infinity) > since) started.push(item);
+      else {
+        const endsAt = this.timeouts.get(item)?.endsAt;
+        if (endsAt !== undefined && this.inSlot.has(item)) timed.set(item, Math.max(0, endsAt - now));
+      }
     }
-    return { items: queued, started, queued: this.slots.queued, concurrency: this.concurrency, publishMs: this.publishMs };
+    let heldLong = 0;
+    for (const at of this.inSlot.values()) if (at <= since) heldLong += 1;
+    return { items: queued, started, queued: this.slots.queued, concurrency: this.concurrency, publishMs: this.publishMs, heldLong, timed };
   }
 
   /** Throws PausedHere while the machine's publishing is paused; a pause another worker started is read from Redis, at most every PAUSE_CHECK_MS. */

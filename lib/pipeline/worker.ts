@@ -314,6 +314,16 @@ function keeps(work: WorkQueue, ticket: string): boolean {
 
 /** How long a slow batch's warning waits for Redis' PING before it says Redis, not the hooks, holds the batch. */
 const REDIS_SILENT_MS = 2_000;
+/** A PING slower than this finds a Redis that was just stalled: the runs are only now getting their answers. */
+const REDIS_JUST_BACK_MS = 500;
+
+/** What a batch's earlier looks at its slow items found (tellSlow). */
+interface SlowLooks {
+  /** Redis did not answer, or only slowly, at the last look. */
+  redisSilent: boolean;
+  /** A look has said what holds the batch (what is said once per batch is said then). */
+  said: boolean;
+}
 
 /**
  * Items of a batch still running after a long time, by what holds them: Redis not answering, the batch's reads,
@@ -322,14 +332,25 @@ const REDIS_SILENT_MS = 2_000;
  */
 async function tellSlow(
   deps: WorkerDeps, work: WorkQueue, settings: ItemRunSettings, items: string[], ms: number, reading: () => boolean,
-  first: boolean,
+  looks: SlowLooks,
 ): Promise<string[]> {
   const { logger } = deps;
+  const first = !looks.said;
   // After the first look, only subjects newly hung are told: the rest was said, once.
+  const pinged = performance.now();
   if (!(await work.answers(REDIS_SILENT_MS))) {
     if (first) logger.warn(redisSilent(settings, items, ms, deps.redisAt));
+    looks.redisSilent = true;
+    looks.said = true;
     return [];
   }
+  // Redis answers again (or only now, slowly): the runs that waited on it are getting their answers, and go on. Told
+  // now, they were blamed on @Build or @Publish, though none was in a call (two trials, right after a SIGCONT). Those
+  // still here at the next look are told then.
+  const justBack = looks.redisSilent || performance.now() - pinged > REDIS_JUST_BACK_MS;
+  looks.redisSilent = performance.now() - pinged > REDIS_JUST_BACK_MS;
+  if (justBack) return [];
+  looks.said = true;
   if (reading()) {
     if (first) logger.warn(slowReads(settings, items, ms));
     return [];
@@ -343,20 +364,39 @@ async function tellSlow(
   // after 5 s in the queue). Half the batch's time, as before, named a call late or never in a long batch (a trial:
   // 15 s after its call began, with lockTtlMs 3 s).
   const queued = settings.gate.queuedOf(items, deps.lockTtlMs);
-  if (first && queued.items.length > 0) logger.warn(waitingForSlots(settings, queued, ms));
+  if (first && queued.items.length > 0) logger.warn(waitingForSlots(settings, queued, ms, deps.lockTtlMs));
   const moving = new Set([...queued.items, ...queued.started]);
   const rest = moving.size === 0 ? items : items.filter((item) => !moving.has(item));
-  if (rest.length > 0) logger.warn(slowItems(settings, rest, ms));
+  // A call given ctx.timeout ends by itself: told as such, not advised the timeout it has (a trial, a second before
+  // its 4 s timeout fired).
+  const timed = rest.filter((item) => queued.timed.has(item));
+  const untimed = timed.length === 0 ? rest : rest.filter((item) => !queued.timed.has(item));
+  if (timed.length > 0) logger.warn(timedItems(settings, timed, ms, Math.max(...timed.map((item) => queued.timed.get(item)!))));
+  if (untimed.length > 0) logger.warn(slowItems(settings, untimed, ms));
   return rest;
 }
 
-function waitingForSlots(settings: ItemRunSettings, queued: QueuedPublishes, ms: number): string {
+function waitingForSlots(settings: ItemRunSettings, queued: QueuedPublishes, ms: number, lockTtlMs: number): string {
   const named = listed(queued.items.map((item) => settings.describe(item)), 10);
   const pace = queued.publishMs > 0 ? ` (a call took about ${Math.round(queued.publishMs)} ms lately)` : '';
+  // Slots held by calls that do not return free no slot: more of them fill the same way (a trial: 10 of 20 hung).
+  const faster = queued.heldLong > 0
+    ? `${queued.heldLong} of the ${queued.concurrency} slots ${queued.heldLong === 1 ? 'is' : 'are'} held by a call running for ` +
+      `more than ${lockTtlMs / 1000} s (worker.lockTtlMs): give @Publish a timeout that keeps ctx.signal ` +
+      '(fetch(url, { signal: ctx.timeout(10_000) })) so that such calls fail and are retried, before raising worker.concurrency.'
+    : 'To go through faster, raise worker.concurrency (if the partner API allows) or run more workers.';
   return `${settings.step} of ${settings.machine.className}: ${named} still waiting after ${Math.round(ms / 1000)} s for ` +
     `a publish slot: ${queued.queued} ${queued.queued === 1 ? 'publish waits' : 'publishes wait'} behind this process' ` +
     `worker.concurrency of ${queued.concurrency}${pace}. Their calls have not started: each goes when a slot frees, ` +
-    'with its lock kept. To go through faster, raise worker.concurrency (if the partner API allows) or run more workers.';
+    `with its lock kept. ${faster}`;
+}
+
+/** Calls that have not returned, each ended by its ctx.timeout within `leftMs`: no advice, they end by themselves. */
+function timedItems(settings: ItemRunSettings, items: string[], ms: number, leftMs: number): string {
+  const named = listed(items.map((item) => settings.describe(item)), 10);
+  return `${settings.step} of ${settings.machine.className}: ${named} still running after ${Math.round(ms / 1000)} s: ` +
+    `its call has not returned; its ctx.timeout ends it within ${Math.max(1, Math.ceil(leftMs / 1000))} s, then it ` +
+    'fails and is retried. Each such subject stays locked, and its later changes wait, until then.';
 }
 
 /** Items of a batch whose hooks have not returned after a long time: what holds them, and what to do. */
@@ -413,11 +453,12 @@ async function runBatch(
   const locks = work.locks ? new BatchLocks(work, run.id, deps.lockTtlMs, ids, since, closed) : undefined;
   // Until the handler has its rows and stored payloads, no hook of the batch has been called.
   let reading = true;
+  const looks: SlowLooks = { redisSilent: false, said: false };
   const ends = new BatchEnds(async (ended) => {
     await work.release(run, batch.claim, ended, deps.retry);
     locks?.release(ended.map(([item]) => item));
     countRuns(settings.machine.name, settings.step, ended);
-  }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms, first) => tellSlow(deps, work, settings, items, ms, () => reading, first) });
+  }, closed, { afterMs: deps.lockTtlMs, tell: (items, ms) => tellSlow(deps, work, settings, items, ms, () => reading, looks) });
   ends.reading(ids);
   let results: ItemResult[];
   try {

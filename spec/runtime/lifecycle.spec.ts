@@ -520,7 +520,9 @@ describe('runtime lifecycle', () => {
     // Before, it was named with the hung one, as a call that "has not returned" (a trial: a batch of 500 behind 20 slots).
     expect(warnings[0]).to.match(new RegExp(`^ensure-publication of OrderToApiSync: Order ${waiting[0]} still waiting after 2 s ` +
       "for a publish slot: 1 publish waits behind this process' worker.concurrency of 1 \\(a call took about \\d+ ms lately\\)\\. " +
-      'Their calls have not started: each goes when a slot frees, with its lock kept\\.'));
+      'Their calls have not started: each goes when a slot frees, with its lock kept\\. 1 of the 1 slots is held by a call ' +
+      'running for more than 1\\.5 s \\(worker\\.lockTtlMs\\): give @Publish a timeout that keeps ctx\\.signal \\(fetch\\(url, ' +
+      '\\{ signal: ctx\\.timeout\\(10_000\\) \\}\\)\\) so that such calls fail and are retried, before raising worker\\.concurrency\\.$'));
     expect(warnings[1]).to.match(new RegExp(`^ensure-publication of OrderToApiSync: Order ${hung} still running after 2 s: @Build or @Publish has not returned`));
     release();
     await worker.drain(DRAIN);
@@ -614,6 +616,29 @@ describe('runtime lifecycle', () => {
     } finally {
       clearInterval(collecting);
     }
+  });
+
+  it('a call given ctx.timeout that has not returned after lockTtlMs is told as ending by it, not advised a timeout', async () => {
+    const capture = await h.start();
+    const customer = await h.customer();
+    const order = await h.order(customer);
+    await capture.close();
+    h.api.hang.add(String(order.id));
+    const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+    const client = new ApiClient(h.api.url);
+    machine.publish = async (row, payload, ctx?: PublishContext) => client.putOrder(String(row.id), payload, ctx!.timeout(4_000));
+    const worker = await h.startWorker({
+      machines: [machine], worker: { concurrency: 10, lockTtlMs: 1_500, stallIntervalMs: 500, retry: { attempts: 1, initialDelayMs: 50 } },
+    });
+    await until(() => h.logger.warnings().length > 0);
+    // A trial's warning advised "a timeout that keeps ctx.signal" to calls that had ctx.timeout(4000), a second before it fired.
+    expect(h.logger.warnings()).to.have.length(1);
+    expect(h.logger.warnings()[0]).to.match(new RegExp(`^ensure-publication of OrderToApiSync: Order ${order.id} still running ` +
+      'after 2 s: its call has not returned; its ctx\\.timeout ends it within [123] s, then it fails and is retried\\. Each such ' +
+      'subject stays locked, and its later changes wait, until then\\.$'));
+    const summary = await worker.drain(DRAIN);
+    expect(summary.failed.map((f) => f.subjectId)).to.deep.equal([String(order.id)]);
+    expect(summary.failed[0].error).to.include('the call did not return within 4000 ms (ctx.timeout)');
   });
 
   it('a drain() timing out on a change behind a hung publish names the run it waits for, not "not stuck"', async () => {
