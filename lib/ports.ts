@@ -113,6 +113,18 @@ export type StoredWithoutRow = (afterId: string | undefined, limit: number) => P
 
 export type CommitListener = (changes: CapturedChange[]) => Promise<void>;
 
+/** How an adapter captures (OrmAdapter.onCommitted). */
+export interface CaptureOptions {
+  /** Write each change to the outbox inside its transaction too. */
+  outbox?: boolean;
+  /**
+   * The entities whose every listener names its `fields`, with their union: only a write of one of those is a
+   * change the machines take. A write whose rows the adapter cannot see (TypeORM's update()) that sets none of them
+   * needs no warning (a trial's update() of an unwatched `note` was told that its rows could not be seen).
+   */
+  fields?: ReadonlyMap<EntityClass, ReadonlySet<string>>;
+}
+
 /** How captured changes leave the application's transaction (SPEC §6.3). */
 export type CaptureMode = 'direct' | 'outbox';
 
@@ -147,7 +159,7 @@ export interface OrmAdapter {
    * Calls `listener` after each commit with the changes to `watched` entities; returns the unsubscribe. With
    * `outbox`, each change is also written to the outbox inside the transaction, before it commits.
    */
-  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options?: { outbox?: boolean }): () => void;
+  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options?: CaptureOptions): () => void;
   /** Why a dotted relation path does not work from `entity` ("Order has no relation x; it has customer"), if not. */
   relationProblem(entity: EntityClass, path: string): string | undefined;
   /**

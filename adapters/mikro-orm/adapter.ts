@@ -5,7 +5,7 @@ import { singleColumnKeyNeeded } from '../../lib/metadata/key-shape';
 import { consoleLogger, Logger } from '../../lib/logger';
 import { BIGINT_COLUMN_TYPES, KeyKind, keyValue, rowId, uuidFoldsCase } from '../../lib/key-kinds';
 import { ColumnKind, sqlColumnKind } from '../../lib/where-values';
-import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
+import type { CaptureOptions, ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
 import { UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
 import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
 import { CaptureSubscriber } from './capture-subscriber';
@@ -59,7 +59,7 @@ export class MikroOrmAdapter implements OrmAdapter {
       "'sync-machine/mikro-orm', add it to `entities`, and create its table with createPayloadTable(orm) (or payloadTableSql() in a migration).";
   }
 
-  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options: { outbox?: boolean } = {}): () => void {
+  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options: CaptureOptions = {}): () => void {
     const subscriber = new CaptureSubscriber(watched, listener, options.outbox ? this.outbox : undefined);
     // Forks share this event manager (unless made with cloneEventManager/freshEventManager), request contexts too.
     const events = this.orm.em.getEventManager();

@@ -7,7 +7,7 @@ import { BIGINT_COLUMN_TYPES, KeyKind, keyValue, rowId, uuidFoldsCase } from '..
 import { ColumnKind, sqlColumnKind } from '../../lib/where-values';
 import { UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
 import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
-import type { ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
+import type { CaptureOptions, ColumnFilter, CommitListener, EntityClass, EntityInfo, OrmAdapter, StoredWithoutRow } from '../../lib/ports';
 import { CaptureSubscriber } from './capture-subscriber';
 import { MYSQL_TYPES } from './column-bytes';
 import { PAYLOAD_ENTITY_NAME } from './payload-entity';
@@ -81,8 +81,8 @@ export class TypeOrmAdapter implements OrmAdapter {
       'CreateSyncMachinePayloads1764288000000 to `migrations`).';
   }
 
-  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options: { outbox?: boolean } = {}): () => void {
-    const subscriber = new CaptureSubscriber(watched, listener, this.logger, options.outbox ? this.outbox : undefined);
+  onCommitted(watched: ReadonlySet<EntityClass>, listener: CommitListener, options: CaptureOptions = {}): () => void {
+    const subscriber = new CaptureSubscriber(watched, listener, this.logger, options.outbox ? this.outbox : undefined, options.fields);
     this.dataSource.subscribers.push(subscriber);
     return () => {
       const index = this.dataSource.subscribers.indexOf(subscriber);

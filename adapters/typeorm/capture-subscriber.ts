@@ -44,6 +44,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     private readonly listener: CommitListener,
     private readonly logger: Logger,
     private readonly outbox?: TypeOrmOutboxStore,
+    /** CaptureOptions.fields: a write whose rows cannot be seen that sets none of these is no change to warn of. */
+    private readonly fields?: ReadonlyMap<EntityClass, ReadonlySet<string>>,
   ) {}
 
   afterInsert(event: InsertEvent<object>) {
@@ -206,6 +208,8 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     if (as.length === 0) return;
     const id = row ? metadata.primaryColumns[0].getEntityValue(row) : undefined;
     if (id === undefined || id === null) {
+      // update() reports the values it set as the row: setting only columns no listener names changes nothing.
+      if (op === 'update' && row && as.every((m) => this.setsNoField(m, row))) return;
       this.warnUncaptured(metadata.name, path, undefined, op === 'remove');
       return;
     }
@@ -244,6 +248,12 @@ export class CaptureSubscriber implements EntitySubscriberInterface {
     const { batch: log, done } = this.loose.join(as[0].connection.manager);
     for (const watched of as) log.add(watched, id, op, keys, snapshot);
     return done;
+  }
+
+  /** Whether `set` (update()'s values) names no property the listeners of `metadata`'s entity name in `fields`. */
+  private setsNoField(metadata: EntityMetadata, set: object): boolean {
+    const fields = this.fields?.get(metadata.target as EntityClass);
+    return fields !== undefined && Object.keys(set).every((key) => !fields.has(key));
   }
 
   /** Into the transaction's open log. */

@@ -7,11 +7,20 @@ import { BARE_REQUEST, encodeRequest, EncodedRequest } from './requests';
 /** Turns committed changes into FindSubjects or (for a machine's own subject) EnsurePublication requests. */
 export class ChangeRouter {
   readonly watched: ReadonlySet<EntityClass>;
+  /** The entities whose every listener names its fields, with their union (CaptureOptions.fields). */
+  readonly fields: ReadonlyMap<EntityClass, ReadonlySet<string>>;
   /** Each machine with its listener of each entity: looked up once per change, in the commit's wait. */
   private readonly routes: Array<{ machine: MachineDefinition; listeners: Map<EntityClass, Listener> }>;
 
   constructor(machines: MachineDefinition[], private readonly enqueuer: Enqueuer) {
     this.watched = new Set(machines.flatMap((m) => m.listeners.map((l) => l.entity)));
+    const listeners = machines.flatMap((m) => m.listeners);
+    const fields = new Map<EntityClass, Set<string>>();
+    for (const entity of this.watched) {
+      const of = listeners.filter((l) => l.entity === entity);
+      if (of.every((l) => l.fields)) fields.set(entity, new Set(of.flatMap((l) => l.fields!)));
+    }
+    this.fields = fields;
     // One listener per entity and machine: start() refuses a second @ListenTo of it.
     this.routes = machines.map((machine) => ({ machine, listeners: new Map(machine.listeners.map((l) => [l.entity, l])) }));
   }

@@ -216,10 +216,10 @@ export class SyncMachines {
       runtime.unsubscribe = adapter.onCommitted(router.watched, async () => {
         runtime.willRequest();
         relay.nudge();
-      }, { outbox: true });
+      }, { outbox: true, fields: router.fields });
       relay.nudge(); // rows left by an outage before this process started
     } else {
-      runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes));
+      runtime.unsubscribe = adapter.onCommitted(router.watched, (changes) => runtime.capture(changes), { fields: router.fields });
     }
 
     if (worker) {

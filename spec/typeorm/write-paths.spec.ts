@@ -506,6 +506,18 @@ for (const kind of DATABASES) {
         expect(data.changedKeys).to.deep.equal(['firstName']);
       });
 
+      it('repository.update() of a column outside every listener\'s `fields`: no warning, nothing to capture', async () => {
+        const customer = await newCustomer();
+        await resetQueues();
+        // A trial's update() of an unwatched `note` was warned of as a write whose rows cannot be seen.
+        await customers.update(customer.id, { email: 'bulk@example.com' });
+        expect(warningsAbout('Customer')).to.deep.equal([]);
+        expect(await everythingQueued()).to.deep.equal([]);
+        // One that sets a watched column as well is warned of, as before.
+        await customers.update(customer.id, { email: 'x@example.com', lastName: 'Bulk' });
+        expect(warningsAbout('Customer')).to.have.length(1);
+      });
+
       it('repository.delete(): nothing enqueued, one warning', async () => {
         const a = await newCustomer();
         const b = await newCustomer();
