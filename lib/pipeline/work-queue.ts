@@ -263,6 +263,11 @@ export class WorkQueue {
     return withTimeout(this.redis.ping(), ms).then(() => true, () => false);
   }
 
+  /** Whether the connection is up (ioredis 'ready'): a Redis that is down refuses it; a stopped one keeps it open. */
+  connected(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   /** How long the machine's publishing stays paused (ms), by Redis' clock; 0 when it is not. */
   async pausedFor(): Promise<number> {
     return Math.max(0, await this.redis.pttl(this.paused));

@@ -339,7 +339,7 @@ async function tellSlow(
   // After the first look, only subjects newly hung are told: the rest was said, once.
   const pinged = performance.now();
   if (!(await work.answers(REDIS_SILENT_MS))) {
-    if (first) logger.warn(redisSilent(settings, items, ms, deps.redisAt));
+    if (first) logger.warn(redisSilent(settings, items, ms, deps.redisAt, work.connected()));
     looks.redisSilent = true;
     looks.said = true;
     return [];
@@ -419,12 +419,15 @@ function slowItems(settings: ItemRunSettings, items: string[], ms: number): stri
  * Redis has not answered a PING: every run waits at its next command, whatever its hooks do. A trial's SIGSTOP of
  * Redis was told as "@Build or @Publish has not returned" of a partner that answered in 30 ms.
  */
-function redisSilent(settings: ItemRunSettings, items: string[], ms: number, redisAt: string): string {
+function redisSilent(settings: ItemRunSettings, items: string[], ms: number, redisAt: string, connected: boolean): string {
   const named = listed(items.map((item) => settings.describe(item)), 10);
+  // A killed Redis refuses the connection; a stopped one keeps it open and says nothing (a trial's kill was told as a stop).
+  const why = connected
+    ? `has not answered for ${REDIS_SILENT_MS / 1000} s (a stopped process, or a network that drops packets?)`
+    : 'is not connected (down, restarting, or refusing connections?); ioredis reconnects on its own';
   return `${settings.step} of ${settings.machine.className}: ${named} still running after ${Math.round(ms / 1000)} s: ` +
-    `Redis at ${redisAt} has not answered for ${REDIS_SILENT_MS / 1000} s (a stopped process, or a network that drops ` +
-    'packets?). The runs wait for it at their next command, and go on when it answers; a subject whose lock expired ' +
-    'meanwhile runs again (a call given ctx.signal is not sent stale).';
+    `Redis at ${redisAt} ${why}. The runs wait for it at their next command, and go on when it answers; a subject whose ` +
+    'lock expired meanwhile runs again (a call given ctx.signal is not sent stale).';
 }
 
 /**

@@ -61,4 +61,30 @@ describe('a slow batch\'s warning while Redis does not answer (own redis-server,
     for (const order of orders) expect(h.api.documents.get(String(order.id)), `Order ${order.id}`).to.not.equal(undefined);
     expect(h.logger.warnings().filter((w) => w.includes('has not returned')), 'no hook blamed').to.deep.equal([]);
   });
+
+  it('a Redis that is down (killed: the connection refused) is told as not connected, not as a stopped process', async () => {
+    const capture = await h.start({ redis: redis.url });
+    const order = await h.order(await h.customer());
+    await capture.close();
+    const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+    const publish = machine.publish.bind(machine);
+    let killed: Promise<void> | undefined;
+    machine.publish = async (row, payload) => {
+      // Redis dies while the call is out, and the call outlives the lock: the look asks Redis before the hooks.
+      killed ??= redis.stop();
+      await new Promise((r) => setTimeout(r, 3_000));
+      await publish(row, payload);
+    };
+    const worker = await h.startWorker({ machines: [machine], redis: redis.url, worker: { concurrency: 1, lockTtlMs: 1_500, stallIntervalMs: 500 } });
+    await until(() => h.logger.warnings().some((w) => w.includes('still running after')));
+    const said = h.logger.warnings().filter((w) => w.includes('still running after'));
+    // A trial's kill -9 of Redis was told as "a stopped process, or a network that drops packets?".
+    for (const line of said) expect(line, line).to.match(new RegExp(`^ensure-publication of OrderToApiSync: Order ${order.id} still ` +
+      `running after \\d+ s: Redis at redis://127\\.0\\.0\\.1:${redis.port} is not connected \\(down, restarting, or refusing ` +
+      'connections\\?\\); ioredis reconnects on its own\\. The runs wait for it at their next command'));
+    await killed;
+    await redis.start();
+    await worker.drain({ timeoutMs: 20_000 });
+    expect(h.api.documents.get(String(order.id))).to.not.equal(undefined);
+  });
 });
