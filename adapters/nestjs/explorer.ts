@@ -1,5 +1,5 @@
 import { Injectable, Scope } from '@nestjs/common';
-import { DiscoveryService } from '@nestjs/core';
+import { DiscoveryService, REQUEST } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { MACHINE_KEY } from '../../decorators/metadata-keys';
 import { ConfigurationError } from '../../lib/errors';
@@ -65,11 +65,33 @@ function requestScoped(machine: string, wrapper: InstanceWrapper): Configuration
     return new ConfigurationError(`${machine} is a request-scoped provider: sync machines run in workers, outside any ` +
       'request. Make it a singleton: drop `scope` from its @Injectable().');
   }
-  const culprit = name(path[path.length - 1]);
-  return new ConfigurationError(`${machine} injects ${culprit}, a request-scoped provider` +
-    `${path.length > 2 ? ` (through ${path.slice(1, -1).map(name).join(' → ')})` : ''}: sync machines run in workers, ` +
-    `outside any request. Make ${culprit} a singleton (drop \`scope\` from its @Injectable()), or inject into ` +
+  const last = path[path.length - 1];
+  const through = path.length > 2 ? ` (through ${path.slice(1, -1).map(name).join(' → ')})` : '';
+  // Nest's REQUEST is a provider named "noop" (its factory), and whatever injects it is request-scoped for good:
+  // "make noop a singleton" told a trial nothing, and making its logger one only moved the error to "noop".
+  if (last.token === REQUEST) {
+    return new ConfigurationError(`${machine} injects REQUEST (the request object, from @nestjs/core)${through}: sync ` +
+      'machines run in workers, outside any request, and whatever injects REQUEST is request-scoped. Inject into ' +
+      `${machine} what it needs without REQUEST (a plain Logger, say, rather than a request-scoped one).`);
+  }
+  const culprit = name(last);
+  const singleton = injectsRequest(last) ? '' : `Make ${culprit} a singleton (drop \`scope\` from its @Injectable()), or inject `;
+  return new ConfigurationError(`${machine} injects ${culprit}, a request-scoped provider${through}: sync machines run in ` +
+    `workers, outside any request. ${singleton ? singleton + 'into' : `${culprit} injects REQUEST, so it stays request-scoped: inject into`} ` +
     `${machine} what it needs without it.`);
+}
+
+/**
+ * Whether the provider injects Nest's REQUEST itself (then no singleton can be made of it). Read from what
+ * `@Inject()` records on the class (@nestjs/common's SELF_DECLARED_DEPS_METADATA and PROPERTY_DEPS_METADATA): a
+ * request-scoped provider is not built at start, so its wrapper holds no dependencies yet.
+ */
+function injectsRequest(wrapper: InstanceWrapper): boolean {
+  const type = wrapper.metatype;
+  if (typeof type !== 'function') return false;
+  const params = (Reflect.getMetadata('self:paramtypes', type) ?? []) as Array<{ param?: unknown }>;
+  const properties = (Reflect.getMetadata('self:properties_metadata', type) ?? []) as Array<{ type?: unknown }>;
+  return params.some((p) => p.param === REQUEST) || properties.some((p) => p.type === REQUEST);
 }
 
 /** From `wrapper` to the first request-scoped provider its dependency tree holds (itself, or one it injects). */

@@ -66,8 +66,11 @@ export class SyncMachinesLifecycle implements OnModuleInit, BeforeApplicationShu
     this.logger!.info(`The worker stopped after ${Date.now() - began} ms; capture stops with the application.`);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    await this.runtime?.close();
+  async onApplicationShutdown(signal?: string): Promise<void> {
+    if (!this.runtime) return;
+    await this.runtime.close();
+    // Said, as a web process' shutdown was silent too (a trial): its last requests' commits were captured.
+    this.logger!.info(`${signal ? `${signal}: c` : 'C'}apture stopped after the last requests, and its connections are closed.`);
   }
 }
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { BeforeApplicationShutdown, Injectable, Module, OnApplicationShutdown, Scope } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { BeforeApplicationShutdown, Inject, Injectable, Module, OnApplicationShutdown, Scope } from '@nestjs/common';
+import { NestFactory, REQUEST } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import { SyncMachineModule } from '../../adapters/nestjs';
 import { Build, ConfigurationError, ListenTo, Publish, SyncMachine, SyncMachines } from '../../lib';
@@ -168,6 +168,44 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
     expect(injects?.message).to.equal('AuditedSync injects RequestUser, a request-scoped provider (through AuditClient): ' +
       'sync machines run in workers, outside any request. Make RequestUser a singleton (drop `scope` from its ' +
       '@Injectable()), or inject into AuditedSync what it needs without it.');
+
+    // Nest's REQUEST: named as such (a trial read "noop", its factory's name), and no singleton is advised where
+    // whatever injects it stays request-scoped (a trial made its logger one, and the error moved to "noop").
+    @Injectable({ scope: Scope.REQUEST })
+    class RequestLogger { constructor(@Inject(REQUEST) readonly request: unknown) {} }
+    @Injectable()
+    @SyncMachine({ subject: Order, name: 'LoggedSync' })
+    @ListenTo(Order)
+    class LoggedSync {
+      constructor(readonly log: RequestLogger) {}
+      @Build() build(order: Order) { return { id: String(order.id) }; }
+      @Publish() publish() {}
+    }
+    @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [LoggedSync, RequestLogger] })
+    class LoggedModule {}
+    const logged = await NestFactory.createApplicationContext(LoggedModule, { logger: false, abortOnError: false }).then(
+      () => undefined, (error: Error) => error);
+    expect(logged?.message).to.equal('LoggedSync injects RequestLogger, a request-scoped provider: sync machines run in ' +
+      'workers, outside any request. RequestLogger injects REQUEST, so it stays request-scoped: inject into LoggedSync ' +
+      'what it needs without it.');
+    @Injectable()
+    class PlainLogger { constructor(@Inject(REQUEST) readonly request: unknown) {} }
+    @Injectable()
+    @SyncMachine({ subject: Order, name: 'PlainSync' })
+    @ListenTo(Order)
+    class PlainSync {
+      constructor(readonly log: PlainLogger) {}
+      @Build() build(order: Order) { return { id: String(order.id) }; }
+      @Publish() publish() {}
+    }
+    @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [PlainSync, PlainLogger] })
+    class PlainModule {}
+    const plain = await NestFactory.createApplicationContext(PlainModule, { logger: false, abortOnError: false }).then(
+      () => undefined, (error: Error) => error);
+    expect(plain?.message).to.equal('PlainSync injects REQUEST (the request object, from @nestjs/core) (through ' +
+      'PlainLogger): sync machines run in workers, outside any request, and whatever injects REQUEST is ' +
+      'request-scoped. Inject into PlainSync what it needs without REQUEST (a plain Logger, say, rather than a ' +
+      'request-scoped one).');
 
     @Module({ imports: [SyncMachineModule.forRoot(options())] })
     class EmptyModule {}

@@ -156,6 +156,7 @@ describe('sync-machine/nestjs: the NestJS demo app (PostgreSQL, Redis)', functio
     // Said as it stopped, as the CLI worker says it, so a deploy can tell a graceful stop from a hang.
     expect(output).to.match(/SIGTERM: the worker takes no new jobs and waits up to \d+ ms \(worker\.closeTimeoutMs\) for the runs in flight\./);
     expect(output).to.match(/The worker stopped after \d+ ms; capture stops with the application\./);
+    expect(output).to.match(/SIGTERM: capture stopped after the last requests, and its connections are closed\./);
     // Closed cleanly: the subject's lock was released and no run ticket was left running.
     const keys = new KeySpace(prefix);
     expect(await redis.hlen(keys.locks('OrderToApiSync'))).to.equal(0);
