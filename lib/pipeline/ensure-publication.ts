@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { CallOutcomeUnknownError, describeError, HookError, listed, LockLostWhilePublishingError, RetryAfter } from '../errors';
+import { CallOutcomeUnknownError, describeError, HookError, listed, LockLostWhilePublishingError, RetryAfter, SyncMachineError } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { recordPublishLatency } from '../metrics';
@@ -59,6 +59,7 @@ export async function ensurePublications(
     ? await loadApart((part) => deps.reads.run(() => load(part)), ids, loaded.error, deps.logger,
       `${machine.className}: loading a batch of ${ids.length} ${machine.subjectInfo.name} rows`)
     : loaded;
+  respell(ids, rows, unloadable, machine);
   const bodies = new StoredBodies(deps.adapter.payloads, machine.name, stored.keys());
   const run: BatchRun = {
     deps, settings, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
@@ -78,6 +79,28 @@ export async function ensurePublications(
       return [taken.item, 'unchanged', null];
     });
   });
+}
+
+/**
+ * Ids the database found a row for under another spelling: MySQL/MariaDB compare text keys without case, so
+ * `notifyChanged(Product, 'sku-1')` loads the row 'SKU-1', and the run, finding no row of its own id, reported the
+ * subject gone and left the document stale (a trial: "never published: nothing to do"). Each fails instead, naming
+ * the row's spelling. Looked for only when an id has no row (a gone subject), which costs nothing otherwise.
+ */
+function respell(ids: string[], rows: Map<string, object>, unloadable: Map<string, unknown>, machine: MachineDefinition): void {
+  if (rows.size === 0 || ids.every((id) => rows.has(id))) return;
+  const asked = new Set(ids);
+  const spelled = new Map<string, string>();
+  for (const key of rows.keys()) if (!asked.has(key)) spelled.set(key.toLowerCase(), key);
+  if (spelled.size === 0) return;
+  const { name, primaryKey } = machine.subjectInfo;
+  for (const id of ids) {
+    const key = rows.has(id) ? undefined : spelled.get(id.toLowerCase());
+    if (key === undefined) continue;
+    unloadable.set(id, new RespelledIdError(`the database finds the ${name} row spelled ${JSON.stringify(key)} for ` +
+      `${JSON.stringify(id)} (it compares ${name}.${primaryKey} without case), and a subject is its row's id as the ` +
+      `row spells it: notify, resync or map it as ${JSON.stringify(key)}`));
+  }
 }
 
 async function ensureInRun(
@@ -220,6 +243,9 @@ async function storePublished(
   }
 }
 
+/** A subject id that names a row only under another spelling (respell). */
+class RespelledIdError extends SyncMachineError {}
+
 /** What the subjects of one batch share. */
 interface BatchRun {
   deps: EnsurePublicationDeps;
@@ -266,7 +292,10 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const { machine } = run;
   annotate(() => ({ [ATTR.subjectId]: id, [ATTR.entity]: machine.subjectInfo.name }));
   const where = { entity: machine.subjectInfo.name, id };
-  if (run.unloadable.has(id)) throw unloadableError(run.unloadable.get(id));
+  if (run.unloadable.has(id)) {
+    const cause = run.unloadable.get(id);
+    throw cause instanceof RespelledIdError ? cause : unloadableError(cause);
+  }
   if (!row) return withdraw(s, { gone: true });
   const { checkPublishable, build } = machine.hooks;
   if (checkPublishable && !(await hookOnce(s, s.early?.publishable, checkPublishable, 'check_publishable', where))) {
