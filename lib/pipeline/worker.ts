@@ -129,7 +129,8 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
         explain: async (error) => {
           // This failure stays recorded until retried: a trial's 532 stayed after the resync the fix names.
           const fix = await deps.enqueuer.work(machine.name, step)
-            .wrongTypeFix(error, `resync ${machine.className}, and retry-failed ${machine.className} for what failed meanwhile`);
+            .wrongTypeFix(error, `resync ${machine.className}, and retry-failed ${machine.className} for what failed meanwhile ` +
+              `(a subject whose lock a refused run held runs once it expires: worker.lockTtlMs, ${deps.lockTtlMs / 1000} s)`);
           // Redis' own text ends "on @user_script:277.": its script and line tell a user nothing, the keys do.
           return fix === undefined ? undefined
             : new WrongKeyTypeError(`${describeError(error).replace(/ script: .*$/s, '')}: ${fix}`, { cause: error });

@@ -219,7 +219,7 @@ describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, f
     expect(status.failures.filter((f) => f.step === 'find-subjects').map((f) => f.error)).to.deep.equal([
       `WRONGTYPE Operation against a key holding the wrong kind of value: ${inbox} is a string, where sync-machine keeps ` +
       `a list: delete it (redis-cli DEL '${inbox}'), then resync OrderToApiSync, and retry-failed OrderToApiSync for what ` +
-      'failed meanwhile']);
+      'failed meanwhile (a subject whose lock a refused run held runs once it expires: worker.lockTtlMs, 30 s)']);
     await worker.retryFailed('OrderToApiSync');
     await worker.resync('OrderToApiSync');
     await worker.drain(DRAIN);
