@@ -17,11 +17,18 @@ export async function atMost(ms: number, look: Promise<void>, failed: (error: un
   }
 }
 
-/** `work`, or a rejection ("no answer within `ms` ms") when it has not settled by then; `work` itself goes on. */
+/** What withTimeout rejects with: the work had not settled in time (it goes on). */
+export class NoAnswerError extends Error {
+  constructor(readonly ms: number) {
+    super(`no answer within ${ms} ms`);
+  }
+}
+
+/** `work`, or a NoAnswerError ("no answer within `ms` ms") when it has not settled by then; `work` itself goes on. */
 export function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new NoAnswerError(ms)), ms);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

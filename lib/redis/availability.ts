@@ -10,12 +10,27 @@ export class RedisUnavailableError extends SyncMachineError {
   }
 }
 
+/** A call's Redis work waited `ms` on a Redis that then did not answer a PING either (SyncMachines.patiently). */
+export class RedisSilentError extends Error {
+  constructor(readonly ms: number, readonly connected: boolean) {
+    super(`Redis did not answer within ${ms} ms`);
+    this.name = 'RedisSilentError';
+  }
+}
+
 /**
  * A call of the API that Redis did not answer, said with Redis' address, what the call left undone and the fix;
  * any other error as it is. ioredis' own (`MaxRetriesPerRequestError: Reached the max retries per request limit`,
  * after about 5 s) named neither the address nor what to do (a trial, for status, notifyChanged, resync).
  */
 export function unanswered(error: unknown, call: string, redisAt: string, undone: string): unknown {
+  if (error instanceof RedisSilentError) {
+    const why = error.connected
+      ? `for ${error.ms / 1000} s, with its connection open: a stopped process, or a network that drops packets?`
+      : `for ${error.ms / 1000} s, and is not connected`;
+    return new RedisUnavailableError(`${call}: Redis at ${redisAt} did not answer (${why}): ${undone}. ` +
+      'Start Redis or fix the `redis` option, then call it again.', true, { cause: error });
+  }
   const { name, message } = (error ?? {}) as { name?: string; message?: string };
   // ioredis' own errors only: a database driver's ECONNREFUSED (resync pages the rows) is not Redis'.
   if (name !== 'MaxRetriesPerRequestError' && !/^Connection is closed\.?$|Stream isn't writeable/.test(message ?? '')) return error;

@@ -13,10 +13,10 @@ import { OutboxRelay } from '../pipeline/outbox-relay';
 import { startWorkers, type Stopping } from '../pipeline/worker';
 import { WorkerRoll } from '../pipeline/worker-roll';
 import { SaidTogether } from '../pipeline/said-together';
-import { atMost, withTimeout } from '../at-most';
+import { atMost, NoAnswerError, withTimeout } from '../at-most';
 import { Wakes } from '../pipeline/wakes';
 import type { CapturedChange, EntityClass, OrmAdapter } from '../ports';
-import { MAX_DROPPED_NAMES, RedisAvailability, RedisUnavailableError, unanswered, writesRefused } from '../redis/availability';
+import { MAX_DROPPED_NAMES, RedisAvailability, RedisSilentError, RedisUnavailableError, unanswered, writesRefused } from '../redis/availability';
 import { DataLossWatch, redisNowMs } from '../redis/data-loss';
 import { clearResyncNotices } from '../redis/resync-notices';
 import { resolveRedis } from '../redis/connection';
@@ -54,6 +54,13 @@ export interface DrainOptions {
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * How long a call of the API (status, notifyChanged, ...) waits on Redis before it asks whether Redis answers at all.
+ * A Redis that is stopped (SIGSTOP, a frozen VM) keeps its connection, so ioredis never gives up: status() waited for
+ * good (a trial's CLI, 22.8 s, and longer here).
+ */
+const CALL_PATIENCE_MS = 10_000;
+const PING_PATIENCE_MS = 2_000;
 
 /** A started machine by name, by class, or as the instance given to start(). */
 type MachineRef = string | (abstract new (...args: never[]) => object) | object;
@@ -260,7 +267,7 @@ export class SyncMachines {
     const changes = notifiedChanges(this.machines, entity, ids, changedKeys);
     if (changes.length === 0) return;
     try {
-      await this.track(this.requesting(() => this.router.route(changes), true));
+      await this.patiently(this.track(this.requesting(() => this.router.route(changes), true)));
     } catch (error) {
       // A key of the wrong type is named with the fix, as status() names it (a trial read Redis' bare WRONGTYPE).
       throw unanswered(await refusedRead(this.redis, this.keys, error, 'notifyChanged: Redis refused it', this.machines),
@@ -289,7 +296,7 @@ export class SyncMachines {
     try {
       const enqueued = await resyncSubjects(this.adapter, def, options, async (ids) => {
         if (full) await (since ??= redisNowMs(this.redis));
-        await this.requesting(() => this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request])), true);
+        await this.patiently(this.requesting(() => this.enqueuer.request(def.name, 'ensure-publication', ids.map((id) => [id, request])), true));
       });
       if (full) {
         const began = await (since ?? redisNowMs(this.redis));
@@ -314,9 +321,9 @@ export class SyncMachines {
       throw new ConfigurationError(`status({ limit }) must be a whole number, 0 or more, got ${shownValue(options.limit)}.`);
     }
     const defs = options.machines?.map((m) => this.machineFor(m)) ?? this.machines;
-    return Promise.all(defs.map((def) =>
+    return this.patiently(Promise.all(defs.map((def) =>
       readMachineStatus(this.redis, this.keys, { name: def.name, subject: def.subjectInfo.name, className: def.className },
-        options.limit ?? 5))).catch((error: unknown) => { throw unanswered(error, 'status', this.redisAt, 'nothing was read'); });
+        options.limit ?? 5)))).catch((error: unknown) => { throw unanswered(error, 'status', this.redisAt, 'nothing was read'); });
   }
 
   /** One subject's last publish (from the payload store), whether work for it is pending, and its failure if any. */
@@ -326,10 +333,10 @@ export class SyncMachines {
     // '4x' for an integer key would read as a subject never published: refused, as resync() refuses it.
     const [id] = checkedIds([subjectId], def.subjectInfo, `subjectStatus(${def.className}, id)`);
     try {
-      return await readSubjectStatus({
+      return await this.patiently(readSubjectStatus({
         redis: this.redis, keys: this.keys, payloads: this.adapter.payloads,
         machine: { name: def.name, subject: def.subjectInfo.name },
-      }, id);
+      }, id));
     } catch (error) {
       throw unanswered(await refusedRead(this.redis, this.keys, error, `subjectStatus(${def.className}, ${id}): Redis refused to read it`, [def]),
         `subjectStatus(${def.className}, ${id})`, this.redisAt, 'nothing was read');
@@ -348,8 +355,8 @@ export class SyncMachines {
       throw new ConfigurationError(`retryFailed: step "${String(options.step)}" is not one of ${STEPS.join(', ')}.`);
     }
     try {
-      return await takeFailures(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS,
-        (step, requests) => this.requesting(() => this.enqueuer.request(def.name, step, requests), true));
+      return await this.patiently(takeFailures(this.redis, this.keys, def.name, options.step ? [options.step] : STEPS,
+        (step, requests) => this.requesting(() => this.enqueuer.request(def.name, step, requests), true)));
     } catch (error) {
       // A failure goes from the failed set only once it is pending again: what was not taken is still recorded.
       throw unanswered(await refusedRead(this.redis, this.keys, error, `retryFailed(${def.className}): Redis refused it, and ` +
@@ -488,6 +495,26 @@ export class SyncMachines {
         this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })), error.sent);
       }
       else this.logDropped(changes, await this.whyRefused(error));
+    }
+  }
+
+  /**
+   * `work` (a call's Redis work), waited for as long as Redis answers: every CALL_PATIENCE_MS it asks with a PING,
+   * and a Redis silent for PING_PATIENCE_MS ends the wait with the error `unanswered` names (the work goes on, and
+   * may yet be done). A slow database, with Redis answering, is waited for.
+   */
+  private async patiently<T>(work: Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await withTimeout(work, CALL_PATIENCE_MS);
+      } catch (error) {
+        if (!(error instanceof NoAnswerError)) throw error;
+        const answers = await withTimeout(this.redis.ping(), PING_PATIENCE_MS).then(() => true, () => false);
+        if (!answers) {
+          work.catch(() => undefined); // given up on: its later rejection is not unhandled
+          throw new RedisSilentError(CALL_PATIENCE_MS + PING_PATIENCE_MS, this.redis.status === 'ready');
+        }
+      }
     }
   }
 

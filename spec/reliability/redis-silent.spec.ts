@@ -88,3 +88,45 @@ describe('a slow batch\'s warning while Redis does not answer (own redis-server,
     expect(h.api.documents.get(String(order.id))).to.not.equal(undefined);
   });
 });
+
+/**
+ * The calls of the API against a Redis that is stopped: its connection stays open, so ioredis never gives up, and
+ * status() waited for good (a trial's CLI took 22.8 s; here it outlasted 90 s).
+ */
+describe('calls of the API while Redis does not answer (own redis-server, SQLite)', function () {
+  this.timeout(60_000);
+  let redis: PrivateRedis;
+  let h: Harness;
+  beforeEach(async () => {
+    redis = await PrivateRedis.create();
+    h = await new Harness('sqlite', 'redis-silent-calls').setUp();
+  });
+  afterEach(async () => {
+    redis.thaw();
+    await h.tearDown();
+    await redis.destroy();
+  });
+
+  it('reject after about 12 s, saying Redis did not answer and what was left undone', async () => {
+    const sync = await h.start({ redis: redis.url });
+    const order = await h.order(await h.customer());
+    redis.freeze();
+    const began = Date.now();
+    const said = await Promise.all([
+      sync.status(), sync.subjectStatus('OrderToApiSync', order.id), sync.notifyChanged(h.shop.Order, [order.id]),
+      sync.retryFailed('OrderToApiSync'), sync.resync('OrderToApiSync', { ids: [order.id] }),
+    ].map((call) => (call as Promise<unknown>).then(() => 'answered', (e: Error) => `${e.name}: ${e.message}`)));
+    expect(Date.now() - began, 'bounded').to.be.within(11_000, 20_000);
+    const because = `Redis at redis://127.0.0.1:${redis.port} did not answer (for 12 s, with its connection open: a stopped ` +
+      'process, or a network that drops packets?)';
+    expect(said).to.deep.equal([
+      `RedisUnavailableError: status: ${because}: nothing was read. Start Redis or fix the \`redis\` option, then call it again.`,
+      `RedisUnavailableError: subjectStatus(OrderToApiSync, ${order.id}): ${because}: nothing was read. Start Redis or fix the \`redis\` option, then call it again.`,
+      `RedisUnavailableError: notifyChanged: ${because}: the 1 change(s) may not be recorded. Start Redis or fix the \`redis\` option, then call it again.`,
+      `RedisUnavailableError: retryFailed(OrderToApiSync): ${because}: the failures it did not take are still recorded. Start Redis or fix the \`redis\` option, then call it again.`,
+      `RedisUnavailableError: resync(OrderToApiSync): ${because}: the pages recorded before it are pending, the rest are not (a resync again costs no API call for the unchanged ones). Start Redis or fix the \`redis\` option, then call it again.`,
+    ]);
+    redis.thaw();
+    expect((await sync.status())[0].machine).to.equal('OrderToApiSync'); // answers again
+  });
+});
