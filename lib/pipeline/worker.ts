@@ -382,8 +382,8 @@ function waitingForSlots(settings: ItemRunSettings, queued: QueuedPublishes, ms:
   const pace = queued.publishMs > 0 ? ` (a call took about ${Math.round(queued.publishMs)} ms lately)` : '';
   // Slots held by calls that do not return free no slot: more of them fill the same way (a trial: 10 of 20 hung).
   const faster = queued.heldLong > 0
-    ? `${queued.heldLong} of the ${queued.concurrency} slots ${queued.heldLong === 1 ? 'is' : 'are'} held by a call running for ` +
-      `more than ${lockTtlMs / 1000} s (worker.lockTtlMs): give @Publish a timeout that keeps ctx.signal ` +
+    ? `${queued.heldLong} of the ${queued.concurrency} slots ${queued.heldLong === 1 ? 'is' : 'are'} held by a call that has ` +
+      `not returned in ${lockTtlMs / 1000} s (its lock is kept meanwhile): give @Publish a timeout that keeps ctx.signal ` +
       '(fetch(url, { signal: ctx.timeout(10_000) })) so that such calls fail and are retried, before raising worker.concurrency.'
     : 'To go through faster, raise worker.concurrency (if the partner API allows) or run more workers.';
   return `${settings.step} of ${settings.machine.className}: ${named} still waiting after ${Math.round(ms / 1000)} s for ` +

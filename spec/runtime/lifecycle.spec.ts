@@ -521,7 +521,7 @@ describe('runtime lifecycle', () => {
     expect(warnings[0]).to.match(new RegExp(`^ensure-publication of OrderToApiSync: Order ${waiting[0]} still waiting after 2 s ` +
       "for a publish slot: 1 publish waits behind this process' worker.concurrency of 1 \\(a call took about \\d+ ms lately\\)\\. " +
       'Their calls have not started: each goes when a slot frees, with its lock kept\\. 1 of the 1 slots is held by a call ' +
-      'running for more than 1\\.5 s \\(worker\\.lockTtlMs\\): give @Publish a timeout that keeps ctx\\.signal \\(fetch\\(url, ' +
+      'that has not returned in 1\\.5 s \\(its lock is kept meanwhile\\): give @Publish a timeout that keeps ctx\\.signal \\(fetch\\(url, ' +
       '\\{ signal: ctx\\.timeout\\(10_000\\) \\}\\)\\) so that such calls fail and are retried, before raising worker\\.concurrency\\.$'));
     expect(warnings[1]).to.match(new RegExp(`^ensure-publication of OrderToApiSync: Order ${hung} still running after 2 s: @Build or @Publish has not returned`));
     release();
