@@ -13,6 +13,7 @@ import type { BatchLocks } from './batch-locks';
 import { callHook, hookError } from './call-hook';
 import { CallTimeouts } from './call-timeout';
 import { ItemRunSettings, runItem, tellGone } from './item-run';
+import { LossMargin } from './loss-margin';
 import { loadApart, unloadableError } from './load-apart';
 import type { Turns } from './turns';
 import { PendingRequest, requestForces } from './requests';
@@ -60,10 +61,12 @@ export async function ensurePublications(
       `${machine.className}: loading a batch of ${ids.length} ${machine.subjectInfo.name} rows`)
     : loaded;
   respell(ids, rows, unloadable, machine);
+  const lostBefore = await locks.work.lostBefore().catch(() => undefined);
   const bodies = new StoredBodies(deps.adapter.payloads, machine.name, stored.keys());
   const run: BatchRun = {
     deps, settings, machine, locks, gate: settings.gate, readAt: new Date(batch.now), takenAt: batch.now, claimedAt: performance.now(), bodies,
     forced: new ForcedRequests(deps.adapter.payloads, machine.name, batch.items, batch.now), unloadable, uncertain,
+    margin: new LossMargin(lostBefore, deps.adapter.payloads, machine.name, ids),
   };
   const store = new StoreBatch<PublishedPayload>(batch.items.length, (entries) => storePublished(deps, settings, run, entries));
   const quick = !tracing();
@@ -266,6 +269,8 @@ interface BatchRun {
   unloadable: Map<string, unknown>;
   /** Earlier calls whose outcome is not known, and the records of this run's own. */
   uncertain: UncertainPublishes;
+  /** How far versions go up after a Redis data loss took such records (loss-margin.ts). */
+  margin: LossMargin;
 }
 
 interface Subject {
@@ -462,7 +467,8 @@ async function publishContext(
   const { machine, locks } = s.run;
   const what = `${machine.subjectInfo.name} ${id}`;
   const body = stored && machine.store !== 'digest' ? await s.run.bodies.of(id) : undefined;
-  const version = action === 'publish' ? s.run.uncertain.version(id, digest, stored) : s.run.uncertain.unpublishVersion(id, stored);
+  const version = (action === 'publish' ? s.run.uncertain.version(id, digest, stored) : s.run.uncertain.unpublishVersion(id, stored)) +
+    await s.run.margin.of(id, stored, s.run.uncertain.has(id));
   // A call and its retries share a key; any other call gets its own (UncertainPublishes.seed).
   const seed = s.run.uncertain.seed(id, action === 'publish' ? digest : '', version);
   const keyed = seed === '' ? `${machine.name}\n${id}\n${action}\n${digest}` : `${machine.name}\n${id}\n${action}\n${digest}\n${version}\n${seed}`;

@@ -3,6 +3,7 @@ import { withTimeout } from '../at-most';
 import { ticketJson } from '../queue/bee-queue-storage';
 import type { KeySpace, Step, StepKeys } from '../redis/keys';
 import { ScriptCommands, withScripts } from '../redis/scripts';
+import { lossesRecorded } from '../redis/data-loss';
 import { recordUnreadable } from '../redis/unreadable';
 import { wrongTypeFix } from '../redis/wrong-type';
 import type { EncodedRequest } from './requests';
@@ -101,6 +102,9 @@ export interface RetrySettings {
   initialDelayMs: number;
 }
 
+/** How long a read of KeySpace.lostBefore is taken as current (WorkQueue.lostBefore). */
+const LOST_READ_MS = 1_000;
+
 /**
  * The work set of one machine's step in Redis: pending items and their merged requests, claims of running
  * batches, and the tickets that run them. Every operation is one script call (lib/redis/scripts/).
@@ -117,6 +121,7 @@ export class WorkQueue {
   private readonly rate: string;
   private readonly covered: string;
   private readonly coveredMs: number;
+  private lostRead?: { at: number; losses: number; value: number | undefined };
   readonly wakeChannel: string;
   /** Whether runs lock their items: EnsurePublication's subjects are; FindSubjects' changed rows need no lock. */
   readonly locks: boolean;
@@ -266,6 +271,19 @@ export class WorkQueue {
   /** Whether the connection is up (ioredis 'ready'): a Redis that is down refuses it; a stopped one keeps it open. */
   connected(): boolean {
     return this.redis.status === 'ready';
+  }
+
+  /**
+   * When Redis last lost the machine's data, as a runtime found it (KeySpace.lostBefore), or undefined; read at most
+   * once a second per process, as every batch of a step asks.
+   */
+  async lostBefore(): Promise<number | undefined> {
+    const losses = lossesRecorded(); // one this process found is read at once
+    if (this.lostRead && this.lostRead.losses === losses && performance.now() - this.lostRead.at < LOST_READ_MS) return this.lostRead.value;
+    const raw = await this.redis.get(this.keys.lostBefore(this.machine));
+    const value = raw === null || !Number.isFinite(Number(raw)) ? undefined : Number(raw);
+    this.lostRead = { at: performance.now(), losses, value };
+    return value;
   }
 
   /** How long the machine's publishing stays paused (ms), by Redis' clock; 0 when it is not. */

@@ -179,7 +179,10 @@ export class DataLossWatch {
       // NX: a record that stands keeps when the loss was first found. Each runtime that starts before anything is
       // published finds it again (checkAtStart), and moved it on (a trial). A new loss takes the record with it.
       for (const machine of machines) pipeline.set(this.keys.dataLost(machine), String(at), 'NX');
+      // Not NX: the latest loss is the one whose lost records a subject stored before it may have outlived.
+      for (const machine of machines) pipeline.set(this.keys.lostBefore(machine), String(at), 'EX', LOST_BEFORE_TTL_S);
       await pipeline.exec();
+      losses += 1;
     } catch {
       // The log line above says it all the same.
     }
@@ -188,6 +191,20 @@ export class DataLossWatch {
   private async mark(): Promise<void> {
     await this.client.set(this.key, '1', 'EX', MARKER_TTL_S);
   }
+}
+
+/**
+ * How long a found loss raises the next version of the subjects stored before it (KeySpace.lostBefore): a subject
+ * whose call of unknown outcome was lost with Redis' data and that changes within this time does not reuse that
+ * call's version.
+ */
+const LOST_BEFORE_TTL_S = 7 * 24 * 3600;
+
+/** Losses this process recorded: a worker's read of KeySpace.lostBefore older than the last is read again. */
+let losses = 0;
+
+export function lossesRecorded(): number {
+  return losses;
 }
 
 /** The counter of a machine's publishes in its stats hash (finish.lua). */

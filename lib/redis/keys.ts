@@ -22,7 +22,7 @@ const KEY_TYPES: Readonly<Record<string, RedisType>> = {
   stalling: 'set', stallBlock: 'string',
   // A machine's.
   locks: 'hash', 'paused-until': 'string', rate: 'zset', publishing: 'hash', stats: 'hash', published: 'list',
-  'data-lost': 'string', workers: 'zset', covered: 'zset', unreadable: 'hash',
+  'data-lost': 'string', 'lost-before': 'string', workers: 'zset', covered: 'zset', unreadable: 'hash',
 };
 
 /** The keys of one machine's step, in the order the work scripts declare them. */
@@ -134,6 +134,15 @@ export class KeySpace {
   }
 
   /**
+   * When (ms, Redis' clock) a runtime last found that Redis had lost the data it held, kept after the full resync
+   * (for LOST_BEFORE_TTL_S): a subject stored before then publishes next above the versions the lost records of calls
+   * of unknown outcome may have sent (lib/pipeline/loss-margin.ts).
+   */
+  lostBefore(machine: string): string {
+    return `${this.prefix}:${machine}:lost-before`;
+  }
+
+  /**
    * The machine's roll of live workers: worker id -> when its entry expires (ms, Redis' clock), renewed while the
    * worker runs (lib/pipeline/worker-roll.ts). A worker hands publishes back only while another is on it; `status`
    * counts it.
@@ -180,7 +189,7 @@ export class KeySpace {
       ...Object.values(this.step(machine, step)), ...BEE_QUEUE_KEYS.map((suffix) => this.queueKey(machine, step, suffix)),
     ]);
     return [...steps, this.locks(machine), this.paused(machine), this.rate(machine), this.publishing(machine),
-      this.stats(machine), this.recentPublishes(machine), this.dataLost(machine), this.workers(machine), this.covered(machine), this.unreadable(machine)];
+      this.stats(machine), this.recentPublishes(machine), this.dataLost(machine), this.lostBefore(machine), this.workers(machine), this.covered(machine), this.unreadable(machine)];
   }
 
   /** Every key of this prefix, for clean-up in tests, demo and bench. */

@@ -82,3 +82,53 @@ describe('a publish the partner took while Redis goes down and comes back empty 
     expect((await worker.subjectStatus('OrderToApiSync', order.id)).published?.version).to.equal(shipped[shipped.length - 1][1]);
   });
 });
+
+/**
+ * A call of unknown outcome whose record Redis lost (a trial: a PUT v32 timed out, Redis was killed and came back
+ * empty, the call landed, and the next change went out as another v32, refused by a partner that takes only higher
+ * versions). The subject's first publish after the loss goes above any version such a call may have sent.
+ */
+describe('a call of unknown outcome, then Redis back without its data (own redis-server, SQLite)', function () {
+  this.timeout(60_000);
+  let redis: PrivateRedis;
+  let h: Harness;
+  beforeEach(async () => {
+    redis = await PrivateRedis.create({ volatile: true });
+    h = await new Harness('sqlite', 'lost-record').setUp();
+  });
+  afterEach(async () => {
+    await h.tearDown();
+    await redis.destroy();
+  });
+
+  it('is followed by a version above the lost record\'s, never another payload under its version', async () => {
+    const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+    const publish = machine.publish.bind(machine);
+    const sent: Array<[string, number]> = [];
+    machine.publish = async (row, payload: OrderPayload, ctx?: { version: number }) => {
+      await publish(row, payload);
+      sent.push([payload.order_status, ctx!.version]);
+      if (payload.order_status === 'lost-answer') throw new Error('the answer was lost'); // it reached the API
+    };
+    const sync = await h.start({ machines: [machine], redis: redis.url, worker: { concurrency: 5, retry: { attempts: 1, initialDelayMs: 50 } } });
+    const order = await h.order(await h.customer(), { status: 'placed' });
+    await sync.drain({ timeoutMs: 20_000 });
+    await h.update(order, { status: 'lost-answer' });
+    await sync.drain({ timeoutMs: 20_000 });
+    expect(sent).to.deep.equal([['placed', 1], ['lost-answer', 2]]);
+
+    await redis.restart(); // back without its data: the record of version 2 is gone
+    await until(() => h.logger.errors().some((e) => e.includes('came back without the data it held')), 'the loss found');
+    await h.update(order, { status: 'shipped' });
+    await sync.drain({ timeoutMs: 20_000 }).catch(() => undefined); // it says the loss; the run went
+    await h.update(order, { status: 'delivered' });
+    await sync.drain({ timeoutMs: 20_000 }).catch(() => undefined);
+
+    const after = sent.slice(2);
+    expect(after.map(([status]) => status)).to.deep.equal(['shipped', 'delivered']);
+    // Before, 'shipped' went out as version 2, the lost call's: a partner taking only higher versions refused it.
+    expect(after[0][1], JSON.stringify(sent)).to.equal(12);
+    expect(after[1][1], 'the margin once, then +1 again').to.equal(13);
+    expect(h.api.documents.get(String(order.id))).to.include({ order_status: 'delivered' });
+  });
+});
