@@ -34,6 +34,11 @@ export interface EntityInfo {
   primaryKey: string;
   /** What ids the primary key can hold: an id given as a string must read as one ('42', not '4x'). */
   keyKind: KeyKind;
+  /**
+   * The database compares the key's text without case (MySQL/MariaDB under a `_ci` collation), so an id spelled
+   * otherwise than its row finds the row (ensure-publication's respell).
+   */
+  keyIgnoresCase?: boolean;
   /** Columns and relations, by property name: what `fields` may name. */
   properties: string[];
   /**

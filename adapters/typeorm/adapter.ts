@@ -56,6 +56,7 @@ export class TypeOrmAdapter implements OrmAdapter {
       name: metadata.name,
       primaryKey: metadata.primaryColumns[0].propertyName,
       keyKind: keyKindOf(metadata),
+      keyIgnoresCase: dialectOf(metadata.connection.options.type) === 'mysql' && uuidFoldsCase('mysql', '', metadata.primaryColumns[0].collation),
       properties: [...new Set([...metadata.columns, ...metadata.relations, ...metadata.allEmbeddeds].map((c) => c.propertyPath))],
       foreignSides: Object.fromEntries(metadata.relations.filter((r) => r.isOneToMany || r.isOneToOneNotOwner).map((r) => [
         r.propertyPath, { entity: r.inverseEntityMetadata.name, property: r.inverseRelation?.propertyPath },

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { CallOutcomeUnknownError, describeError, HookError, listed, LockLostWhilePublishingError, RetryAfter, SyncMachineError } from '../errors';
+import { CallOutcomeUnknownError, describeError, HookError, listed, LockLostWhilePublishingError, InvalidJobError, RetryAfter } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import { recordPublishLatency } from '../metrics';
@@ -92,17 +92,18 @@ export async function ensurePublications(
  */
 function respell(ids: string[], rows: Map<string, object>, unloadable: Map<string, unknown>, machine: MachineDefinition): void {
   if (rows.size === 0 || ids.every((id) => rows.has(id))) return;
-  const asked = new Set(ids);
+  // Where the key ignores case, every row's key counts ('sku-2' beside 'SKU-2' in one batch passed as gone, a trial);
+  // elsewhere only a row no id asked for shows it.
+  const asked = machine.subjectInfo.keyIgnoresCase ? undefined : new Set(ids);
   const spelled = new Map<string, string>();
-  for (const key of rows.keys()) if (!asked.has(key)) spelled.set(key.toLowerCase(), key);
-  if (spelled.size === 0) return;
+  for (const key of rows.keys()) if (!asked?.has(key)) spelled.set(key.toLowerCase(), key);
   const { name, primaryKey } = machine.subjectInfo;
   for (const id of ids) {
     const key = rows.has(id) ? undefined : spelled.get(id.toLowerCase());
     if (key === undefined) continue;
-    unloadable.set(id, new RespelledIdError(`the database finds the ${name} row spelled ${JSON.stringify(key)} for ` +
+    unloadable.set(id, new RespelledIdError(key, `the database finds the ${name} row spelled ${JSON.stringify(key)} for ` +
       `${JSON.stringify(id)} (it compares ${name}.${primaryKey} without case), and a subject is its row's id as the ` +
-      `row spells it: notify, resync or map it as ${JSON.stringify(key)}`));
+      `row spells it; the subject ${JSON.stringify(key)} runs instead. Notify, resync or map it as ${JSON.stringify(key)}`));
   }
 }
 
@@ -246,8 +247,15 @@ async function storePublished(
   }
 }
 
-/** A subject id that names a row only under another spelling (respell). */
-class RespelledIdError extends SyncMachineError {}
+/**
+ * A subject id that names a row only under another spelling (respell): never retried, as no retry can find its own
+ * row (a trial's mapper ids were tried 8 times over two minutes, holding drain()); the row's own subject runs instead.
+ */
+class RespelledIdError extends InvalidJobError {
+  constructor(readonly rowId: string, message: string) {
+    super(message);
+  }
+}
 
 /** What the subjects of one batch share. */
 interface BatchRun {
@@ -299,7 +307,9 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   const where = { entity: machine.subjectInfo.name, id };
   if (run.unloadable.has(id)) {
     const cause = run.unloadable.get(id);
-    throw cause instanceof RespelledIdError ? cause : unloadableError(cause);
+    if (!(cause instanceof RespelledIdError)) throw unloadableError(cause);
+    await run.settings.rerun?.(cause.rowId).catch(() => undefined); // best effort: the error says what to run
+    throw cause;
   }
   if (!row) return withdraw(s, { gone: true });
   const { checkPublishable, build } = machine.hooks;

@@ -25,6 +25,8 @@ export interface ItemRunSettings {
   gate: PublishGate;
   /** Asks for a run of `item` that publishes even an unchanged payload (after a lock lost mid-publish). */
   forceRerun?(item: string): Promise<void>;
+  /** Requests a run of the item, as a change of it would. */
+  rerun?(item: string): Promise<void>;
   /** close() abandoned the runs still in flight: their failures are recorded nowhere (see fail), stores not retried. */
   closed(): boolean;
   /**

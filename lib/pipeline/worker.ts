@@ -19,7 +19,7 @@ import { Turns } from './turns';
 import type { RunsInFlight } from './runs-in-flight';
 import type { WorkerRoll } from './worker-roll';
 import { PublishGate, type QueuedPublishes } from './publish-gate';
-import { encodeRequest } from './requests';
+import { BARE_REQUEST, encodeRequest } from './requests';
 import { ticketRun, type ItemResult, type TakenBatch, type TicketRun, type WorkQueue } from './work-queue';
 import type { Wakes } from './wakes';
 
@@ -125,6 +125,7 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
         machine, step, queue: queueName, spanName: `process ${queueName}`, logger: deps.logger, retry: deps.retry, gate,
         describe: (item) => itemName(step, machine.subjectInfo.name, item),
         forceRerun: (item) => deps.enqueuer.request(machine.name, step, [[item, encodeRequest({ force: true })]]),
+        rerun: (item) => deps.enqueuer.request(machine.name, step, [[item, BARE_REQUEST]]),
         closed: () => deps.stopping.closed,
         explain: async (error) => {
           // This failure stays recorded until retried: a trial's 532 stayed after the resync the fix names.
