@@ -477,7 +477,8 @@ async function publishContext(
   const { machine, locks } = s.run;
   const what = `${machine.subjectInfo.name} ${id}`;
   const body = stored && machine.store !== 'digest' ? await s.run.bodies.of(id) : undefined;
-  const version = (action === 'publish' ? s.run.uncertain.version(id, digest, stored) : s.run.uncertain.unpublishVersion(id, stored)) +
+  const version = (action === 'publish' ? s.run.uncertain.version(id, digest, stored, s.request.force === true)
+    : s.run.uncertain.unpublishVersion(id, stored)) +
     await s.run.margin.of(id, stored, s.run.uncertain.has(id));
   // A call and its retries share a key; any other call gets its own (UncertainPublishes.seed).
   const seed = s.run.uncertain.seed(id, action === 'publish' ? digest : '', version);

@@ -79,10 +79,14 @@ export class UncertainPublishes {
   /**
    * The version to publish `digest` with: the uncertain call's when it sent this same payload (its retry, with the
    * same idempotency key), else one above both it and the stored one, so that no two payloads go out with one version.
+   * A forced run (`resync --force`, a rerun after a lock lost mid-publish) goes above it even for the same payload:
+   * where the partner holds another payload under that version (a record lost with Redis' data before its loss was
+   * found), the retry's version was refused for good, and `resync --force`, the README's way out, sent it again (a
+   * trial: 8 attempts, two forced resyncs, all refused).
    */
-  version(id: string, digest: string, stored: StoredDigest | undefined): number {
+  version(id: string, digest: string, stored: StoredDigest | undefined, forced = false): number {
     const uncertain = this.found.get(id);
-    if (uncertain && uncertain.digest === digest && uncertain.version > (stored?.version ?? 0)) return uncertain.version;
+    if (!forced && uncertain && uncertain.digest === digest && uncertain.version > (stored?.version ?? 0)) return uncertain.version;
     return Math.max(stored?.version ?? 0, uncertain?.version ?? 0) + 1;
   }
 
