@@ -61,6 +61,7 @@ export async function ensurePublications(
       `${machine.className}: loading a batch of ${ids.length} ${machine.subjectInfo.name} rows`)
     : loaded;
   respell(ids, rows, unloadable, machine);
+  if (machine.subjectInfo.keyKind === 'uuid') lowerCased(stored);
   const lostBefore = await locks.work.lostBefore().catch(() => undefined);
   const bodies = new StoredBodies(deps.adapter.payloads, machine.name, stored.keys());
   const run: BatchRun = {
@@ -104,6 +105,18 @@ function respell(ids: string[], rows: Map<string, object>, unloadable: Map<strin
     unloadable.set(id, new RespelledIdError(key, `the database finds the ${name} row spelled ${JSON.stringify(key)} for ` +
       `${JSON.stringify(id)} (it compares ${name}.${primaryKey} without case), and a subject is its row's id as the ` +
       `row spells it; the subject ${JSON.stringify(key)} runs instead. Notify, resync or map it as ${JSON.stringify(key)}`));
+  }
+}
+
+/**
+ * Stored digests by the lower-case id: a uuid key kept as text on MySQL/MariaDB was taken as spelled before, so an
+ * app's upper-case uuids may be stored so; the payload table finds them by the lower-case id (it compares without
+ * case) and hands them back as stored. Missed, each would publish again from version 1.
+ */
+function lowerCased(stored: Map<string, StoredDigest>): void {
+  for (const [id, digest] of stored) {
+    const lower = id.toLowerCase();
+    if (lower !== id && !stored.has(lower)) stored.set(lower, digest);
   }
 }
 

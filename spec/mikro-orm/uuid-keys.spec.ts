@@ -81,7 +81,7 @@ for (const kind of DATABASES) {
         const invoice = em.create(Invoice, { id, account, cents: 1 });
         await em.flush();
         return async (cents) => { invoice.cents = cents; await em.flush(); };
-      });
+      }, (query) => em.getConnection().execute(query));
     });
 
     it('a row the ORM cannot load fails alone; the rest of its batch publishes', async () => {

@@ -75,7 +75,7 @@ for (const kind of DATABASES) {
         const invoices = ds.getRepository(Invoice);
         const invoice = await invoices.save(invoices.create({ id, account, cents: 1 }));
         return async (cents) => { invoice.cents = cents; await invoices.save(invoice); };
-      });
+      }, (query) => ds.query(query));
     });
 
     it('a row the ORM cannot load fails alone; the rest of its batch publishes', async () => {
