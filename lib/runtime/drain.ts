@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { NoAnswerError, withTimeout } from '../at-most';
 import { describeError, DrainTimeoutError, listed, WrongKeyTypeError } from '../errors';
 import { STEPS } from '../pipeline/queues';
 import type { KeySpace } from '../redis/keys';
@@ -112,22 +113,11 @@ class Deadline {
     return Date.now() >= this.at;
   }
 
-  /** Races `work` against the deadline (and the per-read cap); rejects with `Timeout` when either passes first. */
+  /** Races `work` against the deadline (and the per-read cap); rejects with NoAnswerError when either passes first. */
   async bound<T>(work: Promise<T>, cap = READ_CAP_MS): Promise<T> {
     const ms = Math.max(0, Math.min(this.at - Date.now(), cap));
     if (ms === Infinity) return work; // no deadline, no cap: as long as it takes
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Timeout(ms)), ms);
-    });
-    work.catch(() => undefined); // lost the race: its later rejection is not unhandled
-    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-  }
-}
-
-class Timeout extends Error {
-  constructor(ms: number) {
-    super(`no answer within ${ms} ms`);
+    return withTimeout(work, ms);
   }
 }
 
@@ -154,7 +144,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
         if (isWrongTypeError(error)) {
           throw await refusedRead(scope.redis, scope.keys, error, 'drain(): Redis refused to read the work sets', scope.machines);
         }
-        if (!(error instanceof Timeout)) said = error;
+        if (!(error instanceof NoAnswerError)) said = error;
         if (deadline.passed) {
           // A timeout shorter than a round trip is no sign of Redis: drain({ timeoutMs: 1 }) blamed a healthy one (a trial).
           const short = !said && (timeoutMs ?? Infinity) < SHORT_TIMEOUT_MS
@@ -174,7 +164,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
   try {
     await deadline.bound(scope.captured(), Infinity);
   } catch (error) {
-    if (!(error instanceof Timeout)) throw error;
+    if (!(error instanceof NoAnswerError)) throw error;
     throw fail('changes captured by this runtime are still being recorded in Redis');
   }
   const readWorkSets = () => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name));
@@ -196,14 +186,14 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
         // A look begun just before the deadline is cut off by it: what the last look saw is the answer, and
         // "Redis did not answer" would send the user to a Redis that answered 10 ms earlier.
         if (answered === undefined || !(error instanceof DrainTimeoutError)) throw error;
-        const why = error.cause instanceof Timeout ? ' before the deadline' : `: ${describeError(error.cause)}`;
+        const why = error.cause instanceof NoAnswerError ? ' before the deadline' : `: ${describeError(error.cause)}`;
         sets = answered;
         cutOff = ` (at the last look; Redis at ${scope.redisAt} did not answer the next one${why})`;
       }
       if (sets.length === 0) break;
       answered = sets;
       // Bounded as every read here: a Redis that stops answering meanwhile is said at the deadline, as above.
-      await deadline.bound(stuck.check(sets)).catch((error: unknown) => { if (!(error instanceof Timeout)) throw error; });
+      await deadline.bound(stuck.check(sets)).catch((error: unknown) => { if (!(error instanceof NoAnswerError)) throw error; });
     }
     if (deadline.passed) {
       const names = scope.machines.map((m) => m.name);
