@@ -9,6 +9,11 @@ import { MemoryLogger } from '../support/logger';
 import { Customer, Order } from '../support/shop';
 import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
 
+/** The error a Nest application context with this module fails to start with, or undefined when it starts. */
+function startError(module: new () => object): Promise<Error | undefined> {
+  return NestFactory.createApplicationContext(module, { logger: false, abortOnError: false }).then(() => undefined, (error: Error) => error);
+}
+
 /** SyncMachineModule's own rules, in one process on SQLite and Redis: discovery, the injected runtime, refusals. */
 describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
   this.timeout(20_000);
@@ -141,8 +146,7 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
     }
     @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [ScopedSync] })
     class ScopedModule {}
-    const scoped = await NestFactory.createApplicationContext(ScopedModule, { logger: false, abortOnError: false }).then(
-      () => undefined, (error: Error) => error);
+    const scoped = await startError(ScopedModule);
     expect(scoped).to.be.instanceOf(ConfigurationError);
     expect(scoped!.message).to.equal('ScopedSync is a request-scoped provider: sync machines run in workers, outside any ' +
       'request. Make it a singleton: drop `scope` from its @Injectable().');
@@ -163,8 +167,7 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
     }
     @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [AuditedSync, AuditClient, RequestUser] })
     class InjectsModule {}
-    const injects = await NestFactory.createApplicationContext(InjectsModule, { logger: false, abortOnError: false }).then(
-      () => undefined, (error: Error) => error);
+    const injects = await startError(InjectsModule);
     expect(injects?.message).to.equal('AuditedSync injects RequestUser, a request-scoped provider (through AuditClient): ' +
       'sync machines run in workers, outside any request. Make RequestUser a singleton (drop `scope` from its ' +
       '@Injectable()), or inject into AuditedSync what it needs without it.');
@@ -183,8 +186,7 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
     }
     @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [LoggedSync, RequestLogger] })
     class LoggedModule {}
-    const logged = await NestFactory.createApplicationContext(LoggedModule, { logger: false, abortOnError: false }).then(
-      () => undefined, (error: Error) => error);
+    const logged = await startError(LoggedModule);
     expect(logged?.message).to.equal('LoggedSync injects RequestLogger, a request-scoped provider: sync machines run in ' +
       'workers, outside any request. RequestLogger injects REQUEST, so it stays request-scoped: inject into LoggedSync ' +
       'what it needs without it.');
@@ -200,8 +202,7 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
     }
     @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [PlainSync, PlainLogger] })
     class PlainModule {}
-    const plain = await NestFactory.createApplicationContext(PlainModule, { logger: false, abortOnError: false }).then(
-      () => undefined, (error: Error) => error);
+    const plain = await startError(PlainModule);
     expect(plain?.message).to.equal('PlainSync injects REQUEST (the request object, from @nestjs/core) (through ' +
       'PlainLogger): sync machines run in workers, outside any request, and whatever injects REQUEST is ' +
       'request-scoped. Inject into PlainSync what it needs without REQUEST (a plain Logger, say, rather than a ' +
@@ -209,8 +210,7 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
 
     @Module({ imports: [SyncMachineModule.forRoot(options())] })
     class EmptyModule {}
-    const empty = await NestFactory.createApplicationContext(EmptyModule, { logger: false, abortOnError: false }).then(
-      () => undefined, (error: Error) => error);
+    const empty = await startError(EmptyModule);
     expect(empty?.message).to.match(/^SyncMachineModule found no provider decorated with @SyncMachine: add your machine class/);
 
     // One class in two modules' providers: two instances, each a machine of the same name.
@@ -220,8 +220,7 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
     class ShippingModule {}
     @Module({ imports: [BillingModule, ShippingModule, SyncMachineModule.forRoot(options())] })
     class TwiceModule {}
-    const twice = await NestFactory.createApplicationContext(TwiceModule, { logger: false, abortOnError: false }).then(
-      () => undefined, (error: Error) => error);
+    const twice = await startError(TwiceModule);
     expect(twice?.message).to.equal('OrderSync is in the providers of two modules (BillingModule and ShippingModule), so ' +
       'Nest makes an instance in each, and each would run as a machine: keep it in the `providers` of one module, and ' +
       "add it to that module's `exports` for the others that inject it.");
@@ -232,16 +231,14 @@ describe('SyncMachineModule (NestJS, SQLite, Redis)', function () {
     class FeatureModule {}
     @Module({ imports: [FeatureModule, SyncMachineModule.forRoot(options())] })
     class ImportsTwiceModule {}
-    const imported = await NestFactory.createApplicationContext(ImportsTwiceModule, { logger: false, abortOnError: false }).then(
-      () => undefined, (error: Error) => error);
+    const imported = await startError(ImportsTwiceModule);
     expect(imported?.message).to.equal('SyncMachineModule is imported 2 times in this application, and each import would ' +
       'start a runtime of its own: import it once, in the root module (it is global, so SyncMachines is injectable everywhere).');
 
     // Twice in one module: a class provider and a factory (a trial's message named "two modules (M and M)").
     @Module({ imports: [SyncMachineModule.forRoot(options())], providers: [OrderSync, { provide: 'again', useFactory: () => new OrderSync() }] })
     class DoubleModule {}
-    const double = await NestFactory.createApplicationContext(DoubleModule, { logger: false, abortOnError: false }).then(
-      () => undefined, (error: Error) => error);
+    const double = await startError(DoubleModule);
     expect(double?.message).to.equal('OrderSync is provided twice in DoubleModule (two providers make an instance of it: a ' +
       'class provider and a factory, say), and each would run as a machine: keep one provider of it.');
   });
