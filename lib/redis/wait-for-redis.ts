@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { NoAnswerError, withTimeout } from '../at-most';
 import { ConfigurationError, describeError, SyncMachineError } from '../errors';
 import type { RedisSettings } from './connection';
 
@@ -32,17 +33,33 @@ export async function pingOnce(settings: RedisSettings, timeoutMs = 2000): Promi
   });
   let cause: unknown;
   client.on('error', (error) => { cause ??= error; });
-  try {
+  const look = async () => {
     await client.connect();
     await client.ping();
     // ioredis selects the database on connect, but a failed SELECT only emits an error and leaves the connection
     // on database 0: a trial's /16 and /99 started, and wrote every key there.
     if (settings.db > 0) await client.select(settings.db);
+  };
+  try {
+    // One bound for the whole look: against a stopped (SIGSTOPped) Redis the socket connects, and ioredis' ready
+    // check and PING each waited their own timeout (22 s for the CLI's 10 s, a trial's "Command timed out").
+    await withTimeout(look(), timeoutMs);
   } catch (error) {
+    if (error instanceof NoAnswerError) throw silence(timeoutMs, client.status);
     throw cause ?? error; // ioredis rejects with "Connection is closed."; the socket's error says why
   } finally {
     client.disconnect();
   }
+}
+
+/** Why a look got no answer in time, as an unreachable error (ETIMEDOUT): waiting may mend it. */
+function silence(timeoutMs: number, status: string): Error {
+  const open = status === 'connect' || status === 'ready';
+  const error = new Error(open
+    ? `did not answer within ${timeoutMs / 1000} s, with its connection open: a stopped process, or a network that drops packets?`
+    : `no connection within ${timeoutMs / 1000} s (connect timed out)`) as Error & { code: string };
+  error.code = 'ETIMEDOUT';
+  return error;
 }
 
 /**
@@ -62,7 +79,8 @@ export async function checkRedis(settings: RedisSettings, options: { mayBeDown?:
         'use one it has, 0 to 15 unless its `databases` setting says more, in the URL (redis://host:6379/0) or as `db`.',
       { cause: error });
     }
-    throw new ConfigurationError(`Cannot reach Redis at ${settings.describe}: ${describeError(error)}. ` +
+    const why = describeError(error).replace(/(?<![.?!])$/, '.'); // the silence's question ends its sentence itself
+    throw new ConfigurationError(`Cannot reach Redis at ${settings.describe}: ${why} ` +
       `Start Redis or fix the \`redis\` option.${tlsHint(settings, error)}`, { cause: error });
   }
 }

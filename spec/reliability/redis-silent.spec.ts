@@ -129,4 +129,14 @@ describe('calls of the API while Redis does not answer (own redis-server, SQLite
     redis.thaw();
     expect((await sync.status())[0].machine).to.equal('OrderToApiSync'); // answers again
   });
+
+  it('start() (and so every CLI command) fails after about 10 s, saying Redis did not answer', async () => {
+    redis.freeze();
+    const began = Date.now();
+    const error = await h.start({ redis: redis.url }).then(() => undefined, (e: Error) => e);
+    // ioredis' ready check and PING each waited their own 10 s: 22 s, "Command timed out".
+    expect(Date.now() - began, 'bounded').to.be.within(9_000, 15_000);
+    expect(error?.message).to.equal(`Cannot reach Redis at redis://127.0.0.1:${redis.port}: did not answer within 10 s, ` +
+      'with its connection open: a stopped process, or a network that drops packets? Start Redis or fix the `redis` option.');
+  });
 });
