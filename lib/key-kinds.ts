@@ -71,8 +71,13 @@ export function rowId(kind: KeyKind, value: unknown): string {
  */
 export function uuidFoldsCase(dialect: 'postgresql' | 'mysql' | 'sqlite' | undefined, columnType: string, collation?: string): boolean {
   if (dialect === 'postgresql') return columnType === 'uuid';
-  if (dialect === 'mysql') return !collation || !/(_bin|_cs|^binary)$/i.test(collation);
+  if (dialect === 'mysql') return collationIgnoresCase(collation);
   return false;
+}
+
+/** Whether a MySQL/MariaDB text column compares without case: its default collations (and any but _bin/_cs) do. */
+export function collationIgnoresCase(collation: string | undefined): boolean {
+  return !collation || !/(_bin|_cs|^binary)$/i.test(collation);
 }
 
 /** An id as the database compares it, or undefined when no row can have it. */

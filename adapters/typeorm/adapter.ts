@@ -3,7 +3,7 @@ import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
 import { ConfigurationError } from '../../lib/errors';
 import { singleColumnKeyNeeded } from '../../lib/metadata/key-shape';
 import { consoleLogger, Logger } from '../../lib/logger';
-import { BIGINT_COLUMN_TYPES, KeyKind, keyValue, rowId, uuidFoldsCase } from '../../lib/key-kinds';
+import { BIGINT_COLUMN_TYPES, collationIgnoresCase, KeyKind, keyValue, rowId, uuidFoldsCase } from '../../lib/key-kinds';
 import { ColumnKind, sqlColumnKind } from '../../lib/where-values';
 import { UNPUBLISHED_DIGEST } from '../../lib/store/payload-row';
 import { keyOfStoredId, SqlDialect } from '../../lib/store/stored-key-sql';
@@ -56,7 +56,7 @@ export class TypeOrmAdapter implements OrmAdapter {
       name: metadata.name,
       primaryKey: metadata.primaryColumns[0].propertyName,
       keyKind: keyKindOf(metadata),
-      keyIgnoresCase: dialectOf(metadata.connection.options.type) === 'mysql' && uuidFoldsCase('mysql', '', metadata.primaryColumns[0].collation),
+      keyIgnoresCase: dialectOf(metadata.connection.options.type) === 'mysql' && collationIgnoresCase(metadata.primaryColumns[0].collation),
       properties: [...new Set([...metadata.columns, ...metadata.relations, ...metadata.allEmbeddeds].map((c) => c.propertyPath))],
       foreignSides: Object.fromEntries(metadata.relations.filter((r) => r.isOneToMany || r.isOneToOneNotOwner).map((r) => [
         r.propertyPath, { entity: r.inverseEntityMetadata.name, property: r.inverseRelation?.propertyPath },
