@@ -14,7 +14,7 @@ export type { SubjectStatus } from './runtime/subject-status';
 export type {
   ReconcileOptions, ReconcileReport, DifferingSubject, UnpublishableSubject,
 } from './runtime/reconcile';
-export type { DrainSummary, DrainFailure, DrainChangeFailure } from './runtime/drain';
+export type { DrainSummary, DrainFailure, DrainChangeFailure, DroppedChange } from './runtime/drain';
 export type { FailedTicket } from './queue/bee-queue-storage';
 export { KeySpace } from './redis/keys';
 export type { Step, StepKeys, BeeQueueKey } from './redis/keys';

@@ -27,6 +27,18 @@ export interface DrainChangeFailure {
   at: Date;
 }
 
+/** A row whose captured change was not enqueued (DrainSummary.dropped). */
+export interface DroppedChange {
+  entity: string;
+  id: string;
+  /**
+   * Its change was under way when Redis stopped answering (`captureTimeoutMs`), so it may have been recorded after
+   * all (the client sends it again on reconnecting); absent when a change of the row was dropped for sure.
+   * `notifyChanged` it all the same: a change recorded twice costs no API call.
+   */
+  maybeRecorded?: true;
+}
+
 /**
  * What `drain()` resolves: the runs that ended between the call (or, when earlier, the runtime's first request since
  * its last drain) and the moment nothing was left to do.
@@ -47,7 +59,7 @@ export interface DrainSummary {
    * the runtime closing), once per row: their subjects may be stale; `notifyChanged` or `resync` them. The log
    * names them too. Always empty with `capture: 'outbox'`, which keeps them.
    */
-  dropped: Array<{ entity: string; id: string }>;
+  dropped: DroppedChange[];
   /**
    * Machines whose Redis lost its data (a restart of a Redis that keeps nothing on disk, a FLUSHALL), found at `at`
    * and not fully resynced since: the changes recorded before then and not yet run are gone, so these outcomes do

@@ -24,7 +24,7 @@ import { warnIfEvicting } from '../redis/eviction';
 import { checkRedis } from '../redis/wait-for-redis';
 import { KeySpace, Step } from '../redis/keys';
 import { refusedRead, wrongTypeFix } from '../redis/wrong-type';
-import { CounterReading, drainMachines, DrainSummary, readCounters } from './drain';
+import { CounterReading, drainMachines, DrainSummary, DroppedChange, readCounters } from './drain';
 import { takeFailures } from './failures';
 import { notifiedChanges } from './notify';
 import { pickAdapter } from './pick-adapter';
@@ -131,7 +131,7 @@ export class SyncMachines {
   /** How long a write waits for Redis per mark call (StartOptions.captureTimeoutMs); set in start(). */
   private captureTimeoutMs = 2000;
   /** Rows whose captured changes were dropped since the last drain() (DrainSummary.dropped), by entity and id. */
-  private readonly dropped = new Map<string, { entity: string; id: string }>();
+  private readonly dropped = new Map<string, DroppedChange>();
   /** capture: 'outbox': moves outbox rows to Redis; set in start(). */
   private relay?: OutboxRelay;
   /** The counters as read with this runtime's first request since its last drain: that drain reports from there. */
@@ -489,7 +489,7 @@ export class SyncMachines {
       const timeoutMs = this.captureTimeoutMs * Math.max(1, Math.ceil(changes.length / MARK_CHUNK));
       await this.track(this.availability!.guard(() => this.requesting(() => this.router.route(changes)), timeoutMs));
     } catch (error) {
-      this.noteDropped(changes);
+      this.noteDropped(changes, error instanceof RedisUnavailableError && error.sent);
       // Down: listed once, when Redis is back, instead of one log line per write.
       if (error instanceof RedisUnavailableError) {
         this.availability!.recordDropped(changes.map((c) => ({ entity: c.entity.name, id: c.id })), error.sent);
@@ -585,12 +585,21 @@ export class SyncMachines {
     return this.machines.map((m) => ({ name: m.name, subject: m.subjectInfo.name, className: m.className }));
   }
 
-  /** Remembers changes that capture dropped, for the next drain(); the first MAX_DROPPED_NAMES rows only. */
-  private noteDropped(changes: CapturedChange[]): void {
+  /**
+   * Remembers changes that capture dropped, for the next drain(); the first MAX_DROPPED_NAMES rows only. `sent`: they
+   * were under way when Redis stopped answering, and may have been recorded after all; a row dropped for sure too is
+   * said without it.
+   */
+  private noteDropped(changes: CapturedChange[], sent = false): void {
     for (const { entity, id } of changes) {
-      if (this.dropped.size >= MAX_DROPPED_NAMES) return;
       const key = `${entity.name}\n${id}`;
-      if (!this.dropped.has(key)) this.dropped.set(key, { entity: entity.name, id });
+      const noted = this.dropped.get(key);
+      if (noted) {
+        if (!sent) delete noted.maybeRecorded;
+        continue;
+      }
+      if (this.dropped.size >= MAX_DROPPED_NAMES) continue;
+      this.dropped.set(key, sent ? { entity: entity.name, id, maybeRecorded: true } : { entity: entity.name, id });
     }
   }
 

@@ -103,8 +103,8 @@ describe('direct capture with Redis down (PostgreSQL)', function () {
     expect(stalled, 'said once, when the first write gave up waiting').to.have.length(1);
     const captured: number[] = [];
     const uncaptured: number[] = [];
-    for (let i = 1; i < 41; i += 1) {
-      const id = orders[i % orders.length].id;
+    for (let i = 0; i < 40; i += 1) {
+      const id = orders[1 + (i % 9)].id; // not orders[0]: its only change is the one under way when Redis stopped
       captured.push(await timedSave(h.ds, id, `frozen-${i}`));
       uncaptured.push(await timedSave(plain, id, `plain-${i}`));
     }
@@ -116,8 +116,8 @@ describe('direct capture with Redis down (PostgreSQL)', function () {
     await until(() => h.logger.lines.some((l) => /is back after/.test(l.message)));
     const back = h.logger.errors().find((e) => /is back after/.test(e))!;
     // The first write's changes were on their way when Redis stopped: not confirmed, rather than dropped.
-    const later = [...orders.slice(1), orders[0]].map((o) => o.id).join(', ');
-    expect(back).to.contain(`40 committed change(s) (to 10 rows) were dropped while it was down: Order ${later}; 1 more were being ` +
+    const later = orders.slice(1).map((o) => o.id).join(', ');
+    expect(back).to.contain(`40 committed change(s) (to 9 rows) were dropped while it was down: Order ${later}; 1 more were being ` +
       `enqueued as it went down and may have been recorded after all (the client sends them again when it reconnects): Order ${orders[0].id}.`);
 
     // Answering again: capture enqueues again, and a worker publishes what is written now.
@@ -126,7 +126,11 @@ describe('direct capture with Redis down (PostgreSQL)', function () {
     expect(again).to.be.below(450);
     await worker.drain(DRAIN);
     expect(h.api.documents.get(String(orders[1].id))?.order_status).to.equal('shipped');
-    expect((await capture.drain(DRAIN)).dropped).to.deep.equal(orders.map((o) => ({ entity: 'Order', id: String(o.id) })));
+    // drain() tells the two apart as the log does (two trials took the first write's row as lost for sure).
+    expect((await capture.drain(DRAIN)).dropped).to.deep.equal([
+      { entity: 'Order', id: String(orders[0].id), maybeRecorded: true },
+      ...orders.slice(1).map((o) => ({ entity: 'Order', id: String(o.id) })),
+    ]);
   });
 
   it('the calls that need Redis, with Redis down, reject naming its address, what was left undone and the fix', async () => {
