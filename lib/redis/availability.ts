@@ -202,7 +202,11 @@ export class RedisAvailability {
     this.answering = true;
     if (this.closed || !this.outage) return;
     const line = `Redis at ${this.describe} is back after ${this.elapsed()}; `;
-    if (this.recorded(this.outage) === 0) this.logger.info(`${line}no committed change was dropped meanwhile.`);
+    // Only capture's side: a trial read "no change was dropped" next to the data-loss error of the same restart.
+    if (this.recorded(this.outage) === 0) {
+      this.logger.info(`${line}capture dropped no committed change meanwhile (whether Redis kept its data is checked ` +
+        'apart, and said when it did not).');
+    }
     else this.logger.error(line + this.summary());
     this.outage = undefined;
   }
