@@ -12,14 +12,49 @@ export function notifiedChanges(
   machines: MachineDefinition[], given: EntityClass | string, ids: string | number | bigint | Array<string | number | bigint>, changedKeys?: string[],
 ): CapturedChange[] {
   const name = typeof given === 'string' ? given : given?.name ?? String(given);
-  // By class, or by the entity's name as the ORM knows it ('Product'): either names the listened class.
-  const matches = (entity: EntityClass, info: { name: string }) => entity === given || (typeof given === 'string' && info.name === given);
-  const listening = machines.flatMap((m) => m.listeners.filter((l) => matches(l.entity, l.info)).map((l) => ({ machine: m, listener: l })));
-  const entity = listening[0]?.listener.entity;
-  if (listening.length === 0) {
+  // By class, or by the entity's name as the ORM knows it ('Product'): either names the listened class. A class
+  // names each listened class it extends too, as capture takes a single-table child's write (a trial's
+  // notifyChanged(VipCustomer) was refused, where a flush of a VipCustomer reached the Customer listeners).
+  const chain = typeof given === 'function' ? ancestry(given) : [];
+  const matches = (entity: EntityClass, info: { name: string }) => chain.includes(entity) || (typeof given === 'string' && info.name === given);
+  const byEntity = new Map<EntityClass, Listening[]>();
+  for (const machine of machines) {
+    for (const listener of machine.listeners.filter((l) => matches(l.entity, l.info))) {
+      byEntity.set(listener.entity, [...byEntity.get(listener.entity) ?? [], { machine, listener }]);
+    }
+  }
+  if (byEntity.size === 0) {
     throw new ConfigurationError(
       `notifyChanged(${name}): no machine listens to it; add @ListenTo(${name}) to a machine, or drop the call.`);
   }
+  const changes: CapturedChange[] = [];
+  let refused: unknown;
+  let taken = false;
+  for (const [entity, listening] of [...byEntity].sort(([a], [b]) => chain.indexOf(a) - chain.indexOf(b))) {
+    try {
+      changes.push(...changesOf(entity, listening, name, ids, changedKeys));
+      taken = true;
+    } catch (error) {
+      refused ??= error; // the class' own listeners' refusal first; a parent's listeners may still take the keys
+    }
+  }
+  if (!taken) throw refused;
+  return changes;
+}
+
+type Listening = { machine: MachineDefinition; listener: MachineDefinition['listeners'][number] };
+
+/** The class and each class it extends, nearest first. */
+function ancestry(cls: EntityClass): unknown[] {
+  const chain: unknown[] = [];
+  for (let c: unknown = cls; typeof c === 'function' && c !== Function.prototype; c = Object.getPrototypeOf(c)) chain.push(c);
+  return chain;
+}
+
+function changesOf(
+  entity: EntityClass, listening: Listening[], name: string, ids: string | number | bigint | Array<string | number | bigint>,
+  changedKeys: string[] | undefined,
+): CapturedChange[] {
   const { info } = listening[0].listener;
   const list = checkedIds(Array.isArray(ids) ? ids : [ids], info, `notifyChanged(${name}, ids)`);
   if (list.length === 0) return [];
@@ -27,10 +62,7 @@ export function notifiedChanges(
   return list.map((id) => ({ entity, id, op: 'update', changedKeys: keys }));
 }
 
-function checkKeys(
-  name: string, changedKeys: unknown, properties: string[],
-  listening: Array<{ machine: MachineDefinition; listener: MachineDefinition['listeners'][number] }>,
-): string[] {
+function checkKeys(name: string, changedKeys: unknown, properties: string[], listening: Listening[]): string[] {
   const allForm = `omit changedKeys to treat every field as changed: notifyChanged(${name}, ids)`;
   if (!Array.isArray(changedKeys) || changedKeys.length === 0 || changedKeys.some((k) => typeof k !== 'string')) {
     throw new ConfigurationError(`notifyChanged(${name}, ids, changedKeys): changedKeys must be a non-empty array of ` +

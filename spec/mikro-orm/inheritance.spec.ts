@@ -51,5 +51,23 @@ for (const kind of DATABASES) {
       expect(api.deletes().map((r) => r.id)).to.deep.equal([`content-${video.id}`]);
       expect(api.publishes(`post-${post.id}`)).to.have.length(2);
     });
+
+    it('notifyChanged of a child reaches the machines on its parent, as its flushed changes do', async () => {
+      const { orm, api, sync } = s;
+      const em = orm.em.fork();
+      const post = em.create(Post, { title: 'A post', body: 'Hello' });
+      const video = em.create(Video, { title: 'A video', seconds: 30 });
+      await em.flush();
+      await sync.drain({ timeoutMs: 20_000 });
+      await em.nativeUpdate(Video, { id: video.id }, { title: 'Raw' });
+      await em.nativeUpdate(Post, { id: post.id }, { title: 'Raw' });
+      // A trial's notifyChanged(VipCustomer) was refused ("no machine listens to it") where Customer's did listen.
+      await sync.notifyChanged(Video, video.id);
+      await sync.notifyChanged(Post, post.id, ['title']); // PostBodies watches body only: ContentFeed takes it
+      await sync.drain({ timeoutMs: 20_000 });
+      expect(api.documents.get(`content-${video.id}`)).to.deep.equal({ title: 'Raw', kind: 'Video' });
+      expect(api.documents.get(`content-${post.id}`)).to.deep.equal({ title: 'Raw', kind: 'Post' });
+      expect(api.publishes(`post-${post.id}`)).to.have.length(1);
+    });
   });
 }

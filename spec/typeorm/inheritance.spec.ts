@@ -58,6 +58,21 @@ for (const kind of DATABASES) {
       expect(api.publishes(`post-${post.id}`)).to.have.length(2);
     });
 
+    it('notifyChanged of a child reaches the machines on its parent, as its captured writes do', async () => {
+      const { orm: ds, api, sync } = s;
+      const post = await ds.getRepository(Post).save({ title: 'A post', body: 'Hello' });
+      const video = await ds.getRepository(Video).save({ title: 'A video', seconds: 30 });
+      await sync.drain({ timeoutMs: 20_000 });
+      await ds.query(`UPDATE inherit_content SET title = 'Raw' WHERE id IN (${post.id}, ${video.id})`);
+      // A trial's notifyChanged(VipCustomer) was refused ("no machine listens to it") where Customer's did listen.
+      await sync.notifyChanged(Video, video.id);
+      await sync.notifyChanged(Post, post.id, ['title']); // PostBodies watches body only: ContentFeed takes it
+      await sync.drain({ timeoutMs: 20_000 });
+      expect(api.documents.get(`content-${video.id}`)).to.deep.equal({ title: 'Raw', kind: 'Video' });
+      expect(api.documents.get(`content-${post.id}`)).to.deep.equal({ title: 'Raw', kind: 'Post' });
+      expect(api.publishes(`post-${post.id}`)).to.have.length(1);
+    });
+
     it("finds a child's stored subjects whose row is no longer that child as gone, as its paging would", async () => {
       const { orm: ds, sync } = s;
       const post = await ds.getRepository(Post).save({ title: 'Turns', body: 'into a video' });

@@ -38,6 +38,17 @@ describe('notifyChanged keys', () => {
     expect(() => notifiedChanges([orders], Customer, 1, [])).to.throw(ConfigurationError, 'changedKeys must be a non-empty array');
     expect(() => notifiedChanges([crm], Order, 1)).to.throw(ConfigurationError, 'notifyChanged(Order): no machine listens to it');
   });
+
+  it("takes a child class as a change of each listened class it extends, and its listeners' refusal only when all refuse", () => {
+    class VipCustomer extends Customer {}
+    const changes = notifiedChanges([orders], VipCustomer, 2, ['firstName']);
+    expect(changes.map((c) => [c.entity, c.id, c.changedKeys])).to.deep.equal([[Customer, '2', ['firstName']]]);
+    const vips = machine('VipToCrmSync', [{ entity: VipCustomer, fields: ['email'] }]);
+    expect(notifiedChanges([orders, vips], VipCustomer, 2, ['firstName']).map((c) => c.entity)).to.deep.equal([Customer]);
+    expect(notifiedChanges([orders, vips], VipCustomer, 2).map((c) => c.entity)).to.deep.equal([VipCustomer, Customer]);
+    expect(() => notifiedChanges([orders, vips], VipCustomer, 2, ['id'])).to.throw(ConfigurationError,
+      'no machine watches that field of VipCustomer (VipToCrmSync watches email)');
+  });
 });
 
 /** `sync-machine diff`'s per-subject lines (lib/cli/commands/diff.ts). */
