@@ -1,6 +1,7 @@
 import type Redis from 'ioredis';
 import { NoAnswerError, withTimeout } from '../at-most';
 import { ConfigurationError, describeError, SyncMachineError } from '../errors';
+import { writesRefused } from './availability';
 import type { RedisSettings } from './connection';
 
 /** The wait was called off (a stop signal) before Redis answered. */
@@ -14,6 +15,8 @@ export interface WaitForRedisOptions {
   /** First pause; doubles up to `maxDelayMs`. Defaults 250 ms and 5 s. */
   initialDelayMs?: number;
   maxDelayMs?: number;
+  /** Named in the ACL fix of a refusal. */
+  prefix?: string;
 }
 
 /** Errors that mean "not answering yet" (down, restarting, loading its data), as opposed to a wrong setting. */
@@ -68,21 +71,45 @@ function silence(timeoutMs: number, status: string): Error {
  * client emits a second, unhandled error on a failed AUTH). With `mayBeDown`, a Redis that is only not answering
  * (down, restarting) is no error: resolves with why it did not answer, and undefined when it did.
  */
-export async function checkRedis(settings: RedisSettings, options: { mayBeDown?: boolean } = {}): Promise<unknown> {
+export async function checkRedis(settings: RedisSettings, options: { mayBeDown?: boolean; prefix?: string } = {}): Promise<unknown> {
   try {
     await pingOnce(settings, 10_000);
     return undefined;
   } catch (error) {
     if (options.mayBeDown && isUnreachable(error)) return error;
-    if (/DB index is out of range/.test(describeError(error))) {
-      throw new ConfigurationError(`Redis at ${settings.describe} has no database ${settings.db} (${describeError(error)}): ` +
-        'use one it has, 0 to 15 unless its `databases` setting says more, in the URL (redis://host:6379/0) or as `db`.',
-      { cause: error });
-    }
-    const why = describeError(error).replace(/(?<![.?!])$/, '.'); // the silence's question ends its sentence itself
-    throw new ConfigurationError(`Cannot reach Redis at ${settings.describe}: ${why} ` +
-      `Start Redis or fix the \`redis\` option.${tlsHint(settings, error)}`, { cause: error });
+    throw redisRefusal(settings, error, options.prefix);
   }
+}
+
+/**
+ * Why Redis could not be used, with the fix for what it said: a trial read "Cannot reach Redis … Start Redis" for
+ * a wrong password, an ACL user without channels and a Redis out of memory, each of which answered.
+ */
+export function redisRefusal(settings: RedisSettings, error: unknown, prefix = '<prefix>'): ConfigurationError {
+  const said = describeError(error).replace(/\.+$/, '');
+  const at = `Redis at ${settings.describe}`;
+  const refusal = (message: string) => new ConfigurationError(message, { cause: error });
+  if (/DB index is out of range/.test(said)) {
+    return refusal(`${at} has no database ${settings.db} (${said}): use one it has, 0 to 15 unless its \`databases\` ` +
+      'setting says more, in the URL (redis://host:6379/0) or as `db`.');
+  }
+  if (/^WRONGPASS\b|invalid (username-)?password/i.test(said)) {
+    return refusal(`${at} refused the credentials (${said}): fix the user and password in the \`redis\` option ` +
+      '(redis://user:password@host:6379/0, or `username` and `password`).');
+  }
+  if (/^NOAUTH\b/.test(said)) {
+    return refusal(`${at} needs a password (${said}): add it to the \`redis\` option (redis://:password@host:6379/0, or ` +
+      '`password`; with an ACL user, redis://user:password@…).');
+  }
+  if (/^NOPERM\b/.test(said)) {
+    return refusal(`${at} refused a command to its ACL user (${said}): sync-machine reads and writes the keys under its ` +
+      'prefix, runs Lua scripts, and its workers publish and subscribe on channels under it, which Redis 7 gives a new ' +
+      `user none of (acl-pubsub-default resetchannels). Grant them: ACL SETUSER <user> ~${prefix}:* &${prefix}:* +@all.`);
+  }
+  const refused = writesRefused(error);
+  if (refused) return refusal(`${at} refused a write (${said}): ${refused}.`);
+  const why = `${said}${/[?!]$/.test(said) ? '' : '.'}`; // a silence's question ends its sentence itself
+  return refusal(`Cannot reach ${at}: ${why} Start Redis or fix the \`redis\` option.${tlsHint(settings, error)}`);
 }
 
 /** A TLS address that timed out may be a plain Redis, which never answers the TLS handshake (a trial waited 10 s). */
@@ -104,7 +131,7 @@ export async function waitForRedis(settings: RedisSettings, options: WaitForRedi
       await pingOnce(settings);
       return;
     } catch (error) {
-      if (!isUnreachable(error)) throw error;
+      if (!isUnreachable(error)) throw redisRefusal(settings, error, options.prefix);
       options.onWait?.({ attempt, delayMs, error });
     }
     await pause(delayMs, options.signal);

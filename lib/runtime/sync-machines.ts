@@ -21,7 +21,7 @@ import { DataLossWatch, redisNowMs } from '../redis/data-loss';
 import { clearResyncNotices } from '../redis/resync-notices';
 import { resolveRedis } from '../redis/connection';
 import { warnIfEvicting } from '../redis/eviction';
-import { checkRedis } from '../redis/wait-for-redis';
+import { checkRedis, redisRefusal } from '../redis/wait-for-redis';
 import { KeySpace, Step } from '../redis/keys';
 import { refusedRead, wrongTypeFix } from '../redis/wrong-type';
 import { CounterReading, drainMachines, DrainSummary, DroppedChange, readCounters } from './drain';
@@ -168,7 +168,7 @@ export class SyncMachines {
     const bodyLimit = worker ? await adapter.payloads.check() : undefined;
     if (!worker) await atMost(START_LOOK_MS, warnWithoutPayloads(adapter, logger), (error) => logger.warn(`SyncMachines.start (no worker): ${describeError(error)}`));
     // A web process restarting during an outage: with the outbox its commits lose nothing, so it starts and waits.
-    const startsWithoutRedis = await checkRedis(redisSettings, { mayBeDown: capture.mode === 'outbox' && !worker });
+    const startsWithoutRedis = await checkRedis(redisSettings, { mayBeDown: capture.mode === 'outbox' && !worker, prefix: keys.prefix });
 
     const redis = redisSettings.createClient();
     let lastLogged = 0;
@@ -192,8 +192,8 @@ export class SyncMachines {
       } catch (error) {
         redis.disconnect();
         await queues?.close(0);
-        throw new ConfigurationError(`Cannot reach Redis at ${redisSettings.describe}: ${describeError(error)}. ` +
-          'Start Redis or fix the `redis` option.', { cause: error });
+        // A worker's queues subscribe to channels here: an ACL user without them was told "Cannot reach Redis".
+        throw redisRefusal(redisSettings, error, keys.prefix);
       }
       await warnIfEvicting(redis, redisSettings.describe, logger);
     }

@@ -45,8 +45,43 @@ describe('Redis with a password and over TLS (PostgreSQL)', function () {
     it('fails at start with a wrong password, naming the address but not the password', async () => {
       const error = await h.start({ redis: `redis://:wrong-one@127.0.0.1:${redis.port}` }).then(() => null, (e: Error) => e);
       expect(error).to.be.instanceOf(ConfigurationError);
-      expect(error!.message).to.match(new RegExp(`Cannot reach Redis at redis://127.0.0.1:${redis.port}`));
+      // Said as refused, with its fix: a trial read "Cannot reach Redis … Start Redis" for it.
+      expect(error!.message).to.equal(`Redis at redis://127.0.0.1:${redis.port} refused the credentials (WRONGPASS invalid ` +
+        'username-password pair or user is disabled): fix the user and password in the `redis` option ' +
+        '(redis://user:password@host:6379/0, or `username` and `password`).');
       expect(error!.message).not.to.contain('wrong-one');
+    });
+
+    it('fails at start without a password, saying Redis needs one', async () => {
+      const error = await h.start({ redis: `redis://127.0.0.1:${redis.port}` }).then(() => null, (e: Error) => e);
+      expect(error).to.be.instanceOf(ConfigurationError);
+      expect(error!.message).to.match(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${redis.port} needs a password \\(NOAUTH .*\\): add it to the \`redis\` option`));
+    });
+  });
+
+  describe('an ACL user', () => {
+    let redis: PrivateRedis;
+    let admin: Redis;
+    const url = () => `redis://app:app-pass@127.0.0.1:${redis.port}`;
+    before(async () => {
+      redis = await PrivateRedis.create();
+      admin = new Redis(redis.url);
+    });
+    after(async () => {
+      admin.disconnect();
+      await redis.destroy();
+    });
+
+    it("without channels refuses a worker's start naming the ACL grant, which then works for its prefix alone", async () => {
+      // Redis 7 gives a new user no channels (acl-pubsub-default resetchannels): a trial's worker read "Cannot reach Redis".
+      await admin.call('ACL', 'SETUSER', 'app', 'reset', 'on', '>app-pass', '~*', '+@all');
+      const error = await h.startWorker({ redis: url() }).then(() => null, (e: Error) => e);
+      expect(error).to.be.instanceOf(ConfigurationError);
+      expect(error!.message).to.match(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${redis.port} refused a command to its ACL user ` +
+        '\\(NOPERM .*channels.*\\): .*Grant them: ACL SETUSER <user> ~' + h.prefix + ':\\* &' + h.prefix + ':\\* \\+@all\\.$'));
+      // The grant it names, and nothing more, runs a worker and capture end to end.
+      await admin.call('ACL', 'SETUSER', 'app', 'reset', 'on', '>app-pass', `~${h.prefix}:*`, `&${h.prefix}:*`, '+@all');
+      await publishesEndToEnd(h, url());
     });
   });
 

@@ -26,7 +26,7 @@ async function startWhenRedisAnswers(io: CliIO, options: StartOptions, signal: A
   for (;;) {
     let waited = false;
     await waitForRedis(settings, {
-      signal,
+      signal, prefix: resolvePrefix(options.prefix),
       onWait: (info) => {
         waited = true;
         line(io.stderr, `sync-machine worker: ${describeWait(settings, info)}`);
