@@ -21,7 +21,10 @@ export interface MachineOptions {
   relations?: RelationSpec;
   /** Subjects (or changed rows) one run takes at once. Default 500, at most 1,000. */
   batchSize?: number;
-  /** Wait this long after a subject's first pending change before running it, so bursts coalesce. Default 0. */
+  /**
+   * Wait this long after a subject's first pending change before running it, so bursts coalesce. Default 0, at most
+   * 100,000 (a migration that takes longer coalesces fully when run with the workers stopped).
+   */
   debounceMs?: number;
   /**
    * 'body' (default) keeps the last published payload; 'digest' keeps only its sha256, no payload at rest

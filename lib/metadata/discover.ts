@@ -98,7 +98,9 @@ function discoverMachine(machine: unknown, adapter: OrmAdapter): MachineDefiniti
         'fix the name, or drop it from `relations`.');
     }
   }
-  const debounceMs = count(options.debounceMs, 0, 0, 100_000, 'debounceMs', className);
+  // At most 100 s: every change waits it, and a machine with a mapper keeps 2 × debounceMs of covered runs in Redis.
+  const debounceMs = count(options.debounceMs, 0, 0, MAX_DEBOUNCE_MS, 'debounceMs', className,
+    'a migration that takes longer coalesces fully when run with the workers stopped (start them afterwards)');
   return {
     name, className, subject: options.subject, subjectInfo, relations,
     batching: {
@@ -137,11 +139,16 @@ function rateLimit(value: unknown, className: string): { max: number; perMs: num
   return { max: v.max as number, perMs: v.perMs as number };
 }
 
-function count(value: unknown, fallback: number, min: number, max: number, option: string, className: string): number {
+const MAX_DEBOUNCE_MS = 100_000;
+
+function count(
+  value: unknown, fallback: number, min: number, max: number, option: string, className: string, beyond?: string,
+): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const instead = beyond && typeof value === 'number' && value > max ? `: ${beyond}` : '';
     throw new ConfigurationError(`${className}: @SyncMachine({ ${option} }) must be a whole number from ${min} to ${max}, ` +
-      `got ${shownValue(value)}.`);
+      `got ${shownValue(value)}${instead}.`);
   }
   return value;
 }

@@ -189,6 +189,11 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     @SyncMachine({ subject: Order, batchSize: '100' as never }) @ListenTo(Order)
     class Quoted { @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([Quoted])).to.equal('Quoted: @SyncMachine({ batchSize }) must be a whole number from 1 to 1000, got "100".');
+    // A trial's migration took 110 s, and "about how long it takes" met an unstated limit: the way past it is said.
+    @SyncMachine({ subject: Order, debounceMs: 150_000 }) @ListenTo(Order)
+    class Patient { @Build() b() { return {}; } @Publish() p() {} }
+    expect(await refusal([Patient])).to.equal('Patient: @SyncMachine({ debounceMs }) must be a whole number from 0 to ' +
+      '100000, got 150000: a migration that takes longer coalesces fully when run with the workers stopped (start them afterwards).');
     @SyncMachine({ subject: Order, batchSize: 1000, debounceMs: 100_000 }) @ListenTo(Order)
     class Largest { @Build() b() { return {}; } @Publish() p() {} }
     expect(await refusal([Largest], { redis: 'http://localhost' })).to.match(/^redis: /); // the machine itself passed
