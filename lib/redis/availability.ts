@@ -31,6 +31,13 @@ export function unanswered(error: unknown, call: string, redisAt: string, undone
     return new RedisUnavailableError(`${call}: Redis at ${redisAt} did not answer (${why}): ${undone}. ` +
       'Start Redis or fix the `redis` option, then call it again.', true, { cause: error });
   }
+  const refused = writesRefused(error);
+  if (refused) {
+    // A trial's resync printed a bare "OOM command not allowed …" after 4,000 of 20,001, naming neither what was
+    // recorded nor the fix.
+    return new RedisUnavailableError(`${call}: Redis at ${redisAt} refused a write (${describeError(error).replace(/\.+$/, '')}): ` +
+      `${refused}. ${undone[0].toUpperCase()}${undone.slice(1)}; call it again then.`, false, { cause: error });
+  }
   const { name, message } = (error ?? {}) as { name?: string; message?: string };
   // ioredis' own errors only: a database driver's ECONNREFUSED (resync pages the rows) is not Redis'.
   if (name !== 'MaxRetriesPerRequestError' && !/^Connection is closed\.?$|Stream isn't writeable/.test(message ?? '')) return error;

@@ -204,7 +204,15 @@ export class SyncMachines {
     runtime.captureTimeoutMs = capture.timeoutMs;
     runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe, capture.mode === 'outbox');
     runtime.dataLoss = new DataLossWatch(redis, keys, logger, redisSettings.describe, machines.map((m) => m.name), capture.mode === 'outbox');
-    await runtime.dataLoss.start();
+    try {
+      await runtime.dataLoss.start();
+    } catch (error) {
+      // Its first write: a Redis at its maxmemory refuses it, which a trial's CLI printed bare ("OOM command not allowed").
+      if (!writesRefused(error)) throw error;
+      redis.disconnect();
+      await queues?.close(0);
+      throw redisRefusal(redisSettings, error, keys.prefix);
+    }
     const lookedAtStart = runtime.dataLoss.checkAtStart(async (machine) => (await adapter.payloads.pageSubjectIds(machine, undefined, 1)).length > 0);
     // A worker reads the payload table anyway before it runs; an app process waits for the look START_LOOK_MS at most.
     if (worker) await lookedAtStart;

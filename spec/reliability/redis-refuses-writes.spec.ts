@@ -59,4 +59,24 @@ describe('Redis at its maxmemory (own redis-server)', function () {
     await worker.drain({ timeoutMs: 10_000 });
     expect(said(), 'accepted again: nothing more dropped').to.have.length(1);
   });
+
+  it('status reads on; resync and start say the refused write with its fix, and what was left undone', async () => {
+    const app = await h.start({ redis: redis.url }); // no worker: the order's change stays in the inbox
+    const order = await h.order(await h.customer());
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.config('SET', 'maxmemory', '1');
+    // Before: Redis' bare "OOM command not allowed when used memory > 'maxmemory'. script: …" for both (a trial).
+    const [machine] = await app.status(); // its scripts delete first, which lets the rest run
+    expect([machine.queues['find-subjects'].waiting, machine.queues['ensure-publication'].waiting]).to.deep.equal([1, 1]);
+    const resync = await app.resync('OrderToApiSync', { ids: [order.id] }).then(() => 'answered', (e: Error) => e.message);
+    const refused = `Redis at ${redis.url} refused a write (OOM command not allowed when used memory > 'maxmemory'`;
+    expect(resync).to.satisfy((m: string) => m.startsWith(`resync(OrderToApiSync): ${refused}`), resync);
+    expect(resync).to.satisfy((m: string) => m.endsWith(`): ${MAXMEMORY_HINT}. The pages recorded before it are ` +
+      'pending, the rest are not (a resync again costs no API call for the unchanged ones); call it again then.'), resync);
+    // Start too (so every CLI command): its first write is refused.
+    for (const start of [() => h.startWorker({ redis: redis.url }), () => h.start({ redis: redis.url })]) {
+      const started = await start().then((w) => w.close().then(() => 'started'), (e: Error) => e.message);
+      expect(started).to.equal(`${refused}): ${MAXMEMORY_HINT}.`);
+    }
+  });
 });
