@@ -42,7 +42,10 @@ export async function loadApart(
   return parts;
 }
 
-/** What a subject (or changed row) whose row loadApart could not load fails with: the ORM's own error, as its cause. */
+/**
+ * What a subject (or changed row) whose row loadApart could not load fails with: the ORM's own error, as its cause.
+ * Said as a failed load, not a bad row: a dropped connection fails a piece too (a trial read it as a bad row).
+ */
 export function unloadableError(cause: unknown): SyncMachineError {
-  return new SyncMachineError(`the ORM could not load its row (the rest of its batch loaded): ${describeError(cause)}`, { cause });
+  return new SyncMachineError(`loading its row failed, alone (the rest of its batch loaded): ${describeError(cause)}`, { cause });
 }

@@ -442,7 +442,8 @@ function slowReads(settings: ItemRunSettings, items: string[], ms: number): stri
   const stored = settings.step === 'ensure-publication' ? ` and their stored payloads (${PAYLOAD_TABLE})` : '';
   return `${settings.step} of ${settings.machine.className}: ${named} still running after ${Math.round(ms / 1000)} s, ` +
     `waiting for the batch's reads of their rows${stored}: the database has not answered (a lock on the table, such as ` +
-    "a migration's ALTER TABLE or LOCK TABLE, or a connection that hangs?). No hook has been called yet; they run when it answers.";
+    "a migration's ALTER TABLE or LOCK TABLE; a connection pool used up by reads that wait on one; or a connection that " +
+    'hangs?). No hook has been called yet; they run when it answers.';
 }
 
 /**

@@ -101,7 +101,7 @@ for (const kind of DATABASES) {
       expect((await drain()).outcomes).to.deep.equal({ published: 5, failed: 3 });
       expect(api.publishes().map((r) => r.id).sort()).to.deep.equal(created.filter((_, i) => i !== 2).map((i) => i.id).sort());
       const status = await sync.subjectStatus('InvoiceSync', created[2].id);
-      expect(status.failed?.error).to.match(/^the ORM could not load its row \(the rest of its batch loaded\): .*cannot read a poisoned memo/);
+      expect(status.failed?.error).to.match(/^loading its row failed, alone \(the rest of its batch loaded\): .*cannot read a poisoned memo/);
     });
   });
 }

@@ -34,7 +34,8 @@ describe('a lock on the payload table (PostgreSQL)', function () {
       // Before: "@Build or @Publish has not returned ... Give the call a timeout", of hooks never called.
       expect(said()[0]).to.equal(`ensure-publication of OrderToApiSync: Order ${order.id} still running after 2 s, waiting for ` +
         "the batch's reads of their rows and their stored payloads (sync_machine_payloads): the database has not answered (a " +
-        "lock on the table, such as a migration's ALTER TABLE or LOCK TABLE, or a connection that hangs?). No hook has been " +
+        "lock on the table, such as a migration's ALTER TABLE or LOCK TABLE; a connection pool used up by reads that wait on " +
+        'one; or a connection that hangs?). No hook has been ' +
         'called yet; they run when it answers.');
       expect(h.api.publishes(String(order.id))).to.deep.equal([]);
     } finally {
