@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { Logger } from '../logger';
+import { evictions } from './eviction';
 import type { KeySpace } from './keys';
 
 /** The marker's expiry: long past any outage worth telling apart. */
@@ -90,11 +91,15 @@ export class DataLossWatch {
     } catch {
       return; // down again, or a Redis before 6.2: the next reconnect looks again
     }
+    const evicting = reconnected || this.closes !== closes ? undefined : await evictions(this.client);
     const what = reconnected || this.closes !== closes
       ? 'came back without the data it held (a restart of a Redis that keeps nothing on disk, a FLUSHALL, or a failover ' +
         'to an empty replica): changes recorded before the outage and not yet run'
-      : 'lost the data it held while connected (a FLUSHALL or FLUSHDB, or a failover to an empty replica at the same ' +
-        'address): changes recorded and not yet run';
+      : evicting
+        ? `evicted keys of sync-machine's while connected (maxmemory-policy ${evicting.policy}, ${evicting.evicted} keys ` +
+          'evicted so far: set maxmemory-policy noeviction, and raise maxmemory; or a FLUSHALL): changes recorded and not yet run'
+        : 'lost the data it held while connected (a FLUSHALL or FLUSHDB, or a failover to an empty replica at the same ' +
+          'address): changes recorded and not yet run';
     this.say(`${what}, failure records, the records of publishes whose outcome was not known, and publication ` +
       'counters are gone', this.machines);
     await this.record(this.machines);

@@ -23,3 +23,22 @@ export async function warnIfEvicting(redis: Redis, describe: string, logger: Log
     "and sync-machine's keys go with no error (pending changes lost, a lock gone while its run publishes). " +
     'Set maxmemory-policy noeviction (a full Redis then refuses writes, and they are reported), or give sync-machine a Redis of its own.');
 }
+
+/**
+ * Keys this Redis has evicted so far under an evicting policy, with the policy; undefined when it evicts nothing (or
+ * INFO is refused). A loss found while connected is then said as eviction, not only as a FLUSHALL (a trial's Redis at
+ * maxmemory 2mb with allkeys-lru emptied the prefix, and the log named FLUSHALL four times).
+ */
+export async function evictions(redis: Redis): Promise<{ policy: string; evicted: number } | undefined> {
+  let info: string;
+  try {
+    info = await redis.info();
+  } catch {
+    return undefined;
+  }
+  const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+  const policy = field('maxmemory_policy');
+  const evicted = Number(field('evicted_keys') ?? '0');
+  if (!policy || policy === 'noeviction' || !(evicted > 0)) return undefined;
+  return { policy, evicted };
+}

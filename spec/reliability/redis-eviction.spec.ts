@@ -28,6 +28,31 @@ describe('start() and a Redis that may evict keys (a private Redis, SQLite)', fu
     ]);
   });
 
+  it('says a loss found while connected as eviction when Redis has evicted keys, with the fix', async function () {
+    this.timeout(40_000);
+    await h.startWorker({ redis: redis.url });
+    const admin = new Redis(redis.url);
+    try {
+      const used = Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))![1]);
+      await admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      await admin.config('SET', 'maxmemory', String(used + 1_000_000));
+      for (let i = 0; i < 30; i += 1) await admin.set(`junk-${i}`, 'x'.repeat(100_000));
+      expect(Number(/^evicted_keys:(\d+)/m.exec(await admin.info('stats'))![1])).to.be.above(0);
+      // The markers may or may not have been among them: gone either way, as a full Redis would take them.
+      const markers = await admin.keys(`${h.prefix}:runtime:*`);
+      if (markers.length > 0) await admin.del(...markers);
+      const said = () => h.logger.errors().filter((e) => e.includes('while connected'));
+      for (let waited = 0; said().length === 0 && waited < 15_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+      // Before: "lost the data it held while connected (a FLUSHALL or FLUSHDB, or a failover …)", four times (a trial).
+      expect(said()[0]).to.match(new RegExp(`^Redis at ${redis.url.replace(/[.]/g, '\\.')} evicted keys of sync-machine's while ` +
+        'connected \\(maxmemory-policy allkeys-lru, \\d+ keys evicted so far: set maxmemory-policy noeviction, and raise maxmemory; ' +
+        'or a FLUSHALL\\): changes recorded and not yet run'));
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      admin.disconnect();
+    }
+  });
+
   it('says nothing with noeviction, or with no memory limit (a policy that never applies)', async () => {
     await configure({ maxmemory: '1073741824', 'maxmemory-policy': 'noeviction' });
     await h.start({ redis: redis.url });
