@@ -44,8 +44,12 @@ describe('publish gate: room for a take (shared Redis, fresh prefix)', () => {
     Promise.race([room.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 
   it('what one run was granted is set aside until its take answers, so runs asking at once do not each get it', async () => {
+    // The pace is the first publish as the gate timed it: 20 ms on a quiet machine, more on a loaded one (64 read
+    // against 80..95 in a full run beside other work, from a first publish of about 27 ms).
+    const keep = Math.ceil((1_000 / gate.queuedOf([], 0).publishMs) * 2);
+    expect(keep, 'a first publish of 20 ms or somewhat more').to.be.within(40, 100);
     const first = await gate.room(BATCH, () => false);
-    expect(first.size, 'keep about 100, less the 10 waiting').to.be.within(80, 95);
+    expect(first.size, 'keep, less the 10 waiting').to.equal(keep - 10);
     // Before: the second run got the same room, and the two takes queued about twice what the worker keeps.
     const second = gate.room(BATCH, () => false);
     expect(await within(second, 150), 'no room while the first take is out').to.equal(false);
