@@ -42,6 +42,16 @@ export function findConfigFile(cwd: string, given: string | undefined, from: Con
     '({ orm, redis, machines, ... }, or a function returning them), or pass --config <file>. See the README, "Configuration".');
 }
 
+/**
+ * A .ts config that Node read as JavaScript: a trial's `--config src/sync-machine.config.ts` said only "Unexpected
+ * token '{'". The README's examples run with ts-node loaded (the specs' config is TypeScript).
+ */
+export function typeScriptHint(file: string, error: unknown): string {
+  if (!/\.[cm]?ts$/.test(file) || !(error instanceof SyntaxError || /Unknown file extension/.test(describeError(error)))) return '';
+  return '. A TypeScript config needs a TypeScript loader in the process: point --config at the compiled .js (as in ' +
+    'production), or run the CLI under one (node -r ts-node/register node_modules/.bin/sync-machine …).';
+}
+
 /** Loads and evaluates the config; its errors (a database that is down, a typo) come back as CliErrors naming the file. */
 export async function loadConfig(cwd: string, given: string | undefined, from: ConfigSource = '--config'): Promise<LoadedConfig> {
   const file = findConfigFile(cwd, given, from);
@@ -50,7 +60,7 @@ export async function loadConfig(cwd: string, given: string | undefined, from: C
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     exported = require(file);
   } catch (error) {
-    throw new CliError(`Cannot load ${file}: ${describeError(error)}`, { cause: error });
+    throw new CliError(`Cannot load ${file}: ${describeError(error)}${typeScriptHint(file, error)}`, { cause: error });
   }
   const value = unwrapDefault(exported);
   let config: unknown;

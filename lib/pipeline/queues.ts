@@ -1,10 +1,10 @@
 import BeeQueue from 'bee-queue';
-import { describeError } from '../errors';
+import { ConfigurationError, describeError } from '../errors';
 import type { Logger } from '../logger';
 import type { RedisSettings } from '../redis/connection';
 import { KeySpace, Step } from '../redis/keys';
 import { CORRUPT_JOB_EVENT, ENDED_JOB_EVENT, installEnvelopeGuard } from '../queue/envelope-guard';
-import { installScriptRecovery } from '../queue/script-recovery';
+import { beeQueueScriptsFound, installScriptRecovery } from '../queue/script-recovery';
 import { writesRefused } from '../redis/availability';
 
 installScriptRecovery(); // Bee-Queue recovers from Redis restarts (NOSCRIPT): once per process
@@ -79,6 +79,12 @@ export class QueueSet {
 
   async ready(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.ready()));
+    if (this.queues.size > 0 && !beeQueueScriptsFound()) {
+      throw new ConfigurationError('Bee-Queue found none of its Lua scripts: it reads them at run time from its own folder ' +
+        '(node_modules/bee-queue/lib/lua), which in a bundle is the bundle\'s. Copy node_modules/bee-queue/lib/lua/*.lua ' +
+        'next to the bundled file, or keep bee-queue out of the bundle (esbuild --external:bee-queue) and install it; ' +
+        'see "Bundling" in the README.');
+    }
   }
 
   /**

@@ -25,6 +25,15 @@ interface QueueInternals {
   _delayedTimer: { schedule(time: number): void } | null;
 }
 
+/**
+ * Whether Bee-Queue found its Lua scripts (after a queue's `ready()`). It reads them from its own folder: in a
+ * bundle (esbuild, webpack) that is the bundle's, where none are, and every script call then sent EVALSHA with
+ * `undefined` ("node_redis: The EVALSHA command contains a invalid argument type", a trial's bundled worker).
+ */
+export function beeQueueScriptsFound(): boolean {
+  return Object.keys(lua.scripts).length > 0;
+}
+
 /** After a failed delayed-job activation, try again this soon instead of never (Bee-Queue does not reschedule). */
 export const DELAYED_ACTIVATION_RETRY_MS = 1000;
 

@@ -20,7 +20,9 @@ type ScriptName = typeof SCRIPT_NAMES[number];
 function scriptsDir(): string {
   const here = join(__dirname, 'scripts');
   if (existsSync(here)) return here;
-  throw new Error(`sync-machine: its Lua scripts are missing from ${here}: reinstall the package (the build copies them).`);
+  throw new Error(`sync-machine: its Lua scripts are missing from ${here}: reinstall the package (the build copies them). ` +
+    'In a bundle (esbuild, webpack), copy node_modules/sync-machine/dist/lib/redis/scripts there, or keep sync-machine ' +
+    'out of the bundle; see "Bundling" in the README.');
 }
 
 let sources: Map<ScriptName, string> | undefined;

@@ -86,6 +86,7 @@ export async function checkRedis(settings: RedisSettings, options: { mayBeDown?:
  * a wrong password, an ACL user without channels and a Redis out of memory, each of which answered.
  */
 export function redisRefusal(settings: RedisSettings, error: unknown, prefix = '<prefix>'): ConfigurationError {
+  if (error instanceof ConfigurationError) return error; // said already (Bee-Queue's scripts missing from a bundle)
   const said = describeError(error).replace(/\.+$/, '');
   const at = `Redis at ${settings.describe}`;
   const refusal = (message: string) => new ConfigurationError(message, { cause: error });
