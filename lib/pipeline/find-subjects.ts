@@ -159,7 +159,8 @@ function warnEmptyRemoval(deps: FindSubjectsDeps, machine: MachineDefinition, li
   deps.warnedEmptyRemovals.add(key);
   deps.logger.warn(`${machine.className}.${listener.mapper} returned no ${machine.subjectInfo.name} ids for the removed ` +
     `${listener.info.name} ${id}. For a removal it gets a snapshot of the row (columns, and each to-one relation as ` +
-    '{ <key>: value }), not a loaded entity, and a query for what the row linked to finds nothing any more: map from ' +
+    '{ <key>: value }), not a loaded entity, and a query for what the row linked to finds nothing any more (after a soft ' +
+    "delete too: the ORM's queries leave the soft-deleted row out unless asked withDeleted): map from " +
     "the snapshot's values where they name the subjects. Its many-to-many links are reported as changes of their own; " +
     'rows the database changes for it (ON DELETE CASCADE or SET NULL) are not: change those through the ORM first, or ' +
     'resync. (Said once per mapper.)');

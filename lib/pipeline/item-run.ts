@@ -219,8 +219,9 @@ const goneUnstored = new SaidTogether<ItemRunSettings, string>(1_000, (s, gone) 
   const why = '(never published): nothing to do';
   // A row that exists but that the machine's load does not find reads the same way (a trial: orders whose customer
   // MikroORM's eager inner join left out were never published, and only this line said so).
-  const hidden = 'If such a row is in the database, the machine\'s load does not find it: a filter or a soft delete ' +
-    'hides it, or a relation its load joins (eager, or in `relations`) leaves it out.';
+  const hidden = 'If such a row is in the database, the machine\'s load does not find it: it is of another class of ' +
+    'its table (single-table inheritance), a filter or a soft delete hides it, or a relation its load joins (eager, or in ' +
+    '`relations`) leaves it out.';
   s.logger.warn(gone.length === 1
     ? `${s.machine.className}: ${s.describe(gone[0])} is gone and has no stored payload ${why}. ${hidden}`
     : `${s.machine.className}: ${gone.length} subjects are gone and have no stored payload ${why} ` +

@@ -53,12 +53,23 @@ export class DataLossWatch {
     this.key = keys.runtimeMarker(randomUUID());
   }
 
-  async start(): Promise<void> {
-    if (this.client.status === 'ready') await this.mark();
-    else this.unmarked = true;
+  /**
+   * `refusedWrites`: a first mark refused so (Redis at its maxmemory) leaves it unmarked, to mark once Redis takes
+   * writes, and resolves with that error; any other failure rejects.
+   */
+  async start(refusedWrites?: (error: unknown) => boolean): Promise<unknown> {
+    let refused: unknown;
+    if (this.client.status === 'ready') {
+      await this.mark().catch((error: unknown) => {
+        if (!refusedWrites?.(error)) throw error;
+        refused = error;
+        this.unmarked = true;
+      });
+    } else this.unmarked = true;
     this.client.on('close', this.onClose);
     this.client.on('ready', this.onReady);
     this.renewal = setInterval(() => void this.lookNow(), CHECK_MS).unref();
+    return refused;
   }
 
   /**
@@ -68,7 +79,12 @@ export class DataLossWatch {
    */
   lookNow(): Promise<void> {
     // Not while down: the command would wait for the connection, and the reconnect looks anyway.
-    if (this.client.status !== 'ready' || this.down || this.unmarked) return Promise.resolve();
+    if (this.client.status !== 'ready' || this.down) return Promise.resolve();
+    // Started while Redis refused writes (at its maxmemory): marked once it takes them, with nothing to look for before.
+    if (this.unmarked) {
+      this.looking ??= this.mark().then(() => { this.unmarked = false; }, () => undefined).finally(() => { this.looking = undefined; });
+      return this.looking;
+    }
     this.looking ??= this.check(false).finally(() => { this.looking = undefined; });
     return this.looking;
   }
@@ -157,7 +173,8 @@ export class DataLossWatch {
     if (lost.length === 0) return;
     this.say(`holds no record of ${lost.join(', ')} (not even its counters) while the payload table holds subjects ` +
       'it published: Redis lost the data it held while no runtime was connected (a restart of a Redis that keeps ' +
-      'nothing on disk, a FLUSHALL), or this prefix is new to this database. Changes recorded before and not yet run, ' +
+      'nothing on disk, a FLUSHALL), or this prefix is new to this database (is the `redis` option\'s database index ' +
+      'the one used before?). Changes recorded before and not yet run, ' +
       'failure records and the records of publishes whose outcome was not known are gone', lost);
     await this.record(lost);
   }

@@ -103,9 +103,13 @@ export function redisRefusal(settings: RedisSettings, error: unknown, prefix = '
       '`password`; with an ACL user, redis://user:password@…).');
   }
   if (/^NOPERM\b/.test(said)) {
+    // The grant for what was refused alone: a whole `~p:* &p:* +@all` is refused by Redis for a user that has `~*`
+    // ("Adding a pattern after the * pattern … is not valid"), and granted nothing (a trial pasted it).
+    const grant = /channel/i.test(said) ? `&${prefix}:*` : /\bkeys?\b/i.test(said) ? `~${prefix}:*` : '+@all';
     return refusal(`${at} refused a command to its ACL user (${said}): sync-machine reads and writes the keys under its ` +
       'prefix, runs Lua scripts, and its workers publish and subscribe on channels under it, which Redis 7 gives a new ' +
-      `user none of (acl-pubsub-default resetchannels). Grant them: ACL SETUSER <user> ~${prefix}:* &${prefix}:* +@all.`);
+      `user none of (acl-pubsub-default resetchannels). Grant what was refused: ACL SETUSER <user> ${grant} (a new ` +
+      `user needs ~${prefix}:* &${prefix}:* +@all).`);
   }
   const refused = writesRefused(error);
   if (refused) return refusal(`${at} refused a write (${said}): ${refused}.`);
@@ -155,5 +159,5 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
 /** For messages: what the last try said. */
 export function describeWait(settings: RedisSettings, info: { attempt: number; delayMs: number; error: unknown }): string {
   return `Redis at ${settings.describe} does not answer (${describeError(info.error)}); ` +
-    `trying again in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}).`;
+    `trying again in ${(info.delayMs / 1000).toFixed(1)} s (attempt ${info.attempt}).${tlsHint(settings, info.error)}`;
 }

@@ -13,10 +13,13 @@ export function notifiedChanges(
 ): CapturedChange[] {
   const name = typeof given === 'string' ? given : given?.name ?? String(given);
   // By class, or by the entity's name as the ORM knows it ('Product'): either names the listened class. A class
-  // names each listened class it extends too, as capture takes a single-table child's write (a trial's
-  // notifyChanged(VipCustomer) was refused, where a flush of a VipCustomer reached the Customer listeners).
+  // names the listened classes it extends too, as capture takes a single-table child's write (a trial's
+  // notifyChanged(VipCustomer) was refused, where a flush of a VipCustomer reached the Customer listeners), and those
+  // that extend it: a row changed by raw SQL and notified as a Customer may be a VipCustomer (another trial's machine
+  // on VipCustomer stayed stale); one that is not is gone to such a machine.
   const chain = typeof given === 'function' ? ancestry(given) : [];
-  const matches = (entity: EntityClass, info: { name: string }) => chain.includes(entity) || (typeof given === 'string' && info.name === given);
+  const related = (entity: EntityClass) => chain.includes(entity) || (chain.length > 0 && ancestry(entity).includes(given));
+  const matches = (entity: EntityClass, info: { name: string }) => related(entity) || (typeof given === 'string' && info.name === given);
   const byEntity = new Map<EntityClass, Listening[]>();
   for (const machine of machines) {
     for (const listener of machine.listeners.filter((l) => matches(l.entity, l.info))) {
@@ -30,7 +33,9 @@ export function notifiedChanges(
   const changes: CapturedChange[] = [];
   let refused: unknown;
   let taken = false;
-  for (const [entity, listening] of [...byEntity].sort(([a], [b]) => chain.indexOf(a) - chain.indexOf(b))) {
+  // The class itself first, then what it extends, then what extends it: the first refusal said is the nearest.
+  const rank = (entity: EntityClass) => (chain.includes(entity) ? chain.indexOf(entity) : chain.length);
+  for (const [entity, listening] of [...byEntity].sort(([a], [b]) => rank(a) - rank(b))) {
     try {
       changes.push(...changesOf(entity, listening, name, ids, changedKeys));
       taken = true;

@@ -204,11 +204,19 @@ export class SyncMachines {
     runtime.captureTimeoutMs = capture.timeoutMs;
     runtime.availability = new RedisAvailability(redis, logger, redisSettings.describe, capture.mode === 'outbox');
     runtime.dataLoss = new DataLossWatch(redis, keys, logger, redisSettings.describe, machines.map((m) => m.name), capture.mode === 'outbox');
+    // Its first write: a Redis at its maxmemory refuses it, which a trial's CLI printed bare ("OOM command not allowed").
+    // A worker cannot run then; an app process (and so `sync-machine status` and `diff`) starts, to read.
+    const refusesWrites = (error: unknown) => writesRefused(error) !== undefined;
     try {
-      await runtime.dataLoss.start();
+      const refused = await runtime.dataLoss.start(worker ? undefined : refusesWrites);
+      if (refused) {
+        logger.warn(`SyncMachines.start: Redis at ${redisSettings.describe} refuses writes (${describeError(refused)}): ` +
+          `${writesRefused(refused)}. Started anyway: status() and reconcile() read; the changes of commits are dropped, ` +
+          'each named, until it takes writes again, and a worker cannot start.');
+      }
     } catch (error) {
-      // Its first write: a Redis at its maxmemory refuses it, which a trial's CLI printed bare ("OOM command not allowed").
-      if (!writesRefused(error)) throw error;
+      if (!refusesWrites(error)) throw error;
+      runtime.availability.close(); // the disconnect is no outage to tell ("unreachable", a trial's first line)
       redis.disconnect();
       await queues?.close(0);
       throw redisRefusal(redisSettings, error, keys.prefix);

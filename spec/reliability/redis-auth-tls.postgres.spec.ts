@@ -78,8 +78,14 @@ describe('Redis with a password and over TLS (PostgreSQL)', function () {
       const error = await h.startWorker({ redis: url() }).then(() => null, (e: Error) => e);
       expect(error).to.be.instanceOf(ConfigurationError);
       expect(error!.message).to.match(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${redis.port} refused a command to its ACL user ` +
-        '\\(NOPERM .*channels.*\\): .*Grant them: ACL SETUSER <user> ~' + h.prefix + ':\\* &' + h.prefix + ':\\* \\+@all\\.$'));
-      // The grant it names, and nothing more, runs a worker and capture end to end.
+        `\\(NOPERM .*channels.*\\): .*Grant what was refused: ACL SETUSER <user> &${h.prefix}:\\* \\(a new user needs ` +
+        `~${h.prefix}:\\* &${h.prefix}:\\* \\+@all\\)\\.$`));
+      // The grant it names, as a user pastes it onto this one (a whole `~p:* &p:* +@all` is refused after `~*`), works.
+      await admin.call('ACL', 'SETUSER', 'app', `&${h.prefix}:*`);
+      await publishesEndToEnd(h, url());
+    });
+
+    it('limited to what the README names for a new user (its prefix\'s keys and channels) runs a worker and capture', async () => {
       await admin.call('ACL', 'SETUSER', 'app', 'reset', 'on', '>app-pass', `~${h.prefix}:*`, `&${h.prefix}:*`, '+@all');
       await publishesEndToEnd(h, url());
     });

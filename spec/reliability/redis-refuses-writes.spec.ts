@@ -60,7 +60,7 @@ describe('Redis at its maxmemory (own redis-server)', function () {
     expect(said(), 'accepted again: nothing more dropped').to.have.length(1);
   });
 
-  it('status reads on; resync and start say the refused write with its fix, and what was left undone', async () => {
+  it('status reads on, an app process starts to read; resync and a worker\'s start say the refused write with its fix', async () => {
     const app = await h.start({ redis: redis.url }); // no worker: the order's change stays in the inbox
     const order = await h.order(await h.customer());
     await admin.config('SET', 'maxmemory-policy', 'noeviction');
@@ -73,10 +73,25 @@ describe('Redis at its maxmemory (own redis-server)', function () {
     expect(resync).to.satisfy((m: string) => m.startsWith(`resync(OrderToApiSync): ${refused}`), resync);
     expect(resync).to.satisfy((m: string) => m.endsWith(`): ${MAXMEMORY_HINT}. The pages recorded before it are ` +
       'pending, the rest are not (a resync again costs no API call for the unchanged ones); call it again then.'), resync);
-    // Start too (so every CLI command): its first write is refused.
-    for (const start of [() => h.startWorker({ redis: redis.url }), () => h.start({ redis: redis.url })]) {
-      const started = await start().then((w) => w.close().then(() => 'started'), (e: Error) => e.message);
-      expect(started).to.equal(`${refused}): ${MAXMEMORY_HINT}.`);
-    }
+    // A worker cannot start: its first write is refused, and said so, alone (a trial read "is unreachable" first).
+    const errorsBefore = h.logger.errors().length;
+    const started = await h.startWorker({ redis: redis.url }).then((w) => w.close().then(() => 'started'), (e: Error) => e.message);
+    expect(started).to.equal(`${refused}): ${MAXMEMORY_HINT}.`);
+    expect(h.logger.errors().slice(errorsBefore)).to.deep.equal([]);
+    // An app process starts, to read (so `sync-machine status` and `diff`, which failed on the same refusal).
+    const reader = await h.start({ redis: redis.url });
+    expect(h.logger.warnings().filter((w) => w.includes('refuses writes'))).to.deep.equal([
+      `SyncMachines.start: Redis at ${redis.url} refuses writes (OOM command not allowed when used memory > 'maxmemory'.): ` +
+      `${MAXMEMORY_HINT}. Started anyway: status() and reconcile() read; the changes of commits are dropped, each named, ` +
+      'until it takes writes again, and a worker cannot start.',
+    ]);
+    expect((await reader.status())[0].queues['ensure-publication'].waiting).to.equal(1);
+    expect((await reader.reconcile('OrderToApiSync')).checked).to.equal(1);
+    // Once Redis takes writes, its data-loss marker is set, so that a loss from then on is found by it too.
+    const markers = () => admin.keys(`${h.prefix}:runtime:*`);
+    const before = (await markers()).length;
+    await admin.config('SET', 'maxmemory', '0');
+    for (let waited = 0; (await markers()).length === before && waited < 8_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
+    expect((await markers()).length).to.equal(before + 1);
   });
 });

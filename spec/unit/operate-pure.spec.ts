@@ -48,6 +48,10 @@ describe('notifyChanged keys', () => {
     expect(notifiedChanges([orders, vips], VipCustomer, 2).map((c) => c.entity)).to.deep.equal([VipCustomer, Customer]);
     expect(() => notifiedChanges([orders, vips], VipCustomer, 2, ['id'])).to.throw(ConfigurationError,
       'no machine watches that field of VipCustomer (VipToCrmSync watches email)');
+    // And the other way: a Customer notified may be a VipCustomer.
+    expect(notifiedChanges([vips], Customer, 2).map((c) => [c.entity, c.id])).to.deep.equal([[VipCustomer, '2']]);
+    expect(notifiedChanges([orders, vips], Customer, 2).map((c) => c.entity)).to.deep.equal([Customer, VipCustomer]);
+    expect(notifiedChanges([orders, vips], Customer, 2, ['email']).map((c) => c.entity)).to.deep.equal([VipCustomer]);
   });
 });
 
