@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { ConfigurationError } from '../../lib';
 import { MAX_RECONNECT_DELAY_MS, resolveRedis } from '../../lib/redis/connection';
-import { isUnreachable } from '../../lib/redis/wait-for-redis';
+import { describeWait, isUnreachable } from '../../lib/redis/wait-for-redis';
 
 /** Pure: how one `redis` setting becomes ioredis and Bee-Queue (node_redis) settings. No Redis needed. */
 describe('resolveRedis (no services)', () => {
@@ -56,5 +56,13 @@ describe('isUnreachable (no services)', () => {
     expect(isUnreachable(new Error('WRONGPASS invalid username-password pair or user is disabled.'))).to.equal(false);
     expect(isUnreachable(withCode('self-signed certificate', 'DEPTH_ZERO_SELF_SIGNED_CERT'))).to.equal(false);
     expect(isUnreachable(undefined)).to.equal(false);
+  });
+
+  it("a worker's wait on a rediss:// address that times out gives the TLS hint, as start() does", () => {
+    const timedOut = Object.assign(new Error('no connection within 2 s (connect timed out)'), { code: 'ETIMEDOUT' });
+    const info = { attempt: 1, delayMs: 250, error: timedOut };
+    // A trial's worker waited on a plain Redis given as rediss:// with no word of TLS.
+    expect(describeWait(resolveRedis('rediss://127.0.0.1:6390'), info)).to.match(/\(attempt 1\)\. With rediss:\/\/ the server must speak TLS/);
+    expect(describeWait(resolveRedis('redis://127.0.0.1:6390'), info)).to.match(/\(attempt 1\)\.$/);
   });
 });
