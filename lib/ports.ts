@@ -42,6 +42,11 @@ export interface EntityInfo {
   /** Columns and relations, by property name: what `fields` may name. */
   properties: string[];
   /**
+   * The table its rows are in (schema-qualified where given): the classes of one single-table hierarchy share it, so
+   * a row notified as one of them may be a row of any other (notifyChanged).
+   */
+  table?: string;
+  /**
    * Relations whose key lives in the other entity's rows (a one-to-many collection, the inverse side of a
    * one-to-one), by property: writing them changes none of this entity's rows, so `fields` may not name them.
    * Each names the other entity and its property that holds the key, for the error that says what to listen to.

@@ -49,7 +49,7 @@ export class MikroOrmAdapter implements OrmAdapter {
     }
     return {
       name: meta.className, primaryKey: meta.primaryKeys[0], keyKind: keyKindOf(meta, this.dialect), properties: meta.props.map((p) => p.name),
-      keyIgnoresCase: this.dialect === 'mysql',
+      keyIgnoresCase: this.dialect === 'mysql', table: meta.schema ? `${meta.schema}.${meta.tableName}` : meta.tableName,
       foreignSides, columnKinds: Object.fromEntries(filterColumns(meta).map((p) => [p.name, columnKindOf(p)])), manyToMany,
     };
   }

@@ -58,6 +58,7 @@ export class TypeOrmAdapter implements OrmAdapter {
       keyKind: keyKindOf(metadata),
       keyIgnoresCase: dialectOf(metadata.connection.options.type) === 'mysql' && collationIgnoresCase(metadata.primaryColumns[0].collation),
       properties: [...new Set([...metadata.columns, ...metadata.relations, ...metadata.allEmbeddeds].map((c) => c.propertyPath))],
+      table: metadata.tablePath,
       foreignSides: Object.fromEntries(metadata.relations.filter((r) => r.isOneToMany || r.isOneToOneNotOwner).map((r) => [
         r.propertyPath, { entity: r.inverseEntityMetadata.name, property: r.inverseRelation?.propertyPath },
       ])),

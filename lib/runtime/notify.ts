@@ -17,14 +17,17 @@ export function notifiedChanges(
   // notifyChanged(VipCustomer) was refused, where a flush of a VipCustomer reached the Customer listeners), and those
   // that extend it: a row changed by raw SQL and notified as a Customer may be a VipCustomer (another trial's machine
   // on VipCustomer stayed stale); one that is not is gone to such a machine.
+  // And, through the table they share, its sibling classes: a row whose kind changed by raw SQL (biz to vip) was
+  // notified as its old class, and the machine on the new one stayed stale (a trial).
   const chain = typeof given === 'function' ? ancestry(given) : [];
   const related = (entity: EntityClass) => chain.includes(entity) || (chain.length > 0 && ancestry(entity).includes(given));
-  const matches = (entity: EntityClass, info: { name: string }) => related(entity) || (typeof given === 'string' && info.name === given);
+  const named = (entity: EntityClass, info: { name: string }) => related(entity) || (typeof given === 'string' && info.name === given);
+  const all = machines.flatMap((machine) => machine.listeners.map((listener) => ({ machine, listener })));
+  const tables = new Set(all.filter(({ listener: l }) => named(l.entity, l.info) && l.info.table).map(({ listener: l }) => l.info.table));
   const byEntity = new Map<EntityClass, Listening[]>();
-  for (const machine of machines) {
-    for (const listener of machine.listeners.filter((l) => matches(l.entity, l.info))) {
-      byEntity.set(listener.entity, [...byEntity.get(listener.entity) ?? [], { machine, listener }]);
-    }
+  for (const { machine, listener } of all) {
+    if (!named(listener.entity, listener.info) && !(listener.info.table && tables.has(listener.info.table))) continue;
+    byEntity.set(listener.entity, [...byEntity.get(listener.entity) ?? [], { machine, listener }]);
   }
   if (byEntity.size === 0) {
     throw new ConfigurationError(

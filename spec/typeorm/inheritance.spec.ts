@@ -78,6 +78,12 @@ for (const kind of DATABASES) {
       await sync.drain({ timeoutMs: 20_000 });
       expect(api.publishes(`post-${post.id}`).map((r) => r.body)).to.deep.equal([{ body: 'Hello' }, { body: 'Raw body' }]);
       expect(api.publishes(`post-${video.id}`)).to.deep.equal([]);
+      // A row whose class changed behind the ORM, notified as the class it was: the machine on its new class sees it.
+      await ds.query(`UPDATE inherit_content SET type = 'Post', body = 'Was a video' WHERE id = ${video.id}`);
+      await sync.notifyChanged(Video, video.id);
+      await sync.drain({ timeoutMs: 20_000 });
+      expect(api.documents.get(`post-${video.id}`)).to.deep.equal({ body: 'Was a video' });
+      expect(api.documents.get(`content-${video.id}`)).to.deep.equal({ title: 'Raw', kind: 'Post' });
     });
 
     it("finds a child's stored subjects whose row is no longer that child as gone, as its paging would", async () => {

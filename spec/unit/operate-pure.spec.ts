@@ -52,6 +52,13 @@ describe('notifyChanged keys', () => {
     expect(notifiedChanges([vips], Customer, 2).map((c) => [c.entity, c.id])).to.deep.equal([[VipCustomer, '2']]);
     expect(notifiedChanges([orders, vips], Customer, 2).map((c) => c.entity)).to.deep.equal([Customer, VipCustomer]);
     expect(notifiedChanges([orders, vips], Customer, 2, ['email']).map((c) => c.entity)).to.deep.equal([VipCustomer]);
+    // And across: a row notified as its old class after its kind changed (biz to vip) is one of the table's rows.
+    class BizCustomer extends Customer {}
+    const onTable = (m: MachineDefinition) => ({ ...m, listeners: m.listeners.map((l) => ({ ...l, info: { ...l.info, table: 'customers' } })) });
+    const shared = [onTable(machine('VipSync', [{ entity: VipCustomer }])), onTable(machine('BizSync', [{ entity: BizCustomer }]))] as MachineDefinition[];
+    expect(notifiedChanges(shared, BizCustomer, 3).map((c) => c.entity)).to.deep.equal([BizCustomer, VipCustomer]);
+    expect(notifiedChanges([machine('VipSync', [{ entity: VipCustomer }]), machine('BizSync', [{ entity: BizCustomer }])], BizCustomer, 3)
+      .map((c) => c.entity), 'tables unknown: only its own line').to.deep.equal([BizCustomer]);
   });
 });
 
