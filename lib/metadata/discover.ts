@@ -281,9 +281,14 @@ function readListeners(
       throw new ConfigurationError(`${className}.${mapper} is decorated with @SubjectIdsFrom but is not a method.`);
     }
     if (mapper === undefined && listen.entity !== subject) {
+      // One class of the subject's single-table hierarchy: listening to the subject's own class is the simpler fix (a
+      // trial was steered to write an identity mapper).
+      const sameRows = info.table !== undefined && info.table === adapter.describe(subject)?.table;
+      const instead = sameRows ? ` Or, as ${entityName} and ${subjectName} share one table, listen to the subject itself: ` +
+        `@ListenTo(${subjectName}).` : '';
       throw new ConfigurationError(
         `${className} listens to ${entityName} but has no @SubjectIdsFrom(${entityName}) method: ` +
-        `add one that, given a changed ${entityName}, returns the ${subjectName} ids it affects.`);
+        `add one that, given a changed ${entityName}, returns the ${subjectName} ids it affects.${instead}`);
     }
     return { entity: listen.entity, info, fields: listen.fields, mapper };
   });

@@ -93,9 +93,12 @@ export async function findSubjectsBatch(
       if (unloadable.has(taken.item)) throw unloadableError(unloadable.get(taken.item));
       const row = rows.get(taken.item) ?? request.snapshot;
       if (!row) {
+        // A soft-deleted row reads as gone too (a trial renamed one, restored it, and its orders stayed stale).
         deps.logger.warn(
-          `${machine.className}: ${entity} ${id} is gone and no snapshot of it was captured, so its subjects ` +
-          `cannot be found; resync(${machine.className}) if its subjects changed.`);
+          `${machine.className}: ${entity} ${id} is gone (or hidden from the load: soft-deleted, or filtered) and no ` +
+          `snapshot of it was captured, so its subjects cannot be found; resync(${machine.className}) if its subjects ` +
+          `changed. For a soft-deleted row, add its delete column to @ListenTo(${entity}, { fields }): its restore is ` +
+          'then a change, and maps the row to its subjects.');
         return 'vanished';
       }
       const change = changeFor(request, rows.has(taken.item));

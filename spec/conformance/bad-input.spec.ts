@@ -158,6 +158,18 @@ for (const world of WORLDS) {
       }
     });
 
+    it('a changed row gone without a snapshot is warned of once, naming a soft delete and its fix', async () => {
+      const worker = await h.startWorker();
+      await worker.notifyChanged(h.shop.Customer, 999_999); // a row its load does not find: deleted, or filtered
+      await worker.drain(DRAIN);
+      expect(h.api.received).to.deep.equal([]);
+      expect(h.logger.warnings().filter((w) => w.includes('Customer 999999'))).to.deep.equal([
+        'OrderToApiSync: Customer 999999 is gone (or hidden from the load: soft-deleted, or filtered) and no snapshot of it ' +
+        'was captured, so its subjects cannot be found; resync(OrderToApiSync) if its subjects changed. For a soft-deleted ' +
+        'row, add its delete column to @ListenTo(Customer, { fields }): its restore is then a change, and maps the row to its subjects.',
+      ]);
+    });
+
     it('treats a subject that vanished as nothing to publish, with a warning', async () => {
       const worker = await h.startWorker();
       // resync() refuses an id an integer key cannot hold, but one can still reach a run (a mapper's string, a

@@ -1,10 +1,12 @@
 import { expect } from 'chai';
 import { ChildEntity, Column, Entity, PrimaryGeneratedColumn, TableInheritance } from 'typeorm';
+import { Build, ListenTo, Publish, SyncMachine, SyncMachines } from '../../lib';
 import { consoleLogger } from '../../lib/logger';
 import { pickAdapter } from '../../lib/runtime/pick-adapter';
 import { DATABASES } from '../support/database';
 import { contentMachines, firstContentDocuments } from '../support/own-machines';
 import { ApiClient } from '../support/partner-api';
+import { REDIS_URL } from '../support/redis';
 import { suiteRuntime, typeOrmOn } from '../support/suite-runtime';
 
 @Entity('inherit_content')
@@ -84,6 +86,17 @@ for (const kind of DATABASES) {
       await sync.drain({ timeoutMs: 20_000 });
       expect(api.documents.get(`post-${video.id}`)).to.deep.equal({ body: 'Was a video' });
       expect(api.documents.get(`content-${video.id}`)).to.deep.equal({ title: 'Raw', kind: 'Post' });
+    });
+
+    it('refuses a listener on another class of the subject\'s table without a mapper, naming the subject\'s own class', async () => {
+      @SyncMachine({ subject: Post }) @ListenTo(Content)
+      class PostsFromContent { @Build() b() { return {}; } @Publish() p() {} }
+      const error = await SyncMachines.start({ orm: s.orm, redis: REDIS_URL, machines: [new PostsFromContent()] })
+        .then((sync) => sync.close(), (e: Error) => e);
+      // A trial was steered to write an identity mapper.
+      expect((error as Error).message).to.equal('PostsFromContent listens to Content but has no @SubjectIdsFrom(Content) method: ' +
+        'add one that, given a changed Content, returns the Post ids it affects. Or, as Content and Post share one table, ' +
+        'listen to the subject itself: @ListenTo(Post).');
     });
 
     it("finds a child's stored subjects whose row is no longer that child as gone, as its paging would", async () => {
