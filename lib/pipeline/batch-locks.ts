@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { LockLostError, LockLostWhilePublishingError, SyncMachineError } from '../errors';
+import { lossesFound } from '../redis/data-loss';
 import type { WorkQueue } from './work-queue';
 
 /**
@@ -48,6 +49,10 @@ export class BatchLocks {
   private readonly calls = new Map<string, { abort: AbortController; what: string }>();
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  /** Data losses this process had found when the locks were taken (lossesFound). */
+  private losses = lossesFound();
+  /** A loss was found since the take: a lock found lost went with Redis' data, not to a run after its expiry. */
+  private afterLoss = false;
 
   /**
    * `since`: performance.now() before the take was sent, so validity is never overestimated. `closed`: the
@@ -65,7 +70,10 @@ export class BatchLocks {
   async ensure(item: string): Promise<void> {
     if (!this.lost.has(item) && this.validNow(item)) return;
     if (!this.lost.has(item)) await this.extend([item]);
-    if (this.lost.has(item)) throw new LockLostError(`the lock on ${item} was taken over after it expired`);
+    if (this.lost.has(item)) {
+      throw new LockLostError(this.afterLoss ? `the lock on ${item} went with the data Redis lost`
+        : `the lock on ${item} was taken over after it expired`);
+    }
   }
 
   /**
@@ -143,6 +151,14 @@ export class BatchLocks {
   }
 
   private validNow(item: string): boolean {
+    // Redis lost its data since: the locks went with it, and another run may hold them now, though their time is not
+    // up. A trial's run sent an order's payload of before a change 4 s after the loss was found, after the newer
+    // run's: asked again (extend), a lock proves itself held or is lost, and its subject is not sent.
+    if (lossesFound() !== this.losses) {
+      this.losses = lossesFound();
+      this.afterLoss = true;
+      for (const held of this.validUntil.keys()) this.validUntil.set(held, 0);
+    }
     return performance.now() < (this.validUntil.get(item) ?? 0) - this.margin();
   }
 

@@ -96,14 +96,18 @@ async function lostWhilePublishing(s: ItemRunSettings, item: string, error: Lock
  */
 const lockLost = new SaidTogether<ItemRunSettings, { item: string; error: unknown }>(200, (s, lost) => {
   const what = `${s.step} of ${s.machine.className} for`;
-  const advice = 'Raise worker.lockTtlMs if hooks are slow; a process stopped or paused for longer than it loses its locks too.';
+  // Locks that went with Redis' data were not taken after a stall: nothing to raise (batch-locks.ts).
+  const withData = describeError(lost[0].error).includes('went with the data Redis lost');
+  const advice = withData ? 'Their next runs go above any version sent meanwhile.'
+    : 'Raise worker.lockTtlMs if hooks are slow; a process stopped or paused for longer than it loses its locks too.';
   if (lost.length === 1) {
     s.logger.warn(`${what} ${s.describe(lost[0].item)} stopped before publishing: ${describeError(lost[0].error)}; it runs ` +
       `again from current data. ${advice}`);
     return;
   }
   const named = listed(inIdOrder(lost.map((l) => l.item)).map((item) => s.describe(item)), 10);
-  s.logger.warn(`${what} ${named} stopped before publishing: their locks were taken over after they expired (the first: ` +
+  const how = withData ? 'their locks went with the data Redis lost' : 'their locks were taken over after they expired';
+  s.logger.warn(`${what} ${named} stopped before publishing: ${how} (the first: ` +
     `${describeError(lost[0].error)}); they run again from current data. ${advice}`);
 });
 

@@ -116,6 +116,7 @@ export class DataLossWatch {
           'evicted so far: set maxmemory-policy noeviction, and raise maxmemory; or a FLUSHALL): changes recorded and not yet run'
         : 'lost the data it held while connected (a FLUSHALL or FLUSHDB, or a failover to an empty replica at the same ' +
           'address): changes recorded and not yet run';
+    found += 1;
     this.say(`${what}, failure records, the records of publishes whose outcome was not known, and publication ` +
       'counters are gone', this.machines);
     await this.record(this.machines);
@@ -227,6 +228,13 @@ let losses = 0;
 
 export function lossesRecorded(): number {
   return losses;
+}
+
+/** Losses this process found, recorded or not: the subject locks its runs held before one are no longer proven. */
+let found = 0;
+
+export function lossesFound(): number {
+  return found;
 }
 
 /** The counter of a machine's publishes in its stats hash (finish.lua). */
