@@ -53,7 +53,7 @@ export function payloadTableSql(dialect: PayloadTableDialect, schema?: string): 
   throw new ConfigurationError(
     `payloadTableSql: no statements for "${String(dialect)}": sync-machine ships them for 'postgresql', 'sqlite', 'mysql' and 'mariadb'; ` +
     'on another database let MikroORM create the table from the SyncMachinePayload entity (orm.schema.updateSchema(), ' +
-    'or `npx mikro-orm migration:create`).');
+    `or \`npx mikro-orm migration:create\`).${minified(dialect)}`);
 }
 
 /**
@@ -103,7 +103,7 @@ export function outboxTableSql(dialect: PayloadTableDialect, schema?: string): O
   }
   throw new ConfigurationError(
     `outboxTableSql: no statements for "${String(dialect)}": sync-machine ships them for 'postgresql', 'sqlite', 'mysql' and 'mariadb'; ` +
-    'on another database let MikroORM create the table from the SyncMachineOutbox entity.');
+    `on another database let MikroORM create the table from the SyncMachineOutbox entity.${minified(dialect)}`);
 }
 
 /** Creates `sync_machine_outbox` unless it exists: run it once at deploy, like a migration. */
@@ -133,4 +133,13 @@ export function dialectOf(orm: MikroORM): PayloadTableDialect {
 
 function schemaOf(orm: MikroORM): string | undefined {
   return orm.config.get('schema') ?? undefined;
+}
+
+/**
+ * createPayloadTable(orm) tells the database by the platform's class name, which a minifier shortens: a trial's
+ * esbuild --minify read "QR" and was sent to create the table by hand.
+ */
+function minified(dialect: unknown): string {
+  return typeof dialect === 'string' && /^[A-Za-z_$][\w$]?$/.test(dialect)
+    ? ` ("${dialect}" reads as a minifier's name for MikroORM's platform class: bundle with --keep-names.)` : '';
 }

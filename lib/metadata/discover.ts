@@ -102,7 +102,7 @@ function discoverMachine(machine: unknown, adapter: OrmAdapter): MachineDefiniti
   const debounceMs = count(options.debounceMs, 0, 0, MAX_DEBOUNCE_MS, 'debounceMs', className,
     'a migration that takes longer coalesces fully when run with the workers stopped (start them afterwards)');
   return {
-    name, className, subject: options.subject, subjectInfo, relations,
+    name, named: options.name !== undefined, className, subject: options.subject, subjectInfo, relations,
     batching: {
       // At most 1,000: a batch binds every id in one query, and its store 8 values per subject in one statement.
       batchSize: count(options.batchSize, DEFAULT_BATCH_SIZE, 1, 1_000, 'batchSize', className),

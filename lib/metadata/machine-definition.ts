@@ -22,6 +22,8 @@ export interface Hooks {
 /** A validated machine: what start() discovered, used by every step. */
 export interface MachineDefinition {
   name: string;
+  /** `name` was given (@SyncMachine({ name })), not taken from the class. */
+  named?: boolean;
   className: string;
   instance: Record<string, (...args: unknown[]) => unknown>;
   subject: EntityClass;

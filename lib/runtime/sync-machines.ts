@@ -80,6 +80,20 @@ function warnUnlistened(machines: MachineDefinition[], logger: Logger): void {
 }
 
 /**
+ * A machine named by its class, whose class name a minifier shortened ("In"): its Redis keys and stored payloads go
+ * by that name, which the next build changes, so every subject would publish again from version 1, and an app and a
+ * worker bundled apart disagree (a trial's esbuild --minify, nothing said).
+ */
+function warnMinifiedNames(machines: MachineDefinition[], logger: Logger): void {
+  for (const m of machines) {
+    if (m.named || m.className.length > 2) continue;
+    logger.warn(`A machine is named "${m.name}" after its class (subject ${m.subjectInfo.name}), a name a minifier leaves: ` +
+      'its Redis keys and stored payloads go by it, and the next build may name it otherwise (every subject published ' +
+      "again, from version 1). Name it (@SyncMachine({ name: 'OrderToApiSync' })), or bundle with --keep-names.");
+  }
+}
+
+/**
  * A runtime without a worker never reads the payload table to capture, so a missing one does not stop it; but the
  * install is unfinished (its workers refuse to start, and resync, status and diff from here fail): said at start,
  * not first by a worker on another host (an outside trial: a capture-only start said nothing).
@@ -160,6 +174,7 @@ export class SyncMachines {
     const adapter = pickAdapter(options.orm, logger);
     const machines = discoverMachines(options.machines, adapter);
     warnUnlistened(machines, logger);
+    warnMinifiedNames(machines, logger);
     const worker = resolveWorker(options.worker);
     const keys = new KeySpace(resolvePrefix(options.prefix));
     const capture = resolveCapture(options.capture, options.outboxPollMs, options.captureTimeoutMs);

@@ -212,6 +212,21 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
       '(and @ListenTo with @SubjectIdsFrom for the related entities its payload reads).']);
   });
 
+  it('a machine named after a class name a minifier leaves says so, with the fix; a named one does not', async () => {
+    @SyncMachine({ subject: Order }) @ListenTo(Order)
+    class In { @Build() build() { return {}; } @Publish() publish() {} }
+    @SyncMachine({ subject: Order, name: 'Kr' }) @ListenTo(Order)
+    class Kr { @Build() build() { return {}; } @Publish() publish() {} }
+    const logger = new MemoryLogger();
+    const sync = await SyncMachines.start({ orm: h.ds, redis: REDIS_URL, prefix: h.prefix, machines: [In, Kr], logger });
+    await sync.close();
+    // A trial's esbuild --minify stored its machine as "In", with nothing said.
+    expect(logger.warnings(), logger.warnings().join('\n')).to.deep.equal(['A machine is named "In" after its class (subject ' +
+      'Order), a name a minifier leaves: its Redis keys and stored payloads go by it, and the next build may name it ' +
+      "otherwise (every subject published again, from version 1). Name it (@SyncMachine({ name: 'OrderToApiSync' })), or " +
+      'bundle with --keep-names.']);
+  });
+
   it('a subject given by name or missing: says the class itself goes there', async () => {
     @SyncMachine({ subject: 'Order' as never }) @ListenTo(Order)
     class ByName { @Build() b() { return {}; } @Publish() p() {} }
