@@ -159,3 +159,47 @@ export function contentMachines(Content: EntityClass, Post: EntityClass, feed: A
   }
   return [new ContentFeed(), new PostBodies()];
 }
+
+/** Writes behind the ORM for notifiesAcrossTable, in the ORM's own terms. */
+export interface RawContentWrites {
+  /** Both rows' title to 'Raw'. */
+  titles(): Promise<void>;
+  /** The post's body to 'Raw body'. */
+  body(): Promise<void>;
+  /** The video's discriminator to the post's, and its body to 'Was a video'. */
+  videoToPost(): Promise<void>;
+}
+
+/**
+ * notifyChanged across a single-table hierarchy (both inheritance suites): a child's reaches the machines on its
+ * parent, a parent's those on its children, and a row notified as its old class those on its new one.
+ */
+export async function notifiesAcrossTable(
+  suite: SuiteRuntime<unknown>, classes: { Content: EntityClass; Post: EntityClass; Video: EntityClass },
+  rows: { post: number; video: number }, raw: RawContentWrites,
+): Promise<void> {
+  const { api, sync } = suite;
+  const { Content, Post, Video } = classes;
+  const { post, video } = rows;
+  await raw.titles();
+  // A trial's notifyChanged(VipCustomer) was refused ("no machine listens to it") where Customer's did listen.
+  await sync.notifyChanged(Video, video);
+  await sync.notifyChanged(Post, post, ['title']); // PostBodies watches body only: ContentFeed takes it
+  await suite.drain();
+  expect(api.documents.get(`content-${video}`)).to.deep.equal({ title: 'Raw', kind: 'Video' });
+  expect(api.documents.get(`content-${post}`)).to.deep.equal({ title: 'Raw', kind: 'Post' });
+  expect(api.publishes(`post-${post}`)).to.have.length(1);
+  // A parent's names its children too: a row changed behind the ORM may be a Post (a trial's machine on the child
+  // stayed stale), and a Video is gone to the machine on Post, which never published it.
+  await raw.body();
+  await sync.notifyChanged(Content, [post, video]);
+  await suite.drain();
+  expect(api.publishes(`post-${post}`).map((r) => r.body)).to.deep.equal([{ body: 'Hello' }, { body: 'Raw body' }]);
+  expect(api.publishes(`post-${video}`)).to.deep.equal([]);
+  // A row whose class changed behind the ORM, notified as the class it was: the machine on its new class sees it.
+  await raw.videoToPost();
+  await sync.notifyChanged(Video, video);
+  await suite.drain();
+  expect(api.documents.get(`post-${video}`)).to.deep.equal({ body: 'Was a video' });
+  expect(api.documents.get(`content-${video}`)).to.deep.equal({ title: 'Raw', kind: 'Post' });
+}
