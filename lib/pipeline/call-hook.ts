@@ -85,6 +85,9 @@ function unloadedHint(machine: MachineDefinition, method: string, error: unknown
   const reads = method === machine.hooks.build || method === machine.hooks.checkPublishable;
   if (!reads) return '';
   const loaded = machine.relations?.length ? `it loads ${machine.relations.join(', ')} now` : 'it loads none now';
+  // A loaded relation reads null too where its row is soft-deleted or filtered out (a trial's eager customer).
+  const hidden = read === 'null' ? '; a relation that is loaded is null where its row is soft-deleted or filtered out: ' +
+    'guard it, or publish nothing meanwhile (@CheckPublishable)' : '';
   return `. If it reads a relation of ${machine.subjectInfo.name}, name it in @SyncMachine({ relations }) (${loaded}), ` +
-    'so that runs load it with the subject';
+    `so that runs load it with the subject${hidden}`;
 }

@@ -97,8 +97,8 @@ export async function findSubjectsBatch(
         deps.logger.warn(
           `${machine.className}: ${entity} ${id} is gone (or hidden from the load: soft-deleted, or filtered) and no ` +
           `snapshot of it was captured, so its subjects cannot be found; resync(${machine.className}) if its subjects ` +
-          `changed. For a soft-deleted row, add its delete column to @ListenTo(${entity}, { fields }): its restore is ` +
-          'then a change, and maps the row to its subjects.');
+          `changed. For a soft-deleted row whose @ListenTo(${entity}) names \`fields\`, add its delete column to them: ` +
+          'its restore is then a change, and maps the row to its subjects.');
         return 'vanished';
       }
       const change = changeFor(request, rows.has(taken.item));

@@ -85,12 +85,13 @@ function warnUnlistened(machines: MachineDefinition[], logger: Logger): void {
  * worker bundled apart disagree (a trial's esbuild --minify, nothing said).
  */
 function warnMinifiedNames(machines: MachineDefinition[], logger: Logger): void {
-  for (const m of machines) {
-    if (m.named || m.className.length > 2) continue;
-    logger.warn(`A machine is named "${m.name}" after its class (subject ${m.subjectInfo.name}), a name a minifier leaves: ` +
-      'its Redis keys and stored payloads go by it, and the next build may name it otherwise (every subject published ' +
-      "again, from version 1). Name it (@SyncMachine({ name: 'OrderToApiSync' })), or bundle with --keep-names.");
-  }
+  const short = machines.filter((m) => !m.named && m.className.length <= 2).map((m) => `"${m.name}"`);
+  if (short.length === 0) return;
+  // One line for all: a minified bundle shortens every class, subjects included, so no name tells them apart.
+  logger.warn(`${short.length === 1 ? 'A machine is' : `${short.length} machines are`} named after ${short.length === 1
+    ? 'its class' : 'their classes'} (${short.join(', ')}), by a name a minifier leaves: Redis keys and stored payloads go ` +
+    'by it, and the next build may name it otherwise (every subject published again, from version 1). Bundle with ' +
+    '--keep-names, or give each machine a name of its own (@SyncMachine({ name })).');
 }
 
 /**

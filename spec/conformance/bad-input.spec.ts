@@ -166,7 +166,8 @@ for (const world of WORLDS) {
       expect(h.logger.warnings().filter((w) => w.includes('Customer 999999'))).to.deep.equal([
         'OrderToApiSync: Customer 999999 is gone (or hidden from the load: soft-deleted, or filtered) and no snapshot of it ' +
         'was captured, so its subjects cannot be found; resync(OrderToApiSync) if its subjects changed. For a soft-deleted ' +
-        'row, add its delete column to @ListenTo(Customer, { fields }): its restore is then a change, and maps the row to its subjects.',
+        'row whose @ListenTo(Customer) names `fields`, add its delete column to them: its restore is then a change, and maps ' +
+        'the row to its subjects.',
       ]);
     });
 

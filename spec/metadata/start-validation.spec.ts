@@ -221,10 +221,10 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     const sync = await SyncMachines.start({ orm: h.ds, redis: REDIS_URL, prefix: h.prefix, machines: [In, Kr], logger });
     await sync.close();
     // A trial's esbuild --minify stored its machine as "In", with nothing said.
-    expect(logger.warnings(), logger.warnings().join('\n')).to.deep.equal(['A machine is named "In" after its class (subject ' +
-      'Order), a name a minifier leaves: its Redis keys and stored payloads go by it, and the next build may name it ' +
-      "otherwise (every subject published again, from version 1). Name it (@SyncMachine({ name: 'OrderToApiSync' })), or " +
-      'bundle with --keep-names.']);
+    expect(logger.warnings(), logger.warnings().join('\n')).to.deep.equal(['A machine is named after its class ("In"), by a ' +
+      'name a minifier leaves: Redis keys and stored payloads go by it, and the next build may name it otherwise (every ' +
+      'subject published again, from version 1). Bundle with --keep-names, or give each machine a name of its own ' +
+      '(@SyncMachine({ name })).']);
   });
 
   it('a subject given by name or missing: says the class itself goes there', async () => {

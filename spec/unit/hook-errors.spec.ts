@@ -30,6 +30,12 @@ describe('a hook\'s error', () => {
     });
     expect(hookError(machine(['client']), 'build', where, unloaded).message).to.include('(it loads client now)');
     expect(hookError(machine(), 'publish', where, unloaded).message).to.not.include('relations');
+    // A null relation may be loaded and hidden: a trial's eager customer, soft-deleted, read as "it loads none now".
+    const onNull = (() => { try { (null as unknown as { name: string }).name; } catch (e) { return e; } })();
+    expect(hookError(machine(), 'build', where, onNull).message).to.satisfy((m: string) => m.endsWith('(it loads none now), ' +
+      'so that runs load it with the subject; a relation that is loaded is null where its row is soft-deleted or filtered ' +
+      'out: guard it, or publish nothing meanwhile (@CheckPublishable)'));
+    expect(hookError(machine(), 'build', where, unloaded).message).to.not.include('soft-deleted');
   });
 
   it('of the language (a TypeError), names where in the app it was thrown; a mapper\'s says what its row holds', () => {
