@@ -19,6 +19,9 @@ export function itemName(step: Step, subject: string, item: string): string {
 }
 
 /** The Bee-Queue queues of every machine, two per machine. */
+/** How often a worker raises its queues' due delayed tickets itself (sweepDelayed). */
+const DELAYED_SWEEP_MS = 2_000;
+
 /** How often a Redis that refuses writes is said, per process, while it lasts. */
 const REFUSAL_SAID_EVERY_MS = 60_000;
 
@@ -28,11 +31,14 @@ export class QueueSet {
   private abandoned = false;
   /** When a Redis that refuses writes was last said (performance.now()), for all queues of this process. */
   private refusalSaidAt = -Infinity;
+  /** Runs queues' delayed tickets (sweepDelayed); workers only. */
+  private sweep?: NodeJS.Timeout;
+  private readonly isWorker: boolean;
 
   constructor(
     redis: RedisSettings, keys: KeySpace, machines: string[], worker: { stallIntervalMs: number } | undefined, logger: Logger,
   ) {
-    const isWorker = worker !== undefined;
+    const isWorker = this.isWorker = worker !== undefined;
     for (const machine of machines) {
       for (const step of STEPS) {
         const queue = new BeeQueue(keys.queueName(machine, step), {
@@ -79,6 +85,7 @@ export class QueueSet {
 
   async ready(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.ready()));
+    if (this.isWorker) this.sweepDelayed();
     if (this.queues.size > 0 && !beeQueueScriptsFound()) {
       throw new ConfigurationError('Bee-Queue found none of its Lua scripts: it reads them at run time from its own folder ' +
         '(node_modules/bee-queue/lib/lua), which in a bundle is the bundle\'s. Copy node_modules/bee-queue/lib/lua/*.lua ' +
@@ -91,7 +98,25 @@ export class QueueSet {
    * Waits for running jobs up to `timeoutMs`, then gives up on them (Bee-Queue re-runs stalled jobs); resolves
    * whether it gave up on any.
    */
+  /**
+   * Raises due delayed tickets every DELAYED_SWEEP_MS. Bee-Queue raises them only on its timer, set from the due times
+   * it is told of: a retry saved while Redis was down (its MULTI sent on reconnect, its message published before the
+   * subscriber was back) was told to nobody, and sat overdue in the delayed set for good. A step has one ticket at a
+   * time, so no new change woke it either (a trial: a machine's find-subjects stopped after a 15 s outage).
+   */
+  private sweepDelayed(): void {
+    clearInterval(this.sweep);
+    this.sweep = setInterval(() => {
+      for (const queue of this.queues.values()) {
+        const q = queue as unknown as { client?: { ready?: boolean }; paused?: boolean; _activateDelayed?: () => void };
+        if (q.client?.ready && !q.paused) q._activateDelayed?.();
+      }
+    }, DELAYED_SWEEP_MS);
+    this.sweep.unref();
+  }
+
   async close(timeoutMs: number): Promise<boolean> {
+    clearInterval(this.sweep);
     const closed = await Promise.all([...this.queues.values()].map((q) => q.close(timeoutMs).then(() => true, () => false)));
     this.abandoned = closed.includes(false);
     return this.abandoned;

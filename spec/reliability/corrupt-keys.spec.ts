@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { formatStatus } from '../../lib/cli/commands/status';
+import { ticketJson } from '../../lib/queue/bee-queue-storage';
 import { KeySpace } from '../../lib/redis/keys';
 import { Harness } from '../support/harness';
 import { REDIS_URL } from '../support/redis';
@@ -106,6 +107,18 @@ describe('corrupt values in sync-machine keys (TypeORM + SQLite, shared Redis, f
     await worker.drain(DRAIN);
     expect(statuses(orders.map((o) => o.id))).to.deep.equal(['shipped', 'shipped']);
     expect(h.logger.errors(), h.logger.errors().join('\n')).to.deep.equal([]);
+  });
+
+  it('a delayed ticket overdue that no worker was told of (saved while Redis was down) runs within seconds', async () => {
+    await h.startWorker();
+    // A retry saved while Redis was down: its MULTI ran on reconnect, its message to the workers before they were back
+    // subscribed. Bee-Queue's timer knew nothing of it, and the step's only ticket sat in the delayed set (a trial: a
+    // machine's find-subjects stalled for good after a 15 s outage, changes piling up).
+    const id = String(await redis.incr(h.queueKey('find-subjects', 'id')));
+    await redis.hset(h.queueKey('find-subjects', 'jobs'), id, ticketJson('OrderToApiSync', 'find-subjects'));
+    await redis.zadd(h.queueKey('find-subjects', 'delayed'), Date.now() - 1_000, id);
+    await until(async () => (await redis.zcard(h.queueKey('find-subjects', 'delayed'))) === 0);
+    await until(async () => (await redis.hexists(h.queueKey('find-subjects', 'jobs'), id)) === 0); // run, and done
   });
 
   it('a pause set far ahead by hand and then deleted holds work back for at most 10 s, not until its end', async () => {
