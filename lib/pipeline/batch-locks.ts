@@ -116,7 +116,7 @@ export class BatchLocks {
   signal(item: string, abort: AbortController, what: string): AbortSignal {
     if (!abort.signal.aborted) {
       if (this.closed()) abort.abort(closedReason(what));
-      else if (this.lost.has(item) || !this.validNow(item)) abort.abort(lockReason(what));
+      else if (this.lost.has(item) || !this.validNow(item)) abort.abort(lockReason(what, this.afterLoss));
     }
     return abort.signal;
   }
@@ -173,7 +173,7 @@ export class BatchLocks {
         return;
       }
       // Before the extend is sent: after a stop, this runs before its answer, and often before the hook's own timer.
-      for (const [item, { abort, what }] of this.calls) if (!this.validNow(item)) abort.abort(lockReason(what));
+      for (const [item, { abort, what }] of this.calls) if (!this.validNow(item)) abort.abort(lockReason(what, this.afterLoss));
       const held = [...this.validUntil.keys()].filter((item) => !this.lost.has(item));
       this.extend(held).catch(() => undefined).finally(() => { if (!this.stopped) this.arm(); });
     }, Math.max(10, this.ttlMs / 3));
@@ -187,14 +187,15 @@ export class BatchLocks {
       if (lost.has(item)) {
         this.lost.add(item);
         const call = this.calls.get(item);
-        call?.abort.abort(lockReason(call.what));
+        call?.abort.abort(lockReason(call.what, this.afterLoss));
       } else this.validUntil.set(item, since + this.ttlMs);
     }
   }
 }
 
 /** Why ctx.signal was aborted: the lock is not provably this run's, so another run may publish meanwhile. */
-function lockReason(what: string): LockLostError {
+function lockReason(what: string, afterLoss: boolean): LockLostError {
+  if (afterLoss) return new LockLostError(`the lock on ${what} went with the data Redis lost, so ctx.signal aborted its call`);
   return new LockLostError(`the lock on ${what} could not be proven held (taken over after a stall longer than ` +
     'worker.lockTtlMs?), so ctx.signal aborted its call');
 }

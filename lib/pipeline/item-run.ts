@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { CallOutcomeUnknownError, describeError, InvalidJobError, listed, LockLostError, LockLostWhilePublishingError, RetryAfter } from '../errors';
+import { CallOutcomeUnknownError, describeError, InvalidJobError, listed, LockLostError, LockLostWhilePublishingError, RetryAfter, SyncMachineError } from '../errors';
 import type { Logger } from '../logger';
 import type { MachineDefinition } from '../metadata/machine-definition';
 import type { Step } from '../redis/keys';
@@ -83,10 +83,14 @@ async function lostWhilePublishing(s: ItemRunSettings, item: string, error: Lock
     rerun = `${what} runs again, but its forced re-run could not be recorded (${describeError(cause)}): ` +
       `call resync(${s.machine.className}, { ids: ['${item}'], force: true })`;
   }
+  // A lock that went with Redis' data was not outlived: a trial read "raise worker.lockTtlMs" after a 0.1 s outage.
+  const withData = /went with the data Redis lost/.test(`${describeError(error.cause)} ${describeError((error.cause as { cause?: unknown })?.cause)}`);
+  const why = withData ? 'It went with the data Redis lost (said above).'
+    : 'The lock could not be extended for longer than it lasts: the event loop was blocked, or the process stopped or ' +
+      'paused (raise worker.lockTtlMs above the longest such stall), or Redis did not answer (an outage the log says, ' +
+      'longer than the lock).';
   s.logger.error(`${s.machine.className}: lock on ${what} was lost while publishing; another run may have published ` +
-    `a newer payload meanwhile, so nothing was stored and ${rerun}. The lock could not be extended for longer than ` +
-    'it lasts: the event loop was blocked, or the process stopped or paused (raise worker.lockTtlMs above the longest ' +
-    'such stall), or Redis did not answer (an outage the log says, longer than the lock).');
+    `a newer payload meanwhile, so nothing was stored and ${rerun}. ${why}`);
   return [item, 'requeue', describeError(error)];
 }
 
@@ -118,7 +122,8 @@ export function sayBatchNotes(s: ItemRunSettings): void {
   goneUnstored.sayNow(s);
 }
 
-function fail(s: ItemRunSettings, item: string, attempt: number, error: unknown): ItemResult {
+function fail(s: ItemRunSettings, item: string, attempt: number, thrown: unknown): ItemResult {
+  const error = redisGaveUp(thrown);
   const what = `${s.step} of ${s.machine.className} for ${s.describe(item)}`;
   const retryAfter = RetryAfter.in(error);
   if (retryAfter) {
@@ -245,4 +250,14 @@ function inIdOrder(items: string[]): string[] {
     if (numeric(a) !== numeric(b)) return numeric(a) ? -1 : 1;
     return a < b ? -1 : a > b ? 1 : 0;
   });
+}
+
+/**
+ * ioredis' own error for a command it gave up on while not connected, said as what it means: a trial's failures read
+ * "Reached the max retries per request limit (which is 20). Refer to "maxRetriesPerRequest" option for details".
+ */
+function redisGaveUp(error: unknown): unknown {
+  if ((error as { name?: unknown } | undefined)?.name !== 'MaxRetriesPerRequestError') return error;
+  return new SyncMachineError('Redis did not answer while it ran (not connected: ioredis gave up on a command after its ' +
+    'maxRetriesPerRequest tries)', { cause: error });
 }

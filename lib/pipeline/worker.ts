@@ -268,7 +268,8 @@ async function refused(work: WorkQueue, className: string, error: unknown): Prom
  */
 function rerun(settings: ItemRunSettings, ticket: string): string {
   return `${settings.step} of ${settings.machine.className}: run ticket ${ticket} is run again, as its run before did not ` +
-    'finish (its worker died or was stopped mid-batch, close() gave up on it, or it failed; or a worker with a shorter ' +
+    'finish (its worker died or was stopped mid-batch, close() gave up on it, or it failed, as runs do while Redis is ' +
+    'down; or a worker with a shorter ' +
     'worker.stallIntervalMs checked before that run\'s worker renewed it: give every worker of a prefix the same one)';
 }
 

@@ -186,6 +186,10 @@ describe('a batch loaded before Redis loses its data (own redis-server, SQLite)'
     expect(sent.filter(([, status]) => status === 'placed'), JSON.stringify(sent)).to.deep.equal([]);
     expect(h.logger.warnings().filter((w) => w.includes('stopped before publishing')).join('\n'))
       .to.include('went with the data Redis lost').and.not.include('Raise worker.lockTtlMs');
+    // The call under way when the loss was found: said as such, not as a lock outlived (a trial, after a 0.1 s outage).
+    const whilePublishing = h.logger.errors().filter((e) => e.includes('was lost while publishing'));
+    expect(whilePublishing, h.logger.errors().join('\n')).to.have.length(1);
+    expect(whilePublishing[0]).to.include('It went with the data Redis lost (said above).').and.not.include('raise worker.lockTtlMs');
     for (const order of orders) {
       const versions = sent.filter(([id]) => id === order.id).map(([, , version]) => version);
       expect(versions, JSON.stringify(sent)).to.deep.equal([...versions].sort((a, b) => a - b));

@@ -192,7 +192,7 @@ describe('a worker stopped inside @Publish for less than lockTtlMs, two worker p
     expect(await storedStatus(world, order.id)).to.equal('newest');
     expect(s.lines().filter((l) => / error /.test(l)), s.lines().join('\n')).to.deep.equal([]);
     // The wait is said where it happens: the re-run's subject waits for the stopped run's lock.
-    const waits = s.lines().filter((l) => /ensure-publication of StallSync: run ticket \d+ is run again, as its run before did not finish \(its worker died or was stopped mid-batch, close\(\) gave up on it, or it failed; or a worker with a shorter worker\.stallIntervalMs checked before that run's worker renewed it: give every worker of a prefix the same one\); 1 subject waits for that run's locks to expire \(in \d+\.\d s\) and then runs again\. .*\(20000 ms\)/.test(l));
+    const waits = s.lines().filter((l) => /ensure-publication of StallSync: run ticket \d+ is run again, as its run before did not finish \(its worker died or was stopped mid-batch, close\(\) gave up on it, or it failed, as runs do while Redis is down; or a worker with a shorter worker\.stallIntervalMs checked before that run's worker renewed it: give every worker of a prefix the same one\); 1 subject waits for that run's locks to expire \(in \d+\.\d s\) and then runs again\. .*\(20000 ms\)/.test(l));
     expect(waits, s.lines().join('\n')).to.not.deep.equal([]);
   });
 

@@ -29,6 +29,16 @@ describe('lock lost before publishing, as logged', () => {
       'current data. Raise worker.lockTtlMs if hooks are slow; a process stopped or paused for longer than it loses its locks too.']);
   });
 
+  it('says a failure of ioredis giving up as Redis not answering, not as its option', async () => {
+    const logger = new MemoryLogger();
+    const gaveUp = Object.assign(new Error('Reached the max retries per request limit (which is 20). Refer to ' +
+      '"maxRetriesPerRequest" option for details.'), { name: 'MaxRetriesPerRequestError' });
+    const result = await runItem(settings(logger), { item: '3', raw: '{"at":"1"}' }, async () => { throw gaveUp; });
+    // A trial's 980 failures of one outage read as ioredis' option.
+    expect(result.slice(0, 3)).to.deep.equal(['3', 'failed', 'Redis did not answer while it ran (not connected: ioredis ' +
+      'gave up on a command after its maxRetriesPerRequest tries)']);
+  });
+
   it('says a lone one as itself', async () => {
     const logger = new MemoryLogger();
     await lost(settings(logger), '7');
