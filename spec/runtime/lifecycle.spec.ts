@@ -101,7 +101,7 @@ describe('runtime lifecycle', () => {
     const said = h.logger.warnings().filter((w) => w.includes(`run ticket ${ticket} is run again`));
     expect(said, h.logger.warnings().join('\n')).to.deep.equal([`ensure-publication of OrderToApiSync: run ticket ${ticket} is run ` +
       'again, as its run before did not finish (its worker died or was stopped mid-batch, close() gave up on it, or it ' +
-      'failed; or a worker with a shorter worker.stallIntervalMs checked before that run\'s worker renewed it: give every ' +
+      'failed, as runs do while Redis is down; or a worker with a shorter worker.stallIntervalMs checked before that run\'s worker renewed it: give every ' +
       'worker of a prefix the same one); 1 subject of it runs now. A worker that died is found by another worker\'s stall check, within about two ' +
       'worker.stallIntervalMs (100 ms each); its items wait until then.']);
   });
