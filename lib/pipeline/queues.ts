@@ -18,13 +18,13 @@ export function itemName(step: Step, subject: string, item: string): string {
   return step === 'ensure-publication' ? `${subject} ${item}` : item.replace(':', ' ');
 }
 
-/** The Bee-Queue queues of every machine, two per machine. */
 /** How often a worker raises its queues' due delayed tickets itself (sweepDelayed). */
 const DELAYED_SWEEP_MS = 2_000;
 
 /** How often a Redis that refuses writes is said, per process, while it lasts. */
 const REFUSAL_SAID_EVERY_MS = 60_000;
 
+/** The Bee-Queue queues of every machine, two per machine. */
 export class QueueSet {
   private readonly queues = new Map<string, BeeQueue>();
   /** close() gave up on jobs still running: Bee-Queue's word when one of them ends is expected, and not an error. */
@@ -85,19 +85,15 @@ export class QueueSet {
 
   async ready(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.ready()));
-    if (this.isWorker) this.sweepDelayed();
     if (this.queues.size > 0 && !beeQueueScriptsFound()) {
       throw new ConfigurationError('Bee-Queue found none of its Lua scripts: it reads them at run time from its own folder ' +
         '(node_modules/bee-queue/lib/lua), which in a bundle is the bundle\'s. Copy node_modules/bee-queue/lib/lua/*.lua ' +
         'next to the bundled file, or keep bee-queue out of the bundle (esbuild --external:bee-queue) and install it; ' +
         'see "Bundling" in the README.');
     }
+    if (this.isWorker) this.sweepDelayed();
   }
 
-  /**
-   * Waits for running jobs up to `timeoutMs`, then gives up on them (Bee-Queue re-runs stalled jobs); resolves
-   * whether it gave up on any.
-   */
   /**
    * Raises due delayed tickets every DELAYED_SWEEP_MS. Bee-Queue raises them only on its timer, set from the due times
    * it is told of: a retry saved while Redis was down (its MULTI sent on reconnect, its message published before the
@@ -115,6 +111,10 @@ export class QueueSet {
     this.sweep.unref();
   }
 
+  /**
+   * Waits for running jobs up to `timeoutMs`, then gives up on them (Bee-Queue re-runs stalled jobs); resolves
+   * whether it gave up on any.
+   */
   async close(timeoutMs: number): Promise<boolean> {
     clearInterval(this.sweep);
     const closed = await Promise.all([...this.queues.values()].map((q) => q.close(timeoutMs).then(() => true, () => false)));
