@@ -8,13 +8,8 @@ import type { Logger } from '../logger';
  * the workers report. Read from INFO, which managed Redis services answer where they refuse CONFIG.
  */
 export async function warnIfEvicting(redis: Redis, describe: string, logger: Logger): Promise<void> {
-  let info: string;
-  try {
-    info = await redis.info('memory');
-  } catch {
-    return; // INFO refused (a proxy, an ACL): nothing to tell
-  }
-  const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+  const field = await infoFields(redis, 'memory');
+  if (!field) return; // INFO refused (a proxy, an ACL): nothing to tell
   const limit = Number(field('maxmemory') ?? '0');
   const policy = field('maxmemory_policy');
   if (!limit || !policy || policy === 'noeviction') return;
@@ -30,15 +25,21 @@ export async function warnIfEvicting(redis: Redis, describe: string, logger: Log
  * maxmemory 2mb with allkeys-lru emptied the prefix, and the log named FLUSHALL four times).
  */
 export async function evictions(redis: Redis): Promise<{ policy: string; evicted: number } | undefined> {
-  let info: string;
-  try {
-    info = await redis.info();
-  } catch {
-    return undefined;
-  }
-  const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+  const field = await infoFields(redis);
+  if (!field) return undefined;
   const policy = field('maxmemory_policy');
   const evicted = Number(field('evicted_keys') ?? '0');
   if (!policy || policy === 'noeviction' || !(evicted > 0)) return undefined;
   return { policy, evicted };
+}
+
+/** A reader of INFO's fields (of `section`, or the default ones), or undefined when Redis refuses INFO. */
+async function infoFields(redis: Redis, section?: string): Promise<((name: string) => string | undefined) | undefined> {
+  let info: string;
+  try {
+    info = section ? await redis.info(section) : await redis.info();
+  } catch {
+    return undefined;
+  }
+  return (name) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
 }
