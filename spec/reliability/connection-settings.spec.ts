@@ -25,16 +25,20 @@ describe('resolveRedis (no services)', () => {
     expect(resolveRedis({}).beeQueue).to.include({ host: '127.0.0.1', port: 6379 });
   });
 
-  it('reconnects every client at most MAX_RECONNECT_DELAY_MS apart, forever, unless the options say otherwise', () => {
+  it('reconnects every client at most MAX_RECONNECT_DELAY_MS apart, forever, and looks that often at a Redis still loading its data, unless the options say otherwise', () => {
     for (const settings of [resolveRedis('redis://127.0.0.1:6379'), resolveRedis({ port: 6379 })]) {
       const beeQueueStrategy = settings.beeQueue.retry_strategy as (p: { attempt: number }) => number;
       expect([1, 2, 1000].map((attempt) => beeQueueStrategy({ attempt }))).to.deep.equal([50, 100, MAX_RECONNECT_DELAY_MS]);
       expect(settings.beeQueue.connect_timeout).to.equal(2 ** 31 - 1); // node_redis would give up after an hour
       const client = settings.createClient({ lazyConnect: true });
       expect([1, 1000].map((times) => client.options.retryStrategy!(times))).to.deep.equal([50, MAX_RECONNECT_DELAY_MS]);
+      // While Redis loads its append-only file, ioredis looked again only after the load's estimate (up to 10 s): a
+      // client measured ready 7 s after Redis answered, and a trial's capture dropped changes for 9 s meanwhile.
+      expect(client.options.maxLoadingRetryTime).to.equal(MAX_RECONNECT_DELAY_MS);
     }
     const own = (times: number) => times * 1000;
     expect(resolveRedis({ retryStrategy: own }).createClient({ lazyConnect: true }).options.retryStrategy).to.equal(own);
+    expect(resolveRedis({ maxLoadingRetryTime: 5_000 }).createClient({ lazyConnect: true }).options.maxLoadingRetryTime).to.equal(5_000);
   });
 
   it('refuses keyPrefix, saying to use `prefix`; refuses other URLs without printing the password', () => {
