@@ -8,7 +8,8 @@ export type {
 export { SyncMachines } from './runtime/sync-machines';
 export type { PublishContext } from './pipeline/ensure-publication';
 export type { ResyncOptions, DrainOptions, StatusOptions } from './runtime/sync-machines';
-export type { MachineStatus, QueueCounts, RecentPublish } from './runtime/status';
+export type { DefinitionCount, MachineStatus, QueueCounts, RecentPublish } from './runtime/status';
+export type { OtherMachineWork } from './redis/other-machines';
 export type { FailedItem } from './runtime/failures';
 export type { SubjectStatus } from './runtime/subject-status';
 export type {

@@ -14,7 +14,7 @@ const RENEW_MS = 1_000;
 const FRESH_MS = 200;
 
 /**
- * The rolls of live workers this worker process is on, one per machine it runs (lib/redis/scripts/roll-1.lua). A
+ * The rolls of live workers this worker process is on, one per machine it runs (lib/redis/scripts/roll-2.lua). A
  * worker alone on a machine hands nothing back: with a slow partner API one worker handed back the subjects queued
  * behind a second of its publishes, and its own runs took them again, loading and building each twice.
  */
@@ -27,11 +27,14 @@ export class WorkerRoll {
   /** The read in flight per machine. */
   private readonly reading = new Map<string, Promise<void>>();
   private readonly refused = new Set<string>();
+  /** Per machine, how many other workers run another definition of it, as last read (said when it changes to or from 0). */
+  private readonly differing = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private left = false;
 
-  constructor(redis: Redis, private readonly keys: KeySpace, private readonly machines: Array<{ name: string; className: string }>,
-    private readonly logger: Logger) {
+  /** `definition`: the digest of the machine's definition this worker runs (lib/metadata/definition-digest.ts). */
+  constructor(redis: Redis, private readonly keys: KeySpace,
+    private readonly machines: Array<{ name: string; className: string; definition?: string }>, private readonly logger: Logger) {
     this.redis = withScripts(redis);
   }
 
@@ -57,7 +60,8 @@ export class WorkerRoll {
     clearInterval(this.timer);
     // Not while Redis is down: the command would wait for it.
     if (this.redis.status !== 'ready') return;
-    await Promise.all(this.machines.map((m) => this.redis.smRoll(this.keys.workers(m.name), this.id, 0).catch(() => undefined)));
+    await Promise.all(this.machines.map((m) =>
+      this.redis.smRoll(this.keys.workers(m.name), this.keys.definitions(m.name), this.id, 0, m.definition ?? '').catch(() => undefined)));
   }
 
   private async renew(): Promise<void> {
@@ -76,9 +80,13 @@ export class WorkerRoll {
   }
 
   private async renewOne(machine: string): Promise<void> {
+    const m = this.machines.find((one) => one.name === machine);
     try {
-      const count = await this.redis.smRoll(this.keys.workers(machine), this.id, ENTRY_MS);
-      if (!this.left) this.others.set(machine, { count: Number(count), at: performance.now() });
+      const [count, differing] = await this.redis.smRoll(this.keys.workers(machine), this.keys.definitions(machine), this.id,
+        ENTRY_MS, m?.definition ?? '');
+      if (this.left) return;
+      this.others.set(machine, { count: Number(count), at: performance.now() });
+      if (m?.definition) this.tellDefinitions(m.className, machine, Number(differing), Number(count));
     } catch (error) {
       // A lost connection says nothing here (the runtime says once that Redis is down); a refusal is said once.
       if ((error as Error | undefined)?.name === 'ReplyError' && !this.refused.has(machine)) {
@@ -87,6 +95,29 @@ export class WorkerRoll {
         const why = await refusedRead(this.redis, this.keys, error, `the roll of ${className}'s workers: Redis refused it`, [{ name: machine, className }]);
         this.logger.warn(`${describeError(why)} Until it is fixed, this worker hands none of its queued publishes to other workers.`);
       }
+    }
+  }
+
+  /**
+   * Says when other workers of the machine start or stop running another definition of it than this worker: during
+   * a deploy, a subject an old worker runs is built by the old @Build (and found unchanged where that equals the
+   * stored payload), so a resync is due once the last one stopped, and not before (a trial's resync, run with one
+   * old worker left, left 2,000 of 3,000 orders in the old shape, nothing said).
+   */
+  private tellDefinitions(className: string, machine: string, differing: number, others: number): void {
+    const before = this.differing.get(machine) ?? 0;
+    this.differing.set(machine, differing);
+    if (differing > 0 && before === 0) {
+      this.logger.warn(`${className}: ${differing} of the ${others} other worker(s) running it run another definition of ` +
+        `it (the source of its @Build, @CheckPublishable or @SubjectIdsFrom, its listened fields or relations differ from ` +
+        "this worker's): a deploy under way? Each worker builds the subjects it runs with its own code, so a subject run " +
+        'by one of those is published in its shape, or found unchanged where that equals the stored payload. Once every ' +
+        `worker runs one definition (said then), resync ${className} if those changed (\`npx sync-machine diff ` +
+        `${className}\` lists the subjects whose payload differs; unchanged ones cost no API call).`);
+    } else if (differing === 0 && before > 0) {
+      this.logger.info(`${className}: every worker running it now runs this worker's definition of it. If the deploy ` +
+        `changed its @Build, @CheckPublishable, @SubjectIdsFrom, listened fields or relations, resync ${className} now ` +
+        `(\`npx sync-machine diff ${className}\` lists what differs; unchanged subjects cost no API call).`);
     }
   }
 }

@@ -51,6 +51,13 @@ export interface MachineStatus {
    * roll, renewed every second; one that stopped without close() (killed) counts for up to 5 s more.
    */
   workers: number;
+  /**
+   * Present while the live workers run more than one definition of the machine, or one other than this process'
+   * (the source of its @Build, @CheckPublishable or @SubjectIdsFrom, its listened fields or relations differ: a
+   * deploy under way, or a worker left on old code): each with how many workers run it, and `thisProcess` for the
+   * one this process runs. A resync run meanwhile is built partly by the other code (lib/metadata/definition-digest.ts).
+   */
+  definitions?: DefinitionCount[];
   /** Newest first. */
   lastPublishes: RecentPublish[];
   /** Newest first, at most the limit asked for; `queues[step].failed` has the full counts. */
@@ -79,6 +86,15 @@ export interface MachineStatus {
   longestRunning: RunningItem[];
 }
 
+/** Live workers running one definition of a machine (MachineStatus.definitions). */
+export interface DefinitionCount {
+  /** The definition's digest (lib/metadata/definition-digest.ts). */
+  definition: string;
+  workers: number;
+  /** This process runs this definition. */
+  thisProcess: boolean;
+}
+
 /** An item in a run (MachineStatus.longestRunning). */
 export interface RunningItem {
   step: Step;
@@ -97,7 +113,7 @@ export interface RunningItem {
  * names the machine in that message (its name by default).
  */
 export async function readMachineStatus(
-  redis: Redis, keys: KeySpace, machine: { name: string; subject: string; className?: string }, limit: number,
+  redis: Redis, keys: KeySpace, machine: StatusOf, limit: number,
 ): Promise<MachineStatus> {
   try {
     return await readStatus(redis, keys, machine, limit);
@@ -106,7 +122,15 @@ export async function readMachineStatus(
   }
 }
 
-async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string; subject: string }, limit: number): Promise<MachineStatus> {
+/** The machine status reads: `definition`, the digest of this process' definition of it (MachineStatus.definitions). */
+interface StatusOf {
+  name: string;
+  subject: string;
+  className?: string;
+  definition?: string;
+}
+
+async function readStatus(redis: Redis, keys: KeySpace, machine: StatusOf, limit: number): Promise<MachineStatus> {
   // Commits' items still in the inbox are sorted in first, as the next take would: counted there, a subject changed
   // by several commits counted once per commit (a trial read 650 waiting for 600 subjects).
   // Redis' clock, as the scripts score pending items and stamp claims with it: a host whose clock is off would count
@@ -123,6 +147,7 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   pipeline.get(keys.dataLost(machine.name));
   pipeline.zrange(keys.workers(machine.name), 0, -1, 'WITHSCORES');
   pipeline.hgetall(keys.unreadable(machine.name));
+  pipeline.zrange(keys.definitions(machine.name), 0, -1, 'WITHSCORES');
   const results = (await pipeline.exec()) ?? [];
   for (const [error] of results) if (error) throw error;
   const values = results.map(([, value]) => value);
@@ -166,7 +191,33 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: { name: string;
   if (lost) status.dataLost = lost;
   const unreadable = unreadableNotice(values[STEPS.length * perStep + 4]);
   if (unreadable) status.unreadable = unreadable;
+  const definitions = definitionCounts(values[STEPS.length * perStep + 5], now, machine.definition);
+  if (definitions.length > 1 || (definitions.length === 1 && !definitions[0].thisProcess && machine.definition)) {
+    status.definitions = definitions;
+  }
   return status;
+}
+
+/**
+ * The definitions the live workers run (a ZRANGE WITHSCORES reply of KeySpace.definitions), most workers first;
+ * `ours`: this process' digest.
+ */
+export function definitionCounts(entries: unknown, now: number, ours: string | undefined): DefinitionCount[] {
+  const flat = (entries ?? []) as string[];
+  const counts = new Map<string, number>();
+  for (let i = 0; i < flat.length; i += 2) {
+    if (Number(flat[i + 1]) <= now) continue;
+    const definition = flat[i].slice(0, flat[i].indexOf(' '));
+    counts.set(definition, (counts.get(definition) ?? 0) + 1);
+  }
+  return [...counts].map(([definition, workers]) => ({ definition, workers, thisProcess: definition === ours }))
+    .sort((a, b) => b.workers - a.workers || (a.definition < b.definition ? -1 : 1));
+}
+
+/** The definitions live workers run of `machine`, as status reads them (resync's check before it pages). */
+export async function readDefinitions(redis: Redis, keys: KeySpace, machine: string, ours: string): Promise<DefinitionCount[]> {
+  const [now, entries] = await Promise.all([redisNowMs(redis), redis.zrange(keys.definitions(machine), 0, -1, 'WITHSCORES')]);
+  return definitionCounts(entries, now, ours);
 }
 
 /** A machine's step with items pending or in runs (readBusy). */
@@ -209,7 +260,7 @@ export function sayBusy({ machine, step, pending, batches }: BusyStep): string {
 
 /**
  * The workers on a roll (a ZRANGE WITHSCORES reply) whose entries have not expired at `now` (Redis' clock, as the
- * entries are): roll-1.lua removes expired entries only when a worker renews its own.
+ * entries are): roll-2.lua removes expired entries only when a worker renews its own.
  */
 function liveWorkers(roll: unknown, now: number): Set<string> {
   const flat = (roll ?? []) as string[];

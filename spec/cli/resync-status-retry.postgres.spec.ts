@@ -191,4 +191,22 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     await redis.del(pending);
     expect((await cli('status')).code).to.equal(0);
   });
+
+  it('status names the work Redis holds under a machine name the config does not start (renamed or removed), and says nothing of one with none', async () => {
+    const keys = new KeySpace(w.prefix);
+    // A machine of an earlier release, renamed since: its counters, 2 subjects pending, 1 batch in a run.
+    await redis.hset(keys.stats('OldOrderSync'), 'ensure-publication:published', '3000');
+    await redis.zadd(keys.step('OldOrderSync', 'ensure-publication').pending, 0, '1', 0, '2');
+    await redis.hset(keys.step('OldOrderSync', 'find-subjects').claims, 'run-1', `${Date.now()}\n["Customer\\n7","{}"]`);
+    await redis.hset(keys.stats('Drained'), 'ensure-publication:published', '10');
+    const run = await cli('status');
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.include('\nRedis also holds work of machines this config does not start (renamed or removed?):\n' +
+      '  OldOrderSync: 2 pending, 1 batch(es) in runs, no worker runs it. Run it out with the config that has it, or, if it ' +
+      'was renamed, resync the new name; then delete its keys (README, "Renaming a machine").\n');
+    expect(run.stdout).to.not.include('Drained');
+    const json = await cli('status', '--json');
+    expect(JSON.parse(json.stdout)).to.have.length(1);
+    expect(json.stderr).to.include('OldOrderSync: 2 pending');
+  });
 });

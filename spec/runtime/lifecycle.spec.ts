@@ -382,12 +382,69 @@ describe('runtime lifecycle', () => {
     expect(status.longestRunning[0]).to.deep.include({ step: 'ensure-publication', id: String(order.id), workerGone: true });
   });
 
+  it('a resync while a worker runs another definition of the machine (a deploy under way) warns, naming the fix; with workers of its own it says nothing', async () => {
+    await h.startWorker();
+    const capture = await h.start();
+    await h.order(await h.customer());
+    await capture.drain();
+    await capture.resync('OrderToApiSync');
+    expect(h.logger.warnings().filter((w) => w.includes('definition')), 'a worker of the same definition').to.deep.equal([]);
+    // An old worker's entry, as its roll renewal writes it.
+    await withScripts(redis).smRoll(keys().workers('OrderToApiSync'), keys().definitions('OrderToApiSync'), randomUUID(), 10_000, 'old0000000000');
+    await capture.resync('OrderToApiSync');
+    const said = h.logger.warnings().filter((w) => w.startsWith('resync(OrderToApiSync)'));
+    expect(said).to.have.length(1);
+    expect(said[0]).to.include('resync(OrderToApiSync): 1 of the 2 worker(s) running it run another definition of it than this process')
+      .and.include('Stop those workers (or let the deploy finish) and resync again then; `npx sync-machine diff OrderToApiSync`');
+    const [status] = await capture.status();
+    expect(status.definitions?.map((d) => [d.workers, d.thisProcess])).to.have.deep.members([[1, false], [1, true]]);
+    await capture.drain();
+  });
+
+  it('a renamed machine is said at start, before its subjects go out again from version 1; with its rows moved, the start names the rename', async () => {
+    const worker = await h.startWorker();
+    const customer = await h.customer();
+    const published = await h.order(customer);
+    await worker.drain(DRAIN);
+    await worker.close();
+    const capture = await h.start();
+    await h.order(customer); // pending under the old name: no worker runs
+    await capture.close();
+    @SyncMachine({ subject: h.shop.Order, name: 'OrderFeed' })
+    class OrderFeed extends h.shop.OrderToApiSync {}
+    const renamed = () => h.start({ machines: [new OrderFeed(new ApiClient(h.api.url))] });
+    await (await renamed()).close();
+    const said = h.logger.warnings().filter((w) => w.includes('renamed'));
+    expect(said).to.have.length(1);
+    expect(said[0]).to.include('OrderFeed is new to Redis at redis://').and.include(', which hold subjects of OrderToApiSync, a ' +
+      'machine this process does not start: is it OrderToApiSync renamed (its class, or @SyncMachine({ name }))? Then every ' +
+      'subject is published again under the new name, with ctx.version from 1').and.include("Keep the old name " +
+      "(@SyncMachine({ subject, name: 'OrderToApiSync' })), or move it as the README's \"Renaming a machine\" says");
+    expect(h.logger.errors()).to.deep.equal([]);
+    // Its rows moved to the new name, as the README's recipe does: no longer "Redis lost its data" alone.
+    await h.ds.query("UPDATE sync_machine_payloads SET machine = 'OrderFeed' WHERE machine = 'OrderToApiSync'");
+    const feed = await renamed();
+    expect(h.logger.errors()).to.have.length(1);
+    expect(h.logger.errors()[0]).to.include('holds no record of OrderFeed (not even its counters) while the payload table ' +
+      'holds subjects it published').and.include(', or it is OrderToApiSync renamed, with the payload rows moved to the new ' +
+      'name (Redis holds counters of OrderToApiSync, which this process does not start and of which the payload table ' +
+      'holds no subject): then the changes pending under the old name were not moved');
+    expect(h.logger.warnings().filter((w) => w.includes('renamed')), 'said once').to.have.length(1);
+    // The recipe's resync: the moved subject is unchanged (no call), the one pending under the old name goes out.
+    const calls = h.api.publishes().length;
+    await h.startWorker({ machines: [new OrderFeed(new ApiClient(h.api.url))] });
+    await feed.resync('OrderFeed');
+    await feed.drain(DRAIN);
+    expect(h.api.publishes().slice(calls).map((p) => p.id)).to.not.include(String(published.id));
+    expect(h.api.publishes().slice(calls)).to.have.length(1);
+  });
+
   it('a drain() that times out on the batch of a live worker\'s run says nothing of a worker gone', async () => {
     const capture = await h.start();
     const order = await h.order(await h.customer());
     // A live worker's run, slow: its worker renews its entry on the roll.
     const live = randomUUID();
-    await withScripts(redis).smRoll(keys().workers('OrderToApiSync'), live, 10_000);
+    await withScripts(redis).smRoll(keys().workers('OrderToApiSync'), keys().definitions('OrderToApiSync'), live, 10_000, 'd1');
     const { ticket, work } = await handOut();
     await work.take(ticketRun(ticket, lockToken(ticket, live)), true, 30_000);
     const error = await capture.drain({ timeoutMs: 1_000 }).catch((e) => e);

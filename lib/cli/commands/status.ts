@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { itemName, STEPS } from '../../pipeline/queues';
 import { resolvePrefix } from '../../runtime/options';
-import type { MachineStatus } from '../../runtime/status';
+import type { DefinitionCount, MachineStatus } from '../../runtime/status';
+import type { OtherMachineWork } from '../../redis/other-machines';
 import { CliIO, line } from '../io';
 import { GlobalOptions, withRuntime } from '../session';
 import { checkMachine } from './machine-name';
@@ -27,6 +28,26 @@ function table(rows: string[][]): string[] {
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd());
 }
 
+/** Live workers on more than one definition of the machine, or on one other than this config's (a deploy under way). */
+function definitionsLine(machine: string, definitions: DefinitionCount[]): string {
+  const other = definitions.filter((d) => !d.thisProcess).reduce((n, d) => n + d.workers, 0);
+  const ours = definitions.find((d) => d.thisProcess)?.workers ?? 0;
+  return `  definitions: ${other} worker(s) run another definition of ${machine} than this config (the source of its ` +
+    `@Build, @CheckPublishable or @SubjectIdsFrom, its listened fields or relations differ), ${ours} run this one: a ` +
+    `deploy under way, or a worker left on old code? Subjects they take are built by that code. Once every worker runs ` +
+    `one, resync ${machine} if those changed (sync-machine diff ${machine} lists what differs).`;
+}
+
+/** Machines this config does not start that have work in Redis: one line each, with what to do. */
+export function formatOthers(others: OtherMachineWork[]): string[] {
+  const stranded = others.filter((o) => o.pending + o.inRuns > 0);
+  if (stranded.length === 0) return [];
+  return ['', 'Redis also holds work of machines this config does not start (renamed or removed?):', ...stranded.map((o) =>
+    `  ${o.machine}: ${o.pending} pending, ${o.inRuns} batch(es) in runs, ${o.workers === 0 ? 'no worker runs it' : `${o.workers} worker(s) run it`}. ` +
+    `Run it out with the config that has it, or, if it was renamed, resync the new name; then delete its keys ` +
+    `(README, "Renaming a machine").`)];
+}
+
 /** The text form: one block per machine. */
 export function formatStatus(statuses: MachineStatus[], prefix: string, now = Date.now()): string[] {
   const out = [`prefix ${prefix}`];
@@ -43,6 +64,7 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
         `missing, so subjects may be stale: run sync-machine resync ${s.machine} (a full resync ends this notice).`);
     }
     out.push(s.workers === 0 ? `  workers: none running (start one: npx sync-machine worker)` : `  workers: ${s.workers} running`);
+    if (s.definitions) out.push(definitionsLine(s.machine, s.definitions));
     const rows = [['  queue', 'waiting', 'active', 'delayed', 'failed']];
     for (const step of STEPS) {
       const q = s.queues[step];
@@ -94,6 +116,8 @@ export async function status(io: CliIO, globals: GlobalOptions, machines: string
     // --json prints exactly what SyncMachines.status() resolves (dates as ISO strings): one shape for scripts and code.
     if (flags.json) line(io.stdout, JSON.stringify(statuses, null, 2));
     else for (const text of formatStatus(statuses, prefix)) line(io.stdout, text);
+    // Work under a name this config does not start (a machine renamed or removed) is run by none of its workers.
+    if (machines.length === 0) for (const text of formatOthers(await sync.otherMachines())) line(flags.json ? io.stderr : io.stdout, text);
   });
 }
 
