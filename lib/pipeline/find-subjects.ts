@@ -166,7 +166,8 @@ function warnEmptyRemoval(deps: FindSubjectsDeps, machine: MachineDefinition, li
     "delete too: the ORM's queries leave the soft-deleted row out unless asked withDeleted): map from " +
     "the snapshot's values where they name the subjects. Its many-to-many links are reported as changes of their own; " +
     'rows the database changes for it (ON DELETE CASCADE or SET NULL) are not: change those through the ORM first, or ' +
-    'resync. (Said once per mapper.)');
+    `resync. Where its ${machine.subjectInfo.name} rows were removed through the ORM with it (a cascade the ORM ` +
+    'runs), their own removals unpublish them and nothing is missed. (Said once per mapper.)');
 }
 
 /**

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { expect } from 'chai';
+import { In } from 'typeorm';
 import Redis from 'ioredis';
 import { DrainTimeoutError, type PublishContext, SyncMachine } from '../../lib';
 import { ApiClient } from '../support/partner-api';
@@ -437,6 +438,23 @@ describe('runtime lifecycle', () => {
     await feed.drain(DRAIN);
     expect(h.api.publishes().slice(calls).map((p) => p.id)).to.not.include(String(published.id));
     expect(h.api.publishes().slice(calls)).to.have.length(1);
+  });
+
+  it('a customer removed with its orders through the ORM: its mapper finds none, said once, with the word that nothing is missed then', async () => {
+    const worker = await h.startWorker();
+    const customer = await h.customer();
+    const orders = [await h.order(customer), await h.order(customer)];
+    await worker.drain(DRAIN);
+    await h.ds.transaction(async (m) => {
+      await m.remove(await m.findBy(h.shop.Order, { id: In(orders.map((o) => o.id)) }));
+      await m.remove(await m.findOneByOrFail(h.shop.Customer, { id: customer.id }));
+    });
+    await worker.drain(DRAIN);
+    expect(h.api.deletes().map((d) => d.id).sort()).to.deep.equal(orders.map((o) => String(o.id)).sort());
+    const said = h.logger.warnings().filter((w) => w.includes('ids for the removed Customer'));
+    expect(said).to.have.length(1);
+    expect(said[0]).to.include('Where its Order rows were removed through the ORM with it (a cascade the ORM runs), their ' +
+      'own removals unpublish them and nothing is missed. (Said once per mapper.)');
   });
 
   it('a drain() that times out on the batch of a live worker\'s run says nothing of a worker gone', async () => {
