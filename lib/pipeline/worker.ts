@@ -281,7 +281,8 @@ function reportOrphaned(deps: WorkerDeps, settings: ItemRunSettings, ticket: str
   const subjects = `${orphaned.count} ${orphaned.count === 1 ? 'subject waits' : 'subjects wait'}`;
   deps.logger.warn(`${rerun(settings, ticket)}; ${subjects} for that run's locks to expire (in ` +
     `${(orphaned.inMs / 1000).toFixed(1)} s) and then run${orphaned.count === 1 ? 's' : ''} again. A worker killed mid-run ` +
-    `delays its subjects by up to worker.lockTtlMs (${deps.lockTtlMs} ms); a stopped one may still publish when it continues.`);
+    `delays its subjects by up to worker.lockTtlMs (${deps.lockTtlMs} ms); a stopped one may still publish when it continues, ` +
+    'and its subjects run again as soon as it finishes.');
 }
 
 /**

@@ -10,7 +10,7 @@ import { gatedMachine, hungPublishMachine } from '../support/gated-machine';
 import { Harness } from '../support/harness';
 import { REDIS_URL } from '../support/redis';
 import { KeySpace } from '../../lib/redis/keys';
-import { ticketRun, WorkQueue } from '../../lib/pipeline/work-queue';
+import { type ItemResult, ticketRun, WorkQueue } from '../../lib/pipeline/work-queue';
 import { lockToken } from '../../lib/pipeline/batch-locks';
 import { withScripts } from '../../lib/redis/scripts';
 
@@ -87,6 +87,30 @@ describe('runtime lifecycle', () => {
     expect(h.api.publishes(String(order.id))).to.have.length(1);
     // Re-run after 100 ms, but the dead run's lock was still valid: a stopped run could have published meanwhile.
     expect(h.api.publishes(String(order.id))[0].startedAt).to.be.at.least(expiresAt - CLOCK_SLACK_MS);
+  });
+
+  it('a stopped run that finishes after its ticket was re-run lets the items the re-run found locked go at once, not at its locks\' expiry', async () => {
+    await h.start();
+    const customer = await h.customer();
+    const orders = [await h.order(customer), await h.order(customer)];
+    const { ticket, work } = await handOut();
+    const pending = keys().step('OrderToApiSync', 'ensure-publication').pending;
+    // A run that was only stopped (Redis or its worker paused): Bee-Queue's stall check re-ran its ticket meanwhile.
+    const stopped = ticketRun(ticket, lockToken(ticket, randomUUID()));
+    const batch = await work.take(stopped, true, 30_000);
+    expect(batch.items).to.have.length(2);
+    const rerun = await work.take(ticketRun(ticket, lockToken(ticket, randomUUID())), true, 30_000);
+    expect(rerun.items, 'the re-run waits for the stopped run\'s locks').to.deep.equal([]);
+    expect(rerun.orphaned?.count).to.equal(2);
+    const [seconds] = await redis.time();
+    const waitsUntil = (await redis.zrange(pending, 0, -1, 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number);
+    expect(Math.min(...waitsUntil) - Number(seconds) * 1000, 'until the locks expire').to.be.above(25_000);
+    // The stopped run goes on, publishes, and finishes: its locks are let go, and so are the items waiting for them.
+    await work.finish(stopped, batch.claim, orders.map((o): ItemResult => [String(o.id), 'published', null]), { attempts: 3, initialDelayMs: 20 }, 'end');
+    const [after] = await redis.time();
+    const readyAt = (await redis.zrange(pending, 0, -1, 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number);
+    expect(readyAt).to.have.length(2);
+    expect(Math.max(...readyAt), 'ready now').to.be.at.most(Number(after) * 1000 + 1_000);
   });
 
   it('a dead run\'s ticket re-run after its locks expired says so: its subjects waited for the stall check', async () => {
@@ -215,13 +239,14 @@ describe('runtime lifecycle', () => {
     await work.finish(a, batchA.claim, [[String(first.id), 'published', null]], retry, 'linger');
     const third = await h.order(customer);
     const nextA = await work.take(a, false, 30_000);
-    expect(nextA.items.map((i) => i.item)).to.deep.equal([String(third.id)]);
+    // With the item B found locked by A, which A's finish let go at once (it runs again, found unchanged).
+    expect(nextA.items.map((i) => i.item)).to.have.members([String(first.id), String(third.id)]);
     // Before, both runs wrote the ticket's one claim field: A's batch hid B's, so drain() and subjectStatus said
     // B's subjects were done while B was still publishing them.
     for (const order of [second, third]) expect((await capture.subjectStatus('OrderToApiSync', order.id)).pending, `Order ${order.id}`).to.equal(true);
     const [status] = await capture.status();
-    expect(status.queues['ensure-publication'].active).to.equal(2);
-    await work.finish(a, nextA.claim, [[String(third.id), 'published', null]], retry, 'end');
+    expect(status.queues['ensure-publication'].active).to.equal(3);
+    await work.finish(a, nextA.claim, [[String(third.id), 'published', null], [String(first.id), 'unchanged', null]], retry, 'end');
     expect((await capture.subjectStatus('OrderToApiSync', second.id)).pending, 'B still runs it').to.equal(true);
     await work.finish(b, batchB.claim, [[String(second.id), 'published', null]], retry, 'end');
     expect((await capture.subjectStatus('OrderToApiSync', second.id)).pending).to.equal(false);

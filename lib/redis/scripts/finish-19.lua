@@ -1,8 +1,8 @@
 --[[
 Ends a batch: releases its locks and claims, counts outcomes, and puts each failed item back in `pending`
 with exponential backoff (the rest of the batch is not held back), or records it as failed after its last
-attempt. A success clears an item's failure record. With ARGV[14], ends only the items given, while the rest of
-the batch still runs.
+attempt. A request that waited for the lock of an item that succeeded is ready at once. A success clears an
+item's failure record. With ARGV[14], ends only the items given, while the rest of the batch still runs.
 KEYS[1] pending   zset  item -> ready-at
 KEYS[2] requests  hash  item -> request
 KEYS[3] claims    hash  run -> "<stamp>\n" and JSON ["item1", "request1", ...] of the batch it works on (see take)
@@ -41,8 +41,7 @@ ARGV[13] JSON array of [item, outcome, error or null, pause ms or null] for the 
         for everyone, "spilled" (handed back before its call, publish-gate.ts) is ready at once, uncharged, and counted
         as handed_back
 ARGV[14] "1" when the batch still runs (it has run for a while): the items of ARGV[3] and ARGV[13] end as above
-        and leave the claim, which keeps the rest; a request that waited for one of their locks is ready at once;
-        the ticket moves from `runs` to `busy`. ARGV[9] is not read, nor is the batch counted. Returns 1.
+        and leave the claim, which keeps the rest; the ticket moves from `runs` to `busy`. ARGV[9] is not read, nor is the batch counted. Returns 1.
 ARGV[15] run id (take's ARGV[11]): the field of the batch's claim
 ARGV[16] wake channel (mark.lua's ARGV[6]): when items were handed back ("spilled"), other workers are asked to
          take them (invite_others in schedule.lua)
@@ -162,14 +161,15 @@ published = #latest
 if not part then counts[step .. ':batches'] = 1 end
 for field, n in pairs(counts) do count_into(KEYS[7], field, n) end
 if published > 0 then redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[11]) - 1) end
-if part then
-  -- A change to one of these items while this run held its lock waited (take.lua's backoff, up to 5 s): it runs now.
-  if #succeeded > 0 then
-    local raws_now = multi_get('HMGET', KEYS[2], succeeded)
-    for i, item in ipairs(succeeded) do
-      if raws_now[i] and string.find(raws_now[i], '"held"', 1, true) then redis.call('ZADD', KEYS[1], 'XX', 'LT', now, item) end
-    end
+-- A change to one of these items while this run held its lock waited (take.lua's backoff, up to 5 s), and so did
+-- an item a re-run of this ticket found still locked by this run (take.lua, until the lock's expiry): it runs now.
+if #succeeded > 0 then
+  local raws_now = multi_get('HMGET', KEYS[2], succeeded)
+  for i, item in ipairs(succeeded) do
+    if raws_now[i] and string.find(raws_now[i], '"held"', 1, true) then redis.call('ZADD', KEYS[1], 'XX', 'LT', now, item) end
   end
+end
+if part then
   if redis.call('SREM', KEYS[4], ticket) == 1 then redis.call('SADD', KEYS[19], ticket) end
   schedule(KEYS[1], KEYS[4], KEYS[16], ticket_keys(9), now, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8])
   if handed_back then invite_others(ticket_keys(9), KEYS[4], KEYS[19], KEYS[16], now, ARGV[16], tonumber(ARGV[7]), ARGV[8]) end

@@ -111,7 +111,13 @@ if ARGV[7] == '1' then
       out[#out + 1] = raw
       recovered = recovered + 1
     else
-      put_back(KEYS[1], KEYS[2], item, raw, math.max(expires or 0, now) + 200)
+      -- Marked held, as a change that waits for a lock is: the earlier run's finish, when it comes (a run that was
+      -- only stopped), makes it ready at once (finish.lua), where it waited for the lock's expiry (a trial: drain()
+      -- took 26-30 s after Redis was stopped and continued mid-backfill, the partner idle from 8 s on).
+      local request = decoded_object(raw) or {}
+      if expires then request.held = request.held or '1' end
+      merge_into(KEYS[2], item, request)
+      redis.call('ZADD', KEYS[1], 'LT', math.max(expires or 0, now) + 200, item)
       held = held + 1
       if expires then
         orphaned = orphaned + 1
