@@ -159,6 +159,11 @@ export interface OutboxStore {
 /** Everything the pipeline asks of an ORM; one implementation per ORM in `adapters/`. */
 export interface OrmAdapter {
   readonly name: string;
+  /**
+   * Where the connection points, for telling runtimes under one prefix that work on different databases
+   * (lib/database-label.ts): never the password.
+   */
+  databaseLabel?(): string;
   /** The driver's queries run on the event loop (better-sqlite3), not on their own I/O: runs then read in turns. */
   readonly blocksEventLoop?: boolean;
   /** Undefined when the ORM does not know the class. */

@@ -1,5 +1,6 @@
 import { ReferenceKind, RequestContext } from '@mikro-orm/core';
 import type { EntityMetadata, EntityProperty, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
+import { databaseLabel } from '../../lib/database-label';
 import { ConfigurationError } from '../../lib/errors';
 import { singleColumnKeyNeeded } from '../../lib/metadata/key-shape';
 import { consoleLogger, Logger } from '../../lib/logger';
@@ -33,6 +34,15 @@ export class MikroOrmAdapter implements OrmAdapter {
     this.dialect = SQL_DIALECTS[dialectOf(orm)];
     this.payloads = new MikroOrmPayloadStore(orm);
     this.outbox = new MikroOrmOutboxStore(orm, logger);
+  }
+
+  databaseLabel(): string {
+    const config = this.orm.config as unknown as { get(key: string): unknown };
+    const text = (key: string) => (typeof config.get(key) === 'string' || typeof config.get(key) === 'number' ? String(config.get(key)) : undefined);
+    return databaseLabel({
+      type: this.orm.em.getPlatform().constructor.name.replace(/Platform$/, ''), url: text('clientUrl'), host: text('host'),
+      port: text('port'), database: text('dbName'), schema: text('schema'),
+    });
   }
 
   describe(entity: EntityClass): EntityInfo | undefined {

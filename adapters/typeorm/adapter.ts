@@ -1,5 +1,6 @@
 import { DataSource, EntityMetadata, FindOptionsRelations } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata';
+import { databaseLabel } from '../../lib/database-label';
 import { ConfigurationError } from '../../lib/errors';
 import { singleColumnKeyNeeded } from '../../lib/metadata/key-shape';
 import { consoleLogger, Logger } from '../../lib/logger';
@@ -44,6 +45,11 @@ export class TypeOrmAdapter implements OrmAdapter {
     this.loadChunk = SQLITE_TYPES.has(dataSource.options.type) ? SQLITE_LOAD_CHUNK : Infinity;
     this.payloads = new TypeOrmPayloadStore(dataSource);
     this.outbox = new TypeOrmOutboxStore(dataSource, logger);
+  }
+
+  databaseLabel(): string {
+    const o = this.dataSource.options as { type: string; url?: string; host?: string; port?: number; database?: string; schema?: string };
+    return databaseLabel({ type: o.type, url: o.url, host: o.host, port: o.port, database: o.database, schema: o.schema });
   }
 
   describe(entity: EntityClass): EntityInfo | undefined {

@@ -413,7 +413,8 @@ async function withdraw(s: Subject, subject: { gone: boolean }): Promise<Publica
     run.uncertain.settle(id); // nothing was ever stored, and nothing is to be: no call of it needs correcting
     // Never published: a mapper's id of a row that never was, or a row deleted before its first run. One unpublished
     // already is routine (an Order's removal, then its lines'), and was warned of as if it were not (a trial).
-    if (subject.gone && stored === undefined) tellGone(run.settings, id);
+    // A captured removal of the row itself is gone as expected; any other gone row may be one the load does not find.
+    if (subject.gone && stored === undefined && !s.request.ops.includes('remove')) tellGone(run.settings, id);
     return 'not_publishable';
   }
   // Read before the gate, as for a publish: a permit is not held through the read of the stored body.

@@ -44,7 +44,7 @@ export class ChangeRouter {
       // subject its rows (read in lower case) are, not a second one.
       const id = listener.info.keyKind === 'uuid' ? change.id.toLowerCase() : change.id;
       if (listener.mapper === undefined) {
-        publications.push([id, BARE_REQUEST]);
+        publications.push([id, change.op === 'remove' ? REMOVED : BARE_REQUEST]);
         continue;
       }
       lookups.push([lookupItem(listener.info.name, id),
@@ -56,3 +56,10 @@ export class ChangeRouter {
     ]);
   }
 }
+
+/**
+ * A subject's own removal: its run, finding the row gone with nothing stored (a draft never published), has nothing
+ * to say, where a gone row of any other request may be one its load does not find (a trial's cleanup of drafts read
+ * "If such a row is in the database, the machine's load does not find it" on every batch).
+ */
+const REMOVED: EncodedRequest = Object.freeze(encodeRequest({ op: 'remove' }));

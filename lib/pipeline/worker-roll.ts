@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { Logger } from '../logger';
 import type { KeySpace } from '../redis/keys';
@@ -32,9 +32,16 @@ export class WorkerRoll {
   private timer?: NodeJS.Timeout;
   private left = false;
 
-  /** `definition`: the digest of the machine's definition this worker runs (lib/metadata/definition-digest.ts). */
+  /** Per machine, how many other workers work on another database, as last read (said when it changes from 0). */
+  private readonly elsewhere = new Map<string, number>();
+
+  /**
+   * `definition`: the digest of the machine's definition this worker runs (lib/metadata/definition-digest.ts);
+   * `database`: where it works (lib/database-label.ts), said in a warning, and its digest put on the roll.
+   */
   constructor(redis: Redis, private readonly keys: KeySpace,
-    private readonly machines: Array<{ name: string; className: string; definition?: string }>, private readonly logger: Logger) {
+    private readonly machines: Array<{ name: string; className: string; definition?: string }>, private readonly logger: Logger,
+    private readonly database?: string) {
     this.redis = withScripts(redis);
   }
 
@@ -61,7 +68,8 @@ export class WorkerRoll {
     // Not while Redis is down: the command would wait for it.
     if (this.redis.status !== 'ready') return;
     await Promise.all(this.machines.map((m) =>
-      this.redis.smRoll(this.keys.workers(m.name), this.keys.definitions(m.name), this.id, 0, m.definition ?? '').catch(() => undefined)));
+      this.redis.smRoll(this.keys.workers(m.name), this.keys.definitions(m.name), this.id, 0, m.definition ?? '', this.databaseDigest)
+        .catch(() => undefined)));
   }
 
   private async renew(): Promise<void> {
@@ -82,11 +90,12 @@ export class WorkerRoll {
   private async renewOne(machine: string): Promise<void> {
     const m = this.machines.find((one) => one.name === machine);
     try {
-      const [count, differing] = await this.redis.smRoll(this.keys.workers(machine), this.keys.definitions(machine), this.id,
-        ENTRY_MS, m?.definition ?? '');
+      const [count, differing, elsewhere] = await this.redis.smRoll(this.keys.workers(machine), this.keys.definitions(machine),
+        this.id, ENTRY_MS, m?.definition ?? '', this.databaseDigest);
       if (this.left) return;
       this.others.set(machine, { count: Number(count), at: performance.now() });
       if (m?.definition) this.tellDefinitions(m.className, machine, Number(differing), Number(count));
+      if (m && this.database) this.tellDatabases(m.className, machine, Number(elsewhere), Number(count));
     } catch (error) {
       // A lost connection says nothing here (the runtime says once that Redis is down); a refusal is said once.
       if ((error as Error | undefined)?.name === 'ReplyError' && !this.refused.has(machine)) {
@@ -96,6 +105,22 @@ export class WorkerRoll {
         this.logger.warn(`${describeError(why)} Until it is fixed, this worker hands none of its queued publishes to other workers.`);
       }
     }
+  }
+
+  private get databaseDigest(): string {
+    return this.database ? databaseDigest(this.database) : '';
+  }
+
+  /**
+   * Says when workers of the machine under this prefix work on another database than this worker: each runs the
+   * others' changes against its own database, where they read as unchanged or gone, and their subjects stay stale
+   * (a trial's two tenants on one prefix by mistake: one tenant's partner got no call of 3,000 writes, nothing said).
+   */
+  private tellDatabases(className: string, machine: string, elsewhere: number, others: number): void {
+    const before = this.elsewhere.get(machine) ?? 0;
+    this.elsewhere.set(machine, elsewhere);
+    if (elsewhere === 0 || before > 0) return;
+    this.logger.error(otherDatabaseError(className, this.keys.prefix, this.database!, `${elsewhere} of the ${others} other worker(s) running it`));
   }
 
   /**
@@ -116,8 +141,22 @@ export class WorkerRoll {
         `${className}\` lists the subjects whose payload differs; unchanged ones cost no API call).`);
     } else if (differing === 0 && before > 0) {
       this.logger.info(`${className}: every worker running it now runs this worker's definition of it. If the deploy ` +
-        `changed its @Build, @CheckPublishable, @SubjectIdsFrom, listened fields or relations, resync ${className} now ` +
-        `(\`npx sync-machine diff ${className}\` lists what differs; unchanged subjects cost no API call).`);
+        `changed its @Build, @CheckPublishable, @SubjectIdsFrom, listened fields or relations, resync ${className} once ` +
+        "the app processes run the new code too (they capture with their own listened fields, and are on no worker's " +
+        `roll): \`npx sync-machine diff ${className}\` lists what differs; unchanged subjects cost no API call.`);
     }
   }
+}
+
+/** A database's digest on the rolls: its label (lib/database-label.ts) is not stored. */
+export function databaseDigest(label: string): string {
+  return createHash('sha256').update(label).digest('hex').slice(0, 12);
+}
+
+/** The error said when runtimes under one prefix work on different databases: `who` are the others. */
+export function otherDatabaseError(className: string, prefix: string, database: string, who: string): string {
+  return `${className}: ${who} under the prefix "${prefix}" work on another database than this process (${database}): ` +
+    'a prefix holds the work of one database, so each worker runs the changes of the others against its own ' +
+    'database, where they read as unchanged or gone, and their subjects stay stale. Give each database its own ' +
+    '`prefix` (one per tenant, say), or point these processes at the same database.';
 }

@@ -183,15 +183,24 @@ export class DataLossWatch {
         'records and the records of publishes whose outcome was not known are gone', known);
     }
     if (lost.length === 0) return;
-    // Its payload rows moved to the new name by hand, a renamed machine reads as this (a trial: "Neither had happened").
-    const renamed = renamedFrom.length === 0 ? '' : `, or ${lost.length === 1 ? 'it is' : 'they are'} ` +
-      `${listed(renamedFrom, 5)} renamed, with the payload rows moved to the new name (Redis holds counters of ` +
-      `${listed(renamedFrom, 5)}, which this process does not start and of which the payload table holds no subject): then ` +
-      `the changes pending under the old name were not moved, and its keys are left over (README, "Renaming a machine")`;
+    if (renamedFrom.length > 0) {
+      // The README's recipe for a rename moves the payload rows, which reads as this; said as a data loss, and recorded
+      // as one in status, it sent two trials looking for a loss that never happened.
+      const old = listed(renamedFrom, 5);
+      this.logger.warn(`Redis at ${this.describe} holds no record of ${lost.join(', ')} (not even its counters) while ` +
+        `the payload table holds subjects it published, and holds counters of ${old}, which this process does not start ` +
+        `and of which the payload table holds no subject: taken as ${old} renamed, its payload rows moved to the new ` +
+        'name (README, "Renaming a machine"), with nothing lost. Changes still pending under the old name are not run ' +
+        `by the new one: resync ${lost.join(', ')} (unchanged subjects cost no API call), then delete the old name's ` +
+        `keys (redis-cli --scan --pattern '${this.keys.prefix}:${renamedFrom[0]}:*' | xargs redis-cli del). If nothing ` +
+        'was renamed, Redis lost its data: resync all the same, and make Redis keep its data (appendonly yes). (Said ' +
+        'at each start until the machine first runs.)');
+      return;
+    }
     this.say(`holds no record of ${lost.join(', ')} (not even its counters) while the payload table holds subjects ` +
       'it published: Redis lost the data it held while no runtime was connected (a restart of a Redis that keeps ' +
       'nothing on disk, a FLUSHALL), or this prefix is new to this database (is the `redis` option\'s database index ' +
-      `the one used before?)${renamed}. Changes recorded before and not yet run, ` +
+      'the one used before?). Changes recorded before and not yet run, ' +
       'failure records and the records of publishes whose outcome was not known are gone', lost);
     await this.record(lost);
   }

@@ -45,7 +45,7 @@ export interface ScriptCommands {
   smIngest(...keysAndArgs: Array<string | number>): Promise<number>;
   smExtend(...keysAndArgs: Array<string | number>): Promise<string[]>;
   smRate(...keysAndArgs: Array<string | number>): Promise<number>;
-  smRoll(...keysAndArgs: Array<string | number>): Promise<[others: number, otherDefinitions: number]>;
+  smRoll(...keysAndArgs: Array<string | number>): Promise<[others: number, otherDefinitions: number, otherDatabases: number]>;
   smClearNotices(...keysAndArgs: Array<string | number>): Promise<number>;
 }
 

@@ -214,6 +214,17 @@ export function definitionCounts(entries: unknown, now: number, ours: string | u
     .sort((a, b) => b.workers - a.workers || (a.definition < b.definition ? -1 : 1));
 }
 
+/** How many live workers of `machine` work on another database than `ours` (a database digest; worker-roll.ts). */
+export async function workersOnOtherDatabases(redis: Redis, keys: KeySpace, machine: string, ours: string): Promise<number> {
+  const [now, entries] = await Promise.all([redisNowMs(redis), redis.zrange(keys.definitions(machine), 0, -1, 'WITHSCORES')]);
+  let elsewhere = 0;
+  for (let i = 0; i < entries.length; i += 2) {
+    const database = entries[i].split(' ')[1];
+    if (Number(entries[i + 1]) > now && database && database !== ours) elsewhere += 1;
+  }
+  return elsewhere;
+}
+
 /** The definitions live workers run of `machine`, as status reads them (resync's check before it pages). */
 export async function readDefinitions(redis: Redis, keys: KeySpace, machine: string, ours: string): Promise<DefinitionCount[]> {
   const [now, entries] = await Promise.all([redisNowMs(redis), redis.zrange(keys.definitions(machine), 0, -1, 'WITHSCORES')]);

@@ -11,7 +11,7 @@ import { encodeRequest } from '../pipeline/requests';
 import { ChangeRouter } from '../pipeline/router';
 import { OutboxRelay } from '../pipeline/outbox-relay';
 import { startWorkers, type Stopping } from '../pipeline/worker';
-import { WorkerRoll } from '../pipeline/worker-roll';
+import { databaseDigest, otherDatabaseError, WorkerRoll } from '../pipeline/worker-roll';
 import { SaidTogether } from '../pipeline/said-together';
 import { atMost, NoAnswerError, withTimeout } from '../at-most';
 import { Wakes } from '../pipeline/wakes';
@@ -38,7 +38,7 @@ import { otherMachines, otherMachinesWork, type OtherMachineWork } from '../redi
 
 export type { ResyncOptions };
 import { readSubjectStatus, SubjectStatus } from './subject-status';
-import { DefinitionCount, MachineStatus, readDefinitions, readMachineStatus } from './status';
+import { DefinitionCount, MachineStatus, readDefinitions, readMachineStatus, workersOnOtherDatabases } from './status';
 import { refuseUnknownOptions } from '../known-options';
 import { checkedIds } from './subject-ids';
 import { checkStartOptions, resolveCapture, resolveLogger, resolvePrefix, resolveWorker, ResolvedWorker, StartOptions } from './options';
@@ -239,6 +239,7 @@ export class SyncMachines {
       await queues?.close(0);
       throw redisRefusal(redisSettings, error, keys.prefix);
     }
+    if (!worker) await atMost(START_LOOK_MS, runtime.tellOtherDatabases(), () => undefined);
     const lookedAtStart = runtime.dataLoss.checkAtStart(async (machine) => (await adapter.payloads.pageSubjectIds(machine, undefined, 1)).length > 0);
     // A worker reads the payload table anyway before it runs; an app process waits for the look START_LOOK_MS at most.
     if (worker) await lookedAtStart;
@@ -275,7 +276,8 @@ export class SyncMachines {
       enqueuer.onMarked = (machine, step) => wakes.wake(keys.wakeChannel(machine, step));
       const reads = new Turns(adapter.blocksEventLoop === true);
       const roll = runtime.roll = new WorkerRoll(redis, keys,
-        machines.map((m) => ({ name: m.name, className: m.className, definition: definitionDigest(m) })), logger);
+        machines.map((m) => ({ name: m.name, className: m.className, definition: definitionDigest(m) })), logger,
+        adapter.databaseLabel?.());
       runtime.stopPublishing = startWorkers({ queues: queues!, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
         takesInTurn: adapter.blocksEventLoop === true, roll, redisAt: redisSettings.describe }, machines, {
         'find-subjects': (settings, batch) => inContext(adapter, () => findSubjectsBatch(lookups, settings, batch)),
@@ -286,6 +288,23 @@ export class SyncMachines {
       await roll.start();
     }
     return runtime;
+  }
+
+  /**
+   * An app process (no worker) whose machines' workers under this prefix work on another database: its changes are
+   * run against theirs (worker-roll.ts says it to the workers). Best effort.
+   */
+  private async tellOtherDatabases(): Promise<void> {
+    const label = this.adapter.databaseLabel?.();
+    if (!label) return;
+    try {
+      for (const m of this.machines) {
+        const elsewhere = await workersOnOtherDatabases(this.redis, this.keys, m.name, databaseDigest(label));
+        if (elsewhere > 0) this.logger.error(otherDatabaseError(m.className, this.keys.prefix, label, `${elsewhere} worker(s) running it`));
+      }
+    } catch {
+      // Redis refused or does not answer: start() says those on its own
+    }
   }
 
   /** The names of the started machines (queues, Redis keys and payload rows go by them). */

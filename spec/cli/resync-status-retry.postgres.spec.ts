@@ -202,8 +202,10 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     const run = await cli('status');
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.include('\nRedis also holds work of machines this config does not start (renamed or removed?):\n' +
-      '  OldOrderSync: 2 pending, 1 batch(es) in runs, no worker runs it. Run it out with the config that has it, or, if it ' +
-      'was renamed, resync the new name; then delete its keys (README, "Renaming a machine").\n');
+      '  OldOrderSync: 2 pending, 1 batch(es) in runs, no worker runs it. Run it out with a worker of the config that has ' +
+      'it (same prefix). If it was renamed, move its payload rows to the new name before a worker of the new name runs ' +
+      '(README, "Renaming a machine"): under a new name alone, every subject is published again from ctx.version 1. Then ' +
+      'delete its keys.\n');
     expect(run.stdout).to.not.include('Drained');
     const json = await cli('status', '--json');
     expect(JSON.parse(json.stdout)).to.have.length(1);

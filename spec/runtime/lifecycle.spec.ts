@@ -416,7 +416,7 @@ describe('runtime lifecycle', () => {
     await capture.resync('OrderToApiSync');
     expect(h.logger.warnings().filter((w) => w.includes('definition')), 'a worker of the same definition').to.deep.equal([]);
     // An old worker's entry, as its roll renewal writes it.
-    await withScripts(redis).smRoll(keys().workers('OrderToApiSync'), keys().definitions('OrderToApiSync'), randomUUID(), 10_000, 'old0000000000');
+    await withScripts(redis).smRoll(keys().workers('OrderToApiSync'), keys().definitions('OrderToApiSync'), randomUUID(), 10_000, 'old0000000000', '');
     await capture.resync('OrderToApiSync');
     const said = h.logger.warnings().filter((w) => w.startsWith('resync(OrderToApiSync)'));
     expect(said).to.have.length(1);
@@ -450,12 +450,16 @@ describe('runtime lifecycle', () => {
     // Its rows moved to the new name, as the README's recipe does: no longer "Redis lost its data" alone.
     await h.ds.query("UPDATE sync_machine_payloads SET machine = 'OrderFeed' WHERE machine = 'OrderToApiSync'");
     const feed = await renamed();
-    expect(h.logger.errors()).to.have.length(1);
-    expect(h.logger.errors()[0]).to.include('holds no record of OrderFeed (not even its counters) while the payload table ' +
-      'holds subjects it published').and.include(', or it is OrderToApiSync renamed, with the payload rows moved to the new ' +
-      'name (Redis holds counters of OrderToApiSync, which this process does not start and of which the payload table ' +
-      'holds no subject): then the changes pending under the old name were not moved');
-    expect(h.logger.warnings().filter((w) => w.includes('renamed')), 'said once').to.have.length(1);
+    expect(h.logger.errors(), 'no data loss is said').to.deep.equal([]);
+    const moved = h.logger.warnings().filter((w) => w.includes('holds no record of OrderFeed'));
+    expect(moved).to.have.length(1);
+    expect(moved[0]).to.include('holds no record of OrderFeed (not even its counters) while the payload table holds ' +
+      'subjects it published, and holds counters of OrderToApiSync, which this process does not start and of which the ' +
+      'payload table holds no subject: taken as OrderToApiSync renamed, its payload rows moved to the new name').and
+      .include(`resync OrderFeed (unchanged subjects cost no API call), then delete the old name's keys (redis-cli --scan ` +
+        `--pattern '${h.prefix}:OrderToApiSync:*' | xargs redis-cli del)`);
+    expect((await feed.status())[0].dataLost, 'not recorded as a loss').to.equal(undefined);
+    expect(h.logger.warnings().filter((w) => w.includes('is new to Redis')), 'said once, before the rows moved').to.have.length(1);
     // The recipe's resync: the moved subject is unchanged (no call), the one pending under the old name goes out.
     const calls = h.api.publishes().length;
     await h.startWorker({ machines: [new OrderFeed(new ApiClient(h.api.url))] });
@@ -482,12 +486,35 @@ describe('runtime lifecycle', () => {
       'own removals unpublish them and nothing is missed. (Said once per mapper.)');
   });
 
+  it('workers and app processes of two databases under one prefix (a config mistake) are told so, each once, with the fix', async () => {
+    const other = await new Harness('sqlite', 'lifecycle-other').setUp();
+    try {
+      await other.startWorker({ prefix: h.prefix });
+      await h.startWorker();
+      const said = () => h.logger.errors().filter((e) => e.includes('another database'));
+      expect(said()).to.have.length(1);
+      expect(said()[0]).to.match(new RegExp(`^OrderToApiSync: 1 of the 1 other worker\\(s\\) running it under the prefix "${h.prefix}" ` +
+        'work on another database than this process \\(sqlite /.+\\): a prefix holds the work of one database, so each ' +
+        'worker runs the changes of the others against its own database, where they read as unchanged or gone, and ' +
+        'their subjects stay stale\\. Give each database its own `prefix`'));
+      await h.start();
+      expect(said()).to.have.length(2);
+      expect(said()[1]).to.include('OrderToApiSync: 1 worker(s) running it under the prefix');
+      await new Promise((r) => setTimeout(r, 1_300)); // the other worker's next renewal
+      expect(other.logger.errors().filter((e) => e.includes('another database'))).to.have.length(1);
+      await new Promise((r) => setTimeout(r, 1_300));
+      expect(said(), 'said once').to.have.length(2);
+    } finally {
+      await other.tearDown();
+    }
+  });
+
   it('a drain() that times out on the batch of a live worker\'s run says nothing of a worker gone', async () => {
     const capture = await h.start();
     const order = await h.order(await h.customer());
     // A live worker's run, slow: its worker renews its entry on the roll.
     const live = randomUUID();
-    await withScripts(redis).smRoll(keys().workers('OrderToApiSync'), keys().definitions('OrderToApiSync'), live, 10_000, 'd1');
+    await withScripts(redis).smRoll(keys().workers('OrderToApiSync'), keys().definitions('OrderToApiSync'), live, 10_000, 'd1', '');
     const { ticket, work } = await handOut();
     await work.take(ticketRun(ticket, lockToken(ticket, live)), true, 30_000);
     const error = await capture.drain({ timeoutMs: 1_000 }).catch((e) => e);

@@ -44,8 +44,9 @@ export function formatOthers(others: OtherMachineWork[]): string[] {
   if (stranded.length === 0) return [];
   return ['', 'Redis also holds work of machines this config does not start (renamed or removed?):', ...stranded.map((o) =>
     `  ${o.machine}: ${o.pending} pending, ${o.inRuns} batch(es) in runs, ${o.workers === 0 ? 'no worker runs it' : `${o.workers} worker(s) run it`}. ` +
-    `Run it out with the config that has it, or, if it was renamed, resync the new name; then delete its keys ` +
-    `(README, "Renaming a machine").`)];
+    'Run it out with a worker of the config that has it (same prefix). If it was renamed, move its payload rows to the ' +
+    'new name before a worker of the new name runs (README, "Renaming a machine"): under a new name alone, every subject ' +
+    'is published again from ctx.version 1. Then delete its keys.')];
 }
 
 /** The text form: one block per machine. */

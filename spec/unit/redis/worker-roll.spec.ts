@@ -47,12 +47,12 @@ describe('worker roll (shared Redis, fresh prefix)', () => {
     const scripts = withScripts(redis);
     const key = new KeySpace(prefix).workers('M');
     const definitions = new KeySpace(prefix).definitions('M');
-    expect(await scripts.smRoll(key, definitions, 'killed', 100, 'd1')).to.deep.equal([0, 0]);
-    expect(await scripts.smRoll(key, definitions, 'live', 5_000, 'd1'), 'killed is still on').to.deep.equal([1, 0]);
+    expect(await scripts.smRoll(key, definitions, 'killed', 100, 'd1', 'db1')).to.deep.equal([0, 0, 0]);
+    expect(await scripts.smRoll(key, definitions, 'live', 5_000, 'd1', 'db1'), 'killed is still on').to.deep.equal([1, 0, 0]);
     await new Promise((r) => setTimeout(r, 150));
-    expect(await scripts.smRoll(key, definitions, 'live', 100, 'd1'), 'killed expired').to.deep.equal([0, 0]);
+    expect(await scripts.smRoll(key, definitions, 'live', 100, 'd1', 'db1'), 'killed expired').to.deep.equal([0, 0, 0]);
     expect(await redis.zrange(key, 0, -1)).to.deep.equal(['live']);
-    expect(await redis.zrange(definitions, 0, -1)).to.deep.equal(['d1 live']);
+    expect(await redis.zrange(definitions, 0, -1)).to.deep.equal(['d1 db1 live']);
     await new Promise((r) => setTimeout(r, 150));
     expect(await redis.exists(key, definitions), 'gone with the last entry').to.equal(0);
   });
@@ -74,8 +74,8 @@ describe('worker roll (shared Redis, fresh prefix)', () => {
   it('status and drain() count only entries not expired: a killed worker is off the roll after 5 s, renewed by no one', async () => {
     const keys = new KeySpace(prefix);
     const scripts = withScripts(redis);
-    await scripts.smRoll(keys.workers('M'), keys.definitions('M'), 'killed', 100, 'd1');
-    await scripts.smRoll(keys.workers('M'), keys.definitions('M'), 'live', 5_000, 'd1');
+    await scripts.smRoll(keys.workers('M'), keys.definitions('M'), 'killed', 100, 'd1', 'db1');
+    await scripts.smRoll(keys.workers('M'), keys.definitions('M'), 'live', 5_000, 'd1', 'db1');
     await new Promise((r) => setTimeout(r, 150));
     // Nothing ran roll-2.lua since: the expired entry is still in the zset.
     expect(await redis.zcard(keys.workers('M'))).to.equal(2);
@@ -89,7 +89,7 @@ describe('worker roll (shared Redis, fresh prefix)', () => {
     const [dead, live] = [randomUUID(), randomUUID()];
     const claim = (item: string) => `${Date.now()}\n${JSON.stringify([item, '{}'])}`;
     await redis.hset(keys.step('M', 'ensure-publication').claims, lockToken('1', dead), claim('7'), lockToken('2', live), claim('8'));
-    await withScripts(redis).smRoll(keys.workers('M'), keys.definitions('M'), live, 5_000, 'd1');
+    await withScripts(redis).smRoll(keys.workers('M'), keys.definitions('M'), live, 5_000, 'd1', 'db1');
     const read = await readRunning(redis, keys, [{ name: 'M', subject: 'Order' }]);
     expect(read.workerGone).to.deep.equal(new Map([['M', 1]]));
     expect(read.running).to.have.length(1);
@@ -122,8 +122,9 @@ describe('worker roll (shared Redis, fresh prefix)', () => {
     await new Promise((r) => setTimeout(r, 1_300));
     expect(newLog.infos().filter((l) => l.includes('definition'))).to.deep.equal([
       "MSync: every worker running it now runs this worker's definition of it. If the deploy changed its @Build, " +
-      '@CheckPublishable, @SubjectIdsFrom, listened fields or relations, resync MSync now (`npx sync-machine diff MSync` ' +
-      'lists what differs; unchanged subjects cost no API call).']);
+      '@CheckPublishable, @SubjectIdsFrom, listened fields or relations, resync MSync once the app processes run the new ' +
+      "code too (they capture with their own listened fields, and are on no worker's roll): `npx sync-machine diff MSync` " +
+      'lists what differs; unchanged subjects cost no API call.']);
     expect(newLog.warnings(), 'said once').to.have.length(1);
     const after = await readMachineStatus(redis, keys, { name: 'M', subject: 'Order', definition: 'bbbb' }, 0);
     expect(after.definitions, 'one definition, this process\'').to.equal(undefined);
