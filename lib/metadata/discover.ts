@@ -40,7 +40,9 @@ export function discoverMachines(machines: unknown[], adapter: OrmAdapter): Mach
     if (other === def.className) {
       // One class twice: a unique name would make it two machines publishing the same subjects.
       throw new ConfigurationError(`${def.className} is in SyncMachines.start({ machines }) twice (two instances of one ` +
-        'class): pass one instance of each machine class.');
+        'class): pass one instance of each machine class. For machines of one code (one per tenant, say), make a class ' +
+        'per machine with its own @SyncMachine({ name }) (a function that returns a decorated class), or, with a ' +
+        'database per tenant, start a runtime per database with its own `prefix` (README, "Several databases").');
     }
     if (other !== undefined) {
       throw new ConfigurationError(

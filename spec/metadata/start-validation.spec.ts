@@ -102,7 +102,9 @@ describe('SyncMachines.start refuses misuse with the class and the fix', () => {
     expect(await refusal([A, B])).to.equal('B and A are both named "Same": give one a unique name with @SyncMachine({ name }).');
     // One class twice: a unique name is not the fix (a trial's message said "A and A are both named").
     expect(await refusal([new A(), new A()])).to.equal('A is in SyncMachines.start({ machines }) twice (two instances of one ' +
-      'class): pass one instance of each machine class.');
+      'class): pass one instance of each machine class. For machines of one code (one per tenant, say), make a class ' +
+      'per machine with its own @SyncMachine({ name }) (a function that returns a decorated class), or, with a ' +
+      'database per tenant, start a runtime per database with its own `prefix` (README, "Several databases").');
     expect(await refusal([NeedsApi])).to.match(/^NeedsApi takes constructor arguments: pass an instance \(machines: \[new NeedsApi\(\.\.\.\)\]\)/);
   });
 
