@@ -163,7 +163,8 @@ for field, n in pairs(counts) do count_into(KEYS[7], field, n) end
 if published > 0 then redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[11]) - 1) end
 -- A change to one of these items while this run held its lock waited (take.lua's backoff, up to 5 s), and so did
 -- an item a re-run of this ticket found still locked by this run (take.lua, until the lock's expiry): it runs now.
-if #succeeded > 0 then
+-- Such a request is in `requests`; with none there (a backfill's bare requests), nothing is read per item.
+if #succeeded > 0 and redis.call('HLEN', KEYS[2]) > 0 then
   local raws_now = multi_get('HMGET', KEYS[2], succeeded)
   for i, item in ipairs(succeeded) do
     if raws_now[i] and string.find(raws_now[i], '"held"', 1, true) then redis.call('ZADD', KEYS[1], 'XX', 'LT', now, item) end
