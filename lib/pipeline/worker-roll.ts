@@ -34,6 +34,8 @@ export class WorkerRoll {
 
   /** Per machine, how many other workers work on another database, as last read (said when it changes from 0). */
   private readonly elsewhere = new Map<string, number>();
+  /** What this worker puts on the rolls of `database` ('' when unknown). */
+  private readonly databaseDigest: string;
 
   /**
    * `definition`: the digest of the machine's definition this worker runs (lib/metadata/definition-digest.ts);
@@ -43,6 +45,7 @@ export class WorkerRoll {
     private readonly machines: Array<{ name: string; className: string; definition?: string }>, private readonly logger: Logger,
     private readonly database?: string) {
     this.redis = withScripts(redis);
+    this.databaseDigest = database ? databaseDigest(database) : '';
   }
 
   /** Puts this worker on each machine's roll, and keeps it there until leave(). */
@@ -105,10 +108,6 @@ export class WorkerRoll {
         this.logger.warn(`${describeError(why)} Until it is fixed, this worker hands none of its queued publishes to other workers.`);
       }
     }
-  }
-
-  private get databaseDigest(): string {
-    return this.database ? databaseDigest(this.database) : '';
   }
 
   /**

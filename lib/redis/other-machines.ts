@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { withTimeout } from '../at-most';
+import { redisNowMs } from './data-loss';
 import type { KeySpace } from './keys';
 
 /** How long a look for other machines' keys may take: it walks the whole keyspace (SCAN), and only informs. */
@@ -48,8 +49,7 @@ export interface OtherMachineWork {
 /** The work of each of `machines` (from otherMachines) in Redis, one round trip. */
 export async function otherMachinesWork(redis: Redis, keys: KeySpace, machines: string[]): Promise<OtherMachineWork[]> {
   if (machines.length === 0) return [];
-  const [seconds, micros] = await redis.time();
-  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000); // Redis' clock, as the rolls' entries are
+  const now = await redisNowMs(redis); // Redis' clock, as the rolls' entries are
   const pipeline = redis.pipeline();
   for (const machine of machines) {
     for (const step of ['find-subjects', 'ensure-publication'] as const) {

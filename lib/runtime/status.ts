@@ -216,7 +216,7 @@ export function definitionCounts(entries: unknown, now: number, ours: string | u
 
 /** How many live workers of `machine` work on another database than `ours` (a database digest; worker-roll.ts). */
 export async function workersOnOtherDatabases(redis: Redis, keys: KeySpace, machine: string, ours: string): Promise<number> {
-  const [now, entries] = await Promise.all([redisNowMs(redis), redis.zrange(keys.definitions(machine), 0, -1, 'WITHSCORES')]);
+  const [now, entries] = await readDefinitionEntries(redis, keys, machine);
   let elsewhere = 0;
   for (let i = 0; i < entries.length; i += 2) {
     const database = entries[i].split(' ')[1];
@@ -227,8 +227,13 @@ export async function workersOnOtherDatabases(redis: Redis, keys: KeySpace, mach
 
 /** The definitions live workers run of `machine`, as status reads them (resync's check before it pages). */
 export async function readDefinitions(redis: Redis, keys: KeySpace, machine: string, ours: string): Promise<DefinitionCount[]> {
-  const [now, entries] = await Promise.all([redisNowMs(redis), redis.zrange(keys.definitions(machine), 0, -1, 'WITHSCORES')]);
+  const [now, entries] = await readDefinitionEntries(redis, keys, machine);
   return definitionCounts(entries, now, ours);
+}
+
+/** Redis' clock and the machine's definitions entries (a ZRANGE WITHSCORES reply), read together. */
+function readDefinitionEntries(redis: Redis, keys: KeySpace, machine: string): Promise<[number, string[]]> {
+  return Promise.all([redisNowMs(redis), redis.zrange(keys.definitions(machine), 0, -1, 'WITHSCORES')]);
 }
 
 /** A machine's step with items pending or in runs (readBusy). */
