@@ -217,6 +217,15 @@ export class WorkQueue {
   }
 
   /**
+   * FINISH sent again after the first was lost with the connection (it may have run): ends the batch and the ticket
+   * only while the batch is not finished; resolves whether it did (false: the first had run, or another run of
+   * the ticket took the batch over and this run's locks had expired).
+   */
+  async finishAgain(run: TicketRun, claim: string, results: ItemResult[], retry: RetrySettings): Promise<boolean> {
+    return await this.end(run, claim, results, retry, '0', '0', '1') !== -1;
+  }
+
+  /**
    * Ends these items of a batch that still runs: their outcomes are counted, their locks and claimed requests let
    * go; the ticket counts as busy (not as a run that can take new work) until its batch finishes.
    */
@@ -225,14 +234,14 @@ export class WorkQueue {
   }
 
   private end(
-    run: TicketRun, claim: string, results: ItemResult[], retry: RetrySettings, goOn: string, part: '0' | '1',
+    run: TicketRun, claim: string, results: ItemResult[], retry: RetrySettings, goOn: string, part: '0' | '1', again: '0' | '1' = '0',
   ): Promise<number> {
     const { ended, back } = groupResults(results);
     return this.redis.smFinish(this.k.pending, this.k.requests, this.k.claims, this.k.runs, this.locksKey,
       this.k.failed, this.stats, this.recent, ...this.tickets, this.paused, this.k.inbox, this.k.inboxed, this.k.busy,
       run.ticket, this.tokenOf(run), JSON.stringify(ended), retry.attempts, retry.initialDelayMs, this.settings.batchSize, MAX_TICKETS,
       ticketJson(this.machine, this.step), goOn, this.step, RECENT_PUBLISHES_KEPT, claim, JSON.stringify(back), part, run.id,
-      this.wakeChannel);
+      this.wakeChannel, again);
   }
 
   /**

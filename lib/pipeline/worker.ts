@@ -10,6 +10,7 @@ import { writesRefused } from '../redis/availability';
 import { PAYLOAD_TABLE } from '../store/payload-row';
 import type { RetryPolicy } from '../runtime/options';
 import { BatchEnds } from './batch-ends';
+import { finishBatch } from './batch-finish';
 import { BatchLocks, lockToken } from './batch-locks';
 import type { Enqueuer } from './enqueuer';
 import { sayBatchNotes, type ItemRunSettings } from './item-run';
@@ -490,5 +491,5 @@ async function runBatch(
   if (closed()) return false;
   countRuns(settings.machine.name, settings.step, results);
   const goOn = deps.stopping.now || performance.now() >= deadline ? 'end' : 'linger';
-  return work.finish(run, batch.claim, results, deps.retry, goOn);
+  return finishBatch(work, run, batch.claim, results, deps.retry, goOn, deps.lockTtlMs, closed);
 }

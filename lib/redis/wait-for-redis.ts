@@ -28,6 +28,14 @@ export function isUnreachable(error: unknown): boolean {
   return /^(LOADING|MASTERDOWN|TRYAGAIN)\b|Connection is closed|connect ETIMEDOUT|Socket closed unexpectedly/.test(message ?? '');
 }
 
+/**
+ * A command lost with the connection: ioredis gave up on it after its maxRetriesPerRequest reconnections (it may
+ * have been sent before the connection dropped), or Redis was not there or not ready. Whether it ran is unknown.
+ */
+export function lostConnection(error: unknown): boolean {
+  return (error as { name?: unknown } | undefined)?.name === 'MaxRetriesPerRequestError' || isUnreachable(error);
+}
+
 /** One PING on a connection of its own that neither retries nor queues: resolves, or rejects with why not. */
 export async function pingOnce(settings: RedisSettings, timeoutMs = 2000): Promise<void> {
   const client: Redis = settings.createClient({

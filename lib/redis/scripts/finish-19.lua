@@ -45,12 +45,32 @@ ARGV[14] "1" when the batch still runs (it has run for a while): the items of AR
 ARGV[15] run id (take's ARGV[11]): the field of the batch's claim
 ARGV[16] wake channel (mark.lua's ARGV[6]): when items were handed back ("spilled"), other workers are asked to
          take them (invite_others in schedule.lua)
-Returns 1 when the ticket should take another batch, 0 when it ended.
+ARGV[17] "1" when this FINISH is sent again after the first failed as the connection to Redis was lost, which may or
+         may not have run it: it runs only while the batch is not finished, that is while the claim is still this
+         batch's or an item is still locked by this run (the first, had it run, would have let go of both), and
+         otherwise returns -1 having changed nothing, so no outcome is counted twice
+Returns 1 when the ticket should take another batch, 0 when it ended (-1: see ARGV[17]).
 ]]
 --!include schedule.lua
+local ticket, token, step, run = ARGV[1], ARGV[2], ARGV[10], ARGV[15]
+local ended, back_results = cjson.decode(ARGV[3]), cjson.decode(ARGV[13])
+local items = {}
+for _, list in pairs(ended) do
+  for _, item in ipairs(list) do items[#items + 1] = item end
+end
+for _, result in ipairs(back_results) do items[#items + 1] = result[1] end
+local claim = redis.call('HGET', KEYS[3], run)
+local stamp = ARGV[12] .. '\n'
+local ours = {}
+if token ~= '' and #items > 0 then
+  local current = multi_get('HMGET', KEYS[5], items)
+  for i, item in ipairs(items) do
+    if current[i] and string.sub(current[i], 1, #token + 1) == token .. '|' then ours[#ours + 1] = item end
+  end
+end
+if ARGV[17] == '1' and #ours == 0 and not (claim and string.sub(claim, 1, #stamp) == stamp) then return -1 end
 local now, micros = ms_now()
 ingest(KEYS[1], KEYS[2], KEYS[17], KEYS[18])
-local ticket, token, step, run = ARGV[1], ARGV[2], ARGV[10], ARGV[15]
 local part = ARGV[14] == '1'
 if not part and redis.call('SREM', KEYS[19], ticket) == 1 then redis.call('SADD', KEYS[4], ticket) end
 local attempts_max, initial_delay = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -59,23 +79,9 @@ local handed_back = false
 local has_failures = redis.call('HLEN', KEYS[6]) > 0
 local counts = {}
 local function count(field) counts[field] = (counts[field] or 0) + 1 end
-local ended, back_results = cjson.decode(ARGV[3]), cjson.decode(ARGV[13])
-local items = {}
-for _, list in pairs(ended) do
-  for _, item in ipairs(list) do items[#items + 1] = item end
-end
-for _, result in ipairs(back_results) do items[#items + 1] = result[1] end
-if token ~= '' and #items > 0 then
-  local current, ours = multi_get('HMGET', KEYS[5], items), {}
-  for i, item in ipairs(items) do
-    if current[i] and string.sub(current[i], 1, #token + 1) == token .. '|' then ours[#ours + 1] = item end
-  end
-  variadic('HDEL', KEYS[5], nil, ours)
-end
+variadic('HDEL', KEYS[5], nil, ours)
 -- Only an item that goes back to pending (or is recorded as failed) needs its claimed request: most succeed.
 local raws = {}
-local claim = redis.call('HGET', KEYS[3], run)
-local stamp = ARGV[12] .. '\n'
 if claim and string.sub(claim, 1, #stamp) == stamp then
   local back = {}
   for _, result in ipairs(back_results) do back[result[1]] = true end

@@ -130,6 +130,44 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     expect(await redis.hexists(step.failed, '5')).to.equal(0);
   });
 
+  describe('finish sent again after the connection was lost under it (it may have run)', () => {
+    const results = [['1', 'published', null], ['2', 'failed', 'boom']] as Array<[string, 'published' | 'failed', string | null]>;
+
+    it('changes nothing when the first had run: each outcome is counted once, and the failure charged once', async () => {
+      const work = queue(0);
+      await work.mark([['1', {}], ['2', {}]]);
+      const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
+      await work.finish(ticketRun('T', 'T:run'), batch.claim, results, retry, 'end');
+      const step = keys().step('M', 'ensure-publication');
+      const seen = async () => ({
+        stats: await redis.hgetall(keys().stats('M')), pending: await redis.zrange(step.pending, 0, -1, 'WITHSCORES'),
+        requests: await redis.hgetall(step.requests), recent: await redis.llen(keys().recentPublishes('M')),
+      });
+      const before = await seen();
+      expect(await work.finishAgain(ticketRun('T', 'T:run'), batch.claim, results, retry)).to.equal(false);
+      expect(await seen()).to.deep.equal(before);
+      expect(before.stats).to.deep.include({ 'ensure-publication:published': '1', 'ensure-publication:failed': '1' });
+      expect(decodeRequest(before.requests['2'], 'spec').attempt).to.equal(1);
+    });
+
+    it('ends the batch as the first would have when it had not run: locks and claim let go, outcomes counted', async () => {
+      const work = queue(0);
+      await work.mark([['1', {}], ['2', {}]]);
+      const batch = await work.take(ticketRun('T', 'T:run'), true, 10_000);
+      expect(await work.finishAgain(ticketRun('T', 'T:run'), batch.claim, results, retry)).to.equal(true);
+      const step = keys().step('M', 'ensure-publication');
+      expect(await redis.hgetall(keys().stats('M'))).to.deep.include({
+        'ensure-publication:published': '1', 'ensure-publication:failed': '1', 'ensure-publication:batches': '1',
+      });
+      expect(await redis.hlen(keys().locks('M')), 'locks released').to.equal(0);
+      expect(await redis.hlen(step.claims), 'claim released').to.equal(0);
+      expect(await redis.zrange(step.pending, 0, -1)).to.deep.equal(['2']);
+      // Sent a third time: it has run now, so nothing more.
+      expect(await work.finishAgain(ticketRun('T', 'T:run'), batch.claim, results, retry)).to.equal(false);
+      expect(await redis.hget(keys().stats('M'), 'ensure-publication:published')).to.equal('1');
+    });
+  });
+
   it('finish puts a handed-back item back ready at once with its request, uncharged, and counts it apart from outcomes', async () => {
     const work = queue(0);
     await work.mark([['1', {}], ['2', { attempt: '1', force: '1' }]]);
