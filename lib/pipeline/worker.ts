@@ -491,5 +491,6 @@ async function runBatch(
   if (closed()) return false;
   countRuns(settings.machine.name, settings.step, results);
   const goOn = deps.stopping.now || performance.now() >= deadline ? 'end' : 'linger';
-  return finishBatch(work, run, batch.claim, results, deps.retry, goOn, deps.lockTtlMs, closed);
+  // Not sent again once the runtime closes: a shutdown does not wait on Redis, and the locks expire as before.
+  return finishBatch(work, run, batch.claim, results, deps.retry, goOn, deps.lockTtlMs, () => closed() || deps.stopping.now);
 }
