@@ -130,6 +130,26 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     expect(await redis.hexists(step.failed, '5')).to.equal(0);
   });
 
+  it('a take sent again (its reply lost with the connection) hands the run the batch it took, not its own items as held', async () => {
+    const work = queue(0);
+    await work.mark(['1', '2', '3'].map((id) => [id, {}]));
+    const run = ticketRun('T', lockToken('T', randomUUID()));
+    const first = await work.take(run, true, 10_000);
+    await work.mark([['4', {}]]);
+    const locks = await redis.hgetall(keys().locks('M'));
+    // What ioredis does after a reconnect: the same command once more.
+    const again = await work.take(run, true, 10_000);
+    expect(again.items.map((i) => i.item)).to.deep.equal(first.items.map((i) => i.item));
+    expect([again.claim, again.held, again.orphaned]).to.deep.equal([first.claim, 0, undefined]);
+    expect(await redis.hgetall(keys().locks('M'))).to.deep.equal(locks);
+    const step = keys().step('M', 'ensure-publication');
+    expect(await redis.zrange(step.pending, 0, -1), 'the item marked since waits for the next take').to.deep.equal(['4']);
+    expect(await redis.hget(keys().stats('M'), 'ensure-publication:jobs')).to.equal('1');
+    // Once it has finished that batch, a take of the run takes anew.
+    await work.finish(run, first.claim, first.items.map((i) => [i.item, 'published', null]), retry, 'more');
+    expect((await work.take(run, false, 10_000)).items.map((i) => i.item)).to.deep.equal(['4']);
+  });
+
   describe('finish sent again after the connection was lost under it (it may have run)', () => {
     const results = [['1', 'published', null], ['2', 'failed', 'boom']] as Array<[string, 'published' | 'failed', string | null]>;
 
