@@ -95,7 +95,7 @@ async function dropEndedJob(queue: QueueInternals, jobId: string): Promise<void>
     .srem(queue.toKey('stalling'), jobId)
     .exec(done));
   queue.emit(ENDED_JOB_EVENT, `Job ${jobId} in ${queue.settings.keyPrefix.replace(/:$/, '')} was taken after it had ended ` +
-    '(its worker was stopped while another ran it); nothing to run, dropped.');
+    '(its worker was stopped, or lost its connection to Redis, while another worker ran it); nothing to run, dropped.');
 }
 
 /** Moves a corrupt job from `active` to the failed set with a readable envelope, and says so once. */

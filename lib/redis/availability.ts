@@ -65,6 +65,8 @@ export function writesRefused(error: unknown): string | undefined {
 
 /** Names kept per outage for the "back" summary; beyond this only the count grows (a long outage must not eat memory). */
 export const MAX_DROPPED_NAMES = 10_000;
+/** Ids named per entity in that line: a trial's line held 5,000 (25 KB), more than log shippers keep. */
+const IDS_SHOWN = 50;
 
 /** Changes of an outage of one kind: entity name to ids, in the order they were first recorded, and their count. */
 interface Changes {
@@ -228,7 +230,12 @@ export class RedisAvailability {
 
   private summary(): string {
     const { dropped, unconfirmed, unnamed } = this.outage!;
-    const list = (changes: Changes) => [...changes.ids].map(([entity, ids]) => `${entity} ${[...ids].join(', ')}`).join('; ');
+    let cut = false;
+    const list = (changes: Changes) => [...changes.ids].map(([entity, ids]) => {
+      if (ids.size <= IDS_SHOWN) return `${entity} ${[...ids].join(', ')}`;
+      cut = true;
+      return `${entity} ${[...ids].slice(0, IDS_SHOWN).join(', ')} and ${ids.size - IDS_SHOWN} more`;
+    }).join('; ');
     const parts: string[] = [];
     // Changes, and the rows they were of: a row written twice is one id in the list (a trial read 49 for 48 ids).
     const of = (changes: Changes) => {
@@ -241,6 +248,7 @@ export class RedisAvailability {
         `went down and may have been recorded after all (the client sends them again when it reconnects): ${list(unconfirmed)}`);
     }
     const more = unnamed > 0 ? ` and ${unnamed} more changes (only the first ${MAX_DROPPED_NAMES} entities are named)` : '';
-    return `${parts.join('; ')}${more}. Call notifyChanged() or resync() for them (capture: 'outbox' keeps them instead).`;
+    const all = cut ? ' (the `dropped` of drain() lists every one)' : '';
+    return `${parts.join('; ')}${more}${all}. Call notifyChanged() or resync() for them (capture: 'outbox' keeps them instead).`;
   }
 }

@@ -123,7 +123,7 @@ describe('corrupt job envelopes (shared Redis, fresh prefix)', function () {
     await until(async () => h.logger.infos().some((l) => l.includes('ended-elsewhere')), STALL_MS);
     expect(h.logger.infos().filter((l) => l.includes('ended-elsewhere'))).to.deep.equal([
       `Job ended-elsewhere in ${h.prefix}:OrderToApiSync:ensure-publication was taken after it had ended (its worker was ` +
-      'stopped while another ran it); nothing to run, dropped.',
+      'stopped, or lost its connection to Redis, while another worker ran it); nothing to run, dropped.',
     ]);
     expect(await redis.lrange(key('active'), 0, -1)).to.not.include('ended-elsewhere');
     expect(await redis.lrange(key('waiting'), 0, -1)).to.not.include('ended-elsewhere');

@@ -87,4 +87,16 @@ describe('RedisAvailability (a private Redis stopped and started)', function () 
     availability.close();
     expect(logger.errors()[2]).to.match(/was still unreachable at close, after .*; 1 committed change\(s\) were dropped while it was down: Order 42\./);
   });
+
+  it('names the first 50 ids of an entity in that line, and says where every one is listed', async () => {
+    await redis.stop();
+    await until(() => !availability.available);
+    availability.recordDropped(Array.from({ length: 5_000 }, (_, i) => ({ entity: 'Order', id: String(i) })));
+    availability.recordDropped([{ entity: 'Customer', id: '7' }]);
+    availability.close();
+    const first50 = Array.from({ length: 50 }, (_, i) => i).join(', ');
+    // Before, all 5,000 (a trial's line was 25 KB, more than log shippers keep).
+    expect(logger.errors()[1]).to.contain(`5001 committed change(s) were dropped while it was down: Order ${first50} and ` +
+      '4950 more; Customer 7 (the `dropped` of drain() lists every one). Call notifyChanged() or resync() for them');
+  });
 });
