@@ -12,6 +12,8 @@ const ENTRY_MS = 5_000;
 const RENEW_MS = 1_000;
 /** A reading older than this is read again when asked for: a worker started a moment ago is known within a spill check. */
 const FRESH_MS = 200;
+/** A renewal unanswered this long, on an open connection, is said: Redis is stopped, or the network drops packets. */
+const SILENT_MS = 2_000;
 
 /**
  * The rolls of live workers this worker process is on, one per machine it runs (lib/redis/scripts/roll-2.lua). A
@@ -31,6 +33,9 @@ export class WorkerRoll {
   private readonly differing = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private left = false;
+  /** When the renewal in flight began (performance.now()), and whether its silence was said. */
+  private renewingSince?: number;
+  private toldSilent = false;
 
   /** Per machine, how many other workers work on another database, as last read (said when it changes from 0). */
   private readonly elsewhere = new Map<string, number>();
@@ -43,7 +48,7 @@ export class WorkerRoll {
    */
   constructor(redis: Redis, private readonly keys: KeySpace,
     private readonly machines: Array<{ name: string; className: string; definition?: string }>, private readonly logger: Logger,
-    private readonly database?: string) {
+    private readonly database?: string, private readonly redisAt = 'Redis') {
     this.redis = withScripts(redis);
     this.databaseDigest = database ? databaseDigest(database) : '';
   }
@@ -75,8 +80,40 @@ export class WorkerRoll {
         .catch(() => undefined)));
   }
 
+  /**
+   * One renewal at a time; one unanswered for SILENT_MS on an open connection is said, and so is its answer. A Redis
+   * stopped (SIGSTOP) for 10 s mid-backfill held every run, and the workers said nothing: a partner idle, the workers
+   * silent (a trial). A connection that is lost is said by the runtime, not here (read() does not wait for it).
+   */
   private async renew(): Promise<void> {
-    await Promise.all(this.machines.map((m) => this.read(m.name)));
+    if (this.renewingSince !== undefined) {
+      // Looked at after the loop has read its sockets: a process stopped, or a loop held by a synchronous read
+      // (better-sqlite3), finds the answer waiting there, which a timer firing late would take for silence.
+      const since = this.renewingSince;
+      setImmediate(() => { if (this.renewingSince === since) this.tellSilent(performance.now() - since); });
+      return;
+    }
+    const since = this.renewingSince = performance.now();
+    try {
+      await Promise.all(this.machines.map((m) => this.read(m.name)));
+    } finally {
+      this.renewingSince = undefined;
+      if (this.toldSilent) {
+        this.toldSilent = false;
+        if (!this.left) {
+          this.logger.info(`${this.redisAt} answers this worker again, after ${((performance.now() - since) / 1000).toFixed(1)} s: ` +
+            'its runs go on.');
+        }
+      }
+    }
+  }
+
+  private tellSilent(ms: number): void {
+    if (this.toldSilent || this.left || ms < SILENT_MS || this.redis.status !== 'ready') return;
+    this.toldSilent = true;
+    this.logger.warn(`${this.redisAt} has not answered this worker for ${Math.floor(ms / 1000)} s, with its connection open ` +
+      '(a stopped process, or a network that drops packets?): its runs wait for it at their next command, and go on ' +
+      'when it answers (said then).');
   }
 
   /** Renews this worker's entry on the machine's roll and reads how many others are on it; one read at a time. */

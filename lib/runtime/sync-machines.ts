@@ -277,7 +277,7 @@ export class SyncMachines {
       const reads = new Turns(adapter.blocksEventLoop === true);
       const roll = runtime.roll = new WorkerRoll(redis, keys,
         machines.map((m) => ({ name: m.name, className: m.className, definition: definitionDigest(m) })), logger,
-        adapter.databaseLabel?.());
+        adapter.databaseLabel?.(), `Redis at ${redisSettings.describe}`);
       runtime.stopPublishing = startWorkers({ queues: queues!, enqueuer, keys, logger, ...worker, stopping: runtime.stopping, running: runtime.running, wakes,
         takesInTurn: adapter.blocksEventLoop === true, roll, redisAt: redisSettings.describe }, machines, {
         'find-subjects': (settings, batch) => inContext(adapter, () => findSubjectsBatch(lookups, settings, batch)),

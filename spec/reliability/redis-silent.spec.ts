@@ -62,6 +62,28 @@ describe('a slow batch\'s warning while Redis does not answer (own redis-server,
     expect(h.logger.warnings().filter((w) => w.includes('has not returned')), 'no hook blamed').to.deep.equal([]);
   });
 
+  it('a worker says once when Redis stops answering it, and once when it answers again, busy or idle', async () => {
+    // A trial stopped Redis for 10 s mid-backfill: the partner idle, the workers silent (lockTtlMs 30 s: no batch
+    // had run long enough to say it).
+    await h.startWorker({ redis: redis.url });
+    const lines = () => h.logger.lines.filter((l) => l.message.includes('this worker'));
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect(lines(), 'nothing while it answers').to.deep.equal([]);
+    redis.freeze();
+    await until(() => lines().length > 0);
+    await new Promise((r) => setTimeout(r, 2_500)); // more renewals due meanwhile: said once
+    redis.thaw();
+    await until(() => lines().length > 1);
+    await new Promise((r) => setTimeout(r, 1_200));
+    expect(lines().map((l) => l.level)).to.deep.equal(['warn', 'info']);
+    // Looked at each renewal (every second): said at the first look 2 s or more after the renewal went out.
+    expect(lines()[0].message).to.match(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${redis.port} has not answered this ` +
+      'worker for [23] s, with its connection open \\(a stopped process, or a network that drops packets\\?\\): its runs ' +
+      'wait for it at their next command, and go on when it answers \\(said then\\)\\.$'));
+    expect(lines()[1].message).to.match(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${redis.port} answers this worker ` +
+      'again, after [4-9]\\.\\d s: its runs go on\\.$'));
+  });
+
   it('a Redis that is down (killed: the connection refused) is told as not connected, not as a stopped process', async () => {
     const capture = await h.start({ redis: redis.url });
     const order = await h.order(await h.customer());
