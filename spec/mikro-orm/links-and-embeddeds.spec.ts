@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { expect } from 'chai';
 import { Collection, Embeddable, Embedded, Entity, ManyToMany, ManyToOne, MikroORM, OneToMany, PrimaryKey, Property } from '@mikro-orm/core';
-import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine } from '../../lib';
+import { Build, ListenTo, Publish, SubjectIdsFrom, SyncMachine, SyncMachines } from '../../lib';
+import { MemoryLogger } from '../support/logger';
+import { deleteKeys, freshPrefix, REDIS_URL } from '../support/redis';
 import { DATABASES } from '../support/database';
 import { ApiClient } from '../support/partner-api';
 import { mikroOrmOn, suiteRuntime } from '../support/suite-runtime';
@@ -320,5 +322,31 @@ describe('a moved child whose mapper fails on its earlier values, on MikroORM + 
         'it moved (a to-one relation changed), in the shape of a removed row\'s snapshot: its columns, and each to-one ' +
         'relation as { <key>: value }, so that the subjects it left are republished too; map from those values)',
     }]);
+  });
+});
+
+describe('a many-to-many relation that `relations` loads and `fields` leave out, on MikroORM + sqlite', () => {
+  it('is said at start: its links run no subject', async () => {
+    const { orm, destroy } = await mikroOrmOn('sqlite', [Tag, Article]);
+    @SyncMachine({ subject: Article, relations: ['tags'] }) @ListenTo(Article, { fields: ['title'] })
+    class TitleOnly {
+      @Build() build(a: Article) { return { title: a.title, tags: a.tags.getItems().map((t) => t.name) }; }
+      @Publish() publish() {}
+    }
+    const logger = new MemoryLogger();
+    const prefix = freshPrefix('unwatched-links');
+    try {
+      const sync = await SyncMachines.start({ orm, redis: REDIS_URL, prefix, logger, machines: [new TitleOnly()] });
+      await sync.close();
+    } finally {
+      await destroy();
+      await deleteKeys(prefix);
+    }
+    // A trial's tags.add()/remove() on 80 books made no call, nothing said.
+    expect(logger.warnings().filter((w) => w.startsWith('TitleOnly'))).to.deep.equal([
+      'TitleOnly loads "tags" (relations), which @ListenTo(Article, { fields }) leaves out: a link added to or removed ' +
+      'from that many-to-many relation changes no row, and is captured only as a change of "tags", so it runs no ' +
+      'Article and its payload stays as it was. Add "tags" to fields, or take it out of relations if @Build does not read it.',
+    ]);
   });
 });
