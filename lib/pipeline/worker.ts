@@ -276,14 +276,15 @@ function rerun(settings: ItemRunSettings, ticket: string): string {
 
 /**
  * A ticket run again after its worker died or stopped mid-batch: its subjects wait for that run's locks, which
- * look like a stall from outside (a trial: a drain after kill -9 took 39 s, not 11, and no log said why).
+ * look like a stall from outside (a trial: a drain after kill -9 took 39 s, not 11, and no log said why). A run that
+ * still goes on lets them go when it ends, often much sooner (a trial read "in 28.4 s" of subjects that ran in 4 s).
  */
 function reportOrphaned(deps: WorkerDeps, settings: ItemRunSettings, ticket: string, orphaned: { count: number; inMs: number }): void {
   const subjects = `${orphaned.count} ${orphaned.count === 1 ? 'subject waits' : 'subjects wait'}`;
   deps.logger.warn(`${rerun(settings, ticket)}; ${subjects} for that run's locks to expire (in ` +
     `${(orphaned.inMs / 1000).toFixed(1)} s) and then run${orphaned.count === 1 ? 's' : ''} again. A worker killed mid-run ` +
-    `delays its subjects by up to worker.lockTtlMs (${deps.lockTtlMs} ms); a stopped one may still publish when it continues, ` +
-    'and its subjects run again as soon as it finishes.');
+    `delays its subjects by up to worker.lockTtlMs (${deps.lockTtlMs} ms); a run that still goes on (its worker was stopped, ` +
+    'or Redis was down and is back) may still publish, and lets them go as soon as it ends: often sooner than that.');
 }
 
 /**
