@@ -62,7 +62,7 @@ describe('a slow batch\'s warning while Redis does not answer (own redis-server,
     expect(h.logger.warnings().filter((w) => w.includes('has not returned')), 'no hook blamed').to.deep.equal([]);
   });
 
-  it('a worker says once when Redis stops answering it, and once when it answers again, busy or idle', async () => {
+  it('an idle worker says once when Redis stops answering it, and once when it answers again', async () => {
     // A trial stopped Redis for 10 s mid-backfill: the partner idle, the workers silent (lockTtlMs 30 s: no batch
     // had run long enough to say it).
     await h.startWorker({ redis: redis.url });
