@@ -107,39 +107,32 @@ function encode(value: unknown, ancestors: object[]): string {
   if (isArray) {
     const array = object as unknown[];
     out = '[';
-    for (let i = 0; i < array.length; i++) {
-      let item: string;
-      try {
-        item = encode(array[i], ancestors);
-      } catch (error) {
-        if (error instanceof Unencodable) error.keys.push(i);
-        throw error;
-      }
-      out += (i > 0 ? ',' : '') + item;
-    }
+    for (let i = 0; i < array.length; i++) out += (i > 0 ? ',' : '') + encodeAt(array[i], i, ancestors);
     out += ']';
   } else {
     const record = object as Record<string, unknown>;
-    const names = Object.keys(record);
-    if (names.length > 1) names.sort();
+    const names = Object.keys(record).sort();
     out = '{';
     let first = true;
     for (let i = 0; i < names.length; i++) {
       const key = names[i];
       const value = record[key];
       if (value === undefined) continue; // as JSON.stringify does
-      let item: string;
-      try {
-        item = encode(value, ancestors);
-      } catch (error) {
-        if (error instanceof Unencodable) error.keys.push(key);
-        throw error;
-      }
-      out += (first ? '' : ',') + quoted(key) + ':' + item;
+      out += (first ? '' : ',') + quoted(key) + ':' + encodeAt(value, key, ancestors);
       first = false;
     }
     out += '}';
   }
   ancestors.pop();
   return out;
+}
+
+/** encode() of the value under `key` of an array or object: a value with no JSON form below it gets the key in its path. */
+function encodeAt(value: unknown, key: string | number, ancestors: object[]): string {
+  try {
+    return encode(value, ancestors);
+  } catch (error) {
+    if (error instanceof Unencodable) error.keys.push(key);
+    throw error;
+  }
 }
