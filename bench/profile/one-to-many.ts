@@ -4,7 +4,8 @@ import { Build, canonicalJson, digestOf, ListenTo, Publish, SubjectIdsFrom, Sync
 import { SyncMachinePayload } from 'sync-machine/typeorm';
 import { CountingApi } from '../throughput/api';
 import { BenchDigest } from '../throughput/entities';
-import { mapLimit } from '../throughput/measure';
+import { mapLimit, median } from '../throughput/measure';
+import { profiled } from './cpu-profile';
 import { Prefixes } from '../throughput/runtime';
 import { freshDatabase } from '../throughput/database';
 import { optionsFor } from '../../demo/typeorm/data-source';
@@ -85,6 +86,35 @@ async function handLoop(ds: DataSource, url: string, name: string, concurrency: 
   }
 }
 
+/**
+ * MODE=unchanged: both have sent everything once; then rounds of the loop (posts nothing) and of the machine's
+ * resync (publishes nothing), alternating, each timed; PROFILE=<file>: a CPU profile of the machine's rounds.
+ */
+async function unchanged(ds: DataSource, api: CountingApi, prefixes: Prefixes, kind: string, n: number, concurrency: number, rounds: number): Promise<void> {
+  await handLoop(ds, api.url, 'unchanged', concurrency);
+  const sync = await SyncMachines.start({ orm: ds, redis: 'redis://127.0.0.1:6379', prefix: prefixes.fresh('otm'), machines: [machineFor(api.url)], worker: { concurrency } });
+  await sync.resync('ProductSync');
+  await sync.drain({ timeoutMs: 600_000 });
+  const calls = api.calls;
+  const ratios: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    let t = performance.now();
+    const posted = await handLoop(ds, api.url, 'unchanged', concurrency);
+    const loop = performance.now() - t;
+    t = performance.now();
+    await profiled(round === rounds - 1 ? process.env.PROFILE : undefined, async () => {
+      await sync.resync('ProductSync');
+      await sync.drain({ timeoutMs: 600_000 });
+    });
+    const machine = performance.now() - t;
+    ratios.push(loop / machine);
+    console.log(`${kind} ${n} products unchanged c=${concurrency}: loop ${loop.toFixed(0)} ms (posted ${posted}), sync-machine ${machine.toFixed(0)} ms → ${(loop / machine).toFixed(2)}×`);
+  }
+  if (api.calls !== calls) throw new Error(`unchanged: ${api.calls - calls} calls where none was due`);
+  console.log(`median ${median(ratios).toFixed(2)}× of ${rounds}`);
+  await sync.close();
+}
+
 async function main(): Promise<void> {
   const kind = (process.argv[2] ?? 'sqlite') as 'postgres' | 'sqlite';
   const n = Number(process.argv[3] ?? 20_000);
@@ -98,7 +128,11 @@ async function main(): Promise<void> {
     const variants = made.identifiers.flatMap((x) => [1, 2, 3].map((k) => ({ productId: Number(x.id), sku: `S${x.id}-${k}`, stock: k })));
     await ds.getRepository(Variant).insert(variants);
   }
-  const rounds = Number(process.env.ROUNDS ?? 2);
+  let rounds = Number(process.env.ROUNDS ?? 2);
+  if (process.env.MODE === 'unchanged') {
+    await unchanged(ds, api, prefixes, kind, n, concurrency, rounds);
+    rounds = 0;
+  }
   for (let round = 0; round < rounds; round++) {
     let t = Date.now();
     const posted = await handLoop(ds, api.url, `loop${round}`, concurrency);
