@@ -170,7 +170,7 @@ export class DataLossWatch {
         `${this.describe} counts ${count} publish(es) of it: is it a new table (another schema or database than before)? ` +
         'Every subject would be published again, with ctx.version from 1. If the table it published to is elsewhere, ' +
         'point the connection there before a worker runs; if this one is meant to start empty, nothing is needed ' +
-        '(this is said at each start until the first publish).');
+        '(this is said at each start until the first publish; tests that recreate their tables: a fresh prefix per run).');
     }
     // A loss another runtime found while connected is said as that: "while no runtime was connected" was untrue of
     // it, and read as a second loss (a trial). Said at each start until the full resync that ends it, though work

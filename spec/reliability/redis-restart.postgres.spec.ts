@@ -154,7 +154,8 @@ describe('Redis restarted without its data (PostgreSQL)', function () {
       `while Redis at redis://127.0.0.1:${redis.port} counts 1 publish(es) of it: is it a new table (another schema or ` +
       'database than before)? Every subject would be published again, with ctx.version from 1. If the table it ' +
       'published to is elsewhere, point the connection there before a worker runs; if this one is meant to start ' +
-      'empty, nothing is needed (this is said at each start until the first publish).']);
+      'empty, nothing is needed (this is said at each start until the first publish; tests that recreate their ' +
+      'tables: a fresh prefix per run).']);
     expect(h.logger.errors(), 'not a data loss').to.deep.equal([]);
     await h.order(customer);
     await worker.drain(DRAIN);
