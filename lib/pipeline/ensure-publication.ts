@@ -17,7 +17,7 @@ import { LossMargin } from './loss-margin';
 import { loadApart, unloadableError } from './load-apart';
 import type { Turns } from './turns';
 import { PendingRequest, requestForces } from './requests';
-import { SPILLED, type PublishGate } from './publish-gate';
+import { SPILLED, type PublishGate, type Spillable } from './publish-gate';
 import { StoreBatch, StoreSlot } from './store-batch';
 import { ForcedRequests } from './forced-requests';
 import { StoredBodies } from './stored-bodies';
@@ -349,8 +349,8 @@ async function ensureOne(s: Subject): Promise<PublicationOutcome> {
   await run.uncertain.mark(id, context.version, digest);
   run.gate.settle(id); // queued for a slot from here on
   // Spillable unless an earlier call's record was read for it: the record just marked is then the only one, and
-  // forgetting it again loses nothing. Handed back once already, only at close.
-  const spillable = run.uncertain.has(id) ? false : s.request.handedBack ? 'atClose' : true;
+  // forgetting it again loses nothing. Handed back once already, only far behind or at close; twice, only at close.
+  const spillable = run.uncertain.has(id) ? false : [true, 'farBehind', 'atClose'][s.request.handedBack] as Spillable;
   const sent = await run.gate.run(async () => {
     await run.locks.ensure(id);
     run.gate.callTimeouts(id, timeouts);

@@ -24,7 +24,9 @@ export const KEEP_QUEUED_MS = 1_000;
 /**
  * Queued beyond this many times KEEP_QUEUED_MS, a worker hands back even subjects handed back once before: each goes
  * back once at most otherwise, and one worker of two was left with about 1,000 of them behind its 4 slots for 100 s
- * while the other had nothing (a trial: 164 s against 116 s for the same backfill).
+ * while the other had nothing (a trial: 164 s against 116 s for the same backfill). Not those handed back twice:
+ * on a loaded host a worker's pace fell so far that it was often this far behind, and 2 workers built some
+ * subjects of a backfill 4 times (a trial: 1.25-1.89 builds per subject).
  */
 const FAR_BEHIND = 10;
 /** How long publishes wait for the one that went alone after a pause before going anyway (a hung call). */
@@ -45,12 +47,12 @@ const BUSY_LOOP = 0.8;
 
 /**
  * Whether a publish may go back to pending before its turn: never (false); while this worker is behind (true, see
- * run) or closing; or only when it closes or is far behind (`atClose`, FAR_BEHIND), for a subject handed back once
- * already. Under load, workers
+ * run) or closing; only when it closes or is far behind (`farBehind`, FAR_BEHIND), for a subject handed back once
+ * already; or only when it closes (`atClose`), for one handed back twice. Under load, workers
  * passed subjects back and forth: 3 worker processes handed back 13,158-24,159 subjects in a backfill of 15,000
  * (a trial, and the two-workers profile beside 5 busy loops), each loaded and built again every time.
  */
-export type Spillable = boolean | 'atClose';
+export type Spillable = boolean | 'farBehind' | 'atClose';
 
 /** What a spillable publish resolves to when it went back to pending before its turn (PublishGate.run). */
 export const SPILLED = Symbol('spilled');
@@ -142,14 +144,14 @@ export class PublishGate {
   /**
    * Runs `publish` in a slot. A `spillable` one (a publish whose subject can run again elsewhere with nothing lost)
    * that waits behind more than KEEP_QUEUED_MS of publishes, while this process mostly waits on them (BUSY_LOOP) and
-   * another worker runs the machine, resolves SPILLED instead, without running; an `atClose` one only once the
-   * runtime closes (stop), as every spillable one does then.
+   * another worker runs the machine, resolves SPILLED instead, without running; a `farBehind` one only when far
+   * behind (FAR_BEHIND) or once the runtime closes (stop), as every spillable one does then.
    */
   async run<T>(publish: () => Promise<T>, spillable?: false, item?: string): Promise<T>;
   async run<T>(publish: () => Promise<T>, spillable: Spillable, item?: string): Promise<T | typeof SPILLED>;
   async run<T>(publish: () => Promise<T>, spillable: Spillable = false, item?: string): Promise<T | typeof SPILLED> {
     if (spillable && this.stopped) return SPILLED;
-    if (spillable) this.watchQueue(); // an `atClose` one too: far behind, it goes back (FAR_BEHIND)
+    if (spillable) this.watchQueue(); // a `farBehind` one too (FAR_BEHIND)
     if (item !== undefined) this.waiting.add(item);
     try {
       return await this.slots.run(async () => {
@@ -177,7 +179,7 @@ export class PublishGate {
           this.published(performance.now() - started);
           probed?.();
         }
-      }, spillable === true ? 'always' : spillable ? 'lastResort' : false);
+      }, spillable === true ? 'always' : spillable === 'farBehind' ? 'lastResort' : spillable === 'atClose' ? 'final' : false);
     } catch (error) {
       if (error instanceof Withdrawn) return SPILLED;
       throw error;
@@ -326,7 +328,7 @@ export class PublishGate {
       void this.othersRun().then((others) => {
         const kept = this.keep() ?? Infinity;
         const over = this.slots.queued - kept; // publishes went on meanwhile
-        if (others && over > 0) this.slots.withdrawLast(over, this.slots.queued > FAR_BEHIND * kept);
+        if (others && over > 0) this.slots.withdrawLast(over, this.slots.queued > FAR_BEHIND * kept ? 'lastResort' : 'always');
       }, () => undefined).finally(() => { this.asking = false; });
     }, SPILL_CHECK_MS);
     this.spillTimer.unref();
@@ -340,7 +342,7 @@ export class PublishGate {
    */
   stop(): void {
     this.stopped = true;
-    this.slots.withdrawLast(Infinity, true);
+    this.slots.withdrawLast(Infinity, 'final');
   }
 
   /**

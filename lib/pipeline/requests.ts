@@ -15,7 +15,7 @@ import type { Change, ChangeOp } from '../ports';
  *               distinct one, so that merging keeps every parent it left
  *   force       publish even when the payload is unchanged
  *   attempt     failed runs so far; held: re-delays because the subject was locked elsewhere
- *   back        handed back once before its call (finish.lua, "spilled"): not handed back again but at close
+ *   back        handed back before its call (finish.lua, "spilled"): "1" once, "2" twice or more (publish-gate.ts, Spillable)
  */
 const KEY = 'k:';
 const OP = 'op:';
@@ -60,8 +60,8 @@ export interface PendingRequest {
   force: boolean;
   /** Failed runs before this one. */
   attempt: number;
-  /** Handed back once before its call already (publish-gate.ts, Spillable). */
-  handedBack: boolean;
+  /** How often it was handed back before its call already: 0, 1, or 2 for twice or more (publish-gate.ts, Spillable). */
+  handedBack: 0 | 1 | 2;
 }
 
 /**
@@ -118,7 +118,7 @@ export function decodeRequest(raw: string, where: string): PendingRequest {
   if (bare) {
     return {
       firstAt: Number(bare[1]), lastAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [],
-      force: false, attempt: 0, handedBack: false,
+      force: false, attempt: 0, handedBack: 0,
     };
   }
   let fields: unknown;
@@ -158,7 +158,7 @@ export function decodeRequest(raw: string, where: string): PendingRequest {
     before,
     force: s.force === '1',
     attempt: count('attempt'),
-    handedBack: s.back === '1',
+    handedBack: s.back === '2' ? 2 : s.back === '1' ? 1 : 0,
   };
 }
 

@@ -2,13 +2,18 @@
 interface Waiter {
   start(): void;
   withdraw(): void;
-  /** Whether withdrawLast may take it back: `always`, or only when asked for every such task (`lastResort`). */
+  /** Whether withdrawLast may take it back, and how far a call must reach for it (Withdrawable). */
   withdrawable: Withdrawable;
   withdrawn: boolean;
 }
 
-/** Whether a waiting task may be withdrawn (withdrawLast): never, by any call, or only by one that takes the last resort. */
-export type Withdrawable = false | 'always' | 'lastResort';
+/**
+ * Whether a waiting task may be withdrawn (withdrawLast): never, by any call, only by one that reaches the last
+ * resort, or only by one that reaches the end (`final`: also takes back `lastResort` and `always` ones).
+ */
+export type Withdrawable = false | 'always' | 'lastResort' | 'final';
+
+const REACH: Record<Exclude<Withdrawable, false>, number> = { always: 1, lastResort: 2, final: 3 };
 
 /** What run() rejects with for a task withdrawn before its turn (withdrawLast): the task never ran. */
 export class Withdrawn extends Error {
@@ -50,14 +55,15 @@ export class Semaphore {
   }
 
   /**
-   * Withdraws up to `count` withdrawable waiting tasks, the last queued first; `lastResort` ones only with
-   * `lastResortToo`. Returns how many.
+   * Withdraws up to `count` withdrawable waiting tasks, the last queued first, of those that `reach` takes back
+   * (Withdrawable). Returns how many.
    */
-  withdrawLast(count: number, lastResortToo = false): number {
+  withdrawLast(count: number, reach: Exclude<Withdrawable, false> = 'always'): number {
     let withdrawn = 0;
+    const furthest = REACH[reach];
     for (let i = this.waiting.length - 1; i >= this.head && withdrawn < count; i--) {
       const waiter = this.waiting[i];
-      if (waiter.withdrawn || !waiter.withdrawable || (waiter.withdrawable === 'lastResort' && !lastResortToo)) continue;
+      if (waiter.withdrawn || !waiter.withdrawable || REACH[waiter.withdrawable] > furthest) continue;
       waiter.withdrawn = true;
       this.withdrawnCount += 1;
       withdrawn += 1;

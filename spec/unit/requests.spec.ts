@@ -12,7 +12,7 @@ describe('pending requests: encode, decode, and the change a mapper sees', () =>
     }), at: '1700000000000' });
     expect(decodeRequest(raw, 'x')).to.deep.equal({
       firstAt: 1700000000000, lastAt: undefined, parent: TP, origins: [TP], ops: ['remove'], changedKeys: ['firstName', 'lastName'],
-      snapshot: { id: 5, customer: { id: 2 } }, before: [], force: true, attempt: 0, handedBack: false,
+      snapshot: { id: 5, customer: { id: 2 } }, before: [], force: true, attempt: 0, handedBack: 0,
     });
   });
 
@@ -24,7 +24,7 @@ describe('pending requests: encode, decode, and the change a mapper sees', () =>
     expect(request.attempt).to.equal(2);
     expect(request.force).to.equal(false);
     expect(decodeRequest('{}', 'x')).to.deep.equal({
-      firstAt: undefined, lastAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [], force: false, attempt: 0, handedBack: false,
+      firstAt: undefined, lastAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [], force: false, attempt: 0, handedBack: 0,
     });
   });
 
@@ -38,15 +38,16 @@ describe('pending requests: encode, decode, and the change a mapper sees', () =>
 
   it('a bare request (what a take gives an item requested without fields) decodes as the general form does', () => {
     const expected = {
-      firstAt: 1700000000000, lastAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [], force: false, attempt: 0, handedBack: false,
+      firstAt: 1700000000000, lastAt: undefined, parent: undefined, origins: [], ops: [], changedKeys: [], snapshot: undefined, before: [], force: false, attempt: 0, handedBack: 0,
     };
     expect(decodeRequest('{"at":"1700000000000"}', 'x')).to.deep.equal(expected);
     // Spaced, it is not the bare form: the general path reads it, to the same request.
     expect(decodeRequest('{ "at": "1700000000000" }', 'x')).to.deep.equal(expected);
     // More fields than `at`: not bare either.
     expect(decodeRequest('{"at":"1700000000000","force":"1"}', 'x')).to.deep.equal({ ...expected, force: true });
-    // Handed back once before its call (finish.lua): it is not handed back again but at close.
-    expect(decodeRequest('{"at":"1700000000000","back":"1"}', 'x')).to.deep.equal({ ...expected, handedBack: true });
+    // Handed back once (or twice and more) before its call (finish.lua): it goes back again only far behind (only at close).
+    expect(decodeRequest('{"at":"1700000000000","back":"1"}', 'x')).to.deep.equal({ ...expected, handedBack: 1 });
+    expect(decodeRequest('{"at":"1700000000000","back":"2"}', 'x')).to.deep.equal({ ...expected, handedBack: 2 });
   });
 
   it('a row inserted since the last run is an insert even after later updates; a row that exists otherwise an update', () => {

@@ -41,17 +41,19 @@ describe('Semaphore', () => {
       if (i < 2) await held;
       return i;
     }, withdrawable).catch((error: unknown) => (error instanceof Withdrawn ? `withdrawn ${i}` : Promise.reject(error)));
-    // 0 and 1 hold the slots; 2..8 wait, 5 not withdrawable, 3 only as a last resort.
-    const results = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => task(i, i === 5 ? false : i === 3 ? 'lastResort' : 'always'));
-    expect(slots.queued).to.equal(7);
-    expect(slots.withdrawLast(3)).to.equal(3); // 8, 7, 6
+    // 0 and 1 hold the slots; 2..9 wait, 5 not withdrawable, 3 only as a last resort, 9 only at the end.
+    const results = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => task(i, i === 5 ? false : i === 3 ? 'lastResort' : i === 9 ? 'final' : 'always'));
+    expect(slots.queued).to.equal(8);
+    expect(slots.withdrawLast(3)).to.equal(3); // 8, 7, 6 (9 is passed over)
     expect(slots.withdrawLast(5)).to.equal(2); // 4, then 2 (5 and 3 are passed over)
+    expect(slots.queued).to.equal(3);
+    expect(slots.withdrawLast(0, 'lastResort')).to.equal(0);
+    expect(slots.withdrawLast(5, 'lastResort')).to.equal(1); // 3 (9 is passed over)
     expect(slots.queued).to.equal(2);
-    expect(slots.withdrawLast(0, true)).to.equal(0);
-    expect(slots.withdrawLast(5, true)).to.equal(1); // 3
+    expect(slots.withdrawLast(5, 'final')).to.equal(1); // 9
     expect(slots.queued).to.equal(1);
     release();
-    expect(await Promise.all(results)).to.deep.equal([0, 1, 'withdrawn 2', 'withdrawn 3', 'withdrawn 4', 5, 'withdrawn 6', 'withdrawn 7', 'withdrawn 8']);
+    expect(await Promise.all(results)).to.deep.equal([0, 1, 'withdrawn 2', 'withdrawn 3', 'withdrawn 4', 5, 'withdrawn 6', 'withdrawn 7', 'withdrawn 8', 'withdrawn 9']);
     expect(started).to.deep.equal([0, 1, 5]);
     expect(slots.queued).to.equal(0);
     // Both slots are free again: two tasks run at once.

@@ -134,7 +134,7 @@ for _, result in ipairs(back_results) do
   elseif outcome == 'spilled' then
     local request = decoded_object(raw or '{}') or {}
     request.held = nil
-    request.back = '1' -- not handed back again but at close (publish-gate.ts, Spillable)
+    request.back = request.back and '2' or '1' -- handed back again only far behind, then only at close (publish-gate.ts, Spillable)
     merge_into(KEYS[2], item, request)
     redis.call('ZADD', KEYS[1], 'LT', now, item)
     count(step .. ':handed_back')

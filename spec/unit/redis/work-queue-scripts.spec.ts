@@ -199,12 +199,20 @@ describe('work queue scripts (shared Redis, fresh prefix)', () => {
     const ready = await redis.zrange(step.pending, 0, -1, 'WITHSCORES');
     expect(ready[0]).to.equal('2');
     expect(Number(ready[1]), 'ready at once').to.be.within(before - 1000, await redisMs());
-    // Its request as taken: no attempt charged, the force kept.
-    expect(decodeRequest((await redis.hget(step.requests, '2'))!, 'spec')).to.deep.include({ attempt: 1, force: true });
+    // Its request as taken: no attempt charged, the force kept; handed back once.
+    expect(decodeRequest((await redis.hget(step.requests, '2'))!, 'spec')).to.deep.include({ attempt: 1, force: true, handedBack: 1 });
     expect(await redis.hexists(step.failed, '2')).to.equal(0);
     const stats = await redis.hgetall(keys().stats('M'));
     expect(stats).to.deep.include({ 'ensure-publication:published': '1', 'ensure-publication:handed_back': '1' });
     expect(Object.keys(stats).filter((field) => /spilled|failed|rescheduled/.test(field))).to.deep.equal([]);
+
+    // Taken and handed back again, and a third time: twice or more, which only a closing worker hands back (Spillable).
+    for (const times of [2, 2]) {
+      const again = await work.take(ticketRun('T', 'T:run'), true, 10_000);
+      expect(again.items.map((i) => i.item)).to.deep.equal(['2']);
+      await work.finish(ticketRun('T', 'T:run'), again.claim, [['2', 'spilled', null]], retry, 'end');
+      expect(decodeRequest((await redis.hget(step.requests, '2'))!, 'spec')).to.deep.include({ attempt: 1, force: true, handedBack: times });
+    }
   });
 
   it('says when a mark went out, before Redis answers it: a take sent then, on the same connection, finds its items', async () => {
