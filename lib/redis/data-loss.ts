@@ -176,11 +176,17 @@ export class DataLossWatch {
     // it, and read as a second loss (a trial). Said at each start until the full resync that ends it, though work
     // since has written the machine's counters again: a trial's workers started after it said nothing.
     const known = this.machines.filter((m) => found.has(m));
+    // Found as this start would find it (no counters, subjects in the payload table): a new prefix reads the same,
+    // which the runtime that found it said, and this line did not (a trial started its app under a new prefix, as
+    // the README's upgrade says, and read of a loss at each call).
+    const unsure = known.some((m) => lost.includes(m));
     lost = lost.filter((m) => !found.has(m));
     if (known.length > 0) {
       this.say(`lost the data it held, as a runtime found at ${found.get(known[0])!.toISOString()} (said in status and ` +
         `drain until a full resync of ${known.join(', ')}): changes recorded before then and not yet run, failure ` +
-        'records and the records of publishes whose outcome was not known are gone', known);
+        'records and the records of publishes whose outcome was not known are gone' +
+        (unsure ? ' (unless this prefix is new to this database: nothing was lost then, and the resync below ends this ' +
+          'line; is the `redis` option\'s database index the one used before?)' : ''), known);
     }
     if (lost.length === 0) return;
     if (renamedFrom.length > 0) {
