@@ -136,3 +136,30 @@ function keptRequest(raw: string): unknown {
     return undefined;
   }
 }
+
+/**
+ * Said as a worker starts: the subjects and changed rows recorded as failed, which no start runs again. A trial
+ * fixed a `@SubjectIdsFrom` that returned entities, restarted, and its orders stayed stale, nothing said, until it
+ * found retryFailed. Best effort: status() lists them as well.
+ */
+export async function tellFailures(
+  redis: Redis, keys: KeySpace, machines: ReadonlyArray<{ name: string; className: string }>, warn: (line: string) => void,
+): Promise<void> {
+  const steps: Step[] = ['ensure-publication', 'find-subjects'];
+  let counts: number[];
+  try {
+    const pipeline = redis.pipeline();
+    for (const m of machines) for (const step of steps) pipeline.hlen(keys.step(m.name, step).failed);
+    counts = ((await pipeline.exec()) ?? []).map(([error, n]) => (error ? 0 : Number(n)));
+  } catch {
+    return;
+  }
+  machines.forEach((m, i) => {
+    const [subjects = 0, rows = 0] = counts.slice(steps.length * i, steps.length * (i + 1));
+    if (subjects + rows === 0) return;
+    const what = [subjects > 0 ? `${subjects} subject(s)` : '', rows > 0 ? `${rows} changed row(s)` : ''].filter(Boolean).join(' and ');
+    warn(`${m.className}: ${what} recorded as failed (attempts used up) run again on a change of their own or on ` +
+      `retryFailed, not at a start. Once what failed is fixed, run them from current data: \`npx sync-machine ` +
+      `retry-failed ${m.className}\` or \`await sync.retryFailed(${m.className})\` (\`status\` lists them with their errors).`);
+  });
+}

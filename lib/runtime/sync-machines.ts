@@ -25,7 +25,7 @@ import { checkRedis, redisRefusal } from '../redis/wait-for-redis';
 import { KeySpace, Step } from '../redis/keys';
 import { refusedRead, wrongTypeFix } from '../redis/wrong-type';
 import { CounterReading, drainMachines, DrainSummary, DroppedChange, readCounters } from './drain';
-import { takeFailures } from './failures';
+import { takeFailures, tellFailures } from './failures';
 import { notifiedChanges } from './notify';
 import { pickAdapter } from './pick-adapter';
 import { Turns } from '../pipeline/turns';
@@ -311,6 +311,7 @@ export class SyncMachines {
       });
       // On the rolls once its queues take tickets: a worker counted in `status` takes work handed to it.
       await roll.start();
+      await tellFailures(redis, keys, machines, (line) => logger.warn(line));
     }
     return runtime;
   }

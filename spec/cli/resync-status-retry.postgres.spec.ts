@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { typeOrmShop } from '../support/orms/typeorm';
 import { REDIS_URL } from '../support/redis';
 import { KeySpace } from '../../lib/redis/keys';
+import { MemoryLogger } from '../support/logger';
 import { CliWorld, runInProcess, SHOP_CONFIG } from './support/cli-world';
 
 /** The CLI against PostgreSQL and Redis: resync, status and retry-failed, each as a user types it. */
@@ -159,6 +160,15 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
       `    ensure-publication Order ${first.id}  2 attempts, last failed `);
     expect(text.stdout).to.include(`      OrderToApiSync.publish threw for Order ${first.id}: partner API answered 503`);
 
+    // A worker that starts now says them: a start does not run them again (a trial fixed its hook, restarted, and
+    // its orders stayed stale, nothing said).
+    const later = new MemoryLogger();
+    await (await w.startWorker(later)).close();
+    expect(later.warnings().filter((line) => line.includes('recorded as failed'))).to.deep.equal(['OrderToApiSync: 1 subject(s) ' +
+      'recorded as failed (attempts used up) run again on a change of their own or on retryFailed, not at a start. Once ' +
+      'what failed is fixed, run them from current data: `npx sync-machine retry-failed OrderToApiSync` or `await ' +
+      'sync.retryFailed(OrderToApiSync)` (`status` lists them with their errors).']);
+
     // Changed behind the ORM's back while the subject sat failed: the retried run must read it.
     await w.dataSource.query(`UPDATE orders SET status = 'cancelled' WHERE id = ${first.id}`);
     const none = await cli('retry-failed', 'OrderToApiSync', '--step', 'find-subjects');
@@ -174,6 +184,9 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     const after = JSON.parse((await cli('status', 'OrderToApiSync', '--json')).stdout)[0];
     expect(after.queues['ensure-publication'].failed).to.equal(0);
     expect(after.lastPublishes[0].subjectId).to.equal(String(first.id));
+    const clean = new MemoryLogger();
+    await (await w.startWorker(clean)).close();
+    expect(clean.warnings(), 'nothing failed any more: nothing said').to.deep.equal([]);
 
     const bad = await cli('retry-failed', 'OrderToApiSync', '--step', 'publish');
     expect(bad.code).to.equal(2);

@@ -81,9 +81,9 @@ export class CliWorld {
 
   /** Orders of the customer made at set-up (before any runtime could capture it). */
   /** A worker in this process, with the machine of the config; fast retries so a failure ends in seconds. */
-  startWorker(): Promise<SyncMachines> {
+  startWorker(logger = new MemoryLogger()): Promise<SyncMachines> {
     return SyncMachines.start({
-      orm: this.dataSource, redis: REDIS_URL, prefix: this.prefix, logger: new MemoryLogger(),
+      orm: this.dataSource, redis: REDIS_URL, prefix: this.prefix, logger,
       machines: [new typeOrmShop.OrderToApiSync(new ApiClient(this.api.url))],
       worker: { concurrency: 4, retry: { attempts: 2, initialDelayMs: 10 } },
     });
