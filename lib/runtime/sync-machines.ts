@@ -311,7 +311,8 @@ export class SyncMachines {
       });
       // On the rolls once its queues take tickets: a worker counted in `status` takes work handed to it.
       await roll.start();
-      await tellFailures(redis, keys, machines, (line) => logger.warn(line));
+      // A look, as at start above: a Redis that stops answering now does not hold the start.
+      await atMost(START_LOOK_MS, tellFailures(redis, keys, machines, (line) => logger.warn(line)), () => undefined);
     }
     return runtime;
   }
