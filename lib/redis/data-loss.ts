@@ -186,7 +186,7 @@ export class DataLossWatch {
         `drain until a full resync of ${known.join(', ')}): changes recorded before then and not yet run, failure ` +
         'records and the records of publishes whose outcome was not known are gone' +
         (unsure ? ' (unless this prefix is new to this database: nothing was lost then, and the resync below ends this ' +
-          'line; is the `redis` option\'s database index the one used before?)' : ''), known);
+          'line; is the `redis` option\'s database index the one used before?)' : ''), known, unsure);
     }
     if (lost.length === 0) return;
     if (renamedFrom.length > 0) {
@@ -207,7 +207,7 @@ export class DataLossWatch {
       'it published: Redis lost the data it held while no runtime was connected (a restart of a Redis that keeps ' +
       'nothing on disk, a FLUSHALL), or this prefix is new to this database (is the `redis` option\'s database index ' +
       'the one used before?). Changes recorded before and not yet run, ' +
-      'failure records and the records of publishes whose outcome was not known are gone', lost);
+      'failure records and the records of publishes whose outcome was not known are gone', lost, true);
     await this.record(lost);
   }
 
@@ -230,15 +230,19 @@ export class DataLossWatch {
       'A machine that is new beside the others needs nothing (this is said at each start until its first run).');
   }
 
-  private say(what: string, machines: string[]): void {
+  /** `newPrefix`: what was found reads the same under a prefix new to this database, where `--force` only costs. */
+  private say(what: string, machines: string[], newPrefix = false): void {
     const outbox = this.outbox
       ? ' (With capture: \'outbox\', the changes committed while Redis was unreachable waited in sync_machine_outbox ' +
         'and are not among them.)'
       : '';
+    // A trial upgrading under a new prefix, as the README says, read the --force advice as its step: 2,500 calls,
+    // none needed.
     this.logger.error(`Redis at ${this.describe} ${what}, and the subjects they stood for may stay stale.${outbox} ` +
       `Run resync for ${machines.join(', ')} (\`npx sync-machine resync <Machine>\`: unchanged subjects cost no API ` +
-      'call); a publish that failed or timed out just before may still have reached the API unrecorded, which only ' +
-      '`resync <Machine> --force` sends again (every subject, once). And make Redis keep its data (appendonly yes).');
+      `call); ${newPrefix ? 'under a new prefix that is all. If Redis did lose its data, ' : ''}a publish that failed ` +
+      'or timed out just before may still have reached the API unrecorded, which only `resync <Machine> --force` ' +
+      'sends again (every subject, once). And make Redis keep its data (appendonly yes).');
   }
 
   /**
