@@ -290,13 +290,15 @@ function reportOrphaned(deps: WorkerDeps, settings: ItemRunSettings, ticket: str
 /**
  * A ticket run again after its worker died, once that run's locks had expired: nothing waits any more, but its
  * items waited until a stall check found the ticket, which no log said (a trial: drains after kill -9 took as long
- * as the lock TTL, with no line in the log).
+ * as the lock TTL, with no line in the log), and then for a free run (a trial's 3 workers in a backfill ran it 35 s
+ * after the kill, where the line said about 10 s).
  */
 function reportRecovered(deps: WorkerDeps, settings: ItemRunSettings, ticket: string, count: number): void {
   const what = settings.step === 'ensure-publication' ? ['subject', 'subjects'] : ['changed row', 'changed rows'];
   deps.logger.warn(`${rerun(settings, ticket)}; ${count} ` +
     `${count === 1 ? `${what[0]} of it runs` : `${what[1]} of it run`} now. A worker that died is found by another worker's ` +
-    `stall check, within about two worker.stallIntervalMs (${deps.stallIntervalMs} ms each); its items wait until then.`);
+    `stall check, within about two worker.stallIntervalMs (${deps.stallIntervalMs} ms each), and its ticket then waits ` +
+    `for a free run of a worker, whose runs take batches for up to ${TICKET_BUDGET_MS / 1000} s each; its items wait until then.`);
 }
 
 /** Inbox entries that no script could read were set aside (the rest of the inbox was sorted in): said once, here. */

@@ -128,7 +128,8 @@ describe('runtime lifecycle', () => {
       'again, as its run before did not finish (its worker died or was stopped mid-batch, close() gave up on it, or it ' +
       'failed, as runs do while Redis is down; or a worker with a shorter worker.stallIntervalMs checked before that run\'s worker renewed it: give every ' +
       'worker of a prefix the same one); 1 subject of it runs now. A worker that died is found by another worker\'s stall check, within about two ' +
-      'worker.stallIntervalMs (100 ms each); its items wait until then.']);
+      'worker.stallIntervalMs (100 ms each), and its ticket then waits for a free run of a worker, whose runs take batches ' +
+      'for up to 30 s each; its items wait until then.']);
   });
 
   it('a busy ticket whose worker died is re-run with the part of its batch it had not released', async () => {
