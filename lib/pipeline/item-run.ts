@@ -182,14 +182,23 @@ const retried = new SaidTogether<ItemRunSettings, FailedAttempt>(1_000, (s, foun
     return;
   }
   // The errors by kind: a message names its subject ("threw for Order 5"), which is left out to count alike ones.
-  const kinds = new Map<string, number>();
+  // Alike but for their numbers too, said with the first one's: "rejected odd total 1011", "... 1013" and 23 more
+  // read as 25 kinds of one bug (a trial).
+  const kinds = new Map<string, { n: number; first: string; differ: boolean }>();
   for (const { item, error } of found) {
     // And as MikroORM names an entity ("Post[1137] not initialized"): one bug read as nine kinds (a trial).
-    const kind = describeError(error).split(s.describe(item)).join('…').split(`[${item.slice(item.indexOf(':') + 1)}]`).join('[…]');
-    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    const text = describeError(error).split(s.describe(item)).join('…').split(`[${item.slice(item.indexOf(':') + 1)}]`).join('[…]');
+    const pattern = text.replace(/\d+/g, '#');
+    const kind = kinds.get(pattern);
+    if (kind) {
+      kind.n += 1;
+      kind.differ ||= kind.first !== text;
+    } else {
+      kinds.set(pattern, { n: 1, first: text, differ: false });
+    }
   }
-  const byKind = [...kinds].sort((a, b) => b[1] - a[1]);
-  const shown = byKind.slice(0, 3).map(([kind, n]) => `${n} × "${kind}"`).join('; ') +
+  const byKind = [...kinds.values()].sort((a, b) => b.n - a.n);
+  const shown = byKind.slice(0, 3).map(({ n, first, differ }) => `${n} × "${first}"${differ ? ' (their numbers differ)' : ''}`).join('; ') +
     (byKind.length > 3 ? `; ${byKind.length - 3} other kinds` : '');
   const attempts = [...new Set(found.map((f) => f.made))].sort((a, b) => a - b);
   const unknown = found.find((f) => f.error instanceof CallOutcomeUnknownError && f !== found[0]);
