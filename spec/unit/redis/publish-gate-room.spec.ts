@@ -47,7 +47,7 @@ describe('publish gate: room for a take (shared Redis, fresh prefix)', () => {
     // The pace is the first publish as the gate timed it: 20 ms on a quiet machine, more on a loaded one (64 read
     // against 80..95 in a full run beside other work, from a first publish of about 27 ms).
     const keep = Math.ceil((1_000 / gate.queuedOf([], 0).publishMs) * 2);
-    expect(keep, 'a first publish of 20 ms or somewhat more').to.be.within(40, 100);
+    expect(keep, 'a first publish of 20 ms, up to about 65 ms on a loaded host').to.be.within(30, 100);
     const first = await gate.room(BATCH, () => false);
     expect(first.size, 'keep, less the 10 waiting').to.equal(keep - 10);
     // Before: the second run got the same room, and the two takes queued about twice what the worker keeps.
