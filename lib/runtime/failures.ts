@@ -2,6 +2,7 @@ import type Redis from 'ioredis';
 import { requeueFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
 import { retriedRequest, type EncodedRequest } from '../pipeline/requests';
+import { STEPS } from '../pipeline/queues';
 
 /** A subject (or changed row) whose runs used up their attempts; a later change or retryFailed runs it again. */
 export interface FailedItem {
@@ -145,17 +146,17 @@ function keptRequest(raw: string): unknown {
 export async function tellFailures(
   redis: Redis, keys: KeySpace, machines: ReadonlyArray<{ name: string; className: string }>, warn: (line: string) => void,
 ): Promise<void> {
-  const steps: Step[] = ['ensure-publication', 'find-subjects'];
   let counts: number[];
   try {
     const pipeline = redis.pipeline();
-    for (const m of machines) for (const step of steps) pipeline.hlen(keys.step(m.name, step).failed);
+    for (const m of machines) for (const step of STEPS) pipeline.hlen(keys.step(m.name, step).failed);
     counts = ((await pipeline.exec()) ?? []).map(([error, n]) => (error ? 0 : Number(n)));
   } catch {
     return;
   }
   machines.forEach((m, i) => {
-    const [subjects = 0, rows = 0] = counts.slice(steps.length * i, steps.length * (i + 1));
+    const failed = (step: Step) => counts[STEPS.length * i + STEPS.indexOf(step)] ?? 0;
+    const [subjects, rows] = [failed('ensure-publication'), failed('find-subjects')];
     if (subjects + rows === 0) return;
     const what = [subjects > 0 ? `${subjects} subject(s)` : '', rows > 0 ? `${rows} changed row(s)` : ''].filter(Boolean).join(' and ');
     warn(`${m.className}: ${what} recorded as failed (attempts used up) run again on a change of their own or on ` +
