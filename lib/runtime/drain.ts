@@ -104,6 +104,10 @@ export interface DrainScope {
    * in this process ended since the look began. Default: `ms`.
    */
   pauser?(): (ms: number) => Promise<void>;
+  /** Where drain says, while it waits, that no worker runs machines with work ready (NoWorkerLook). */
+  warn?(message: string): void;
+  /** How long drain waits before it looks whether a worker runs the machines; default NO_WORKER_SAY_MS. */
+  noWorkerSayMs?: number;
 }
 
 // Between looks: one pipelined read of three counters per machine and step, once nothing runs in this process.
@@ -182,6 +186,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
   const readWorkSets = () => readBusy(scope.redis, scope.keys, scope.machines.map((m) => m.name));
   let answered: BusyStep[] | undefined;
   const stuck = new StuckLook(scope);
+  const noWorker = new NoWorkerLook(scope, timeoutMs);
   for (;;) {
     const pause = scope.pauser?.() ?? sleep;
     // The outbox first: a row moved to Redis after it is read is seen in the work sets.
@@ -206,6 +211,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
       answered = sets;
       // Bounded as every read here: a Redis that stops answering meanwhile is said at the deadline, as above.
       await deadline.bound(stuck.check(sets)).catch((error: unknown) => { if (!(error instanceof NoAnswerError)) throw error; });
+      await deadline.bound(noWorker.check(sets)).catch(() => undefined);
     }
     if (deadline.passed) {
       const names = scope.machines.map((m) => m.name);
@@ -297,6 +303,45 @@ class StuckLook {
       .map((m) => m.className ?? m.name);
     throw new WrongKeyTypeError(`drain(): work has not moved for ${Math.round(stuckFor / 1000)} s, and Redis holds ` +
       `keys of the wrong type, which refuse the runs' scripts: ${sayWrongTypes(wrong, `resync ${named.join(', ')}`)}.`);
+  }
+}
+
+/** How long drain waits before it looks whether a worker runs the machines with work ready. */
+const NO_WORKER_SAY_MS = 5_000;
+
+/**
+ * A drain with no worker running its machines said so only at its timeout (a trial waited out 120 s with 30
+ * subjects ready and no worker started), or never without one. Once drain has waited noWorkerSayMs and work is
+ * still ready, it reads the machines' rolls of workers and says, once, which machines none runs. Again each
+ * noWorkerSayMs until it has said so, as a worker may stop meanwhile.
+ */
+class NoWorkerLook {
+  private readonly started = performance.now();
+  private lookAt: number;
+  private said = false;
+
+  constructor(private readonly scope: DrainScope, private readonly timeoutMs: number | undefined) {
+    this.lookAt = this.started + (scope.noWorkerSayMs ?? NO_WORKER_SAY_MS);
+  }
+
+  async check(sets: BusyStep[]): Promise<void> {
+    const now = performance.now();
+    if (this.said || !this.scope.warn || now < this.lookAt) return;
+    this.lookAt = now + (this.scope.noWorkerSayMs ?? NO_WORKER_SAY_MS);
+    const { redis, keys, machines } = this.scope;
+    const names = machines.map((m) => m.name);
+    const [look, { workerGone, workers }] = await Promise.all([
+      readWaiting(redis, keys, names), readRunning(redis, keys, machines),
+    ]);
+    // Only a sure answer: a roll that could not be read tells nothing, and the timeout asks the question then.
+    if (!workers) return;
+    const hint = workerHint(this.scope, new Set(sets.map((b) => b.machine)), look.anyReady, workerGone, workers);
+    if (!hint) return;
+    this.said = true;
+    const waited = ((now - this.started) / 1000).toFixed(0);
+    const until = this.timeoutMs === undefined ? 'as long as it takes (no timeoutMs)'
+      : `until its timeout (${this.timeoutMs} ms after the call)`;
+    this.scope.warn(`drain() has waited ${waited} s for ${sets.map(sayBusy).join('; ')}.${hint} drain() waits for one ${until}.`);
   }
 }
 

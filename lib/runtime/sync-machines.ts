@@ -512,6 +512,7 @@ export class SyncMachines {
       // A request made during this drain had its runs reported here: the next drain reports from this reading.
       ended: (reading) => { if (this.unreported) this.unreported = Promise.resolve(reading); },
       lookForLoss: async () => this.dataLoss?.lookNow(),
+      warn: (message) => this.logger.warn(message),
       alsoBusy: async () => {
         const busy: string[] = [];
         this.relay?.nudge();

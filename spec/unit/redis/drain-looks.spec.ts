@@ -151,3 +151,34 @@ describe('drain() with a timeoutMs shorter than a look at Redis', () => {
     }
   });
 });
+
+describe('drain() says while it waits that no worker runs a machine with work ready', () => {
+  const ctx = sharedRedis('drain-no-worker');
+  const { keys } = ctx;
+  const drainSaying = async (said: string[], timeoutMs: number) => drainMachines({
+    redis: ctx.redis, keys, machines: [{ name: 'M', subject: 'Order' }], redisAt: REDIS_URL, hasWorker: false,
+    captured: async () => undefined, warn: (message) => said.push(message), noWorkerSayMs: 200,
+  }, timeoutMs).then(() => undefined, (e: Error) => e);
+
+  it('once, long before its timeout (a trial waited out 120 s with no worker started, told only then)', async () => {
+    await ctx.redis.zadd(keys.step('M', 'ensure-publication').pending, 0, '7', 0, '8');
+    const said: string[] = [];
+    const error = await drainSaying(said, 1_500);
+    expect(error?.name).to.equal('DrainTimeoutError');
+    expect(said).to.deep.equal(['drain() has waited 0 s for M ensure-publication: 2 pending, 0 batch(es) in runs. No worker ' +
+      'runs M: none is on its roll of workers in Redis, where a running worker renews an entry every second (one whose ' +
+      'event loop is blocked for 5 s drops off too). Start one with the same prefix (`npx sync-machine worker`). drain() ' +
+      'waits for one until its timeout (1500 ms after the call).']);
+  });
+
+  it('nothing while a worker on the roll runs the machine', async () => {
+    const { redis } = ctx;
+    const [seconds] = await redis.time();
+    await redis.zadd(keys.workers('M'), Number(seconds) * 1000 + 60_000, 'worker-1');
+    await redis.zadd(keys.step('M', 'ensure-publication').pending, 0, '7');
+    const said: string[] = [];
+    const error = await drainSaying(said, 1_000);
+    expect(error?.name).to.equal('DrainTimeoutError');
+    expect(said).to.deep.equal([]);
+  });
+});
