@@ -215,18 +215,19 @@ const explainedRetry = new WeakSet<MachineDefinition>();
 
 /** What a failed call means for the partner API, and what the next run does about it (uncertain-publishes.ts). */
 function unknownOutcome(machine: MachineDefinition, error: CallOutcomeUnknownError, retries: boolean): string {
+  // A hook that threw before its call (a bug in it) reads the same here as a call that failed: said as a condition.
+  const mayHave = error.hook === 'publish'
+    ? `. If @Publish made its call before it threw, the call (version ${error.version}) may have reached the API all the same.`
+    : `. If @Unpublish made its call before it threw, the unpublish (version ${error.version}) may have reached the API all the same.`;
   if (retries && error.hook === 'publish' && explainedRetry.has(machine)) {
-    return `. The call (version ${error.version}) may have reached the API all the same. Its retry sends the payload ` +
-      'it builds then (as said above).';
+    return `${mayHave} Its retry sends the payload it builds then (as said above).`;
   }
   if (retries && error.hook === 'publish') explainedRetry.add(machine);
   const next = retries ? 'Its retry' : 'Its next run (a change, retryFailed(), a resync)';
   return error.hook === 'publish'
-    ? `. The call (version ${error.version}) may have reached the API all the same. ${next} builds the payload again ` +
-      'and sends it even if it is the one stored: with the same version and idempotency key when it is the same payload, ' +
-      'with a higher version when it changed.'
-    : `. The unpublish (version ${error.version}) may have reached the API all the same. ${next} sends it again, or ` +
-      'publishes if the subject is publishable again.';
+    ? `${mayHave} ${next} builds the payload again and sends it even if it is the one stored: with the same version and ` +
+      'idempotency key when it is the same payload, with a higher version when it changed.'
+    : `${mayHave} ${next} sends it again, or publishes if the subject is publishable again.`;
 }
 
 /**

@@ -203,7 +203,7 @@ for (const world of WORLDS) {
       // The log says the failed calls may have been applied, and why the stored payload went out again.
       // Warnings: both calls are retried (the last attempt of a subject is the error).
       const failures = h.logger.warnings().filter((e) => e.includes(`for Order ${id}`) && e.includes(' failed (attempt '));
-      expect(failures.map((e) => /The call \(version (\d+)\) may have reached the API all the same\. Its retry/.exec(e)?.[1]), failures.join('\n'))
+      expect(failures.map((e) => /If @Publish made its call before it threw, the call \(version (\d+)\) may have reached the API all the same\. Its retry/.exec(e)?.[1]), failures.join('\n'))
         .to.deep.equal(['2', '3']);
       // What a retry does is explained once per machine; no retried attempt is an error.
       expect(failures[0]).to.include('with the same version and idempotency key');
