@@ -135,8 +135,8 @@ export class DataLossWatch {
     let emptied: Array<[machine: string, published: number]>;
     /** Machines this process does not start that Redis holds counters of, and the payload table no subject of. */
     let renamedFrom: string[] = [];
-    /** Bare machines whose loss a runtime found already: when (lostAt's form). */
-    const found = new Map<string, Date>();
+    /** Machines whose loss a runtime found already: when, and whether it read as a new prefix would. */
+    const found = new Map<string, { at: Date; maybeNewPrefix: boolean }>();
     try {
       if (this.client.status !== 'ready') return; // the reconnect's look is all there is to do then
       const pipeline = this.client.pipeline();
@@ -147,7 +147,7 @@ export class DataLossWatch {
       const reply = (i: number, part: number) => (replies[3 * i + part]?.[0] ? undefined : replies[3 * i + part]?.[1]);
       const bare = this.machines.filter((_, i) => Number(reply(i, 0)) === 0);
       const counted = this.machines.map((m, i): [string, number] => [m, Number(reply(i, 1) ?? 0)]).filter(([, n]) => n > 0);
-      this.machines.forEach((m, i) => { const at = lostAt(reply(i, 2)); if (at) found.set(m, at); });
+      this.machines.forEach((m, i) => { const record = lostRecord(reply(i, 2)); if (record) found.set(m, record); });
       const asked = [...new Set([...bare, ...counted.map(([m]) => m)])];
       const published = new Map(await Promise.all(asked.map(async (m) => [m, await hasPublished(m)] as const)));
       lost = bare.filter((m) => published.get(m));
@@ -179,10 +179,10 @@ export class DataLossWatch {
     // Found as this start would find it (no counters, subjects in the payload table): a new prefix reads the same,
     // which the runtime that found it said, and this line did not (a trial started its app under a new prefix, as
     // the README's upgrade says, and read of a loss at each call).
-    const unsure = known.some((m) => lost.includes(m));
+    const unsure = known.some((m) => lost.includes(m) || found.get(m)!.maybeNewPrefix);
     lost = lost.filter((m) => !found.has(m));
     if (known.length > 0) {
-      this.say(`lost the data it held, as a runtime found at ${found.get(known[0])!.toISOString()} (said in status and ` +
+      this.say(`lost the data it held, as a runtime found at ${found.get(known[0])!.at.toISOString()} (said in status and ` +
         `drain until a full resync of ${known.join(', ')}): changes recorded before then and not yet run, failure ` +
         'records and the records of publishes whose outcome was not known are gone' +
         (unsure ? ' (unless this prefix is new to this database: nothing was lost then, and the resync below ends this ' +
@@ -208,7 +208,7 @@ export class DataLossWatch {
       'nothing on disk, a FLUSHALL), or this prefix is new to this database (is the `redis` option\'s database index ' +
       'the one used before?). Changes recorded before and not yet run, ' +
       'failure records and the records of publishes whose outcome was not known are gone', lost, true);
-    await this.record(lost);
+    await this.record(lost, true);
   }
 
   /**
@@ -249,13 +249,15 @@ export class DataLossWatch {
    * Tells `status` too, until a full resync of the machine: a log line is easily missed, and status read clean after
    * a loss (a trial). Best effort: Redis may be gone again.
    */
-  private async record(machines: string[]): Promise<void> {
+  private async record(machines: string[], maybeNewPrefix = false): Promise<void> {
     try {
       const at = await redisNowMs(this.client);
       const pipeline = this.client.pipeline();
       // NX: a record that stands keeps when the loss was first found. Each runtime that starts before anything is
       // published finds it again (checkAtStart), and moved it on (a trial). A new loss takes the record with it.
-      for (const machine of machines) pipeline.set(this.keys.dataLost(machine), String(at), 'NX');
+      // `?`: found as a new prefix reads, which status and later starts then say too (a trial read "lost" as fact
+      // at every CLI command after its first worker under a new prefix).
+      for (const machine of machines) pipeline.set(this.keys.dataLost(machine), `${at}${maybeNewPrefix ? '?' : ''}`, 'NX');
       // Not NX: the latest loss is the one whose lost records a subject stored before it may have outlived.
       for (const machine of machines) pipeline.set(this.keys.lostBefore(machine), String(at), 'EX', LOST_BEFORE_TTL_S);
       await pipeline.exec();
@@ -300,8 +302,16 @@ export async function redisNowMs(client: Redis): Promise<number> {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
-/** A machine's data-loss record as read from Redis: its time, or undefined when absent or not of our form. */
-export function lostAt(value: unknown): Date | undefined {
-  const at = new Date(Number(value ?? NaN));
-  return Number.isFinite(at.getTime()) ? at : undefined;
+/**
+ * A machine's data-loss record as written (KeySpace.dataLost): Redis' ms when the loss was found, followed by `?` when
+ * it was found as a new prefix would be (no counters, subjects in the payload table): nothing was lost then.
+ */
+const LOST_RECORD = /^(\d{1,16})(\?)?$/;
+
+/** A machine's data-loss record as read from Redis, or undefined when absent or not of our form. */
+export function lostRecord(value: unknown): { at: Date; maybeNewPrefix: boolean } | undefined {
+  const parts = typeof value === 'string' ? LOST_RECORD.exec(value) : undefined;
+  if (!parts) return undefined;
+  const at = new Date(Number(parts[1]));
+  return Number.isFinite(at.getTime()) ? { at, maybeNewPrefix: parts[2] === '?' } : undefined;
 }

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { lostAt } from './data-loss';
+import { lostRecord } from './data-loss';
 import type { KeySpace } from './keys';
 import { withScripts } from './scripts';
 import { type UnreadableNotice, unreadableNotice } from './unreadable';
@@ -12,7 +12,7 @@ import { type UnreadableNotice, unreadableNotice } from './unreadable';
 
 /** The notices that stand for these machines, by machine: what drain() tells beside its outcomes. */
 export interface ResyncNotices {
-  dataLost: Map<string, Date>;
+  dataLost: Map<string, { at: Date; maybeNewPrefix: boolean }>;
   unreadable: Map<string, UnreadableNotice>;
 }
 
@@ -25,8 +25,8 @@ export async function readResyncNotices(client: Redis, keys: KeySpace, machines:
   machines.forEach((machine, i) => {
     const [[lostError, lost], [unreadableError, unreadable]] = [results[2 * i], results[2 * i + 1]];
     if (lostError || unreadableError) throw lostError ?? unreadableError;
-    const at = lostAt(lost);
-    if (at) notices.dataLost.set(machine, at);
+    const record = lostRecord(lost);
+    if (record) notices.dataLost.set(machine, record);
     const notice = unreadableNotice(unreadable);
     if (notice) notices.unreadable.set(machine, notice);
   });

@@ -64,9 +64,11 @@ export interface DrainSummary {
    * Machines whose Redis lost its data (a restart of a Redis that keeps nothing on disk, a FLUSHALL), found at `at`
    * and not fully resynced since: the changes recorded before then and not yet run are gone, so these outcomes do
    * not cover them and subjects may be stale although nothing is pending. `resync(Machine)` fixes them (unchanged
-   * subjects cost no API call) and clears the entry. Empty when no loss stands.
+   * subjects cost no API call) and clears the entry. Empty when no loss stands. `maybeNewPrefix`: found as a prefix
+   * new to this database reads (no record of the machine in Redis, subjects in the payload table): nothing may have
+   * been lost; the resync ends it all the same.
    */
-  dataLost: Array<{ machine: string; at: Date }>;
+  dataLost: Array<{ machine: string; at: Date; maybeNewPrefix?: true }>;
   /**
    * Machines with inbox entries that no script could read (written by hand, or by another version), found since
    * their last full resync: the changes in them may be missing from these outcomes. `resync(Machine)` covers them
@@ -254,7 +256,7 @@ export async function drainMachines(scope: DrainScope, timeoutMs: number | undef
   scope.ended?.(end);
   const summary: DrainSummary = {
     outcomes: diff(before, end[1]), failed: [], failedChanges: [], dropped: [],
-    dataLost: [...notices.dataLost].map(([machine, at]) => ({ machine, at })),
+    dataLost: [...notices.dataLost].map(([machine, { at, maybeNewPrefix }]) => ({ machine, at, ...(maybeNewPrefix ? { maybeNewPrefix: true as const } : {}) })),
     unreadable: [...notices.unreadable].map(([machine, notice]) => ({ machine, ...notice })),
   };
   scope.machines.forEach((machine, i) => {

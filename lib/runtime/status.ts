@@ -3,7 +3,7 @@ import { listed } from '../errors';
 import { itemName, STEPS } from '../pipeline/queues';
 import { FailedTicket, readFailedTickets } from '../queue/bee-queue-storage';
 import type { KeySpace, Step } from '../redis/keys';
-import { lostAt, redisNowMs } from '../redis/data-loss';
+import { lostRecord, redisNowMs } from '../redis/data-loss';
 import { type UnreadableNotice, unreadableNotice } from '../redis/unreadable';
 import { refusedRead } from '../redis/wrong-type';
 import { FailedItem, readFailures } from './failures';
@@ -68,6 +68,11 @@ export interface MachineStatus {
    * machine is recorded; absent otherwise.
    */
   dataLost?: Date;
+  /**
+   * With dataLost: the loss was found as a prefix new to this database reads (Redis held no record of the machine,
+   * the payload table held subjects it published), so nothing may have been lost; a full `resync` ends it all the same.
+   */
+  dataLostMaybeNewPrefix?: true;
   /**
    * Inbox entries that no script could read (written by hand, or by another version), found since the last full
    * `resync` of the machine: how many, and when the latest was found. The changes in them may be missing, so
@@ -187,8 +192,9 @@ async function readStatus(redis: Redis, keys: KeySpace, machine: StatusOf, limit
     machine: machine.name, subject: machine.subject, queues, outcomes, workers, lastPublishes, failures, failedJobs, longestRunning,
   };
   // A value not of sync-machine's form (written by hand) is left out, as a bad latest-publishes entry is.
-  const lost = lostAt(values[STEPS.length * perStep + 2]);
-  if (lost) status.dataLost = lost;
+  const lost = lostRecord(values[STEPS.length * perStep + 2]);
+  if (lost) status.dataLost = lost.at;
+  if (lost?.maybeNewPrefix) status.dataLostMaybeNewPrefix = true;
   const unreadable = unreadableNotice(values[STEPS.length * perStep + 4]);
   if (unreadable) status.unreadable = unreadable;
   const definitions = definitionCounts(values[STEPS.length * perStep + 5], now, machine.definition);

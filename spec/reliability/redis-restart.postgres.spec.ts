@@ -121,7 +121,9 @@ describe('Redis restarted without its data (PostgreSQL)', function () {
     expect(said[0]).to.include('unchanged subjects cost no API call); under a new prefix that is all. If Redis did lose ' +
       'its data, a publish that failed or timed out just before may still have reached the API unrecorded, which only ' +
       '`resync <Machine> --force` sends again');
-    expect((await worker.drain(DRAIN)).dataLost.map((l) => l.machine)).to.deep.equal(['OrderToApiSync']);
+    // Found as a new prefix reads: drain and status say it may be one.
+    expect((await worker.drain(DRAIN)).dataLost.map((l) => [l.machine, l.maybeNewPrefix])).to.deep.equal([['OrderToApiSync', true]]);
+    expect((await worker.status())[0].dataLostMaybeNewPrefix).to.equal(true);
     // Another runtime that starts before anything is published says it again, and keeps when it was first found
     // (a trial's status moved it on with each start: "found ... (0 s ago)").
     const found = (await worker.status())[0].dataLost;
@@ -134,13 +136,22 @@ describe('Redis restarted without its data (PostgreSQL)', function () {
     expect(h.logger.errors()[1]).to.match(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${redis.port} lost the data it held, as a ` +
       'runtime found at .* are gone \\(unless this prefix is new to this database: nothing was lost then, and the resync ' +
       'below ends this line; .*\\), and the subjects they stood for may stay stale'));
+    // Still with that doubt once the machine has run under this prefix (its counters are back): a trial read every
+    // CLI command after its first worker under a new prefix say the loss as a fact.
+    await h.update(published, { status: 'shipped' });
+    await worker.drain(DRAIN);
+    await (await h.start({ redis: redis.url })).close();
+    expect(h.logger.errors()).to.have.length(3);
+    expect(h.logger.errors()[2]).to.match(/lost the data it held, as a runtime found at .* \(unless this prefix is new to this database: /);
+    expect(h.logger.errors()[2]).to.include('under a new prefix that is all.');
     await worker.resync('OrderToApiSync');
     await worker.drain(DRAIN);
-    expect(h.api.publishes().map((p) => p.id).sort()).to.deep.equal([String(published.id), String(lost.id)].sort());
+    // The published order twice (created, then shipped above), the lost one once.
+    expect(h.api.publishes().map((p) => p.id).sort()).to.deep.equal([String(published.id), String(published.id), String(lost.id)].sort());
     expect((await worker.status())[0].dataLost, 'a full resync ends it').to.equal(undefined);
     // The next runtime finds the counters the runs wrote: nothing to say.
     await h.start({ redis: redis.url });
-    expect(h.logger.errors()).to.have.length(2);
+    expect(h.logger.errors()).to.have.length(3);
   });
 
   it('a new prefix on an empty database says nothing at start', async () => {

@@ -54,7 +54,13 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
   const out = [`prefix ${prefix}`];
   for (const s of statuses) {
     out.push('', `${s.machine} (subject ${s.subject})`);
-    if (s.dataLost) {
+    if (s.dataLost && s.dataLostMaybeNewPrefix) {
+      // Found as a new prefix reads: said as a certain loss, it sent a trial that had only changed prefix looking for one.
+      out.push(`  Redis lost its data, or this prefix is new to this database (Redis held no record of ${s.machine} while the ` +
+        `payload table held subjects it published): found ${s.dataLost.toISOString()} (${ago(s.dataLost, now)}). If Redis lost ` +
+        `it, changes recorded before then and not yet run are gone, so subjects may be stale. Either way run sync-machine ` +
+        `resync ${s.machine} (unchanged subjects cost no API call; a full resync ends this notice).`);
+    } else if (s.dataLost) {
       out.push(`  Redis lost its data: found ${s.dataLost.toISOString()} (${ago(s.dataLost, now)}). Changes recorded before then ` +
         `and not yet run are gone, so subjects may be stale: run sync-machine resync ${s.machine} (a full resync ends this notice).`);
     }

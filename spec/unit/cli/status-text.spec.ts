@@ -64,4 +64,13 @@ describe('status, as text', () => {
       'run are gone, so subjects may be stale: run sync-machine resync BookFeedSync (a full resync ends this notice).');
     expect(formatStatus([base], 'p').some((l) => l.includes('lost its data'))).to.equal(false);
   });
+
+  it('says a loss found as a new prefix reads with that doubt (a trial that had only changed prefix read it as fact)', () => {
+    const now = Date.parse('2026-12-06T10:00:00Z');
+    const text = formatStatus([{ ...base, dataLost: new Date(now - 90_000), dataLostMaybeNewPrefix: true }], 'p', now);
+    expect(text[3]).to.equal('  Redis lost its data, or this prefix is new to this database (Redis held no record of BookFeedSync ' +
+      'while the payload table held subjects it published): found 2026-12-06T09:58:30.000Z (90 s ago). If Redis lost it, ' +
+      'changes recorded before then and not yet run are gone, so subjects may be stale. Either way run sync-machine resync ' +
+      'BookFeedSync (unchanged subjects cost no API call; a full resync ends this notice).');
+  });
 });

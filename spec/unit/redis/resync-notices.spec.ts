@@ -18,8 +18,10 @@ describe('resync notices (shared Redis, fresh prefix)', () => {
     await redis.hset(keys.unreadable('M'), { count: '3', at: '2000' });
     await redis.set(keys.dataLost('N'), 'garbage');
     await redis.hset(keys.unreadable('N'), { count: 'x', at: '2000' });
-    const notices = await readResyncNotices(redis, keys, ['M', 'N', 'O']);
-    expect([...notices.dataLost]).to.deep.equal([['M', new Date(1000)]]);
+    await redis.set(keys.dataLost('P'), '1500?');
+    const notices = await readResyncNotices(redis, keys, ['M', 'N', 'O', 'P']);
+    // `?`: found as a prefix new to the database reads.
+    expect([...notices.dataLost]).to.deep.equal([['M', { at: new Date(1000), maybeNewPrefix: false }], ['P', { at: new Date(1500), maybeNewPrefix: true }]]);
     expect([...notices.unreadable]).to.deep.equal([['M', { count: 3, at: new Date(2000) }]]);
   });
 
@@ -34,8 +36,15 @@ describe('resync notices (shared Redis, fresh prefix)', () => {
     await redis.set(keys.dataLost('M'), '5000');
     await clearResyncNotices(redis, keys, 'M', 4000);
     notices = await readResyncNotices(redis, keys, ['M']);
-    expect(notices.dataLost.get('M'), 'the loss found after').to.deep.equal(new Date(5000));
+    expect(notices.dataLost.get('M'), 'the loss found after').to.deep.equal({ at: new Date(5000), maybeNewPrefix: false });
     expect(notices.unreadable.size, 'the entries found before').to.equal(0);
+
+    // One that may be a new prefix is compared by its time too.
+    await redis.set(keys.dataLost('M'), '7000?');
+    await clearResyncNotices(redis, keys, 'M', 6000);
+    expect((await readResyncNotices(redis, keys, ['M'])).dataLost.size, 'found after').to.equal(1);
+    await clearResyncNotices(redis, keys, 'M', 8000);
+    expect((await readResyncNotices(redis, keys, ['M'])).dataLost.size, 'found before').to.equal(0);
   });
 
   it('an entry recorded now stands against a resync that began before it', async () => {
