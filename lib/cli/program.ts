@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, SyncMachineError } from '../errors';
 import { diffCommand } from './commands/diff';
+import { drainCommand } from './commands/drain';
 import { generateCommand } from './commands/generate';
 import { resyncCommand } from './commands/resync';
 import { retryFailedCommand } from './commands/retry-failed';
@@ -23,7 +24,7 @@ function version(): string {
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('sync-machine')
-    .description('Tools for sync-machine apps: generate machines, run workers, resync, status, retry failed jobs, diff.\n' +
+    .description('Tools for sync-machine apps: generate machines, run workers, resync, status, retry failed jobs, diff, drain.\n' +
       'Every command but generate reads sync-machine.config.js in the working directory (or --config <file>).')
     .version(version(), '-V, --version')
     .option('-c, --config <file>', 'the config file (default: sync-machine.config.js, or $SYNC_MACHINE_CONFIG)')
@@ -41,6 +42,7 @@ export function buildProgram(io: CliIO): Command {
   statusCommand(program, io, globals);
   retryFailedCommand(program, io, globals);
   diffCommand(program, io, globals);
+  drainCommand(program, io, globals);
   return program;
 }
 

@@ -224,4 +224,34 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(JSON.parse(json.stdout)).to.have.length(1);
     expect(json.stderr).to.include('OldOrderSync: 2 pending');
   });
+  it('drain waits for the workers, prints what ended meanwhile; exit 1 with failures, and on --timeout with no worker said after 5 s', async () => {
+    await w.orders(3);
+    const worker = await w.startWorker(); // captures too: the updates below enqueue
+    w.api.delayMs = 1_000; // the runs are still going when drain starts: it reports runs that end after its call
+    const enqueued = await cli('resync', 'OrderToApiSync');
+    expect(enqueued.code, enqueued.stderr).to.equal(0);
+    const drained = await cli('drain', '--timeout', '20');
+    expect([drained.code, drained.stderr]).to.deep.equal([0, '']);
+    expect(drained.stdout).to.match(/^Drained OrderToApiSync in \d+\.\d s: published 3 \(runs that ended meanwhile, in any worker\)\.\n$/);
+
+    const [first] = await w.dataSource.getRepository(typeOrmShop.Order).find({ order: { id: 'ASC' }, take: 1 });
+    // Both attempts of the next run fail, each after a second: the drain below starts before they end.
+    w.api.failNext = 2;
+    w.api.delayMs = 1_000;
+    await w.dataSource.getRepository(typeOrmShop.Order).save({ ...first, status: 'received' });
+    const failed = await cli('drain', '--timeout', '20');
+    w.api.delayMs = 0;
+    expect(failed.code, failed.stdout + failed.stderr).to.equal(1);
+    expect(failed.stdout).to.include(`OrderToApiSync: 1 subject(s) failed (attempts used up): ${first.id}: `);
+    expect(failed.stdout).to.include('Once the cause is fixed: sync-machine retry-failed OrderToApiSync.');
+    expect(failed.stderr).to.include('sync-machine: drained, but one thing needs a look (above).');
+    await worker.close();
+
+    // No worker: said on stderr once drain has waited 5 s, then the timeout.
+    expect((await cli('resync', 'OrderToApiSync', '--ids', String(first.id))).code).to.equal(0);
+    const idle = await cli('drain', '--timeout', '6');
+    expect(idle.code).to.equal(1);
+    expect(idle.stderr).to.match(/\[sync-machine\] warning: drain\(\) has waited 5 s for OrderToApiSync ensure-publication: 1 pending, 0 batch\(es\) in runs\. No worker runs OrderToApiSync: .* drain\(\) waits for one until its timeout \(6000 ms after the call\)\./);
+    expect(idle.stderr).to.match(/sync-machine: drain\(\) timed out after 6000 ms; still busy: OrderToApiSync ensure-publication: 1 pending/);
+  });
 });

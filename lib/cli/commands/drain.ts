@@ -1,0 +1,68 @@
+import { Command } from 'commander';
+import { listed } from '../../errors';
+import type { DrainSummary } from '../../runtime/drain';
+import { CliError, CliIO, line } from '../io';
+import { GlobalOptions, withRuntime } from '../session';
+import { positiveInteger } from './parse';
+
+interface DrainFlags {
+  timeout?: number;
+}
+
+/**
+ * Waits until nothing of the config's machines is pending or in a run, in any worker, and says what the runs that
+ * ended meanwhile did. A shell had no way to wait for that (a trial looked for `sync-machine drain`, as the API
+ * has drain()). Exit code 1 when failures were recorded meanwhile or a notice stands that only a resync ends, so
+ * that a deploy script can stop on it.
+ */
+export async function drain(io: CliIO, globals: GlobalOptions, flags: DrainFlags): Promise<void> {
+  await withRuntime(io, globals, undefined, async (sync) => {
+    const started = performance.now();
+    const summary = await sync.drain(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout * 1000 });
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const outcomes = Object.entries(summary.outcomes).map(([outcome, n]) => `${outcome} ${n}`).join(', ');
+    line(io.stdout, `Drained ${sync.machineNames.join(', ')} in ${seconds} s: ${outcomes || 'no run ended meanwhile'}` +
+      `${outcomes ? ' (runs that ended meanwhile, in any worker)' : ''}.`);
+    const problems = problemsOf(summary);
+    for (const problem of problems) line(io.stdout, problem);
+    if (problems.length > 0) throw new CliError(`drained, but ${problems.length === 1 ? 'one thing needs' : 'some things need'} a look (above).`);
+  });
+}
+
+/** What a drained machine still needs: failures recorded meanwhile, and notices that only a resync ends. */
+function problemsOf(summary: DrainSummary): string[] {
+  const out: string[] = [];
+  const byMachine = new Map<string, string[]>();
+  for (const f of summary.failed) byMachine.set(f.machine, [...(byMachine.get(f.machine) ?? []), `${f.subjectId}: ${f.error}`]);
+  for (const [machine, failures] of byMachine) {
+    out.push(`${machine}: ${failures.length} subject(s) failed (attempts used up): ${listed(failures, 5)}. Once the cause is ` +
+      `fixed: sync-machine retry-failed ${machine}.`);
+  }
+  const changes = new Map<string, string[]>();
+  for (const f of summary.failedChanges) changes.set(f.machine, [...(changes.get(f.machine) ?? []), `${f.entity} ${f.id}: ${f.error}`]);
+  for (const [machine, failures] of changes) {
+    out.push(`${machine}: ${failures.length} changed row(s) whose subjects could not be found (attempts used up): ` +
+      `${listed(failures, 5)}. Once the cause is fixed: sync-machine retry-failed ${machine}.`);
+  }
+  for (const { machine, at, maybeNewPrefix } of summary.dataLost) {
+    out.push(`${machine}: Redis lost its data${maybeNewPrefix ? ', or this prefix is new to this database' : ''} ` +
+      `(found ${at.toISOString()}): changes recorded before then may be gone. Run sync-machine resync ${machine} ` +
+      '(unchanged subjects cost no API call).');
+  }
+  for (const [machine, notice] of summary.unreadable.map((u) => [u.machine, u] as const)) {
+    out.push(`${machine}: ${notice.count} inbox entr${notice.count === 1 ? 'y' : 'ies'} could not be read: the changes in ` +
+      `${notice.count === 1 ? 'it' : 'them'} may be missing. Run sync-machine resync ${machine}.`);
+  }
+  return out;
+}
+
+export function drainCommand(program: Command, io: CliIO, globals: () => GlobalOptions): Command {
+  return program.command('drain')
+    .summary('wait until the workers have run everything pending')
+    .description('Waits until nothing of the config\'s machines is pending or in a run (in any worker process; those ' +
+      'waiting for a retry count, failed ones do not), then prints what the runs that ended meanwhile did. Exits 1 ' +
+      'when subjects failed meanwhile or Redis lost its data, and on --timeout, naming what is still busy (and, after ' +
+      '5 s, on stderr, a machine with work that no worker runs). Runs no worker itself.')
+    .option('--timeout <seconds>', 'give up after this long (default: wait as long as it takes)', positiveInteger)
+    .action((flags: DrainFlags) => drain(io, globals(), flags));
+}
