@@ -13,7 +13,7 @@ describe('sync-machine command line', () => {
   it('has --help for every command, with exit code 0', async () => {
     const top = await runInProcess(['--help']);
     expect(top.code).to.equal(0);
-    for (const command of ['generate', 'worker', 'resync', 'status', 'retry-failed']) {
+    for (const command of ['generate', 'worker', 'resync', 'status', 'retry-failed', 'diff', 'drain']) {
       expect(top.stdout).to.match(new RegExp(`\\n  ${command} `));
       const help = await runInProcess([command, '--help']);
       expect(help.code, command).to.equal(0);
