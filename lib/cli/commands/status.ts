@@ -70,7 +70,7 @@ export function formatStatus(statuses: MachineStatus[], prefix: string, now = Da
         `found ${s.unreadable.at.toISOString()}, ${ago(s.unreadable.at, now)}): the changes in ${n === 1 ? 'it' : 'them'} may be ` +
         `missing, so subjects may be stale: run sync-machine resync ${s.machine} (a full resync ends this notice).`);
     }
-    out.push(s.workers === 0 ? `  workers: none running (start one: npx sync-machine worker)` : `  workers: ${s.workers} running`);
+    out.push(s.workers === 0 ? `  workers: none running (start one with this prefix: npx sync-machine worker, or your app's own worker process)` : `  workers: ${s.workers} running`);
     if (s.definitions) out.push(definitionsLine(s.machine, s.definitions));
     const rows = [['  queue', 'waiting', 'active', 'delayed', 'failed']];
     for (const step of STEPS) {

@@ -54,7 +54,7 @@ describe('status, as text', () => {
 
   it('says how many workers run the machine, and how to start one when none does', () => {
     expect(formatStatus([{ ...base, workers: 2 }], 'p')).to.include('  workers: 2 running');
-    expect(formatStatus([{ ...base, workers: 0 }], 'p')).to.include('  workers: none running (start one: npx sync-machine worker)');
+    expect(formatStatus([{ ...base, workers: 0 }], 'p')).to.include('  workers: none running (start one with this prefix: npx sync-machine worker, or your app\'s own worker process)');
   });
 
   it('says a data loss found by a runtime, when, and the resync that ends the notice', () => {
