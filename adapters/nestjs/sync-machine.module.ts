@@ -4,7 +4,7 @@ import {
 import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurationError } from '../../lib/errors';
 import type { Logger as SyncLogger } from '../../lib/logger';
-import { resolveWorker } from '../../lib/runtime/options';
+import { resolvePrefix, resolveWorker } from '../../lib/runtime/options';
 import { SyncMachines } from '../../lib/runtime/sync-machines';
 import { SyncMachineExplorer } from './explorer';
 import { SYNC_MACHINE_OPTIONS, SyncMachineModuleAsyncOptions, SyncMachineModuleOptions } from './options';
@@ -50,6 +50,13 @@ export class SyncMachinesLifecycle implements OnModuleInit, BeforeApplicationShu
     }
     this.logger = logger ?? nestLogger();
     this.runtime = await SyncMachines.start({ ...options, logger: this.logger, machines });
+    // Said like the CLI worker says it: a Nest worker started in silence, and a trial could not tell from its log
+    // whether it had found the machine.
+    const worker = resolveWorker(this.options.worker);
+    if (worker) {
+      this.logger.info(`The worker runs ${this.runtime.machineNames.join(', ')} (prefix ${resolvePrefix(this.options.prefix)}, ` +
+        `concurrency ${worker.concurrency}).`);
+    }
   }
 
   /**

@@ -153,6 +153,8 @@ describe('sync-machine/nestjs: the NestJS demo app (PostgreSQL, Redis)', functio
     expect([code, signal], output).to.deep.equal([null, 'SIGTERM']);
     expect(api.publishes().slice(before).map((r) => r.id)).to.deep.equal([String(order.id)]); // finished before exiting
     expect(output).to.not.match(/error/i);
+    // Said as it started (a trial could not tell from its log whether the worker had found the machine).
+    expect(output).to.match(/The worker runs OrderToApiSync \(prefix [^,]+, concurrency \d+\)\./);
     // Said as it stopped, as the CLI worker says it, so a deploy can tell a graceful stop from a hang.
     expect(output).to.match(/SIGTERM: the worker takes no new jobs and waits up to \d+ ms \(worker\.closeTimeoutMs\) for the runs in flight\./);
     expect(output).to.match(/The worker stopped after \d+ ms; capture stops with the application\./);
