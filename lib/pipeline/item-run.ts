@@ -119,6 +119,7 @@ const lockLost = new SaidTogether<ItemRunSettings, { item: string; error: unknow
 export function sayBatchNotes(s: ItemRunSettings): void {
   lockLost.sayNow(s);
   retried.sayNow(s);
+  failedForGood.sayNow(s);
   goneUnstored.sayNow(s);
 }
 
@@ -151,9 +152,9 @@ function fail(s: ItemRunSettings, item: string, attempt: number, thrown: unknown
   const made = attempt + 1;
   // An attempt that will be retried is a warning, said with the others of its batch: a partner failing 20% of calls
   // during a resync of 20,000 logged 5,033 errors for a run that ended with everything published, and at 30%,
-  // 2,136 warnings of a resync of 5,000. The last attempt is the error, one line per subject.
+  // 2,136 warnings of a resync of 5,000. The last attempt is the error, said together too.
   if (made < s.retry.attempts) retried.add(s, { item, made, error });
-  else s.logger.error(failedLine(s, { item, made, error }));
+  else failedForGood.add(s, { item, made, error });
   return [item, 'failed', describeError(error)];
 }
 
@@ -177,10 +178,24 @@ function attemptLine(s: ItemRunSettings, { item, made, error }: FailedAttempt): 
  * before.
  */
 const retried = new SaidTogether<ItemRunSettings, FailedAttempt>(1_000, (s, found) => {
-  if (found.length === 1) {
-    s.logger.warn(failedLine(s, found[0]));
-    return;
-  }
+  if (found.length === 1) s.logger.warn(failedLine(s, found[0]));
+  else s.logger.warn(attemptsTogether(s, found, 'failed and will retry'));
+});
+
+/** Up to this many last attempts said together are said one by one, in full. */
+const FAILED_ONE_BY_ONE = 3;
+
+/**
+ * Last attempts, said together likewise, as the error: a deploy whose @Build threw for some orders logged 2,565 error
+ * lines, one per subject (a trial), where status says them all at once. A few are said one by one, as before.
+ */
+const failedForGood = new SaidTogether<ItemRunSettings, FailedAttempt>(1_000, (s, found) => {
+  if (found.length <= FAILED_ONE_BY_ONE) for (const attempt of found) s.logger.error(failedLine(s, attempt));
+  else s.logger.error(attemptsTogether(s, found, 'failed with no retries left (recorded as failed, see status() and retryFailed())'));
+});
+
+/** "<step> of <Machine>: 150 subjects <outcome> (Order 1, …; attempt 3 of 3). The errors: 140 × "…"; …. The first: …" */
+function attemptsTogether(s: ItemRunSettings, found: FailedAttempt[], outcome: string): string {
   // The errors by kind: a message names its subject ("threw for Order 5"), which is left out to count alike ones.
   // Alike but for their numbers too, said with the first one's: "rejected odd total 1011", "... 1013" and 23 more
   // read as 25 kinds of one bug (a trial).
@@ -204,11 +219,11 @@ const retried = new SaidTogether<ItemRunSettings, FailedAttempt>(1_000, (s, foun
   const unknown = found.find((f) => f.error instanceof CallOutcomeUnknownError && f !== found[0]);
   // find-subjects' items are changed rows (Agent 10), not subjects.
   const what = s.step === 'find-subjects' ? 'changed rows' : 'subjects';
-  s.logger.warn(`${s.step} of ${s.machine.className}: ${found.length} ${what} failed and will retry ` +
+  return `${s.step} of ${s.machine.className}: ${found.length} ${what} ${outcome} ` +
     `(${listed(inIdOrder(found.map((f) => f.item)).map((item) => s.describe(item)), 10)}; attempt ${attempts.join(', ')} of ${s.retry.attempts}). ` +
     `The errors: ${shown}. The first: ${attemptLine(s, found[0])}` +
-    (unknown && !(found[0].error instanceof CallOutcomeUnknownError) ? `. The first of unknown outcome: ${attemptLine(s, unknown)}` : ''));
-});
+    (unknown && !(found[0].error instanceof CallOutcomeUnknownError) ? `. The first of unknown outcome: ${attemptLine(s, unknown)}` : '');
+}
 
 /** Machines whose log has explained, in this process, what a retried call of unknown outcome does: said once each. */
 const explainedRetry = new WeakSet<MachineDefinition>();

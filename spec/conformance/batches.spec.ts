@@ -90,7 +90,7 @@ for (const world of WORLDS) {
       expect(h.api.documents.get(String(order.id))?.customer_full_name).to.equal('Renamed Yang');
     });
 
-    it('the retried failures of a batch are one warning, with the errors by kind; each last attempt is its own error', async () => {
+    it('the retried failures of a batch are one warning, with the errors by kind; the last attempts name each subject', async () => {
       const orders = await fiveOrders();
       const doomed = orders.slice(1).map((o) => String(o.id));
       const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
@@ -115,10 +115,33 @@ for (const world of WORLDS) {
         '1 × "OrderToApiSync\\.publish threw for …: socket hang up"\\. ' +
         `The first: Order (${doomed.join('|')}) failed \\(attempt 1 of 2, will retry\\): OrderToApiSync\\.publish threw for Order \\d+: `));
       for (const id of doomed) expect(line).to.include(`Order ${id}`);
-      // Their retries ran one by one after the backoff: each last attempt says its subject's own error.
+      // Their last attempts: one error line per batch that ended them, naming each (one by one when three or fewer).
       const last = h.logger.errors().filter((e) => e.includes('no retries left'));
-      expect(last.map((e) => /for Order (\d+) failed \(attempt 2 of 2/.exec(e)?.[1]).sort(), last.join('\n')).to.deep.equal([...doomed].sort());
+      const named = last.flatMap((e) => [...e.matchAll(/Order (\d+)(?=[,;)]| and | failed)/g)].map((m) => m[1]));
+      expect([...new Set(named)].sort(), last.join('\n')).to.deep.equal([...doomed].sort());
+      for (const e of last) expect(e, e).to.include('attempt 2 of 2');
       expect(h.api.publishes().map((r) => r.id)).to.deep.equal([String(orders[0].id)]);
+    });
+
+    it('the last attempts of a batch, when more than three, are one error with the errors by kind', async () => {
+      // Pending, one batch for the worker below; the customer first, uncaptured, so that her mapping adds no second run.
+      const customer = await h.customer();
+      const capture = await h.start();
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push(String((await h.order(customer)).id));
+      await capture.close();
+      const machine = new h.shop.OrderToApiSync(new ApiClient(h.api.url));
+      machine.build = ((order: ShopOrder) => { throw new Error(`total too large for Order[${order.id}]`); }) as never;
+      const worker = await h.startWorker({ machines: [machine], worker: { concurrency: 5, retry: { attempts: 1, initialDelayMs: 10 } } });
+      expect((await worker.drain(DRAIN)).failed.map((f) => f.subjectId).sort()).to.deep.equal([...ids].sort());
+      // Before, one error per subject: a trial's bad deploy logged 2,565 of them.
+      const last = h.logger.errors().filter((e) => e.includes('no retries left'));
+      expect(last, last.join('\n')).to.have.length(1);
+      expect(last[0]).to.match(new RegExp('^ensure-publication of OrderToApiSync: 5 subjects failed with no retries left \\(recorded as ' +
+        'failed, see status\\(\\) and retryFailed\\(\\)\\) \\((Order \\d+(, | and )?){5}; attempt 1 of 1\\)\\. The errors: 5 × ' +
+        '"OrderToApiSync\\.build threw for …: total too large for Order\\[…\\]"\\. The first: Order \\d+ failed \\(attempt 1 of 1, no ' +
+        'retries left: recorded as failed, see status\\(\\) and retryFailed\\(\\)\\): OrderToApiSync\\.build threw for Order \\d+: total too large'));
+      await worker.close();
     });
 
     it('a publish the API applied but the worker saw fail is sent again when the row goes back to its stored values', async () => {
