@@ -245,6 +245,11 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(failed.stdout).to.include(`OrderToApiSync: 1 subject(s) failed (attempts used up): ${first.id}: `);
     expect(failed.stdout).to.include('Once the cause is fixed: sync-machine retry-failed OrderToApiSync.');
     expect(failed.stderr).to.include('sync-machine: drained, but one thing needs a look (above).');
+    // A later drain has no failure of its own to report, and still says the one recorded before it.
+    const later = await cli('drain', '--timeout', '20');
+    expect(later.code, later.stdout + later.stderr).to.equal(1);
+    expect(later.stdout).to.include('OrderToApiSync: 1 item(s) stay recorded as failed from before this drain (sync-machine ' +
+      'status OrderToApiSync shows them); once the cause is fixed: sync-machine retry-failed OrderToApiSync.');
     await worker.close();
 
     // No worker: said on stderr once drain has waited 5 s, then the timeout.

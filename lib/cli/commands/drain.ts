@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { listed } from '../../errors';
+import { STEPS } from '../../pipeline/queues';
 import type { DrainSummary } from '../../runtime/drain';
 import { CliError, CliIO, line } from '../io';
 import { GlobalOptions, withRuntime } from '../session';
@@ -24,6 +25,18 @@ export async function drain(io: CliIO, globals: GlobalOptions, flags: DrainFlags
     line(io.stdout, `Drained ${sync.machineNames.join(', ')} in ${seconds} s: ${outcomes || 'no run ended meanwhile'}` +
       `${outcomes ? ' (runs that ended meanwhile, in any worker)' : ''}.`);
     const problems = problemsOf(summary);
+    // Failures recorded before the call are not in the summary, and stay stale all the same (a trial's fresh check
+    // process read `failed: []` beside a subject that status showed failed).
+    const statuses = await sync.status({ limit: 0 });
+    for (const status of statuses) {
+      const recorded = STEPS.reduce((n, step) => n + status.queues[step].failed, 0);
+      const said = summary.failed.filter((f) => f.machine === status.machine).length +
+        summary.failedChanges.filter((f) => f.machine === status.machine).length;
+      if (recorded > said) {
+        problems.push(`${status.machine}: ${recorded - said} item(s) stay recorded as failed from before this drain ` +
+          `(sync-machine status ${status.machine} shows them); once the cause is fixed: sync-machine retry-failed ${status.machine}.`);
+      }
+    }
     for (const problem of problems) line(io.stdout, problem);
     if (problems.length > 0) throw new CliError(`drained, but ${problems.length === 1 ? 'one thing needs' : 'some things need'} a look (above).`);
   });
