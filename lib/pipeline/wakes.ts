@@ -8,6 +8,7 @@ import type Redis from 'ioredis';
 export class Wakes {
   private readonly counts = new Map<string, number>();
   private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly unheard = new Map<string, () => void>();
   private stopped = false;
 
   private constructor(private readonly subscriber: Redis) {}
@@ -16,9 +17,19 @@ export class Wakes {
   static async start(redis: Redis, channels: string[]): Promise<Wakes> {
     const wakes = new Wakes(redis.duplicate());
     wakes.subscriber.on('error', () => undefined); // the runtime's own connection reports outages
-    wakes.subscriber.on('message', (channel: string) => wakes.wake(channel));
+    wakes.subscriber.on('message', (channel: string) => {
+      if (!wakes.wake(channel)) wakes.unheard.get(channel)?.();
+    });
     await wakes.subscriber.subscribe(...channels);
     return wakes;
+  }
+
+  /**
+   * Calls `call` when Redis' wake on `channel` finds no run of this process waiting for it: the runs that took the
+   * work's tickets may be elsewhere, and gone (see WorkQueue.nudge).
+   */
+  whenUnheard(channel: string, call: () => void): void {
+    this.unheard.set(channel, call);
   }
 
   /** How many wakes `channel` had so far: pass it to wait() to miss none that come meanwhile. */
@@ -55,8 +66,10 @@ export class Wakes {
    * after the mark (a resync's next pages), which held the first run of an unchanged resync of 5,000 back by 3 ms.
    * A run woken twice takes once more, finding nothing.
    */
-  wake(channel: string): void {
+  wake(channel: string): boolean {
     this.counts.set(channel, this.seen(channel) + 1);
-    for (const done of [...this.waiters.get(channel) ?? []]) done();
+    const waiting = [...this.waiters.get(channel) ?? []];
+    for (const done of waiting) done();
+    return waiting.length > 0;
   }
 }

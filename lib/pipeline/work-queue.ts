@@ -264,6 +264,15 @@ export class WorkQueue {
       ticketJson(this.machine, this.step), reschedule ? '1' : '0'));
   }
 
+  /**
+   * Makes one ticket when ready items have waited untaken for `waitedMs` and none waits (nudge-10.lua): the runs that
+   * stand in for them may be a dead worker's. Resolves whether it made one.
+   */
+  async nudge(waitedMs: number): Promise<boolean> {
+    return Number(await this.redis.smNudge(this.k.pending, this.k.inbox, this.paused, ...this.tickets, waitedMs,
+      ticketJson(this.machine, this.step))) === 1;
+  }
+
   /** Records inbox entries a take could not read on the machine, for status and drain to tell (lib/redis/unreadable.ts). */
   noteUnreadable(count: number): Promise<void> {
     return recordUnreadable(this.redis, this.keys, this.machine, count);

@@ -104,6 +104,27 @@ export interface WorkerDeps {
   redisAt: string;
 }
 
+/** How long ready items wait untaken, after a wake no run of this process heard, before it makes a ticket for them. */
+const NUDGE_AFTER_MS = 1_000;
+
+/**
+ * A wake that no run of this process waits for may be one that no live run hears: the runs counted for the work (which
+ * stand in for its tickets) can be a killed worker's, until Bee-Queue's stall check finds them (up to two stall
+ * intervals). A trial's kill -9 of the busy worker of two stopped every publish for 7-9 s while the other sat idle.
+ * At most once a second, this process looks whether what was ready then is still untaken, and makes a ticket if so.
+ */
+function nudgeWhenUnheard(deps: WorkerDeps, work: WorkQueue): void {
+  let looking = false;
+  deps.wakes.whenUnheard(work.wakeChannel, () => {
+    if (looking || deps.stopping.now) return;
+    looking = true;
+    setTimeout(() => {
+      const look = deps.stopping.now ? Promise.resolve(false) : work.nudge(NUDGE_AFTER_MS);
+      look.catch(() => false).finally(() => { looking = false; });
+    }, NUDGE_AFTER_MS + 50).unref();
+  });
+}
+
 /**
  * Starts processing both steps of every machine; a failing item is retried alone and never stops the worker.
  * Returns what close() calls once it stops taking work: the publishes that wait for a slot go back to pending
@@ -120,6 +141,7 @@ export function startWorkers(deps: WorkerDeps, machines: MachineDefinition[], ha
     const runs = Math.ceil(deps.concurrency / machine.batching.batchSize) + 3;
     for (const step of Object.keys(handlers) as Step[]) {
       const takes = new Turns(deps.takesInTurn);
+      nudgeWhenUnheard(deps, deps.enqueuer.work(machine.name, step));
       const queue = deps.queues.get(machine.name, step);
       const queueName = `${deps.keys.prefix}:${deps.keys.queueName(machine.name, step)}`;
       const settings: ItemRunSettings = {

@@ -13,7 +13,7 @@ import { rememberKeys } from './wrong-type';
  * MikroORM commit after start waited about 0.3 ms longer for it (1.74-1.81 ms against 1.42-1.53 ms, SQLite).
  */
 const SCRIPT_NAMES = ['mark-14', 'take-19', 'finish-19', 'reap-14', 'ingest-4', 'extend-1', 'rate-1', 'roll-2',
-  'clear-notices-2'] as const;
+  'clear-notices-2', 'nudge-10'] as const;
 type ScriptName = typeof SCRIPT_NAMES[number];
 
 /** The scripts folder next to this module: lib/redis/scripts under ts-node, dist/lib/redis/scripts when built. */
@@ -47,6 +47,7 @@ export interface ScriptCommands {
   smRate(...keysAndArgs: Array<string | number>): Promise<number>;
   smRoll(...keysAndArgs: Array<string | number>): Promise<[others: number, otherDefinitions: number, otherDatabases: number]>;
   smClearNotices(...keysAndArgs: Array<string | number>): Promise<number>;
+  smNudge(...keysAndArgs: Array<string | number>): Promise<number>;
 }
 
 interface Script {

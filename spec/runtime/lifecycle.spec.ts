@@ -389,6 +389,24 @@ describe('runtime lifecycle', () => {
     await worker.drain(DRAIN);
   });
 
+  it('a worker whose runs are all elsewhere takes a change that waited a second, when those runs are a dead worker\'s', async () => {
+    const worker = await h.startWorker({ worker: { concurrency: 2 } });
+    const customer = await h.customer();
+    await worker.drain(DRAIN);
+    // A killed worker's lingering run: counted as running (a commit makes no ticket for it), heard by no one, until
+    // Bee-Queue's stall check finds it (a trial: every publish stopped for 7-9 s after kill -9 of the busy worker).
+    await redis.sadd(keys().step('OrderToApiSync', 'ensure-publication').runs, 'dead-ticket');
+    const started = Date.now();
+    const order = await h.order(customer);
+    const publishedWithin = async (ms: number) => {
+      while (h.api.publishes(String(order.id)).length === 0 && Date.now() - started < ms) await new Promise((r) => setTimeout(r, 20));
+      return h.api.publishes(String(order.id)).length > 0;
+    };
+    expect(await publishedWithin(5_000), 'published while the dead run stays counted').to.equal(true);
+    expect(Date.now() - started, 'about a second after its commit').to.be.at.least(900);
+    await redis.srem(keys().step('OrderToApiSync', 'ensure-publication').runs, 'dead-ticket');
+  });
+
   it('a drain() that times out on the batch of a killed worker\'s run says its worker is gone, and that none runs the machine', async () => {
     const capture = await h.start();
     const order = await h.order(await h.customer());
