@@ -47,6 +47,12 @@ export function findConfigFile(cwd: string, given: string | undefined, from: Con
  * token '{'". The README's examples run with ts-node loaded (the specs' config is TypeScript).
  */
 export function typeScriptHint(file: string, error: unknown): string {
+  // ts-node 10 needs TypeScript's JavaScript API, which TypeScript 7 (the native compiler) does not ship: a trial's
+  // `npm install typescript` took 7.0.2, and the config's ts-node register failed with "reading 'fileExists'".
+  if (error instanceof Error && /[\\/]ts-node[\\/]/.test(error.stack ?? '')) {
+    return '. The error came from ts-node: ts-node 10 runs on TypeScript 5 and earlier, not 7 (`npm ls typescript` says ' +
+      'which one it found; `npm install -D typescript@5` fixes that), or point --config at a compiled config.';
+  }
   if (!/\.[cm]?ts$/.test(file) || !(error instanceof SyntaxError || /Unknown file extension/.test(describeError(error)))) return '';
   return '. A TypeScript config needs a TypeScript loader in the process: point --config at the compiled .js (as in ' +
     'production), or run the CLI under one (node -r ts-node/register node_modules/.bin/sync-machine …).';

@@ -60,6 +60,10 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     }
     if (program.opts<GlobalOptions>().debug) {
       line(io.stderr, `sync-machine: ${error instanceof Error ? error.stack : String(error)}`);
+      // And what caused it: a config that failed to load showed only this CLI's own frames (a trial).
+      for (let cause = (error as Error).cause, depth = 0; cause !== undefined && depth < 5; cause = (cause as Error).cause, depth += 1) {
+        line(io.stderr, `Caused by: ${cause instanceof Error ? cause.stack : String(cause)}`);
+      }
     } else if (error instanceof SyncMachineError) {
       line(io.stderr, `sync-machine: ${error.message}`);
     } else {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInProcess } from './support/cli-world';
@@ -56,6 +56,19 @@ describe('sync-machine command line', () => {
     expect([failing.code, failing.stderr]).to.deep.equal([1, `sync-machine: ${file} failed: connect ECONNREFUSED 127.0.0.1:5999\n`]);
     const debug = await runInProcess(['status', '--debug'], dir);
     expect(debug.stderr).to.match(/connect ECONNREFUSED 127\.0\.0\.1:5999\n\s+at /); // the stack, when asked for
+
+    // A config whose TypeScript loader fails (ts-node 10 under TypeScript 7, a trial): said, and --debug shows where.
+    mkdirSync(join(dir, 'node_modules', 'ts-node'), { recursive: true });
+    writeFileSync(join(dir, 'node_modules', 'ts-node', 'index.js'), 'exports.register = () => { const ts = {}; return ts.sys.fileExists(); };\n');
+    const loaderConfig = join(dir, 'loader.config.js');
+    writeFileSync(loaderConfig, "require('ts-node').register();\nmodule.exports = {};\n");
+    const loader = await runInProcess(['status', '--config', 'loader.config.js'], dir);
+    expect(loader.code).to.equal(1);
+    expect(loader.stderr).to.equal(`sync-machine: Cannot load ${loaderConfig}: Cannot read properties of undefined (reading ` +
+      "'fileExists'). The error came from ts-node: ts-node 10 runs on TypeScript 5 and earlier, not 7 (`npm ls typescript` " +
+      'says which one it found; `npm install -D typescript@5` fixes that), or point --config at a compiled config.\n');
+    const loaderDebug = await runInProcess(['status', '--config', 'loader.config.js', '--debug'], dir);
+    expect(loaderDebug.stderr).to.match(/\nCaused by: TypeError: Cannot read properties of undefined \(reading 'fileExists'\)\n\s+at .*node_modules[\\/]ts-node[\\/]index\.js/);
 
     const missing = await runInProcess(['status', '--config', 'nope.js'], dir);
     expect([missing.code, missing.stderr]).to.deep.equal([1, `sync-machine: --config nope.js: no such file (looked for ${join(dir, 'nope.js')}).\n`]);
