@@ -10,6 +10,11 @@ export interface SubjectStatus {
   /** The subject entity's name. */
   subject: string;
   subjectId: string;
+  /**
+   * Whether its row is in the database (loaded by its key, without the machine's relations): an id that names no row
+   * read like a subject never published (a trial), and a removed one like an unpublished one.
+   */
+  exists: boolean;
   /** The payload the API last accepted, from the payload store; absent when never published (or unpublished since). */
   published?: {
     /** When the publish was stored. */
@@ -35,6 +40,8 @@ export interface SubjectStatusScope {
   keys: KeySpace;
   payloads: PayloadStore;
   machine: { name: string; subject: string };
+  /** Whether the subject's row is in the database. */
+  exists(subjectId: string): Promise<boolean>;
 }
 
 /** Reads one subject's state: the payload store for its last publish, Redis for its pending work and failure. */
@@ -42,13 +49,14 @@ export async function readSubjectStatus(scope: SubjectStatusScope, subjectId: st
   const { redis, keys, machine } = scope;
   const step = keys.step(machine.name, 'ensure-publication');
   const lookups = keys.step(machine.name, 'find-subjects');
-  const [stored, work, failure] = await Promise.all([
+  const [stored, work, failure, exists] = await Promise.all([
     scope.payloads.findMany(machine.name, [subjectId]).then((found) => found.get(subjectId)),
     readWork(redis, lookups, step, subjectId),
     readFailure(redis, keys, machine.name, machine.subject, subjectId),
+    scope.exists(subjectId),
   ]);
   const { unmapped } = work;
-  const status: SubjectStatus = { machine: machine.name, subject: machine.subject, subjectId, pending: work.pending };
+  const status: SubjectStatus = { machine: machine.name, subject: machine.subject, subjectId, exists, pending: work.pending };
   if (unmapped > 0) status.unmapped = unmapped;
   if (stored) status.published = published(stored);
   if (failure) status.failed = { error: failure.error, attempts: failure.attempts, at: failure.at };

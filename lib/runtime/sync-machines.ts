@@ -456,6 +456,7 @@ export class SyncMachines {
       return await this.patiently(readSubjectStatus({
         redis: this.redis, keys: this.keys, payloads: this.adapter.payloads,
         machine: { name: def.name, subject: def.subjectInfo.name },
+        exists: async (subjectId) => (await this.adapter.load(def.subject, [subjectId])).size > 0,
       }, id));
     } catch (error) {
       throw unanswered(await refusedRead(this.redis, this.keys, error, `subjectStatus(${def.className}, ${id}): Redis refused to read it`, [def]),

@@ -84,6 +84,7 @@ describe('sync-machine diff and status --subject (PostgreSQL, Redis)', () => {
     expect(published.code, published.stderr).to.equal(0);
     expect(published.stdout).to.match(new RegExp([
       `^OrderToApiSync: Order ${order.id}`,
+      '  row:       in the database',
       '  published: \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, digest [0-9a-f]{64}, version 1',
       '  pending:   no',
       '  failed:    no\n$',
@@ -94,7 +95,7 @@ describe('sync-machine diff and status --subject (PostgreSQL, Redis)', () => {
     await worker.drain({ timeoutMs: 20_000 });
     await worker.close();
     const failed = JSON.parse((await cli('status', 'OrderToApiSync', '--subject', String(order.id), '--json')).stdout);
-    expect(failed).to.deep.include({ machine: 'OrderToApiSync', subject: 'Order', subjectId: String(order.id), pending: false });
+    expect(failed).to.deep.include({ machine: 'OrderToApiSync', subject: 'Order', subjectId: String(order.id), exists: true, pending: false });
     expect(failed.published.digest).to.match(/^[0-9a-f]{64}$/);
     expect(failed.failed).to.deep.include({
       attempts: 2, error: `OrderToApiSync.publish threw for Order ${order.id}: partner API answered 503 to PUT /orders/${order.id}`,
@@ -107,6 +108,10 @@ describe('sync-machine diff and status --subject (PostgreSQL, Redis)', () => {
     await w.dataSource.getRepository(typeOrmShop.Order).save({ ...order, status: 'shipped' }); // no runtime captures it
     await cli('resync', 'OrderToApiSync', '--ids', String(order.id));
     expect((await cli('status', 'OrderToApiSync', '--subject', String(order.id))).stdout).to.include('\n  pending:   yes');
+
+    // An id that names no row (a trial's read as a subject never published).
+    const missing = await cli('status', 'OrderToApiSync', '--subject', '99999');
+    expect(missing.stdout).to.include('\n  row:       not in the database (no such row, or removed)\n  published: never (or unpublished since)\n');
 
     const malformed = await cli('status', 'OrderToApiSync', '--subject', '4x');
     expect([malformed.code, malformed.stderr]).to.deep.equal([2, 'sync-machine: --subject: Order.id is an ' +

@@ -6,6 +6,8 @@ import { checkMachine } from './machine-name';
 /** The text form of one subject's status. */
 export function formatSubjectStatus(s: SubjectStatus): string[] {
   const out = [`${s.machine}: ${s.subject} ${s.subjectId}`];
+  out.push(s.exists ? '  row:       in the database'
+    : `  row:       not in the database (${s.published ? "removed while published: its removal's run unpublishes it, or a resync if removed outside the ORM" : 'no such row, or removed'})`);
   const p = s.published;
   out.push(p
     ? `  published: ${p.at.toISOString()}, digest ${p.digest}${p.version === undefined ? '' : `, version ${p.version}`}`
