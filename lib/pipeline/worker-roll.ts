@@ -31,6 +31,8 @@ export class WorkerRoll {
   private readonly refused = new Set<string>();
   /** Per machine, how many other workers run another definition of it, as last read (said when it changes to or from 0). */
   private readonly differing = new Map<string, number>();
+  /** Machines whose last definition this worker has compared with its own (at its first renewal). */
+  private readonly compared = new Set<string>();
   private timer?: NodeJS.Timeout;
   private left = false;
   /** When the renewal in flight began (performance.now()), and whether its silence was said. */
@@ -135,6 +137,10 @@ export class WorkerRoll {
       if (this.left) return;
       this.others.set(machine, { count: Number(count), at: performance.now() });
       if (m?.definition) this.tellDefinitions(m.className, machine, Number(differing), Number(count));
+      if (m?.definition && !this.compared.has(machine)) {
+        this.compared.add(machine);
+        await this.tellChangedSinceLast(m.className, machine, m.definition, Number(count));
+      }
       if (m && this.database) this.tellDatabases(m.className, machine, Number(elsewhere), Number(count));
     } catch (error) {
       // A lost connection says nothing here (the runtime says once that Redis is down); a refusal is said once.
@@ -157,6 +163,20 @@ export class WorkerRoll {
     this.elsewhere.set(machine, elsewhere);
     if (elsewhere === 0 || before > 0) return;
     this.logger.error(otherDatabaseError(className, this.keys.prefix, this.database!, `${elsewhere} of the ${others} other worker(s) running it`));
+  }
+
+  /**
+   * Keeps the definition this worker runs as the machine's last, and says, when it starts alone, that it differs from
+   * the one run before: a deploy that stopped the old workers before starting the new ones overlapped none, and
+   * nothing said a resync was due (a trial). Where it overlaps, tellDefinitions says it.
+   */
+  private async tellChangedSinceLast(className: string, machine: string, definition: string, others: number): Promise<void> {
+    const last = await this.redis.set(this.keys.lastDefinition(machine), definition, 'GET').catch(() => null);
+    if (others > 0 || last === null || last === definition) return;
+    this.logger.warn(`${className}: this worker runs another definition of it than its workers ran before (the source of ` +
+      'its @Build, @CheckPublishable or @SubjectIdsFrom, its listened fields or relations differ): a deploy? Subjects are ' +
+      `built with the new code only as they change: resync ${className} if those changed (\`npx sync-machine diff ` +
+      `${className}\` lists the subjects whose payload differs; unchanged ones cost no API call).`);
   }
 
   /**

@@ -22,7 +22,7 @@ const KEY_TYPES: Readonly<Record<string, RedisType>> = {
   stalling: 'set', stallBlock: 'string',
   // A machine's.
   locks: 'hash', 'paused-until': 'string', rate: 'zset', publishing: 'hash', stats: 'hash', published: 'list',
-  'data-lost': 'string', 'lost-before': 'string', workers: 'zset', definitions: 'zset', covered: 'zset', unreadable: 'hash',
+  'data-lost': 'string', 'lost-before': 'string', workers: 'zset', definitions: 'zset', 'last-definition': 'string', covered: 'zset', unreadable: 'hash',
 };
 
 /** The keys of one machine's step, in the order the work scripts declare them. */
@@ -160,6 +160,14 @@ export class KeySpace {
   }
 
   /**
+   * The definition digest the machine's workers ran last, kept after they stop: a worker that starts alone with
+   * another one says a resync may be due (a deploy that stopped the old workers first: no overlap told it).
+   */
+  lastDefinition(machine: string): string {
+    return `${this.prefix}:${machine}:last-definition`;
+  }
+
+  /**
    * Inbox entries of the machine that no script could read, until a full resync: `count`, and `at` (ms, Redis' clock)
    * of the latest found (lib/redis/unreadable.ts).
    */
@@ -197,7 +205,7 @@ export class KeySpace {
       ...Object.values(this.step(machine, step)), ...BEE_QUEUE_KEYS.map((suffix) => this.queueKey(machine, step, suffix)),
     ]);
     return [...steps, this.locks(machine), this.paused(machine), this.rate(machine), this.publishing(machine),
-      this.stats(machine), this.recentPublishes(machine), this.dataLost(machine), this.lostBefore(machine), this.workers(machine), this.definitions(machine), this.covered(machine), this.unreadable(machine)];
+      this.stats(machine), this.recentPublishes(machine), this.dataLost(machine), this.lostBefore(machine), this.workers(machine), this.definitions(machine), this.lastDefinition(machine), this.covered(machine), this.unreadable(machine)];
   }
 
   /** Every key of this prefix, for clean-up in tests, demo and bench. */

@@ -446,6 +446,21 @@ describe('runtime lifecycle', () => {
     await capture.drain();
   });
 
+  it('a worker that starts alone with another definition than the workers before it says a resync may be due', async () => {
+    const said = () => h.logger.warnings().filter((w) => w.includes('than its workers ran before'));
+    await (await h.startWorker()).close();
+    expect(said(), 'the first worker: nothing ran before it').to.deep.equal([]);
+    await (await h.startWorker()).close();
+    expect(said(), 'the same definition again').to.deep.equal([]);
+    // The old workers ran other code, and were all stopped before this one started (a trial's deploy: nothing said).
+    await redis.set(keys().lastDefinition('OrderToApiSync'), 'old0000000000');
+    await (await h.startWorker()).close();
+    expect(said()).to.deep.equal(['OrderToApiSync: this worker runs another definition of it than its workers ran before (the ' +
+      'source of its @Build, @CheckPublishable or @SubjectIdsFrom, its listened fields or relations differ): a deploy? ' +
+      'Subjects are built with the new code only as they change: resync OrderToApiSync if those changed (`npx sync-machine ' +
+      'diff OrderToApiSync` lists the subjects whose payload differs; unchanged ones cost no API call).']);
+  });
+
   it('a renamed machine is said at start, before its subjects go out again from version 1; with its rows moved, the start names the rename', async () => {
     const worker = await h.startWorker();
     const customer = await h.customer();
