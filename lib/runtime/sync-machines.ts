@@ -456,7 +456,8 @@ export class SyncMachines {
       return await this.patiently(readSubjectStatus({
         redis: this.redis, keys: this.keys, payloads: this.adapter.payloads,
         machine: { name: def.name, subject: def.subjectInfo.name },
-        exists: async (subjectId) => (await this.adapter.load(def.subject, [subjectId])).size > 0,
+        // A row the ORM cannot load (a column it cannot read) is there all the same: its failure record says why.
+        exists: (subjectId) => this.adapter.load(def.subject, [subjectId]).then((rows) => rows.size > 0, () => true),
       }, id));
     } catch (error) {
       throw unanswered(await refusedRead(this.redis, this.keys, error, `subjectStatus(${def.className}, ${id}): Redis refused to read it`, [def]),

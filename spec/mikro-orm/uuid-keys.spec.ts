@@ -102,6 +102,7 @@ for (const kind of DATABASES) {
       expect(api.publishes().map((r) => r.id).sort()).to.deep.equal(created.filter((_, i) => i !== 2).map((i) => i.id).sort());
       const status = await sync.subjectStatus('InvoiceSync', created[2].id);
       expect(status.failed?.error).to.match(/^loading its row failed, alone \(the rest of its batch loaded\): .*cannot read a poisoned memo/);
+      expect(status.exists, 'a row the ORM cannot load is there all the same').to.equal(true);
     });
   });
 }

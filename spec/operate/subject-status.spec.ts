@@ -20,7 +20,7 @@ for (const world of WORLDS) {
       await new Promise((r) => setTimeout(r, 50)); // the capture is recorded after commit
       // The new customer is a change to map to subjects too (its orders): said as such, as it may map to this one.
       expect(await capture.subjectStatus(h.shop.OrderToApiSync, order.id)).to.deep.equal({
-        machine: 'OrderToApiSync', subject: 'Order', subjectId: String(order.id), pending: true, unmapped: 1,
+        machine: 'OrderToApiSync', subject: 'Order', subjectId: String(order.id), exists: true, pending: true, unmapped: 1,
       });
 
       const worker = await h.startWorker();
@@ -48,7 +48,8 @@ for (const world of WORLDS) {
       expect(failed.failed!.at.getTime()).to.be.at.least(before - 10_000);
 
       const never = await capture.subjectStatus(h.shop.OrderToApiSync, 999_999);
-      expect(never).to.deep.equal({ machine: 'OrderToApiSync', subject: 'Order', subjectId: '999999', pending: false });
+      // No such row: said (a trial's read like a subject never published).
+      expect(never).to.deep.equal({ machine: 'OrderToApiSync', subject: 'Order', subjectId: '999999', exists: false, pending: false });
       // An id the integer key cannot hold would read as a subject never published: refused instead.
       const malformed = await capture.subjectStatus(h.shop.OrderToApiSync, '4x').then(() => 'accepted', (e: Error) => e.message);
       expect(malformed).to.equal('subjectStatus(OrderToApiSync, id): Order.id is an integer key, so ids must be whole numbers; ' +
