@@ -13,8 +13,8 @@ interface DrainFlags {
 /**
  * Waits until nothing of the config's machines is pending or in a run, in any worker, and says what the runs that
  * ended meanwhile did. A shell had no way to wait for that (a trial looked for `sync-machine drain`, as the API
- * has drain()). Exit code 1 when failures were recorded meanwhile or a notice stands that only a resync ends, so
- * that a deploy script can stop on it.
+ * has drain()). Exit code 1 when failures are recorded (meanwhile or before) or a notice stands that only a resync
+ * ends, so that a deploy script can stop on it.
  */
 export async function drain(io: CliIO, globals: GlobalOptions, flags: DrainFlags): Promise<void> {
   await withRuntime(io, globals, undefined, async (sync) => {
@@ -74,8 +74,8 @@ export function drainCommand(program: Command, io: CliIO, globals: () => GlobalO
     .summary('wait until the workers have run everything pending')
     .description('Waits until nothing of the config\'s machines is pending or in a run (in any worker process; those ' +
       'waiting for a retry count, failed ones do not), then prints what the runs that ended meanwhile did. Exits 1 ' +
-      'when subjects failed meanwhile or Redis lost its data, and on --timeout, naming what is still busy (and, after ' +
-      '5 s, on stderr, a machine with work that no worker runs). Runs no worker itself.')
+      'when subjects are recorded as failed (meanwhile or before) or Redis lost its data, and on --timeout, naming what ' +
+      'is still busy (and, after 5 s, on stderr, a machine with work that no worker runs). Runs no worker itself.')
     .option('--timeout <seconds>', 'give up after this long (default: wait as long as it takes)', positiveInteger)
     .action((flags: DrainFlags) => drain(io, globals(), flags));
 }
