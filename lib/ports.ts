@@ -59,6 +59,11 @@ export interface EntityInfo {
   manyToMany?: Record<string, string>;
   /** Each column's type family, by property name: what a `where` value of it must be (lib/where-values.ts). */
   columnKinds?: Record<string, ColumnKind>;
+  /**
+   * The relations a loaded row of this entity holds no loaded value for (TypeORM: undefined; MikroORM: also a
+   * reference or collection not initialized): what a hook that threw reading one may have missed (call-hook.ts).
+   */
+  unloaded?(row: object): string[];
 }
 
 export interface StoredPayload {

@@ -1,5 +1,5 @@
-import { ReferenceKind, RequestContext } from '@mikro-orm/core';
-import type { EntityMetadata, EntityProperty, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
+import { Reference, ReferenceKind, RequestContext, Utils, wrap } from '@mikro-orm/core';
+import type { Collection, EntityMetadata, EntityProperty, EventManager, EventSubscriber, MikroORM } from '@mikro-orm/core';
 import { databaseLabel } from '../../lib/database-label';
 import { ConfigurationError } from '../../lib/errors';
 import { singleColumnKeyNeeded } from '../../lib/metadata/key-shape';
@@ -61,6 +61,7 @@ export class MikroOrmAdapter implements OrmAdapter {
       name: meta.className, primaryKey: meta.primaryKeys[0], keyKind: keyKindOf(meta, this.dialect), properties: meta.props.map((p) => p.name),
       keyIgnoresCase: this.dialect === 'mysql', table: meta.schema ? `${meta.schema}.${meta.tableName}` : meta.tableName,
       foreignSides, columnKinds: Object.fromEntries(filterColumns(meta).map((p) => [p.name, columnKindOf(p)])), manyToMany,
+      unloaded: (row) => meta.relations.filter((p) => !relationLoaded((row as Record<string, unknown>)[p.name])).map((p) => p.name),
     };
   }
 
@@ -255,4 +256,13 @@ function columnKindOf(prop: EntityProperty): ColumnKind {
   const runtime = String(prop.runtimeType ?? '').toLowerCase();
   return runtime === 'number' || runtime === 'bigint' ? 'number' : runtime === 'string' ? 'text'
     : runtime === 'boolean' ? 'boolean' : runtime === 'date' ? 'date' : 'other';
+}
+
+/** Whether a relation's value on a loaded row is loaded: a reference or collection MikroORM has not initialized is not. */
+function relationLoaded(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (value === null || typeof value !== 'object') return true;
+  if (Utils.isCollection(value)) return (value as Collection<object>).isInitialized();
+  if (Reference.isReference(value)) return value.isInitialized();
+  return Utils.isEntity(value) ? wrap(value, true).isInitialized() : true;
 }

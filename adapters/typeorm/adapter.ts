@@ -70,6 +70,8 @@ export class TypeOrmAdapter implements OrmAdapter {
       ])),
       columnKinds: Object.fromEntries(metadata.columns.map((c) => [c.propertyPath, this.columnKindOf(c)])),
       manyToMany: Object.fromEntries(metadata.relations.filter((r) => r.isManyToMany).map((r) => [r.propertyPath, r.inverseEntityMetadata.name])),
+      // A relation TypeORM did not load is absent from the row; one loaded and empty is null (or []).
+      unloaded: (row) => metadata.relations.map((r) => r.propertyName).filter((name) => (row as Record<string, unknown>)[name] === undefined),
     };
   }
 

@@ -23,15 +23,15 @@ async function invoke(machine: MachineDefinition, method: string, args: unknown[
   try {
     return await machine.instance[method](...args);
   } catch (error) {
-    throw hookError(machine, method, where, error);
+    throw hookError(machine, method, where, error, args[0]);
   }
 }
 
 /** What a hook's throw (or rejection) becomes: an error naming the class, method, entity and id. */
-export function hookError(machine: MachineDefinition, method: string, where: HookSite, error: unknown): HookError {
+export function hookError(machine: MachineDefinition, method: string, where: HookSite, error: unknown, row?: unknown): HookError {
   const given = where.given ? ` (${where.given})` : '';
   // What it was given explains such a throw already, where it was not a loaded row.
-  const hint = where.given ? '' : unloadedHint(machine, method, error);
+  const hint = where.given ? '' : unloadedHint(machine, method, error, row);
   return new HookError(`${machine.className}.${method} threw for ${where.entity} ${where.id}: ${describeError(error)}` +
     `${bugSite(error)}${given}${hint}`, { cause: error });
 }
@@ -68,7 +68,7 @@ function bugSite(error: unknown): string {
  * A build that reads a relation the run did not load throws "Cannot read properties of undefined": said with the
  * fix, since the message alone sent a trial looking at its data.
  */
-function unloadedHint(machine: MachineDefinition, method: string, error: unknown): string {
+function unloadedHint(machine: MachineDefinition, method: string, error: unknown, row?: unknown): string {
   const message = error instanceof Error ? error.message : '';
   // MikroORM's own words for a collection or reference read before it was loaded.
   const read = error instanceof TypeError ? /Cannot read propert(?:y|ies) of (undefined|null)/.exec(message)?.[1]
@@ -84,10 +84,18 @@ function unloadedHint(machine: MachineDefinition, method: string, error: unknown
   }
   const reads = method === machine.hooks.build || method === machine.hooks.checkPublishable;
   if (!reads) return '';
+  // The relations the row holds no loaded value for: with every one loaded (an eager one), the hint sent a trial after
+  // a relation its bug never read.
+  const relations = row && typeof row === 'object' ? machine.subjectInfo.unloaded?.(row) : undefined;
+  if (relations?.length === 0) {
+    return read === 'null' ? `. A relation of ${machine.subjectInfo.name} that is loaded is null where the row has none, ` +
+      'or where its row is soft-deleted or filtered out: guard it, or publish nothing meanwhile (@CheckPublishable)' : '';
+  }
   const loaded = machine.relations?.length ? `it loads ${machine.relations.join(', ')} now` : 'it loads none now';
+  const which = relations ? ` (${relations.map((r) => `${machine.subjectInfo.name}.${r}`).join(', ')} ${relations.length === 1 ? 'is' : 'are'} not loaded in this run)` : '';
   // A loaded relation reads null too where its row is soft-deleted or filtered out (a trial's eager customer).
   const hidden = read === 'null' ? '; a relation that is loaded is null where its row is soft-deleted or filtered out: ' +
     'guard it, or publish nothing meanwhile (@CheckPublishable)' : '';
-  return `. If it reads a relation of ${machine.subjectInfo.name}, name it in @SyncMachine({ relations }) (${loaded}), ` +
+  return `. If it reads a relation of ${machine.subjectInfo.name}${which}, name it in @SyncMachine({ relations }) (${loaded}), ` +
     `so that runs load it with the subject${hidden}`;
 }

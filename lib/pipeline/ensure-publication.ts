@@ -522,7 +522,7 @@ async function hookOnce(
     if ('error' in early) throw early.error;
     return await early.value;
   } catch (error) {
-    throw hookError(machine, method, where, error);
+    throw hookError(machine, method, where, error, s.row);
   }
 }
 

@@ -123,6 +123,18 @@ for (const world of WORLDS) {
       expect(h.api.publishes().map((r) => r.id)).to.deep.equal([String(orders[0].id)]);
     });
 
+    it('says which relations a loaded subject holds no value for: none where the ORM loads them eagerly', async () => {
+      const order = await h.order(await h.customer());
+      const adapter = pickAdapter(h.w.handle, h.logger);
+      const info = adapter.describe(h.shop.Order)!;
+      const [row] = (await adapter.load(h.shop.Order, [String(order.id)])).values();
+      // The shop's customer is eager: a build's TypeError is not blamed on relations (a trial's was).
+      expect(info.unloaded!(row)).to.deep.equal([]);
+      const without = Object.assign(Object.create(Object.getPrototypeOf(row)), row) as Record<string, unknown>;
+      delete without.customer;
+      expect(info.unloaded!(without)).to.include('customer');
+    });
+
     it('the last attempts of a batch, when more than three, are one error with the errors by kind', async () => {
       // Pending, one batch for the worker below; the customer first, uncaptured, so that her mapping adds no second run.
       const customer = await h.customer();

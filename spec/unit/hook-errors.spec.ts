@@ -38,6 +38,18 @@ describe('a hook\'s error', () => {
     expect(hookError(machine(), 'build', where, unloaded).message).to.not.include('soft-deleted');
   });
 
+  it('from a build, names the relations the row did not load, and gives no relation hint where it loaded them all', () => {
+    const known = (unloaded: string[]) => ({ ...machine(), subjectInfo: { name: 'Invoice', unloaded: () => unloaded } }) as unknown as MachineDefinition;
+    const row = {};
+    expect(hookError(known(['client']), 'build', where, unloaded, row).message).to.include('. If it reads a relation of Invoice ' +
+      '(Invoice.client is not loaded in this run), name it in @SyncMachine({ relations }) (it loads none now)');
+    // Every relation loaded (an eager one): the bug is elsewhere (a trial's read of an undefined local was blamed on one).
+    expect(hookError(known([]), 'build', where, unloaded, row).message).to.not.include('relation');
+    const onNull = (() => { try { (null as unknown as { name: string }).name; } catch (e) { return e; } })();
+    expect(hookError(known([]), 'build', where, onNull, row).message).to.include('. A relation of Invoice that is loaded is ' +
+      'null where the row has none, or where its row is soft-deleted or filtered out: guard it, or publish nothing meanwhile (@CheckPublishable)');
+  });
+
   it('of the language (a TypeError), names where in the app it was thrown; a mapper\'s says what its row holds', () => {
     const mapped = hookError(machine(), 'invoicesOf', { entity: 'Client', id: '7' }, unloaded).message;
     // Before, the message alone: a trial's mapper read a collection its row never has, and no file or line was named.
