@@ -2,6 +2,7 @@ import type Redis from 'ioredis';
 import type { PayloadStore, StoredPayload } from '../ports';
 import type { KeySpace, StepKeys } from '../redis/keys';
 import { claimedItems, ingestInbox } from '../pipeline/work-queue';
+import { UNPUBLISHED_DIGEST } from '../store/payload-row';
 import { readFailure } from './failures';
 
 /** What `SyncMachines.subjectStatus()` reports for one subject of one machine. */
@@ -24,6 +25,11 @@ export interface SubjectStatus {
     /** 1, 2, 3 ... per successful publish, where the payload store keeps versions. */
     version?: number;
   };
+  /**
+   * Unpublished after a publish (its row gone, or @CheckPublishable said no), with the version its unpublish went
+   * out with; absent otherwise. A trial's voided invoice read "never (or unpublished since)".
+   */
+  unpublished?: { version: number };
   /** A change (or resync, or retry) is waiting for a run, or a run is working on the subject now. */
   pending: boolean;
   /**
@@ -49,8 +55,9 @@ export async function readSubjectStatus(scope: SubjectStatusScope, subjectId: st
   const { redis, keys, machine } = scope;
   const step = keys.step(machine.name, 'ensure-publication');
   const lookups = keys.step(machine.name, 'find-subjects');
-  const [stored, work, failure, exists] = await Promise.all([
+  const [stored, digest, work, failure, exists] = await Promise.all([
     scope.payloads.findMany(machine.name, [subjectId]).then((found) => found.get(subjectId)),
+    scope.payloads.findDigests(machine.name, [subjectId]).then((found) => found.get(subjectId)),
     readWork(redis, lookups, step, subjectId),
     readFailure(redis, keys, machine.name, machine.subject, subjectId),
     scope.exists(subjectId),
@@ -59,6 +66,7 @@ export async function readSubjectStatus(scope: SubjectStatusScope, subjectId: st
   const status: SubjectStatus = { machine: machine.name, subject: machine.subject, subjectId, exists, pending: work.pending };
   if (unmapped > 0) status.unmapped = unmapped;
   if (stored) status.published = published(stored);
+  else if (digest?.digest === UNPUBLISHED_DIGEST) status.unpublished = { version: digest.version };
   if (failure) status.failed = { error: failure.error, attempts: failure.attempts, at: failure.at };
   return status;
 }

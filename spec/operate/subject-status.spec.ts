@@ -47,6 +47,15 @@ for (const world of WORLDS) {
       expect(failed.failed!.attempts).to.equal(2);
       expect(failed.failed!.at.getTime()).to.be.at.least(before - 10_000);
 
+      // Unpublished (a draft now): said so, with the version of its unpublish (a trial's voided invoice read "never").
+      const after = await h.startWorker();
+      await h.update(order, { status: 'draft' });
+      await after.drain(DRAIN);
+      const unpublished = await capture.subjectStatus(h.shop.OrderToApiSync, order.id);
+      // Version 3: above the failed publish's 2 above, whose calls may have reached the API.
+      expect([unpublished.exists, unpublished.published, unpublished.unpublished]).to.deep.equal([true, undefined, { version: 3 }]);
+      await after.close();
+
       const never = await capture.subjectStatus(h.shop.OrderToApiSync, 999_999);
       // No such row: said (a trial's read like a subject never published).
       expect(never).to.deep.equal({ machine: 'OrderToApiSync', subject: 'Order', subjectId: '999999', exists: false, pending: false });

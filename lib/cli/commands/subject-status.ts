@@ -11,7 +11,8 @@ export function formatSubjectStatus(s: SubjectStatus): string[] {
   const p = s.published;
   out.push(p
     ? `  published: ${p.at.toISOString()}, digest ${p.digest}${p.version === undefined ? '' : `, version ${p.version}`}`
-    : '  published: never (or unpublished since)');
+    : s.unpublished ? `  published: no: unpublished (its unpublish went out as version ${s.unpublished.version})`
+      : '  published: never (or unpublished since)');
   out.push(`  pending:   ${s.pending ? 'yes (a run will publish it, or is publishing it now)' : 'no'}`);
   if (s.unmapped) {
     out.push(`  unmapped:  ${s.unmapped} changed row${s.unmapped === 1 ? '' : 's'} of related entities not yet mapped to ` +

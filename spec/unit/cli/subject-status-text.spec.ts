@@ -21,6 +21,10 @@ describe('status --subject, as text', () => {
     expect(formatSubjectStatus({ ...base, exists: false, published })[1]).to.equal('  row:       not in the database (removed while published: its removal\'s run unpublishes it, or a resync if removed outside the ORM)');
   });
 
+  it('says an unpublished subject so, with its unpublish\'s version', () => {
+    expect(formatSubjectStatus({ ...base, unpublished: { version: 3 } })[2]).to.equal('  published: no: unpublished (its unpublish went out as version 3)');
+  });
+
   it('leaves the line out when none waits', () => {
     expect(formatSubjectStatus(base).some((l) => l.includes('unmapped'))).to.equal(false);
   });
