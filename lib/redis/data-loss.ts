@@ -176,17 +176,25 @@ export class DataLossWatch {
     // it, and read as a second loss (a trial). Said at each start until the full resync that ends it, though work
     // since has written the machine's counters again: a trial's workers started after it said nothing.
     const known = this.machines.filter((m) => found.has(m));
-    // Found as this start would find it (no counters, subjects in the payload table): a new prefix reads the same,
-    // which the runtime that found it said, and this line did not (a trial started its app under a new prefix, as
-    // the README's upgrade says, and read of a loss at each call).
-    const unsure = known.some((m) => lost.includes(m) || found.get(m)!.maybeNewPrefix);
+    // Found as a start finds a new prefix (no counters, subjects in the payload table), and recorded so (`?`): said
+    // with that doubt, which the runtime that found it said, and this line did not (a trial started its app under a
+    // new prefix, as the README's upgrade says, and read of a loss at each call). A loss found while connected (a
+    // FLUSHALL) is one for sure, though a start after it finds no counters either.
+    const unsure = known.some((m) => found.get(m)!.maybeNewPrefix);
     lost = lost.filter((m) => !found.has(m));
     if (known.length > 0) {
-      this.say(`lost the data it held, as a runtime found at ${found.get(known[0])!.at.toISOString()} (said in status and ` +
-        `drain until a full resync of ${known.join(', ')}): changes recorded before then and not yet run, failure ` +
-        'records and the records of publishes whose outcome was not known are gone' +
-        (unsure ? ' (unless this prefix is new to this database: nothing was lost then, and the resync below ends this ' +
-          'line; is the `redis` option\'s database index the one used before?)' : ''), known, unsure);
+      // Led by the doubt where there is one: in a parenthesis after "are gone", a trial under a new prefix read the
+      // loss as certain.
+      const at = found.get(known[0])!.at.toISOString();
+      const until = `(said in status and drain until a full resync of ${known.join(', ')})`;
+      const gone = 'changes recorded before then and not yet run, failure records and the records of publishes whose ' +
+        'outcome was not known are gone';
+      this.say(unsure
+        ? `held no record of ${known.join(', ')} when a runtime looked at ${at} ${until}, while the payload table held ` +
+          'subjects it published: either this prefix is new to this database, and nothing was lost (what is pending ' +
+          'under the old prefix stays there; is the `redis` option\'s database index the one used before?), or Redis ' +
+          `lost the data it held, and ${gone}`
+        : `lost the data it held, as a runtime found at ${at} ${until}: ${gone}`, known, unsure);
     }
     if (lost.length === 0) return;
     if (renamedFrom.length > 0) {
@@ -204,10 +212,11 @@ export class DataLossWatch {
       return;
     }
     this.say(`holds no record of ${lost.join(', ')} (not even its counters) while the payload table holds subjects ` +
-      'it published: Redis lost the data it held while no runtime was connected (a restart of a Redis that keeps ' +
-      'nothing on disk, a FLUSHALL), or this prefix is new to this database (is the `redis` option\'s database index ' +
-      'the one used before?). Changes recorded before and not yet run, ' +
-      'failure records and the records of publishes whose outcome was not known are gone', lost, true);
+      'it published: either this prefix is new to this database, and nothing was lost (what is pending under the old ' +
+      'prefix stays there; is the `redis` option\'s database index the one used before?), or Redis lost the data it ' +
+      'held while no runtime was connected (a restart of a Redis that keeps nothing on disk, a FLUSHALL), and changes ' +
+      'recorded before and not yet run, failure records and the records of publishes whose outcome was not known are ' +
+      'gone', lost, true);
     await this.record(lost, true);
   }
 

@@ -365,7 +365,7 @@ function workerHint(
   if (idle.length === 0) return '';
   return ` No worker runs ${listed(idle, 5)}: none is on ${idle.length === 1 ? 'its roll' : 'their rolls'} of workers in ` +
     'Redis, where a running worker renews an entry every second (one whose event loop is blocked for 5 s drops off ' +
-    'too). Start one with the same prefix (`npx sync-machine worker`, or your app\'s own worker process).';
+    `too). Start one with the prefix "${scope.keys.prefix}" (\`npx sync-machine worker\`, or your app's own worker process).`;
 }
 
 /**

@@ -365,8 +365,8 @@ describe('runtime lifecycle', () => {
     expect(error.message).to.match(/still busy: OrderToApiSync ensure-publication: 1 pending, 0 batch\(es\) in runs/);
     // The worker closed, so it left the machine's roll: no worker runs it, said for sure.
     expect(error.message).to.include('. No worker runs OrderToApiSync: none is on its roll of workers in Redis, where a running ' +
-      'worker renews an entry every second (one whose event loop is blocked for 5 s drops off too). Start one with the same ' +
-      'prefix (`npx sync-machine worker`, or your app\'s own worker process).');
+      'worker renews an entry every second (one whose event loop is blocked for 5 s drops off too). Start one with the ' +
+      `prefix "${h.prefix}" (\`npx sync-machine worker\`, or your app's own worker process).`);
   });
 
   it('a drain() that times out while a worker elsewhere runs the machine does not ask whether one runs', async () => {

@@ -167,7 +167,8 @@ describe('drain() says while it waits that no worker runs a machine with work re
     expect(error?.name).to.equal('DrainTimeoutError');
     expect(said).to.deep.equal(['drain() has waited 0 s for M ensure-publication: 2 pending, 0 batch(es) in runs. No worker ' +
       'runs M: none is on its roll of workers in Redis, where a running worker renews an entry every second (one whose ' +
-      'event loop is blocked for 5 s drops off too). Start one with the same prefix (`npx sync-machine worker`, or your app\'s own worker process). drain() ' +
+      `event loop is blocked for 5 s drops off too). Start one with the prefix "${keys.prefix}" (\`npx sync-machine worker\`, or ` +
+      'your app\'s own worker process). drain() ' +
       'waits for one until its timeout (1500 ms after the call).']);
   });
 
