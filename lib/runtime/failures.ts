@@ -161,6 +161,7 @@ export async function tellFailures(
     const what = [subjects > 0 ? `${subjects} subject(s)` : '', rows > 0 ? `${rows} changed row(s)` : ''].filter(Boolean).join(' and ');
     warn(`${m.className}: ${what} recorded as failed (attempts used up) run again on a change of their own or on ` +
       `retryFailed, not at a start. Once what failed is fixed, run them from current data: \`npx sync-machine ` +
-      `retry-failed ${m.className}\` or \`await sync.retryFailed(${m.className})\` (\`status\` lists them with their errors).`);
+      `retry-failed ${m.className}\` or \`await sync.retryFailed(${m.className})\` (\`status\` lists them with their errors; ` +
+      'a full resync runs failed subjects too, where it is due anyway).');
   });
 }

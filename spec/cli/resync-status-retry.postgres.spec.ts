@@ -167,7 +167,8 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(later.warnings().filter((line) => line.includes('recorded as failed'))).to.deep.equal(['OrderToApiSync: 1 subject(s) ' +
       'recorded as failed (attempts used up) run again on a change of their own or on retryFailed, not at a start. Once ' +
       'what failed is fixed, run them from current data: `npx sync-machine retry-failed OrderToApiSync` or `await ' +
-      'sync.retryFailed(OrderToApiSync)` (`status` lists them with their errors).']);
+      'sync.retryFailed(OrderToApiSync)` (`status` lists them with their errors; a full resync runs failed subjects too, ' +
+      'where it is due anyway).']);
 
     // Changed behind the ORM's back while the subject sat failed: the retried run must read it.
     await w.dataSource.query(`UPDATE orders SET status = 'cancelled' WHERE id = ${first.id}`);
