@@ -260,4 +260,15 @@ describe('sync-machine resync, status, retry-failed (PostgreSQL, Redis)', () => 
     expect(idle.stderr).to.match(/\[sync-machine\] warning: drain\(\) has waited 5 s for OrderToApiSync ensure-publication: 1 pending, 0 batch\(es\) in runs\. No worker runs OrderToApiSync: .* drain\(\) waits for one until its timeout \(6000 ms after the call\)\./);
     expect(idle.stderr).to.match(/sync-machine: drain\(\) timed out after 6000 ms; still busy: OrderToApiSync ensure-publication: 1 pending/);
   });
+  it('resync --wait counts every run of its subjects, however fast they end (a trial\'s resync && drain missed them)', async () => {
+    await w.orders(4);
+    const worker = await w.startWorker();
+    const run = await cli('resync', 'OrderToApiSync', '--wait', '--timeout', '20');
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.match(new RegExp('^Enqueued 4 OrderToApiSync subjects for publication\\. Waiting for the workers to ' +
+      'run them\\.\\nDrained OrderToApiSync in \\d+\\.\\d s: published 4 \\(runs that ended meanwhile, in any worker\\)\\.\\n$'));
+    const alone = await cli('retry-failed', 'OrderToApiSync', '--timeout', '5');
+    expect([alone.code, alone.stderr]).to.deep.equal([2, 'sync-machine: --timeout goes with --wait: retry-failed --wait --timeout <seconds>.\n']);
+    await worker.close();
+  });
 });

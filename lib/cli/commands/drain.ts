@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { listed } from '../../errors';
 import { STEPS } from '../../pipeline/queues';
 import type { DrainSummary } from '../../runtime/drain';
+import type { SyncMachines } from '../../runtime/sync-machines';
 import { CliError, CliIO, line } from '../io';
 import { GlobalOptions, withRuntime } from '../session';
 import { positiveInteger } from './parse';
@@ -17,29 +18,36 @@ interface DrainFlags {
  * ends, so that a deploy script can stop on it.
  */
 export async function drain(io: CliIO, globals: GlobalOptions, flags: DrainFlags): Promise<void> {
-  await withRuntime(io, globals, undefined, async (sync) => {
-    const started = performance.now();
-    const summary = await sync.drain(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout * 1000 });
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    const outcomes = Object.entries(summary.outcomes).map(([outcome, n]) => `${outcome} ${n}`).join(', ');
-    line(io.stdout, `Drained ${sync.machineNames.join(', ')} in ${seconds} s: ${outcomes || 'no run ended meanwhile'}` +
-      `${outcomes ? ' (runs that ended meanwhile, in any worker)' : ''}.`);
-    const problems = problemsOf(summary);
-    // Failures recorded before the call are not in the summary, and stay stale all the same (a trial's fresh check
-    // process read `failed: []` beside a subject that status showed failed).
-    const statuses = await sync.status({ limit: 0 });
-    for (const status of statuses) {
-      const recorded = STEPS.reduce((n, step) => n + status.queues[step].failed, 0);
-      const said = summary.failed.filter((f) => f.machine === status.machine).length +
-        summary.failedChanges.filter((f) => f.machine === status.machine).length;
-      if (recorded > said) {
-        problems.push(`${status.machine}: ${recorded - said} item(s) stay recorded as failed from before this drain ` +
-          `(sync-machine status ${status.machine} shows them); once the cause is fixed: sync-machine retry-failed ${status.machine}.`);
-      }
+  await withRuntime(io, globals, undefined, (sync) => drainAndSay(io, sync, flags.timeout));
+}
+
+/**
+ * drain() on `sync`, then what the runs that ended did and what still needs a look (exit code 1). Its summary counts
+ * from this runtime's first request since its last drain: `resync --wait` counts all its runs, where `resync && drain`
+ * missed those that ended before the second command started (a trial: "no run ended meanwhile" after 220 calls).
+ */
+export async function drainAndSay(io: CliIO, sync: SyncMachines, timeoutSeconds: number | undefined): Promise<void> {
+  const started = performance.now();
+  const summary = await sync.drain(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 });
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const outcomes = Object.entries(summary.outcomes).map(([outcome, n]) => `${outcome} ${n}`).join(', ');
+  line(io.stdout, `Drained ${sync.machineNames.join(', ')} in ${seconds} s: ${outcomes || 'no run ended meanwhile'}` +
+    `${outcomes ? ' (runs that ended meanwhile, in any worker)' : ''}.`);
+  const problems = problemsOf(summary);
+  // Failures recorded before the call are not in the summary, and stay stale all the same (a trial's fresh check
+  // process read `failed: []` beside a subject that status showed failed).
+  const statuses = await sync.status({ limit: 0 });
+  for (const status of statuses) {
+    const recorded = STEPS.reduce((n, step) => n + status.queues[step].failed, 0);
+    const said = summary.failed.filter((f) => f.machine === status.machine).length +
+      summary.failedChanges.filter((f) => f.machine === status.machine).length;
+    if (recorded > said) {
+      problems.push(`${status.machine}: ${recorded - said} item(s) stay recorded as failed from before this drain ` +
+        `(sync-machine status ${status.machine} shows them); once the cause is fixed: sync-machine retry-failed ${status.machine}.`);
     }
-    for (const problem of problems) line(io.stdout, problem);
-    if (problems.length > 0) throw new CliError(`drained, but ${problems.length === 1 ? 'one thing needs' : 'some things need'} a look (above).`);
-  });
+  }
+  for (const problem of problems) line(io.stdout, problem);
+  if (problems.length > 0) throw new CliError(`drained, but ${problems.length === 1 ? 'one thing needs' : 'some things need'} a look (above).`);
 }
 
 /** What a drained machine still needs: failures recorded meanwhile, and notices that only a resync ends. */

@@ -4,6 +4,7 @@ import type { ColumnFilter } from '../../ports';
 import { asUsage, CliIO, line, UsageError } from '../io';
 import { GlobalOptions, withRuntime } from '../session';
 import { checkMachine } from './machine-name';
+import { drainAndSay } from './drain';
 import { columnFilter, idList, positiveInteger } from './parse';
 
 interface ResyncFlags {
@@ -11,6 +12,8 @@ interface ResyncFlags {
   where?: ColumnFilter;
   force?: boolean;
   batchSize?: number;
+  wait?: boolean;
+  timeout?: number;
 }
 
 /** A cli-progress bar on a terminal; elsewhere (CI logs, pipes) a plain line at most once a second, and the last. */
@@ -51,6 +54,7 @@ function progressReporter(io: CliIO, label: string) {
 
 export async function resync(io: CliIO, globals: GlobalOptions, machine: string, flags: ResyncFlags): Promise<void> {
   if (flags.ids && flags.where) throw new UsageError('--ids and --where exclude each other: pick the subjects one way.');
+  if (flags.timeout !== undefined && !flags.wait) throw new UsageError('--timeout goes with --wait: resync --wait --timeout <seconds>.');
   await withRuntime(io, globals, undefined, async (sync) => {
     checkMachine(sync, machine);
     const progress = progressReporter(io, machine);
@@ -64,7 +68,8 @@ export async function resync(io: CliIO, globals: GlobalOptions, machine: string,
     }
     line(io.stdout, `Enqueued ${enqueued} ${machine} subject${enqueued === 1 ? '' : 's'} for publication` +
       `${flags.force ? ' (forced: unchanged payloads are sent again)' : ''}. ` +
-      'A worker publishes them; `sync-machine status` shows the queues.');
+      (flags.wait ? 'Waiting for the workers to run them.' : 'A worker publishes them; `sync-machine status` shows the queues.'));
+    if (flags.wait) await drainAndSay(io, sync, flags.timeout);
   });
 }
 
@@ -79,5 +84,7 @@ export function resyncCommand(program: Command, io: CliIO, globals: () => Global
     .option('--where <json>', 'only subjects whose columns equal these values: --where \'{"status":"shipped"}\'', columnFilter)
     .option('--force', 'publish even when the payload equals the last one published')
     .option('--batch-size <n>', 'ids read and enqueued per batch', positiveInteger, 500)
+    .option('--wait', 'then wait until the workers have run them, and print what they did (as drain; exit 1 on failures)')
+    .option('--timeout <seconds>', 'with --wait: give up after this long', positiveInteger)
     .action((machine: string, flags: ResyncFlags) => resync(io, globals(), machine, flags));
 }

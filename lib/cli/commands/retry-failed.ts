@@ -1,11 +1,20 @@
 import { Command, Option } from 'commander';
 import { STEPS } from '../../pipeline/queues';
 import type { Step } from '../../redis/keys';
-import { CliIO, line } from '../io';
+import { CliIO, line, UsageError } from '../io';
 import { GlobalOptions, withRuntime } from '../session';
+import { drainAndSay } from './drain';
 import { checkMachine } from './machine-name';
+import { positiveInteger } from './parse';
 
-export async function retryFailed(io: CliIO, globals: GlobalOptions, machine: string, flags: { step?: Step }): Promise<void> {
+interface RetryFlags {
+  step?: Step;
+  wait?: boolean;
+  timeout?: number;
+}
+
+export async function retryFailed(io: CliIO, globals: GlobalOptions, machine: string, flags: RetryFlags): Promise<void> {
+  if (flags.timeout !== undefined && !flags.wait) throw new UsageError('--timeout goes with --wait: retry-failed --wait --timeout <seconds>.');
   await withRuntime(io, globals, undefined, async (sync) => {
     checkMachine(sync, machine);
     // retryFailed clears the failed queue jobs too (they hold no work): said, so that their going is not a surprise.
@@ -25,6 +34,7 @@ export async function retryFailed(io: CliIO, globals: GlobalOptions, machine: st
     const detail = Object.entries(counts).map(([step, n]) => `${step} ${n}`).join(', ');
     line(io.stdout, `Put back ${total} failed item${total === 1 ? '' : 's'} of ${machine} (${detail}), with fresh attempts. ` +
       `A worker runs them from current data.${cleared}`);
+    if (flags.wait) await drainAndSay(io, sync, flags.timeout);
   });
 }
 
@@ -35,5 +45,7 @@ export function retryFailedCommand(program: Command, io: CliIO, globals: () => G
       'fresh attempts. Each run loads and builds from current data, so nothing stale is sent.')
     .argument('<machine>', 'machine name, e.g. OrderToApiSync')
     .addOption(new Option('--step <step>', 'only this step (default: both)').choices([...STEPS]))
-    .action((machine: string, flags: { step?: Step }) => retryFailed(io, globals(), machine, flags));
+    .option('--wait', 'then wait until the workers have run them, and print what they did (as drain; exit 1 on failures)')
+    .option('--timeout <seconds>', 'with --wait: give up after this long', positiveInteger)
+    .action((machine: string, flags: RetryFlags) => retryFailed(io, globals(), machine, flags));
 }
