@@ -55,9 +55,13 @@ export async function readSubjectStatus(scope: SubjectStatusScope, subjectId: st
   const { redis, keys, machine } = scope;
   const step = keys.step(machine.name, 'ensure-publication');
   const lookups = keys.step(machine.name, 'find-subjects');
-  const [stored, digest, work, failure, exists] = await Promise.all([
-    scope.payloads.findMany(machine.name, [subjectId]).then((found) => found.get(subjectId)),
-    scope.payloads.findDigests(machine.name, [subjectId]).then((found) => found.get(subjectId)),
+  // findMany leaves an unpublished subject's row out; only then is it read again, for the version it keeps.
+  const storedOrUnpublished = scope.payloads.findMany(machine.name, [subjectId]).then(async (found) => {
+    const stored = found.get(subjectId);
+    return { stored, digest: stored ? undefined : (await scope.payloads.findDigests(machine.name, [subjectId])).get(subjectId) };
+  });
+  const [{ stored, digest }, work, failure, exists] = await Promise.all([
+    storedOrUnpublished,
     readWork(redis, lookups, step, subjectId),
     readFailure(redis, keys, machine.name, machine.subject, subjectId),
     scope.exists(subjectId),

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { listed } from '../../errors';
 import { STEPS } from '../../pipeline/queues';
-import type { DrainSummary } from '../../runtime/drain';
+import type { DrainChangeFailure, DrainFailure, DrainSummary } from '../../runtime/drain';
 import type { SyncMachines } from '../../runtime/sync-machines';
 import { CliError, CliIO, line } from '../io';
 import { GlobalOptions, withRuntime } from '../session';
@@ -52,29 +52,28 @@ export async function drainAndSay(io: CliIO, sync: SyncMachines, timeoutSeconds:
 
 /** What a drained machine still needs: failures recorded meanwhile, and notices that only a resync ends. */
 function problemsOf(summary: DrainSummary): string[] {
-  const out: string[] = [];
-  const byMachine = new Map<string, string[]>();
-  for (const f of summary.failed) byMachine.set(f.machine, [...(byMachine.get(f.machine) ?? []), `${f.subjectId}: ${f.error}`]);
-  for (const [machine, failures] of byMachine) {
-    out.push(`${machine}: ${failures.length} subject(s) failed (attempts used up): ${listed(failures, 5)}. Once the cause is ` +
-      `fixed: sync-machine retry-failed ${machine}.`);
-  }
-  const changes = new Map<string, string[]>();
-  for (const f of summary.failedChanges) changes.set(f.machine, [...(changes.get(f.machine) ?? []), `${f.entity} ${f.id}: ${f.error}`]);
-  for (const [machine, failures] of changes) {
-    out.push(`${machine}: ${failures.length} changed row(s) whose subjects could not be found (attempts used up): ` +
-      `${listed(failures, 5)}. Once the cause is fixed: sync-machine retry-failed ${machine}.`);
-  }
+  const out = [
+    ...failuresByMachine('subject(s) failed', summary.failed, (f) => f.subjectId),
+    ...failuresByMachine('changed row(s) whose subjects could not be found', summary.failedChanges, (f) => `${f.entity} ${f.id}`),
+  ];
   for (const { machine, at, maybeNewPrefix } of summary.dataLost) {
     out.push(`${machine}: Redis lost its data${maybeNewPrefix ? ', or this prefix is new to this database' : ''} ` +
       `(found ${at.toISOString()}): changes recorded before then may be gone. Run sync-machine resync ${machine} ` +
       '(unchanged subjects cost no API call).');
   }
-  for (const [machine, notice] of summary.unreadable.map((u) => [u.machine, u] as const)) {
-    out.push(`${machine}: ${notice.count} inbox entr${notice.count === 1 ? 'y' : 'ies'} could not be read: the changes in ` +
-      `${notice.count === 1 ? 'it' : 'them'} may be missing. Run sync-machine resync ${machine}.`);
+  for (const { machine, count } of summary.unreadable) {
+    out.push(`${machine}: ${count} inbox entr${count === 1 ? 'y' : 'ies'} could not be read: the changes in ` +
+      `${count === 1 ? 'it' : 'them'} may be missing. Run sync-machine resync ${machine}.`);
   }
   return out;
+}
+
+/** One line per machine of the failures recorded during the drain, each named with its error. */
+function failuresByMachine<F extends DrainFailure | DrainChangeFailure>(what: string, failures: F[], name: (f: F) => string): string[] {
+  const byMachine = new Map<string, string[]>();
+  for (const f of failures) byMachine.set(f.machine, [...(byMachine.get(f.machine) ?? []), `${name(f)}: ${f.error}`]);
+  return [...byMachine].map(([machine, said]) => `${machine}: ${said.length} ${what} (attempts used up): ${listed(said, 5)}. ` +
+    `Once the cause is fixed: sync-machine retry-failed ${machine}.`);
 }
 
 export function drainCommand(program: Command, io: CliIO, globals: () => GlobalOptions): Command {
